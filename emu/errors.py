@@ -1,0 +1,21 @@
+"""Exceptions kmemu raises. Everything derives from :class:`KmemuError`.
+
+Layer 1 (imported by every layer; imports nothing from ``emu``).
+"""
+
+from __future__ import annotations
+
+
+class KmemuError(Exception):
+    """Base class of every error kmemu raises."""
+
+
+class PageFault(KmemuError):
+    """A virtual address did not translate (the walk stopped at a level)."""
+
+    def __init__(
+        self, va: int, level: str, entry: int | None, reason: str, access: str = "read"
+    ) -> None:
+        self.va, self.level, self.entry, self.reason, self.access = va, level, entry, reason, access
+        ent = "" if entry is None else f" (entry {entry:#018x})"
+        super().__init__(f"cannot {access} {va:#018x}: {reason} at {level}{ent}")

@@ -1,0 +1,1 @@
+"""Firmware-level emulation: what a PC BIOS reports to the kernel."""

@@ -1,0 +1,1 @@
+"""Knowledge of the kmemu kernel: page tables, guest structures, views."""

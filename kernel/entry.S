@@ -1,0 +1,107 @@
+/*
+ * entry.S - interrupt and exception entry, and the host-call trampolines.
+ *
+ * Every vector has a 16-byte stub in idt_stubs[]: vectors without a CPU error
+ * code push a zero so the frame is uniform, then the vector number, then jump
+ * to common_entry, which saves the general registers as struct pt_regs
+ * (traps.h), calls do_trap(regs) and unwinds with iretq.  %rbp is set to the
+ * interrupted frame so stack traces walk through the interruption.
+ */
+	.code64
+	.text
+
+/* Vectors 8, 10-14, 17, 21, 29 and 30 push an error code; the rest get a 0. */
+	.balign 16
+	.globl idt_stubs
+idt_stubs:
+	.set vec, 0
+	.rept 256
+	.balign 16
+	.if !(vec == 8 || (vec >= 10 && vec <= 14) || vec == 17 || vec == 21 || vec == 29 || vec == 30)
+	pushq $0
+	.endif
+	pushq $vec
+	jmp common_entry
+	.set vec, vec + 1
+	.endr
+
+common_entry:
+	pushq %rdi
+	pushq %rsi
+	pushq %rdx
+	pushq %rcx
+	pushq %rax
+	pushq %r8
+	pushq %r9
+	pushq %r10
+	pushq %r11
+	pushq %rbx
+	pushq %rbp
+	pushq %r12
+	pushq %r13
+	pushq %r14
+	pushq %r15
+	cld
+	movq %rsp, %rdi
+	/* a fake frame record (saved rbp, rip) so the unwinder crosses the trap */
+	pushq 17*8(%rsp)        /* regs->rip */
+	pushq 4*8+8(%rsp)       /* regs->rbp */
+	movq %rsp, %rbp
+	/* align the stack for the C call */
+	movq %rsp, %rbx
+	andq $-16, %rsp
+	call do_trap
+	movq %rbx, %rsp
+	addq $16, %rsp
+	popq %r15
+	popq %r14
+	popq %r13
+	popq %r12
+	popq %rbp
+	popq %rbx
+	popq %r11
+	popq %r10
+	popq %r9
+	popq %r8
+	popq %rax
+	popq %rcx
+	popq %rdx
+	popq %rsi
+	popq %rdi
+	addq $16, %rsp          /* vector, error code */
+	iretq
+
+/*
+ * kmemu_idle_loop - where the kernel waits for its host.  The host keeps the
+ * register state at the hlt and returns here after every call; interrupts
+ * delivered while idle return to the jmp.
+ */
+	.globl kmemu_idle_loop, kmemu_idle_hlt
+kmemu_idle_loop:
+	sti
+	movl $1, %eax           /* KMEMU_CTL_READY */
+	movw $0xc9e8, %dx
+	outl %eax, %dx
+kmemu_idle_hlt:
+	hlt
+	jmp kmemu_idle_loop
+
+/* Return address of every host call: report completion, keep %rax. */
+	.globl kmemu_call_return
+kmemu_call_return:
+	movq %rax, %rbx
+	movl $2, %eax           /* KMEMU_CTL_CALL_DONE */
+	movw $0xc9e8, %dx
+	outl %eax, %dx
+	movq %rbx, %rax
+	hlt
+	jmp kmemu_call_return
+
+/* A host call that died in an oops ends here (traps.c jumps to it). */
+	.globl kmemu_call_oops
+kmemu_call_oops:
+	movl $3, %eax           /* KMEMU_CTL_CALL_OOPS */
+	movw $0xc9e8, %dx
+	outl %eax, %dx
+	hlt
+	jmp kmemu_call_oops

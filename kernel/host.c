@@ -1,0 +1,90 @@
+/*
+ * host.c - talking to kmemu (kmemu.h has the port ABI).
+ *
+ * host_present is decided once at boot by reading the magic port; under QEMU
+ * the read returns all ones and every function here falls back to doing
+ * nothing (events) or to QEMU's isa-debug-exit (kmemu_exit).
+ *
+ * kmemu_req is written by the host while the kernel is idle (or stopped at
+ * a breakpoint) and read by the wrappers below and by the call vector.
+ */
+#include <kmemu.h>
+#include <io.h>
+#include <memlayout.h>
+#include <preempt.h>
+#include <printk.h>
+
+bool host_present;
+struct kmemu_call_req kmemu_req;
+extern bool host_call_active;
+extern char kmemu_idle_loop[];
+
+void host_detect(void)
+{
+	host_present = inl(KMEMU_PORT_MAGIC) == KMEMU_MAGIC;
+}
+
+/* Tell the host about an event; the host copies it during the out. */
+void host_event(struct kmemu_event *ev)
+{
+	if (!host_present)
+		return;
+	u64 pa = (u64)ev >= START_KERNEL_MAP ? __pa_symbol(ev) : __pa(ev);
+	outl(KMEMU_PORT_EVENT, (u32)pa);
+}
+
+void host_ctl(u32 what)
+{
+	if (host_present)
+		outl(KMEMU_PORT_CTL, what);
+}
+
+void kmemu_exit(u32 code)
+{
+	local_irq_disable();
+	outl(KMEMU_PORT_EXIT, code);
+	for (;;)
+		halt();
+}
+
+void kmemu_idle(void)
+{
+	__asm__ __volatile__("jmp *%0" :: "r"(kmemu_idle_loop));
+	__builtin_unreachable();
+}
+
+/*
+ * Call wrappers: the host sets kmemu_req.fn/args and calls one of these
+ * instead of the function itself to choose the calling context.
+ */
+typedef u64 (*call6_t)(u64, u64, u64, u64, u64, u64);
+
+static u64 call_req(void)
+{
+	struct kmemu_call_req *q = &kmemu_req;
+	q->ret = ((call6_t)q->fn)(q->args[0], q->args[1], q->args[2], q->args[3], q->args[4], q->args[5]);
+	q->done = 1;
+	return q->ret;
+}
+
+u64 kmemu_call_irqs_off(void)
+{
+	u64 flags = local_irq_save();
+	u64 r = call_req();
+	local_irq_restore(flags);
+	return r;
+}
+
+u64 kmemu_call_preempt_off(void)
+{
+	preempt_disable();
+	u64 r = call_req();
+	preempt_enable();
+	return r;
+}
+
+/* Marks the start and end of a host call for die(); the host pokes the flag. */
+void kmemu_set_call_active(u64 on)
+{
+	host_call_active = on;
+}

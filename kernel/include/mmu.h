@@ -1,0 +1,50 @@
+/*
+ * mmu.h - x86-64 4-level paging: the address split and the entry bits.
+ *
+ *  63     48 47      39 38      30 29      21 20      12 11         0
+ * +---------+----------+----------+----------+----------+------------+
+ * | sign ext| PGD (PML4)| PUD(PDPT)|  PMD (PD)|  PTE (PT)| page offset|
+ * +---------+----------+----------+----------+----------+------------+
+ *
+ * Entry: bit 0 P, 1 RW, 2 US, 3 PWT, 4 PCD, 5 A, 6 D, 7 PS (leaf at PUD/PMD),
+ * 8 G, 51..12 physical frame, 63 NX (needs EFER.NXE).
+ */
+#ifndef KMEMU_MMU_H
+#define KMEMU_MMU_H
+#include <types.h>
+
+#define _PAGE_PRESENT (1UL << 0)
+#define _PAGE_RW (1UL << 1)
+#define _PAGE_USER (1UL << 2)
+#define _PAGE_PWT (1UL << 3)
+#define _PAGE_PCD (1UL << 4)
+#define _PAGE_ACCESSED (1UL << 5)
+#define _PAGE_DIRTY (1UL << 6)
+#define _PAGE_PSE (1UL << 7)
+#define _PAGE_GLOBAL (1UL << 8)
+#define _PAGE_NX (1UL << 63)
+#define PTE_PFN_MASK 0x000ffffffffff000UL
+
+#define PGDIR_SHIFT 39
+#define PUD_SHIFT 30
+#define PMD_SHIFT 21
+#define PTRS_PER_TABLE 512
+
+#define pgd_index(va) (((va) >> PGDIR_SHIFT) & 511)
+#define pud_index(va) (((va) >> PUD_SHIFT) & 511)
+#define pmd_index(va) (((va) >> PMD_SHIFT) & 511)
+#define pte_index(va) (((va) >> 12) & 511)
+
+/* Kernel data mappings: present, writable, global, never executable. */
+#define PAGE_KERNEL (_PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_GLOBAL | _PAGE_NX)
+/* Kernel image: text must execute, so no NX (one 2 MiB mapping for now). */
+#define PAGE_KERNEL_EXEC (_PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_GLOBAL)
+/* Intermediate tables: permissive, the leaf decides. */
+#define _PAGE_TABLE (_PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY)
+
+extern u64 *init_top_pgt; /* the kernel's PML4, in the direct map */
+
+void paging_init(void);
+void dump_pagetable(u64 va);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * main.c - kmain(), phases 4 and 6 of the boot flow (DESIGN.md).
+ *
+ * Order matters: the boot info is copied out of low memory first, the host
+ * is detected before anything is printed (so nothing is sent to kmemu ports
+ * under QEMU), traps come up before anything can fault, and memblock must
+ * know every reservation before paging_init() allocates page tables.
+ */
+#include <bootinfo.h>
+#include <memlayout.h>
+#include <memblock.h>
+#include <printk.h>
+#include <string.h>
+#include <traps.h>
+#include <kmemu.h>
+#include <mmu.h>
+#include <bug.h>
+#include <io.h>
+
+struct boot_info boot_info;
+const char kmemu_banner[] = "kmemu kernel 0.1.0 (x86_64) #1";
+u64 kmemu_boot_stage; /* 1 early, 2 paging, 3 ready */
+
+void irq_init(void);
+int kmemu_selftest(void);
+
+static void boot_info_copy(u64 bi_pa)
+{
+	const struct boot_info *src = __va(bi_pa);
+	if (src->magic != BOOT_INFO_MAGIC)
+		panic("kmain: bad boot info magic 0x%x at 0x%lx", src->magic, bi_pa);
+	memcpy(&boot_info, src, sizeof(boot_info));
+	boot_info.cmdline[CMDLINE_MAX - 1] = 0;
+	if (boot_info.e820_count > E820_MAX_ENTRIES)
+		boot_info.e820_count = E820_MAX_ENTRIES;
+}
+
+void kmain(u64 bi_pa)
+{
+	kmemu_boot_stage = 1;
+	host_detect();
+	trap_init();
+	irq_init();
+	boot_info_copy(bi_pa);
+
+	printk("%s\n", kmemu_banner);
+	printk("Command line: %s\n", boot_info.cmdline);
+	e820_setup();
+	memblock_reserve(EARLY_PT_PA, EARLY_PT_END - EARLY_PT_PA);
+	printk("last_pfn = 0x%lx max_arch_pfn = 0x400000000\n", memblock_end_of_DRAM() >> PAGE_SHIFT);
+	if (cmdline_find(boot_info.cmdline, "memblock=debug"))
+		memblock_dump();
+	paging_init();
+	kmemu_boot_stage = 2;
+
+	printk("kmemu: %s\n", host_present ? "host present, waiting for requests" : "no host: running self-tests");
+	kmemu_boot_stage = 3;
+	if (host_present)
+		kmemu_idle();
+
+	int failed = kmemu_selftest();
+	kmemu_exit(failed ? 1 : 0);
+}

@@ -1,0 +1,126 @@
+/*
+ * pgtable.c - the kernel's own page tables (phase 4).
+ *
+ * paging_init() builds init_top_pgt from memblock pages and switches CR3 to
+ * it, leaving the boot stub's 1 GiB early tables behind:
+ *   - the direct map: every usable E820 range at PAGE_OFFSET + pa, 2 MiB
+ *     pages where both addresses are 2 MiB aligned and the range covers the
+ *     whole page, 4 KiB pages at the ragged edges; PAGE_KERNEL (NX, global);
+ *   - the kernel image at START_KERNEL_MAP + pa, 2 MiB pages, executable.
+ * No identity map survives: nothing below PAGE_OFFSET is mapped afterwards,
+ * so a NULL dereference faults.
+ *
+ * Page-table pages come from memblock below EARLY_MAPPED_TOP, because they
+ * are written through the early direct map while it is still the one in
+ * CR3.  Only boot code calls these functions: no locking.
+ */
+#include <mmu.h>
+#include <memblock.h>
+#include <memlayout.h>
+#include <bootinfo.h>
+#include <printk.h>
+#include <io.h>
+#include <bug.h>
+
+u64 *init_top_pgt;
+u64 direct_map_pages[3]; /* 4K, 2M, 1G pages in the direct map */
+
+static u64 *pt_alloc(void)
+{
+	return memblock_alloc(PAGE_SIZE, PAGE_SIZE);
+}
+
+/* The table an entry points to, allocating it if the entry is empty. */
+static u64 *pt_next(u64 *entry)
+{
+	if (!(*entry & _PAGE_PRESENT))
+		*entry = __pa(pt_alloc()) | _PAGE_TABLE;
+	BUG_ON(*entry & _PAGE_PSE);
+	return __va(*entry & PTE_PFN_MASK);
+}
+
+static u64 level_end(u64 va, u64 end, unsigned shift)
+{
+	u64 next = (va | ((1UL << shift) - 1)) + 1;
+	return (next - 1) < (end - 1) ? next : end;
+}
+
+static void pt_map_pte(u64 *pte, u64 va, u64 end, u64 pa, u64 prot)
+{
+	for (; va < end; va += PAGE_SIZE, pa += PAGE_SIZE) {
+		pte[pte_index(va)] = pa | prot;
+		direct_map_pages[0]++;
+	}
+}
+
+static void pt_map_pmd(u64 *pmd, u64 va, u64 end, u64 pa, u64 prot)
+{
+	for (u64 next; va < end; pa += next - va, va = next) {
+		next = level_end(va, end, PMD_SHIFT);
+		u64 *e = &pmd[pmd_index(va)];
+		if (IS_ALIGNED(va | pa, SZ_2M) && next - va == SZ_2M && !(*e & _PAGE_PRESENT)) {
+			*e = pa | prot | _PAGE_PSE;
+			direct_map_pages[1]++;
+			continue;
+		}
+		pt_map_pte(pt_next(e), va, next, pa, prot);
+	}
+}
+
+static void pt_map_pud(u64 *pud, u64 va, u64 end, u64 pa, u64 prot)
+{
+	for (u64 next; va < end; pa += next - va, va = next) {
+		next = level_end(va, end, PUD_SHIFT);
+		pt_map_pmd(pt_next(&pud[pud_index(va)]), va, next, pa, prot);
+	}
+}
+
+static void pt_map_pgd(u64 *pgd, u64 va, u64 end, u64 pa, u64 prot)
+{
+	for (u64 next; va < end; pa += next - va, va = next) {
+		next = level_end(va, end, PGDIR_SHIFT);
+		pt_map_pud(pt_next(&pgd[pgd_index(va)]), va, next, pa, prot);
+	}
+}
+
+void paging_init(void)
+{
+	struct memblock_type *mem = &memblock.memory;
+	u64 kend = ALIGN_UP(__pa_symbol(__kernel_end), SZ_2M);
+
+	init_top_pgt = pt_alloc();
+	for (u32 i = 0; i < mem->cnt; i++) {
+		u64 b = mem->regions[i].base, s = mem->regions[i].size;
+		pt_map_pgd(init_top_pgt, (u64)__va(b), (u64)__va(b + s), b, PAGE_KERNEL);
+	}
+	u64 saved[2] = { direct_map_pages[0], direct_map_pages[1] };
+	pt_map_pgd(init_top_pgt, START_KERNEL_MAP, START_KERNEL_MAP + kend, 0, PAGE_KERNEL_EXEC);
+	direct_map_pages[0] = saved[0];
+	direct_map_pages[1] = saved[1];
+
+	write_cr4(read_cr4() | (1UL << 7)); /* CR4.PGE: global pages */
+	write_cr3(__pa(init_top_pgt));
+	printk("x86/mm: direct map: %lu 4k pages, %lu 2M pages; CR3 0x%lx\n", direct_map_pages[0],
+	       direct_map_pages[1], read_cr3());
+}
+
+/* Print the walk for va in Linux's oops format (never faults: checks P). */
+void dump_pagetable(u64 va)
+{
+	u64 *tbl = __va(read_cr3() & PTE_PFN_MASK);
+	static const char *const names[4] = { "PGD", "PUD", "PMD", "PTE" };
+	static const unsigned shifts[4] = { PGDIR_SHIFT, PUD_SHIFT, PMD_SHIFT, 12 };
+	char line[160];
+	int n = 0;
+
+	for (int lvl = 0; lvl < 4; lvl++) {
+		u64 e = tbl[(va >> shifts[lvl]) & 511];
+		n += snprintf(line + n, sizeof(line) - n, "%s%s %lx", n ? " " : "", names[lvl], e);
+		if (lvl == 0 && (e & _PAGE_PRESENT))
+			n += snprintf(line + n, sizeof(line) - n, " P4D %lx", e);
+		if (!(e & _PAGE_PRESENT) || (lvl && lvl < 3 && (e & _PAGE_PSE)))
+			break;
+		tbl = __va(e & PTE_PFN_MASK);
+	}
+	printk("%s\n", line);
+}

@@ -1,0 +1,1 @@
+"""Tests of the firmware layer (e820 memory map)."""

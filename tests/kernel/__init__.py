@@ -1,0 +1,1 @@
+"""Tests of the kernel-knowledge layer (page-table walker)."""
