@@ -13,6 +13,7 @@
 /* Vectors 8, 10-14, 17, 21, 29 and 30 push an error code; the rest get a 0. */
 	.balign 16
 	.globl idt_stubs
+	.type idt_stubs, @function
 idt_stubs:
 	.set vec, 0
 	.rept 256
@@ -24,7 +25,9 @@ idt_stubs:
 	jmp common_entry
 	.set vec, vec + 1
 	.endr
+	.size idt_stubs, . - idt_stubs
 
+	.type common_entry, @function
 common_entry:
 	pushq %rdi
 	pushq %rsi
@@ -70,6 +73,7 @@ common_entry:
 	popq %rdi
 	addq $16, %rsp          /* vector, error code */
 	iretq
+	.size common_entry, . - common_entry
 
 /*
  * kmemu_idle_loop - where the kernel waits for its host.  The host keeps the
@@ -77,6 +81,7 @@ common_entry:
  * delivered while idle return to the jmp.
  */
 	.globl kmemu_idle_loop, kmemu_idle_hlt
+	.type kmemu_idle_loop, @function
 kmemu_idle_loop:
 	sti
 	movl $1, %eax           /* KMEMU_CTL_READY */
@@ -85,9 +90,11 @@ kmemu_idle_loop:
 kmemu_idle_hlt:
 	hlt
 	jmp kmemu_idle_loop
+	.size kmemu_idle_loop, . - kmemu_idle_loop
 
 /* Return address of every host call: report completion, keep %rax. */
 	.globl kmemu_call_return
+	.type kmemu_call_return, @function
 kmemu_call_return:
 	movq %rax, %rbx
 	movl $2, %eax           /* KMEMU_CTL_CALL_DONE */
@@ -96,12 +103,15 @@ kmemu_call_return:
 	movq %rbx, %rax
 	hlt
 	jmp kmemu_call_return
+	.size kmemu_call_return, . - kmemu_call_return
 
 /* A host call that died in an oops ends here (traps.c jumps to it). */
 	.globl kmemu_call_oops
+	.type kmemu_call_oops, @function
 kmemu_call_oops:
 	movl $3, %eax           /* KMEMU_CTL_CALL_OOPS */
 	movw $0xc9e8, %dx
 	outl %eax, %dx
 	hlt
 	jmp kmemu_call_oops
+	.size kmemu_call_oops, . - kmemu_call_oops

@@ -7,6 +7,7 @@
 	.section .text.head, "ax"
 	.code64
 	.globl _start
+	.type _start, @function
 _start:
 	cli
 	cld
@@ -22,6 +23,7 @@ _start:
 	call kmain
 1:	hlt
 	jmp 1b
+	.size _start, . - _start
 
 	.section .bss.stack, "aw", @nobits
 	.balign 4096

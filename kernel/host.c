@@ -16,7 +16,6 @@
 
 bool host_present;
 struct kmemu_call_req kmemu_req;
-extern bool host_call_active;
 extern char kmemu_idle_loop[];
 
 void host_detect(void)
@@ -81,10 +80,4 @@ u64 kmemu_call_preempt_off(void)
 	u64 r = call_req();
 	preempt_enable();
 	return r;
-}
-
-/* Marks the start and end of a host call for die(); the host pokes the flag. */
-void kmemu_set_call_active(u64 on)
-{
-	host_call_active = on;
 }

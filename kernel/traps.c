@@ -9,8 +9,8 @@
  * irq_dispatch() in hard-IRQ context.
  *
  * die() prints the oops in Linux's shape, reports a structured event to the
- * host and then either hands control back to the host (a host call died:
- * jump to kmemu_call_oops on a clean stack) or, without a host, panics.
+ * host and then either hands control back to the host (jump to
+ * kmemu_call_oops on a clean stack) or, without a host, panics.
  * Tables here are written once in trap_init() before interrupts are enabled.
  */
 #include <traps.h>
@@ -55,8 +55,6 @@ extern char kmemu_call_oops[];
 
 u32 taint_flags;
 static u32 die_counter;
-/* set by host.c while a host call runs, so die() knows where to go */
-bool host_call_active;
 
 static const char *const exc_names[32] = {
 	"divide error", "debug", "nmi", "int3", "overflow", "bounds",
@@ -246,9 +244,12 @@ static void __noreturn die(struct pt_regs *r)
 	host_event(&ev);
 	dying = false;
 
-	if (host_present && host_call_active) {
-		/* Give the CPU back to the host: a fresh stack, no IRQ nesting. */
-		host_call_active = false;
+	if (host_present) {
+		/*
+		 * Under kmemu everything after boot runs on the host's behalf
+		 * (a call or an interrupt it raised): give the CPU back on a
+		 * fresh stack with no IRQ nesting.  The host unwinds its request.
+		 */
 		preempt_count = 0;
 		__asm__ __volatile__("movq %0, %%rsp\n\txorl %%ebp, %%ebp\n\tjmp *%1"
 				     :: "r"((u64)boot_stack_top - 64), "r"(kmemu_call_oops) : "memory");

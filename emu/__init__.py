@@ -1,0 +1,23 @@
+"""kmemu: a tiny x86-64 kernel for memory allocation on an emulated PC.
+
+>>> from emu import Machine
+>>> m = Machine.booted()                # doctest: +SKIP
+"""
+
+from emu.cpu import BudgetExceeded, CpuError
+from emu.errors import KmemuError, PageFault
+from emu.machine import (
+    BadArgument,
+    BootError,
+    GuestExit,
+    GuestOops,
+    Machine,
+    MachineError,
+    Snapshot,
+)
+
+__all__ = [
+    "BadArgument", "BootError", "BudgetExceeded", "CpuError", "GuestExit", "GuestOops",
+    "KmemuError", "Machine", "MachineError", "PageFault", "Snapshot",
+]
+__version__ = "0.1.0"

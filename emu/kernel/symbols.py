@@ -1,0 +1,116 @@
+"""Kernel symbols from the ELF: name -> address, address -> ``name+0xoff/0xsize``.
+
+Layer 4 (``emu.kernel``).  Function parameter counts come from DWARF so
+``Machine.call`` can refuse a wrong number of arguments.
+
+>>> syms = Symbols.load(path_to_kernel_elf)        # doctest: +SKIP
+>>> syms.symbolize(syms.address("kmain") + 0x1c)   # doctest: +SKIP
+'kmain+0x1c/0x120'
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from pathlib import Path
+
+from elftools.elf.elffile import ELFFile
+
+from emu.errors import KmemuError
+
+
+class SymbolError(KmemuError, LookupError):
+    """An unknown symbol name or an address no symbol covers."""
+
+
+@dataclass(frozen=True)
+class Symbol:
+    name: str
+    address: int
+    size: int
+    kind: str  # "func" or "object"
+
+
+@dataclass(frozen=True)
+class Params:
+    """What DWARF says about a function's parameters."""
+
+    names: tuple[str, ...]
+    variadic: bool
+
+
+class Symbols:
+    """The symbol table of one kernel ELF."""
+
+    def __init__(self, symbols: list[Symbol], params: dict[str, Params]) -> None:
+        self.by_name = {s.name: s for s in symbols}
+        self.sorted = sorted(symbols, key=lambda s: (s.address, -s.size))
+        self._starts = [s.address for s in self.sorted]
+        self.params = params
+
+    @classmethod
+    def load(cls, elf_path: Path) -> Symbols:
+        with Path(elf_path).open("rb") as f:
+            elf = ELFFile(f)
+            symtab = elf.get_section_by_name(".symtab")
+            syms = []
+            for s in symtab.iter_symbols() if symtab else []:
+                kind = {"STT_FUNC": "func", "STT_OBJECT": "object"}.get(s["st_info"]["type"])
+                if kind and s.name and s["st_value"]:
+                    syms.append(Symbol(s.name, s["st_value"], s["st_size"], kind))
+            params = _dwarf_params(elf) if elf.has_dwarf_info() else {}
+        return cls(syms, params)
+
+    def address(self, name: str) -> int:
+        try:
+            return self.by_name[name].address
+        except KeyError:
+            near = sorted(n for n in self.by_name if name.lower() in n.lower())[:5]
+            hint = f"; similar: {', '.join(near)}" if near else ""
+            raise SymbolError(f"unknown kernel symbol {name!r}{hint}") from None
+
+    def lookup(self, addr: int) -> tuple[Symbol, int] | None:
+        """The symbol covering ``addr`` and the offset into it (or None)."""
+        i = bisect.bisect_right(self._starts, addr) - 1
+        while i >= 0:
+            s = self.sorted[i]
+            if s.address <= addr < s.address + max(s.size, 1):
+                return s, addr - s.address
+            if s.address < addr - 0x100000:
+                break
+            i -= 1
+        return None
+
+    def symbolize(self, addr: int) -> str:
+        """``kmalloc+0x1c/0x90`` as Linux prints ``%pS``; bare hex when unknown."""
+        hit = self.lookup(addr)
+        if hit is None:
+            return f"{addr:#x}"
+        s, off = hit
+        return f"{s.name}+{off:#x}/{s.size:#x}"
+
+    def functions(self) -> list[str]:
+        return sorted(n for n, s in self.by_name.items() if s.kind == "func")
+
+    def names(self) -> list[str]:
+        return sorted(self.by_name)
+
+
+def _dwarf_params(elf: ELFFile) -> dict[str, Params]:
+    out: dict[str, Params] = {}
+    for cu in elf.get_dwarf_info().iter_CUs():
+        for die in cu.get_top_DIE().iter_children():
+            if die.tag != "DW_TAG_subprogram" or "DW_AT_name" not in die.attributes:
+                continue
+            if "DW_AT_declaration" in die.attributes:
+                continue
+            names, variadic = [], False
+            for child in die.iter_children():
+                if child.tag == "DW_TAG_formal_parameter":
+                    a = child.attributes.get("DW_AT_name")
+                    names.append(a.value.decode() if a else f"arg{len(names)}")
+                elif child.tag == "DW_TAG_unspecified_parameters":
+                    variadic = True
+            name = die.attributes["DW_AT_name"].value.decode()
+            out[name] = Params(tuple(names), variadic)
+    return out

@@ -1,0 +1,723 @@
+"""Layer 5: the PC that boots the kmemu kernel and lets Python drive it.
+
+>>> from emu import Machine
+>>> m = Machine.booted(mem="256M")                      # doctest: +SKIP
+>>> m.call("kmemu_test_add", 1, 2, 3, 4, 5, 6)          # doctest: +SKIP
+91
+
+Boot (phases 1-3 of DESIGN.md): RAM is mapped from the e820 map, sector 0
+goes to 0x7c00 and a 16-bit Unicorn instance runs the boot stub with the
+BIOS answered from Python until the first 64-bit instruction (0x8c00).
+There the CPU context moves to a 64-bit instance (UNICORN.md), low memory
+and the kernel image are copied over, and the kernel runs until it reports
+READY from its idle loop.  From then on the machine is *idle* between
+requests: ``call`` runs one kernel function and comes back to idle,
+``raise_irq`` delivers interrupts through the guest IDT, and
+``snapshot``/``restore`` copy the whole machine (copy-on-write).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from unicorn import (
+    UC_ARCH_X86,
+    UC_ERR_INSN_INVALID,
+    UC_HOOK_CODE,
+    UC_HOOK_INSN,
+    UC_HOOK_INTR,
+    UC_MODE_16,
+    Uc,
+    UcError,
+)
+from unicorn import x86_const as x86
+
+from emu.build import Artifacts, build, cmdline_sector
+from emu.build import layout as L
+from emu.cpu import EXC_WITH_ERROR_CODE, WATCHDOG, BudgetExceeded, Cpu, CpuError, InsnCounter
+from emu.errors import KmemuError, PageFault
+from emu.firmware.bios import Bios
+from emu.firmware.disk import Disk
+from emu.firmware.e820 import E820Map, check_bootable, default_map, load_map, parse_size
+from emu.irq import InterruptController, IrqState
+from emu.kernel import pagetable
+from emu.kernel.events import EVENT_SIZE, Event, decode
+from emu.kernel.symbols import Symbols
+
+PORT_CONSOLE, PORT_EXIT = 0xE9, 0xF4
+PORT_MAGIC, PORT_EVENT, PORT_CTL = 0xC9E0, 0xC9E4, 0xC9E8
+KMEMU_MAGIC = 0x4D454D4B
+CTL_READY, CTL_CALL_DONE, CTL_CALL_OOPS, CTL_IRQ_WINDOW = 1, 2, 3, 4
+CALL_VECTOR = 0xEC
+ARG_REGS = (x86.UC_X86_REG_RDI, x86.UC_X86_REG_RSI, x86.UC_X86_REG_RDX,
+            x86.UC_X86_REG_RCX, x86.UC_X86_REG_R8, x86.UC_X86_REG_R9)
+CONTEXTS = ("process", "irqs_off", "preempt_off", "irq")
+U64 = (1 << 64) - 1
+
+
+class MachineError(KmemuError):
+    """The machine cannot do what was asked (not booted, already exited, ...)."""
+
+
+class BadArgument(KmemuError, ValueError):
+    """A call or accessor got an argument it cannot use; the message says which."""
+
+
+class BootError(KmemuError):
+    """The machine did not reach the kernel's ready state."""
+
+
+class GuestOops(KmemuError):
+    """The guest kernel died in an oops (or BUG) while running a request.
+
+    ``event`` is the structured oops; ``vector``, ``address`` (CR2 for page
+    faults), ``rip`` (symbolised) and ``trace`` are copied out for
+    convenience and ``console`` holds the oops text as printed.
+    """
+
+    def __init__(self, event: Event, console: str, rip_symbol: str) -> None:
+        self.event = event
+        self.vector = event.vector
+        self.address = event.address
+        self.error_code = event.error_code
+        self.rip = rip_symbol
+        self.trace = list(event.symbols)
+        self.console = console
+        super().__init__(f"{event.message} (RIP {rip_symbol})\n{console.rstrip()}")
+
+
+class GuestExit(KmemuError):
+    """The guest wrote to the exit port (0xf4) when it was not expected to."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+        super().__init__(f"guest exited with code {code}")
+
+
+@dataclass
+class Snapshot:
+    """A saved machine: CPU + memory (copy-on-write) and the host-side state."""
+
+    machine_id: int
+    context: object
+    console_len: int
+    events_len: int
+    irq: IrqState
+    exit_code: int | None
+    rsp: int
+    insns: int
+
+
+def _u64(v: int) -> int:
+    return v & U64
+
+
+class Machine:
+    """An emulated PC with the kmemu kernel.  See the module docstring."""
+
+    def __init__(self, mem: int | str = "256M", e820: str | Path | E820Map | None = None,
+                 cmdline: str = "", *, budget_seconds: float = 60.0,
+                 echo: Callable[[str], None] | None = None) -> None:
+        if e820 is None:
+            self.e820 = default_map(mem)
+        elif isinstance(e820, E820Map):
+            self.e820 = e820
+        else:
+            self.e820 = load_map(e820)
+        check_bootable(self.e820)
+        self.mem = parse_size(mem) if e820 is None else self.e820.usable_bytes
+        if not isinstance(cmdline, str):
+            raise BadArgument(f"cmdline must be a str, got {type(cmdline).__name__}")
+        self._cmdline_sector = cmdline_sector(cmdline)
+        self.cmdline = cmdline
+        self.budget_seconds = budget_seconds
+        self.echo = echo
+        self.artifacts: Artifacts | None = None
+        self.symbols: Symbols | None = None
+        self._uc: Uc | None = None
+        self.cpu: Cpu | None = None
+        self.irq: InterruptController | None = None
+        self.bios: Bios | None = None
+        self._console = bytearray()
+        self._line = bytearray()
+        self.events: list[Event] = []
+        self.exit_code: int | None = None
+        self.state = "off"
+        self._ctl: int | None = None
+        self._want_irq_stop = False
+        self._idle_rsp = 0
+        self._idle_rip = 0
+        self._counter: InsnCounter | None = None
+        self._prog = None
+        self.boot_seconds = 0.0
+
+    # ------------------------------------------------------------------ boot
+    @classmethod
+    def booted(cls, **kw: object) -> Machine:
+        m = cls(**kw)  # type: ignore[arg-type]
+        m.boot()
+        return m
+
+    def boot(self) -> Machine:
+        """Power on and run until the kernel is ready for requests."""
+        if self.state != "off":
+            raise MachineError(f"boot() on a machine that is {self.state}")
+        t0 = time.perf_counter()
+        self.artifacts = build()
+        self.symbols = Symbols.load(self.artifacts.elf)
+        image = self.artifacts.image.read_bytes()
+        disk = Disk(image, {L.CMDLINE_LBA: self._cmdline_sector})
+        self.bios = Bios(disk, self.e820.to_bios_entries())
+        self.state = "booting"
+        uc16 = self._power_on(image[: L.SECTOR])
+        self._run_firmware(uc16)
+        self._handover(uc16)
+        stop = self._run()
+        if stop != CTL_READY:
+            raise BootError(f"kernel stopped during boot ({stop}):\n{self.console_tail()}")
+        self._enter_idle()
+        self.cpu.set_context_mode(True)  # type: ignore[union-attr]
+        self.state = "ready"
+        self.boot_seconds = time.perf_counter() - t0
+        return self
+
+    def _regions_below(self, top: int) -> list[tuple[int, int]]:
+        out = []
+        for base, size in self.e820.regions_to_map():
+            end = min(base + size, top)
+            if base < end:
+                out.append((base, end - base))
+        return out
+
+    def _power_on(self, sector0: bytes) -> Uc:
+        """Phase 1: a 16-bit CPU over low RAM, sector 0 at 0x7c00."""
+        uc = Uc(UC_ARCH_X86, UC_MODE_16)
+        for base, size in self._regions_below(L.KERNEL_PA + L.MAX_KERNEL_BYTES * 2 + 0x800000):
+            uc.mem_map(base, size)
+        uc.mem_write(L.BOOT_SECTOR, sector0)
+        for reg, val in (("CS", 0), ("DS", 0), ("ES", 0), ("SS", 0), ("SP", 0x7000),
+                         ("EDX", 0x80), ("IP", L.BOOT_SECTOR)):
+            uc.reg_write(getattr(x86, f"UC_X86_REG_{reg}"), val)
+        return uc
+
+    def _run_firmware(self, uc: Uc) -> None:
+        """Phases 2-3: BIOS services from Python until the first 64-bit instruction."""
+        reached = [False]
+        bios = self.bios
+        assert bios is not None
+        failure: list[BaseException] = []
+
+        def on_intr(u: Uc, vector: int, _: object) -> None:
+            try:
+                bios.interrupt(u, vector)
+            except KmemuError as e:
+                failure.append(e)
+                u.emu_stop()
+
+        def on_lm(u: Uc, address: int, size: int, _: object) -> None:
+            reached[0] = True
+            u.emu_stop()
+
+        uc.hook_add(UC_HOOK_INTR, on_intr)
+        uc.hook_add(UC_HOOK_CODE, on_lm, None, L.STAGE2_64, L.STAGE2_64)
+        uc.hook_add(UC_HOOK_INSN, self._port_in, None, 1, 0, x86.UC_X86_INS_IN)
+        uc.hook_add(UC_HOOK_INSN, self._port_out, None, 1, 0, x86.UC_X86_INS_OUT)
+        flag = WATCHDOG.arm(uc, self.budget_seconds)
+        try:
+            uc.emu_start(L.BOOT_SECTOR, 0xFFFFFFFFF)
+        except UcError as e:
+            raise BootError(f"boot stub crashed: {e} (BIOS output: {bios.tty.decode()!r})") from e
+        finally:
+            WATCHDOG.disarm(uc)
+        if failure:
+            raise BootError(str(failure[0])) from failure[0]
+        if not reached[0]:
+            why = "ran out of time" if flag[0] else "stopped"
+            raise BootError(f"boot stub {why} before long mode; BIOS output: "
+                            f"{bios.tty.decode(errors='replace')!r}")
+
+    def _handover(self, uc16: Uc) -> None:
+        """Move the CPU to a 64-bit instance over all of RAM (see UNICORN.md)."""
+        ctx = uc16.context_save()
+        uc = Cpu.new_uc64()
+        for base, size in self.e820.regions_to_map():
+            uc.mem_map(base, size)
+        assert self.artifacts is not None
+        kend = L.KERNEL_PA + self.artifacts.kernel_bytes
+        for lo, hi in ((0, L.BOUNCE), (L.KERNEL_PA, kend)):
+            for base, size in self._regions_below(hi):
+                b = max(base, lo)
+                if b < base + size:
+                    uc.mem_write(b, bytes(uc16.mem_read(b, base + size - b)))
+        uc.context_restore(ctx)
+        self._uc = uc
+        self.cpu = Cpu(uc)
+        # The 16-bit instance leaves QEMU's old_exception at 14 (measured:
+        # an internal fetch fault around the mode switch); clear it so the
+        # kernel's first real #PF is not turned into #DF.
+        self.cpu.fault_cleanup()
+        self.irq = InterruptController(uc)
+        uc.hook_add(UC_HOOK_INTR, self._on_intr)
+        uc.hook_add(UC_HOOK_INSN, self._port_in, None, 1, 0, x86.UC_X86_INS_IN)
+        uc.hook_add(UC_HOOK_INSN, self._port_out, None, 1, 0, x86.UC_X86_INS_OUT)
+        self._exc: int | None = None
+
+    # ------------------------------------------------------------------ ports
+    def _port_in(self, uc: Uc, port: int, size: int, _: object) -> int:
+        if port == PORT_MAGIC and self.state != "off":
+            return KMEMU_MAGIC if self._uc is not None else 0xFFFFFFFF
+        return (1 << (8 * size)) - 1  # nothing there: the ISA bus floats high
+
+    def _port_out(self, uc: Uc, port: int, size: int, value: int, _: object) -> None:
+        if port == PORT_CONSOLE:
+            self._console_byte(value & 0xFF)
+        elif port == PORT_EVENT and self._uc is not None:
+            raw = bytes(uc.mem_read(value, EVENT_SIZE))
+            assert self.symbols is not None
+            self.events.append(decode(raw, self.symbols.symbolize))
+        elif port == PORT_CTL and self._uc is not None:
+            if value == CTL_IRQ_WINDOW:
+                if self.irq is not None and self.irq.has_pending():
+                    self._want_irq_stop = True
+                    uc.emu_stop()
+            else:
+                self._ctl = value
+                uc.emu_stop()
+        elif port == PORT_EXIT:
+            self.exit_code = value
+            self._ctl = -1
+            uc.emu_stop()
+
+    def _console_byte(self, b: int) -> None:
+        self._console.append(b)
+        if self.echo is None:
+            return
+        self._line.append(b)
+        if b == 10:
+            self.echo(self._line.decode(errors="replace"))
+            self._line.clear()
+
+    def _on_intr(self, uc: Uc, vector: int, _: object) -> None:
+        self._exc = vector
+        uc.emu_stop()
+
+    # ------------------------------------------------------------------ run loop
+    def _run(self, budget_seconds: float | None = None, max_insns: int | None = None) -> int:
+        """Run from the current RIP until a control stop; returns the CTL_* value.
+
+        Faults are delivered to the guest IDT, pending interrupts whenever
+        IF is set, and a budget overrun raises :class:`BudgetExceeded`.
+        """
+        uc, cpu, irq = self._uc, self.cpu, self.irq
+        assert uc is not None and cpu is not None and irq is not None
+        seconds = self.budget_seconds if budget_seconds is None else budget_seconds
+        flag = WATCHDOG.arm(uc, seconds)
+        counter = None
+        if max_insns is not None:
+            counter = self._insn_counter()
+            counter.acquire()
+            counter.limit, counter.exceeded = counter.count + max_insns, False
+        try:
+            while True:
+                if irq.has_pending() and cpu.irqs_enabled():
+                    self._deliver_irq()
+                self._ctl, self._exc, self._want_irq_stop = None, None, False
+                try:
+                    uc.emu_start(cpu.rip, 0)
+                except UcError as e:
+                    if e.errno == UC_ERR_INSN_INVALID:
+                        self._exc = 6
+                    else:
+                        raise MachineError(
+                            f"emulation failed at {self.symbolize(cpu.rip)}: {e}") from e
+                irq.after_run()
+                if self._ctl is not None:
+                    if self._ctl == -1 and self.state == "booting":
+                        raise BootError(f"kernel exited with code {self.exit_code} during boot:"
+                                        f"\n{self.console_tail()}")
+                    return self._ctl
+                if self._exc is not None:
+                    self._deliver_exception(self._exc)
+                    continue
+                if flag[0]:
+                    raise BudgetExceeded(
+                        f"guest ran longer than {seconds:g} s (at {self.symbolize(cpu.rip)})")
+                if counter is not None and counter.exceeded:
+                    raise BudgetExceeded(
+                        f"guest ran more than {max_insns} instructions "
+                        f"(at {self.symbolize(cpu.rip)})")
+                if irq.has_pending() and cpu.irqs_enabled():
+                    continue
+                if self._halted():
+                    if irq.has_timers():
+                        continue
+                    reason = ("interrupts disabled" if not cpu.irqs_enabled()
+                              else "no interrupt pending")
+                    raise MachineError(f"guest halted at {self.symbolize(cpu.rip)} with "
+                                       f"{reason}: it would wait forever")
+        finally:
+            WATCHDOG.disarm(uc)
+            if counter is not None:
+                counter.limit = None
+                counter.release()
+
+    def _halted(self) -> bool:
+        try:
+            rip = self.cpu.rip  # type: ignore[union-attr]
+            return self.read_virt(rip - 1, 1) == b"\xf4"
+        except KmemuError:
+            return False
+
+    def _deliver_exception(self, vector: int) -> None:
+        cpu = self.cpu
+        assert cpu is not None
+        err = cpu.fault_cleanup()
+        code = err if vector in EXC_WITH_ERROR_CODE else None
+        try:
+            cpu.deliver(vector, code, self._translate_for_cpu)
+        except (CpuError, PageFault) as e:
+            raise MachineError(f"cannot deliver exception {vector} at "
+                               f"{self.symbolize(cpu.rip)}: {e}") from e
+
+    def _deliver_irq(self) -> None:
+        irq, cpu = self.irq, self.cpu
+        assert irq is not None and cpu is not None
+        v = irq.next_deliverable()
+        if v is None:
+            return
+        ret = cpu.rip
+        cpu.deliver(v, None, self._translate_for_cpu)
+        if irq.has_pending():
+            self._stop_at_return(ret)
+
+    def _stop_at_return(self, rip: int) -> None:
+        """Stop when the interrupted code resumes, to deliver what is still pending."""
+        uc = self._uc
+        assert uc is not None
+        holder: list[int] = []
+
+        def hit(u: Uc, address: int, size: int, _: object) -> None:
+            u.emu_stop()
+            u.hook_del(holder[0])
+
+        holder.append(uc.hook_add(UC_HOOK_CODE, hit, None, rip, rip))
+
+    def _translate_for_cpu(self, va: int, access: str) -> int:
+        return self.translate(va, access)
+
+    # ------------------------------------------------------------------ idle & calls
+    def _enter_idle(self) -> None:
+        cpu = self.cpu
+        assert cpu is not None
+        self._idle_rsp = cpu.reg("rsp")
+        self._idle_rip = cpu.rip
+        self._call_rsp = (self._idle_rsp - 512) & ~0xF
+        self._ret_addr = struct.pack("<Q", self.symbol("kmemu_call_return"))
+        self._call_stack_pa = self.translate(self._call_rsp - 8, "write")
+        self._req_pa = self._sym_pa("kmemu_req")
+
+    def _sym_pa(self, name: str) -> int:
+        return self.symbol(name) - L.KERNEL_VIRT
+
+    def _require_ready(self) -> None:
+        if self.state != "ready":
+            raise MachineError(f"the machine is {self.state}; boot() it first"
+                               if self.state == "off" else f"the machine is {self.state}")
+
+    def _to_idle(self) -> None:
+        uc = self._uc
+        assert uc is not None
+        uc.reg_write_batch([(x86.UC_X86_REG_RSP, self._idle_rsp),
+                            (x86.UC_X86_REG_RIP, self._idle_rip),
+                            (x86.UC_X86_REG_RFLAGS, 0x202)])
+
+    def _resolve_function(self, fn: str | int, nargs: int) -> int:
+        assert self.symbols is not None
+        if isinstance(fn, int) and not isinstance(fn, bool):
+            return _u64(fn)
+        if not isinstance(fn, str):
+            raise BadArgument(f"function must be a symbol name or an address, got {fn!r}")
+        sym = self.symbols.by_name.get(fn)
+        if sym is None:
+            self.symbols.address(fn)  # raises with suggestions
+        assert sym is not None
+        if sym.kind != "func":
+            raise BadArgument(f"{fn!r} is a kernel variable, not a function")
+        p = self.symbols.params.get(fn)
+        if p is not None and (nargs < len(p.names) or (nargs > len(p.names) and not p.variadic)):
+            want = ", ".join(p.names) or "no arguments"
+            raise BadArgument(f"{fn}() takes {len(p.names)} argument(s) ({want}), got {nargs}")
+        return sym.address
+
+    @staticmethod
+    def _check_args(args: tuple[object, ...]) -> list[int]:
+        if len(args) > 6:
+            raise BadArgument(f"at most 6 register arguments are supported, got {len(args)}")
+        out = []
+        for i, a in enumerate(args):
+            if isinstance(a, bool) or not isinstance(a, int):
+                raise BadArgument(f"argument {i + 1} must be an int, got {type(a).__name__} "
+                                  f"{a!r}")
+            if not -(1 << 63) <= a < (1 << 64):
+                raise BadArgument(f"argument {i + 1} ({a}) does not fit in 64 bits")
+            out.append(_u64(a))
+        return out
+
+    def call(self, fn: str | int, *args: int, context: str = "process",
+             budget_seconds: float | None = None, max_insns: int | None = None) -> int:
+        """Call a kernel function (SysV ABI) and return its 64-bit result (``rax``).
+
+        ``context`` is ``"process"`` (interrupts on), ``"irqs_off"``,
+        ``"preempt_off"`` or ``"irq"`` (inside a real hard-IRQ handler).
+        A guest oops raises :class:`GuestOops`; the machine is back at idle
+        afterwards (tainted, as Linux would be) and ``restore()`` gives a clean one.
+        """
+        self._require_ready()
+        vals = self._check_args(args)
+        target = self._resolve_function(fn, len(vals))
+        if context not in CONTEXTS:
+            raise BadArgument(f"context must be one of {', '.join(CONTEXTS)}; got {context!r}")
+        uc = self._uc
+        assert uc is not None
+        if context != "process":
+            req = struct.pack("<Q6QQQ", target, *(vals + [0] * (6 - len(vals))), 0, 0)
+            uc.mem_write(self._req_pa, req)
+        if context == "irq":
+            self.irq.raise_irq(CALL_VECTOR)  # type: ignore[union-attr]
+            self._to_idle()
+            stop = self._run_request(budget_seconds, max_insns)
+            if stop != CTL_READY:
+                raise MachineError(f"kernel did not return to idle after the IRQ call ({stop})")
+            done, = struct.unpack("<Q", uc.mem_read(self._req_pa + 64, 8))
+            if not done:
+                raise MachineError("the call vector's handler did not run")
+            return struct.unpack("<Q", uc.mem_read(self._req_pa + 56, 8))[0]
+        if context != "process":
+            target = self.symbol(f"kmemu_call_{context}")
+            vals = []
+        regs = [(ARG_REGS[i], v) for i, v in enumerate(vals)]
+        regs += [(x86.UC_X86_REG_RSP, self._call_rsp - 8), (x86.UC_X86_REG_RIP, target),
+                 (x86.UC_X86_REG_RFLAGS, 0x202), (x86.UC_X86_REG_RBP, 0)]
+        uc.mem_write(self._call_stack_pa, self._ret_addr)
+        uc.reg_write_batch(regs)
+        stop = self._run_request(budget_seconds, max_insns)
+        if stop != CTL_CALL_DONE:
+            raise MachineError(f"kernel stopped unexpectedly during {fn} (control {stop})")
+        rax = uc.reg_read(x86.UC_X86_REG_RAX)
+        self._to_idle()
+        return rax
+
+    def _run_request(self, budget_seconds: float | None, max_insns: int | None) -> int:
+        mark = len(self._console)
+        try:
+            stop = self._run(budget_seconds, max_insns)
+        except BudgetExceeded:
+            self._to_idle()
+            raise
+        except MachineError:
+            self.state = "crashed"
+            raise
+        if stop == CTL_CALL_OOPS:
+            self._to_idle()
+            oops = next((e for e in reversed(self.events) if e.kind == "oops"), None)
+            text = self._console[mark:].decode(errors="replace")
+            if oops is None:
+                raise MachineError(f"kernel reported an oops without an event:\n{text}")
+            raise GuestOops(oops, text, self.symbolize(oops.rip))
+        if stop == -1:
+            self.state = "exited"
+            raise GuestExit(self.exit_code or 0)
+        return stop
+
+    def raise_irq(self, vector: int, after: int | None = None) -> None:
+        """Raise an interrupt now (delivered at once if the machine is idle) or after N insns."""
+        self._require_ready()
+        irq = self.irq
+        assert irq is not None
+        irq.raise_irq(vector, after)
+        if after is None or after == 0:
+            self._to_idle()
+            stop = self._run_request(None, None)
+            if stop != CTL_READY:
+                raise MachineError(f"kernel did not return to idle after IRQ {vector:#x}")
+
+    # ------------------------------------------------------------------ memory
+    @property
+    def uc(self) -> Uc:
+        """The underlying ``unicorn.Uc`` (64-bit).  Power users may add hooks;
+        kmemu's own hooks keep working alongside them."""
+        if self._uc is None:
+            raise MachineError("the machine has not been booted")
+        return self._uc
+
+    def _check_range(self, addr: object, n: object, what: str) -> None:
+        if isinstance(addr, bool) or not isinstance(addr, int) or addr < 0 or addr > U64:
+            raise BadArgument(f"{what} address must be a non-negative 64-bit int, got {addr!r}")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise BadArgument(f"{what} length must be a non-negative int, got {n!r}")
+
+    def read_phys(self, pa: int, n: int) -> bytes:
+        self._check_range(pa, n, "physical")
+        try:
+            return bytes(self.uc.mem_read(pa, n))
+        except UcError as e:
+            raise BadArgument(f"physical range {pa:#x}+{n:#x} is not RAM ({e})") from None
+
+    def write_phys(self, pa: int, data: bytes) -> None:
+        self._check_range(pa, len(data), "physical")
+        try:
+            self.uc.mem_write(pa, bytes(data))
+        except UcError as e:
+            raise BadArgument(f"physical range {pa:#x}+{len(data):#x} is not RAM ({e})") from None
+
+    def _read_u64(self, pa: int) -> int:
+        return struct.unpack("<Q", self.uc.mem_read(pa, 8))[0]
+
+    @property
+    def cr3(self) -> int:
+        return self.uc.reg_read(x86.UC_X86_REG_CR3)
+
+    def translate(self, va: int, access: str = "read") -> int:
+        """Physical address of ``va`` through the guest's own page tables (CR3).
+
+        Raises :class:`emu.PageFault` naming the level where the walk stopped.
+        """
+        self._check_range(va, 0, "virtual")
+        return pagetable.walk(self._read_u64, self.cr3, va, access=access).pa
+
+    def walk(self, va: int) -> pagetable.Translation:
+        return pagetable.walk(self._read_u64, self.cr3, va)
+
+    def read_virt(self, va: int, n: int) -> bytes:
+        self._check_range(va, n, "virtual")
+        out = bytearray()
+        for _, pa, size in pagetable.translate_range(self._read_u64, self.cr3, va, n):
+            out += self.uc.mem_read(pa, size)
+        return bytes(out)
+
+    def write_virt(self, va: int, data: bytes) -> None:
+        self._check_range(va, len(data), "virtual")
+        chunks = pagetable.translate_range(self._read_u64, self.cr3, va, len(data), "write")
+        off = 0
+        for _, pa, size in chunks:  # all translated before anything is written
+            self.uc.mem_write(pa, bytes(data[off : off + size]))
+            off += size
+
+    def read_u64(self, va: int) -> int:
+        return struct.unpack("<Q", self.read_virt(va, 8))[0]
+
+    # ------------------------------------------------------------------ symbols & types
+    def _syms(self) -> Symbols:
+        if self.symbols is None:
+            if self.artifacts is None:
+                self.artifacts = build()
+            self.symbols = Symbols.load(self.artifacts.elf)
+        return self.symbols
+
+    def symbol(self, name: str) -> int:
+        """Address of a kernel symbol; :class:`emu.SymbolError` if there is none."""
+        return self._syms().address(name)
+
+    def symbolize(self, addr: int) -> str:
+        return self._syms().symbolize(addr)
+
+    @property
+    def program(self):  # -> drgn.Program
+        if self._prog is None:
+            from emu.kernel.types import kernel_program
+            self._require_ready()
+            assert self.artifacts is not None
+            self._prog = kernel_program(self.artifacts.elf, self.read_virt)
+        return self._prog
+
+    def var(self, name: str):  # -> drgn.Object
+        """A kernel global as a drgn Object reading live guest memory."""
+        import drgn
+        try:
+            return self.program[name]
+        except (KeyError, LookupError, drgn.ObjectNotFoundError) as e:
+            raise BadArgument(f"no kernel variable {name!r} in the debug info") from e
+
+    def obj(self, type_name: str, addr: int):  # -> drgn.Object
+        """``obj("struct kmem_cache *", addr)``: a pointer is dereferenced for you."""
+        import drgn
+        try:
+            t = self.program.type(type_name)
+        except (LookupError, SyntaxError, ValueError) as e:
+            raise BadArgument(f"unknown kernel type {type_name!r}: {e}") from e
+        if t.kind == drgn.TypeKind.POINTER:
+            return drgn.Object(self.program, t, value=addr)[0]
+        return drgn.Object(self.program, t, address=addr)
+
+    # ------------------------------------------------------------------ console & events
+    @property
+    def console(self) -> str:
+        return self._console.decode(errors="replace")
+
+    def console_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.console.splitlines()[-lines:])
+
+    def dmesg(self) -> str:
+        """The kernel's own log ring (``log_buf``), oldest first."""
+        size = len(bytes(self.read_virt(self.symbol("log_buf"), 1))) and 64 * 1024
+        nxt = self.read_u64(self.symbol("log_next"))
+        buf = self.read_virt(self.symbol("log_buf"), size)
+        if nxt <= size:
+            return buf[:nxt].decode(errors="replace")
+        i = nxt % size
+        return (buf[i:] + buf[:i]).decode(errors="replace")
+
+    # ------------------------------------------------------------------ snapshots
+    def snapshot(self) -> Snapshot:
+        """Save the whole machine (copy-on-write; cheap)."""
+        self._require_ready()
+        assert self.irq is not None
+        return Snapshot(id(self), self.uc.context_save(), len(self._console), len(self.events),
+                        self.irq.state.copy(), self.exit_code, self._idle_rsp,
+                        self._counter.count if self._counter else 0)
+
+    def restore(self, snap: Snapshot) -> None:
+        """Go back to a snapshot of this machine (also after an oops or a crash)."""
+        if not isinstance(snap, Snapshot) or snap.machine_id != id(self):
+            raise BadArgument("restore() needs a Snapshot taken from this machine")
+        self.uc.context_restore(snap.context)  # type: ignore[arg-type]
+        del self._console[snap.console_len :]
+        self._line.clear()
+        del self.events[snap.events_len :]
+        assert self.irq is not None
+        self.irq.restore(snap.irq)
+        self.exit_code = snap.exit_code
+        self.state = "ready"
+
+    # ------------------------------------------------------------------ instruction counts
+    def _insn_counter(self) -> InsnCounter:
+        if self._counter is None:
+            self._counter = InsnCounter(self.uc, lambda a, n: self.read_virt(a, n))
+        return self._counter
+
+    @contextlib.contextmanager
+    def count_instructions(self) -> Iterator[list[int]]:
+        """``with m.count_instructions() as n: ...``; ``n[0]`` is the guest count after."""
+        c = self._insn_counter()
+        c.acquire()
+        start = c.count
+        box = [0]
+        try:
+            yield box
+        finally:
+            box[0] = c.count - start
+            c.release()
+
+    def __repr__(self) -> str:
+        return f"<Machine {self.mem >> 20} MiB {self.state}>"
+
+
+def _print_line(line: str) -> None:
+    sys.stdout.write(line)
+    sys.stdout.flush()
