@@ -11,6 +11,7 @@ from emu.machine import (
     BootError,
     GuestExit,
     GuestOops,
+    Interrupted,
     Machine,
     MachineError,
     Snapshot,
@@ -18,6 +19,6 @@ from emu.machine import (
 
 __all__ = [
     "BadArgument", "BootError", "BudgetExceeded", "CpuError", "GuestExit", "GuestOops",
-    "KmemuError", "Machine", "MachineError", "PageFault", "Snapshot",
+    "Interrupted", "KmemuError", "Machine", "MachineError", "PageFault", "Snapshot",
 ]
 __version__ = "0.1.0"

@@ -29,6 +29,7 @@ import ctypes
 import struct
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -172,40 +173,92 @@ class InsnCounter:
 # --- the watchdog -----------------------------------------------------------------------
 
 
+class WatchSlot:
+    """One run's deadline; ``deadline == 0`` means disarmed.  Arming is two stores."""
+
+    __slots__ = ("uc", "deadline", "fired", "__weakref__")
+
+    def __init__(self, uc: Uc) -> None:
+        self.uc = uc
+        self.deadline = 0.0
+        self.fired = False
+
+    def arm(self, seconds: float) -> None:
+        self.fired = False
+        self.deadline = time.monotonic() + seconds
+
+    def disarm(self) -> None:
+        self.deadline = 0.0
+
+
 class Watchdog:
     """One thread for the whole process that stops overdue runs (polls every 5 ms)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._armed: dict[int, tuple[Uc, float, list[bool]]] = {}
+        self._slots: weakref.WeakSet[WatchSlot] = weakref.WeakSet()
         self._thread: threading.Thread | None = None
 
-    def arm(self, uc: Uc, seconds: float) -> list[bool]:
-        flag = [False]
+    def slot(self, uc: Uc) -> WatchSlot:
+        s = WatchSlot(uc)
         with self._lock:
-            self._armed[id(uc)] = (uc, time.monotonic() + seconds, flag)
+            self._slots.add(s)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="kmemu-watchdog",
                                                 daemon=True)
                 self._thread.start()
-        return flag
-
-    def disarm(self, uc: Uc) -> None:
-        with self._lock:
-            self._armed.pop(id(uc), None)
+        return s
 
     def _loop(self) -> None:
         while True:
             time.sleep(0.005)
             now = time.monotonic()
             with self._lock:
-                due = [(uc, flag) for uc, t, flag in self._armed.values() if now >= t]
-            for uc, flag in due:
-                flag[0] = True
-                uc.emu_stop()
+                slots = list(self._slots)
+            for s in slots:
+                d = s.deadline
+                if d and now >= d:
+                    s.fired = True
+                    s.deadline = 0.0
+                    s.uc.emu_stop()
 
 
 WATCHDOG = Watchdog()
+
+
+# --- fast register access ------------------------------------------------------------
+
+
+class RegBatch:
+    """Writes a fixed list of 64-bit registers with one C call.
+
+    The Python binding's ``reg_write_batch`` spends ~10 µs in Python per
+    call; this prebuilds the ctypes arrays once so a host call stays cheap.
+    """
+
+    def __init__(self, uc: Uc, regs: list[int]) -> None:
+        from unicorn.unicorn_py3.unicorn import uclib
+
+        n = len(regs)
+        self._fn = uclib.uc_reg_write_batch
+        self._read = uclib.uc_reg_read
+        self._uch = uc._uch  # noqa: SLF001 - the documented C handle
+        self._regs = (ctypes.c_int32 * n)(*regs)
+        self._vals = (ctypes.c_uint64 * n)()
+        base = ctypes.addressof(self._vals)
+        self._ptrs = (ctypes.c_void_p * n)(*[base + 8 * i for i in range(n)])
+        self._n = n
+        self._one = ctypes.c_uint64()
+
+    def write(self, values: list[int]) -> None:
+        self._vals[: len(values)] = values
+        status = self._fn(self._uch, self._regs, self._ptrs, len(values))
+        if status:
+            raise CpuError(f"register write failed (unicorn error {status})")
+
+    def read(self, reg: int) -> int:
+        self._read(self._uch, reg, ctypes.byref(self._one))
+        return self._one.value
 
 
 # --- the CPU ---------------------------------------------------------------------------

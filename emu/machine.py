@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import struct
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -40,7 +39,15 @@ from unicorn import x86_const as x86
 
 from emu.build import Artifacts, build, cmdline_sector
 from emu.build import layout as L
-from emu.cpu import EXC_WITH_ERROR_CODE, WATCHDOG, BudgetExceeded, Cpu, CpuError, InsnCounter
+from emu.cpu import (
+    EXC_WITH_ERROR_CODE,
+    WATCHDOG,
+    BudgetExceeded,
+    Cpu,
+    CpuError,
+    InsnCounter,
+    RegBatch,
+)
 from emu.errors import KmemuError, PageFault
 from emu.firmware.bios import Bios
 from emu.firmware.disk import Disk
@@ -92,6 +99,10 @@ class GuestOops(KmemuError):
         super().__init__(f"{event.message} (RIP {rip_symbol})\n{console.rstrip()}")
 
 
+class Interrupted(KmemuError):
+    """The run was stopped from outside (Ctrl-C in the CLI, ``Machine.interrupt()``)."""
+
+
 class GuestExit(KmemuError):
     """The guest wrote to the exit port (0xf4) when it was not expected to."""
 
@@ -123,7 +134,7 @@ class Machine:
 
     def __init__(self, mem: int | str = "256M", e820: str | Path | E820Map | None = None,
                  cmdline: str = "", *, budget_seconds: float = 60.0,
-                 echo: Callable[[str], None] | None = None) -> None:
+                 echo: Callable[[str], None] | None = None, count_insns: bool = False) -> None:
         if e820 is None:
             self.e820 = default_map(mem)
         elif isinstance(e820, E820Map):
@@ -155,6 +166,10 @@ class Machine:
         self._idle_rip = 0
         self._counter: InsnCounter | None = None
         self._prog = None
+        self._resolved: dict[tuple[str, int], int] = {}
+        self._count_insns = count_insns
+        self._interrupted = False
+        self._active_uc: Uc | None = None
         self.boot_seconds = 0.0
 
     # ------------------------------------------------------------------ boot
@@ -228,17 +243,21 @@ class Machine:
         uc.hook_add(UC_HOOK_CODE, on_lm, None, L.STAGE2_64, L.STAGE2_64)
         uc.hook_add(UC_HOOK_INSN, self._port_in, None, 1, 0, x86.UC_X86_INS_IN)
         uc.hook_add(UC_HOOK_INSN, self._port_out, None, 1, 0, x86.UC_X86_INS_OUT)
-        flag = WATCHDOG.arm(uc, self.budget_seconds)
+        slot = WATCHDOG.slot(uc)
+        slot.arm(self.budget_seconds)
+        self._active_uc = uc
         try:
             uc.emu_start(L.BOOT_SECTOR, 0xFFFFFFFFF)
         except UcError as e:
             raise BootError(f"boot stub crashed: {e} (BIOS output: {bios.tty.decode()!r})") from e
         finally:
-            WATCHDOG.disarm(uc)
+            slot.disarm()
         if failure:
             raise BootError(str(failure[0])) from failure[0]
+        if self._interrupted:
+            raise Interrupted("interrupted during the boot stub")
         if not reached[0]:
-            why = "ran out of time" if flag[0] else "stopped"
+            why = "ran out of time" if slot.fired else "stopped"
             raise BootError(f"boot stub {why} before long mode; BIOS output: "
                             f"{bios.tty.decode(errors='replace')!r}")
 
@@ -256,7 +275,8 @@ class Machine:
                 if b < base + size:
                     uc.mem_write(b, bytes(uc16.mem_read(b, base + size - b)))
         uc.context_restore(ctx)
-        self._uc = uc
+        self._uc = self._active_uc = uc
+        self._watch = WATCHDOG.slot(uc)
         self.cpu = Cpu(uc)
         # The 16-bit instance leaves QEMU's old_exception at 14 (measured:
         # an internal fetch fault around the mode switch); clear it so the
@@ -267,6 +287,8 @@ class Machine:
         uc.hook_add(UC_HOOK_INSN, self._port_in, None, 1, 0, x86.UC_X86_INS_IN)
         uc.hook_add(UC_HOOK_INSN, self._port_out, None, 1, 0, x86.UC_X86_INS_OUT)
         self._exc: int | None = None
+        if self._count_insns:
+            self._insn_counter().acquire()
 
     # ------------------------------------------------------------------ ports
     def _port_in(self, uc: Uc, port: int, size: int, _: object) -> int:
@@ -317,7 +339,8 @@ class Machine:
         uc, cpu, irq = self._uc, self.cpu, self.irq
         assert uc is not None and cpu is not None and irq is not None
         seconds = self.budget_seconds if budget_seconds is None else budget_seconds
-        flag = WATCHDOG.arm(uc, seconds)
+        watch = self._watch
+        watch.arm(seconds)
         counter = None
         if max_insns is not None:
             counter = self._insn_counter()
@@ -345,7 +368,10 @@ class Machine:
                 if self._exc is not None:
                     self._deliver_exception(self._exc)
                     continue
-                if flag[0]:
+                if self._interrupted:
+                    self._interrupted = False
+                    raise Interrupted(f"interrupted at {self.symbolize(cpu.rip)}")
+                if watch.fired:
                     raise BudgetExceeded(
                         f"guest ran longer than {seconds:g} s (at {self.symbolize(cpu.rip)})")
                 if counter is not None and counter.exceeded:
@@ -362,7 +388,7 @@ class Machine:
                     raise MachineError(f"guest halted at {self.symbolize(cpu.rip)} with "
                                        f"{reason}: it would wait forever")
         finally:
-            WATCHDOG.disarm(uc)
+            watch.disarm()
             if counter is not None:
                 counter.limit = None
                 counter.release()
@@ -421,6 +447,10 @@ class Machine:
         self._ret_addr = struct.pack("<Q", self.symbol("kmemu_call_return"))
         self._call_stack_pa = self.translate(self._call_rsp - 8, "write")
         self._req_pa = self._sym_pa("kmemu_req")
+        # call: RSP, RIP, RFLAGS, RBP, then the argument registers
+        self._call_regs = RegBatch(self.uc, [x86.UC_X86_REG_RSP, x86.UC_X86_REG_RIP,
+                                             x86.UC_X86_REG_RFLAGS, x86.UC_X86_REG_RBP,
+                                             *ARG_REGS])
 
     def _sym_pa(self, name: str) -> int:
         return self.symbol(name) - L.KERNEL_VIRT
@@ -431,13 +461,17 @@ class Machine:
                                if self.state == "off" else f"the machine is {self.state}")
 
     def _to_idle(self) -> None:
-        uc = self._uc
-        assert uc is not None
-        uc.reg_write_batch([(x86.UC_X86_REG_RSP, self._idle_rsp),
-                            (x86.UC_X86_REG_RIP, self._idle_rip),
-                            (x86.UC_X86_REG_RFLAGS, 0x202)])
+        self._call_regs.write([self._idle_rsp, self._idle_rip, 0x202])
 
     def _resolve_function(self, fn: str | int, nargs: int) -> int:
+        hit = self._resolved.get((fn, nargs)) if isinstance(fn, str) else None
+        if hit is None:
+            hit = self._resolve_uncached(fn, nargs)
+            if isinstance(fn, str):
+                self._resolved[(fn, nargs)] = hit
+        return hit
+
+    def _resolve_uncached(self, fn: str | int, nargs: int) -> int:
         assert self.symbols is not None
         if isinstance(fn, int) and not isinstance(fn, bool):
             return _u64(fn)
@@ -501,15 +535,12 @@ class Machine:
         if context != "process":
             target = self.symbol(f"kmemu_call_{context}")
             vals = []
-        regs = [(ARG_REGS[i], v) for i, v in enumerate(vals)]
-        regs += [(x86.UC_X86_REG_RSP, self._call_rsp - 8), (x86.UC_X86_REG_RIP, target),
-                 (x86.UC_X86_REG_RFLAGS, 0x202), (x86.UC_X86_REG_RBP, 0)]
         uc.mem_write(self._call_stack_pa, self._ret_addr)
-        uc.reg_write_batch(regs)
+        self._call_regs.write([self._call_rsp - 8, target, 0x202, 0, *vals])
         stop = self._run_request(budget_seconds, max_insns)
         if stop != CTL_CALL_DONE:
             raise MachineError(f"kernel stopped unexpectedly during {fn} (control {stop})")
-        rax = uc.reg_read(x86.UC_X86_REG_RAX)
+        rax = self._call_regs.read(x86.UC_X86_REG_RAX)
         self._to_idle()
         return rax
 
@@ -517,7 +548,7 @@ class Machine:
         mark = len(self._console)
         try:
             stop = self._run(budget_seconds, max_insns)
-        except BudgetExceeded:
+        except (BudgetExceeded, Interrupted):
             self._to_idle()
             raise
         except MachineError:
@@ -546,6 +577,17 @@ class Machine:
             stop = self._run_request(None, None)
             if stop != CTL_READY:
                 raise MachineError(f"kernel did not return to idle after IRQ {vector:#x}")
+
+    def interrupt(self) -> None:
+        """Stop whatever the guest is running (safe from another thread)."""
+        self._interrupted = True
+        if self._active_uc is not None:
+            self._active_uc.emu_stop()
+
+    @property
+    def insns(self) -> int:
+        """Guest instructions counted so far (needs ``Machine(count_insns=True)``)."""
+        return self._counter.count if self._counter is not None else 0
 
     # ------------------------------------------------------------------ memory
     @property
@@ -717,7 +759,3 @@ class Machine:
     def __repr__(self) -> str:
         return f"<Machine {self.mem >> 20} MiB {self.state}>"
 
-
-def _print_line(line: str) -> None:
-    sys.stdout.write(line)
-    sys.stdout.flush()

@@ -215,7 +215,7 @@ def walk(
     ('0x52345678', True, ['PGD', 'PUD'])
     >>> walk(mem.__getitem__, 0x1000, 1 << 39, access="write")
     Traceback (most recent call last):
-    emu.errors.PageFault: cannot write 0x0000008000000000: not present at PGD (entry 0x0000000000000000)
+    emu.errors.PageFault: cannot write 0x0000008000000000: not present at PGD (entry 0x...)
     """
     _check_access(access)
     if not is_canonical(va):
@@ -223,7 +223,7 @@ def walk(
     mask = addr_mask(maxphyaddr)
     table = cr3 & mask
     steps: list[WalkStep] = []
-    for level, shift in zip(LEVELS, LEVEL_SHIFTS):
+    for level, shift in zip(LEVELS, LEVEL_SHIFTS, strict=True):
         step = _read_step(read_u64, level, table, (va >> shift) & _INDEX_MASK)
         steps.append(step)
         entry = step.entry
@@ -281,7 +281,7 @@ def walk_steps(read_u64: ReadU64, cr3: int, va: int, maxphyaddr: int = 52) -> li
     mask = addr_mask(maxphyaddr)
     table = cr3 & mask
     steps: list[WalkStep] = []
-    for level, shift in zip(LEVELS, LEVEL_SHIFTS):
+    for level, shift in zip(LEVELS, LEVEL_SHIFTS, strict=True):
         step = _read_step(read_u64, level, table, (va >> shift) & _INDEX_MASK)
         steps.append(step)
         if not step.entry & PTE_PRESENT or _is_leaf(level, step.entry):

@@ -42,24 +42,34 @@ class Params:
 class Symbols:
     """The symbol table of one kernel ELF."""
 
-    def __init__(self, symbols: list[Symbol], params: dict[str, Params]) -> None:
+    def __init__(self, symbols: list[Symbol], elf_path: Path | None = None) -> None:
         self.by_name = {s.name: s for s in symbols}
         self.sorted = sorted(symbols, key=lambda s: (s.address, -s.size))
         self._starts = [s.address for s in self.sorted]
-        self.params = params
+        self.elf_path = elf_path
+        self._params: dict[str, Params] | None = None
 
     @classmethod
     def load(cls, elf_path: Path) -> Symbols:
-        with Path(elf_path).open("rb") as f:
-            elf = ELFFile(f)
-            symtab = elf.get_section_by_name(".symtab")
-            syms = []
-            for s in symtab.iter_symbols() if symtab else []:
-                kind = {"STT_FUNC": "func", "STT_OBJECT": "object"}.get(s["st_info"]["type"])
-                if kind and s.name and s["st_value"]:
-                    syms.append(Symbol(s.name, s["st_value"], s["st_size"], kind))
-            params = _dwarf_params(elf) if elf.has_dwarf_info() else {}
-        return cls(syms, params)
+        """Symbols of an ELF; cached per (path, mtime) for the life of the process."""
+        p = Path(elf_path)
+        key = (str(p.resolve()), p.stat().st_mtime_ns)
+        hit = _CACHE.get(key)
+        if hit is None:
+            hit = _CACHE[key] = cls(_read_symtab(p), p)
+        return hit
+
+    @property
+    def params(self) -> dict[str, Params]:
+        """Parameter lists of every function with DWARF info (parsed on first use)."""
+        if self._params is None:
+            self._params = {}
+            if self.elf_path is not None:
+                with self.elf_path.open("rb") as f:
+                    elf = ELFFile(f)
+                    if elf.has_dwarf_info():
+                        self._params = _dwarf_params(elf)
+        return self._params
 
     def address(self, name: str) -> int:
         try:
@@ -94,6 +104,21 @@ class Symbols:
 
     def names(self) -> list[str]:
         return sorted(self.by_name)
+
+
+_CACHE: dict[tuple[str, int], Symbols] = {}
+
+
+def _read_symtab(path: Path) -> list[Symbol]:
+    with path.open("rb") as f:
+        elf = ELFFile(f)
+        symtab = elf.get_section_by_name(".symtab")
+        syms = []
+        for s in symtab.iter_symbols() if symtab else []:
+            kind = {"STT_FUNC": "func", "STT_OBJECT": "object"}.get(s["st_info"]["type"])
+            if kind and s.name and s["st_value"]:
+                syms.append(Symbol(s.name, s["st_value"], s["st_size"], kind))
+    return syms
 
 
 def _dwarf_params(elf: ELFFile) -> dict[str, Params]:

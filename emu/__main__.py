@@ -1,0 +1,7 @@
+"""``python -m emu`` is the ``kmemu`` command."""
+
+import sys
+
+from emu.cli import main
+
+sys.exit(main())

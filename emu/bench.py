@@ -1,0 +1,86 @@
+"""Layer 6: ``kmemu bench`` — the figures, never asserts.
+
+Wall-clock rows report the median of several runs; guest-instruction rows
+are deterministic and are the primary figure for kernel-side costs.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from emu.machine import Machine
+
+
+@dataclass
+class Row:
+    name: str
+    value: float
+    unit: str
+    target: str = ""
+    note: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return {"name": self.name, "value": self.value, "unit": self.unit,
+                "target": self.target, "note": self.note}
+
+
+def _median(fn: Callable[[], float], n: int) -> float:
+    return statistics.median(fn() for _ in range(n))
+
+
+def _boot_ms(mem: str) -> float:
+    t = time.perf_counter()
+    Machine.booted(mem=mem)
+    return (time.perf_counter() - t) * 1000
+
+
+def _per_op_us(fn: Callable[[], object], n: int) -> float:
+    t = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t) / n * 1e6
+
+
+def run_bench(repeat: int = 5) -> list[Row]:
+    """Measure boot, snapshots and calls; return the rows."""
+    Machine.booted()  # warm the build cache and the symbol cache
+    rows = [
+        Row("boot to ready, 256 MiB", _median(lambda: _boot_ms("256M"), repeat), "ms", "< 50"),
+        Row("boot to ready, 4 GiB", _median(lambda: _boot_ms("4G"), repeat), "ms", "< 50"),
+    ]
+    counted = Machine(count_insns=True)
+    counted.boot()
+    rows.append(Row("boot, guest instructions (64-bit part)", counted.insns, "insns", "",
+                    "deterministic"))
+    m = Machine.booted()
+    snap = m.snapshot()
+    rows.append(Row("snapshot save", _median(lambda: _per_op_us(m.snapshot, 200), 3), "us"))
+
+    def dirty_restore() -> None:
+        m.call("kmemu_test_add", 1, 2, 3, 4, 5, 6)
+        m.restore(snap)
+
+    call_us = _median(lambda: _per_op_us(lambda: m.call("kmemu_test_nop"), 2000), 3)
+    both_us = _median(lambda: _per_op_us(dirty_restore, 300), 3)
+    rows.append(Row("snapshot restore (after a call)", both_us - call_us, "us", "< 500"))
+    rows.append(Row("call() round trip (kmemu_test_nop)", call_us, "us", "< 10"))
+    with m.count_instructions() as n:
+        m.call("kmemu_test_nop")
+    rows.append(Row("call() guest instructions", n[0], "insns", "", "deterministic"))
+    with m.count_instructions() as n:
+        m.call("kmemu_selftest")
+    rows.append(Row("kmemu_selftest guest instructions", n[0], "insns", "", "deterministic"))
+    irq_us = _median(lambda: _per_op_us(lambda: m.raise_irq(0x30), 500), 3)
+    rows.append(Row("raise_irq round trip at idle", irq_us, "us"))
+    return rows
+
+
+def print_table(rows: list[Row]) -> None:
+    w = max(len(r.name) for r in rows)
+    print(f"{'benchmark':<{w}}  {'value':>12}  unit   target")
+    for r in rows:
+        val = f"{r.value:,.0f}" if r.unit == "insns" else f"{r.value:,.3f}"
+        print(f"{r.name:<{w}}  {val:>12}  {r.unit:<5}  {r.target or r.note}")

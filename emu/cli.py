@@ -1,0 +1,191 @@
+"""Layer 6: the ``kmemu`` command.  Thin: parse, call the library, print.
+
+    kmemu boot [--mem SIZE] [--e820 FILE] [--cmdline STR] [--quiet] [--json]
+    kmemu build [--force]
+    kmemu qemu [--mem SIZE] [--cmdline STR] [--timeout S]
+    kmemu bench [--json] [--repeat N]
+    kmemu e820 [--mem SIZE | --e820 FILE]
+
+Exit status: 0 on success, 1 when the guest failed (oops, panic, failed
+self-tests), 2 for bad usage or a missing tool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+from emu import qemu as qemu_mod
+from emu.build import BuildError, build
+from emu.errors import KmemuError
+from emu.firmware.e820 import E820Error, default_map, load_map
+from emu.machine import GuestOops, Machine
+
+
+@contextmanager
+def ctrl_c_stops(target: Callable[[], Machine | None]) -> Iterator[None]:
+    """Make Ctrl-C stop the emulator (Unicorn holds the GIL-free C loop).
+
+    SIGINT is blocked in the main thread and waited for in a helper thread,
+    which calls ``Machine.interrupt()``; the run then raises ``Interrupted``.
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(
+        signal, "pthread_sigmask"
+    ):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    done = threading.Event()
+
+    def waiter() -> None:
+        while not done.is_set():
+            if signal.sigtimedwait({signal.SIGINT}, 0.1) is not None:
+                m = target()
+                if m is not None:
+                    m.interrupt()
+
+    t = threading.Thread(target=waiter, name="kmemu-sigint", daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        done.set()
+        t.join()
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _machine_args(a: argparse.Namespace) -> dict[str, object]:
+    kw: dict[str, object] = {"mem": a.mem, "cmdline": a.cmdline}
+    if getattr(a, "e820", None):
+        kw["e820"] = a.e820
+    return kw
+
+
+def cmd_boot(a: argparse.Namespace) -> int:
+    echo = None if (a.quiet or a.json) else (lambda line: print(line, end="", flush=True))
+    holder: list[Machine] = []
+    with ctrl_c_stops(lambda: holder[0] if holder else None):
+        m = Machine(**_machine_args(a), echo=echo)  # type: ignore[arg-type]
+        holder.append(m)
+        try:
+            m.boot()
+        except KmemuError as e:
+            if a.json:
+                print(json.dumps({"ok": False, "error": str(e), "console": m.console,
+                                  "events": [ev.to_dict() for ev in m.events]}, indent=1))
+            else:
+                if a.quiet:
+                    print(m.console, end="")
+                print(f"kmemu: boot failed: {e}", file=sys.stderr)
+            return 1
+    if a.json:
+        print(json.dumps({
+            "ok": True, "mem": m.mem, "cmdline": m.cmdline,
+            "e820": [[e.base, e.size, e.type] for e in m.e820],
+            "boot_ms": round(m.boot_seconds * 1000, 2), "console": m.console,
+            "events": [ev.to_dict() for ev in m.events],
+        }, indent=1))
+    elif not a.quiet:
+        print(f"kmemu: kernel ready in {m.boot_seconds * 1000:.1f} ms "
+              f"({m.mem >> 20} MiB, {len(m.e820)} e820 entries)")
+    return 0
+
+
+def cmd_build(a: argparse.Namespace) -> int:
+    art = build(force=a.force)
+    print(f"image:  {art.image}\nkernel: {art.elf}\n"
+          f"kernel image {art.kernel_bytes} bytes, entry {art.entry:#x}, cache key {art.key}")
+    return 0
+
+
+def cmd_qemu(a: argparse.Namespace) -> int:
+    res = qemu_mod.run_qemu(mem=a.mem, cmdline=a.cmdline, timeout=a.timeout,
+                            echo=None if a.quiet else (lambda s: print(s, end="", flush=True)))
+    if a.quiet:
+        print(res.output, end="")
+    print(f"kmemu: {res.summary()}", file=sys.stderr)
+    return 0 if res.ok else 1
+
+
+def cmd_bench(a: argparse.Namespace) -> int:
+    from emu.bench import print_table, run_bench
+
+    rows = run_bench(repeat=a.repeat)
+    if a.json:
+        print(json.dumps([r.to_dict() for r in rows], indent=1))
+    else:
+        print_table(rows)
+    return 0
+
+
+def cmd_e820(a: argparse.Namespace) -> int:
+    m = load_map(a.e820) if a.e820 else default_map(a.mem)
+    print("\n".join(m.lines()))
+    print(f"usable: {m.usable_bytes} bytes ({m.usable_bytes >> 20} MiB)")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kmemu", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    def machine_opts(sp: argparse.ArgumentParser, e820: bool = True) -> None:
+        sp.add_argument("--mem", default="256M", help="RAM size, 16M..64G (default 256M)")
+        if e820:
+            sp.add_argument("--e820", metavar="FILE", help="use this memory map (see "
+                            "`kmemu e820 --help` for the format) instead of --mem")
+        sp.add_argument("--cmdline", default="", help="kernel command line")
+
+    b = sub.add_parser("boot", help="build if needed, boot, print the boot log")
+    machine_opts(b)
+    b.add_argument("--quiet", action="store_true", help="print nothing unless boot fails")
+    b.add_argument("--json", action="store_true", help="print a JSON summary instead")
+    b.set_defaults(fn=cmd_boot)
+
+    bd = sub.add_parser("build", help="build the disk image and kernel ELF")
+    bd.add_argument("--force", action="store_true", help="rebuild even if cached")
+    bd.set_defaults(fn=cmd_build)
+
+    q = sub.add_parser("qemu", help="boot the same image on qemu-system-x86_64")
+    machine_opts(q, e820=False)
+    q.add_argument("--timeout", type=float, default=120.0, help="seconds (default 120)")
+    q.add_argument("--quiet", action="store_true", help="print the log only at the end")
+    q.set_defaults(fn=cmd_qemu)
+
+    be = sub.add_parser("bench", help="measure boot, snapshot and call costs")
+    be.add_argument("--json", action="store_true")
+    be.add_argument("--repeat", type=int, default=5, help="boots per size (default 5)")
+    be.set_defaults(fn=cmd_bench)
+
+    e = sub.add_parser("e820", help="print a memory map as the kernel will see it",
+                       description="Map file format: one range per line, `START END TYPE` "
+                       "(END exclusive) or `START +SIZE TYPE`; numbers in decimal, 0x-hex or "
+                       "with K/M/G; TYPE usable|reserved|acpi|nvs|unusable|pmem or a number; "
+                       "# starts a comment.")
+    machine_opts(e)
+    e.set_defaults(fn=cmd_e820)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except GuestOops as e:
+        print(f"kmemu: {e}", file=sys.stderr)
+        return 1
+    except (E820Error, BuildError, qemu_mod.QemuError) as e:
+        print(f"kmemu: {e}", file=sys.stderr)
+        return 2
+    except KmemuError as e:
+        print(f"kmemu: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
