@@ -161,6 +161,7 @@ class InsnCounter:
     def acquire(self) -> None:
         if self.users == 0:
             self._hook = self.uc.hook_add(UC_HOOK_BLOCK, self._on_block)
+            self.uc.ctl_flush_tb()  # translated blocks would not call the new hook
         self.users += 1
 
     def release(self) -> None:

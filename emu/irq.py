@@ -89,6 +89,8 @@ class InterruptController:
     def _sync_hook(self) -> None:
         if self.state.timers and self._hook is None:
             self._hook = self.uc.hook_add(UC_HOOK_CODE, self._tick)
+            # Code already translated carries no call to a new hook (measured).
+            self.uc.ctl_flush_tb()
         elif not self.state.timers and self._hook is not None:
             self.uc.hook_del(self._hook)
             self._hook = None

@@ -123,6 +123,7 @@ class Snapshot:
     exit_code: int | None
     rsp: int
     insns: int
+    valid: bool = True
 
 
 def _u64(v: int) -> int:
@@ -167,6 +168,7 @@ class Machine:
         self._counter: InsnCounter | None = None
         self._prog = None
         self._resolved: dict[tuple[str, int], int] = {}
+        self._snapshots: list[Snapshot] = []
         self._count_insns = count_insns
         self._interrupted = False
         self._active_uc: Uc | None = None
@@ -432,7 +434,7 @@ class Machine:
             u.emu_stop()
             u.hook_del(holder[0])
 
-        holder.append(uc.hook_add(UC_HOOK_CODE, hit, None, rip, rip))
+        self.hook_add(UC_HOOK_CODE, hit, None, rip, rip, _holder=holder)
 
     def _translate_for_cpu(self, va: int, access: str) -> int:
         return self.translate(va, access)
@@ -578,6 +580,22 @@ class Machine:
             if stop != CTL_READY:
                 raise MachineError(f"kernel did not return to idle after IRQ {vector:#x}")
 
+    def hook_add(self, htype: int, callback: Callable[..., object], user_data: object = None,
+                 begin: int = 1, end: int = 0, *args: int, _holder: list[int] | None = None,
+                 ) -> int:
+        """``uc.hook_add`` that also works for code already run.
+
+        Unicorn instruments code when it translates it, so a hook added
+        later is not called from blocks already in the translation cache;
+        this flushes the cache after adding the hook.  Use it (or call
+        ``m.uc.ctl_flush_tb()`` yourself) for hooks on ``m.uc``.
+        """
+        h = self.uc.hook_add(htype, callback, user_data, begin, end, *args)
+        if _holder is not None:
+            _holder.append(h)
+        self.uc.ctl_flush_tb()
+        return h
+
     def interrupt(self) -> None:
         """Stop whatever the guest is running (safe from another thread)."""
         self._interrupted = True
@@ -717,17 +735,31 @@ class Machine:
 
     # ------------------------------------------------------------------ snapshots
     def snapshot(self) -> Snapshot:
-        """Save the whole machine (copy-on-write; cheap)."""
+        """Save the whole machine (copy-on-write; cheap).
+
+        Snapshots form a stack, as Unicorn's copy-on-write layers do:
+        restoring one discards every snapshot taken after it (restoring
+        those later raises :class:`BadArgument` instead of crashing).
+        """
         self._require_ready()
         assert self.irq is not None
-        return Snapshot(id(self), self.uc.context_save(), len(self._console), len(self.events),
+        snap = Snapshot(id(self), self.uc.context_save(), len(self._console), len(self.events),
                         self.irq.state.copy(), self.exit_code, self._idle_rsp,
                         self._counter.count if self._counter else 0)
+        self._snapshots.append(snap)
+        return snap
 
     def restore(self, snap: Snapshot) -> None:
         """Go back to a snapshot of this machine (also after an oops or a crash)."""
         if not isinstance(snap, Snapshot) or snap.machine_id != id(self):
             raise BadArgument("restore() needs a Snapshot taken from this machine")
+        if not snap.valid:
+            raise BadArgument("this snapshot was discarded when an older snapshot was restored; "
+                              "take snapshots again after restoring")
+        idx = next(i for i, s in enumerate(self._snapshots) if s is snap)
+        for later in self._snapshots[idx + 1 :]:
+            later.valid = False
+        del self._snapshots[idx + 1 :]
         self.uc.context_restore(snap.context)  # type: ignore[arg-type]
         del self._console[snap.console_len :]
         self._line.clear()

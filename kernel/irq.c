@@ -168,3 +168,15 @@ u64 kmemu_test_spin(u64 n)
 		i++;
 	return i;
 }
+
+/* Enable interrupts inside whatever context we were called in; report nesting seen. */
+u64 kmemu_test_nested(void)
+{
+	u64 flags = native_save_fl();
+	local_irq_enable();
+	for (volatile int i = 0; i < 50; i++)
+		;
+	if (!(flags & X86_EFLAGS_IF))
+		local_irq_disable();
+	return irq_test_record.max_nesting;
+}

@@ -40,7 +40,7 @@ from emu.kernel.pagetable import (
 P, RW, US = PTE_PRESENT, PTE_RW, PTE_USER
 TABLE_FLAGS = P | RW | US
 LEAF_LEVEL = {PAGE_SIZE_4K: "PTE", PAGE_SIZE_2M: "PMD", PAGE_SIZE_1G: "PUD"}
-SHIFT = dict(zip(LEVELS, (39, 30, 21, 12)))
+SHIFT = dict(zip(LEVELS, (39, 30, 21, 12), strict=True))
 
 KERNEL_VA = 0xFFFF888000000000  # Linux's direct map base
 USER_VA = 0x0000000000400000
@@ -185,7 +185,7 @@ def test_walk_4k(fm: FakeMemory) -> None:
     assert [s.index for s in t.steps] == [273, 0, 0, 5]
     assert t.steps[0].table_pa == fm.cr3
     assert t.steps[0].entry_pa == fm.cr3 + 8 * 273
-    for above, below in zip(t.steps, t.steps[1:]):
+    for above, below in zip(t.steps, t.steps[1:], strict=False):
         assert below.table_pa == above.entry & ~0xFFF
         assert below.entry_pa == below.table_pa + 8 * below.index
     assert t.steps[-1].entry == 0x7_3000 | P | RW | PTE_GLOBAL

@@ -1,0 +1,1 @@
+"""Machine-level tests: boot, calls, interrupts, faults, snapshots."""
