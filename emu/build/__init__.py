@@ -1,0 +1,137 @@
+"""Layer 3: build the disk image and kernel ELF, cached by source content.
+
+>>> from emu.build import build
+>>> art = build()            # doctest: +SKIP
+>>> art.image.stat().st_size  # doctest: +SKIP
+...
+
+The cache lives in ``$KMEMU_CACHE`` or ``~/.cache/kmemu``, one directory per
+hash of (every file under ``kernel/`` and ``boot/``, compiler flags,
+compiler and linker versions).  A finished build is published by renaming a
+temporary directory, so concurrent builds never see half an image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from emu.build import layout as L
+from emu.build.bootstub import build_bootstub
+from emu.build.kernel import flat_image, link_kernel
+from emu.build.toolchain import CFLAGS, LDFLAGS, BuildError, find_toolchain
+
+__all__ = ["Artifacts", "BuildError", "build", "source_root", "make_image"]
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    """What a build produced: the disk image, the kernel ELF and facts about them."""
+
+    image: Path
+    elf: Path
+    kernel_bytes: int
+    entry: int
+    key: str
+
+    @property
+    def directory(self) -> Path:
+        return self.image.parent
+
+
+def source_root() -> Path:
+    """The directory holding ``kernel/`` and ``boot/``: the checkout, else the package copy."""
+    env = os.environ.get("KMEMU_SOURCE")
+    candidates = [Path(env)] if env else []
+    here = Path(__file__).resolve().parent.parent
+    candidates += [here.parent, here / "_sources"]
+    for c in candidates:
+        if (c / "kernel" / "kernel.ld").is_file() and (c / "boot" / "mbr.asm").is_file():
+            return c
+    raise BuildError(
+        "cannot find the kmemu kernel sources (kernel/ and boot/); reinstall kmemu or set "
+        "KMEMU_SOURCE to a checkout"
+    )
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("KMEMU_CACHE") or Path.home() / ".cache" / "kmemu")
+
+
+def _source_files(root: Path) -> list[Path]:
+    files = [p for d in ("kernel", "boot") for p in (root / d).rglob("*") if p.is_file()]
+    return sorted(f for f in files if "__pycache__" not in f.parts)
+
+
+def source_key(root: Path, cc_version: str, ld_version: str) -> str:
+    h = hashlib.sha256()
+    for f in _source_files(root):
+        h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    h.update(" ".join(CFLAGS + LDFLAGS).encode())
+    h.update(cc_version.encode() + ld_version.encode())
+    h.update(Path(__file__).parent.joinpath("bootstub.py").read_bytes())
+    return h.hexdigest()[:20]
+
+
+def make_image(stub_mbr: bytes, stage2: bytes, kernel: bytes, cmdline: str = "") -> bytes:
+    """Lay out the disk: boot sector, stage 2, command-line sector, kernel."""
+    pad = (-len(kernel)) % L.SECTOR
+    return stub_mbr + stage2 + cmdline_sector(cmdline) + kernel + bytes(pad)
+
+
+def cmdline_sector(cmdline: str) -> bytes:
+    """The 512-byte command-line sector (NUL-terminated); too long is an error."""
+    raw = cmdline.encode()
+    if len(raw) >= L.CMDLINE_MAX or b"\0" in raw:
+        raise BuildError(
+            f"kernel command line is {len(raw)} bytes; at most {L.CMDLINE_MAX - 1} without NULs"
+        )
+    return raw + bytes(L.SECTOR - len(raw))
+
+
+def _load_cached(d: Path) -> Artifacts | None:
+    meta = d / "build.json"
+    if not meta.is_file():
+        return None
+    m = json.loads(meta.read_text())
+    return Artifacts(d / "kmemu.img", d / "kernel.elf", m["kernel_bytes"], m["entry"], m["key"])
+
+
+def build(force: bool = False, verbose: bool = False) -> Artifacts:
+    """Build (or reuse) the image and ELF for the current sources."""
+    root = source_root()
+    tc = find_toolchain()
+    key = source_key(root, tc.cc_version, tc.ld_version)
+    out = cache_root() / key
+    if not force and (cached := _load_cached(out)):
+        return cached
+    cache_root().mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache_root()))
+    try:
+        elf = link_kernel(tc, root / "kernel", work)
+        kernel, entry = flat_image(elf)
+        stub = build_bootstub(root / "boot", len(kernel), entry)
+        (work / "kmemu.img").write_bytes(make_image(stub.boot_sector, stub.stage2, kernel))
+        meta = {"kernel_bytes": len(kernel), "entry": entry, "key": key, "cc": tc.cc_version}
+        (work / "build.json").write_text(json.dumps(meta, indent=1))
+        if verbose:
+            print(f"kmemu: built kernel {len(kernel)} bytes, entry {entry:#x}, in {out}")
+        if out.exists():
+            shutil.rmtree(out, ignore_errors=True)
+        try:
+            work.rename(out)
+        except OSError:
+            if (cached := _load_cached(out)) is None:
+                raise
+            return cached
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+    result = _load_cached(out)
+    assert result is not None
+    return result

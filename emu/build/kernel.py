@@ -1,0 +1,124 @@
+"""Compile and link ``kernel/`` into an ELF and a flat image.
+
+Layer 3 (``emu.build``).  Two link passes: the first gives every function
+its final address (text comes first in ``kernel.ld``); from it we generate
+the kallsyms table (``.kallsyms``: count, ``{addr, size, name_off}`` sorted by
+address, then the names) and link again.  Only sections after ``.text``
+grow, so no function moves; the build checks that.
+"""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from elftools.elf.elffile import ELFFile
+
+from emu.build.layout import KERNEL_PA, MAX_KERNEL_BYTES
+from emu.build.toolchain import CFLAGS, LDFLAGS, BuildError, Toolchain
+
+
+def kernel_sources(kdir: Path) -> list[Path]:
+    """Every C and assembly file of the kernel, in a stable order."""
+    return sorted([*kdir.glob("*.c"), *kdir.glob("*.S")])
+
+
+def _run(cmd: list[str], what: str) -> None:
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise BuildError(f"{what} failed:\n$ {' '.join(cmd)}\n{out.stderr.strip()}")
+
+
+def compile_objects(tc: Toolchain, kdir: Path, obj_dir: Path) -> list[Path]:
+    """Compile each source to ``obj_dir`` (in parallel); returns the objects."""
+    obj_dir.mkdir(parents=True, exist_ok=True)
+    inc = ["-I", str(kdir / "include")]
+
+    def one(src: Path) -> Path:
+        obj = obj_dir / (src.name + ".o")
+        _run([tc.cc, *CFLAGS, *inc, "-c", str(src), "-o", str(obj)], f"compiling {src.name}")
+        return obj
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return list(pool.map(one, kernel_sources(kdir)))
+
+
+def _link(tc: Toolchain, kdir: Path, objs: list[Path], out: Path) -> None:
+    _run([tc.ld, *LDFLAGS, "-T", str(kdir / "kernel.ld"), "-o", str(out), *map(str, objs)],
+         "linking the kernel")
+
+
+def text_symbols(elf_path: Path) -> list[tuple[int, int, str]]:
+    """(address, size, name) of every function symbol, sorted by address."""
+    with elf_path.open("rb") as f:
+        elf = ELFFile(f)
+        symtab = elf.get_section_by_name(".symtab")
+        if symtab is None:
+            raise BuildError(f"{elf_path} has no symbol table")
+        syms = {
+            (s["st_value"], s.name): s["st_size"]
+            for s in symtab.iter_symbols()
+            if s["st_info"]["type"] == "STT_FUNC" and s.name and s["st_value"]
+        }
+    return sorted((a, size, n) for (a, n), size in syms.items())
+
+
+def kallsyms_asm(syms: list[tuple[int, int, str]]) -> str:
+    """The ``.kallsyms`` section as GNU assembly (see kallsyms.h)."""
+    names = b""
+    lines = ['\t.section .kallsyms, "a"', "\t.balign 8", f"\t.quad {len(syms)}"]
+    for addr, size, name in syms:
+        lines.append(f"\t.quad {addr:#x}\n\t.long {size:#x}, {len(names)}")
+        names += name.encode() + b"\0"
+    lines.append("\t.byte " + ", ".join(str(b) for b in names) if names else "")
+    return "\n".join(lines) + "\n"
+
+
+def link_kernel(tc: Toolchain, kdir: Path, work: Path) -> Path:
+    """Compile, link twice with the generated kallsyms, return the final ELF."""
+    objs = compile_objects(tc, kdir, work / "obj")
+    pass1 = work / "kernel.pass1.elf"
+    _link(tc, kdir, objs, pass1)
+    syms = text_symbols(pass1)
+    ks_src = work / "kallsyms.S"
+    ks_src.write_text(kallsyms_asm(syms))
+    ks_obj = work / "kallsyms.o"
+    _run([tc.cc, "-c", str(ks_src), "-o", str(ks_obj)], "assembling kallsyms")
+    final = work / "kernel.elf"
+    _link(tc, kdir, [*objs, ks_obj], final)
+    if text_symbols(final) != syms:
+        raise BuildError("kallsyms pass moved functions; check kernel.ld section order")
+    return final
+
+
+def flat_image(elf_path: Path) -> tuple[bytes, int]:
+    """The loadable bytes from physical KERNEL_PA up, and the entry point."""
+    with elf_path.open("rb") as f:
+        elf = ELFFile(f)
+        entry = elf.header["e_entry"]
+        segs = [s for s in elf.iter_segments() if s["p_type"] == "PT_LOAD" and s["p_filesz"]]
+        if not segs:
+            raise BuildError(f"{elf_path} has no loadable segments")
+        top = max(s["p_paddr"] + s["p_filesz"] for s in segs)
+        if min(s["p_paddr"] for s in segs) < KERNEL_PA:
+            raise BuildError("kernel segment below its load address; check kernel.ld")
+        image = bytearray(top - KERNEL_PA)
+        for s in segs:
+            off = s["p_paddr"] - KERNEL_PA
+            image[off : off + s["p_filesz"]] = s.data()
+    if len(image) > MAX_KERNEL_BYTES:
+        raise BuildError(
+            f"kernel image is {len(image)} bytes; the boot stub's bounce buffer holds "
+            f"{MAX_KERNEL_BYTES}"
+        )
+    return bytes(image), entry
+
+
+def elf_header_check(elf_path: Path) -> None:
+    """Refuse an ELF that is not x86-64 (e.g. a compiler targeting another CPU)."""
+    with elf_path.open("rb") as f:
+        magic = f.read(20)
+    if magic[:4] != b"\x7fELF" or struct.unpack_from("<H", magic, 18)[0] != 62:
+        raise BuildError(f"{elf_path} is not an x86-64 ELF file")

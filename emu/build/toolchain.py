@@ -1,0 +1,88 @@
+"""Find and check the host C toolchain that compiles ``kernel/``.
+
+Layer 3 (``emu.build``).  ``CC`` overrides the compiler (gcc or clang); the
+linker is ``LD`` or ``ld`` next to it.  Anything missing produces one
+:class:`BuildError` saying what to install.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from emu.errors import KmemuError
+
+INSTALL_HINT = (
+    "install a C compiler and binutils for x86-64, e.g. `apt-get install gcc binutils` "
+    "(or set CC=clang / LD=ld.lld)"
+)
+
+CFLAGS = (
+    "-std=gnu11 -ffreestanding -nostdlib -nostdinc -fno-builtin -fno-common "
+    "-mno-red-zone -mno-sse -mno-sse2 -mno-mmx -mno-80387 -mgeneral-regs-only "
+    "-mcmodel=kernel -fno-pic -fno-pie -fno-stack-protector -fno-omit-frame-pointer "
+    "-mno-omit-leaf-frame-pointer -fno-optimize-sibling-calls -fno-asynchronous-unwind-tables "
+    "-fno-jump-tables -g -O2 -Wall -Wextra -Werror"
+).split()
+LDFLAGS = (
+    "-nostdlib -static -no-pie --no-dynamic-linker -z max-page-size=4096 "
+    "-z noexecstack --build-id=none"
+).split()
+
+
+class BuildError(KmemuError):
+    """The kernel or boot stub could not be built; the message says why."""
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """The compiler and linker, with their version strings (part of the cache key)."""
+
+    cc: str
+    ld: str
+    cc_version: str
+    ld_version: str
+
+
+def _version(prog: str) -> str:
+    try:
+        out = subprocess.run([prog, "--version"], capture_output=True, text=True, timeout=30)
+    except OSError as e:
+        raise BuildError(f"cannot run {prog}: {e}; {INSTALL_HINT}") from e
+    first = (out.stdout or out.stderr).splitlines()
+    return first[0] if first else prog
+
+
+def find_toolchain() -> Toolchain:
+    """Locate CC and LD, or raise :class:`BuildError` naming what to install.
+
+    >>> tc = find_toolchain()  # doctest: +SKIP
+    >>> tc.cc
+    '/usr/bin/gcc'
+    """
+    cc_name = os.environ.get("CC", "gcc")
+    cc = shutil.which(cc_name)
+    if cc is None:
+        raise BuildError(f"C compiler {cc_name!r} not found; {INSTALL_HINT}")
+    ld_name = os.environ.get("LD", "ld")
+    ld = shutil.which(ld_name)
+    if ld is None:
+        raise BuildError(f"linker {ld_name!r} not found; {INSTALL_HINT}")
+    tc = Toolchain(cc, ld, _version(cc), _version(ld))
+    _check_target(tc)
+    return tc
+
+
+def _check_target(tc: Toolchain) -> None:
+    """The compiler must target x86-64 (a cross compiler for another CPU is refused)."""
+    try:
+        out = subprocess.run([tc.cc, "-dumpmachine"], capture_output=True, text=True, timeout=30)
+    except OSError as e:
+        raise BuildError(f"cannot run {tc.cc}: {e}; {INSTALL_HINT}") from e
+    machine = out.stdout.strip()
+    if machine and not machine.startswith(("x86_64", "amd64")) and "clang" not in tc.cc_version:
+        raise BuildError(
+            f"{tc.cc} targets {machine}, but the kmemu kernel is x86-64; {INSTALL_HINT}"
+        )
