@@ -81,7 +81,8 @@ def cmd_boot(a: argparse.Namespace) -> int:
             else:
                 if a.quiet:
                     print(m.console, end="")
-                print(f"kmemu: boot failed: {e}", file=sys.stderr)
+                # the log (with the oops) is already on stdout: one line here
+                print(f"kmemu: boot failed: {str(e).splitlines()[0]}", file=sys.stderr)
             return 1
     if a.json:
         print(json.dumps({

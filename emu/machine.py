@@ -196,6 +196,10 @@ class Machine:
         self._run_firmware(uc16)
         self._handover(uc16)
         stop = self._run()
+        if stop == CTL_CALL_OOPS:
+            self.state = "crashed"
+            oops = next((e.message for e in reversed(self.events) if e.kind == "oops"), "oops")
+            raise BootError(f"kernel died during boot: {oops}\n{self.console_tail(40)}")
         if stop != CTL_READY:
             raise BootError(f"kernel stopped during boot ({stop}):\n{self.console_tail()}")
         self._enter_idle()

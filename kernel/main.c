@@ -23,6 +23,7 @@ u64 kmemu_boot_stage; /* 1 early, 2 paging, 3 ready */
 
 void irq_init(void);
 int kmemu_selftest(void);
+u64 kmemu_test_fault(u64 addr, u64 write);
 
 static void boot_info_copy(u64 bi_pa)
 {
@@ -52,6 +53,11 @@ void kmain(u64 bi_pa)
 		memblock_dump();
 	paging_init();
 	kmemu_boot_stage = 2;
+
+	/* kmemu_test=boot_oops: die during boot, to test how failed boots are reported */
+	const char *t = cmdline_find(boot_info.cmdline, "kmemu_test");
+	if (t && !strncmp(t, "boot_oops", 9))
+		kmemu_test_fault(0, 0);
 
 	printk("kmemu: %s\n", host_present ? "host present, waiting for requests" : "no host: running self-tests");
 	kmemu_boot_stage = 3;

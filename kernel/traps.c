@@ -145,6 +145,30 @@ int save_stack_trace(u64 rbp, u64 *out, int max)
 	return n;
 }
 
+static bool text_addr(u64 a)
+{
+	return a >= (u64)_stext && a < (u64)_etext;
+}
+
+/*
+ * A leaf function keeps no frame, so the frame chain from regs->rbp starts
+ * at its caller's caller.  Like Linux's frame-pointer unwinder, report the
+ * word at the stack pointer as an unreliable "? " entry when it looks like
+ * a return address that the chain does not already start with.
+ */
+static u64 leaf_return_guess(struct pt_regs *r)
+{
+	u64 *sp = (u64 *)r->rsp;
+	if ((r->rsp & 7) || !kernel_addr(r->rsp))
+		return 0;
+	u64 cand = sp[0];
+	if (!text_addr(cand))
+		return 0;
+	if (r->rbp && !(r->rbp & 7) && kernel_addr(r->rbp) && ((u64 *)r->rbp)[1] == cand)
+		return 0;
+	return cand;
+}
+
 void show_stack_trace(u64 rbp, u64 rip)
 {
 	u64 trace[KMEMU_EV_TRACE];
@@ -193,7 +217,11 @@ static void fill_event(struct kmemu_event *ev, u32 type, struct pt_regs *r, u64 
 	ev->args[4] = r->rsp;
 	ev->args[5] = r->rbp;
 	ev->trace[0] = r->rip;
-	ev->nr_trace = 1 + save_stack_trace(r->rbp, ev->trace + 1, KMEMU_EV_TRACE - 1);
+	int n = 1;
+	u64 guess = leaf_return_guess(r);
+	if (guess)
+		ev->trace[n++] = guess;
+	ev->nr_trace = n + save_stack_trace(r->rbp, ev->trace + n, KMEMU_EV_TRACE - n);
 }
 
 static void page_fault_headline(struct pt_regs *r, u64 cr2, char *msg, size_t len)
@@ -238,7 +266,17 @@ static void __noreturn die(struct pt_regs *r)
 	}
 	strscpy(ev.msg, head, sizeof(ev.msg));
 	show_regs(r);
-	show_stack_trace(r->rbp, 0);
+	u64 guess = leaf_return_guess(r);
+	if (guess) {
+		u64 trace[KMEMU_EV_TRACE];
+		int n = save_stack_trace(r->rbp, trace, KMEMU_EV_TRACE);
+		printk("Call Trace:\n <TASK>\n ? %pS\n", (void *)guess);
+		for (int i = 0; i < n; i++)
+			printk(" %pS\n", (void *)trace[i]);
+		printk(" </TASK>\n");
+	} else {
+		show_stack_trace(r->rbp, 0);
+	}
 	printk("---[ end trace %016x ]---\n", 0);
 	taint_flags |= TAINT_DIE;
 	host_event(&ev);
