@@ -11,6 +11,7 @@ from emu.machine import (
     BootError,
     GuestExit,
     GuestOops,
+    GuestWaiting,
     Interrupted,
     Machine,
     MachineError,
@@ -18,7 +19,7 @@ from emu.machine import (
 )
 
 __all__ = [
-    "BadArgument", "BootError", "BudgetExceeded", "CpuError", "GuestExit", "GuestOops",
+    "BadArgument", "BootError", "BudgetExceeded", "CpuError", "GuestExit", "GuestOops", "GuestWaiting",
     "Interrupted", "KmemuError", "Machine", "MachineError", "PageFault", "Snapshot",
 ]
 __version__ = "0.1.0"

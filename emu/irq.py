@@ -106,6 +106,18 @@ class InterruptController:
             self.state.timers = [t for t in self.state.timers if t[0] > 0]
             uc.emu_stop()
 
+    def fire_next_timer(self) -> None:
+        """The CPU is halted: let time pass until the nearest timer expires."""
+        if not self.state.timers:
+            return
+        nearest = min(t[0] for t in self.state.timers)
+        for t in self.state.timers:
+            t[0] -= nearest
+            if t[0] <= 0:
+                self.state.pending.append(t[1])
+        self.state.timers = [t for t in self.state.timers if t[0] > 0]
+        self._sync_hook()
+
     def after_run(self) -> None:
         """Drop the timer hook once no timer is armed (not from inside the hook)."""
         self._sync_hook()

@@ -56,11 +56,13 @@ from emu.irq import InterruptController, IrqState
 from emu.kernel import pagetable
 from emu.kernel.events import EVENT_SIZE, Event, decode
 from emu.kernel.symbols import Symbols
+from emu.page_alloc_api import PageAllocatorMixin
 
 PORT_CONSOLE, PORT_EXIT = 0xE9, 0xF4
 PORT_MAGIC, PORT_EVENT, PORT_CTL = 0xC9E0, 0xC9E4, 0xC9E8
 KMEMU_MAGIC = 0x4D454D4B
 CTL_READY, CTL_CALL_DONE, CTL_CALL_OOPS, CTL_IRQ_WINDOW = 1, 2, 3, 4
+CTL_SLEEP, CTL_SLEEP_FOREVER = 5, 6
 CALL_VECTOR = 0xEC
 ARG_REGS = (x86.UC_X86_REG_RDI, x86.UC_X86_REG_RSI, x86.UC_X86_REG_RDX,
             x86.UC_X86_REG_RCX, x86.UC_X86_REG_R8, x86.UC_X86_REG_R9)
@@ -99,6 +101,11 @@ class GuestOops(KmemuError):
         super().__init__(f"{event.message} (RIP {rip_symbol})\n{console.rstrip()}")
 
 
+class GuestWaiting(KmemuError):
+    """The guest is asleep waiting for something only an interrupt could bring
+    (e.g. memory for a ``__GFP_NOFAIL`` allocation) and nothing is pending."""
+
+
 class Interrupted(KmemuError):
     """The run was stopped from outside (Ctrl-C in the CLI, ``Machine.interrupt()``)."""
 
@@ -130,7 +137,7 @@ def _u64(v: int) -> int:
     return v & U64
 
 
-class Machine:
+class Machine(PageAllocatorMixin):
     """An emulated PC with the kmemu kernel.  See the module docstring."""
 
     def __init__(self, mem: int | str = "256M", e820: str | Path | E820Map | None = None,
@@ -171,6 +178,8 @@ class Machine:
         self._snapshots: list[Snapshot] = []
         self._count_insns = count_insns
         self._interrupted = False
+        self._sleeping = 0
+        self.sleeps = 0  # guest waits for memory so far (timed out or woken)
         self._active_uc: Uc | None = None
         self.boot_seconds = 0.0
 
@@ -310,7 +319,9 @@ class Machine:
             assert self.symbols is not None
             self.events.append(decode(raw, self.symbols.symbolize))
         elif port == PORT_CTL and self._uc is not None:
-            if value == CTL_IRQ_WINDOW:
+            if value in (CTL_SLEEP, CTL_SLEEP_FOREVER):
+                self._sleeping = value  # the hlt that follows stops the run
+            elif value == CTL_IRQ_WINDOW:
                 if self.irq is not None and self.irq.has_pending():
                     self._want_irq_stop = True
                     uc.emu_stop()
@@ -388,7 +399,18 @@ class Machine:
                     continue
                 if self._halted():
                     if irq.has_timers():
+                        irq.fire_next_timer()  # time passes while the CPU is halted
                         continue
+                    if self._sleeping:
+                        self.sleeps += 1
+                        if self._sleeping == CTL_SLEEP:
+                            self._sleeping = 0  # the timeout ends the wait: resume
+                            continue
+                        self._sleeping = 0
+                        raise GuestWaiting(
+                            f"guest is waiting for memory at {self.symbolize(cpu.rip)} and no "
+                            "interrupt is pending to free any (see the console for the "
+                            "allocation); the call was abandoned")
                     reason = ("interrupts disabled" if not cpu.irqs_enabled()
                               else "no interrupt pending")
                     raise MachineError(f"guest halted at {self.symbolize(cpu.rip)} with "
@@ -554,7 +576,7 @@ class Machine:
         mark = len(self._console)
         try:
             stop = self._run(budget_seconds, max_insns)
-        except (BudgetExceeded, Interrupted):
+        except (BudgetExceeded, Interrupted, GuestWaiting):
             self._to_idle()
             raise
         except MachineError:

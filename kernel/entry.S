@@ -84,6 +84,7 @@ common_entry:
 	.type kmemu_idle_loop, @function
 kmemu_idle_loop:
 	sti
+	call kmemu_deferred_work  /* kswapd and friends, in process context */
 	movl $1, %eax           /* KMEMU_CTL_READY */
 	movw $0xc9e8, %dx
 	outl %eax, %dx
@@ -96,6 +97,9 @@ kmemu_idle_hlt:
 	.globl kmemu_call_return
 	.type kmemu_call_return, @function
 kmemu_call_return:
+	movq %rax, %r12
+	call kmemu_deferred_work  /* kswapd and friends, in process context */
+	movq %r12, %rax
 	movq %rax, %rbx
 	movl $2, %eax           /* KMEMU_CTL_CALL_DONE */
 	movw $0xc9e8, %dx

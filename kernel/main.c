@@ -22,6 +22,8 @@ const char kmemu_banner[] = "kmemu kernel 0.1.0 (x86_64) #1";
 u64 kmemu_boot_stage; /* 1 early, 2 paging, 3 ready */
 
 void irq_init(void);
+void mm_core_init(void);
+void mm_test_init(void);
 int kmemu_selftest(void);
 u64 kmemu_test_fault(u64 addr, u64 write);
 
@@ -53,6 +55,8 @@ void kmain(u64 bi_pa)
 		memblock_dump();
 	paging_init();
 	kmemu_boot_stage = 2;
+	mm_core_init();
+	mm_test_init();
 
 	/* kmemu_test=boot_oops: die during boot, to test how failed boots are reported */
 	const char *t = cmdline_find(boot_info.cmdline, "kmemu_test");

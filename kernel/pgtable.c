@@ -83,6 +83,15 @@ static void pt_map_pgd(u64 *pgd, u64 va, u64 end, u64 pa, u64 prot)
 	}
 }
 
+/* Map [va, end) to pa with prot in the kernel's tables (boot only: memblock pages). */
+void kernel_map_range(u64 va, u64 end, u64 pa, u64 prot)
+{
+	u64 saved[2] = { direct_map_pages[0], direct_map_pages[1] };
+	pt_map_pgd(init_top_pgt, va, end, pa, prot);
+	direct_map_pages[0] = saved[0];
+	direct_map_pages[1] = saved[1];
+}
+
 void paging_init(void)
 {
 	struct memblock_type *mem = &memblock.memory;

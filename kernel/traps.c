@@ -23,6 +23,7 @@
 #include <preempt.h>
 #include <memlayout.h>
 #include <mmu.h>
+#include <spinlock.h>
 
 struct gate {
 	u16 off_lo, sel;
@@ -186,8 +187,9 @@ const char *print_tainted(void)
 	static char buf[32];
 	if (!taint_flags)
 		return "Not tainted";
-	snprintf(buf, sizeof(buf), "Tainted: %c%c", taint_flags & TAINT_DIE ? 'D' : ' ',
-		 taint_flags & TAINT_WARN ? 'W' : ' ');
+	/* positional, like Linux's print_tainted(): one column per taint we use */
+	snprintf(buf, sizeof(buf), "Tainted: G    %c   %c %c", taint_flags & TAINT_BAD_PAGE ? 'B' : ' ',
+		 taint_flags & TAINT_DIE ? 'D' : ' ', taint_flags & TAINT_WARN ? 'W' : ' ');
 	return buf;
 }
 
@@ -361,4 +363,10 @@ void panic(const char *fmt, ...)
 	host_event(&ev);
 	printk("---[ end Kernel panic - not syncing ]---\n");
 	kmemu_exit(2);
+}
+
+/* spinlock.h: one CPU and interrupts off, so a held lock taken again is a bug. */
+void spin_lock_recursion(spinlock_t *lock, u64 ip)
+{
+	panic("BUG: spinlock recursion at %pS (held since %pS)", (void *)ip, (void *)lock->owner_ip);
 }

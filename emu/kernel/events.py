@@ -11,7 +11,8 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-EVENT_TYPES = {1: "oops", 2: "bug", 3: "warn", 4: "panic", 5: "irq_unhandled"}
+EVENT_TYPES = {1: "oops", 2: "bug", 3: "warn", 4: "panic", 5: "irq_unhandled", 6: "bad_page",
+               7: "sleep_in_atomic", 8: "alloc_fail", 9: "oom"}
 EV_ARGS = 8
 EV_TRACE = 16
 EV_MSG = 160

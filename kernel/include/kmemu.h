@@ -29,6 +29,8 @@
 #define KMEMU_CTL_CALL_DONE 2 /* a host call returned; result in %rax */
 #define KMEMU_CTL_CALL_OOPS 3 /* a host call died in an oops */
 #define KMEMU_CTL_IRQ_WINDOW 4 /* interrupts were just enabled */
+#define KMEMU_CTL_SLEEP 5      /* about to hlt waiting for memory; a timeout may wake it */
+#define KMEMU_CTL_SLEEP_FOREVER 6 /* about to hlt; only an interrupt can wake it */
 
 /* Event types: keep emu/kernel/events.py in step. */
 #define KMEMU_EV_OOPS 1
@@ -36,6 +38,10 @@
 #define KMEMU_EV_WARN 3
 #define KMEMU_EV_PANIC 4
 #define KMEMU_EV_IRQ_UNHANDLED 5
+#define KMEMU_EV_BAD_PAGE 6
+#define KMEMU_EV_SLEEP_ATOMIC 7
+#define KMEMU_EV_ALLOC_FAIL 8
+#define KMEMU_EV_OOM 9
 
 #define KMEMU_EV_MSG 160
 #define KMEMU_EV_TRACE 16

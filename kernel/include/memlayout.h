@@ -14,6 +14,8 @@
  *
  *   0xffff888000000000 + pa   direct map of all RAM          (__va / __pa)
  *   0xffffc90000000000 ...    vmalloc area (later)
+ *   0xffffea0000000000 + pfn*64  vmemmap: struct page for every pfn, backed
+ *                                only for 2 MiB sections that hold RAM
  *   0xffffffff80000000 + pa   kernel image                   (__pa_symbol)
  */
 #ifndef KMEMU_MEMLAYOUT_H
@@ -29,6 +31,7 @@
 #define KERNEL_LOAD_PA 0x100000UL
 #define VMALLOC_START 0xffffc90000000000UL
 #define VMALLOC_END 0xffffe8ffffffffffUL
+#define VMEMMAP_START 0xffffea0000000000UL
 
 #define BOOT_INFO_PA 0x5000UL
 #define EARLY_PT_PA 0x1000UL

@@ -45,6 +45,7 @@
 extern u64 *init_top_pgt; /* the kernel's PML4, in the direct map */
 
 void paging_init(void);
+void kernel_map_range(u64 va, u64 end, u64 pa, u64 prot);
 void dump_pagetable(u64 va);
 
 #endif

@@ -1,0 +1,296 @@
+/*
+ * mm_init.c - phase 5a: from memblock to the buddy allocator.
+ *
+ *   1. mem_map[]: one struct page per pfn below max_pfn, from memblock,
+ *      every page PG_reserved with its zone number in flags;
+ *   2. zone spans (DMA < 16 MiB <= DMA32 < 4 GiB <= Normal) and present pages;
+ *   3. memblock_free_all(): every range in memblock.memory not covered by
+ *      memblock.reserved goes to the buddy allocator in maximal naturally
+ *      aligned blocks (order = min(MAX_PAGE_ORDER, lowest set bit of the
+ *      pfn), shrunk until it fits), which is what makes managed_pages;
+ *   4. min_free_kbytes, watermarks, lowmem_reserve and pcp sizes computed
+ *      with Linux's formulas (mm/page_alloc.c, mm/mm_init.c).
+ *
+ * Runs once at boot, before interrupts are enabled; kmemu_set_min_free_kbytes
+ * redoes step 4 later (zone->lock held for each zone's update).
+ */
+#include <page_alloc.h>
+#include <memblock.h>
+#include <memlayout.h>
+#include <bootinfo.h>
+#include <printk.h>
+#include <string.h>
+#include <bug.h>
+#include <mmu.h>
+
+u64 min_free_kbytes;
+static bool min_free_kbytes_from_cmdline;
+static const char *const zone_names[MAX_NR_ZONES] = { "DMA", "DMA32", "Normal" };
+static const u32 lowmem_reserve_ratio[MAX_NR_ZONES] = { 256, 256, 32 };
+static const u64 zone_end_pfn_limit[MAX_NR_ZONES] = { DMA_ZONE_END_PFN, DMA32_ZONE_END_PFN, ~0UL };
+
+void memblock_free_pages(u64 pfn, unsigned int order);
+extern char _sdata[], _edata[], __kallsyms_start[];
+
+static int pfn_zone(u64 pfn)
+{
+	return pfn < DMA_ZONE_END_PFN ? ZONE_DMA : pfn < DMA32_ZONE_END_PFN ? ZONE_DMA32 : ZONE_NORMAL;
+}
+
+static u64 int_sqrt(u64 x)
+{
+	u64 r = 0, bit = 1UL << 62;
+	while (bit > x)
+		bit >>= 2;
+	while (bit) {
+		if (x >= r + bit) {
+			x -= r + bit;
+			r = (r >> 1) + bit;
+		} else {
+			r >>= 1;
+		}
+		bit >>= 2;
+	}
+	return r;
+}
+
+static void mark_sections(void)
+{
+	struct memblock_type *m = &memblock.memory;
+	for (u32 i = 0; i < m->cnt; i++) {
+		u64 first = (m->regions[i].base >> PAGE_SHIFT) >> PFN_SECTION_SHIFT;
+		u64 last = ((m->regions[i].base + m->regions[i].size - 1) >> PAGE_SHIFT) >> PFN_SECTION_SHIFT;
+		if (last >= MAX_SECTIONS)
+			panic("sparse_init: RAM above %lu GiB is not supported", MAX_SECTIONS * 2 / 1024);
+		for (u64 s = first; s <= last; s++)
+			section_present[s / 64] |= 1UL << (s % 64);
+	}
+}
+
+/*
+ * Back the vmemmap for every run of present sections with memblock memory
+ * (2 MiB aligned when a run is that big, so the mapping uses 2 MiB pages)
+ * and initialise each struct page: reserved, with its zone.
+ */
+static void sparse_init(void)
+{
+	max_pfn = memblock_end_of_DRAM() >> PAGE_SHIFT;
+	memblock.current_limit = memblock_end_of_DRAM(); /* the direct map covers all RAM now */
+	mark_sections();
+	u64 nsec = (max_pfn + PAGES_PER_SECTION - 1) >> PFN_SECTION_SHIFT;
+	for (u64 s = 0; s < nsec;) {
+		if (!pfn_valid(s << PFN_SECTION_SHIFT)) {
+			s++;
+			continue;
+		}
+		u64 e = s;
+		while (e < nsec && pfn_valid(e << PFN_SECTION_SHIFT))
+			e++;
+		u64 bytes = (e - s) * PAGES_PER_SECTION * sizeof(struct page);
+		u64 pa = memblock_phys_alloc(bytes, bytes >= SZ_2M ? SZ_2M : PAGE_SIZE);
+		if (!pa)
+			panic("sparse_init: no memory for %lu bytes of struct page", bytes);
+		u64 va = (u64)(mem_map + (s << PFN_SECTION_SHIFT));
+		kernel_map_range(va, va + bytes, pa, PAGE_KERNEL);
+		struct page *p = mem_map + (s << PFN_SECTION_SHIFT);
+		memset(p, 0, bytes);
+		for (u64 pfn = s << PFN_SECTION_SHIFT; pfn < (e << PFN_SECTION_SHIFT); pfn++)
+			mem_map[pfn].flags = (1UL << PG_reserved) | ((u64)pfn_zone(pfn) << ZONES_PGSHIFT);
+		s = e;
+	}
+	__asm__ __volatile__("mov %%cr3, %%rax; mov %%rax, %%cr3" ::: "rax", "memory");
+}
+
+static void zones_init(void)
+{
+	struct memblock_type *m = &memblock.memory;
+	u64 lo = 0;
+
+	for (int zi = 0; zi < MAX_NR_ZONES; zi++) {
+		struct zone *z = &zones[zi];
+		u64 hi = min(zone_end_pfn_limit[zi], max_pfn);
+		z->name = zone_names[zi];
+		INIT_LIST_HEAD(&z->pcp.list);
+		for (int o = 0; o < NR_PAGE_ORDERS; o++)
+			INIT_LIST_HEAD(&z->free_area[o].free_list);
+		for (u32 i = 0; i < m->cnt; i++) {
+			u64 b = m->regions[i].base >> PAGE_SHIFT, e = (m->regions[i].base + m->regions[i].size) >> PAGE_SHIFT;
+			b = max(b, lo);
+			e = min(e, hi);
+			if (b >= e)
+				continue;
+			if (!z->present_pages)
+				z->zone_start_pfn = b;
+			z->spanned_pages = e - z->zone_start_pfn;
+			z->present_pages += e - b;
+		}
+		lo = max(lo, hi);
+	}
+}
+
+static void __free_pages_memory(u64 start, u64 end)
+{
+	while (start < end) {
+		unsigned int order = start ? (unsigned int)__builtin_ctzl(start) : MAX_PAGE_ORDER;
+		if (order > MAX_PAGE_ORDER)
+			order = MAX_PAGE_ORDER;
+		while (start + (1UL << order) > end)
+			order--;
+		memblock_free_pages(start, order);
+		start += 1UL << order;
+	}
+}
+
+/* Hand every free memblock range (memory minus reserved) to the buddy allocator. */
+static void memblock_free_all(void)
+{
+	struct memblock_type *m = &memblock.memory, *r = &memblock.reserved;
+	for (u32 i = 0; i < m->cnt; i++) {
+		u64 b = m->regions[i].base, e = b + m->regions[i].size;
+		for (u32 j = 0; j <= r->cnt && b < e; j++) {
+			u64 rb = j < r->cnt ? r->regions[j].base : e;
+			u64 re = j < r->cnt ? rb + r->regions[j].size : e;
+			if (re <= b)
+				continue;
+			u64 free_end = min(rb, e);
+			if (free_end > b)
+				__free_pages_memory(ALIGN_UP(b, PAGE_SIZE) >> PAGE_SHIFT, free_end >> PAGE_SHIFT);
+			b = max(b, re);
+		}
+	}
+}
+
+void setup_per_zone_lowmem_reserve(void)
+{
+	for (int i = 0; i < MAX_NR_ZONES; i++) {
+		struct zone *z = &zones[i];
+		bool clear = !lowmem_reserve_ratio[i] || !z->managed_pages;
+		u64 upper = 0;
+		for (int j = 0; j <= i; j++)
+			z->lowmem_reserve[j] = 0;
+		for (int j = i + 1; j < MAX_NR_ZONES; j++) {
+			upper += zones[j].managed_pages;
+			z->lowmem_reserve[j] = clear ? 0 : (s64)(upper / lowmem_reserve_ratio[i]);
+		}
+	}
+}
+
+/* Linux: min_free_kbytes = int_sqrt(lowmem_kbytes * 16), clamped to [128, 262144]. */
+static void init_per_zone_wmark_min(void)
+{
+	u64 lowmem_kbytes = 0;
+	for (int i = 0; i < MAX_NR_ZONES; i++)
+		lowmem_kbytes += zones[i].managed_pages << (PAGE_SHIFT - 10);
+	if (!min_free_kbytes_from_cmdline) {
+		min_free_kbytes = int_sqrt(lowmem_kbytes * 16);
+		min_free_kbytes = min(max(min_free_kbytes, 128UL), 262144UL);
+	}
+}
+
+void setup_per_zone_wmarks(void)
+{
+	u64 pages_min = min_free_kbytes >> (PAGE_SHIFT - 10);
+	u64 lowmem_pages = 0;
+
+	for (int i = 0; i < MAX_NR_ZONES; i++)
+		lowmem_pages += zones[i].managed_pages;
+	for (int i = 0; i < MAX_NR_ZONES; i++) {
+		struct zone *z = &zones[i];
+		u64 flags;
+		spin_lock_irqsave(&z->lock, flags);
+		u64 tmp = lowmem_pages ? pages_min * z->managed_pages / lowmem_pages : 0;
+		z->_watermark[WMARK_MIN] = tmp;
+		u64 step = max(tmp >> 2, z->managed_pages * 10 / 10000); /* watermark_scale_factor 10 */
+		z->watermark_boost = 0;
+		z->_watermark[WMARK_LOW] = tmp + step;
+		z->_watermark[WMARK_HIGH] = tmp + 2 * step;
+		z->_watermark[WMARK_PROMO] = tmp + 3 * step;
+		spin_unlock_irqrestore(&z->lock, flags);
+	}
+}
+
+/* Linux's zone_batchsize(): about a quarter of a MiB's worth, a power of two minus one. */
+static s32 zone_batchsize(struct zone *z)
+{
+	u64 batch = min(z->managed_pages >> 10, SZ_1M / PAGE_SIZE);
+	batch /= 4;
+	if (batch < 1)
+		batch = 1;
+	batch += batch / 2;
+	u64 p = 1;
+	while (p * 2 <= batch)
+		p *= 2;
+	return (s32)(p > 1 ? p - 1 : 1);
+}
+
+static void setup_pcp(void)
+{
+	for (int i = 0; i < MAX_NR_ZONES; i++) {
+		struct zone *z = &zones[i];
+		z->pcp.batch = zone_batchsize(z);
+		z->pcp.high = 6 * z->pcp.batch; /* Linux before 5.14: high = 6 * batch */
+	}
+}
+
+void kmemu_set_min_free_kbytes(u64 kbytes)
+{
+	min_free_kbytes = kbytes;
+	min_free_kbytes_from_cmdline = true;
+	setup_per_zone_wmarks();
+	setup_per_zone_lowmem_reserve();
+}
+
+static void print_zone_ranges(void)
+{
+	struct memblock_type *m = &memblock.memory;
+	printk("Zone ranges:\n");
+	u64 lo = 0;
+	for (int zi = 0; zi < MAX_NR_ZONES; zi++) {
+		u64 hi = min(zone_end_pfn_limit[zi], max_pfn);
+		if (lo < hi)
+			printk("  %-8s [mem 0x%016lx-0x%016lx]\n", zone_names[zi], lo << PAGE_SHIFT,
+			       (hi << PAGE_SHIFT) - 1);
+		else
+			printk("  %-8s empty\n", zone_names[zi]);
+		lo = max(lo, hi);
+	}
+	printk("Early memory node ranges\n");
+	for (u32 i = 0; i < m->cnt; i++)
+		printk("  node   0: [mem 0x%016lx-0x%016lx]\n", m->regions[i].base,
+		       m->regions[i].base + m->regions[i].size - 1);
+	printk("Initmem setup node 0 [mem 0x%016lx-0x%016lx]\n", m->regions[0].base,
+	       (max_pfn << PAGE_SHIFT) - 1);
+}
+
+static void mem_init_print_info(void)
+{
+	u64 physpages = 0;
+	for (int i = 0; i < MAX_NR_ZONES; i++)
+		physpages += zones[i].present_pages;
+	u64 code = (u64)(_etext - _stext), rodata = (u64)(_sdata - _etext);
+	u64 rw = (u64)(__kallsyms_start - _sdata), bss = (u64)(__bss_end - __bss_start);
+	printk("Built 1 zonelists, mobility grouping off.  Total pages: %lu\n", totalram_pages);
+	printk("Memory: %luK/%luK available (%luK kernel code, %luK rwdata, %luK rodata, 0K init, "
+	       "%luK bss, %luK reserved, 0K cma-reserved)\n",
+	       nr_free_pages() << (PAGE_SHIFT - 10), physpages << (PAGE_SHIFT - 10), code >> 10,
+	       rw >> 10, rodata >> 10, bss >> 10, (physpages - totalram_pages) << (PAGE_SHIFT - 10));
+}
+
+void mm_core_init(void)
+{
+	const char *v = cmdline_find(boot_info.cmdline, "min_free_kbytes");
+	if (v && *v >= '0' && *v <= '9') {
+		min_free_kbytes = simple_strtoull(v, NULL, 0);
+		min_free_kbytes_from_cmdline = true;
+	}
+	sparse_init();
+	zones_init();
+	print_zone_ranges();
+	memblock_free_all();
+	init_per_zone_wmark_min();
+	setup_per_zone_wmarks();
+	setup_per_zone_lowmem_reserve();
+	setup_pcp();
+	mem_init_print_info();
+	printk("min_free_kbytes: %lu\n", min_free_kbytes);
+}

@@ -1,0 +1,108 @@
+/*
+ * mm_test.c - kernel-side helpers for page-allocator tests (host calls and
+ * the QEMU self-tests).  Not part of the allocator.
+ *
+ * The hoard is a list of order-0 pages a test takes to create memory
+ * pressure.  Its shrinker ("kmemu-test-hoard", registered on demand) gives
+ * them back under reclaim, and vector KMEMU_RELEASE_VECTOR frees
+ * hoard_irq_release pages from an interrupt handler, so tests can watch a
+ * sleeping allocation wake up.  hoard is touched with interrupts off.
+ */
+#include <page_alloc.h>
+#include <traps.h>
+#include <kmemu.h>
+#include <printk.h>
+
+#define KMEMU_RELEASE_VECTOR 0x31
+
+static struct list_head hoard = LIST_HEAD_INIT(hoard);
+u64 hoard_pages;
+u64 hoard_irq_release;    /* pages the release vector frees per interrupt */
+u64 hoard_irq_released;   /* total freed from interrupt context */
+static bool hoard_shrinker_on;
+
+u64 kmemu_test_hoard(u64 n, u64 gfp)
+{
+	u64 got = 0;
+	for (; got < n; got++) {
+		struct page *p = alloc_pages((gfp_t)gfp, 0);
+		if (!p)
+			break;
+		u64 flags = local_irq_save();
+		list_add(&p->lru, &hoard);
+		hoard_pages++;
+		local_irq_restore(flags);
+	}
+	return got;
+}
+
+u64 kmemu_test_hoard_release(u64 n)
+{
+	u64 done = 0;
+	while (done < n) {
+		u64 flags = local_irq_save();
+		if (list_empty(&hoard)) {
+			local_irq_restore(flags);
+			break;
+		}
+		struct page *p = list_first_entry(&hoard, struct page, lru);
+		list_del(&p->lru);
+		hoard_pages--;
+		local_irq_restore(flags);
+		__free_pages(p, 0);
+		done++;
+	}
+	return done;
+}
+
+static u64 hoard_count(struct shrinker *s, struct shrink_control *sc)
+{
+	(void)s;
+	(void)sc;
+	return hoard_pages ? hoard_pages : SHRINK_EMPTY;
+}
+
+static u64 hoard_scan(struct shrinker *s, struct shrink_control *sc)
+{
+	(void)s;
+	u64 freed = kmemu_test_hoard_release(sc->nr_to_scan);
+	return freed ? freed : SHRINK_STOP;
+}
+
+static struct shrinker hoard_shrinker = {
+	.name = "kmemu-test-hoard",
+	.count_objects = hoard_count,
+	.scan_objects = hoard_scan,
+	.batch = 32,
+};
+
+u64 kmemu_test_hoard_shrinker(u64 on)
+{
+	if (on && !hoard_shrinker_on)
+		register_shrinker(&hoard_shrinker);
+	else if (!on && hoard_shrinker_on)
+		unregister_shrinker(&hoard_shrinker);
+	hoard_shrinker_on = on;
+	return hoard_shrinker.nr_freed_total;
+}
+
+static void release_irq_handler(struct pt_regs *regs)
+{
+	(void)regs;
+	hoard_irq_released += kmemu_test_hoard_release(hoard_irq_release);
+}
+
+void mm_test_init(void)
+{
+	set_irq_handler(KMEMU_RELEASE_VECTOR, release_irq_handler);
+}
+
+/* Allocate and free one order-N block; 1 on success (for instruction counts). */
+u64 kmemu_test_alloc_free(u64 gfp, u64 order)
+{
+	struct page *p = alloc_pages((gfp_t)gfp, (unsigned int)order);
+	if (!p)
+		return 0;
+	__free_pages(p, (unsigned int)order);
+	return 1;
+}
