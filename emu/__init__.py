@@ -19,7 +19,7 @@ from emu.machine import (
 )
 
 __all__ = [
-    "BadArgument", "BootError", "BudgetExceeded", "CpuError", "GuestExit", "GuestOops", "GuestWaiting",
-    "Interrupted", "KmemuError", "Machine", "MachineError", "PageFault", "Snapshot",
+    "BadArgument", "BootError", "BudgetExceeded", "CpuError", "GuestExit", "GuestOops",
+    "GuestWaiting", "Interrupted", "KmemuError", "Machine", "MachineError", "PageFault", "Snapshot",
 ]
 __version__ = "0.1.0"
