@@ -21,16 +21,21 @@ u64 hoard_irq_release;    /* pages the release vector frees per interrupt */
 u64 hoard_irq_released;   /* total freed from interrupt context */
 static bool hoard_shrinker_on;
 
-u64 kmemu_test_hoard(u64 n, u64 gfp)
+/* Most recently hoarded first; returns the number of blocks freed. */
+u64 kmemu_test_hoard_release(u64 n);
+
+/* Take up to n blocks of the given order; the block's order is kept in page->private. */
+u64 kmemu_test_hoard(u64 n, u64 gfp, u64 order)
 {
 	u64 got = 0;
 	for (; got < n; got++) {
-		struct page *p = alloc_pages((gfp_t)gfp, 0);
+		struct page *p = alloc_pages((gfp_t)gfp, (unsigned int)order);
 		if (!p)
 			break;
+		p->private = order;
 		u64 flags = local_irq_save();
 		list_add(&p->lru, &hoard);
-		hoard_pages++;
+		hoard_pages += 1UL << order;
 		local_irq_restore(flags);
 	}
 	return got;
@@ -46,13 +51,36 @@ u64 kmemu_test_hoard_release(u64 n)
 			break;
 		}
 		struct page *p = list_first_entry(&hoard, struct page, lru);
+		unsigned int order = (unsigned int)p->private;
 		list_del(&p->lru);
-		hoard_pages--;
+		p->private = 0;
+		hoard_pages -= 1UL << order;
 		local_irq_restore(flags);
-		__free_pages(p, 0);
+		__free_pages(p, order);
 		done++;
 	}
 	return done;
+}
+
+struct page *rmqueue_zone_exact(int zi, unsigned int order);
+
+/* Take every free block of at least this order from zone zi (no watermarks). */
+u64 kmemu_test_hoard_zone(u64 zi, u64 n, u64 order)
+{
+	u64 got = 0;
+	if (zi >= MAX_NR_ZONES || order > MAX_PAGE_ORDER)
+		return 0;
+	for (; got < n; got++) {
+		struct page *p = rmqueue_zone_exact((int)zi, (unsigned int)order);
+		if (!p)
+			break;
+		p->private = order;
+		u64 flags = local_irq_save();
+		list_add(&p->lru, &hoard);
+		hoard_pages += 1UL << order;
+		local_irq_restore(flags);
+	}
+	return got;
 }
 
 static u64 hoard_count(struct shrinker *s, struct shrink_control *sc)

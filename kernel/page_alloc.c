@@ -363,6 +363,12 @@ retry:
 	page = get_page_from_freelist(gfp, order, alloc_flags, hz);
 	if (page)
 		return page;
+	/* __GFP_MEMALLOC: the caller frees memory; ignore the watermarks (Linux) */
+	if ((gfp & __GFP_MEMALLOC) && !(gfp & __GFP_NOMEMALLOC)) {
+		page = get_page_from_freelist(gfp, order, ALLOC_NO_WATERMARKS, hz);
+		if (page)
+			return page;
+	}
 	if (!can_direct_reclaim)
 		goto nopage;
 
@@ -430,6 +436,26 @@ u64 __get_free_pages(gfp_t gfp, unsigned int order)
 u64 get_zeroed_page(gfp_t gfp)
 {
 	return __get_free_pages(gfp | __GFP_ZERO, 0);
+}
+
+/*
+ * Test hook (mm_test.c): take one block of at least this order from one zone,
+ * ignoring watermarks and the zonelist, so tests can empty a zone exactly.
+ */
+struct page *rmqueue_zone_exact(int zi, unsigned int order)
+{
+	struct zone *z = &zones[zi];
+	struct page *p;
+	u64 flags;
+
+	spin_lock_irqsave(&z->lock, flags);
+	p = __rmqueue_smallest_locked(z, order);
+	if (p)
+		z->stat_alloc[order]++;
+	spin_unlock_irqrestore(&z->lock, flags);
+	if (p)
+		prep_new_page(p, order, 0);
+	return p;
 }
 
 /* --- freeing ---------------------------------------------------------- */

@@ -28,7 +28,7 @@ class Symbol:
     name: str
     address: int
     size: int
-    kind: str  # "func" or "object"
+    kind: str  # "func", "object" or "label" (a linker-script symbol)
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,9 @@ class Symbols:
 
     def __init__(self, symbols: list[Symbol], elf_path: Path | None = None) -> None:
         self.by_name = {s.name: s for s in symbols}
-        self.sorted = sorted(symbols, key=lambda s: (s.address, -s.size))
+        # linker labels (_stext, __bss_end, ...) resolve by name but never symbolise
+        self.sorted = sorted((s for s in symbols if s.kind != "label"),
+                             key=lambda s: (s.address, -s.size))
         self._starts = [s.address for s in self.sorted]
         self.elf_path = elf_path
         self._params: dict[str, Params] | None = None
@@ -116,6 +118,9 @@ def _read_symtab(path: Path) -> list[Symbol]:
         syms = []
         for s in symtab.iter_symbols() if symtab else []:
             kind = {"STT_FUNC": "func", "STT_OBJECT": "object"}.get(s["st_info"]["type"])
+            if (kind is None and s["st_info"]["type"] == "STT_NOTYPE"
+                    and s["st_info"]["bind"] == "STB_GLOBAL" and s["st_shndx"] != "SHN_UNDEF"):
+                kind = "label"
             if kind and s.name and s["st_value"]:
                 syms.append(Symbol(s.name, s["st_value"], s["st_size"], kind))
     return syms

@@ -1,0 +1,1 @@
+"""Page allocator tests (issue 3)."""
