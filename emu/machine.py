@@ -177,6 +177,8 @@ class Machine(PageAllocatorMixin):
         self._resolved: dict[tuple[str, int], int] = {}
         self._snapshots: list[Snapshot] = []
         self._count_insns = count_insns
+        self._irq_flag: bool | None = None
+        self._irq_flag_pa = 0
         self._interrupted = False
         self._sleeping = 0
         self.sleeps = 0  # guest waits for memory so far (timed out or woken)
@@ -291,6 +293,7 @@ class Machine(PageAllocatorMixin):
                     uc.mem_write(b, bytes(uc16.mem_read(b, base + size - b)))
         uc.context_restore(ctx)
         self._uc = self._active_uc = uc
+        self._irq_flag_pa = self._sym_pa("kmemu_irq_pending")
         self._watch = WATCHDOG.slot(uc)
         self.cpu = Cpu(uc)
         # The 16-bit instance leaves QEMU's old_exception at 14 (measured:
@@ -367,6 +370,7 @@ class Machine(PageAllocatorMixin):
             while True:
                 if irq.has_pending() and cpu.irqs_enabled():
                     self._deliver_irq()
+                self._sync_irq_flag(irq.has_pending())
                 self._ctl, self._exc, self._want_irq_stop = None, None, False
                 try:
                     uc.emu_start(cpu.rip, 0)
@@ -420,6 +424,12 @@ class Machine(PageAllocatorMixin):
             if counter is not None:
                 counter.limit = None
                 counter.release()
+
+    def _sync_irq_flag(self, pending: bool) -> None:
+        """Mirror "a vector is pending" into the kernel's kmemu_irq_pending (preempt.h)."""
+        if pending != self._irq_flag:
+            self.uc.mem_write(self._irq_flag_pa, b"\x01" if pending else b"\x00")
+            self._irq_flag = pending
 
     def _halted(self) -> bool:
         try:
@@ -787,6 +797,7 @@ class Machine(PageAllocatorMixin):
             later.valid = False
         del self._snapshots[idx + 1 :]
         self.uc.context_restore(snap.context)  # type: ignore[arg-type]
+        self._irq_flag = None  # guest memory went back: rewrite the flag on the next run
         del self._console[snap.console_len :]
         self._line.clear()
         del self.events[snap.events_len :]

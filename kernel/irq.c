@@ -7,8 +7,8 @@
  * which case a nested interrupt stacks another HARDIRQ_OFFSET.
  *
  * local_irq_enable() tells the host it opened an interrupt window (port
- * KMEMU_PORT_CTL, IRQ_WINDOW) so interrupts pending in the virtual
- * interrupt controller arrive right after the sti, as on real hardware.
+ * KMEMU_PORT_CTL, IRQ_WINDOW) when the host has flagged a pending vector
+ * (kmemu_irq_pending), so it arrives right after the sti, as on hardware.
  *
  * Two vectors are built in: KMEMU_TEST_VECTOR records the state it saw
  * (irq_test_record) so tests can prove a handler ran in hard-IRQ context,
@@ -37,9 +37,10 @@ struct irq_test_record irq_test_record;
 u64 irq_count[256];
 static u64 irq_depth;
 
-void local_irq_enable(void)
+volatile u32 kmemu_irq_pending; /* written by the host, see preempt.h */
+
+void kmemu_irq_window(void)
 {
-	__asm__ __volatile__("sti" ::: "memory");
 	if (host_present)
 		outl(KMEMU_PORT_CTL, KMEMU_CTL_IRQ_WINDOW);
 }

@@ -294,7 +294,9 @@ static struct page *get_page_from_freelist(gfp_t gfp, unsigned int order, unsign
 			continue;
 		if (!(alloc_flags & ALLOC_NO_WATERMARKS)) {
 			u64 mark = z->_watermark[alloc_flags & ALLOC_WMARK_MASK] + z->watermark_boost;
-			if (!zone_watermark_ok(z, order, mark, highest_zoneidx, alloc_flags))
+			/* order-0 shortcut (Linux's zone_watermark_fast): clearly above the mark */
+			bool fast = !order && (s64)z->nr_free_pages > (s64)mark + z->lowmem_reserve[highest_zoneidx];
+			if (!fast && !zone_watermark_ok(z, order, mark, highest_zoneidx, alloc_flags))
 				continue;
 		}
 		struct page *p = rmqueue(z, order);
@@ -408,6 +410,8 @@ fail:
 	return NULL;
 }
 
+__attribute__((alias("__alloc_pages"))) struct page *alloc_pages(gfp_t gfp, unsigned int order);
+
 struct page *__alloc_pages(gfp_t gfp, unsigned int order)
 {
 	if (order > MAX_PAGE_ORDER) {
@@ -420,11 +424,6 @@ struct page *__alloc_pages(gfp_t gfp, unsigned int order)
 	if (likely(page))
 		return page;
 	return __alloc_pages_slowpath(gfp, order, hz);
-}
-
-struct page *alloc_pages(gfp_t gfp, unsigned int order)
-{
-	return __alloc_pages(gfp, order);
 }
 
 u64 __get_free_pages(gfp_t gfp, unsigned int order)
@@ -467,8 +466,23 @@ static bool page_in_mem_map(const struct page *page)
 	       off % sizeof(struct page) == 0 && pfn_valid(off / sizeof(struct page));
 }
 
-/* Everything that would corrupt the free lists is caught here. */
-static bool free_pages_check(struct page *page, unsigned int order)
+#define PAGE_FLAGS_CHECK_AT_FREE ((1UL << PG_buddy) | (1UL << PG_pcp) | (1UL << PG_reserved) | \
+				  (1UL << PG_tail) | (1UL << PG_slab))
+
+static bool free_pages_check_bad(struct page *page, unsigned int order);
+
+/* Everything that would corrupt the free lists is caught here (fast path first). */
+static inline bool free_pages_check(struct page *page, unsigned int order)
+{
+	u64 pfn = (u64)(page - mem_map);
+	if (likely(pfn < max_pfn && !((u64)page & (sizeof(struct page) - 1)) && pfn_valid(pfn) &&
+		   !(page->flags & PAGE_FLAGS_CHECK_AT_FREE) && page->_refcount == 1 &&
+		   page->alloc_order == order + 1 && order <= MAX_PAGE_ORDER))
+		return true;
+	return free_pages_check_bad(page, order);
+}
+
+static __noinline bool free_pages_check_bad(struct page *page, unsigned int order)
 {
 	static char why[96];
 

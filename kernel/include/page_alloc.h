@@ -7,6 +7,7 @@
 #include <types.h>
 #include <gfp.h>
 #include <mmzone.h>
+#include <preempt.h>
 
 /* alloc_flags, with Linux's values where they alias GFP bits */
 #define ALLOC_WMARK_MIN WMARK_MIN
@@ -93,7 +94,7 @@ void __might_sleep(const char *file, int line);
 #define might_sleep() __might_sleep(__FILE__, __LINE__)
 static inline void might_alloc(gfp_t gfp, const char *file, int line)
 {
-	if (gfpflags_allow_blocking(gfp))
+	if (gfpflags_allow_blocking(gfp) && unlikely(preempt_count || irqs_disabled()))
 		__might_sleep(file, line);
 }
 

@@ -37,7 +37,19 @@ static inline u64 native_save_fl(void)
 	return f;
 }
 
-void local_irq_enable(void);
+/*
+ * The host sets kmemu_irq_pending while its interrupt controller holds a
+ * vector; enabling interrupts then tells it (a port write) so the vector
+ * arrives right after the sti.  Without a pending vector it costs a load.
+ */
+extern volatile u32 kmemu_irq_pending;
+void kmemu_irq_window(void);
+static inline void local_irq_enable(void)
+{
+	__asm__ __volatile__("sti" ::: "memory");
+	if (unlikely(kmemu_irq_pending))
+		kmemu_irq_window();
+}
 static inline void local_irq_disable(void) { __asm__ __volatile__("cli" ::: "memory"); }
 static inline bool irqs_disabled(void) { return !(native_save_fl() & X86_EFLAGS_IF); }
 static inline u64 local_irq_save(void) { u64 f = native_save_fl(); local_irq_disable(); return f; }

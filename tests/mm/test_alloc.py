@@ -118,7 +118,8 @@ def test_double_free_is_reported_and_harmless(machine: Machine) -> None:
     machine.free_pages(va, 3)
     ev = machine.events[n:]
     assert [e.kind for e in ev] == ["bad_page"]
-    assert ev[0].message == f"BUG: Bad page state in process kmemu  pfn:{machine.virt_to_pfn(va):05x}"
+    pfn = machine.virt_to_pfn(va)
+    assert ev[0].message == f"BUG: Bad page state in process kmemu  pfn:{pfn:05x}"
     assert "page dumped because: page is already free (double free)" in machine.console
     assert_consistent(machine)
 
