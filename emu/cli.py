@@ -5,6 +5,7 @@
     kmemu qemu [--mem SIZE] [--cmdline STR] [--timeout S]
     kmemu bench [--json] [--repeat N]
     kmemu e820 [--mem SIZE | --e820 FILE]
+    kmemu info buddy|zones|pagetypeinfo|watermarks|memblock [--mem SIZE] [--json]
 
 Exit status: 0 on success, 1 when the guest failed (oops, panic, failed
 self-tests), 2 for bad usage or a missing tool.
@@ -24,6 +25,8 @@ from emu import qemu as qemu_mod
 from emu.build import BuildError, build
 from emu.errors import KmemuError
 from emu.firmware.e820 import E820Error, default_map, load_map
+from emu.gfp import GfpError
+from emu.kernel.mm import format_memblock, format_watermarks
 from emu.machine import GuestOops, Machine
 
 
@@ -124,6 +127,31 @@ def cmd_bench(a: argparse.Namespace) -> int:
     return 0
 
 
+INFO = ("buddy", "zones", "pagetypeinfo", "watermarks", "memblock")
+
+
+def cmd_info(a: argparse.Namespace) -> int:
+    """Boot, then print one allocator view (computed from guest memory)."""
+    m = Machine.booted(**_machine_args(a))  # type: ignore[arg-type]
+    if a.json:
+        data: object = {
+            "buddy": lambda: [{"zone": z.name, "free_blocks": z.nr_free} for z in m.zones()
+                              if z.populated],
+            "zones": lambda: [vars(z) for z in m.zones()],
+            "pagetypeinfo": lambda: [{"zone": z.name, "Unmovable": z.nr_free} for z in m.zones()
+                                     if z.populated],
+            "watermarks": m.watermarks,
+            "memblock": m.memblock,
+        }[a.what]()
+        print(json.dumps(data, indent=1))
+        return 0
+    text = {"buddy": m.buddyinfo, "zones": m.zoneinfo, "pagetypeinfo": m.pagetypeinfo,
+            "watermarks": lambda: format_watermarks(m.zones()),
+            "memblock": lambda: format_memblock(m.memblock())}[a.what]()
+    print(text, end="")
+    return 0
+
+
 def cmd_e820(a: argparse.Namespace) -> int:
     m = load_map(a.e820) if a.e820 else default_map(a.mem)
     print("\n".join(m.lines()))
@@ -163,6 +191,13 @@ def parser() -> argparse.ArgumentParser:
     be.add_argument("--repeat", type=int, default=5, help="boots per size (default 5)")
     be.set_defaults(fn=cmd_bench)
 
+    i = sub.add_parser("info", help="boot and print an allocator view: "
+                       "buddy, zones, pagetypeinfo, watermarks, memblock")
+    i.add_argument("what", choices=INFO)
+    machine_opts(i)
+    i.add_argument("--json", action="store_true", help="structured data instead of text")
+    i.set_defaults(fn=cmd_info)
+
     e = sub.add_parser("e820", help="print a memory map as the kernel will see it",
                        description="Map file format: one range per line, `START END TYPE` "
                        "(END exclusive) or `START +SIZE TYPE`; numbers in decimal, 0x-hex or "
@@ -180,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GuestOops as e:
         print(f"kmemu: {e}", file=sys.stderr)
         return 1
-    except (E820Error, BuildError, qemu_mod.QemuError) as e:
+    except (E820Error, BuildError, qemu_mod.QemuError, GfpError) as e:
         print(f"kmemu: {e}", file=sys.stderr)
         return 2
     except KmemuError as e:

@@ -1,0 +1,1 @@
+"""Build tests: boot stub encodings, image layout, cache."""

@@ -1,0 +1,1 @@
+"""CLI, QEMU and pytest-plugin tests."""
