@@ -75,6 +75,34 @@ def run_bench(repeat: int = 5) -> list[Row]:
     rows.append(Row("kmemu_selftest guest instructions", n[0], "insns", "", "deterministic"))
     irq_us = _median(lambda: _per_op_us(lambda: m.raise_irq(0x30), 500), 3)
     rows.append(Row("raise_irq round trip at idle", irq_us, "us"))
+    rows += page_allocator_rows(m)
+    return rows
+
+
+def page_allocator_rows(m: Machine) -> list[Row]:
+    """Guest instructions of the page allocator's paths (deterministic)."""
+    gfp = 0xCC0  # GFP_KERNEL
+    m.call("kmemu_test_alloc_free", gfp, 0)  # warm the pcp list
+
+    def insns(fn: str, *args: int) -> int:
+        with m.count_instructions() as n:
+            m.call(fn, *args)
+        with m.count_instructions() as base:
+            m.call("kmemu_test_nop")
+        return n[0] - base[0]
+
+    rows = [Row("alloc_pages+__free_pages order 0 (pcp)", insns("kmemu_test_alloc_free", gfp, 0),
+                "insns", "<= 120")]
+    va = m.alloc_page_struct(gfp, 0)
+    rows.append(Row("  alloc_pages order 0 alone", insns("alloc_pages", gfp, 0), "insns"))
+    rows.append(Row("  __free_pages order 0 alone", insns("__free_pages", va, 0), "insns"))
+    rows.append(Row("alloc+free order 3 (buddy lists)", insns("kmemu_test_alloc_free", gfp, 3),
+                    "insns"))
+    t = time.perf_counter()
+    for _ in range(1000):
+        m.call("kmemu_test_alloc_free", gfp, 0)
+    rows.append(Row("alloc+free order 0 from Python, per pair", (time.perf_counter() - t) * 1000,
+                    "us"))
     return rows
 
 

@@ -17,8 +17,9 @@ _start:
 	leaq __bss_start(%rip), %rdi
 	leaq __bss_end(%rip), %rcx
 	subq %rdi, %rcx
+	shrq $3, %rcx           /* .bss is 4 KiB aligned and sized (kernel.ld) */
 	xorl %eax, %eax
-	rep stosb
+	rep stosq
 	movq %r12, %rdi
 	call kmain
 1:	hlt

@@ -16,6 +16,7 @@
 #include <mmu.h>
 #include <bug.h>
 #include <io.h>
+#include <preempt.h>
 
 struct boot_info boot_info;
 const char kmemu_banner[] = "kmemu kernel 0.1.0 (x86_64) #1";
@@ -41,6 +42,9 @@ static void boot_info_copy(u64 bi_pa)
 void kmain(u64 bi_pa)
 {
 	kmemu_boot_stage = 1;
+	/* mask the legacy PICs: SeaBIOS leaves the timer on IRQ0 = vector 8 (#DF) */
+	outb(0x21, 0xff);
+	outb(0xa1, 0xff);
 	host_detect();
 	trap_init();
 	irq_init();
@@ -68,6 +72,8 @@ void kmain(u64 bi_pa)
 	if (host_present)
 		kmemu_idle();
 
+	/* like the end of Linux's init: process context with interrupts on */
+	local_irq_enable();
 	int failed = kmemu_selftest();
 	kmemu_exit(failed ? 1 : 0);
 }

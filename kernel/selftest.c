@@ -11,6 +11,7 @@
 #include <preempt.h>
 #include <kmemu.h>
 #include <io.h>
+#include <page_alloc.h>
 
 struct irq_test_record {
 	u64 count;
@@ -90,6 +91,56 @@ static bool test_preempt(void)
 	return in && !in_atomic();
 }
 
+static u64 total_free(void)
+{
+	drain_all_pages();
+	return nr_free_pages();
+}
+
+/* Every order allocates an aligned block, and freeing everything coalesces back. */
+static bool test_buddy_roundtrip(void)
+{
+	struct page *got[NR_PAGE_ORDERS];
+	u64 before = total_free();
+	for (unsigned int o = 0; o < NR_PAGE_ORDERS; o++) {
+		got[o] = alloc_pages(GFP_KERNEL, o);
+		if (!got[o] || (page_to_pfn(got[o]) & ((1UL << o) - 1)))
+			return false;
+	}
+	for (unsigned int o = 0; o < NR_PAGE_ORDERS; o++)
+		__free_pages(got[o], o);
+	return total_free() == before;
+}
+
+static bool test_gfp_zero_and_dma(void)
+{
+	u64 a = __get_free_pages(GFP_KERNEL, 1);
+	memset((void *)a, 0xaa, 2 * PAGE_SIZE);
+	free_pages(a, 1);
+	u64 b = __get_free_pages(GFP_KERNEL | __GFP_ZERO, 1);
+	bool zero = true;
+	for (u64 i = 0; i < 2 * PAGE_SIZE; i++)
+		zero &= ((u8 *)b)[i] == 0;
+	free_pages(b, 1);
+	u64 d = __get_free_pages(GFP_KERNEL | __GFP_DMA, 0);
+	bool low = d && __pa(d) < 0x1000000;
+	free_pages(d, 0);
+	return zero && low;
+}
+
+static bool test_watermarks(void)
+{
+	for (int i = 0; i < MAX_NR_ZONES; i++) {
+		struct zone *z = &zones[i];
+		if (populated_zone(z) && !(min_wmark_pages(z) < low_wmark_pages(z) &&
+					   low_wmark_pages(z) < high_wmark_pages(z)))
+			return false;
+	}
+	char buf[64];
+	gfp_format(buf, sizeof(buf), GFP_KERNEL | __GFP_ZERO);
+	return min_free_kbytes >= 128 && !strcmp(buf, "GFP_KERNEL|__GFP_ZERO");
+}
+
 int kmemu_selftest(void)
 {
 	passed = failed = 0;
@@ -98,6 +149,9 @@ int kmemu_selftest(void)
 	check(test_direct_map(), "direct map covers usable RAM");
 	check(test_irq(), "interrupt runs in hard-IRQ context");
 	check(test_preempt(), "preempt_count accounting");
+	check(test_buddy_roundtrip(), "buddy: every order, full coalescing");
+	check(test_gfp_zero_and_dma(), "__GFP_ZERO and __GFP_DMA");
+	check(test_watermarks(), "watermarks and gfp names");
 	printk("kmemu selftest: %d passed, %d failed\n", passed, failed);
 	return failed;
 }

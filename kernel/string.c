@@ -1,24 +1,31 @@
 /*
  * string.c - memory and string helpers, plus command-line parsing.
- * Byte loops: the compiler may not call into a libc here (we build with
- * -ffreestanding and provide the four functions GCC may emit calls to).
+ * No libc: we build with -ffreestanding and provide the four functions GCC
+ * may emit calls to.  memset/memcpy use the string instructions.
  */
 #include <string.h>
 
+/*
+ * String instructions, eight bytes at a time: emulators (QEMU TCG, Unicorn)
+ * run each iteration of a rep prefix as its own step, so qwords cost an
+ * eighth of what bytes do.  The tail is done bytewise.
+ */
 void *memset(void *s, int c, size_t n)
 {
-	u8 *p = s;
-	while (n--)
-		*p++ = (u8)c;
+	void *d = s;
+	u64 q = (u8)c * 0x0101010101010101UL;
+	size_t words = n / 8, tail = n % 8;
+	__asm__ __volatile__("rep stosq" : "+D"(d), "+c"(words) : "a"(q) : "memory");
+	__asm__ __volatile__("rep stosb" : "+D"(d), "+c"(tail) : "a"(q) : "memory");
 	return s;
 }
 
 void *memcpy(void *dst, const void *src, size_t n)
 {
-	u8 *d = dst;
-	const u8 *s = src;
-	while (n--)
-		*d++ = *s++;
+	void *d = dst;
+	size_t words = n / 8, tail = n % 8;
+	__asm__ __volatile__("rep movsq" : "+D"(d), "+S"(src), "+c"(words) :: "memory");
+	__asm__ __volatile__("rep movsb" : "+D"(d), "+S"(src), "+c"(tail) :: "memory");
 	return dst;
 }
 

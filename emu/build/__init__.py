@@ -74,7 +74,8 @@ def source_key(root: Path, cc_version: str, ld_version: str) -> str:
         h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
     h.update(" ".join(CFLAGS + LDFLAGS).encode())
     h.update(cc_version.encode() + ld_version.encode())
-    h.update(Path(__file__).parent.joinpath("bootstub.py").read_bytes())
+    for mod in ("bootstub.py", "kernel.py", "toolchain.py", "layout.py"):
+        h.update(Path(__file__).parent.joinpath(mod).read_bytes())
     return h.hexdigest()[:20]
 
 

@@ -34,7 +34,8 @@ def _run(cmd: list[str], what: str) -> None:
 def compile_objects(tc: Toolchain, kdir: Path, obj_dir: Path) -> list[Path]:
     """Compile each source to ``obj_dir`` (in parallel); returns the objects."""
     obj_dir.mkdir(parents=True, exist_ok=True)
-    inc = ["-I", str(kdir / "include")]
+    # __FILE__ as "kernel/page_alloc.c", the way Linux prints "mm/page_alloc.c"
+    inc = ["-I", str(kdir / "include"), f"-fmacro-prefix-map={kdir.parent}/="]
 
     def one(src: Path) -> Path:
         obj = obj_dir / (src.name + ".o")
