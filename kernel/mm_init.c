@@ -30,6 +30,7 @@ static const u32 lowmem_reserve_ratio[MAX_NR_ZONES] = { 256, 256, 32 };
 static const u64 zone_end_pfn_limit[MAX_NR_ZONES] = { DMA_ZONE_END_PFN, DMA32_ZONE_END_PFN, ~0UL };
 
 void memblock_free_pages(u64 pfn, unsigned int order);
+void build_zonelists(void);
 extern char _sdata[], _edata[], __kallsyms_start[];
 
 static int pfn_zone(u64 pfn)
@@ -291,6 +292,7 @@ void mm_core_init(void)
 	setup_per_zone_wmarks();
 	setup_per_zone_lowmem_reserve();
 	setup_pcp();
+	build_zonelists();
 	mem_init_print_info();
 	printk("min_free_kbytes: %lu\n", min_free_kbytes);
 }

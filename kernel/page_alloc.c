@@ -285,8 +285,8 @@ static struct page *rmqueue(struct zone *z, unsigned int order)
 }
 
 /* Walk the zonelist from the highest allowed zone down (Normal -> DMA32 -> DMA). */
-static struct page *get_page_from_freelist(gfp_t gfp, unsigned int order, unsigned int alloc_flags,
-					   int highest_zoneidx)
+static __noinline struct page *get_page_from_freelist(gfp_t gfp, unsigned int order,
+						      unsigned int alloc_flags, int highest_zoneidx)
 {
 	for (int zi = highest_zoneidx; zi >= 0; zi--) {
 		struct zone *z = &zones[zi];
@@ -349,7 +349,7 @@ static bool should_reclaim_retry(unsigned int order, u64 progress, int *no_progr
 	return *no_progress_loops <= MAX_RECLAIM_RETRIES;
 }
 
-static struct page *__alloc_pages_slowpath(gfp_t gfp, unsigned int order, int hz)
+static __noinline struct page *__alloc_pages_slowpath(gfp_t gfp, unsigned int order, int hz)
 {
 	bool can_direct_reclaim = gfp & __GFP_DIRECT_RECLAIM;
 	bool costly = order > PAGE_ALLOC_COSTLY_ORDER;
@@ -412,15 +412,68 @@ fail:
 
 __attribute__((alias("__alloc_pages"))) struct page *alloc_pages(gfp_t gfp, unsigned int order);
 
-struct page *__alloc_pages(gfp_t gfp, unsigned int order)
+/* zonelist_first[hz]: the highest populated zone <= hz, where the zonelist starts */
+s8 zonelist_first[MAX_NR_ZONES];
+
+void build_zonelists(void)
 {
-	if (order > MAX_PAGE_ORDER) {
-		WARN_ON_ONCE(!(gfp & __GFP_NOWARN));
+	for (int hz = 0; hz < MAX_NR_ZONES; hz++) {
+		zonelist_first[hz] = 0;
+		for (int z = hz; z >= 0; z--)
+			if (populated_zone(&zones[z])) {
+				zonelist_first[hz] = (s8)z;
+				break;
+			}
+	}
+}
+
+/*
+ * The order-0 fast path: the first zone of the zonelist is clearly above
+ * its low watermark and its pcp list has a page.  The pcp list needs only
+ * interrupts off (one CPU); zone->lock is for the buddy lists.
+ */
+static inline struct page *alloc_pcp_fast(gfp_t gfp, int hz)
+{
+	struct zone *z = &zones[zonelist_first[hz]];
+	struct per_cpu_pages *pcp = &z->pcp;
+
+	if ((s64)z->nr_free_pages <= (s64)low_wmark_pages(z) + z->lowmem_reserve[hz])
+		return NULL;
+	u64 flags = local_irq_save();
+	if (unlikely(list_empty(&pcp->list))) {
+		local_irq_restore(flags);
 		return NULL;
 	}
-	might_alloc(gfp, __FILE__, __LINE__);
+	struct page *p = list_first_entry(&pcp->list, struct page, lru);
+	list_del(&p->lru);
+	clear_page_flag(p, PG_pcp);
+	pcp->count--;
+	z->stat_alloc[0]++;
+	local_irq_restore(flags);
+	p->_refcount = 1;
+	p->alloc_order = 1;
+	if (unlikely(gfp & __GFP_ZERO))
+		memset(page_address(p), 0, PAGE_SIZE);
+	return p;
+}
+
+struct page *__alloc_pages(gfp_t gfp, unsigned int order)
+{
+	struct page *page;
+
+	if (likely(!order)) {
+		might_alloc(gfp, __FILE__, __LINE__);
+		page = alloc_pcp_fast(gfp, gfp_zone(gfp));
+		if (likely(page))
+			return page;
+	} else if (order > MAX_PAGE_ORDER) {
+		WARN_ON_ONCE(!(gfp & __GFP_NOWARN));
+		return NULL;
+	} else {
+		might_alloc(gfp, __FILE__, __LINE__);
+	}
 	int hz = gfp_zone(gfp);
-	struct page *page = get_page_from_freelist(gfp, order, ALLOC_WMARK_LOW, hz);
+	page = get_page_from_freelist(gfp, order, ALLOC_WMARK_LOW, hz);
 	if (likely(page))
 		return page;
 	return __alloc_pages_slowpath(gfp, order, hz);
@@ -532,7 +585,16 @@ bad:
 	return false;
 }
 
-static void free_the_page(struct page *page, unsigned int order)
+/* Out of line so the order-0 free path stays small. */
+static __noinline void pcp_drain_batch(struct zone *z)
+{
+	u64 flags;
+	spin_lock_irqsave(&z->lock, flags);
+	free_pcppages_bulk_locked(z, z->pcp.batch);
+	spin_unlock_irqrestore(&z->lock, flags);
+}
+
+static __noinline void free_the_page(struct page *page, unsigned int order)
 {
 	struct zone *z = page_zone(page);
 	u64 flags;
@@ -564,6 +626,21 @@ void __free_pages(struct page *page, unsigned int order)
 {
 	if (!free_pages_check(page, order))
 		return;
+	if (likely(!order)) {
+		/* order 0 goes on the pcp list (interrupts off); zone->lock only to drain */
+		struct zone *z = page_zone(page);
+		struct per_cpu_pages *pcp = &z->pcp;
+		page->_refcount = 0;
+		page->alloc_order = 0;
+		u64 flags = local_irq_save();
+		set_page_flag(page, PG_pcp);
+		list_add(&page->lru, &pcp->list);
+		z->stat_free[0]++;
+		if (unlikely(++pcp->count >= pcp->high))
+			pcp_drain_batch(z);
+		local_irq_restore(flags);
+		return;
+	}
 	free_the_page(page, order);
 }
 

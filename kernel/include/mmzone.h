@@ -6,8 +6,9 @@
  * (one migrate type: kmemu does not group by mobility) and, in front of the
  * order-0 list, a per-cpu list (pcp) filled and drained in batches.
  *
- * zone->lock protects free_area[], nr_free_pages and pcp (one CPU, so the
- * pcp list is also protected by having interrupts off).  Watermarks and
+ * zone->lock protects free_area[] and nr_free_pages.  The pcp list is
+ * per-CPU and needs only interrupts off (one CPU); code that moves pages
+ * between it and the buddy lists holds zone->lock as well.  Watermarks and
  * lowmem_reserve are written at boot and when min_free_kbytes changes.
  */
 #ifndef KMEMU_MMZONE_H
