@@ -21,6 +21,15 @@ u64 hoard_irq_release;    /* pages the release vector frees per interrupt */
 u64 hoard_irq_released;   /* total freed from interrupt context */
 static bool hoard_shrinker_on;
 
+static void hoard_add(struct page *p, unsigned int order)
+{
+	p->private = order;
+	u64 flags = local_irq_save();
+	list_add(&p->lru, &hoard);
+	hoard_pages += 1UL << order;
+	local_irq_restore(flags);
+}
+
 /* Most recently hoarded first; returns the number of blocks freed. */
 u64 kmemu_test_hoard_release(u64 n);
 
@@ -32,11 +41,7 @@ u64 kmemu_test_hoard(u64 n, u64 gfp, u64 order)
 		struct page *p = alloc_pages((gfp_t)gfp, (unsigned int)order);
 		if (!p)
 			break;
-		p->private = order;
-		u64 flags = local_irq_save();
-		list_add(&p->lru, &hoard);
-		hoard_pages += 1UL << order;
-		local_irq_restore(flags);
+		hoard_add(p, (unsigned int)order);
 	}
 	return got;
 }
@@ -74,11 +79,7 @@ u64 kmemu_test_hoard_zone(u64 zi, u64 n, u64 order)
 		struct page *p = rmqueue_zone_exact((int)zi, (unsigned int)order);
 		if (!p)
 			break;
-		p->private = order;
-		u64 flags = local_irq_save();
-		list_add(&p->lru, &hoard);
-		hoard_pages += 1UL << order;
-		local_irq_restore(flags);
+		hoard_add(p, (unsigned int)order);
 	}
 	return got;
 }
