@@ -276,6 +276,7 @@ class Cpu:
     def __init__(self, uc: Uc) -> None:
         self.uc = uc
         self.layout = calibrate()
+        self._fast = RegBatch(uc, [x86.UC_X86_REG_RIP])
         self.full_snapshots = False
 
     @staticmethod
@@ -293,11 +294,11 @@ class Cpu:
 
     @property
     def rip(self) -> int:
-        return self.uc.reg_read(x86.UC_X86_REG_RIP)
+        return self._fast.read(x86.UC_X86_REG_RIP)
 
     @property
     def rflags(self) -> int:
-        return self.uc.reg_read(x86.UC_X86_REG_RFLAGS)
+        return self._fast.read(x86.UC_X86_REG_RFLAGS)
 
     def irqs_enabled(self) -> bool:
         return bool(self.rflags & RFLAGS_IF)
