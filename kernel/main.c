@@ -17,14 +17,17 @@
 #include <bug.h>
 #include <io.h>
 #include <preempt.h>
+#include <page_alloc.h>
 
 struct boot_info boot_info;
+enum system_states system_state = SYSTEM_BOOTING;
 const char kmemu_banner[] = "kmemu kernel 0.1.0 (x86_64) #1";
 u64 kmemu_boot_stage; /* 1 early, 2 paging, 3 ready */
 
 void irq_init(void);
 void mm_core_init(void);
 void mm_test_init(void);
+void kmem_cache_init(void);
 int kmemu_selftest(void);
 u64 kmemu_test_fault(u64 addr, u64 write);
 
@@ -60,6 +63,7 @@ void kmain(u64 bi_pa)
 	paging_init();
 	kmemu_boot_stage = 2;
 	mm_core_init();
+	kmem_cache_init();
 	mm_test_init();
 
 	/* kmemu_test=boot_oops: die during boot, to test how failed boots are reported */
@@ -69,6 +73,7 @@ void kmain(u64 bi_pa)
 
 	printk("kmemu: %s\n", host_present ? "host present, waiting for requests" : "no host: running self-tests");
 	kmemu_boot_stage = 3;
+	system_state = SYSTEM_RUNNING;
 	if (host_present)
 		kmemu_idle();
 

@@ -148,7 +148,8 @@ void mm_wait_for_memory(bool forever)
 void __might_sleep(const char *file, int line)
 {
 	static struct kmemu_event ev;
-	if (!in_atomic() && !irqs_disabled())
+	/* like Linux: no reports while the kernel is still booting (interrupts are off) */
+	if ((!in_atomic() && !irqs_disabled()) || system_state != SYSTEM_RUNNING)
 		return;
 	memset(&ev, 0, sizeof(ev));
 	ev.type = KMEMU_EV_SLEEP_ATOMIC;

@@ -101,6 +101,9 @@ static inline void might_alloc(gfp_t gfp, const char *file, int line)
 void dump_page(struct page *page, const char *reason);
 void bad_page(struct page *page, const char *reason);
 
+enum system_states { SYSTEM_BOOTING, SYSTEM_RUNNING };
+extern enum system_states system_state;
+
 extern u64 kswapd_runs, kswapd_reclaimed, direct_reclaims, oom_count, alloc_stalls;
 
 #endif

@@ -37,6 +37,7 @@ typedef _Bool bool;
 #define __noreturn __attribute__((noreturn))
 #define __used __attribute__((used))
 #define __noinline __attribute__((noinline))
+#define __always_inline inline __attribute__((always_inline))
 #define __printf(a, b) __attribute__((format(printf, a, b)))
 #define barrier() __asm__ __volatile__("" ::: "memory")
 #define READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))

@@ -11,6 +11,7 @@ from .helpers import PAGE_OFFSET, assert_consistent, empty_zone, event_kinds, re
 
 
 def test_alloc_and_free_roundtrip(machine: Machine) -> None:
+    machine.drain_all_pages()
     before = machine.buddyinfo()
     va = machine.alloc_pages("GFP_KERNEL", 0)
     assert va and va % 4096 == 0 and va >= PAGE_OFFSET
@@ -54,6 +55,7 @@ def test_gfp_zero_after_dirty_free(machine: Machine) -> None:
 
 
 def test_pcp_fast_path_and_drain(machine: Machine) -> None:
+    machine.drain_all_pages()
     dma32 = zone(machine, "DMA32")
     va = machine.alloc_pages("GFP_KERNEL", 0)
     z = zone(machine, "DMA32")

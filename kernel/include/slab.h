@@ -1,0 +1,114 @@
+/*
+ * slab.h - object caches (SLUB design) and the kmalloc family.
+ *
+ * A slab is a page or compound page (order <= 3) whose struct page carries
+ * PG_slab, slab_cache, freelist (free objects not owned by a CPU) and the
+ * counters in page->private (inuse:16 objects:15 frozen:1).  Free objects
+ * hold an in-object free pointer at cache->offset, stored hardened: the
+ * pointer XOR cache->random XOR the byte-swapped address it is stored at.
+ *
+ * cpu_slab (one CPU) is the active slab and its lockless freelist: the
+ * fast paths pop and push it with interrupts off for a handful of
+ * instructions, so an interrupt handler allocating or freeing from the same
+ * cache (GFP_ATOMIC) always sees it consistent.  node.partial holds slabs
+ * with free objects, under node.list_lock (interrupts off).
+ */
+#ifndef KMEMU_SLAB_H
+#define KMEMU_SLAB_H
+#include <types.h>
+#include <gfp.h>
+#include <list.h>
+#include <spinlock.h>
+#include <mm_types.h>
+
+typedef u32 slab_flags_t;
+#define SLAB_CONSISTENCY_CHECKS 0x00000100u /* F */
+#define SLAB_RED_ZONE 0x00000400u           /* Z */
+#define SLAB_POISON 0x00000800u             /* P */
+#define SLAB_HWCACHE_ALIGN 0x00002000u
+#define SLAB_CACHE_DMA 0x00004000u
+#define SLAB_STORE_USER 0x00010000u         /* U */
+#define SLAB_PANIC 0x00040000u
+#define SLAB_RECLAIM_ACCOUNT 0x00020000u
+#define SLAB_KMALLOC 0x00001000u            /* kmemu: a kmalloc-N cache */
+
+#define KMALLOC_MIN_SIZE 8
+#define KMALLOC_SHIFT_HIGH 13 /* 8 KiB: larger requests go to the page allocator */
+#define KMALLOC_MAX_CACHE_SIZE (1UL << KMALLOC_SHIFT_HIGH)
+#define KMALLOC_MAX_SIZE (1UL << (10 + 12)) /* 4 MiB: order 10 */
+#define ZERO_SIZE_PTR ((void *)16)
+#define ZERO_OR_NULL_PTR(x) ((u64)(x) <= (u64)ZERO_SIZE_PTR)
+#define SLUB_MAX_ORDER 3
+#define CACHE_LINE_SIZE 64
+#define SLAB_NAME_LEN 32
+
+struct kmem_cache_cpu {
+	void *freelist;     /* first free object of the active slab (hardened chain) */
+	struct page *slab;  /* the active ("frozen") slab, or NULL */
+	u64 tid;            /* bumped on every fast-path operation (for views) */
+	u64 alloc_fast, alloc_slow, free_fast, free_slow;
+};
+
+struct kmem_cache_node {
+	spinlock_t list_lock;
+	u64 nr_partial;
+	struct list_head partial;
+	u64 nr_slabs;
+	u64 total_objects;
+};
+
+struct kmem_cache {
+	char name[SLAB_NAME_LEN];
+	u32 object_size; /* what the user asked for */
+	u32 size;        /* distance between objects */
+	u32 align;
+	u32 offset;      /* free pointer offset inside the object */
+	u32 inuse;       /* object_size rounded up to a word */
+	slab_flags_t flags;
+	u32 order;       /* slab = 2^order pages */
+	u32 objects;     /* objects per slab */
+	u32 min_partial;
+	s32 refcount;
+	u64 random;      /* freelist hardening */
+	void (*ctor)(void *);
+	struct kmem_cache_cpu cpu_slab;
+	struct kmem_cache_node node;
+	struct list_head list; /* slab_caches */
+};
+
+extern struct list_head slab_caches;
+extern struct kmem_cache *kmalloc_caches[3][KMALLOC_SHIFT_HIGH + 1];
+enum kmalloc_cache_type { KMALLOC_NORMAL, KMALLOC_RECLAIM, KMALLOC_DMA };
+
+struct kmem_cache *kmem_cache_create(const char *name, u32 size, u32 align, slab_flags_t flags,
+				     void (*ctor)(void *));
+void *kmem_cache_alloc(struct kmem_cache *s, gfp_t gfp);
+void kmem_cache_free(struct kmem_cache *s, void *obj);
+int kmem_cache_shrink(struct kmem_cache *s);
+void kmem_cache_destroy(struct kmem_cache *s);
+int kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t gfp, u64 nr, void **p);
+void kmem_cache_free_bulk(struct kmem_cache *s, u64 nr, void **p);
+
+void *kmalloc(u64 size, gfp_t gfp);
+void *kzalloc(u64 size, gfp_t gfp);
+void *kmalloc_array(u64 n, u64 size, gfp_t gfp);
+void *kcalloc(u64 n, u64 size, gfp_t gfp);
+void *krealloc(const void *p, u64 new_size, gfp_t gfp);
+void kfree(const void *p);
+void kfree_sensitive(const void *p);
+u64 ksize(const void *p);
+u64 kmalloc_size_roundup(u64 size);
+struct kmem_cache *kmalloc_slab(u64 size, gfp_t gfp);
+
+struct page *virt_to_slab(const void *addr);
+void kmem_cache_init(void);
+
+static inline u32 slab_inuse(const struct page *s) { return (u32)(s->private & 0xffff); }
+static inline u32 slab_objects(const struct page *s) { return (u32)((s->private >> 16) & 0x7fff); }
+static inline bool slab_frozen(const struct page *s) { return (s->private >> 31) & 1; }
+static inline void slab_set_counters(struct page *s, u32 inuse, u32 objects, bool frozen)
+{
+	s->private = (u64)inuse | ((u64)objects << 16) | ((u64)frozen << 31);
+}
+
+#endif

@@ -1,0 +1,195 @@
+/*
+ * kmalloc.c - the kmalloc family on top of the slab caches.
+ *
+ * Size classes are Linux's: 8, 16, 32, 64, 96, 128, 192, 256, 512, 1k, 2k,
+ * 4k, 8k (65-96 -> 96, 129-192 -> 192, otherwise the next power of two),
+ * one cache per class and type: kmalloc-N, dma-kmalloc-N (__GFP_DMA) and
+ * kmalloc-rcl-N (__GFP_RECLAIMABLE).  Index 1 is the 96-byte class and
+ * index 2 the 192-byte one, as in Linux's kmalloc_index().
+ *
+ * Larger requests, up to 4 MiB, are compound pages straight from the page
+ * allocator; kfree() tells the two apart by PG_slab on the head page, so
+ * callers never pass a size.  kmalloc_caches[] is written once at boot.
+ */
+#include <slab.h>
+#include <page_alloc.h>
+#include <memlayout.h>
+#include <printk.h>
+#include <string.h>
+#include <bug.h>
+
+struct kmem_cache *kmalloc_caches[3][KMALLOC_SHIFT_HIGH + 1];
+
+static unsigned int kmalloc_index(u64 size)
+{
+	if (size <= 8)
+		return 3;
+	if (size <= 16)
+		return 4;
+	if (size <= 32)
+		return 5;
+	if (size <= 64)
+		return 6;
+	if (size <= 96)
+		return 1;
+	if (size <= 128)
+		return 7;
+	if (size <= 192)
+		return 2;
+	return 64 - (unsigned int)__builtin_clzl(size - 1); /* next power of two */
+}
+
+static u32 kmalloc_size(unsigned int index)
+{
+	return index == 1 ? 96 : index == 2 ? 192 : 1u << index;
+}
+
+static enum kmalloc_cache_type kmalloc_type(gfp_t gfp)
+{
+	if (gfp & __GFP_DMA)
+		return KMALLOC_DMA;
+	if (gfp & __GFP_RECLAIMABLE)
+		return KMALLOC_RECLAIM;
+	return KMALLOC_NORMAL;
+}
+
+struct kmem_cache *kmalloc_slab(u64 size, gfp_t gfp)
+{
+	return kmalloc_caches[kmalloc_type(gfp)][kmalloc_index(size)];
+}
+
+void kmalloc_caches_init(void)
+{
+	static const char *const prefix[3] = { "kmalloc-", "kmalloc-rcl-", "dma-kmalloc-" };
+	static const slab_flags_t type_flags[3] = { 0, SLAB_RECLAIM_ACCOUNT, SLAB_CACHE_DMA };
+	static char names[3][KMALLOC_SHIFT_HIGH + 1][SLAB_NAME_LEN];
+
+	for (int t = 0; t < 3; t++) {
+		for (unsigned int i = 1; i <= KMALLOC_SHIFT_HIGH; i++) {
+			u32 size = kmalloc_size(i);
+			char *n = names[t][i];
+			if (size >= 1024)
+				snprintf(n, SLAB_NAME_LEN, "%s%uk", prefix[t], size / 1024);
+			else
+				snprintf(n, SLAB_NAME_LEN, "%s%u", prefix[t], size);
+			kmalloc_caches[t][i] = kmem_cache_create(n, size, 0,
+								 SLAB_KMALLOC | SLAB_PANIC | type_flags[t],
+								 NULL);
+		}
+	}
+}
+
+static unsigned int get_order(u64 size)
+{
+	unsigned int order = 0;
+	while ((PAGE_SIZE << order) < size)
+		order++;
+	return order;
+}
+
+static void *kmalloc_large(u64 size, gfp_t gfp)
+{
+	if (size > KMALLOC_MAX_SIZE) {
+		WARN(!(gfp & __GFP_NOWARN), "kmalloc: %lu bytes is more than KMALLOC_MAX_SIZE", size);
+		return NULL;
+	}
+	unsigned int order = get_order(size);
+	struct page *page = alloc_pages(gfp | __GFP_COMP, order);
+	return page ? page_address(page) : NULL;
+}
+
+void *kmalloc(u64 size, gfp_t gfp)
+{
+	if (unlikely(!size))
+		return ZERO_SIZE_PTR;
+	if (unlikely(size > KMALLOC_MAX_CACHE_SIZE))
+		return kmalloc_large(size, gfp);
+	return kmem_cache_alloc(kmalloc_slab(size, gfp), gfp);
+}
+
+void *kzalloc(u64 size, gfp_t gfp)
+{
+	return kmalloc(size, gfp | __GFP_ZERO);
+}
+
+void *kmalloc_array(u64 n, u64 size, gfp_t gfp)
+{
+	u64 bytes;
+	if (__builtin_mul_overflow(n, size, &bytes))
+		return NULL;
+	return kmalloc(bytes, gfp);
+}
+
+void *kcalloc(u64 n, u64 size, gfp_t gfp)
+{
+	return kmalloc_array(n, size, gfp | __GFP_ZERO);
+}
+
+static u64 large_size(struct page *head)
+{
+	return PAGE_SIZE << (PageHead(head) ? head[1].compound_order : 0);
+}
+
+u64 ksize(const void *p)
+{
+	if (ZERO_OR_NULL_PTR(p) || !virt_addr_valid((u64)p))
+		return 0;
+	struct page *head = compound_head(virt_to_page(p));
+	if (PageSlab(head))
+		return ((struct kmem_cache *)head->slab_cache)->object_size;
+	return large_size(head);
+}
+
+void kfree(const void *p)
+{
+	if (ZERO_OR_NULL_PTR(p))
+		return;
+	if (WARN(!virt_addr_valid((u64)p), "kfree: %px is not a kmalloc'ed address", p))
+		return;
+	struct page *head = compound_head(virt_to_page(p));
+	if (likely(PageSlab(head))) {
+		kmem_cache_free(head->slab_cache, (void *)p);
+		return;
+	}
+	if (WARN(p != page_address(head), "kfree: %px is inside a page allocation, not at its start", p))
+		return;
+	__free_pages(head, PageHead(head) ? head[1].compound_order : 0);
+}
+
+void kfree_sensitive(const void *p)
+{
+	u64 ks = ksize(p);
+	if (ks)
+		memset((void *)p, 0, ks);
+	kfree(p);
+}
+
+void *krealloc(const void *p, u64 new_size, gfp_t gfp)
+{
+	if (ZERO_OR_NULL_PTR(p))
+		return kmalloc(new_size, gfp);
+	if (!new_size) {
+		kfree(p);
+		return ZERO_SIZE_PTR;
+	}
+	u64 ks = ksize(p);
+	if (new_size <= ks)
+		return (void *)p; /* the bucket is big enough: in place */
+	void *ret = kmalloc(new_size, gfp);
+	if (ret) {
+		memcpy(ret, p, ks);
+		kfree(p);
+	}
+	return ret;
+}
+
+u64 kmalloc_size_roundup(u64 size)
+{
+	if (!size)
+		return 0;
+	if (size <= KMALLOC_MAX_CACHE_SIZE)
+		return kmalloc_slab(size, 0)->object_size;
+	if (size > KMALLOC_MAX_SIZE)
+		return size;
+	return PAGE_SIZE << get_order(size);
+}

@@ -1,0 +1,519 @@
+/*
+ * slab.c - object caches, SLUB's design on one CPU.
+ *
+ * Per cache: the active slab (cpu_slab.slab, "frozen") whose free objects
+ * form cpu_slab.freelist; partial slabs (some objects free) on
+ * node.partial; full slabs on no list.  A frozen slab's counters say all
+ * objects are in use: the free ones belong to the CPU freelist.
+ *
+ *   fast alloc: pop cpu_slab.freelist            (interrupts off, ~10 insns)
+ *   fast free:  push onto cpu_slab.freelist when the object's slab is the
+ *               active one                        (interrupts off)
+ *   slow alloc: refill from slab->freelist, else a partial slab, else a new
+ *               slab from the page allocator (interrupts back on while the
+ *               page allocator may sleep, for blocking GFP)
+ *   slow free:  push onto slab->freelist under node.list_lock; a full slab
+ *               becomes partial, an empty one is freed once min_partial
+ *               partial slabs are kept
+ *
+ * kmemu differs from Linux in one place on purpose: the fast paths run
+ * with interrupts off instead of Linux's cmpxchg on (freelist, tid); on one
+ * CPU that is the same guarantee - an interrupt handler that allocates or
+ * frees from the same cache never sees a half-updated freelist - and
+ * tests deliver an interrupt at every instruction to prove it.
+ *
+ * The free pointer is hardened like CONFIG_SLAB_FREELIST_HARDENED, and
+ * set_freepointer() BUGs on the naive double free (object == current head).
+ * cache->random is deterministic (boot logs and tests must be repeatable).
+ */
+#include <slab.h>
+#include <page_alloc.h>
+#include <memlayout.h>
+#include <printk.h>
+#include <string.h>
+#include <bug.h>
+
+
+struct list_head slab_caches = LIST_HEAD_INIT(slab_caches);
+static struct kmem_cache kmem_cache_boot;
+static struct kmem_cache *kmem_cache = &kmem_cache_boot;
+static u64 slab_random_state = 0x9e3779b97f4a7c15UL;
+
+/* --- hardened free pointers --------------------------------------------- */
+
+static inline u64 freeptr_mask(const struct kmem_cache *s, u64 ptr_addr)
+{
+	return s->random ^ __builtin_bswap64(ptr_addr);
+}
+
+static inline void *get_freepointer(const struct kmem_cache *s, void *object)
+{
+	u64 addr = (u64)object + s->offset;
+	return (void *)(*(u64 *)addr ^ freeptr_mask(s, addr));
+}
+
+static inline void set_freepointer(const struct kmem_cache *s, void *object, void *fp)
+{
+	u64 addr = (u64)object + s->offset;
+	BUG_ON(object == fp); /* naive detection of double free or corruption */
+	*(u64 *)addr = (u64)fp ^ freeptr_mask(s, addr);
+}
+
+/* --- slabs ---------------------------------------------------------------- */
+
+struct page *virt_to_slab(const void *addr)
+{
+	if (!virt_addr_valid((u64)addr))
+		return NULL;
+	struct page *p = compound_head(virt_to_page(addr));
+	return PageSlab(p) ? p : NULL;
+}
+
+static inline void *slab_address(const struct page *slab)
+{
+	return page_address(slab);
+}
+
+static gfp_t slab_page_gfp(const struct kmem_cache *s, gfp_t gfp)
+{
+	gfp &= ~(__GFP_ZERO | __GFP_DMA | __GFP_DMA32 | __GFP_RECLAIMABLE);
+	if (s->flags & SLAB_CACHE_DMA)
+		gfp |= __GFP_DMA;
+	if (s->flags & SLAB_RECLAIM_ACCOUNT)
+		gfp |= __GFP_RECLAIMABLE;
+	if (s->order)
+		gfp |= __GFP_COMP;
+	return gfp;
+}
+
+/* Called with interrupts off; turns them on around a page allocation that may block. */
+static struct page *new_slab(struct kmem_cache *s, gfp_t gfp)
+{
+	bool blocking = gfpflags_allow_blocking(gfp);
+	if (blocking)
+		local_irq_enable();
+	struct page *slab = alloc_pages(slab_page_gfp(s, gfp), s->order);
+	if (blocking)
+		local_irq_disable();
+	if (!slab)
+		return NULL;
+
+	set_page_flag(slab, PG_slab);
+	slab->slab_cache = s;
+	u8 *base = slab_address(slab);
+	for (u32 i = 0; i < s->objects; i++) {
+		void *obj = base + (u64)i * s->size;
+		if (s->ctor)
+			s->ctor(obj);
+		set_freepointer(s, obj, i + 1 < s->objects ? base + (u64)(i + 1) * s->size : NULL);
+	}
+	slab->freelist = base;
+	slab_set_counters(slab, 0, s->objects, false);
+
+	u64 flags;
+	spin_lock_irqsave(&s->node.list_lock, flags);
+	s->node.nr_slabs++;
+	s->node.total_objects += s->objects;
+	spin_unlock_irqrestore(&s->node.list_lock, flags);
+	return slab;
+}
+
+static void discard_slab(struct kmem_cache *s, struct page *slab)
+{
+	u64 flags;
+	spin_lock_irqsave(&s->node.list_lock, flags);
+	s->node.nr_slabs--;
+	s->node.total_objects -= s->objects;
+	spin_unlock_irqrestore(&s->node.list_lock, flags);
+	clear_page_flag(slab, PG_slab);
+	slab->slab_cache = NULL;
+	slab->freelist = NULL;
+	slab->private = 0;
+	__free_pages(slab, s->order);
+}
+
+static void add_partial_locked(struct kmem_cache *s, struct page *slab)
+{
+	list_add_tail(&slab->slab_list, &s->node.partial);
+	s->node.nr_partial++;
+}
+
+static void remove_partial_locked(struct kmem_cache *s, struct page *slab)
+{
+	list_del(&slab->slab_list);
+	s->node.nr_partial--;
+}
+
+/*
+ * Give the active slab back: its CPU freelist joins slab->freelist, and it
+ * goes on the partial list, or is freed when empty and enough are kept.
+ * Interrupts off.
+ */
+static void deactivate_slab(struct kmem_cache *s, struct page *slab, void *freelist)
+{
+	u32 nfree = 0;
+	void *tail = NULL;
+	for (void *o = freelist; o; o = get_freepointer(s, o)) {
+		nfree++;
+		tail = o;
+	}
+	u64 flags;
+	spin_lock_irqsave(&s->node.list_lock, flags);
+	if (tail) {
+		u64 addr = (u64)tail + s->offset;
+		*(u64 *)addr = (u64)slab->freelist ^ freeptr_mask(s, addr);
+		slab->freelist = freelist;
+	}
+	u32 inuse = slab_inuse(slab) - nfree;
+	slab_set_counters(slab, inuse, s->objects, false);
+	bool discard = !inuse && s->node.nr_partial >= s->min_partial;
+	if (!discard && slab->freelist)
+		add_partial_locked(s, slab);
+	spin_unlock_irqrestore(&s->node.list_lock, flags);
+	if (discard)
+		discard_slab(s, slab);
+}
+
+/* Make slab the active one: all its free objects move to the CPU freelist. */
+static void freeze_slab(struct kmem_cache *s, struct page *slab)
+{
+	s->cpu_slab.freelist = slab->freelist;
+	slab->freelist = NULL;
+	slab_set_counters(slab, s->objects, s->objects, true);
+	s->cpu_slab.slab = slab;
+}
+
+static void *___slab_alloc(struct kmem_cache *s, gfp_t gfp)
+{
+	struct kmem_cache_cpu *c = &s->cpu_slab;
+	u64 flags;
+
+	for (;;) {
+		if (c->freelist)
+			break; /* refilled by an interrupt while we had them on */
+		if (c->slab) {
+			struct page *slab = c->slab;
+			c->slab = NULL;
+			deactivate_slab(s, slab, NULL); /* full: leaves it on no list */
+		}
+		spin_lock_irqsave(&s->node.list_lock, flags);
+		if (!list_empty(&s->node.partial)) {
+			struct page *slab = list_first_entry(&s->node.partial, struct page, slab_list);
+			remove_partial_locked(s, slab);
+			spin_unlock_irqrestore(&s->node.list_lock, flags);
+			freeze_slab(s, slab);
+			continue;
+		}
+		spin_unlock_irqrestore(&s->node.list_lock, flags);
+
+		struct page *slab = new_slab(s, gfp);
+		if (!slab)
+			return NULL;
+		if (c->slab || c->freelist) {
+			/* an interrupt installed an active slab meanwhile: keep ours as partial */
+			spin_lock_irqsave(&s->node.list_lock, flags);
+			add_partial_locked(s, slab);
+			spin_unlock_irqrestore(&s->node.list_lock, flags);
+			continue;
+		}
+		freeze_slab(s, slab);
+	}
+	void *object = c->freelist;
+	c->freelist = get_freepointer(s, object);
+	c->alloc_slow++;
+	return object;
+}
+
+static __always_inline void *slab_alloc(struct kmem_cache *s, gfp_t gfp)
+{
+	struct kmem_cache_cpu *c = &s->cpu_slab;
+	void *object;
+
+	might_alloc(gfp, __FILE__, __LINE__);
+	u64 flags = local_irq_save();
+	object = c->freelist;
+	if (likely(object)) {
+		c->freelist = get_freepointer(s, object);
+		c->tid++;
+		c->alloc_fast++;
+	} else {
+		object = ___slab_alloc(s, gfp);
+	}
+	local_irq_restore(flags);
+	if (unlikely(object && (gfp & __GFP_ZERO)))
+		memset(object, 0, s->object_size);
+	return object;
+}
+
+static __noinline void __slab_free(struct kmem_cache *s, struct page *slab, void *object)
+{
+	u64 flags;
+	spin_lock_irqsave(&s->node.list_lock, flags);
+	void *prior = slab->freelist;
+	set_freepointer(s, object, prior);
+	slab->freelist = object;
+	u32 inuse = slab_inuse(slab) - 1;
+	bool frozen = slab_frozen(slab);
+	slab_set_counters(slab, inuse, s->objects, frozen);
+	s->cpu_slab.free_slow++;
+	bool discard = false;
+	if (!frozen) {
+		if (!inuse && s->node.nr_partial >= s->min_partial) {
+			if (prior)
+				remove_partial_locked(s, slab);
+			discard = true;
+		} else if (!prior) {
+			add_partial_locked(s, slab); /* was full */
+		}
+	}
+	spin_unlock_irqrestore(&s->node.list_lock, flags);
+	if (discard)
+		discard_slab(s, slab);
+}
+
+static __always_inline void slab_free(struct kmem_cache *s, struct page *slab, void *object)
+{
+	struct kmem_cache_cpu *c = &s->cpu_slab;
+	u64 flags = local_irq_save();
+	if (likely(slab == c->slab)) {
+		set_freepointer(s, object, c->freelist);
+		c->freelist = object;
+		c->tid++;
+		c->free_fast++;
+	} else {
+		__slab_free(s, slab, object);
+	}
+	local_irq_restore(flags);
+}
+
+void *kmem_cache_alloc(struct kmem_cache *s, gfp_t gfp)
+{
+	return slab_alloc(s, gfp);
+}
+
+void kmem_cache_free(struct kmem_cache *s, void *obj)
+{
+	if (!obj)
+		return;
+	struct page *slab = virt_to_slab(obj);
+	if (WARN(!slab || slab->slab_cache != s, "kmem_cache_free(%s): %px is not an object of this cache",
+		 s->name, obj))
+		return;
+	slab_free(s, slab, obj);
+}
+
+int kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t gfp, u64 nr, void **p)
+{
+	for (u64 i = 0; i < nr; i++) {
+		p[i] = slab_alloc(s, gfp);
+		if (!p[i]) {
+			kmem_cache_free_bulk(s, i, p);
+			return 0;
+		}
+	}
+	return (int)nr;
+}
+
+void kmem_cache_free_bulk(struct kmem_cache *s, u64 nr, void **p)
+{
+	for (u64 i = 0; i < nr; i++)
+		kmem_cache_free(s, p[i]);
+}
+
+/* Give the active slab back and free every empty partial slab. */
+int kmem_cache_shrink(struct kmem_cache *s)
+{
+	u64 flags = local_irq_save();
+	struct kmem_cache_cpu *c = &s->cpu_slab;
+	if (c->slab) {
+		struct page *slab = c->slab;
+		void *fl = c->freelist;
+		c->slab = NULL;
+		c->freelist = NULL;
+		deactivate_slab(s, slab, fl);
+	}
+	for (;;) {
+		struct page *victim = NULL, *slab;
+		u64 f2;
+		spin_lock_irqsave(&s->node.list_lock, f2);
+		list_for_each_entry(slab, &s->node.partial, slab_list) {
+			if (!slab_inuse(slab)) {
+				victim = slab;
+				break;
+			}
+		}
+		if (victim)
+			remove_partial_locked(s, victim);
+		spin_unlock_irqrestore(&s->node.list_lock, f2);
+		if (!victim)
+			break;
+		discard_slab(s, victim);
+	}
+	local_irq_restore(flags);
+	return 0;
+}
+
+/* --- cache creation ---------------------------------------------------------- */
+
+static u32 calculate_alignment(slab_flags_t flags, u32 align, u32 size)
+{
+	if (flags & SLAB_HWCACHE_ALIGN) {
+		u32 ralign = CACHE_LINE_SIZE;
+		while (size <= ralign / 2)
+			ralign /= 2;
+		align = max(align, ralign);
+	}
+	return ALIGN_UP(max(align, 8u), 8u);
+}
+
+/* Smallest order <= SLUB_MAX_ORDER leaving at most 1/16 (then 1/8, 1/4) unused. */
+static u32 calculate_order(u32 size)
+{
+	u32 min_objects = 8; /* 4 * (fls(nr_cpus) + 1) with one CPU */
+	for (u32 fraction = 16; fraction > 1; fraction /= 2) {
+		for (u32 order = 0; order <= SLUB_MAX_ORDER; order++) {
+			u64 slab_size = PAGE_SIZE << order;
+			if (slab_size / size < min_objects && order < SLUB_MAX_ORDER)
+				continue;
+			if (slab_size % size <= slab_size / fraction)
+				return order;
+		}
+	}
+	return SLUB_MAX_ORDER;
+}
+
+static u64 next_random(void)
+{
+	u64 x = slab_random_state;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	slab_random_state = x;
+	return x;
+}
+
+static bool kmem_cache_open(struct kmem_cache *s, const char *name, u32 size, u32 align,
+			    slab_flags_t flags, void (*ctor)(void *))
+{
+	memset(s, 0, sizeof(*s));
+	strscpy(s->name, name, sizeof(s->name));
+	s->object_size = size;
+	s->flags = flags;
+	s->ctor = ctor;
+	s->align = calculate_alignment(flags, align, size);
+	s->inuse = ALIGN_UP(max(size, 8u), 8u);
+	u32 slot = s->inuse;
+	if (ctor) {
+		s->offset = slot; /* the constructor's contents must survive: pointer after it */
+		slot += 8;
+	} else {
+		s->offset = ALIGN_DOWN(size / 2, 8u); /* mid-object, like Linux */
+	}
+	s->size = ALIGN_UP(slot, s->align);
+	if (s->size > (PAGE_SIZE << SLUB_MAX_ORDER))
+		return false;
+	s->order = calculate_order(s->size);
+	s->objects = (u32)((PAGE_SIZE << s->order) / s->size);
+	s->min_partial = 5; /* Linux: clamp(ilog2(size) / 2, 5, 10) */
+	u32 l = 31 - (u32)__builtin_clz(s->size);
+	if (l / 2 > s->min_partial)
+		s->min_partial = min(l / 2, 10u);
+	s->random = next_random();
+	s->refcount = 1;
+	s->node.list_lock = (spinlock_t)__SPIN_LOCK_UNLOCKED;
+	INIT_LIST_HEAD(&s->node.partial);
+	u64 fl = local_irq_save();
+	list_add_tail(&s->list, &slab_caches);
+	local_irq_restore(fl);
+	return true;
+}
+
+struct kmem_cache *kmem_cache_create(const char *name, u32 size, u32 align, slab_flags_t flags,
+				     void (*ctor)(void *))
+{
+	struct kmem_cache *s = NULL;
+	if (!name || !size || size > (PAGE_SIZE << SLUB_MAX_ORDER) - 8)
+		goto fail;
+	s = slab_alloc(kmem_cache, GFP_KERNEL);
+	if (!s)
+		goto fail;
+	if (!kmem_cache_open(s, name, size, align, flags, ctor)) {
+		kmem_cache_free(kmem_cache, s);
+		s = NULL;
+		goto fail;
+	}
+	return s;
+fail:
+	if (flags & SLAB_PANIC)
+		panic("kmem_cache_create: Failed to create slab '%s'", name ? name : "(null)");
+	printk("kmem_cache_create(%s) failed\n", name ? name : "(null)");
+	return NULL;
+}
+
+void kmem_cache_destroy(struct kmem_cache *s)
+{
+	if (!s)
+		return;
+	kmem_cache_shrink(s);
+	if (WARN(s->node.nr_slabs, "kmem_cache_destroy %s: Slab cache still has objects when called "
+		 "from %pS", s->name, __builtin_return_address(0)))
+		return;
+	u64 fl = local_irq_save();
+	list_del(&s->list);
+	local_irq_restore(fl);
+	kmem_cache_free(kmem_cache, s);
+}
+
+/* --- the slab shrinker: empty slabs back to the page allocator under pressure --- */
+
+static u64 slab_shrink_count(struct shrinker *sh, struct shrink_control *sc)
+{
+	struct kmem_cache *s;
+	u64 n = 0;
+	(void)sh;
+	(void)sc;
+	u64 flags = local_irq_save(); /* interrupt handlers change partial lists too */
+	list_for_each_entry(s, &slab_caches, list) {
+		struct page *slab;
+		list_for_each_entry(slab, &s->node.partial, slab_list)
+			if (!slab_inuse(slab))
+				n += 1UL << s->order;
+	}
+	local_irq_restore(flags);
+	return n ? n : SHRINK_EMPTY;
+}
+
+static u64 slab_shrink_scan(struct shrinker *sh, struct shrink_control *sc)
+{
+	struct kmem_cache *s;
+	u64 before = nr_free_pages();
+	(void)sh;
+	(void)sc;
+	list_for_each_entry(s, &slab_caches, list) {
+		u32 keep = s->min_partial;
+		s->min_partial = 0;
+		kmem_cache_shrink(s);
+		s->min_partial = keep;
+	}
+	drain_all_pages();
+	u64 after = nr_free_pages();
+	return after > before ? after - before : SHRINK_STOP;
+}
+
+static struct shrinker slab_shrinker = {
+	.name = "slab",
+	.count_objects = slab_shrink_count,
+	.scan_objects = slab_shrink_scan,
+};
+
+void kmalloc_caches_init(void);
+
+void kmem_cache_init(void)
+{
+	kmem_cache_open(&kmem_cache_boot, "kmem_cache", sizeof(struct kmem_cache), 0,
+			SLAB_HWCACHE_ALIGN, NULL);
+	kmalloc_caches_init();
+	register_shrinker(&slab_shrinker);
+	printk("SLUB: HWalign=%d, Order=0-%d, MinObjects=0, CPUs=1, Nodes=1\n", CACHE_LINE_SIZE,
+	       SLUB_MAX_ORDER);
+}
