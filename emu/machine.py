@@ -57,6 +57,7 @@ from emu.kernel import pagetable
 from emu.kernel.events import EVENT_SIZE, Event, decode
 from emu.kernel.symbols import Symbols
 from emu.page_alloc_api import PageAllocatorMixin
+from emu.slab_api import SlabMixin
 
 PORT_CONSOLE, PORT_EXIT = 0xE9, 0xF4
 PORT_MAGIC, PORT_EVENT, PORT_CTL = 0xC9E0, 0xC9E4, 0xC9E8
@@ -137,7 +138,7 @@ def _u64(v: int) -> int:
     return v & U64
 
 
-class Machine(PageAllocatorMixin):
+class Machine(PageAllocatorMixin, SlabMixin):
     """An emulated PC with the kmemu kernel.  See the module docstring."""
 
     def __init__(self, mem: int | str = "256M", e820: str | Path | E820Map | None = None,

@@ -16,6 +16,7 @@
 
 bool host_present;
 struct kmemu_call_req kmemu_req;
+char kmemu_arg_buf[256]; /* strings the host passes to calls (cache names, ...) */
 extern char kmemu_idle_loop[];
 
 void host_detect(void)

@@ -121,9 +121,12 @@ static void release_irq_handler(struct pt_regs *regs)
 	hoard_irq_released += kmemu_test_hoard_release(hoard_irq_release);
 }
 
+void mm_test_slab_init(void);
+
 void mm_test_init(void)
 {
 	set_irq_handler(KMEMU_RELEASE_VECTOR, release_irq_handler);
+	mm_test_slab_init();
 }
 
 /* Allocate and free one order-N block; 1 on success (for instruction counts). */
@@ -134,4 +137,44 @@ u64 kmemu_test_alloc_free(u64 gfp, u64 order)
 		return 0;
 	__free_pages(p, (unsigned int)order);
 	return 1;
+}
+
+/* --- slab test hooks --------------------------------------------------------- */
+#include <slab.h>
+#include <string.h>
+
+#define KMEMU_SLAB_VECTOR 0x32
+u64 slab_irq_size = 64;  /* what the slab vector's handler kmallocs */
+u64 slab_irq_runs;
+u64 slab_irq_failed;
+u64 slab_ctor_calls;
+
+static void slab_irq_handler(struct pt_regs *regs)
+{
+	(void)regs;
+	u8 *p = kmalloc(slab_irq_size, GFP_ATOMIC);
+	slab_irq_runs++;
+	if (!p) {
+		slab_irq_failed++;
+		return;
+	}
+	memset(p, 0x5a, slab_irq_size);
+	kfree(p);
+}
+
+static void test_ctor(void *obj)
+{
+	slab_ctor_calls++;
+	memset(obj, 0xc7, 16);
+}
+
+/* A cache whose constructor counts its calls and stamps 16 bytes of 0xc7. */
+u64 kmemu_test_ctor_cache(u64 size)
+{
+	return (u64)kmem_cache_create("kmemu_ctor_test", (u32)size, 0, 0, test_ctor);
+}
+
+void mm_test_slab_init(void)
+{
+	set_irq_handler(KMEMU_SLAB_VECTOR, slab_irq_handler);
 }

@@ -197,6 +197,8 @@ class PageInfo:
     private: int
     refcount: int
     alloc_order: int  # order + 1 on the first page of an allocation, else 0
+    word1: int = 0  # lru.next / compound_head / slab_cache
+    word2: int = 0  # lru.prev / compound_order / slab freelist
 
     @property
     def zone(self) -> int:
@@ -211,9 +213,9 @@ def read_pages(read: Callable[[int, int], bytes], mem_map: int, start_pfn: int,
     """``mem_map[start_pfn : start_pfn + count]`` decoded (one bulk read)."""
     raw = read(mem_map + start_pfn * STRUCT_PAGE_SIZE, count * STRUCT_PAGE_SIZE)
     out = []
-    for i, (flags, _, _, _, _, private, ref, _, alloc_order, _) in enumerate(
+    for i, (flags, w1, w2, _, _, private, ref, _, alloc_order, _) in enumerate(
             struct.iter_unpack("<QQQQQQiIII", raw)):
-        out.append(PageInfo(start_pfn + i, flags, private, ref, alloc_order))
+        out.append(PageInfo(start_pfn + i, flags, private, ref, alloc_order, w1, w2))
     return out
 
 

@@ -1,0 +1,203 @@
+"""Views of the slab allocator, computed in Python from guest memory.
+
+Layer 4 (``emu.kernel``).  Mirrors ``kernel/slab.c``: caches on
+``slab_caches``, per-cache active slab and CPU freelist, partial list, and
+slabs found by scanning ``struct page`` for ``PG_slab``.  Free pointers
+are decoded the way ``get_freepointer()`` stores them (hardened).
+
+>>> caches = read_caches(m.program)      # doctest: +SKIP
+>>> print(format_slabinfo(caches))       # doctest: +SKIP
+slabinfo - version: 2.1
+...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from emu.kernel.mm import PAGE_OFFSET, PageInfo
+
+U64 = (1 << 64) - 1
+SLAB_FLAGS = {
+    "SLAB_CONSISTENCY_CHECKS": 0x100, "SLAB_RED_ZONE": 0x400, "SLAB_POISON": 0x800,
+    "SLAB_HWCACHE_ALIGN": 0x2000, "SLAB_CACHE_DMA": 0x4000, "SLAB_STORE_USER": 0x10000,
+    "SLAB_RECLAIM_ACCOUNT": 0x20000, "SLAB_PANIC": 0x40000,
+}
+
+
+@dataclass
+class CacheView:
+    """One ``struct kmem_cache`` (sizes in bytes, counts in objects or slabs)."""
+
+    address: int
+    name: str
+    object_size: int
+    size: int
+    align: int
+    offset: int
+    flags: int
+    order: int
+    objects: int  # per slab
+    min_partial: int
+    random: int
+    nr_partial: int
+    nr_slabs: int
+    total_objects: int
+    cpu_slab: int  # struct page * of the active slab, 0 if none
+    cpu_freelist: int  # first object of the CPU freelist, 0 if empty
+    partial: list[tuple[int, int]] = field(default_factory=list)  # (struct page *, inuse)
+    stats: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def partial_free(self) -> int:
+        return sum(self.objects - inuse for _, inuse in self.partial)
+
+    @property
+    def active_objs(self) -> int:
+        """SLUB's count: every object not free on a partial slab (CPU-cached count as active)."""
+        return self.total_objects - self.partial_free
+
+
+def read_caches(prog) -> list[CacheView]:  # prog: drgn.Program
+    """Every cache on ``slab_caches`` (C: ``struct kmem_cache``), in creation order."""
+    from drgn.helpers.linux.list import list_for_each_entry
+
+    out = []
+    for s in list_for_each_entry("struct kmem_cache", prog["slab_caches"].address_of_(), "list"):
+        partial = [(int(p.value_()), int(p.private) & 0xFFFF) for p in
+                   list_for_each_entry("struct page", s.node.partial.address_of_(), "slab_list")]
+        c = s.cpu_slab
+        out.append(CacheView(
+            address=int(s.value_()) if s.type_.kind.name == "POINTER" else int(s.address_),
+            name=s.name.string_().decode(), object_size=int(s.object_size), size=int(s.size),
+            align=int(s.align), offset=int(s.offset), flags=int(s.flags), order=int(s.order),
+            objects=int(s.objects), min_partial=int(s.min_partial), random=int(s.random),
+            nr_partial=int(s.node.nr_partial), nr_slabs=int(s.node.nr_slabs),
+            total_objects=int(s.node.total_objects), cpu_slab=int(c.slab.value_()),
+            cpu_freelist=int(c.freelist.value_()), partial=partial,
+            stats={"alloc_fast": int(c.alloc_fast), "alloc_slow": int(c.alloc_slow),
+                   "free_fast": int(c.free_fast), "free_slow": int(c.free_slow)},
+        ))
+    return out
+
+
+def format_slabinfo(caches: Iterable[CacheView]) -> str:
+    """``/proc/slabinfo`` version 2.1, as SLUB prints it."""
+    lines = ["slabinfo - version: 2.1",
+             "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab>"
+             " : tunables <limit> <batchcount> <sharedfactor> : slabdata <active_slabs>"
+             " <num_slabs> <sharedavail>"]
+    for c in caches:
+        lines.append(f"{c.name:<17} {c.active_objs:6d} {c.total_objects:6d} {c.size:6d} "
+                     f"{c.objects:4d} {1 << c.order:4d} : tunables {0:4d} {0:4d} {0:4d}"
+                     f" : slabdata {c.nr_slabs:6d} {c.nr_slabs:6d} {0:6d}")
+    return "\n".join(lines) + "\n"
+
+
+def format_slabtop(caches: Iterable[CacheView]) -> str:
+    """A ``slabtop``-like summary, largest memory use first."""
+    rows = sorted(caches, key=lambda c: -(c.nr_slabs << c.order))
+    out = [f"{'OBJS':>7} {'ACTIVE':>7} {'USE':>4} {'OBJ SIZE':>9} {'SLABS':>6} {'OBJ/SLAB':>8} "
+           f"{'CACHE SIZE':>10} NAME"]
+    for c in rows:
+        if not c.total_objects:
+            continue
+        use = 100 * c.active_objs // c.total_objects
+        out.append(f"{c.total_objects:7d} {c.active_objs:7d} {use:3d}% {c.size / 1024:8.2f}K "
+                   f"{c.nr_slabs:6d} {c.objects:8d} {(c.nr_slabs << c.order) * 4:9d}K {c.name}")
+    return "\n".join(out) + "\n"
+
+
+# --- objects ------------------------------------------------------------------------
+
+
+def decode_freepointer(cache: CacheView, stored: int, ptr_addr: int) -> int:
+    """What ``get_freepointer()`` returns for the word ``stored`` found at ``ptr_addr``."""
+    swab = int.from_bytes(ptr_addr.to_bytes(8, "little"), "big")
+    return stored ^ cache.random ^ swab
+
+
+ReadU64 = Callable[[int], int]
+
+
+def walk_freelist(cache: CacheView, head: int, read_u64: ReadU64, limit: int) -> list[int]:
+    """Objects on a hardened freelist starting at ``head`` (stops after ``limit``)."""
+    out = []
+    obj = head
+    while obj and len(out) <= limit:
+        out.append(obj)
+        addr = obj + cache.offset
+        obj = decode_freepointer(cache, read_u64(addr), addr)
+    return out
+
+
+@dataclass
+class SlabView:
+    page: int  # struct page *
+    base: int  # address of the first object
+    cache: CacheView
+    inuse: int
+    frozen: bool
+    free: list[int]  # free objects (slab->freelist, plus the CPU freelist if active)
+
+    @property
+    def slots(self) -> list[int]:
+        return [self.base + i * self.cache.size for i in range(self.cache.objects)]
+
+    @property
+    def live(self) -> list[int]:
+        free = set(self.free)
+        return [o for o in self.slots if o not in free]
+
+
+def slabs_from_pages(pages: list[PageInfo], caches: list[CacheView], mem_map: int,
+                     read_u64: ReadU64) -> list[SlabView]:
+    """Every slab (PG_slab head pages) with its free objects decoded."""
+    by_addr = {c.address: c for c in caches}
+    out = []
+    for p in pages:
+        if not p.flags & (1 << 5):  # PG_slab
+            continue
+        cache = by_addr.get(p.word1)
+        if cache is None:
+            continue
+        page_ptr = mem_map + 64 * p.pfn
+        base = PAGE_OFFSET + (p.pfn << 12)
+        free = walk_freelist(cache, p.word2, read_u64, cache.objects)
+        frozen = bool(p.private >> 31 & 1)
+        if frozen and cache.cpu_slab == page_ptr:
+            free += walk_freelist(cache, cache.cpu_freelist, read_u64, cache.objects)
+        out.append(SlabView(page_ptr, base, cache, p.private & 0xFFFF, frozen, free))
+    return out
+
+
+def validate_slabs(caches: list[CacheView], slabs: list[SlabView]) -> list[str]:
+    """Structure and counters of every cache against a walk of its slabs; [] if clean."""
+    problems = []
+    per_cache: dict[int, list[SlabView]] = {}
+    for s in slabs:
+        per_cache.setdefault(s.cache.address, []).append(s)
+    for c in caches:
+        mine = per_cache.get(c.address, [])
+        if len(mine) != c.nr_slabs:
+            problems.append(f"{c.name}: {len(mine)} slabs in memory, nr_slabs says {c.nr_slabs}")
+        if len(mine) * c.objects != c.total_objects:
+            problems.append(f"{c.name}: total_objects {c.total_objects} != "
+                            f"{len(mine)} slabs * {c.objects}")
+        if len(c.partial) != c.nr_partial:
+            problems.append(f"{c.name}: {len(c.partial)} partial slabs, nr_partial says "
+                            f"{c.nr_partial}")
+        for s in mine:
+            slots = set(s.slots)
+            if len(s.free) > c.objects or len(set(s.free)) != len(s.free):
+                problems.append(f"{c.name}: slab {s.page:#x} has a looping or duplicate freelist")
+                continue
+            bad = [o for o in s.free if o not in slots]
+            if bad:
+                problems.append(f"{c.name}: slab {s.page:#x} freelist points outside its "
+                                f"objects: {bad[0]:#x}")
+            if not s.frozen and s.inuse != c.objects - len(s.free):
+                problems.append(f"{c.name}: slab {s.page:#x} inuse {s.inuse} but "
+                                f"{c.objects - len(s.free)} objects are not free")
+    return problems

@@ -1,0 +1,161 @@
+"""Layer 5: the slab allocator and kmalloc from Python (mixed into :class:`emu.Machine`).
+
+>>> p = m.kmalloc(100)            # doctest: +SKIP
+>>> m.ksize(p)                    # doctest: +SKIP
+128
+>>> m.kfree(p)                    # doctest: +SKIP
+
+Every call accepts ``context=`` like :meth:`Machine.call`; GFP flags by name or int.
+Views (``slabinfo``, ``find_object``) are computed from guest memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from emu.gfp import parse as parse_gfp
+from emu.kernel import slab as slabv
+from emu.kernel.mm import PAGE_OFFSET
+
+if TYPE_CHECKING:
+    from emu.machine import Machine
+
+
+def parse_slab_flags(flags: str | int) -> int:
+    if isinstance(flags, int) and not isinstance(flags, bool):
+        return flags
+    if not isinstance(flags, str):
+        raise ValueError(f"slab flags must be names or an int, got {flags!r}")
+    out = 0
+    for tok in (t.strip() for t in flags.split("|")):
+        if not tok:
+            continue
+        if tok not in slabv.SLAB_FLAGS:
+            raise ValueError(f"unknown slab flag {tok!r}; known: {', '.join(slabv.SLAB_FLAGS)}")
+        out |= slabv.SLAB_FLAGS[tok]
+    return out
+
+
+@dataclass
+class ObjectInfo:
+    """Where an address lives in the slab allocator."""
+
+    cache: str
+    object: int  # start of the object
+    offset: int  # addr - object
+    size: int  # the cache's object_size
+    allocated: bool
+
+
+class SlabMixin:
+    """kmalloc family and kmem_cache_* on a :class:`~emu.machine.Machine`."""
+
+    # kmalloc family ----------------------------------------------------------
+    def kmalloc(self: Machine, size: int, gfp: str | int = "GFP_KERNEL", *,
+                context: str = "process") -> int:
+        return self.call("kmalloc", size, parse_gfp(gfp), context=context)
+
+    def kzalloc(self: Machine, size: int, gfp: str | int = "GFP_KERNEL", *,
+                context: str = "process") -> int:
+        return self.call("kzalloc", size, parse_gfp(gfp), context=context)
+
+    def kcalloc(self: Machine, n: int, size: int, gfp: str | int = "GFP_KERNEL", *,
+                context: str = "process") -> int:
+        return self.call("kcalloc", n, size, parse_gfp(gfp), context=context)
+
+    def krealloc(self: Machine, addr: int, size: int, gfp: str | int = "GFP_KERNEL", *,
+                 context: str = "process") -> int:
+        return self.call("krealloc", addr, size, parse_gfp(gfp), context=context)
+
+    def kfree(self: Machine, addr: int, *, context: str = "process") -> None:
+        self.call("kfree", addr, context=context)
+
+    def kfree_sensitive(self: Machine, addr: int, *, context: str = "process") -> None:
+        self.call("kfree_sensitive", addr, context=context)
+
+    def ksize(self: Machine, addr: int, *, context: str = "process") -> int:
+        return self.call("ksize", addr, context=context)
+
+    def kmalloc_size_roundup(self: Machine, size: int) -> int:
+        return self.call("kmalloc_size_roundup", size)
+
+    # caches ------------------------------------------------------------------
+    def kmem_cache_create(self: Machine, name: str, size: int, align: int = 0,
+                          flags: str | int = 0, *, context: str = "process") -> int:
+        """Create a cache; returns the ``struct kmem_cache *`` (0 on failure)."""
+        raw = name.encode()
+        if not raw or len(raw) > 31 or b"\0" in raw:
+            raise ValueError(f"cache name must be 1..31 bytes without NUL, got {name!r}")
+        buf = self.symbol("kmemu_arg_buf")
+        self.write_virt(buf, raw + b"\0")
+        return self.call("kmem_cache_create", buf, size, align, parse_slab_flags(flags), 0,
+                         context=context)
+
+    def kmem_cache(self: Machine, name: str) -> int:
+        """The ``struct kmem_cache *`` of a cache by name."""
+        for c in self.caches():
+            if c.name == name:
+                return c.address
+        raise ValueError(f"no slab cache named {name!r}")
+
+    def _cache_ptr(self: Machine, cache: int | str) -> int:
+        return self.kmem_cache(cache) if isinstance(cache, str) else cache
+
+    def kmem_cache_alloc(self: Machine, cache: int | str, gfp: str | int = "GFP_KERNEL", *,
+                         context: str = "process") -> int:
+        return self.call("kmem_cache_alloc", self._cache_ptr(cache), parse_gfp(gfp),
+                         context=context)
+
+    def kmem_cache_free(self: Machine, cache: int | str, addr: int, *,
+                        context: str = "process") -> None:
+        self.call("kmem_cache_free", self._cache_ptr(cache), addr, context=context)
+
+    def kmem_cache_shrink(self: Machine, cache: int | str) -> None:
+        self.call("kmem_cache_shrink", self._cache_ptr(cache))
+
+    def kmem_cache_destroy(self: Machine, cache: int | str, *, context: str = "process") -> None:
+        self.call("kmem_cache_destroy", self._cache_ptr(cache), context=context)
+
+    # views -----------------------------------------------------------------------
+    def caches(self: Machine) -> list[slabv.CacheView]:
+        return slabv.read_caches(self.program)
+
+    def slabinfo(self: Machine) -> str:
+        return slabv.format_slabinfo(self.caches())
+
+    def slabtop(self: Machine) -> str:
+        return slabv.format_slabtop(self.caches())
+
+    def slabs(self: Machine) -> list[slabv.SlabView]:
+        mem_map = self.read_u64(self.symbol("mem_map"))
+        return slabv.slabs_from_pages(self.pages(), self.caches(), mem_map, self.read_u64)
+
+    def validate_slab(self: Machine) -> list[str]:
+        """Counters of every cache against a walk of all its slabs; [] when consistent."""
+        caches = self.caches()
+        mem_map = self.read_u64(self.symbol("mem_map"))
+        return slabv.validate_slabs(caches, slabv.slabs_from_pages(self.pages(), caches, mem_map,
+                                                                   self.read_u64))
+
+    def live_objects(self: Machine, cache: str) -> list[int]:
+        return sorted(o for s in self.slabs() if s.cache.name == cache for o in s.live)
+
+    def find_object(self: Machine, addr: int) -> ObjectInfo | None:
+        """Which cache and object ``addr`` belongs to (None if not slab memory)."""
+        if not PAGE_OFFSET <= addr < PAGE_OFFSET + (1 << 46):
+            return None
+        pfn = (addr - PAGE_OFFSET) >> 12
+        for s in self.slabs():
+            span = s.cache.objects * s.cache.size
+            if s.base <= addr < s.base + span:
+                idx = (addr - s.base) // s.cache.size
+                obj = s.base + idx * s.cache.size
+                return ObjectInfo(s.cache.name, obj, addr - obj, s.cache.object_size,
+                                  obj not in set(s.free))
+        del pfn
+        return None
+
+    def kmem_cache_of(self: Machine, addr: int) -> str | None:
+        info = self.find_object(addr)
+        return info.cache if info else None

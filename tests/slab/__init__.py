@@ -1,0 +1,1 @@
+"""Slab allocator and kmalloc tests (issue 4)."""
