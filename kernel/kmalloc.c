@@ -20,22 +20,18 @@
 
 struct kmem_cache *kmalloc_caches[3][KMALLOC_SHIFT_HIGH + 1];
 
-static unsigned int kmalloc_index(u64 size)
+/* Index for sizes 1..192 by (size - 1) / 8, like Linux's size_index[]. */
+static const u8 size_index[24] = {
+	3, 4, 5, 5, 6, 6, 6, 6, /* 8, 16, 32, 32, 64 x4 */
+	1, 1, 1, 1,             /* 96 */
+	7, 7, 7, 7,             /* 128 */
+	2, 2, 2, 2, 2, 2, 2, 2, /* 192 */
+};
+
+static inline unsigned int kmalloc_index(u64 size)
 {
-	if (size <= 8)
-		return 3;
-	if (size <= 16)
-		return 4;
-	if (size <= 32)
-		return 5;
-	if (size <= 64)
-		return 6;
-	if (size <= 96)
-		return 1;
-	if (size <= 128)
-		return 7;
 	if (size <= 192)
-		return 2;
+		return size_index[(size - 1) / 8];
 	return 64 - (unsigned int)__builtin_clzl(size - 1); /* next power of two */
 }
 
@@ -44,16 +40,19 @@ static u32 kmalloc_size(unsigned int index)
 	return index == 1 ? 96 : index == 2 ? 192 : 1u << index;
 }
 
-static enum kmalloc_cache_type kmalloc_type(gfp_t gfp)
+static inline enum kmalloc_cache_type kmalloc_type(gfp_t gfp)
 {
-	if (gfp & __GFP_DMA)
-		return KMALLOC_DMA;
-	if (gfp & __GFP_RECLAIMABLE)
-		return KMALLOC_RECLAIM;
-	return KMALLOC_NORMAL;
+	if (likely(!(gfp & (__GFP_DMA | __GFP_RECLAIMABLE))))
+		return KMALLOC_NORMAL;
+	return gfp & __GFP_DMA ? KMALLOC_DMA : KMALLOC_RECLAIM;
 }
 
 struct kmem_cache *kmalloc_slab(u64 size, gfp_t gfp)
+{
+	return kmalloc_caches[kmalloc_type(gfp)][kmalloc_index(size)];
+}
+
+static inline struct kmem_cache *kmalloc_slab_inline(u64 size, gfp_t gfp)
 {
 	return kmalloc_caches[kmalloc_type(gfp)][kmalloc_index(size)];
 }
@@ -104,7 +103,7 @@ void *kmalloc(u64 size, gfp_t gfp)
 		return ZERO_SIZE_PTR;
 	if (unlikely(size > KMALLOC_MAX_CACHE_SIZE))
 		return kmalloc_large(size, gfp);
-	return kmem_cache_alloc(kmalloc_slab(size, gfp), gfp);
+	return kmem_cache_alloc(kmalloc_slab_inline(size, gfp), gfp);
 }
 
 void *kzalloc(u64 size, gfp_t gfp)
@@ -144,11 +143,11 @@ void kfree(const void *p)
 {
 	if (ZERO_OR_NULL_PTR(p))
 		return;
-	if (WARN(!virt_addr_valid((u64)p), "kfree: %px is not a kmalloc'ed address", p))
+	if (WARN(!__virt_addr_valid((u64)p), "kfree: %px is not a kmalloc'ed address", p))
 		return;
-	struct page *head = compound_head(virt_to_page(p));
+	struct page *head = __compound_head(__direct_virt_to_page(p));
 	if (likely(PageSlab(head))) {
-		kmem_cache_free(head->slab_cache, (void *)p);
+		__kmem_cache_free(head, (void *)p);
 		return;
 	}
 	if (WARN(p != page_address(head), "kfree: %px is inside a page allocation, not at its start", p))

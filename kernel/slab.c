@@ -63,9 +63,9 @@ static inline void set_freepointer(const struct kmem_cache *s, void *object, voi
 
 struct page *virt_to_slab(const void *addr)
 {
-	if (!virt_addr_valid((u64)addr))
+	if (!__virt_addr_valid((u64)addr))
 		return NULL;
-	struct page *p = compound_head(virt_to_page(addr));
+	struct page *p = __compound_head(__direct_virt_to_page(addr));
 	return PageSlab(p) ? p : NULL;
 }
 
@@ -300,6 +300,12 @@ void kmem_cache_free(struct kmem_cache *s, void *obj)
 		 s->name, obj))
 		return;
 	slab_free(s, slab, obj);
+}
+
+/* kfree() already found the slab: no second lookup. */
+void __kmem_cache_free(struct page *slab, void *obj)
+{
+	slab_free(slab->slab_cache, slab, obj);
 }
 
 int kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t gfp, u64 nr, void **p)

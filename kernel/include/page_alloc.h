@@ -42,6 +42,27 @@ struct page *virt_to_page(const void *addr);
 bool virt_addr_valid(u64 addr);
 struct page *compound_head(struct page *page);
 
+/* Inline forms for hot paths (the functions above are the same, callable by name). */
+static inline bool __virt_addr_valid(u64 addr)
+{
+	extern u64 max_pfn;
+	u64 pfn = (addr - 0xffff888000000000UL) >> 12;
+	return addr >= 0xffff888000000000UL && pfn < max_pfn && pfn_valid(pfn);
+}
+
+static inline struct page *__direct_virt_to_page(const void *addr)
+{
+	return mem_map + (((u64)addr - 0xffff888000000000UL) >> 12);
+}
+
+static inline struct page *__compound_head(struct page *page)
+{
+	u64 head = page->compound_head;
+	if ((head & 1) && PageTail(page))
+		return (struct page *)(head - 1);
+	return page;
+}
+
 void drain_all_pages(void);
 bool zone_watermark_ok(struct zone *z, unsigned int order, u64 mark, int highest_zoneidx,
 		       unsigned int alloc_flags);

@@ -84,6 +84,7 @@ struct kmem_cache *kmem_cache_create(const char *name, u32 size, u32 align, slab
 				     void (*ctor)(void *));
 void *kmem_cache_alloc(struct kmem_cache *s, gfp_t gfp);
 void kmem_cache_free(struct kmem_cache *s, void *obj);
+void __kmem_cache_free(struct page *slab, void *obj);
 int kmem_cache_shrink(struct kmem_cache *s);
 void kmem_cache_destroy(struct kmem_cache *s);
 int kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t gfp, u64 nr, void **p);
