@@ -579,9 +579,9 @@ class Machine(PageAllocatorMixin, SlabMixin):
         stop = self._run_request(budget_seconds, max_insns)
         if stop != CTL_CALL_DONE:
             raise MachineError(f"kernel stopped unexpectedly during {fn} (control {stop})")
-        rax = self._call_regs.read(x86.UC_X86_REG_RAX)
+        result = self._call_regs.read(x86.UC_X86_REG_R12)  # kmemu_call_return's convention
         self._to_idle()
-        return rax
+        return result
 
     def _run_request(self, budget_seconds: float | None, max_insns: int | None) -> int:
         mark = len(self._console)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from emu.errors import KmemuError
 from emu.gfp import parse as parse_gfp
 from emu.kernel import slab as slabv
 from emu.kernel.mm import PAGE_OFFSET
@@ -119,7 +120,7 @@ class SlabMixin:
 
     # views -----------------------------------------------------------------------
     def caches(self: Machine) -> list[slabv.CacheView]:
-        return slabv.read_caches(self.program)
+        return slabv.read_caches(self.program, self.read_virt)
 
     def slabinfo(self: Machine) -> str:
         return slabv.format_slabinfo(self.caches())
@@ -142,19 +143,36 @@ class SlabMixin:
         return sorted(o for s in self.slabs() if s.cache.name == cache for o in s.live)
 
     def find_object(self: Machine, addr: int) -> ObjectInfo | None:
-        """Which cache and object ``addr`` belongs to (None if not slab memory)."""
+        """Which cache and object ``addr`` belongs to (None if not slab memory).
+
+        Reads only the struct page of ``addr`` (and its compound head) and that
+        slab's freelists, so it is cheap enough to call per object.
+        """
         if not PAGE_OFFSET <= addr < PAGE_OFFSET + (1 << 46):
             return None
+        mem_map = self.read_u64(self.symbol("mem_map"))
         pfn = (addr - PAGE_OFFSET) >> 12
-        for s in self.slabs():
-            span = s.cache.objects * s.cache.size
-            if s.base <= addr < s.base + span:
-                idx = (addr - s.base) // s.cache.size
-                obj = s.base + idx * s.cache.size
-                return ObjectInfo(s.cache.name, obj, addr - obj, s.cache.object_size,
-                                  obj not in set(s.free))
-        del pfn
-        return None
+        try:
+            page = self.pages(pfn, 1)
+        except KmemuError:
+            return None
+        if not page:
+            return None
+        p = page[0]
+        if p.has("tail") and p.word1 & 1:
+            head_pfn = ((p.word1 - 1) - mem_map) // 64
+            p = self.pages(head_pfn, 1)[0]
+        if not p.has("slab"):
+            return None
+        cache = next((c for c in self.caches() if c.address == p.word1), None)
+        if cache is None:
+            return None
+        slab = slabv.slabs_from_pages([p], [cache], mem_map, self.read_u64)[0]
+        idx = (addr - slab.base) // cache.size
+        if idx >= cache.objects:
+            return None
+        obj = slab.base + idx * cache.size
+        return ObjectInfo(cache.name, obj, addr - obj, cache.object_size, obj not in slab.free)
 
     def kmem_cache_of(self: Machine, addr: int) -> str | None:
         info = self.find_object(addr)

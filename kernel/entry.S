@@ -93,18 +93,20 @@ kmemu_idle_hlt:
 	jmp kmemu_idle_loop
 	.size kmemu_idle_loop, . - kmemu_idle_loop
 
-/* Return address of every host call: report completion, keep %rax. */
+/*
+ * Return address of every host call: run deferred work, report completion.
+ * The result travels in %r12 (callee-saved): the host may stop right after
+ * the out, before any later instruction, so nothing may follow it that the
+ * host depends on.
+ */
 	.globl kmemu_call_return
 	.type kmemu_call_return, @function
 kmemu_call_return:
 	movq %rax, %r12
 	call kmemu_deferred_work  /* kswapd and friends, in process context */
-	movq %r12, %rax
-	movq %rax, %rbx
 	movl $2, %eax           /* KMEMU_CTL_CALL_DONE */
 	movw $0xc9e8, %dx
 	outl %eax, %dx
-	movq %rbx, %rax
 	hlt
 	jmp kmemu_call_return
 	.size kmemu_call_return, . - kmemu_call_return
