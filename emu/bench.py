@@ -76,6 +76,38 @@ def run_bench(repeat: int = 5) -> list[Row]:
     irq_us = _median(lambda: _per_op_us(lambda: m.raise_irq(0x30), 500), 3)
     rows.append(Row("raise_irq round trip at idle", irq_us, "us"))
     rows += page_allocator_rows(m)
+    rows += slab_rows(m)
+    return rows
+
+
+def slab_rows(m: Machine) -> list[Row]:
+    """kmalloc/kfree costs and slab memory overhead on a mixed workload."""
+    p = m.kmalloc(64)
+    m.kfree(p)
+
+    def insns(fn: str, *args: int) -> tuple[int, int]:
+        with m.count_instructions() as n:
+            r = m.call(fn, *args)
+        with m.count_instructions() as base:
+            m.call("kmemu_test_nop")
+        return n[0] - base[0], r
+
+    a, p = insns("kmalloc", 64, 0xCC0)
+    f, _ = insns("kfree", p)
+    rows = [Row("kmalloc(64)+kfree fast path, debug off", a + f, "insns", "<= 60"),
+            Row("  kmalloc(64) alone", a, "insns"), Row("  kfree alone", f, "insns")]
+    snap = m.snapshot()
+    before = {c.name: c.nr_slabs << c.order for c in m.caches()}
+    requested = 0
+    ptrs = []
+    for i in range(600):  # a deterministic mix of small and medium requests
+        size = (i * 37) % 700 + 1
+        ptrs.append(m.kmalloc(size))
+        requested += size
+    held = sum(((c.nr_slabs << c.order) - before.get(c.name, 0)) * 4096 for c in m.caches())
+    rows.append(Row("slab memory held / requested, mixed 1..700 B", held / requested, "x",
+                    "", f"{requested} B requested, {held} B in slabs"))
+    m.restore(snap)
     return rows
 
 

@@ -5,7 +5,7 @@
     kmemu qemu [--mem SIZE] [--cmdline STR] [--timeout S]
     kmemu bench [--json] [--repeat N]
     kmemu e820 [--mem SIZE | --e820 FILE]
-    kmemu info buddy|zones|pagetypeinfo|watermarks|memblock [--mem SIZE] [--json]
+    kmemu info buddy|zones|pagetypeinfo|watermarks|memblock|slab|slabtop [--mem SIZE] [--json]
 
 Exit status: 0 on success, 1 when the guest failed (oops, panic, failed
 self-tests), 2 for bad usage or a missing tool.
@@ -127,7 +127,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
     return 0
 
 
-INFO = ("buddy", "zones", "pagetypeinfo", "watermarks", "memblock")
+INFO = ("buddy", "zones", "pagetypeinfo", "watermarks", "memblock", "slab", "slabtop")
 
 
 def cmd_info(a: argparse.Namespace) -> int:
@@ -142,12 +142,18 @@ def cmd_info(a: argparse.Namespace) -> int:
                                      if z.populated],
             "watermarks": m.watermarks,
             "memblock": m.memblock,
+            "slab": lambda: [{k: v for k, v in vars(c).items() if k != "random"}
+                             for c in m.caches()],
+            "slabtop": lambda: [{"name": c.name, "bytes": (c.nr_slabs << c.order) * 4096,
+                                 "active_objs": c.active_objs, "num_objs": c.total_objects}
+                                for c in m.caches()],
         }[a.what]()
         print(json.dumps(data, indent=1))
         return 0
     text = {"buddy": m.buddyinfo, "zones": m.zoneinfo, "pagetypeinfo": m.pagetypeinfo,
             "watermarks": lambda: format_watermarks(m.zones()),
-            "memblock": lambda: format_memblock(m.memblock())}[a.what]()
+            "memblock": lambda: format_memblock(m.memblock()),
+            "slab": m.slabinfo, "slabtop": m.slabtop}[a.what]()
     print(text, end="")
     return 0
 
@@ -192,7 +198,7 @@ def parser() -> argparse.ArgumentParser:
     be.set_defaults(fn=cmd_bench)
 
     i = sub.add_parser("info", help="boot and print an allocator view: "
-                       "buddy, zones, pagetypeinfo, watermarks, memblock")
+                       "buddy, zones, pagetypeinfo, watermarks, memblock, slab, slabtop")
     i.add_argument("what", choices=INFO)
     machine_opts(i)
     i.add_argument("--json", action="store_true", help="structured data instead of text")

@@ -99,6 +99,10 @@ def test_info_commands(capsys) -> None:
     assert code == 0 and "memory:" in out and "reserved:" in out
     code, out, _ = run(capsys, "info", "watermarks", "--json")
     assert code == 0 and json.loads(out)["DMA32"]["min"] > 0
+    code, out, _ = run(capsys, "info", "slab")
+    assert code == 0 and out.startswith("slabinfo - version: 2.1\n") and "kmalloc-64 " in out
+    code, out, _ = run(capsys, "info", "slabtop", "--json")
+    assert code == 0 and any(r["name"] == "kmem_cache" for r in json.loads(out))
 
 
 def test_bench_json(capsys) -> None:
