@@ -143,7 +143,8 @@ class Machine(PageAllocatorMixin, SlabMixin):
 
     def __init__(self, mem: int | str = "256M", e820: str | Path | E820Map | None = None,
                  cmdline: str = "", *, budget_seconds: float = 60.0,
-                 echo: Callable[[str], None] | None = None, count_insns: bool = False) -> None:
+                 echo: Callable[[str], None] | None = None, count_insns: bool = False,
+                 slab_debug: str | None = None) -> None:
         if e820 is None:
             self.e820 = default_map(mem)
         elif isinstance(e820, E820Map):
@@ -154,6 +155,11 @@ class Machine(PageAllocatorMixin, SlabMixin):
         self.mem = parse_size(mem) if e820 is None else self.e820.usable_bytes
         if not isinstance(cmdline, str):
             raise BadArgument(f"cmdline must be a str, got {type(cmdline).__name__}")
+        if slab_debug is not None:  # the same as slab_debug= on the command line
+            if not isinstance(slab_debug, str) or " " in slab_debug:
+                raise BadArgument(f"slab_debug must be like 'FZPU' or 'FZ,kmalloc-64', "
+                                  f"got {slab_debug!r}")
+            cmdline = f"{cmdline} slab_debug={slab_debug}".strip()
         self._cmdline_sector = cmdline_sector(cmdline)
         self.cmdline = cmdline
         self.budget_seconds = budget_seconds

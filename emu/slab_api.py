@@ -168,11 +168,19 @@ class SlabMixin:
         if cache is None:
             return None
         slab = slabv.slabs_from_pages([p], [cache], mem_map, self.read_u64)[0]
-        idx = (addr - slab.base) // cache.size
+        first = slab.base + cache.red_left_pad
+        idx = (addr - first) // cache.size if addr >= first else 0
         if idx >= cache.objects:
             return None
-        obj = slab.base + idx * cache.size
+        obj = first + idx * cache.size
         return ObjectInfo(cache.name, obj, addr - obj, cache.object_size, obj not in slab.free)
+
+    def slab_errors(self: Machine, cache: int | str | None = None) -> int:
+        """Run the kernel's ``validate_slab_cache`` on one cache (or all) and return
+        the number of errors it reported (each also arrives as a ``slab`` event)."""
+        targets = [self._cache_ptr(cache)] if cache is not None else [c.address for c in
+                                                                       self.caches()]
+        return sum(self.call("validate_slab_cache", c) for c in targets)
 
     def kmem_cache_of(self: Machine, addr: int) -> str | None:
         info = self.find_object(addr)

@@ -103,7 +103,8 @@ void *kmalloc(u64 size, gfp_t gfp)
 		return ZERO_SIZE_PTR;
 	if (unlikely(size > KMALLOC_MAX_CACHE_SIZE))
 		return kmalloc_large(size, gfp);
-	return kmem_cache_alloc(kmalloc_slab_inline(size, gfp), gfp);
+	return __kmalloc_cache(kmalloc_slab_inline(size, gfp), gfp, size,
+			       (u64)__builtin_return_address(0));
 }
 
 void *kzalloc(u64 size, gfp_t gfp)
@@ -129,6 +130,14 @@ static u64 large_size(struct page *head)
 	return PAGE_SIZE << (PageHead(head) ? head[1].compound_order : 0);
 }
 
+/* kmalloc red zone: what was asked for, when the cache records it. */
+u64 kmalloc_orig_size(struct kmem_cache *s, const void *obj)
+{
+	if (!s->orig_size_offset)
+		return s->object_size;
+	return *(u64 *)((u8 *)obj + s->orig_size_offset);
+}
+
 u64 ksize(const void *p)
 {
 	if (ZERO_OR_NULL_PTR(p) || !virt_addr_valid((u64)p))
@@ -147,7 +156,7 @@ void kfree(const void *p)
 		return;
 	struct page *head = __compound_head(__direct_virt_to_page(p));
 	if (likely(PageSlab(head))) {
-		__kmem_cache_free(head, (void *)p);
+		__kmem_cache_free(head, (void *)p, (u64)__builtin_return_address(0));
 		return;
 	}
 	if (WARN(p != page_address(head), "kfree: %px is inside a page allocation, not at its start", p))
@@ -172,11 +181,22 @@ void *krealloc(const void *p, u64 new_size, gfp_t gfp)
 		return ZERO_SIZE_PTR;
 	}
 	u64 ks = ksize(p);
-	if (new_size <= ks)
-		return (void *)p; /* the bucket is big enough: in place */
+	if (new_size <= ks) { /* the bucket is big enough: in place */
+		struct page *slab = virt_to_slab(p);
+		if (slab) {
+			struct kmem_cache *s = slab->slab_cache;
+			u64 old = kmalloc_orig_size(s, p);
+			if ((gfp & __GFP_ZERO) && new_size > old)
+				memset((u8 *)p + old, 0, new_size - old);
+			kmalloc_update_orig_size(s, (void *)p, new_size);
+		}
+		return (void *)p;
+	}
 	void *ret = kmalloc(new_size, gfp);
 	if (ret) {
-		memcpy(ret, p, ks);
+		struct page *slab = virt_to_slab(p);
+		u64 copy = slab ? kmalloc_orig_size(slab->slab_cache, p) : ks;
+		memcpy(ret, p, copy); /* only what was asked for: the red zone is not data */
 		kfree(p);
 	}
 	return ret;

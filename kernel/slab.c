@@ -32,6 +32,7 @@
 #include <printk.h>
 #include <string.h>
 #include <bug.h>
+#include <bootinfo.h>
 
 
 struct list_head slab_caches = LIST_HEAD_INIT(slab_caches);
@@ -100,9 +101,11 @@ static struct page *new_slab(struct kmem_cache *s, gfp_t gfp)
 
 	set_page_flag(slab, PG_slab);
 	slab->slab_cache = s;
-	u8 *base = slab_address(slab);
+	u8 *base = (u8 *)slab_address(slab) + s->red_left_pad;
 	for (u32 i = 0; i < s->objects; i++) {
 		void *obj = base + (u64)i * s->size;
+		if (unlikely(s->flags & SLAB_DEBUG_FLAGS))
+			setup_object_debug(s, obj);
 		if (s->ctor)
 			s->ctor(obj);
 		set_freepointer(s, obj, i + 1 < s->objects ? base + (u64)(i + 1) * s->size : NULL);
@@ -224,7 +227,8 @@ static void *___slab_alloc(struct kmem_cache *s, gfp_t gfp)
 	return object;
 }
 
-static __always_inline void *slab_alloc(struct kmem_cache *s, gfp_t gfp)
+static __always_inline void *slab_alloc(struct kmem_cache *s, gfp_t gfp, u64 orig_size,
+					 u64 caller)
 {
 	struct kmem_cache_cpu *c = &s->cpu_slab;
 	void *object;
@@ -240,6 +244,8 @@ static __always_inline void *slab_alloc(struct kmem_cache *s, gfp_t gfp)
 		object = ___slab_alloc(s, gfp);
 	}
 	local_irq_restore(flags);
+	if (unlikely(object && (s->flags & SLAB_DEBUG_FLAGS)))
+		alloc_debug_processing(s, virt_to_slab(object), object, orig_size, caller);
 	if (unlikely(object && (gfp & __GFP_ZERO)))
 		memset(object, 0, s->object_size);
 	return object;
@@ -271,9 +277,12 @@ static __noinline void __slab_free(struct kmem_cache *s, struct page *slab, void
 		discard_slab(s, slab);
 }
 
-static __always_inline void slab_free(struct kmem_cache *s, struct page *slab, void *object)
+static __always_inline void slab_free(struct kmem_cache *s, struct page *slab, void *object,
+				      u64 caller)
 {
 	struct kmem_cache_cpu *c = &s->cpu_slab;
+	if (unlikely(s->flags & SLAB_DEBUG_FLAGS) && !free_debug_processing(s, slab, object, caller))
+		return; /* reported; the object is left alone */
 	u64 flags = local_irq_save();
 	if (likely(slab == c->slab)) {
 		set_freepointer(s, object, c->freelist);
@@ -288,7 +297,13 @@ static __always_inline void slab_free(struct kmem_cache *s, struct page *slab, v
 
 void *kmem_cache_alloc(struct kmem_cache *s, gfp_t gfp)
 {
-	return slab_alloc(s, gfp);
+	return slab_alloc(s, gfp, s->object_size, (u64)__builtin_return_address(0));
+}
+
+/* kmalloc(): the requested size matters to the kmalloc red zone. */
+void *__kmalloc_cache(struct kmem_cache *s, gfp_t gfp, u64 size, u64 caller)
+{
+	return slab_alloc(s, gfp, size, caller);
 }
 
 void kmem_cache_free(struct kmem_cache *s, void *obj)
@@ -296,22 +311,26 @@ void kmem_cache_free(struct kmem_cache *s, void *obj)
 	if (!obj)
 		return;
 	struct page *slab = virt_to_slab(obj);
+	if (slab && slab->slab_cache != s && (s->flags & SLAB_CONSISTENCY_CHECKS)) {
+		free_debug_processing(s, slab, obj, (u64)__builtin_return_address(0));
+		return; /* reports "Wrong slab cache" */
+	}
 	if (WARN(!slab || slab->slab_cache != s, "kmem_cache_free(%s): %px is not an object of this cache",
 		 s->name, obj))
 		return;
-	slab_free(s, slab, obj);
+	slab_free(s, slab, obj, (u64)__builtin_return_address(0));
 }
 
 /* kfree() already found the slab: no second lookup. */
-void __kmem_cache_free(struct page *slab, void *obj)
+void __kmem_cache_free(struct page *slab, void *obj, u64 caller)
 {
-	slab_free(slab->slab_cache, slab, obj);
+	slab_free(slab->slab_cache, slab, obj, caller);
 }
 
 int kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t gfp, u64 nr, void **p)
 {
 	for (u64 i = 0; i < nr; i++) {
-		p[i] = slab_alloc(s, gfp);
+		p[i] = slab_alloc(s, gfp, s->object_size, (u64)__builtin_return_address(0));
 		if (!p[i]) {
 			kmem_cache_free_bulk(s, i, p);
 			return 0;
@@ -403,23 +422,44 @@ static bool kmem_cache_open(struct kmem_cache *s, const char *name, u32 size, u3
 {
 	memset(s, 0, sizeof(*s));
 	strscpy(s->name, name, sizeof(s->name));
+	flags |= slab_debug_flags_for(name);
 	s->object_size = size;
 	s->flags = flags;
 	s->ctor = ctor;
 	s->align = calculate_alignment(flags, align, size);
+	/*
+	 * Layout, offsets from the object pointer (Linux's order):
+	 *   [-red_left_pad, 0) left red zone (Z)   [0, object_size) the object
+	 *   [object_size, inuse) right red zone (Z, at least a word)
+	 *   offset: the free pointer, after the object when it must not overlap it
+	 *   (constructor, poisoning, red zones); mid-object otherwise (Linux 5.7+)
+	 *   track_offset: alloc and free struct track (U); orig_size_offset (kmalloc, Z|U)
+	 */
 	s->inuse = ALIGN_UP(max(size, 8u), 8u);
-	u32 slot = s->inuse;
-	if (ctor) {
-		s->offset = slot; /* the constructor's contents must survive: pointer after it */
-		slot += 8;
+	if ((flags & SLAB_RED_ZONE) && s->inuse == size)
+		s->inuse += 8;
+	u32 end = s->inuse;
+	if (ctor || (flags & (SLAB_POISON | SLAB_RED_ZONE))) {
+		s->offset = end;
+		end += 8;
 	} else {
-		s->offset = ALIGN_DOWN(size / 2, 8u); /* mid-object, like Linux */
+		s->offset = ALIGN_DOWN(size / 2, 8u);
 	}
-	s->size = ALIGN_UP(slot, s->align);
+	if (flags & SLAB_STORE_USER) {
+		s->track_offset = end;
+		end += 2 * sizeof(struct track);
+	}
+	if ((flags & SLAB_KMALLOC) && (flags & (SLAB_RED_ZONE | SLAB_STORE_USER))) {
+		s->orig_size_offset = end;
+		end += 8;
+	}
+	if (flags & SLAB_RED_ZONE)
+		s->red_left_pad = ALIGN_UP(8u, s->align);
+	s->size = ALIGN_UP(s->red_left_pad + end, s->align);
 	if (s->size > (PAGE_SIZE << SLUB_MAX_ORDER))
 		return false;
 	s->order = calculate_order(s->size);
-	s->objects = (u32)((PAGE_SIZE << s->order) / s->size);
+	s->objects = (u32)(((PAGE_SIZE << s->order) - 0) / s->size);
 	s->min_partial = 5; /* Linux: clamp(ilog2(size) / 2, 5, 10) */
 	u32 l = 31 - (u32)__builtin_clz(s->size);
 	if (l / 2 > s->min_partial)
@@ -440,7 +480,7 @@ struct kmem_cache *kmem_cache_create(const char *name, u32 size, u32 align, slab
 	struct kmem_cache *s = NULL;
 	if (!name || !size || size > (PAGE_SIZE << SLUB_MAX_ORDER) - 8)
 		goto fail;
-	s = slab_alloc(kmem_cache, GFP_KERNEL);
+	s = slab_alloc(kmem_cache, GFP_KERNEL, sizeof(struct kmem_cache), 0);
 	if (!s)
 		goto fail;
 	if (!kmem_cache_open(s, name, size, align, flags, ctor)) {
@@ -461,9 +501,12 @@ void kmem_cache_destroy(struct kmem_cache *s)
 	if (!s)
 		return;
 	kmem_cache_shrink(s);
-	if (WARN(s->node.nr_slabs, "kmem_cache_destroy %s: Slab cache still has objects when called "
-		 "from %pS", s->name, __builtin_return_address(0)))
+	if (s->node.nr_slabs) {
+		list_leaked_objects(s);
+		WARN(1, "kmem_cache_destroy %s: Slab cache still has objects when called from %pS",
+		     s->name, __builtin_return_address(0));
 		return;
+	}
 	u64 fl = local_irq_save();
 	list_del(&s->list);
 	local_irq_restore(fl);
@@ -516,6 +559,8 @@ void kmalloc_caches_init(void);
 
 void kmem_cache_init(void)
 {
+	extern struct boot_info boot_info;
+	slab_debug_setup(boot_info.cmdline);
 	kmem_cache_open(&kmem_cache_boot, "kmem_cache", sizeof(struct kmem_cache), 0,
 			SLAB_HWCACHE_ALIGN, NULL);
 	kmalloc_caches_init();

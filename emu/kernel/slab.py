@@ -46,6 +46,8 @@ class CacheView:
     total_objects: int
     cpu_slab: int  # struct page * of the active slab, 0 if none
     cpu_freelist: int  # first object of the CPU freelist, 0 if empty
+    red_left_pad: int = 0  # Z: red zone before each object
+    errors: int = 0  # debug reports so far
     partial: list[tuple[int, int]] = field(default_factory=list)  # (struct page *, inuse)
     stats: dict[str, int] = field(default_factory=dict)
 
@@ -73,7 +75,7 @@ def _layout(prog) -> dict[str, int]:
                  "min_partial", "random", "cpu_slab.freelist", "cpu_slab.slab",
                  "cpu_slab.alloc_fast", "cpu_slab.alloc_slow", "cpu_slab.free_fast",
                  "cpu_slab.free_slow", "node.nr_partial", "node.partial", "node.nr_slabs",
-                 "node.total_objects", "list"]
+                 "node.total_objects", "list", "red_left_pad", "errors"]
         lay = {n: offsetof(kc, n) for n in names}
         lay["sizeof"] = kc.size
         pg = prog.type("struct page")
@@ -122,6 +124,7 @@ def read_caches(prog, read: Callable[[int, int], bytes] | None = None) -> list[C
             nr_partial=u(raw, "node.nr_partial"), nr_slabs=u(raw, "node.nr_slabs"),
             total_objects=u(raw, "node.total_objects"), cpu_slab=u(raw, "cpu_slab.slab"),
             cpu_freelist=u(raw, "cpu_slab.freelist"), partial=partial,
+            red_left_pad=u(raw, "red_left_pad", 4), errors=u(raw, "errors"),
             stats={k: u(raw, f"cpu_slab.{k}") for k in
                    ("alloc_fast", "alloc_slow", "free_fast", "free_slow")},
         ))
@@ -190,7 +193,8 @@ class SlabView:
 
     @property
     def slots(self) -> list[int]:
-        return [self.base + i * self.cache.size for i in range(self.cache.objects)]
+        pad = self.cache.red_left_pad
+        return [self.base + pad + i * self.cache.size for i in range(self.cache.objects)]
 
     @property
     def live(self) -> list[int]:

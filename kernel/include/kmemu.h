@@ -42,6 +42,7 @@
 #define KMEMU_EV_SLEEP_ATOMIC 7
 #define KMEMU_EV_ALLOC_FAIL 8
 #define KMEMU_EV_OOM 9
+#define KMEMU_EV_SLAB 10
 
 #define KMEMU_EV_MSG 160
 #define KMEMU_EV_TRACE 16

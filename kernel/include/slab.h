@@ -31,6 +31,20 @@ typedef u32 slab_flags_t;
 #define SLAB_PANIC 0x00040000u
 #define SLAB_RECLAIM_ACCOUNT 0x00020000u
 #define SLAB_KMALLOC 0x00001000u            /* kmemu: a kmalloc-N cache */
+#define SLAB_DEBUG_FLAGS (SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER)
+
+/* Linux's byte values */
+#define SLUB_RED_INACTIVE 0xbb
+#define SLUB_RED_ACTIVE 0xcc
+#define POISON_FREE 0x6b
+#define POISON_END 0xa5
+#define POISON_INUSE 0x5a
+#define TRACK_DEPTH 4
+
+struct track {
+	u64 addr;               /* caller of kmalloc/kfree (0: never) */
+	u64 stack[TRACK_DEPTH]; /* its callers */
+};
 
 #define KMALLOC_MIN_SIZE 8
 #define KMALLOC_SHIFT_HIGH 13 /* 8 KiB: larger requests go to the page allocator */
@@ -70,6 +84,11 @@ struct kmem_cache {
 	u32 min_partial;
 	s32 refcount;
 	u64 random;      /* freelist hardening */
+	u32 red_left_pad;   /* Z: bytes of red zone before each object */
+	u32 track_offset;   /* U: two struct track after the free pointer */
+	u32 orig_size_offset; /* kmalloc with Z or U: the size that was asked for */
+	u32 pad;
+	u64 errors;         /* debug reports so far */
 	void (*ctor)(void *);
 	struct kmem_cache_cpu cpu_slab;
 	struct kmem_cache_node node;
@@ -84,7 +103,8 @@ struct kmem_cache *kmem_cache_create(const char *name, u32 size, u32 align, slab
 				     void (*ctor)(void *));
 void *kmem_cache_alloc(struct kmem_cache *s, gfp_t gfp);
 void kmem_cache_free(struct kmem_cache *s, void *obj);
-void __kmem_cache_free(struct page *slab, void *obj);
+void __kmem_cache_free(struct page *slab, void *obj, u64 caller);
+void *__kmalloc_cache(struct kmem_cache *s, gfp_t gfp, u64 size, u64 caller);
 int kmem_cache_shrink(struct kmem_cache *s);
 void kmem_cache_destroy(struct kmem_cache *s);
 int kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t gfp, u64 nr, void **p);
@@ -103,6 +123,18 @@ struct kmem_cache *kmalloc_slab(u64 size, gfp_t gfp);
 
 struct page *virt_to_slab(const void *addr);
 void kmem_cache_init(void);
+
+/* slab_debug.c */
+slab_flags_t slab_debug_flags_for(const char *name);
+void setup_object_debug(struct kmem_cache *s, void *obj);
+bool alloc_debug_processing(struct kmem_cache *s, struct page *slab, void *obj, u64 orig_size,
+			    u64 caller);
+bool free_debug_processing(struct kmem_cache *s, struct page *slab, void *obj, u64 caller);
+u64 validate_slab_cache(struct kmem_cache *s);
+void list_leaked_objects(struct kmem_cache *s);
+void kmalloc_update_orig_size(struct kmem_cache *s, void *obj, u64 size);
+void slab_debug_setup(const char *cmdline);
+void *get_freepointer_debug(const struct kmem_cache *s, void *object);
 
 static inline u32 slab_inuse(const struct page *s) { return (u32)(s->private & 0xffff); }
 static inline u32 slab_objects(const struct page *s) { return (u32)((s->private >> 16) & 0x7fff); }
