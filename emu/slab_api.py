@@ -47,6 +47,8 @@ class ObjectInfo:
     offset: int  # addr - object
     size: int  # the cache's object_size
     allocated: bool
+    alloc_owner: list[str] | None = None  # U: caller and stack of the last allocation
+    free_owner: list[str] | None = None  # U: ... of the last free
 
 
 class SlabMixin:
@@ -173,14 +175,35 @@ class SlabMixin:
         if idx >= cache.objects:
             return None
         obj = first + idx * cache.size
-        return ObjectInfo(cache.name, obj, addr - obj, cache.object_size, obj not in slab.free)
+        info = ObjectInfo(cache.name, obj, addr - obj, cache.object_size, obj not in slab.free)
+        if cache.track_offset:
+            info.alloc_owner = self._track(obj + cache.track_offset)
+            info.free_owner = self._track(obj + cache.track_offset + 40)
+        return info
 
-    def slab_errors(self: Machine, cache: int | str | None = None) -> int:
+    def _track(self: Machine, addr: int) -> list[str] | None:
+        words = [self.read_u64(addr + 8 * i) for i in range(5)]  # struct track
+        return [self.symbolize(w) for w in words if w] or None
+
+    def cache_info(self: Machine, name: str) -> dict[str, object]:
+        """Per-cache details: sizes, layout, slab order, partial count, CPU free objects."""
+        c = next((v for v in self.caches() if v.name == name), None)
+        if c is None:
+            raise ValueError(f"no slab cache named {name!r}")
+        cpu_free = len(slabv.walk_freelist(c, c.cpu_freelist, self.read_u64, c.objects))
+        return {"name": c.name, "object_size": c.object_size, "size": c.size,
+                "objects_per_slab": c.objects, "order": c.order, "align": c.align,
+                "slabs": c.nr_slabs, "partial": c.nr_partial, "cpu_free_objects": cpu_free,
+                "active_objs": c.active_objs, "num_objs": c.total_objects, "debug": c.debug,
+                "errors": c.errors}
+
+    def slab_errors(self: Machine, cache: int | str | None = None, *,
+                    context: str = "process") -> int:
         """Run the kernel's ``validate_slab_cache`` on one cache (or all) and return
         the number of errors it reported (each also arrives as a ``slab`` event)."""
         targets = [self._cache_ptr(cache)] if cache is not None else [c.address for c in
                                                                        self.caches()]
-        return sum(self.call("validate_slab_cache", c) for c in targets)
+        return sum(self.call("validate_slab_cache", c, context=context) for c in targets)
 
     def kmem_cache_of(self: Machine, addr: int) -> str | None:
         info = self.find_object(addr)

@@ -122,10 +122,28 @@ static void init_object(struct kmem_cache *s, void *obj, u8 red)
 	}
 }
 
+/* Bytes after the metadata up to the next object's left red zone. */
+static u64 pad_start(struct kmem_cache *s)
+{
+	u64 end = s->inuse;
+	if (s->offset >= s->inuse)
+		end = s->offset + 8;
+	if (s->track_offset)
+		end = s->track_offset + 2 * sizeof(struct track);
+	if (s->orig_size_offset)
+		end = s->orig_size_offset + 8;
+	return end;
+}
+
 void setup_object_debug(struct kmem_cache *s, void *obj)
 {
 	set_orig_size(s, obj, s->object_size);
 	init_object(s, obj, SLUB_RED_INACTIVE);
+	if (s->flags & SLAB_POISON) {
+		u64 start = pad_start(s), end = s->size - s->red_left_pad;
+		if (end > start)
+			memset((u8 *)obj + start, POISON_INUSE, end - start);
+	}
 }
 
 /* --- reports ------------------------------------------------------------------------- */
@@ -231,6 +249,12 @@ static bool check_object(struct kmem_cache *s, struct page *slab, u8 *obj, u8 va
 	if ((s->flags & SLAB_POISON) && val == SLUB_RED_INACTIVE) {
 		ok &= check_bytes(s, slab, obj, "Poison", obj, POISON_FREE, s->object_size - 1);
 		ok &= check_bytes(s, slab, obj, "Poison", obj + s->object_size - 1, POISON_END, 1);
+	}
+	if (s->flags & SLAB_POISON) {
+		u64 start = pad_start(s), end = s->size - s->red_left_pad;
+		if (end > start)
+			ok &= check_bytes(s, slab, obj, "Object padding", obj + start, POISON_INUSE,
+					  end - start);
 	}
 	return ok;
 }

@@ -48,6 +48,14 @@ class CacheView:
     cpu_freelist: int  # first object of the CPU freelist, 0 if empty
     red_left_pad: int = 0  # Z: red zone before each object
     errors: int = 0  # debug reports so far
+    track_offset: int = 0  # U: alloc/free struct track (0 when not tracking)
+    inuse: int = 0  # object + right red zone
+
+    @property
+    def debug(self) -> str:
+        """The slab_debug letters in effect (F, Z, P, U)."""
+        return "".join(ch for ch, bit in (("F", 0x100), ("Z", 0x400), ("P", 0x800),
+                                          ("U", 0x10000)) if self.flags & bit)
     partial: list[tuple[int, int]] = field(default_factory=list)  # (struct page *, inuse)
     stats: dict[str, int] = field(default_factory=dict)
 
@@ -75,7 +83,8 @@ def _layout(prog) -> dict[str, int]:
                  "min_partial", "random", "cpu_slab.freelist", "cpu_slab.slab",
                  "cpu_slab.alloc_fast", "cpu_slab.alloc_slow", "cpu_slab.free_fast",
                  "cpu_slab.free_slow", "node.nr_partial", "node.partial", "node.nr_slabs",
-                 "node.total_objects", "list", "red_left_pad", "errors"]
+                 "node.total_objects", "list", "red_left_pad", "errors", "track_offset",
+                 "inuse"]
         lay = {n: offsetof(kc, n) for n in names}
         lay["sizeof"] = kc.size
         pg = prog.type("struct page")
@@ -125,6 +134,7 @@ def read_caches(prog, read: Callable[[int, int], bytes] | None = None) -> list[C
             total_objects=u(raw, "node.total_objects"), cpu_slab=u(raw, "cpu_slab.slab"),
             cpu_freelist=u(raw, "cpu_slab.freelist"), partial=partial,
             red_left_pad=u(raw, "red_left_pad", 4), errors=u(raw, "errors"),
+            track_offset=u(raw, "track_offset", 4), inuse=u(raw, "inuse", 4),
             stats={k: u(raw, f"cpu_slab.{k}") for k in
                    ("alloc_fast", "alloc_slow", "free_fast", "free_slow")},
         ))

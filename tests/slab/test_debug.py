@@ -109,8 +109,32 @@ def test_free_into_the_wrong_cache(machine: Machine) -> None:
     machine.kmem_cache_free(a, o)
 
 
+def test_padding_is_checked(machine: Machine) -> None:
+    c = machine.kmem_cache_create("TestSlub_pad", 50, 0,
+                                  "SLAB_POISON | SLAB_STORE_USER | SLAB_HWCACHE_ALIGN")
+    p = machine.kmem_cache_alloc(c)
+    view = next(v for v in machine.caches() if v.name == "TestSlub_pad")
+    pad = view.track_offset + 80  # after the two tracks
+    assert pad < view.size - view.red_left_pad  # 64-byte alignment leaves padding
+    assert machine.read_virt(p + pad, 1) == b"\x5a"
+    machine.write_virt(p + pad, b"\x00")
+    assert machine.slab_errors(c) == 1
+    assert "Object padding overwritten" in machine.console
+    machine.kmem_cache_free(c, p)
+
+
+def test_cache_info(machine: Machine) -> None:
+    p = machine.kmalloc(64)
+    info = machine.cache_info("kmalloc-64")
+    assert info["debug"] == "FZPU" and info["object_size"] == 64 and info["size"] > 64
+    assert info["cpu_free_objects"] >= 0 and info["objects_per_slab"] >= 1
+    machine.kfree(p)
+
+
 def test_owner_tracking(machine: Machine) -> None:
     p = machine.kmalloc(64)
+    info = machine.find_object(p)
+    assert info.alloc_owner and info.alloc_owner[0].startswith("kmemu_call_return")
     machine.write_virt(p + 64, b"\x00")
     machine.slab_errors("kmalloc-64")
     assert "INFO: Allocated in " in machine.console
