@@ -88,3 +88,28 @@ class SlabMachine(RuleBasedStateMachine):
 TestSlab = SlabMachine.TestCase
 TestSlab.settings = settings(max_examples=10, stateful_step_count=25, deadline=None,
                              suppress_health_check=list(HealthCheck))
+
+
+class PoisonedSlabMachine(SlabMachine):
+    """The same sequences with slab_debug=P: every free object carries the poison."""
+
+    def __init__(self) -> None:
+        RuleBasedStateMachine.__init__(self)
+        self.m = booted_machine(mem="32M", cmdline="slab_debug=P")
+        self.cache = self.m.kmem_cache_create("prop_cache", 72, 0, "SLAB_HWCACHE_ALIGN")
+        self.live = {}
+        self.large = set()
+
+    @invariant()
+    def freed_objects_are_poisoned(self) -> None:
+        for s in self.m.slabs():
+            if s.cache.name != "prop_cache":
+                continue
+            size = s.cache.object_size
+            for obj in s.free:
+                assert self.m.read_virt(obj, size) == b"\x6b" * (size - 1) + b"\xa5"
+
+
+TestPoisonedSlab = PoisonedSlabMachine.TestCase
+TestPoisonedSlab.settings = settings(max_examples=6, stateful_step_count=20, deadline=None,
+                                     suppress_health_check=list(HealthCheck))
