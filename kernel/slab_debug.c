@@ -312,13 +312,16 @@ static bool on_freelist(struct kmem_cache *s, struct page *slab, void *search)
 	return slab == s->cpu_slab.slab && chain_has(s, slab, &s->cpu_slab.freelist, search);
 }
 
-/* kmemu_call: list what is still allocated when a cache is destroyed. */
-void list_leaked_objects(struct kmem_cache *s)
+/*
+ * Call fn(s, slab, obj, is_free, arg) for every object of every slab of s,
+ * found by scanning mem_map for PG_slab pages (full slabs are on no list).
+ */
+typedef void (*object_fn)(struct kmem_cache *s, struct page *slab, u8 *obj, bool is_free,
+			  void *arg);
+
+static void for_each_object(struct kmem_cache *s, object_fn fn, void *arg)
 {
-	char what[80];
-	snprintf(what, sizeof(what), "Objects remaining in %s on __kmem_cache_shutdown()", s->name);
-	slab_bug(s, what);
-	u64 n = 0;
+	u64 flags = local_irq_save();
 	for (u64 pfn = 0; pfn < max_pfn; pfn++) {
 		if (!pfn_valid(pfn))
 			continue;
@@ -328,15 +331,32 @@ void list_leaked_objects(struct kmem_cache *s)
 		u8 *base = (u8 *)page_address(slab) + s->red_left_pad;
 		for (u32 i = 0; i < slab_objects(slab); i++) {
 			u8 *obj = base + (u64)i * s->size;
-			if (on_freelist(s, slab, obj))
-				continue;
-			printk("Object 0x%016lx @offset=%lu\n", (u64)obj,
-			       (u64)(obj - (u8 *)page_address(slab)));
-			if (n < 4)
-				ev.args[4 + n] = (u64)obj;
-			n++;
+			fn(s, slab, obj, on_freelist(s, slab, obj), arg);
 		}
 	}
+	local_irq_restore(flags);
+}
+
+static void leaked_one(struct kmem_cache *s, struct page *slab, u8 *obj, bool is_free, void *arg)
+{
+	u64 *n = arg;
+	(void)s;
+	if (is_free)
+		return;
+	printk("Object 0x%016lx @offset=%lu\n", (u64)obj, (u64)(obj - (u8 *)page_address(slab)));
+	if (*n < 4)
+		ev.args[4 + *n] = (u64)obj;
+	(*n)++;
+}
+
+/* List what is still allocated when a cache is destroyed. */
+void list_leaked_objects(struct kmem_cache *s)
+{
+	char what[80];
+	snprintf(what, sizeof(what), "Objects remaining in %s on __kmem_cache_shutdown()", s->name);
+	slab_bug(s, what);
+	u64 n = 0;
+	for_each_object(s, leaked_one, &n);
 	report_done(s, NULL, NULL, n);
 }
 
@@ -398,25 +418,17 @@ bool free_debug_processing(struct kmem_cache *s, struct page *slab, void *obj, u
  * belong to it) and check every object: free ones inactive and poisoned,
  * allocated ones with active red zones.  Returns the errors found.
  */
+static void check_one(struct kmem_cache *s, struct page *slab, u8 *obj, bool is_free, void *arg)
+{
+	(void)arg;
+	if (s->flags & (SLAB_RED_ZONE | SLAB_POISON))
+		check_object(s, slab, obj, is_free ? SLUB_RED_INACTIVE : SLUB_RED_ACTIVE);
+}
+
 u64 validate_slab_cache(struct kmem_cache *s)
 {
 	u64 before = s->errors;
-	u64 flags = local_irq_save();
-	for (u64 pfn = 0; pfn < max_pfn; pfn++) {
-		if (!pfn_valid(pfn))
-			continue;
-		struct page *slab = pfn_to_page(pfn);
-		if (!PageSlab(slab) || slab->slab_cache != s)
-			continue;
-		u8 *base = (u8 *)page_address(slab) + s->red_left_pad;
-		for (u32 i = 0; i < slab_objects(slab); i++) {
-			u8 *obj = base + (u64)i * s->size;
-			bool free = on_freelist(s, slab, obj);
-			if (s->flags & (SLAB_RED_ZONE | SLAB_POISON))
-				check_object(s, slab, obj, free ? SLUB_RED_INACTIVE : SLUB_RED_ACTIVE);
-		}
-	}
-	local_irq_restore(flags);
+	for_each_object(s, check_one, NULL);
 	return s->errors - before;
 }
 
