@@ -127,12 +127,34 @@ def cmd_bench(a: argparse.Namespace) -> int:
     return 0
 
 
-INFO = ("buddy", "zones", "pagetypeinfo", "watermarks", "memblock", "slab", "slabtop")
+INFO = ("buddy", "zones", "pagetypeinfo", "watermarks", "memblock", "slab", "slabtop",
+        "pagetable")
+
+
+def _pagetable_text(m: Machine, where: str | None) -> str:
+    """ADDR: the walk for one address; START-END: ptdump of a range; nothing: everything."""
+    if not where:
+        return m.ptdump()
+    try:
+        if "-" in where:
+            lo, hi = (int(x, 0) for x in where.split("-", 1))
+            if lo >= hi:
+                raise ValueError
+            return m.ptdump(lo, hi)
+        return m.pt(int(where, 0))
+    except ValueError:
+        raise KmemuError(f"pagetable takes ADDR or START-END (hex or decimal), got {where!r}") \
+            from None
 
 
 def cmd_info(a: argparse.Namespace) -> int:
     """Boot, then print one allocator view (computed from guest memory)."""
+    if a.where and a.what != "pagetable":
+        raise KmemuError(f"info {a.what} takes no address argument")
     m = Machine.booted(**_machine_args(a))  # type: ignore[arg-type]
+    if a.what == "pagetable":
+        print(_pagetable_text(m, a.where), end="")
+        return 0
     if a.json:
         data: object = {
             "buddy": lambda: [{"zone": z.name, "free_blocks": z.nr_free} for z in m.zones()
@@ -170,10 +192,11 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     def machine_opts(sp: argparse.ArgumentParser, e820: bool = True) -> None:
-        sp.add_argument("--mem", default="256M", help="RAM size, 16M..64G (default 256M)")
+        group = sp.add_mutually_exclusive_group() if e820 else sp
+        group.add_argument("--mem", default="256M", help="RAM size, 16M..64G (default 256M)")
         if e820:
-            sp.add_argument("--e820", metavar="FILE", help="use this memory map (see "
-                            "`kmemu e820 --help` for the format) instead of --mem")
+            group.add_argument("--e820", metavar="FILE", help="use this memory map (see "
+                               "`kmemu e820 --help` for the format) instead of --mem")
         sp.add_argument("--cmdline", default="", help="kernel command line")
 
     b = sub.add_parser("boot", help="build if needed, boot, print the boot log")
@@ -198,8 +221,10 @@ def parser() -> argparse.ArgumentParser:
     be.set_defaults(fn=cmd_bench)
 
     i = sub.add_parser("info", help="boot and print an allocator view: "
-                       "buddy, zones, pagetypeinfo, watermarks, memblock, slab, slabtop")
+                       "buddy, zones, pagetypeinfo, watermarks, memblock, slab, slabtop, "
+                       "pagetable [ADDR|START-END]")
     i.add_argument("what", choices=INFO)
+    i.add_argument("where", nargs="?", help="for pagetable: ADDR or START-END")
     machine_opts(i)
     i.add_argument("--json", action="store_true", help="structured data instead of text")
     i.set_defaults(fn=cmd_info)

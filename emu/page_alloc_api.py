@@ -93,6 +93,18 @@ class PageAllocatorMixin:
         nsec = (max_pfn + mm.PAGES_PER_SECTION - 1) // mm.PAGES_PER_SECTION
         return self.read_virt(self.symbol("section_present"), (nsec + 63) // 64 * 8)
 
+    def ptdump(self: Machine, start: int | None = None, end: int | None = None) -> str:
+        """Mapped kernel ranges like Linux's ptdump (``start``/``end`` default to the
+        whole upper half)."""
+        from emu.kernel.ptdump import ptdump
+        return ptdump(self._read_u64, self.cr3, 0xFFFF800000000000 if start is None else start,
+                      (1 << 64) if end is None else end)
+
+    def pt(self: Machine, va: int) -> str:
+        """The page-table walk for ``va``, every level's entry and bits."""
+        from emu.kernel.ptdump import format_pt
+        return format_pt(self._read_u64, self.cr3, va)
+
     def validate_page_alloc(self: Machine) -> list[str]:
         """Every check of :mod:`emu.kernel.mm` against live memory; [] when consistent."""
         zones = self.zones()

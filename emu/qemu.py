@@ -19,7 +19,7 @@ from pathlib import Path
 from emu.build import build, cmdline_sector
 from emu.build import layout as L
 from emu.errors import KmemuError
-from emu.firmware.e820 import parse_size
+from emu.firmware.e820 import default_map, parse_size
 
 QEMU = "qemu-system-x86_64"
 
@@ -50,6 +50,9 @@ class QemuResult:
             return f"QEMU timed out after {self.seconds:.1f} s"
         if self.kernel_code is None:
             return f"QEMU exited with status {self.status} without a kernel exit code"
+        if self.kernel_code == 0 and "kmemu selftest:" not in self.output:
+            return (f"QEMU exited with status {self.status} before the kernel finished "
+                    "(no self-test summary)")
         verdict = "passed" if self.ok else "FAILED"
         return f"self-tests {verdict} under QEMU (kernel exit code {self.kernel_code}, " \
                f"{self.seconds:.1f} s)"
@@ -66,6 +69,7 @@ def qemu_binary() -> str:
 def run_qemu(mem: str = "256M", cmdline: str = "", timeout: float = 120.0,
              echo: Callable[[str], None] | None = None) -> QemuResult:
     exe = qemu_binary()
+    default_map(mem)  # the same size limits as kmemu boot (E820Error otherwise)
     size = parse_size(mem)
     art = build()
     image = bytearray(art.image.read_bytes())
@@ -87,7 +91,7 @@ def run_qemu(mem: str = "256M", cmdline: str = "", timeout: float = 120.0,
             import selectors
             sel = selectors.DefaultSelector()
             sel.register(proc.stdout, selectors.EVENT_READ)
-            while True:
+            while True:  # (closed in the finally below)
                 left = timeout - (time.perf_counter() - t0)
                 if left <= 0:
                     timed_out = True
@@ -106,5 +110,7 @@ def run_qemu(mem: str = "256M", cmdline: str = "", timeout: float = 120.0,
             if proc.poll() is None:
                 proc.kill()
             status = proc.wait()
+            if "sel" in locals():
+                sel.close()
         return QemuResult(None if timed_out else status, out.decode(errors="replace"),
                           time.perf_counter() - t0, timed_out)

@@ -293,6 +293,8 @@ void mm_core_init(void)
 	setup_per_zone_lowmem_reserve();
 	setup_pcp();
 	build_zonelists();
+	preallocate_vmalloc_pages();
+	drain_all_pages(); /* "available" below then counts every free page */
 	mem_init_print_info();
 	printk("min_free_kbytes: %lu\n", min_free_kbytes);
 }

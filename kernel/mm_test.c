@@ -12,6 +12,10 @@
 #include <traps.h>
 #include <kmemu.h>
 #include <printk.h>
+#include <slab.h>
+#include <string.h>
+#include <mmu.h>
+#include <memlayout.h>
 
 #define KMEMU_RELEASE_VECTOR 0x31
 
@@ -140,8 +144,6 @@ u64 kmemu_test_alloc_free(u64 gfp, u64 order)
 }
 
 /* --- slab test hooks --------------------------------------------------------- */
-#include <slab.h>
-#include <string.h>
 
 #define KMEMU_SLAB_VECTOR 0x32
 u64 slab_irq_size = 64;  /* what the slab vector's handler kmallocs */
@@ -177,4 +179,29 @@ u64 kmemu_test_ctor_cache(u64 size)
 void mm_test_slab_init(void)
 {
 	set_irq_handler(KMEMU_SLAB_VECTOR, slab_irq_handler);
+}
+
+/* --- page-table test hooks -------------------------------------------------------- */
+
+/* Map n fresh pages at va (PAGE_KERNEL); returns 0 or -1.  Page pointers go in pages_out. */
+u64 kmemu_test_vmap(u64 va, u64 n, u64 gfp, struct page **pages_out)
+{
+	for (u64 i = 0; i < n; i++) {
+		pages_out[i] = alloc_pages((gfp_t)gfp, 0);
+		if (!pages_out[i])
+			return (u64)-1;
+	}
+	return (u64)(s64)vmap_pages_range(va, va + n * PAGE_SIZE, pages_out, PAGE_KERNEL, (gfp_t)gfp);
+}
+
+/* Unmap [va, va + n pages), free the pages, flush the TLB if asked. */
+u64 kmemu_test_vunmap(u64 va, u64 n, struct page **pages, u64 flush)
+{
+	vunmap_range_noflush(va, va + n * PAGE_SIZE);
+	if (flush)
+		flush_tlb_kernel_range(va, va + n * PAGE_SIZE);
+	for (u64 i = 0; i < n; i++)
+		if (pages[i])
+			__free_pages(pages[i], 0);
+	return pgtable_pages;
 }

@@ -21,6 +21,7 @@
 #include <printk.h>
 #include <io.h>
 #include <bug.h>
+#include <page_alloc.h>
 
 u64 *init_top_pgt;
 u64 direct_map_pages[3]; /* 4K, 2M, 1G pages in the direct map */
@@ -132,4 +133,195 @@ void dump_pagetable(u64 va)
 		tbl = __va(e & PTE_PFN_MASK);
 	}
 	printk("%s\n", line);
+}
+
+/*
+ * --- Runtime page tables (the vmalloc issue builds on these) -----------------
+ *
+ * After boot, table pages come from the page allocator (zeroed, counted in
+ * pgtable_pages) and go back when a PTE or PMD table becomes empty.  The PUD
+ * (PDPT) pages under the vmalloc range's PGD slots are allocated once at
+ * boot (preallocate_vmalloc_pages) and never freed, so the top level never
+ * changes after boot, as in Linux.  One function per level, same loop shape.
+ * Callers serialise changes to a range themselves (vmalloc holds its lock);
+ * interrupts may run meanwhile but never touch the same range.
+ */
+
+u64 pgtable_pages;       /* runtime page-table pages held from the page allocator */
+u64 tlb_flush_pages;     /* invlpg flushes */
+u64 tlb_flush_all;       /* full flushes */
+
+static u64 *pt_alloc_rt(gfp_t gfp)
+{
+	struct page *p = alloc_pages((gfp & ~(__GFP_DMA | __GFP_DMA32 | __GFP_COMP)) | __GFP_ZERO, 0);
+	if (!p)
+		return NULL;
+	pgtable_pages++;
+	return page_address(p);
+}
+
+static void pt_free_rt(u64 *table)
+{
+	pgtable_pages--;
+	free_page((u64)table);
+}
+
+static bool pt_table_empty(const u64 *table)
+{
+	for (int i = 0; i < PTRS_PER_TABLE; i++)
+		if (table[i])
+			return false;
+	return true;
+}
+
+/* The table under *entry, allocating it (gfp) if empty; NULL when out of memory. */
+static u64 *pt_next_rt(u64 *entry, gfp_t gfp)
+{
+	if (!(*entry & _PAGE_PRESENT)) {
+		u64 *t = pt_alloc_rt(gfp);
+		if (!t)
+			return NULL;
+		*entry = __pa(t) | _PAGE_TABLE;
+	}
+	return __va(*entry & PTE_PFN_MASK);
+}
+
+static int vmap_pte_range(u64 *pte, u64 va, u64 end, struct page **pages, u64 prot)
+{
+	for (; va < end; va += PAGE_SIZE, pages++) {
+		u64 *e = &pte[pte_index(va)];
+		if (WARN(*e & _PAGE_PRESENT, "vmap: 0x%lx is already mapped", va))
+			return -1;
+		*e = (page_to_pfn(*pages) << PAGE_SHIFT) | prot;
+	}
+	return 0;
+}
+
+static int vmap_pmd_range(u64 *pmd, u64 va, u64 end, struct page **pages, u64 prot, gfp_t gfp)
+{
+	for (u64 next; va < end; pages += (next - va) >> PAGE_SHIFT, va = next) {
+		next = level_end(va, end, PMD_SHIFT);
+		u64 *pte = pt_next_rt(&pmd[pmd_index(va)], gfp);
+		if (!pte || vmap_pte_range(pte, va, next, pages, prot))
+			return -1;
+	}
+	return 0;
+}
+
+static int vmap_pud_range(u64 *pud, u64 va, u64 end, struct page **pages, u64 prot, gfp_t gfp)
+{
+	for (u64 next; va < end; pages += (next - va) >> PAGE_SHIFT, va = next) {
+		next = level_end(va, end, PUD_SHIFT);
+		u64 *pmd = pt_next_rt(&pud[pud_index(va)], gfp);
+		if (!pmd || vmap_pmd_range(pmd, va, next, pages, prot, gfp))
+			return -1;
+	}
+	return 0;
+}
+
+static int vmap_pgd_range(u64 *pgd, u64 va, u64 end, struct page **pages, u64 prot, gfp_t gfp)
+{
+	for (u64 next; va < end; pages += (next - va) >> PAGE_SHIFT, va = next) {
+		next = level_end(va, end, PGDIR_SHIFT);
+		u64 *pud = pt_next_rt(&pgd[pgd_index(va)], gfp);
+		if (!pud || vmap_pud_range(pud, va, next, pages, prot, gfp))
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Map pages[] at [va, end) with 4 KiB entries; tables are allocated with gfp
+ * (GFP_ATOMIC/GFP_NOWAIT work: nothing here sleeps unless gfp may).  On
+ * failure what was mapped stays mapped: the caller unmaps [va, end).
+ */
+int vmap_pages_range(u64 va, u64 end, struct page **pages, u64 prot, gfp_t gfp)
+{
+	return vmap_pgd_range(init_top_pgt, va, end, pages, prot, gfp);
+}
+
+static void vunmap_pte_range(u64 *pte, u64 va, u64 end)
+{
+	for (; va < end; va += PAGE_SIZE)
+		pte[pte_index(va)] = 0;
+}
+
+static void vunmap_pmd_range(u64 *pmd, u64 va, u64 end)
+{
+	for (u64 next; va < end; va = next) {
+		next = level_end(va, end, PMD_SHIFT);
+		u64 *e = &pmd[pmd_index(va)];
+		if (!(*e & _PAGE_PRESENT) || (*e & _PAGE_PSE))
+			continue;
+		u64 *pte = __va(*e & PTE_PFN_MASK);
+		vunmap_pte_range(pte, va, next);
+		if (pt_table_empty(pte)) {
+			*e = 0;
+			pt_free_rt(pte);
+		}
+	}
+}
+
+static void vunmap_pud_range(u64 *pud, u64 va, u64 end)
+{
+	for (u64 next; va < end; va = next) {
+		next = level_end(va, end, PUD_SHIFT);
+		u64 *e = &pud[pud_index(va)];
+		if (!(*e & _PAGE_PRESENT) || (*e & _PAGE_PSE))
+			continue;
+		u64 *pmd = __va(*e & PTE_PFN_MASK);
+		vunmap_pmd_range(pmd, va, next);
+		if (pt_table_empty(pmd)) {
+			*e = 0;
+			pt_free_rt(pmd);
+		}
+	}
+}
+
+static void vunmap_pgd_range(u64 *pgd, u64 va, u64 end)
+{
+	for (u64 next; va < end; va = next) {
+		next = level_end(va, end, PGDIR_SHIFT);
+		u64 *e = &pgd[pgd_index(va)];
+		if (!(*e & _PAGE_PRESENT))
+			continue;
+		/* PUD pages stay: the vmalloc range's are preallocated and permanent */
+		vunmap_pud_range(__va(*e & PTE_PFN_MASK), va, next);
+	}
+}
+
+/* Clear [va, end) and free emptied PTE/PMD tables; no TLB flush (see below). */
+void vunmap_range_noflush(u64 va, u64 end)
+{
+	vunmap_pgd_range(init_top_pgt, va, end);
+}
+
+/* invlpg page by page for small ranges, everything (globals too) for large ones. */
+void flush_tlb_kernel_range(u64 start, u64 end)
+{
+	if ((end - start) >> PAGE_SHIFT <= 32) {
+		for (u64 va = start; va < end; va += PAGE_SIZE)
+			invlpg(va);
+		tlb_flush_pages += (end - start) >> PAGE_SHIFT;
+		return;
+	}
+	u64 cr4 = read_cr4();
+	write_cr4(cr4 & ~(1UL << 7)); /* clearing CR4.PGE flushes global entries too */
+	write_cr4(cr4);
+	tlb_flush_all++;
+}
+
+/* One PUD page under every PGD slot of the vmalloc range, for good. */
+void preallocate_vmalloc_pages(void)
+{
+	for (u64 va = VMALLOC_START; va < VMALLOC_END; va += 1UL << PGDIR_SHIFT) {
+		u64 *e = &init_top_pgt[pgd_index(va)];
+		if (*e & _PAGE_PRESENT)
+			continue;
+		u64 *pud = pt_alloc_rt(GFP_KERNEL);
+		if (!pud)
+			panic("preallocate_vmalloc_pages: out of memory");
+		pgtable_pages--; /* permanent: not counted as runtime tables */
+		*e = __pa(pud) | _PAGE_TABLE;
+	}
 }

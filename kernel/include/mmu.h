@@ -46,6 +46,13 @@ extern u64 *init_top_pgt; /* the kernel's PML4, in the direct map */
 
 void paging_init(void);
 void kernel_map_range(u64 va, u64 end, u64 pa, u64 prot);
+
+struct page;
+int vmap_pages_range(u64 va, u64 end, struct page **pages, u64 prot, unsigned int gfp);
+void vunmap_range_noflush(u64 va, u64 end);
+void flush_tlb_kernel_range(u64 start, u64 end);
+void preallocate_vmalloc_pages(void);
+extern u64 pgtable_pages, tlb_flush_pages, tlb_flush_all;
 void dump_pagetable(u64 va);
 
 #endif

@@ -1,4 +1,8 @@
-"""The pytest plugin, run on an inner test file with pytester."""
+"""The pytest plugin (``machine`` fixture, ``kmemu`` marker, failure report),
+run on an inner test file with pytester in a subprocess.
+
+The plugin is not passed with ``-p``: the ``pytest11`` entry point must load it.
+"""
 
 from __future__ import annotations
 
@@ -13,15 +17,22 @@ def test_call(machine):
 @pytest.mark.kmemu(mem="64M", cmdline="x=1")
 def test_marker(machine):
     assert "Command line: x=1" in machine.console
-    assert machine.mem == 64 << 20
+    assert machine.mem == 64 << 20 and machine.cmdline == "x=1"
 
-def test_a_writes(machine):
-    machine.write_virt(machine.symbol("kmemu_boot_stage"), (9).to_bytes(8, "little"))
+def test_default_config(machine):
+    assert machine.mem == 256 << 20
+    assert "Command line: x=1" not in machine.console
 
-def test_b_sees_a_fresh_machine(machine):
+def test_a_writes_guest_memory(machine):
+    va = machine.symbol("kmemu_boot_stage")
+    assert machine.read_u64(va) == 3
+    machine.write_virt(va, b"\\x09" * 8)
+    assert machine.read_u64(va) == 0x0909090909090909
+
+def test_b_sees_it_restored(machine):
     assert machine.read_u64(machine.symbol("kmemu_boot_stage")) == 3
 
-def test_fails(machine):
+def test_fails_with_the_console(machine):
     machine.call("kmemu_test_warn", 5)
     assert False, "deliberate"
 '''
@@ -29,9 +40,19 @@ def test_fails(machine):
 
 def test_plugin(pytester) -> None:
     pytester.makepyfile(test_inner=INNER)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=4, failed=1)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly")
+    result.assert_outcomes(passed=5, failed=1)
     out = result.stdout.str()
+    # the failing test's report carries the guest console and the events
     assert "kmemu guest console" in out
     assert "kmemu: host present" in out
     assert "kmemu events" in out and "warn: WARNING: CPU: 0 PID: 0 at" in out
+    assert "deliberate" in out
+    # only the failing test gets the sections
+    assert out.count("kmemu guest console") == 1
+
+
+def test_plugin_marker_is_registered(pytester) -> None:
+    pytester.makepyfile(test_inner="def test_x():\n    pass\n")
+    result = pytester.runpytest_subprocess("--markers")
+    result.stdout.fnmatch_lines(["*@pytest.mark.kmemu(**kw)*"])
