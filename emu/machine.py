@@ -58,6 +58,7 @@ from emu.kernel.events import EVENT_SIZE, Event, decode
 from emu.kernel.symbols import Symbols
 from emu.page_alloc_api import PageAllocatorMixin
 from emu.slab_api import SlabMixin
+from emu.vmalloc_api import VmallocMixin
 
 PORT_CONSOLE, PORT_EXIT = 0xE9, 0xF4
 PORT_MAGIC, PORT_EVENT, PORT_CTL = 0xC9E0, 0xC9E4, 0xC9E8
@@ -91,15 +92,18 @@ class GuestOops(KmemuError):
     convenience and ``console`` holds the oops text as printed.
     """
 
-    def __init__(self, event: Event, console: str, rip_symbol: str) -> None:
+    def __init__(self, event: Event, console: str, rip_symbol: str,
+                 where: str | None = None) -> None:
         self.event = event
+        self.where = where  # for vmalloc-range faults: the area and offset
         self.vector = event.vector
         self.address = event.address
         self.error_code = event.error_code
         self.rip = rip_symbol
         self.trace = list(event.symbols)
         self.console = console
-        super().__init__(f"{event.message} (RIP {rip_symbol})\n{console.rstrip()}")
+        at = f"; {where}" if where else ""
+        super().__init__(f"{event.message} (RIP {rip_symbol}{at})\n{console.rstrip()}")
 
 
 class GuestWaiting(KmemuError):
@@ -138,7 +142,7 @@ def _u64(v: int) -> int:
     return v & U64
 
 
-class Machine(PageAllocatorMixin, SlabMixin):
+class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
     """An emulated PC with the kmemu kernel.  See the module docstring."""
 
     def __init__(self, mem: int | str = "256M", e820: str | Path | E820Map | None = None,
@@ -182,6 +186,7 @@ class Machine(PageAllocatorMixin, SlabMixin):
         self._counter: InsnCounter | None = None
         self._prog = None
         self._resolved: dict[tuple[str, int], int] = {}
+        self._ret_masks: dict[int, int] = {}  # functions returning bool/int: defined bits
         self._snapshots: list[Snapshot] = []
         self._count_insns = count_insns
         self._irq_flag: bool | None = None
@@ -532,6 +537,8 @@ class Machine(PageAllocatorMixin, SlabMixin):
         if p is not None and (nargs < len(p.names) or (nargs > len(p.names) and not p.variadic)):
             want = ", ".join(p.names) or "no arguments"
             raise BadArgument(f"{fn}() takes {len(p.names)} argument(s) ({want}), got {nargs}")
+        if p is not None and p.ret_size < 8:  # only the low bytes of rax are defined (SysV)
+            self._ret_masks[sym.address] = (1 << (8 * p.ret_size)) - 1
         return sym.address
 
     @staticmethod
@@ -587,7 +594,8 @@ class Machine(PageAllocatorMixin, SlabMixin):
             raise MachineError(f"kernel stopped unexpectedly during {fn} (control {stop})")
         result = self._call_regs.read(x86.UC_X86_REG_R12)  # kmemu_call_return's convention
         self._to_idle()
-        return result
+        mask = self._ret_masks.get(target)
+        return result & mask if mask else result
 
     def _run_request(self, budget_seconds: float | None, max_insns: int | None) -> int:
         mark = len(self._console)
@@ -605,7 +613,13 @@ class Machine(PageAllocatorMixin, SlabMixin):
             text = self._console[mark:].decode(errors="replace")
             if oops is None:
                 raise MachineError(f"kernel reported an oops without an event:\n{text}")
-            raise GuestOops(oops, text, self.symbolize(oops.rip))
+            where = None
+            if oops.vector == 14:
+                try:
+                    where = self.describe_vmalloc_address(oops.address)
+                except KmemuError:
+                    where = None
+            raise GuestOops(oops, text, self.symbolize(oops.rip), where)
         if stop == -1:
             self.state = "exited"
             raise GuestExit(self.exit_code or 0)

@@ -28,6 +28,7 @@ void irq_init(void);
 void mm_core_init(void);
 void mm_test_init(void);
 void kmem_cache_init(void);
+void vmalloc_init(void);
 int kmemu_selftest(void);
 u64 kmemu_test_fault(u64 addr, u64 write);
 
@@ -64,6 +65,7 @@ void kmain(u64 bi_pa)
 	kmemu_boot_stage = 2;
 	mm_core_init();
 	kmem_cache_init();
+	vmalloc_init();
 	mm_test_init();
 
 	/* kmemu_test=boot_oops: die during boot, to test how failed boots are reported */

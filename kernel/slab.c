@@ -532,12 +532,11 @@ static u64 slab_shrink_count(struct shrinker *sh, struct shrink_control *sc)
 	return n ? n : SHRINK_EMPTY;
 }
 
-static u64 slab_shrink_scan(struct shrinker *sh, struct shrink_control *sc)
+/* Every cache's empty slabs back to the page allocator, min_partial ignored. */
+u64 kmem_cache_shrink_all(void)
 {
 	struct kmem_cache *s;
 	u64 before = nr_free_pages();
-	(void)sh;
-	(void)sc;
 	list_for_each_entry(s, &slab_caches, list) {
 		u32 keep = s->min_partial;
 		s->min_partial = 0;
@@ -546,7 +545,15 @@ static u64 slab_shrink_scan(struct shrinker *sh, struct shrink_control *sc)
 	}
 	drain_all_pages();
 	u64 after = nr_free_pages();
-	return after > before ? after - before : SHRINK_STOP;
+	return after > before ? after - before : 0;
+}
+
+static u64 slab_shrink_scan(struct shrinker *sh, struct shrink_control *sc)
+{
+	(void)sh;
+	(void)sc;
+	u64 freed = kmem_cache_shrink_all();
+	return freed ? freed : SHRINK_STOP;
 }
 
 static struct shrinker slab_shrinker = {

@@ -126,10 +126,17 @@ void kswapd_run(void)
 }
 
 /* Called at the end of every host call and from the idle loop (process context). */
+bool vfree_pending(void);
+void vfree_deferred_work(void);
+
 void kmemu_deferred_work(void)
 {
-	if (READ_ONCE(kswapd_pending) && !in_interrupt() && !irqs_disabled())
+	if (in_interrupt() || irqs_disabled())
+		return;
+	if (READ_ONCE(kswapd_pending))
 		kswapd_run();
+	if (vfree_pending())
+		vfree_deferred_work();
 }
 
 void mm_wait_for_memory(bool forever)

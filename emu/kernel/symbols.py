@@ -33,10 +33,11 @@ class Symbol:
 
 @dataclass(frozen=True)
 class Params:
-    """What DWARF says about a function's parameters."""
+    """What DWARF says about a function's parameters and return value."""
 
     names: tuple[str, ...]
     variadic: bool
+    ret_size: int = 8  # bytes of the return value that are defined (bool: 1, int: 4)
 
 
 class Symbols:
@@ -142,5 +143,20 @@ def _dwarf_params(elf: ELFFile) -> dict[str, Params]:
                 elif child.tag == "DW_TAG_unspecified_parameters":
                     variadic = True
             name = die.attributes["DW_AT_name"].value.decode()
-            out[name] = Params(tuple(names), variadic)
+            out[name] = Params(tuple(names), variadic, _type_size(die))
     return out
+
+
+def _type_size(die) -> int:
+    """Byte size of a subprogram's return type (8 for void, pointers and unknown)."""
+    t = die.get_DIE_from_attribute("DW_AT_type") if "DW_AT_type" in die.attributes else None
+    for _ in range(16):
+        if t is None:
+            return 8
+        if "DW_AT_byte_size" in t.attributes and t.tag in ("DW_TAG_base_type",
+                                                            "DW_TAG_enumeration_type"):
+            return int(t.attributes["DW_AT_byte_size"].value)
+        if t.tag not in ("DW_TAG_typedef", "DW_TAG_const_type", "DW_TAG_volatile_type"):
+            return 8
+        t = t.get_DIE_from_attribute("DW_AT_type") if "DW_AT_type" in t.attributes else None
+    return 8

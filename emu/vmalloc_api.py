@@ -1,0 +1,42 @@
+"""Layer 5: vmalloc from Python (mixed into :class:`emu.Machine`).
+
+>>> v = m.vmalloc(20000)         # doctest: +SKIP
+>>> print(m.vmallocinfo())       # doctest: +SKIP
+0xffffc90000000000-0xffffc90000006000   24576 kmemu_call_return+0x0/0x15 pages=5 vmalloc N0=5
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from emu.gfp import parse as parse_gfp
+from emu.kernel import vmalloc as vmv
+
+if TYPE_CHECKING:
+    from emu.machine import Machine
+
+
+class VmallocMixin:
+    def vmalloc(self: Machine, size: int, gfp: str | int = "GFP_KERNEL", *,
+                context: str = "process") -> int:
+        """``__vmalloc(size, gfp)``: the area's address, 0 on failure."""
+        return self.call("__vmalloc", size, parse_gfp(gfp), context=context)
+
+    def vzalloc(self: Machine, size: int, *, context: str = "process") -> int:
+        return self.call("vzalloc", size, context=context)
+
+    def vfree(self: Machine, addr: int, *, context: str = "process") -> None:
+        self.call("vfree", addr, context=context)
+
+    def purge_vmap(self: Machine, *, context: str = "process") -> None:
+        """Force the lazy purge (``vm_unmap_aliases``)."""
+        self.call("vm_unmap_aliases", context=context)
+
+    def vmap_areas(self: Machine) -> list[vmv.VmapAreaView]:
+        return vmv.read_vmap_areas(self.program, self.read_virt)
+
+    def vmallocinfo(self: Machine) -> str:
+        return vmv.format_vmallocinfo(self.vmap_areas(), self.symbolize)
+
+    def describe_vmalloc_address(self: Machine, addr: int) -> str | None:
+        return vmv.describe_address(addr, self.vmap_areas(), self.symbolize)

@@ -1,0 +1,1 @@
+"""vmalloc tests (issue 5, first part)."""

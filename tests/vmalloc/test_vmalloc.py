@@ -1,0 +1,143 @@
+"""vmalloc/vfree over the kernel's own page tables: guard pages, lazy purge, views."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from emu import GuestOops, Machine, PageFault
+
+VMALLOC_START = 0xFFFFC90000000000
+
+
+def counts(m: Machine) -> tuple[int, int]:
+    """Runtime page-table pages and free pages, with slab caches and pcp lists emptied."""
+    m.call("kmem_cache_shrink_all")
+    return int(m.var("pgtable_pages")), sum(z.free for z in m.zones())
+
+
+def test_vmalloc_maps_scattered_pages(machine: Machine) -> None:
+    v = machine.vmalloc(5 * 4096 + 10)
+    assert v == VMALLOC_START
+    pas = [machine.translate(v + i * 4096) for i in range(6)]
+    assert len({p >> 12 for p in pas}) == 6
+    machine.write_virt(v + 4090, b"spans two pages")
+    assert machine.read_virt(v + 4090, 15) == b"spans two pages"
+    info = machine.vmallocinfo()
+    assert re.search(rf"^0x{v:016x}-0x{v + 7 * 4096:016x}   28672 \S+\+0x\w+/0x\w+ pages=6 "
+                     r"vmalloc N0=6$", info, re.M)
+    assert machine.call("is_vmalloc_addr", v + 100) == 1
+    assert machine.call("vmalloc_to_pfn", v + 4096) == pas[1] >> 12
+    assert machine.call("find_vm_area", v + 5000) != 0
+    machine.vfree(v)
+
+
+def test_guard_page_write_faults_with_the_area_named(machine: Machine) -> None:
+    v = machine.vmalloc(20480)
+    with pytest.raises(GuestOops) as ei:
+        machine.call("kmemu_test_fault", v + 20480, 1)
+    e = ei.value
+    assert e.vector == 14 and e.address == v + 20480
+    assert e.where.startswith("0 bytes past the end of a 20480-byte vmalloc area allocated at ")
+    assert f"BUG: unable to handle page fault for address: {v + 20480:016x}" in e.console
+    assert "#PF: supervisor write access in kernel mode" in e.console
+    assert "#PF: error_code(0x0002) - not-present page" in e.console
+    assert re.search(r"PGD \w+ P4D \w+ PUD \w+ PMD \w+ PTE 0\n", e.console)
+
+
+def test_vfree_is_lazy_until_the_purge(machine: Machine) -> None:
+    v = machine.vmalloc(4096)
+    machine.write_virt(v, b"\x11" * 8)
+    purges = int(machine.var("vmap_purges"))
+    machine.vfree(v)
+    assert f"0x{v:016x}-0x{v + 8192:016x}    8192 unpurged vm_area" in machine.vmallocinfo()
+    with pytest.raises(PageFault):
+        machine.translate(v)  # unmapped in the page tables at once; the range is held
+    with pytest.raises(GuestOops) as ei:
+        machine.call("kmemu_test_fault", v, 0)
+    assert ei.value.where == "0 bytes into a freed 4096-byte vmalloc area (unpurged)"
+    machine.purge_vmap()
+    assert int(machine.var("vmap_purges")) == purges + 1
+    assert "unpurged" not in machine.vmallocinfo()
+    with pytest.raises(GuestOops) as ei:
+        machine.call("kmemu_test_fault", v, 0)
+    assert ei.value.where == "not in any vmalloc area (free, or freed and purged)"
+
+
+def test_freed_range_is_reused_after_the_purge(machine: Machine) -> None:
+    a = machine.vmalloc(8192)
+    machine.vfree(a)
+    b = machine.vmalloc(8192)
+    assert b != a  # the lazily freed range is not reused yet
+    machine.purge_vmap()
+    c = machine.vmalloc(8192)
+    assert c == a  # lowest fit after the purge merged it back
+    machine.vfree(b)
+    machine.vfree(c)
+
+
+def test_everything_back_after_free_and_purge(machine: Machine) -> None:
+    before = counts(machine)
+    areas = [machine.vmalloc(n * 4096) for n in (1, 3, 100, 7, 513)]
+    assert counts(machine)[0] > before[0]
+    for v in areas[::2] + areas[1::2]:
+        machine.vfree(v)
+    machine.purge_vmap()
+    assert counts(machine) == before
+    root = machine.var("free_vmap_root")
+    assert int(root.va_start) == VMALLOC_START and not int(root.left) and not int(root.right)
+    assert machine.validate_page_alloc() == []
+
+
+def test_vfree_of_a_nonexistent_area(machine: Machine) -> None:
+    v = machine.vmalloc(4096)
+    n = len(machine.events)
+    machine.vfree(v + 8)
+    machine.vfree(VMALLOC_START + (1 << 30))
+    assert [e.kind for e in machine.events[n:]] == ["warn", "warn"]
+    assert "Trying to vfree() nonexistent vm area" in machine.console
+    assert machine.translate(v)  # still mapped
+    machine.vfree(v)
+
+
+def test_vzalloc_zeroes(machine: Machine) -> None:
+    v = machine.vmalloc(3 * 4096)
+    machine.write_virt(v, b"\xff" * 3 * 4096)
+    machine.vfree(v)
+    machine.purge_vmap()
+    z = machine.vzalloc(3 * 4096)
+    assert machine.read_virt(z, 3 * 4096) == bytes(3 * 4096)
+    machine.vfree(z)
+
+
+def test_atomic_vmalloc_does_not_sleep(machine: Machine) -> None:
+    n = len(machine.events)
+    v = machine.vmalloc(3 * 4096, "GFP_ATOMIC", context="preempt_off")
+    w = machine.vmalloc(4096, "GFP_NOWAIT", context="irqs_off")
+    assert v and w and [e.kind for e in machine.events[n:]] == []
+    x = machine.vmalloc(4096, "GFP_KERNEL", context="preempt_off")
+    kinds = [e.kind for e in machine.events[n:]]
+    assert x and kinds and set(kinds) == {"sleep_in_atomic"}  # not rate-limited in kmemu
+    assert "vmalloc.c:" in machine.events[n].message
+    for a in (v, w, x):
+        machine.vfree(a)
+
+
+def test_vfree_from_irq_is_deferred(machine: Machine) -> None:
+    v = machine.vmalloc(4096)
+    machine.vfree(v, context="irq")
+    # done in process context on the way back: the area is now waiting for the purge
+    assert "unpurged vm_area" in machine.vmallocinfo()
+    machine.purge_vmap()
+    assert machine.vmallocinfo() == ""
+
+
+def test_out_of_pages_midway_unwinds(machine: Machine) -> None:
+    before = counts(machine)
+    n = len(machine.events)
+    assert machine.vmalloc(250 << 20, "GFP_KERNEL | __GFP_NORETRY") == 0  # more than free
+    assert any("vmalloc error: size" in e.message for e in machine.events[n:])
+    machine.purge_vmap()
+    assert counts(machine) == before
+    assert machine.vmallocinfo() == ""
