@@ -128,7 +128,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
 
 
 INFO = ("buddy", "zones", "pagetypeinfo", "watermarks", "memblock", "slab", "slabtop",
-        "pagetable")
+        "pagetable", "vmalloc")
 
 
 def _pagetable_text(m: Machine, where: str | None) -> str:
@@ -169,13 +169,14 @@ def cmd_info(a: argparse.Namespace) -> int:
             "slabtop": lambda: [{"name": c.name, "bytes": (c.nr_slabs << c.order) * 4096,
                                  "active_objs": c.active_objs, "num_objs": c.total_objects}
                                 for c in m.caches()],
+            "vmalloc": lambda: [vars(v) for v in m.vmap_areas()],
         }[a.what]()
         print(json.dumps(data, indent=1))
         return 0
     text = {"buddy": m.buddyinfo, "zones": m.zoneinfo, "pagetypeinfo": m.pagetypeinfo,
             "watermarks": lambda: format_watermarks(m.zones()),
             "memblock": lambda: format_memblock(m.memblock()),
-            "slab": m.slabinfo, "slabtop": m.slabtop}[a.what]()
+            "slab": m.slabinfo, "slabtop": m.slabtop, "vmalloc": m.vmallocinfo}[a.what]()
     print(text, end="")
     return 0
 
@@ -222,7 +223,7 @@ def parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="boot and print an allocator view: "
                        "buddy, zones, pagetypeinfo, watermarks, memblock, slab, slabtop, "
-                       "pagetable [ADDR|START-END]")
+                       "pagetable [ADDR|START-END], vmalloc")
     i.add_argument("what", choices=INFO)
     i.add_argument("where", nargs="?", help="for pagetable: ADDR or START-END")
     machine_opts(i)

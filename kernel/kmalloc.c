@@ -17,6 +17,7 @@
 #include <printk.h>
 #include <string.h>
 #include <bug.h>
+#include <vmalloc.h>
 
 struct kmem_cache *kmalloc_caches[3][KMALLOC_SHIFT_HIGH + 1];
 
@@ -211,4 +212,35 @@ u64 kmalloc_size_roundup(u64 size)
 	if (size > KMALLOC_MAX_SIZE)
 		return size;
 	return PAGE_SIZE << get_order(size);
+}
+
+/*
+ * kvmalloc: kmalloc first (without retrying hard or warning, when the size
+ * is above a page, as Linux does), vmalloc when that fails or is too big.
+ */
+void *kvmalloc(u64 size, gfp_t gfp)
+{
+	gfp_t kgfp = gfp;
+	if (size > PAGE_SIZE)
+		kgfp = (gfp | __GFP_NOWARN | __GFP_NORETRY) & ~__GFP_NOFAIL;
+	if (size <= KMALLOC_MAX_SIZE) {
+		void *p = kmalloc(size, kgfp);
+		if (p || size <= PAGE_SIZE)
+			return p;
+	}
+	return __vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END, gfp, 0,
+				    (u64)__builtin_return_address(0));
+}
+
+void *kvzalloc(u64 size, gfp_t gfp)
+{
+	return kvmalloc(size, gfp | __GFP_ZERO);
+}
+
+void kvfree(const void *p)
+{
+	if (is_vmalloc_addr(p))
+		vfree(p);
+	else
+		kfree(p);
 }

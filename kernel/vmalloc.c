@@ -289,8 +289,8 @@ static void free_vmap_area_lazy(struct vmap_area *v)
 		for (u32 i = 0; i < vm->nr_pages; i++)
 			__free_pages(vm->pages[i], 0);
 		nr_vmalloc_pages -= vm->nr_pages;
+		kfree(vm->pages);
 	}
-	kfree(vm->pages);
 	kfree(vm);
 	u64 flags;
 	bool purge;
@@ -493,4 +493,90 @@ void vmalloc_init(void)
 	all->va_end = VMALLOC_END + 1;
 	all->vm = NULL;
 	tinsert(&free_vmap_root, all);
+}
+
+/* --- vmap, vrealloc ---------------------------------------------------------------- */
+
+/* Map count existing pages contiguously; the caller keeps owning the pages. */
+void *vmap(struct page **pages, u32 count, u64 flags, u64 prot)
+{
+	u64 size = (u64)count << PAGE_SHIFT;
+	u64 guard = (flags & VM_NO_GUARD) ? 0 : PAGE_SIZE;
+	if (!count)
+		return NULL;
+	might_sleep();
+	struct vmap_area *v = alloc_vmap_area(size + guard, PAGE_SIZE, VMALLOC_START, VMALLOC_END,
+					      GFP_KERNEL);
+	if (!v)
+		return NULL;
+	struct vm_struct *vm = kzalloc(sizeof(*vm), GFP_KERNEL);
+	if (vm) {
+		vm->addr = (void *)v->va_start;
+		vm->size = size + guard;
+		vm->flags = VM_MAP | (flags & VM_NO_GUARD);
+		vm->nr_pages = count;
+		vm->caller = (u64)__builtin_return_address(0);
+		v->vm = vm;
+	}
+	if (!vm || vmap_pages_range(v->va_start, v->va_start + size, pages, prot ? prot : PAGE_KERNEL,
+				    GFP_KERNEL)) {
+		u64 fl;
+		spin_lock_irqsave(&vmap_lock, fl);
+		tremove(&busy_vmap_root, v);
+		spin_unlock_irqrestore(&vmap_lock, fl);
+		if (vm)
+			free_vmap_area_lazy(v);
+		else
+			kmem_cache_free(vmap_area_cachep, v);
+		return NULL;
+	}
+	return (void *)v->va_start;
+}
+
+/* Undo vmap(): the pages stay with their owner. */
+void vunmap(const void *addr)
+{
+	struct vm_struct *vm = find_vm_area(addr);
+	if (WARN(!vm || vm->addr != addr || !(vm->flags & VM_MAP),
+		 "Trying to vunmap() nonexistent vm area (%px)", addr))
+		return;
+	vfree(addr);
+}
+
+/*
+ * Resize keeping the content (up to the smaller size): in place when the
+ * area already has the pages, else a new area, a copy and a vfree.
+ */
+void *vrealloc(const void *p, u64 size, gfp_t gfp)
+{
+	if (!p)
+		return __vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END, gfp, 0,
+					    (u64)__builtin_return_address(0));
+	if (!size) {
+		vfree(p);
+		return NULL;
+	}
+	struct vm_struct *vm = find_vm_area(p);
+	if (WARN(!vm || vm->addr != p || !(vm->flags & VM_ALLOC), "vrealloc: %px is not a vmalloc area", p))
+		return NULL;
+	u64 have = (u64)vm->nr_pages << PAGE_SHIFT;
+	if (size <= have) {
+		if (gfp & __GFP_ZERO)
+			memset((u8 *)p + size, 0, have - size);
+		return (void *)p;
+	}
+	void *n = __vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END, gfp, 0,
+				       (u64)__builtin_return_address(0));
+	if (!n)
+		return NULL;
+	memcpy(n, p, have);
+	vfree(p);
+	return n;
+}
+
+/* __vmalloc_node_range with the caller filled in (six arguments: callable by the host). */
+void *vmalloc_range(u64 size, u64 align, u64 start, u64 end, gfp_t gfp, u64 vm_flags)
+{
+	return __vmalloc_node_range(size, align, start, end, gfp, vm_flags,
+				    (u64)__builtin_return_address(0));
 }

@@ -27,6 +27,7 @@ class VmapAreaView:
     nr_pages: int = 0
     caller: int = 0
     flags: int = 0
+    pages: int = 0  # struct page ** (vmalloc'ed areas)
 
     @property
     def mapped_size(self) -> int:
@@ -46,7 +47,8 @@ def _layout(prog) -> dict[str, int]:
         _LAYOUT[id(prog)] = {
             **{f"va.{n}": offsetof(va, n) for n in ("va_start", "va_end", "left", "right",
                                                       "list", "vm")},
-            **{f"vm.{n}": offsetof(vm, n) for n in ("size", "flags", "nr_pages", "caller")},
+            **{f"vm.{n}": offsetof(vm, n) for n in ("size", "flags", "nr_pages", "caller",
+                                                      "pages")},
         }
     return _LAYOUT[id(prog)]
 
@@ -74,6 +76,7 @@ def read_vmap_areas(prog, read: Read) -> list[VmapAreaView]:
             area.flags = _u(read, vm + lay["vm.flags"])
             area.nr_pages = _u(read, vm + lay["vm.nr_pages"], 4)
             area.caller = _u(read, vm + lay["vm.caller"])
+            area.pages = _u(read, vm + lay["vm.pages"])
         out.append(area)
         node = _u(read, node + lay["va.right"])
     head = prog["purge_list"].address_
@@ -126,3 +129,33 @@ def describe_address(addr: int, areas: list[VmapAreaView],
                     f"{a.mapped_size}-byte vmalloc area {where}")
         return f"{addr - a.start} bytes inside a {a.mapped_size}-byte vmalloc area {where}"
     return "not in any vmalloc area (free, or freed and purged)"
+
+
+def validate_vmalloc(areas: list[VmapAreaView], translate: Callable[[int], int | None],
+                     read_u64: Callable[[int], int], mem_map: int) -> list[str]:
+    """Page tables against the areas: every page of a busy area mapped to its own page,
+    guard pages and lazily freed areas unmapped, no physical page mapped twice."""
+    problems: list[str] = []
+    seen: dict[int, int] = {}
+    for a in areas:
+        if a.state == "lazy":
+            for va in range(a.start, a.end, 4096):
+                if translate(va) is not None:
+                    problems.append(f"lazily freed 0x{va:x} is still mapped")
+            continue
+        for i in range(a.mapped_size // 4096):
+            va = a.start + i * 4096
+            pa = translate(va)
+            if pa is None:
+                problems.append(f"0x{va:x} of a busy area is not mapped")
+                continue
+            if a.flags & VM_ALLOC and a.pages:
+                want = (read_u64(a.pages + 8 * i) - mem_map) // 64
+                if pa >> 12 != want:
+                    problems.append(f"0x{va:x} maps pfn {pa >> 12:#x}, pages[{i}] is {want:#x}")
+            if pa >> 12 in seen:
+                problems.append(f"pfn {pa >> 12:#x} mapped at 0x{va:x} and 0x{seen[pa >> 12]:x}")
+            seen[pa >> 12] = va
+        if not a.flags & VM_NO_GUARD and translate(a.start + a.mapped_size) is not None:
+            problems.append(f"guard page 0x{a.start + a.mapped_size:x} is mapped")
+    return problems

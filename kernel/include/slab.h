@@ -120,6 +120,9 @@ void kfree_sensitive(const void *p);
 u64 ksize(const void *p);
 u64 kmalloc_size_roundup(u64 size);
 struct kmem_cache *kmalloc_slab(u64 size, gfp_t gfp);
+void *kvmalloc(u64 size, gfp_t gfp);
+void *kvzalloc(u64 size, gfp_t gfp);
+void kvfree(const void *p);
 
 struct page *virt_to_slab(const void *addr);
 void kmem_cache_init(void);

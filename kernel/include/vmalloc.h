@@ -48,6 +48,10 @@ u64 vmalloc_to_pfn(const void *addr);
 bool is_vmalloc_addr(const void *addr);
 struct vm_struct *find_vm_area(const void *addr);
 void vm_unmap_aliases(void);
+void *vmap(struct page **pages, u32 count, u64 flags, u64 prot);
+void vunmap(const void *addr);
+void *vrealloc(const void *p, u64 size, gfp_t gfp);
+void *vmalloc_range(u64 size, u64 align, u64 start, u64 end, gfp_t gfp, u64 vm_flags);
 void vmalloc_init(void);
 
 #endif
