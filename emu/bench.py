@@ -82,6 +82,35 @@ def run_bench(repeat: int = 5) -> list[Row]:
     rows.append(Row("raise_irq round trip at idle", irq_us, "us"))
     rows += page_allocator_rows(m)
     rows += slab_rows(m)
+    rows += vmalloc_rows(m)
+    return rows
+
+
+def vmalloc_rows(m: Machine) -> list[Row]:
+    """vmalloc costs; the long-busy-list cost per allocation must grow like log n."""
+    snap = m.snapshot()
+
+    def insns(fn: str, *args: int) -> tuple[int, int]:
+        with m.count_instructions() as n:
+            r = m.call(fn, *args)
+        return n[0], r
+
+    m.vfree(m.vmalloc(4 * 4096))
+    m.purge_vmap()
+    a, v = insns("vmalloc", 4 * 4096)
+    f, _ = insns("vfree", v)
+    p, _ = insns("vm_unmap_aliases")
+    rows = [Row("vmalloc(4 pages)+vfree, no purge", a + f, "insns"),
+            Row("  ... plus the purge", a + f + p, "insns")]
+    live = 0
+    for target in (1000, 15000):
+        m.call("kmemu_test_vmalloc_many", target - live, 4096)
+        live = target
+        n, w = insns("vmalloc", 4096)
+        rows.append(Row(f"vmalloc(1 page) with {target} live areas", n, "insns", "",
+                        "grows like log n"))
+        m.vfree(w)
+    m.restore(snap)
     return rows
 
 

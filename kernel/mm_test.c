@@ -16,6 +16,7 @@
 #include <string.h>
 #include <mmu.h>
 #include <memlayout.h>
+#include <vmalloc.h>
 
 #define KMEMU_RELEASE_VECTOR 0x31
 
@@ -204,4 +205,16 @@ u64 kmemu_test_vunmap(u64 va, u64 n, struct page **pages, u64 flush)
 		if (pages[i])
 			__free_pages(pages[i], 0);
 	return pgtable_pages;
+}
+
+/* --- vmalloc test hooks ------------------------------------------------------------- */
+
+/* n live areas of size bytes (the long-busy-list scenario); returns how many were made. */
+u64 kmemu_test_vmalloc_many(u64 n, u64 size)
+{
+	u64 i = 0;
+	for (; i < n; i++)
+		if (!vmalloc(size))
+			break;
+	return i;
 }
