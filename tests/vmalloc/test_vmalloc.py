@@ -141,3 +141,22 @@ def test_out_of_pages_midway_unwinds(machine: Machine) -> None:
     machine.purge_vmap()
     assert counts(machine) == before
     assert machine.vmallocinfo() == ""
+
+
+def test_out_of_virtual_space(machine: Machine) -> None:
+    start = VMALLOC_START + (2 << 30)
+    mark = len(machine.console)
+    # two pages plus the guard page do not fit in a two-page range
+    assert machine.vmalloc_aligned(2 * 4096, 4096, start, start + 2 * 4096) == 0
+    assert "vmap allocation for size 12288 failed" in machine.console[mark:]
+    assert machine.vmalloc_aligned(4096, 4096, start, start + 2 * 4096) == start
+
+
+def test_page_table_pages_are_allocated_pages(machine: Machine) -> None:
+    v = machine.vmalloc_aligned(4096, 4096, VMALLOC_START + (3 << 30),
+                                VMALLOC_START + (4 << 30))
+    steps = machine.walk(v).steps
+    for step in steps[1:]:  # the PUD, PMD and PTE tables
+        page = machine.pages(step.table_pa >> 12, 1)[0]
+        assert not page.has("buddy") and not page.has("pcp") and page.refcount == 1
+    assert machine.validate_page_alloc() == []
