@@ -1,0 +1,1 @@
+"""GDB stub tests."""
