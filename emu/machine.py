@@ -188,6 +188,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
         self._resolved: dict[tuple[str, int], int] = {}
         self._ret_masks: dict[int, int] = {}  # functions returning bool/int: defined bits
         self._snapshots: list[Snapshot] = []
+        self._lines = None
         self._count_insns = count_insns
         self._irq_flag: bool | None = None
         self._irq_flag_pa = 0
@@ -636,6 +637,21 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
             stop = self._run_request(None, None)
             if stop != CTL_READY:
                 raise MachineError(f"kernel did not return to idle after IRQ {vector:#x}")
+
+    @property
+    def lines(self):  # -> emu.kernel.lines.LineTable
+        """The kernel's DWARF line table (loaded on first use)."""
+        if self._lines is None:
+            from emu.kernel.lines import LineTable
+            assert self.artifacts is not None or self._syms()
+            self._lines = LineTable.load(self.artifacts.elf)  # type: ignore[union-attr]
+        return self._lines
+
+    def breakpoint(self, where: str | int, condition: Callable[[Machine], bool] | None = None):
+        """A counting breakpoint (see :mod:`emu.breakpoints`); use it as a context manager
+        or call ``.install()`` / ``.remove()``."""
+        from emu.breakpoints import Breakpoint, resolve_location
+        return Breakpoint(self, where, resolve_location(self, where), condition)
 
     def hook_add(self, htype: int, callback: Callable[..., object], user_data: object = None,
                  begin: int = 1, end: int = 0, *args: int, _holder: list[int] | None = None,

@@ -15,7 +15,7 @@ LAYERS = {
     "emu.build": 3,
     "emu.kernel": 4, "emu.gfp": 4,
     "emu.irq": 5, "emu.machine": 5, "emu.page_alloc_api": 5, "emu.slab_api": 5,
-    "emu.vmalloc_api": 5,
+    "emu.vmalloc_api": 5, "emu.breakpoints": 5,
     "emu.cli": 6, "emu.bench": 6, "emu.qemu": 6, "emu.pytest_plugin": 6, "emu.debugger": 6,
     "emu.gdbstub": 6, "emu": 6, "emu.__main__": 6,
 }

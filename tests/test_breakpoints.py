@@ -1,0 +1,72 @@
+"""Counting breakpoints: which path an allocation took, locations, conditions."""
+
+from __future__ import annotations
+
+import pytest
+
+from emu import Machine
+from emu.breakpoints import LocationError
+from emu.kernel.lines import LineError
+
+
+def test_fast_and_slow_path_of_kmalloc(machine: Machine) -> None:
+    machine.kfree(machine.kmalloc(64))  # an active slab with free objects exists now
+    with machine.breakpoint("___slab_alloc") as slow, machine.breakpoint("kmem_cache_alloc"):
+        machine.kmalloc(64)
+    assert slow.hits == 0  # the fast path
+    caches = {c.name: c for c in machine.caches()}
+    n = caches["kmalloc-64"].objects
+    with machine.breakpoint("___slab_alloc") as slow:
+        ptrs = [machine.kmalloc(64) for _ in range(n + 1)]
+    assert slow.hits >= 1  # the active slab ran out: the slow path refilled it
+    assert all(s.startswith("__kmalloc_cache") or s.startswith("kmem_cache_alloc")
+               or s.startswith("kmalloc") for s in slow.caller_symbols)
+    for p in ptrs:
+        machine.kfree(p)
+
+
+def test_breakpoint_is_gone_after_the_with(machine: Machine) -> None:
+    with machine.breakpoint("kmemu_test_add") as bp:
+        machine.call("kmemu_test_add", 1, 2, 3, 4, 5, 6)
+    machine.call("kmemu_test_add", 1, 2, 3, 4, 5, 6)
+    assert bp.hits == 1
+
+
+def test_locations(machine: Machine) -> None:
+    base = machine.symbol("kmemu_test_add")
+    assert machine.breakpoint("kmemu_test_add+4").address == base + 4
+    assert machine.breakpoint(f"{base:#x}").address == base
+    assert machine.breakpoint(base).address == base
+    line = machine.lines.lookup(base + 8)
+    assert line is not None and line.file.endswith("irq.c")
+    bp = machine.breakpoint(f"irq.c:{line.line}")
+    assert machine.symbolize(bp.address).startswith("kmemu_test_add")
+    with bp:
+        machine.call("kmemu_test_add", 1, 2, 3, 4, 5, 6)
+    assert bp.hits >= 1
+
+
+def test_conditions(machine: Machine) -> None:
+    from unicorn import x86_const as x86
+
+    def big(m: Machine) -> bool:
+        return m.uc.reg_read(x86.UC_X86_REG_RDI) > 1000
+
+    with machine.breakpoint("kmalloc", condition=big) as bp:
+        for size in (10, 5000, 20, 3000):
+            machine.kfree(machine.kmalloc(size))
+    assert bp.hits == 2
+
+
+def test_bad_locations(machine: Machine) -> None:
+    with pytest.raises(Exception, match="unknown kernel symbol"):
+        machine.breakpoint("no_such_function")
+    with pytest.raises(LineError, match="no source file"):
+        machine.breakpoint("nosuchfile.c:10")
+    with pytest.raises(LineError, match="no code at"):
+        machine.breakpoint("slab.c:1")
+    with pytest.raises(LocationError):
+        machine.breakpoint("")
+    with pytest.raises(LocationError):
+        machine.breakpoint("kmalloc + + 3")
+    assert machine.call("kmemu_test_nop") == 0
