@@ -9,6 +9,7 @@ from emu.errors import KmemuError, PageFault
 from emu.machine import (
     BadArgument,
     BootError,
+    BreakpointHit,
     GuestExit,
     GuestOops,
     GuestWaiting,
@@ -19,7 +20,8 @@ from emu.machine import (
 )
 
 __all__ = [
-    "BadArgument", "BootError", "BudgetExceeded", "CpuError", "GuestExit", "GuestOops",
-    "GuestWaiting", "Interrupted", "KmemuError", "Machine", "MachineError", "PageFault", "Snapshot",
+    "BadArgument", "BootError", "BreakpointHit", "BudgetExceeded", "CpuError", "GuestExit",
+    "GuestOops", "GuestWaiting", "Interrupted", "KmemuError", "Machine", "MachineError",
+    "PageFault", "Snapshot",
 ]
 __version__ = "0.1.0"

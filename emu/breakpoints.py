@@ -5,9 +5,10 @@
 >>> bp.hits                                        # doctest: +SKIP
 1
 
-A breakpoint here counts hits (optionally only when ``condition(machine)``
-is true) and records where each hit came from; it does not stop the guest
-yet (stopping inside a call and resuming it is the debugger's next step).
+A breakpoint counts hits (optionally only when ``condition(machine)`` is
+true) and records where each hit came from.  A *stopping* breakpoint
+(``m.break_at``) also suspends the call: it raises ``emu.BreakpointHit``
+whose ``call`` can ``resume()``, ``stepi()`` or ``abort()``.
 Locations: a symbol, ``symbol+offset``, an address, or ``file.c:line``.
 Hooks exist only while a breakpoint is installed, on one address each, so
 normal runs pay nothing.
@@ -59,19 +60,28 @@ class Breakpoint:
     location: str | int
     address: int
     condition: Callable[[Machine], bool] | None = None
+    stop: bool = False  # stop the guest here (raise BreakpointHit from the call)
+    temporary: bool = False  # removed after its first stop
     hits: int = 0
     callers: list[int] = field(default_factory=list)  # return address at each hit
     _hook: int | None = None
 
     def _on_code(self, uc, address: int, size: int, _: object) -> None:
-        if self.condition is not None and not self.condition(self.machine):
+        m = self.machine
+        if m._skip_once == address:  # resuming from a stop right here  # noqa: SLF001
+            m._skip_once = None  # noqa: SLF001
+            return
+        if self.condition is not None and not self.condition(m):
             return
         self.hits += 1
         rsp = uc.reg_read(x86.UC_X86_REG_RSP)
         try:
-            self.callers.append(self.machine.read_u64(rsp))
+            self.callers.append(m.read_u64(rsp))
         except KmemuError:
             self.callers.append(0)
+        if self.stop:
+            m._stop_hit = self  # noqa: SLF001
+            uc.emu_stop()
 
     def install(self) -> Breakpoint:
         if self._hook is None:

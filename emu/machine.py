@@ -65,6 +65,7 @@ PORT_MAGIC, PORT_EVENT, PORT_CTL = 0xC9E0, 0xC9E4, 0xC9E8
 KMEMU_MAGIC = 0x4D454D4B
 CTL_READY, CTL_CALL_DONE, CTL_CALL_OOPS, CTL_IRQ_WINDOW = 1, 2, 3, 4
 CTL_SLEEP, CTL_SLEEP_FOREVER = 5, 6
+CTL_STOPPED = 100  # host-side only: a stopping breakpoint was hit
 CALL_VECTOR = 0xEC
 ARG_REGS = (x86.UC_X86_REG_RDI, x86.UC_X86_REG_RSI, x86.UC_X86_REG_RDX,
             x86.UC_X86_REG_RCX, x86.UC_X86_REG_R8, x86.UC_X86_REG_R9)
@@ -104,6 +105,42 @@ class GuestOops(KmemuError):
         self.console = console
         at = f"; {where}" if where else ""
         super().__init__(f"{event.message} (RIP {rip_symbol}{at})\n{console.rstrip()}")
+
+
+class BreakpointHit(KmemuError):
+    """A call stopped at a stopping breakpoint; ``call.resume()`` continues it,
+    ``call.stepi()`` runs one instruction, ``call.abort()`` abandons it."""
+
+    def __init__(self, call: SuspendedCall, breakpoint: object, where: str) -> None:
+        self.call = call
+        self.breakpoint = breakpoint
+        self.where = where
+        super().__init__(f"stopped at {where} in {call.name}()")
+
+
+@dataclass
+class SuspendedCall:
+    """A call stopped inside the guest (see :class:`BreakpointHit`)."""
+
+    machine: Machine
+    name: str
+    finish: Callable[[int], int]
+
+    @property
+    def rip(self) -> int:
+        return self.machine.cpu.rip  # type: ignore[union-attr]
+
+    def resume(self) -> int:
+        """Continue to the end of the call (or the next stop): the call's result."""
+        return self.machine._resume(self)
+
+    def stepi(self) -> int:
+        """Execute one instruction; returns the new RIP."""
+        return self.machine._stepi(self)
+
+    def abort(self) -> None:
+        """Give up the call: back to idle (the guest may hold half-done state)."""
+        self.machine._abort(self)
 
 
 class GuestWaiting(KmemuError):
@@ -189,6 +226,9 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
         self._ret_masks: dict[int, int] = {}  # functions returning bool/int: defined bits
         self._snapshots: list[Snapshot] = []
         self._lines = None
+        self._stop_hit: object | None = None  # the stopping breakpoint just hit
+        self._skip_once: int | None = None  # resume: do not stop again at this address
+        self._suspended: SuspendedCall | None = None
         self._count_insns = count_insns
         self._irq_flag: bool | None = None
         self._irq_flag_pa = 0
@@ -394,6 +434,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
                         raise MachineError(
                             f"emulation failed at {self.symbolize(cpu.rip)}: {e}") from e
                 irq.after_run()
+                if self._stop_hit is not None and self._ctl is None:
+                    return CTL_STOPPED
                 if self._ctl is not None:
                     if self._ctl == -1 and self.state == "booting":
                         raise BootError(f"kernel exited with code {self.exit_code} during boot:"
@@ -507,6 +549,9 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
         return self.symbol(name) - L.KERNEL_VIRT
 
     def _require_ready(self) -> None:
+        if self.state == "stopped":
+            raise MachineError("a call is stopped at a breakpoint: resume() or abort() it "
+                               "first")
         if self.state != "ready":
             raise MachineError(f"the machine is {self.state}; boot() it first"
                                if self.state == "off" else f"the machine is {self.state}")
@@ -572,31 +617,90 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
             raise BadArgument(f"context must be one of {', '.join(CONTEXTS)}; got {context!r}")
         uc = self._uc
         assert uc is not None
+        mask = self._ret_masks.get(target)
+        name = fn if isinstance(fn, str) else self.symbolize(target)
         if context != "process":
             req = struct.pack("<Q6QQQ", target, *(vals + [0] * (6 - len(vals))), 0, 0)
             uc.mem_write(self._req_pa, req)
         if context == "irq":
+            def finish_irq(stop: int) -> int:
+                if stop != CTL_READY:
+                    raise MachineError(f"kernel did not return to idle after the IRQ call "
+                                       f"({stop})")
+                done, = struct.unpack("<Q", uc.mem_read(self._req_pa + 64, 8))
+                if not done:
+                    raise MachineError("the call vector's handler did not run")
+                r = struct.unpack("<Q", uc.mem_read(self._req_pa + 56, 8))[0]
+                return r & mask if mask else r
+
             self.irq.raise_irq(CALL_VECTOR)  # type: ignore[union-attr]
             self._to_idle()
-            stop = self._run_request(budget_seconds, max_insns)
-            if stop != CTL_READY:
-                raise MachineError(f"kernel did not return to idle after the IRQ call ({stop})")
-            done, = struct.unpack("<Q", uc.mem_read(self._req_pa + 64, 8))
-            if not done:
-                raise MachineError("the call vector's handler did not run")
-            return struct.unpack("<Q", uc.mem_read(self._req_pa + 56, 8))[0]
+            return self._complete(SuspendedCall(self, name, finish_irq), budget_seconds,
+                                  max_insns)
         if context != "process":
             target = self.symbol(f"kmemu_call_{context}")
             vals = []
+
+        def finish(stop: int) -> int:
+            if stop != CTL_CALL_DONE:
+                raise MachineError(f"kernel stopped unexpectedly during {name} (control {stop})")
+            result = self._call_regs.read(x86.UC_X86_REG_R12)  # kmemu_call_return's convention
+            self._to_idle()
+            return result & mask if mask else result
+
         uc.mem_write(self._call_stack_pa, self._ret_addr)
         self._call_regs.write([self._call_rsp - 8, target, 0x202, 0, *vals])
+        return self._complete(SuspendedCall(self, name, finish), budget_seconds, max_insns)
+
+    def _complete(self, call: SuspendedCall, budget_seconds: float | None,
+                  max_insns: int | None) -> int:
+        """Run a started call to its end, or suspend it at a stopping breakpoint."""
         stop = self._run_request(budget_seconds, max_insns)
-        if stop != CTL_CALL_DONE:
-            raise MachineError(f"kernel stopped unexpectedly during {fn} (control {stop})")
-        result = self._call_regs.read(x86.UC_X86_REG_R12)  # kmemu_call_return's convention
+        if stop == CTL_STOPPED:
+            bp, self._stop_hit = self._stop_hit, None
+            self.state = "stopped"
+            self._suspended = call
+            if getattr(bp, "temporary", False):
+                bp.remove()  # type: ignore[union-attr]
+            raise BreakpointHit(call, bp, self.symbolize(self.cpu.rip))  # type: ignore[union-attr]
+        self.state = "ready"
+        self._suspended = None
+        return call.finish(stop)
+
+    def _check_suspended(self, call: SuspendedCall) -> None:
+        if self.state != "stopped" or self._suspended is not call:
+            raise MachineError("that call is not the one stopped at a breakpoint")
+
+    def _resume(self, call: SuspendedCall) -> int:
+        self._check_suspended(call)
+        self._skip_once = self.cpu.rip  # type: ignore[union-attr]
+        self.state = "running"
+        return self._complete(call, None, None)
+
+    def _stepi(self, call: SuspendedCall) -> int:
+        self._check_suspended(call)
+        cpu = self.cpu
+        assert cpu is not None
+        self._skip_once = cpu.rip
+        self._exc = None
+        try:
+            self.uc.emu_start(cpu.rip, 0, 0, 1)
+        except UcError as e:
+            if e.errno != UC_ERR_INSN_INVALID:
+                raise MachineError(f"stepi failed at {self.symbolize(cpu.rip)}: {e}") from e
+            self._exc = 6
+        self._skip_once = None
+        self._stop_hit = None
+        if self._exc is not None:
+            self._deliver_exception(self._exc)
+        return cpu.rip
+
+    def _abort(self, call: SuspendedCall) -> None:
+        self._check_suspended(call)
+        self._stop_hit = None
+        self._suspended = None
         self._to_idle()
-        mask = self._ret_masks.get(target)
-        return result & mask if mask else result
+        self.state = "ready"
 
     def _run_request(self, budget_seconds: float | None, max_insns: int | None) -> int:
         mark = len(self._console)
@@ -652,6 +756,15 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
         or call ``.install()`` / ``.remove()``."""
         from emu.breakpoints import Breakpoint, resolve_location
         return Breakpoint(self, where, resolve_location(self, where), condition)
+
+    def break_at(self, where: str | int, condition: Callable[[Machine], bool] | None = None,
+                 temporary: bool = False):
+        """A stopping breakpoint, installed: a call that reaches it raises
+        :class:`BreakpointHit` whose ``call`` can be resumed or stepped."""
+        from emu.breakpoints import Breakpoint, resolve_location
+        bp = Breakpoint(self, where, resolve_location(self, where), condition, stop=True,
+                        temporary=temporary)
+        return bp.install()
 
     def hook_add(self, htype: int, callback: Callable[..., object], user_data: object = None,
                  begin: int = 1, end: int = 0, *args: int, _holder: list[int] | None = None,
@@ -842,6 +955,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
         self.irq.restore(snap.irq)
         self.exit_code = snap.exit_code
         self.state = "ready"
+        self._suspended = None
+        self._stop_hit = None
 
     # ------------------------------------------------------------------ instruction counts
     def _insn_counter(self) -> InsnCounter:

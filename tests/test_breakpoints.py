@@ -70,3 +70,50 @@ def test_bad_locations(machine: Machine) -> None:
     with pytest.raises(LocationError):
         machine.breakpoint("kmalloc + + 3")
     assert machine.call("kmemu_test_nop") == 0
+
+
+def test_stop_inside_a_call_and_resume(machine: Machine) -> None:
+    from emu import BreakpointHit
+
+    bp = machine.break_at("kmemu_test_add")
+    with pytest.raises(BreakpointHit) as ei:
+        machine.call("kmemu_test_add", 1, 2, 3, 4, 5, 6)
+    hit = ei.value
+    assert hit.where.startswith("kmemu_test_add+0x0/")
+    assert hit.call.rip == machine.symbol("kmemu_test_add")
+    with pytest.raises(Exception, match="stopped at a breakpoint"):
+        machine.call("kmemu_test_nop")  # one thing at a time
+    rip = hit.call.stepi()
+    assert rip != machine.symbol("kmemu_test_add")
+    assert hit.call.resume() == 91
+    bp.remove()
+    assert machine.call("kmemu_test_add", 1, 2, 3, 4, 5, 6) == 91
+
+
+def test_stop_in_the_slab_slow_path_then_finish_the_kmalloc(machine: Machine) -> None:
+    from emu import BreakpointHit
+
+    view = next(c for c in machine.caches() if c.name == "kmalloc-256")
+    ptrs = [machine.kmalloc(256) for _ in range(view.objects)]  # use up the active slab
+    machine.break_at("___slab_alloc", temporary=True)
+    with pytest.raises(BreakpointHit) as ei:
+        machine.kmalloc(256)
+    assert ei.value.where.startswith("___slab_alloc")
+    p = ei.value.call.resume()
+    assert machine.find_object(p).cache == "kmalloc-256"
+    assert machine.kmalloc(256)  # temporary: it did not stop again
+    for q in ptrs + [p]:
+        machine.kfree(q)
+
+
+def test_abort_a_stopped_call(machine: Machine) -> None:
+    from emu import BreakpointHit
+
+    bp = machine.break_at("kmemu_test_add")
+    with pytest.raises(BreakpointHit) as ei:
+        machine.call("kmemu_test_add", 1, 2, 3, 4, 5, 6)
+    ei.value.call.abort()
+    bp.remove()
+    assert machine.call("kmemu_test_nop") == 0
+    with pytest.raises(Exception, match="not the one stopped"):
+        ei.value.call.resume()
