@@ -124,7 +124,7 @@ class SuspendedCall:
 
     machine: Machine
     name: str
-    finish: Callable[[int], int]
+    on_done: Callable[[int], int]  # the call's result from the final control value
 
     @property
     def rip(self) -> int:
@@ -141,6 +141,15 @@ class SuspendedCall:
     def abort(self) -> None:
         """Give up the call: back to idle (the guest may hold half-done state)."""
         self.machine._abort(self)
+
+    def finish(self) -> int:
+        """Run until the current function returns; its return value (``rax``).
+
+        If that return ends the whole call, the call completes and this is the
+        call's result.  Stops earlier at another stopping breakpoint (raises
+        :class:`BreakpointHit` again).
+        """
+        return self.machine._finish(self)
 
 
 class GuestWaiting(KmemuError):
@@ -665,7 +674,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
             raise BreakpointHit(call, bp, self.symbolize(self.cpu.rip))  # type: ignore[union-attr]
         self.state = "ready"
         self._suspended = None
-        return call.finish(stop)
+        return call.on_done(stop)
 
     def _check_suspended(self, call: SuspendedCall) -> None:
         if self.state != "stopped" or self._suspended is not call:
@@ -694,6 +703,32 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
         if self._exc is not None:
             self._deliver_exception(self._exc)
         return cpu.rip
+
+    def _finish(self, call: SuspendedCall) -> int:
+        from emu.breakpoints import Breakpoint
+
+        self._check_suspended(call)
+        cpu = self.cpu
+        assert cpu is not None and self.symbols is not None
+        rip, rsp, rbp = cpu.rip, cpu.reg("rsp"), cpu.reg("rbp")
+        hit = self.symbols.lookup(rip)
+        at_entry = hit is not None and hit[1] == 0
+        ret = self.read_u64(rsp if at_entry else rbp + 8)  # frame pointers are kept
+        frame_sp = rsp if at_entry else rbp + 8
+        if ret == self.symbol("kmemu_call_return"):
+            return call.resume()  # returning ends the call: its result
+        bp = Breakpoint(self, ret, ret,
+                        condition=lambda m: m.cpu.reg("rsp") > frame_sp,  # type: ignore[union-attr]
+                        stop=True, temporary=True).install()
+        try:
+            call.resume()
+        except BreakpointHit as e:
+            if e.breakpoint is bp:
+                return cpu.reg("rax")
+            raise
+        finally:
+            bp.remove()
+        raise MachineError("finish: the call ended without returning through its caller")
 
     def _abort(self, call: SuspendedCall) -> None:
         self._check_suspended(call)

@@ -117,3 +117,19 @@ def test_abort_a_stopped_call(machine: Machine) -> None:
     assert machine.call("kmemu_test_nop") == 0
     with pytest.raises(Exception, match="not the one stopped"):
         ei.value.call.resume()
+
+
+def test_finish_returns_the_functions_value(machine: Machine) -> None:
+    from emu import BreakpointHit
+
+    machine.break_at("kmalloc_slab", temporary=True)
+    with pytest.raises(BreakpointHit) as ei:
+        machine.call("kmalloc_slab", 100, 0xCC0)
+    assert ei.value.call.finish() == machine.kmem_cache("kmalloc-128")  # the call's result
+    machine.break_at("__kmalloc_cache", temporary=True)
+    with pytest.raises(BreakpointHit) as ei:
+        machine.call("kzalloc", 40, 0xCC0)
+    obj = ei.value.call.finish()  # back in kmalloc, with __kmalloc_cache's result
+    assert machine.find_object(obj).cache == "kmalloc-64"
+    assert ei.value.call.resume() == obj
+    machine.kfree(obj)
