@@ -71,7 +71,9 @@ class Bios:
 
     @staticmethod
     def linear(seg: int, off: int) -> int:
-        return ((seg << 4) + off) & 0xFFFFF
+        """seg:off as a physical address, without the 8086 wrap at 1 MiB: A20 is on
+        (as SeaBIOS leaves it), so FFFF:0010 is 0x100000, not 0."""
+        return (seg << 4) + off
 
     # dispatch ------------------------------------------------------------------
     def interrupt(self, uc: Uc, vector: int) -> None:
