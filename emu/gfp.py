@@ -88,12 +88,12 @@ def check(gfp: int) -> None:
     if zone_bits & (zone_bits - 1):
         raise GfpError(f"GFP mode {mode_string(gfp)} names more than one zone "
                        "(__GFP_DMA, __GFP_DMA32 and __GFP_HIGHMEM exclude each other)")
-    if gfp & _B["__GFP_MOVABLE"] and gfp & (_B["__GFP_DMA"] | _B["__GFP_DMA32"]):
-        raise GfpError(f"GFP mode {mode_string(gfp)}: __GFP_MOVABLE with a DMA zone "
-                       "is GFP_ZONE_BAD in Linux")
     if gfp & _B["__GFP_NOFAIL"] and gfp & _B["__GFP_NORETRY"]:
         raise GfpError(f"GFP mode {mode_string(gfp)}: __GFP_NOFAIL and __GFP_NORETRY "
                        "contradict each other")
+    if gfp & _B["__GFP_NOFAIL"] and not gfp & _B["__GFP_DIRECT_RECLAIM"]:
+        raise GfpError(f"GFP mode {mode_string(gfp)}: __GFP_NOFAIL needs __GFP_DIRECT_RECLAIM "
+                       "(Linux warns and fails such a request); pass strict=False to send it")
 
 
 def parse(spec: str | int, strict: bool = True) -> int:

@@ -28,14 +28,15 @@ static const struct gfp_name gfp_names[] = {
 	{ GFP_DMA, "GFP_DMA" },
 	{ __GFP_HIGHMEM, "__GFP_HIGHMEM" },
 	{ GFP_DMA32, "GFP_DMA32" },
+	/* single flags in bit order (as emu/gfp.py and recent Linux print them) */
+	{ __GFP_MOVABLE, "__GFP_MOVABLE" },
+	{ __GFP_RECLAIMABLE, "__GFP_RECLAIMABLE" },
 	{ __GFP_HIGH, "__GFP_HIGH" },
 	{ __GFP_IO, "__GFP_IO" },
 	{ __GFP_FS, "__GFP_FS" },
 	{ __GFP_ZERO, "__GFP_ZERO" },
 	{ __GFP_DIRECT_RECLAIM, "__GFP_DIRECT_RECLAIM" },
 	{ __GFP_KSWAPD_RECLAIM, "__GFP_KSWAPD_RECLAIM" },
-	{ __GFP_MOVABLE, "__GFP_MOVABLE" },
-	{ __GFP_RECLAIMABLE, "__GFP_RECLAIMABLE" },
 	{ __GFP_WRITE, "__GFP_WRITE" },
 	{ __GFP_NOWARN, "__GFP_NOWARN" },
 	{ __GFP_RETRY_MAYFAIL, "__GFP_RETRY_MAYFAIL" },
@@ -53,7 +54,8 @@ static const struct gfp_name gfp_names[] = {
 int gfp_format(char *buf, size_t len, gfp_t gfp)
 {
 	size_t n = 0;
-	buf[0] = 0;
+	if (len)
+		buf[0] = 0;
 	if (!gfp)
 		return snprintf(buf, len, "none");
 	for (unsigned int i = 0; i < ARRAY_SIZE(gfp_names); i++) {
