@@ -946,7 +946,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
 
     def dmesg(self) -> str:
         """The kernel's own log ring (``log_buf``), oldest first."""
-        size = len(bytes(self.read_virt(self.symbol("log_buf"), 1))) and 64 * 1024
+        size = self._syms().by_name["log_buf"].size  # LOG_BUF_LEN, from the ELF
         nxt = self.read_u64(self.symbol("log_next"))
         buf = self.read_virt(self.symbol("log_buf"), size)
         if nxt <= size:

@@ -8,6 +8,7 @@ status 1 means the kernel wrote 0: all self-tests passed.
 
 from __future__ import annotations
 
+import selectors
 import shutil
 import subprocess
 import tempfile
@@ -58,6 +59,27 @@ class QemuResult:
                f"{self.seconds:.1f} s)"
 
 
+def _pump(proc: subprocess.Popen[bytes], sel: selectors.BaseSelector, t0: float,
+          timeout: float, echo: Callable[[str], None] | None) -> tuple[bytearray, bool]:
+    """Copy QEMU's output (and echo it) until it exits or the timeout; (output, timed out)."""
+    out = bytearray()
+    assert proc.stdout is not None
+    while True:
+        left = timeout - (time.perf_counter() - t0)
+        if left <= 0:
+            return out, True
+        if not sel.select(min(left, 0.5)):
+            if proc.poll() is not None:
+                return out, False
+            continue
+        chunk = proc.stdout.read1(4096)  # type: ignore[attr-defined]
+        if not chunk:
+            return out, False
+        out += chunk
+        if echo:
+            echo(chunk.decode(errors="replace"))
+
+
 def qemu_binary() -> str:
     path = shutil.which(QEMU)
     if path is None:
@@ -84,33 +106,14 @@ def run_qemu(mem: str = "256M", cmdline: str = "", timeout: float = 120.0,
                "-monitor", "none"]
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        out = bytearray()
-        timed_out = False
         assert proc.stdout is not None
         try:
-            import selectors
-            sel = selectors.DefaultSelector()
-            sel.register(proc.stdout, selectors.EVENT_READ)
-            while True:  # (closed in the finally below)
-                left = timeout - (time.perf_counter() - t0)
-                if left <= 0:
-                    timed_out = True
-                    break
-                if not sel.select(min(left, 0.5)):
-                    if proc.poll() is not None:
-                        break
-                    continue
-                chunk = proc.stdout.read1(4096)  # type: ignore[attr-defined]
-                if not chunk:
-                    break
-                out += chunk
-                if echo:
-                    echo(chunk.decode(errors="replace"))
+            with selectors.DefaultSelector() as sel:
+                sel.register(proc.stdout, selectors.EVENT_READ)
+                out, timed_out = _pump(proc, sel, t0, timeout, echo)
         finally:
             if proc.poll() is None:
                 proc.kill()
             status = proc.wait()
-            if "sel" in locals():
-                sel.close()
         return QemuResult(None if timed_out else status, out.decode(errors="replace"),
                           time.perf_counter() - t0, timed_out)
