@@ -23,7 +23,7 @@ from contextlib import contextmanager
 
 from emu import qemu as qemu_mod
 from emu.build import BuildError, build
-from emu.errors import KmemuError
+from emu.errors import BadArgument, KmemuError
 from emu.firmware.e820 import E820Error, default_map, load_map
 from emu.gfp import GfpError
 from emu.kernel.mm import format_memblock, format_watermarks
@@ -143,14 +143,14 @@ def _pagetable_text(m: Machine, where: str | None) -> str:
             return m.ptdump(lo, hi)
         return m.pt(int(where, 0))
     except ValueError:
-        raise KmemuError(f"pagetable takes ADDR or START-END (hex or decimal), got {where!r}") \
+        raise BadArgument(f"pagetable takes ADDR or START-END (hex or decimal), got {where!r}") \
             from None
 
 
 def cmd_info(a: argparse.Namespace) -> int:
     """Boot, then print one allocator view (computed from guest memory)."""
     if a.where and a.what != "pagetable":
-        raise KmemuError(f"info {a.what} takes no address argument")
+        raise BadArgument(f"info {a.what} takes no address argument")
     m = Machine.booted(**_machine_args(a))  # type: ignore[arg-type]
     if a.what == "pagetable":
         print(_pagetable_text(m, a.where), end="")
@@ -249,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GuestOops as e:
         print(f"kmemu: {e}", file=sys.stderr)
         return 1
-    except (E820Error, BuildError, qemu_mod.QemuError, GfpError) as e:
+    except (E820Error, BuildError, qemu_mod.QemuError, GfpError, BadArgument) as e:
         print(f"kmemu: {e}", file=sys.stderr)
         return 2
     except KmemuError as e:

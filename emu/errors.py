@@ -19,3 +19,7 @@ class PageFault(KmemuError):
         self.va, self.level, self.entry, self.reason, self.access = va, level, entry, reason, access
         ent = "" if entry is None else f" (entry {entry:#018x})"
         super().__init__(f"cannot {access} {va:#018x}: {reason} at {level}{ent}")
+
+
+class BadArgument(KmemuError, ValueError):
+    """A call or accessor got an argument it cannot use; the message says which."""

@@ -48,7 +48,7 @@ from emu.cpu import (
     InsnCounter,
     RegBatch,
 )
-from emu.errors import KmemuError, PageFault
+from emu.errors import BadArgument, KmemuError, PageFault
 from emu.firmware.bios import Bios
 from emu.firmware.disk import Disk
 from emu.firmware.e820 import E820Map, check_bootable, default_map, load_map, parse_size
@@ -75,10 +75,6 @@ U64 = (1 << 64) - 1
 
 class MachineError(KmemuError):
     """The machine cannot do what was asked (not booted, already exited, ...)."""
-
-
-class BadArgument(KmemuError, ValueError):
-    """A call or accessor got an argument it cannot use; the message says which."""
 
 
 class BootError(KmemuError):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from emu.errors import KmemuError
+from emu.errors import BadArgument, KmemuError
 from emu.gfp import parse as parse_gfp
 from emu.kernel import slab as slabv
 from emu.kernel.mm import PAGE_OFFSET
@@ -27,13 +27,13 @@ def parse_slab_flags(flags: str | int) -> int:
     if isinstance(flags, int) and not isinstance(flags, bool):
         return flags
     if not isinstance(flags, str):
-        raise ValueError(f"slab flags must be names or an int, got {flags!r}")
+        raise BadArgument(f"slab flags must be names or an int, got {flags!r}")
     out = 0
     for tok in (t.strip() for t in flags.split("|")):
         if not tok:
             continue
         if tok not in slabv.SLAB_FLAGS:
-            raise ValueError(f"unknown slab flag {tok!r}; known: {', '.join(slabv.SLAB_FLAGS)}")
+            raise BadArgument(f"unknown slab flag {tok!r}; known: {', '.join(slabv.SLAB_FLAGS)}")
         out |= slabv.SLAB_FLAGS[tok]
     return out
 
@@ -89,7 +89,7 @@ class SlabMixin:
         """Create a cache; returns the ``struct kmem_cache *`` (0 on failure)."""
         raw = name.encode()
         if not raw or len(raw) > 31 or b"\0" in raw:
-            raise ValueError(f"cache name must be 1..31 bytes without NUL, got {name!r}")
+            raise BadArgument(f"cache name must be 1..31 bytes without NUL, got {name!r}")
         buf = self.symbol("kmemu_arg_buf")
         self.write_virt(buf, raw + b"\0")
         return self.call("kmem_cache_create", buf, size, align, parse_slab_flags(flags), 0,
@@ -100,7 +100,7 @@ class SlabMixin:
         for c in self.caches():
             if c.name == name:
                 return c.address
-        raise ValueError(f"no slab cache named {name!r}")
+        raise BadArgument(f"no slab cache named {name!r}")
 
     def _cache_ptr(self: Machine, cache: int | str) -> int:
         return self.kmem_cache(cache) if isinstance(cache, str) else cache
@@ -189,7 +189,7 @@ class SlabMixin:
         """Per-cache details: sizes, layout, slab order, partial count, CPU free objects."""
         c = next((v for v in self.caches() if v.name == name), None)
         if c is None:
-            raise ValueError(f"no slab cache named {name!r}")
+            raise BadArgument(f"no slab cache named {name!r}")
         cpu_free = len(slabv.walk_freelist(c, c.cpu_freelist, self.read_u64, c.objects))
         return {"name": c.name, "object_size": c.object_size, "size": c.size,
                 "objects_per_slab": c.objects, "order": c.order, "align": c.align,

@@ -260,7 +260,7 @@ def test_info_commands(capsys) -> None:
     code, out, _ = run(capsys, "info", "pagetable", "0xffff888000000000-0xffff888000200000")
     assert code == 0 and out.count("\n") == 3  # the marker and two ranges
     code, _, err = run(capsys, "info", "pagetable", "nonsense")
-    assert code == 1 and "ADDR or START-END" in err
+    assert code == 2 and "ADDR or START-END" in err  # bad usage, as documented
     code, out, _ = run(capsys, "info", "slabtop", "--json")
     assert code == 0 and any(r["name"] == "kmem_cache" for r in json.loads(out))
 
