@@ -44,22 +44,20 @@ void *page_address(const struct page *page) { return __va(page_to_pfn(page) << P
 
 bool virt_addr_valid(u64 addr)
 {
-	return addr >= PAGE_OFFSET && addr < PAGE_OFFSET + (max_pfn << PAGE_SHIFT) &&
-	       pfn_valid(__pa(addr) >> PAGE_SHIFT);
+	return __virt_addr_valid(addr);
 }
 
 struct page *virt_to_page(const void *addr)
 {
 	u64 a = (u64)addr;
-	u64 pa = a >= START_KERNEL_MAP ? __pa_symbol(a) : __pa(a);
-	return pfn_to_page(pa >> PAGE_SHIFT);
+	if (a < START_KERNEL_MAP)
+		return __direct_virt_to_page(addr);
+	return pfn_to_page(__pa_symbol(a) >> PAGE_SHIFT);
 }
 
 struct page *compound_head(struct page *page)
 {
-	if (page->compound_head & 1 && PageTail(page))
-		return (struct page *)(page->compound_head - 1);
-	return page;
+	return __compound_head(page);
 }
 
 int gfp_zone(gfp_t gfp)

@@ -7,6 +7,7 @@
 #include <types.h>
 #include <gfp.h>
 #include <mmzone.h>
+#include <memlayout.h>
 #include <preempt.h>
 
 /* alloc_flags, with Linux's values where they alias GFP bits */
@@ -45,14 +46,13 @@ struct page *compound_head(struct page *page);
 /* Inline forms for hot paths (the functions above are the same, callable by name). */
 static inline bool __virt_addr_valid(u64 addr)
 {
-	extern u64 max_pfn;
-	u64 pfn = (addr - 0xffff888000000000UL) >> 12;
-	return addr >= 0xffff888000000000UL && pfn < max_pfn && pfn_valid(pfn);
+	u64 pfn = __pa(addr) >> PAGE_SHIFT;
+	return addr >= PAGE_OFFSET && pfn < max_pfn && pfn_valid(pfn);
 }
 
 static inline struct page *__direct_virt_to_page(const void *addr)
 {
-	return mem_map + (((u64)addr - 0xffff888000000000UL) >> 12);
+	return mem_map + (__pa(addr) >> PAGE_SHIFT);
 }
 
 static inline struct page *__compound_head(struct page *page)
