@@ -42,22 +42,11 @@ static u64 slab_random_state = 0x9e3779b97f4a7c15UL;
 
 /* --- hardened free pointers --------------------------------------------- */
 
-static inline u64 freeptr_mask(const struct kmem_cache *s, u64 ptr_addr)
-{
-	return s->random ^ __builtin_bswap64(ptr_addr);
-}
-
-static inline void *get_freepointer(const struct kmem_cache *s, void *object)
-{
-	u64 addr = (u64)object + s->offset;
-	return (void *)(*(u64 *)addr ^ freeptr_mask(s, addr));
-}
-
+/* freeptr_mask/get_freepointer/set_freepointer_raw are in slab.h */
 static inline void set_freepointer(const struct kmem_cache *s, void *object, void *fp)
 {
-	u64 addr = (u64)object + s->offset;
 	BUG_ON(object == fp); /* naive detection of double free or corruption */
-	*(u64 *)addr = (u64)fp ^ freeptr_mask(s, addr);
+	set_freepointer_raw(s, object, fp);
 }
 
 /* --- slabs ---------------------------------------------------------------- */
@@ -163,8 +152,7 @@ static void deactivate_slab(struct kmem_cache *s, struct page *slab, void *freel
 	u64 flags;
 	spin_lock_irqsave(&s->node.list_lock, flags);
 	if (tail) {
-		u64 addr = (u64)tail + s->offset;
-		*(u64 *)addr = (u64)slab->freelist ^ freeptr_mask(s, addr);
+		set_freepointer_raw(s, tail, slab->freelist);
 		slab->freelist = freelist;
 	}
 	u32 inuse = slab_inuse(slab) - nfree;

@@ -190,7 +190,7 @@ static void print_trailer(struct kmem_cache *s, struct page *slab, u8 *obj)
 	printk("Slab 0x%016lx objects=%u used=%u fp=0x%016lx flags=0x%lx\n", (u64)slab,
 	       slab_objects(slab), slab_inuse(slab), (u64)slab->freelist, slab->flags);
 	printk("Object 0x%016lx @offset=%lu fp=0x%016lx\n\n", (u64)obj,
-	       (u64)(obj - (u8 *)page_address(slab)), (u64)get_freepointer_debug(s, obj));
+	       (u64)(obj - (u8 *)page_address(slab)), (u64)get_freepointer(s, obj));
 	if (s->flags & SLAB_RED_ZONE)
 		hex_dump("Redzone", obj - s->red_left_pad, s->red_left_pad);
 	hex_dump("Object", obj, min((u64)s->object_size, 128UL));
@@ -259,23 +259,11 @@ static bool check_object(struct kmem_cache *s, struct page *slab, u8 *obj, u8 va
 	return ok;
 }
 
-void *get_freepointer_debug(const struct kmem_cache *s, void *object)
-{
-	u64 addr = (u64)object + s->offset;
-	return (void *)(*(u64 *)addr ^ s->random ^ __builtin_bswap64(addr));
-}
-
 static bool valid_pointer(struct kmem_cache *s, struct page *slab, void *p)
 {
 	u8 *base = (u8 *)page_address(slab) + s->red_left_pad;
 	u64 off = (u64)((u8 *)p - base);
 	return (u8 *)p >= base && off % s->size == 0 && off / s->size < slab_objects(slab);
-}
-
-static void set_freepointer_raw(struct kmem_cache *s, void *object, void *fp)
-{
-	u64 addr = (u64)object + s->offset;
-	*(u64 *)addr = (u64)fp ^ s->random ^ __builtin_bswap64(addr);
 }
 
 static void object_err(struct kmem_cache *s, struct page *slab, void *obj, const char *what);
@@ -300,7 +288,7 @@ static bool chain_has(struct kmem_cache *s, struct page *slab, void **headp, voi
 		if (fp == search)
 			return true;
 		prev = fp;
-		fp = get_freepointer_debug(s, fp);
+		fp = get_freepointer(s, fp);
 	}
 	return false;
 }

@@ -137,7 +137,26 @@ u64 validate_slab_cache(struct kmem_cache *s);
 void list_leaked_objects(struct kmem_cache *s);
 void kmalloc_update_orig_size(struct kmem_cache *s, void *obj, u64 size);
 void slab_debug_setup(const char *cmdline);
-void *get_freepointer_debug(const struct kmem_cache *s, void *object);
+
+
+/* Hardened free pointers: stored as ptr ^ cache->random ^ bswap64(&slot). */
+static inline u64 freeptr_mask(const struct kmem_cache *s, u64 ptr_addr)
+{
+	return s->random ^ __builtin_bswap64(ptr_addr);
+}
+
+static inline void *get_freepointer(const struct kmem_cache *s, void *object)
+{
+	u64 addr = (u64)object + s->offset;
+	return (void *)(*(u64 *)addr ^ freeptr_mask(s, addr));
+}
+
+/* Without the double-free check (slab.c's set_freepointer adds it). */
+static inline void set_freepointer_raw(const struct kmem_cache *s, void *object, void *fp)
+{
+	u64 addr = (u64)object + s->offset;
+	*(u64 *)addr = (u64)fp ^ freeptr_mask(s, addr);
+}
 
 static inline u32 slab_inuse(const struct page *s) { return (u32)(s->private & 0xffff); }
 static inline u32 slab_objects(const struct page *s) { return (u32)((s->private >> 16) & 0x7fff); }
