@@ -103,3 +103,210 @@ class Breakpoint:
     @property
     def caller_symbols(self) -> list[str]:
         return [self.machine.symbolize(a) for a in self.callers]
+
+
+# ---------------------------------------------------------------------- watchpoints
+ACCESS_KINDS = ("write", "read", "access")
+_MAX_WATCH = 1 << 20  # bytes: a watch is for a variable or an object, not a whole area
+
+
+class WatchError(KmemuError, ValueError):
+    """A watchpoint that cannot be set (bad range, unmapped address, bad kind)."""
+
+
+@dataclass
+class WatchHit:
+    """One access to a watched range.
+
+    ``old`` and ``new`` are the watched range's contents (little-endian
+    int for up to 8 bytes, else bytes) before and after the access; ``rip``
+    is the instruction that made it.
+    """
+
+    watchpoint: Watchpoint
+    access: str  # "write" or "read"
+    address: int  # virtual address of the access (first byte inside the watched range)
+    size: int
+    old: int | bytes
+    new: int | bytes
+    rip: int
+    where: str
+
+    def describe(self) -> str:
+        wp = self.watchpoint
+        if self.access == "read":
+            return (f"{wp.kind_name} watchpoint {wp.label}: {wp.expression}\n\n"
+                    f"Value = {_fmt(self.new)}\n(read by {self.where})")
+        return (f"{wp.kind_name} watchpoint {wp.label}: {wp.expression}\n\n"
+                f"Old value = {_fmt(self.old)}\nNew value = {_fmt(self.new)}\n"
+                f"(written by {self.where})")
+
+
+def _fmt(v: int | bytes) -> str:
+    return f"{v:#x}" if isinstance(v, int) else v.hex(" ")
+
+
+@dataclass
+class _Chunk:
+    va: int
+    pa: int
+    size: int
+
+
+@dataclass
+class Watchpoint:
+    """A watched virtual range, hooked on the physical bytes behind it.
+
+    The range is translated through the guest page tables; the hooks sit on
+    the physical addresses (Unicorn's memory hooks see physical addresses),
+    so writes through any alias (direct map, vmalloc) are seen.  The
+    page-table entries used by the translation are watched too: when the
+    kernel changes the mapping, the watch is translated again.
+    """
+
+    machine: Machine
+    address: int
+    size: int
+    access: str = "write"  # "write", "read" or "access"
+    stop: bool = False
+    changes_only: bool = False  # gdb's `watch`: ignore writes of the same value
+    expression: str = ""
+    label: str = ""
+    hits: list[WatchHit] = field(default_factory=list)
+    chunks: list[_Chunk] = field(default_factory=list)
+    _hooks: list[int] = field(default_factory=list)
+    installed: bool = False
+
+    def __post_init__(self) -> None:
+        if self.access not in ACCESS_KINDS:
+            raise WatchError(f"watch access must be one of {', '.join(ACCESS_KINDS)}, "
+                             f"got {self.access!r}")
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or \
+                not 1 <= self.size <= _MAX_WATCH:
+            raise WatchError(f"watch size must be 1..{_MAX_WATCH} bytes, got {self.size!r}")
+        if isinstance(self.address, bool) or not isinstance(self.address, int) or \
+                not 0 <= self.address <= (1 << 64) - self.size:
+            raise WatchError(f"watch address must be a 64-bit address, got {self.address!r}")
+        self.expression = self.expression or f"*{self.address:#x} ({self.size} bytes)"
+
+    @property
+    def kind_name(self) -> str:
+        return {"write": "Hardware", "read": "Hardware read", "access": "Hardware access"}[
+            self.access]
+
+    @property
+    def mapped(self) -> bool:
+        return sum(c.size for c in self.chunks) == self.size
+
+    # --- install / resolve ----------------------------------------------------------
+    def install(self) -> Watchpoint:
+        if not self.installed:
+            self._resolve()
+            self.installed = True
+            self.machine._watchpoints.append(self)  # noqa: SLF001
+        return self
+
+    def remove(self) -> None:
+        if self.installed:
+            self._unhook()
+            self.installed = False
+            self.machine._watchpoints.remove(self)  # noqa: SLF001
+
+    def __enter__(self) -> Watchpoint:
+        return self.install()
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+    def _unhook(self) -> None:
+        for h in self._hooks:
+            self.machine.uc.hook_del(h)
+        self._hooks.clear()
+
+    def _resolve(self) -> None:
+        """Translate the range now and hook its physical bytes and page-table entries."""
+        from unicorn import UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE
+
+        from emu.kernel import pagetable
+
+        m = self.machine
+        self._unhook()
+        self.chunks = []
+        entries: set[int] = set()
+        va, end = self.address, self.address + self.size
+        read_u64 = m._read_u64  # noqa: SLF001
+        while va < end:
+            page_end = min(end, (va | 0xFFF) + 1)
+            if pagetable.is_canonical(va):
+                for step in pagetable.walk_steps(read_u64, m.cr3, va):
+                    entries.add(step.entry_pa)
+                try:
+                    pa = pagetable.walk(read_u64, m.cr3, va).pa
+                    self.chunks.append(_Chunk(va, pa, page_end - va))
+                except KmemuError:
+                    pass  # not mapped now: the entry hooks notice when it is
+            va = page_end
+        types = (UC_HOOK_MEM_WRITE if self.access == "write" else
+                 UC_HOOK_MEM_READ if self.access == "read" else
+                 UC_HOOK_MEM_WRITE | UC_HOOK_MEM_READ)
+        for c in self.chunks:  # accesses may start up to 7 bytes before the range
+            self._hooks.append(m.hook_add(types, self._on_access, c,
+                                          max(0, c.pa - 7), c.pa + c.size - 1))
+        for e in sorted(entries):
+            self._hooks.append(m.hook_add(UC_HOOK_MEM_WRITE, self._on_entry_write, None,
+                                          e, e + 7))
+
+    # --- hooks ----------------------------------------------------------------------
+    def _value(self, patch: tuple[int, int, int] | None = None) -> int | bytes:
+        """The watched bytes now, with an access (pa, size, value) applied if given."""
+        m = self.machine
+        buf = bytearray()
+        for c in self.chunks:
+            raw = bytearray(m.uc.mem_read(c.pa, c.size))
+            if patch is not None:
+                pa, size, value = patch
+                data = (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+                for i in range(size):
+                    if c.pa <= pa + i < c.pa + c.size:
+                        raw[pa + i - c.pa] = data[i]
+            buf += raw
+        if len(buf) <= 8:
+            return int.from_bytes(buf, "little")
+        return bytes(buf)
+
+    def _on_access(self, uc, access: int, address: int, size: int, value: int,
+                   chunk: _Chunk) -> None:
+        from unicorn import UC_MEM_WRITE
+
+        if address + size <= chunk.pa or address >= chunk.pa + chunk.size:
+            return  # the widened hook range: no overlap
+        m = self.machine
+        writing = access == UC_MEM_WRITE
+        old = self._value()
+        new = self._value((address, size, value)) if writing else old
+        if writing and self.changes_only and old == new:
+            return
+        if self.stop and not m._stepping:  # noqa: SLF001
+            # Stop before the instruction; the run loop steps it and reports (after).
+            m._watch_step_pending = True  # noqa: SLF001
+            uc.emu_stop()
+            return
+        rip = uc.reg_read(x86.UC_X86_REG_RIP)
+        va = chunk.va + max(0, address - chunk.pa)
+        hit = WatchHit(self, "write" if writing else "read", va, size, old, new, rip,
+                       m.symbolize(rip))
+        self.hits.append(hit)
+        if self.stop:
+            m._watch_hits.append(hit)  # noqa: SLF001
+
+    def _on_entry_write(self, uc, access: int, address: int, size: int, value: int,
+                        _: object) -> None:
+        m = self.machine
+        m._rewatch = True  # noqa: SLF001
+        if not m._stepping:  # noqa: SLF001
+            m._watch_step_pending = True  # noqa: SLF001
+            uc.emu_stop()
+
+    def describe(self) -> str:
+        where = ", ".join(f"{c.va:#x} -> pa {c.pa:#x} ({c.size} bytes)" for c in self.chunks)
+        return f"{self.expression}: {where or 'not mapped now'}"

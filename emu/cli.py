@@ -5,6 +5,7 @@
     kmemu qemu [--mem SIZE] [--cmdline STR] [--timeout S]
     kmemu bench [--json] [--repeat N]
     kmemu e820 [--mem SIZE | --e820 FILE]
+    kmemu gdb [--mem SIZE] [--port N] [--listen HOST] [--once]
     kmemu info buddy|zones|pagetypeinfo|watermarks|memblock|slab|slabtop [--mem SIZE] [--json]
 
 Exit status: 0 on success, 1 when the guest failed (oops, panic, failed
@@ -181,6 +182,38 @@ def cmd_info(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gdb(a: argparse.Namespace) -> int:
+    """Boot, then serve the GDB remote protocol until interrupted (or one client)."""
+    from emu.gdbstub.server import LOOPBACK, GdbServer, gdb_command_line
+    from emu.gdbstub.target import MachineTarget
+    from emu.session import DebugSession
+
+    host = a.listen or "127.0.0.1"
+    if not 0 <= a.port <= 65535:
+        raise BadArgument(f"--port must be 0..65535, got {a.port}")
+    m = Machine.booted(**_machine_args(a))  # type: ignore[arg-type]
+    try:
+        srv = GdbServer(MachineTarget(DebugSession(m)), host, a.port,
+                        log=lambda s: print(f"kmemu gdb: {s}", file=sys.stderr, flush=True))
+    except OSError as e:
+        raise BadArgument(f"cannot listen on {host}:{a.port}: {e.strerror or e}") from None
+    if host not in LOOPBACK:
+        print(f"kmemu gdb: WARNING: listening on {host}, not loopback: anyone who can reach "
+              "this port can read and write guest memory and run kernel code",
+              file=sys.stderr)
+    assert m.artifacts is not None
+    print(f"kmemu gdb: kernel ready; listening on {host}:{srv.port}\n"
+          f"connect with:\n  {gdb_command_line(str(m.artifacts.elf), host, srv.port)}",
+          flush=True)
+    try:
+        srv.serve(once=a.once)
+    except KeyboardInterrupt:
+        print("kmemu gdb: stopped", file=sys.stderr)
+    finally:
+        srv.close()
+    return 0
+
+
 def cmd_e820(a: argparse.Namespace) -> int:
     m = load_map(a.e820) if a.e820 else default_map(a.mem)
     print("\n".join(m.lines()))
@@ -229,6 +262,14 @@ def parser() -> argparse.ArgumentParser:
     machine_opts(i)
     i.add_argument("--json", action="store_true", help="structured data instead of text")
     i.set_defaults(fn=cmd_info)
+
+    g = sub.add_parser("gdb", help="boot, then serve gdb's remote protocol on 127.0.0.1:1234")
+    machine_opts(g)
+    g.add_argument("--port", type=int, default=1234, help="TCP port (default 1234; 0: any free)")
+    g.add_argument("--listen", metavar="HOST", help="address to listen on instead of "
+                   "127.0.0.1 (a warning is printed: the stub gives full control of the guest)")
+    g.add_argument("--once", action="store_true", help="exit when the first client leaves")
+    g.set_defaults(fn=cmd_gdb)
 
     e = sub.add_parser("e820", help="print a memory map as the kernel will see it",
                        description="Map file format: one range per line, `START END TYPE` "

@@ -107,6 +107,8 @@ class BreakpointHit(KmemuError):
     """A call stopped at a stopping breakpoint; ``call.resume()`` continues it,
     ``call.stepi()`` runs one instruction, ``call.abort()`` abandons it."""
 
+    reason = "breakpoint"
+
     def __init__(self, call: SuspendedCall, breakpoint: object, where: str) -> None:
         self.call = call
         self.breakpoint = breakpoint
@@ -114,13 +116,40 @@ class BreakpointHit(KmemuError):
         super().__init__(f"stopped at {where} in {call.name}()")
 
 
+class WatchpointHit(BreakpointHit):
+    """A call stopped just after an access to a stopping watchpoint's range;
+    ``hit`` (:class:`emu.breakpoints.WatchHit`) has the old and new value and
+    the instruction that made the access."""
+
+    reason = "watchpoint"
+
+    def __init__(self, call: SuspendedCall, hit: object, where: str) -> None:
+        super().__init__(call, getattr(hit, "watchpoint", None), where)
+        self.hit = hit
+        self.args = (f"{hit.describe()}\nstopped at {where} in {call.name}()",)  # type: ignore[attr-defined]
+
+
+class CallInterrupted(BreakpointHit):
+    """A call suspended by ``Machine.interrupt()`` (Ctrl-C) in a debug session."""
+
+    reason = "interrupted"
+
+
 @dataclass
 class SuspendedCall:
-    """A call stopped inside the guest (see :class:`BreakpointHit`)."""
+    """A call stopped inside the guest (see :class:`BreakpointHit`).
+
+    Every method that runs the guest stops early at a stopping breakpoint or
+    watchpoint (raising :class:`BreakpointHit` / :class:`WatchpointHit`
+    again).  When the call's own return ends it, ``done`` becomes true,
+    ``result`` holds the call's result and the machine is back at idle.
+    """
 
     machine: Machine
     name: str
     on_done: Callable[[int], int]  # the call's result from the final control value
+    done: bool = False
+    result: int | None = None
 
     @property
     def rip(self) -> int:
@@ -130,22 +159,46 @@ class SuspendedCall:
         """Continue to the end of the call (or the next stop): the call's result."""
         return self.machine._resume(self)
 
-    def stepi(self) -> int:
-        """Execute one instruction; returns the new RIP."""
-        return self.machine._stepi(self)
+    def stepi(self, n: int = 1) -> int:
+        """Execute ``n`` instructions (into calls and fault handlers); the new RIP."""
+        from emu.stepping import stepi
+        return stepi(self, n)
+
+    def step(self, n: int = 1):  # -> emu.kernel.lines.LineEntry | None
+        """Run to the start of the next source line, entering called functions that
+        have line information (gdb's ``step``); the line, or None if the call ended."""
+        from emu.stepping import step_line
+        return step_line(self, over=False, count=n)
+
+    def next(self, n: int = 1):  # -> emu.kernel.lines.LineEntry | None
+        """Like :meth:`step` but runs called functions to their return (gdb's ``next``)."""
+        from emu.stepping import step_line
+        return step_line(self, over=True, count=n)
+
+    def until(self, where: str | int | None = None):  # -> LineEntry | None
+        """gdb's ``until``: without ``where``, ``next`` that does not stop at a line
+        before the current one (leaves loops); with it, run to ``where`` or until the
+        current function returns, whichever comes first."""
+        from emu.stepping import until
+        return until(self, where)
+
+    def finish(self) -> int:
+        """Run until the current function returns; its return value (``rax``,
+        masked to the function's return type).
+
+        If that return ends the whole call, the call completes and this is the
+        call's result.
+        """
+        from emu.stepping import finish
+        return finish(self)
 
     def abort(self) -> None:
         """Give up the call: back to idle (the guest may hold half-done state)."""
         self.machine._abort(self)
 
-    def finish(self) -> int:
-        """Run until the current function returns; its return value (``rax``).
-
-        If that return ends the whole call, the call completes and this is the
-        call's result.  Stops earlier at another stopping breakpoint (raises
-        :class:`BreakpointHit` again).
-        """
-        return self.machine._finish(self)
+    def backtrace(self) -> list:  # -> list[emu.kernel.unwind.Frame]
+        """The stack of the stopped call, innermost first."""
+        return self.machine.backtrace()
 
 
 class GuestWaiting(KmemuError):
@@ -178,6 +231,7 @@ class Snapshot:
     rsp: int
     insns: int
     valid: bool = True
+    suspended: SuspendedCall | None = None  # taken while a call was stopped in the guest
 
 
 def _u64(v: int) -> int:
@@ -231,9 +285,19 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
         self._ret_masks: dict[int, int] = {}  # functions returning bool/int: defined bits
         self._snapshots: list[Snapshot] = []
         self._lines = None
+        self._cfi_table = None
         self._stop_hit: object | None = None  # the stopping breakpoint just hit
         self._skip_once: int | None = None  # resume: do not stop again at this address
         self._suspended: SuspendedCall | None = None
+        self._watchpoints: list = []  # installed emu.breakpoints.Watchpoint objects
+        self._stepping = False  # executing one instruction on the host's behalf
+        self._watch_step_pending = False  # a watch hook stopped before an access: step it
+        self._rewatch = False  # a page-table entry under a watchpoint was written
+        self._ctl_pending: int | None = None
+        self._watch_hits: list = []  # stopping watchpoint hits of the last step
+        #: Debug sessions set this: Ctrl-C / interrupt() then suspends a call
+        #: (BreakpointHit with reason "interrupted") instead of abandoning it.
+        self.suspend_on_interrupt = False
         self._count_insns = count_insns
         self._irq_flag: bool | None = None
         self._irq_flag_pa = 0
@@ -439,6 +503,16 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
                         raise MachineError(
                             f"emulation failed at {self.symbolize(cpu.rip)}: {e}") from e
                 irq.after_run()
+                if self._watch_step_pending and self._ctl is None and self._exc is None:
+                    self._watch_step_pending = False
+                    ctl = self._step_insn()  # the access a watch hook stopped in front of
+                    if ctl is not None:
+                        self._ctl = ctl
+                    elif self._watch_hits and self._stop_hit is None:
+                        self._stop_hit = self._watch_hits[0]
+                    if self._stop_hit is None and ctl is None:
+                        continue
+                self._watch_step_pending = False
                 if self._stop_hit is not None and self._ctl is None:
                     return CTL_STOPPED
                 if self._ctl is not None:
@@ -451,6 +525,9 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
                     continue
                 if self._interrupted:
                     self._interrupted = False
+                    if self.suspend_on_interrupt and self.state == "running":
+                        self._stop_hit = "interrupted"
+                        return CTL_STOPPED
                     raise Interrupted(f"interrupted at {self.symbolize(cpu.rip)}")
                 if watch.fired:
                     raise BudgetExceeded(
@@ -542,13 +619,18 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
         self._idle_rsp = cpu.reg("rsp")
         self._idle_rip = cpu.rip
         self._call_rsp = (self._idle_rsp - 512) & ~0xF
-        self._ret_addr = struct.pack("<Q", self.symbol("kmemu_call_return"))
+        self._ret_addr = struct.pack("<Q", self.call_return_address)
         self._call_stack_pa = self.translate(self._call_rsp - 8, "write")
         self._req_pa = self._sym_pa("kmemu_req")
         # call: RSP, RIP, RFLAGS, RBP, then the argument registers
         self._call_regs = RegBatch(self.uc, [x86.UC_X86_REG_RSP, x86.UC_X86_REG_RIP,
                                              x86.UC_X86_REG_RFLAGS, x86.UC_X86_REG_RBP,
                                              *ARG_REGS])
+
+    @property
+    def call_return_address(self) -> int:
+        """Where every host call returns: just past the nop at kmemu_call_return."""
+        return self.symbol("kmemu_call_return") + 1
 
     def _sym_pa(self, name: str) -> int:
         return self.symbol(name) - L.KERNEL_VIRT
@@ -660,17 +742,42 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
     def _complete(self, call: SuspendedCall, budget_seconds: float | None,
                   max_insns: int | None) -> int:
         """Run a started call to its end, or suspend it at a stopping breakpoint."""
-        stop = self._run_request(budget_seconds, max_insns)
+        self.state = "running"
+        self._suspended = call
+        try:
+            stop = self._run_request(budget_seconds, max_insns)
+        except BaseException:
+            self._suspended = None
+            if self.state == "running":  # oops, budget, interrupt, wait: back at idle
+                self.state = "ready"
+            raise
         if stop == CTL_STOPPED:
-            bp, self._stop_hit = self._stop_hit, None
-            self.state = "stopped"
-            self._suspended = call
-            if getattr(bp, "temporary", False):
-                bp.remove()  # type: ignore[union-attr]
-            raise BreakpointHit(call, bp, self.symbolize(self.cpu.rip))  # type: ignore[union-attr]
+            self._suspend(call)
+        return self._call_done(call, stop)
+
+    def _suspend(self, call: SuspendedCall) -> None:
+        """Leave ``call`` stopped here and raise the matching :class:`BreakpointHit`."""
+        from emu.breakpoints import WatchHit
+
+        bp, self._stop_hit = self._stop_hit, None
+        self._watch_hits = []
+        self.state = "stopped"
+        self._suspended = call
+        where = self.symbolize(self.cpu.rip)  # type: ignore[union-attr]
+        if isinstance(bp, WatchHit):
+            raise WatchpointHit(call, bp, where)
+        if bp == "interrupted":
+            raise CallInterrupted(call, None, where)
+        if getattr(bp, "temporary", False):
+            bp.remove()  # type: ignore[union-attr]
+        raise BreakpointHit(call, bp, where)
+
+    def _call_done(self, call: SuspendedCall, stop: int) -> int:
         self.state = "ready"
         self._suspended = None
-        return call.on_done(stop)
+        call.done = True
+        call.result = call.on_done(stop)
+        return call.result
 
     def _check_suspended(self, call: SuspendedCall) -> None:
         if self.state != "stopped" or self._suspended is not call:
@@ -682,49 +789,64 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
         self.state = "running"
         return self._complete(call, None, None)
 
+    def _step_insn(self) -> int | None:
+        """Execute the one instruction at RIP for the host (no interrupt delivery,
+        as QEMU's gdb stub single-steps); a control value if it ended the run.
+
+        Breakpoints at RIP do not fire; watch hooks record without stopping.
+        A fault it raises is delivered to the guest's IDT (the next stepi is in
+        the handler).
+        """
+        cpu, uc = self.cpu, self.uc
+        assert cpu is not None
+        rip = cpu.rip
+        self._skip_once = rip
+        self._stepping = True
+        self._exc, self._ctl, self._watch_hits = None, None, []
+        try:
+            uc.emu_start(rip, 0, 0, 1)
+        except UcError as e:
+            if e.errno != UC_ERR_INSN_INVALID:
+                raise MachineError(f"stepping failed at {self.symbolize(rip)}: {e}") from e
+            self._exc = 6
+        finally:
+            self._stepping = False
+            self._skip_once = None
+        self._stop_hit = None
+        if self._rewatch:
+            self._rewatch_all()
+        if self._exc is not None and self._ctl is None:
+            self._deliver_exception(self._exc)
+        return self._ctl
+
+    def _rewatch_all(self) -> None:
+        self._rewatch = False
+        for wp in list(self._watchpoints):
+            wp._resolve()  # noqa: SLF001
+
     def _stepi(self, call: SuspendedCall) -> int:
         self._check_suspended(call)
         cpu = self.cpu
         assert cpu is not None
-        self._skip_once = cpu.rip
-        self._exc = None
+        self.state = "running"
         try:
-            self.uc.emu_start(cpu.rip, 0, 0, 1)
-        except UcError as e:
-            if e.errno != UC_ERR_INSN_INVALID:
-                raise MachineError(f"stepi failed at {self.symbolize(cpu.rip)}: {e}") from e
-            self._exc = 6
-        self._skip_once = None
-        self._stop_hit = None
-        if self._exc is not None:
-            self._deliver_exception(self._exc)
+            ctl = self._step_insn()
+        except MachineError:
+            self.state = "crashed"
+            raise
+        if ctl is not None:  # the call's last instruction (or an oops, or the exit port)
+            self._complete_from(call, ctl)
+            return cpu.rip
+        if self._watch_hits:
+            self._stop_hit = self._watch_hits[0]
+            self._suspend(call)
+        self.state = "stopped"
         return cpu.rip
 
-    def _finish(self, call: SuspendedCall) -> int:
-        from emu.breakpoints import Breakpoint
-
-        self._check_suspended(call)
-        cpu = self.cpu
-        assert cpu is not None and self.symbols is not None
-        rip, rsp, rbp = cpu.rip, cpu.reg("rsp"), cpu.reg("rbp")
-        hit = self.symbols.lookup(rip)
-        at_entry = hit is not None and hit[1] == 0
-        ret = self.read_u64(rsp if at_entry else rbp + 8)  # frame pointers are kept
-        frame_sp = rsp if at_entry else rbp + 8
-        if ret == self.symbol("kmemu_call_return"):
-            return call.resume()  # returning ends the call: its result
-        bp = Breakpoint(self, ret, ret,
-                        condition=lambda m: m.cpu.reg("rsp") > frame_sp,  # type: ignore[union-attr]
-                        stop=True, temporary=True).install()
-        try:
-            call.resume()
-        except BreakpointHit as e:
-            if e.breakpoint is bp:
-                return cpu.reg("rax")
-            raise
-        finally:
-            bp.remove()
-        raise MachineError("finish: the call ended without returning through its caller")
+    def _complete_from(self, call: SuspendedCall, ctl: int) -> int:
+        """Finish a call whose stepped instruction reported ``ctl`` (as _run would)."""
+        self._ctl_pending = ctl
+        return self._complete(call, None, None)
 
     def _abort(self, call: SuspendedCall) -> None:
         self._check_suspended(call)
@@ -736,7 +858,10 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
     def _run_request(self, budget_seconds: float | None, max_insns: int | None) -> int:
         mark = len(self._console)
         try:
-            stop = self._run(budget_seconds, max_insns)
+            if self._ctl_pending is not None:  # a stepped instruction already ended the run
+                stop, self._ctl_pending = self._ctl_pending, None
+            else:
+                stop = self._run(budget_seconds, max_insns)
         except (BudgetExceeded, Interrupted, GuestWaiting):
             self._to_idle()
             raise
@@ -796,6 +921,57 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
         bp = Breakpoint(self, where, resolve_location(self, where), condition, stop=True,
                         temporary=temporary)
         return bp.install()
+
+    def watchpoint(self, address: int, size: int = 8, access: str = "write", *,
+                   stop: bool = False, changes_only: bool = False, expression: str = ""):
+        """A watchpoint on the virtual range ``[address, address+size)`` (not yet
+        installed: use it as a context manager or call ``.install()``).
+
+        ``access`` is ``"write"``, ``"read"`` or ``"access"``.  Every access is
+        recorded in ``.hits`` (:class:`emu.breakpoints.WatchHit`: old and new
+        value, the instruction); with ``stop=True`` a call also stops just after
+        the access, raising :class:`WatchpointHit`.
+        """
+        from emu.breakpoints import Watchpoint
+        self._require_booted()
+        return Watchpoint(self, address, size, access, stop=stop, changes_only=changes_only,
+                          expression=expression)
+
+    def watch(self, address: int, size: int = 8, access: str = "write", *,
+              changes_only: bool = False, expression: str = ""):
+        """A stopping watchpoint, installed (see :meth:`watchpoint`)."""
+        return self.watchpoint(address, size, access, stop=True, changes_only=changes_only,
+                               expression=expression).install()
+
+    def _require_booted(self) -> None:
+        if self.state in ("off", "booting", "crashed", "exited"):
+            raise MachineError(f"the machine is {self.state}")
+
+    def _cfi(self):  # -> emu.kernel.unwind.CfiTable
+        if self._cfi_table is None:
+            from emu.kernel.unwind import CfiTable
+            self._syms()
+            self._cfi_table = CfiTable.load(self.artifacts.elf)  # type: ignore[union-attr]
+        return self._cfi_table
+
+    def registers(self) -> dict[str, int]:
+        """The general registers, rip, rflags, segment selectors and fs/gs base."""
+        cpu = self.cpu
+        assert cpu is not None
+        names = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10",
+                 "r11", "r12", "r13", "r14", "r15", "rip", "rflags", "cs", "ss", "ds", "es",
+                 "fs", "gs", "fs_base", "gs_base", "cr0", "cr2", "cr3", "cr4")
+        return {n: cpu.reg(n) for n in names}
+
+    def backtrace(self, max_frames: int = 64) -> list:  # -> list[emu.kernel.unwind.Frame]
+        """Frames of the current stack, innermost first (CFI, then frame pointers)."""
+        from emu.kernel.unwind import unwind
+        self._require_booted()
+        return unwind(self.registers(), self._safe_read_u64, self._cfi(), self._syms(),
+                      self.lines, max_frames=max_frames)
+
+    def _safe_read_u64(self, va: int) -> int:
+        return self.read_u64(va)
 
     def hook_add(self, htype: int, callback: Callable[..., object], user_data: object = None,
                  begin: int = 1, end: int = 0, *args: int, _holder: list[int] | None = None,
@@ -958,11 +1134,13 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
         restoring one discards every snapshot taken after it (restoring
         those later raises :class:`BadArgument` instead of crashing).
         """
-        self._require_ready()
+        if self.state != "stopped":
+            self._require_ready()
         assert self.irq is not None
         snap = Snapshot(id(self), self.uc.context_save(), len(self._console), len(self.events),
                         self.irq.state.copy(), self.exit_code, self._idle_rsp,
-                        self._counter.count if self._counter else 0)
+                        self._counter.count if self._counter else 0,
+                        suspended=self._suspended if self.state == "stopped" else None)
         self._snapshots.append(snap)
         return snap
 
@@ -985,9 +1163,14 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
         assert self.irq is not None
         self.irq.restore(snap.irq)
         self.exit_code = snap.exit_code
-        self.state = "ready"
-        self._suspended = None
+        call = snap.suspended
+        if call is not None:  # back inside the stopped call, which may be continued again
+            call.done, call.result = False, None
+        self.state = "stopped" if call is not None else "ready"
+        self._suspended = call
         self._stop_hit = None
+        self._watch_step_pending = False
+        self._rewatch_all()  # the page tables went back too
 
     # ------------------------------------------------------------------ instruction counts
     def _insn_counter(self) -> InsnCounter:

@@ -99,16 +99,29 @@ kmemu_idle_hlt:
  * the out, before any later instruction, so nothing may follow it that the
  * host depends on.
  */
+/*
+ * The host pushes kmemu_call_return+1 as the return address: debuggers look
+ * up a caller at (return address - 1), which must land in this function, not
+ * in the one before it.  The CFI marks this as the outermost frame (return
+ * address undefined), so gdb's and kmemu's backtraces end here cleanly and
+ * gdb's `finish` recognises the frame it returns to.
+ */
+	.cfi_sections .debug_frame
 	.globl kmemu_call_return
 	.type kmemu_call_return, @function
 kmemu_call_return:
+	.cfi_startproc
+	.cfi_def_cfa %rsp, 0
+	.cfi_undefined %rip
+	nop                     /* never executed: calls return just past it */
 	movq %rax, %r12
 	call kmemu_deferred_work  /* kswapd and friends, in process context */
 	movl $2, %eax           /* KMEMU_CTL_CALL_DONE */
 	movw $0xc9e8, %dx
 	outl %eax, %dx
 	hlt
-	jmp kmemu_call_return
+	jmp kmemu_call_return + 1
+	.cfi_endproc
 	.size kmemu_call_return, . - kmemu_call_return
 
 /* A host call that died in an oops ends here (traps.c jumps to it). */

@@ -16,29 +16,62 @@ from __future__ import annotations
 import struct
 from typing import Protocol as TypingProtocol
 
-# gdb's x86-64 'g' packet order (org.gnu.gdb.i386.core/64bit): 64-bit GPRs and rip,
-# then 32-bit eflags and segment selectors, then fs_base/gs_base (64-bit).
+# gdb's x86-64 'g' packet order: org.gnu.gdb.i386.core (64-bit GPRs and rip, 32-bit
+# eflags and segment selectors, the x87 registers gdb requires in that feature), then
+# org.gnu.gdb.i386.segments (fs_base, gs_base).  The kernel is built without FPU use
+# (-mgeneral-regs-only), so the x87 registers read as their reset values.
 GPRS = ["rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10", "r11",
         "r12", "r13", "r14", "r15", "rip"]
 REGS32 = ["eflags", "cs", "ss", "ds", "es", "fs", "gs"]
+X87 = [f"st{i}" for i in range(8)]
+X87_CTL = ["fctrl", "fstat", "ftag", "fiseg", "fioff", "foseg", "fooff", "fop"]
 REGS64_TAIL = ["fs_base", "gs_base"]
 REGISTERS: list[tuple[str, int]] = ([(r, 8) for r in GPRS] + [(r, 4) for r in REGS32]
+                                    + [(r, 10) for r in X87] + [(r, 4) for r in X87_CTL]
                                     + [(r, 8) for r in REGS64_TAIL])
+#: Registers the stub serves but the CPU model does not use: (reset value).
+FPU_RESET = {"fctrl": 0x37F, "ftag": 0xFFFF} | {r: 0 for r in X87 + X87_CTL
+                                                if r not in ("fctrl", "ftag")}
 MAX_MEM = 4096  # bytes per m/M/X request
 
-TARGET_XML = """<?xml version="1.0"?>
-<!DOCTYPE target SYSTEM "gdb-target.dtd">
-<target version="1.0">
-  <architecture>i386:x86-64</architecture>
-  <feature name="org.gnu.gdb.i386.core">
-""" + "".join(
-    f'    <reg name="{name}" bitsize="{size * 8}" regnum="{i}" type="'
-    + ("code_ptr" if name == "rip" else "data_ptr" if name in ("rsp", "rbp")
-       else "i386_eflags" if name == "eflags" else "int")
-    + '" group="general"/>\n' for i, (name, size) in enumerate(REGISTERS)
-) + """  </feature>
-</target>
-"""
+_EFLAGS = [("CF", 0), ("", 1), ("PF", 2), ("AF", 4), ("ZF", 6), ("SF", 7), ("TF", 8),
+           ("IF", 9), ("DF", 10), ("OF", 11), ("NT", 14), ("RF", 16), ("VM", 17), ("AC", 18),
+           ("VIF", 19), ("VIP", 20), ("ID", 21)]
+
+
+def _reg_type(name: str) -> str:
+    if name == "rip":
+        return "code_ptr"
+    if name in ("rsp", "rbp"):
+        return "data_ptr"
+    if name == "eflags":
+        return "i386_eflags"
+    if name in X87:
+        return "i387_ext"
+    return "int"
+
+
+def _reg_xml(i: int, name: str, size: int) -> str:
+    group = ' group="float"' if name in X87_CTL else ""
+    return (f'    <reg name="{name}" bitsize="{size * 8}" regnum="{i}" '
+            f'type="{_reg_type(name)}"{group}/>\n')
+
+
+def _target_xml() -> str:
+    flags = "".join(f'      <field name="{n}" start="{b}" end="{b}"/>\n' for n, b in _EFLAGS)
+    core = "".join(_reg_xml(i, n, s) for i, (n, s) in enumerate(REGISTERS)
+                   if n not in REGS64_TAIL)
+    segs = "".join(_reg_xml(i, n, s) for i, (n, s) in enumerate(REGISTERS)
+                   if n in REGS64_TAIL)
+    return ('<?xml version="1.0"?>\n<!DOCTYPE target SYSTEM "gdb-target.dtd">\n'
+            '<target version="1.0">\n  <architecture>i386:x86-64</architecture>\n'
+            '  <feature name="org.gnu.gdb.i386.core">\n'
+            f'    <flags id="i386_eflags" size="4">\n{flags}    </flags>\n'
+            f'{core}  </feature>\n  <feature name="org.gnu.gdb.i386.segments">\n'
+            f'{segs}  </feature>\n</target>\n')
+
+
+TARGET_XML = _target_xml()
 
 
 class Target(TypingProtocol):
@@ -51,6 +84,7 @@ class Target(TypingProtocol):
     def resume(self, step: bool) -> str: ...  # returns the stop reply, e.g. "S05"
     def monitor(self, command: str) -> str: ...
     def detach(self) -> None: ...
+    def halt_reason(self) -> str: ...  # the reply to '?'
 
 
 class Protocol:
@@ -73,7 +107,7 @@ class Protocol:
     def _dispatch(self, data: bytes) -> bytes | None:
         c, rest = chr(data[0]), data[1:]
         if c == "?":
-            return b"S05"
+            return self.t.halt_reason().encode()
         if c == "g":
             return self._read_all()
         if c == "G":
@@ -138,6 +172,8 @@ class Protocol:
     # --- registers -----------------------------------------------------------------
     def _read_one(self, n: int) -> bytes:
         name, size = REGISTERS[n]
+        if name in FPU_RESET:
+            return FPU_RESET[name].to_bytes(size, "little").hex().encode()
         return (self.t.read_register(name) & ((1 << (8 * size)) - 1)).to_bytes(
             size, "little").hex().encode()
 
@@ -146,7 +182,8 @@ class Protocol:
         raw = bytes.fromhex(hexval.decode())
         if len(raw) != size:
             return b"E01"
-        self.t.write_register(name, int.from_bytes(raw, "little"))
+        if name not in FPU_RESET:
+            self.t.write_register(name, int.from_bytes(raw, "little"))
         return b"OK"
 
     def _read_all(self) -> bytes:
@@ -158,7 +195,8 @@ class Protocol:
             return b"E01"
         off = 0
         for name, size in REGISTERS:
-            self.t.write_register(name, int.from_bytes(raw[off:off + size], "little"))
+            if name not in FPU_RESET:
+                self.t.write_register(name, int.from_bytes(raw[off:off + size], "little"))
             off += size
         return b"OK"
 
@@ -244,3 +282,6 @@ class FakeTarget:
 
     def detach(self) -> None:
         self.log.append("detach")
+
+    def halt_reason(self) -> str:
+        return "S05"

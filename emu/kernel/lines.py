@@ -79,3 +79,22 @@ class LineTable:
         """The source line an address belongs to."""
         i = bisect.bisect_right(self._addrs, address) - 1
         return self.rows[i] if i >= 0 else None
+
+    def row_at(self, address: int) -> LineEntry | None:
+        """The row that starts exactly at ``address`` (a statement boundary), if any."""
+        i = bisect.bisect_right(self._addrs, address) - 1
+        return self.rows[i] if i >= 0 and self._addrs[i] == address else None
+
+    def rows_between(self, start: int, end: int) -> list[LineEntry]:
+        """Rows with ``start <= address < end``, in address order."""
+        lo = bisect.bisect_left(self._addrs, start)
+        hi = bisect.bisect_left(self._addrs, end)
+        return self.rows[lo:hi]
+
+    def lines_of(self, file: str) -> list[int]:
+        """Source lines of ``file`` (basename enough) that have code."""
+        name = Path(file).name
+        return sorted({ln for (f, ln) in self.by_line if f == name})
+
+    def files(self) -> list[str]:
+        return sorted({r.file for r in self.rows})

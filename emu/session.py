@@ -1,0 +1,558 @@
+"""Layer 5: a debugging session over a machine — what both debugger front ends drive.
+
+>>> s = DebugSession(m)                                  # doctest: +SKIP
+>>> s.break_("kmalloc").number                           # doctest: +SKIP
+1
+>>> print(s.call("kmalloc", ["64", "GFP_KERNEL"]).text)  # doctest: +SKIP
+Breakpoint 1, kmalloc (size=0x40, flags=0xcc0) at kmalloc.c:139
+139             if (!size)
+>>> s.next().text, s.finish().value                      # doctest: +SKIP
+
+The session numbers breakpoints and watchpoints (one sequence, as gdb does),
+holds the call that is stopped in the guest, turns every way a run can end
+(breakpoint, watchpoint, end of a step, the call's return, an oops, Ctrl-C)
+into a :class:`Stop` with the text a debugger prints, and answers the
+allocator inspection commands shared by the REPL and gdb's ``monitor``.
+Errors are :class:`emu.errors.KmemuError` with a one-line message; the
+machine stays usable after every one of them.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from emu.breakpoints import Breakpoint, Watchpoint, resolve_location
+from emu.errors import BadArgument, KmemuError
+
+if TYPE_CHECKING:
+    from emu.breakpoints import WatchHit
+    from emu.machine import Machine, Snapshot
+
+SIGINT, SIGTRAP, SIGSEGV = 2, 5, 11
+
+
+class SessionError(KmemuError, ValueError):
+    """A debugger request that cannot be done now (nothing running, no such point...)."""
+
+
+@dataclass
+class Point:
+    """A numbered breakpoint or watchpoint."""
+
+    number: int
+    kind: str  # "breakpoint", "hw watchpoint", "read watchpoint", "acc watchpoint"
+    what: str  # as the user gave it
+    bp: Breakpoint | None = None
+    wp: Watchpoint | None = None
+    temporary: bool = False
+    condition: str = ""
+
+    @property
+    def hits(self) -> int:
+        if self.bp is not None:
+            return self.bp.hits
+        assert self.wp is not None
+        return len(self.wp.hits)
+
+    @property
+    def address(self) -> int:
+        return self.bp.address if self.bp is not None else self.wp.address  # type: ignore[union-attr]
+
+    def remove(self) -> None:
+        if self.bp is not None:
+            self.bp.remove()
+        if self.wp is not None:
+            self.wp.remove()
+
+
+@dataclass
+class Stop:
+    """How a run ended, and what a debugger prints about it."""
+
+    reason: str  # breakpoint watchpoint step finish done oops interrupted idle error
+    text: str
+    rip: int
+    point: int | None = None
+    watch: WatchHit | None = None
+    value: int | None = None
+    signal: int = SIGTRAP
+
+
+@dataclass
+class QueuedCall:
+    fn: str
+    args: list[int]
+    context: str = "process"
+
+    def __str__(self) -> str:
+        return f"{self.fn}({', '.join(f'{a:#x}' for a in self.args)})"
+
+
+_WATCH_KINDS = {"write": "hw watchpoint", "read": "read watchpoint", "access": "acc watchpoint"}
+
+
+@dataclass
+class DebugSession:
+    m: Machine
+    points: dict[int, Point] = field(default_factory=dict)
+    snapshots: dict[str, Snapshot] = field(default_factory=dict)
+    queued: QueuedCall | None = None
+    last_value: int | None = None
+    _next_number: int = 1
+
+    def __post_init__(self) -> None:
+        self.m.suspend_on_interrupt = True
+
+    # ------------------------------------------------------------------ state
+    @property
+    def call_in_progress(self):  # -> SuspendedCall | None
+        return self.m._suspended if self.m.state == "stopped" else None  # noqa: SLF001
+
+    def _need_stopped(self, what: str):  # -> SuspendedCall
+        call = self.call_in_progress
+        if call is None:
+            if self.queued is not None:
+                return self._start_queued()
+            raise SessionError(f"{what}: the kernel is idle, no call is stopped "
+                               "(start one with 'call FUNC ARGS...')")
+        return call
+
+    def interrupt(self) -> None:
+        """Stop the running guest (safe from another thread, e.g. on Ctrl-C)."""
+        self.m.interrupt()
+
+    # ------------------------------------------------------------------ expressions
+    def registers(self) -> dict[str, int]:
+        return self.m.registers()
+
+    def evaluate(self, text: str):  # -> drgn.Object
+        from emu.kernel.expr import evaluate
+        return evaluate(self.m.program, text, self.registers())
+
+    def value_of(self, text: str) -> int:
+        """An integer (or address, for arrays and functions) from an expression."""
+        text = text.strip()
+        if not text:
+            raise BadArgument("an address or expression is needed")
+        if re.fullmatch(r"-?(0[xX][0-9a-fA-F]+|\d+)", text):
+            return int(text, 0) & ((1 << 64) - 1)
+        if re.fullmatch(r"[A-Za-z_]\w*", text) and self.m.symbols is not None \
+                and text in self.m.symbols.by_name:
+            return self.m.symbol(text)
+        from emu.kernel.expr import to_int
+        return to_int(self.evaluate(text))
+
+    def print_expr(self, text: str) -> str:
+        from emu.kernel.expr import format_value
+        n = len(self._history) + 1
+        obj = self.evaluate(text)
+        self._history.append(obj)
+        return f"${n} = {format_value(obj)}"
+
+    @property
+    def _history(self) -> list:
+        if not hasattr(self, "_hist"):
+            self._hist: list = []
+        return self._hist
+
+    # ------------------------------------------------------------------ breakpoints
+    def _number(self) -> int:
+        n = self._next_number
+        self._next_number += 1
+        return n
+
+    def break_(self, where: str | int, temporary: bool = False,
+               condition: str | Callable[[Machine], bool] | None = None) -> Point:
+        """``break``/``tbreak``: a symbol, ``sym+off``, ``*ADDR``, an address or
+        ``file.c:line``; ``condition`` is a Python callable or a C expression
+        evaluated in the guest at each hit (stop when non-zero)."""
+        loc: str | int = where
+        if isinstance(where, str):
+            loc = where.strip()
+            if loc.startswith("*"):
+                loc = self.value_of(loc[1:])
+        addr = resolve_location(self.m, loc)
+        cond_fn: Callable[[Machine], bool] | None
+        cond_text = ""
+        if isinstance(condition, str) and condition.strip():
+            cond_text = condition.strip()
+            self.evaluate(cond_text) if self.m.state != "off" else None  # syntax check
+
+            def cond_fn(_: Machine, text: str = cond_text) -> bool:
+                try:
+                    return self.value_of(text) != 0
+                except KmemuError:
+                    return True  # gdb stops when a condition cannot be evaluated
+        else:
+            cond_fn = condition if callable(condition) else None
+        bp = Breakpoint(self.m, where, addr, cond_fn, stop=True, temporary=temporary).install()
+        p = Point(self._number(), "breakpoint", str(where), bp=bp, temporary=temporary,
+                  condition=cond_text)
+        self.points[p.number] = p
+        return p
+
+    def watch(self, expr: str | int, size: int | None = None, access: str = "write",
+              changes_only: bool | None = None) -> Point:
+        """``watch``/``rwatch``/``awatch`` an lvalue expression (its address and size)
+        or an address (``size`` bytes, default 8)."""
+        if isinstance(expr, int):
+            addr, n, text = expr, size or 8, f"*{expr:#x}"
+        else:
+            text = expr.strip()
+            if text.startswith("*") and re.fullmatch(r"\*\s*(0[xX][0-9a-fA-F]+|\d+)", text):
+                addr, n = int(text[1:].strip(), 0), size or 8
+            else:
+                obj = self.evaluate(text)
+                if obj.address_ is None:
+                    raise BadArgument(f"cannot watch {text!r}: it is a value, not memory "
+                                      "(watch an lvalue like 'zones[1].free_area[0].nr_free' "
+                                      "or '*0xADDR')")
+                addr, n = obj.address_, size or max(1, min(obj.type_.size or 8, 1 << 20))
+        if changes_only is None:  # gdb's `watch` ignores writes of the same value
+            changes_only = access == "write"
+        wp = Watchpoint(self.m, addr, n, access, stop=True, changes_only=changes_only,
+                        expression=text)
+        wp.install()
+        p = Point(self._number(), _WATCH_KINDS[access], text, wp=wp)
+        wp.label = str(p.number)
+        self.points[p.number] = p
+        return p
+
+    def delete(self, numbers: list[int] | None = None) -> None:
+        """Delete the given points, or all of them."""
+        nums = list(self.points) if numbers is None else numbers
+        for n in nums:
+            if n not in self.points:
+                raise SessionError(f"no breakpoint number {n}")
+        for n in nums:
+            self.points.pop(n).remove()
+
+    def point_at(self, kind: str, address: int) -> Point | None:
+        for p in self.points.values():
+            if p.kind == kind and p.address == address:
+                return p
+        return None
+
+    def info_breakpoints(self) -> str:
+        if not self.points:
+            return "No breakpoints or watchpoints."
+        rows = ["Num     Type            Disp Enb Address            What"]
+        for p in self.points.values():
+            disp = "del " if p.temporary else "keep"
+            if p.bp is not None:
+                what = f"in {self.m.symbolize(p.address)}"
+                line = self.m.lines.lookup(p.address)
+                if line is not None:
+                    what += f" at {line.file}:{line.line}"
+                rows.append(f"{p.number:<7} {p.kind:<15} {disp} y   {p.address:#018x} {what}")
+                if p.condition:
+                    rows.append(f"\tstop only if {p.condition}")
+            else:
+                wp = p.wp
+                assert wp is not None
+                rows.append(f"{p.number:<7} {p.kind:<15} {disp} y                      "
+                            f"{p.what} ({wp.size} bytes at {wp.address:#x})")
+            if p.hits:
+                rows.append(f"\tbreakpoint already hit {p.hits} time{'s' if p.hits > 1 else ''}")
+        return "\n".join(rows)
+
+    def _number_of(self, obj: object) -> int | None:
+        for p in self.points.values():
+            if obj is not None and (p.bp is obj or p.wp is obj):
+                return p.number
+        return None
+
+    # ------------------------------------------------------------------ calls
+    def parse_call(self, fn: str, args: list[str]) -> QueuedCall:
+        """``call kmalloc 100 GFP_KERNEL``: ints, GFP flag expressions, symbols or
+        expressions (e.g. ``kmalloc_caches[0][3]``) as arguments."""
+        from emu import gfp
+
+        if not re.fullmatch(r"[A-Za-z_]\w*", fn or ""):
+            raise BadArgument(f"call needs a kernel function name, got {fn!r}")
+        vals = []
+        for a in args:
+            if re.fullmatch(r"-?(0[xX][0-9a-fA-F]+|\d+)", a):
+                vals.append(int(a, 0))
+            elif re.fullmatch(r"(__)?GFP_\w+(\s*\|\s*(__)?GFP_\w+)*", a):
+                vals.append(gfp.parse(a))
+            else:
+                vals.append(self.value_of(a))
+        self.m._resolve_function(fn, len(vals))  # noqa: SLF001 - checks name and arity
+        return QueuedCall(fn, vals)
+
+    def call(self, fn: str, args: list[str], context: str = "process") -> Stop:
+        """Start a call now; it runs to its end or to the first stop inside it."""
+        if self.call_in_progress is not None:
+            raise SessionError(f"a call is stopped at {self.m.symbolize(self.m.cpu.rip)}: "  # type: ignore[union-attr]
+                               "continue, finish or 'kill' it first")
+        q = self.parse_call(fn, args)
+        q.context = context
+        return self._go(lambda: self.m.call(q.fn, *q.args, context=context), "done")
+
+    def queue_call(self, fn: str, args: list[str]) -> str:
+        """gdb's ``monitor call``: the call starts at the next continue or step."""
+        if self.call_in_progress is not None:
+            raise SessionError("a call is already stopped in the guest; continue it first")
+        self.queued = self.parse_call(fn, args)
+        return (f"{self.queued} queued: 'continue' runs it (it stops at breakpoints inside), "
+                "'stepi' stops at its first instruction")
+
+    def _start_queued(self):  # -> SuspendedCall, stopped at the function's first instruction
+        from emu.machine import BreakpointHit
+
+        q, self.queued = self.queued, None
+        assert q is not None
+        entry = self.m._resolve_function(q.fn, len(q.args))  # noqa: SLF001
+        bp = Breakpoint(self.m, entry, entry, stop=True, temporary=True).install()
+        try:
+            self.m.call(q.fn, *q.args, context=q.context)
+        except BreakpointHit as e:
+            if e.breakpoint is not bp:
+                bp.remove()
+            return e.call
+        finally:
+            bp.remove()
+        raise SessionError(f"{q} finished before reaching {q.fn}")
+
+    def kill(self) -> str:
+        call = self.call_in_progress
+        self.queued = None
+        if call is None:
+            return "The kernel is idle; nothing to kill."
+        call.abort()
+        return f"Call {call.name}() abandoned; the kernel is idle (it may hold half-done state)."
+
+    # ------------------------------------------------------------------ run control
+    def cont(self) -> Stop:
+        call = self.call_in_progress
+        if call is None and self.queued is not None:
+            q, self.queued = self.queued, None
+            return self._go(lambda: self.m.call(q.fn, *q.args, context=q.context), "done")
+        if call is None:
+            return Stop("idle", "The kernel is idle: nothing to run. Start work with "
+                        "'call FUNC ARGS...' (gdb: 'monitor call ...').", self.m.cpu.rip)  # type: ignore[union-attr]
+        return self._go(call.resume, "done")
+
+    def stepi(self, n: int = 1) -> Stop:
+        if self.call_in_progress is None and self.queued is not None:
+            self._start_queued()
+            return self._here("step", n == 1)
+        call = self._need_stopped("stepi")
+        return self._go(lambda: call.stepi(n), "step")
+
+    def step(self, n: int = 1) -> Stop:
+        call = self._need_stopped("step")
+        return self._go(lambda: call.step(n), "step")
+
+    def next(self, n: int = 1) -> Stop:
+        call = self._need_stopped("next")
+        return self._go(lambda: call.next(n), "step")
+
+    def until(self, where: str | None = None) -> Stop:
+        call = self._need_stopped("until")
+        return self._go(lambda: call.until(where or None), "step")
+
+    def finish(self) -> Stop:
+        call = self._need_stopped("finish")
+        fn = self.m.symbolize(self.m.cpu.rip).split("+")[0]  # type: ignore[union-attr]
+        head = f"Run till exit from #0  {self.location(brief=True)}\n"
+        stop = self._go(call.finish, "finish")
+        if stop.reason == "finish" and stop.value is not None:
+            stop.text = f"{head}{stop.text}\nValue returned from {fn}() is {stop.value:#x}"
+        elif stop.reason == "done":
+            stop.text = head + stop.text
+        return stop
+
+    def _go(self, run: Callable[[], object], reason: str) -> Stop:
+        """Run ``run`` and describe how it ended."""
+        from emu.cpu import BudgetExceeded
+        from emu.machine import (
+            BreakpointHit,
+            CallInterrupted,
+            GuestOops,
+            GuestWaiting,
+            Interrupted,
+            WatchpointHit,
+        )
+
+        m = self.m
+        call = self.call_in_progress
+        try:
+            value = run()
+        except WatchpointHit as e:
+            hit = e.hit
+            text = f"\n{hit.describe()}\n{self.location()}"  # type: ignore[attr-defined]
+            return Stop("watchpoint", text.lstrip("\n"), m.cpu.rip,  # type: ignore[union-attr]
+                        self._number_of(e.breakpoint), hit)  # type: ignore[arg-type]
+        except CallInterrupted:
+            return Stop("interrupted", f"Program received signal SIGINT, Interrupt.\n"
+                        f"{self.location()}", m.cpu.rip, signal=SIGINT)  # type: ignore[union-attr]
+        except BreakpointHit as e:
+            num = self._number_of(e.breakpoint)
+            if num is not None and self.points[num].temporary:
+                self.points.pop(num)
+                text = f"Temporary breakpoint {num}, {self.location(args=True)}"
+            elif num is not None:
+                text = f"Breakpoint {num}, {self.location(args=True)}"
+            else:
+                text = self.location(args=True)
+            return Stop("breakpoint", text, m.cpu.rip, num)  # type: ignore[union-attr]
+        except GuestOops as e:
+            return Stop("oops", f"Kernel oops: {e}\nThe call was abandoned; the kernel is idle "
+                        "(tainted). 'restore NAME' goes back to a snapshot.",
+                        m.cpu.rip, signal=SIGSEGV)  # type: ignore[union-attr]
+        except (GuestWaiting, BudgetExceeded, Interrupted) as e:
+            return Stop("error", f"{type(e).__name__}: {e}", m.cpu.rip,  # type: ignore[union-attr]
+                        signal=SIGINT if isinstance(e, Interrupted) else SIGTRAP)
+        if call is not None and call.done or self.call_in_progress is None:
+            name = call.name if call is not None else "call"
+            result = call.result if call is not None else value
+            self.last_value = result  # type: ignore[assignment]
+            return Stop("done", f"{name}() returned {result:#x} ({result}); the kernel is idle",
+                        m.cpu.rip, value=result)  # type: ignore[arg-type,union-attr]
+        stop = self._here(reason, True)
+        if reason == "finish":
+            stop.value = value  # type: ignore[assignment]
+        return stop
+
+    def _here(self, reason: str, source: bool) -> Stop:
+        return Stop(reason, self.location(show_frame=False) if source else self.location(),
+                    self.m.cpu.rip)  # type: ignore[union-attr]
+
+    # ------------------------------------------------------------------ where we are
+    def location(self, args: bool = False, brief: bool = False, show_frame: bool = True) -> str:
+        """gdb's stop line: ``kmalloc (size=0x40, flags=0xcc0) at kmalloc.c:139`` and
+        the source line (``0x... in`` prefix when not at the start of a line)."""
+        m = self.m
+        rip = m.cpu.rip  # type: ignore[union-attr]
+        assert m.symbols is not None
+        hit = m.symbols.lookup(rip)
+        fn = hit[0].name if hit else f"{rip:#x}"
+        arglist = ""
+        if args and hit is not None and hit[1] == 0:
+            p = m.symbols.params.get(fn)
+            if p is not None:
+                regs = ("rdi", "rsi", "rdx", "rcx", "r8", "r9")
+                arglist = ", ".join(f"{name}={m.cpu.reg(r):#x}"  # type: ignore[union-attr]
+                                    for name, r in zip(p.names, regs, strict=False))
+        row = m.lines.lookup(rip)
+        if row is not None and hit is not None and row.address < hit[0].address:
+            row = None
+        prefix = "" if (row is not None and m.lines.row_at(rip) is not None) else f"{rip:#018x} in "
+        head = f"{prefix}{fn} ({arglist})"
+        if row is None:
+            return head
+        head += f" at {row.file}:{row.line}"
+        if brief:
+            return head
+        src = source_line(row.file, row.line)
+        text = f"{row.line}\t{src}" if src is not None else f"{row.line}\tin {row.file}"
+        if not show_frame and prefix == "":
+            return text
+        return f"{head}\n{text}"
+
+    def backtrace(self, limit: int = 64) -> str:
+        from emu.kernel.unwind import format_backtrace
+        return format_backtrace(self.m.backtrace(max_frames=limit))
+
+    def list_source(self, spec: str | None = None, around: int = 5) -> str:
+        """gdb's ``list``: lines around the current line, a function or ``file:line``."""
+        m = self.m
+        if spec:
+            addr = resolve_location(m, spec)
+        else:
+            addr = m.cpu.rip  # type: ignore[union-attr]
+        row = m.lines.lookup(addr)
+        if row is None:
+            raise SessionError(f"no source line for {spec or 'the current location'}")
+        path = find_source(row.file)
+        if path is None:
+            raise SessionError(f"source file {row.file} not found")
+        lines = path.read_text(errors="replace").splitlines()
+        lo = max(1, row.line - around)
+        hi = min(len(lines), row.line + around)
+        return "\n".join(f"{n}\t{lines[n - 1]}" for n in range(lo, hi + 1))
+
+    # ------------------------------------------------------------------ snapshots
+    def snapshot(self, name: str) -> str:
+        if not re.fullmatch(r"[\w.-]+", name or ""):
+            raise BadArgument(f"snapshot names are letters, digits, '_', '.', '-'; got {name!r}")
+        self.snapshots[name] = self.m.snapshot()
+        return f"snapshot {name!r} saved" + (" (inside the stopped call)"
+                                              if self.call_in_progress is not None else "")
+
+    def restore(self, name: str) -> str:
+        snap = self.snapshots.get(name)
+        if snap is None:
+            known = ", ".join(self.snapshots) or "none"
+            raise SessionError(f"no snapshot named {name!r} (saved: {known})")
+        self.m.restore(snap)
+        for k in [k for k, s in self.snapshots.items() if not s.valid]:
+            del self.snapshots[k]
+        self.queued = None
+        return f"restored {name!r}" + (f"; stopped at {self.location(brief=True)}"
+                                       if self.call_in_progress is not None else
+                                       "; the kernel is idle")
+
+    # ------------------------------------------------------------------ allocator views
+    def monitor(self, line: str) -> str:
+        """The inspection commands shared by the REPL and gdb's ``monitor``."""
+        try:
+            words = shlex.split(line)
+        except ValueError as e:
+            raise BadArgument(f"cannot parse {line!r}: {e}") from e
+        if not words:
+            raise BadArgument("empty command; try 'help'")
+        cmd, rest = words[0], words[1:]
+        m = self.m
+        if cmd in ("buddyinfo", "slabinfo", "vmallocinfo", "zoneinfo", "pagetypeinfo",
+                   "slabtop"):
+            if rest:
+                raise BadArgument(f"{cmd} takes no arguments")
+            return getattr(m, cmd)().rstrip("\n")
+        if cmd in ("pt", "whatis"):
+            if len(rest) != 1:
+                raise BadArgument(f"usage: {cmd} ADDR")
+            addr = self.value_of(rest[0])
+            return (m.pt(addr) if cmd == "pt" else m.whatis(addr)).rstrip("\n")  # type: ignore[attr-defined]
+        if cmd == "call":
+            if not rest:
+                raise BadArgument("usage: call FUNC [ARGS...]")
+            return self.queue_call(rest[0], rest[1:])
+        raise BadArgument(f"unknown monitor command {cmd!r}; known: buddyinfo, slabinfo, "
+                          "slabtop, vmallocinfo, zoneinfo, pagetypeinfo, pt ADDR, whatis ADDR, "
+                          "call FUNC ARGS...")
+
+
+def find_source(file: str) -> Path | None:
+    """The kernel source file for a line-table name (``slab.c``, ``include/x.h``)."""
+    from emu.build import source_root
+
+    p = Path(file)
+    if p.is_absolute():
+        return p if p.is_file() else None
+    root = source_root()
+    for cand in (root / p, root / "kernel" / p, root / "kernel" / "include" / p):
+        if cand.is_file():
+            return cand
+    hits = sorted((root / "kernel").rglob(p.name))
+    return hits[0] if hits else None
+
+
+_SOURCE_CACHE: dict[str, list[str] | None] = {}
+
+
+def source_line(file: str, line: int) -> str | None:
+    if file not in _SOURCE_CACHE:
+        path = find_source(file)
+        _SOURCE_CACHE[file] = path.read_text(errors="replace").splitlines() if path else None
+    lines = _SOURCE_CACHE[file]
+    if lines is None or not 1 <= line <= len(lines):
+        return None
+    return lines[line - 1]

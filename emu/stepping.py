@@ -1,0 +1,236 @@
+"""Layer 5: running a suspended call by instruction, by source line, to a return.
+
+>>> try:                                           # doctest: +SKIP
+...     m.kmalloc(64)
+... except BreakpointHit as hit:                   # m.break_at("kmalloc") was set
+...     line = hit.call.next()                     # over calls, to the next line
+...     ptr = hit.call.finish()                    # kmalloc's return value
+
+Line stepping follows gdb: ``step`` and ``next`` execute instructions until
+RIP is at the *start* of a line-table row for a different source line.  A
+``call`` instruction that enters a function is run to its return (``next``,
+or a function without line information) or stopped after (``step``); the
+callee's first line is its opening brace, so ``step`` goes on to the next
+row, as gdb's prologue skip does.  Returning into the caller updates the
+"current line" to the caller's, so the step ends at the caller's next line.
+Code without line information (the call trampolines in entry.S) is run
+until it returns.  Each step is one ``emu_start(count=1)`` (~10 µs), and
+called functions run at full speed to a temporary breakpoint.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from emu.breakpoints import Breakpoint, resolve_location
+from emu.errors import BadArgument, KmemuError
+
+if TYPE_CHECKING:
+    from emu.kernel.lines import LineEntry
+    from emu.machine import Machine, SuspendedCall
+
+#: Instructions a single line step may take before it gives up (a loop with no
+#: line change, e.g. a spin in code without line info).
+MAX_STEP_INSNS = 100_000
+
+
+class StepError(KmemuError):
+    """A step that cannot be done here (no caller to finish to, a runaway line)."""
+
+
+def _count(n: object) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise BadArgument(f"step count must be a positive int, got {n!r}")
+    return n
+
+
+def stepi(call: SuspendedCall, n: int = 1) -> int:
+    """Execute ``n`` instructions; the new RIP (idle RIP if the call ended)."""
+    m = call.machine
+    for _ in range(_count(n)):
+        m._stepi(call)  # noqa: SLF001
+        if call.done:
+            break
+    return m.cpu.rip  # type: ignore[union-attr]
+
+
+def _function(m: Machine, rip: int) -> tuple[int, int] | None:
+    """(start, size) of the function holding ``rip``."""
+    assert m.symbols is not None
+    hit = m.symbols.lookup(rip)
+    if hit is None:
+        return None
+    sym, _ = hit
+    return sym.address, sym.size
+
+
+def _line_at(m: Machine, rip: int) -> LineEntry | None:
+    """The line ``rip`` is in, only if that row belongs to rip's own function."""
+    fn = _function(m, rip)
+    row = m.lines.lookup(rip)
+    if row is None or fn is None or row.address < fn[0]:
+        return None
+    return row
+
+
+def _entered_call(m: Machine, prev_rip: int, prev_rsp: int) -> bool:
+    """Did the instruction at ``prev_rip`` just call a function (rip at its entry)?"""
+    cpu = m.cpu
+    assert cpu is not None
+    rsp = cpu.reg("rsp")
+    if rsp != prev_rsp - 8:
+        return False
+    fn = _function(m, cpu.rip)
+    if fn is None or fn[0] != cpu.rip:
+        return False
+    try:
+        ret = m.read_u64(rsp)
+    except KmemuError:
+        return False
+    return prev_rip < ret <= prev_rip + 15
+
+
+def run_to(call: SuspendedCall, address: int, min_rsp: int | None = None) -> bool:
+    """Resume until RIP reaches ``address`` (with RSP >= ``min_rsp``, i.e. in the
+    frame that returns there); False if the call ended first.  Another stopping
+    breakpoint or watchpoint on the way raises as usual."""
+    from emu.machine import BreakpointHit
+
+    m = call.machine
+
+    def frame_ok(mm: Machine) -> bool:
+        return min_rsp is None or mm.cpu.reg("rsp") >= min_rsp  # type: ignore[union-attr]
+
+    if m.cpu.rip == address and frame_ok(m):  # type: ignore[union-attr]
+        return True
+    bp = Breakpoint(m, address, address, condition=frame_ok, stop=True, temporary=True).install()
+    try:
+        call.resume()
+    except BreakpointHit as e:
+        if e.breakpoint is bp:
+            return True
+        raise
+    finally:
+        bp.remove()
+    return False
+
+
+def _run_to_return_from_entry(call: SuspendedCall) -> bool:
+    """At a function's first instruction: run it until it returns to its caller."""
+    m = call.machine
+    rsp = m.cpu.reg("rsp")  # type: ignore[union-attr]
+    return run_to(call, m.read_u64(rsp), rsp + 8)
+
+
+def _after_prologue(m: Machine, entry: int) -> int:
+    """Where ``step`` into a function stops: the first row after the opening line."""
+    fn = _function(m, entry)
+    first = _line_at(m, entry)
+    if fn is None or first is None:
+        return entry
+    for row in m.lines.rows_between(entry, fn[0] + fn[1]):
+        if row.line != first.line or row.file != first.file:
+            return row.address
+    return entry
+
+
+def step_line(call: SuspendedCall, over: bool, count: int = 1,
+              forward_only: bool = False) -> LineEntry | None:
+    """gdb's ``step`` (``over=False``) / ``next`` (``over=True``), ``count`` times."""
+    loc = None
+    for _ in range(_count(count)):
+        loc = _one_line(call, over, forward_only)
+        if call.done:
+            return None
+    return loc
+
+
+def _one_line(call: SuspendedCall, over: bool, forward_only: bool) -> LineEntry | None:
+    m = call.machine
+    cpu = m.cpu
+    assert cpu is not None
+    start_rip = cpu.rip
+    current = _line_at(m, start_rip)
+    if current is None:  # no line info here: run until this function returns
+        finish(call)
+        return None if call.done else _line_at(m, cpu.rip)
+    fn = _function(m, start_rip)
+    base_rsp = cpu.reg("rsp")
+    for _ in range(MAX_STEP_INSNS):
+        prev_rip, prev_rsp = cpu.rip, cpu.reg("rsp")
+        m._stepi(call)  # noqa: SLF001
+        if call.done:
+            return None
+        rip = cpu.rip
+        if _entered_call(m, prev_rip, prev_rsp):
+            if over or _line_at(m, rip) is None:
+                if not _run_to_return_from_entry(call):
+                    return None
+                continue
+            target = _after_prologue(m, rip)
+            if target != rip and not run_to(call, target):
+                return None
+            return _line_at(m, cpu.rip)
+        here = _function(m, rip)
+        if here != fn and cpu.reg("rsp") > base_rsp:  # returned into the caller
+            current = _line_at(m, rip)
+            if current is None:  # e.g. back in the call trampoline: finish the call
+                finish(call)
+                return None if call.done else _line_at(m, cpu.rip)
+            fn, base_rsp, start_rip = here, cpu.reg("rsp"), rip
+            continue
+        row = m.lines.row_at(rip)
+        if row is None or (row.line == current.line and row.file == current.file):
+            continue
+        if forward_only and here == fn and rip < start_rip:
+            continue  # until: a jump back (a loop) does not end the step
+        return row
+    raise StepError(f"no new source line after {MAX_STEP_INSNS} instructions "
+                    f"(at {m.symbolize(cpu.rip)})")
+
+
+def until(call: SuspendedCall, where: str | int | None = None) -> LineEntry | None:
+    """gdb's ``until`` / ``until LOCATION`` (see :meth:`SuspendedCall.until`)."""
+    if where is None:
+        return step_line(call, over=True, forward_only=True)
+    m = call.machine
+    target = resolve_location(m, where)
+    frames = m.backtrace(max_frames=2)
+    if len(frames) < 2:
+        raise StepError(f"until: cannot find the caller of {m.symbolize(m.cpu.rip)}")  # type: ignore[union-attr]
+    from emu.machine import BreakpointHit
+
+    ret_bp = Breakpoint(m, frames[1].pc, frames[1].pc, stop=True, temporary=True,
+                        condition=lambda mm: mm.cpu.reg("rsp") >= frames[0].cfa)  # type: ignore[union-attr]
+    ret_bp.install()
+    try:
+        run_to(call, target)
+    except BreakpointHit as e:
+        if e.breakpoint is not ret_bp:
+            raise
+    finally:
+        ret_bp.remove()
+    return None if call.done else _line_at(m, m.cpu.rip)  # type: ignore[union-attr]
+
+
+def finish(call: SuspendedCall) -> int:
+    """Run until the current function returns; its return value (see SuspendedCall)."""
+    m = call.machine
+    cpu = m.cpu
+    assert cpu is not None and m.symbols is not None
+    frames = m.backtrace(max_frames=2)
+    if len(frames) < 2:
+        raise StepError(f"finish: cannot find the caller of {m.symbolize(cpu.rip)}")
+    ret, cfa = frames[1].pc, frames[0].cfa
+    if ret == m.call_return_address:
+        return call.resume()  # the return ends the call: its result
+    fn = _function(m, cpu.rip)
+    if not run_to(call, ret, cfa):
+        return call.result  # type: ignore[return-value]
+    rax = cpu.reg("rax")
+    if fn is not None:
+        sym = m.symbols.lookup(fn[0])
+        p = m.symbols.params.get(sym[0].name) if sym else None
+        if p is not None and 0 < p.ret_size < 8:
+            rax &= (1 << (8 * p.ret_size)) - 1
+    return rax
