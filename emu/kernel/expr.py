@@ -1,0 +1,725 @@
+"""Typed C expressions over kernel variables, evaluated with drgn (the debugger's ``print``).
+
+Layer 4 (``emu.kernel``).  A hand-written tokenizer and recursive-descent
+parser build a small AST; evaluation maps every node onto drgn ``Object``
+operations, so types, pointer arithmetic, member offsets and integer
+promotions are C's (drgn implements them from the kernel's DWARF).  Nothing
+is handed to Python's ``eval``.
+
+Supported, with C precedence: identifiers (kernel globals, functions and
+enumerators: ``prog[name]``), integer literals (decimal, ``0x`` hex, ``0``
+octal, ``u``/``l``/``ll`` suffixes, typed as C types them), character
+literals (``'a'``, ``'\\n'``, ``'\\x41'``), registers ``$rax`` ... ``$rip``
+(``$pc``, ``$sp``, ``$fp`` as in gdb; type ``unsigned long``), postfix
+``.`` ``->`` ``[i]``, unary ``* & - + ~ !``, casts ``(struct page *)x``,
+``sizeof(type)`` / ``sizeof expr``, binary ``* / % + - << >> < > <= >= == !=
+& ^ | && ||`` and parentheses.  Every error is an :class:`ExprError` with a
+one-line message.
+
+>>> v = evaluate(m.program, "zones[1].free_area[3].nr_free")     # doctest: +SKIP
+>>> format_value(v)                                              # doctest: +SKIP
+'(u64)1'
+>>> format_value(evaluate(m.program, "sizeof(struct page)"))     # doctest: +SKIP
+'(unsigned long)64'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from emu.errors import KmemuError
+
+
+class ExprError(KmemuError, ValueError):
+    """An expression could not be parsed or evaluated; ``column`` is 1-based when known."""
+
+    def __init__(self, message: str, column: int | None = None) -> None:
+        self.column = column
+        super().__init__(" ".join(message.split()))  # one line, whatever drgn said
+
+
+MAX_DEPTH = 200  # nesting of the parse tree (parentheses, unary chains, long operator chains)
+MAX_CHECK_READ = 1 << 20  # evaluate() reads the result once to report faults early
+REGISTER_ALIASES = {"pc": "rip", "sp": "rsp", "fp": "rbp"}
+TYPE_KEYWORDS = frozenset({"struct", "union", "enum", "const", "volatile", "unsigned",
+                           "signed", "char", "short", "int", "long", "void", "_Bool", "float",
+                           "double"})
+
+# --- tokens ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # "num", "char", "ident", "reg", "op", "eof"
+    text: str
+    col: int  # 1-based column of the first character
+    value: int = 0
+    suffix: str = ""  # integer literal suffix, lower case ("", "u", "l", "ul", "ll", ...)
+
+
+_OPS = ("->", "<<", ">>", "<=", ">=", "==", "!=", "&&", "||",
+        "+", "-", "*", "/", "%", "&", "|", "^", "~", "!", "<", ">", "(", ")", "[", "]", ".")
+_NUM = re.compile(r"(0[xX][0-9a-fA-F]+|[0-9]+)([uUlL]*)")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
+_SUFFIXES = {"", "u", "l", "ul", "lu", "ll", "ull", "llu"}
+_ESCAPES = {"n": 10, "t": 9, "r": 13, "0": 0, "a": 7, "b": 8, "f": 12, "v": 11,
+            "\\": 92, "'": 39, '"': 34, "?": 63}
+
+
+def tokenize(text: str) -> list[Token]:
+    """C tokens of ``text`` (an :class:`ExprError` names the column of a bad character)."""
+    out: list[Token] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch in " \t\r\n":
+            i += 1
+            continue
+        col = i + 1
+        if "0" <= ch <= "9":
+            m = _NUM.match(text, i)
+            assert m is not None
+            digits, suffix = m.group(1), m.group(2).lower()
+            end = m.end()
+            if end < n and (text[end].isalnum() or text[end] == "_"):
+                raise ExprError(f"syntax error at column {col}: bad number "
+                                f"{text[i:end + 1]!r}", col)
+            if suffix not in _SUFFIXES:
+                raise ExprError(f"syntax error at column {col}: bad integer suffix "
+                                f"{m.group(2)!r}", col)
+            if digits[:2].lower() == "0x":
+                value = int(digits, 16)
+            elif len(digits) > 1 and digits[0] == "0":
+                if any(c in "89" for c in digits):
+                    raise ExprError(f"syntax error at column {col}: bad octal number "
+                                    f"{digits!r}", col)
+                value = int(digits, 8)
+            else:
+                value = int(digits)
+            out.append(Token("num", text[i:end], col, value, suffix))
+            i = end
+        elif ch.isascii() and (ch.isalpha() or ch == "_"):
+            m = _IDENT.match(text, i)
+            assert m is not None
+            out.append(Token("ident", m.group(), col))
+            i = m.end()
+        elif ch == "$":
+            m = _IDENT.match(text, i + 1)
+            if m is None:
+                raise ExprError(f"syntax error at column {col}: '$' must name a register",
+                                col)
+            out.append(Token("reg", m.group(), col))
+            i = m.end()
+        elif ch == "'":
+            value, i = _char_literal(text, i)
+            out.append(Token("char", text[col - 1:i], col, value))
+        else:
+            op = next((o for o in _OPS if text.startswith(o, i)), None)
+            if op is None:
+                raise ExprError(f"syntax error at column {col}: unexpected character {ch!r}",
+                                col)
+            out.append(Token("op", op, col))
+            i += len(op)
+    out.append(Token("eof", "", n + 1))
+    return out
+
+
+def _char_literal(text: str, i: int) -> tuple[int, int]:
+    """Value of the character literal starting at ``text[i] == "'"`` and the index after it."""
+    col = i + 1
+    j = i + 1
+    if j < len(text) and text[j] == "\\":
+        esc = text[j + 1:j + 2]
+        if esc == "x":
+            m = re.match(r"[0-9a-fA-F]{1,2}", text[j + 2:])
+            if m is None:
+                raise ExprError(f"syntax error at column {col}: bad \\x escape", col)
+            value, j = int(m.group(), 16), j + 2 + m.end()
+        elif esc in _ESCAPES:
+            value, j = _ESCAPES[esc], j + 2
+        else:
+            raise ExprError(f"syntax error at column {col}: bad escape in character literal",
+                            col)
+    elif j < len(text) and text[j] not in "'\n" and ord(text[j]) < 128:
+        value, j = ord(text[j]), j + 1
+    else:
+        raise ExprError(f"syntax error at column {col}: bad character literal", col)
+    if j >= len(text) or text[j] != "'":
+        raise ExprError(f"syntax error at column {col}: unterminated character literal", col)
+    return value, j + 1
+
+
+# --- syntax tree -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Node:
+    """One AST node: ``kind`` says which fields mean what.
+
+    ``num``/``char`` (value, text=suffix), ``ident``/``reg`` (text=name),
+    ``num`` has op "dec" for decimal literals (C types them differently);
+    ``member`` (a, text=name, op "." or "->"), ``index`` (a, b), ``unary`` (op, a),
+    ``cast`` (text=type, a), ``sizeof_type`` (text=type), ``sizeof`` (a),
+    ``binary`` (op, a, b).
+    """
+
+    kind: str
+    col: int
+    text: str = ""
+    op: str = ""
+    value: int = 0
+    a: Node | None = None
+    b: Node | None = None
+    depth: int = 1
+
+
+def _mk(kind: str, col: int, *, a: Node | None = None, b: Node | None = None,
+        **kw: Any) -> Node:
+    depth = 1 + max((c.depth for c in (a, b) if c is not None), default=0)
+    if depth > MAX_DEPTH:
+        raise ExprError(f"expression nested too deeply at column {col}", col)
+    return Node(kind, col, a=a, b=b, depth=depth, **kw)
+
+
+# Binary operators by precedence, lowest first (C's table, without ?: and ,).
+_BINARY_LEVELS: tuple[tuple[str, ...], ...] = (
+    ("||",), ("&&",), ("|",), ("^",), ("&",), ("==", "!="), ("<", ">", "<=", ">="),
+    ("<<", ">>"), ("+", "-"), ("*", "/", "%"),
+)
+
+
+class Parser:
+    """Recursive descent over :func:`tokenize`'s tokens.
+
+    ``is_type(name)`` says whether an identifier names a type (a typedef or a
+    base type), which C needs to tell ``(u64)x`` from ``(x)``.
+    """
+
+    def __init__(self, text: str, is_type: Callable[[str], bool]) -> None:
+        self.toks = tokenize(text)
+        self.i = 0
+        self.is_type = is_type
+        self.nesting = 0
+
+    # helpers
+    @property
+    def tok(self) -> Token:
+        return self.toks[self.i]
+
+    def peek(self, k: int = 1) -> Token:
+        return self.toks[min(self.i + k, len(self.toks) - 1)]
+
+    def advance(self) -> Token:
+        t = self.tok
+        if t.kind != "eof":
+            self.i += 1
+        return t
+
+    def error(self, what: str, tok: Token | None = None) -> ExprError:
+        t = tok or self.tok
+        found = "end of input" if t.kind == "eof" else repr(t.text)
+        return ExprError(f"syntax error at column {t.col}: {what}, found {found}", t.col)
+
+    def expect(self, op: str) -> Token:
+        if self.tok.kind != "op" or self.tok.text != op:
+            raise self.error(f"expected {op!r}")
+        return self.advance()
+
+    def at_op(self, *ops: str) -> bool:
+        return self.tok.kind == "op" and self.tok.text in ops
+
+    def starts_type(self, t: Token) -> bool:
+        return t.kind == "ident" and (t.text in TYPE_KEYWORDS or self.is_type(t.text))
+
+    # grammar
+    def parse(self) -> Node:
+        if self.tok.kind == "eof":
+            raise self.error("expected an expression")
+        node = self.expression()
+        if self.tok.kind != "eof":
+            raise self.error("expected an operator or the end")
+        return node
+
+    def expression(self) -> Node:
+        self.nesting += 1
+        try:
+            if self.nesting > MAX_DEPTH:
+                raise ExprError(f"expression nested too deeply at column {self.tok.col}",
+                                self.tok.col)
+            return self.binary(0)
+        finally:
+            self.nesting -= 1
+
+    def binary(self, level: int) -> Node:
+        if level == len(_BINARY_LEVELS):
+            return self.unary()
+        left = self.binary(level + 1)
+        while self.at_op(*_BINARY_LEVELS[level]):
+            op = self.advance()
+            right = self.binary(level + 1)
+            left = _mk("binary", op.col, op=op.text, a=left, b=right)
+        return left
+
+    def unary(self) -> Node:
+        t = self.tok
+        if self.at_op("*", "&", "-", "+", "~", "!"):
+            self.advance()
+            self.nesting += 1
+            try:
+                if self.nesting > MAX_DEPTH:
+                    raise ExprError(f"expression nested too deeply at column {t.col}", t.col)
+                return _mk("unary", t.col, op=t.text, a=self.unary())
+            finally:
+                self.nesting -= 1
+        if t.kind == "ident" and t.text == "sizeof":
+            self.advance()
+            if self.at_op("(") and self.starts_type(self.peek()):
+                self.advance()
+                ty = self.type_name()
+                self.expect(")")
+                return _mk("sizeof_type", t.col, text=ty)
+            return _mk("sizeof", t.col, a=self.unary())
+        if self.at_op("(") and self.starts_type(self.peek()):
+            self.advance()
+            ty = self.type_name()
+            self.expect(")")
+            return _mk("cast", t.col, text=ty, a=self.unary())
+        return self.postfix()
+
+    def type_name(self) -> str:
+        """Specifiers, then ``*``/``const``, then ``[N]`` or ``(*)[N]``: the text drgn parses."""
+        start = self.tok
+        parts: list[str] = []
+        named = False  # a struct tag or typedef name was taken
+        while self.tok.kind == "ident":
+            w = self.tok.text
+            if w in ("struct", "union", "enum"):
+                self.advance()
+                if self.tok.kind != "ident" or self.tok.text in TYPE_KEYWORDS:
+                    raise self.error(f"expected a tag after {w!r}")
+                parts += [w, self.advance().text]
+                named = True
+            elif w in TYPE_KEYWORDS:
+                parts.append(self.advance().text)
+            elif not named and not any(p in TYPE_KEYWORDS - {"const", "volatile"}
+                                       for p in parts) and self.is_type(w):
+                parts.append(self.advance().text)
+                named = True
+            else:
+                break
+        if not parts:
+            raise self.error("expected a type name", start)
+        while self.at_op("*") or (self.tok.kind == "ident"
+                                  and self.tok.text in ("const", "volatile")):
+            parts.append(self.advance().text)
+        if self.at_op("(") and self.peek().kind == "op" and self.peek().text == "*":
+            self.advance()  # pointer to array: T (*)[N]
+            stars = ""
+            while self.at_op("*"):
+                stars += self.advance().text
+            self.expect(")")
+            if not self.at_op("["):
+                raise self.error("expected '[' (function pointer types are not supported)")
+            parts.append(f"({stars}){self.array_length()}")
+        elif self.at_op("["):
+            parts.append(self.array_length())
+        return " ".join(parts)
+
+    def array_length(self) -> str:
+        self.expect("[")
+        if self.tok.kind != "num":
+            raise self.error("expected an array length")
+        n = self.advance().value
+        self.expect("]")
+        return f"[{n}]"
+
+    def postfix(self) -> Node:
+        node = self.primary()
+        while True:
+            t = self.tok
+            if self.at_op(".", "->"):
+                self.advance()
+                if self.tok.kind != "ident":
+                    raise self.error(f"expected a member name after {t.text!r}")
+                node = _mk("member", t.col, op=t.text, text=self.advance().text, a=node)
+            elif self.at_op("["):
+                self.advance()
+                idx = self.expression()
+                self.expect("]")
+                node = _mk("index", t.col, a=node, b=idx)
+            else:
+                return node
+
+    def primary(self) -> Node:
+        t = self.tok
+        if t.kind == "num":
+            self.advance()
+            digits = t.text.rstrip("uUlL")
+            dec = digits == "0" or digits[0] != "0"
+            return _mk("num", t.col, value=t.value, text=t.suffix, op="dec" if dec else "")
+        if t.kind == "char":
+            self.advance()
+            return _mk("char", t.col, value=t.value)
+        if t.kind == "reg":
+            self.advance()
+            return _mk("reg", t.col, text=t.text)
+        if t.kind == "ident":
+            if t.text in TYPE_KEYWORDS or t.text == "sizeof":
+                raise self.error("expected an expression")
+            self.advance()
+            return _mk("ident", t.col, text=t.text)
+        if self.at_op("("):
+            self.advance()
+            node = self.expression()
+            self.expect(")")
+            return node
+        raise self.error("expected an expression")
+
+
+def parse(text: str, is_type: Callable[[str], bool] = lambda name: False) -> Node:
+    """The syntax tree of ``text``; ``is_type`` tells typedef names from variables."""
+    return Parser(text, is_type).parse()
+
+
+# --- evaluation --------------------------------------------------------------------------
+
+INT_RANGES = {  # C type -> (min, max) for literal typing (LP64)
+    "int": (-(1 << 31), (1 << 31) - 1), "unsigned int": (0, (1 << 32) - 1),
+    "long": (-(1 << 63), (1 << 63) - 1), "unsigned long": (0, (1 << 64) - 1),
+}
+
+
+def literal_type(value: int, suffix: str, decimal: bool) -> str:
+    """The C type of an integer literal (C11 6.4.4.1, LP64; too big for long: unsigned long)."""
+    unsigned = "u" in suffix
+    if "l" in suffix:
+        cands = ["unsigned long"] if unsigned else ["long", "unsigned long"]
+    elif unsigned:
+        cands = ["unsigned int", "unsigned long"]
+    elif decimal:
+        cands = ["int", "long", "unsigned long"]
+    else:
+        cands = ["int", "unsigned int", "long", "unsigned long"]
+    for c in cands:
+        lo, hi = INT_RANGES[c]
+        if lo <= value <= hi:
+            return c
+    raise ExprError(f"integer literal {value:#x} does not fit in 64 bits")
+
+
+class Evaluator:
+    """Evaluates a :class:`Node` tree against a drgn ``Program``."""
+
+    def __init__(self, prog: Any, registers: Mapping[str, int] | None = None,
+                 symbols: Any = None) -> None:
+        import drgn
+
+        self.drgn = drgn
+        self.prog = prog
+        self.registers = registers or {}
+        self.symbols = symbols  # emu.kernel.symbols.Symbols, for names without DWARF
+        self._types: dict[str, Any] = {}
+
+    @staticmethod
+    def fail(message: str, n: Node) -> ExprError:
+        return ExprError(f"{message} (column {n.col})", n.col)
+
+    def is_type(self, name: str) -> bool:
+        if name in TYPE_KEYWORDS:
+            return True
+        try:
+            self.type(name)
+        except ExprError:
+            return False
+        return True
+
+    def type(self, text: str, n: Node | None = None) -> Any:
+        if text not in self._types:
+            try:
+                self._types[text] = self.prog.type(text)
+            except (LookupError, SyntaxError, ValueError, TypeError, NotImplementedError):
+                msg = f"unknown type {text!r}"
+                raise (self.fail(msg, n) if n else ExprError(msg)) from None
+        return self._types[text]
+
+    def obj(self, type_name: str, value: int) -> Any:
+        return self.drgn.Object(self.prog, self.type(type_name), value=value)
+
+    def int_(self, value: int) -> Any:
+        return self.obj("int", int(value))
+
+    def ev(self, n: Node) -> Any:
+        return getattr(self, "ev_" + n.kind)(n)
+
+    def ev_num(self, n: Node) -> Any:
+        return self.obj(literal_type(n.value, n.text, n.op == "dec"), n.value)
+
+    def ev_char(self, n: Node) -> Any:
+        return self.int_(n.value)
+
+    def ev_reg(self, n: Node) -> Any:
+        name = REGISTER_ALIASES.get(n.text, n.text)
+        if name not in self.registers:
+            known = ", ".join(f"${r}" for r in sorted(self.registers)) or "none (no CPU state)"
+            raise self.fail(f"unknown register ${n.text}; known: {known}", n)
+        return self.obj("unsigned long", self.registers[name] & (1 << 64) - 1)
+
+    def ev_ident(self, n: Node) -> Any:
+        try:
+            return self.prog[n.text]
+        except KeyError:
+            pass
+        except self.drgn.BadDataError:  # DWARF drgn cannot use (assembly routines)
+            pass
+        sym = getattr(self.symbols, "by_name", {}).get(n.text) if self.symbols else None
+        if sym is not None:  # in the ELF symbol table but not in DWARF (assembly, labels)
+            return self.drgn.Object(self.prog, self.type("void"), address=sym.address)
+        raise self.fail(f"no symbol {n.text!r} in the kernel", n)
+
+    def ev_member(self, n: Node) -> Any:
+        assert n.a is not None
+        base = self.ev(n.a)
+        kind = _kind(base)
+        if n.op == "->" and kind != "POINTER":
+            raise self.fail(f"'->' needs a pointer, not '{_tname(base.type_)}'", n)
+        if n.op == "." and kind == "POINTER":
+            raise self.fail(f"'.' on the pointer '{_tname(base.type_)}'; use '->'", n)
+        try:
+            return base.member_(n.text)
+        except LookupError:
+            target = base.type_.type if kind == "POINTER" else base.type_
+            raise self.fail(f"'{_tname(target)}' has no member {n.text!r}", n) from None
+        except TypeError:
+            raise self.fail(f"'{_tname(base.type_)}' is not a struct or union", n) from None
+
+    def ev_index(self, n: Node) -> Any:
+        assert n.a is not None and n.b is not None
+        base, idx = self.ev(n.a), self.ev(n.b)
+        if _kind(base) not in ("POINTER", "ARRAY"):
+            raise self.fail(f"cannot index '{_tname(base.type_)}'", n)
+        if _kind(idx) not in _INTEGER:
+            raise self.fail(f"an index must be an integer, not '{_tname(idx.type_)}'", n)
+        if _tkind(base.type_.type) in ("VOID", "FUNCTION"):
+            raise self.fail(f"cannot index '{_tname(base.type_)}'", n)
+        return base[int(idx)]
+
+    def ev_unary(self, n: Node) -> Any:
+        assert n.a is not None
+        v = self.ev(n.a)
+        op, kind = n.op, _kind(v)
+        if op == "*":
+            if kind == "FUNCTION":
+                return v
+            if kind not in ("POINTER", "ARRAY") or _tkind(v.type_.type) in ("VOID", "FUNCTION"):
+                raise self.fail(f"cannot dereference '{_tname(v.type_)}'", n)
+            return v[0]
+        if op == "&":
+            if kind == "FUNCTION" or v.address_ is not None:
+                return v.address_of_()
+            raise self.fail("cannot take the address of a value", n)
+        if op == "!":
+            return self.int_(not self.truth(v, n))
+        if kind not in _INTEGER:
+            raise self.fail(f"invalid operand '{_tname(v.type_)}' to unary {op!r}", n)
+        return {"-": lambda x: -x, "+": lambda x: +x, "~": lambda x: ~x}[op](v)
+
+    def truth(self, v: Any, n: Node) -> bool:
+        if _kind(v) not in _SCALAR:
+            raise self.fail(f"'{_tname(v.type_)}' is not a scalar", n)
+        return bool(v)
+
+    def decay(self, v: Any) -> Any:
+        """Arrays and functions used as values become pointers, as in C."""
+        kind = _kind(v)
+        if kind == "FUNCTION":
+            return v.address_of_()
+        if kind == "ARRAY" and v.address_ is not None:
+            return self.drgn.Object(self.prog, self.prog.pointer_type(v.type_.type),
+                                    value=v.address_)
+        return v
+
+    def ev_cast(self, n: Node) -> Any:
+        assert n.a is not None
+        t = self.type(n.text, n)
+        v = self.decay(self.ev(n.a))
+        if _tkind(t) not in _SCALAR:
+            raise self.fail(f"cannot cast to '{n.text}': only to scalar and pointer types", n)
+        if _kind(v) not in _SCALAR:
+            raise self.fail(f"cannot cast '{_tname(v.type_)}' to '{n.text}'", n)
+        return self.drgn.cast(t, v)
+
+    def ev_sizeof_type(self, n: Node) -> Any:
+        return self.obj("unsigned long", self.size(self.type(n.text, n), n))
+
+    def ev_sizeof(self, n: Node) -> Any:
+        assert n.a is not None
+        return self.obj("unsigned long", self.size(self.ev(n.a).type_, n))
+
+    def size(self, t: Any, n: Node) -> int:
+        try:
+            return self.drgn.sizeof(t)
+        except (TypeError, ValueError):
+            raise self.fail(f"'{_tname(t)}' has no size", n) from None
+
+    def ev_binary(self, n: Node) -> Any:
+        assert n.a is not None and n.b is not None
+        op = n.op
+        if op in ("&&", "||"):
+            left = self.truth(self.ev(n.a), n.a)
+            if (op == "&&" and not left) or (op == "||" and left):
+                return self.int_(left)
+            return self.int_(self.truth(self.ev(n.b), n.b))
+        a, b = self.decay(self.ev(n.a)), self.decay(self.ev(n.b))
+        for side in (a, b):
+            if _kind(side) not in _SCALAR:
+                raise self.fail(f"invalid operand '{_tname(side.type_)}' to {op!r}", n)
+        if op in _COMPARE:
+            if (_kind(a) == "POINTER") != (_kind(b) == "POINTER"):  # ptr == 0 and the like
+                a, b = self.obj("unsigned long", int(a)), self.obj("unsigned long", int(b))
+            try:
+                return self.int_(_COMPARE[op](a, b))
+            except TypeError as e:
+                raise self.fail(f"cannot compare: {e}", n) from None
+        if op in ("/", "%") and _kind(b) in _INTEGER and int(b) == 0:
+            raise self.fail("division by zero", n)
+        if op in ("<<", ">>") and _kind(b) in _INTEGER and int(b) < 0:
+            raise self.fail("negative shift count", n)
+        try:
+            return _ARITH[op](a, b)
+        except ZeroDivisionError:
+            raise self.fail("division by zero", n) from None
+        except (TypeError, ValueError) as e:
+            raise self.fail(f"invalid operands to {op!r}: {e}", n) from None
+
+
+_INTEGER = ("INT", "BOOL", "ENUM")
+_SCALAR = ("INT", "BOOL", "ENUM", "POINTER", "FLOAT")
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "<": lambda a, b: a < b, ">": lambda a, b: a > b, "<=": lambda a, b: a <= b,
+    ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
+}
+_ARITH: dict[str, Callable[[Any, Any], Any]] = {
+    "*": lambda a, b: a * b, "/": lambda a, b: a / b, "%": lambda a, b: a % b,
+    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "<<": lambda a, b: a << b,
+    ">>": lambda a, b: a >> b, "&": lambda a, b: a & b, "^": lambda a, b: a ^ b,
+    "|": lambda a, b: a | b,
+}
+
+
+def _tkind(t: Any) -> str:
+    """drgn ``TypeKind`` name of ``t``, typedefs looked through (``"INT"``, ``"POINTER"``)."""
+    import drgn
+
+    while t.kind == drgn.TypeKind.TYPEDEF:
+        t = t.type
+    return t.kind.name
+
+
+def _kind(o: Any) -> str:
+    return _tkind(o.type_)
+
+
+def _tname(t: Any) -> str:
+    """``struct zone``, not the whole definition that ``str(type)`` gives."""
+    try:
+        return t.type_name()
+    except (AttributeError, TypeError, ValueError):
+        return str(t)
+
+
+def evaluate(prog: Any, text: str, registers: Mapping[str, int] | None = None, *,
+             symbols: Any = None) -> Any:
+    """Evaluate C expression ``text`` against ``prog`` (a ``drgn.Program``): a ``drgn.Object``.
+
+    ``registers`` maps names (``"rax"``, ``"rip"``, ...) to values for ``$name``;
+    ``symbols`` (:class:`emu.kernel.symbols.Symbols`) resolves names that have no
+    DWARF (assembly labels) as ``void`` objects at their address (``&_stext``).
+    An lvalue result stays a reference (its ``address_`` is known, for ``watch``);
+    it is read once here so unreadable memory fails now.
+
+    >>> evaluate(m.program, "kmalloc_caches[0][3]->name")      # doctest: +SKIP
+    Object(prog, 'char [32]', address=0xffff88800ff09200)
+    >>> evaluate(m.program, "$rsp + 8", m.registers())          # doctest: +SKIP
+    Object(prog, 'unsigned long', value=18446744071563288552)
+    """
+    import drgn
+
+    if not isinstance(text, str):
+        raise ExprError(f"an expression must be a string, not {type(text).__name__}")
+    ev = Evaluator(prog, registers, symbols)
+    try:
+        tree = Parser(text, ev.is_type).parse()
+        result = ev.ev(tree)
+        _check_readable(drgn, result)
+        return result
+    except ExprError:
+        raise
+    except drgn.FaultError as e:
+        raise ExprError(f"cannot access memory at {e.address:#x}") from None
+    except drgn.ObjectAbsentError:
+        raise ExprError("the value is not available (optimized out)") from None
+    except (drgn.BadDataError, drgn.MissingDebugInfoError, drgn.OutOfBoundsError) as e:
+        raise ExprError(f"cannot evaluate {text.strip()!r}: {e}") from None
+    except RecursionError:
+        raise ExprError("expression nested too deeply") from None
+    except (LookupError, TypeError, ValueError, SyntaxError, OverflowError,
+            NotImplementedError, ZeroDivisionError) as e:
+        raise ExprError(f"cannot evaluate {text.strip()!r}: {e}") from None
+
+
+def _check_readable(drgn: Any, obj: Any) -> None:
+    kind = _kind(obj)
+    if kind == "VOID":
+        raise ExprError("the symbol has no type information (assembly); use & to get its "
+                        "address")
+    if kind == "FUNCTION" or obj.address_ is None:
+        return
+    if drgn.sizeof(obj) <= MAX_CHECK_READ:
+        obj.read_()
+
+
+def format_value(obj: Any, *, hex: bool = False, max_elements: int = 200,
+                 symbolize: Callable[[int], str] | None = None) -> str:
+    """gdb-``print``-like text for a ``drgn.Object``: ``(type)value``, structs one member
+    per line (drgn's ``format_``), ``char`` arrays and ``char *`` as strings.
+
+    A pointer gets `` <sym+0xoff/0xsize>`` when ``symbolize`` (e.g.
+    ``Symbols.symbolize``) knows the address.  Arrays longer than ``max_elements``
+    show that many elements and how many more there are (gdb's ``print
+    elements``); ``hex`` prints integers in hex (gdb's ``p/x``).  Memory that
+    cannot be read shows as ``<cannot access memory at 0x...>``; never raises.
+
+    >>> format_value(evaluate(m.program, "zones[1].managed_pages * 4096"))  # doctest: +SKIP
+    '(u64)247164928'
+    >>> format_value(evaluate(m.program, "&zones[2]"), symbolize=m.symbolize)  # doctest: +SKIP
+    '(struct zone *)0xffffffff80124770 <zones+0x4f0/0x768>'
+    """
+    import drgn
+
+    base = 16 if hex else 10
+    try:
+        t = obj.type_
+        while t.kind == drgn.TypeKind.TYPEDEF:
+            t = t.type
+        if (t.kind == drgn.TypeKind.ARRAY and t.length is not None
+                and t.length > max_elements and obj.address_ is not None):
+            head = f"({_tname(obj.type_)})"
+            short = drgn.Object(obj.prog_, obj.prog_.array_type(t.type, max_elements),
+                                address=obj.address_)
+            return (head + short.format_(type_name=False, integer_base=base,
+                                         member_type_names=False)
+                    + f" ... ({t.length - max_elements} more elements)")
+        text = obj.format_(dereference=False, integer_base=base, member_type_names=False)
+        if t.kind == drgn.TypeKind.POINTER and symbolize is not None and " = " not in text:
+            where = symbolize(int(obj))
+            if not where.startswith("0x"):
+                text += f" <{where}>"
+        return text
+    except drgn.FaultError as e:
+        return f"<cannot access memory at {e.address:#x}>"
+    except (TypeError, ValueError, LookupError, drgn.ObjectAbsentError, drgn.BadDataError,
+            drgn.OutOfBoundsError) as e:
+        return f"<{e}>"
