@@ -287,9 +287,8 @@ class Watchpoint:
         if writing and self.changes_only and old == new:
             return
         if self.stop and not m._stepping:  # noqa: SLF001
-            # Stop before the instruction; the run loop steps it and reports (after).
-            m._watch_step_pending = True  # noqa: SLF001
-            uc.emu_stop()
+            # Stop here; the run loop steps the instruction again and reports after it.
+            m._stop_in_access(uc, access, address, size)  # noqa: SLF001
             return
         rip = uc.reg_read(x86.UC_X86_REG_RIP)
         va = chunk.va + max(0, address - chunk.pa)
@@ -304,8 +303,7 @@ class Watchpoint:
         m = self.machine
         m._rewatch = True  # noqa: SLF001
         if not m._stepping:  # noqa: SLF001
-            m._watch_step_pending = True  # noqa: SLF001
-            uc.emu_stop()
+            m._stop_in_access(uc, access, address, size)  # noqa: SLF001
 
     def describe(self) -> str:
         where = ", ".join(f"{c.va:#x} -> pa {c.pa:#x} ({c.size} bytes)" for c in self.chunks)

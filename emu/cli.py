@@ -192,6 +192,7 @@ def cmd_gdb(a: argparse.Namespace) -> int:
     if not 0 <= a.port <= 65535:
         raise BadArgument(f"--port must be 0..65535, got {a.port}")
     m = Machine.booted(**_machine_args(a))  # type: ignore[arg-type]
+    m.budget_seconds = float("inf")  # a debugged call runs until it stops or gdb sends Ctrl-C
     try:
         srv = GdbServer(MachineTarget(DebugSession(m)), host, a.port,
                         log=lambda s: print(f"kmemu gdb: {s}", file=sys.stderr, flush=True))

@@ -294,6 +294,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
         self._watch_step_pending = False  # a watch hook stopped before an access: step it
         self._rewatch = False  # a page-table entry under a watchpoint was written
         self._ctl_pending: int | None = None
+        self._undo_writes: list[tuple[int, bytes]] = []  # stores to put back (_stop_in_access)
         self._watch_hits: list = []  # stopping watchpoint hits of the last step
         #: Debug sessions set this: Ctrl-C / interrupt() then suspends a call
         #: (BreakpointHit with reason "interrupted") instead of abandoning it.
@@ -505,7 +506,10 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
                 irq.after_run()
                 if self._watch_step_pending and self._ctl is None and self._exc is None:
                     self._watch_step_pending = False
-                    ctl = self._step_insn()  # the access a watch hook stopped in front of
+                    for pa, data in reversed(self._undo_writes):  # see _stop_in_access
+                        uc.mem_write(pa, data)
+                    self._undo_writes.clear()
+                    ctl = self._step_insn()  # the access a watch hook stopped in
                     if ctl is not None:
                         self._ctl = ctl
                     elif self._watch_hits and self._stop_hit is None:
@@ -513,6 +517,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
                     if self._stop_hit is None and ctl is None:
                         continue
                 self._watch_step_pending = False
+                self._undo_writes.clear()
                 if self._stop_hit is not None and self._ctl is None:
                     return CTL_STOPPED
                 if self._ctl is not None:
@@ -788,6 +793,22 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
         self._skip_once = self.cpu.rip  # type: ignore[union-attr]
         self.state = "running"
         return self._complete(call, None, None)
+
+    def _stop_in_access(self, uc: Uc, access: int, address: int, size: int) -> None:
+        """Stop from a memory hook, so that the access's instruction can run again.
+
+        Measured (Unicorn 2.1): after ``emu_stop`` in a write hook the store
+        has been done but the rest of the instruction has not (``push`` has
+        written but not moved RSP, ``add`` to memory has stored but not set
+        the flags) and RIP is still the instruction's.  So the old bytes are
+        put back before the run loop executes it again in one step.
+        """
+        from unicorn import UC_MEM_WRITE
+
+        if access == UC_MEM_WRITE:
+            self._undo_writes.append((address, bytes(uc.mem_read(address, size))))
+        self._watch_step_pending = True
+        uc.emu_stop()
 
     def _step_insn(self) -> int | None:
         """Execute the one instruction at RIP for the host (no interrupt delivery,
@@ -1170,6 +1191,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
         self._suspended = call
         self._stop_hit = None
         self._watch_step_pending = False
+        self._undo_writes.clear()
         self._rewatch_all()  # the page tables went back too
 
     # ------------------------------------------------------------------ instruction counts

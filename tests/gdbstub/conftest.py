@@ -1,0 +1,61 @@
+"""A `kmemu gdb` server in a subprocess, and real gdb in batch mode against it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen
+    port: int
+    elf: str
+    banner: str
+
+    def gdb(self, *commands: str, timeout: float = 60) -> str:
+        """Run gdb -batch with these commands after connecting; its whole output."""
+        gdb = shutil.which("gdb")
+        assert gdb is not None
+        args = [gdb, "-q", "-batch", "-nx", self.elf, "-ex", "set pagination off",
+                "-ex", f"target remote 127.0.0.1:{self.port}"]
+        for c in commands:
+            args += ["-ex", c]
+        res = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+        return res.stdout + res.stderr
+
+
+def start_server(*extra: str) -> Server:
+    proc = subprocess.Popen([sys.executable, "-m", "emu", "gdb", "--port", "0", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    banner = ""
+    for _ in range(3):
+        line = proc.stdout.readline()
+        banner += line
+        if "target remote" in line:
+            break
+    m = re.search(r"gdb -q (\S+) -ex 'target remote 127\.0\.0\.1:(\d+)'", banner)
+    if m is None:
+        proc.kill()
+        raise AssertionError(f"no gdb command line in the banner:\n{banner}"
+                             f"{proc.stderr.read() if proc.stderr else ''}")
+    return Server(proc, int(m.group(2)), m.group(1), banner)
+
+
+@pytest.fixture
+def gdb_server() -> Iterator[Server]:
+    if shutil.which("gdb") is None:
+        pytest.skip("gdb is not installed (apt-get install gdb; .ci/run installs it)")
+    srv = start_server()
+    try:
+        yield srv
+    finally:
+        srv.proc.kill()
+        srv.proc.wait(timeout=10)
