@@ -128,7 +128,7 @@ def _after_prologue(m: Machine, entry: int) -> int:
     first = _line_at(m, entry)
     if fn is None or first is None:
         return entry
-    for row in m.lines.rows_between(entry, fn[0] + fn[1]):
+    for row in m.lines.rows_between(entry + 1, fn[0] + fn[1]):
         if row.line != first.line or row.file != first.file:
             return row.address
     return entry
@@ -171,6 +171,9 @@ def _one_line(call: SuspendedCall, over: bool, forward_only: bool) -> LineEntry 
             if target != rip and not run_to(call, target):
                 return None
             return _line_at(m, cpu.rip)
+        if rip == m.call_return_address:  # the called function returned to the host
+            call.resume()
+            return None
         here = _function(m, rip)
         if here != fn and cpu.reg("rsp") > base_rsp:  # returned into the caller
             current = _line_at(m, rip)
