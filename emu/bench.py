@@ -83,6 +83,41 @@ def run_bench(repeat: int = 5) -> list[Row]:
     rows += page_allocator_rows(m)
     rows += slab_rows(m)
     rows += vmalloc_rows(m)
+    rows += debugger_rows(m)
+    return rows
+
+
+def debugger_rows(m: Machine) -> list[Row]:
+    """What debugging costs: nothing for runs without hooks in their path."""
+    from emu import BreakpointHit
+
+    def workload() -> None:
+        m.kfree(m.kmalloc(64))
+
+    plain = _median(lambda: _per_op_us(workload, 500), 3)
+    rows = [Row("kmalloc(64)+kfree round trip, no debug hooks", plain, "us")]
+    with m.breakpoint("vfree"):  # installed, never hit by this workload
+        bp = _median(lambda: _per_op_us(workload, 500), 3)
+    rows.append(Row("  ... with a breakpoint elsewhere (vfree)", bp, "us", "", "no slowdown"))
+    with m.watchpoint(m.var("zones").address_, 8):  # a watch on bytes nobody writes here
+        wp = _median(lambda: _per_op_us(workload, 500), 3)
+    rows.append(Row("  ... with a watchpoint elsewhere", wp, "us", "", "no slowdown"))
+    bp_k = m.break_at("kmalloc")
+    try:
+        m.kmalloc(64)
+    except BreakpointHit as e:
+        call = e.call
+        t = time.perf_counter()
+        n = 0
+        while not call.done and n < 200:
+            call.stepi()
+            n += 1
+        rows.append(Row("stepi, per instruction", (time.perf_counter() - t) / n * 1e6, "us"))
+        if not call.done:
+            call.resume()
+        m.kfree(call.result or 0)
+    finally:
+        bp_k.remove()
     return rows
 
 
