@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import doctest
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from emu.gdbstub import protocol as gp
 from emu.gdbstub.protocol import REGISTERS, FakeTarget, Protocol
 
@@ -81,3 +84,31 @@ def test_bad_requests_get_errors_and_the_stub_goes_on() -> None:
 
 def test_doctests() -> None:
     assert doctest.testmod(gp).failed == 0
+
+
+PACKET_HEADS = [b"g", b"G", b"p", b"P", b"m", b"M", b"X", b"Z", b"z", b"c", b"s", b"v", b"q",
+                b"Q", b"H", b"T", b"?", b"D", b"vCont;", b"qXfer:features:read:target.xml:",
+                b"qRcmd,", b"Z2,", b"m ffff", b""]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(PACKET_HEADS), st.binary(max_size=60))
+def test_fuzz_every_packet_gets_a_reply_and_never_an_exception(head: bytes, tail: bytes) -> None:
+    p, _ = proto()
+    out = p.handle(head + tail)
+    assert out is None or isinstance(out, bytes)
+    assert p.handle(b"?") == b"S05"  # still serving
+
+
+def test_target_description_has_what_gdb_requires() -> None:
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(gp.TARGET_XML)
+    regs = [r.get("name") for r in root.iter("reg")]
+    assert regs == [name for name, _ in REGISTERS]
+    assert [int(r.get("regnum")) for r in root.iter("reg")] == list(range(len(regs)))
+    assert root.find("feature/flags[@id='i386_eflags']") is not None
+    assert {f.get("name") for f in root.iter("feature")} == {"org.gnu.gdb.i386.core",
+                                                           "org.gnu.gdb.i386.segments"}
+    p, _ = proto()
+    assert p.handle(b"p20") == (0x37F).to_bytes(4, "little").hex().encode()  # fctrl
