@@ -1105,7 +1105,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
     def program(self):  # -> drgn.Program
         if self._prog is None:
             from emu.kernel.types import kernel_program
-            self._require_ready()
+            self._require_booted()
             assert self.artifacts is not None
             self._prog = kernel_program(self.artifacts.elf, self.read_virt)
         return self._prog

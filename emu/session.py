@@ -132,7 +132,39 @@ class DebugSession:
 
     def evaluate(self, text: str):  # -> drgn.Object
         from emu.kernel.expr import evaluate
-        return evaluate(self.m.program, text, self.registers())
+        return evaluate(self.m.program, text, self.registers(), symbols=self.m.symbols,
+                        local_vars=self.arguments())
+
+    def arguments(self) -> dict:  # -> dict[str, drgn.Object]
+        """The arguments of the function stopped at its first instruction (from the
+        SysV argument registers, typed from DWARF); empty elsewhere, where -O2 code
+        keeps them wherever it likes."""
+        import drgn
+
+        m = self.m
+        if m.state not in ("stopped", "running") or m.symbols is None:  # in a call
+            return {}
+        hit = m.symbols.lookup(m.cpu.rip)  # type: ignore[union-attr]
+        if hit is None or hit[1] != 0:
+            return {}
+        try:
+            fn = m.program.function(hit[0].name) if hasattr(m.program, "function") else \
+                m.program[hit[0].name]
+            params = fn.type_.parameters
+        except (LookupError, AttributeError, ValueError, drgn.FaultError):
+            return {}
+        out = {}
+        for p, reg in zip(params, ("rdi", "rsi", "rdx", "rcx", "r8", "r9"), strict=False):
+            if p.name is None:
+                continue
+            try:
+                t = p.type
+                size = drgn.sizeof(t)
+                val = m.cpu.reg(reg) & ((1 << (8 * size)) - 1)  # type: ignore[union-attr]
+                out[p.name] = drgn.Object(m.program, t, value=val)
+            except (TypeError, ValueError, LookupError):
+                continue
+        return out
 
     def value_of(self, text: str) -> int:
         """An integer (or address, for arrays and functions) from an expression."""
@@ -144,8 +176,7 @@ class DebugSession:
         if re.fullmatch(r"[A-Za-z_]\w*", text) and self.m.symbols is not None \
                 and text in self.m.symbols.by_name:
             return self.m.symbol(text)
-        from emu.kernel.expr import to_int
-        return to_int(self.evaluate(text))
+        return as_int(self.evaluate(text), text)
 
     def print_expr(self, text: str) -> str:
         from emu.kernel.expr import format_value
@@ -181,7 +212,8 @@ class DebugSession:
         cond_text = ""
         if isinstance(condition, str) and condition.strip():
             cond_text = condition.strip()
-            self.evaluate(cond_text) if self.m.state != "off" else None  # syntax check
+            from emu.kernel.expr import Evaluator, parse
+            parse(cond_text, Evaluator(self.m.program).is_type)  # syntax now, names at hits
 
             def cond_fn(_: Machine, text: str = cond_text) -> bool:
                 try:
@@ -212,7 +244,8 @@ class DebugSession:
                     raise BadArgument(f"cannot watch {text!r}: it is a value, not memory "
                                       "(watch an lvalue like 'zones[1].free_area[0].nr_free' "
                                       "or '*0xADDR')")
-                addr, n = obj.address_, size or max(1, min(obj.type_.size or 8, 1 << 20))
+                import drgn
+                addr, n = obj.address_, size or max(1, min(drgn.sizeof(obj), 1 << 20))
         if changes_only is None:  # gdb's `watch` ignores writes of the same value
             changes_only = access == "write"
         wp = Watchpoint(self.m, addr, n, access, stop=True, changes_only=changes_only,
@@ -528,6 +561,22 @@ class DebugSession:
         raise BadArgument(f"unknown monitor command {cmd!r}; known: buddyinfo, slabinfo, "
                           "slabtop, vmallocinfo, zoneinfo, pagetypeinfo, pt ADDR, whatis ADDR, "
                           "call FUNC ARGS...")
+
+
+def as_int(obj, text: str = "") -> int:  # obj: drgn.Object
+    """An expression's value as an address or number: arrays and functions give
+    their address, pointers and integers their value."""
+    import drgn
+
+    kind = obj.type_.unaliased_kind()
+    if obj.address_ is not None and kind in (drgn.TypeKind.ARRAY, drgn.TypeKind.FUNCTION,
+                                             drgn.TypeKind.STRUCT, drgn.TypeKind.UNION):
+        return obj.address_
+    try:
+        return int(obj.value_()) & ((1 << 64) - 1)
+    except (TypeError, ValueError, drgn.FaultError) as e:
+        raise BadArgument(f"{text or 'the expression'} is not a number or an address: {e}") \
+            from None
 
 
 def find_source(file: str) -> Path | None:

@@ -414,12 +414,13 @@ class Evaluator:
     """Evaluates a :class:`Node` tree against a drgn ``Program``."""
 
     def __init__(self, prog: Any, registers: Mapping[str, int] | None = None,
-                 symbols: Any = None) -> None:
+                 symbols: Any = None, local_vars: Mapping[str, Any] | None = None) -> None:
         import drgn
 
         self.drgn = drgn
         self.prog = prog
         self.registers = registers or {}
+        self.local_vars = local_vars or {}  # name -> drgn.Object (a stopped function's args)
         self.symbols = symbols  # emu.kernel.symbols.Symbols, for names without DWARF
         self._types: dict[str, Any] = {}
 
@@ -468,6 +469,8 @@ class Evaluator:
         return self.obj("unsigned long", self.registers[name] & (1 << 64) - 1)
 
     def ev_ident(self, n: Node) -> Any:
+        if n.text in self.local_vars:
+            return self.local_vars[n.text]
         try:
             return self.prog[n.text]
         except KeyError:
@@ -631,10 +634,12 @@ def _tname(t: Any) -> str:
 
 
 def evaluate(prog: Any, text: str, registers: Mapping[str, int] | None = None, *,
-             symbols: Any = None) -> Any:
+             symbols: Any = None, local_vars: Mapping[str, Any] | None = None) -> Any:
     """Evaluate C expression ``text`` against ``prog`` (a ``drgn.Program``): a ``drgn.Object``.
 
     ``registers`` maps names (``"rax"``, ``"rip"``, ...) to values for ``$name``;
+    ``local_vars`` maps names to ``drgn.Object`` values that shadow globals (the
+    arguments of a function stopped at its entry);
     ``symbols`` (:class:`emu.kernel.symbols.Symbols`) resolves names that have no
     DWARF (assembly labels) as ``void`` objects at their address (``&_stext``).
     An lvalue result stays a reference (its ``address_`` is known, for ``watch``);
@@ -649,7 +654,7 @@ def evaluate(prog: Any, text: str, registers: Mapping[str, int] | None = None, *
 
     if not isinstance(text, str):
         raise ExprError(f"an expression must be a string, not {type(text).__name__}")
-    ev = Evaluator(prog, registers, symbols)
+    ev = Evaluator(prog, registers, symbols, local_vars)
     try:
         tree = Parser(text, ev.is_type).parse()
         result = ev.ev(tree)

@@ -1,0 +1,121 @@
+"""DebugSession: what both debugger front ends drive."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from emu import Machine
+from emu.errors import KmemuError
+from emu.session import DebugSession, SessionError
+
+
+@pytest.fixture
+def s(machine: Machine):
+    sess = DebugSession(machine)
+    yield sess
+    sess.kill()
+    sess.delete()
+    machine.suspend_on_interrupt = False
+
+
+def test_break_call_next_finish_cont(s: DebugSession) -> None:
+    bp = s.break_("kmalloc")
+    stop = s.call("kmalloc", ["64", "GFP_KERNEL"])
+    assert stop.reason == "breakpoint" and stop.point == bp.number
+    assert re.match(r"Breakpoint 1, kmalloc \(size=0x40, gfp=0xcc0\) at kmalloc\.c:\d+\n\d+\t",
+                    stop.text), stop.text
+    nxt = s.next()
+    assert nxt.reason == "step" and re.match(r"\d+\t", nxt.text)
+    done = s.finish()
+    assert done.reason == "done" and done.value >= 0xFFFF888000000000
+    assert s.call_in_progress is None and bp.hits == 1
+    assert "breakpoint already hit 1 time" in s.info_breakpoints()
+
+
+def test_temporary_and_conditional_breakpoints(s: DebugSession) -> None:
+    s.break_("kmalloc", condition="size > 1000")
+    assert s.call("kmalloc", ["64", "GFP_KERNEL"]).reason == "done"
+    stop = s.call("kmalloc", ["4000", "GFP_KERNEL"])
+    assert stop.reason == "breakpoint"
+    assert s.cont().reason == "done"
+    s.delete()
+    t = s.break_("kfree", temporary=True)
+    ptr = s.call("kmalloc", ["8", "GFP_KERNEL"]).value
+    assert s.call("kfree", [hex(ptr)]).text.startswith(f"Temporary breakpoint {t.number}, kfree")
+    assert t.number not in s.points
+    assert s.cont().reason == "done"
+    assert "stop only if" not in s.info_breakpoints()
+
+
+def test_watch_an_expression(s: DebugSession) -> None:
+    s.call("kmalloc", ["64", "GFP_KERNEL"])
+    w = s.watch("kmalloc_caches[0][6]->cpu_slab.alloc_fast")
+    stop = s.call("kmalloc", ["64", "GFP_KERNEL"])
+    assert stop.reason == "watchpoint" and stop.point == w.number
+    assert re.search(r"Old value = 0x(\w+)\nNew value = 0x(\w+)", stop.text)
+    assert stop.watch.new == stop.watch.old + 1
+    assert "hw watchpoint" in s.info_breakpoints()
+    assert s.cont().reason == "done"
+
+
+def test_queued_call_and_stepi_into_it(s: DebugSession) -> None:
+    assert s.cont().reason == "idle"
+    msg = s.queue_call("kmemu_test_add", ["1", "2", "3", "4", "5", "6"])
+    assert "queued" in msg
+    stop = s.stepi()
+    assert s.m.cpu.rip == s.m.symbol("kmemu_test_add") and stop.reason == "step"
+    assert s.cont().value == 91
+
+
+def test_monitor_views(s: DebugSession) -> None:
+    assert s.monitor("buddyinfo").startswith("Node 0, zone")
+    assert "kmalloc-64" in s.monitor("slabinfo")
+    assert "PGD" in s.monitor("pt zones")
+    with pytest.raises(KmemuError, match="unknown monitor command"):
+        s.monitor("frobnicate")
+    with pytest.raises(KmemuError, match="usage: pt ADDR"):
+        s.monitor("pt")
+    with pytest.raises(KmemuError, match="takes no arguments"):
+        s.monitor("slabinfo extra")
+
+
+def test_snapshots_by_name(s: DebugSession) -> None:
+    s.break_("kmalloc")
+    s.call("kmalloc", ["64", "GFP_KERNEL"])
+    assert "inside the stopped call" in s.snapshot("in_kmalloc")
+    first = s.cont().value
+    assert "stopped at kmalloc" in s.restore("in_kmalloc")
+    assert s.cont().value == first
+    with pytest.raises(SessionError, match="no snapshot named 'nope'"):
+        s.restore("nope")
+    with pytest.raises(KmemuError, match="snapshot names"):
+        s.snapshot("bad name")
+
+
+def test_errors_leave_the_session_usable(s: DebugSession) -> None:
+    with pytest.raises(SessionError, match="idle"):
+        s.next()
+    with pytest.raises(KmemuError):
+        s.break_("no_such_function")
+    with pytest.raises(KmemuError):
+        s.call("kmalloc", ["64"])  # wrong arity
+    with pytest.raises(KmemuError):
+        s.call("kmalloc", ["64", "GFP_BOGUS"])
+    with pytest.raises(KmemuError):
+        s.watch("1 + 2")  # not an lvalue
+    with pytest.raises(SessionError, match="no breakpoint number 42"):
+        s.delete([42])
+    s.break_("kmalloc")
+    s.call("kmalloc", ["64", "GFP_KERNEL"])
+    with pytest.raises(SessionError, match="a call is stopped"):
+        s.call("kmalloc", ["64", "GFP_KERNEL"])
+    assert "abandoned" in s.kill()
+    assert s.call("kmemu_test_add", ["1", "2", "3", "4", "5", "6"]).value == 91
+
+
+def test_oops_during_a_call_is_a_stop(s: DebugSession) -> None:
+    stop = s.call("kmemu_test_fault", ["0", "0"])
+    assert stop.reason == "oops" and "oops" in stop.text.lower()
+    assert s.call("kmemu_test_add", ["1", "2", "3", "4", "5", "6"]).value == 91
