@@ -351,7 +351,12 @@ def _slab_lines(o: SlabObject) -> list[str]:
         inside = f"+{o.offset:#x} of {o.size} bytes"
     lines = [f"slab object: {o.cache} object{slot} at {o.object:#x}, {inside}, {state}"]
     if o.alloc_owner:
-        lines.append("  last allocated by: " + " <- ".join(o.alloc_owner))
+        lines.append("  last allocated by: " + " <- ".join(_dedup(o.alloc_owner)))
     if o.free_owner:
-        lines.append("  last freed by: " + " <- ".join(o.free_owner))
+        lines.append("  last freed by: " + " <- ".join(_dedup(o.free_owner)))
     return lines
+
+
+def _dedup(frames: list[str]) -> list[str]:
+    """A struct track's ``addr`` is also the first entry of its ``stack``: show it once."""
+    return [f for i, f in enumerate(frames) if i == 0 or f != frames[i - 1]]

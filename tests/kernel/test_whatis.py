@@ -64,8 +64,15 @@ def test_slab_owner_tracks(machine: Machine) -> None:
     machine.kfree(p)
     lines = W(machine, p).splitlines()
     assert lines[1].endswith(", free")
-    assert lines[2].startswith("  last allocated by: kmemu_call_return+")
-    assert lines[3].startswith("  last freed by: kmemu_call_return+")
+    ret = machine.symbolize(machine.call_return_address)
+    assert lines[2] == f"  last allocated by: {ret}"  # addr == stack[0]: shown once
+    assert lines[3] == f"  last freed by: {ret}"
+    # an allocation made inside the kernel: vmalloc's array of struct page pointers
+    v = machine.vmalloc(8192)
+    area = next(a for a in machine.vmap_areas() if a.start == v)
+    owner = W(machine, area.pages).splitlines()[2]
+    assert re.fullmatch(r"  last allocated by: kcalloc\+\S+ <- __vmalloc_node_range\+\S+ <- "
+                        r"__vmalloc\+\S+ <- kmemu_call_return\+\S+", owner), owner
 
 
 @pytest.mark.kmemu(cmdline="slab_debug=Z")
