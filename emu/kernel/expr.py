@@ -41,7 +41,8 @@ class ExprError(KmemuError, ValueError):
         super().__init__(" ".join(message.split()))  # one line, whatever drgn said
 
 
-MAX_DEPTH = 200  # nesting of the parse tree (parentheses, unary chains, long operator chains)
+MAX_DEPTH = 200  # height of the syntax tree (long operator chains)
+MAX_NESTING = 64  # parentheses, brackets, casts and unary operators inside each other
 MAX_CHECK_READ = 1 << 20  # evaluate() reads the result once to report faults early
 REGISTER_ALIASES = {"pc": "rip", "sp": "rsp", "fp": "rbp"}
 TYPE_KEYWORDS = frozenset({"struct", "union", "enum", "const", "volatile", "unsigned",
@@ -246,7 +247,7 @@ class Parser:
     def expression(self) -> Node:
         self.nesting += 1
         try:
-            if self.nesting > MAX_DEPTH:
+            if self.nesting > MAX_NESTING:
                 raise ExprError(f"expression nested too deeply at column {self.tok.col}",
                                 self.tok.col)
             return self.binary(0)
@@ -264,16 +265,20 @@ class Parser:
         return left
 
     def unary(self) -> Node:
+        self.nesting += 1  # unary operators, casts and sizeof nest without parentheses
+        try:
+            if self.nesting > MAX_NESTING:
+                raise ExprError(f"expression nested too deeply at column {self.tok.col}",
+                                self.tok.col)
+            return self._unary()
+        finally:
+            self.nesting -= 1
+
+    def _unary(self) -> Node:
         t = self.tok
         if self.at_op("*", "&", "-", "+", "~", "!"):
             self.advance()
-            self.nesting += 1
-            try:
-                if self.nesting > MAX_DEPTH:
-                    raise ExprError(f"expression nested too deeply at column {t.col}", t.col)
-                return _mk("unary", t.col, op=t.text, a=self.unary())
-            finally:
-                self.nesting -= 1
+            return _mk("unary", t.col, op=t.text, a=self.unary())
         if t.kind == "ident" and t.text == "sizeof":
             self.advance()
             if self.at_op("(") and self.starts_type(self.peek()):
@@ -381,7 +386,10 @@ class Parser:
 
 def parse(text: str, is_type: Callable[[str], bool] = lambda name: False) -> Node:
     """The syntax tree of ``text``; ``is_type`` tells typedef names from variables."""
-    return Parser(text, is_type).parse()
+    try:
+        return Parser(text, is_type).parse()
+    except RecursionError:  # MAX_NESTING keeps well below Python's limit; never leak it
+        raise ExprError("expression nested too deeply") from None
 
 
 # --- evaluation --------------------------------------------------------------------------

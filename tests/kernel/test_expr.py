@@ -168,6 +168,8 @@ def test_literal_wider_than_64_bits() -> None:
     ("zones[zones]", "index must be an integer"), ("max_pfn[1]", "cannot index"),
     ("sizeof(kmalloc)", "has no size"), ("(" * 300 + "1" + ")" * 300, "nested too deeply"),
     ("-" * 300 + "1", "nested too deeply"), ("1" + "+1" * 300, "nested too deeply"),
+    ("(int)" * 2000 + "1", "nested too deeply"), ("sizeof " * 2000 + "1", "nested too deeply"),
+    ("a[" * 2000, "nested too deeply"),
     ("0x1ffffffffffffffff", "64 bits"), ("$", "must name a register"),
     ("struct", "expected an expression, found .struct."),
     ("sizeof(struct 1)", "expected a tag"), ("(unsigned long", r"expected '\)'"),
