@@ -10,7 +10,8 @@ and on its early-exit paths.  One step, from a frame to its caller:
 * **CFI** (the pc is in an FDE): the row for the pc gives the CFA (``rsp`` or
   ``rbp`` plus an offset), the return address at ``CFA-8`` and where ``rbp``
   and the other callee-saved registers were saved.  Exact at every
-  instruction.
+  instruction.  An undefined return address (``kmemu_call_return``'s CFI)
+  ends the trace.
 * **Function entry** (frame 0 only, no FDE, pc at a symbol's first byte): the
   return address is at ``[rsp]``.
 * **Frame pointers** (assembly in ``entry.S``/``head.S``): return address at
@@ -26,15 +27,18 @@ pc outside kernel text, a stack pointer that does not grow, ``max_frames``,
 or an outermost function (the host-call return stub, the idle loop,
 ``_start``: below them is no caller worth showing).  Return addresses are
 looked up at ``pc-1`` (the call instruction) for CFI and line numbers, since
-a call to a ``noreturn`` function may be the last instruction of its function.
+a call to a ``noreturn`` function may be the last instruction of its function
+(the host plants ``kmemu_call_return+1`` as every call's return address for
+the same reason; a planted return to the first byte of an outermost function
+is looked up as it is).  Inlined functions do not get frames of their own.
 
 >>> cfi = CfiTable.load(m.artifacts.elf)                                 # doctest: +SKIP
 >>> frames = unwind(m.registers(), m.read_u64, cfi, m.symbols, m.lines)  # doctest: +SKIP
 >>> print(format_backtrace(frames))                                      # doctest: +SKIP
-#0  0xffffffff80104f10 in ___slab_alloc+0x0/0x2d0 at slab.c:512
-#1  0xffffffff80105315 in __kmem_cache_alloc+0x85/0x120 at slab.c:610
-#2  0xffffffff80101bd9 in kmalloc+0x69/0xe9 at kmalloc.c:110
-#3  0xffffffff801010a5 in kmemu_call_return+0x0/0x15 at entry.S:105
+#0  0xffffffff80107ac0 in ___slab_alloc+0x0/0x4b7 at slab.c:183
+#1  0xffffffff8010868f in __kmalloc_cache+0xef/0x15a at slab.c:232
+#2  0xffffffff80101bce in kmalloc+0x5e/0xe9 at kmalloc.c:36
+#3  0xffffffff801010a6 in kmemu_call_return+0x1/0x16 at entry.S:116
 """
 
 from __future__ import annotations
@@ -412,9 +416,13 @@ def format_frame(f: Frame) -> str:
 def format_backtrace(frames: list[Frame]) -> str:
     """gdb's ``bt`` with Linux's symbol offsets, one frame a line, innermost first::
 
-        #0  0xffffffff80104f10 in ___slab_alloc+0x0/0x2d0 at slab.c:512
-        #1  0xffffffff80105315 in __kmem_cache_alloc+0x85/0x120 at slab.c:610
-        #4  0xffffffff801010a2 in kmemu_idle_loop+0x10/0x13 [interrupted by vector 0xec]
+        #0  0xffffffff80101b70 in kmalloc+0x0/0xe9 at kmalloc.c:103
+        #1  0xffffffff80101414 in call_irq_handler+0x34/0x48 at irq.c:81
+        #2  0xffffffff801014c9 in irq_dispatch+0x39/0xaf at irq.c:91
+        #3  0xffffffff8010b37b in do_trap+0x1b/0x22 at traps.c:307
+        #4  0xffffffff8010106e in common_entry+0x35/0x59 at entry.S:56
+        #5  0xffffffff801010a3 in kmemu_idle_loop+0x11/0x13 at entry.S:93 [interrupted by
+            vector 0xec]                                       (one line, wrapped here)
 
     The address is the frame's pc (a return address for callers, as gdb shows
     it); ``sym+off/size`` is ``%pS``; ``at file:line`` is the source line of the
