@@ -297,3 +297,13 @@ def test_precedence_matches_the_tree(machine: Machine, tree) -> None:
     text = render(tree)
     want = meaning(tree)
     assert int(evaluate(machine.program, text)) == want, text
+
+
+def test_local_variables_shadow_globals(machine: Machine) -> None:
+    import drgn
+
+    size = drgn.Object(machine.program, "u64", value=4000)
+    zones = drgn.Object(machine.program, "int", value=7)
+    local = {"size": size, "zones": zones}
+    assert int(evaluate(machine.program, "size > 1000 && zones == 7", local_vars=local)) == 1
+    assert int(evaluate(machine.program, "sizeof zones", local_vars=local)) == 4
