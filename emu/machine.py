@@ -56,6 +56,7 @@ from emu.irq import InterruptController, IrqState
 from emu.kernel import pagetable
 from emu.kernel.events import EVENT_SIZE, Event, decode
 from emu.kernel.symbols import Symbols
+from emu.debug_api import DebugInfoMixin
 from emu.page_alloc_api import PageAllocatorMixin
 from emu.slab_api import SlabMixin
 from emu.vmalloc_api import VmallocMixin
@@ -238,7 +239,7 @@ def _u64(v: int) -> int:
     return v & U64
 
 
-class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
+class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin):
     """An emulated PC with the kmemu kernel.  See the module docstring."""
 
     def __init__(self, mem: int | str = "256M", e820: str | Path | E820Map | None = None,
@@ -988,11 +989,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin):
         """Frames of the current stack, innermost first (CFI, then frame pointers)."""
         from emu.kernel.unwind import unwind
         self._require_booted()
-        return unwind(self.registers(), self._safe_read_u64, self._cfi(), self._syms(),
+        return unwind(self.registers(), self.read_u64, self._cfi(), self._syms(),
                       self.lines, max_frames=max_frames)
-
-    def _safe_read_u64(self, va: int) -> int:
-        return self.read_u64(va)
 
     def hook_add(self, htype: int, callback: Callable[..., object], user_data: object = None,
                  begin: int = 1, end: int = 0, *args: int, _holder: list[int] | None = None,

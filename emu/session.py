@@ -183,7 +183,7 @@ class DebugSession:
         n = len(self._history) + 1
         obj = self.evaluate(text)
         self._history.append(obj)
-        return f"${n} = {format_value(obj)}"
+        return f"${n} = {format_value(obj, symbolize=self.m.symbolize)}"
 
     @property
     def _history(self) -> list:
@@ -553,7 +553,7 @@ class DebugSession:
             if len(rest) != 1:
                 raise BadArgument(f"usage: {cmd} ADDR")
             addr = self.value_of(rest[0])
-            return (m.pt(addr) if cmd == "pt" else m.whatis(addr)).rstrip("\n")  # type: ignore[attr-defined]
+            return (m.pt(addr) if cmd == "pt" else m.whatis(addr)).rstrip("\n")
         if cmd == "call":
             if not rest:
                 raise BadArgument("usage: call FUNC [ARGS...]")

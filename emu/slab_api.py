@@ -182,8 +182,10 @@ class SlabMixin:
         return info
 
     def _track(self: Machine, addr: int) -> list[str] | None:
-        words = [self.read_u64(addr + 8 * i) for i in range(5)]  # struct track
-        return [self.symbolize(w) for w in words if w] or None
+        addr0, *stack = (self.read_u64(addr + 8 * i) for i in range(5))  # struct track
+        if stack and stack[0] == addr0:  # the saved trace starts at the caller itself
+            stack = stack[1:]
+        return [self.symbolize(w) for w in (addr0, *stack) if w] or None
 
     def cache_info(self: Machine, name: str) -> dict[str, object]:
         """Per-cache details: sizes, layout, slab order, partial count, CPU free objects."""

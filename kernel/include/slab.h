@@ -43,7 +43,7 @@ typedef u32 slab_flags_t;
 
 struct track {
 	u64 addr;               /* caller of kmalloc/kfree (0: never) */
-	u64 stack[TRACK_DEPTH]; /* its callers */
+	u64 stack[TRACK_DEPTH]; /* trace from the caller (stack[0] == addr) upwards */
 };
 
 #define KMALLOC_MIN_SIZE 8
