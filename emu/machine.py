@@ -48,6 +48,7 @@ from emu.cpu import (
     InsnCounter,
     RegBatch,
 )
+from emu.debug_api import DebugInfoMixin
 from emu.errors import BadArgument, KmemuError, PageFault
 from emu.firmware.bios import Bios
 from emu.firmware.disk import Disk
@@ -56,7 +57,6 @@ from emu.irq import InterruptController, IrqState
 from emu.kernel import pagetable
 from emu.kernel.events import EVENT_SIZE, Event, decode
 from emu.kernel.symbols import Symbols
-from emu.debug_api import DebugInfoMixin
 from emu.page_alloc_api import PageAllocatorMixin
 from emu.slab_api import SlabMixin
 from emu.vmalloc_api import VmallocMixin
