@@ -292,6 +292,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin):
         self._suspended: SuspendedCall | None = None
         self._watchpoints: list = []  # installed emu.breakpoints.Watchpoint objects
         self._stepping = False  # executing one instruction on the host's behalf
+        self._tb_counted = False  # translated blocks carry Unicorn's count hook
         self._watch_step_pending = False  # a watch hook stopped before an access: step it
         self._rewatch = False  # a page-table entry under a watchpoint was written
         self._ctl_pending: int | None = None
@@ -495,7 +496,10 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin):
                 if irq.has_pending() and cpu.irqs_enabled():
                     self._deliver_irq()
                 self._sync_irq_flag(irq.has_pending())
+                if self._interrupted:  # interrupt() between two emu_start calls
+                    return self._take_interrupt()
                 self._ctl, self._exc, self._want_irq_stop = None, None, False
+                self._tb_counted = False
                 try:
                     uc.emu_start(cpu.rip, 0)
                 except UcError as e:
@@ -530,11 +534,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin):
                     self._deliver_exception(self._exc)
                     continue
                 if self._interrupted:
-                    self._interrupted = False
-                    if self.suspend_on_interrupt and self.state == "running":
-                        self._stop_hit = "interrupted"
-                        return CTL_STOPPED
-                    raise Interrupted(f"interrupted at {self.symbolize(cpu.rip)}")
+                    return self._take_interrupt()
                 if watch.fired:
                     raise BudgetExceeded(
                         f"guest ran longer than {seconds:g} s (at {self.symbolize(cpu.rip)})")
@@ -567,6 +567,13 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin):
             if counter is not None:
                 counter.limit = None
                 counter.release()
+
+    def _take_interrupt(self) -> int:
+        self._interrupted = False
+        if self.suspend_on_interrupt and self.state == "running":
+            self._stop_hit = "interrupted"
+            return CTL_STOPPED
+        raise Interrupted(f"interrupted at {self.symbolize(self.cpu.rip)}")  # type: ignore[union-attr]
 
     def _sync_irq_flag(self, pending: bool) -> None:
         """Mirror "a vector is pending" into the kernel's kmemu_irq_pending (preempt.h)."""
@@ -825,6 +832,12 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin):
         self._skip_once = rip
         self._stepping = True
         self._exc, self._ctl, self._watch_hits = None, None, []
+        if not self._tb_counted:
+            # count=1 works through a code hook that Unicorn adds without flushing
+            # the translation cache (UNICORN.md: late hooks): blocks translated by
+            # a normal run would not count, and a step into a loop would never end.
+            uc.ctl_flush_tb()
+            self._tb_counted = True
         try:
             uc.emu_start(rip, 0, 0, 1)
         except UcError as e:

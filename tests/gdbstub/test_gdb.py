@@ -31,6 +31,7 @@ def test_break_call_continue_bt_next_finish_print(gdb_server: Server) -> None:
         "next",
         "next",
         "finish",
+        'eval "monitor whatis 0x%lx", $',
         "monitor slabinfo",
         "print kmalloc_caches[0][6]->name",
         "print *kmalloc_caches[0][6]",
@@ -45,6 +46,8 @@ def test_break_call_continue_bt_next_finish_print(gdb_server: Server) -> None:
     assert len(lines) >= 3 and len(set(lines)) >= 2, out  # next moved to other lines
     ptr = re.search(r"Value returned is \$1 = \(void \*\) (0xffff888[0-9a-f]+)", out)
     assert ptr, out
+    assert re.search(rf"{ptr.group(1)}: direct map.*\nslab object: kmalloc-64 object \d+ of "
+                     r"64 at .*allocated", out), out
     before, after = out.split("slabinfo - version: 2.1")[1:3]
     assert _active(after, "kmalloc-64") > _active(before, "kmalloc-64")
     assert '$2 = "kmalloc-64"' in out
