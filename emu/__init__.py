@@ -10,6 +10,7 @@ from emu.machine import (
     BadArgument,
     BootError,
     BreakpointHit,
+    CallInterrupted,
     GuestExit,
     GuestOops,
     GuestWaiting,
@@ -17,11 +18,12 @@ from emu.machine import (
     Machine,
     MachineError,
     Snapshot,
+    WatchpointHit,
 )
 
 __all__ = [
-    "BadArgument", "BootError", "BreakpointHit", "BudgetExceeded", "CpuError", "GuestExit",
-    "GuestOops", "GuestWaiting", "Interrupted", "KmemuError", "Machine", "MachineError",
-    "PageFault", "Snapshot",
+    "BadArgument", "BootError", "BreakpointHit", "BudgetExceeded", "CallInterrupted", "CpuError",
+    "GuestExit", "GuestOops", "GuestWaiting", "Interrupted", "KmemuError", "Machine",
+    "MachineError", "PageFault", "Snapshot", "WatchpointHit",
 ]
 __version__ = "0.1.0"
