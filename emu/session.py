@@ -326,7 +326,7 @@ class DebugSession:
                                "continue, finish or 'kill' it first")
         q = self.parse_call(fn, args)
         q.context = context
-        return self._go(lambda: self.m.call(q.fn, *q.args, context=context), "done")
+        return self._go(lambda: self.m.call(q.fn, *q.args, context=context), "done", q.fn)
 
     def queue_call(self, fn: str, args: list[str]) -> str:
         """gdb's ``monitor call``: the call starts at the next continue or step."""
@@ -366,7 +366,7 @@ class DebugSession:
         call = self.call_in_progress
         if call is None and self.queued is not None:
             q, self.queued = self.queued, None
-            return self._go(lambda: self.m.call(q.fn, *q.args, context=q.context), "done")
+            return self._go(lambda: self.m.call(q.fn, *q.args, context=q.context), "done", q.fn)
         if call is None:
             return Stop("idle", "The kernel is idle: nothing to run. Start work with "
                         "'call FUNC ARGS...' (gdb: 'monitor call ...').", self.m.cpu.rip)  # type: ignore[union-attr]
@@ -402,7 +402,7 @@ class DebugSession:
             stop.text = head + stop.text
         return stop
 
-    def _go(self, run: Callable[[], object], reason: str) -> Stop:
+    def _go(self, run: Callable[[], object], reason: str, fn: str = "call") -> Stop:
         """Run ``run`` and describe how it ended."""
         from emu.cpu import BudgetExceeded
         from emu.machine import (
@@ -444,7 +444,7 @@ class DebugSession:
             return Stop("error", f"{type(e).__name__}: {e}", m.cpu.rip,  # type: ignore[union-attr]
                         signal=SIGINT if isinstance(e, Interrupted) else SIGTRAP)
         if call is not None and call.done or self.call_in_progress is None:
-            name = call.name if call is not None else "call"
+            name = call.name if call is not None else fn
             result = call.result if call is not None else value
             self.last_value = result  # type: ignore[assignment]
             return Stop("done", f"{name}() returned {result:#x} ({result}); the kernel is idle",
