@@ -1,0 +1,1 @@
+"""The built-in debugger (`kmemu debug`): command parsing, the REPL, the terminal."""
