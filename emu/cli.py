@@ -6,6 +6,7 @@
     kmemu bench [--json] [--repeat N]
     kmemu e820 [--mem SIZE | --e820 FILE]
     kmemu gdb [--mem SIZE] [--port N] [--listen HOST] [--once]
+    kmemu debug [--mem SIZE] [--e820 FILE] [--cmdline STR] [--script FILE]
     kmemu info buddy|zones|pagetypeinfo|watermarks|memblock|slab|slabtop [--mem SIZE] [--json]
 
 Exit status: 0 on success, 1 when the guest failed (oops, panic, failed
@@ -215,6 +216,19 @@ def cmd_gdb(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_debug(a: argparse.Namespace) -> int:
+    """Boot, then run debugger commands: a terminal, ``--script FILE`` or standard input.
+    Exit status 1 when a scripted command failed (see emu.debugger.repl.run_debugger)."""
+    from emu.debugger.repl import read_script, run_debugger
+    from emu.session import DebugSession
+
+    lines = read_script(a.script) if a.script else None
+    m = Machine.booted(**_machine_args(a))  # type: ignore[arg-type]
+    print(f"kmemu debug: kernel ready ({m.mem >> 20} MiB); 'help' lists the commands",
+          flush=True)
+    return run_debugger(DebugSession(m), lines)
+
+
 def cmd_e820(a: argparse.Namespace) -> int:
     m = load_map(a.e820) if a.e820 else default_map(a.mem)
     print("\n".join(m.lines()))
@@ -271,6 +285,13 @@ def parser() -> argparse.ArgumentParser:
                    "127.0.0.1 (a warning is printed: the stub gives full control of the guest)")
     g.add_argument("--once", action="store_true", help="exit when the first client leaves")
     g.set_defaults(fn=cmd_gdb)
+
+    dbg = sub.add_parser("debug", help="boot, then debug the kernel at a gdb-like prompt "
+                         "(break, step, print, x, call kmalloc 64 GFP_KERNEL, slabinfo, ...)")
+    machine_opts(dbg)
+    dbg.add_argument("--script", metavar="FILE", help="run the commands in FILE (one a line, "
+                     "# comments) instead of reading a terminal; exit 1 if any failed")
+    dbg.set_defaults(fn=cmd_debug)
 
     e = sub.add_parser("e820", help="print a memory map as the kernel will see it",
                        description="Map file format: one range per line, `START END TYPE` "

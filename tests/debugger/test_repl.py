@@ -1,0 +1,259 @@
+"""Repl.execute against a real booted machine (the `machine` fixture), in-process."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from emu import Machine
+from emu.debugger.repl import Repl
+from emu.kernel.disasm import disassemble_function
+from emu.session import DebugSession
+
+
+class Run:
+    """A Repl writing to a buffer; ``run(line)`` returns what that line printed."""
+
+    def __init__(self, m: Machine, interactive: bool = False) -> None:
+        self.m = m
+        self.buf = io.StringIO()
+        self.repl = Repl(DebugSession(m), self.buf, interactive=interactive)
+
+    def __call__(self, line: str) -> str:
+        start = self.buf.tell()
+        self.repl.execute(line)
+        return self.buf.getvalue()[start:]
+
+
+@pytest.fixture
+def run(machine: Machine) -> Iterator[Run]:
+    r = Run(machine)
+    yield r
+    r.repl.s.kill()
+    r.repl.s.delete()
+    machine.suspend_on_interrupt = False
+
+
+def one_error(text: str, fragment: str) -> None:
+    assert text.startswith("error: ") and fragment in text, text
+    assert len(text.splitlines()) == 1, text
+
+
+def test_break_call_finish_and_whatis_the_result(run: Run) -> None:
+    assert re.fullmatch(r"Breakpoint 1 at 0xffffffff[0-9a-f]+: file kmalloc\.c, line \d+\.\n",
+                        run("break kmalloc"))
+    stop = run("call kmalloc 64 GFP_KERNEL")
+    assert re.match(r"Breakpoint 1, kmalloc \(size=0x40, gfp=0xcc0\) at kmalloc\.c:\d+\n\d+\t",
+                    stop), stop
+    assert re.match(r"#0  0x[0-9a-f]+ in kmalloc\+0x0/0x[0-9a-f]+ at kmalloc\.c:\d+\n#1 .*"
+                    r"kmemu_call_return", run("bt"))
+    done = run("finish")
+    ptr = int(re.search(r"kmalloc\(\) returned (0x[0-9a-f]+)", done).group(1), 16)
+    assert run.repl.value == ptr
+    what = run("whatis $")
+    assert what.startswith(f"{ptr:#x}: direct map") and "kmalloc-64 object" in what
+    assert run("p/x $") == f"$1 = (unsigned long){ptr:#x}\n"
+    assert run.repl.failures == 0
+
+
+def test_errors_are_one_line_and_the_session_goes_on(run: Run) -> None:
+    one_error(run("frobnicate"), "unknown command 'frobnicate'")
+    one_error(run("x/4xg 0"), "cannot access memory at address 0x0")
+    one_error(run("p zones["), "syntax error")
+    one_error(run("p no_such_variable"), "no_such_variable")
+    one_error(run("break no_such_function"), "unknown kernel symbol 'no_such_function'")
+    one_error(run("next"), "the kernel is idle")
+    one_error(run("continue"), "The kernel is idle")
+    one_error(run("finish"), "the kernel is idle")
+    one_error(run("call kmalloc 64"), "kmalloc")
+    one_error(run("call kmalloc 64 GFP_BOGUS"), "GFP_BOGUS")
+    one_error(run("watch 1 + 2"), "cannot watch")
+    one_error(run("delete 42"), "no breakpoint number 42")
+    one_error(run("whatis $"), "'$' is the value the last call")
+    one_error(run("restore nope"), "no snapshot named 'nope'")
+    one_error(run("disas no_such_function"), "no_such_function")
+    one_error(run("list no_such_function"), "no_such_function")
+    one_error(run("info registers xmm0"), "invalid register 'xmm0'")
+    one_error(run("pt"), "pt needs an address")
+    one_error(run("x/s 0xffffc90000000000"), "cannot access memory")
+    assert run.repl.failures == 19
+    assert "returned 0x5b (91)" in run("call kmemu_test_add 1 2 3 4 5 6")
+
+
+def test_a_bug_is_an_internal_error_line_and_the_session_goes_on(
+        run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*_: object) -> str:
+        raise RuntimeError("boom\nsecond line")
+    monkeypatch.setattr(run.repl.s, "monitor", boom)
+    assert run("slabinfo") == "internal error: RuntimeError: boom\n"
+    monkeypatch.undo()
+    assert "kmalloc-64" in run("slabinfo")
+
+
+def test_step_next_stepi_nexti_until(run: Run) -> None:
+    run("break kmalloc")
+    run("call kmalloc 64 GFP_KERNEL")
+    first = run("next")
+    assert re.fullmatch(r"\d+\t.*\n", first)
+    line = run("stepi")
+    assert re.match(r"0x[0-9a-f]+ in kmalloc \(\) at kmalloc\.c:\d+\n", line) or \
+        re.fullmatch(r"\d+\t.*\n", line)
+    assert re.fullmatch(r"\d+\t.*\n", run("until"))
+    assert re.match(r"__kmalloc_cache \(.*\) at slab\.c:\d+\n\d+\t", run("until __kmalloc_cache"))
+    assert "returned" in run("continue")
+    assert run.repl.failures == 0
+
+
+def test_nexti_runs_over_a_call(run: Run, machine: Machine) -> None:
+    insns = disassemble_function(machine.read_virt, machine.symbols, "kmalloc")
+    call = next(i for i in insns if i.mnemonic == "call" and "__kmalloc_cache" in i.text)
+    run(f"break *{call.address:#x}")
+    assert "Breakpoint 1, " in run("call kmalloc 64 GFP_KERNEL")
+    assert machine.cpu.rip == call.address
+    run("nexti")
+    assert machine.cpu.rip == call.address + call.size
+    assert run.repl.s.call_in_progress is not None  # still in kmalloc, after the callee
+    assert "returned" in run("continue")
+    assert run.repl.failures == 0
+
+
+def test_empty_line_repeats_only_interactively(machine: Machine) -> None:
+    run = Run(machine, interactive=True)
+    try:
+        run("break kmalloc")
+        run("call kmalloc 64 GFP_KERNEL")
+        a = run("next")
+        b = run("")
+        assert re.fullmatch(r"\d+\t.*\n", b) and a != b
+        run("x/2xg $rsp")
+        more = run("")
+        rsp = machine.cpu.reg("rsp")
+        assert more.startswith(f"{rsp + 16:#x}")
+        run("finish")
+        assert run("") == ""  # finish does not repeat
+        batch = Run(machine)
+        assert batch("") == "" and batch.repl.failures == 0
+    finally:
+        run.repl.s.kill()
+        run.repl.s.delete()
+        machine.suspend_on_interrupt = False
+
+
+def test_examine_and_disassemble_and_list(run: Run, machine: Machine) -> None:
+    run("break kmalloc")
+    run("call kmalloc 64 GFP_KERNEL")
+    rip = machine.cpu.rip
+    x = run("x/4i $rip")
+    assert x.startswith(f"=> {rip:#018x} <kmalloc+0>:\t") and len(x.splitlines()) == 4
+    dis = run("disas")
+    assert dis.startswith("Dump of assembler code for function kmalloc:\n")
+    assert f"=> {rip:#018x} <kmalloc+0>:" in dis and dis.endswith("End of assembler dump.\n")
+    rng = run(f"disas {rip:#x},+8")
+    assert rng.startswith(f"Dump of assembler code from {rip:#x} to {rip + 8:#x}:")
+    stack = run("x/2xg $rsp")
+    ret = machine.read_u64(machine.cpu.reg("rsp"))
+    assert stack.startswith(f"{machine.cpu.reg('rsp'):#x}:\t0x{ret:016x}\t")
+    assert "<kmemu_call_return+1>" in run("x/a $rsp")
+    assert run("x/s kmalloc_caches[0][6]->name").endswith('"kmalloc-64"\n')
+    src = run("list")
+    assert "void *kmalloc(u64 size, gfp_t gfp)" in src
+    last = int(src.splitlines()[-1].split("\t")[0])
+    more = run("list")
+    assert more.startswith(f"{last + 1}\t")
+    assert run.repl.failures == 0
+
+
+def test_info_print_ptype_and_views(run: Run, machine: Machine) -> None:
+    regs = run("info registers rip rsp")
+    assert regs.startswith(f"rip            {machine.cpu.rip:#x}") and "rsp" in regs
+    free = int(machine.var("zones")[1].free_area[10].nr_free)
+    assert run("p zones[1].free_area[10].nr_free") == f"$1 = (u64){free}\n"
+    assert run("p/x zones[1].free_area[10].nr_free") == f"$2 = (u64){free:#x}\n"
+    buddy = run("buddyinfo")
+    assert re.search(rf"zone\s+DMA32(\s+\d+){{10}}\s+{free}\s*$", buddy, re.M), buddy
+    assert run("ptype struct kmem_cache").startswith("type = struct kmem_cache {")
+    assert run("ptype zones[1].free_area[0].nr_free") == "type = unsigned long\n"
+    assert "PGD" in run("pt zones")
+    assert "zones" in run("whatis &zones[1]")
+    for view in ("slabinfo", "slabtop", "zoneinfo", "pagetypeinfo"):
+        assert run(view).strip(), view
+    assert run("vmallocinfo") == ""  # no area at boot
+    run("call vmalloc 8192")
+    assert re.match(r"0x[0-9a-f]+-0x[0-9a-f]+\s+12288 ", run("vmallocinfo"))
+    assert "Breakpoints and watchpoints:" in run("help")
+    assert run("help b").startswith("break [LOCATION] [if COND]")
+    assert run("info breakpoints") == "No breakpoints or watchpoints.\n"
+    assert run.repl.failures == 0
+
+
+def test_watch_tbreak_and_conditions(run: Run) -> None:
+    run("call kmalloc 64 GFP_KERNEL")  # the first one creates the slab
+    assert run("watch kmalloc_caches[0][6]->cpu_slab.alloc_fast") == \
+        "Hardware watchpoint 1: kmalloc_caches[0][6]->cpu_slab.alloc_fast\n"
+    stop = run("call kmalloc 64 GFP_KERNEL")
+    old, new = (int(v, 16) for v in re.search(r"Old value = (0x\w+)\nNew value = (0x\w+)",
+                                                stop).groups())
+    assert new == old + 1
+    assert "returned" in run("continue")
+    run("delete 1")
+    assert run("tbreak kfree").startswith("Temporary breakpoint 2 at ")
+    assert run("call kfree $").startswith("Temporary breakpoint 2, kfree")
+    assert "returned" in run("continue")
+    run("break kmalloc if size > 1000")
+    assert "returned" in run("call kmalloc 64 GFP_KERNEL")
+    assert run("call kmalloc 2000 GFP_KERNEL").startswith("Breakpoint 3, kmalloc")
+    assert "stop only if size > 1000" in run("info breakpoints")
+    assert run.repl.failures == 0
+
+
+def test_snapshot_restore_and_kill(run: Run) -> None:
+    run("snapshot idle")
+    first = run("call kmalloc 64 GFP_KERNEL")
+    run("restore idle")
+    assert run("call kmalloc 64 GFP_KERNEL") == first  # deterministic guest
+    run("break kmalloc")
+    run("call kmalloc 64 GFP_KERNEL")
+    assert "abandoned" in run("kill")
+    assert run.repl.s.call_in_progress is None
+    assert run.repl.failures == 0
+
+
+def test_irq_only_when_idle_and_without_points(run: Run, machine: Machine) -> None:
+    before = int(machine.var("irq_count")[0x30])
+    assert run("irq 0x30") == "IRQ 0x30 delivered; the kernel is idle\n"
+    assert int(machine.var("irq_count")[0x30]) == before + 1
+    run("break kmalloc")
+    one_error(run("irq 0x30"), "delete the breakpoints")
+    run("call kmalloc 8 GFP_KERNEL")
+    one_error(run("irq 0x30"), "a call is stopped in kmalloc()")
+
+
+def test_kernel_output_is_shown(run: Run) -> None:
+    out = run("call kmemu_test_warn 1")
+    assert "WARNING: CPU: 0 PID: 0 at kernel/irq.c" in out
+    assert out.rstrip().endswith("returned 0x1 (1); the kernel is idle")
+    oops = run("call kmemu_test_fault 0 0")
+    assert oops.count("BUG: kernel NULL pointer dereference") == 2  # summary + the log, once
+    assert run.repl.failures == 0
+
+
+INSPECT = st.sampled_from(["p ", "p/x ", "x/2xg ", "x/3i ", "x/s ", "whatis ", "pt ", "ptype ",
+                           "list ", "disas ", "info registers ", "break ", "watch "])
+EXPR = st.text(alphabet=st.sampled_from(list("zones[1].free_area->nr_free*&()+-0x12$rsp "
+                                             "kmalloc_caches'\"\\/%<>!~,:")), max_size=30)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(INSPECT, EXPR)
+def test_fuzz_inspection_commands_never_break_the_session(run: Run, cmd: str, expr: str) -> None:
+    out = run(cmd + expr)
+    assert "internal error" not in out, (cmd + expr, out)
+    if out.startswith("error: "):
+        assert len(out.splitlines()) == 1, out
+    run.repl.s.delete()
