@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TextIO
 
@@ -151,7 +151,7 @@ class Repl:
     def _rip(self) -> int:
         return self.m.cpu.rip  # type: ignore[union-attr]
 
-    def _run(self, fn, *args) -> Stop:  # noqa: ANN001
+    def _run(self, fn: Callable[..., Stop], *args: object) -> Stop:
         self.guest_running = True
         try:
             return fn(*args)
@@ -162,7 +162,7 @@ class Repl:
         hit = self.m.symbols.lookup(self._rip()) if self.m.symbols is not None else None
         return hit[0].name if hit is not None else None
 
-    def _step(self, run, *args) -> None:  # noqa: ANN001
+    def _step(self, run: Callable[..., Stop], *args: object) -> None:
         """A step-like run; gdb names the frame when the step ended in another function."""
         before = self._function()
         stop = self._run(run, *args)
