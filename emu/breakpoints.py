@@ -34,6 +34,21 @@ class LocationError(KmemuError, ValueError):
     """A breakpoint location that does not resolve to kernel code."""
 
 
+_C_INT = re.compile(r"(-?)(?:0[xX]([0-9a-fA-F]+)|0[bB]([01]+)|(0[0-7]*)|([1-9][0-9]*))")
+
+
+def c_int(text: str) -> int | None:
+    """An integer literal as C and gdb read it (``0x1f``, ``010`` is octal 8, ``0b101``,
+    ``-5``), or None if ``text`` is not one."""
+    m = _C_INT.fullmatch(text.strip())
+    if m is None:
+        return None
+    hexd, bind, octd, dec = m.group(2, 3, 4, 5)
+    value = (int(hexd, 16) if hexd else int(bind, 2) if bind else
+             int(octd, 8) if octd else int(dec, 10))
+    return -value if m.group(1) else value
+
+
 def resolve_location(m: Machine, where: str | int) -> int:
     """An address for ``sym``, ``sym+0x1c``, ``0xffff...`` / int, or ``file.c:line``."""
     if isinstance(where, int) and not isinstance(where, bool):
@@ -45,8 +60,11 @@ def resolve_location(m: Machine, where: str | int) -> int:
     if re.fullmatch(r"[\w./-]+\.[chS]:\d+", where):
         file, line = where.rsplit(":", 1)
         return m.lines.address(file, int(line))
-    if re.fullmatch(r"0[xX][0-9a-fA-F]+|\d+", where):
-        return int(where, 0)
+    literal = c_int(where)
+    if literal is not None:
+        if not 0 <= literal < (1 << 64):
+            raise LocationError(f"breakpoint address {where!r} is not a 64-bit address")
+        return literal
     m_ = re.fullmatch(r"([A-Za-z_][\w.]*)\s*(?:\+\s*(0[xX][0-9a-fA-F]+|\d+))?", where)
     if not m_:
         raise LocationError(f"cannot parse breakpoint location {where!r}")

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from emu.breakpoints import Breakpoint, Watchpoint, resolve_location
+from emu.breakpoints import Breakpoint, Watchpoint, c_int, resolve_location
 from emu.errors import BadArgument, KmemuError
 
 if TYPE_CHECKING:
@@ -171,8 +171,9 @@ class DebugSession:
         text = text.strip()
         if not text:
             raise BadArgument("an address or expression is needed")
-        if re.fullmatch(r"-?(0[xX][0-9a-fA-F]+|\d+)", text):
-            return int(text, 0) & ((1 << 64) - 1)
+        literal = c_int(text)
+        if literal is not None:
+            return literal & ((1 << 64) - 1)
         if re.fullmatch(r"[A-Za-z_]\w*", text) and self.m.symbols is not None \
                 and text in self.m.symbols.by_name:
             return self.m.symbol(text)
@@ -236,8 +237,8 @@ class DebugSession:
             addr, n, text = expr, size or 8, f"*{expr:#x}"
         else:
             text = expr.strip()
-            if text.startswith("*") and re.fullmatch(r"\*\s*(0[xX][0-9a-fA-F]+|\d+)", text):
-                addr, n = int(text[1:].strip(), 0), size or 8
+            if text.startswith("*") and c_int(text[1:]) is not None:
+                addr, n = c_int(text[1:]) & ((1 << 64) - 1), size or 8  # type: ignore[operator]
             else:
                 obj = self.evaluate(text)
                 if obj.address_ is None:
@@ -245,7 +246,12 @@ class DebugSession:
                                       "(watch an lvalue like 'zones[1].free_area[0].nr_free' "
                                       "or '*0xADDR')")
                 import drgn
-                addr, n = obj.address_, size or max(1, min(drgn.sizeof(obj), 1 << 20))
+                try:
+                    whole = drgn.sizeof(obj)
+                except TypeError:
+                    raise BadArgument(f"cannot watch {text!r}: a {obj.type_} has no size "
+                                      "(watch data, e.g. '*(long *)ADDR')") from None
+                addr, n = obj.address_, size or max(1, min(whole, 1 << 20))
         if changes_only is None:  # gdb's `watch` ignores writes of the same value
             changes_only = access == "write"
         wp = Watchpoint(self.m, addr, n, access, stop=True, changes_only=changes_only,
@@ -310,8 +316,8 @@ class DebugSession:
             raise BadArgument(f"call needs a kernel function name, got {fn!r}")
         vals = []
         for a in args:
-            if re.fullmatch(r"-?(0[xX][0-9a-fA-F]+|\d+)", a):
-                vals.append(int(a, 0))
+            if c_int(a) is not None:
+                vals.append(c_int(a))  # type: ignore[arg-type]
             elif re.fullmatch(r"(__)?GFP_\w+(\s*\|\s*(__)?GFP_\w+)*", a):
                 vals.append(gfp.parse(a))
             else:
