@@ -272,10 +272,10 @@ ENGINE_BUG = pytest.mark.xfail(strict=True, reason="engine bug reported (issue 6
 
 
 @pytest.mark.parametrize("line", [
-    pytest.param("watch kzalloc", marks=ENGINE_BUG),  # drgn.sizeof(function) TypeError
-    pytest.param("x/2a 01", marks=ENGINE_BUG),  # value_of: int("01", 0) ValueError
-    pytest.param("break 010", marks=ENGINE_BUG),  # resolve_location: int("010", 0)
-    pytest.param("call kmalloc 064 GFP_KERNEL", marks=ENGINE_BUG),  # parse_call: int("064", 0)
+    pytest.param("watch kzalloc"),  # drgn.sizeof(function) TypeError
+    pytest.param("x/2a 01"),  # value_of: int("01", 0) ValueError
+    pytest.param("break 010"),  # resolve_location: int("010", 0)
+    pytest.param("call kmalloc 064 GFP_KERNEL"),  # parse_call: int("064", 0)
 ])
 def test_leading_zeros_and_functions_are_not_internal_errors(run: Run, line: str) -> None:
     out = run(line)
