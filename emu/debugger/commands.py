@@ -195,11 +195,12 @@ VIEWS = ("buddyinfo", "slabinfo", "slabtop", "vmallocinfo", "zoneinfo", "pagetyp
 
 def _number(text: str, what: str, lo: int = 1, hi: int = MAX_COUNT) -> int:
     text = text.strip()
-    if len(text) > 24 or not re.fullmatch(r"[+-]?(0[xX][0-9a-fA-F]+|\d+)", text):
+    if len(text) > 24 or not re.fullmatch(r"[+-]?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9]\d*)", text):
         shown = text if len(text) <= 24 else text[:21] + "..."
         raise CommandError(f"{what}: bad number {shown!r}")
-    digits = text.lstrip("+-")
-    n = int(digits, 16) if digits[:2] in ("0x", "0X") else int(digits, 10)
+    digits = text.lstrip("+-")  # read as C and gdb read them: 0x10 hex, 010 octal
+    base = 16 if digits[:2] in ("0x", "0X") else 8 if digits[:1] == "0" else 10
+    n = int(digits, base)
     n = -n if text.startswith("-") else n
     if not lo <= n <= hi:
         raise CommandError(f"{what}: {n} is out of range ({lo}..{hi})")

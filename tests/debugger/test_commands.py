@@ -39,6 +39,7 @@ from emu.debugger.commands import CommandError, parse
     ("next 0x10", c.Step("next", 16)),
     ("si", c.Step("stepi")),
     ("stepi 007", c.Step("stepi", 7)),
+    ("step 010", c.Step("step", 8)),  # octal, as in C and gdb
     ("ni 2", c.Step("nexti", 2)),
     ("fin", c.Finish()),
     ("finish", c.Finish()),
@@ -107,6 +108,7 @@ def test_blank_lines_and_comments_are_no_command(line: str) -> None:
     ("42", "unknown command '42'"),
     ("step x", "step: bad number 'x'"),
     ("step 0", "step: 0 is out of range"),
+    ("step 08", "step: bad number '08'"),
     ("next 1 2", "next takes at most one argument"),
     ("bt -1", "backtrace: -1 is out of range"),
     ("x/4qg 0", "x: invalid format letter 'q'"),
