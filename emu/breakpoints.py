@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from unicorn import UC_HOOK_CODE
 from unicorn import x86_const as x86
 
+from emu.cpu import delete_hook
 from emu.errors import KmemuError
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ def c_int(text: str) -> int | None:
 def resolve_location(m: Machine, where: str | int) -> int:
     """An address for ``sym``, ``sym+0x1c``, ``0xffff...`` / int, or ``file.c:line``."""
     if isinstance(where, int) and not isinstance(where, bool):
+        if not 0 <= where < (1 << 64):
+            raise LocationError(f"breakpoint address {where:#x} is not a 64-bit address")
         return where
     if not isinstance(where, str) or not where.strip():
         raise LocationError(f"breakpoint location must be a symbol, address or file:line, "
@@ -82,15 +85,25 @@ class Breakpoint:
     temporary: bool = False  # removed after its first stop
     hits: int = 0
     callers: list[int] = field(default_factory=list)  # return address at each hit
+    condition_error: str | None = None  # the condition raised (the stop reports it)
     _hook: int | None = None
 
     def _on_code(self, uc, address: int, size: int, _: object) -> None:
         m = self.machine
-        if m._skip_once == address:  # resuming from a stop right here  # noqa: SLF001
-            m._skip_once = None  # noqa: SLF001
-            return
-        if self.condition is not None and not self.condition(m):
-            return
+        if m._stepping and m._skip_once == address:  # noqa: SLF001 - stepping off here:
+            if self.stop or m._skip_all:  # noqa: SLF001 - stopped here / counted at arrival
+                return
+        if self.condition is not None:
+            try:
+                if not self.condition(m):
+                    return
+            except Exception as e:  # noqa: BLE001 - gdb stops when a condition fails
+                self.condition_error = f"{type(e).__name__}: {e}"
+                if not self.stop:
+                    return
+                m._stop_hit = self  # noqa: SLF001
+                uc.emu_stop()
+                return
         self.hits += 1
         rsp = uc.reg_read(x86.UC_X86_REG_RSP)
         try:
@@ -109,7 +122,7 @@ class Breakpoint:
 
     def remove(self) -> None:
         if self._hook is not None:
-            self.machine.uc.hook_del(self._hook)
+            delete_hook(self.machine.uc, self._hook)
             self._hook = None
 
     def __enter__(self) -> Breakpoint:
@@ -239,6 +252,8 @@ class Watchpoint:
     def _unhook(self) -> None:
         for h in self._hooks:
             self.machine.uc.hook_del(h)
+        if self._hooks:
+            self.machine.uc.ctl_flush_tb()  # see emu.cpu.delete_hook
         self._hooks.clear()
 
     def _resolve(self) -> None:

@@ -167,8 +167,21 @@ class InsnCounter:
     def release(self) -> None:
         self.users -= 1
         if self.users == 0 and self._hook is not None:
-            self.uc.hook_del(self._hook)
+            delete_hook(self.uc, self._hook)
             self._hook = None
+
+
+def delete_hook(uc: Uc, handle: int) -> None:
+    """Delete a Unicorn hook for good; never from inside a hook callback.
+
+    Measured (Unicorn 2.1): code translated while a hook existed keeps calling
+    it after ``hook_del`` (a hook in the middle of a block that fired without
+    stopping survives), and the Python binding has freed the callback by then:
+    the process dies with SIGSEGV.  Flushing the translation cache removes
+    those calls.
+    """
+    uc.hook_del(handle)
+    uc.ctl_flush_tb()
 
 
 # --- the watchdog -----------------------------------------------------------------------

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from unicorn import UC_HOOK_CODE, Uc
 
+from emu.cpu import delete_hook
 from emu.errors import KmemuError
 
 
@@ -92,7 +93,7 @@ class InterruptController:
             # Code already translated carries no call to a new hook (measured).
             self.uc.ctl_flush_tb()
         elif not self.state.timers and self._hook is not None:
-            self.uc.hook_del(self._hook)
+            delete_hook(self.uc, self._hook)
             self._hook = None
 
     def _tick(self, uc: Uc, address: int, size: int, _: object) -> None:

@@ -44,12 +44,11 @@ from emu.cpu import (
     WATCHDOG,
     BudgetExceeded,
     Cpu,
-    CpuError,
     InsnCounter,
     RegBatch,
 )
 from emu.debug_api import DebugInfoMixin
-from emu.errors import BadArgument, KmemuError, PageFault
+from emu.errors import BadArgument, KmemuError
 from emu.firmware.bios import Bios
 from emu.firmware.disk import Disk
 from emu.firmware.e820 import E820Map, check_bootable, default_map, load_map, parse_size
@@ -114,7 +113,9 @@ class BreakpointHit(KmemuError):
         self.call = call
         self.breakpoint = breakpoint
         self.where = where
-        super().__init__(f"stopped at {where} in {call.name}()")
+        err = getattr(breakpoint, "condition_error", None)
+        why = f" (its condition raised {err}; stopped as gdb does)" if err else ""
+        super().__init__(f"stopped at {where} in {call.name}(){why}")
 
 
 class WatchpointHit(BreakpointHit):
@@ -288,11 +289,14 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin):
         self._lines = None
         self._cfi_table = None
         self._stop_hit: object | None = None  # the stopping breakpoint just hit
-        self._skip_once: int | None = None  # resume: do not stop again at this address
+        self._skip_once: int | None = None  # the address a step starts at (see _step_insn)
+        self._skip_all = False
+        self._hooks_done_at: int | None = None  # stopped by a breakpoint here: hooks ran
         self._suspended: SuspendedCall | None = None
         self._watchpoints: list = []  # installed emu.breakpoints.Watchpoint objects
         self._stepping = False  # executing one instruction on the host's behalf
         self._tb_counted = False  # translated blocks carry Unicorn's count hook
+        self._retired_hooks: list[int] = []  # to delete once the run is over
         self._watch_step_pending = False  # a watch hook stopped before an access: step it
         self._rewatch = False  # a page-table entry under a watchpoint was written
         self._ctl_pending: int | None = None
@@ -509,6 +513,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin):
                         raise MachineError(
                             f"emulation failed at {self.symbolize(cpu.rip)}: {e}") from e
                 irq.after_run()
+                self._reap_hooks()
                 if self._watch_step_pending and self._ctl is None and self._exc is None:
                     self._watch_step_pending = False
                     for pa, data in reversed(self._undo_writes):  # see _stop_in_access
@@ -568,6 +573,14 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin):
                 counter.limit = None
                 counter.release()
 
+    def _reap_hooks(self) -> None:
+        """Delete hooks their own callbacks retired (never from inside a callback)."""
+        if self._retired_hooks:
+            for h in self._retired_hooks:
+                self.uc.hook_del(h)
+            self._retired_hooks.clear()
+            self.uc.ctl_flush_tb()
+
     def _take_interrupt(self) -> int:
         self._interrupted = False
         if self.suspend_on_interrupt and self.state == "running":
@@ -595,7 +608,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin):
         code = err if vector in EXC_WITH_ERROR_CODE else None
         try:
             cpu.deliver(vector, code, self._translate_for_cpu)
-        except (CpuError, PageFault) as e:
+        except KmemuError as e:  # e.g. RSP set to 0 from a debugger: no stack to push on
             raise MachineError(f"cannot deliver exception {vector} at "
                                f"{self.symbolize(cpu.rip)}: {e}") from e
 
@@ -617,8 +630,9 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin):
         holder: list[int] = []
 
         def hit(u: Uc, address: int, size: int, _: object) -> None:
-            u.emu_stop()
-            u.hook_del(holder[0])
+            if holder[0] not in self._retired_hooks:  # deleted after the run (delete_hook)
+                u.emu_stop()
+                self._retired_hooks.append(holder[0])
 
         self.hook_add(UC_HOOK_CODE, hit, None, rip, rip, _holder=holder)
 
@@ -776,6 +790,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin):
         self._watch_hits = []
         self.state = "stopped"
         self._suspended = call
+        from emu.breakpoints import Breakpoint
+        self._hooks_done_at = self.cpu.rip if isinstance(bp, Breakpoint) else None  # type: ignore[union-attr]
         where = self.symbolize(self.cpu.rip)  # type: ignore[union-attr]
         if isinstance(bp, WatchHit):
             raise WatchpointHit(call, bp, where)
@@ -797,9 +813,10 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin):
             raise MachineError("that call is not the one stopped at a breakpoint")
 
     def _resume(self, call: SuspendedCall) -> int:
-        self._check_suspended(call)
-        self._skip_once = self.cpu.rip  # type: ignore[union-attr]
-        self.state = "running"
+        """Step off the stop (as gdb steps over a breakpoint), then run."""
+        self._stepi(call)
+        if call.done:
+            return call.result  # type: ignore[return-value]
         return self._complete(call, None, None)
 
     def _stop_in_access(self, uc: Uc, access: int, address: int, size: int) -> None:
@@ -829,7 +846,9 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin):
         cpu, uc = self.cpu, self.uc
         assert cpu is not None
         rip = cpu.rip
-        self._skip_once = rip
+        self._skip_once = rip  # stopping breakpoints here do not fire again
+        self._skip_all = self._hooks_done_at == rip  # every hook here ran when we stopped
+        self._hooks_done_at = None
         self._stepping = True
         self._exc, self._ctl, self._watch_hits = None, None, []
         if not self._tb_counted:
@@ -847,6 +866,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin):
         finally:
             self._stepping = False
             self._skip_once = None
+            self._skip_all = False
+        self._reap_hooks()
         self._stop_hit = None
         if self._rewatch:
             self._rewatch_all()
@@ -883,15 +904,27 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin):
         self._ctl_pending = ctl
         return self._complete(call, None, None)
 
+    def _abandon(self) -> None:
+        """Back to idle after a run that failed on the host side (state "crashed")."""
+        if self.state != "crashed" or self._uc is None:
+            raise MachineError(f"the machine is {self.state}, not crashed")
+        self._suspended = None
+        self._stop_hit = None
+        self._hooks_done_at = None
+        self._to_idle()
+        self.state = "ready"
+
     def _abort(self, call: SuspendedCall) -> None:
         self._check_suspended(call)
         self._stop_hit = None
+        self._hooks_done_at = None
         self._suspended = None
         self._to_idle()
         self.state = "ready"
 
     def _run_request(self, budget_seconds: float | None, max_insns: int | None) -> int:
         mark = len(self._console)
+        self._interrupted = False  # an interrupt() while nothing ran is not for this run
         try:
             if self._ctl_pending is not None:  # a stepped instruction already ended the run
                 stop, self._ctl_pending = self._ctl_pending, None
@@ -928,10 +961,16 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin):
         assert irq is not None
         irq.raise_irq(vector, after)
         if after is None or after == 0:
+            def finish(stop: int) -> int:
+                if stop != CTL_READY:
+                    raise MachineError(f"kernel did not return to idle after IRQ {vector:#x}")
+                self._to_idle()
+                return 0
+
             self._to_idle()
-            stop = self._run_request(None, None)
-            if stop != CTL_READY:
-                raise MachineError(f"kernel did not return to idle after IRQ {vector:#x}")
+            # Like a call: a breakpoint in the handler suspends it (BreakpointHit), and
+            # resume() finishes the interrupt and returns to idle.
+            self._complete(SuspendedCall(self, f"irq {vector:#x}", finish), None, None)
 
     @property
     def lines(self):  # -> emu.kernel.lines.LineTable
@@ -1201,6 +1240,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin):
         self.state = "stopped" if call is not None else "ready"
         self._suspended = call
         self._stop_hit = None
+        self._hooks_done_at = None
         self._watch_step_pending = False
         self._undo_writes.clear()
         self._rewatch_all()  # the page tables went back too

@@ -233,6 +233,9 @@ class DebugSession:
               changes_only: bool | None = None) -> Point:
         """``watch``/``rwatch``/``awatch`` an lvalue expression (its address and size)
         or an address (``size`` bytes, default 8)."""
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int)
+                                 or size < 1):
+            raise BadArgument(f"watch size must be a positive number of bytes, got {size!r}")
         if isinstance(expr, int):
             addr, n, text = expr, size or 8, f"*{expr:#x}"
         else:
@@ -285,7 +288,7 @@ class DebugSession:
             disp = "del " if p.temporary else "keep"
             if p.bp is not None:
                 what = f"in {self.m.symbolize(p.address)}"
-                line = self.m.lines.lookup(p.address)
+                line = self._code_line(p.address)
                 if line is not None:
                     what += f" at {line.file}:{line.line}"
                 rows.append(f"{p.number:<7} {p.kind:<15} {disp} y   {p.address:#018x} {what}")
@@ -299,6 +302,15 @@ class DebugSession:
             if p.hits:
                 rows.append(f"\tbreakpoint already hit {p.hits} time{'s' if p.hits > 1 else ''}")
         return "\n".join(rows)
+
+    def _code_line(self, addr: int):  # -> LineEntry | None
+        """The source line of code at ``addr`` (None for data or code without lines)."""
+        m = self.m
+        hit = m.symbols.lookup(addr) if m.symbols is not None else None
+        if hit is None or hit[0].kind != "func":
+            return None
+        row = m.lines.lookup(addr)
+        return row if row is not None and row.address >= hit[0].address else None
 
     def _number_of(self, obj: object) -> int | None:
         for p in self.points.values():
@@ -322,6 +334,7 @@ class DebugSession:
                 vals.append(gfp.parse(a))
             else:
                 vals.append(self.value_of(a))
+        self.m._check_args(tuple(vals))  # noqa: SLF001 - 64-bit, at most 6
         self.m._resolve_function(fn, len(vals))  # noqa: SLF001 - checks name and arity
         return QueuedCall(fn, vals)
 
@@ -362,10 +375,54 @@ class DebugSession:
     def kill(self) -> str:
         call = self.call_in_progress
         self.queued = None
+        if self.m.state == "crashed":  # a run the debugger broke (e.g. RSP set to 0)
+            self.m._abandon()  # noqa: SLF001
+            return ("Back at idle after a failed run; the kernel may hold half-done state "
+                    "('restore NAME' to be sure).")
         if call is None:
             return "The kernel is idle; nothing to kill."
-        call.abort()
-        return f"Call {call.name}() abandoned; the kernel is idle (it may hold half-done state)."
+        return self._finish_quietly(call)
+
+    #: How long ``kill`` lets a stopped call run on before abandoning it.
+    KILL_SECONDS = 10.0
+
+    def _finish_quietly(self, call) -> str:  # call: SuspendedCall
+        """End a stopped call by running it to its end with every point disabled.
+
+        Abandoning a kernel function inside a locked or atomic section would leave
+        its locks held and its lists half-linked (the next allocation would spin or
+        panic), so there ``kill`` and gdb's ``D``/``k`` let it finish; outside one
+        (interrupts on, preempt_count 0) it is dropped at once.  A call that does
+        not end within :attr:`KILL_SECONDS` is abandoned anyway.
+        """
+        from emu.machine import BreakpointHit
+
+        m = self.m
+        count = int.from_bytes(m.read_virt(m.symbol("preempt_count"), 4), "little")
+        if m.cpu.irqs_enabled() and count == 0:  # type: ignore[union-attr]
+            # Every lock here is taken with spin_lock_irqsave, and nothing runs in an
+            # atomic section: the call holds no lock and can be dropped where it is.
+            call.abort()
+            return (f"Call {call.name}() abandoned (it held no lock: interrupts on, "
+                    "preempt_count 0); the kernel is idle.")
+        for p in self.points.values():
+            p.remove()
+        budget, m.budget_seconds = m.budget_seconds, self.KILL_SECONDS
+        try:
+            result = call.resume()
+            return f"Call {call.name}() ran to its end (returned {result:#x}); the kernel is idle."
+        except BreakpointHit:  # a point someone installed outside this session
+            call = m._suspended  # noqa: SLF001
+        except KmemuError as e:  # budget, oops, wait: resume() already went back to idle
+            return f"Call {call.name}() did not end cleanly ({e}); the kernel is idle."
+        finally:
+            m.budget_seconds = budget
+            for p in self.points.values():
+                (p.bp or p.wp).install()  # type: ignore[union-attr]
+        if call is not None and m.state == "stopped":
+            call.abort()
+        return (f"Call {call.name}() abandoned; the kernel is idle (it may hold half-done "
+                "state: 'restore NAME' to be sure).")
 
     # ------------------------------------------------------------------ run control
     def cont(self) -> Stop:
@@ -414,9 +471,11 @@ class DebugSession:
         from emu.machine import (
             BreakpointHit,
             CallInterrupted,
+            GuestExit,
             GuestOops,
             GuestWaiting,
             Interrupted,
+            MachineError,
             WatchpointHit,
         )
 
@@ -449,6 +508,15 @@ class DebugSession:
         except (GuestWaiting, BudgetExceeded, Interrupted) as e:
             return Stop("error", f"{type(e).__name__}: {e}", m.cpu.rip,  # type: ignore[union-attr]
                         signal=SIGINT if isinstance(e, Interrupted) else SIGTRAP)
+        except GuestExit as e:  # a panic: the kernel halted for good
+            tail = m.console_tail(15)
+            return Stop("exited", f"The kernel exited (code {e.code}), e.g. after a panic:\n"
+                        f"{tail}\n'restore NAME' goes back to a snapshot.", m.cpu.rip,  # type: ignore[union-attr]
+                        signal=SIGSEGV)
+        except MachineError as e:
+            return Stop("error", f"{e}\nThe machine cannot go on from here: 'kill' returns "
+                        "it to idle, 'restore NAME' to a snapshot.", m.cpu.rip,  # type: ignore[union-attr]
+                        signal=SIGSEGV)
         if call is not None and call.done or self.call_in_progress is None:
             name = call.name if call is not None else fn
             result = call.result if call is not None else value

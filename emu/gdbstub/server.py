@@ -46,6 +46,7 @@ class GdbServer:
         """Accept clients one after another (only the first if ``once``)."""
         while True:
             conn, peer = self.sock.accept()
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # one packet per step
             self.log(f"gdb connected from {peer[0]}:{peer[1]}")
             try:
                 Connection(conn, self.target).run()
@@ -111,11 +112,12 @@ class Connection:
         """Handle a resume packet while a watcher thread listens for Ctrl-C."""
         done = threading.Event()
         extra = bytearray()
+        wake_r, wake_w = socket.socketpair()  # ends the watcher at once when the run ends
 
         def watch() -> None:
             while not done.is_set():
-                r, _, _ = select.select([self.conn], [], [], 0.05)
-                if not r:
+                r, _, _ = select.select([self.conn, wake_r], [], [], 1.0)
+                if wake_r in r or not r:
                     continue
                 try:
                     chunk = self.conn.recv(4096)
@@ -134,7 +136,10 @@ class Connection:
             answer = self.proto.handle(data)
         finally:
             done.set()
+            wake_w.send(b"x")
             t.join()
+            wake_r.close()
+            wake_w.close()
         return answer, bytes(extra)
 
 

@@ -12,11 +12,12 @@ call stops at the idle loop with its result as console output.
 from __future__ import annotations
 
 from emu.errors import KmemuError
-from emu.session import DebugSession, Stop
+from emu.session import SIGINT, DebugSession, Stop
 
 _WATCH_ACCESS = {2: "write", 3: "read", 4: "access"}
 _WATCH_REPLY = {"write": "watch", "read": "rwatch", "access": "awatch"}
 _REG_ALIASES = {"eflags": "rflags"}
+READ_ONLY = frozenset({"cs", "ss", "ds", "es", "fs", "gs", "fs_base", "gs_base"})
 
 
 class MachineTarget:
@@ -31,11 +32,15 @@ class MachineTarget:
         return self.m.cpu.reg(_REG_ALIASES.get(name, name))  # type: ignore[union-attr]
 
     def write_register(self, name: str, value: int) -> None:
+        current = self.read_register(name)
+        if current == value:
+            return  # gdb's G packet rewrites every register
         if self.s.call_in_progress is None:
             raise KmemuError("registers can only be changed while a call is stopped")
-        current = self.read_register(name)
-        if current != value:
-            self.m.cpu.set_reg(_REG_ALIASES.get(name, name), value)  # type: ignore[union-attr]
+        if name in READ_ONLY:
+            raise KmemuError(f"{name} is read-only here: the kernel's segments and bases "
+                             "are fixed, and interrupts return through them")
+        self.m.cpu.set_reg(_REG_ALIASES.get(name, name), value)  # type: ignore[union-attr]
 
     def read_memory(self, addr: int, n: int) -> bytes:
         return self.m.read_virt(addr, n)
@@ -68,7 +73,8 @@ class MachineTarget:
                                            or self.s.queued is not None) else \
             self.s.cont() if not step else Stop(
                 "idle", "The kernel is idle: nothing to step. Queue work with "
-                "'monitor call FUNC ARGS...', then continue or stepi.", self.m.cpu.rip)  # type: ignore[union-attr]
+                "'monitor call FUNC ARGS...', then continue or stepi.", self.m.cpu.rip,  # type: ignore[union-attr]
+                signal=SIGINT)  # not SIGTRAP: gdb's next/step would step again forever
         self._collect_console()
         return self.stop_reply(stop)
 
@@ -104,9 +110,10 @@ class MachineTarget:
         return out + "\n"
 
     def detach(self) -> None:
-        """``D`` and ``k``: give up any stopped call; the machine stays for the next client."""
-        self.s.kill()
+        """``D`` and ``k``: points go, a stopped call runs to its end (see
+        DebugSession.kill); the machine stays for the next client."""
         self.s.delete()
+        self.s.kill()
 
     def halt_reason(self) -> str:
         return "T05thread:1;" if self.s.call_in_progress is not None else "S05"

@@ -271,12 +271,9 @@ def test_leading_zeros_and_functions_are_not_internal_errors(run: Run, line: str
     assert run(line).startswith(expected)
 
 
-# Found by fuzzing run control: two breakpoints at one address pin the call there.
-ENGINE_BUG = pytest.mark.xfail(strict=True, reason="engine bug reported (issue 6): the other "
-                               "breakpoint at the address stops every resume and step again")
+# Found by fuzzing run control: two breakpoints at one address pinned the call there.
 
 
-@ENGINE_BUG
 def test_two_breakpoints_at_one_address_do_not_pin_the_call(run: Run) -> None:
     run("break kmalloc")
     run("break kmalloc")
