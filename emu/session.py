@@ -104,6 +104,7 @@ class DebugSession:
     queued: QueuedCall | None = None
     last_value: int | None = None
     _next_number: int = 1
+    _step_from: int | None = None  # the function a run started in
 
     def __post_init__(self) -> None:
         self.m.suspend_on_interrupt = True
@@ -481,6 +482,7 @@ class DebugSession:
 
         m = self.m
         call = self.call_in_progress
+        self._step_from = self._function_at(m.cpu.rip)  # type: ignore[union-attr]
         try:
             value = run()
         except WatchpointHit as e:
@@ -529,8 +531,15 @@ class DebugSession:
         return stop
 
     def _here(self, reason: str, source: bool) -> Stop:
-        return Stop(reason, self.location(show_frame=False) if source else self.location(),
+        """A step's stop: just the source line while in the same function, the frame
+        line too when the step entered or left one (as gdb prints)."""
+        same = self._function_at(self.m.cpu.rip) == self._step_from  # type: ignore[union-attr]
+        return Stop(reason, self.location(show_frame=not (source and same)),
                     self.m.cpu.rip)  # type: ignore[union-attr]
+
+    def _function_at(self, rip: int) -> int | None:
+        hit = self.m.symbols.lookup(rip) if self.m.symbols is not None else None
+        return hit[0].address if hit else None
 
     # ------------------------------------------------------------------ where we are
     def location(self, args: bool = False, brief: bool = False, show_frame: bool = True) -> str:

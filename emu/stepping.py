@@ -156,6 +156,7 @@ def _one_line(call: SuspendedCall, over: bool, forward_only: bool) -> LineEntry 
         return None if call.done else _line_at(m, cpu.rip)
     fn = _function(m, start_rip)
     base_rsp = cpu.reg("rsp")
+    depth = m.lines.inline_depth(start_rip)
     for _ in range(MAX_STEP_INSNS):
         prev_rip, prev_rsp = cpu.rip, cpu.reg("rsp")
         m._stepi(call)  # noqa: SLF001
@@ -181,12 +182,15 @@ def _one_line(call: SuspendedCall, over: bool, forward_only: bool) -> LineEntry 
                 finish(call)
                 return None if call.done else _line_at(m, cpu.rip)
             fn, base_rsp, start_rip = here, cpu.reg("rsp"), rip
+            depth = m.lines.inline_depth(rip)
             continue
         row = m.lines.row_at(rip)
         if row is None or (row.line == current.line and row.file == current.file):
             continue
         if forward_only and here == fn and rip < start_rip:
             continue  # until: a jump back (a loop) does not end the step
+        if over and here == fn and m.lines.inline_depth(rip) > depth:
+            continue  # next: an inlined call is stepped over like a real one
         return row
     raise StepError(f"no new source line after {MAX_STEP_INSNS} instructions "
                     f"(at {m.symbolize(cpu.rip)})")

@@ -271,8 +271,6 @@ def test_bad_stack_pointer_then_continue_is_a_stop(s: DebugSession) -> None:
     assert stop.reason in ("oops", "error")
 
 
-@pytest.mark.xfail(strict=True, reason="review: next enters inlined functions (gdb steps "
-                   "over them)")
 def test_next_steps_over_inlined_calls(s: DebugSession) -> None:
     s.break_("kmalloc.c:107")
     s.call("kmalloc", ["64", "GFP_KERNEL"])
@@ -282,8 +280,6 @@ def test_next_steps_over_inlined_calls(s: DebugSession) -> None:
         assert row.file == "kmalloc.c" and 101 <= row.line <= 109, stop.text  # actual: 46
 
 
-@pytest.mark.xfail(strict=True, reason="review: finish into kmalloc reports kmalloc.c:36 "
-                   "(an inlined helper's line); gdb says 109")
 def test_finish_reports_the_callers_line(s: DebugSession) -> None:
     s.break_("__kmalloc_cache")
     s.call("kmalloc", ["64", "GFP_KERNEL"])

@@ -30,9 +30,31 @@ class LineEntry:
 
 
 class LineTable:
-    def __init__(self, rows: list[LineEntry]) -> None:
+    """``rows`` are the statement rows (where a line starts, for breakpoints and
+    stepping); ``other_rows`` the rest (is_stmt false), which only help
+    :meth:`lookup` name the line of an address in the middle of one, as gdb
+    does.  ``inlined`` are the address ranges of inlined function bodies."""
+
+    def __init__(self, rows: list[LineEntry], other_rows: list[LineEntry] | None = None,
+                 inlined: list[tuple[int, int]] | None = None) -> None:
         self.rows = sorted(rows, key=lambda r: r.address)
         self._addrs = [r.address for r in self.rows]
+        stmt = {id(r) for r in self.rows}
+        # at one address a statement row wins (it sorts last)
+        self._all = sorted([*self.rows, *(other_rows or [])],
+                           key=lambda r: (r.address, id(r) in stmt))
+        self._all_addrs = [r.address for r in self._all]
+        edges: dict[int, int] = {}
+        for lo, hi in inlined or []:
+            if lo < hi:
+                edges[lo] = edges.get(lo, 0) + 1
+                edges[hi] = edges.get(hi, 0) - 1
+        self._inline_at = sorted(edges)
+        self._inline_depth: list[int] = []
+        depth = 0
+        for a in self._inline_at:
+            depth += edges[a]
+            self._inline_depth.append(depth)
         self.by_line: dict[tuple[str, int], int] = {}
         for r in self.rows:
             key = (Path(r.file).name, r.line)
@@ -42,11 +64,13 @@ class LineTable:
     @classmethod
     def load(cls, elf_path: Path) -> LineTable:
         rows: list[LineEntry] = []
+        other: list[LineEntry] = []
         with Path(elf_path).open("rb") as f:
             elf = ELFFile(f)
             if not elf.has_dwarf_info():
                 return cls([])
             dwarf = elf.get_dwarf_info()
+            inlined = _inlined_ranges(dwarf)
             for cu in dwarf.iter_CUs():
                 lp = dwarf.line_program_for_CU(cu)
                 if lp is None:
@@ -55,13 +79,20 @@ class LineTable:
                 ver5 = lp.header["version"] >= 5
                 for entry in lp.get_entries():
                     st = entry.state
-                    if st is None or st.end_sequence or not st.is_stmt:
+                    if st is None or st.end_sequence:
                         continue
                     idx = st.file if ver5 else st.file - 1
                     if not 0 <= idx < len(files):
                         continue
-                    rows.append(LineEntry(st.address, files[idx].name.decode(), st.line))
-        return cls(rows)
+                    row = LineEntry(st.address, files[idx].name.decode(), st.line)
+                    (rows if st.is_stmt else other).append(row)
+        return cls(rows, other, inlined)
+
+    def inline_depth(self, address: int) -> int:
+        """How many inlined function bodies ``address`` is inside (0: the function's own
+        code).  ``next`` does not stop deeper than where it started, as gdb's."""
+        i = bisect.bisect_right(self._inline_at, address) - 1
+        return self._inline_depth[i] if i >= 0 else 0
 
     def address(self, file: str, line: int) -> int:
         """Lowest address of code for ``file:line`` (the basename is enough)."""
@@ -76,9 +107,9 @@ class LineTable:
         raise LineError(f"no code at {file}:{line}{hint}")
 
     def lookup(self, address: int) -> LineEntry | None:
-        """The source line an address belongs to."""
-        i = bisect.bisect_right(self._addrs, address) - 1
-        return self.rows[i] if i >= 0 else None
+        """The source line an address belongs to (statement or not)."""
+        i = bisect.bisect_right(self._all_addrs, address) - 1
+        return self._all[i] if i >= 0 else None
 
     def row_at(self, address: int) -> LineEntry | None:
         """The row that starts exactly at ``address`` (a statement boundary), if any."""
@@ -98,3 +129,27 @@ class LineTable:
 
     def files(self) -> list[str]:
         return sorted({r.file for r in self.rows})
+
+
+def _inlined_ranges(dwarf) -> list[tuple[int, int]]:  # dwarf: elftools DWARFInfo
+    """[lo, hi) address ranges of every DW_TAG_inlined_subroutine."""
+    out: list[tuple[int, int]] = []
+    range_lists = dwarf.range_lists()
+    for cu in dwarf.iter_CUs():
+        top = cu.get_top_DIE()
+        low = top.attributes.get("DW_AT_low_pc")
+        base = low.value if low is not None else 0
+        for die in cu.iter_DIEs():
+            if die.tag != "DW_TAG_inlined_subroutine":
+                continue
+            a = die.attributes
+            if "DW_AT_low_pc" in a and "DW_AT_high_pc" in a:
+                lo, hi = a["DW_AT_low_pc"].value, a["DW_AT_high_pc"]
+                out.append((lo, hi.value if hi.form == "DW_FORM_addr" else lo + hi.value))
+            elif "DW_AT_ranges" in a and range_lists is not None and \
+                    a["DW_AT_ranges"].form == "DW_FORM_sec_offset":
+                for e in range_lists.get_range_list_at_offset(a["DW_AT_ranges"].value, cu=cu):
+                    if hasattr(e, "begin_offset"):
+                        b = 0 if getattr(e, "is_absolute", False) else base
+                        out.append((b + e.begin_offset, b + e.end_offset))
+    return out
