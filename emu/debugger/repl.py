@@ -275,20 +275,22 @@ class Repl:
                 return
 
     def _irq(self, vector: int) -> None:
+        """``irq VECTOR``: delivered at once at idle; a breakpoint or watchpoint in the
+        handler stops there like one in a call (``continue`` finishes the interrupt)."""
         call = self.s.call_in_progress
         if call is not None:
             raise ReplError(f"irq: a call is stopped in {call.name}(); interrupts are raised "
                             "when the kernel is idle (continue, finish or kill it first)")
-        if self.s.points:  # the machine cannot suspend inside a handler raised from idle yet
-            raise ReplError("irq: delete the breakpoints and watchpoints first (a stop inside "
-                            "an interrupt raised at idle is not supported)")
-        self.guest_running = True
-        try:
+        def deliver() -> int:
             self.m.raise_irq(vector)
-        finally:
-            self.guest_running = False
-        self._flush_console()
-        self.emit(f"IRQ {vector:#x} delivered; the kernel is idle")
+            return 0  # the "result" of an interrupt, for the session's report
+
+        # DebugSession has no irq() yet: its run wrapper turns the stops into a Stop
+        stop = self._run(self.s._go, deliver, "done")  # noqa: SLF001
+        if stop.reason == "done":
+            stop.text = f"IRQ {vector:#x} delivered; the kernel is idle"
+            stop.value = None
+        self._stop(stop)
 
     def _examine(self, cmd: c.Examine) -> None:
         fmt = cmd.fmt or self._x_fmt

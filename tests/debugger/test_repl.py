@@ -223,14 +223,21 @@ def test_snapshot_restore_and_kill(run: Run) -> None:
     assert run.repl.failures == 0
 
 
-def test_irq_only_when_idle_and_without_points(run: Run, machine: Machine) -> None:
+def test_irq_at_idle_and_a_breakpoint_in_its_handler(run: Run, machine: Machine) -> None:
     before = int(machine.var("irq_count")[0x30])
     assert run("irq 0x30") == "IRQ 0x30 delivered; the kernel is idle\n"
     assert int(machine.var("irq_count")[0x30]) == before + 1
+    run("break test_irq_handler")
+    assert run("irq 0x30").startswith("Breakpoint 1, test_irq_handler (regs=0x")
+    assert "[interrupted by vector 0x30]" in run("bt")
+    one_error(run("irq 0x30"), "a call is stopped in irq 0x30()")
+    assert "the kernel is idle" in run("continue")
+    assert int(machine.var("irq_count")[0x30]) == before + 2
+    run("delete")
     run("break kmalloc")
-    one_error(run("irq 0x30"), "delete the breakpoints")
     run("call kmalloc 8 GFP_KERNEL")
     one_error(run("irq 0x30"), "a call is stopped in kmalloc()")
+    assert run.repl.failures == 2
 
 
 def test_kernel_output_is_shown(run: Run) -> None:
