@@ -180,12 +180,12 @@ class DebugSession:
             return self.m.symbol(text)
         return as_int(self.evaluate(text), text)
 
-    def print_expr(self, text: str) -> str:
+    def print_expr(self, text: str, hex: bool = False) -> str:  # noqa: A002 - gdb's p/x
         from emu.kernel.expr import format_value
         n = len(self._history) + 1
         obj = self.evaluate(text)
         self._history.append(obj)
-        return f"${n} = {format_value(obj, symbolize=self.m.symbolize)}"
+        return f"${n} = {format_value(obj, hex=hex, symbolize=self.m.symbolize)}"
 
     @property
     def _history(self) -> list:
@@ -425,6 +425,26 @@ class DebugSession:
         return (f"Call {call.name}() abandoned; the kernel is idle (it may hold half-done "
                 "state: 'restore NAME' to be sure).")
 
+    def irq(self, vector: int) -> Stop:
+        """Raise an interrupt at idle; a breakpoint or watchpoint in the handler stops
+        there like one in a call (``cont`` finishes the interrupt)."""
+        call = self.call_in_progress
+        if call is not None:
+            raise SessionError(f"irq: a call is stopped in {call.name}(); interrupts are "
+                               "raised when the kernel is idle (continue, finish or kill it)")
+        if isinstance(vector, bool) or not isinstance(vector, int) or not 0x20 <= vector <= 0xFF:
+            raise BadArgument(f"irq vector must be 0x20..0xff (0-31 are CPU exceptions), "
+                              f"got {vector!r}")
+
+        def deliver() -> int:
+            self.m.raise_irq(vector)
+            return 0
+
+        stop = self._go(deliver, "done", f"irq {vector:#x}")
+        if stop.reason == "done":
+            stop.text, stop.value = f"IRQ {vector:#x} delivered; the kernel is idle", None
+        return stop
+
     # ------------------------------------------------------------------ run control
     def cont(self) -> Stop:
         call = self.call_in_progress
@@ -523,8 +543,14 @@ class DebugSession:
             name = call.name if call is not None else fn
             result = call.result if call is not None else value
             self.last_value = result  # type: ignore[assignment]
-            return Stop("done", f"{name}() returned {result:#x} ({result}); the kernel is idle",
-                        m.cpu.rip, value=result)  # type: ignore[arg-type,union-attr]
+            params = m.symbols.params.get(name) if m.symbols is not None else None
+            if name.startswith("irq "):
+                text = f"IRQ {name[4:]} handled; the kernel is idle"
+            elif params is not None and params.void:
+                text, result = f"{name}() returned; the kernel is idle", None
+            else:
+                text = f"{name}() returned {result:#x} ({result}); the kernel is idle"
+            return Stop("done", text, m.cpu.rip, value=result)  # type: ignore[arg-type,union-attr]
         stop = self._here(reason, True)
         if reason == "finish":
             stop.value = value  # type: ignore[assignment]

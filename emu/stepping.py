@@ -227,6 +227,10 @@ def finish(call: SuspendedCall) -> int:
     assert cpu is not None and m.symbols is not None
     frames = m.backtrace(max_frames=2)
     if len(frames) < 2:
+        if cpu.rip - 1 <= m.call_return_address <= cpu.rip + 0x20 and \
+                m.symbolize(cpu.rip).startswith("kmemu_call_return"):
+            raise StepError('"finish" not meaningful in the outermost frame '
+                            "(kmemu_call_return: the host call's trampoline)")
         raise StepError(f"finish: cannot find the caller of {m.symbolize(cpu.rip)}")
     ret, cfa = frames[1].pc, frames[0].cfa
     if ret == m.call_return_address:

@@ -277,20 +277,7 @@ class Repl:
     def _irq(self, vector: int) -> None:
         """``irq VECTOR``: delivered at once at idle; a breakpoint or watchpoint in the
         handler stops there like one in a call (``continue`` finishes the interrupt)."""
-        call = self.s.call_in_progress
-        if call is not None:
-            raise ReplError(f"irq: a call is stopped in {call.name}(); interrupts are raised "
-                            "when the kernel is idle (continue, finish or kill it first)")
-        def deliver() -> int:
-            self.m.raise_irq(vector)
-            return 0  # the "result" of an interrupt, for the session's report
-
-        # DebugSession has no irq() yet: its run wrapper turns the stops into a Stop
-        stop = self._run(self.s._go, deliver, "done")  # noqa: SLF001
-        if stop.reason == "done":
-            stop.text = f"IRQ {vector:#x} delivered; the kernel is idle"
-            stop.value = None
-        self._stop(stop)
+        self._stop(self._run(self.s.irq, vector))
 
     def _examine(self, cmd: c.Examine) -> None:
         fmt = cmd.fmt or self._x_fmt
@@ -369,14 +356,7 @@ class Repl:
 
     def _print_expr(self, expr: str, fmt: str | None) -> None:
         text = self._expr(expr)
-        line = self.s.print_expr(text)
-        if fmt == "x":
-            from emu.kernel.expr import format_value
-
-            head = line.split(" = ", 1)[0]
-            value = format_value(self.s.evaluate(text), hex=True, symbolize=self.m.symbolize)
-            line = f"{head} = {value}"
-        self.emit(line)
+        self.emit(self.s.print_expr(text, hex=fmt == "x"))
 
     def _ptype(self, expr: str) -> None:
         text = self._expr(expr).strip()

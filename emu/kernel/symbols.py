@@ -38,6 +38,7 @@ class Params:
     names: tuple[str, ...]
     variadic: bool
     ret_size: int = 8  # bytes of the return value that are defined (bool: 1, int: 4)
+    void: bool = False  # returns nothing (rax is whatever was left there)
 
 
 class Symbols:
@@ -143,7 +144,8 @@ def _dwarf_params(elf: ELFFile) -> dict[str, Params]:
                 elif child.tag == "DW_TAG_unspecified_parameters":
                     variadic = True
             name = die.attributes["DW_AT_name"].value.decode()
-            out[name] = Params(tuple(names), variadic, _type_size(die))
+            out[name] = Params(tuple(names), variadic, _type_size(die),
+                               "DW_AT_type" not in die.attributes)
     return out
 
 
