@@ -47,6 +47,21 @@ def machine(request: pytest.FixtureRequest) -> Iterator[Machine]:
     yield m
 
 
+@pytest.fixture
+def debug_session(machine: Machine):  # -> Iterator[emu.session.DebugSession]
+    """A :class:`emu.session.DebugSession` over ``machine`` (numbered breakpoints and
+    watchpoints, stepping, ``Stop`` reports); afterwards its points are deleted and a
+    call still stopped in the guest is abandoned (the next test restores anyway)."""
+    from emu.session import DebugSession
+
+    s = DebugSession(machine)
+    yield s
+    s.delete()
+    if machine.state == "stopped":
+        machine._suspended.abort()  # noqa: SLF001
+    machine.suspend_on_interrupt = False
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield

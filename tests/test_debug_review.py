@@ -49,11 +49,8 @@ def _keep_removed_hooks(machine: Machine, monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture
-def s(machine: Machine):
-    sess = DebugSession(machine)
-    yield sess
-    sess.kill()
-    sess.delete()
+def s(debug_session: DebugSession) -> DebugSession:
+    return debug_session  # the plugin's fixture, under a short name
 
 
 def _alloc_fast(m: Machine) -> int:

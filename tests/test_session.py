@@ -6,18 +6,13 @@ import re
 
 import pytest
 
-from emu import Machine
 from emu.errors import KmemuError
 from emu.session import DebugSession, SessionError
 
 
 @pytest.fixture
-def s(machine: Machine):
-    sess = DebugSession(machine)
-    yield sess
-    sess.kill()
-    sess.delete()
-    machine.suspend_on_interrupt = False
+def s(debug_session: DebugSession) -> DebugSession:
+    return debug_session  # the plugin's fixture, under a short name
 
 
 def test_break_call_next_finish_cont(s: DebugSession) -> None:
