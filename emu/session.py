@@ -23,11 +23,11 @@ import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emu.breakpoints import Breakpoint, Watchpoint, c_int, resolve_location
 from emu.errors import BadArgument, KmemuError
+from emu.kernel.source import find_source, source_line
 
 if TYPE_CHECKING:
     from emu.breakpoints import WatchHit
@@ -686,31 +686,3 @@ def as_int(obj, text: str = "") -> int:  # obj: drgn.Object
     except (TypeError, ValueError, drgn.FaultError) as e:
         raise BadArgument(f"{text or 'the expression'} is not a number or an address: {e}") \
             from None
-
-
-def find_source(file: str) -> Path | None:
-    """The kernel source file for a line-table name (``slab.c``, ``include/x.h``)."""
-    from emu.build import source_root
-
-    p = Path(file)
-    if p.is_absolute():
-        return p if p.is_file() else None
-    root = source_root()
-    for cand in (root / p, root / "kernel" / p, root / "kernel" / "include" / p):
-        if cand.is_file():
-            return cand
-    hits = sorted((root / "kernel").rglob(p.name))
-    return hits[0] if hits else None
-
-
-_SOURCE_CACHE: dict[str, list[str] | None] = {}
-
-
-def source_line(file: str, line: int) -> str | None:
-    if file not in _SOURCE_CACHE:
-        path = find_source(file)
-        _SOURCE_CACHE[file] = path.read_text(errors="replace").splitlines() if path else None
-    lines = _SOURCE_CACHE[file]
-    if lines is None or not 1 <= line <= len(lines):
-        return None
-    return lines[line - 1]

@@ -28,7 +28,8 @@ from emu.breakpoints import resolve_location
 from emu.debugger import commands as c
 from emu.debugger.examine import examine, format_registers, read_code, unit_size
 from emu.errors import BadArgument, KmemuError
-from emu.session import DebugSession, Stop, source_line
+from emu.kernel.source import source_line
+from emu.session import DebugSession, Stop
 
 PROMPT = "(kmemu) "
 LIST_LINES = 10
