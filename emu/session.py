@@ -105,6 +105,7 @@ class DebugSession:
     last_value: int | None = None
     _next_number: int = 1
     _step_from: int | None = None  # the function a run started in
+    _history: list = field(default_factory=list)  # print's $1, $2, ... values
 
     def __post_init__(self) -> None:
         self.m.suspend_on_interrupt = True
@@ -186,12 +187,6 @@ class DebugSession:
         obj = self.evaluate(text)
         self._history.append(obj)
         return f"${n} = {format_value(obj, hex=hex, symbolize=self.m.symbolize)}"
-
-    @property
-    def _history(self) -> list:
-        if not hasattr(self, "_hist"):
-            self._hist: list = []
-        return self._hist
 
     # ------------------------------------------------------------------ breakpoints
     def _number(self) -> int:
