@@ -23,3 +23,7 @@ class PageFault(KmemuError):
 
 class BadArgument(KmemuError, ValueError):
     """A call or accessor got an argument it cannot use; the message says which."""
+
+
+class MachineError(KmemuError):
+    """The machine cannot do what was asked (not booted, already exited, ...)."""

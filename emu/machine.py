@@ -48,7 +48,7 @@ from emu.cpu import (
     RegBatch,
 )
 from emu.debug_api import DebugInfoMixin
-from emu.errors import BadArgument, KmemuError
+from emu.errors import BadArgument, KmemuError, MachineError
 from emu.firmware.bios import Bios
 from emu.firmware.disk import Disk
 from emu.firmware.e820 import E820Map, check_bootable, default_map, load_map, parse_size
@@ -58,6 +58,13 @@ from emu.kernel.events import EVENT_SIZE, Event, decode
 from emu.kernel.symbols import Symbols
 from emu.page_alloc_api import PageAllocatorMixin
 from emu.slab_api import SlabMixin
+from emu.stops import (  # noqa: F401 - BreakpointHit & co. are emu.machine's names too
+    BreakpointHit,
+    CallInterrupted,
+    StopsMixin,
+    SuspendedCall,
+    WatchpointHit,
+)
 from emu.vmalloc_api import VmallocMixin
 
 PORT_CONSOLE, PORT_EXIT = 0xE9, 0xF4
@@ -71,10 +78,6 @@ ARG_REGS = (x86.UC_X86_REG_RDI, x86.UC_X86_REG_RSI, x86.UC_X86_REG_RDX,
             x86.UC_X86_REG_RCX, x86.UC_X86_REG_R8, x86.UC_X86_REG_R9)
 CONTEXTS = ("process", "irqs_off", "preempt_off", "irq")
 U64 = (1 << 64) - 1
-
-
-class MachineError(KmemuError):
-    """The machine cannot do what was asked (not booted, already exited, ...)."""
 
 
 class BootError(KmemuError):
@@ -101,106 +104,6 @@ class GuestOops(KmemuError):
         self.console = console
         at = f"; {where}" if where else ""
         super().__init__(f"{event.message} (RIP {rip_symbol}{at})\n{console.rstrip()}")
-
-
-class BreakpointHit(KmemuError):
-    """A call stopped at a stopping breakpoint; ``call.resume()`` continues it,
-    ``call.stepi()`` runs one instruction, ``call.abort()`` abandons it."""
-
-    reason = "breakpoint"
-
-    def __init__(self, call: SuspendedCall, breakpoint: object, where: str) -> None:
-        self.call = call
-        self.breakpoint = breakpoint
-        self.where = where
-        err = getattr(breakpoint, "condition_error", None)
-        why = f" (its condition raised {err}; stopped as gdb does)" if err else ""
-        super().__init__(f"stopped at {where} in {call.name}(){why}")
-
-
-class WatchpointHit(BreakpointHit):
-    """A call stopped just after an access to a stopping watchpoint's range;
-    ``hit`` (:class:`emu.breakpoints.WatchHit`) has the old and new value and
-    the instruction that made the access."""
-
-    reason = "watchpoint"
-
-    def __init__(self, call: SuspendedCall, hit: object, where: str) -> None:
-        super().__init__(call, getattr(hit, "watchpoint", None), where)
-        self.hit = hit
-        self.args = (f"{hit.describe()}\nstopped at {where} in {call.name}()",)  # type: ignore[attr-defined]
-
-
-class CallInterrupted(BreakpointHit):
-    """A call suspended by ``Machine.interrupt()`` (Ctrl-C) in a debug session."""
-
-    reason = "interrupted"
-
-
-@dataclass
-class SuspendedCall:
-    """A call stopped inside the guest (see :class:`BreakpointHit`).
-
-    Every method that runs the guest stops early at a stopping breakpoint or
-    watchpoint (raising :class:`BreakpointHit` / :class:`WatchpointHit`
-    again).  When the call's own return ends it, ``done`` becomes true,
-    ``result`` holds the call's result and the machine is back at idle.
-    """
-
-    machine: Machine
-    name: str
-    on_done: Callable[[int], int]  # the call's result from the final control value
-    done: bool = False
-    result: int | None = None
-
-    @property
-    def rip(self) -> int:
-        return self.machine.cpu.rip  # type: ignore[union-attr]
-
-    def resume(self) -> int:
-        """Continue to the end of the call (or the next stop): the call's result."""
-        return self.machine._resume(self)
-
-    def stepi(self, n: int = 1) -> int:
-        """Execute ``n`` instructions (into calls and fault handlers); the new RIP."""
-        from emu.stepping import stepi
-        return stepi(self, n)
-
-    def step(self, n: int = 1):  # -> emu.kernel.lines.LineEntry | None
-        """Run to the start of the next source line, entering called functions that
-        have line information (gdb's ``step``); the line, or None if the call ended."""
-        from emu.stepping import step_line
-        return step_line(self, over=False, count=n)
-
-    def next(self, n: int = 1):  # -> emu.kernel.lines.LineEntry | None
-        """Like :meth:`step` but runs called functions to their return (gdb's ``next``)."""
-        from emu.stepping import step_line
-        return step_line(self, over=True, count=n)
-
-    def until(self, where: str | int | None = None):  # -> LineEntry | None
-        """gdb's ``until``: without ``where``, ``next`` that does not stop at a line
-        before the current one (leaves loops); with it, run to ``where`` or until the
-        current function returns, whichever comes first."""
-        from emu.stepping import until
-        return until(self, where)
-
-    def finish(self) -> int:
-        """Run until the current function returns; its return value (``rax``,
-        masked to the function's return type).
-
-        If that return ends the whole call, the call completes and this is the
-        call's result.
-        """
-        from emu.stepping import finish
-        return finish(self)
-
-    def abort(self) -> None:
-        """Give up the call: back to idle (the guest may hold half-done state)."""
-        self.machine._abort(self)
-
-    def backtrace(self) -> list:  # -> list[emu.kernel.unwind.Frame]
-        """The stack of the stopped call, innermost first."""
-        return self.machine.backtrace()
 
 
 class GuestWaiting(KmemuError):
@@ -240,7 +143,7 @@ def _u64(v: int) -> int:
     return v & U64
 
 
-class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin):
+class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, StopsMixin):
     """An emulated PC with the kmemu kernel.  See the module docstring."""
 
     def __init__(self, mem: int | str = "256M", e820: str | Path | E820Map | None = None,
@@ -782,145 +685,12 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin):
             self._suspend(call)
         return self._call_done(call, stop)
 
-    def _suspend(self, call: SuspendedCall) -> None:
-        """Leave ``call`` stopped here and raise the matching :class:`BreakpointHit`."""
-        from emu.breakpoints import WatchHit
-
-        bp, self._stop_hit = self._stop_hit, None
-        self._watch_hits = []
-        self.state = "stopped"
-        self._suspended = call
-        from emu.breakpoints import Breakpoint
-        self._hooks_done_at = self.cpu.rip if isinstance(bp, Breakpoint) else None  # type: ignore[union-attr]
-        where = self.symbolize(self.cpu.rip)  # type: ignore[union-attr]
-        if isinstance(bp, WatchHit):
-            raise WatchpointHit(call, bp, where)
-        if bp == "interrupted":
-            raise CallInterrupted(call, None, where)
-        if getattr(bp, "temporary", False):
-            bp.remove()  # type: ignore[union-attr]
-        raise BreakpointHit(call, bp, where)
-
     def _call_done(self, call: SuspendedCall, stop: int) -> int:
         self.state = "ready"
         self._suspended = None
         call.done = True
         call.result = call.on_done(stop)
         return call.result
-
-    def _check_suspended(self, call: SuspendedCall) -> None:
-        if self.state != "stopped" or self._suspended is not call:
-            raise MachineError("that call is not the one stopped at a breakpoint")
-
-    def _resume(self, call: SuspendedCall) -> int:
-        """Step off the stop (as gdb steps over a breakpoint), then run."""
-        self._stepi(call)
-        if call.done:
-            return call.result  # type: ignore[return-value]
-        return self._complete(call, None, None)
-
-    def _stop_in_access(self, uc: Uc, access: int, address: int, size: int) -> None:
-        """Stop from a memory hook, so that the access's instruction can run again.
-
-        Measured (Unicorn 2.1): after ``emu_stop`` in a write hook the store
-        has been done but the rest of the instruction has not (``push`` has
-        written but not moved RSP, ``add`` to memory has stored but not set
-        the flags) and RIP is still the instruction's.  So the old bytes are
-        put back before the run loop executes it again in one step.
-        """
-        from unicorn import UC_MEM_WRITE
-
-        if access == UC_MEM_WRITE:
-            self._undo_writes.append((address, bytes(uc.mem_read(address, size))))
-        self._watch_step_pending = True
-        uc.emu_stop()
-
-    def _step_insn(self) -> int | None:
-        """Execute the one instruction at RIP for the host (no interrupt delivery,
-        as QEMU's gdb stub single-steps); a control value if it ended the run.
-
-        Breakpoints at RIP do not fire; watch hooks record without stopping.
-        A fault it raises is delivered to the guest's IDT (the next stepi is in
-        the handler).
-        """
-        cpu, uc = self.cpu, self.uc
-        assert cpu is not None
-        rip = cpu.rip
-        self._skip_once = rip  # stopping breakpoints here do not fire again
-        self._skip_all = self._hooks_done_at == rip  # every hook here ran when we stopped
-        self._hooks_done_at = None
-        self._stepping = True
-        self._exc, self._ctl, self._watch_hits = None, None, []
-        if not self._tb_counted:
-            # count=1 works through a code hook that Unicorn adds without flushing
-            # the translation cache (UNICORN.md: late hooks): blocks translated by
-            # a normal run would not count, and a step into a loop would never end.
-            uc.ctl_flush_tb()
-            self._tb_counted = True
-        try:
-            uc.emu_start(rip, 0, 0, 1)
-        except UcError as e:
-            if e.errno != UC_ERR_INSN_INVALID:
-                raise MachineError(f"stepping failed at {self.symbolize(rip)}: {e}") from e
-            self._exc = 6
-        finally:
-            self._stepping = False
-            self._skip_once = None
-            self._skip_all = False
-        self._reap_hooks()
-        self._stop_hit = None
-        if self._rewatch:
-            self._rewatch_all()
-        if self._exc is not None and self._ctl is None:
-            self._deliver_exception(self._exc)
-        return self._ctl
-
-    def _rewatch_all(self) -> None:
-        self._rewatch = False
-        for wp in list(self._watchpoints):
-            wp._resolve()  # noqa: SLF001
-
-    def _stepi(self, call: SuspendedCall) -> int:
-        self._check_suspended(call)
-        cpu = self.cpu
-        assert cpu is not None
-        self.state = "running"
-        try:
-            ctl = self._step_insn()
-        except MachineError:
-            self.state = "crashed"
-            raise
-        if ctl is not None:  # the call's last instruction (or an oops, or the exit port)
-            self._complete_from(call, ctl)
-            return cpu.rip
-        if self._watch_hits:
-            self._stop_hit = self._watch_hits[0]
-            self._suspend(call)
-        self.state = "stopped"
-        return cpu.rip
-
-    def _complete_from(self, call: SuspendedCall, ctl: int) -> int:
-        """Finish a call whose stepped instruction reported ``ctl`` (as _run would)."""
-        self._ctl_pending = ctl
-        return self._complete(call, None, None)
-
-    def _abandon(self) -> None:
-        """Back to idle after a run that failed on the host side (state "crashed")."""
-        if self.state != "crashed" or self._uc is None:
-            raise MachineError(f"the machine is {self.state}, not crashed")
-        self._suspended = None
-        self._stop_hit = None
-        self._hooks_done_at = None
-        self._to_idle()
-        self.state = "ready"
-
-    def _abort(self, call: SuspendedCall) -> None:
-        self._check_suspended(call)
-        self._stop_hit = None
-        self._hooks_done_at = None
-        self._suspended = None
-        self._to_idle()
-        self.state = "ready"
 
     def _run_request(self, budget_seconds: float | None, max_insns: int | None) -> int:
         mark = len(self._console)
@@ -971,78 +741,6 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin):
             # Like a call: a breakpoint in the handler suspends it (BreakpointHit), and
             # resume() finishes the interrupt and returns to idle.
             self._complete(SuspendedCall(self, f"irq {vector:#x}", finish), None, None)
-
-    @property
-    def lines(self):  # -> emu.kernel.lines.LineTable
-        """The kernel's DWARF line table (loaded on first use)."""
-        if self._lines is None:
-            from emu.kernel.lines import LineTable
-            assert self.artifacts is not None or self._syms()
-            self._lines = LineTable.load(self.artifacts.elf)  # type: ignore[union-attr]
-        return self._lines
-
-    def breakpoint(self, where: str | int, condition: Callable[[Machine], bool] | None = None):
-        """A counting breakpoint (see :mod:`emu.breakpoints`); use it as a context manager
-        or call ``.install()`` / ``.remove()``."""
-        from emu.breakpoints import Breakpoint, resolve_location
-        return Breakpoint(self, where, resolve_location(self, where), condition)
-
-    def break_at(self, where: str | int, condition: Callable[[Machine], bool] | None = None,
-                 temporary: bool = False):
-        """A stopping breakpoint, installed: a call that reaches it raises
-        :class:`BreakpointHit` whose ``call`` can be resumed or stepped."""
-        from emu.breakpoints import Breakpoint, resolve_location
-        bp = Breakpoint(self, where, resolve_location(self, where), condition, stop=True,
-                        temporary=temporary)
-        return bp.install()
-
-    def watchpoint(self, address: int, size: int = 8, access: str = "write", *,
-                   stop: bool = False, changes_only: bool = False, expression: str = ""):
-        """A watchpoint on the virtual range ``[address, address+size)`` (not yet
-        installed: use it as a context manager or call ``.install()``).
-
-        ``access`` is ``"write"``, ``"read"`` or ``"access"``.  Every access is
-        recorded in ``.hits`` (:class:`emu.breakpoints.WatchHit`: old and new
-        value, the instruction); with ``stop=True`` a call also stops just after
-        the access, raising :class:`WatchpointHit`.
-        """
-        from emu.breakpoints import Watchpoint
-        self._require_booted()
-        return Watchpoint(self, address, size, access, stop=stop, changes_only=changes_only,
-                          expression=expression)
-
-    def watch(self, address: int, size: int = 8, access: str = "write", *,
-              changes_only: bool = False, expression: str = ""):
-        """A stopping watchpoint, installed (see :meth:`watchpoint`)."""
-        return self.watchpoint(address, size, access, stop=True, changes_only=changes_only,
-                               expression=expression).install()
-
-    def _require_booted(self) -> None:
-        if self.state in ("off", "booting", "crashed", "exited"):
-            raise MachineError(f"the machine is {self.state}")
-
-    def _cfi(self):  # -> emu.kernel.unwind.CfiTable
-        if self._cfi_table is None:
-            from emu.kernel.unwind import CfiTable
-            self._syms()
-            self._cfi_table = CfiTable.load(self.artifacts.elf)  # type: ignore[union-attr]
-        return self._cfi_table
-
-    def registers(self) -> dict[str, int]:
-        """The general registers, rip, rflags, segment selectors and fs/gs base."""
-        cpu = self.cpu
-        assert cpu is not None
-        names = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10",
-                 "r11", "r12", "r13", "r14", "r15", "rip", "rflags", "cs", "ss", "ds", "es",
-                 "fs", "gs", "fs_base", "gs_base", "cr0", "cr2", "cr3", "cr4")
-        return {n: cpu.reg(n) for n in names}
-
-    def backtrace(self, max_frames: int = 64) -> list:  # -> list[emu.kernel.unwind.Frame]
-        """Frames of the current stack, innermost first (CFI, then frame pointers)."""
-        from emu.kernel.unwind import unwind
-        self._require_booted()
-        return unwind(self.registers(), self.read_u64, self._cfi(), self._syms(),
-                      self.lines, max_frames=max_frames)
 
     def hook_add(self, htype: int, callback: Callable[..., object], user_data: object = None,
                  begin: int = 1, end: int = 0, *args: int, _holder: list[int] | None = None,
