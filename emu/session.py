@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from emu.breakpoints import Breakpoint, Watchpoint, c_int, resolve_location
 from emu.errors import BadArgument, KmemuError
 from emu.kernel.source import find_source, source_line
+from emu.stepping import line_at
 
 if TYPE_CHECKING:
     from emu.breakpoints import WatchHit
@@ -284,7 +285,7 @@ class DebugSession:
             disp = "del " if p.temporary else "keep"
             if p.bp is not None:
                 what = f"in {self.m.symbolize(p.address)}"
-                line = self._code_line(p.address)
+                line = line_at(self.m, p.address)
                 if line is not None:
                     what += f" at {line.file}:{line.line}"
                 rows.append(f"{p.number:<7} {p.kind:<15} {disp} y   {p.address:#018x} {what}")
@@ -298,15 +299,6 @@ class DebugSession:
             if p.hits:
                 rows.append(f"\tbreakpoint already hit {p.hits} time{'s' if p.hits > 1 else ''}")
         return "\n".join(rows)
-
-    def _code_line(self, addr: int):  # -> LineEntry | None
-        """The source line of code at ``addr`` (None for data or code without lines)."""
-        m = self.m
-        hit = m.symbols.lookup(addr) if m.symbols is not None else None
-        if hit is None or hit[0].kind != "func":
-            return None
-        row = m.lines.lookup(addr)
-        return row if row is not None and row.address >= hit[0].address else None
 
     def _number_of(self, obj: object) -> int | None:
         for p in self.points.values():
@@ -578,9 +570,7 @@ class DebugSession:
                 regs = ("rdi", "rsi", "rdx", "rcx", "r8", "r9")
                 arglist = ", ".join(f"{name}={m.cpu.reg(r):#x}"  # type: ignore[union-attr]
                                     for name, r in zip(p.names, regs, strict=False))
-        row = m.lines.lookup(rip)
-        if row is not None and hit is not None and row.address < hit[0].address:
-            row = None
+        row = line_at(m, rip)
         prefix = "" if (row is not None and m.lines.row_at(rip) is not None) else f"{rip:#018x} in "
         head = f"{prefix}{fn} ({arglist})"
         if row is None:

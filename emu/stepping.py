@@ -64,7 +64,7 @@ def _function(m: Machine, rip: int) -> tuple[int, int] | None:
     return sym.address, sym.size
 
 
-def _line_at(m: Machine, rip: int) -> LineEntry | None:
+def line_at(m: Machine, rip: int) -> LineEntry | None:
     """The line ``rip`` is in, only if that row belongs to rip's own function."""
     fn = _function(m, rip)
     row = m.lines.lookup(rip)
@@ -125,7 +125,7 @@ def _run_to_return_from_entry(call: SuspendedCall) -> bool:
 def _after_prologue(m: Machine, entry: int) -> int:
     """Where ``step`` into a function stops: the first row after the opening line."""
     fn = _function(m, entry)
-    first = _line_at(m, entry)
+    first = line_at(m, entry)
     if fn is None or first is None:
         return entry
     for row in m.lines.rows_between(entry + 1, fn[0] + fn[1]):
@@ -150,10 +150,10 @@ def _one_line(call: SuspendedCall, over: bool, forward_only: bool) -> LineEntry 
     cpu = m.cpu
     assert cpu is not None
     start_rip = cpu.rip
-    current = _line_at(m, start_rip)
+    current = line_at(m, start_rip)
     if current is None:  # no line info here: run until this function returns
         finish(call)
-        return None if call.done else _line_at(m, cpu.rip)
+        return None if call.done else line_at(m, cpu.rip)
     fn = _function(m, start_rip)
     base_rsp = cpu.reg("rsp")
     depth = m.lines.inline_depth(start_rip)
@@ -164,23 +164,23 @@ def _one_line(call: SuspendedCall, over: bool, forward_only: bool) -> LineEntry 
             return None
         rip = cpu.rip
         if _entered_call(m, prev_rip, prev_rsp):
-            if over or _line_at(m, rip) is None:
+            if over or line_at(m, rip) is None:
                 if not _run_to_return_from_entry(call):
                     return None
                 continue
             target = _after_prologue(m, rip)
             if target != rip and not run_to(call, target):
                 return None
-            return _line_at(m, cpu.rip)
+            return line_at(m, cpu.rip)
         if rip == m.call_return_address:  # the called function returned to the host
             call.resume()
             return None
         here = _function(m, rip)
         if here != fn and cpu.reg("rsp") > base_rsp:  # returned into the caller
-            current = _line_at(m, rip)
+            current = line_at(m, rip)
             if current is None:  # e.g. back in the call trampoline: finish the call
                 finish(call)
-                return None if call.done else _line_at(m, cpu.rip)
+                return None if call.done else line_at(m, cpu.rip)
             fn, base_rsp, start_rip = here, cpu.reg("rsp"), rip
             depth = m.lines.inline_depth(rip)
             continue
@@ -217,7 +217,7 @@ def until(call: SuspendedCall, where: str | int | None = None) -> LineEntry | No
             raise
     finally:
         ret_bp.remove()
-    return None if call.done else _line_at(m, m.cpu.rip)  # type: ignore[union-attr]
+    return None if call.done else line_at(m, m.cpu.rip)  # type: ignore[union-attr]
 
 
 def finish(call: SuspendedCall) -> int:
