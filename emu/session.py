@@ -107,6 +107,9 @@ class DebugSession:
     _next_number: int = 1
     _step_from: int | None = None  # the function a run started in
     _history: list = field(default_factory=list)  # print's $1, $2, ... values
+    # The frame 'frame'/'up'/'down' selected: (level, rip, rsp when selected); any run
+    # or restore moves rip/rsp and so goes back to frame 0, as in gdb.
+    _selected: tuple[int, int, int] | None = None
 
     def __post_init__(self) -> None:
         self.m.suspend_on_interrupt = True
@@ -134,40 +137,78 @@ class DebugSession:
         return self.m.registers()
 
     def evaluate(self, text: str):  # -> drgn.Object
+        """A C expression in the selected frame: its parameters and locals shadow
+        kernel globals; ``$rip``/``$rsp``/callee-saved registers are that frame's."""
         from emu.kernel.expr import evaluate
-        return evaluate(self.m.program, text, self.registers(), symbols=self.m.symbols,
+        regs = self.registers()
+        level = self.frame_level
+        if level:
+            regs.update(self.m.backtrace(max_frames=level + 1)[level].registers)
+        return evaluate(self.m.program, text, regs, symbols=self.m.symbols,
                         local_vars=self.arguments())
 
     def arguments(self) -> dict:  # -> dict[str, drgn.Object]
-        """The arguments of the function stopped at its first instruction (from the
-        SysV argument registers, typed from DWARF); empty elsewhere, where -O2 code
-        keeps them wherever it likes."""
-        import drgn
+        """The names in scope in the selected frame (parameters and locals, inlined
+        scopes first), read through DWARF; empty where there is no debug info."""
+        return {v.name: v.value for v in self.variables()}
 
-        m = self.m
-        if m.state not in ("stopped", "running") or m.symbols is None:  # in a call
-            return {}
-        hit = m.symbols.lookup(m.cpu.rip)  # type: ignore[union-attr]
-        if hit is None or hit[1] != 0:
-            return {}
-        try:
-            fn = m.program.function(hit[0].name) if hasattr(m.program, "function") else \
-                m.program[hit[0].name]
-            params = fn.type_.parameters
-        except (LookupError, AttributeError, ValueError, drgn.FaultError):
-            return {}
-        out = {}
-        for p, reg in zip(params, ("rdi", "rsi", "rdx", "rcx", "r8", "r9"), strict=False):
-            if p.name is None:
-                continue
-            try:
-                t = p.type
-                size = drgn.sizeof(t)
-                val = m.cpu.reg(reg) & ((1 << (8 * size)) - 1)  # type: ignore[union-attr]
-                out[p.name] = drgn.Object(m.program, t, value=val)
-            except (TypeError, ValueError, LookupError):
-                continue
-        return out
+    def variables(self) -> list:  # -> list[emu.kernel.scope.Variable]
+        """:meth:`emu.Machine.frame_variables` of the selected frame."""
+        if self.m.symbols is None:
+            return []
+        return self.m.frame_variables(self.frame_level)
+
+    # ------------------------------------------------------------------ frames
+    @property
+    def frame_level(self) -> int:
+        """The selected frame (0 unless 'frame'/'up'/'down' chose another since the
+        last run)."""
+        sel = self._selected
+        if sel is None or self.m.cpu is None:
+            return 0
+        if (self.m.cpu.rip, self.m.cpu.reg("rsp")) != sel[1:]:
+            self._selected = None
+            return 0
+        return sel[0]
+
+    def select_frame(self, level: int) -> str:
+        """gdb's ``frame N``: select frame ``level`` of the backtrace and describe it."""
+        frames = self.m.backtrace(max_frames=max(level + 1, 1))
+        if level < 0 or level >= len(frames):
+            raise SessionError(f"no frame at level {level}: the stack has {len(frames)} "
+                               f"frame{'s' if len(frames) != 1 else ''}")
+        cpu = self.m.cpu
+        assert cpu is not None
+        self._selected = (level, cpu.rip, cpu.reg("rsp")) if level else None
+        return self.describe_frame(frames[level])
+
+    def move_frame(self, delta: int) -> str:
+        """gdb's ``up N`` (``delta`` > 0) and ``down N`` (< 0)."""
+        level = self.frame_level
+        if delta < 0 and level == 0:
+            raise SessionError("Bottom (innermost) frame selected; you cannot go down.")
+        depth = len(self.m.backtrace(max_frames=level + max(delta, 0) + 1))
+        if delta > 0 and level == depth - 1:
+            raise SessionError("Initial frame selected; you cannot go up.")
+        return self.select_frame(min(max(level + delta, 0), depth - 1))
+
+    def describe_frame(self, frame) -> str:  # frame: emu.kernel.unwind.Frame
+        """``#1  0x... in kmalloc+0x5e/0xe9 at kmalloc.c:107`` and that source line."""
+        from emu.kernel.unwind import format_frame
+        head = format_frame(frame)
+        if frame.file is None or frame.line is None:
+            return head
+        src = source_line(frame.file, frame.line)
+        return head + (f"\n{frame.line}\t{src}" if src is not None else "")
+
+    def info_variables(self, arguments: bool, hex: bool = False) -> str:  # noqa: A002
+        """gdb's ``info args`` / ``info locals`` for the selected frame."""
+        from emu.kernel.scope import format_variable
+        shown = [format_variable(v, hex=hex) for v in self.variables()
+                 if v.argument == arguments]
+        if shown:
+            return "\n".join(shown)
+        return "No arguments." if arguments else "No locals."
 
     def value_of(self, text: str) -> int:
         """An integer (or address, for arrays and functions) from an expression."""
@@ -463,10 +504,18 @@ class DebugSession:
         return self._go(lambda: call.until(where or None), "step")
 
     def finish(self) -> Stop:
+        """Run until the selected frame's function returns (gdb's ``finish``)."""
         call = self._need_stopped("finish")
-        fn = self.m.symbolize(self.m.cpu.rip).split("+")[0]  # type: ignore[union-attr]
-        head = f"Run till exit from #0  {self.location(brief=True)}\n"
-        stop = self._go(call.finish, "finish")
+        level = self.frame_level
+        if level:
+            from emu.kernel.unwind import format_frame
+            frame = self.m.backtrace(max_frames=level + 1)[level]
+            fn = frame.function or f"{frame.pc:#x}"
+            head = f"Run till exit from {format_frame(frame)}\n"
+        else:
+            fn = self.m.symbolize(self.m.cpu.rip).split("+")[0]  # type: ignore[union-attr]
+            head = f"Run till exit from #0  {self.location(args=True, brief=True)}\n"
+        stop = self._go(lambda: call.finish(level), "finish")
         if stop.reason == "finish" and stop.value is not None:
             stop.text = f"{head}{stop.text}\nValue returned from {fn}() is {stop.value:#x}"
         elif stop.reason == "done":
@@ -490,16 +539,17 @@ class DebugSession:
         m = self.m
         call = self.call_in_progress
         self._step_from = self._function_at(m.cpu.rip)  # type: ignore[union-attr]
+        self._selected = None
         try:
             value = run()
         except WatchpointHit as e:
             hit = e.hit
-            text = f"\n{hit.describe()}\n{self.location()}"  # type: ignore[attr-defined]
+            text = f"\n{hit.describe()}\n{self.location(args=True)}"  # type: ignore[attr-defined]
             return Stop("watchpoint", text.lstrip("\n"), m.cpu.rip,  # type: ignore[union-attr]
                         self._number_of(e.breakpoint), hit)  # type: ignore[arg-type]
         except CallInterrupted:
             return Stop("interrupted", f"Program received signal SIGINT, Interrupt.\n"
-                        f"{self.location()}", m.cpu.rip, signal=SIGINT)  # type: ignore[union-attr]
+                        f"{self.location(args=True)}", m.cpu.rip, signal=SIGINT)  # type: ignore[union-attr]
         except BreakpointHit as e:
             num = self._number_of(e.breakpoint)
             if num is not None and self.points[num].temporary:
@@ -547,7 +597,7 @@ class DebugSession:
         """A step's stop: just the source line while in the same function, the frame
         line too when the step entered or left one (as gdb prints)."""
         same = self._function_at(self.m.cpu.rip) == self._step_from  # type: ignore[union-attr]
-        return Stop(reason, self.location(show_frame=not (source and same)),
+        return Stop(reason, self.location(args=True, show_frame=not (source and same)),
                     self.m.cpu.rip)  # type: ignore[union-attr]
 
     def _function_at(self, rip: int) -> int | None:
@@ -563,6 +613,14 @@ class DebugSession:
         assert m.symbols is not None
         hit = m.symbols.lookup(rip)
         fn = hit[0].name if hit else f"{rip:#x}"
+        row = line_at(m, rip)
+        prefix = "" if (row is not None and m.lines.row_at(rip) is not None) else f"{rip:#018x} in "
+        text = ""
+        if row is not None and not brief:
+            src = source_line(row.file, row.line)
+            text = f"{row.line}\t{src}" if src is not None else f"{row.line}\tin {row.file}"
+            if not show_frame and prefix == "":
+                return text
         arglist = ""
         if args and hit is not None and hit[1] == 0:
             p = m.symbols.params.get(fn)
@@ -570,19 +628,27 @@ class DebugSession:
                 regs = ("rdi", "rsi", "rdx", "rcx", "r8", "r9")
                 arglist = ", ".join(f"{name}={m.cpu.reg(r):#x}"  # type: ignore[union-attr]
                                     for name, r in zip(p.names, regs, strict=False))
-        row = line_at(m, rip)
-        prefix = "" if (row is not None and m.lines.row_at(rip) is not None) else f"{rip:#018x} in "
+        elif args and hit is not None:
+            arglist = self._arglist(fn)
         head = f"{prefix}{fn} ({arglist})"
         if row is None:
             return head
         head += f" at {row.file}:{row.line}"
-        if brief:
-            return head
-        src = source_line(row.file, row.line)
-        text = f"{row.line}\t{src}" if src is not None else f"{row.line}\tin {row.file}"
-        if not show_frame and prefix == "":
-            return text
-        return f"{head}\n{text}"
+        return head if brief else f"{head}\n{text}"
+
+    def _arglist(self, fn: str) -> str:
+        """``s=0xffff888..., size=<optimized out>``: frame 0's own parameters where
+        the DWARF location lists say they are."""
+        from emu.kernel.scope import short_value
+        try:
+            found = {v.name: v for v in self.m.frame_variables(0)
+                     if v.argument and v.function == fn and not v.inlined}
+        except KmemuError:
+            return ""
+        p = self.m.symbols.params.get(fn) if self.m.symbols is not None else None
+        names = p.names if p is not None else tuple(found)
+        return ", ".join(f"{n}={short_value(found[n].value) if n in found else '<optimized out>'}"
+                         for n in names)
 
     def backtrace(self, limit: int = 64) -> str:
         from emu.kernel.unwind import format_backtrace

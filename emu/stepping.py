@@ -220,22 +220,28 @@ def until(call: SuspendedCall, where: str | int | None = None) -> LineEntry | No
     return None if call.done else line_at(m, m.cpu.rip)  # type: ignore[union-attr]
 
 
-def finish(call: SuspendedCall) -> int:
-    """Run until the current function returns; its return value (see SuspendedCall)."""
+def finish(call: SuspendedCall, level: int = 0) -> int:
+    """Run until the function of frame ``level`` returns; its return value (see
+    SuspendedCall)."""
     m = call.machine
     cpu = m.cpu
     assert cpu is not None and m.symbols is not None
-    frames = m.backtrace(max_frames=2)
-    if len(frames) < 2:
-        if cpu.rip - 1 <= m.call_return_address <= cpu.rip + 0x20 and \
-                m.symbolize(cpu.rip).startswith("kmemu_call_return"):
+    if isinstance(level, bool) or not isinstance(level, int) or level < 0:
+        raise StepError(f"finish: a frame level is an int >= 0, not {level!r}")
+    frames = m.backtrace(max_frames=level + 2)
+    if len(frames) < level + 2:
+        pc = frames[-1].pc if len(frames) == level + 1 else None
+        if pc is not None and pc - 1 <= m.call_return_address <= pc + 0x20 and \
+                m.symbolize(pc).startswith("kmemu_call_return"):
             raise StepError('"finish" not meaningful in the outermost frame '
                             "(kmemu_call_return: the host call's trampoline)")
-        raise StepError(f"finish: cannot find the caller of {m.symbolize(cpu.rip)}")
-    ret, cfa = frames[1].pc, frames[0].cfa
+        if pc is None:
+            raise StepError(f"finish: no frame {level} (the stack has {len(frames)})")
+        raise StepError(f"finish: cannot find the caller of {m.symbolize(pc)}")
+    ret, cfa = frames[level + 1].pc, frames[level].cfa
     if ret == m.call_return_address:
         return call.resume()  # the return ends the call: its result
-    fn = _function(m, cpu.rip)
+    fn = _function(m, frames[level].pc if level else cpu.rip)
     if not run_to(call, ret, cfa):
         return call.result  # type: ignore[return-value]
     rax = cpu.reg("rax")

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from unicorn import UC_ERR_INSN_INVALID, Uc, UcError
 
-from emu.errors import KmemuError, MachineError
+from emu.errors import BadArgument, KmemuError, MachineError
 
 if TYPE_CHECKING:
     from emu.machine import Machine
@@ -110,15 +110,15 @@ class SuspendedCall:
         from emu.stepping import until
         return until(self, where)
 
-    def finish(self) -> int:
-        """Run until the current function returns; its return value (``rax``,
-        masked to the function's return type).
+    def finish(self, level: int = 0) -> int:
+        """Run until the function of frame ``level`` (0: the current one) returns;
+        its return value (``rax``, masked to the function's return type).
 
         If that return ends the whole call, the call completes and this is the
         call's result.
         """
         from emu.stepping import finish
-        return finish(self)
+        return finish(self, level)
 
     def abort(self) -> None:
         """Give up the call: back to idle (the guest may hold half-done state)."""
@@ -336,3 +336,35 @@ class StopsMixin:
         self._require_booted()
         return unwind(self.registers(), self.read_u64, self._cfi(), self._syms(),
                       self.lines, max_frames=max_frames)
+
+    def frame_variables(self, level: int = 0) -> list:  # -> list[emu.kernel.scope.Variable]
+        """Parameters and local variables in scope in frame ``level`` of
+        :meth:`backtrace` (0: where the CPU is), innermost scope first, inlined
+        functions' scopes included, read through the DWARF location lists.
+        ``v.value`` is a ``drgn.Object``; ``v.value.absent_`` where the compiler
+        kept no copy (gdb's ``<optimized out>``).  Frames above an interrupt are
+        read from the registers its trap frame saved.  Empty for code without
+        debug info (assembly); :class:`BadArgument` for a level the stack lacks.
+
+        >>> {v.name: v.value for v in m.frame_variables()}  # doctest: +SKIP
+        {'s': Object(prog, 'struct kmem_cache *', value=0xffff88800ff09500), ...}
+        """
+        from emu.kernel.scope import frame_variables
+
+        if isinstance(level, bool) or not isinstance(level, int):
+            raise BadArgument(f"a frame level is an int, not {type(level).__name__}")
+        self._require_booted()
+        frames = self.backtrace(max_frames=max(level + 1, 1))
+        if not 0 <= level < len(frames):
+            raise BadArgument(f"no frame {level}: the stack has {len(frames)} "
+                              f"(levels 0-{len(frames) - 1})")
+        start = max(i for i in range(level + 1) if i == 0 or frames[i].found_by == "trap frame")
+        regs = self.registers() if start == 0 else frames[start].registers
+        params = self._syms().params
+
+        def param_names(fn: str) -> tuple[str, ...] | None:
+            p = params.get(fn)
+            return p.names if p is not None else None
+
+        return frame_variables(self.program, regs, level - start, param_names=param_names,
+                               pc=frames[level].pc)

@@ -89,6 +89,22 @@ class Backtrace:
 
 
 @dataclass(frozen=True)
+class SelectFrame:
+    """``frame [N]`` (``level`` None: show the selected one), ``up [N]``, ``down [N]``."""
+
+    level: int | None = None
+    delta: int = 0
+
+
+@dataclass(frozen=True)
+class InfoVariables:
+    """``info locals`` / ``info args`` (``arguments``) of the selected frame."""
+
+    arguments: bool
+    hex: bool = False
+
+
+@dataclass(frozen=True)
 class Examine:
     count: int | None = None  # None: 1
     fmt: str | None = None  # None: the last one used (x at first)
@@ -167,8 +183,9 @@ class Quit:
 
 
 Command = (Break | Delete | InfoBreakpoints | InfoRegisters | Watch | Step | Continue | Finish
-           | Until | Backtrace | Examine | Disassemble | List | Print | Ptype | Call | Irq | View
-           | AddressView | Snapshot | Restore | Kill | Help | Quit)
+           | Until | Backtrace | SelectFrame | InfoVariables | Examine | Disassemble | List
+           | Print | Ptype | Call | Irq | View | AddressView | Snapshot | Restore | Kill | Help
+           | Quit)
 
 # --------------------------------------------------------------------------- the table
 
@@ -256,17 +273,20 @@ def _p_delete(name: str, _fmt: str, rest: str) -> Command:
 
 
 INFO_TOPICS = {"breakpoints": ("b", "br", "break"), "watchpoints": ("wat", "watch"),
-               "registers": ("r", "reg")}
+               "registers": ("r", "reg"), "locals": (), "args": ()}
 
 
 def _p_info(name: str, _fmt: str, rest: str) -> Command:
     words = rest.split()
     if not words:
-        raise CommandError("info needs a topic: info breakpoints | info registers [REG...]")
+        raise CommandError("info needs a topic: info breakpoints | info registers [REG...] | "
+                           "info locals | info args")
     topic = _resolve(words[0], {t: a for t, a in INFO_TOPICS.items()}, "info topic")
-    if topic in ("breakpoints", "watchpoints"):
+    if topic in ("breakpoints", "watchpoints", "locals", "args"):
         if len(words) > 1:
             raise CommandError(f"info {topic} takes no arguments")
+        if topic in ("locals", "args"):
+            return InfoVariables(topic == "args")
         return InfoBreakpoints()
     regs = tuple(w.lstrip("$").lower() for w in words[1:])
     for r in regs:
@@ -295,6 +315,16 @@ def _p_backtrace(name: str, _fmt: str, rest: str) -> Command:
     if len(rest.split()) > 1:
         raise CommandError(f"{name} takes at most one argument (a frame count), got {rest!r}")
     return Backtrace(_number(rest, name) if rest else None)
+
+
+def _p_frame(name: str, _fmt: str, rest: str) -> Command:
+    if len(rest.split()) > 1:
+        raise CommandError(f"{name} takes at most one argument (a frame "
+                           f"{'level' if name == 'frame' else 'count'}), got {rest!r}")
+    if name == "frame":
+        return SelectFrame(_number(rest, name, lo=0) if rest else None)
+    count = _number(rest, name) if rest else 1
+    return SelectFrame(None, count if name == "up" else -count)
 
 
 def parse_x_format(fmt: str) -> tuple[int | None, str | None, str | None]:
@@ -419,8 +449,9 @@ COMMANDS: tuple[Spec, ...] = (
        "points"),
     _S("delete", ("d",), "delete [N...]", "delete breakpoints/watchpoints N (N-M ranges); all "
        "without arguments", _p_delete, "points"),
-    _S("info", ("i", "inf"), "info breakpoints | info registers [REG...]",
-       "list breakpoints and watchpoints, or show registers", _p_info, "state"),
+    _S("info", ("i", "inf"), "info breakpoints | info registers [REG...] | info locals | "
+       "info args", "list breakpoints and watchpoints, show registers, or the selected "
+       "frame's local variables or arguments", _p_info, "state"),
     _S("call", (), "call FUNC ARGS...",
        "call a kernel function (e.g. call kmalloc 100 GFP_KERNEL|__GFP_ZERO); it stops at "
        "breakpoints inside", _p_call, "run"),
@@ -433,7 +464,8 @@ COMMANDS: tuple[Spec, ...] = (
     _S("stepi", ("si",), "stepi [N]", "run one instruction", _p_step, "run", repeats=True),
     _S("nexti", ("ni",), "nexti [N]", "run one instruction, over calls", _p_step, "run",
        repeats=True),
-    _S("finish", ("fin",), "finish", "run until the current function returns; show its value",
+    _S("finish", ("fin",), "finish", "run until the selected frame's function returns; show "
+       "its value",
        _no_args(Finish), "run"),
     _S("until", ("u",), "until [LOCATION]", "run to the next line past this one (loops), or to "
        "LOCATION in this frame", _p_until, "run", repeats=True),
@@ -443,6 +475,11 @@ COMMANDS: tuple[Spec, ...] = (
        _p_irq, "run"),
     _S("backtrace", ("bt", "where"), "backtrace [N]", "show the call stack (N frames)",
        _p_backtrace, "state"),
+    _S("frame", ("f",), "frame [N]", "select frame N of the backtrace for print, info "
+       "locals and finish (show the selected frame without N)", _p_frame, "state"),
+    _S("up", (), "up [N]", "select the frame N callers out (the caller by default)", _p_frame,
+       "state"),
+    _S("down", ("do",), "down [N]", "select the frame N callees in", _p_frame, "state"),
     _S("x", (), "x/[COUNT][FMT][SIZE] ADDR",
        "examine memory: FMT x d u o t a c z s i, SIZE b h w g (x/8xg $rsp, x/4i $rip, x/s ADDR)",
        _p_x, "state", slash=True, repeats=True),

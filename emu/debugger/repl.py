@@ -216,6 +216,14 @@ class Repl:
                 self._irq(vector)
             case c.Backtrace(limit):
                 self.emit(s.backtrace(limit or 64))
+            case c.SelectFrame(level, delta):
+                self._list_next = None
+                if delta:
+                    self.emit(s.move_frame(delta))
+                else:
+                    self.emit(s.select_frame(s.frame_level if level is None else level))
+            case c.InfoVariables(arguments, hex_):
+                self.emit(s.info_variables(arguments, hex=hex_))
             case c.Examine():
                 self._examine(cmd)
             case c.Disassemble():

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from emu.debugger import commands as c
 from emu.debugger.examine import REGISTERS
+from emu.errors import KmemuError
 
 if TYPE_CHECKING:
     from emu.debugger.repl import Repl
@@ -33,7 +34,7 @@ DELIMS = " \t\n*&()[],|+-=<>!~;"
 _FUNCTION_ARGS = {"break", "tbreak", "call", "disassemble", "list", "until"}
 _NO_ARGS = {"continue", "finish", "kill", "quit", "buddyinfo", "slabinfo", "slabtop",
             "vmallocinfo", "zoneinfo", "pagetypeinfo", "step", "next", "stepi", "nexti",
-            "backtrace", "irq", "delete"}
+            "backtrace", "irq", "delete", "frame", "up", "down"}
 
 
 class Completer:
@@ -94,7 +95,16 @@ def setup_readline(repl: Repl, history: Path | None) -> Callable[[], None]:
     except ImportError:  # pragma: no cover - Python built without readline
         return lambda: None
     syms = repl.m.symbols
-    completer = Completer(syms.names if syms else list, syms.functions if syms else list,
+
+    def names() -> list[str]:
+        """Kernel symbols and the selected frame's variables."""
+        try:
+            local = [v.name for v in repl.s.variables()]
+        except KmemuError:
+            local = []
+        return local + (syms.names() if syms else [])
+
+    completer = Completer(names, syms.functions if syms else list,
                           lambda: list(repl.s.snapshots))
     readline.set_completer(completer.complete)
     readline.set_completer_delims(DELIMS)

@@ -40,5 +40,21 @@ def kernel_program(elf: Path, read_virt: ReadVirt):  # -> drgn.Program
 
     prog.add_memory_segment(KERNEL_HALF, (1 << 64) - KERNEL_HALF, reader)
     module = prog.extra_module(str(elf), 0, create=True)
+    # The module's address range lets drgn map a pc to its DWARF: stack traces
+    # with local variables (emu.kernel.scope) need it.
+    module.address_range = _image_range(elf)
     module.try_file(str(elf), force=True)
     return prog
+
+
+def _image_range(elf: Path) -> tuple[int, int]:
+    """``[start, end)`` of the kernel's loaded segments (virtual addresses)."""
+    from elftools.elf.elffile import ELFFile
+
+    with open(elf, "rb") as f:
+        loads = [s for s in ELFFile(f).iter_segments() if s["p_type"] == "PT_LOAD"
+                 and s["p_vaddr"] >= KERNEL_HALF]
+    if not loads:
+        raise TypeError_(f"{elf}: no loadable segment in the kernel half")
+    return (min(s["p_vaddr"] for s in loads),
+            max(s["p_vaddr"] + s["p_memsz"] for s in loads))

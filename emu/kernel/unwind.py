@@ -198,7 +198,8 @@ class Frame:
     (frame 0), ``cfi``, ``function entry``, ``frame pointer`` or ``trap frame``
     (then ``vector`` is the interrupt or exception that stopped it).
     ``registers`` holds the values known in this frame (``rip``, ``rsp`` and the
-    callee-saved registers).
+    callee-saved registers; every general register and ``rflags`` in a frame
+    found by ``trap frame``).
     """
 
     level: int
@@ -354,7 +355,9 @@ def _step_trap(regs: dict[str, int], read_u64: ReadU64
         if v is None:
             return None, None, "", False, None
         saved[name] = v
-    caller = {r: saved[r] for r in (*CALLEE_SAVED, "rip", "rsp")}
+    # The interrupted context's registers are all known (frame-variable lookup
+    # starts a fresh unwinding from them); its callers get callee-saved ones only.
+    caller = {r: v for r, v in saved.items() if r not in ("vector", "error_code", "cs", "ss")}
     return base, caller, "trap frame", True, saved["vector"]
 
 

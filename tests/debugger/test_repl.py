@@ -101,7 +101,7 @@ def test_step_next_stepi_nexti_until(run: Run) -> None:
     first = run("next")
     assert re.fullmatch(r"\d+\t.*\n", first)
     line = run("stepi")
-    assert re.match(r"0x[0-9a-f]+ in kmalloc \(\) at kmalloc\.c:\d+\n", line) or \
+    assert re.match(r"0x[0-9a-f]+ in kmalloc \([^)]*\) at kmalloc\.c:\d+\n", line) or \
         re.fullmatch(r"\d+\t.*\n", line)
     assert re.fullmatch(r"\d+\t.*\n", run("until"))
     assert re.match(r"__kmalloc_cache \(.*\) at slab\.c:\d+\n\d+\t", run("until __kmalloc_cache"))
@@ -287,3 +287,40 @@ def test_two_breakpoints_at_one_address_do_not_pin_the_call(run: Run) -> None:
     assert run("call kmalloc 64 GFP_KERNEL").startswith("Breakpoint 1, kmalloc")
     assert re.fullmatch(r"\d+\t.*\n", run("next")), "next must leave the first line"
     assert "returned" in run("continue")
+
+
+def test_locals_args_and_frame_selection(run: Run, tmp_path) -> None:
+    readline = pytest.importorskip("readline")
+    from emu.debugger.terminal import setup_readline
+
+    setup_readline(run.repl, tmp_path / "history")
+    complete = readline.get_completer().__self__.candidates
+    assert "slab" not in complete("p ", "sla")  # no such kernel symbol
+    run("break ___slab_alloc")
+    run("call kmalloc 64 GFP_KERNEL")
+    run("step")
+    assert "slab" in complete("p ", "sla")  # ___slab_alloc's local variable
+    args = run("info args")
+    assert re.fullmatch(r"s = \(struct kmem_cache \*\)0xffff888[0-9a-f]+\ngfp = \(gfp_t\)3264\n",
+                        args), args
+    local = run("info locals")
+    assert re.search(r"^c = \(struct kmem_cache_cpu \*\)0x", local, re.M)
+    assert re.search(r"^object = <optimized out>$", local, re.M), local
+    assert run("p s->object_size") == "$1 = (u32)64\n"
+    up = run("up")
+    assert re.match(r"#1  0x[0-9a-f]+ in __kmalloc_cache\+0x[0-9a-f]+/0x[0-9a-f]+ at slab\.c:\d+"
+                    r"\n\d+\t", up), up
+    assert run("p size") == "$2 = (u64)64\n"
+    assert run("frame").startswith("#1  ")
+    assert "kmemu_call_return" in run("up 99")  # as far as there are frames, like gdb
+    one_error(run("up"), "Initial frame selected; you cannot go up.")
+    one_error(run("frame 99"), "no frame at level 99")
+    run("frame 1")
+    assert run("down").startswith("#0  ")
+    one_error(run("down"), "Bottom (innermost) frame selected; you cannot go down.")
+    run("frame 1")
+    fin = run("finish")
+    assert fin.startswith("Run till exit from #1 ") and "__kmalloc_cache() is 0x" in fin
+    assert run("frame").startswith("#0  ")  # the run selected the innermost frame again
+    assert "returned 0x" in run("continue")
+    assert run("info locals") == "No locals.\n"

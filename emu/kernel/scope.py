@@ -1,0 +1,171 @@
+"""Local variables and parameters of a stopped frame, from the kernel's DWARF.
+
+Layer 4 (``emu.kernel``).  drgn evaluates the DWARF location expressions and
+location lists that ``-O2`` code needs (a variable lives in ``rbx`` for three
+instructions, then in a stack slot, then nowhere), including the scopes of
+inlined functions.  We hand it a complete register set, as x86-64 Linux lays
+out ``struct pt_regs``, and it unwinds from there with the kernel's CFI.
+
+A complete register set exists at the innermost frame (the CPU's registers)
+and at a trap frame (the registers an interrupt or exception saved); callers
+further up get their callee-saved registers through CFI, so variables that
+lived in clobbered registers show as ``<optimized out>`` there, as in gdb.
+
+>>> [v.name for v in frame_variables(prog, m.registers(), 0)]   # doctest: +SKIP
+['s', 'gfp', 'size', 'caller']
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from emu.errors import KmemuError
+
+# The order drgn's x86-64 unwinder reads registers from a ``struct pt_regs``
+# (Linux's layout, not the kmemu kernel's own, which has vector/error_code).
+LINUX_PT_REGS = ("r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax",
+                 "rcx", "rdx", "rsi", "rdi", "orig_ax", "rip", "cs", "rflags", "rsp", "ss")
+GPRS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10", "r11",
+        "r12", "r13", "r14", "r15", "rip")
+U64 = (1 << 64) - 1
+
+ParamNames = Callable[[str], "tuple[str, ...] | None"]
+
+
+class ScopeError(KmemuError, LookupError):
+    """The frame's variables cannot be found (no such frame, or no complete registers)."""
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A name in scope at a frame's pc.
+
+    ``value`` is a ``drgn.Object`` (``absent_`` when the compiler kept no copy
+    there: gdb's ``<optimized out>``); ``argument`` says it is a parameter of
+    ``function``, the (possibly inlined) function whose scope declares it.
+    """
+
+    name: str
+    value: Any
+    argument: bool
+    function: str | None
+    inlined: bool
+
+
+def _linux_pt_regs(prog: Any) -> Any:
+    import drgn
+
+    u64 = prog.int_type("unsigned long", 8, False)
+    members = [drgn.TypeMember(u64, name, 64 * i) for i, name in enumerate(LINUX_PT_REGS)]
+    return prog.struct_type("pt_regs", 8 * len(LINUX_PT_REGS), members)
+
+
+def physical_frames(prog: Any, regs: Mapping[str, int]) -> list[list[Any]]:
+    """drgn's stack trace from ``regs`` (every general register, ``rip``, ``rflags``),
+    grouped by real frame: each group is the inlined scopes at that pc, innermost
+    first, then the function that holds them.  Empty when drgn cannot unwind."""
+    import drgn
+
+    missing = [r for r in GPRS if r not in regs]
+    if missing:
+        raise ScopeError(f"a frame's variables need every register; missing {', '.join(missing)}")
+    values = [int(regs.get(name, 0)) & U64 for name in LINUX_PT_REGS]
+    try:
+        obj = drgn.Object.from_bytes_(prog, _linux_pt_regs(prog),
+                                      struct.pack(f"<{len(values)}Q", *values))
+        trace = prog.stack_trace(obj)
+    except (drgn.FaultError, ValueError, LookupError):
+        return []
+    groups: list[list[Any]] = []
+    current: list[Any] = []
+    for frame in trace:
+        current.append(frame)
+        if not frame.is_inline:
+            groups.append(current)
+            current = []
+    if current:
+        groups.append(current)
+    return groups
+
+
+def frame_variables(prog: Any, regs: Mapping[str, int], depth: int = 0, *,
+                    param_names: ParamNames | None = None,
+                    pc: int | None = None) -> list[Variable]:
+    """The variables in scope in the ``depth``-th real frame of the stack ``regs``
+    describes (0: the frame ``regs`` belongs to), innermost scope first; a name
+    an inner scope shadows is left out.  ``param_names(function)`` gives a
+    function's parameter names (to tell arguments from locals); ``pc``, when
+    given, must be that frame's pc (a check that drgn unwound the way we did).
+    """
+    import drgn
+
+    groups = physical_frames(prog, regs)
+    if depth >= len(groups):
+        raise ScopeError(f"no frame {depth} in drgn's unwinding of this stack")
+    group = groups[depth]
+    try:
+        where = group[0].pc
+    except LookupError:
+        where = None
+    if pc is not None and where is not None and where != pc:
+        raise ScopeError(f"drgn unwound frame {depth} to {where:#x}, not {pc:#x}")
+    seen: set[str] = set()
+    out: list[Variable] = []
+    for frame in group:
+        fn = frame.name
+        params = set(param_names(fn) or ()) if param_names is not None and fn else set()
+        try:
+            names = frame.locals()
+        except (drgn.FaultError, LookupError, ValueError):
+            continue
+        for name in names:
+            if name in seen:
+                continue
+            try:
+                value = frame[name]
+            except (KeyError, LookupError, drgn.FaultError, ValueError):
+                continue
+            if _kind(value) == "FUNCTION":
+                continue  # a nested function declaration, not a variable
+            seen.add(name)
+            out.append(Variable(name, value, name in params, fn, frame.is_inline))
+    return out
+
+
+def _kind(obj: Any) -> str:
+    kind = obj.type_.kind
+    return kind.name if hasattr(kind, "name") else str(kind)
+
+
+def format_variable(v: Variable, hex: bool = False) -> str:  # noqa: A002 - gdb's /x
+    """``name = value`` as gdb's ``info locals`` prints it (one line for scalars)."""
+    from emu.kernel.expr import format_value
+
+    if v.value.absent_:
+        return f"{v.name} = <optimized out>"
+    return f"{v.name} = {format_value(v.value, hex=hex)}"
+
+
+def short_value(obj: Any) -> str:
+    """A value as a frame line shows an argument: hex for integers and pointers,
+    ``<optimized out>``, ``...`` for aggregates (gdb's ``print frame-arguments
+    scalars``)."""
+    import drgn
+
+    if obj.absent_:
+        return "<optimized out>"
+    t = obj.type_
+    while t.kind == drgn.TypeKind.TYPEDEF:
+        t = t.type
+    if t.kind in (drgn.TypeKind.STRUCT, drgn.TypeKind.UNION, drgn.TypeKind.ARRAY):
+        return "..."
+    try:
+        return f"{int(obj.value_()) & U64:#x}" if t.kind != drgn.TypeKind.BOOL else \
+            str(bool(obj.value_())).lower()
+    except drgn.FaultError as e:
+        return f"<cannot access memory at {e.address:#x}>"
+    except (TypeError, ValueError, drgn.ObjectAbsentError):
+        return "<optimized out>"

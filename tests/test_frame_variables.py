@@ -1,0 +1,174 @@
+"""Local variables and arguments anywhere in a function, in any frame, from the DWARF
+location lists: Machine.frame_variables, the session's frame selection, info locals."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from emu import BreakpointHit, Machine
+from emu.errors import BadArgument
+from emu.session import DebugSession, SessionError
+
+SLAB_VECTOR = 0x32  # mm_test.c: its handler kmallocs slab_irq_size bytes with GFP_ATOMIC
+
+
+def _stop_in(machine: Machine, fn: str, *args: int, call: str = "kmalloc"):
+    bp = machine.break_at(fn, temporary=True)
+    try:
+        with pytest.raises(BreakpointHit) as ei:
+            machine.call(call, *args)
+    finally:
+        bp.remove()
+    return ei.value.call
+
+
+def _vars(machine: Machine, level: int = 0) -> dict:
+    return {v.name: v for v in machine.frame_variables(level)}
+
+
+def test_locals_past_the_prologue_follow_the_location_lists(machine: Machine) -> None:
+    call = _stop_in(machine, "___slab_alloc", 64, 0xCC0)
+    call.step()  # past the prologue: the arguments are no longer where the ABI put them
+    assert machine.symbolize(machine.cpu.rip).startswith("___slab_alloc+0x")
+    assert not machine.symbolize(machine.cpu.rip).startswith("___slab_alloc+0x0/")
+    v = _vars(machine)
+    assert {"s", "gfp", "c", "flags", "object", "slab"} <= set(v)
+    assert v["s"].argument and v["gfp"].argument and not v["c"].argument
+    assert v["s"].function == "___slab_alloc" and not v["s"].inlined
+    s = v["s"].value
+    assert s.name.string_().decode() == "kmalloc-64"
+    assert int(v["gfp"].value) == 0xCC0
+    # c = &s->cpu_slab is computed: its value is the member's address
+    assert int(v["c"].value) == int(s.cpu_slab.address_of_())
+    # a variable not yet assigned has no location: absent, as gdb's <optimized out>
+    assert v["object"].value.absent_
+    call.resume()
+
+
+def test_inlined_scopes_come_first_and_shadow_the_outer_ones(machine: Machine) -> None:
+    call = _stop_in(machine, "__kmalloc_cache", 64, 0xCC0)
+    for _ in range(40):  # into slab_alloc, inlined into __kmalloc_cache
+        call.stepi()
+        inl = [v for v in machine.frame_variables() if v.inlined]
+        if any(v.function == "slab_alloc" for v in inl):
+            break
+    else:
+        pytest.fail("never inside the inlined slab_alloc")
+    vs = machine.frame_variables()
+    names = [v.name for v in vs]
+    assert len(names) == len(set(names))  # shadowed outer names are left out
+    first_outer = next(i for i, v in enumerate(vs) if not v.inlined)
+    assert all(v.inlined for v in vs[:first_outer])
+    by = {v.name: v for v in vs}
+    assert by["s"].function == "slab_alloc" and by["s"].argument
+    assert by["orig_size"].value.value_() == 64
+    call.resume()
+
+
+def test_caller_frames_and_the_frame_an_interrupt_stopped(machine: Machine) -> None:
+    """Frames above a trap frame start from the registers the interrupt saved."""
+    base = machine.snapshot()
+    for after in range(3, 20):
+        machine.restore(base)
+        machine.raise_irq(SLAB_VECTOR, after=after)
+        bp = machine.break_at("slab_irq_handler", temporary=True)
+        try:
+            machine.call("kmalloc", 64, 0xCC0)
+        except BreakpointHit as e:
+            call = e.call
+        else:
+            continue
+        finally:
+            bp.remove()
+        frames = machine.backtrace()
+        trap = next((f for f in frames if f.found_by == "trap frame"), None)
+        if trap is None or trap.function != "kmalloc" or trap.offset < 8:
+            call.resume()
+            continue
+        v = _vars(machine, trap.level)
+        assert set(v) >= {"size", "gfp"}
+        assert all(x.function == "kmalloc" for x in v.values() if not x.inlined)
+        present = {k: int(x.value) for k, x in v.items()
+                   if k in ("size", "gfp") and not x.value.absent_}
+        assert present and all(val == {"size": 64, "gfp": 0xCC0}[k]
+                               for k, val in present.items()), present
+        # frames below the trap frame: the handler itself and its callers
+        assert "regs" in _vars(machine, 0)
+        call.resume()
+        machine.restore(base)
+        return
+    machine.restore(base)
+    pytest.fail("no interrupt landed in kmalloc past its prologue")
+
+
+def test_bad_levels_are_errors(machine: Machine) -> None:
+    call = _stop_in(machine, "kmalloc", 64, 0xCC0)
+    depth = len(machine.backtrace())
+    with pytest.raises(BadArgument, match=f"no frame {depth}"):
+        machine.frame_variables(depth)
+    with pytest.raises(BadArgument, match="no frame -1"):
+        machine.frame_variables(-1)
+    with pytest.raises(BadArgument, match="int"):
+        machine.frame_variables("1")  # type: ignore[arg-type]
+    assert machine.frame_variables(depth - 1) == []  # kmemu_call_return: assembly
+    assert call.resume() >= 0xFFFF888000000000
+
+
+# ---------------------------------------------------------------------- the session
+
+@pytest.fixture
+def s(debug_session: DebugSession) -> DebugSession:
+    return debug_session
+
+
+def test_print_locals_up_down_and_finish_of_a_selected_frame(s: DebugSession) -> None:
+    s.break_("___slab_alloc")
+    s.call("kmalloc", ["64", "GFP_KERNEL"])
+    s.step()
+    assert s.print_expr("s->name") == '$1 = (char [32])"kmalloc-64"'
+    assert re.search(r"^c = \(struct kmem_cache_cpu \*\)0x", s.info_variables(False), re.M)
+    assert re.search(r"^gfp = \(gfp_t\)3264$", s.info_variables(True), re.M)
+    up = s.move_frame(1)
+    assert up.startswith("#1  0x") and "__kmalloc_cache+" in up and s.frame_level == 1
+    assert s.print_expr("size") == "$2 = (u64)64"  # __kmalloc_cache's own parameter
+    assert s.evaluate("$rip").value_() == s.m.backtrace()[1].pc  # the frame's registers
+    with pytest.raises(SessionError, match="no frame at level 99"):
+        s.select_frame(99)
+    assert s.frame_level == 1  # a failed selection keeps the old one
+    assert s.move_frame(-1).startswith("#0  0x") and s.frame_level == 0
+    with pytest.raises(SessionError, match="cannot go down"):
+        s.move_frame(-1)
+    top = len(s.m.backtrace()) - 1
+    s.select_frame(top)
+    with pytest.raises(SessionError, match="cannot go up"):
+        s.move_frame(1)
+    s.select_frame(1)
+    fin = s.finish()  # finishes __kmalloc_cache, not ___slab_alloc
+    assert fin.reason == "finish" and fin.text.startswith("Run till exit from #1 ")
+    assert "Value returned from __kmalloc_cache() is 0xffff888" in fin.text
+    assert s.m.symbolize(s.m.cpu.rip).startswith("kmalloc+")
+    assert s.frame_level == 0  # a run selects frame 0 again
+    assert s.cont().reason == "done"
+
+
+def test_a_step_into_a_function_shows_its_arguments(s: DebugSession) -> None:
+    s.break_("__kmalloc_cache")
+    s.call("kmalloc", ["64", "GFP_KERNEL"])
+    for _ in range(20):
+        stop = s.step()
+        if stop.text.startswith("___slab_alloc ("):
+            break
+    else:
+        pytest.fail("step never entered ___slab_alloc")
+    assert re.match(r"___slab_alloc \(s=0xffff888[0-9a-f]+, gfp=0xcc0\) at slab\.c:\d+\n",
+                    stop.text), stop.text
+    assert s.cont().reason == "done"
+
+
+def test_idle_kernel_has_no_locals(s: DebugSession) -> None:
+    assert s.info_variables(False) == "No locals."
+    assert s.info_variables(True) == "No arguments."
+    with pytest.raises(SessionError, match="cannot go up"):
+        s.move_frame(1)
