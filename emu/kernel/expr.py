@@ -722,10 +722,11 @@ def format_value(obj: Any, *, hex: bool = False, max_elements: int = 200,
             head = f"({_tname(obj.type_)})"
             short = drgn.Object(obj.prog_, obj.prog_.array_type(t.type, max_elements),
                                 address=obj.address_)
-            return (head + short.format_(type_name=False, integer_base=base,
+            return (head + short.format_(type_name=False, integer_base=base, symbolize=False,
                                          member_type_names=False)
                     + f" ... ({t.length - max_elements} more elements)")
-        text = obj.format_(dereference=False, integer_base=base, member_type_names=False)
+        text = obj.format_(dereference=False, integer_base=base, member_type_names=False,
+                           symbolize=False)
         if t.kind == drgn.TypeKind.POINTER and symbolize is not None and " = " not in text:
             where = symbolize(int(obj))
             if not where.startswith("0x"):
