@@ -22,6 +22,7 @@ from emu.gdbstub.protocol import Protocol
 from emu.gdbstub.transport import Ack, BadPacket, Decoder, Interrupt, Packet, frame
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+RETRY_S = 0.05  # how often a Ctrl-C is repeated until the run it is meant for stops
 
 
 def is_resume(data: bytes) -> bool:
@@ -79,7 +80,8 @@ class Connection:
             pending = b""
             if not data:
                 return
-            for ev in self.decoder.feed(data):
+            events = self.decoder.feed(data)
+            for i, ev in enumerate(events):
                 if isinstance(ev, BadPacket):
                     self.send(b"-")
                 elif isinstance(ev, Ack):
@@ -91,7 +93,9 @@ class Connection:
                     if not self.proto.no_ack:
                         self.send(b"+")
                     if is_resume(ev.data):
-                        answer, extra = self._run_guest(ev.data)
+                        # a Ctrl-C in the same read as the resume packet is for this run
+                        early = any(isinstance(e, Interrupt) for e in events[i + 1:])
+                        answer, extra = self._run_guest(ev.data, early)
                         pending += extra
                     else:
                         answer = self.proto.handle(ev.data)
@@ -108,16 +112,26 @@ class Connection:
         except OSError:
             return b""
 
-    def _run_guest(self, data: bytes) -> tuple[bytes | None, bytes]:
-        """Handle a resume packet while a watcher thread listens for Ctrl-C."""
+    def _run_guest(self, data: bytes, interrupted: bool = False) -> tuple[bytes | None, bytes]:
+        """Handle a resume packet while a watcher thread listens for Ctrl-C.
+
+        A Ctrl-C is repeated every ``RETRY_S`` until the run ends: one that arrives
+        before the guest has started running would otherwise be dropped by the run's
+        start, and gdb would wait for ever (``interrupted``: one came already)."""
         done = threading.Event()
+        ctrl_c = threading.Event()
+        if interrupted:
+            ctrl_c.set()
         extra = bytearray()
         wake_r, wake_w = socket.socketpair()  # ends the watcher at once when the run ends
 
         def watch() -> None:
             while not done.is_set():
-                r, _, _ = select.select([self.conn, wake_r], [], [], 1.0)
-                if wake_r in r or not r:
+                if ctrl_c.is_set():
+                    self.target.interrupt()
+                r, _, _ = select.select([self.conn, wake_r], [], [],
+                                        RETRY_S if ctrl_c.is_set() else 1.0)
+                if wake_r in r or self.conn not in r:
                     continue
                 try:
                     chunk = self.conn.recv(4096)
@@ -126,7 +140,7 @@ class Connection:
                 if not chunk:
                     return
                 if b"\x03" in chunk:
-                    self.target.interrupt()
+                    ctrl_c.set()
                     chunk = chunk.replace(b"\x03", b"")
                 extra.extend(chunk)
 
