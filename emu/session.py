@@ -150,7 +150,7 @@ class DebugSession:
     def arguments(self) -> dict:  # -> dict[str, drgn.Object]
         """The names in scope in the selected frame (parameters and locals, inlined
         scopes first), read through DWARF; empty where there is no debug info."""
-        return {v.name: v.value for v in self.variables()}
+        return {v.name: v.value for v in self.variables() if not v.shadowed}
 
     def variables(self) -> list:  # -> list[emu.kernel.scope.Variable]
         """:meth:`emu.Machine.frame_variables` of the selected frame."""
@@ -202,13 +202,24 @@ class DebugSession:
         return head + (f"\n{frame.line}\t{src}" if src is not None else "")
 
     def info_variables(self, arguments: bool, hex: bool = False) -> str:  # noqa: A002
-        """gdb's ``info args`` / ``info locals`` for the selected frame."""
+        """gdb's ``info args`` / ``info locals`` for the selected frame.  Where code is
+        inlined, each function's scope gets a heading, innermost first (gdb numbers
+        inlined scopes as frames of their own; kmemu keeps the frames of ``bt``)."""
         from emu.kernel.scope import format_variable
-        shown = [format_variable(v, hex=hex) for v in self.variables()
-                 if v.argument == arguments]
-        if shown:
-            return "\n".join(shown)
-        return "No arguments." if arguments else "No locals."
+        groups: dict[tuple[str | None, bool], list[str]] = {}
+        for v in self.variables():
+            if v.argument == arguments:
+                groups.setdefault((v.function, v.inlined), []).append(
+                    format_variable(v, hex=hex))
+        if not groups:
+            return "No arguments." if arguments else "No locals."
+        if len(groups) == 1:
+            return "\n".join(next(iter(groups.values())))
+        out = []
+        for (fn, inlined), lines in groups.items():
+            out.append(f"{fn or '??'}{' (inlined)' if inlined else ''}:")
+            out.extend(lines)
+        return "\n".join(out)
 
     def value_of(self, text: str) -> int:
         """An integer (or address, for arrays and functions) from an expression."""
@@ -236,17 +247,19 @@ class DebugSession:
         self._next_number += 1
         return n
 
+    def resolve(self, where: str | int) -> int:
+        """A code address from a location: ``sym``, ``sym+off``, ``file.c:line``, an
+        address, or gdb's ``*EXPR``."""
+        if isinstance(where, str) and where.strip().startswith("*"):
+            return resolve_location(self.m, self.value_of(where.strip()[1:]))
+        return resolve_location(self.m, where)
+
     def break_(self, where: str | int, temporary: bool = False,
                condition: str | Callable[[Machine], bool] | None = None) -> Point:
         """``break``/``tbreak``: a symbol, ``sym+off``, ``*ADDR``, an address or
         ``file.c:line``; ``condition`` is a Python callable or a C expression
         evaluated in the guest at each hit (stop when non-zero)."""
-        loc: str | int = where
-        if isinstance(where, str):
-            loc = where.strip()
-            if loc.startswith("*"):
-                loc = self.value_of(loc[1:])
-        addr = resolve_location(self.m, loc)
+        addr = self.resolve(where)
         cond_fn: Callable[[Machine], bool] | None
         cond_text = ""
         if isinstance(condition, str) and condition.strip():
@@ -501,7 +514,8 @@ class DebugSession:
 
     def until(self, where: str | None = None) -> Stop:
         call = self._need_stopped("until")
-        return self._go(lambda: call.until(where or None), "step")
+        target = self.resolve(where) if where else None
+        return self._go(lambda: call.until(target), "step")
 
     def finish(self) -> Stop:
         """Run until the selected frame's function returns (gdb's ``finish``)."""

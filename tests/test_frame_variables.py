@@ -57,13 +57,17 @@ def test_inlined_scopes_come_first_and_shadow_the_outer_ones(machine: Machine) -
     else:
         pytest.fail("never inside the inlined slab_alloc")
     vs = machine.frame_variables()
-    names = [v.name for v in vs]
-    assert len(names) == len(set(names))  # shadowed outer names are left out
+    visible = [v.name for v in vs if not v.shadowed]
+    assert len(visible) == len(set(visible))  # each name once as C sees it
     first_outer = next(i for i, v in enumerate(vs) if not v.inlined)
     assert all(v.inlined for v in vs[:first_outer])
-    by = {v.name: v for v in vs}
+    by = {v.name: v for v in vs if not v.shadowed}
     assert by["s"].function == "slab_alloc" and by["s"].argument
     assert by["orig_size"].value.value_() == 64
+    # __kmalloc_cache's own s is still there, marked shadowed by slab_alloc's
+    outer_s = [v for v in vs if v.name == "s" and v.function == "__kmalloc_cache"]
+    assert len(outer_s) == 1 and outer_s[0].shadowed and not outer_s[0].inlined
+    assert int(outer_s[0].value) == int(by["s"].value)  # the same cache, passed down
     call.resume()
 
 
@@ -172,3 +176,36 @@ def test_idle_kernel_has_no_locals(s: DebugSession) -> None:
     assert s.info_variables(True) == "No arguments."
     with pytest.raises(SessionError, match="cannot go up"):
         s.move_frame(1)
+
+
+def test_inlined_scopes_get_headings_in_info_args(s: DebugSession) -> None:
+    s.break_("___slab_alloc")
+    s.call("kmalloc", ["64", "GFP_KERNEL"])
+    for _ in range(200):
+        text = s.info_variables(True)
+        if text.count(":\n") >= 2:
+            break
+        s.stepi()
+    else:
+        pytest.fail("no inlined function with arguments in ___slab_alloc's first 200 insns")
+    heads = re.findall(r"^(\w+)( \(inlined\))?:$", text, re.M)
+    assert heads[-1] == ("___slab_alloc", "")  # the real function last, inlined ones first
+    assert all(inl for _, inl in heads[:-1])
+    own = text.split("___slab_alloc:\n")[1]
+    assert re.search(r"^s = \(struct kmem_cache \*\)0xffff888", own, re.M), text
+    # the frame line names the real function's own arguments, not an inlined callee's
+    assert re.search(r"___slab_alloc \(s=0xffff888[0-9a-f]+, gfp=0xcc0\)",
+                     s.location(args=True, brief=True))
+    assert s.cont().reason == "done"
+
+
+def test_until_star_address(s: DebugSession) -> None:
+    s.break_("kmalloc")
+    s.call("kmalloc", ["64", "GFP_KERNEL"])
+    entry = s.m.symbol("kmalloc")
+    rows = [r.address for r in s.m.lines.rows_between(entry + 1, entry + 0x100)]
+    first, second = sorted(set(rows))[:2]  # instruction boundaries, whatever gcc emitted
+    assert s.until(f"*{first:#x}").reason == "step" and s.m.cpu.rip == first
+    assert s.until(f"*kmalloc + {second - entry:#x}").reason == "step"  # *EXPR, as in gdb
+    assert s.m.cpu.rip == second
+    assert s.cont().reason == "done"

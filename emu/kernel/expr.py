@@ -598,12 +598,31 @@ class Evaluator:
             raise self.fail("division by zero", n)
         if op in ("<<", ">>") and _kind(b) in _INTEGER and int(b) < 0:
             raise self.fail("negative shift count", n)
+        gnu = self.byte_pointer_arith(op, a, b)
+        if gnu is not None:
+            return gnu
         try:
             return _ARITH[op](a, b)
         except ZeroDivisionError:
             raise self.fail("division by zero", n) from None
         except (TypeError, ValueError) as e:
             raise self.fail(f"invalid operands to {op!r}: {e}", n) from None
+
+
+    def byte_pointer_arith(self, op: str, a: Any, b: Any) -> Any:
+        """GNU C (and gdb): ``void *`` and function pointers step by bytes, so
+        ``kmalloc + 0x15`` is an address inside kmalloc.  None for other operands."""
+        if op == "+" and _kind(a) in _INTEGER and _kind(b) == "POINTER":
+            a, b = b, a
+        if op not in ("+", "-") or _kind(a) != "POINTER" or _kind(b) not in _INTEGER:
+            return None
+        t = a.type_
+        while t.kind == self.drgn.TypeKind.TYPEDEF:
+            t = t.type
+        if _tkind(t.type) not in ("FUNCTION", "VOID"):
+            return None
+        delta = int(b) if op == "+" else -int(b)
+        return self.drgn.Object(self.prog, a.type_, value=(int(a) + delta) & ((1 << 64) - 1))
 
 
 _INTEGER = ("INT", "BOOL", "ENUM")

@@ -45,7 +45,8 @@ class Variable:
 
     ``value`` is a ``drgn.Object`` (``absent_`` when the compiler kept no copy
     there: gdb's ``<optimized out>``); ``argument`` says it is a parameter of
-    ``function``, the (possibly inlined) function whose scope declares it.
+    ``function``, the (possibly inlined) function whose scope declares it;
+    ``shadowed``, that an inner scope declares the same name (C would not see it).
     """
 
     name: str
@@ -53,6 +54,7 @@ class Variable:
     argument: bool
     function: str | None
     inlined: bool
+    shadowed: bool = False
 
 
 def _linux_pt_regs(prog: Any) -> Any:
@@ -96,7 +98,7 @@ def frame_variables(prog: Any, regs: Mapping[str, int], depth: int = 0, *,
                     pc: int | None = None) -> list[Variable]:
     """The variables in scope in the ``depth``-th real frame of the stack ``regs``
     describes (0: the frame ``regs`` belongs to), innermost scope first; a name
-    an inner scope shadows is left out.  ``param_names(function)`` gives a
+    an inner scope declares too is marked ``shadowed``.  ``param_names(function)`` gives a
     function's parameter names (to tell arguments from locals); ``pc``, when
     given, must be that frame's pc (a check that drgn unwound the way we did).
     """
@@ -121,17 +123,16 @@ def frame_variables(prog: Any, regs: Mapping[str, int], depth: int = 0, *,
             names = frame.locals()
         except (drgn.FaultError, LookupError, ValueError):
             continue
-        for name in names:
-            if name in seen:
-                continue
+        for name in dict.fromkeys(names):
             try:
                 value = frame[name]
             except (KeyError, LookupError, drgn.FaultError, ValueError):
                 continue
             if _kind(value) == "FUNCTION":
                 continue  # a nested function declaration, not a variable
+            out.append(Variable(name, value, name in params, fn, frame.is_inline,
+                                shadowed=name in seen))
             seen.add(name)
-            out.append(Variable(name, value, name in params, fn, frame.is_inline))
     return out
 
 

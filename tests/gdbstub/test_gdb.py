@@ -130,3 +130,71 @@ def test_ctrl_c_stops_a_running_call_which_can_go_on(gdb_server: Server) -> None
         assert _packet(s, dec, b"?") == b"T05thread:1;"  # still stopped in the call
         assert _packet(s, dec, b"vCont;s") == b"T05thread:1;"
         s.sendall(frame(b"k"))
+
+
+def _name_values(text: str) -> dict[str, str]:
+    """``name = value`` lines -> {name: value}, pointers and integers normalised to int text."""
+    out: dict[str, str] = {}
+    for name, value in re.findall(r"^(\w+) = (.*)$", text, re.M):
+        value = re.sub(r"^\([^)]*\)", "", value.strip())  # kmemu's (type) prefix
+        num = re.match(r"(0x[0-9a-f]+|\d+)\b", value)
+        out.setdefault(name, str(int(num.group(1), 0)) if num else value)  # innermost wins
+    return out
+
+
+def _groups(text: str) -> dict[str, dict[str, str]]:
+    """kmemu's info args/locals by function ('' when there is no heading)."""
+    out: dict[str, dict[str, str]] = {}
+    fn = ""
+    for line in text.splitlines():
+        head = re.fullmatch(r"(\w+)( \(inlined\))?:", line)
+        if head:
+            fn = head.group(1)
+        else:
+            out.setdefault(fn, {}).update(_name_values(line))
+    return out
+
+
+def test_gdb_and_kmemu_debug_agree_on_locals(gdb_server: Server) -> None:
+    """gdb reads the locals itself from DWARF through our registers and memory; kmemu's
+    own reader (drgn) must find the same values at the same stop."""
+    from emu import Machine
+    from emu.session import DebugSession
+
+    out = gdb_server.gdb(
+        "break ___slab_alloc",
+        "monitor call kmalloc 128 GFP_KERNEL",
+        "continue",
+        "next",
+        'printf "==pc %lu\\n", $pc',
+        "echo ==args\\n", "info args",
+        "echo ==locals\\n", "info locals",
+        "up",
+        "echo ==up\\n", "info locals",
+        "echo ==end\\n",
+    )
+    gdb_args = _name_values(out.split("==args")[1].split("==locals")[0])
+    gdb_locals = _name_values(out.split("==locals")[1].split("==up")[0])
+    up = out.split("==up")[0].split("==locals")[1]
+    gdb_up_fn = re.search(r"^#1 .* in (\w+) \(", up, re.M)
+    assert gdb_up_fn, out
+    gdb_up = _name_values(out.split("==up")[1].split("==end")[0])
+    assert {"s", "gfp"} <= set(gdb_args) and "c" in gdb_locals, out
+
+    s = DebugSession(Machine.booted(mem="256M"))
+    s.break_("___slab_alloc")
+    s.call("kmalloc", ["128", "GFP_KERNEL"])
+    pc = int(re.search(r"==pc (\d+)", out).group(1))
+    s.until(f"*{pc:#x}")  # where gdb's next stopped (the line steppers may differ)
+    assert s.m.cpu.rip == pc
+    # gdb numbers inlined scopes as frames; kmemu groups them under bt's frames, with
+    # a heading per function when there is more than one
+    ours_args = _groups(s.info_variables(True))
+    ours_locals = _groups(s.info_variables(False))
+    one = "___slab_alloc" if "___slab_alloc" in ours_args else ""
+    assert ours_args[one] == gdb_args
+    assert ours_locals[one if one in ours_locals else ""] == gdb_locals
+    s.move_frame(1)
+    ours_up = _groups(s.info_variables(False))
+    fn = gdb_up_fn.group(1)  # slab_alloc, inlined into __kmalloc_cache
+    assert ours_up[fn if fn in ours_up else ""] == gdb_up

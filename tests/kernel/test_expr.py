@@ -88,6 +88,13 @@ def test_pointer_arithmetic_and_casts(machine: Machine) -> None:
     assert value(machine, "mem_map->flags") == value(machine, "mem_map[0].flags")
     assert value(machine, "mem_map != 0 && !(mem_map == 0)") == 1
     assert value(machine, "(u8)0x1ff") == 0xFF
+    # GNU C and gdb: function and void pointers step by bytes
+    kmalloc = machine.symbol("kmalloc")
+    assert value(machine, "kmalloc + 0x15") == kmalloc + 0x15
+    assert value(machine, "4 + &kmalloc") == kmalloc + 4
+    assert value(machine, "kmalloc - 1") == kmalloc - 1
+    assert value(machine, "(void *)mem_map + 3") == mem_map + 3
+    assert ev(machine, "kmalloc + 1").type_.type.kind.name == "FUNCTION"
 
 
 def test_enumerators_functions_and_assembly_symbols(machine: Machine) -> None:
