@@ -61,6 +61,11 @@ def test_conditions(machine: Machine) -> None:
 def test_bad_locations(machine: Machine) -> None:
     with pytest.raises(Exception, match="unknown kernel symbol"):
         machine.breakpoint("no_such_function")
+    # another kernel's name for the slab slow path points at ours (Linux's)
+    with pytest.raises(Exception, match=r"'slab_alloc_slow'; similar: ___slab_alloc"):
+        machine.breakpoint("slab_alloc_slow")
+    with pytest.raises(Exception, match=r"'kmallco'; similar: kmalloc\b"):
+        machine.breakpoint("kmallco")
     with pytest.raises(LineError, match="no source file"):
         machine.breakpoint("nosuchfile.c:10")
     with pytest.raises(LineError, match="no code at"):

@@ -80,6 +80,8 @@ class Symbols:
             return self.by_name[name].address
         except KeyError:
             near = sorted(n for n in self.by_name if name.lower() in n.lower())[:5]
+            if not near:  # a misspelling or another kernel's name (slab_alloc_slow)
+                near = _close_names(name, list(self.by_name))
             hint = f"; similar: {', '.join(near)}" if near else ""
             raise SymbolError(f"unknown kernel symbol {name!r}{hint}") from None
 
@@ -111,6 +113,22 @@ class Symbols:
 
 
 _CACHE: dict[tuple[str, int], Symbols] = {}
+
+
+def _close_names(name: str, names: list[str]) -> list[str]:
+    """Up to five names like ``name``: spelled alike, or sharing its words
+    (``slab_alloc_slow`` finds ``___slab_alloc``)."""
+    import difflib
+
+    close = difflib.get_close_matches(name, names, n=5, cutoff=0.75)
+    words = {w for w in name.lower().split("_") if len(w) > 2}
+    if words:
+        scored = sorted(((len(words & set(n.lower().split("_"))), n) for n in names),
+                        key=lambda x: (-x[0], len(x[1]), x[1]))
+        best = scored[0][0] if scored else 0
+        if best >= max(2, len(words) - 1):
+            close += [n for k, n in scored if k == best and n not in close]
+    return close[:5]
 
 
 def _read_symtab(path: Path) -> list[Symbol]:
