@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -52,6 +52,11 @@ class Point:
     wp: Watchpoint | None = None
     temporary: bool = False
     condition: str = ""
+    # A watch on a frame's variable: a breakpoint where that frame returns, and the call
+    # the frame belongs to (gdb deletes such a watchpoint when the frame is gone).
+    scoped: bool = False
+    scope: Breakpoint | None = None
+    scope_call: object = None
 
     @property
     def hits(self) -> int:
@@ -69,6 +74,8 @@ class Point:
             self.bp.remove()
         if self.wp is not None:
             self.wp.remove()
+        if self.scope is not None:
+            self.scope.remove()
 
 
 @dataclass
@@ -110,6 +117,7 @@ class DebugSession:
     # The frame 'frame'/'up'/'down' selected: (level, rip, rsp when selected); any run
     # or restore moves rip/rsp and so goes back to frame 0, as in gdb.
     _selected: tuple[int, int, int] | None = None
+    _scope_names: dict = field(default_factory=dict)  # pc -> names visible in frame 0 there
 
     def __post_init__(self) -> None:
         self.m.suspend_on_interrupt = True
@@ -134,29 +142,37 @@ class DebugSession:
 
     # ------------------------------------------------------------------ expressions
     def registers(self) -> dict[str, int]:
-        return self.m.registers()
+        """The selected frame's registers: all of them in frame 0; above it ``rip``,
+        ``rsp`` and the callee-saved ones the unwinder recovered (as gdb, which shows
+        the others as ``<not saved>``)."""
+        level = self.frame_level
+        if level == 0:
+            return self.m.registers()
+        return dict(self.m.backtrace(max_frames=level + 1)[level].registers)
 
     def evaluate(self, text: str):  # -> drgn.Object
         """A C expression in the selected frame: its parameters and locals shadow
-        kernel globals; ``$rip``/``$rsp``/callee-saved registers are that frame's."""
+        kernel globals; ``$rip``/``$rsp``/callee-saved registers are that frame's;
+        ``$1``, ``$2``... are earlier ``print`` values."""
+        return self._evaluate(text)[0]
+
+    def _evaluate(self, text: str):  # -> (drgn.Object, _FrameLocals)
         from emu.kernel.expr import evaluate
-        regs = self.registers()
-        level = self.frame_level
-        if level:
-            regs.update(self.m.backtrace(max_frames=level + 1)[level].registers)
-        return evaluate(self.m.program, text, regs, symbols=self.m.symbols,
-                        local_vars=self.arguments())
+        scope = _FrameLocals(self, self.frame_level)
+        obj = evaluate(self.m.program, text, self.registers(), symbols=self.m.symbols,
+                       local_vars=scope, history=self._history)
+        return obj, scope
 
     def arguments(self) -> dict:  # -> dict[str, drgn.Object]
         """The names in scope in the selected frame (parameters and locals, inlined
         scopes first), read through DWARF; empty where there is no debug info."""
         return {v.name: v.value for v in self.variables() if not v.shadowed}
 
-    def variables(self) -> list:  # -> list[emu.kernel.scope.Variable]
-        """:meth:`emu.Machine.frame_variables` of the selected frame."""
+    def variables(self, level: int | None = None) -> list:  # -> list[emu.kernel.scope.Variable]
+        """:meth:`emu.Machine.frame_variables` of the selected frame (or ``level``)."""
         if self.m.symbols is None:
             return []
-        return self.m.frame_variables(self.frame_level)
+        return self.m.frame_variables(self.frame_level if level is None else level)
 
     # ------------------------------------------------------------------ frames
     @property
@@ -287,6 +303,7 @@ class DebugSession:
         if size is not None and (isinstance(size, bool) or not isinstance(size, int)
                                  or size < 1):
             raise BadArgument(f"watch size must be a positive number of bytes, got {size!r}")
+        scope = None
         if isinstance(expr, int):
             addr, n, text = expr, size or 8, f"*{expr:#x}"
         else:
@@ -294,7 +311,7 @@ class DebugSession:
             if text.startswith("*") and c_int(text[1:]) is not None:
                 addr, n = c_int(text[1:]) & ((1 << 64) - 1), size or 8  # type: ignore[operator]
             else:
-                obj = self.evaluate(text)
+                obj, scope = self._evaluate(text)
                 if obj.address_ is None:
                     raise BadArgument(f"cannot watch {text!r}: it is a value, not memory "
                                       "(watch an lvalue like 'zones[1].free_area[0].nr_free' "
@@ -308,13 +325,42 @@ class DebugSession:
                 addr, n = obj.address_, size or max(1, min(whole, 1 << 20))
         if changes_only is None:  # gdb's `watch` ignores writes of the same value
             changes_only = access == "write"
+        scoped = scope is not None and bool(scope.used)
+        guard = self._scope_guard(scope.level) if scope is not None and scoped else None
         wp = Watchpoint(self.m, addr, n, access, stop=True, changes_only=changes_only,
                         expression=text)
         wp.install()
         p = Point(self._number(), _WATCH_KINDS[access], text, wp=wp)
+        if scoped:
+            p.scoped, p.scope_call = True, self.call_in_progress
+            p.scope = guard.install() if guard is not None else None
         wp.label = str(p.number)
         self.points[p.number] = p
         return p
+
+    def _scope_guard(self, level: int) -> Breakpoint | None:
+        """For a watch on frame ``level``'s variables: a stopping breakpoint where that
+        frame returns to its caller (None when its return ends the call: the call's
+        end deletes the watchpoint then)."""
+        frames = self.m.backtrace(max_frames=level + 2)
+        if len(frames) < level + 2 or frames[level].cfa is None:
+            return None
+        ret, cfa = frames[level + 1].pc, frames[level].cfa
+        if ret == self.m.call_return_address:
+            return None
+        return Breakpoint(self.m, ret, ret, stop=True,
+                          condition=lambda mm: mm.cpu.reg("rsp") >= cfa)  # type: ignore[union-attr]
+
+    def _out_of_scope(self, guard: object | None = None) -> str:
+        """Delete the watchpoints on variables of frames that are gone (``guard``: the
+        scope breakpoint that just hit); gdb's words for each."""
+        call = self.call_in_progress
+        gone = [p for p in self.points.values() if p.scoped
+                and ((guard is not None and p.scope is guard) or p.scope_call is not call)]
+        for p in gone:
+            self.points.pop(p.number).remove()
+        return "".join(f"\nWatchpoint {p.number} deleted because the program has left the "
+                       "block in\nwhich its expression is valid.\n" for p in gone)
 
     def delete(self, numbers: list[int] | None = None) -> None:
         """Delete the given points, or all of them."""
@@ -423,7 +469,8 @@ class DebugSession:
                     "('restore NAME' to be sure).")
         if call is None:
             return "The kernel is idle; nothing to kill."
-        return self._finish_quietly(call)
+        text = self._finish_quietly(call)
+        return self._out_of_scope().lstrip("\n") + text
 
     #: How long ``kill`` lets a stopped call run on before abandoning it.
     KILL_SECONDS = 10.0
@@ -530,14 +577,31 @@ class DebugSession:
             fn = self.m.symbolize(self.m.cpu.rip).split("+")[0]  # type: ignore[union-attr]
             head = f"Run till exit from #0  {self.location(args=True, brief=True)}\n"
         stop = self._go(lambda: call.finish(level), "finish")
-        if stop.reason == "finish" and stop.value is not None:
-            stop.text = f"{head}{stop.text}\nValue returned from {fn}() is {stop.value:#x}"
-        elif stop.reason == "done":
+        params = self.m.symbols.params.get(fn) if self.m.symbols is not None else None
+        if params is not None and params.void:
+            stop.value = None  # gdb prints no value for a void function
+        if stop.reason in ("finish", "done"):
             stop.text = head + stop.text
+        if stop.reason == "finish" and stop.value is not None:
+            stop.text += f"\nValue returned from {fn}() is {stop.value:#x}"
         return stop
 
     def _go(self, run: Callable[[], object], reason: str, fn: str = "call") -> Stop:
-        """Run ``run`` and describe how it ended."""
+        """Run ``run`` and describe how it ended.  A run selects frame 0; one that
+        could not start (an error) keeps the selected frame.  Watchpoints on the
+        variables of frames that are gone are deleted, with gdb's message."""
+        saved, self._selected = self._selected, None
+        try:
+            stop = self._run_and_describe(run, reason, fn)
+        except BaseException:
+            self._selected = saved  # frame_level still checks that rip/rsp did not move
+            raise
+        gone = self._out_of_scope()
+        if gone:
+            stop.text = gone.lstrip("\n") + stop.text
+        return stop
+
+    def _run_and_describe(self, run: Callable[[], object], reason: str, fn: str) -> Stop:
         from emu.cpu import BudgetExceeded
         from emu.machine import (
             BreakpointHit,
@@ -553,7 +617,6 @@ class DebugSession:
         m = self.m
         call = self.call_in_progress
         self._step_from = self._function_at(m.cpu.rip)  # type: ignore[union-attr]
-        self._selected = None
         try:
             value = run()
         except WatchpointHit as e:
@@ -565,6 +628,9 @@ class DebugSession:
             return Stop("interrupted", f"Program received signal SIGINT, Interrupt.\n"
                         f"{self.location(args=True)}", m.cpu.rip, signal=SIGINT)  # type: ignore[union-attr]
         except BreakpointHit as e:
+            if any(p.scope is e.breakpoint for p in self.points.values()):
+                text = self._out_of_scope(e.breakpoint).lstrip("\n") + self.location(args=True)
+                return Stop("watchpoint", text, m.cpu.rip)  # type: ignore[union-attr]
             num = self._number_of(e.breakpoint)
             if num is not None and self.points[num].temporary:
                 self.points.pop(num)
@@ -636,7 +702,7 @@ class DebugSession:
             if not show_frame and prefix == "":
                 return text
         arglist = ""
-        if args and hit is not None and hit[1] == 0:
+        if args and hit is not None and hit[1] == 0 and fn in m.symbols.params:
             p = m.symbols.params.get(fn)
             if p is not None:
                 regs = ("rdi", "rsi", "rdx", "rcx", "r8", "r9")
@@ -655,11 +721,13 @@ class DebugSession:
         the DWARF location lists say they are."""
         from emu.kernel.scope import short_value
         try:
-            found = {v.name: v for v in self.m.frame_variables(0)
-                     if v.argument and v.function == fn and not v.inlined}
+            own = [v for v in self.m.frame_variables(0) if v.argument and not v.inlined]
         except KmemuError:
             return ""
-        p = self.m.symbols.params.get(fn) if self.m.symbols is not None else None
+        found = {v.name: v for v in own}
+        params = self.m.symbols.params if self.m.symbols is not None else {}
+        # the DWARF name: fn may be an alias (alloc_pages for __alloc_pages)
+        p = params.get(own[0].function or fn) if own else params.get(fn)
         names = p.names if p is not None else tuple(found)
         return ", ".join(f"{n}={short_value(found[n].value) if n in found else '<optimized out>'}"
                          for n in names)
@@ -668,22 +736,40 @@ class DebugSession:
         from emu.kernel.unwind import format_backtrace
         return format_backtrace(self.m.backtrace(max_frames=limit))
 
-    def list_source(self, spec: str | None = None, around: int = 5) -> str:
-        """gdb's ``list``: lines around the current line, a function or ``file:line``."""
+    def frame_pc(self) -> int:
+        """The selected frame's pc (a return address above frame 0)."""
+        level = self.frame_level
+        if level == 0:
+            return self.m.cpu.rip  # type: ignore[union-attr]
+        return self.m.backtrace(max_frames=level + 1)[level].pc
+
+    def source_position(self, spec: str | None = None) -> tuple[str, int]:
+        """(file, line) of a location, or of the selected frame (its call's line above
+        frame 0, as gdb lists it)."""
         m = self.m
         if spec:
-            addr = resolve_location(m, spec)
+            row = m.lines.lookup(self.resolve(spec))
+        elif self.frame_level:
+            f = m.backtrace(max_frames=self.frame_level + 1)[self.frame_level]
+            if f.file is not None and f.line is not None:
+                return f.file, f.line
+            row = None
         else:
-            addr = m.cpu.rip  # type: ignore[union-attr]
-        row = m.lines.lookup(addr)
+            row = m.lines.lookup(m.cpu.rip)  # type: ignore[union-attr]
         if row is None:
             raise SessionError(f"no source line for {spec or 'the current location'}")
-        path = find_source(row.file)
+        return row.file, row.line
+
+    def list_source(self, spec: str | None = None, around: int = 5) -> str:
+        """gdb's ``list``: lines around the selected frame's line, a function or
+        ``file:line``."""
+        file, line = self.source_position(spec)
+        path = find_source(file)
         if path is None:
-            raise SessionError(f"source file {row.file} not found")
+            raise SessionError(f"source file {file} not found")
         lines = path.read_text(errors="replace").splitlines()
-        lo = max(1, row.line - around)
-        hi = min(len(lines), row.line + around)
+        lo = max(1, line - around)
+        hi = min(len(lines), line + around)
         return "\n".join(f"{n}\t{lines[n - 1]}" for n in range(lo, hi + 1))
 
     # ------------------------------------------------------------------ snapshots
@@ -700,12 +786,14 @@ class DebugSession:
             known = ", ".join(self.snapshots) or "none"
             raise SessionError(f"no snapshot named {name!r} (saved: {known})")
         self.m.restore(snap)
+        self._selected = None
         for k in [k for k, s in self.snapshots.items() if not s.valid]:
             del self.snapshots[k]
         self.queued = None
-        return f"restored {name!r}" + (f"; stopped at {self.location(brief=True)}"
-                                       if self.call_in_progress is not None else
-                                       "; the kernel is idle")
+        gone = self._out_of_scope()
+        return gone.lstrip("\n") + f"restored {name!r}" + (
+            f"; stopped at {self.location(args=True, brief=True)}"
+            if self.call_in_progress is not None else "; the kernel is idle")
 
     # ------------------------------------------------------------------ allocator views
     def monitor(self, line: str) -> str:
@@ -751,3 +839,50 @@ def as_int(obj, text: str = "") -> int:  # obj: drgn.Object
     except (TypeError, ValueError, drgn.FaultError) as e:
         raise BadArgument(f"{text or 'the expression'} is not a number or an address: {e}") \
             from None
+
+
+class _FrameLocals(Mapping):
+    """A frame's variables for one expression, read only if the expression names one:
+    which names are visible at a pc never changes, so frame 0's are cached by pc and
+    a condition on globals costs no unwinding at each hit.  ``used`` records the
+    variables the expression read (a watch on them is scoped to the frame)."""
+
+    def __init__(self, session: DebugSession, level: int) -> None:
+        self.session, self.level = session, level
+        self.used: set[str] = set()
+        self._vars: dict | None = None
+
+    def _load(self) -> dict:
+        if self._vars is None:
+            self._vars = {v.name: v.value for v in self.session.variables(self.level)
+                          if not v.shadowed}
+        return self._vars
+
+    def _names(self):  # -> Collection[str]
+        if self.level != 0 or self.session.m.cpu is None:
+            return self._load()
+        cache = self.session._scope_names  # noqa: SLF001
+        pc = self.session.m.cpu.rip
+        names = cache.get(pc)
+        if names is None:
+            if len(cache) >= 4096:
+                cache.clear()
+            names = cache[pc] = frozenset(self._load())
+        return names
+
+    def __contains__(self, name: object) -> bool:
+        try:
+            return name in self._names()
+        except KmemuError:
+            return False
+
+    def __getitem__(self, name: str):  # -> drgn.Object
+        value = self._load()[name]
+        self.used.add(name)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from emu import BreakpointHit, Machine
-from emu.errors import BadArgument
+from emu.errors import BadArgument, KmemuError
 from emu.session import DebugSession, SessionError
 
 SLAB_VECTOR = 0x32  # mm_test.c: its handler kmallocs slab_irq_size bytes with GFP_ATOMIC
@@ -209,3 +209,127 @@ def test_until_star_address(s: DebugSession) -> None:
     assert s.until(f"*kmalloc + {second - entry:#x}").reason == "step"  # *EXPR, as in gdb
     assert s.m.cpu.rip == second
     assert s.cont().reason == "done"
+
+
+def test_an_aliased_function_shows_its_arguments(s: DebugSession) -> None:
+    """alloc_pages is an ELF alias of __alloc_pages: the symbol names the frame, DWARF
+    (which knows only __alloc_pages) gives the arguments."""
+    s.break_("get_page_from_freelist")
+    s.call("alloc_pages", ["GFP_KERNEL", "2"])
+    fin = s.finish()
+    assert re.search(r"in (__)?alloc_pages \(gfp=0xcc0, order=0x2\) at page_alloc\.c:\d+",
+                     fin.text), fin.text
+    s.delete()
+    assert s.cont().reason == "done"
+    s.break_("__alloc_pages")
+    stop = s.call("alloc_pages", ["GFP_KERNEL", "1"])
+    assert re.match(r"Breakpoint \d+, (__)?alloc_pages \(gfp=0xcc0, order=0x1\)", stop.text)
+    assert s.cont().reason == "done"
+
+
+def test_conditions_on_globals_do_not_unwind_at_every_hit(s: DebugSession,
+                                                          monkeypatch) -> None:
+    s.break_("kmalloc", condition="preempt_count == 77")  # never true
+    reads, evaluated = [], []
+    real, value_of = s.m.frame_variables, s.value_of
+    monkeypatch.setattr(s.m, "frame_variables", lambda level=0: reads.append(level) or
+                        real(level))
+    monkeypatch.setattr(s, "value_of", lambda text: evaluated.append(text) or value_of(text))
+    for _ in range(5):
+        assert s.call("kmalloc", ["32", "GFP_KERNEL"]).reason == "done"
+    assert evaluated == ["preempt_count == 77"] * 5
+    assert len(reads) <= 1  # the names visible at kmalloc's entry, once
+    s.delete()
+    s.break_("kmalloc", condition="size == 48")  # a parameter: read when the name is used
+    assert s.call("kmalloc", ["32", "GFP_KERNEL"]).reason == "done"
+    assert s.call("kmalloc", ["48", "GFP_KERNEL"]).reason == "breakpoint"
+    assert s.cont().reason == "done"
+
+
+def test_a_watch_on_a_local_ends_with_its_frame(s: DebugSession) -> None:
+    s.break_("___slab_alloc")
+    s.call("kmalloc", ["64", "GFP_KERNEL"])
+    s.next()
+    p = s.watch("gfp")  # ___slab_alloc keeps gfp in its stack frame
+    assert p.scoped and p.scope is not None
+    s.delete([1])
+    stop = s.cont()
+    assert stop.reason == "watchpoint" and stop.text.startswith(
+        f"Watchpoint {p.number} deleted because the program has left the block in\n"
+        "which its expression is valid.\n"), stop.text
+    assert "__kmalloc_cache" in stop.text and p.number not in s.points
+    assert s.cont().reason == "done"
+    # the same stack slot, written by later unrelated code, stops nothing
+    assert s.call("vmalloc", ["20000"]).reason == "done"
+    # a global in the expression does not make a watch scoped
+    g = s.watch("kmalloc_caches[0][6]->cpu_slab.alloc_fast")
+    assert not g.scoped
+    s.delete()
+
+
+def test_a_watch_on_a_local_goes_when_its_call_ends_or_is_killed(s: DebugSession) -> None:
+    s.break_("___slab_alloc")
+    s.call("kmalloc", ["64", "GFP_KERNEL"])
+    s.next()
+    s.delete([1])
+    p = s.watch("gfp")
+    out = s.kill()
+    assert out.startswith(f"Watchpoint {p.number} deleted") and p.number not in s.points
+
+
+def test_selection_survives_a_failed_finish_but_not_a_restore(s: DebugSession) -> None:
+    s.break_("___slab_alloc")
+    s.call("kmalloc", ["64", "GFP_KERNEL"])
+    snap = s.snapshot("here")
+    assert "here" in snap
+    top = len(s.m.backtrace()) - 1
+    s.select_frame(top)  # the host-call trampoline
+    with pytest.raises(KmemuError, match="outermost frame"):
+        s.finish()
+    assert s.frame_level == top
+    s.select_frame(2)
+    restored = s.restore("here")
+    assert s.frame_level == 0
+    assert re.search(r"stopped at ___slab_alloc \(s=0xffff888[0-9a-f]+, gfp=0xcc0\)", restored)
+    assert s.cont().reason == "done"
+
+
+def test_registers_of_a_caller_frame(s: DebugSession) -> None:
+    s.break_("___slab_alloc")
+    s.call("kmalloc", ["64", "GFP_KERNEL"])
+    s.step()
+    s.move_frame(1)
+    caller = s.m.backtrace()[1]
+    regs = s.registers()
+    assert regs["rip"] == caller.pc and regs["rsp"] == caller.sp and "rax" not in regs
+    assert s.evaluate("$pc").value_() == caller.pc
+    with pytest.raises(KmemuError, match=r"\$rax is not saved in this frame"):
+        s.evaluate("$rax")
+    assert s.frame_pc() == caller.pc
+    assert s.source_position() == (caller.file, caller.line)
+    assert s.cont().reason == "done"
+
+
+def test_value_history_and_void_finish(s: DebugSession) -> None:
+    assert s.print_expr("kmalloc_caches[0][6]->size") == "$1 = (u32)64"
+    assert s.print_expr("$1 * 2") == "$2 = (u32)128"
+    assert s.print_expr("kmalloc_caches[0][6]->name") == '$3 = (char [32])"kmalloc-64"'
+    with pytest.raises(KmemuError, match=r"history has no \$9 \(values: \$1\.\.\$3\)"):
+        s.evaluate("$9")
+    s.break_("kfree")
+    ptr = s.call("kmalloc", ["8", "GFP_KERNEL"]).value
+    s.call("kfree", [hex(ptr)])
+    fin = s.finish()
+    assert fin.reason == "done" and "Value returned" not in fin.text
+    assert fin.text.startswith("Run till exit from #0  kfree (")
+
+
+def test_short_values_keep_the_sign(machine: Machine) -> None:
+    import drgn
+
+    from emu.kernel.scope import short_value
+    prog = machine.program
+    assert short_value(drgn.Object(prog, "int", -1)) == "-0x1"
+    assert short_value(drgn.Object(prog, "unsigned long", 255)) == "0xff"
+    assert short_value(drgn.Object(prog, "_Bool", 1)) == "true"
+    assert short_value(drgn.Object(prog, "int")) == "<optimized out>"  # absent

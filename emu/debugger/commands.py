@@ -323,7 +323,7 @@ def _p_frame(name: str, _fmt: str, rest: str) -> Command:
                            f"{'level' if name == 'frame' else 'count'}), got {rest!r}")
     if name == "frame":
         return SelectFrame(_number(rest, name, lo=0) if rest else None)
-    count = _number(rest, name) if rest else 1
+    count = _number(rest, name, lo=-MAX_COUNT) if rest else 1  # up -1 is down 1, as in gdb
     return SelectFrame(None, count if name == "up" else -count)
 
 

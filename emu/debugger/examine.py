@@ -173,7 +173,11 @@ def format_registers(regs: dict[str, int], names: tuple[str, ...], where: Where)
         want.append(name)
     rows = []
     for name in want:
-        v = regs["rflags" if name == "eflags" else name]
+        key = "rflags" if name == "eflags" else name
+        if key not in regs:  # above frame 0 only callee-saved registers are known
+            rows.append(f"{name:<15}<not saved>")
+            continue
+        v = regs[key]
         if name == "rip":
             w = where(v)
             natural = f"{v:#x} <{w}>" if w else f"{v:#x}"

@@ -220,7 +220,7 @@ class Repl:
                 self._list_next = None
                 if delta:
                     self.emit(s.move_frame(delta))
-                else:
+                else:  # 'frame', 'frame N', 'up 0'
                     self.emit(s.select_frame(s.frame_level if level is None else level))
             case c.InfoVariables(arguments, hex_):
                 self.emit(s.info_variables(arguments, hex=hex_))
@@ -314,7 +314,7 @@ class Repl:
     def _disassemble(self, cmd: c.Disassemble) -> None:
         from emu.kernel.disasm import disassemble, disassemble_function, format_disassembly
 
-        m, rip = self.m, self._rip()
+        m, rip = self.m, self.s.frame_pc()  # gdb: the selected frame's function and pc
         where = cmd.where
         if where is not None and "," in where:
             lo_text, hi_text = where.split(",", 1)
@@ -358,10 +358,10 @@ class Repl:
             return
         text = self.s.list_source(loc)
         self.emit(text)
-        row = self.m.lines.lookup(resolve_location(self.m, loc) if loc else self._rip())
+        file, _ = self.s.source_position(loc)
         last = text.splitlines()[-1].split("\t", 1)[0] if text else ""
-        if row is not None and last.isdigit():
-            self._list_next = (row.file, int(last) + 1)
+        if last.isdigit():
+            self._list_next = (file, int(last) + 1)
 
     def _print_expr(self, expr: str, fmt: str | None) -> None:
         text = self._expr(expr)

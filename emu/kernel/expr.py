@@ -26,7 +26,7 @@ one-line message.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +45,11 @@ MAX_DEPTH = 200  # height of the syntax tree (long operator chains)
 MAX_NESTING = 64  # parentheses, brackets, casts and unary operators inside each other
 MAX_CHECK_READ = 1 << 20  # evaluate() reads the result once to report faults early
 REGISTER_ALIASES = {"pc": "rip", "sp": "rsp", "fp": "rbp"}
+# Registers a frame above 0 may lack (``$rax`` there is "not saved", not unknown).
+ALL_REGISTERS = frozenset({"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9",
+                           "r10", "r11", "r12", "r13", "r14", "r15", "rip", "rflags", "eflags",
+                           "cs", "ss", "ds", "es", "fs", "gs", "fs_base", "gs_base", "cr0",
+                           "cr2", "cr3", "cr4"})
 TYPE_KEYWORDS = frozenset({"struct", "union", "enum", "const", "volatile", "unsigned",
                            "signed", "char", "short", "int", "long", "void", "_Bool", "float",
                            "double"})
@@ -65,6 +70,7 @@ _OPS = ("->", "<<", ">>", "<=", ">=", "==", "!=", "&&", "||",
         "+", "-", "*", "/", "%", "&", "|", "^", "~", "!", "<", ">", "(", ")", "[", "]", ".")
 _NUM = re.compile(r"(0[xX][0-9a-fA-F]+|[0-9]+)([uUlL]*)")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
+_HISTORY = re.compile(r"\d+")  # $1, $2: print's value history
 _SUFFIXES = {"", "u", "l", "ul", "lu", "ll", "ull", "llu"}
 _ESCAPES = {"n": 10, "t": 9, "r": 13, "0": 0, "a": 7, "b": 8, "f": 12, "v": 11,
             "\\": 92, "'": 39, '"': 34, "?": 63}
@@ -108,10 +114,10 @@ def tokenize(text: str) -> list[Token]:
             out.append(Token("ident", m.group(), col))
             i = m.end()
         elif ch == "$":
-            m = _IDENT.match(text, i + 1)
+            m = _IDENT.match(text, i + 1) or _HISTORY.match(text, i + 1)
             if m is None:
-                raise ExprError(f"syntax error at column {col}: '$' must name a register",
-                                col)
+                raise ExprError(f"syntax error at column {col}: '$' must name a register "
+                                "or a value-history number ($1)", col)
             out.append(Token("reg", m.group(), col))
             i = m.end()
         elif ch == "'":
@@ -422,13 +428,17 @@ class Evaluator:
     """Evaluates a :class:`Node` tree against a drgn ``Program``."""
 
     def __init__(self, prog: Any, registers: Mapping[str, int] | None = None,
-                 symbols: Any = None, local_vars: Mapping[str, Any] | None = None) -> None:
+                 symbols: Any = None, local_vars: Mapping[str, Any] | None = None,
+                 history: Sequence[Any] = ()) -> None:
         import drgn
 
         self.drgn = drgn
         self.prog = prog
-        self.registers = registers or {}
-        self.local_vars = local_vars or {}  # name -> drgn.Object (a stopped function's args)
+        self.registers = registers if registers is not None else {}
+        # name -> drgn.Object: a frame's variables; may be lazy (only membership is asked
+        # for every name), so never tested for truth or length here
+        self.local_vars = local_vars if local_vars is not None else {}
+        self.history = history  # $1, $2, ...
         self.symbols = symbols  # emu.kernel.symbols.Symbols, for names without DWARF
         self._types: dict[str, Any] = {}
 
@@ -470,7 +480,17 @@ class Evaluator:
         return self.int_(n.value)
 
     def ev_reg(self, n: Node) -> Any:
+        if n.text.isdigit():
+            k = int(n.text)
+            if not 1 <= k <= len(self.history):
+                raise self.fail(f"history has no ${n.text} (values: "
+                                f"{'$1..$' + str(len(self.history)) if self.history else 'none'})",
+                                n)
+            return self.history[k - 1]
         name = REGISTER_ALIASES.get(n.text, n.text)
+        if name not in self.registers and self.registers and name in ALL_REGISTERS:
+            raise self.fail(f"${name} is not saved in this frame (only the callee-saved "
+                            "registers, rip and rsp are known above frame 0)", n)
         if name not in self.registers:
             known = ", ".join(f"${r}" for r in sorted(self.registers)) or "none (no CPU state)"
             raise self.fail(f"unknown register ${n.text}; known: {known}", n)
@@ -661,12 +681,13 @@ def _tname(t: Any) -> str:
 
 
 def evaluate(prog: Any, text: str, registers: Mapping[str, int] | None = None, *,
-             symbols: Any = None, local_vars: Mapping[str, Any] | None = None) -> Any:
+             symbols: Any = None, local_vars: Mapping[str, Any] | None = None,
+             history: Sequence[Any] = ()) -> Any:
     """Evaluate C expression ``text`` against ``prog`` (a ``drgn.Program``): a ``drgn.Object``.
 
     ``registers`` maps names (``"rax"``, ``"rip"``, ...) to values for ``$name``;
-    ``local_vars`` maps names to ``drgn.Object`` values that shadow globals (the
-    arguments of a function stopped at its entry);
+    ``local_vars`` maps names to ``drgn.Object`` values that shadow globals (a
+    frame's parameters and locals); ``history`` holds ``$1``, ``$2``, ...;
     ``symbols`` (:class:`emu.kernel.symbols.Symbols`) resolves names that have no
     DWARF (assembly labels) as ``void`` objects at their address (``&_stext``).
     An lvalue result stays a reference (its ``address_`` is known, for ``watch``);
@@ -681,7 +702,7 @@ def evaluate(prog: Any, text: str, registers: Mapping[str, int] | None = None, *
 
     if not isinstance(text, str):
         raise ExprError(f"an expression must be a string, not {type(text).__name__}")
-    ev = Evaluator(prog, registers, symbols, local_vars)
+    ev = Evaluator(prog, registers, symbols, local_vars, history)
     try:
         tree = Parser(text, ev.is_type).parse()
         result = ev.ev(tree)
@@ -732,6 +753,8 @@ def format_value(obj: Any, *, hex: bool = False, max_elements: int = 200,
     import drgn
 
     base = 16 if hex else 10
+    if obj.absent_:
+        return "<optimized out>"
     try:
         t = obj.type_
         while t.kind == drgn.TypeKind.TYPEDEF:

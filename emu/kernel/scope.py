@@ -164,8 +164,12 @@ def short_value(obj: Any) -> str:
     if t.kind in (drgn.TypeKind.STRUCT, drgn.TypeKind.UNION, drgn.TypeKind.ARRAY):
         return "..."
     try:
-        return f"{int(obj.value_()) & U64:#x}" if t.kind != drgn.TypeKind.BOOL else \
-            str(bool(obj.value_())).lower()
+        v = obj.value_()
+        if t.kind == drgn.TypeKind.BOOL:
+            return str(bool(v)).lower()
+        if isinstance(v, float):
+            return repr(v)
+        return f"-{-v:#x}" if v < 0 else f"{v:#x}"  # signed types keep their sign
     except drgn.FaultError as e:
         return f"<cannot access memory at {e.address:#x}>"
     except (TypeError, ValueError, drgn.ObjectAbsentError):

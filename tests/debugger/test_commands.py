@@ -57,6 +57,8 @@ from emu.debugger.commands import CommandError, parse
     ("up 3", c.SelectFrame(None, 3)),
     ("down", c.SelectFrame(None, -1)),
     ("do 2", c.SelectFrame(None, -2)),
+    ("up 0", c.SelectFrame(None, 0)),  # gdb: reselect the frame
+    ("up -1", c.SelectFrame(None, -1)),  # gdb: up -1 is down 1
     ("info locals", c.InfoVariables(False)),
     ("i lo", c.InfoVariables(False)),
     ("info args", c.InfoVariables(True)),
@@ -146,7 +148,7 @@ def test_blank_lines_and_comments_are_no_command(line: str) -> None:
     ("info locals x", "info locals takes no arguments"),
     ("frame x", "frame: bad number 'x'"),
     ("frame -1", "frame: -1 is out of range"),
-    ("up 0", "up: 0 is out of range"),
+    ("up x", "up: bad number 'x'"),
     ("down 1 2", "down takes at most one argument (a frame count)"),
     ("delete x", "delete: bad number 'x'"),
     ("delete 5-2", "delete: bad range '5-2'"),

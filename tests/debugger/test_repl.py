@@ -312,6 +312,18 @@ def test_locals_args_and_frame_selection(run: Run, tmp_path) -> None:
                     r"\n\d+\t", up), up
     assert run("p size") == "$2 = (u64)64\n"
     assert run("frame").startswith("#1  ")
+    # the selected frame's registers, source and code, as gdb shows them
+    line = int(re.search(r"at slab\.c:(\d+)", up).group(1))
+    assert f"\n{line}\t" in "\n" + run("list")
+    regs = run("info registers rip rax")
+    assert re.search(r"^rip\s+0x[0-9a-f]+\s+0x[0-9a-f]+ <__kmalloc_cache\+", regs, re.M), regs
+    assert re.search(r"^rax\s+<not saved>$", regs, re.M), regs
+    one_error(run("p $rax"), "$rax is not saved in this frame")
+    disas = run("disas")
+    assert disas.startswith("Dump of assembler code for function __kmalloc_cache")
+    assert "=> 0x" in disas  # the frame's pc is marked
+    assert run("up 0").startswith("#1  ") and run("up -1").startswith("#0  ")
+    run("up")
     assert "kmemu_call_return" in run("up 99")  # as far as there are frames, like gdb
     one_error(run("up"), "Initial frame selected; you cannot go up.")
     one_error(run("frame 99"), "no frame at level 99")

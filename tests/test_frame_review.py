@@ -1,0 +1,228 @@
+"""Review of frame variables (issue 6): values checked against what the C code says
+they must be, in frames above interrupts and exceptions, in loops, after Ctrl-C, and
+the REPL's frame commands end to end."""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+from pathlib import Path
+
+import pytest
+
+from emu import BreakpointHit, Machine
+from emu.debugger.repl import Repl
+from emu.errors import KmemuError
+from emu.session import DebugSession, SessionError
+
+SLAB_VECTOR = 0x32  # mm_test.c: slab_irq_handler kmallocs slab_irq_size (64) bytes
+KERNEL = Path(__file__).resolve().parent.parent / "kernel"
+
+
+def _line_of(file: str, text: str) -> int:
+    lines = (KERNEL / file).read_text().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if text in line)
+
+
+def _vars(machine: Machine, level: int) -> dict:
+    return {v.name: v.value for v in machine.frame_variables(level)}
+
+
+def _present(obj) -> int | None:
+    return None if obj.absent_ else int(obj.value_())
+
+
+def _interrupted_kmalloc(machine: Machine, want: str):
+    """Stop in kfree inside the slab vector's handler, raised during kmalloc(100), with
+    ``want`` a frame above the trap frame; returns (call, frames, trap level)."""
+    base = machine.snapshot()
+    for after in range(1, 400, 3):
+        machine.restore(base)
+        machine.raise_irq(SLAB_VECTOR, after=after)
+        bp = machine.break_at("kfree", temporary=True)
+        try:
+            machine.call("kmalloc", 100, 0xCC0)
+        except BreakpointHit as e:
+            call = e.call
+        else:
+            continue
+        finally:
+            bp.remove()
+        frames = machine.backtrace()
+        trap = next((f.level for f in frames if f.found_by == "trap frame"), None)
+        if trap is not None and any(f.function == want for f in frames[trap + 1:]):
+            return call, frames, trap
+        call.resume()
+    pytest.fail(f"no interrupt landed below {want}")
+
+
+def test_frames_above_an_interrupt_show_the_interrupted_call_not_the_handler(
+        machine: Machine) -> None:
+    call, frames, trap = _interrupted_kmalloc(machine, "__kmalloc_cache")
+    # below the trap frame: the handler's kfree of its own 64-byte object
+    p = _vars(machine, 0)["p"]
+    assert machine.find_object(int(p)).cache == "kmalloc-64"
+    level = next(f.level for f in frames if f.function == "__kmalloc_cache")
+    v = _vars(machine, level)
+    assert _present(v["size"]) in (None, 100)  # the interrupted call's size, not 64
+    assert _present(v["gfp"]) in (None, 0xCC0)
+    assert v["s"].name.string_().decode() == "kmalloc-128"
+    kmalloc = next(f.level for f in frames if f.function == "kmalloc")
+    assert set(_vars(machine, kmalloc)) == {"size", "gfp"}
+    assert _vars(machine, len(frames) - 1) == {}  # the trampoline: assembly
+    assert call.resume() >= 0xFFFF888000000000
+
+
+def test_finish_of_a_frame_above_an_interrupt_returns_into_its_caller(
+        debug_session: DebugSession) -> None:
+    s = debug_session
+    _interrupted_kmalloc(s.m, "___slab_alloc")
+    level = next(f.level for f in s.m.backtrace() if f.function == "___slab_alloc")
+    head = s.select_frame(level)
+    assert head.startswith(f"#{level}  0x") and "___slab_alloc+" in head
+    stop = s.finish()
+    assert stop.reason == "finish", stop.text
+    assert stop.text.startswith(f"Run till exit from #{level}  ")
+    assert "Value returned from ___slab_alloc() is 0xffff888" in stop.text
+    assert s.m.symbolize(s.m.cpu.rip).startswith("__kmalloc_cache+")
+    assert all(f.found_by != "trap frame" for f in s.m.backtrace())  # the IRQ is over
+    assert s.frame_level == 0
+    assert s.cont().reason == "done"
+
+
+def test_an_exception_frame_shows_the_faulting_functions_variables(
+        debug_session: DebugSession) -> None:
+    s = debug_session
+    s.break_("die")
+    stop = s.call("kmemu_test_fault", ["0x1234", "1"])
+    assert stop.reason == "breakpoint" and stop.text.startswith("Breakpoint 1, die (r=0x")
+    frames = s.m.backtrace()
+    trap = next(f for f in frames if f.found_by == "trap frame")
+    assert trap.function == "kmemu_test_fault" and trap.vector == 14
+    assert s.evaluate("r->rip").value_() == trap.pc  # die's own argument, frame 0
+    s.select_frame(trap.level)
+    assert s.info_variables(True) == "addr = (u64)4660\nwrite = (u64)1"
+    assert s.info_variables(False) == "p = (volatile u64 *)0x1234"
+    assert s.print_expr("p").endswith("= (volatile u64 *)0x1234")
+    with pytest.raises(KmemuError, match="cannot access memory at 0x1234"):
+        s.print_expr("*p")
+    assert s.evaluate("$rip").value_() == trap.pc
+    assert s.evaluate("$rdi").value_() == 0x1234  # every register of a trap frame is known
+
+
+def test_a_condition_sees_a_loop_counter_and_its_value_follows_the_loop(
+        debug_session: DebugSession) -> None:
+    s = debug_session
+    line = _line_of("mm_test.c", "struct page *p = alloc_pages((gfp_t)gfp, (unsigned int)order);")
+    s.break_(f"mm_test.c:{line}", condition="got == 3")
+    stop = s.call("kmemu_test_hoard", ["10", "GFP_KERNEL", "0"])
+    assert stop.reason == "breakpoint" and f"mm_test.c:{line}" in stop.text
+    assert "got = (u64)3" in s.info_variables(False).splitlines()
+    assert "n = (u64)10" in s.info_variables(True).splitlines()
+    s.delete()
+    s.break_(f"mm_test.c:{line}", condition="got > 6 && n == 10")
+    assert s.cont().reason == "breakpoint"
+    assert s.evaluate("got").value_() == 7
+    s.delete()
+    assert s.finish().value == 10
+    s.call("kmemu_test_hoard_release", ["100"])
+
+
+def test_caller_frame_values_match_the_c_code(debug_session: DebugSession) -> None:
+    s = debug_session
+    s.break_("get_page_from_freelist")
+    stop = s.call("alloc_pages", ["GFP_KERNEL", "2"])
+    assert stop.text.startswith("Breakpoint 1, get_page_from_freelist (gfp=0xcc0, order=0x2, "
+                                "alloc_flags=0x1, highest_zoneidx=0x2) at page_alloc.c:")
+    assert s.info_variables(True).splitlines() == [
+        "gfp = (gfp_t)3264", "order = (unsigned int)2", "alloc_flags = (unsigned int)1",
+        "highest_zoneidx = (int)2"]
+    s.move_frame(1)  # __alloc_pages: hz = gfp_zone(GFP_KERNEL) = ZONE_NORMAL
+    assert s.print_expr("hz") == "$1 = (int)2"
+    assert s.print_expr("order") == "$2 = (unsigned int)2"
+    assert s.print_expr("gfp", hex=True) == "$3 = (gfp_t)0xcc0"
+    stop = s.finish()
+    assert stop.reason == "done" and stop.value >= 0xFFFFEA0000000000  # a struct page *
+
+
+def test_interrupt_at_idle_frame_variables(debug_session: DebugSession) -> None:
+    s = debug_session
+    s.break_("test_irq_handler")
+    stop = s.irq(0x30)
+    assert stop.reason == "breakpoint"
+    frames = s.m.backtrace()
+    trap = frames[-1]
+    assert trap.found_by == "trap frame" and trap.function == "kmemu_idle_loop"
+    assert s.evaluate("regs->vector").value_() == 0x30
+    assert s.evaluate("regs->rip").value_() == trap.pc
+    assert s.info_variables(False) == "r = (struct irq_test_record *)" + \
+        f"{s.m.symbol('irq_test_record'):#x}"
+    s.select_frame(trap.level)
+    assert s.info_variables(False) == "No locals." and s.info_variables(True) == "No arguments."
+    with pytest.raises(SessionError, match="cannot go up"):
+        s.move_frame(1)
+    assert s.cont().reason == "done"
+
+
+def test_ctrl_c_stop_shows_the_spinning_loops_variables(debug_session: DebugSession) -> None:
+    s = debug_session
+    threading.Timer(0.2, s.interrupt).start()
+    stop = s.call("kmemu_test_spin", ["0"])
+    assert stop.reason == "interrupted" and "kmemu_test_spin (n=0x0)" in stop.text
+    i = s.evaluate("i").value_()
+    assert i > 0 and s.evaluate("n").value_() == 0
+    assert s.value_of("i >= 1") == 1
+    s.select_frame(1)
+    threading.Timer(0.2, s.interrupt).start()
+    assert s.cont().reason == "interrupted"
+    assert s.frame_level == 0  # the run selected frame 0 again
+    assert s.evaluate("i").value_() > i
+    assert "abandoned" in s.kill()
+
+
+def test_repl_frame_commands_and_numbering_agree_with_bt(machine: Machine) -> None:
+    buf = io.StringIO()
+    repl = Repl(DebugSession(machine), buf, interactive=False)
+
+    def run(line: str) -> str:
+        start = buf.tell()
+        repl.execute(line)
+        return buf.getvalue()[start:]
+
+    try:
+        run("break ___slab_alloc")
+        run("call kmalloc 64 GFP_KERNEL")
+        bt = run("bt").splitlines()
+        assert len(bt) >= 4
+        for n, line in enumerate(bt):
+            assert run(f"frame {n}").splitlines()[0] == line
+        assert run("frame").splitlines()[0] == bt[-1]
+        assert run("up").startswith("error: Initial frame selected; you cannot go up.")
+        assert run("down 2").splitlines()[0] == bt[-3]
+        assert run("frame 99").startswith("error: no frame at level 99")
+        assert run("frame").splitlines()[0] == bt[-3]  # a failed selection keeps it
+        assert run("frame 1").splitlines()[0] == bt[1]
+        assert "size = (u64)64" in run("info args").splitlines()
+        assert run("p size").startswith("$")
+        assert run("p/x s->size").endswith("0x40\n")
+        out = run("info locals")
+        assert "internal error" not in out and out.startswith("c = (struct kmem_cache_cpu *)0x")
+        assert run("down").splitlines()[0] == bt[0]
+        assert run("down").startswith("error: Bottom (innermost) frame selected")
+        assert "internal error" not in buf.getvalue()
+    finally:
+        repl.s.kill()
+        repl.s.delete()
+        machine.suspend_on_interrupt = False
+
+
+def test_idle_frame_commands(debug_session: DebugSession) -> None:
+    s = debug_session
+    assert s.select_frame(0).startswith("#0  0x") and "kmemu_idle_loop+" in s.select_frame(0)
+    with pytest.raises(SessionError, match="cannot go down"):
+        s.move_frame(-1)
+    with pytest.raises(SessionError, match="no frame at level 1"):
+        s.select_frame(1)
+    assert s.variables() == []
+    assert re.fullmatch(r"\$1 = \((volatile )?u32\)0", s.print_expr("preempt_count"))
