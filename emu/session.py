@@ -870,6 +870,15 @@ class _FrameLocals(Mapping):
             names = cache[pc] = frozenset(self._load())
         return names
 
+    def scoped(self, function: str, name: str):  # -> drgn.Object | None
+        """``function::name``: that function's variable even where an inner scope
+        shadows the name (gdb's ``print slab_alloc::s``)."""
+        for v in self.session.variables(self.level):
+            if v.name == name and v.function == function:
+                self.used.add(name)
+                return v.value
+        return None
+
     def __contains__(self, name: object) -> bool:
         try:
             return name in self._names()

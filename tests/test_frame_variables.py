@@ -333,3 +333,23 @@ def test_short_values_keep_the_sign(machine: Machine) -> None:
     assert short_value(drgn.Object(prog, "unsigned long", 255)) == "0xff"
     assert short_value(drgn.Object(prog, "_Bool", 1)) == "true"
     assert short_value(drgn.Object(prog, "int")) == "<optimized out>"  # absent
+
+
+def test_function_colon_colon_reaches_a_shadowed_variable(s: DebugSession) -> None:
+    s.break_("__kmalloc_cache")
+    s.call("kmalloc", ["64", "GFP_KERNEL"])
+    for _ in range(60):  # into slab_alloc, inlined into __kmalloc_cache: its s shadows
+        s.stepi()
+        if any(v.shadowed and v.name == "s" for v in s.variables()):
+            break
+    else:
+        pytest.fail("no shadowed s in __kmalloc_cache's first 60 instructions")
+    outer = s.evaluate("__kmalloc_cache::s")
+    inner = s.evaluate("slab_alloc::s")
+    assert int(outer) == int(inner) == int(s.evaluate("s"))  # the cache, passed down
+    assert s.evaluate("__kmalloc_cache::size").value_() == 64
+    with pytest.raises(KmemuError, match=r"no variable 'nope' of kfree\(\)"):
+        s.evaluate("kfree::nope")
+    with pytest.raises(KmemuError, match="expected a variable name after '::'"):
+        s.evaluate("kfree::3")
+    assert s.cont().reason == "done"

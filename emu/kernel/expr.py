@@ -66,7 +66,7 @@ class Token:
     suffix: str = ""  # integer literal suffix, lower case ("", "u", "l", "ul", "ll", ...)
 
 
-_OPS = ("->", "<<", ">>", "<=", ">=", "==", "!=", "&&", "||",
+_OPS = ("::", "->", "<<", ">>", "<=", ">=", "==", "!=", "&&", "||",
         "+", "-", "*", "/", "%", "&", "|", "^", "~", "!", "<", ">", "(", ")", "[", "]", ".")
 _NUM = re.compile(r"(0[xX][0-9a-fA-F]+|[0-9]+)([uUlL]*)")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
@@ -167,6 +167,7 @@ class Node:
     """One AST node: ``kind`` says which fields mean what.
 
     ``num``/``char`` (value, text=suffix), ``ident``/``reg`` (text=name),
+    ``scoped`` (text=``function::name``, gdb's syntax for a function's variable),
     ``num`` has op "dec" for decimal literals (C types them differently);
     ``member`` (a, text=name, op "." or "->"), ``index`` (a, b), ``unary`` (op, a),
     ``cast`` (text=type, a), ``sizeof_type`` (text=type), ``sizeof`` (a),
@@ -381,6 +382,13 @@ class Parser:
             if t.text in TYPE_KEYWORDS or t.text == "sizeof":
                 raise self.error("expected an expression")
             self.advance()
+            if self.at_op("::"):  # gdb's FUNCTION::VARIABLE
+                self.advance()
+                var = self.tok
+                if var.kind != "ident":
+                    raise self.error("expected a variable name after '::'")
+                self.advance()
+                return _mk("scoped", t.col, text=f"{t.text}::{var.text}")
             return _mk("ident", t.col, text=t.text)
         if self.at_op("("):
             self.advance()
@@ -495,6 +503,17 @@ class Evaluator:
             known = ", ".join(f"${r}" for r in sorted(self.registers)) or "none (no CPU state)"
             raise self.fail(f"unknown register ${n.text}; known: {known}", n)
         return self.obj("unsigned long", self.registers[name] & (1 << 64) - 1)
+
+    def ev_scoped(self, n: Node) -> Any:
+        """``slab_alloc::s``: the variable of that (possibly inlined, possibly
+        shadowed) function in the frame's scopes."""
+        fn, name = n.text.split("::", 1)
+        lookup = getattr(self.local_vars, "scoped", None)
+        value = lookup(fn, name) if lookup is not None else None
+        if value is None:
+            raise self.fail(f"no variable {name!r} of {fn}() in the selected frame's scopes",
+                            n)
+        return value
 
     def ev_ident(self, n: Node) -> Any:
         if n.text in self.local_vars:
