@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from emu import BreakpointHit, Machine
+from emu import Machine
 from emu.debugger.repl import Repl
 from emu.errors import KmemuError
 from emu.session import DebugSession, SessionError
+from tests.test_frame_variables import interrupted_kmalloc
 
 SLAB_VECTOR = 0x32  # mm_test.c: slab_irq_handler kmallocs slab_irq_size (64) bytes
 KERNEL = Path(__file__).resolve().parent.parent / "kernel"
@@ -36,25 +37,10 @@ def _present(obj) -> int | None:
 def _interrupted_kmalloc(machine: Machine, want: str):
     """Stop in kfree inside the slab vector's handler, raised during kmalloc(100), with
     ``want`` a frame above the trap frame; returns (call, frames, trap level)."""
-    base = machine.snapshot()
-    for after in range(1, 400, 3):
-        machine.restore(base)
-        machine.raise_irq(SLAB_VECTOR, after=after)
-        bp = machine.break_at("kfree", temporary=True)
-        try:
-            machine.call("kmalloc", 100, 0xCC0)
-        except BreakpointHit as e:
-            call = e.call
-        else:
-            continue
-        finally:
-            bp.remove()
-        frames = machine.backtrace()
-        trap = next((f.level for f in frames if f.found_by == "trap frame"), None)
-        if trap is not None and any(f.function == want for f in frames[trap + 1:]):
-            return call, frames, trap
-        call.resume()
-    pytest.fail(f"no interrupt landed below {want}")
+    return interrupted_kmalloc(
+        machine, 100, "kfree",
+        lambda frames, trap: any(f.function == want for f in frames[trap + 1:]),
+        range(1, 400, 3))
 
 
 def test_frames_above_an_interrupt_show_the_interrupted_call_not_the_handler(

@@ -4,6 +4,7 @@ location lists: Machine.frame_variables, the session's frame selection, info loc
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 
 import pytest
 
@@ -71,15 +72,18 @@ def test_inlined_scopes_come_first_and_shadow_the_outer_ones(machine: Machine) -
     call.resume()
 
 
-def test_caller_frames_and_the_frame_an_interrupt_stopped(machine: Machine) -> None:
-    """Frames above a trap frame start from the registers the interrupt saved."""
+def interrupted_kmalloc(machine: Machine, size: int, stop_at: str,
+                        accept: Callable[[list, int], bool], afters: Iterable[int]):
+    """Raise the slab vector's interrupt after each of ``afters`` instructions of
+    kmalloc(``size``) until the stop at ``stop_at`` (in the handler) has a stack that
+    ``accept(frames, trap_level)`` likes: (call, frames, trap_level)."""
     base = machine.snapshot()
-    for after in range(3, 20):
+    for after in afters:
         machine.restore(base)
         machine.raise_irq(SLAB_VECTOR, after=after)
-        bp = machine.break_at("slab_irq_handler", temporary=True)
+        bp = machine.break_at(stop_at, temporary=True)
         try:
-            machine.call("kmalloc", 64, 0xCC0)
+            machine.call("kmalloc", size, 0xCC0)
         except BreakpointHit as e:
             call = e.call
         else:
@@ -87,24 +91,29 @@ def test_caller_frames_and_the_frame_an_interrupt_stopped(machine: Machine) -> N
         finally:
             bp.remove()
         frames = machine.backtrace()
-        trap = next((f for f in frames if f.found_by == "trap frame"), None)
-        if trap is None or trap.function != "kmalloc" or trap.offset < 8:
-            call.resume()
-            continue
-        v = _vars(machine, trap.level)
-        assert set(v) >= {"size", "gfp"}
-        assert all(x.function == "kmalloc" for x in v.values() if not x.inlined)
-        present = {k: int(x.value) for k, x in v.items()
-                   if k in ("size", "gfp") and not x.value.absent_}
-        assert present and all(val == {"size": 64, "gfp": 0xCC0}[k]
-                               for k, val in present.items()), present
-        # frames below the trap frame: the handler itself and its callers
-        assert "regs" in _vars(machine, 0)
+        trap = next((f.level for f in frames if f.found_by == "trap frame"), None)
+        if trap is not None and accept(frames, trap):
+            return call, frames, trap
         call.resume()
-        machine.restore(base)
-        return
     machine.restore(base)
-    pytest.fail("no interrupt landed in kmalloc past its prologue")
+    pytest.fail(f"no interrupt stopped at {stop_at} with the stack wanted")
+
+
+def test_caller_frames_and_the_frame_an_interrupt_stopped(machine: Machine) -> None:
+    """Frames above a trap frame start from the registers the interrupt saved."""
+    call, frames, trap = interrupted_kmalloc(
+        machine, 64, "slab_irq_handler",
+        lambda fr, t: fr[t].function == "kmalloc" and fr[t].offset >= 8, range(3, 20))
+    v = _vars(machine, trap)
+    assert set(v) >= {"size", "gfp"}
+    assert all(x.function == "kmalloc" for x in v.values() if not x.inlined)
+    present = {k: int(x.value) for k, x in v.items()
+               if k in ("size", "gfp") and not x.value.absent_}
+    assert present and all(val == {"size": 64, "gfp": 0xCC0}[k]
+                           for k, val in present.items()), present
+    # frames below the trap frame: the handler itself and its callers
+    assert "regs" in _vars(machine, 0)
+    call.resume()
 
 
 def test_bad_levels_are_errors(machine: Machine) -> None:
