@@ -118,6 +118,8 @@ class DebugSession:
     # or restore moves rip/rsp and so goes back to frame 0, as in gdb.
     _selected: tuple[int, int, int] | None = None
     _scope_names: dict = field(default_factory=dict)  # pc -> names visible in frame 0 there
+    displays: dict[int, tuple[str, bool]] = field(default_factory=dict)  # n -> (expr, hex)
+    _next_display: int = 1
 
     def __post_init__(self) -> None:
         self.m.suspend_on_interrupt = True
@@ -256,6 +258,49 @@ class DebugSession:
         obj = self.evaluate(text)
         self._history.append(obj)
         return f"${n} = {format_value(obj, hex=hex, symbolize=self.m.symbolize)}"
+
+    # ------------------------------------------------------------------ displays
+    def display(self, expr: str, hex: bool = False) -> int:  # noqa: A002 - gdb's /x
+        """gdb's ``display``: ``expr`` is printed at every stop (:meth:`display_lines`)
+        where it can be evaluated.  Its syntax is checked now."""
+        from emu.kernel.expr import Evaluator, parse
+        text = expr.strip()
+        if not text:
+            raise BadArgument("display needs an expression")
+        parse(text, Evaluator(self.m.program).is_type)
+        n = self._next_display
+        self._next_display += 1
+        self.displays[n] = (text, hex)
+        return n
+
+    def undisplay(self, numbers: list[int] | None = None) -> None:
+        nums = list(self.displays) if numbers is None else numbers
+        for n in nums:
+            if n not in self.displays:
+                raise SessionError(f"no display number {n}")
+        for n in nums:
+            del self.displays[n]
+
+    def display_line(self, n: int) -> str | None:
+        """``1: c->freelist = (void *)0x...``; None where it cannot be evaluated (a
+        local of another function), as gdb shows nothing then."""
+        from emu.kernel.expr import format_value
+        text, hex_ = self.displays[n]
+        try:
+            obj = self.evaluate(text)
+        except KmemuError:
+            return None
+        value = format_value(obj, hex=hex_, symbolize=self.m.symbolize)
+        return f"{n}: {'/x ' if hex_ else ''}{text} = {value}"
+
+    def display_lines(self) -> list[str]:
+        return [line for n in self.displays if (line := self.display_line(n)) is not None]
+
+    def info_display(self) -> str:
+        if not self.displays:
+            return "There are no auto-display expressions now."
+        rows = [f"{n}:   y  {'/x ' if hx else ''}{text}" for n, (text, hx) in self.displays.items()]
+        return "Auto-display expressions now in effect:\nNum Enb Expression\n" + "\n".join(rows)
 
     # ------------------------------------------------------------------ breakpoints
     def _number(self) -> int:

@@ -131,6 +131,24 @@ class Print:
 
 
 @dataclass(frozen=True)
+class Display:
+    """``display[/x] EXPR``: print EXPR at every stop; without EXPR, show them all now."""
+
+    expr: str | None = None
+    fmt: str | None = None
+
+
+@dataclass(frozen=True)
+class Undisplay:
+    numbers: tuple[int, ...] | None = None  # None: all
+
+
+@dataclass(frozen=True)
+class InfoDisplay:
+    pass
+
+
+@dataclass(frozen=True)
 class Ptype:
     expr: str
 
@@ -184,8 +202,8 @@ class Quit:
 
 Command = (Break | Delete | InfoBreakpoints | InfoRegisters | Watch | Step | Continue | Finish
            | Until | Backtrace | SelectFrame | InfoVariables | Examine | Disassemble | List
-           | Print | Ptype | Call | Irq | View | AddressView | Snapshot | Restore | Kill | Help
-           | Quit)
+           | Print | Display | Undisplay | InfoDisplay | Ptype | Call | Irq | View
+           | AddressView | Snapshot | Restore | Kill | Help | Quit)
 
 # --------------------------------------------------------------------------- the table
 
@@ -257,9 +275,8 @@ def _p_break(name: str, _fmt: str, rest: str) -> Command:
     return Break(loc or None, name == "tbreak", (cond or "").strip())
 
 
-def _p_delete(name: str, _fmt: str, rest: str) -> Command:
-    if not rest:
-        return Delete(None)
+def _numbers(name: str, rest: str) -> tuple[int, ...]:
+    """``1 3-5`` -> (1, 3, 4, 5): breakpoint or display numbers."""
     nums: list[int] = []
     for word in rest.replace(",", " ").split():
         if re.fullmatch(r"\d+-\d+", word):
@@ -269,11 +286,32 @@ def _p_delete(name: str, _fmt: str, rest: str) -> Command:
             nums.extend(range(a, b + 1))
         else:
             nums.append(_number(word, name, 1, 1 << 31))
-    return Delete(tuple(nums))
+    return tuple(nums)
+
+
+def _p_delete(name: str, _fmt: str, rest: str) -> Command:
+    if not rest:
+        return Delete(None)
+    if rest.split()[0] in ("display", "displays"):  # gdb's 'delete display N'
+        return _p_undisplay(name, "", rest.split(None, 1)[1] if len(rest.split()) > 1 else "")
+    return Delete(_numbers(name, rest))
+
+
+def _p_undisplay(name: str, _fmt: str, rest: str) -> Command:
+    return Undisplay(_numbers(name, rest) if rest else None)
+
+
+def _p_display(name: str, fmt: str, rest: str) -> Command:
+    letter = fmt[1:] or None
+    if letter not in (None, "x", "d"):
+        raise CommandError(f"{name}/{letter}: only /x (hex) and /d (decimal) are supported")
+    if not rest.strip() and letter:
+        raise CommandError(f"{name}/{letter} needs an expression")
+    return Display(rest.strip() or None, letter)
 
 
 INFO_TOPICS = {"breakpoints": ("b", "br", "break"), "watchpoints": ("wat", "watch"),
-               "registers": ("r", "reg"), "locals": (), "args": ()}
+               "registers": ("r", "reg"), "locals": (), "args": (), "display": ()}
 
 
 def _p_info(name: str, _fmt: str, rest: str) -> Command:
@@ -282,11 +320,13 @@ def _p_info(name: str, _fmt: str, rest: str) -> Command:
         raise CommandError("info needs a topic: info breakpoints | info registers [REG...] | "
                            "info locals | info args")
     topic = _resolve(words[0], {t: a for t, a in INFO_TOPICS.items()}, "info topic")
-    if topic in ("breakpoints", "watchpoints", "locals", "args"):
+    if topic in ("breakpoints", "watchpoints", "locals", "args", "display"):
         if len(words) > 1:
             raise CommandError(f"info {topic} takes no arguments")
         if topic in ("locals", "args"):
             return InfoVariables(topic == "args")
+        if topic == "display":
+            return InfoDisplay()
         return InfoBreakpoints()
     regs = tuple(w.lstrip("$").lower() for w in words[1:])
     for r in regs:
@@ -450,8 +490,8 @@ COMMANDS: tuple[Spec, ...] = (
     _S("delete", ("d",), "delete [N...]", "delete breakpoints/watchpoints N (N-M ranges); all "
        "without arguments", _p_delete, "points"),
     _S("info", ("i", "inf"), "info breakpoints | info registers [REG...] | info locals | "
-       "info args", "list breakpoints and watchpoints, show registers, or the selected "
-       "frame's local variables or arguments", _p_info, "state"),
+       "info args | info display", "list breakpoints and watchpoints, show registers, the "
+       "selected frame's local variables or arguments, or the displays", _p_info, "state"),
     _S("call", (), "call FUNC ARGS...",
        "call a kernel function (e.g. call kmalloc 100 GFP_KERNEL|__GFP_ZERO); it stops at "
        "breakpoints inside", _p_call, "run"),
@@ -491,6 +531,11 @@ COMMANDS: tuple[Spec, ...] = (
        "evaluate a C expression over kernel variables (zones[1].free_area[0].nr_free, $rax, "
        "*(struct kmem_cache *)ADDR); $ is the value the last call or finish returned",
        _p_print, "state", slash=True),
+    _S("display", ("disp",), "display[/x] [EXPR]",
+       "print EXPR after every stop (e.g. display c->freelist); alone: show them now",
+       _p_display, "state", slash=True),
+    _S("undisplay", ("undisp",), "undisplay [N...]", "stop displaying N (all without N)",
+       _p_undisplay, "state"),
     _S("ptype", (), "ptype EXPR|TYPE", "show the type of an expression, or a type's definition",
        _p_ptype, "state"),
     _S("buddyinfo", (), "buddyinfo", "free blocks per zone and order (/proc/buddyinfo)",

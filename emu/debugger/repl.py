@@ -181,6 +181,9 @@ class Repl:
         if stop.value is not None:
             self.value = stop.value
         self.emit(stop.text)
+        if stop.reason not in ("oops", "exited"):
+            for line in self.s.display_lines():
+                self.emit(line)
 
     # ------------------------------------------------------------------ commands
     def _dispatch(self, cmd: c.Command) -> None:  # noqa: C901 - one case per command
@@ -232,6 +235,19 @@ class Repl:
                 self._list(loc)
             case c.Print(expr, fmt):
                 self._print_expr(expr, fmt)
+            case c.Display(expr, fmt):
+                if expr is not None:
+                    n = s.display(self._expr(expr), hex=fmt == "x")
+                    line = s.display_line(n)
+                    if line is not None:
+                        self.emit(line)
+                else:
+                    for line in s.display_lines():
+                        self.emit(line)
+            case c.Undisplay(numbers):
+                s.undisplay(list(numbers) if numbers is not None else None)
+            case c.InfoDisplay():
+                self.emit(s.info_display())
             case c.Ptype(expr):
                 self._ptype(expr)
             case c.View(name):

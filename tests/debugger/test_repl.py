@@ -336,3 +336,22 @@ def test_locals_args_and_frame_selection(run: Run, tmp_path) -> None:
     assert run("frame").startswith("#0  ")  # the run selected the innermost frame again
     assert "returned 0x" in run("continue")
     assert run("info locals") == "No locals.\n"
+
+
+def test_display_follows_the_free_list_while_stepping(run: Run) -> None:
+    run("break ___slab_alloc")
+    run("call kmalloc 64 GFP_KERNEL")
+    assert run("display c->freelist") == "1: c->freelist = (void *)0x0\n"
+    assert run("display/x gfp") == "2: /x gfp = (gfp_t)0xcc0\n"
+    step = run("next")
+    assert step.endswith("1: c->freelist = (void *)0x0\n2: /x gfp = (gfp_t)0xcc0\n"), step
+    assert "2:   y  /x gfp" in run("info display")
+    run("undisplay 2")
+    fin = run("finish")  # the slow path filled the per-CPU free list
+    assert re.search(r"^1: c->freelist = \(void \*\)0xffff888[0-9a-f]+$", fin, re.M), fin
+    done = run("continue")  # idle: no local c, so nothing is displayed
+    assert "returned" in done and "1: " not in done
+    one_error(run("undisplay 7"), "no display number 7")
+    one_error(run("display 1 +"), "syntax error")
+    run("delete display")
+    assert run("info display") == "There are no auto-display expressions now.\n"
