@@ -366,5 +366,45 @@ class StopsMixin:
             p = params.get(fn)
             return p.names if p is not None else None
 
-        return frame_variables(self.program, regs, level - start, param_names=param_names,
-                               pc=frames[level].pc)
+        found = frame_variables(self.program, regs, level - start, param_names=param_names,
+                                pc=frames[level].pc)
+        if any(v.value.absent_ for v in found):
+            found = self._entry_values(found, level, regs if start == level else None)
+        return found
+
+    def _entry_values(self, variables: list, level: int, regs: dict | None) -> list:
+        """Absent variables whose location is an entry value (``DW_OP_entry_value``,
+        which drgn does not evaluate), computed from the caller's call site."""
+        import dataclasses
+
+        import drgn
+
+        from emu.kernel.entryval import Context, DwarfScopes, entry_value_resolver, evaluate
+
+        assert self.artifacts is not None
+        frames = self.backtrace()
+        frame = frames[level]
+        exact = level == 0 or frame.found_by == "trap frame"  # else pc is a return address
+        scopes = DwarfScopes.load(self.artifacts.elf)
+        locations = scopes.locations(frame.pc if exact else frame.pc - 1)
+        resolve = entry_value_resolver(scopes, frames, self.read_u64)
+        ctx = Context(regs if regs is not None else frame.registers, frame.cfa, self.read_u64,
+                      lambda ops: resolve(level, ops))
+        out = []
+        for v in variables:
+            ops = locations.get((v.function, v.name)) if v.value.absent_ else None
+            if ops and any(op.op_name.endswith("entry_value") for op in ops):
+                t = v.value.type_
+                kind = t.unaliased_kind()
+                value = evaluate(ops, ctx)
+                if value is not None and kind in (drgn.TypeKind.INT, drgn.TypeKind.POINTER,
+                                                  drgn.TypeKind.ENUM, drgn.TypeKind.BOOL):
+                    bits = 8 * drgn.sizeof(t)
+                    value &= (1 << bits) - 1
+                    if kind == drgn.TypeKind.INT and t.unaliased().is_signed \
+                            and value >> (bits - 1):
+                        value -= 1 << bits
+                    v = dataclasses.replace(v, value=drgn.Object(self.program, t, value=value),
+                                            entry=True)
+            out.append(v)
+        return out

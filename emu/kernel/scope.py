@@ -46,7 +46,9 @@ class Variable:
     ``value`` is a ``drgn.Object`` (``absent_`` when the compiler kept no copy
     there: gdb's ``<optimized out>``); ``argument`` says it is a parameter of
     ``function``, the (possibly inlined) function whose scope declares it;
-    ``shadowed``, that an inner scope declares the same name (C would not see it).
+    ``shadowed``, that an inner scope declares the same name (C would not see it);
+    ``entry``, that the location said "the value a register had at the function's
+    entry" and the caller's call site gave it (see :mod:`emu.kernel.entryval`).
     """
 
     name: str
@@ -55,6 +57,7 @@ class Variable:
     function: str | None
     inlined: bool
     shadowed: bool = False
+    entry: bool = False  # the value came from the caller's call site (DW_OP_entry_value)
 
 
 def _linux_pt_regs(prog: Any) -> Any:

@@ -198,3 +198,29 @@ def test_gdb_and_kmemu_debug_agree_on_locals(gdb_server: Server) -> None:
     ours_up = _groups(s.info_variables(False))
     fn = gdb_up_fn.group(1)  # slab_alloc, inlined into __kmalloc_cache
     assert ours_up[fn if fn in ours_up else ""] == gdb_up
+
+
+def test_entry_values_agree_with_gdb(gdb_server: Server) -> None:
+    """Past the first call, get_page_from_freelist's order and alloc_flags live only as
+    'the value rsi/rcx had at entry' (DW_OP_entry_value); gdb and kmemu both get them
+    from __alloc_pages' call site."""
+    from emu import Machine
+    from emu.session import DebugSession
+
+    out = gdb_server.gdb(
+        "break get_page_from_freelist",
+        "monitor call alloc_pages GFP_KERNEL 2",
+        "continue", "next", "next", "next", "next", "next", "next",
+        'printf "==pc %lu\\n", $pc',
+        "echo ==args\\n", "info args", "echo ==end\\n",
+    )
+    gdb_args = _name_values(out.split("==args")[1].split("==end")[0])
+    assert gdb_args.get("order") == "2" and gdb_args.get("alloc_flags") == "1", out
+
+    s = DebugSession(Machine.booted(mem="256M"))
+    s.break_("get_page_from_freelist")
+    s.call("alloc_pages", ["GFP_KERNEL", "2"])
+    pc = int(re.search(r"==pc (\d+)", out).group(1))
+    s.until(f"*{pc:#x}")
+    assert _name_values(s.info_variables(True)) == gdb_args
+    assert {v.name for v in s.variables() if v.entry} >= {"order", "alloc_flags"}

@@ -1,0 +1,294 @@
+"""Entry values: variables whose DWARF location is "what register N held when this
+function was entered" (``DW_OP_entry_value``), which drgn does not evaluate.
+
+Layer 4 (``emu.kernel``).  ``-O2`` code keeps an argument in its ABI register only
+until the first call clobbers it; GCC then often describes the argument as
+``DW_OP_entry_value(DW_OP_reg4 (rsi)); DW_OP_stack_value`` for the rest of the
+function (``order`` in ``get_page_from_freelist``).  The caller knows that value:
+its ``DW_TAG_call_site`` for the return address has a ``DW_TAG_call_site_parameter``
+whose ``DW_AT_call_value`` says how to compute rsi's value in the caller's frame
+(``DW_OP_breg3 (rbx): 0``, ``DW_OP_lit2``, another entry value...).  This is what
+gdb shows as ``order@entry=2``.
+
+:class:`DwarfScopes` finds the location expression of each variable in scope at a
+pc; :func:`evaluate` runs the small DWARF stack machine these expressions need,
+with the registers of a frame our unwinder recovered.
+
+>>> scopes = DwarfScopes.load(elf)                             # doctest: +SKIP
+>>> scopes.locations(pc)[("get_page_from_freelist", "order")]  # doctest: +SKIP
+[DWARFExprOp(op_name='DW_OP_entry_value', ...), DWARFExprOp(op_name='DW_OP_stack_value')]
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from elftools.dwarf.dwarf_expr import DWARFExprParser
+from elftools.dwarf.locationlists import LocationEntry, LocationParser
+from elftools.elf.elffile import ELFFile
+
+from emu.errors import KmemuError
+from emu.kernel.unwind import DWARF_REGS
+
+U64 = (1 << 64) - 1
+MAX_DEPTH = 8  # entry values of entry values: callers up the stack
+_CACHE: dict[tuple[str, int], DwarfScopes] = {}
+_SCOPES = ("DW_TAG_lexical_block", "DW_TAG_inlined_subroutine")
+_VARS = ("DW_TAG_formal_parameter", "DW_TAG_variable")
+_SITES = ("DW_TAG_call_site", "DW_TAG_GNU_call_site")
+_SITE_PARAMS = ("DW_TAG_call_site_parameter", "DW_TAG_GNU_call_site_parameter")
+
+
+class Unavailable(Exception):  # noqa: N818 - a control-flow signal, not an error to report
+    """The expression needs something this frame does not have."""
+
+
+@dataclass
+class Context:
+    """What :func:`evaluate` may use: a frame's known registers (``rip``, ``rsp``,
+    callee-saved ones...), its CFA (the frame base of GCC's x86-64 code), a memory
+    reader, and ``entry_value(ops)`` for ``DW_OP_entry_value`` (None: unknown)."""
+
+    regs: Mapping[str, int]
+    cfa: int | None
+    read_u64: Callable[[int], int]
+    entry_value: Callable[[list], int | None]
+
+
+def _reg(ctx: Context, regno: int) -> int:
+    name = DWARF_REGS.get(regno)
+    if name is None or name not in ctx.regs:
+        raise Unavailable(f"register {regno}")
+    return ctx.regs[name] & U64
+
+
+_BINARY: dict[str, Callable[[int, int], int]] = {
+    "DW_OP_plus": lambda a, b: a + b, "DW_OP_minus": lambda a, b: a - b,
+    "DW_OP_mul": lambda a, b: a * b, "DW_OP_and": lambda a, b: a & b,
+    "DW_OP_or": lambda a, b: a | b, "DW_OP_xor": lambda a, b: a ^ b,
+    "DW_OP_shl": lambda a, b: a << (b & 63), "DW_OP_shr": lambda a, b: a >> (b & 63),
+}
+
+
+def evaluate(ops: list, ctx: Context) -> int | None:
+    """The value a DWARF expression computes (``DW_OP_stack_value`` or a call-site
+    value), or None when it needs a register, memory or entry value this frame
+    lacks, or an operation kmemu does not evaluate (pieces, typed ops)."""
+    stack: list[int] = []
+    try:
+        for op in ops:
+            name, args = op.op_name, op.args
+            if name.startswith("DW_OP_lit"):
+                stack.append(int(name[9:]))
+            elif name.startswith("DW_OP_const") and name[11:12] in "1248us":
+                stack.append(int(args[0]) & U64)
+            elif name.startswith("DW_OP_reg") and name != "DW_OP_regval_type":
+                stack.append(_reg(ctx, int(args[0]) if name == "DW_OP_regx" else int(name[9:])))
+            elif name.startswith("DW_OP_breg"):
+                regno = int(args[0]) if name == "DW_OP_bregx" else int(name[10:])
+                stack.append((_reg(ctx, regno) + int(args[-1])) & U64)
+            elif name == "DW_OP_fbreg" or name == "DW_OP_call_frame_cfa":
+                if ctx.cfa is None:
+                    raise Unavailable("frame base")
+                stack.append((ctx.cfa + (int(args[0]) if args else 0)) & U64)
+            elif name == "DW_OP_plus_uconst":
+                stack.append((stack.pop() + int(args[0])) & U64)
+            elif name in _BINARY:
+                b, a = stack.pop(), stack.pop()
+                stack.append(_BINARY[name](a, b) & U64)
+            elif name == "DW_OP_neg":
+                stack.append(-stack.pop() & U64)
+            elif name == "DW_OP_not":
+                stack.append(~stack.pop() & U64)
+            elif name in ("DW_OP_deref", "DW_OP_deref_size"):
+                size = int(args[0]) if args else 8
+                value = ctx.read_u64(stack.pop())
+                stack.append(value & ((1 << (8 * size)) - 1) if size < 8 else value)
+            elif name in ("DW_OP_entry_value", "DW_OP_GNU_entry_value"):
+                value = ctx.entry_value(args[0])
+                if value is None:
+                    raise Unavailable("entry value")
+                stack.append(value & U64)
+            elif name == "DW_OP_stack_value":
+                break
+            else:
+                raise Unavailable(name)
+        return stack[-1] if stack else None
+    except (Unavailable, IndexError, LookupError, ValueError, OSError, KmemuError):
+        return None  # KmemuError: the memory reader's PageFault
+
+
+def entry_register(ops: list) -> int | None:
+    """The DWARF register number of ``DW_OP_entry_value(DW_OP_regN)``; None for any
+    other inner expression."""
+    if len(ops) == 1 and ops[0].op_name.startswith("DW_OP_reg") \
+            and ops[0].op_name != "DW_OP_regval_type":
+        return int(ops[0].args[0]) if ops[0].op_name == "DW_OP_regx" else \
+            int(ops[0].op_name[9:])
+    return None
+
+
+class DwarfScopes:
+    """Location expressions by scope and call-site parameters, read lazily per CU."""
+
+    def __init__(self, data: bytes) -> None:
+        self._elf = ELFFile(io.BytesIO(data))
+        self._dwarf = self._elf.get_dwarf_info()
+        self._aranges = self._dwarf.get_aranges()
+        self._loc = LocationParser(self._dwarf.location_lists())
+        self._expr = DWARFExprParser(self._dwarf.structs)
+        self._ranges = self._dwarf.range_lists()
+        self._sites: dict[int, dict[int, dict[int, list]]] = {}
+
+    @classmethod
+    def load(cls, elf: Path | str) -> DwarfScopes:
+        """Cached per (path, mtime)."""
+        p = Path(elf)
+        key = (str(p.resolve()), p.stat().st_mtime_ns)
+        if key not in _CACHE:
+            _CACHE[key] = cls(p.read_bytes())
+        return _CACHE[key]
+
+    def _cu(self, pc: int):  # -> elftools CompileUnit | None
+        if self._aranges is None:
+            return None
+        off = self._aranges.cu_offset_at_addr(pc)
+        return None if off is None else self._dwarf.get_CU_at(off)
+
+    @staticmethod
+    def _base(cu) -> int:
+        low = cu.get_top_DIE().attributes.get("DW_AT_low_pc")
+        return low.value if low is not None else 0
+
+    def _covers(self, die, pc: int, base: int) -> bool:
+        a = die.attributes
+        if "DW_AT_low_pc" in a and "DW_AT_high_pc" in a:
+            lo, hi = a["DW_AT_low_pc"].value, a["DW_AT_high_pc"]
+            return lo <= pc < (hi.value if hi.form == "DW_FORM_addr" else lo + hi.value)
+        if "DW_AT_ranges" in a and self._ranges is not None \
+                and a["DW_AT_ranges"].form == "DW_FORM_sec_offset":
+            for e in self._ranges.get_range_list_at_offset(a["DW_AT_ranges"].value,
+                                                           cu=die.cu):
+                if hasattr(e, "begin_offset"):
+                    b = 0 if getattr(e, "is_absolute", False) else base
+                    if b + e.begin_offset <= pc < b + e.end_offset:
+                        return True
+        return False
+
+    @staticmethod
+    def _name(die) -> str | None:
+        for _ in range(4):
+            a = die.attributes
+            if "DW_AT_name" in a:
+                return a["DW_AT_name"].value.decode(errors="replace")
+            ref = next((k for k in ("DW_AT_abstract_origin", "DW_AT_specification")
+                        if k in a), None)
+            if ref is None:
+                return None
+            die = die.get_DIE_from_attribute(ref)
+        return None
+
+    def _location(self, die, pc: int, base: int) -> list | None:
+        attr = die.attributes.get("DW_AT_location")
+        if attr is None:
+            return None
+        if attr.form == "DW_FORM_exprloc":
+            return self._expr.parse_expr(attr.value)
+        entries = self._loc.parse_from_attribute(attr, die.cu.header.version, die=die)
+        if not isinstance(entries, list):
+            return self._expr.parse_expr(entries.loc_expr)
+        for e in entries:
+            if hasattr(e, "base_address"):
+                base = e.base_address
+            elif isinstance(e, LocationEntry):
+                b = 0 if getattr(e, "is_absolute", False) else base
+                if b + e.begin_offset <= pc < b + e.end_offset:
+                    return self._expr.parse_expr(e.loc_expr)
+        return None
+
+    def locations(self, pc: int) -> dict[tuple[str, str], list]:
+        """``(function, name) -> expression`` for the variables in scope at ``pc``: the
+        subprogram holding it and the inlined functions and blocks covering it (the
+        innermost declaration of a (function, name) pair wins)."""
+        cu = self._cu(pc)
+        if cu is None:
+            return {}
+        base = self._base(cu)
+        out: dict[tuple[str, str], list] = {}
+        fn = next((d for d in cu.get_top_DIE().iter_children()
+                   if d.tag == "DW_TAG_subprogram" and self._covers(d, pc, base)), None)
+        owner = self._name(fn) if fn is not None else None
+        die = fn
+        while die is not None and owner is not None:
+            inner = None
+            for ch in die.iter_children():
+                if ch.tag in _VARS:
+                    name = self._name(ch)
+                    ops = self._location(ch, pc, base)
+                    if name is not None and ops is not None:
+                        out[(owner, name)] = ops
+                elif ch.tag in _SCOPES and inner is None and self._covers(ch, pc, base):
+                    inner = ch
+            if inner is not None and inner.tag == "DW_TAG_inlined_subroutine":
+                owner = self._name(inner)
+            die = inner
+        return out
+
+    def call_site(self, return_pc: int) -> dict[int, list]:
+        """DWARF register number -> ``DW_AT_call_value`` expression, for the call that
+        returns to ``return_pc``."""
+        cu = self._cu(return_pc - 1)
+        if cu is None:
+            return {}
+        sites = self._sites.get(cu.cu_offset)
+        if sites is None:
+            sites = self._sites[cu.cu_offset] = {}
+            for die in cu.iter_DIEs():
+                if die.tag not in _SITES:
+                    continue
+                ret = die.attributes.get("DW_AT_call_return_pc") or \
+                    die.attributes.get("DW_AT_low_pc")
+                if ret is None:
+                    continue
+                params: dict[int, list] = {}
+                for ch in die.iter_children():
+                    loc = ch.attributes.get("DW_AT_location")
+                    val = ch.attributes.get("DW_AT_call_value") or \
+                        ch.attributes.get("DW_AT_GNU_call_site_value")
+                    if ch.tag not in _SITE_PARAMS or loc is None or val is None:
+                        continue
+                    reg = entry_register(self._expr.parse_expr(loc.value))
+                    if reg is not None:
+                        params[reg] = self._expr.parse_expr(val.value)
+                sites[ret.value] = params
+        return sites.get(return_pc, {})
+
+
+FrameInfo = Any  # emu.kernel.unwind.Frame: pc, cfa, registers, found_by
+
+
+def entry_value_resolver(scopes: DwarfScopes, frames: list[FrameInfo],
+                         read_u64: Callable[[int], int]) -> Callable[[int, list], int | None]:
+    """``resolve(level, ops)``: the value of ``DW_OP_entry_value(ops)`` in frame
+    ``level`` of ``frames`` (our unwinder's, innermost first), from the call site
+    in frame ``level + 1``."""
+
+    def resolve(level: int, ops: list, depth: int = 0) -> int | None:
+        reg = entry_register(ops)
+        if reg is None or depth >= MAX_DEPTH or level + 1 >= len(frames):
+            return None
+        caller = frames[level + 1]
+        if caller.found_by == "trap frame":
+            return None  # an interrupt, not a call: there is no call site
+        value = scopes.call_site(caller.pc).get(reg)
+        if value is None:
+            return None
+        ctx = Context(caller.registers, caller.cfa, read_u64,
+                      lambda inner: resolve(level + 1, inner, depth + 1))
+        return evaluate(value, ctx)
+
+    return resolve
