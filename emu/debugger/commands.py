@@ -524,12 +524,15 @@ COMMANDS: tuple[Spec, ...] = (
        "examine memory: FMT x d u o t a c z s i, SIZE b h w g (x/8xg $rsp, x/4i $rip, x/s ADDR)",
        _p_x, "state", slash=True, repeats=True),
     _S("disassemble", ("disas",), "disassemble[/rs] [FUNC | ADDR | START,END | START,+LEN]",
-       "disassemble a function (=> marks rip)", _p_disas, "state", slash=True),
-    _S("list", ("l",), "list [LOCATION]", "show source around LOCATION or the current line; "
-       "again to go on", _p_list, "state", repeats=True),
+       "disassemble a function (the selected frame's by default; => marks its pc)", _p_disas,
+       "state", slash=True),
+    _S("list", ("l",), "list [LOCATION]", "show source around LOCATION or the selected "
+       "frame's line; again to go on", _p_list, "state", repeats=True),
     _S("print", ("p", "inspect"), "print[/x] EXPR",
-       "evaluate a C expression over kernel variables (zones[1].free_area[0].nr_free, $rax, "
-       "*(struct kmem_cache *)ADDR); $ is the value the last call or finish returned",
+       "evaluate a C expression over the selected frame's variables and kernel globals "
+       "(c->freelist, zones[1].free_area[0].nr_free, $rax, *(struct kmem_cache *)ADDR, "
+       "slab_alloc::s); $ is the value the last call or finish returned, $1 $2 earlier "
+       "prints",
        _p_print, "state", slash=True),
     _S("display", ("disp",), "display[/x] [EXPR]",
        "print EXPR after every stop (e.g. display c->freelist); alone: show them now",
