@@ -94,6 +94,7 @@ class Breakpoint:
             if self.stop or m._skip_all:  # noqa: SLF001 - stopped here / counted at arrival
                 return
         if self.condition is not None:
+            self.condition_error = None  # this hit's, not an earlier one's
             try:
                 if not self.condition(m):
                     return

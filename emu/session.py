@@ -57,6 +57,7 @@ class Point:
     scoped: bool = False
     scope: Breakpoint | None = None
     scope_call: object = None
+    scope_frame: tuple[int, int] | None = None  # (return address, CFA) of the frame
 
     @property
     def hits(self) -> int:
@@ -268,17 +269,18 @@ class DebugSession:
         if not text:
             raise BadArgument("display needs an expression")
         parse(text, Evaluator(self.m.program).is_type)
+        try:  # unknown names and the like are refused now, as gdb does
+            self.evaluate(text)
+        except KmemuError as e:
+            if not _memory_error(e):
+                raise
         n = self._next_display
         self._next_display += 1
         self.displays[n] = (text, hex)
         return n
 
     def undisplay(self, numbers: list[int] | None = None) -> None:
-        nums = list(self.displays) if numbers is None else numbers
-        for n in nums:
-            if n not in self.displays:
-                raise SessionError(f"no display number {n}")
-        for n in nums:
+        for n in _existing(self.displays, numbers, "display"):
             del self.displays[n]
 
     def display_line(self, n: int) -> str | None:
@@ -286,12 +288,12 @@ class DebugSession:
         local of another function), as gdb shows nothing then."""
         from emu.kernel.expr import format_value
         text, hex_ = self.displays[n]
+        head = f"{n}: {'/x ' if hex_ else ''}{text} = "
         try:
             obj = self.evaluate(text)
-        except KmemuError:
-            return None
-        value = format_value(obj, hex=hex_, symbolize=self.m.symbolize)
-        return f"{n}: {'/x ' if hex_ else ''}{text} = {value}"
+        except KmemuError as e:
+            return f"{head}<error: {e}>" if _memory_error(e) else None
+        return head + format_value(obj, hex=hex_, symbolize=self.m.symbolize)
 
     def display_lines(self) -> list[str]:
         return [line for n in self.displays if (line := self.display_line(n)) is not None]
@@ -329,10 +331,8 @@ class DebugSession:
             parse(cond_text, Evaluator(self.m.program).is_type)  # syntax now, names at hits
 
             def cond_fn(_: Machine, text: str = cond_text) -> bool:
-                try:
-                    return self.value_of(text) != 0
-                except KmemuError:
-                    return True  # gdb stops when a condition cannot be evaluated
+                # an error stops the call (Breakpoint records it), as gdb does
+                return self.value_of(text) != 0
         else:
             cond_fn = condition if callable(condition) else None
         bp = Breakpoint(self.m, where, addr, cond_fn, stop=True, temporary=temporary).install()
@@ -378,30 +378,36 @@ class DebugSession:
         p = Point(self._number(), _WATCH_KINDS[access], text, wp=wp)
         if scoped:
             p.scoped, p.scope_call = True, self.call_in_progress
-            p.scope = guard.install() if guard is not None else None
+            if guard is not None:
+                p.scope, p.scope_frame = guard[0].install(), guard[1]
         wp.label = str(p.number)
         self.points[p.number] = p
         return p
 
-    def _scope_guard(self, level: int) -> Breakpoint | None:
+    def _scope_guard(self, level: int) -> tuple[Breakpoint, tuple[int, int]] | None:
         """For a watch on frame ``level``'s variables: a stopping breakpoint where that
-        frame returns to its caller (None when its return ends the call: the call's
-        end deletes the watchpoint then)."""
+        frame returns to its caller, and the frame's (return address, CFA).  None
+        when its return ends the call: the call's end deletes the watchpoint then."""
         frames = self.m.backtrace(max_frames=level + 2)
         if len(frames) < level + 2 or frames[level].cfa is None:
             return None
         ret, cfa = frames[level + 1].pc, frames[level].cfa
         if ret == self.m.call_return_address:
             return None
-        return Breakpoint(self.m, ret, ret, stop=True,
-                          condition=lambda mm: mm.cpu.reg("rsp") >= cfa)  # type: ignore[union-attr]
+        bp = Breakpoint(self.m, ret, ret, stop=True,
+                        condition=lambda mm: mm.cpu.reg("rsp") >= cfa)  # type: ignore[union-attr]
+        return bp, (ret, cfa)
 
     def _out_of_scope(self, guard: object | None = None) -> str:
         """Delete the watchpoints on variables of frames that are gone (``guard``: the
         scope breakpoint that just hit); gdb's words for each."""
         call = self.call_in_progress
+        # every watch on that frame's variables, not just the one whose guard stopped
+        frames = {p.scope_frame for p in self.points.values()
+                  if guard is not None and p.scope is guard}
         gone = [p for p in self.points.values() if p.scoped
-                and ((guard is not None and p.scope is guard) or p.scope_call is not call)]
+                and ((p.scope_frame is not None and p.scope_frame in frames)
+                     or p.scope_call is not call)]
         for p in gone:
             self.points.pop(p.number).remove()
         return "".join(f"\nWatchpoint {p.number} deleted because the program has left the "
@@ -409,11 +415,7 @@ class DebugSession:
 
     def delete(self, numbers: list[int] | None = None) -> None:
         """Delete the given points, or all of them."""
-        nums = list(self.points) if numbers is None else numbers
-        for n in nums:
-            if n not in self.points:
-                raise SessionError(f"no breakpoint number {n}")
-        for n in nums:
+        for n in _existing(self.points, numbers, "breakpoint"):
             self.points.pop(n).remove()
 
     def point_at(self, kind: str, address: int) -> Point | None:
@@ -677,6 +679,9 @@ class DebugSession:
                 text = self._out_of_scope(e.breakpoint).lstrip("\n") + self.location(args=True)
                 return Stop("watchpoint", text, m.cpu.rip)  # type: ignore[union-attr]
             num = self._number_of(e.breakpoint)
+            err = getattr(e.breakpoint, "condition_error", None)
+            why = (f"Error in testing condition for breakpoint {num}:\n"
+                   f"{err.split(': ', 1)[-1]}\n") if err and num is not None else ""
             if num is not None and self.points[num].temporary:
                 self.points.pop(num)
                 text = f"Temporary breakpoint {num}, {self.location(args=True)}"
@@ -684,7 +689,7 @@ class DebugSession:
                 text = f"Breakpoint {num}, {self.location(args=True)}"
             else:
                 text = self.location(args=True)
-            return Stop("breakpoint", text, m.cpu.rip, num)  # type: ignore[union-attr]
+            return Stop("breakpoint", why + text, m.cpu.rip, num)  # type: ignore[union-attr]
         except GuestOops as e:
             return Stop("oops", f"Kernel oops: {e}\nThe call was abandoned; the kernel is idle "
                         "(tainted). 'restore NAME' goes back to a snapshot.",
@@ -868,6 +873,21 @@ class DebugSession:
         raise BadArgument(f"unknown monitor command {cmd!r}; known: buddyinfo, slabinfo, "
                           "slabtop, vmallocinfo, zoneinfo, pagetypeinfo, pt ADDR, whatis ADDR, "
                           "call FUNC ARGS...")
+
+
+def _existing(table: dict, numbers: list[int] | None, what: str) -> list[int]:
+    """``numbers`` (all of ``table`` for None), after checking each is there: a bad
+    one changes nothing."""
+    nums = list(table) if numbers is None else numbers
+    missing = next((n for n in nums if n not in table), None)
+    if missing is not None:
+        raise SessionError(f"no {what} number {missing}")
+    return nums
+
+
+def _memory_error(e: Exception) -> bool:
+    """An expression that is right but whose memory or value cannot be read now."""
+    return str(e).startswith(("cannot access memory", "the value is not available"))
 
 
 def as_int(obj, text: str = "") -> int:  # obj: drgn.Object

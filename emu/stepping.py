@@ -20,6 +20,7 @@ called functions run at full speed to a temporary breakpoint.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from emu.breakpoints import Breakpoint, resolve_location
@@ -90,20 +91,23 @@ def _entered_call(m: Machine, prev_rip: int, prev_rsp: int) -> bool:
     return prev_rip < ret <= prev_rip + 15
 
 
-def run_to(call: SuspendedCall, address: int, min_rsp: int | None = None) -> bool:
+def run_to(call: SuspendedCall, address: int, min_rsp: int | None = None,
+           frame_ok: Callable[[Machine], bool] | None = None, leave: bool = False) -> bool:
     """Resume until RIP reaches ``address`` (with RSP >= ``min_rsp``, i.e. in the
-    frame that returns there); False if the call ended first.  Another stopping
-    breakpoint or watchpoint on the way raises as usual."""
+    frame that returns there, and ``frame_ok`` true); False if the call ended first.
+    Already there: done at once, unless ``leave`` (then it must come back).  Another
+    stopping breakpoint or watchpoint on the way raises as usual."""
     from emu.machine import BreakpointHit
 
     m = call.machine
 
-    def frame_ok(mm: Machine) -> bool:
-        return min_rsp is None or mm.cpu.reg("rsp") >= min_rsp  # type: ignore[union-attr]
+    def ok(mm: Machine) -> bool:
+        return ((min_rsp is None or mm.cpu.reg("rsp") >= min_rsp)  # type: ignore[union-attr]
+                and (frame_ok is None or frame_ok(mm)))
 
-    if m.cpu.rip == address and frame_ok(m):  # type: ignore[union-attr]
+    if m.cpu.rip == address and ok(m) and not leave:  # type: ignore[union-attr]
         return True
-    bp = Breakpoint(m, address, address, condition=frame_ok, stop=True, temporary=True).install()
+    bp = Breakpoint(m, address, address, condition=ok, stop=True, temporary=True).install()
     try:
         call.resume()
     except BreakpointHit as e:
@@ -181,6 +185,9 @@ def _one_line(call: SuspendedCall, over: bool, forward_only: bool) -> LineEntry 
             if current is None:  # e.g. back in the call trampoline: finish the call
                 finish(call)
                 return None if call.done else line_at(m, cpu.rip)
+            row = m.lines.row_at(rip)
+            if row is not None:  # gdb: back in the caller at the start of a statement
+                return row
             fn, base_rsp, start_rip = here, cpu.reg("rsp"), rip
             depth = m.lines.inline_depth(rip)
             continue
@@ -209,9 +216,17 @@ def until(call: SuspendedCall, where: str | int | None = None) -> LineEntry | No
 
     ret_bp = Breakpoint(m, frames[1].pc, frames[1].pc, stop=True, temporary=True,
                         condition=lambda mm: mm.cpu.reg("rsp") >= frames[0].cfa)  # type: ignore[union-attr]
+    # gdb: a LOCATION in the current function counts only in this frame (or a caller),
+    # not in a recursive call; one in another function counts wherever it is reached
+    cfa = frames[0].cfa if _function(m, target) == _function(m, m.cpu.rip) else None  # type: ignore[union-attr]
+
+    def this_frame(mm: Machine) -> bool:
+        here = mm.backtrace(max_frames=1)[0].cfa
+        return cfa is None or here is None or here >= cfa
+
     ret_bp.install()
     try:
-        run_to(call, target)
+        run_to(call, target, frame_ok=this_frame, leave=True)
     except BreakpointHit as e:
         if e.breakpoint is not ret_bp:
             raise

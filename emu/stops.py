@@ -379,32 +379,48 @@ class StopsMixin:
 
         import drgn
 
-        from emu.kernel.entryval import Context, DwarfScopes, entry_value_resolver, evaluate
+        from emu.kernel.entryval import Context, DwarfScopes, entry_value_resolver
 
         assert self.artifacts is not None
         frames = self.backtrace()
         frame = frames[level]
         exact = level == 0 or frame.found_by == "trap frame"  # else pc is a return address
         scopes = DwarfScopes.load(self.artifacts.elf)
-        locations = scopes.locations(frame.pc if exact else frame.pc - 1)
+        # innermost first, as drgn lists them: the k-th (function, name) of one list is the
+        # k-th of the other (a function inlined into itself has two)
+        queues: dict[tuple[str, str], list] = {}
+        for fn, name, ops in scopes.locations(frame.pc if exact else frame.pc - 1):
+            queues.setdefault((fn, name), []).append(ops)
         resolve = entry_value_resolver(scopes, frames, self.read_u64)
         ctx = Context(regs if regs is not None else frame.registers, frame.cfa, self.read_u64,
                       lambda ops: resolve(level, ops))
         out = []
         for v in variables:
-            ops = locations.get((v.function, v.name)) if v.value.absent_ else None
-            if ops and any(op.op_name.endswith("entry_value") for op in ops):
-                t = v.value.type_
-                kind = t.unaliased_kind()
-                value = evaluate(ops, ctx)
-                if value is not None and kind in (drgn.TypeKind.INT, drgn.TypeKind.POINTER,
-                                                  drgn.TypeKind.ENUM, drgn.TypeKind.BOOL):
-                    bits = 8 * drgn.sizeof(t)
-                    value &= (1 << bits) - 1
-                    if kind == drgn.TypeKind.INT and t.unaliased().is_signed \
-                            and value >> (bits - 1):
-                        value -= 1 << bits
-                    v = dataclasses.replace(v, value=drgn.Object(self.program, t, value=value),
-                                            entry=True)
+            queue = queues.get((v.function or "", v.name))
+            ops = queue.pop(0) if queue else None
+            if v.value.absent_ and ops and any(op.op_name.endswith("entry_value") for op in ops):
+                v = self._from_entry_value(v, ops, ctx, drgn, dataclasses)
             out.append(v)
         return out
+
+    def _from_entry_value(self, v, ops: list, ctx, drgn, dataclasses):  # noqa: ANN001
+        """``v`` with the value its entry-value location gives, if any."""
+        from emu.kernel.entryval import evaluate
+
+        t = v.value.type_
+        kind = t.unaliased_kind()
+        result = evaluate(ops, ctx)
+        if result is None:
+            return v
+        if ops[-1].op_name != "DW_OP_stack_value":  # a location: the variable is at result
+            return dataclasses.replace(v, value=drgn.Object(self.program, t, address=result),
+                                       entry=True)
+        if kind not in (drgn.TypeKind.INT, drgn.TypeKind.POINTER, drgn.TypeKind.ENUM,
+                        drgn.TypeKind.BOOL):
+            return v
+        bits = 8 * drgn.sizeof(t)
+        result &= (1 << bits) - 1
+        if kind == drgn.TypeKind.INT and t.unaliased().is_signed and result >> (bits - 1):
+            result -= 1 << bits
+        return dataclasses.replace(v, value=drgn.Object(self.program, t, value=result),
+                                   entry=True)

@@ -362,3 +362,85 @@ def test_function_colon_colon_reaches_a_shadowed_variable(s: DebugSession) -> No
     with pytest.raises(KmemuError, match="expected a variable name after '::'"):
         s.evaluate("kfree::3")
     assert s.cont().reason == "done"
+
+
+def test_an_entry_value_location_is_an_address_not_the_value(machine: Machine) -> None:
+    """Without DW_OP_stack_value, 'entry value of rdi + 32' is where the variable lives."""
+    import dataclasses
+
+    import drgn
+    from elftools.dwarf.dwarf_expr import DWARFExprOp
+
+    from emu.kernel.entryval import Context
+    from emu.kernel.scope import Variable
+
+    zones = machine.symbol("zones")
+    absent = drgn.Object(machine.program, "unsigned long")
+    v = Variable("x", absent, False, "f", False)
+    ctx = Context({}, None, machine.read_u64, lambda ops: zones)
+    ev = [DWARFExprOp(0, "DW_OP_entry_value", [[DWARFExprOp(0, "DW_OP_reg5", [], 0)]], 0)]
+    at = machine._from_entry_value(v, [*ev, DWARFExprOp(0, "DW_OP_plus_uconst", [8], 3)],
+                                   ctx, drgn, dataclasses)
+    assert at.entry and at.value.address_ == zones + 8
+    assert int(at.value) == machine.read_u64(zones + 8)
+    val = machine._from_entry_value(v, [*ev, DWARFExprOp(0, "DW_OP_stack_value", [], 3)],
+                                    ctx, drgn, dataclasses)
+    assert val.value.address_ is None and int(val.value) == zones
+
+
+def test_watches_on_one_frame_all_end_with_it(s: DebugSession) -> None:
+    s.break_("tsplit")
+    s.call("vmalloc", ["40000"])
+    s.delete()
+    a, b = s.watch("*r"), s.watch("*l")  # tsplit's out-parameters: its caller's locals
+    assert a.scoped and b.scoped and a.scope_frame == b.scope_frame
+    for _ in range(10):
+        stop = s.cont()
+        if "deleted because" in stop.text:
+            break
+    else:
+        pytest.fail("the watches never went out of scope")
+    assert f"Watchpoint {a.number} deleted" in stop.text
+    assert f"Watchpoint {b.number} deleted" in stop.text
+    assert not s.points
+    assert s.cont().reason == "done"
+
+
+def test_next_out_of_a_function_stops_at_the_callers_statement(s: DebugSession) -> None:
+    """tsplit returns to the start of a statement in tremove: next stops there (gdb),
+    not somewhere further up."""
+    s.break_("tsplit")
+    s.call("vmalloc", ["40000"])
+    s.delete()
+    for _ in range(30):
+        stop = s.next()
+        if not s.m.symbolize(s.m.cpu.rip).startswith("tsplit"):
+            break
+    assert s.m.symbolize(s.m.cpu.rip).startswith("tremove+"), stop.text
+    assert stop.text.startswith("tremove (")
+    s.kill()
+
+
+def test_a_condition_that_fails_stops_and_says_why(s: DebugSession) -> None:
+    s.break_("kfree", condition="size == 1")  # kfree has no size
+    ptr = s.call("kmalloc", ["8", "GFP_KERNEL"]).value
+    stop = s.call("kfree", [hex(ptr)])
+    assert stop.reason == "breakpoint"
+    assert stop.text.startswith("Error in testing condition for breakpoint 1:\n"
+                                "no symbol 'size' in the kernel"), stop.text
+    assert "\nBreakpoint 1, kfree (p=" in stop.text
+    s.delete()
+    assert s.cont().reason == "done"
+
+
+def test_until_a_location_in_this_function_skips_recursion_and_can_repeat(
+        s: DebugSession) -> None:
+    s.break_("tsplit")
+    s.call("vmalloc", ["40000"])
+    s.delete()
+    here = s.m.cpu.rip
+    depth = len(s.m.backtrace())
+    stop = s.until(f"*{here:#x}")  # tsplit's entry again: only in this frame, and a
+    # recursive call's entry is deeper, so this runs to the frame's return
+    assert s.m.cpu.rip != here and len(s.m.backtrace()) < depth, stop.text
+    s.kill()

@@ -36,7 +36,8 @@ LIST_LINES = 10
 MAX_DISAS_BYTES = 1 << 16
 _WATCH_TITLE = {"write": "Hardware watchpoint", "read": "Hardware read watchpoint",
                 "access": "Hardware access (read/write) watchpoint"}
-_BARE_DOLLAR = re.compile(r"\$(?![A-Za-z0-9_$])")
+_BARE_DOLLAR = re.compile(r"(?<![$\w])\$(?![\w$])")
+_QUOTED = re.compile(r"""('(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*")""")
 
 
 class ReplError(KmemuError):
@@ -141,13 +142,15 @@ class Repl:
         return hit[0].name if hit[1] == 0 else f"{hit[0].name}+{hit[1]}"
 
     def _expr(self, text: str) -> str:
-        """``$`` (alone) is the value the last call or finish returned."""
-        if not _BARE_DOLLAR.search(text):
+        """``$`` (alone, outside quotes) is the value the last call or finish returned."""
+        parts = _QUOTED.split(text)  # odd parts are '...' and "..." literals
+        if not any(_BARE_DOLLAR.search(p) for p in parts[::2]):
             return text
         if self.value is None:
             raise ReplError("'$' is the value the last call or finish returned; there is none "
                             "yet")
-        return _BARE_DOLLAR.sub(f"{self.value:#x}", text)
+        return "".join(p if i % 2 else _BARE_DOLLAR.sub(f"{self.value:#x}", p)
+                       for i, p in enumerate(parts))
 
     def _rip(self) -> int:
         return self.m.cpu.rip  # type: ignore[union-attr]

@@ -15,8 +15,8 @@ pc; :func:`evaluate` runs the small DWARF stack machine these expressions need,
 with the registers of a frame our unwinder recovered.
 
 >>> scopes = DwarfScopes.load(elf)                             # doctest: +SKIP
->>> scopes.locations(pc)[("get_page_from_freelist", "order")]  # doctest: +SKIP
-[DWARFExprOp(op_name='DW_OP_entry_value', ...), DWARFExprOp(op_name='DW_OP_stack_value')]
+>>> [ops for f, n, ops in scopes.locations(pc) if n == "order"]  # doctest: +SKIP
+[[DWARFExprOp(op_name='DW_OP_entry_value', ...), DWARFExprOp(op_name='DW_OP_stack_value')]]
 """
 
 from __future__ import annotations
@@ -66,22 +66,57 @@ def _reg(ctx: Context, regno: int) -> int:
     return ctx.regs[name] & U64
 
 
+def _signed(v: int) -> int:
+    return v - (1 << 64) if v >> 63 else v
+
+
+def _div(a: int, b: int) -> int:
+    if b == 0:
+        raise Unavailable("division by zero")
+    q = abs(_signed(a)) // abs(_signed(b))
+    return -q if (_signed(a) < 0) != (_signed(b) < 0) else q
+
+
 _BINARY: dict[str, Callable[[int, int], int]] = {
     "DW_OP_plus": lambda a, b: a + b, "DW_OP_minus": lambda a, b: a - b,
     "DW_OP_mul": lambda a, b: a * b, "DW_OP_and": lambda a, b: a & b,
     "DW_OP_or": lambda a, b: a | b, "DW_OP_xor": lambda a, b: a ^ b,
     "DW_OP_shl": lambda a, b: a << (b & 63), "DW_OP_shr": lambda a, b: a >> (b & 63),
+    "DW_OP_shra": lambda a, b: _signed(a) >> (b & 63), "DW_OP_div": _div,
+    "DW_OP_mod": lambda a, b: a % b if b else _div(a, b),
+    # comparisons are signed (DWARF 5, 2.5.1.4)
+    "DW_OP_eq": lambda a, b: int(a == b), "DW_OP_ne": lambda a, b: int(a != b),
+    "DW_OP_lt": lambda a, b: int(_signed(a) < _signed(b)),
+    "DW_OP_le": lambda a, b: int(_signed(a) <= _signed(b)),
+    "DW_OP_gt": lambda a, b: int(_signed(a) > _signed(b)),
+    "DW_OP_ge": lambda a, b: int(_signed(a) >= _signed(b)),
 }
+MAX_STEPS = 10_000  # DW_OP_bra/skip can loop
 
 
 def evaluate(ops: list, ctx: Context) -> int | None:
-    """The value a DWARF expression computes (``DW_OP_stack_value`` or a call-site
-    value), or None when it needs a register, memory or entry value this frame
-    lacks, or an operation kmemu does not evaluate (pieces, typed ops)."""
+    """What a DWARF expression computes: a value (after ``DW_OP_stack_value``, or a
+    call-site value) or an address (a location without it: the caller reads the
+    variable there).  None when it needs a register, memory or entry value this
+    frame lacks, or an operation kmemu does not evaluate (pieces, typed ops)."""
     stack: list[int] = []
+    at = {op.offset: i for i, op in enumerate(ops)}
     try:
-        for op in ops:
+        i, steps = 0, 0
+        while i < len(ops):
+            steps += 1
+            if steps > MAX_STEPS:
+                raise Unavailable("expression loops")
+            op = ops[i]
+            i += 1
             name, args = op.op_name, op.args
+            if name in ("DW_OP_skip", "DW_OP_bra"):
+                if name == "DW_OP_skip" or stack.pop() != 0:
+                    end = ops[i].offset if i < len(ops) else None
+                    if end is None:
+                        raise Unavailable("branch past the end")
+                    i = at[end + int(args[0])]
+                continue
             if name.startswith("DW_OP_lit"):
                 stack.append(int(name[9:]))
             elif name.startswith("DW_OP_const") and name[11:12] in "1248us":
@@ -100,6 +135,27 @@ def evaluate(ops: list, ctx: Context) -> int | None:
             elif name in _BINARY:
                 b, a = stack.pop(), stack.pop()
                 stack.append(_BINARY[name](a, b) & U64)
+            elif name == "DW_OP_addr":
+                stack.append(int(args[0]) & U64)
+            elif name == "DW_OP_dup":
+                stack.append(stack[-1])
+            elif name == "DW_OP_drop":
+                stack.pop()
+            elif name == "DW_OP_over":
+                stack.append(stack[-2])
+            elif name == "DW_OP_pick":
+                stack.append(stack[-1 - int(args[0])])
+            elif name == "DW_OP_swap":
+                stack[-1], stack[-2] = stack[-2], stack[-1]
+            elif name == "DW_OP_rot":
+                stack[-3:] = [stack[-1], stack[-3], stack[-2]]
+            elif name == "DW_OP_abs":
+                stack.append(abs(_signed(stack.pop())) & U64)
+            elif name in ("DW_OP_convert", "DW_OP_GNU_convert", "DW_OP_reinterpret",
+                          "DW_OP_GNU_reinterpret") and args and int(args[0]) == 0:
+                pass  # to the generic type: the value is unchanged
+            elif name == "DW_OP_nop":
+                pass
             elif name == "DW_OP_neg":
                 stack.append(-stack.pop() & U64)
             elif name == "DW_OP_not":
@@ -210,33 +266,34 @@ class DwarfScopes:
                     return self._expr.parse_expr(e.loc_expr)
         return None
 
-    def locations(self, pc: int) -> dict[tuple[str, str], list]:
-        """``(function, name) -> expression`` for the variables in scope at ``pc``: the
-        subprogram holding it and the inlined functions and blocks covering it (the
-        innermost declaration of a (function, name) pair wins)."""
+    def locations(self, pc: int) -> list[tuple[str, str, list | None]]:
+        """``(function, name, expression)`` for the variables in scope at ``pc``,
+        innermost scope first: the inlined functions and blocks covering it, then the
+        subprogram holding it (expression None: no location there).  A function
+        inlined into itself (``__free_pages``) appears once per copy."""
         cu = self._cu(pc)
         if cu is None:
-            return {}
+            return []
         base = self._base(cu)
-        out: dict[tuple[str, str], list] = {}
+        scopes: list[list[tuple[str, str, list | None]]] = []
         fn = next((d for d in cu.get_top_DIE().iter_children()
                    if d.tag == "DW_TAG_subprogram" and self._covers(d, pc, base)), None)
         owner = self._name(fn) if fn is not None else None
         die = fn
         while die is not None and owner is not None:
-            inner = None
+            inner, here = None, []
             for ch in die.iter_children():
                 if ch.tag in _VARS:
                     name = self._name(ch)
-                    ops = self._location(ch, pc, base)
-                    if name is not None and ops is not None:
-                        out[(owner, name)] = ops
+                    if name is not None:
+                        here.append((owner, name, self._location(ch, pc, base)))
                 elif ch.tag in _SCOPES and inner is None and self._covers(ch, pc, base):
                     inner = ch
+            scopes.append(here)
             if inner is not None and inner.tag == "DW_TAG_inlined_subroutine":
                 owner = self._name(inner)
             die = inner
-        return out
+        return [v for here in reversed(scopes) for v in here]
 
     def call_site(self, return_pc: int) -> dict[int, list]:
         """DWARF register number -> ``DW_AT_call_value`` expression, for the call that

@@ -577,6 +577,7 @@ class Evaluator:
         return {"-": lambda x: -x, "+": lambda x: +x, "~": lambda x: ~x}[op](v)
 
     def truth(self, v: Any, n: Node) -> bool:
+        v = self.decay(v)  # an array or function is a non-null pointer, as in C
         if _kind(v) not in _SCALAR:
             raise self.fail(f"'{_tname(v.type_)}' is not a scalar", n)
         return bool(v)

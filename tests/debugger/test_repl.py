@@ -353,5 +353,17 @@ def test_display_follows_the_free_list_while_stepping(run: Run) -> None:
     assert "returned" in done and "1: " not in done
     one_error(run("undisplay 7"), "no display number 7")
     one_error(run("display 1 +"), "syntax error")
+    one_error(run("display nosuchvar"), "no symbol 'nosuchvar'")  # refused, as gdb does
+    one_error(run("display $99"), "history has no $99")
+    bad = run("display *(int *)0")  # right but unreadable: kept, shown as an error
+    assert re.fullmatch(r"\d+: \*\(int \*\)0 = <error: cannot access memory at 0x0>\n", bad)
     run("delete display")
     assert run("info display") == "There are no auto-display expressions now.\n"
+
+
+def test_bare_dollar_is_the_last_result_outside_quotes_only(run: Run) -> None:
+    run("call kmemu_test_add 1 2 3 4 5 6")  # 91
+    assert run("p $ + 1") == "$1 = (int)92\n"
+    assert run("p '$'") == "$2 = (int)36\n"  # the character, not the result
+    one_error(run("p $$"), "'$' must name a register or a value-history number")
+    assert run("p $1 * 2") == "$3 = (int)184\n"

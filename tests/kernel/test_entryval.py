@@ -36,6 +36,13 @@ def ctx(entry: int | None = None, cfa: int | None = 0x2000) -> Context:
     ([op("DW_OP_lit5"), op("DW_OP_lit3"), op("DW_OP_minus")], 2),
     ([op("DW_OP_lit1"), op("DW_OP_lit4"), op("DW_OP_shl"), op("DW_OP_plus_uconst", 1)], 17),
     ([op("DW_OP_lit0"), op("DW_OP_not")], (1 << 64) - 1),
+    ([op("DW_OP_addr", 0xffffffff80124000)], 0xffffffff80124000),
+    ([op("DW_OP_consts", -8), op("DW_OP_lit2"), op("DW_OP_shra")], (1 << 64) - 2),
+    ([op("DW_OP_consts", -7), op("DW_OP_lit2"), op("DW_OP_div")], (1 << 64) - 3),
+    ([op("DW_OP_consts", -1), op("DW_OP_lit1"), op("DW_OP_lt")], 1),  # signed compare
+    ([op("DW_OP_lit1"), op("DW_OP_lit2"), op("DW_OP_swap"), op("DW_OP_minus")], 1),
+    ([op("DW_OP_lit1"), op("DW_OP_dup"), op("DW_OP_plus")], 2),
+    ([op("DW_OP_lit1"), op("DW_OP_lit2"), op("DW_OP_drop")], 1),
 ])
 def test_expressions(ops: list, want: int) -> None:
     assert evaluate(ops, ctx()) == want
@@ -64,12 +71,28 @@ def test_scopes_and_call_sites_of_the_kernel(machine: Machine) -> None:
     scopes = DwarfScopes.load(machine.artifacts.elf)
     assert DwarfScopes.load(machine.artifacts.elf) is scopes  # cached
     fn = machine.symbol("get_page_from_freelist")
-    at_entry = scopes.locations(fn)
+    at_entry = {(f, n): ops for f, n, ops in scopes.locations(fn)}
     assert [o.op_name for o in at_entry[("get_page_from_freelist", "order")]] == ["DW_OP_reg4"]
-    assert scopes.locations(0x1234) == {}  # no code there
+    assert scopes.locations(0x1234) == []  # no code there
     # the call from __alloc_pages passes order in rsi (DWARF register 4): some value
     # the caller can compute after the call returns
     calls = [a for a in range(machine.symbol("__alloc_pages"),
                               machine.symbol("__alloc_pages") + 0x400)
              if scopes.call_site(a)]
     assert calls and any(4 in scopes.call_site(a) for a in calls)
+
+
+def test_branches() -> None:
+    """DW_OP_bra jumps (relative to the end of the branch) when the top is non-zero;
+    offsets are where the ops lie in the bytes (a branch is 3 bytes)."""
+    def prog(cond: int) -> list:
+        return [DWARFExprOp(0, f"DW_OP_lit{cond}", [], 0),
+                DWARFExprOp(0, "DW_OP_bra", [4], 1),       # ends at 4: to 8 (lit9)
+                DWARFExprOp(0, "DW_OP_lit5", [], 4),
+                DWARFExprOp(0, "DW_OP_skip", [1], 5),      # ends at 8: to 9
+                DWARFExprOp(0, "DW_OP_lit9", [], 8),
+                DWARFExprOp(0, "DW_OP_stack_value", [], 9)]
+    assert evaluate(prog(0), ctx()) == 5
+    assert evaluate(prog(1), ctx()) == 9
+    loop = [DWARFExprOp(0, "DW_OP_skip", [-3], 0), DWARFExprOp(0, "DW_OP_nop", [], 3)]
+    assert evaluate(loop, ctx()) is None  # jumps to itself for ever: refused, no hang

@@ -95,6 +95,7 @@ def test_pointer_arithmetic_and_casts(machine: Machine) -> None:
     assert value(machine, "kmalloc - 1") == kmalloc - 1
     assert value(machine, "(void *)mem_map + 3") == mem_map + 3
     assert ev(machine, "kmalloc + 1").type_.type.kind.name == "FUNCTION"
+    assert value(machine, "!kmalloc") == 0 and value(machine, "zones && 1") == 1
 
 
 def test_enumerators_functions_and_assembly_symbols(machine: Machine) -> None:
