@@ -779,8 +779,15 @@ class DebugSession:
         # the DWARF name: fn may be an alias (alloc_pages for __alloc_pages)
         p = params.get(own[0].function or fn) if own else params.get(fn)
         names = p.names if p is not None else tuple(found)
-        return ", ".join(f"{n}={short_value(found[n].value) if n in found else '<optimized out>'}"
-                         for n in names)
+        def arg(n: str) -> str:
+            v = found.get(n)
+            if v is None:
+                return f"{n}=<optimized out>"
+            if v.value.absent_ and v.at_entry is not None:  # gdb: name@entry=value
+                return f"{n}@entry={short_value(v.at_entry)}"
+            return f"{n}={short_value(v.value)}"
+
+        return ", ".join(arg(n) for n in names)
 
     def backtrace(self, limit: int = 64) -> str:
         from emu.kernel.unwind import format_backtrace
@@ -919,8 +926,10 @@ class _FrameLocals(Mapping):
 
     def _load(self) -> dict:
         if self._vars is None:
-            self._vars = {v.name: v.value for v in self.session.variables(self.level)
-                          if not v.shadowed}
+            found = [v for v in self.session.variables(self.level) if not v.shadowed]
+            self._vars = {v.name: v.value for v in found}
+            self._vars.update({f"{v.name}@entry": v.at_entry for v in found
+                               if v.at_entry is not None})
         return self._vars
 
     def _names(self):  # -> Collection[str]
@@ -946,6 +955,8 @@ class _FrameLocals(Mapping):
 
     def __contains__(self, name: object) -> bool:
         try:
+            if isinstance(name, str) and name.endswith("@entry"):
+                return name in self._load()  # depends on the caller, not just the pc
             return name in self._names()
         except KmemuError:
             return False

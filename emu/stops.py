@@ -394,33 +394,49 @@ class StopsMixin:
         resolve = entry_value_resolver(scopes, frames, self.read_u64)
         ctx = Context(regs if regs is not None else frame.registers, frame.cfa, self.read_u64,
                       lambda ops: resolve(level, ops))
+        at_entry: dict[str, list] | None = None
         out = []
         for v in variables:
             queue = queues.get((v.function or "", v.name))
             ops = queue.pop(0) if queue else None
             if v.value.absent_ and ops and any(op.op_name.endswith("entry_value") for op in ops):
                 v = self._from_entry_value(v, ops, ctx, drgn, dataclasses)
+            if v.value.absent_ and v.argument and not v.inlined:
+                # gone now, but where the caller put it is known: gdb's name@entry
+                if at_entry is None:
+                    at_entry = scopes.parameters_at_entry(frame.pc if exact else frame.pc - 1)
+                reg = at_entry.get(v.name)
+                if reg is not None and len(reg) == 1 and reg[0].op_name.startswith("DW_OP_reg"):
+                    value = resolve(level, reg)
+                    if value is not None:
+                        v = dataclasses.replace(v, at_entry=self._typed(v.value.type_, value))
             out.append(v)
         return out
+
+    def _typed(self, t, value: int):  # -> drgn.Object | None
+        """``value`` (64 bits) as a scalar of type ``t``; None for other types."""
+        import drgn
+
+        kind = t.unaliased_kind()
+        if kind not in (drgn.TypeKind.INT, drgn.TypeKind.POINTER, drgn.TypeKind.ENUM,
+                        drgn.TypeKind.BOOL):
+            return None
+        bits = 8 * drgn.sizeof(t)
+        value &= (1 << bits) - 1
+        if kind == drgn.TypeKind.INT and t.unaliased().is_signed and value >> (bits - 1):
+            value -= 1 << bits
+        return drgn.Object(self.program, t, value=value)
 
     def _from_entry_value(self, v, ops: list, ctx, drgn, dataclasses):  # noqa: ANN001
         """``v`` with the value its entry-value location gives, if any."""
         from emu.kernel.entryval import evaluate
 
         t = v.value.type_
-        kind = t.unaliased_kind()
         result = evaluate(ops, ctx)
         if result is None:
             return v
         if ops[-1].op_name != "DW_OP_stack_value":  # a location: the variable is at result
             return dataclasses.replace(v, value=drgn.Object(self.program, t, address=result),
                                        entry=True)
-        if kind not in (drgn.TypeKind.INT, drgn.TypeKind.POINTER, drgn.TypeKind.ENUM,
-                        drgn.TypeKind.BOOL):
-            return v
-        bits = 8 * drgn.sizeof(t)
-        result &= (1 << bits) - 1
-        if kind == drgn.TypeKind.INT and t.unaliased().is_signed and result >> (bits - 1):
-            result -= 1 << bits
-        return dataclasses.replace(v, value=drgn.Object(self.program, t, value=result),
-                                   entry=True)
+        obj = self._typed(t, result)
+        return v if obj is None else dataclasses.replace(v, value=obj, entry=True)

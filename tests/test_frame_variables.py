@@ -444,3 +444,25 @@ def test_until_a_location_in_this_function_skips_recursion_and_can_repeat(
     # recursive call's entry is deeper, so this runs to the frame's return
     assert s.m.cpu.rip != here and len(s.m.backtrace()) < depth, stop.text
     s.kill()
+
+
+def test_at_entry_values_of_arguments_gone_from_their_registers(s: DebugSession) -> None:
+    """tremove passed root and v to tsplit in registers a callee may clobber: above
+    frame 0 their current values are unknown, but alloc_vmap_area's call site says
+    what tremove was given (gdb's root@entry)."""
+    s.break_("tsplit")
+    s.call("vmalloc", ["40000"])
+    level = next(f.level for f in s.m.backtrace() if f.function == "tremove")
+    vs = {v.name: v for v in s.m.frame_variables(level)}
+    root = s.m.symbol("free_vmap_root")
+    assert vs["root"].value.absent_ and int(vs["root"].at_entry) == root
+    assert int(vs["v"].at_entry) >= 0xFFFF888000000000
+    s.select_frame(level)
+    assert re.match(rf"root@entry = \(struct vmap_area \*\*\){root:#x}\n"
+                    r"v@entry = \(struct vmap_area \*\)0xffff888", s.info_variables(True))
+    assert int(s.evaluate("root@entry")) == root
+    assert s.evaluate("v@entry->va_start").value_() >= 0xFFFFC90000000000  # in vmalloc space
+    assert s.evaluate("root").absent_  # the current value stays unknown
+    with pytest.raises(KmemuError, match="no entry value of 'l'"):
+        s.evaluate("l@entry")  # a local, not an argument
+    s.kill()

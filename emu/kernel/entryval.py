@@ -295,6 +295,27 @@ class DwarfScopes:
             die = inner
         return [v for here in reversed(scopes) for v in here]
 
+    def parameters_at_entry(self, pc: int) -> dict[str, list]:
+        """Parameter name -> location expression at the entry of the (real, not
+        inlined) function holding ``pc``: where the caller put each argument."""
+        cu = self._cu(pc)
+        if cu is None:
+            return {}
+        base = self._base(cu)
+        fn = next((d for d in cu.get_top_DIE().iter_children()
+                   if d.tag == "DW_TAG_subprogram" and self._covers(d, pc, base)), None)
+        low = fn.attributes.get("DW_AT_low_pc") if fn is not None else None
+        if fn is None or low is None:
+            return {}
+        out = {}
+        for ch in fn.iter_children():
+            if ch.tag == "DW_TAG_formal_parameter":
+                name = self._name(ch)
+                ops = self._location(ch, low.value, base)
+                if name is not None and ops is not None:
+                    out[name] = ops
+        return out
+
     def call_site(self, return_pc: int) -> dict[int, list]:
         """DWARF register number -> ``DW_AT_call_value`` expression, for the call that
         returns to ``return_pc``."""

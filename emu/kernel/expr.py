@@ -111,8 +111,11 @@ def tokenize(text: str) -> list[Token]:
         elif ch.isascii() and (ch.isalpha() or ch == "_"):
             m = _IDENT.match(text, i)
             assert m is not None
-            out.append(Token("ident", m.group(), col))
-            i = m.end()
+            end = m.end()
+            if text.startswith("@entry", end) and not _IDENT.match(text, end + 6):
+                end += 6  # gdb's NAME@entry: an argument's value when the function began
+            out.append(Token("ident", text[i:end], col))
+            i = end
         elif ch == "$":
             m = _IDENT.match(text, i + 1) or _HISTORY.match(text, i + 1)
             if m is None:
@@ -516,6 +519,10 @@ class Evaluator:
         return value
 
     def ev_ident(self, n: Node) -> Any:
+        if n.text.endswith("@entry") and n.text not in self.local_vars:
+            raise self.fail(f"no entry value of {n.text[:-6]!r} in this frame (only an "
+                            "argument whose caller's call site says what it passed has one)",
+                            n)
         if n.text in self.local_vars:
             return self.local_vars[n.text]
         try:

@@ -48,7 +48,9 @@ class Variable:
     ``function``, the (possibly inlined) function whose scope declares it;
     ``shadowed``, that an inner scope declares the same name (C would not see it);
     ``entry``, that the location said "the value a register had at the function's
-    entry" and the caller's call site gave it (see :mod:`emu.kernel.entryval`).
+    entry" and the caller's call site gave it (see :mod:`emu.kernel.entryval`);
+    ``at_entry``, for an argument whose current value is gone, the value it had
+    when the function began, from the call site (gdb's ``name@entry``).
     """
 
     name: str
@@ -58,6 +60,7 @@ class Variable:
     inlined: bool
     shadowed: bool = False
     entry: bool = False  # the value came from the caller's call site (DW_OP_entry_value)
+    at_entry: Any = None  # drgn.Object: the argument's value when the function began
 
 
 def _linux_pt_regs(prog: Any) -> Any:
@@ -148,6 +151,8 @@ def format_variable(v: Variable, hex: bool = False) -> str:  # noqa: A002 - gdb'
     """``name = value`` as gdb's ``info locals`` prints it (one line for scalars)."""
     from emu.kernel.expr import format_value
 
+    if v.value.absent_ and v.at_entry is not None:
+        return f"{v.name}@entry = {format_value(v.at_entry, hex=hex)}"
     if v.value.absent_:
         return f"{v.name} = <optimized out>"
     return f"{v.name} = {format_value(v.value, hex=hex)}"

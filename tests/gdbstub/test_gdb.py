@@ -224,3 +224,18 @@ def test_entry_values_agree_with_gdb(gdb_server: Server) -> None:
     s.until(f"*{pc:#x}")
     assert _name_values(s.info_variables(True)) == gdb_args
     assert {v.name for v in s.variables() if v.entry} >= {"order", "alloc_flags"}
+
+
+def test_at_entry_values_agree_with_gdb(gdb_server: Server) -> None:
+    from emu import Machine
+    from emu.session import DebugSession
+
+    out = gdb_server.gdb("break tsplit", "monitor call vmalloc 40000", "continue",
+                         "frame 1", "echo ==args\\n", "info args", "echo ==end\\n")
+    gdb_args = _name_values(out.split("==args")[1].split("==end")[0])
+    s = DebugSession(Machine.booted(mem="256M"))
+    s.break_("tsplit")
+    s.call("vmalloc", ["40000"])
+    s.select_frame(1)
+    ours = _name_values(s.info_variables(True).replace("@entry", ""))
+    assert ours == gdb_args and set(ours) == {"root", "v"}, (ours, out)
