@@ -32,6 +32,7 @@ from elftools.dwarf.locationlists import LocationEntry, LocationParser
 from elftools.elf.elffile import ELFFile
 
 from emu.errors import KmemuError
+from emu.kernel.filecache import load_per_file
 from emu.kernel.unwind import DWARF_REGS
 
 U64 = (1 << 64) - 1
@@ -203,11 +204,7 @@ class DwarfScopes:
     @classmethod
     def load(cls, elf: Path | str) -> DwarfScopes:
         """Cached per (path, mtime)."""
-        p = Path(elf)
-        key = (str(p.resolve()), p.stat().st_mtime_ns)
-        if key not in _CACHE:
-            _CACHE[key] = cls(p.read_bytes())
-        return _CACHE[key]
+        return load_per_file(_CACHE, elf, lambda p: cls(p.read_bytes()))
 
     def _cu(self, pc: int):  # -> elftools CompileUnit | None
         if self._aranges is None:

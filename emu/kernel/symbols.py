@@ -17,6 +17,7 @@ from pathlib import Path
 from elftools.elf.elffile import ELFFile
 
 from emu.errors import KmemuError
+from emu.kernel.filecache import load_per_file
 
 
 class SymbolError(KmemuError, LookupError):
@@ -56,12 +57,7 @@ class Symbols:
     @classmethod
     def load(cls, elf_path: Path) -> Symbols:
         """Symbols of an ELF; cached per (path, mtime) for the life of the process."""
-        p = Path(elf_path)
-        key = (str(p.resolve()), p.stat().st_mtime_ns)
-        hit = _CACHE.get(key)
-        if hit is None:
-            hit = _CACHE[key] = cls(_read_symtab(p), p)
-        return hit
+        return load_per_file(_CACHE, elf_path, lambda p: cls(_read_symtab(p), p))
 
     @property
     def params(self) -> dict[str, Params]:

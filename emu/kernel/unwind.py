@@ -51,6 +51,8 @@ from typing import Any
 
 from elftools.elf.elffile import ELFFile
 
+from emu.kernel.filecache import load_per_file
+
 # DWARF register numbers of x86-64 (System V psABI, figure 3.36); 16 is the return address.
 DWARF_REGS = {0: "rax", 1: "rdx", 2: "rcx", 3: "rbx", 4: "rsi", 5: "rdi", 6: "rbp", 7: "rsp",
               8: "r8", 9: "r9", 10: "r10", 11: "r11", 12: "r12", 13: "r13", 14: "r14",
@@ -117,11 +119,7 @@ class CfiTable:
     @classmethod
     def load(cls, elf_path: Path | str) -> CfiTable:
         """Parse ``.debug_frame`` (pyelftools); cached per (path, mtime)."""
-        p = Path(elf_path)
-        key = (str(p.resolve()), p.stat().st_mtime_ns)
-        if key not in _CACHE:
-            _CACHE[key] = cls._parse(p)
-        return _CACHE[key]
+        return load_per_file(_CACHE, elf_path, cls._parse)
 
     @classmethod
     def _parse(cls, path: Path) -> CfiTable:
