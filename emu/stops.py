@@ -349,6 +349,7 @@ class StopsMixin:
         >>> {v.name: v.value for v in m.frame_variables()}  # doctest: +SKIP
         {'s': Object(prog, 'struct kmem_cache *', value=0xffff88800ff09500), ...}
         """
+        from emu.kernel.entryval import DwarfScopes, apply_entry_values
         from emu.kernel.scope import frame_variables
 
         if isinstance(level, bool) or not isinstance(level, int):
@@ -368,75 +369,10 @@ class StopsMixin:
 
         found = frame_variables(self.program, regs, level - start, param_names=param_names,
                                 pc=frames[level].pc)
-        if any(v.value.absent_ for v in found):
-            found = self._entry_values(found, level, regs if start == level else None)
+        if any(v.value.absent_ for v in found):  # what drgn cannot read, the call sites may
+            assert self.artifacts is not None
+            found = apply_entry_values(
+                self.program, found, self.backtrace(), level,
+                regs if start == level else frames[level].registers,
+                DwarfScopes.load(self.artifacts.elf), self.read_u64)
         return found
-
-    def _entry_values(self, variables: list, level: int, regs: dict | None) -> list:
-        """Absent variables whose location is an entry value (``DW_OP_entry_value``,
-        which drgn does not evaluate), computed from the caller's call site."""
-        import dataclasses
-
-        import drgn
-
-        from emu.kernel.entryval import Context, DwarfScopes, entry_value_resolver
-
-        assert self.artifacts is not None
-        frames = self.backtrace()
-        frame = frames[level]
-        exact = level == 0 or frame.found_by == "trap frame"  # else pc is a return address
-        scopes = DwarfScopes.load(self.artifacts.elf)
-        # innermost first, as drgn lists them: the k-th (function, name) of one list is the
-        # k-th of the other (a function inlined into itself has two)
-        queues: dict[tuple[str, str], list] = {}
-        for fn, name, ops in scopes.locations(frame.pc if exact else frame.pc - 1):
-            queues.setdefault((fn, name), []).append(ops)
-        resolve = entry_value_resolver(scopes, frames, self.read_u64)
-        ctx = Context(regs if regs is not None else frame.registers, frame.cfa, self.read_u64,
-                      lambda ops: resolve(level, ops))
-        at_entry: dict[str, list] | None = None
-        out = []
-        for v in variables:
-            queue = queues.get((v.function or "", v.name))
-            ops = queue.pop(0) if queue else None
-            if v.value.absent_ and ops and any(op.op_name.endswith("entry_value") for op in ops):
-                v = self._from_entry_value(v, ops, ctx, drgn, dataclasses)
-            if v.value.absent_ and v.argument and not v.inlined:
-                # gone now, but where the caller put it is known: gdb's name@entry
-                if at_entry is None:
-                    at_entry = scopes.parameters_at_entry(frame.pc if exact else frame.pc - 1)
-                reg = at_entry.get(v.name)
-                if reg is not None and len(reg) == 1 and reg[0].op_name.startswith("DW_OP_reg"):
-                    value = resolve(level, reg)
-                    if value is not None:
-                        v = dataclasses.replace(v, at_entry=self._typed(v.value.type_, value))
-            out.append(v)
-        return out
-
-    def _typed(self, t, value: int):  # -> drgn.Object | None
-        """``value`` (64 bits) as a scalar of type ``t``; None for other types."""
-        import drgn
-
-        kind = t.unaliased_kind()
-        if kind not in (drgn.TypeKind.INT, drgn.TypeKind.POINTER, drgn.TypeKind.ENUM,
-                        drgn.TypeKind.BOOL):
-            return None
-        bits = 8 * drgn.sizeof(t)
-        value &= (1 << bits) - 1
-        if kind == drgn.TypeKind.INT and t.unaliased().is_signed and value >> (bits - 1):
-            value -= 1 << bits
-        return drgn.Object(self.program, t, value=value)
-
-    def _from_entry_value(self, v, ops: list, ctx, drgn, dataclasses):  # noqa: ANN001
-        """``v`` with the value its entry-value location gives, if any."""
-        from emu.kernel.entryval import evaluate
-
-        t = v.value.type_
-        result = evaluate(ops, ctx)
-        if result is None:
-            return v
-        if ops[-1].op_name != "DW_OP_stack_value":  # a location: the variable is at result
-            return dataclasses.replace(v, value=drgn.Object(self.program, t, address=result),
-                                       entry=True)
-        obj = self._typed(t, result)
-        return v if obj is None else dataclasses.replace(v, value=obj, entry=True)

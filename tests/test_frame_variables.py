@@ -365,13 +365,11 @@ def test_function_colon_colon_reaches_a_shadowed_variable(s: DebugSession) -> No
 
 
 def test_an_entry_value_location_is_an_address_not_the_value(machine: Machine) -> None:
-    """Without DW_OP_stack_value, 'entry value of rdi + 32' is where the variable lives."""
-    import dataclasses
-
+    """Without DW_OP_stack_value, 'entry value of rdi + 8' is where the variable lives."""
     import drgn
     from elftools.dwarf.dwarf_expr import DWARFExprOp
 
-    from emu.kernel.entryval import Context
+    from emu.kernel.entryval import Context, _from_entry_value
     from emu.kernel.scope import Variable
 
     zones = machine.symbol("zones")
@@ -379,12 +377,12 @@ def test_an_entry_value_location_is_an_address_not_the_value(machine: Machine) -
     v = Variable("x", absent, False, "f", False)
     ctx = Context({}, None, machine.read_u64, lambda ops: zones)
     ev = [DWARFExprOp(0, "DW_OP_entry_value", [[DWARFExprOp(0, "DW_OP_reg5", [], 0)]], 0)]
-    at = machine._from_entry_value(v, [*ev, DWARFExprOp(0, "DW_OP_plus_uconst", [8], 3)],
-                                   ctx, drgn, dataclasses)
+    at = _from_entry_value(machine.program, v,
+                           [*ev, DWARFExprOp(0, "DW_OP_plus_uconst", [8], 3)], ctx)
     assert at.entry and at.value.address_ == zones + 8
     assert int(at.value) == machine.read_u64(zones + 8)
-    val = machine._from_entry_value(v, [*ev, DWARFExprOp(0, "DW_OP_stack_value", [], 3)],
-                                    ctx, drgn, dataclasses)
+    val = _from_entry_value(machine.program, v,
+                            [*ev, DWARFExprOp(0, "DW_OP_stack_value", [], 3)], ctx)
     assert val.value.address_ is None and int(val.value) == zones
 
 

@@ -33,6 +33,7 @@ from elftools.elf.elffile import ELFFile
 
 from emu.errors import KmemuError
 from emu.kernel.filecache import load_per_file
+from emu.kernel.lines import cu_base, die_ranges
 from emu.kernel.unwind import DWARF_REGS
 
 U64 = (1 << 64) - 1
@@ -58,6 +59,16 @@ class Context:
     cfa: int | None
     read_u64: Callable[[int], int]
     entry_value: Callable[[list], int | None]
+
+
+def _regno(op) -> int | None:  # op: DWARFExprOp
+    """N of ``DW_OP_regN`` / ``DW_OP_regx N``; None for any other op."""
+    name = op.op_name
+    if name == "DW_OP_regx":
+        return int(op.args[0])
+    if name.startswith("DW_OP_reg") and name[9:].isdigit():
+        return int(name[9:])
+    return None
 
 
 def _reg(ctx: Context, regno: int) -> int:
@@ -122,8 +133,8 @@ def evaluate(ops: list, ctx: Context) -> int | None:
                 stack.append(int(name[9:]))
             elif name.startswith("DW_OP_const") and name[11:12] in "1248us":
                 stack.append(int(args[0]) & U64)
-            elif name.startswith("DW_OP_reg") and name != "DW_OP_regval_type":
-                stack.append(_reg(ctx, int(args[0]) if name == "DW_OP_regx" else int(name[9:])))
+            elif _regno(op) is not None:  # in a call-site value: the register's contents
+                stack.append(_reg(ctx, _regno(op)))  # type: ignore[arg-type]
             elif name.startswith("DW_OP_breg"):
                 regno = int(args[0]) if name == "DW_OP_bregx" else int(name[10:])
                 stack.append((_reg(ctx, regno) + int(args[-1])) & U64)
@@ -182,11 +193,7 @@ def evaluate(ops: list, ctx: Context) -> int | None:
 def entry_register(ops: list) -> int | None:
     """The DWARF register number of ``DW_OP_entry_value(DW_OP_regN)``; None for any
     other inner expression."""
-    if len(ops) == 1 and ops[0].op_name.startswith("DW_OP_reg") \
-            and ops[0].op_name != "DW_OP_regval_type":
-        return int(ops[0].args[0]) if ops[0].op_name == "DW_OP_regx" else \
-            int(ops[0].op_name[9:])
-    return None
+    return _regno(ops[0]) if len(ops) == 1 else None
 
 
 class DwarfScopes:
@@ -212,25 +219,18 @@ class DwarfScopes:
         off = self._aranges.cu_offset_at_addr(pc)
         return None if off is None else self._dwarf.get_CU_at(off)
 
-    @staticmethod
-    def _base(cu) -> int:
-        low = cu.get_top_DIE().attributes.get("DW_AT_low_pc")
-        return low.value if low is not None else 0
-
     def _covers(self, die, pc: int, base: int) -> bool:
-        a = die.attributes
-        if "DW_AT_low_pc" in a and "DW_AT_high_pc" in a:
-            lo, hi = a["DW_AT_low_pc"].value, a["DW_AT_high_pc"]
-            return lo <= pc < (hi.value if hi.form == "DW_FORM_addr" else lo + hi.value)
-        if "DW_AT_ranges" in a and self._ranges is not None \
-                and a["DW_AT_ranges"].form == "DW_FORM_sec_offset":
-            for e in self._ranges.get_range_list_at_offset(a["DW_AT_ranges"].value,
-                                                           cu=die.cu):
-                if hasattr(e, "begin_offset"):
-                    b = 0 if getattr(e, "is_absolute", False) else base
-                    if b + e.begin_offset <= pc < b + e.end_offset:
-                        return True
-        return False
+        return any(lo <= pc < hi for lo, hi in die_ranges(die, self._ranges, base))
+
+    def _subprogram(self, pc: int):  # -> (base, DIE) | None
+        """The base address of the CU holding ``pc`` and the (real) function there."""
+        cu = self._cu(pc)
+        if cu is None:
+            return None
+        base = cu_base(cu)
+        fn = next((d for d in cu.get_top_DIE().iter_children()
+                   if d.tag == "DW_TAG_subprogram" and self._covers(d, pc, base)), None)
+        return None if fn is None else (base, fn)
 
     @staticmethod
     def _name(die) -> str | None:
@@ -268,15 +268,12 @@ class DwarfScopes:
         innermost scope first: the inlined functions and blocks covering it, then the
         subprogram holding it (expression None: no location there).  A function
         inlined into itself (``__free_pages``) appears once per copy."""
-        cu = self._cu(pc)
-        if cu is None:
+        found = self._subprogram(pc)
+        if found is None:
             return []
-        base = self._base(cu)
+        base, die = found
         scopes: list[list[tuple[str, str, list | None]]] = []
-        fn = next((d for d in cu.get_top_DIE().iter_children()
-                   if d.tag == "DW_TAG_subprogram" and self._covers(d, pc, base)), None)
-        owner = self._name(fn) if fn is not None else None
-        die = fn
+        owner = self._name(die)
         while die is not None and owner is not None:
             inner, here = None, []
             for ch in die.iter_children():
@@ -295,14 +292,12 @@ class DwarfScopes:
     def parameters_at_entry(self, pc: int) -> dict[str, list]:
         """Parameter name -> location expression at the entry of the (real, not
         inlined) function holding ``pc``: where the caller put each argument."""
-        cu = self._cu(pc)
-        if cu is None:
+        found = self._subprogram(pc)
+        if found is None:
             return {}
-        base = self._base(cu)
-        fn = next((d for d in cu.get_top_DIE().iter_children()
-                   if d.tag == "DW_TAG_subprogram" and self._covers(d, pc, base)), None)
-        low = fn.attributes.get("DW_AT_low_pc") if fn is not None else None
-        if fn is None or low is None:
+        base, fn = found
+        low = fn.attributes.get("DW_AT_low_pc")
+        if low is None:
             return {}
         out = {}
         for ch in fn.iter_children():
@@ -367,3 +362,76 @@ def entry_value_resolver(scopes: DwarfScopes, frames: list[FrameInfo],
         return evaluate(value, ctx)
 
     return resolve
+
+
+def apply_entry_values(prog: Any, variables: list, frames: list[FrameInfo], level: int,
+                       regs: Mapping[str, int], scopes: DwarfScopes,
+                       read_u64: Callable[[int], int]) -> list:
+    """``variables`` (:func:`emu.kernel.scope.frame_variables` of frame ``level``)
+    with what the call sites know filled in: an absent variable whose location is
+    an entry value gets its value (``entry``); an absent argument whose register at
+    the function's entry a call site knows gets ``at_entry`` (gdb's ``name@entry``).
+    ``regs`` are frame ``level``'s registers; ``frames`` our unwinder's, innermost
+    first."""
+    import dataclasses
+
+    frame = frames[level]
+    exact = level == 0 or frame.found_by == "trap frame"  # else pc is a return address
+    pc = frame.pc if exact else frame.pc - 1
+    # innermost first, as drgn lists them: the k-th (function, name) of one list is the
+    # k-th of the other (a function inlined into itself has two)
+    queues: dict[tuple[str, str], list] = {}
+    for fn, name, ops in scopes.locations(pc):
+        queues.setdefault((fn, name), []).append(ops)
+    resolve = entry_value_resolver(scopes, frames, read_u64)
+    ctx = Context(regs, frame.cfa, read_u64, lambda ops: resolve(level, ops))
+    at_entry: dict[str, list] | None = None
+    out = []
+    for v in variables:
+        queue = queues.get((v.function or "", v.name))
+        ops = queue.pop(0) if queue else None
+        if v.value.absent_ and ops and any(op.op_name.endswith("entry_value") for op in ops):
+            v = _from_entry_value(prog, v, ops, ctx)
+        if v.value.absent_ and v.argument and not v.inlined:
+            # gone now, but where the caller put it is known: gdb's name@entry
+            if at_entry is None:
+                at_entry = scopes.parameters_at_entry(pc)
+            reg = at_entry.get(v.name)
+            value = resolve(level, reg) if reg is not None else None
+            if value is not None:
+                v = dataclasses.replace(v, at_entry=_typed(prog, v.value.type_, value))
+        out.append(v)
+    return out
+
+
+def _typed(prog: Any, t: Any, value: int) -> Any:  # -> drgn.Object | None
+    """``value`` (64 bits) as a scalar of type ``t``; None for other types."""
+    import drgn
+
+    kind = t.unaliased_kind()
+    if kind not in (drgn.TypeKind.INT, drgn.TypeKind.POINTER, drgn.TypeKind.ENUM,
+                    drgn.TypeKind.BOOL):
+        return None
+    bits = 8 * drgn.sizeof(t)
+    value &= (1 << bits) - 1
+    if kind == drgn.TypeKind.INT and t.unaliased().is_signed and value >> (bits - 1):
+        value -= 1 << bits
+    return drgn.Object(prog, t, value=value)
+
+
+def _from_entry_value(prog: Any, v: Any, ops: list, ctx: Context) -> Any:
+    """``v`` (a :class:`emu.kernel.scope.Variable`) with the value its entry-value
+    location gives, if any: a value after ``DW_OP_stack_value``, else the address
+    the variable is read at."""
+    import dataclasses
+
+    import drgn
+
+    result = evaluate(ops, ctx)
+    if result is None:
+        return v
+    t = v.value.type_
+    if ops[-1].op_name != "DW_OP_stack_value":  # a location: the variable is at result
+        return dataclasses.replace(v, value=drgn.Object(prog, t, address=result), entry=True)
+    obj = _typed(prog, t, result)
+    return v if obj is None else dataclasses.replace(v, value=obj, entry=True)

@@ -131,25 +131,32 @@ class LineTable:
         return sorted({r.file for r in self.rows})
 
 
+def cu_base(cu) -> int:  # cu: elftools CompileUnit
+    """The base address a CU's range and location list offsets are relative to."""
+    low = cu.get_top_DIE().attributes.get("DW_AT_low_pc")
+    return low.value if low is not None else 0
+
+
+def die_ranges(die, range_lists, base: int) -> list[tuple[int, int]]:
+    """[lo, hi) address ranges of a DIE (low/high pc, or DW_AT_ranges relative to
+    ``base``, the CU's :func:`cu_base`); ``range_lists`` is ``dwarf.range_lists()``."""
+    a = die.attributes
+    if "DW_AT_low_pc" in a and "DW_AT_high_pc" in a:
+        lo, hi = a["DW_AT_low_pc"].value, a["DW_AT_high_pc"]
+        return [(lo, hi.value if hi.form == "DW_FORM_addr" else lo + hi.value)]
+    out: list[tuple[int, int]] = []
+    if "DW_AT_ranges" in a and range_lists is not None and \
+            a["DW_AT_ranges"].form == "DW_FORM_sec_offset":
+        for e in range_lists.get_range_list_at_offset(a["DW_AT_ranges"].value, cu=die.cu):
+            if hasattr(e, "begin_offset"):
+                b = 0 if getattr(e, "is_absolute", False) else base
+                out.append((b + e.begin_offset, b + e.end_offset))
+    return out
+
+
 def _inlined_ranges(dwarf) -> list[tuple[int, int]]:  # dwarf: elftools DWARFInfo
     """[lo, hi) address ranges of every DW_TAG_inlined_subroutine."""
-    out: list[tuple[int, int]] = []
     range_lists = dwarf.range_lists()
-    for cu in dwarf.iter_CUs():
-        top = cu.get_top_DIE()
-        low = top.attributes.get("DW_AT_low_pc")
-        base = low.value if low is not None else 0
-        for die in cu.iter_DIEs():
-            if die.tag != "DW_TAG_inlined_subroutine":
-                continue
-            a = die.attributes
-            if "DW_AT_low_pc" in a and "DW_AT_high_pc" in a:
-                lo, hi = a["DW_AT_low_pc"].value, a["DW_AT_high_pc"]
-                out.append((lo, hi.value if hi.form == "DW_FORM_addr" else lo + hi.value))
-            elif "DW_AT_ranges" in a and range_lists is not None and \
-                    a["DW_AT_ranges"].form == "DW_FORM_sec_offset":
-                for e in range_lists.get_range_list_at_offset(a["DW_AT_ranges"].value, cu=cu):
-                    if hasattr(e, "begin_offset"):
-                        b = 0 if getattr(e, "is_absolute", False) else base
-                        out.append((b + e.begin_offset, b + e.end_offset))
-    return out
+    return [r for cu in dwarf.iter_CUs() for die in cu.iter_DIEs()
+            if die.tag == "DW_TAG_inlined_subroutine"
+            for r in die_ranges(die, range_lists, cu_base(cu))]
