@@ -98,6 +98,12 @@ _DIVIDE = bytes.fromhex("31d231c031c9f7f1")
 _LOAD_DS = "48c7c300300000" "66c703{:04x}" "8e1b"
 
 
+# The registers Cpu.reg() reads by name, as debuggers show them.
+REGISTER_NAMES = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10",
+                  "r11", "r12", "r13", "r14", "r15", "rip", "rflags", "cs", "ss", "ds", "es",
+                  "fs", "gs", "fs_base", "gs_base", "cr0", "cr2", "cr3", "cr4")
+
+
 @cache
 def calibrate() -> ContextLayout:
     """Find ``old_exception`` and ``error_code`` in the context blob by experiment.

@@ -323,12 +323,11 @@ class StopsMixin:
 
     def registers(self) -> dict[str, int]:
         """The general registers, rip, rflags, segment selectors and fs/gs base."""
+        from emu.cpu import REGISTER_NAMES
+
         cpu = self.cpu
         assert cpu is not None
-        names = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10",
-                 "r11", "r12", "r13", "r14", "r15", "rip", "rflags", "cs", "ss", "ds", "es",
-                 "fs", "gs", "fs_base", "gs_base", "cr0", "cr2", "cr3", "cr4")
-        return {n: cpu.reg(n) for n in names}
+        return {n: cpu.reg(n) for n in REGISTER_NAMES}
 
     def backtrace(self, max_frames: int = 64) -> list:  # -> list[emu.kernel.unwind.Frame]
         """Frames of the current stack, innermost first (CFI, then frame pointers)."""

@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from emu.cpu import REGISTER_NAMES
 from emu.errors import KmemuError
 
 
@@ -46,10 +47,7 @@ MAX_NESTING = 64  # parentheses, brackets, casts and unary operators inside each
 MAX_CHECK_READ = 1 << 20  # evaluate() reads the result once to report faults early
 REGISTER_ALIASES = {"pc": "rip", "sp": "rsp", "fp": "rbp"}
 # Registers a frame above 0 may lack (``$rax`` there is "not saved", not unknown).
-ALL_REGISTERS = frozenset({"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9",
-                           "r10", "r11", "r12", "r13", "r14", "r15", "rip", "rflags", "eflags",
-                           "cs", "ss", "ds", "es", "fs", "gs", "fs_base", "gs_base", "cr0",
-                           "cr2", "cr3", "cr4"})
+ALL_REGISTERS = frozenset({*REGISTER_NAMES, "eflags"})
 TYPE_KEYWORDS = frozenset({"struct", "union", "enum", "const", "volatile", "unsigned",
                            "signed", "char", "short", "int", "long", "void", "_Bool", "float",
                            "double"})

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from emu.errors import KmemuError
+from emu.kernel.unwind import DWARF_REGS
 
 # The order drgn's x86-64 unwinder reads registers from a ``struct pt_regs``
 # (Linux's layout, not the kmemu kernel's own, which has vector/error_code).
 LINUX_PT_REGS = ("r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax",
                  "rcx", "rdx", "rsi", "rdi", "orig_ax", "rip", "cs", "rflags", "rsp", "ss")
-GPRS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10", "r11",
-        "r12", "r13", "r14", "r15", "rip")
+GPRS = (*DWARF_REGS.values(), "rip")  # what a complete register set must have
 U64 = (1 << 64) - 1
 
 ParamNames = Callable[[str], "tuple[str, ...] | None"]
