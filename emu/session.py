@@ -148,10 +148,8 @@ class DebugSession:
         """The selected frame's registers: all of them in frame 0; above it ``rip``,
         ``rsp`` and the callee-saved ones the unwinder recovered (as gdb, which shows
         the others as ``<not saved>``)."""
-        level = self.frame_level
-        if level == 0:
-            return self.m.registers()
-        return dict(self.m.backtrace(max_frames=level + 1)[level].registers)
+        frame = self.selected_frame()
+        return self.m.registers() if frame is None else dict(frame.registers)
 
     def evaluate(self, text: str):  # -> drgn.Object
         """A C expression in the selected frame: its parameters and locals shadow
@@ -189,6 +187,12 @@ class DebugSession:
             self._selected = None
             return 0
         return sel[0]
+
+    def selected_frame(self):  # -> emu.kernel.unwind.Frame | None
+        """The frame 'frame'/'up'/'down' selected, or None for frame 0 (the CPU's own
+        registers, which know more than any unwound frame)."""
+        level = self.frame_level
+        return self.m.backtrace(max_frames=level + 1)[level] if level else None
 
     def select_frame(self, level: int) -> str:
         """gdb's ``frame N``: select frame ``level`` of the backtrace and describe it."""
@@ -615,9 +619,9 @@ class DebugSession:
         """Run until the selected frame's function returns (gdb's ``finish``)."""
         call = self._need_stopped("finish")
         level = self.frame_level
-        if level:
+        frame = self.selected_frame()
+        if frame is not None:
             from emu.kernel.unwind import format_frame
-            frame = self.m.backtrace(max_frames=level + 1)[level]
             fn = frame.function or f"{frame.pc:#x}"
             head = f"Run till exit from {format_frame(frame)}\n"
         else:
@@ -795,10 +799,8 @@ class DebugSession:
 
     def frame_pc(self) -> int:
         """The selected frame's pc (a return address above frame 0)."""
-        level = self.frame_level
-        if level == 0:
-            return self.m.cpu.rip  # type: ignore[union-attr]
-        return self.m.backtrace(max_frames=level + 1)[level].pc
+        frame = self.selected_frame()
+        return self.m.cpu.rip if frame is None else frame.pc  # type: ignore[union-attr]
 
     def source_position(self, spec: str | None = None) -> tuple[str, int]:
         """(file, line) of a location, or of the selected frame (its call's line above
@@ -806,8 +808,7 @@ class DebugSession:
         m = self.m
         if spec:
             row = m.lines.lookup(self.resolve(spec))
-        elif self.frame_level:
-            f = m.backtrace(max_frames=self.frame_level + 1)[self.frame_level]
+        elif (f := self.selected_frame()) is not None:
             if f.file is not None and f.line is not None:
                 return f.file, f.line
             row = None

@@ -101,7 +101,6 @@ class InfoVariables:
     """``info locals`` / ``info args`` (``arguments``) of the selected frame."""
 
     arguments: bool
-    hex: bool = False
 
 
 @dataclass(frozen=True)

@@ -228,8 +228,8 @@ class Repl:
                     self.emit(s.move_frame(delta))
                 else:  # 'frame', 'frame N', 'up 0'
                     self.emit(s.select_frame(s.frame_level if level is None else level))
-            case c.InfoVariables(arguments, hex_):
-                self.emit(s.info_variables(arguments, hex=hex_))
+            case c.InfoVariables(arguments):
+                self.emit(s.info_variables(arguments))
             case c.Examine():
                 self._examine(cmd)
             case c.Disassemble():
