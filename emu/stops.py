@@ -354,7 +354,8 @@ class StopsMixin:
         if isinstance(level, bool) or not isinstance(level, int):
             raise BadArgument(f"a frame level is an int, not {type(level).__name__}")
         self._require_booted()
-        frames = self.backtrace(max_frames=max(level + 1, 1))
+        # all of them (at least to level): the entry values below need the callers
+        frames = self.backtrace(max_frames=max(64, level + 1))
         if not 0 <= level < len(frames):
             raise BadArgument(f"no frame {level}: the stack has {len(frames)} "
                               f"(levels 0-{len(frames) - 1})")
@@ -371,7 +372,7 @@ class StopsMixin:
         if any(v.value.absent_ for v in found):  # what drgn cannot read, the call sites may
             assert self.artifacts is not None
             found = apply_entry_values(
-                self.program, found, self.backtrace(), level,
+                self.program, found, frames, level,
                 regs if start == level else frames[level].registers,
                 DwarfScopes.load(self.artifacts.elf), self.read_u64)
         return found
