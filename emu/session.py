@@ -164,11 +164,6 @@ class DebugSession:
                        local_vars=scope, history=self._history)
         return obj, scope
 
-    def arguments(self) -> dict:  # -> dict[str, drgn.Object]
-        """The names in scope in the selected frame (parameters and locals, inlined
-        scopes first), read through DWARF; empty where there is no debug info."""
-        return {v.name: v.value for v in self.variables() if not v.shadowed}
-
     def variables(self, level: int | None = None) -> list:  # -> list[emu.kernel.scope.Variable]
         """:meth:`emu.Machine.frame_variables` of the selected frame (or ``level``)."""
         if self.m.symbols is None:
@@ -923,11 +918,17 @@ class _FrameLocals(Mapping):
     def __init__(self, session: DebugSession, level: int) -> None:
         self.session, self.level = session, level
         self.used: set[str] = set()
+        self._all: list | None = None  # every Variable of the frame, shadowed ones too
         self._vars: dict | None = None
+
+    def _variables(self) -> list:
+        if self._all is None:
+            self._all = self.session.variables(self.level)
+        return self._all
 
     def _load(self) -> dict:
         if self._vars is None:
-            found = [v for v in self.session.variables(self.level) if not v.shadowed]
+            found = [v for v in self._variables() if not v.shadowed]
             self._vars = {v.name: v.value for v in found}
             self._vars.update({f"{v.name}@entry": v.at_entry for v in found
                                if v.at_entry is not None})
@@ -948,7 +949,7 @@ class _FrameLocals(Mapping):
     def scoped(self, function: str, name: str):  # -> drgn.Object | None
         """``function::name``: that function's variable even where an inner scope
         shadows the name (gdb's ``print slab_alloc::s``)."""
-        for v in self.session.variables(self.level):
+        for v in self._variables():
             if v.name == name and v.function == function:
                 self.used.add(name)
                 return v.value
