@@ -291,8 +291,9 @@ def _numbers(name: str, rest: str) -> tuple[int, ...]:
 def _p_delete(name: str, _fmt: str, rest: str) -> Command:
     if not rest:
         return Delete(None)
-    if rest.split()[0] in ("display", "displays"):  # gdb's 'delete display N'
-        return _p_undisplay(name, "", rest.split(None, 1)[1] if len(rest.split()) > 1 else "")
+    words = rest.split(None, 1)
+    if words[0] in ("display", "displays"):  # gdb's 'delete display N'
+        return _p_undisplay(name, "", words[1] if len(words) > 1 else "")
     return Delete(_numbers(name, rest))
 
 
@@ -300,10 +301,16 @@ def _p_undisplay(name: str, _fmt: str, rest: str) -> Command:
     return Undisplay(_numbers(name, rest) if rest else None)
 
 
-def _p_display(name: str, fmt: str, rest: str) -> Command:
+def _print_format(name: str, fmt: str) -> str | None:
+    """``/x`` -> "x": the output formats print and display take."""
     letter = fmt[1:] or None
     if letter not in (None, "x", "d"):
         raise CommandError(f"{name}/{letter}: only /x (hex) and /d (decimal) are supported")
+    return letter
+
+
+def _p_display(name: str, fmt: str, rest: str) -> Command:
+    letter = _print_format(name, fmt)
     if not rest.strip() and letter:
         raise CommandError(f"{name}/{letter} needs an expression")
     return Display(rest.strip() or None, letter)
@@ -404,9 +411,7 @@ def _p_list(name: str, _fmt: str, rest: str) -> Command:
 
 
 def _p_print(name: str, fmt: str, rest: str) -> Command:
-    letter = fmt[1:] or None
-    if letter not in (None, "x", "d"):
-        raise CommandError(f"{name}/{letter}: only /x (hex) and /d (decimal) are supported")
+    letter = _print_format(name, fmt)
     return Print(_needs(name, rest, "an expression"), letter)
 
 
