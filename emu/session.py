@@ -370,7 +370,7 @@ class DebugSession:
         if changes_only is None:  # gdb's `watch` ignores writes of the same value
             changes_only = access == "write"
         scoped = scope is not None and bool(scope.used)
-        guard = self._scope_guard(scope.level) if scope is not None and scoped else None
+        guard = self._scope_guard(scope.level) if scoped else None  # type: ignore[union-attr]
         wp = Watchpoint(self.m, addr, n, access, stop=True, changes_only=changes_only,
                         expression=text)
         wp.install()
