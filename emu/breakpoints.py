@@ -26,6 +26,7 @@ from unicorn import x86_const as x86
 
 from emu.cpu import delete_hook
 from emu.errors import KmemuError
+from emu.kernel import pagetable
 
 if TYPE_CHECKING:
     from emu.machine import Machine
@@ -219,6 +220,11 @@ class Watchpoint:
         if isinstance(self.address, bool) or not isinstance(self.address, int) or \
                 not 0 <= self.address <= (1 << 64) - self.size:
             raise WatchError(f"watch address must be a 64-bit address, got {self.address!r}")
+        last = self.address + self.size - 1
+        if not (pagetable.is_canonical(self.address) and pagetable.is_canonical(last)):
+            raise WatchError(f"watch range {self.address:#x}..{last:#x} is not canonical "
+                             "(bits 63..47 of an address must all be equal): no mapping can "
+                             "ever reach it")
         self.expression = self.expression or f"*{self.address:#x} ({self.size} bytes)"
 
     @property
@@ -260,8 +266,6 @@ class Watchpoint:
     def _resolve(self) -> None:
         """Translate the range now and hook its physical bytes and page-table entries."""
         from unicorn import UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE
-
-        from emu.kernel import pagetable
 
         m = self.machine
         self._unhook()

@@ -111,6 +111,11 @@ def test_bad_watchpoints(machine: Machine) -> None:
         machine.watchpoint(0xFFFF888000001000, 0)
     with pytest.raises(WatchError, match="address"):
         machine.watchpoint(-1, 8)
+    with pytest.raises(WatchError, match="0xdead000000000000..0xdead000000000007 is not "
+                       "canonical"):
+        machine.watch(0xDEAD000000000000, 8)  # no mapping can ever reach it
+    with pytest.raises(WatchError, match="not canonical"):
+        machine.watchpoint(0x00007FFFFFFFFFFC, 8)  # runs off the end of the lower half
     wp = machine.watchpoint(0x1000, 8).install()  # unmapped: allowed, waits for a mapping
     assert not wp.mapped
     wp.remove()
