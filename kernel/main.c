@@ -5,6 +5,8 @@
  * is detected before anything is printed (so nothing is sent to kmemu ports
  * under QEMU), traps come up before anything can fault, and memblock must
  * know every reservation before paging_init() allocates page tables.
+ * Without a host (QEMU) the self-tests and the built-in KUnit suites run at
+ * the end; under kmemu the host runs them on request.
  */
 #include <bootinfo.h>
 #include <memlayout.h>
@@ -30,6 +32,7 @@ void mm_test_init(void);
 void kmem_cache_init(void);
 void vmalloc_init(void);
 int kmemu_selftest(void);
+int kunit_run_all(void);
 u64 kmemu_test_fault(u64 addr, u64 write);
 
 static void boot_info_copy(u64 bi_pa)
@@ -82,5 +85,7 @@ void kmain(u64 bi_pa)
 	/* like the end of Linux's init: process context with interrupts on */
 	local_irq_enable();
 	int failed = kmemu_selftest();
+	/* then the built-in KUnit suites, as Linux runs them at boot (KTAP) */
+	failed += kunit_run_all();
 	kmemu_exit(failed ? 1 : 0);
 }

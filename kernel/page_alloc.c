@@ -29,6 +29,7 @@
 #include <bug.h>
 #include <kmemu.h>
 #include <traps.h>
+#include <kunit/track.h>
 
 struct zone zones[MAX_NR_ZONES];
 struct page *mem_map = (struct page *)VMEMMAP_START;
@@ -455,6 +456,11 @@ static inline struct page *alloc_pcp_fast(gfp_t gfp, int hz)
 	return p;
 }
 
+/* KUnit's leak tracking: the block and who asked for it (our caller). */
+#define track_page(page, order)                                                     \
+	kunit_track_alloc(page_address(page), (u64)__builtin_return_address(0),     \
+			  PAGE_SIZE << (order), 0, KUNIT_ALLOC_PAGES, (order))
+
 struct page *__alloc_pages(gfp_t gfp, unsigned int order)
 {
 	struct page *page;
@@ -462,8 +468,10 @@ struct page *__alloc_pages(gfp_t gfp, unsigned int order)
 	if (likely(!order)) {
 		might_alloc(gfp, __FILE__, __LINE__);
 		page = alloc_pcp_fast(gfp, gfp_zone(gfp));
-		if (likely(page))
+		if (likely(page)) {
+			track_page(page, order);
 			return page;
+		}
 	} else if (order > MAX_PAGE_ORDER) {
 		WARN_ON_ONCE(!(gfp & __GFP_NOWARN));
 		return NULL;
@@ -472,14 +480,18 @@ struct page *__alloc_pages(gfp_t gfp, unsigned int order)
 	}
 	int hz = gfp_zone(gfp);
 	page = get_page_from_freelist(gfp, order, ALLOC_WMARK_LOW, hz);
-	if (likely(page))
-		return page;
-	return __alloc_pages_slowpath(gfp, order, hz);
+	if (unlikely(!page))
+		page = __alloc_pages_slowpath(gfp, order, hz);
+	if (page)
+		track_page(page, order);
+	return page;
 }
 
 u64 __get_free_pages(gfp_t gfp, unsigned int order)
 {
 	struct page *p = __alloc_pages(gfp & ~__GFP_HIGHMEM, order);
+	if (p)
+		kunit_track_site(page_address(p), (u64)__builtin_return_address(0));
 	return p ? (u64)page_address(p) : 0;
 }
 
@@ -624,6 +636,7 @@ void __free_pages(struct page *page, unsigned int order)
 {
 	if (!free_pages_check(page, order))
 		return;
+	kunit_track_free(page_address(page));
 	if (likely(!order)) {
 		/* order 0 goes on the pcp list (interrupts off); zone->lock only to drain */
 		struct zone *z = page_zone(page);

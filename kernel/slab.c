@@ -27,6 +27,7 @@
  * cache->random is deterministic (boot logs and tests must be repeatable).
  */
 #include <slab.h>
+#include <kunit/track.h>
 #include <page_alloc.h>
 #include <memlayout.h>
 #include <printk.h>
@@ -236,6 +237,8 @@ static __always_inline void *slab_alloc(struct kmem_cache *s, gfp_t gfp, u64 ori
 		alloc_debug_processing(s, virt_to_slab(object), object, orig_size, caller);
 	if (unlikely(object && (gfp & __GFP_ZERO)))
 		memset(object, 0, s->object_size);
+	if (object)
+		kunit_track_alloc(object, caller, orig_size, s, KUNIT_ALLOC_SLAB, 0);
 	return object;
 }
 
@@ -271,6 +274,7 @@ static __always_inline void slab_free(struct kmem_cache *s, struct page *slab, v
 	struct kmem_cache_cpu *c = &s->cpu_slab;
 	if (unlikely(s->flags & SLAB_DEBUG_FLAGS) && !free_debug_processing(s, slab, object, caller))
 		return; /* reported; the object is left alone */
+	kunit_track_free(object);
 	u64 flags = local_irq_save();
 	if (likely(slab == c->slab)) {
 		set_freepointer(s, object, c->freelist);

@@ -487,7 +487,7 @@ bool vfree_pending(void)
 void vmalloc_init(void)
 {
 	vmap_area_cachep = kmem_cache_create("vmap_area", sizeof(struct vmap_area), 0,
-					     SLAB_PANIC, NULL);
+					     SLAB_PANIC | SLAB_NOLEAKTRACE, NULL);
 	struct vmap_area *all = kmem_cache_alloc(vmap_area_cachep, GFP_KERNEL);
 	all->va_start = VMALLOC_START;
 	all->va_end = VMALLOC_END + 1;

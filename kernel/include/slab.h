@@ -30,6 +30,7 @@ typedef u32 slab_flags_t;
 #define SLAB_STORE_USER 0x00010000u         /* U */
 #define SLAB_PANIC 0x00040000u
 #define SLAB_RECLAIM_ACCOUNT 0x00020000u
+#define SLAB_NOLEAKTRACE 0x00800000u        /* not a leak for KUnit's tracking */
 #define SLAB_KMALLOC 0x00001000u            /* kmemu: a kmalloc-N cache */
 #define SLAB_DEBUG_FLAGS (SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER)
 

@@ -1,0 +1,84 @@
+/*
+ * kunit_track.c - allocations made during a KUnit case (see <kunit/track.h>).
+ *
+ * One table: allocations append, frees remove (searching from the newest,
+ * which is what a test usually frees first) by moving the last record into
+ * the hole.  Hooks can run in interrupt handlers, so the table is changed
+ * with interrupts off.  At the end of the case page blocks that became slabs
+ * are dropped: those belong to the slab allocator, whose objects are tracked
+ * one by one.  Caches of allocator bookkeeping (vmap_area, whose objects move
+ * between the busy and free trees) carry SLAB_NOLEAKTRACE, as in Linux.
+ */
+#include <kunit/track.h>
+#include <page_alloc.h>
+#include <preempt.h>
+#include <slab.h>
+
+bool kunit_tracking;
+struct kunit_alloc_record kunit_leaks[KUNIT_TRACK_MAX];
+u64 kunit_nr_leaks;
+u64 kunit_leaks_dropped;
+
+void kunit_track_begin(void)
+{
+	kunit_nr_leaks = 0;
+	kunit_leaks_dropped = 0;
+	kunit_tracking = true;
+}
+
+void __kunit_track_alloc(u64 ptr, u64 site, u64 size, u64 cache, u32 kind, u32 order)
+{
+	if (cache && (((struct kmem_cache *)cache)->flags & SLAB_NOLEAKTRACE))
+		return;
+	u64 flags = local_irq_save();
+	if (kunit_nr_leaks < KUNIT_TRACK_MAX)
+		kunit_leaks[kunit_nr_leaks++] = (struct kunit_alloc_record){
+			.ptr = ptr, .site = site, .size = size, .cache = cache,
+			.kind = kind, .order = order,
+		};
+	else
+		kunit_leaks_dropped++;
+	local_irq_restore(flags);
+}
+
+static long find_record(u64 ptr)
+{
+	for (long i = (long)kunit_nr_leaks - 1; i >= 0; i--)
+		if (kunit_leaks[i].ptr == ptr)
+			return i;
+	return -1;
+}
+
+void __kunit_track_free(u64 ptr)
+{
+	u64 flags = local_irq_save();
+	long i = find_record(ptr);
+	if (i >= 0)
+		kunit_leaks[i] = kunit_leaks[--kunit_nr_leaks];
+	local_irq_restore(flags);
+}
+
+void __kunit_track_site(u64 ptr, u64 site)
+{
+	u64 flags = local_irq_save();
+	long i = find_record(ptr);
+	if (i >= 0)
+		kunit_leaks[i].site = site;
+	local_irq_restore(flags);
+}
+
+static bool is_slab_page(const struct kunit_alloc_record *r)
+{
+	return r->kind == KUNIT_ALLOC_PAGES && PageSlab(virt_to_page((void *)r->ptr));
+}
+
+/* Stop recording; keep only what is still live and not the allocators' own. */
+void kunit_track_end(void)
+{
+	kunit_tracking = false;
+	u64 n = 0;
+	for (u64 i = 0; i < kunit_nr_leaks; i++)
+		if (!is_slab_page(&kunit_leaks[i]))
+			kunit_leaks[n++] = kunit_leaks[i];
+	kunit_nr_leaks = n;
+}
