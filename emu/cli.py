@@ -7,6 +7,7 @@
     kmemu e820 [--mem SIZE | --e820 FILE]
     kmemu gdb [--mem SIZE] [--port N] [--listen HOST] [--once]
     kmemu debug [--mem SIZE] [--e820 FILE] [--cmdline STR] [--script FILE]
+    kmemu kunit [FILE.c...] [--module FILE.c] [--raw] [--json] [--filter GLOB]
     kmemu info buddy|zones|pagetypeinfo|watermarks|memblock|slab|slabtop [--mem SIZE] [--json]
 
 Exit status: 0 on success, 1 when the guest failed (oops, panic, failed
@@ -127,6 +128,39 @@ def cmd_bench(a: argparse.Namespace) -> int:
     else:
         print_table(rows)
     return 0
+
+
+def cmd_kunit(a: argparse.Namespace) -> int:
+    """Run KUnit suites: FILE.c... built into one module, or the built-in suites."""
+    from emu import kunit
+
+    holder: list[Machine] = []
+    with ctrl_c_stops(lambda: holder[0] if holder else None):
+        m = Machine(**_machine_args(a))  # type: ignore[arg-type]
+        holder.append(m)
+        m.boot()
+        for extra in a.module or ():
+            m.load_module(extra)
+        if a.files:
+            mod = m.load_module(*a.files)
+            suites = kunit.module_suites(m, mod)
+            if not suites:
+                raise kunit.KunitError(f"{', '.join(a.files)}: no KUnit suites "
+                                       "(kunit_test_suite(...) registers one)")
+        else:
+            suites = kunit.builtin_suites(m)
+        run = kunit.run_suites(m, filter=a.filter, suites=suites,
+                               budget_seconds=a.timeout)
+    if a.json:
+        print(run.to_json())
+    elif a.raw:
+        print(run.ktap, end="")
+    else:
+        print(kunit.summary(run), end="")
+    if not run.cases:
+        print("kmemu: no KUnit test cases matched", file=sys.stderr)
+        return 1
+    return 1 if run.failed or (a.fail_on_leak and run.leaks) else 0
 
 
 INFO = ("buddy", "zones", "pagetypeinfo", "watermarks", "memblock", "slab", "slabtop",
@@ -268,6 +302,24 @@ def parser() -> argparse.ArgumentParser:
     be.add_argument("--json", action="store_true")
     be.add_argument("--repeat", type=int, default=5, help="boots per size (default 5)")
     be.set_defaults(fn=cmd_bench)
+
+    k = sub.add_parser("kunit", help="build, load and run KUnit suites (or the built-in ones) "
+                       "and print a kunit.py-style summary; exit 1 if any case failed")
+    k.add_argument("files", nargs="*", metavar="FILE.c",
+                   help="test sources, built into one module (none: the kernel's own suites)")
+    machine_opts(k)
+    k.add_argument("--module", action="append", metavar="FILE.c",
+                   help="load this module first (repeatable)")
+    k.add_argument("--filter", metavar="GLOB", help="SUITE_GLOB[.CASE_GLOB], as "
+                   "kunit.filter_glob")
+    out = k.add_mutually_exclusive_group()
+    out.add_argument("--raw", action="store_true", help="print the KTAP output as is")
+    out.add_argument("--json", action="store_true", help="print structured results")
+    k.add_argument("--fail-on-leak", action="store_true",
+                   help="exit 1 when a case left allocations behind")
+    k.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds per case before it fails as timed out (default 30)")
+    k.set_defaults(fn=cmd_kunit)
 
     i = sub.add_parser("info", help="boot and print an allocator view: "
                        "buddy, zones, pagetypeinfo, watermarks, memblock, slab, slabtop, "

@@ -5,11 +5,22 @@
 * ``@pytest.mark.kmemu(mem="6G", cmdline="...")`` picks another configuration
   (any ``Machine()`` keyword).
 * A failing test's report gets the tail of the guest console and the events.
+* KUnit files become tests: every case of every suite in a file named
+  ``*_kunit.c`` or ``kunit_*.c``, or matching the ini option ``kmemu_kunit``
+  (globs relative to the rootdir, e.g. ``kmemu_kunit = tests/kunit/*.c``), is a
+  pytest item ``FILE::SUITE::CASE``.  The file is built into a module and its
+  suites run once (``emu.kunit.run_suites``, each case from the same snapshot)
+  when the first of its items runs; a failed case reports its KTAP
+  diagnostics (the expectation text, an oops), a skipped one its reason.
+  Leaks are shown as warnings, or fail the case with ``kmemu_kunit_leaks = fail``.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -18,9 +29,114 @@ from emu.machine import Machine, Snapshot
 _BOOTED: dict[str, tuple[Machine, Snapshot]] = {}
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("kmemu_kunit", type="linelist", default=[],
+                  help="globs (relative to the rootdir) of C files whose KUnit suites "
+                       "are collected as tests, besides *_kunit.c and kunit_*.c")
+    parser.addini("kmemu_kunit_leaks", default="report",
+                  help="'report' (a warning) or 'fail': what a KUnit case's leak does")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "kmemu(**kw): boot the `machine` fixture with these Machine() arguments")
+
+
+def _is_kunit_file(path: Path, config: pytest.Config) -> bool:
+    if path.suffix != ".c":
+        return False
+    if fnmatch.fnmatch(path.name, "*_kunit.c") or fnmatch.fnmatch(path.name, "kunit_*.c"):
+        return True
+    root = Path(str(config.rootpath))
+    try:
+        rel = path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return False
+    return any(fnmatch.fnmatch(rel, g) for g in config.getini("kmemu_kunit"))
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if _is_kunit_file(file_path, parent.config):
+        return KunitFile.from_parent(parent, path=file_path)
+    return None
+
+
+class KunitFile(pytest.File):
+    """A C file of KUnit suites: built and loaded as a module, run once."""
+
+    run = None  # the emu.kunit.KunitRun, after the first case asked for it
+
+    def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
+        from emu import kunit
+
+        m = booted_machine()
+        try:
+            mod = m.load_module(self.path)
+            suites = kunit.module_suites(m, mod)
+        finally:
+            booted_machine()  # back to the clean post-boot state
+        if not suites:
+            raise self.CollectError(f"{self.path.name}: no KUnit suites "
+                                    "(kunit_test_suite(...) registers one)")
+        for s in suites:
+            yield KunitSuite.from_parent(self, name=s.name, cases=s.cases)
+
+    def results(self):  # -> emu.kunit.KunitRun
+        if self.run is None:
+            from emu import kunit
+
+            m = booted_machine()
+            try:
+                mod = m.load_module(self.path)
+                self.run = kunit.run_suites(m, suites=kunit.module_suites(m, mod))
+            finally:
+                booted_machine()
+        return self.run
+
+
+class KunitSuite(pytest.Collector):
+    def __init__(self, *, cases: list[str], **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.cases = cases
+
+    def collect(self) -> Iterator[pytest.Item]:
+        for c in self.cases:
+            yield KunitItem.from_parent(self, name=c)
+
+
+class KunitCaseFailed(Exception):
+    """A KUnit case failed; the message is its KTAP diagnostics."""
+
+
+class KunitItem(pytest.Item):
+    def runtest(self) -> None:
+        file = self.parent.parent  # type: ignore[union-attr]
+        assert isinstance(file, KunitFile)
+        run = file.results()
+        case = next((c for c in run.cases
+                     if c.suite == self.parent.name and c.name == self.name), None)
+        if case is None:
+            raise KunitCaseFailed(f"{self.parent.name}.{self.name} did not run")
+        leaks = "\n".join(f"{lk.describe()}" for lk in case.leaks)
+        if leaks:
+            self.add_report_section("call", "kmemu KUnit leaks", leaks)
+        if case.status == "skip":
+            pytest.skip(case.skip_reason or "skipped")
+        if case.failed:
+            raise KunitCaseFailed(case.failure_text())
+        if leaks and self.config.getini("kmemu_kunit_leaks") == "fail":
+            raise KunitCaseFailed(f"{case.id} left allocations behind:\n{leaks}")
+        if leaks:
+            warnings.warn(pytest.PytestWarning(f"KUnit {case.id}: {leaks}"), stacklevel=1)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: object = None) -> str:
+        if isinstance(excinfo.value, KunitCaseFailed):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)  # type: ignore[arg-type]
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"kunit {self.parent.name}.{self.name}"
 
 
 def _key(kw: dict[str, object]) -> str:

@@ -105,7 +105,7 @@ void *kmalloc(u64 size, gfp_t gfp)
 		return ZERO_SIZE_PTR;
 	if (unlikely(size > KMALLOC_MAX_CACHE_SIZE)) {
 		void *p = kmalloc_large(size, gfp);
-		kunit_track_site(p, (u64)__builtin_return_address(0));
+		kunit_track_site(p, (u64)__builtin_return_address(0), KUNIT_ALLOC_PAGES);
 		return p;
 	}
 	return __kmalloc_cache(kmalloc_slab_inline(size, gfp), gfp, size,

@@ -322,16 +322,24 @@ int kunit_case_run(struct kunit_suite *suite, u64 index, u64 number)
 }
 
 /*
- * The case died in an oops (the host restored the machine to before it):
- * report it the way Linux reports a test thread that faulted.
+ * The case died in an oops, or ran past the host's time budget (the host
+ * restored the machine to before it): report it as Linux reports a test
+ * thread that faulted ("try faulted", as since Linux 6.9; 6.1 only noticed
+ * after its 300 s timeout) or that timed out.
  */
-void kunit_case_faulted(struct kunit_suite *suite, u64 index, u64 number)
+void kunit_case_faulted(struct kunit_suite *suite, u64 index, u64 number, u64 timed_out)
 {
 	struct kunit_case *tc = &suite->test_cases[index];
 	struct kunit test;
 	kunit_init_test(&test, tc->name, NULL);
-	kunit_err(&test, "try faulted\n");
-	kunit_err(&test, "internal error occurred preventing test case from running: %d\n", -EINTR);
+	if (timed_out) {
+		kunit_err(&test, "try timed out\n");
+		kunit_err(&test, "test case timed out\n");
+	} else {
+		kunit_err(&test, "try faulted\n");
+		kunit_err(&test, "internal error occurred preventing test case from running: %d\n",
+			  -EINTR);
+	}
 	print_ok_not_ok(KUNIT_SUBTEST_INDENT, KUNIT_FAILURE, number, tc->name, "");
 }
 

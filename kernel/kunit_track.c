@@ -41,27 +41,27 @@ void __kunit_track_alloc(u64 ptr, u64 site, u64 size, u64 cache, u32 kind, u32 o
 	local_irq_restore(flags);
 }
 
-static long find_record(u64 ptr)
+static long find_record(u64 ptr, u32 kind)
 {
 	for (long i = (long)kunit_nr_leaks - 1; i >= 0; i--)
-		if (kunit_leaks[i].ptr == ptr)
+		if (kunit_leaks[i].ptr == ptr && kunit_leaks[i].kind == kind)
 			return i;
 	return -1;
 }
 
-void __kunit_track_free(u64 ptr)
+void __kunit_track_free(u64 ptr, u32 kind)
 {
 	u64 flags = local_irq_save();
-	long i = find_record(ptr);
+	long i = find_record(ptr, kind);
 	if (i >= 0)
 		kunit_leaks[i] = kunit_leaks[--kunit_nr_leaks];
 	local_irq_restore(flags);
 }
 
-void __kunit_track_site(u64 ptr, u64 site)
+void __kunit_track_site(u64 ptr, u64 site, u32 kind)
 {
 	u64 flags = local_irq_save();
-	long i = find_record(ptr);
+	long i = find_record(ptr, kind);
 	if (i >= 0)
 		kunit_leaks[i].site = site;
 	local_irq_restore(flags);

@@ -491,7 +491,7 @@ u64 __get_free_pages(gfp_t gfp, unsigned int order)
 {
 	struct page *p = __alloc_pages(gfp & ~__GFP_HIGHMEM, order);
 	if (p)
-		kunit_track_site(page_address(p), (u64)__builtin_return_address(0));
+		kunit_track_site(page_address(p), (u64)__builtin_return_address(0), KUNIT_ALLOC_PAGES);
 	return p ? (u64)page_address(p) : 0;
 }
 
@@ -636,7 +636,7 @@ void __free_pages(struct page *page, unsigned int order)
 {
 	if (!free_pages_check(page, order))
 		return;
-	kunit_track_free(page_address(page));
+	kunit_track_free(page_address(page), KUNIT_ALLOC_PAGES);
 	if (likely(!order)) {
 		/* order 0 goes on the pcp list (interrupts off); zone->lock only to drain */
 		struct zone *z = page_zone(page);

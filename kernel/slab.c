@@ -274,7 +274,7 @@ static __always_inline void slab_free(struct kmem_cache *s, struct page *slab, v
 	struct kmem_cache_cpu *c = &s->cpu_slab;
 	if (unlikely(s->flags & SLAB_DEBUG_FLAGS) && !free_debug_processing(s, slab, object, caller))
 		return; /* reported; the object is left alone */
-	kunit_track_free(object);
+	kunit_track_free(object, KUNIT_ALLOC_SLAB);
 	u64 flags = local_irq_save();
 	if (likely(slab == c->slab)) {
 		set_freepointer(s, object, c->freelist);

@@ -34,8 +34,8 @@ extern u64 kunit_leaks_dropped; /* allocations the table had no room for */
 void kunit_track_begin(void);
 void kunit_track_end(void);
 void __kunit_track_alloc(u64 ptr, u64 site, u64 size, u64 cache, u32 kind, u32 order);
-void __kunit_track_free(u64 ptr);
-void __kunit_track_site(u64 ptr, u64 site);
+void __kunit_track_free(u64 ptr, u32 kind);
+void __kunit_track_site(u64 ptr, u64 site, u32 kind);
 
 #define kunit_track_alloc(ptr, site, size, cache, kind, order)                      \
 	do {                                                                          \
@@ -43,16 +43,17 @@ void __kunit_track_site(u64 ptr, u64 site);
 			__kunit_track_alloc((u64)(ptr), (site), (size), (u64)(cache), \
 					    (kind), (order));                         \
 	} while (0)
-#define kunit_track_free(ptr)                              \
-	do {                                               \
-		if (unlikely(kunit_tracking))              \
-			__kunit_track_free((u64)(ptr));    \
+/* A slab object and its slab's first page share an address: kind tells them apart. */
+#define kunit_track_free(ptr, kind)                              \
+	do {                                                     \
+		if (unlikely(kunit_tracking))                    \
+			__kunit_track_free((u64)(ptr), (kind));  \
 	} while (0)
 /* An allocation made on someone's behalf (kmalloc of a large size) names them. */
-#define kunit_track_site(ptr, site)                           \
-	do {                                                  \
-		if (unlikely(kunit_tracking))                 \
-			__kunit_track_site((u64)(ptr), (site)); \
+#define kunit_track_site(ptr, site, kind)                               \
+	do {                                                            \
+		if (unlikely(kunit_tracking))                           \
+			__kunit_track_site((u64)(ptr), (site), (kind)); \
 	} while (0)
 
 #endif
