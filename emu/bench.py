@@ -84,6 +84,64 @@ def run_bench(repeat: int = 5) -> list[Row]:
     rows += slab_rows(m)
     rows += vmalloc_rows(m)
     rows += debugger_rows(m)
+    rows += kunit_rows(m)
+    return rows
+
+
+def _forty_case_suite(n: int = 40) -> str:
+    """A KUnit file with n small cases (a kmalloc, a check, a kfree each)."""
+    cases = "".join(
+        f"static void bench_case_{i}(struct kunit *test)\n{{\n"
+        f"\tvoid *p = kmalloc({8 * (i + 1)}, GFP_KERNEL);\n"
+        f"\tKUNIT_EXPECT_NOT_NULL(test, p);\n\tkfree(p);\n}}\n" for i in range(n))
+    table = "".join(f"\tKUNIT_CASE(bench_case_{i}),\n" for i in range(n))
+    return ("#include <kunit/test.h>\n#include <slab.h>\n" + cases
+            + f"static struct kunit_case bench_cases[] = {{\n{table}\t{{}},\n}};\n"
+            "static struct kunit_suite bench_suite = {\n\t.name = \"kmemu-bench\",\n"
+            "\t.test_cases = bench_cases,\n};\nkunit_test_suite(bench_suite);\n")
+
+
+def kunit_rows(m: Machine) -> list[Row]:
+    """KUnit: the host-driven runner's cost per case, and `kmemu kunit` from a cold start."""
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from emu import kunit
+
+    suites = [s for s in kunit.builtin_suites(m) if s.name == "list-kernel-test"]
+    ncases = len(suites[0].cases)
+
+    def run_ms(filter: str) -> float:
+        t = time.perf_counter()
+        kunit.run_suites(m, filter=filter, suites=suites)
+        return (time.perf_counter() - t) * 1000
+
+    # the marginal cost of a case: all cases minus one case, per extra case
+    whole = _median(lambda: run_ms("*"), 7)
+    one = _median(lambda: run_ms("*.list_test_list_init"), 7)
+    rows = [Row("KUnit per case (restore + kunit_case_run + KTAP), marginal",
+                (whole - one) / (ncases - 1), "ms", "<= 1",
+                f"list-kernel-test: {ncases} cases vs 1; bodies are tiny"),
+            Row("KUnit suite fixed cost (header, suite begin/end, snapshots)", one, "ms")]
+    snap = m.snapshot()
+    with m.count_instructions() as n:
+        m.call("kunit_case_run", suites[0].address, 0, 1)
+    m.restore(snap)
+    rows.append(Row("  kunit_case_run(list_test_list_init) guest instructions", n[0], "insns",
+                    "", "deterministic"))
+    with tempfile.TemporaryDirectory() as d:
+        src = Path(d) / "bench_kunit.c"
+        src.write_text(_forty_case_suite())
+        cmd = [sys.executable, "-m", "emu", "kunit", str(src)]
+        subprocess.run(cmd, capture_output=True)  # builds the module into the cache
+        t = time.perf_counter()
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        wall = (time.perf_counter() - t) * 1000
+    note = "cold process, module cached" if r.returncode == 0 else \
+        f"FAILED: {(r.stderr or r.stdout).strip()[:60]}"
+    rows.append(Row("kmemu kunit, 40-case suite, wall time", wall, "ms", "", note))
     return rows
 
 

@@ -28,6 +28,7 @@ import json
 import struct
 from dataclasses import asdict, dataclass, field
 
+from emu.build import layout as L
 from emu.cpu import BudgetExceeded
 from emu.errors import BadArgument, KmemuError
 from emu.machine import GuestOops, GuestWaiting, Machine
@@ -231,32 +232,54 @@ class _Console:
         return self.m.console[self.mark:]
 
 
-def _stats_bytes(m: Machine, stats: dict[str, int]) -> bytes:
-    """struct kunit_result_stats as the kernel lays it out (member offsets from DWARF)."""
-    t = m.program.type("struct kunit_result_stats")
-    buf = bytearray(t.size)
-    for mem in t.members:
-        struct.pack_into("<Q", buf, mem.bit_offset // 8, stats[mem.name])
-    return bytes(buf)
+class _Layout:
+    """Where the runner's variables are (physical addresses: no page walks per case)
+    and the layout of its structs, from the kernel's DWARF, read once per run."""
+
+    def __init__(self, m: Machine) -> None:
+        prog = m.program
+        self.stats = {mem.name: mem.bit_offset // 8
+                      for mem in prog.type("struct kunit_result_stats").members}
+        self.stats_size = prog.type("struct kunit_result_stats").size
+        out = prog.type("struct kunit_case_outcome")
+        self.outcome = {mem.name: mem.bit_offset // 8 for mem in out.members}
+        self.outcome_size = out.size
+        self.pa = {n: m.symbol(n) - L.KERNEL_VIRT for n in
+                   ("kunit_case_outcome", "kunit_suite_stats", "kunit_total_stats")}
+
+    def stats_bytes(self, stats: dict[str, int]) -> bytes:
+        buf = bytearray(self.stats_size)
+        for name, off in self.stats.items():
+            struct.pack_into("<Q", buf, off, stats[name])
+        return bytes(buf)
+
+    def read_outcome(self, m: Machine) -> tuple[int, dict[str, int], int, int]:
+        """(status, per-parameter stats, leak records, leaks dropped) of the last case."""
+        raw = m.read_phys(self.pa["kunit_case_outcome"], self.outcome_size)
+
+        def u64(off: int) -> int:
+            return struct.unpack_from("<Q", raw, off)[0]
+
+        p = self.outcome["params"]
+        params = {k: u64(p + off) for k, off in self.stats.items()}
+        return (u64(self.outcome["status"]), params, u64(self.outcome["nr_leaks"]),
+                u64(self.outcome["leaks_dropped"]))
 
 
-def _read_leaks(m: Machine) -> tuple[list[Leak], int]:
-    n = m.read_u64(m.symbol("kunit_nr_leaks"))
-    dropped = m.read_u64(m.symbol("kunit_leaks_dropped"))
+def _read_leaks(m: Machine, n: int) -> list[Leak]:
     leaks = []
-    if n:
-        table = m.var("kunit_leaks")
-        for i in range(n):
-            r = table[i]
-            cache = r.cache.value_()
-            site = r.site.value_()
-            leaks.append(Leak(
-                kind=_KIND.get(r.kind.value_(), "?"), address=r.ptr.value_(),
-                size=r.size.value_(), site=m.symbolize(site), site_address=site,
-                cache=(m.obj("struct kmem_cache", cache).name.string_().decode()
-                       if cache else None),
-                order=r.order.value_()))
-    return leaks, dropped
+    table = m.var("kunit_leaks")
+    for i in range(n):
+        r = table[i]
+        cache = r.cache.value_()
+        site = r.site.value_()
+        leaks.append(Leak(
+            kind=_KIND.get(r.kind.value_(), "?"), address=r.ptr.value_(),
+            size=r.size.value_(), site=m.symbolize(site), site_address=site,
+            cache=(m.obj("struct kmem_cache", cache).name.string_().decode()
+                   if cache else None),
+            order=r.order.value_()))
+    return leaks
 
 
 def _expectations(name: str, ktap: str) -> list[str]:
@@ -277,9 +300,10 @@ def _expectations(name: str, ktap: str) -> list[str]:
 class _SuiteRun:
     """One suite, case by case from one snapshot."""
 
-    def __init__(self, m: Machine, con: _Console, suite: Suite, number: int,
+    def __init__(self, m: Machine, con: _Console, layout: _Layout, suite: Suite, number: int,
                  budget: float | None) -> None:
         self.m, self.con, self.suite, self.number, self.budget = m, con, suite, number, budget
+        self.layout = layout
         self.text: list[str] = []
         self.stats = {"passed": 0, "skipped": 0, "failed": 0, "total": 0}
         self.totals = dict(self.stats)
@@ -314,11 +338,12 @@ class _SuiteRun:
         timed_out = False
         self.con.start()
         try:
-            status = STATUS[self.m.call("kunit_case_run", self.suite.address, index, pos,
-                                        budget_seconds=self.budget)]
+            self.m.call("kunit_case_run", self.suite.address, index, pos,
+                        budget_seconds=self.budget)
             text = self.con.take()
-            leaks, dropped = _read_leaks(self.m)
-            params = self._outcome()
+            code, params, nleaks, dropped = self.layout.read_outcome(self.m)
+            status = STATUS[code]
+            leaks = _read_leaks(self.m, nleaks) if nleaks else []
         except (GuestOops, BudgetExceeded, GuestWaiting) as e:
             oops = e.console if isinstance(e, GuestOops) else None
             timed_out = not isinstance(e, GuestOops)
@@ -339,10 +364,6 @@ class _SuiteRun:
                           expectations=_expectations(name, text), oops=oops,
                           timed_out=timed_out, leaks=leaks, leaks_dropped=dropped)
 
-    def _outcome(self) -> dict[str, int]:
-        o = self.m.var("kunit_case_outcome").params
-        return {k: o.member_(k).value_() for k in self.stats}
-
     def _count(self, status: str, params: dict[str, int]) -> None:
         key = {"pass": "passed", "fail": "failed", "skip": "skipped"}[status]
         self.stats[key] += 1
@@ -351,8 +372,9 @@ class _SuiteRun:
             self.totals[k] += params[k]
 
     def _write_stats(self) -> None:
-        self.m.write_virt(self.m.symbol("kunit_suite_stats"), _stats_bytes(self.m, self.stats))
-        self.m.write_virt(self.m.symbol("kunit_total_stats"), _stats_bytes(self.m, self.totals))
+        lay = self.layout
+        self.m.write_phys(lay.pa["kunit_suite_stats"], lay.stats_bytes(self.stats))
+        self.m.write_phys(lay.pa["kunit_total_stats"], lay.stats_bytes(self.totals))
 
 
 def run_suites(m: Machine, filter: str | None = None, suites: list[Suite] | None = None,
@@ -368,6 +390,7 @@ def run_suites(m: Machine, filter: str | None = None, suites: list[Suite] | None
         raise BadArgument(f"run_suites needs a booted, idle machine; it is {m.state}")
     chosen = select(builtin_suites(m) if suites is None else suites, filter)
     con = _Console(m)
+    layout = _Layout(m)
     base = m.snapshot()
     texts: list[str] = []
     results: list[SuiteResult] = []
@@ -378,7 +401,7 @@ def run_suites(m: Machine, filter: str | None = None, suites: list[Suite] | None
             texts.append(con.take())
         for number, (suite, idx) in enumerate(chosen, 1):
             m.restore(base)
-            run = _SuiteRun(m, con, suite, number, budget_seconds)
+            run = _SuiteRun(m, con, layout, suite, number, budget_seconds)
             results.append(run.run(idx))
             texts.extend(run.text)
     finally:

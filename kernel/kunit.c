@@ -54,10 +54,12 @@ struct kunit_result_stats {
 
 /* Written by the host before kunit_suite_end (or accumulated by kunit_run_all). */
 struct kunit_result_stats kunit_suite_stats, kunit_total_stats;
-/* What the last kunit_case_run did: status and the per-parameter counts. */
+/* What the last kunit_case_run did, for the host to read in one go. */
 struct kunit_case_outcome {
-	u64 status;
-	struct kunit_result_stats params;
+	u64 status;                       /* enum kunit_status */
+	struct kunit_result_stats params; /* per parameter (1 run for a plain case) */
+	u64 nr_leaks;                     /* records in kunit_leaks[] */
+	u64 leaks_dropped;
 } kunit_case_outcome;
 
 /* ------------------------------------------------------------------ printing */
@@ -318,6 +320,8 @@ int kunit_case_run(struct kunit_suite *suite, u64 index, u64 number)
 	print_ok_not_ok(KUNIT_SUBTEST_INDENT, tc->status, number, tc->name, test.status_comment);
 	kunit_case_outcome.status = tc->status;
 	kunit_case_outcome.params = ps;
+	kunit_case_outcome.nr_leaks = kunit_nr_leaks;
+	kunit_case_outcome.leaks_dropped = kunit_leaks_dropped;
 	return tc->status;
 }
 

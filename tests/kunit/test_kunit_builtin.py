@@ -1,0 +1,112 @@
+"""KUnit's built-in suites (kernel/list_test.c, kernel/kmalloc_test.c), driven
+case by case by emu.kunit, and the same suites run by the kernel alone under QEMU."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+
+from emu import kunit
+from emu.cli import main
+from emu.errors import BadArgument
+from emu.machine import Machine
+
+LIST_CASES = ["list_test_list_init", "list_test_list_add", "list_test_list_add_tail",
+              "list_test_list_del", "list_test_list_empty", "list_test_list_first_entry",
+              "list_test_list_for_each", "list_test_list_for_each_entry"]
+
+
+def expected_ktap(suites: list[tuple[str, list[str]]]) -> str:
+    """Linux's KTAP for suites whose cases all pass (stats only for > 1 case)."""
+    out = ["KTAP version 1", f"1..{len(suites)}"]
+    for n, (name, cases) in enumerate(suites, 1):
+        out += ["    KTAP version 1", f"    # Subtest: {name}", f"    1..{len(cases)}"]
+        out += [f"    ok {i} {c}" for i, c in enumerate(cases, 1)]
+        if len(cases) > 1:
+            t = len(cases)
+            out += [f"# {name}: pass:{t} fail:0 skip:0 total:{t}",
+                    f"# Totals: pass:{t} fail:0 skip:0 total:{t}"]
+        out.append(f"ok {n} {name}")
+    return "\n".join(out) + "\n"
+
+
+def test_builtin_suites_are_found(machine: Machine) -> None:
+    suites = {s.name: s.cases for s in kunit.builtin_suites(machine)}
+    assert suites["list-kernel-test"] == LIST_CASES
+    assert "kmalloc_test_ksize_buckets" in suites["kmalloc-kmemu-test"]
+
+
+def test_builtin_suites_pass_with_linux_ktap(machine: Machine) -> None:
+    run = kunit.run_suites(machine)
+    suites = [(s.name, s.cases) for s in kunit.builtin_suites(machine)]
+    assert run.ktap == expected_ktap(suites)
+    assert not run.failed and all(c.status == "pass" for c in run.cases)
+    assert not run.leaks, [lk.describe() for _c, lk in run.leaks]
+    assert [c.number for c in run.suites[0].cases] == list(range(1, len(suites[0][1]) + 1))
+
+
+def test_filter_glob_selects_and_renumbers(machine: Machine) -> None:
+    run = kunit.run_suites(machine, filter="list-*.*_add*")
+    assert run.ktap == expected_ktap([("list-kernel-test",
+                                       ["list_test_list_add", "list_test_list_add_tail"])])
+    one = kunit.run_suites(machine, filter="list-kernel-test.list_test_list_del")
+    # one case: no statistics lines, as Linux prints them only for more than one
+    assert one.ktap == expected_ktap([("list-kernel-test", ["list_test_list_del"])])
+    assert "# list-kernel-test:" not in one.ktap
+    none = kunit.run_suites(machine, filter="no-such-suite")
+    assert none.ktap == "" and none.cases == []
+
+
+def test_machine_is_left_as_it_was(machine: Machine) -> None:
+    before = machine.console
+    free = machine.read_u64(machine.symbol("kunit_nr_leaks"))
+    kunit.run_suites(machine)
+    assert machine.console == before
+    assert machine.read_u64(machine.symbol("kunit_nr_leaks")) == free
+    assert machine.call("kmemu_test_add", 1, 2, 3, 4, 5, 6) == 91  # still usable
+
+
+def test_bad_filter_and_state(machine: Machine) -> None:
+    with pytest.raises(BadArgument, match="filter"):
+        kunit.run_suites(machine, filter=3)  # type: ignore[arg-type]
+    with pytest.raises(kunit.KunitError, match="bad .kunit_test_suites section"):
+        kunit.suites_in_range(machine, 0x1000, 0x1004)
+    with pytest.raises(kunit.KunitError, match="cannot read the KUnit suite"):
+        kunit.read_suite(machine, 0xffff800000000000)
+
+
+def test_cli_summary_and_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["kunit", "--filter", "list-*"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "============== list-kernel-test (8 subtests) ==============="
+    assert out[1:9] == [f"[PASSED] {c}" for c in LIST_CASES]
+    assert out[-1] == "Testing complete. Ran 8 tests: passed: 8"
+    assert main(["kunit", "--raw", "--filter", "list-kernel-test.list_test_list_del"]) == 0
+    assert capsys.readouterr().out == expected_ktap([("list-kernel-test",
+                                                      ["list_test_list_del"])])
+    assert main(["kunit", "--json", "--filter", "kmalloc-*"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["counts"]["pass"] == data["counts"]["total"] > 0
+    assert main(["kunit", "--filter", "nothing-matches"]) == 1
+    assert "no KUnit test cases matched" in capsys.readouterr().err
+
+
+KTAP_START = re.compile(r"^KTAP version 1$", re.MULTILINE)
+
+
+def test_qemu_prints_the_same_ktap(machine: Machine) -> None:
+    """One kernel-side run (QEMU, no host) prints what the host-driven run assembles."""
+    if shutil.which("qemu-system-x86_64") is None:
+        pytest.skip("qemu-system-x86_64 is not installed")
+    from emu.qemu import run_qemu
+
+    res = run_qemu(mem="256M", timeout=120)
+    assert res.ok, res.output
+    start = KTAP_START.search(res.output)
+    assert start, res.output
+    qemu_ktap = res.output[start.start():res.output.rindex("\n", 0, len(res.output)) + 1]
+    qemu_ktap = qemu_ktap.split("kmemu: ", 1)[0]  # the host-side summary line, if any
+    assert qemu_ktap == kunit.run_suites(machine).ktap
