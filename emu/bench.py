@@ -98,7 +98,8 @@ def _forty_case_suite(n: int = 40) -> str:
     return ("#include <kunit/test.h>\n#include <slab.h>\n" + cases
             + f"static struct kunit_case bench_cases[] = {{\n{table}\t{{}},\n}};\n"
             "static struct kunit_suite bench_suite = {\n\t.name = \"kmemu-bench\",\n"
-            "\t.test_cases = bench_cases,\n};\nkunit_test_suite(bench_suite);\n")
+            "\t.test_cases = bench_cases,\n};\nkunit_test_suite(bench_suite);\n"
+            "MODULE_LICENSE(\"GPL\");\n")
 
 
 def kunit_rows(m: Machine) -> list[Row]:

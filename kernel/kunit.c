@@ -39,6 +39,11 @@
 #include <bootinfo.h>
 #include <kmemu.h>
 #include <bug.h>
+#if __has_include(<linux/export.h>)
+#include <linux/export.h>
+#else
+#define EXPORT_SYMBOL_GPL(sym)
+#endif
 
 extern struct kunit_suite *__kunit_suites_start[];
 extern struct kunit_suite *__kunit_suites_end[];
@@ -74,6 +79,7 @@ int scnprintf(char *buf, size_t size, const char *fmt, ...)
 		return 0;
 	return (size_t)n < size ? n : (int)size - 1;
 }
+EXPORT_SYMBOL_GPL(scnprintf);
 
 /* Print s line by line (printk's line buffer is short); one newline at the end. */
 static void print_lines(const char *s)
@@ -101,6 +107,7 @@ void kunit_printk_line(const char *fmt, ...)
 	va_end(ap);
 	print_lines(buf);
 }
+EXPORT_SYMBOL_GPL(kunit_printk_line);
 
 static void print_ok_not_ok(const char *indent, enum kunit_status status, u64 number,
 			    const char *name, const char *comment)
@@ -142,6 +149,7 @@ size_t kunit_suite_num_test_cases(struct kunit_suite *suite)
 		n++;
 	return n;
 }
+EXPORT_SYMBOL_GPL(kunit_suite_num_test_cases);
 
 /* ---------------------------------------------------- test-managed memory */
 
@@ -165,6 +173,7 @@ void *kunit_kmalloc_array(struct kunit *test, size_t n, size_t size, gfp_t gfp)
 	list_add_tail(&r->node, &test->resources);
 	return r->ptr;
 }
+EXPORT_SYMBOL_GPL(kunit_kmalloc_array);
 
 void kunit_kfree(struct kunit *test, const void *ptr)
 {
@@ -181,6 +190,7 @@ void kunit_kfree(struct kunit *test, const void *ptr)
 	}
 	KUNIT_FAIL(test, "kunit_kfree: %px already freed or not allocated by kunit", ptr);
 }
+EXPORT_SYMBOL_GPL(kunit_kfree);
 
 /* Free every test-managed block, newest first (Linux releases in reverse). */
 void kunit_cleanup(struct kunit *test)
@@ -192,6 +202,7 @@ void kunit_cleanup(struct kunit *test)
 		kfree(r);
 	}
 }
+EXPORT_SYMBOL_GPL(kunit_cleanup);
 
 /* ------------------------------------------------------------ try / catch */
 
@@ -207,6 +218,7 @@ void kunit_try_catch_throw(struct kunit_try_catch *tc)
 		local_irq_disable();
 	kunit_try_catch_jump(tc);
 }
+EXPORT_SYMBOL_GPL(kunit_try_catch_throw);
 
 void kunit_init_test(struct kunit *test, const char *name, char *log)
 {
@@ -217,6 +229,7 @@ void kunit_init_test(struct kunit *test, const char *name, char *log)
 	test->status_comment[0] = 0;
 	test->try_catch.armed = 0;
 }
+EXPORT_SYMBOL_GPL(kunit_init_test);
 
 /* Run fn(test, arg) so that a throw from inside returns here; false if thrown. */
 static bool kunit_try(struct kunit *test, void (*fn)(struct kunit *, void *), void *arg)

@@ -10,6 +10,11 @@
  * value is not repeated, a _MSG text comes after a newline, unindented.
  */
 #include <kunit/test.h>
+#if __has_include(<linux/export.h>)
+#include <linux/export.h>
+#else
+#define EXPORT_SYMBOL_GPL(sym)
+#endif
 
 void kunit_text_add(struct kunit_text *t, const char *fmt, ...)
 {
@@ -21,6 +26,7 @@ void kunit_text_add(struct kunit_text *t, const char *fmt, ...)
 	va_end(ap);
 	t->len += (size_t)n < t->size - t->len ? (size_t)n : t->size - t->len - 1;
 }
+EXPORT_SYMBOL_GPL(kunit_text_add);
 
 static void print_msg(const char *msg, struct kunit_text *out)
 {
@@ -35,6 +41,7 @@ void kunit_fail_assert_format(const struct kunit_assert *a, const char *msg, str
 	(void)a;
 	kunit_text_add(out, "%s", msg ? msg : "");
 }
+EXPORT_SYMBOL_GPL(kunit_fail_assert_format);
 
 void kunit_unary_assert_format(const struct kunit_assert *a, const char *msg, struct kunit_text *out)
 {
@@ -47,6 +54,7 @@ void kunit_unary_assert_format(const struct kunit_assert *a, const char *msg, st
 			       u->condition);
 	print_msg(msg, out);
 }
+EXPORT_SYMBOL_GPL(kunit_unary_assert_format);
 
 void kunit_ptr_not_err_assert_format(const struct kunit_assert *a, const char *msg,
 				     struct kunit_text *out)
@@ -59,6 +67,7 @@ void kunit_ptr_not_err_assert_format(const struct kunit_assert *a, const char *m
 			       p->text, (long)p->value);
 	print_msg(msg, out);
 }
+EXPORT_SYMBOL_GPL(kunit_ptr_not_err_assert_format);
 
 /* Is text the decimal spelling of value ("5" for 5)? Then it is not repeated. */
 static bool is_literal(const char *text, long long value)
@@ -87,6 +96,7 @@ void kunit_binary_assert_format(const struct kunit_assert *a, const char *msg,
 			       b->text->right_text, b->right_value, (unsigned long long)b->right_value);
 	print_msg(msg, out);
 }
+EXPORT_SYMBOL_GPL(kunit_binary_assert_format);
 
 void kunit_binary_ptr_assert_format(const struct kunit_assert *a, const char *msg,
 				    struct kunit_text *out)
@@ -97,6 +107,7 @@ void kunit_binary_ptr_assert_format(const struct kunit_assert *a, const char *ms
 	kunit_text_add(out, KUNIT_SUBSUBTEST_INDENT "%s == %px", b->text->right_text, b->right_value);
 	print_msg(msg, out);
 }
+EXPORT_SYMBOL_GPL(kunit_binary_ptr_assert_format);
 
 /* A quoted literal whose inside starts the value is not repeated (Linux compares len-2). */
 static bool is_str_literal(const char *text, const char *value)
@@ -120,6 +131,7 @@ void kunit_binary_str_assert_format(const struct kunit_assert *a, const char *ms
 			       b->right_value);
 	print_msg(msg, out);
 }
+EXPORT_SYMBOL_GPL(kunit_binary_str_assert_format);
 
 /* 16 bytes a row; a byte that differs from the other buffer is shown as <xx>. */
 static void hexdump(struct kunit_text *out, const u8 *buf, const u8 *other, size_t len)
@@ -151,6 +163,7 @@ void kunit_mem_assert_format(const struct kunit_assert *a, const char *msg, stru
 	hexdump(out, m->right_value, m->left_value, m->size);
 	print_msg(msg, out);
 }
+EXPORT_SYMBOL_GPL(kunit_mem_assert_format);
 
 /*
  * A check failed: mark the case failed, print the report, and for an
@@ -180,3 +193,4 @@ void kunit_do_failed_assertion(struct kunit *test, const struct kunit_loc *loc,
 	if (type == KUNIT_ASSERTION)
 		kunit_try_catch_throw(&test->try_catch);
 }
+EXPORT_SYMBOL_GPL(kunit_do_failed_assertion);

@@ -21,6 +21,9 @@
 #include <list.h>
 #include <string.h>
 #include <printk.h>
+#if __has_include(<linux/module.h>)
+#include <linux/module.h> /* as Linux's <kunit/test.h>: test modules use MODULE_LICENSE */
+#endif
 
 #define KUNIT_LOG_SIZE 512
 #define KUNIT_PARAM_DESC_SIZE 128

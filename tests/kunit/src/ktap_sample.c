@@ -131,3 +131,4 @@ static struct kunit_suite init_fail_suite = {
 };
 
 kunit_test_suites(&sample_suite, &init_fail_suite);
+MODULE_LICENSE("GPL");
