@@ -9,19 +9,30 @@
 #include <memlayout.h>
 
 /* ksize() is the bucket size: powers of two, plus the 96 and 192 caches. */
+struct bucket_case {
+	u64 req, bucket;
+};
+
+static const struct bucket_case bucket_cases[] = {
+	{ 1, 8 }, { 8, 8 }, { 9, 16 }, { 65, 96 }, { 97, 128 },
+	{ 129, 192 }, { 193, 256 }, { 4097, 8192 },
+};
+
+static void bucket_desc(const struct bucket_case *c, char *desc)
+{
+	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "kmalloc(%lu)", c->req);
+}
+
+KUNIT_ARRAY_PARAM(bucket, bucket_cases, bucket_desc);
+
 static void kmalloc_test_ksize_buckets(struct kunit *test)
 {
-	static const struct { u64 req, bucket; } cases[] = {
-		{ 1, 8 }, { 8, 8 }, { 9, 16 }, { 65, 96 }, { 97, 128 },
-		{ 129, 192 }, { 193, 256 }, { 4097, 8192 },
-	};
-	for (u64 i = 0; i < ARRAY_SIZE(cases); i++) {
-		void *p = kmalloc(cases[i].req, GFP_KERNEL);
-		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, p);
-		KUNIT_EXPECT_EQ_MSG(test, ksize(p), cases[i].bucket, "kmalloc(%lu)", cases[i].req);
-		KUNIT_EXPECT_EQ(test, kmalloc_size_roundup(cases[i].req), cases[i].bucket);
-		kfree(p);
-	}
+	const struct bucket_case *c = test->param_value;
+	void *p = kmalloc(c->req, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, p);
+	KUNIT_EXPECT_EQ(test, ksize(p), c->bucket);
+	KUNIT_EXPECT_EQ(test, kmalloc_size_roundup(c->req), c->bucket);
+	kfree(p);
 }
 
 static void kmalloc_test_zero_size(struct kunit *test)
@@ -79,7 +90,7 @@ static void kmalloc_test_kunit_kmalloc_freed_at_end(struct kunit *test)
 }
 
 static struct kunit_case kmalloc_test_cases[] = {
-	KUNIT_CASE(kmalloc_test_ksize_buckets),
+	KUNIT_CASE_PARAM(kmalloc_test_ksize_buckets, bucket_gen_params),
 	KUNIT_CASE(kmalloc_test_zero_size),
 	KUNIT_CASE(kmalloc_test_kzalloc_zeroes),
 	KUNIT_CASE(kmalloc_test_krealloc_keeps_contents),

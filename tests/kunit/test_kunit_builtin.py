@@ -40,12 +40,25 @@ def test_builtin_suites_are_found(machine: Machine) -> None:
 
 
 def test_builtin_suites_pass_with_linux_ktap(machine: Machine) -> None:
+    run = kunit.run_suites(machine, filter="list-*")
+    assert run.ktap == expected_ktap([("list-kernel-test", LIST_CASES)])
     run = kunit.run_suites(machine)
     suites = [(s.name, s.cases) for s in kunit.builtin_suites(machine)]
-    assert run.ktap == expected_ktap(suites)
+    assert [s for s, _c in suites] == ["kmalloc-kmemu-test", "list-kernel-test"]
     assert not run.failed and all(c.status == "pass" for c in run.cases)
     assert not run.leaks, [lk.describe() for _c, lk in run.leaks]
     assert [c.number for c in run.suites[0].cases] == list(range(1, len(suites[0][1]) + 1))
+    # a parameterised case: a nested block with one line per parameter, counted in Totals
+    sizes = [1, 8, 9, 65, 97, 129, 193, 4097]
+    param_block = "".join(
+        ["        KTAP version 1\n", "        # Subtest: kmalloc_test_ksize_buckets\n"]
+        + [f"        ok {i} kmalloc({n})\n" for i, n in enumerate(sizes, 1)]
+        + ["    # kmalloc_test_ksize_buckets: pass:8 fail:0 skip:0 total:8\n",
+           "    ok 1 kmalloc_test_ksize_buckets\n"])
+    assert run.suites[0].cases[0].ktap == param_block
+    k = len(suites[0][1])
+    assert f"# kmalloc-kmemu-test: pass:{k} fail:0 skip:0 total:{k}\n" in run.ktap
+    assert f"# Totals: pass:{k + 7} fail:0 skip:0 total:{k + 7}\n" in run.ktap
 
 
 def test_filter_glob_selects_and_renumbers(machine: Machine) -> None:

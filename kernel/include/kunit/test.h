@@ -101,6 +101,23 @@ struct kunit {
 	char status_comment[KUNIT_STATUS_COMMENT_SIZE];
 };
 
+/*
+ * KUNIT_ARRAY_PARAM(name, array, get_desc): name##_gen_params walks array for
+ * KUNIT_CASE_PARAM; get_desc(param, desc) (or NULL) names each parameter.
+ */
+#define KUNIT_ARRAY_PARAM(name, array, get_desc)                                      \
+	static const void *name##_gen_params(const void *prev, char *desc)           \
+	{                                                                            \
+		const __typeof__((array)[0]) *__next =                               \
+			prev ? (const __typeof__((array)[0]) *)prev + 1 : (array);   \
+		void (*__get_desc)(const __typeof__((array)[0]) *, char *) = get_desc; \
+		if ((size_t)(__next - (array)) >= ARRAY_SIZE(array))                 \
+			return NULL;                                                 \
+		if (__get_desc)                                                      \
+			__get_desc(__next, desc);                                    \
+		return __next;                                                       \
+	}
+
 #define kunit_suite_for_each_test_case(suite, test_case) \
 	for (test_case = (suite)->test_cases; test_case->run_case; test_case++)
 
