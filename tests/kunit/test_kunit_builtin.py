@@ -44,7 +44,9 @@ def test_builtin_suites_pass_with_linux_ktap(machine: Machine) -> None:
     assert run.ktap == expected_ktap([("list-kernel-test", LIST_CASES)])
     run = kunit.run_suites(machine)
     suites = [(s.name, s.cases) for s in kunit.builtin_suites(machine)]
-    assert [s for s, _c in suites] == ["kmalloc-kmemu-test", "list-kernel-test"]
+    # link order: kernel/kmalloc_test.c, kunit_test.c, list_test.c
+    assert [s for s, _c in suites] == ["kmalloc-kmemu-test", "kunit-api-test",
+                                       "list-kernel-test"]
     assert not run.failed and all(c.status == "pass" for c in run.cases)
     assert not run.leaks, [lk.describe() for _c, lk in run.leaks]
     assert [c.number for c in run.suites[0].cases] == list(range(1, len(suites[0][1]) + 1))
