@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from emu.build import layout as L
 from emu.cpu import BudgetExceeded
 from emu.errors import BadArgument, KmemuError
-from emu.machine import GuestOops, GuestWaiting, Machine
+from emu.machine import GuestExit, GuestOops, GuestWaiting, Machine
 
 STATUS = {0: "pass", 1: "fail", 2: "skip"}  # enum kunit_status
 _KIND = {1: "slab", 2: "pages"}  # enum kunit_alloc_kind (<kunit/track.h>)
@@ -344,10 +344,12 @@ class _SuiteRun:
             code, params, nleaks, dropped = self.layout.read_outcome(self.m)
             status = STATUS[code]
             leaks = _read_leaks(self.m, nleaks) if nleaks else []
-        except (GuestOops, BudgetExceeded, GuestWaiting) as e:
-            oops = e.console if isinstance(e, GuestOops) else None
-            timed_out = not isinstance(e, GuestOops)
+        except (GuestOops, GuestExit, BudgetExceeded, GuestWaiting) as e:
+            # an oops, BUG or panic (the guest stops) fails the case with its text;
+            # a case past its budget or asleep for ever times out
+            timed_out = isinstance(e, (BudgetExceeded, GuestWaiting))
             before = self.con.take()
+            oops = None if timed_out else before
             self.m.restore(start)  # type: ignore[arg-type]
             self.con.start()
             self.m.call("kunit_case_faulted", self.suite.address, index, pos, int(timed_out))

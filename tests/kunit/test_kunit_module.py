@@ -156,16 +156,23 @@ MODULE_LICENSE("GPL");
     assert all(lk.site.startswith("keeps_pages+0x") for _c, lk in run.leaks), run.leaks
 
 
-def test_a_hanging_case_times_out_and_the_next_runs(machine: Machine) -> None:
-    mod = machine.load_module(SRC / "hang.c")
+def test_hang_panic_and_bug_fail_and_the_next_runs(machine: Machine) -> None:
+    mod = machine.load_module(SRC / "dies.c")
     run = kunit.run_suites(machine, suites=kunit.module_suites(machine, mod),
                            budget_seconds=0.5)
-    hang, after = run.cases
-    assert hang.timed_out and hang.status == "fail"
+    hang, panics, bugs, after = run.cases
+    assert hang.timed_out and hang.status == "fail" and hang.oops is None
     assert hang.ktap == ("    # spins_forever: try timed out\n"
                          "    # spins_forever: test case timed out\n"
                          "    not ok 1 spins_forever\n")
-    assert after.status == "pass"
+    assert panics.status == "fail" and panics.ktap.startswith(
+        "Kernel panic - not syncing: a KUnit case panics (7)\n")
+    assert bugs.status == "fail" and "kernel BUG at" in (bugs.oops or "")
+    assert bugs.ktap.endswith("    # bugs: try faulted\n"
+                              "    # bugs: internal error occurred preventing test case from "
+                              "running: -4\n    not ok 3 bugs\n")
+    assert after.status == "pass" and after.ktap == "    ok 4 runs_after\n"
+    assert machine.state == "ready"
 
 
 def test_cli_on_the_sample(capsys: pytest.CaptureFixture[str],
