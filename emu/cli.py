@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import select
 import signal
 import sys
 import threading
@@ -183,6 +185,14 @@ def cmd_info(a: argparse.Namespace) -> int:
     return 0
 
 
+def _gdb_log(text: str) -> None:
+    """The stub's log line on stderr; a closed stderr ends the log, not the server."""
+    try:
+        print(f"kmemu gdb: {text}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
 def cmd_gdb(a: argparse.Namespace) -> int:
     """Boot, then serve the GDB remote protocol until interrupted (or one client)."""
     from emu.gdbstub.server import LOOPBACK, GdbServer, gdb_command_line
@@ -195,8 +205,7 @@ def cmd_gdb(a: argparse.Namespace) -> int:
     m = Machine.booted(**_machine_args(a))  # type: ignore[arg-type]
     m.budget_seconds = float("inf")  # a debugged call runs until it stops or gdb sends Ctrl-C
     try:
-        srv = GdbServer(MachineTarget(DebugSession(m)), host, a.port,
-                        log=lambda s: print(f"kmemu gdb: {s}", file=sys.stderr, flush=True))
+        srv = GdbServer(MachineTarget(DebugSession(m)), host, a.port, log=_gdb_log)
     except OSError as e:
         raise BadArgument(f"cannot listen on {host}:{a.port}: {e.strerror or e}") from None
     if host not in LOOPBACK:
@@ -303,10 +312,50 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+#: Exit status when the reader of standard output went away (``kmemu boot | head``):
+#: what a shell shows for a process ended by SIGPIPE.
+EXIT_STDOUT_CLOSED = 128 + 13
+
+
+def stdout_reader_gone() -> bool:
+    """True when standard output is a pipe (or socket) whose reader has closed it.
+
+    Python ignores SIGPIPE, so a write there raises BrokenPipeError; so does a write
+    to any socket whose peer left.  Only the first means "the user is done reading"
+    (poll reports POLLERR on a pipe with no reader left)."""
+    try:
+        fd = sys.__stdout__.fileno() if sys.__stdout__ is not None else 1
+        p = select.poll()
+        p.register(fd, select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in p.poll(0))
+    except (OSError, ValueError):
+        return False
+
+
+def _quiet_stdout() -> None:
+    """Point fd 1 at /dev/null so the interpreter's final flush cannot complain."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ is not None else 1)
+    finally:
+        os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``kmemu`` command.  SIGPIPE keeps Python's setting (ignored): a reader of
+    standard output that leaves ends the command quietly with status 141, and a gdb
+    client that leaves is the stub's business (it logs it and serves the next one)."""
     args = parser().parse_args(argv)
-    if argv is None and hasattr(signal, "SIGPIPE"):
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `kmemu boot | head` ends quietly
+    try:
+        return _run(args)
+    except BrokenPipeError:
+        if not stdout_reader_gone():
+            raise
+        _quiet_stdout()
+        return EXIT_STDOUT_CLOSED
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.fn(args))
     except GuestOops as e:

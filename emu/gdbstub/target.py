@@ -109,11 +109,16 @@ class MachineTarget:
             return f"error: {e}\n"
         return out + "\n"
 
-    def detach(self) -> None:
-        """``D`` and ``k``: points go, a stopped call runs to its end (see
-        DebugSession.kill); the machine stays for the next client."""
+    def detach(self) -> str | None:
+        """``D``, ``k`` and a lost client: points go, a stopped call is killed (see
+        DebugSession.kill: abandoned, or run to its end inside a locked section) and
+        a queued one dropped; the machine stays for the next client.  Returns what
+        happened to the call (None when there was none)."""
         self.s.delete()
-        self.s.kill()
+        if self.s.call_in_progress is None and self.m.state != "crashed":
+            self.s.queued = None
+            return None
+        return self.s.kill()
 
     def halt_reason(self) -> str:
         return "T05thread:1;" if self.s.call_in_progress is not None else "S05"
