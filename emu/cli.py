@@ -137,18 +137,17 @@ INFO = ("buddy", "zones", "pagetypeinfo", "watermarks", "memblock", "slab", "sla
 
 def _pagetable_text(m: Machine, where: str | None) -> str:
     """ADDR: the walk for one address; START-END: ptdump of a range; nothing: everything."""
+    from emu.breakpoints import parse_address
+
     if not where:
         return m.ptdump()
-    try:
-        if "-" in where:
-            lo, hi = (int(x, 0) for x in where.split("-", 1))
-            if lo >= hi:
-                raise ValueError
-            return m.ptdump(lo, hi)
-        return m.pt(int(where, 0))
-    except ValueError:
-        raise BadArgument(f"pagetable takes ADDR or START-END (hex or decimal), got {where!r}") \
-            from None
+    parts = where.split("-", 1)
+    nums = [parse_address(x) for x in parts]  # over 64 bits: BadArgument, not cut
+    if any(n is None for n in nums) or not all(parts):
+        raise BadArgument(f"pagetable takes ADDR or START-END (hex or decimal), got {where!r}")
+    if len(nums) == 2:
+        return m.ptdump(nums[0], nums[1])  # type: ignore[arg-type]
+    return m.pt(nums[0])  # type: ignore[arg-type]
 
 
 def cmd_info(a: argparse.Namespace) -> int:
