@@ -115,10 +115,15 @@ class MachineTarget:
         a queued one dropped; the machine stays for the next client.  Returns what
         happened to the call (None when there was none)."""
         self.s.delete()
-        if self.s.call_in_progress is None and self.m.state != "crashed":
-            self.s.queued = None
-            return None
-        return self.s.kill()
+        said = None
+        if self.s.call_in_progress is not None or self.m.state == "crashed":
+            said = self.s.kill()
+        self.s.queued = None
+        # Output a departed client never received, and what the kernel printed while
+        # the call was killed, are not the next client's: it starts from here.
+        self._output.clear()
+        self._console_mark = len(self.m.console)
+        return said
 
     def halt_reason(self) -> str:
         return "T05thread:1;" if self.s.call_in_progress is not None else "S05"

@@ -207,3 +207,21 @@ def test_kmemu_gdb_survives_the_issue_repro(gdb_server: Server) -> None:
     out = gdb_server.gdb("monitor call kmemu_test_add 1 2 3 4 5 6", "continue")
     assert "kmemu_test_add() returned 0x5b (91)" in out, out
     assert gdb_server.proc.poll() is None
+
+
+def test_output_a_lost_client_never_got_is_not_sent_to_the_next(machine) -> None:
+    """Found by the fuzzer: the result of a call the lost client ran reached the next
+    client as an 'O' packet before its reply to '?' (gdb wants a stop reply there)."""
+    from emu.gdbstub.target import MachineTarget
+    from emu.session import DebugSession
+
+    target = MachineTarget(DebugSession(machine))
+    target.monitor("call kmemu_test_add 1 2 3 4 5 6")
+    assert target.resume(step=False) == "T05thread:1;"
+    # the client vanished before take_output(): the server cleans up as for 'D'
+    assert target.detach() is None
+    assert target.take_output() == []
+    machine.call("kmemu_test_add", 1, 1, 1, 1, 1, 1)  # prints nothing, but moves on
+    target.monitor("call kmemu_test_add 1 2 3 4 5 6")
+    target.resume(step=False)
+    assert target.take_output() == ["kmemu_test_add() returned 0x5b (91); the kernel is idle\n"]
