@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from emu.gdbstub.transport import Decoder, Packet, checksum, frame
 from tests.gdbstub.conftest import Server, start_server
 
-EXAMPLES = 200  # bounded for CI: about 15 s with the boot and the gdb session
+EXAMPLES = 200  # bounded for CI: about 10 s on 2 busy cores, with the boot and gdb
 
 
 def hexs(text: str) -> str:
