@@ -51,29 +51,6 @@ def c_int(text: str) -> int | None:
     return -value if m.group(1) else value
 
 
-def parse_address(text: str) -> int | None:
-    """An integer literal read as an address, or None if ``text`` is not a literal.
-
-    The one reader of address literals for every front end (the REPL's ``x``,
-    ``whatis``, ``pt``, ``watch *ADDR``, ``break *ADDR``, gdb's ``monitor``,
-    ``kmemu info pagetable``).  A negative literal down to -2**63 is the
-    ``unsigned long`` C makes of it (``-8`` is 0xfffffffffffffff8, as in gdb);
-    anything that does not fit in 64 bits is :class:`emu.errors.BadArgument`
-    (gdb: "Numeric constant too large"), never cut to 64 bits.
-
-    >>> hex(parse_address("-8"))
-    '0xfffffffffffffff8'
-    >>> parse_address("kmalloc") is None
-    True
-    """
-    value = c_int(text)
-    if value is None:
-        return None
-    if -(1 << 63) <= value < 0:
-        value += 1 << 64
-    return pagetable.check_address(value)
-
-
 def resolve_location(m: Machine, where: str | int) -> int:
     """An address for ``sym``, ``sym+0x1c``, ``0xffff...`` / int, or ``file.c:line``."""
     if isinstance(where, int) and not isinstance(where, bool):
@@ -159,6 +136,29 @@ class Breakpoint:
     @property
     def caller_symbols(self) -> list[str]:
         return [self.machine.symbolize(a) for a in self.callers]
+
+
+def parse_address(text: str) -> int | None:
+    """An integer literal read as an address, or None if ``text`` is not a literal.
+
+    The one reader of address literals for every front end (the REPL's ``x``,
+    ``whatis``, ``pt``, ``watch *ADDR``, ``break *ADDR``, gdb's ``monitor``,
+    ``kmemu info pagetable``).  A negative literal down to -2**63 is the
+    ``unsigned long`` C makes of it (``-8`` is 0xfffffffffffffff8, as in gdb);
+    anything that does not fit in 64 bits is :class:`emu.errors.BadArgument`
+    (gdb: "Numeric constant too large"), never cut to 64 bits.
+
+    >>> hex(parse_address("-8"))
+    '0xfffffffffffffff8'
+    >>> parse_address("kmalloc") is None
+    True
+    """
+    value = c_int(text)
+    if value is None:
+        return None
+    if -(1 << 63) <= value < 0:
+        value += 1 << 64
+    return pagetable.check_address(value)
 
 
 # ---------------------------------------------------------------------- watchpoints
