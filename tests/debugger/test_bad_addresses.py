@@ -58,11 +58,12 @@ def test_monitor_refuses_an_address_over_64_bits(machine: Machine) -> None:
 
 
 def test_api_pt_and_ptdump_refuse_values_over_64_bits(machine: Machine) -> None:
-    with pytest.raises(BadArgument, match="not a 64-bit value"):
+    # the message names the 64-bit range (the API's argument checks may say it first)
+    with pytest.raises(BadArgument, match="0xffffffffffffffff"):
         machine.pt(int(HUGE, 16))
-    with pytest.raises(BadArgument, match="not a 64-bit value"):
+    with pytest.raises(BadArgument, match="0xffffffffffffffff|0x10000000000000000"):
         machine.ptdump(0, 1 << 65)
-    with pytest.raises(BadArgument, match="not a 64-bit value"):
+    with pytest.raises(BadArgument, match="0xffffffffffffffff|-0x1"):
         machine.ptdump(-1, 0x1000)
     with pytest.raises(BadArgument, match="empty"):
         machine.ptdump(0x2000, 0x1000)
