@@ -6,7 +6,7 @@
   (any ``Machine()`` keyword).
 * A failing test's report gets the tail of the guest console and the events.
 * KUnit files become tests: every case of every suite in a file named
-  ``*_kunit.c`` or ``kunit_*.c``, or matching the ini option ``kmemu_kunit``
+  ``*_kunit.c`` (Linux's convention for KUnit files), or matching the ini option ``kmemu_kunit``
   (globs relative to the rootdir, e.g. ``kmemu_kunit = tests/kunit/*.c``), is a
   pytest item ``FILE::SUITE::CASE``.  The file is built into a module and its
   suites run once (``emu.kunit.run_suites``, each case from the same snapshot)
@@ -32,7 +32,7 @@ _BOOTED: dict[str, tuple[Machine, Snapshot]] = {}
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("kmemu_kunit", type="linelist", default=[],
                   help="globs (relative to the rootdir) of C files whose KUnit suites "
-                       "are collected as tests, besides *_kunit.c and kunit_*.c")
+                       "are collected as tests, besides *_kunit.c")
     parser.addini("kmemu_kunit_leaks", default="report",
                   help="'report' (a warning) or 'fail': what a KUnit case's leak does")
 
@@ -45,7 +45,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def _is_kunit_file(path: Path, config: pytest.Config) -> bool:
     if path.suffix != ".c":
         return False
-    if fnmatch.fnmatch(path.name, "*_kunit.c") or fnmatch.fnmatch(path.name, "kunit_*.c"):
+    if fnmatch.fnmatch(path.name, "*_kunit.c"):  # Linux's name for KUnit test files
         return True
     root = Path(str(config.rootpath))
     try:

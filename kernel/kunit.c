@@ -466,6 +466,17 @@ static bool run_one_suite(struct kunit_suite *s, const char *case_glob, u64 numb
 	return s->suite_init_err || ss.failed;
 }
 
+/*
+ * Linux's entry for one suite (what a module's suites go through there):
+ * run it whole, numbered after the suites run before it.  true if it failed.
+ */
+int kunit_run_tests(struct kunit_suite *suite)
+{
+	static unsigned long suite_counter;
+	return run_one_suite(suite, "*", ++suite_counter);
+}
+EXPORT_SYMBOL_GPL(kunit_run_tests);
+
 /* Run every built-in suite the filter selects; the number of failed suites. */
 int kunit_run_all(void)
 {
