@@ -66,22 +66,12 @@ class KunitFile(pytest.File):
 
     run = None  # the emu.kunit.KunitRun, after the first case asked for it
 
-    @property
-    def source(self) -> Path:
-        """The path as the user would write it (relative to the working directory when
-        inside it), so failures say "at tests/kunit/x_kunit.c:12" as Linux's relative
-        paths do."""
-        try:
-            return self.path.relative_to(Path.cwd())
-        except ValueError:
-            return self.path
-
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         from emu import kunit
 
         m = booted_machine()
         try:
-            mod = m.load_module(self.source)
+            mod = m.load_module(self.path)
             suites = kunit.module_suites(m, mod)
         finally:
             booted_machine()  # back to the clean post-boot state
@@ -97,7 +87,7 @@ class KunitFile(pytest.File):
 
             m = booted_machine()
             try:
-                mod = m.load_module(self.source)
+                mod = m.load_module(self.path)
                 self.run = kunit.run_suites(m, suites=kunit.module_suites(m, mod))
             finally:
                 booted_machine()
