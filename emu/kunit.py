@@ -138,23 +138,52 @@ class Suite:
 
 # ---------------------------------------------------------------- finding suites
 
+_LAYOUTS: dict[str, dict[str, int]] = {}  # per kernel build (Artifacts.key)
+
+
+def host_layout(m: Machine) -> dict[str, int]:
+    """The offsets and sizes the kernel publishes for the host (``kunit_host_layout``)."""
+    assert m.artifacts is not None and m.symbols is not None
+    hit = _LAYOUTS.get(m.artifacts.key)
+    if hit is not None:
+        return hit
+    names_sym = m.symbols.by_name["kunit_host_layout_names"]
+    names = m.read_virt(names_sym.address, names_sym.size).rstrip(b"\0").split(b"\0")
+    raw = m.read_virt(m.symbol("kunit_host_layout"), 8 * len(names))
+    values = struct.unpack(f"<{len(names)}Q", raw)
+    layout = {n.decode(): v for n, v in zip(names, values, strict=True)}
+    _LAYOUTS[m.artifacts.key] = layout
+    return layout
+
+
+def _read_string(m: Machine, address: int, limit: int = 256) -> str:
+    out = b""
+    while len(out) < limit:
+        chunk = m.read_virt(address + len(out), min(64, 4096 - (address + len(out)) % 4096))
+        nul = chunk.find(b"\0")
+        if nul >= 0:
+            return (out + chunk[:nul]).decode(errors="replace")
+        out += chunk
+    return out[:limit].decode(errors="replace")
+
+
 def read_suite(m: Machine, address: int) -> Suite:
-    """The suite at ``address`` (a struct kunit_suite), read through the kernel's DWARF."""
+    """The suite at ``address`` (a struct kunit_suite): its name and its cases' names."""
+    lay = host_layout(m)
     try:
-        s = m.obj("struct kunit_suite", address)
-        name = s.name.string_().decode(errors="replace")
+        name = _read_string(m, address + lay["suite.name"])
+        tc = m.read_u64(address + lay["suite.test_cases"])
         names = []
-        tc = s.test_cases
-        for _ in range(4096):
-            if not tc.run_case.value_():
+        for i in range(4096):
+            case = tc + i * lay["case.size"]
+            if not m.read_u64(case + lay["case.run_case"]):
                 break
-            names.append(tc.name.string_().decode(errors="replace"))
-            tc += 1
+            names.append(_read_string(m, m.read_u64(case + lay["case.name"])))
         else:
             raise KunitError(f"suite {name!r} at {address:#x}: no end to its test_cases array")
-    except KmemuError:
+    except KunitError:
         raise
-    except Exception as e:  # drgn.FaultError and friends: a bad pointer in the table
+    except KmemuError as e:  # a bad pointer in the table
         raise KunitError(f"cannot read the KUnit suite at {address:#x}: {e}") from e
     return Suite(address, name, names)
 
@@ -234,51 +263,49 @@ class _Console:
 
 class _Layout:
     """Where the runner's variables are (physical addresses: no page walks per case)
-    and the layout of its structs, from the kernel's DWARF, read once per run."""
+    and how its structs are laid out (``kunit_host_layout``)."""
 
     def __init__(self, m: Machine) -> None:
-        prog = m.program
-        self.stats = {mem.name: mem.bit_offset // 8
-                      for mem in prog.type("struct kunit_result_stats").members}
-        self.stats_size = prog.type("struct kunit_result_stats").size
-        out = prog.type("struct kunit_case_outcome")
-        self.outcome = {mem.name: mem.bit_offset // 8 for mem in out.members}
-        self.outcome_size = out.size
+        self.lay = host_layout(m)
+        self.stats = {k: self.lay[f"stats.{k}"] for k in ("passed", "skipped", "failed", "total")}
         self.pa = {n: m.symbol(n) - L.KERNEL_VIRT for n in
                    ("kunit_case_outcome", "kunit_suite_stats", "kunit_total_stats")}
 
     def stats_bytes(self, stats: dict[str, int]) -> bytes:
-        buf = bytearray(self.stats_size)
+        buf = bytearray(self.lay["stats.size"])
         for name, off in self.stats.items():
             struct.pack_into("<Q", buf, off, stats[name])
         return bytes(buf)
 
     def read_outcome(self, m: Machine) -> tuple[int, dict[str, int], int, int]:
         """(status, per-parameter stats, leak records, leaks dropped) of the last case."""
-        raw = m.read_phys(self.pa["kunit_case_outcome"], self.outcome_size)
+        lay = self.lay
+        raw = m.read_phys(self.pa["kunit_case_outcome"], lay["outcome.size"])
 
         def u64(off: int) -> int:
             return struct.unpack_from("<Q", raw, off)[0]
 
-        p = self.outcome["params"]
+        p = lay["outcome.params"]
         params = {k: u64(p + off) for k, off in self.stats.items()}
-        return (u64(self.outcome["status"]), params, u64(self.outcome["nr_leaks"]),
-                u64(self.outcome["leaks_dropped"]))
+        return (u64(lay["outcome.status"]), params, u64(lay["outcome.nr_leaks"]),
+                u64(lay["outcome.leaks_dropped"]))
 
 
 def _read_leaks(m: Machine, n: int) -> list[Leak]:
+    lay = host_layout(m)
+    size = lay["leak.size"]
+    raw = m.read_virt(m.symbol("kunit_leaks"), n * size)
     leaks = []
-    table = m.var("kunit_leaks")
     for i in range(n):
-        r = table[i]
-        cache = r.cache.value_()
-        site = r.site.value_()
+        def field(name: str, fmt: str = "<Q", base: int = i * size) -> int:
+            return struct.unpack_from(fmt, raw, base + lay[f"leak.{name}"])[0]
+
+        cache, site = field("cache"), field("site")
         leaks.append(Leak(
-            kind=_KIND.get(r.kind.value_(), "?"), address=r.ptr.value_(),
-            size=r.size.value_(), site=m.symbolize(site), site_address=site,
-            cache=(m.obj("struct kmem_cache", cache).name.string_().decode()
-                   if cache else None),
-            order=r.order.value_()))
+            kind=_KIND.get(field("kind", "<I"), "?"), address=field("ptr"),
+            size=field("bytes"), site=m.symbolize(site), site_address=site,
+            cache=_read_string(m, cache + lay["kmem_cache.name"]) if cache else None,
+            order=field("order", "<I")))
     return leaks
 
 

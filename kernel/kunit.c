@@ -67,6 +67,41 @@ struct kunit_case_outcome {
 	u64 leaks_dropped;
 } kunit_case_outcome;
 
+/*
+ * The layout of what the host reads and writes, as the compiler laid it out:
+ * kunit_host_layout[i] is the offset or size named by the i-th string of
+ * kunit_host_layout_names.  emu/kunit.py reads these two instead of the DWARF
+ * (loading the debug info costs seconds; a run should cost milliseconds).
+ */
+#define KUNIT_LAYOUT(X)                                                          \
+	X("suite.name", offsetof(struct kunit_suite, name))                      \
+	X("suite.test_cases", offsetof(struct kunit_suite, test_cases))          \
+	X("case.size", sizeof(struct kunit_case))                                \
+	X("case.run_case", offsetof(struct kunit_case, run_case))                \
+	X("case.name", offsetof(struct kunit_case, name))                        \
+	X("stats.size", sizeof(struct kunit_result_stats))                       \
+	X("stats.passed", offsetof(struct kunit_result_stats, passed))           \
+	X("stats.skipped", offsetof(struct kunit_result_stats, skipped))         \
+	X("stats.failed", offsetof(struct kunit_result_stats, failed))           \
+	X("stats.total", offsetof(struct kunit_result_stats, total))             \
+	X("outcome.size", sizeof(struct kunit_case_outcome))                     \
+	X("outcome.status", offsetof(struct kunit_case_outcome, status))         \
+	X("outcome.params", offsetof(struct kunit_case_outcome, params))         \
+	X("outcome.nr_leaks", offsetof(struct kunit_case_outcome, nr_leaks))     \
+	X("outcome.leaks_dropped", offsetof(struct kunit_case_outcome, leaks_dropped)) \
+	X("leak.size", sizeof(struct kunit_alloc_record))                        \
+	X("leak.ptr", offsetof(struct kunit_alloc_record, ptr))                  \
+	X("leak.site", offsetof(struct kunit_alloc_record, site))                \
+	X("leak.bytes", offsetof(struct kunit_alloc_record, size))               \
+	X("leak.cache", offsetof(struct kunit_alloc_record, cache))              \
+	X("leak.kind", offsetof(struct kunit_alloc_record, kind))                \
+	X("leak.order", offsetof(struct kunit_alloc_record, order))              \
+	X("kmem_cache.name", offsetof(struct kmem_cache, name))
+#define KUNIT_LAYOUT_VALUE(name, value) value,
+#define KUNIT_LAYOUT_NAME(name, value) name "\0"
+const unsigned long kunit_host_layout[] = { KUNIT_LAYOUT(KUNIT_LAYOUT_VALUE) };
+const char kunit_host_layout_names[] = KUNIT_LAYOUT(KUNIT_LAYOUT_NAME);
+
 /* ------------------------------------------------------------------ printing */
 
 int scnprintf(char *buf, size_t size, const char *fmt, ...)
