@@ -143,12 +143,13 @@ _LAYOUTS: dict[str, dict[str, int]] = {}  # per kernel build (Artifacts.key)
 
 def host_layout(m: Machine) -> dict[str, int]:
     """The offsets and sizes the kernel publishes for the host (``kunit_host_layout``)."""
-    assert m.artifacts is not None and m.symbols is not None
+    assert m.artifacts is not None
     hit = _LAYOUTS.get(m.artifacts.key)
     if hit is not None:
         return hit
-    names_sym = m.symbols.by_name["kunit_host_layout_names"]
-    names = m.read_virt(names_sym.address, names_sym.size).rstrip(b"\0").split(b"\0")
+    # "name\0name\0...name\0" and the literal's own NUL: the table ends at "\0\0"
+    raw_names = m.read_virt(m.symbol("kunit_host_layout_names"), 1024)
+    names = raw_names[:raw_names.index(b"\0\0")].split(b"\0")
     raw = m.read_virt(m.symbol("kunit_host_layout"), 8 * len(names))
     values = struct.unpack(f"<{len(names)}Q", raw)
     layout = {n.decode(): v for n, v in zip(names, values, strict=True)}
