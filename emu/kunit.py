@@ -52,11 +52,19 @@ class Leak:
     site_address: int
     cache: str | None = None  # slab cache name
     order: int = 0
+    trace: list[str] = field(default_factory=list)  # the allocator, its caller, ... (symbolised)
 
     def describe(self) -> str:
-        what = (f"{self.size} bytes ({self.cache})" if self.kind == "slab"
-                else f"order-{self.order} page block ({self.size} bytes)")
-        return f"leaked {what} at {self.address:#x}, allocated by {self.site}"
+        """One line: what, where, who.  A page block's site is the page allocator's caller
+        (kmalloc for a large kmalloc), so its backtrace follows."""
+        if self.kind == "slab":
+            return (f"leaked {self.size} bytes ({self.cache}) at {self.address:#x}, "
+                    f"allocated by {self.site}")
+        # trace[0] is in the page allocator, trace[1] its caller (the site): show who
+        # called that (kmalloc's caller for a large kmalloc)
+        via = "".join(f" <- {f}" for f in self.trace[2:4])
+        return (f"leaked an order-{self.order} page block ({self.size} bytes) at "
+                f"{self.address:#x}, allocated by {self.site}{via}")
 
 
 @dataclass
@@ -302,11 +310,14 @@ def _read_leaks(m: Machine, n: int) -> list[Leak]:
             return struct.unpack_from(fmt, raw, base + lay[f"leak.{name}"])[0]
 
         cache, site = field("cache"), field("site")
+        base = i * size + lay["leak.trace"]
+        frames = struct.unpack_from(f"<{lay['leak.trace_depth']}Q", raw, base)
         leaks.append(Leak(
             kind=_KIND.get(field("kind", "<I"), "?"), address=field("ptr"),
             size=field("bytes"), site=m.symbolize(site), site_address=site,
             cache=_read_string(m, cache + lay["kmem_cache.name"]) if cache else None,
-            order=field("order", "<I")))
+            order=field("order", "<I"),
+            trace=[m.symbolize(a) for a in frames if a]))
     return leaks
 
 

@@ -11,7 +11,6 @@
  * allocator; kfree() tells the two apart by PG_slab on the head page, so
  * callers never pass a size.  kmalloc_caches[] is written once at boot.
  */
-#include <kunit/track.h>
 #include <slab.h>
 #include <page_alloc.h>
 #include <memlayout.h>
@@ -103,11 +102,8 @@ void *kmalloc(u64 size, gfp_t gfp)
 {
 	if (unlikely(!size))
 		return ZERO_SIZE_PTR;
-	if (unlikely(size > KMALLOC_MAX_CACHE_SIZE)) {
-		void *p = kmalloc_large(size, gfp);
-		kunit_track_site(p, (u64)__builtin_return_address(0), KUNIT_ALLOC_PAGES);
-		return p;
-	}
+	if (unlikely(size > KMALLOC_MAX_CACHE_SIZE))
+		return kmalloc_large(size, gfp);
 	return __kmalloc_cache(kmalloc_slab_inline(size, gfp), gfp, size,
 			       (u64)__builtin_return_address(0));
 }

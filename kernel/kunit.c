@@ -96,6 +96,8 @@ struct kunit_case_outcome {
 	X("leak.cache", offsetof(struct kunit_alloc_record, cache))              \
 	X("leak.kind", offsetof(struct kunit_alloc_record, kind))                \
 	X("leak.order", offsetof(struct kunit_alloc_record, order))              \
+	X("leak.trace", offsetof(struct kunit_alloc_record, trace))              \
+	X("leak.trace_depth", KUNIT_TRACK_DEPTH)                                 \
 	X("kmem_cache.name", offsetof(struct kmem_cache, name))
 #define KUNIT_LAYOUT_VALUE(name, value) value,
 #define KUNIT_LAYOUT_NAME(name, value) name "\0"

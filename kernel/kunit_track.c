@@ -13,6 +13,7 @@
 #include <page_alloc.h>
 #include <preempt.h>
 #include <slab.h>
+#include <traps.h>
 
 bool kunit_tracking;
 struct kunit_alloc_record kunit_leaks[KUNIT_TRACK_MAX];
@@ -31,13 +32,17 @@ void __kunit_track_alloc(u64 ptr, u64 site, u64 size, u64 cache, u32 kind, u32 o
 	if (cache && (((struct kmem_cache *)cache)->flags & SLAB_NOLEAKTRACE))
 		return;
 	u64 flags = local_irq_save();
-	if (kunit_nr_leaks < KUNIT_TRACK_MAX)
-		kunit_leaks[kunit_nr_leaks++] = (struct kunit_alloc_record){
+	if (kunit_nr_leaks < KUNIT_TRACK_MAX) {
+		struct kunit_alloc_record *r = &kunit_leaks[kunit_nr_leaks++];
+		*r = (struct kunit_alloc_record){
 			.ptr = ptr, .site = site, .size = size, .cache = cache,
 			.kind = kind, .order = order,
 		};
-	else
+		/* the frames above the allocator: kmalloc(20000)'s pages name its caller too */
+		save_stack_trace((u64)__builtin_frame_address(0), r->trace, KUNIT_TRACK_DEPTH);
+	} else {
 		kunit_leaks_dropped++;
+	}
 	local_irq_restore(flags);
 }
 
@@ -55,15 +60,6 @@ void __kunit_track_free(u64 ptr, u32 kind)
 	long i = find_record(ptr, kind);
 	if (i >= 0)
 		kunit_leaks[i] = kunit_leaks[--kunit_nr_leaks];
-	local_irq_restore(flags);
-}
-
-void __kunit_track_site(u64 ptr, u64 site, u32 kind)
-{
-	u64 flags = local_irq_save();
-	long i = find_record(ptr, kind);
-	if (i >= 0)
-		kunit_leaks[i].site = site;
 	local_irq_restore(flags);
 }
 

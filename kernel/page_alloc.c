@@ -490,8 +490,6 @@ struct page *__alloc_pages(gfp_t gfp, unsigned int order)
 u64 __get_free_pages(gfp_t gfp, unsigned int order)
 {
 	struct page *p = __alloc_pages(gfp & ~__GFP_HIGHMEM, order);
-	if (p)
-		kunit_track_site(page_address(p), (u64)__builtin_return_address(0), KUNIT_ALLOC_PAGES);
 	return p ? (u64)page_address(p) : 0;
 }
 

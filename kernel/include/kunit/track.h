@@ -15,6 +15,8 @@ enum kunit_alloc_kind {
 	KUNIT_ALLOC_PAGES = 2, /* a block from the page allocator: order */
 };
 
+#define KUNIT_TRACK_DEPTH 6
+
 struct kunit_alloc_record {
 	u64 ptr;   /* object, or page_address() of the block */
 	u64 site;  /* return address in the code that asked for it */
@@ -22,6 +24,7 @@ struct kunit_alloc_record {
 	u64 cache; /* struct kmem_cache * for slab objects */
 	u32 kind;
 	u32 order;
+	u64 trace[KUNIT_TRACK_DEPTH]; /* return addresses from the allocator up */
 };
 
 #define KUNIT_TRACK_MAX 1024
@@ -35,7 +38,6 @@ void kunit_track_begin(void);
 void kunit_track_end(void);
 void __kunit_track_alloc(u64 ptr, u64 site, u64 size, u64 cache, u32 kind, u32 order);
 void __kunit_track_free(u64 ptr, u32 kind);
-void __kunit_track_site(u64 ptr, u64 site, u32 kind);
 
 #define kunit_track_alloc(ptr, site, size, cache, kind, order)                      \
 	do {                                                                          \
@@ -48,12 +50,6 @@ void __kunit_track_site(u64 ptr, u64 site, u32 kind);
 	do {                                                     \
 		if (unlikely(kunit_tracking))                    \
 			__kunit_track_free((u64)(ptr), (kind));  \
-	} while (0)
-/* An allocation made on someone's behalf (kmalloc of a large size) names them. */
-#define kunit_track_site(ptr, site, kind)                               \
-	do {                                                            \
-		if (unlikely(kunit_tracking))                           \
-			__kunit_track_site((u64)(ptr), (site), (kind)); \
 	} while (0)
 
 #endif
