@@ -14,6 +14,11 @@ from emu import kunit
 from emu.cli import main
 from emu.machine import Machine
 
+# These need the module loader (issue 11 section 2, branch "modules"); on a tree without it
+# they cannot run at all. They passed on kunit merged with modules (see the kunit report).
+pytestmark = pytest.mark.skipif(not hasattr(Machine, "load_module"),
+                                reason="needs Machine.load_module (the modules branch)")
+
 SRC = Path(__file__).parent / "src"
 SAMPLE = SRC / "ktap_sample.c"
 F = str(SAMPLE.resolve())  # __FILE__: modules are built by absolute path (as kbuild M=)
