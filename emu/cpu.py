@@ -178,6 +178,8 @@ class InsnCounter:
         self.users += 1
 
     def release(self) -> None:
+        if self.users == 0:  # its hook was already taken away (Machine.remove_hooks_since)
+            return
         self.users -= 1
         if self.users == 0 and self._hook is not None:
             delete_hook(self.uc, self._hook)
