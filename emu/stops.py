@@ -1,10 +1,12 @@
 """Layer 5: stopping inside the guest — suspended calls, single steps, and the
 breakpoint, watchpoint and backtrace entry points of :class:`emu.Machine`.
 
-A call that reaches a stopping breakpoint or watchpoint (or is interrupted in
-a debug session) is left *suspended*: ``Machine.state`` is "stopped" and the
-:class:`BreakpointHit` carries a :class:`SuspendedCall` that can be resumed,
-stepped (see :mod:`emu.stepping`) or abandoned.  :class:`StopsMixin` holds the
+A call that reaches a stopping breakpoint or watchpoint, or that the host
+stops (its budget, ``interrupt()``, a wait no interrupt ends: the
+:class:`emu.errors.CallStopped` errors), is left *suspended*: ``Machine.state``
+is "stopped" and the exception carries a :class:`SuspendedCall` that can be
+resumed, stepped (see :mod:`emu.stepping`) or aborted (run to its end with the
+stopping points off: never dropped halfway).  :class:`StopsMixin` holds the
 machine's side of that; ARCHITECTURE.md ("Debugging") has the Unicorn facts it
 relies on.
 
@@ -58,8 +60,8 @@ class WatchpointHit(BreakpointHit):
 
 
 class CannotAbort(MachineError):
-    """A call stopped inside a critical section could not be run to its end
-    (it is still stopped: only ``restore()`` gives a sound machine)."""
+    """``abort()`` could not run a stopped call to its end (a runaway loop, a wait
+    no interrupt ends); it is still stopped: only ``restore()`` gives a sound machine."""
 
 
 class CallInterrupted(BreakpointHit):
@@ -179,7 +181,7 @@ class StopsMixin:
 
     def _check_suspended(self, call: SuspendedCall) -> None:
         if self.state != "stopped" or self._suspended is not call:
-            raise MachineError("that call is not the one stopped at a breakpoint")
+            raise MachineError("that call is not the one stopped in the guest")
 
     def _resume(self, call: SuspendedCall) -> int:
         """Step off the stop (as gdb steps over a breakpoint), then run."""
