@@ -64,7 +64,7 @@ from emu.kernel import mm, pagetable
 from emu.kernel.events import EVENT_SIZE, Event, decode
 from emu.kernel.symbols import Symbols
 from emu.page_alloc_api import PageAllocatorMixin
-from emu.ram import GuestRam, check_host_memory
+from emu.ram import GuestRam, HostMemoryError, check_host_memory, format_size
 from emu.slab_api import SlabMixin
 from emu.stops import (  # noqa: F401 - BreakpointHit & co. are emu.machine's names too
     BreakpointHit,
@@ -248,8 +248,12 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         image = self.artifacts.image.read_bytes()
         disk = Disk(image, {L.CMDLINE_LBA: self._cmdline_sector})
         self.bios = Bios(disk, self.e820.to_bios_entries())
+        try:
+            uc16 = self._power_on(image[: L.SECTOR])
+        except HostMemoryError:
+            self._ram = None  # nothing ran: the machine is still off
+            raise
         self.state = "booting"
-        uc16 = self._power_on(image[: L.SECTOR])
         self._run_firmware(uc16)
         self._handover(uc16)
         stop = self._run()
@@ -279,7 +283,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         check_kernel_limits(self.e820, max_ram, max_entries)
         pages = self.e820.usable_bytes >> mm.PAGE_SHIFT
         check_host_memory(pages * mm.STRUCT_PAGE_SIZE + BOOT_HOST_BYTES,
-                          f"booting {self.e820.usable_bytes >> 20} MiB of guest RAM")
+                          f"booting {format_size(self.e820.usable_bytes)} of guest RAM")
 
     def _power_on(self, sector0: bytes) -> Uc:
         """Phase 1: a 16-bit CPU over all of RAM (see emu.ram), sector 0 at 0x7c00."""

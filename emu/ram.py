@@ -47,7 +47,8 @@ class HostMemoryError(KmemuError):
     """The host cannot provide the memory the guest's RAM needs."""
 
 
-def _size(n: int) -> str:
+def format_size(n: int) -> str:
+    """A byte count the way the errors print it: "64 GiB", "1.062 GiB"."""
     for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
         if n >= 1 << shift:
             return f"{n / (1 << shift):.4g} {unit}"
@@ -95,8 +96,8 @@ def check_host_memory(need: int, what: str) -> None:
     """Raise :class:`HostMemoryError` if the host has less than *need* bytes available."""
     avail = available_host_memory()
     if avail is not None and need > avail:
-        raise HostMemoryError(f"{what} needs about {_size(need)} of host memory; the host has "
-                              f"{_size(avail)} available")
+        raise HostMemoryError(f"{what} needs about {format_size(need)} of host memory; "
+                              f"the host has {format_size(avail)} available")
 
 
 class GuestRam:
@@ -123,8 +124,8 @@ class GuestRam:
             except OSError as e:
                 self._buffers.clear()
                 raise HostMemoryError(
-                    f"the host refused {_size(size)} of memory for guest RAM at "
-                    f"{base:#x} ({e.strerror}); the map needs {_size(self.mapped_bytes)} "
+                    f"the host refused {format_size(size)} of memory for guest RAM at "
+                    f"{base:#x} ({e.strerror}); the map needs {format_size(self.mapped_bytes)} "
                     f"of host address space in all (see vm.overcommit_memory)") from None
             view = ctypes.c_char.from_buffer(buf)  # also keeps buf from being closed
             self._buffers.append((base, size, buf, view))
@@ -136,7 +137,7 @@ class GuestRam:
             try:
                 uc.mem_map_ptr(base, size, UC_PROT_ALL, ctypes.addressof(view))
             except UcError as e:
-                raise HostMemoryError(f"Unicorn could not map {_size(size)} of guest RAM "
+                raise HostMemoryError(f"Unicorn could not map {format_size(size)} of guest RAM "
                                       f"at {base:#x}: {e}") from None
         uc._kmemu_ram = self  # type: ignore[attr-defined]  # Unicorn holds raw pointers
 
