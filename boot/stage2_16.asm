@@ -3,8 +3,10 @@
 ; 1. read the kernel (@KERNEL_SECTORS@ sectors from LBA @KERNEL_LBA@) into the
 ;    bounce buffer at segment 0x1000 in chunks of 64 sectors (32 KiB);
 ; 2. read the command-line sector (LBA @CMDLINE_LBA@) into boot_info;
-; 3. collect the INT 15h E820 map into boot_info (24-byte entries, the
-;    ACPI 3.0 attribute preset to 1 for BIOSes that return 20 bytes);
+; 3. collect the INT 15h E820 map into the table at @E820_TABLE@ (segment
+;    @E820_SEG@; 24-byte entries, the ACPI 3.0 attribute preset to 1 for
+;    BIOSes that return 20 bytes; at most @E820_MAX@, the kernel's capacity;
+;    the count goes to boot_info);
 ; 4. enable A20 (port 0x92), load the GDT, enter protected mode and far-jump
 ;    to the 32-bit part at @STAGE2_32@.
 ; The DAP lives at @DAP_VAR@ (scratch below the boot sector).
@@ -58,11 +60,14 @@ read_done:
     jc disk_fail
     mov byte ptr [@BOOT_INFO_CMDLINE@ + 511], 0
     ; --- 3. E820
-    mov di, @BOOT_INFO_E820@
+    push es
+    mov ax, @E820_SEG@
+    mov es, ax
+    xor di, di
     xor ebx, ebx
     xor bp, bp
 e820_next:
-    mov dword ptr [di + 20], 1
+    mov dword ptr es:[di + 20], 1
     mov eax, 0xe820
     mov edx, 0x534d4150
     mov ecx, 24
@@ -70,8 +75,8 @@ e820_next:
     jc e820_done
     cmp eax, 0x534d4150
     jne e820_done
-    mov eax, [di + 8]
-    or eax, [di + 12]
+    mov eax, es:[di + 8]
+    or eax, es:[di + 12]
     jz e820_skip
     inc bp
     add di, 24
@@ -81,6 +86,7 @@ e820_skip:
     test ebx, ebx
     jnz e820_next
 e820_done:
+    pop es
     mov [@BOOT_INFO@ + 4], bp
     test bp, bp
     jz e820_fail

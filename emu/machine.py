@@ -279,7 +279,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         """
         syms = self._syms()
         max_ram = syms.by_name["section_present"].size * 8 * mm.PAGES_PER_SECTION << mm.PAGE_SHIFT
-        max_entries = (syms.by_name["boot_info"].size - (L.BOOT_INFO_E820 - L.BOOT_INFO)) // 24
+        header = L.BOOT_INFO_CMDLINE - L.BOOT_INFO + L.CMDLINE_MAX  # e820[] follows
+        max_entries = (syms.by_name["boot_info"].size - header) // 24
         check_kernel_limits(self.e820, max_ram, max_entries)
         pages = self.e820.usable_bytes >> mm.PAGE_SHIFT
         check_host_memory(pages * mm.STRUCT_PAGE_SIZE + BOOT_HOST_BYTES,

@@ -46,7 +46,8 @@ def constants(kernel_bytes: int, entry: int) -> dict[str, int]:
         "KERNEL_SECTORS": sectors, "KERNEL_DWORDS": sectors * L.SECTOR // 4,
         "KERNEL_PA": L.KERNEL_PA, "KERNEL_ENTRY": entry,
         "BOOT_INFO": L.BOOT_INFO, "BOOT_INFO_MAGIC": L.BOOT_INFO_MAGIC,
-        "BOOT_INFO_CMDLINE": L.BOOT_INFO_CMDLINE, "BOOT_INFO_E820": L.BOOT_INFO_E820,
+        "BOOT_INFO_CMDLINE": L.BOOT_INFO_CMDLINE, "E820_TABLE": L.E820_TABLE,
+        "E820_SEG": L.E820_TABLE >> 4,
         "E820_MAX": L.E820_MAX, "DAP_VAR": L.DAP_VAR, "DRIVE_VAR": L.DRIVE_VAR,
     }
 

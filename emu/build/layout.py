@@ -13,8 +13,10 @@ EARLY_PT = 0x1000
 BOOT_INFO = 0x5000
 BOOT_INFO_MAGIC = 0x49424D4B  # "KMBI"
 BOOT_INFO_CMDLINE = BOOT_INFO + 0x200
-BOOT_INFO_E820 = BOOT_INFO + 0x400
-E820_MAX = 128
+# The boot stub collects the E820 map here (real mode, segment E820_TABLE >> 4): 60 KiB
+# of the low RAM check_bootable() guarantees.  E820_MAX_ENTRIES in bootinfo.h.
+E820_TABLE = 0x80000
+E820_MAX = 2560
 DAP_VAR = 0x6F00
 DRIVE_VAR = 0x6FF0
 BOOT_SECTOR = 0x7C00

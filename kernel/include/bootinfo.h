@@ -1,20 +1,28 @@
 /*
  * bootinfo.h - the block the boot stub fills at physical 0x5000 and hands to
- * _start in %rdi.  Layout is shared with boot/stage2_16.asm and
- * emu/build/image.py (BOOT_INFO_* constants); change all three together.
+ * _start in %rdi, and the E820 table it collects at E820_TABLE_PA.  Layout
+ * is shared with boot/stage2_16.asm and emu/build/layout.py (BOOT_INFO_*,
+ * E820_TABLE, E820_MAX); change them together.
  *
- *   +0x000 u32 magic        'KMBI'
- *   +0x004 u32 e820_count   entries the BIOS returned (at most 128)
- *   +0x008 u32 boot_drive   BIOS drive number in DL at boot
- *   +0x200 char cmdline[512] NUL-terminated kernel command line (a disk sector)
- *   +0x400 e820 entries, 24 bytes each (base, length, type, ACPI 3.0 attrs)
+ *   0x5000 +0x000 u32 magic        'KMBI'
+ *          +0x004 u32 e820_count   entries the BIOS returned (at most E820_MAX_ENTRIES)
+ *          +0x008 u32 boot_drive   BIOS drive number in DL at boot
+ *          +0x200 char cmdline[512] NUL-terminated kernel command line (a disk sector)
+ *   0x80000 e820 entries, 24 bytes each (base, length, type, ACPI 3.0 attrs):
+ *           60 KiB of the low RAM every bootable map has (emu.firmware.e820)
+ *
+ * The kernel's copy (struct boot_info boot_info) holds the header and the
+ * entries together; the host reads E820_MAX_ENTRIES from its size and
+ * refuses longer maps before boot.  Linux keeps 128 in the zero page and the
+ * rest in setup_data, up to E820_MAX_ENTRIES (320 to 3200 by config).
  */
 #ifndef KMEMU_BOOTINFO_H
 #define KMEMU_BOOTINFO_H
 #include <types.h>
 
 #define BOOT_INFO_MAGIC 0x49424d4b /* "KMBI" */
-#define E820_MAX_ENTRIES 128
+#define E820_MAX_ENTRIES 2560
+#define E820_TABLE_PA 0x80000UL
 #define CMDLINE_MAX 512
 
 #define E820_RAM 1
