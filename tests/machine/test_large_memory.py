@@ -154,3 +154,38 @@ def test_views_read_struct_pages_in_pieces(machine: Machine, monkeypatch) -> Non
     monkeypatch.setattr(Machine, "read_virt", spy)
     pages = machine.pages()
     assert pages == whole and len(sizes) > 1 and max(sizes) <= 4096 * 64
+
+
+def _many_entries(n: int, *, holes: bool) -> str:
+    """LOW's 3 entries, then 4 KiB ranges from 4 GiB: separated by holes, or touching
+    with alternating types (which merge into one Unicorn mapping)."""
+    step = 0x2000 if holes else 0x1000
+    kinds = ("usable",) if holes else ("usable", "reserved")
+    return LOW + "".join(f"{4 * GIB + i * step:#x} +4K {kinds[i % len(kinds)]}\n"
+                         for i in range(n - 3))
+
+
+@pytest.mark.parametrize("holes", [True, False], ids=["holes", "touching"])
+def test_the_longest_map_reaches_the_kernel_whole(holes: bool) -> None:
+    m = Machine(e820=parse_map(_many_entries(2560, holes=holes)))
+    assert len(m.e820) == 2560
+    m.boot()
+    bi = m.var("boot_info")
+    assert int(bi.e820_count) == 2560
+    assert int(bi.e820[2559].addr) == m.e820.entries[-1].base
+    assert sum(line.startswith("BIOS-e820:") for line in m.console.splitlines()) == 2560
+    usable = [e for e in m.e820 if e.type == 1]
+    assert len(m.memblock()["memory"]) == len(usable)  # the arrays grew past 128
+    assert len(list(m.uc.mem_regions())) <= (ram_mod.MAX_SPANS if holes else 2)
+    assert m.validate_page_alloc() == []
+    p = m.alloc_pages("GFP_KERNEL", 0)
+    m.free_pages(p, 0)
+
+
+@pytest.mark.parametrize("n", [2561, 10_000])
+def test_longer_maps_are_refused_before_boot(n: int) -> None:
+    m = Machine(e820=parse_map(_many_entries(n, holes=True)))
+    want = rf"{n} entries \(after merging\), but .* hold at most 2560 \(E820_MAX_ENTRIES\)"
+    with pytest.raises(E820Error, match=want):
+        m.boot()
+    assert m.state == "off"
