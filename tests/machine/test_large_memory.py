@@ -189,3 +189,53 @@ def test_longer_maps_are_refused_before_boot(n: int) -> None:
     with pytest.raises(E820Error, match=want):
         m.boot()
     assert m.state == "off"
+
+
+def test_the_e820_table_fits_where_the_stub_puts_it() -> None:
+    """The stub's capacity (layout.py) is the kernel's (bootinfo.h, read from the ELF),
+    and the table lies in low RAM every bootable map has, clear of the bounce buffer."""
+    from emu.build import layout as L
+    m = Machine()
+    syms = m._syms()  # noqa: SLF001
+    header = L.BOOT_INFO_CMDLINE - L.BOOT_INFO + L.CMDLINE_MAX
+    assert (syms.by_name["boot_info"].size - header) // 24 == L.E820_MAX
+    assert L.BOUNCE_END <= L.E820_TABLE and L.E820_TABLE + 24 * L.E820_MAX <= 0x90000
+    assert L.E820_TABLE % 16 == 0 and 24 * L.E820_MAX <= 0x10000  # one real-mode segment
+
+
+# The CLI in a fresh process, which then reports its own peak RSS on stderr.
+CLI_CHILD = r"""
+import sys
+from emu.cli import main
+code = main(sys.argv[1:])
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(f"HWM {hwm}", file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    root = Path(__file__).resolve().parents[2]
+    return subprocess.run([sys.executable, "-c", CLI_CHILD, *args], capture_output=True,
+                          text=True, timeout=300, cwd=root,
+                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+
+
+def test_cli_watermarks_at_64g() -> None:
+    out = _cli("info", "watermarks", "--mem", "64G", "--json")
+    assert out.returncode == 0, out.stderr[-2000:]
+    zones = json.loads(out.stdout)
+    assert set(zones) == {"DMA", "DMA32", "Normal"} and zones["Normal"]["min"] > 0
+    hwm_kib = int(out.stderr.split("HWM ")[-1])
+    assert hwm_kib < 2 * 1024 * 1024
+
+
+def test_cli_refuses_ram_above_the_kernel_limit_in_one_line(tmp_path: Path) -> None:
+    f = tmp_path / "huge.e820"
+    f.write_text(LOW + "4G +1T usable\n")
+    out = _cli("boot", "--e820", str(f))
+    assert out.returncode == 1 and out.stdout == ""
+    lines = [ln for ln in out.stderr.splitlines() if not ln.startswith("HWM ")]
+    assert lines == ["kmemu: boot failed: e820 map not bootable: usable RAM ends at "
+                     "0x10100000000, above the 256 GiB (0x4000000000) the kmemu kernel "
+                     "supports (MAX_SECTIONS)"]
