@@ -76,7 +76,7 @@ from emu.stops import (  # noqa: F401 - BreakpointHit & co. are emu.machine's na
 from emu.vmalloc_api import VmallocMixin
 
 PORT_CONSOLE, PORT_EXIT = 0xE9, 0xF4
-PORT_MAGIC, PORT_EVENT, PORT_CTL = 0xC9E0, 0xC9E4, 0xC9E8
+PORT_MAGIC, PORT_EVENT, PORT_CTL, PORT_CONSOLE_LOG = 0xC9E0, 0xC9E4, 0xC9E8, 0xC9EC
 KMEMU_MAGIC = 0x4D454D4B
 CTL_READY, CTL_CALL_DONE, CTL_CALL_OOPS, CTL_IRQ_WINDOW = 1, 2, 3, 4
 CTL_SLEEP, CTL_SLEEP_FOREVER = 5, 6
@@ -273,15 +273,13 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         """Refuse, before power-on, a map the kernel or the host cannot take.
 
         The limits come from the built kernel: ``section_present`` has one bit
-        per 2 MiB section it can hold (MAX_SECTIONS), ``boot_info`` room for
-        E820_MAX_ENTRIES entries.  Host memory: guest RAM costs nothing until
+        per 2 MiB section it can hold (MAX_SECTIONS); E820_MAX_ENTRIES is
+        mirrored in emu.build.layout (a test compares).  Host memory: guest RAM costs nothing until
         touched (emu.ram), but boot writes a struct page for every page.
         """
         syms = self._syms()
         max_ram = syms.by_name["section_present"].size * 8 * mm.PAGES_PER_SECTION << mm.PAGE_SHIFT
-        header = L.BOOT_INFO_CMDLINE - L.BOOT_INFO + L.CMDLINE_MAX  # e820[] follows
-        max_entries = (syms.by_name["boot_info"].size - header) // 24
-        check_kernel_limits(self.e820, max_ram, max_entries)
+        check_kernel_limits(self.e820, max_ram, L.E820_MAX)
         pages = self.e820.usable_bytes >> mm.PAGE_SHIFT
         check_host_memory(pages * mm.STRUCT_PAGE_SIZE + BOOT_HOST_BYTES,
                           f"booting {format_size(self.e820.usable_bytes)} of guest RAM")
@@ -347,6 +345,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         uc.context_restore(ctx)
         self._uc = self._active_uc = uc
         self._irq_flag_pa = self._sym_pa("kmemu_irq_pending")
+        self._log = (self._sym_pa("log_buf"), self._syms().by_name["log_buf"].size,
+                     self._sym_pa("log_next"))
         self._watch = WATCHDOG.slot(uc)
         self.cpu = Cpu(uc)
         # The 16-bit instance leaves QEMU's old_exception at 14 (measured:
@@ -370,6 +370,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
     def _port_out(self, uc: Uc, port: int, size: int, value: int, _: object) -> None:
         if port == PORT_CONSOLE:
             self._console_byte(value & 0xFF)
+        elif port == PORT_CONSOLE_LOG and self._uc is not None:
+            self._console_bytes(self._log_tail(uc, value))
         elif port == PORT_EVENT and self._uc is not None:
             raw = bytes(uc.mem_read(value, EVENT_SIZE))
             assert self.symbols is not None
@@ -388,6 +390,24 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
             self.exit_code = value
             self._ctl = -1
             uc.emu_stop()
+
+    def _log_tail(self, uc: Uc, n: int) -> bytes:
+        """The last ``n`` bytes the kernel logged (``log_buf`` ring, ending at ``log_next``)."""
+        buf_pa, size, next_pa = self._log
+        n = min(n, size)
+        start = (struct.unpack("<Q", uc.mem_read(next_pa, 8))[0] - n) % size
+        first = min(n, size - start)
+        data = bytes(uc.mem_read(buf_pa + start, first))
+        return data + bytes(uc.mem_read(buf_pa, n - first)) if first < n else data
+
+    def _console_bytes(self, data: bytes) -> None:
+        self._console += data
+        if self.echo is None:
+            return
+        self._line += data
+        while (i := self._line.find(b"\n")) >= 0:
+            self.echo(self._line[: i + 1].decode(errors="replace"))
+            del self._line[: i + 1]
 
     def _console_byte(self, b: int) -> None:
         self._console.append(b)

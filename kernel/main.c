@@ -41,7 +41,10 @@ static void boot_info_copy(u64 bi_pa)
 	boot_info.cmdline[CMDLINE_MAX - 1] = 0;
 	if (boot_info.e820_count > E820_MAX_ENTRIES)
 		boot_info.e820_count = E820_MAX_ENTRIES;
-	memcpy(boot_info.e820, __va(E820_TABLE_PA), boot_info.e820_count * sizeof(boot_info.e820[0]));
+	if (__pa_symbol(__kernel_end) > E820_TABLE_PA)
+		panic("kmain: the kernel (to 0x%lx) overlaps the E820 table at 0x%lx",
+		      __pa_symbol(__kernel_end), E820_TABLE_PA);
+	boot_info.e820 = __va(E820_TABLE_PA);
 }
 
 void kmain(u64 bi_pa)

@@ -220,13 +220,14 @@ static const char *e820_type_name(u32 type)
 /*
  * e820_setup - print the firmware map as Linux does and feed memblock:
  * usable RAM (page-aligned inward) into memory; the first 1 MiB (boot info,
- * E820 table, early page tables) and the kernel image into reserved first,
- * so the arrays may grow from memblock while the map goes in.
+ * early page tables), the kernel image and the E820 table into reserved
+ * first, so the arrays may grow from memblock while the map goes in.
  */
 void e820_setup(void)
 {
 	memblock_reserve(0, SZ_1M);
 	memblock_reserve(__pa_symbol(__kernel_start), (u64)(__kernel_end - __kernel_start));
+	memblock_reserve(E820_TABLE_PA, boot_info.e820_count * sizeof(boot_info.e820[0]));
 	memblock_can_resize = true;
 	printk("BIOS-provided physical RAM map:\n");
 	for (u32 i = 0; i < boot_info.e820_count; i++) {

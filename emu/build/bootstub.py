@@ -47,7 +47,9 @@ def constants(kernel_bytes: int, entry: int) -> dict[str, int]:
         "KERNEL_PA": L.KERNEL_PA, "KERNEL_ENTRY": entry,
         "BOOT_INFO": L.BOOT_INFO, "BOOT_INFO_MAGIC": L.BOOT_INFO_MAGIC,
         "BOOT_INFO_CMDLINE": L.BOOT_INFO_CMDLINE, "E820_TABLE": L.E820_TABLE,
-        "E820_SEG": L.E820_TABLE >> 4,
+        "E820_BATCH": L.E820_BATCH, "E820_SEG": L.E820_BATCH >> 4,
+        "E820_BATCH_BYTES": L.E820_BATCH_BYTES, "MOVE_GDT": L.MOVE_GDT,
+        "E820_DEST_VAR": L.E820_DEST_VAR, "E820_MORE_VAR": L.E820_MORE_VAR,
         "E820_MAX": L.E820_MAX, "DAP_VAR": L.DAP_VAR, "DRIVE_VAR": L.DRIVE_VAR,
     }
 

@@ -165,15 +165,19 @@ def _many_entries(n: int, *, holes: bool) -> str:
                          for i in range(n - 3))
 
 
-@pytest.mark.parametrize("holes", [True, False], ids=["holes", "touching"])
-def test_the_longest_map_reaches_the_kernel_whole(holes: bool) -> None:
-    m = Machine(e820=parse_map(_many_entries(2560, holes=holes)))
-    assert len(m.e820) == 2560
+@pytest.mark.parametrize("n, holes", [(16384, True), (10_000, False)],
+                         ids=["most-with-holes", "10000-touching"])
+def test_long_maps_reach_the_kernel_whole(n: int, holes: bool) -> None:
+    """Every entry is collected (in batches moved above 1 MiB), printed and used."""
+    m = Machine(e820=parse_map(_many_entries(n, holes=holes)))
+    assert len(m.e820) == n
     m.boot()
     bi = m.var("boot_info")
-    assert int(bi.e820_count) == 2560
-    assert int(bi.e820[2559].addr) == m.e820.entries[-1].base
-    assert sum(line.startswith("BIOS-e820:") for line in m.console.splitlines()) == 2560
+    assert int(bi.e820_count) == n
+    assert [(int(bi.e820[i].addr), int(bi.e820[i].size), int(bi.e820[i].type))
+            for i in (0, 2559, 2560, n - 1)] == [
+        (e.base, e.size, e.type) for e in (m.e820.entries[i] for i in (0, 2559, 2560, n - 1))]
+    assert [ln for ln in m.console.splitlines() if ln.startswith("BIOS-e820:")] == m.e820.lines()
     usable = [e for e in m.e820 if e.type == 1]
     assert len(m.memblock()["memory"]) == len(usable)  # the arrays grew past 128
     assert len(list(m.uc.mem_regions())) <= (ram_mod.MAX_SPANS if holes else 2)
@@ -182,25 +186,32 @@ def test_the_longest_map_reaches_the_kernel_whole(holes: bool) -> None:
     m.free_pages(p, 0)
 
 
-@pytest.mark.parametrize("n", [2561, 10_000])
+@pytest.mark.parametrize("n", [16385, 40_000])
 def test_longer_maps_are_refused_before_boot(n: int) -> None:
     m = Machine(e820=parse_map(_many_entries(n, holes=True)))
-    want = rf"{n} entries \(after merging\), but .* hold at most 2560 \(E820_MAX_ENTRIES\)"
+    want = rf"{n} entries \(after merging\), but .* hold at most 16384 \(E820_MAX_ENTRIES\)"
     with pytest.raises(E820Error, match=want):
         m.boot()
     assert m.state == "off"
 
 
 def test_the_e820_table_fits_where_the_stub_puts_it() -> None:
-    """The stub's capacity (layout.py) is the kernel's (bootinfo.h, read from the ELF),
-    and the table lies in low RAM every bootable map has, clear of the bounce buffer."""
+    """layout.py mirrors bootinfo.h; the batch buffer is one real-mode segment of the
+    low RAM every bootable map has, clear of the bounce buffer; the table lies in
+    [1 MiB, 9 MiB) (also bootable RAM) past the end of the kernel."""
+    import re
+
     from emu.build import layout as L
-    m = Machine()
-    syms = m._syms()  # noqa: SLF001
-    header = L.BOOT_INFO_CMDLINE - L.BOOT_INFO + L.CMDLINE_MAX
-    assert (syms.by_name["boot_info"].size - header) // 24 == L.E820_MAX
-    assert L.BOUNCE_END <= L.E820_TABLE and L.E820_TABLE + 24 * L.E820_MAX <= 0x90000
-    assert L.E820_TABLE % 16 == 0 and 24 * L.E820_MAX <= 0x10000  # one real-mode segment
+    root = Path(__file__).resolve().parents[2]
+    header = (root / "kernel/include/bootinfo.h").read_text()
+    assert int(re.search(r"#define E820_MAX_ENTRIES (\d+)", header)[1]) == L.E820_MAX
+    assert "#define E820_TABLE_PA (8 * SZ_1M - E820_MAX_ENTRIES * 24UL)" in header
+    assert L.E820_TABLE == 8 * 2**20 - 24 * L.E820_MAX
+    assert L.BOUNCE_END <= L.E820_BATCH and L.E820_BATCH + L.E820_BATCH_BYTES <= 0x90000
+    assert L.E820_BATCH % 16 == 0 and L.E820_BATCH_BYTES <= 0x10000
+    assert L.E820_BATCH_BYTES % 24 == 0 and L.E820_BATCH_BYTES % 2 == 0  # words for AH=87h
+    kernel_end = Machine()._syms().address("__kernel_end") - L.KERNEL_VIRT  # noqa: SLF001
+    assert 2**20 < kernel_end <= L.E820_TABLE
 
 
 # The CLI in a fresh process, which then reports its own peak RSS on stderr.
