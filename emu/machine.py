@@ -39,6 +39,7 @@ from unicorn import x86_const as x86
 
 from emu.build import Artifacts, build, cmdline_sector
 from emu.build import layout as L
+from emu.build.abi import define, internal_vectors
 from emu.cpu import (
     EXC_WITH_ERROR_CODE,
     WATCHDOG,
@@ -59,7 +60,7 @@ from emu.firmware.e820 import (
     load_map,
     parse_size,
 )
-from emu.irq import InterruptController, IrqState
+from emu.irq import InterruptController, IrqError, IrqState
 from emu.kernel import mm, pagetable
 from emu.kernel.events import EVENT_SIZE, Event, decode
 from emu.kernel.symbols import Symbols
@@ -81,7 +82,6 @@ KMEMU_MAGIC = 0x4D454D4B
 CTL_READY, CTL_CALL_DONE, CTL_CALL_OOPS, CTL_IRQ_WINDOW = 1, 2, 3, 4
 CTL_SLEEP, CTL_SLEEP_FOREVER = 5, 6
 CTL_STOPPED = 100  # host-side only: a stopping breakpoint was hit
-CALL_VECTOR = 0xEC
 ARG_REGS = (x86.UC_X86_REG_RDI, x86.UC_X86_REG_RSI, x86.UC_X86_REG_RDX,
             x86.UC_X86_REG_RCX, x86.UC_X86_REG_R8, x86.UC_X86_REG_R9)
 CONTEXTS = ("process", "irqs_off", "preempt_off", "irq")
@@ -691,7 +691,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
                 r = struct.unpack("<Q", uc.mem_read(self._req_pa + 56, 8))[0]
                 return r & mask if mask else r
 
-            self.irq.raise_irq(CALL_VECTOR)  # type: ignore[union-attr]
+            self.irq.raise_irq(define("KMEMU_CALL_VECTOR"))  # type: ignore[union-attr]
             self._to_idle()
             return self._complete(SuspendedCall(self, name, finish_irq), budget_seconds,
                                   max_insns)
@@ -770,6 +770,10 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         self._require_ready()
         irq = self.irq
         assert irq is not None
+        own = internal_vectors().get(vector) if isinstance(vector, int) else None
+        if own is not None:
+            raise IrqError(f"vector {vector:#x} is kmemu's own ({own}: it runs host calls in "
+                           "interrupt context; use call(..., context='irq'))")
         irq.raise_irq(vector, after)
         if after is None or after == 0:
             def finish(stop: int) -> int:
