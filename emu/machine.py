@@ -77,7 +77,7 @@ from emu.stops import (  # noqa: F401 - BreakpointHit & co. are emu.machine's na
 from emu.vmalloc_api import VmallocMixin
 
 PORT_CONSOLE, PORT_EXIT = 0xE9, 0xF4
-PORT_MAGIC, PORT_EVENT, PORT_CTL, PORT_CONSOLE_LOG = 0xC9E0, 0xC9E4, 0xC9E8, 0xC9EC
+PORT_MAGIC, PORT_EVENT, PORT_CTL = 0xC9E0, 0xC9E4, 0xC9E8
 KMEMU_MAGIC = 0x4D454D4B
 CTL_READY, CTL_CALL_DONE, CTL_CALL_OOPS, CTL_IRQ_WINDOW = 1, 2, 3, 4
 CTL_SLEEP, CTL_SLEEP_FOREVER = 5, 6
@@ -157,6 +157,8 @@ def _u64(v: int) -> int:
 
 class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, StopsMixin):
     """An emulated PC with the kmemu kernel.  See the module docstring."""
+
+    _port_console_log = -1  # KMEMU_PORT_CONSOLE_LOG once the kernel runs (_handover)
 
     def __init__(self, mem: int | str = "256M", e820: str | Path | E820Map | None = None,
                  cmdline: str = "", *, budget_seconds: float = 60.0,
@@ -347,6 +349,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         self._irq_flag_pa = self._sym_pa("kmemu_irq_pending")
         self._log = (self._sym_pa("log_buf"), self._syms().by_name["log_buf"].size,
                      self._sym_pa("log_next"))
+        self._port_console_log = define("KMEMU_PORT_CONSOLE_LOG")
         self._watch = WATCHDOG.slot(uc)
         self.cpu = Cpu(uc)
         # The 16-bit instance leaves QEMU's old_exception at 14 (measured:
@@ -370,7 +373,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
     def _port_out(self, uc: Uc, port: int, size: int, value: int, _: object) -> None:
         if port == PORT_CONSOLE:
             self._console_byte(value & 0xFF)
-        elif port == PORT_CONSOLE_LOG and self._uc is not None:
+        elif port == self._port_console_log:
             self._console_bytes(self._log_tail(uc, value))
         elif port == PORT_EVENT and self._uc is not None:
             raw = bytes(uc.mem_read(value, EVENT_SIZE))
