@@ -274,10 +274,11 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
     def _check_capacity(self) -> None:
         """Refuse, before power-on, a map the kernel or the host cannot take.
 
-        The limits come from the built kernel: ``section_present`` has one bit
-        per 2 MiB section it can hold (MAX_SECTIONS); E820_MAX_ENTRIES is
-        mirrored in emu.build.layout (a test compares).  Host memory: guest RAM costs nothing until
-        touched (emu.ram), but boot writes a struct page for every page.
+        RAM: the built kernel's ``section_present`` has one bit per 2 MiB
+        section it can hold (MAX_SECTIONS).  Entries: E820_MAX_ENTRIES, mirrored
+        in emu.build.layout for the boot stub (a test compares).  Host memory:
+        guest RAM costs nothing until touched (emu.ram), but boot writes a
+        struct page for every page.
         """
         syms = self._syms()
         max_ram = syms.by_name["section_present"].size * 8 * mm.PAGES_PER_SECTION << mm.PAGE_SHIFT
