@@ -37,10 +37,14 @@ static void boot_info_copy(u64 bi_pa)
 	const struct boot_info *src = __va(bi_pa);
 	if (src->magic != BOOT_INFO_MAGIC)
 		panic("kmain: bad boot info magic 0x%x at 0x%lx", src->magic, bi_pa);
-	memcpy(&boot_info, src, sizeof(boot_info));
+	memcpy(&boot_info, src, offsetof(struct boot_info, e820));
 	boot_info.cmdline[CMDLINE_MAX - 1] = 0;
 	if (boot_info.e820_count > E820_MAX_ENTRIES)
 		boot_info.e820_count = E820_MAX_ENTRIES;
+	if (__pa_symbol(__kernel_end) > E820_TABLE_PA)
+		panic("kmain: the kernel (to 0x%lx) overlaps the E820 table at 0x%lx",
+		      __pa_symbol(__kernel_end), E820_TABLE_PA);
+	boot_info.e820 = __va(E820_TABLE_PA);
 }
 
 void kmain(u64 bi_pa)

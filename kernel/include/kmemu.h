@@ -9,9 +9,12 @@
  *                  struct kmemu_event; the host reads it before the out returns
  *   0xc9e8  out32  control: one of KMEMU_CTL_*; READY, CALL_DONE and
  *                  CALL_OOPS are always followed by hlt so the host stops there
+ *   0xc9ec  out32  console: the last N bytes of log_buf (N = the value, the
+ *                  ring ends at log_next) were just logged; the host reads
+ *                  them from the ring: one exit per line, not one per byte
  *
  * Under QEMU the magic read returns 0xffffffff, host_present is false and
- * nothing is written to the kmemu ports.
+ * nothing is written to the kmemu ports (the console goes to 0xe9 byte by byte).
  */
 #ifndef KMEMU_KMEMU_H
 #define KMEMU_KMEMU_H
@@ -22,6 +25,7 @@
 #define KMEMU_PORT_MAGIC 0xc9e0
 #define KMEMU_PORT_EVENT 0xc9e4
 #define KMEMU_PORT_CTL 0xc9e8
+#define KMEMU_PORT_CONSOLE_LOG 0xc9ec
 #define KMEMU_MAGIC 0x4d454d4b /* "KMEM" */
 #define KMEMU_ABI_VERSION 1
 

@@ -3,7 +3,8 @@
 #define KMEMU_MEMBLOCK_H
 #include <types.h>
 
-#define MEMBLOCK_MAX_REGIONS 128
+/* Static room per type; the arrays double from memblock itself when full. */
+#define INIT_MEMBLOCK_REGIONS 128
 
 struct memblock_region {
 	u64 base;
@@ -12,7 +13,8 @@ struct memblock_region {
 
 struct memblock_type {
 	u32 cnt;
-	struct memblock_region regions[MEMBLOCK_MAX_REGIONS];
+	u32 max;
+	struct memblock_region *regions;
 	const char *name;
 };
 

@@ -4,11 +4,13 @@
  * Physical (set by the boot stub, boot/):
  *
  *   0x00001000 - 0x00004fff  early page tables (PML4, PDPT low, PDPT high, PD)
- *   0x00005000 - 0x00005fff  struct boot_info (E820 entries, command line)
+ *   0x00005000 - 0x000053ff  struct boot_info (E820 count, command line)
  *   0x00007c00               boot sector, stack below it during boot
  *   0x00008000 - 0x00008fff  stage 2 (16-bit 0x8000, 32-bit 0x8800, 64-bit 0x8c00)
  *   0x00010000 - 0x0007ffff  bounce buffer the kernel is read into by INT 13h
+ *   0x00080000 - 0x0008efff  E820 batches the boot stub collects (bootinfo.h)
  *   0x00100000 - ...          kernel image (text, rodata, data, kallsyms, bss)
+ *   0x007a0000 - 0x007fffff  E820 table (E820_TABLE_PA, bootinfo.h)
  *
  * Virtual (x86-64, 4-level, the same places Linux uses):
  *
