@@ -161,7 +161,7 @@ def test_examine_and_disassemble_and_list(run: Run, machine: Machine) -> None:
     assert "<kmemu_call_return+1>" in run("x/a $rsp")
     assert run("x/s kmalloc_caches[0][6]->name").endswith('"kmalloc-64"\n')
     src = run("list")
-    assert "void *kmalloc(u64 size, gfp_t gfp)" in src
+    assert "void *kmalloc(size_t size, gfp_t gfp)" in src
     last = int(src.splitlines()[-1].split("\t")[0])
     more = run("list")
     assert more.startswith(f"{last + 1}\t")
