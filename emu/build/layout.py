@@ -1,14 +1,14 @@
 """Fixed addresses and disk layout shared by the boot stub, kernel and firmware.
 
-Layer 3 (``emu.build``).  These mirror ``kernel/include/memlayout.h`` and
-``kernel/include/bootinfo.h``; change them together.
+Layer 3 (``emu.build``).  These mirror ``kernel/internal/kmemu/memlayout.h`` and
+``kernel/internal/kmemu/bootinfo.h``; change them together.
 """
 
 from __future__ import annotations
 
 SECTOR = 512
 
-# Physical memory during boot (see kernel/include/memlayout.h).
+# Physical memory during boot (see kernel/internal/kmemu/memlayout.h).
 EARLY_PT = 0x1000
 BOOT_INFO = 0x5000
 BOOT_INFO_MAGIC = 0x49424D4B  # "KMBI"
