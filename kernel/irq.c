@@ -70,8 +70,8 @@ static void test_irq_handler(struct pt_regs *regs)
 	r->count++;
 	r->vector = regs->vector;
 	r->preempt_count = preempt_count;
-	r->in_hardirq = in_hardirq();
-	r->in_interrupt = in_interrupt();
+	r->in_hardirq = !!in_hardirq();
+	r->in_interrupt = !!in_interrupt();
 	r->irqs_disabled = irqs_disabled();
 	r->rip = regs->rip;
 	if (irq_depth > r->max_nesting)
@@ -128,7 +128,7 @@ u64 kmemu_test_add(u64 a, u64 b, u64 c, u64 d, u64 e, u64 f)
 u64 kmemu_test_context(void)
 {
 	/* bit 0 in_hardirq, bit 1 irqs_disabled, bit 2 in_atomic; preempt_count above */
-	return (u64)in_hardirq() | (u64)irqs_disabled() << 1 | (u64)in_atomic() << 2 |
+	return (u64)!!in_hardirq() | (u64)irqs_disabled() << 1 | (u64)in_atomic() << 2 |
 	       (u64)preempt_count << 8;
 }
 

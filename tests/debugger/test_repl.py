@@ -177,7 +177,7 @@ def test_info_print_ptype_and_views(run: Run, machine: Machine) -> None:
     buddy = run("buddyinfo")
     assert re.search(rf"zone\s+DMA32(\s+\d+){{10}}\s+{free}\s*$", buddy, re.M), buddy
     assert run("ptype struct kmem_cache").startswith("type = struct kmem_cache {")
-    assert run("ptype zones[1].free_area[0].nr_free") == "type = unsigned long\n"
+    assert run("ptype zones[1].free_area[0].nr_free") == "type = unsigned long long\n"
     assert "PGD" in run("pt zones")
     assert "zones" in run("whatis &zones[1]")
     for view in ("slabinfo", "slabtop", "zoneinfo", "pagetypeinfo"):

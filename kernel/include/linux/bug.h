@@ -14,8 +14,8 @@
 #include <linux/compiler.h>
 #include <linux/types.h>
 
-void __bug_report(const char *file, int line) __cold;
-void __warn(const char *file, int line, const char *fmt, ...) __printf(3, 4) __cold;
+void __bug_report(const char *file, int line);
+void __warn(const char *file, int line, const char *fmt, ...) __printf(3, 4);
 
 #define BUG() do {                                                           \
 	__bug_report(__FILE__, __LINE__);                                    \

@@ -9,7 +9,8 @@
  * between __start___ksymtab/__stop___ksymtab and __start___ksymtab_gpl/
  * __stop___ksymtab_gpl.  Addresses are absolute (not Linux's 32-bit
  * relative form), so a reader needs no relocation: the module loader and
- * emu.kernel.exports read the same table.
+ * emu.kernel.exports read the same table.  sym must be declared before
+ * EXPORT_SYMBOL(sym) (its header is included).
  */
 #ifndef _LINUX_EXPORT_H
 #define _LINUX_EXPORT_H
@@ -21,7 +22,6 @@ struct kernel_symbol {
 };
 
 #define ___EXPORT_SYMBOL(sym, sec)                                           \
-	extern __typeof__(sym) sym;                                          \
 	static const char __kstrtab_##sym[]                                  \
 		__used __section("__ksymtab_strings") __aligned(1) = #sym;   \
 	static const struct kernel_symbol __ksymtab_##sym                    \

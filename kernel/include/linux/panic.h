@@ -3,6 +3,6 @@
 #define _LINUX_PANIC_H
 #include <linux/compiler.h>
 
-void panic(const char *fmt, ...) __printf(1, 2) __noreturn __cold;
+void panic(const char *fmt, ...) __printf(1, 2) __noreturn;
 
 #endif

@@ -60,7 +60,7 @@ static inline const char *printk_skip_level(const char *buffer)
 	return buffer;
 }
 
-int printk(const char *fmt, ...) __printf(1, 2) __cold;
+int printk(const char *fmt, ...) __printf(1, 2);
 int vprintk(const char *fmt, va_list args) __printf(1, 0);
 
 #ifndef pr_fmt
@@ -105,6 +105,6 @@ int vprintk(const char *fmt, va_list args) __printf(1, 0);
 #define pr_info_once(fmt, ...) printk_once(KERN_INFO pr_fmt(fmt), ##__VA_ARGS__)
 
 /* "CPU: 0 PID: 0 Comm: kmemu" and the call trace of the caller. */
-void dump_stack(void) __cold;
+void dump_stack(void);
 
 #endif

@@ -29,14 +29,15 @@ typedef struct {
 
 void spin_lock_recursion(spinlock_t *lock, unsigned long ip) __noreturn;
 
-/* Mark lock held by ip (the return address of the function taking it). */
-static __always_inline void __spin_acquire(spinlock_t *lock, unsigned long ip)
-{
-	if (unlikely(lock->locked))
-		spin_lock_recursion(lock, ip);
-	lock->locked = 1;
-	lock->owner_ip = ip;
-}
+/* Mark lock held by ip (a macro, not an inline function: the lock sites stay the
+ * caller's own lines in the debug info). */
+#define __spin_acquire(lock, ip)                                             \
+	do {                                                                 \
+		if (unlikely((lock)->locked))                                \
+			spin_lock_recursion((lock), (ip));                   \
+		(lock)->locked = 1;                                          \
+		(lock)->owner_ip = (ip);                                     \
+	} while (0)
 
 #define _RET_IP_ ((unsigned long)__builtin_return_address(0))
 #define _THIS_IP_ ({ __label__ __here; __here: (unsigned long)&&__here; })

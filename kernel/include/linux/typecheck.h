@@ -2,10 +2,9 @@
 #ifndef TYPECHECK_H_INCLUDED
 #define TYPECHECK_H_INCLUDED
 
+/* No variables (so no stray locals in the debug info of every function using it). */
 #define typecheck(type, x) ({                                                \
-	type __dummy;                                                        \
-	__typeof__(x) __dummy2;                                              \
-	(void)(&__dummy == &__dummy2);                                       \
+	(void)((type *)0 == (__typeof__(x) *)0);                             \
 	1; })
 
 #endif
