@@ -137,7 +137,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
 def cmd_cflags(a: argparse.Namespace) -> int:
     from emu.build.modflags import module_cflags
 
-    print(shlex.join(module_cflags(a.name)))
+    print(shlex.join(module_cflags(name=a.name)))
     return 0
 
 

@@ -15,7 +15,7 @@ both the module and the kernel) plus what makes it a module:
   Linux without CONFIG_WERROR) but, as Linux's Makefile does, calling an
   undeclared function, implicit int and a missing return value stay errors.
 
->>> module_cflags("mydev")[-4:]          # doctest: +SKIP
+>>> module_cflags(name="mydev")[-4:]          # doctest: +SKIP
 ['-DMODULE', '-DKBUILD_MODNAME="mydev"', '-I', '/.../kernel/include']
 """
 
@@ -34,11 +34,13 @@ MODULE_ONLY = ["-Werror=implicit-function-declaration", "-Werror=implicit-int",
 _MODNAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
-def include_dir() -> Path:
+def include_dir(root: Path | None = None) -> Path:
     """``kernel/include`` of the sources kmemu builds (checkout or installed copy)."""
-    from emu.build import source_root
+    if root is None:
+        from emu.build import source_root
 
-    return source_root() / "kernel" / "include"
+        root = source_root()
+    return root / "kernel" / "include"
 
 
 def module_name_for(path: str | os.PathLike[str]) -> str:
@@ -46,15 +48,16 @@ def module_name_for(path: str | os.PathLike[str]) -> str:
     return Path(path).stem.replace("-", "_")
 
 
-def module_cflags(name: str | None = None) -> list[str]:
-    """Flags for compiling one C file of module ``name`` (without ``-c``/``-o``)."""
+def module_cflags(root: Path | None = None, name: str | None = None) -> list[str]:
+    """Flags for compiling one C file of module ``name`` (without ``-c``/``-o``);
+    ``root`` is the source tree holding ``kernel/`` (default: the one kmemu builds)."""
     flags = [f for f in CFLAGS if f != "-Werror"] + MODULE_ONLY
     if name is not None:
         if not _MODNAME.match(name):
             raise BuildError(f"module name {name!r} is not a C identifier "
                              "(letters, digits and _, not starting with a digit)")
         flags.append(f'-DKBUILD_MODNAME="{name}"')
-    return [*flags, "-I", str(include_dir())]
+    return [*flags, "-I", str(include_dir(root))]
 
 
 def compile_commands(files: Iterable[str | os.PathLike[str]], cc: str = "gcc",
@@ -72,7 +75,7 @@ def compile_commands(files: Iterable[str | os.PathLike[str]], cc: str = "gcc",
             raise BuildError(f"{f}: no such file")
         if src.suffix != ".c":
             raise BuildError(f"{f}: not a C source file (.c)")
-        args = [cc, *module_cflags(name or module_name_for(src)), "-c", str(src),
+        args = [cc, *module_cflags(name=name or module_name_for(src)), "-c", str(src),
                 "-o", str(src.with_suffix(".o"))]
         out.append({"directory": str(cwd), "file": str(src), "arguments": args})
     return out

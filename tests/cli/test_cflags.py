@@ -41,7 +41,7 @@ MODULE_LICENSE("GPL");
 def test_cflags_prints_the_module_flags(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cflags", "--name", "mydev"]) == 0
     flags = shlex.split(capsys.readouterr().out)
-    assert flags == module_cflags("mydev")
+    assert flags == module_cflags(name="mydev")
     for f in ("-DMODULE", "-mcmodel=kernel", "-fno-pic", "-mno-red-zone", "-nostdinc",
               '-DKBUILD_MODNAME="mydev"'):
         assert f in flags

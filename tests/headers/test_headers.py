@@ -51,7 +51,7 @@ def exports() -> dict[str, tuple[int, bool]]:
 
 def compile_c(src: Path | str, out: Path, *extra: str, name: str = "hdrtest",
               ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([GCC, *module_cflags(name), "-Werror", *extra, "-c", str(src), "-o",
+    return subprocess.run([GCC, *module_cflags(name=name), "-Werror", *extra, "-c", str(src), "-o",
                            str(out)], capture_output=True, text=True)
 
 
