@@ -555,7 +555,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         raise Interrupted(f"interrupted at {self.symbolize(self.cpu.rip)}")  # type: ignore[union-attr]
 
     def _sync_irq_flag(self, pending: bool) -> None:
-        """Mirror "a vector is pending" into the kernel's kmemu_irq_pending (preempt.h)."""
+        """Mirror "a vector is pending" into the kernel's kmemu_irq_pending (<linux/irqflags.h>)."""
         if pending != self._irq_flag:
             self.uc.mem_write(self._irq_flag_pa, b"\x01" if pending else b"\x00")
             self._irq_flag = pending

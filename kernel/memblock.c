@@ -18,12 +18,14 @@
  * This issue needs only what paging_init() uses; the page allocator issue
  * hands the free ranges to the buddy allocator.
  */
-#include <memblock.h>
-#include <bootinfo.h>
-#include <memlayout.h>
-#include <printk.h>
-#include <string.h>
-#include <bug.h>
+#include <linux/bug.h>
+#include <linux/kernel.h>
+#include <linux/printk.h>
+#include <linux/string.h>
+#include <kmemu/bootinfo.h>
+#include <kmemu/log.h>
+#include <kmemu/memblock.h>
+#include <kmemu/memlayout.h>
 
 static struct memblock_region memory_init[INIT_MEMBLOCK_REGIONS];
 static struct memblock_region reserved_init[INIT_MEMBLOCK_REGIONS];
@@ -154,7 +156,7 @@ static u64 find_free(u64 size, u64 align, u64 avoid, u64 avoid_end)
 
 u64 memblock_phys_alloc(u64 size, u64 align)
 {
-	size = ALIGN_UP(size, PAGE_SIZE);
+	size = ALIGN(size, PAGE_SIZE);
 	u64 pa = find_free(size, align, 0, 0);
 	if (pa)
 		memblock_reserve(pa, size);
@@ -165,7 +167,7 @@ void *memblock_alloc(u64 size, u64 align)
 {
 	u64 pa = memblock_phys_alloc(size, align);
 	if (!pa)
-		panic("memblock_alloc: cannot allocate %lu bytes align=0x%lx", size, align);
+		panic("memblock_alloc: cannot allocate %llu bytes align=0x%llx", size, align);
 	void *va = __va(pa);
 	memset(va, 0, size);
 	return va;
@@ -192,13 +194,13 @@ void memblock_dump(void)
 {
 	struct memblock_type *types[2] = { &memblock.memory, &memblock.reserved };
 	printk("MEMBLOCK configuration:\n");
-	printk(" memory size = 0x%lx reserved size = 0x%lx\n", memblock_phys_mem_size(),
+	printk(" memory size = 0x%llx reserved size = 0x%llx\n", memblock_phys_mem_size(),
 	       memblock_reserved_size());
 	for (int t = 0; t < 2; t++) {
 		printk(" %s.cnt  = 0x%x\n", types[t]->name, types[t]->cnt);
 		for (u32 i = 0; i < types[t]->cnt; i++) {
 			struct memblock_region *r = &types[t]->regions[i];
-			printk(" %s[0x%x]\t[0x%016lx-0x%016lx], 0x%016lx bytes\n", types[t]->name, i,
+			printk(" %s[0x%x]\t[0x%016llx-0x%016llx], 0x%016llx bytes\n", types[t]->name, i,
 			       r->base, r->base + r->size - 1, r->size);
 		}
 	}
@@ -234,11 +236,11 @@ void e820_setup(void)
 		struct boot_e820_entry *e = &boot_info.e820[i];
 		const char *name = e820_type_name(e->type);
 		if (name)
-			printk("BIOS-e820: [mem 0x%016lx-0x%016lx] %s\n", e->addr, e->addr + e->size - 1, name);
+			printk("BIOS-e820: [mem 0x%016llx-0x%016llx] %s\n", e->addr, e->addr + e->size - 1, name);
 		else
-			printk("BIOS-e820: [mem 0x%016lx-0x%016lx] type %u\n", e->addr, e->addr + e->size - 1, e->type);
+			printk("BIOS-e820: [mem 0x%016llx-0x%016llx] type %u\n", e->addr, e->addr + e->size - 1, e->type);
 		if (e->type == E820_RAM) {
-			u64 b = ALIGN_UP(e->addr, PAGE_SIZE), end = ALIGN_DOWN(e->addr + e->size, PAGE_SIZE);
+			u64 b = ALIGN(e->addr, PAGE_SIZE), end = ALIGN_DOWN(e->addr + e->size, PAGE_SIZE);
 			if (end > b)
 				memblock_add(b, end - b);
 		}

@@ -93,8 +93,8 @@ def test_function_scope_history_until_and_function_arithmetic(
     s = debug_session
     s.break_("kmalloc")
     s.call("kmalloc", ["64", "GFP_KERNEL"])
-    assert s.print_expr("kmalloc::size") == "$1 = (u64)64"
-    assert s.print_expr("$1 + 1") == "$2 = (u64)65"
+    assert s.print_expr("kmalloc::size") == "$1 = (size_t)64"
+    assert s.print_expr("$1 + 1") == "$2 = (size_t)65"
     kmalloc = s.m.symbol("kmalloc")
     assert s.value_of("kmalloc + 0x15") == kmalloc + 0x15
     assert s.value_of("(kmalloc + 0x15) == (kmalloc + 21)") == 1

@@ -1,14 +1,14 @@
 """Fixed addresses and disk layout shared by the boot stub, kernel and firmware.
 
-Layer 3 (``emu.build``).  These mirror ``kernel/include/memlayout.h`` and
-``kernel/include/bootinfo.h``; change them together.
+Layer 3 (``emu.build``).  These mirror ``kernel/internal/kmemu/memlayout.h`` and
+``kernel/internal/kmemu/bootinfo.h``; change them together.
 """
 
 from __future__ import annotations
 
 SECTOR = 512
 
-# Physical memory during boot (see kernel/include/memlayout.h).
+# Physical memory during boot (see kernel/internal/kmemu/memlayout.h).
 EARLY_PT = 0x1000
 BOOT_INFO = 0x5000
 BOOT_INFO_MAGIC = 0x49424D4B  # "KMBI"
@@ -16,7 +16,7 @@ BOOT_INFO_CMDLINE = BOOT_INFO + 0x200
 # The boot stub collects the E820 map in batches at E820_BATCH (real mode, segment
 # E820_BATCH >> 4; low RAM check_bootable() guarantees) and moves each batch up to the
 # table at E820_TABLE (INT 15h AH=87h), in [1 MiB, 9 MiB) past the kernel.  E820_MAX,
-# E820_TABLE: E820_MAX_ENTRIES, E820_TABLE_PA in kernel/include/bootinfo.h.
+# E820_TABLE: E820_MAX_ENTRIES, E820_TABLE_PA in kernel/internal/kmemu/bootinfo.h.
 E820_BATCH = 0x80000
 E820_BATCH_BYTES = 2560 * 24
 E820_MAX = 16384

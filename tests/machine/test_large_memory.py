@@ -203,7 +203,7 @@ def test_the_e820_table_fits_where_the_stub_puts_it() -> None:
 
     from emu.build import layout as L
     root = Path(__file__).resolve().parents[2]
-    header = (root / "kernel/include/bootinfo.h").read_text()
+    header = (root / "kernel/internal/kmemu/bootinfo.h").read_text()
     assert int(re.search(r"#define E820_MAX_ENTRIES (\d+)", header)[1]) == L.E820_MAX
     assert "#define E820_TABLE_PA (8 * SZ_1M - E820_MAX_ENTRIES * 24UL)" in header
     assert L.E820_TABLE == 8 * 2**20 - 24 * L.E820_MAX
