@@ -20,10 +20,11 @@ from emu.machine import (
     Snapshot,
     WatchpointHit,
 )
+from emu.ram import HostMemoryError
 
 __all__ = [
     "BadArgument", "BootError", "BreakpointHit", "BudgetExceeded", "CallInterrupted", "CpuError",
-    "GuestExit", "GuestOops", "GuestWaiting", "Interrupted", "KmemuError", "Machine",
-    "MachineError", "PageFault", "Snapshot", "WatchpointHit",
+    "GuestExit", "GuestOops", "GuestWaiting", "HostMemoryError", "Interrupted", "KmemuError",
+    "Machine", "MachineError", "PageFault", "Snapshot", "WatchpointHit",
 ]
 __version__ = "0.1.0"

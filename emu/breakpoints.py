@@ -94,6 +94,8 @@ class Breakpoint:
         if m._stepping and m._skip_once == address:  # noqa: SLF001 - stepping off here:
             if self.stop or m._skip_all:  # noqa: SLF001 - stopped here / counted at arrival
                 return
+        if self.stop and m._points_off:  # noqa: SLF001 - abort() is finishing the call
+            return
         if self.condition is not None:
             self.condition_error = None  # this hit's, not an earlier one's
             try:
@@ -357,6 +359,8 @@ class Watchpoint:
         new = self._value((address, size, value)) if writing else old
         if writing and self.changes_only and old == new:
             return
+        if self.stop and m._points_off:  # noqa: SLF001 - abort() is finishing the call
+            return
         if self.stop and not m._stepping:  # noqa: SLF001
             # Stop here; the run loop steps the instruction again and reports after it.
             m._stop_in_access(uc, access, address, size)  # noqa: SLF001
@@ -373,7 +377,7 @@ class Watchpoint:
                         _: object) -> None:
         m = self.machine
         m._rewatch = True  # noqa: SLF001
-        if not m._stepping:  # noqa: SLF001
+        if not m._stepping and not m._points_off:  # noqa: SLF001
             m._stop_in_access(uc, access, address, size)  # noqa: SLF001
 
     def describe(self) -> str:

@@ -34,7 +34,7 @@ from emu.errors import BadArgument, KmemuError
 from emu.machine import GuestExit, GuestOops, GuestWaiting, Machine
 
 STATUS = {0: "pass", 1: "fail", 2: "skip"}  # enum kunit_status
-_KIND = {1: "slab", 2: "pages"}  # enum kunit_alloc_kind (<kunit/track.h>)
+_KIND = {1: "slab", 2: "pages"}  # enum kunit_alloc_kind (<kmemu/kunit_track.h>)
 
 
 class KunitError(KmemuError):

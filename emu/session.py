@@ -527,45 +527,29 @@ class DebugSession:
         return self._out_of_scope().lstrip("\n") + text
 
     #: How long ``kill`` lets a stopped call run on before abandoning it.
-    KILL_SECONDS = 10.0
+    KILL_SECONDS = 1.0
 
     def _finish_quietly(self, call) -> str:  # call: SuspendedCall
-        """End a stopped call by running it to its end with every point disabled.
-
-        Abandoning a kernel function inside a locked or atomic section would leave
-        its locks held and its lists half-linked (the next allocation would spin or
-        panic), so there ``kill`` and gdb's ``D``/``k`` let it finish; outside one
-        (interrupts on, preempt_count 0) it is dropped at once.  A call that does
-        not end within :attr:`KILL_SECONDS` is abandoned anyway.
-        """
-        from emu.machine import BreakpointHit
+        """End a stopped call with :meth:`SuspendedCall.abort` (it runs to its end
+        with the points off: a kernel function dropped halfway leaves half-done
+        state).  gdb's ``kill`` must end the program, so a call that does not end
+        within :attr:`KILL_SECONDS` (a runaway loop) is dropped where it is, and
+        the message says the kernel may need a restore."""
+        from emu.errors import CallStopped
+        from emu.stops import CannotAbort
 
         m = self.m
-        count = int.from_bytes(m.read_virt(m.symbol("preempt_count"), 4), "little")
-        if m.cpu.irqs_enabled() and count == 0:  # type: ignore[union-attr]
-            # Every lock here is taken with spin_lock_irqsave, and nothing runs in an
-            # atomic section: the call holds no lock and can be dropped where it is.
-            call.abort()
-            return (f"Call {call.name}() abandoned (it held no lock: interrupts on, "
-                    "preempt_count 0); the kernel is idle.")
-        for p in self.points.values():
-            p.remove()
-        budget, m.budget_seconds = m.budget_seconds, self.KILL_SECONDS
         try:
-            result = call.resume()
-            return f"Call {call.name}() ran to its end (returned {result:#x}); the kernel is idle."
-        except BreakpointHit:  # a point someone installed outside this session
-            call = m._suspended  # noqa: SLF001
-        except KmemuError as e:  # budget, oops, wait: resume() already went back to idle
-            return f"Call {call.name}() did not end cleanly ({e}); the kernel is idle."
-        finally:
-            m.budget_seconds = budget
-            for p in self.points.values():
-                (p.bp or p.wp).install()  # type: ignore[union-attr]
-        if call is not None and m.state == "stopped":
-            call.abort()
-        return (f"Call {call.name}() abandoned; the kernel is idle (it may hold half-done "
-                "state: 'restore NAME' to be sure).")
+            result = m._abort(call, self.KILL_SECONDS)  # noqa: SLF001
+        except CannotAbort as e:
+            m._drop(call)  # noqa: SLF001
+            cause = e.__cause__
+            why = cause.detail if isinstance(cause, CallStopped) else str(cause)
+            return (f"Call {call.name}() abandoned where it was: it did not end ({why}); the "
+                    "kernel may hold half-done state ('restore NAME' to be sure).")
+        except KmemuError as e:  # an oops or panic on the way
+            return f"Call {call.name}() did not end cleanly ({e}); the kernel is {m.state}."
+        return f"Call {call.name}() ran to its end (returned {result:#x}); the kernel is idle."
 
     def irq(self, vector: int) -> Stop:
         """Raise an interrupt at idle; a breakpoint or watchpoint in the handler stops
@@ -702,7 +686,11 @@ class DebugSession:
                         "(tainted). 'restore NAME' goes back to a snapshot.",
                         m.cpu.rip, signal=SIGSEGV)  # type: ignore[union-attr]
         except (GuestWaiting, BudgetExceeded, Interrupted) as e:
-            return Stop("error", f"{type(e).__name__}: {e}", m.cpu.rip,  # type: ignore[union-attr]
+            # the call stays stopped where the host stopped it (emu.errors.CallStopped)
+            text = f"{type(e).__name__}: {e.detail}"
+            if m.state == "stopped":
+                text += "; the call is stopped there: continue, finish or 'kill' it"
+            return Stop("error", text, m.cpu.rip,  # type: ignore[union-attr]
                         signal=SIGINT if isinstance(e, Interrupted) else SIGTRAP)
         except GuestExit as e:  # a panic: the kernel halted for good
             tail = m.console_tail(15)

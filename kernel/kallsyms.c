@@ -3,9 +3,11 @@
  * appends (kallsyms.h).  The table is read-only after link; lookups are a
  * binary search and need no lock, so the oops path can use them.
  */
-#include <kallsyms.h>
-#include <printk.h>
-#include <string.h>
+#include <linux/kernel.h>
+#include <linux/printk.h>
+#include <linux/string.h>
+#include <kmemu/kallsyms.h>
+#include <kmemu/log.h>
 
 struct ksym {
 	u64 addr;
@@ -72,6 +74,6 @@ int sprint_symbol(char *buf, size_t len, u64 addr)
 	u64 off, size;
 	const char *name = kallsyms_lookup(addr, &off, &size);
 	if (!name)
-		return snprintf(buf, len, "0x%lx", addr);
-	return snprintf(buf, len, "%s+0x%lx/0x%lx", name, off, size);
+		return snprintf(buf, len, "0x%llx", addr);
+	return snprintf(buf, len, "%s+0x%llx/0x%llx", name, off, size);
 }

@@ -5,12 +5,12 @@
  * test-managed allocations of KUnit itself.
  */
 #include <kunit/test.h>
-#include <slab.h>
-#include <memlayout.h>
+#include <linux/slab.h>
+#include <asm/page.h>
 
 /* ksize() is the bucket size: powers of two, plus the 96 and 192 caches. */
 struct bucket_case {
-	u64 req, bucket;
+	size_t req, bucket;
 };
 
 static const struct bucket_case bucket_cases[] = {
@@ -20,7 +20,7 @@ static const struct bucket_case bucket_cases[] = {
 
 static void bucket_desc(const struct bucket_case *c, char *desc)
 {
-	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "kmalloc(%lu)", c->req);
+	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "kmalloc(%zu)", c->req);
 }
 
 KUNIT_ARRAY_PARAM(bucket, bucket_cases, bucket_desc);

@@ -32,18 +32,16 @@
  * the host (slab pages and SLAB_NOLEAKTRACE caches are the allocators' own).
  */
 #include <kunit/test.h>
-#include <kunit/track.h>
-#include <slab.h>
-#include <page_alloc.h>
-#include <preempt.h>
-#include <bootinfo.h>
-#include <kmemu.h>
-#include <bug.h>
-#if __has_include(<linux/export.h>)
+#include <linux/bug.h>
 #include <linux/export.h>
-#else
-#define EXPORT_SYMBOL_GPL(sym)
-#endif
+#include <linux/irqflags.h>
+#include <linux/panic.h>
+#include <linux/preempt.h>
+#include <linux/slab.h>
+#include <kmemu/bootinfo.h>
+#include <kmemu/kunit_track.h>
+#include <kmemu/log.h>
+#include <kmemu/slub.h>
 
 extern struct kunit_suite *__kunit_suites_start[];
 extern struct kunit_suite *__kunit_suites_end[];
@@ -54,17 +52,17 @@ void __noreturn kunit_try_catch_jump(struct kunit_try_catch *tc);
 #define EINTR 4
 
 struct kunit_result_stats {
-	u64 passed, skipped, failed, total;
+	unsigned long passed, skipped, failed, total;
 };
 
 /* Written by the host before kunit_suite_end (or accumulated by kunit_run_all). */
 struct kunit_result_stats kunit_suite_stats, kunit_total_stats;
 /* What the last kunit_case_run did, for the host to read in one go. */
 struct kunit_case_outcome {
-	u64 status;                       /* enum kunit_status */
+	unsigned long status;             /* enum kunit_status */
 	struct kunit_result_stats params; /* per parameter (1 run for a plain case) */
-	u64 nr_leaks;                     /* records in kunit_leaks[] */
-	u64 leaks_dropped;
+	unsigned long nr_leaks;           /* records in kunit_leaks[] */
+	unsigned long leaks_dropped;
 } kunit_case_outcome;
 
 /*
@@ -106,18 +104,6 @@ const char kunit_host_layout_names[] = KUNIT_LAYOUT(KUNIT_LAYOUT_NAME);
 
 /* ------------------------------------------------------------------ printing */
 
-int scnprintf(char *buf, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, size, fmt, ap);
-	va_end(ap);
-	if (!size)
-		return 0;
-	return (size_t)n < size ? n : (int)size - 1;
-}
-EXPORT_SYMBOL_GPL(scnprintf);
-
 /* Print s line by line (printk's line buffer is short); one newline at the end. */
 static void print_lines(const char *s)
 {
@@ -146,7 +132,7 @@ void kunit_printk_line(const char *fmt, ...)
 }
 EXPORT_SYMBOL_GPL(kunit_printk_line);
 
-static void print_ok_not_ok(const char *indent, enum kunit_status status, u64 number,
+static void print_ok_not_ok(const char *indent, enum kunit_status status, unsigned long number,
 			    const char *name, const char *comment)
 {
 	bool skip = status == KUNIT_SKIPPED;
@@ -173,7 +159,7 @@ static void update_stats(struct kunit_result_stats *s, enum kunit_status status)
 	s->total++;
 }
 
-void kunit_print_header(u64 nr_suites)
+void kunit_print_header(unsigned long nr_suites)
 {
 	printk("KTAP version 1\n1..%lu\n", nr_suites);
 }
@@ -272,7 +258,7 @@ EXPORT_SYMBOL_GPL(kunit_init_test);
 static bool kunit_try(struct kunit *test, void (*fn)(struct kunit *, void *), void *arg)
 {
 	struct kunit_try_catch *tc = &test->try_catch;
-	tc->flags = native_save_fl();
+	local_save_flags(tc->flags);
 	tc->preempt = preempt_count;
 	if (kunit_try_catch_save(tc)) {
 		tc->armed = 0;
@@ -351,7 +337,7 @@ static void run_params(struct kunit_suite *suite, struct kunit_case *tc, struct 
  * print its lines.  Returns the case's enum kunit_status; the per-parameter
  * counts are in kunit_case_outcome, what it leaked in kunit_leaks[].
  */
-int kunit_case_run(struct kunit_suite *suite, u64 index, u64 number)
+int kunit_case_run(struct kunit_suite *suite, unsigned long index, unsigned long number)
 {
 	struct kunit_case *tc = &suite->test_cases[index];
 	struct kunit test = { .param_value = NULL, .param_index = 0 };
@@ -381,7 +367,7 @@ int kunit_case_run(struct kunit_suite *suite, u64 index, u64 number)
  * thread that faulted ("try faulted", as since Linux 6.9; 6.1 only noticed
  * after its 300 s timeout) or that timed out.
  */
-void kunit_case_faulted(struct kunit_suite *suite, u64 index, u64 number, u64 timed_out)
+void kunit_case_faulted(struct kunit_suite *suite, unsigned long index, unsigned long number, unsigned long timed_out)
 {
 	struct kunit_case *tc = &suite->test_cases[index];
 	struct kunit test;
@@ -398,7 +384,7 @@ void kunit_case_faulted(struct kunit_suite *suite, u64 index, u64 number, u64 ti
 }
 
 /* suite_init, then the subtest header with `nr_cases` cases; the init's error or 0. */
-int kunit_suite_begin(struct kunit_suite *suite, u64 nr_cases)
+int kunit_suite_begin(struct kunit_suite *suite, unsigned long nr_cases)
 {
 	suite->status_comment[0] = 0;
 	suite->suite_init_err = 0;
@@ -417,7 +403,7 @@ int kunit_suite_begin(struct kunit_suite *suite, u64 nr_cases)
 }
 
 /* suite_exit, the statistics lines and the suite's own result line. */
-void kunit_suite_end(struct kunit_suite *suite, u64 number)
+void kunit_suite_end(struct kunit_suite *suite, unsigned long number)
 {
 	enum kunit_status status = KUNIT_SKIPPED;
 	if (!suite->suite_init_err) {
@@ -469,19 +455,19 @@ static void filter_from_cmdline(char *suite_glob, char *case_glob, size_t size)
 	case_glob[j] = 0;
 }
 
-static u64 matching_cases(struct kunit_suite *s, const char *case_glob)
+static unsigned long matching_cases(struct kunit_suite *s, const char *case_glob)
 {
-	u64 n = 0;
+	unsigned long n = 0;
 	struct kunit_case *tc;
 	kunit_suite_for_each_test_case(s, tc)
 		n += glob_match(case_glob, tc->name);
 	return n;
 }
 
-static bool run_one_suite(struct kunit_suite *s, const char *case_glob, u64 number)
+static bool run_one_suite(struct kunit_suite *s, const char *case_glob, unsigned long number)
 {
 	struct kunit_result_stats ss = { 0 }, ts = { 0 };
-	u64 index = 0, pos = 0;
+	unsigned long index = 0, pos = 0;
 	struct kunit_case *tc;
 
 	if (!kunit_suite_begin(s, matching_cases(s, case_glob))) {
@@ -518,7 +504,7 @@ EXPORT_SYMBOL_GPL(kunit_run_tests);
 int kunit_run_all(void)
 {
 	char suite_glob[128], case_glob[128];
-	u64 n = 0, number = 0;
+	unsigned long n = 0, number = 0;
 	int failed = 0;
 
 	filter_from_cmdline(suite_glob, case_glob, sizeof(suite_glob));

@@ -10,11 +10,7 @@
  * value is not repeated, a _MSG text comes after a newline, unindented.
  */
 #include <kunit/test.h>
-#if __has_include(<linux/export.h>)
 #include <linux/export.h>
-#else
-#define EXPORT_SYMBOL_GPL(sym)
-#endif
 
 void kunit_text_add(struct kunit_text *t, const char *fmt, ...)
 {

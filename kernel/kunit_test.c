@@ -4,7 +4,7 @@
  * tests/kunit), suite init/exit and test-managed memory.
  */
 #include <kunit/test.h>
-#include <slab.h>
+#include <linux/slab.h>
 
 static int api_init(struct kunit *test)
 {

@@ -1,5 +1,5 @@
 /*
- * kunit_track.c - allocations made during a KUnit case (see <kunit/track.h>).
+ * kunit_track.c - allocations made during a KUnit case (see <kmemu/kunit_track.h>).
  *
  * One table: allocations append, frees remove (searching from the newest,
  * which is what a test usually frees first) by moving the last record into
@@ -9,11 +9,12 @@
  * one by one.  Caches of allocator bookkeeping (vmap_area, whose objects move
  * between the busy and free trees) carry SLAB_NOLEAKTRACE, as in Linux.
  */
-#include <kunit/track.h>
-#include <page_alloc.h>
-#include <preempt.h>
-#include <slab.h>
-#include <traps.h>
+#include <linux/irqflags.h>
+#include <linux/mm.h>
+#include <kmemu/kunit_track.h>
+#include <kmemu/page_alloc.h>
+#include <kmemu/slub.h>
+#include <kmemu/traps.h>
 
 bool kunit_tracking;
 struct kunit_alloc_record kunit_leaks[KUNIT_TRACK_MAX];
@@ -31,7 +32,8 @@ void __kunit_track_alloc(u64 ptr, u64 site, u64 size, u64 cache, u32 kind, u32 o
 {
 	if (cache && (((struct kmem_cache *)cache)->flags & SLAB_NOLEAKTRACE))
 		return;
-	u64 flags = local_irq_save();
+	unsigned long flags;
+	local_irq_save(flags);
 	if (kunit_nr_leaks < KUNIT_TRACK_MAX) {
 		struct kunit_alloc_record *r = &kunit_leaks[kunit_nr_leaks++];
 		*r = (struct kunit_alloc_record){
@@ -56,7 +58,8 @@ static long find_record(u64 ptr, u32 kind)
 
 void __kunit_track_free(u64 ptr, u32 kind)
 {
-	u64 flags = local_irq_save();
+	unsigned long flags;
+	local_irq_save(flags);
 	long i = find_record(ptr, kind);
 	if (i >= 0)
 		kunit_leaks[i] = kunit_leaks[--kunit_nr_leaks];

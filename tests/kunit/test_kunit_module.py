@@ -140,8 +140,8 @@ def test_leak_named_with_call_site(sample: kunit.KunitRun) -> None:
 def test_leaked_pages_and_large_kmalloc(machine: Machine, tmp_path: Path) -> None:
     src = tmp_path / "pages_kunit_src.c"
     src.write_text("""#include <kunit/test.h>
-#include <slab.h>
-#include <page_alloc.h>
+#include <linux/slab.h>
+#include <linux/gfp.h>
 static void keeps_pages(struct kunit *test)
 {
 	KUNIT_EXPECT_NE(test, __get_free_pages(GFP_KERNEL, 2), 0UL);

@@ -16,14 +16,17 @@
  */
 #ifndef _KUNIT_TEST_H
 #define _KUNIT_TEST_H
-#include <types.h>
-#include <gfp.h>
-#include <list.h>
-#include <string.h>
-#include <printk.h>
-#if __has_include(<linux/module.h>)
-#include <linux/module.h> /* as Linux's <kunit/test.h>: test modules use MODULE_LICENSE */
-#endif
+#include <linux/types.h>
+#include <linux/compiler.h>
+#include <linux/err.h>
+#include <linux/gfp.h>
+#include <linux/kernel.h>
+#include <linux/list.h>
+#include <linux/module.h> /* as Linux's: test modules use MODULE_LICENSE */
+#include <linux/printk.h>
+#include <linux/slab.h>
+#include <linux/sprintf.h>
+#include <linux/string.h>
 
 #define KUNIT_LOG_SIZE 512
 #define KUNIT_PARAM_DESC_SIZE 128
@@ -56,7 +59,7 @@ struct kunit_loc {
 /* Saved callee-saved registers, stack and resume address (kernel/kunit_try.S). */
 struct kunit_try_catch {
 	u64 regs[8]; /* rbx rbp r12 r13 r14 r15 rsp rip */
-	u64 flags;   /* RFLAGS when the case started (IF restored on a throw) */
+	unsigned long flags; /* RFLAGS when the case started (IF restored on a throw) */
 	int preempt; /* preempt_count when the case started */
 	int armed;
 };
@@ -170,7 +173,6 @@ static inline void *kunit_kcalloc(struct kunit *test, size_t n, size_t size, gfp
 }
 
 /* ----------------------------------------------------------------- logging */
-int scnprintf(char *buf, size_t size, const char *fmt, ...) __printf(3, 4);
 
 /*
  * kmemu keeps no per-test log buffer (no debugfs), so kunit_log is a printk
@@ -391,12 +393,11 @@ void kunit_do_failed_assertion(struct kunit *test, const struct kunit_loc *loc,
 			      fmt, ##__VA_ARGS__);                                  \
 	} while (0)
 
-#define __KUNIT_IS_ERR_OR_NULL(p) (!(p) || (u64)(p) >= (u64)-4095)
 
 #define KUNIT_PTR_NOT_ERR_OR_NULL_MSG_ASSERTION(test, assert_type, ptr, fmt, ...)   \
 	do {                                                                        \
 		const __typeof__(ptr) __ptr = (ptr);                                \
-		if (!__KUNIT_IS_ERR_OR_NULL(__ptr))                                 \
+		if (!IS_ERR_OR_NULL(__ptr))                                 \
 			break;                                                      \
 		_KUNIT_FAILED(test, assert_type, kunit_ptr_not_err_assert,          \
 			      kunit_ptr_not_err_assert_format,                      \

@@ -1,6 +1,7 @@
 /* dies.c - KUnit cases that never end, panic or BUG(), and one after them that must run. */
 #include <kunit/test.h>
-#include <bug.h>
+#include <linux/bug.h>
+#include <linux/panic.h>
 
 static void spins_forever(struct kunit *test)
 {

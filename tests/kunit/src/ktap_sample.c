@@ -6,7 +6,7 @@
  * *_kunit.c on purpose: the pytest plugin must not collect its failures.
  */
 #include <kunit/test.h>
-#include <slab.h>
+#include <linux/slab.h>
 
 static int sample_runs; /* cases started since the suite began */
 
