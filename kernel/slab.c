@@ -37,7 +37,6 @@
 #include <kmemu/memlayout.h>
 #include <kmemu/page_alloc.h>
 #include <kmemu/slub.h>
-#include <kmemu/kunit_track.h>
 
 
 struct list_head slab_caches = LIST_HEAD_INIT(slab_caches);
