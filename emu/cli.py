@@ -145,6 +145,9 @@ def cmd_kunit(a: argparse.Namespace) -> int:
         m = Machine(**_machine_args(a))  # type: ignore[arg-type]
         holder.append(m)
         m.boot()
+        if (a.module or a.files) and not hasattr(m, "load_module"):
+            raise kunit.KunitError("KUnit files are loaded as modules; this kmemu has no "
+                                   "module loader (Machine.load_module)")
         for extra in a.module or ():
             m.load_module(extra)
         if a.files:
