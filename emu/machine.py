@@ -23,6 +23,7 @@ import struct
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from os import PathLike
 from pathlib import Path
 
 from unicorn import (
@@ -37,6 +38,7 @@ from unicorn import (
 )
 from unicorn import x86_const as x86
 
+from emu.args import check_address, check_bytes, check_callable, check_int, check_str
 from emu.build import Artifacts, build, cmdline_sector
 from emu.build import layout as L
 from emu.cpu import (
@@ -52,7 +54,7 @@ from emu.errors import BadArgument, KmemuError, MachineError
 from emu.firmware.bios import Bios
 from emu.firmware.disk import Disk
 from emu.firmware.e820 import E820Map, check_bootable, default_map, load_map, parse_size
-from emu.irq import InterruptController, IrqState
+from emu.irq import InterruptController, IrqError, IrqState
 from emu.kernel import pagetable
 from emu.kernel.events import EVENT_SIZE, Event, decode
 from emu.kernel.symbols import Symbols
@@ -73,7 +75,6 @@ KMEMU_MAGIC = 0x4D454D4B
 CTL_READY, CTL_CALL_DONE, CTL_CALL_OOPS, CTL_IRQ_WINDOW = 1, 2, 3, 4
 CTL_SLEEP, CTL_SLEEP_FOREVER = 5, 6
 CTL_STOPPED = 100  # host-side only: a stopping breakpoint was hit
-CALL_VECTOR = 0xEC
 ARG_REGS = (x86.UC_X86_REG_RDI, x86.UC_X86_REG_RSI, x86.UC_X86_REG_RDX,
             x86.UC_X86_REG_RCX, x86.UC_X86_REG_R8, x86.UC_X86_REG_R9)
 CONTEXTS = ("process", "irqs_off", "preempt_off", "irq")
@@ -146,18 +147,30 @@ def _u64(v: int) -> int:
 class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, StopsMixin):
     """An emulated PC with the kmemu kernel.  See the module docstring."""
 
-    def __init__(self, mem: int | str = "256M", e820: str | Path | E820Map | None = None,
+    def __init__(self, mem: int | str | None = None, e820: str | Path | E820Map | None = None,
                  cmdline: str = "", *, budget_seconds: float = 60.0,
                  echo: Callable[[str], None] | None = None, count_insns: bool = False,
                  slab_debug: str | None = None) -> None:
+        """``mem`` (default 256M) gives a PC-like map of that size; ``e820`` (a map
+        file's path or an :class:`E820Map`) gives the map itself: not both."""
         if e820 is None:
-            self.e820 = default_map(mem)
+            self.e820 = default_map("256M" if mem is None else mem)
+        elif mem is not None:
+            raise BadArgument(f"both mem={mem!r} and e820= were given: the e820 map says how "
+                              "much memory there is; pass one of them")
         elif isinstance(e820, E820Map):
             self.e820 = e820
-        else:
+        elif isinstance(e820, (str, PathLike)):
             self.e820 = load_map(e820)
+        else:
+            raise BadArgument(f"e820 must be a map file's path or an E820Map, got "
+                              f"{type(e820).__name__}")
         check_bootable(self.e820)
-        self.mem = parse_size(mem) if e820 is None else self.e820.usable_bytes
+        self.mem = parse_size("256M" if mem is None else mem) if e820 is None else \
+            self.e820.usable_bytes
+        self._check_budget(budget_seconds, None)
+        if echo is not None and not callable(echo):
+            raise BadArgument(f"echo must be a callable taking a str, got {type(echo).__name__}")
         if not isinstance(cmdline, str):
             raise BadArgument(f"cmdline must be a str, got {type(cmdline).__name__}")
         if slab_debug is not None:  # the same as slab_debug= on the command line
@@ -187,6 +200,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         self._counter: InsnCounter | None = None
         self._prog = None
         self._resolved: dict[tuple[str, int], int] = {}
+        self._vectors: tuple[int, frozenset[int]] | None = None  # see _kernel_vectors
         self._ret_masks: dict[int, int] = {}  # functions returning bool/int: defined bits
         self._snapshots: list[Snapshot] = []
         self._lines = None
@@ -596,7 +610,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         assert sym is not None
         if sym.kind != "func":
             raise BadArgument(f"{fn!r} is a kernel variable, not a function")
-        p = self.symbols.params.get(fn)
+        p = self.symbols.params_at(sym.address)  # aliases (alloc_pages) share the DWARF
         if p is not None and (nargs < len(p.names) or (nargs > len(p.names) and not p.variadic)):
             want = ", ".join(p.names) or "no arguments"
             raise BadArgument(f"{fn}() takes {len(p.names)} argument(s) ({want}), got {nargs}")
@@ -618,6 +632,34 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
             out.append(_u64(a))
         return out
 
+    def _check_arg_types(self, fn: str | int, target: int, args: tuple[object, ...] | list[int],
+                         ) -> None:
+        """Each argument against its C parameter's type (DWARF), before anything runs:
+        an order of 2**32 for an ``unsigned int`` would reach the kernel as 0."""
+        p = self._syms().params_at(target)
+        if p is None:
+            return
+        name = fn if isinstance(fn, str) else self.symbolize(target).partition("+")[0]
+        for i, (a, t) in enumerate(zip(args, p.types, strict=False)):  # variadic: more args
+            if t is None or not isinstance(a, int) or t.lo <= a <= t.hi:
+                continue
+            span = f"{t.lo}..{t.hi}" if t.signed else f"0..{t.hi:#x}"
+            raise BadArgument(f"{name}() argument {i + 1} ({p.names[i]}, {t.name}) must be in "
+                              f"{span}, got {a}")
+
+    @staticmethod
+    def _check_budget(budget_seconds: object, max_insns: object) -> None:
+        """A run's limits: seconds > 0 (int or float, inf for none), instructions >= 1."""
+        if budget_seconds is not None and (
+                isinstance(budget_seconds, bool) or not isinstance(budget_seconds, (int, float))
+                or not budget_seconds > 0):  # inf: no time limit (debug sessions); NaN fails
+            raise BadArgument(f"budget_seconds must be a positive number of seconds, got "
+                              f"{budget_seconds!r}")
+        if max_insns is not None and (isinstance(max_insns, bool)
+                                      or not isinstance(max_insns, int) or max_insns < 1):
+            raise BadArgument(f"max_insns must be a positive instruction count, got "
+                              f"{max_insns!r}")
+
     def call(self, fn: str | int, *args: int, context: str = "process",
              budget_seconds: float | None = None, max_insns: int | None = None) -> int:
         """Call a kernel function (SysV ABI) and return its 64-bit result (``rax``).
@@ -628,8 +670,10 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         afterwards (tainted, as Linux would be) and ``restore()`` gives a clean one.
         """
         self._require_ready()
+        self._check_budget(budget_seconds, max_insns)
         vals = self._check_args(args)
         target = self._resolve_function(fn, len(vals))
+        self._check_arg_types(fn, target, args)
         if context not in CONTEXTS:
             raise BadArgument(f"context must be one of {', '.join(CONTEXTS)}; got {context!r}")
         uc = self._uc
@@ -650,7 +694,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
                 r = struct.unpack("<Q", uc.mem_read(self._req_pa + 56, 8))[0]
                 return r & mask if mask else r
 
-            self.irq.raise_irq(CALL_VECTOR)  # type: ignore[union-attr]
+            self.irq.raise_irq(self._kernel_vectors()[0])  # type: ignore[union-attr]
             self._to_idle()
             return self._complete(SuspendedCall(self, name, finish_irq), budget_seconds,
                                   max_insns)
@@ -724,11 +768,28 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
             raise GuestExit(self.exit_code or 0)
         return stop
 
+    def _kernel_vectors(self) -> tuple[int, frozenset[int]]:
+        """The call vector and every vector kmemu keeps for itself, as the kernel
+        defines them (kernel/include/kmemu.h, read from the running kernel)."""
+        if self._vectors is None:
+            syms = self._syms()
+            table = syms.by_name["kmemu_internal_vectors"]
+            self._vectors = (self.read_virt(syms.address("kmemu_call_vector"), 1)[0],
+                             frozenset(self.read_virt(table.address, table.size)))
+        return self._vectors
+
     def raise_irq(self, vector: int, after: int | None = None) -> None:
-        """Raise an interrupt now (delivered at once if the machine is idle) or after N insns."""
+        """Raise an interrupt now (delivered at once if the machine is idle) or after N insns.
+
+        kmemu's own vectors (the call vector 0xec) are refused: raised from
+        outside a host call they would run a request that is not there."""
         self._require_ready()
         irq = self.irq
         assert irq is not None
+        irq.check_vector(vector)
+        if vector in self._kernel_vectors()[1]:
+            raise IrqError(f"vector {vector:#x} is kmemu's own (it runs host calls in "
+                              f"interrupt context: use call(..., context='irq'))")
         irq.raise_irq(vector, after)
         if after is None or after == 0:
             def finish(stop: int) -> int:
@@ -752,6 +813,12 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         this flushes the cache after adding the hook.  Use it (or call
         ``m.uc.ctl_flush_tb()`` yourself) for hooks on ``m.uc``.
         """
+        check_int(htype, "hook type", 1, (1 << 32) - 1)
+        check_callable(callback, "callback")
+        check_address(begin, "begin")
+        check_address(end, "end")
+        for a in args:
+            check_int(a, "hook argument")
         h = self.uc.hook_add(htype, callback, user_data, begin, end, *args)
         if _holder is not None:
             _holder.append(h)
@@ -783,6 +850,9 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
             raise BadArgument(f"{what} address must be a non-negative 64-bit int, got {addr!r}")
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise BadArgument(f"{what} length must be a non-negative int, got {n!r}")
+        if addr + n > U64 + 1:
+            raise BadArgument(f"{what} range {addr:#x}+{n:#x} runs past the end of the 64-bit "
+                              "address space")
 
     def read_phys(self, pa: int, n: int) -> bytes:
         self._check_range(pa, n, "physical")
@@ -792,6 +862,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
             raise BadArgument(f"physical range {pa:#x}+{n:#x} is not RAM ({e})") from None
 
     def write_phys(self, pa: int, data: bytes) -> None:
+        data = check_bytes(data)
         self._check_range(pa, len(data), "physical")
         try:
             self.uc.mem_write(pa, bytes(data))
@@ -814,6 +885,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         return pagetable.walk(self._read_u64, self.cr3, va, access=access).pa
 
     def walk(self, va: int) -> pagetable.Translation:
+        check_address(va, "virtual address")
         return pagetable.walk(self._read_u64, self.cr3, va)
 
     def read_virt(self, va: int, n: int) -> bytes:
@@ -824,6 +896,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         return bytes(out)
 
     def write_virt(self, va: int, data: bytes) -> None:
+        data = check_bytes(data)
         self._check_range(va, len(data), "virtual")
         chunks = pagetable.translate_range(self._read_u64, self.cr3, va, len(data), "write")
         off = 0
@@ -844,10 +917,10 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
 
     def symbol(self, name: str) -> int:
         """Address of a kernel symbol; :class:`emu.SymbolError` if there is none."""
-        return self._syms().address(name)
+        return self._syms().address(check_str(name, "symbol name"))
 
     def symbolize(self, addr: int) -> str:
-        return self._syms().symbolize(addr)
+        return self._syms().symbolize(check_address(addr))
 
     @property
     def program(self):  # -> drgn.Program
@@ -861,6 +934,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
     def var(self, name: str):  # -> drgn.Object
         """A kernel global as a drgn Object reading live guest memory."""
         import drgn
+        check_str(name, "variable name")
         try:
             return self.program[name]
         except (KeyError, LookupError, drgn.ObjectNotFoundError) as e:
@@ -869,6 +943,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
     def obj(self, type_name: str, addr: int):  # -> drgn.Object
         """``obj("struct kmem_cache *", addr)``: a pointer is dereferenced for you."""
         import drgn
+        check_str(type_name, "type name")
+        check_address(addr)
         try:
             t = self.program.type(type_name)
         except (LookupError, SyntaxError, ValueError) as e:
@@ -883,6 +959,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         return self._console.decode(errors="replace")
 
     def console_tail(self, lines: int = 30) -> str:
+        if check_int(lines, "lines") == 0:
+            return ""
         return "\n".join(self.console.splitlines()[-lines:])
 
     def dmesg(self) -> str:

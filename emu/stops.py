@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from unicorn import UC_ERR_INSN_INVALID, Uc, UcError
 
+from emu.args import check_int
 from emu.errors import BadArgument, KmemuError, MachineError
 
 if TYPE_CHECKING:
@@ -332,6 +333,7 @@ class StopsMixin:
     def backtrace(self, max_frames: int = 64) -> list:  # -> list[emu.kernel.unwind.Frame]
         """Frames of the current stack, innermost first (CFI, then frame pointers)."""
         from emu.kernel.unwind import unwind
+        check_int(max_frames, "max_frames", 0, 1 << 20)
         self._require_booted()
         return unwind(self.registers(), self.read_u64, self._cfi(), self._syms(),
                       self.lines, max_frames=max_frames)

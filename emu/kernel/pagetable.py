@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from emu.errors import PageFault
+from emu.errors import BadArgument, PageFault
 
 #: Reads one little-endian u64 of guest physical memory at ``pa``.
 ReadU64 = Callable[[int], int]
@@ -152,7 +152,7 @@ def canonical(va: int) -> int:
 
 def _check_access(access: str) -> None:
     if access not in ACCESSES:
-        raise ValueError(f"access must be one of {ACCESSES}, not {access!r}")
+        raise BadArgument(f"access must be one of {', '.join(ACCESSES)}; got {access!r}")
 
 
 def _read_step(read_u64: ReadU64, level: str, table_pa: int, index: int) -> WalkStep:

@@ -15,6 +15,7 @@ void panic(const char *fmt, ...) __printf(1, 2) __noreturn;
 #define BUG_ON(c) do { if (unlikely(c)) BUG(); } while (0)
 #define WARN(c, ...) ({ bool __w = !!(c); if (unlikely(__w)) __warn(__FILE__, __LINE__, __VA_ARGS__); unlikely(__w); })
 #define WARN_ON(c) WARN(c, NULL)
+#define WARN_ONCE(c, ...) ({ static bool __once; bool __w = !!(c); if (unlikely(__w) && !__once) { __once = true; __warn(__FILE__, __LINE__, __VA_ARGS__); } unlikely(__w); })
 #define WARN_ON_ONCE(c) ({ static bool __once; bool __w = !!(c); if (unlikely(__w) && !__once) { __once = true; __warn(__FILE__, __LINE__, NULL); } unlikely(__w); })
 
 extern u32 taint_flags;

@@ -19,12 +19,15 @@ typedef unsigned long uintptr_t;
 typedef unsigned long phys_addr_t;
 typedef _Bool bool;
 
+#define INT_MAX 0x7fffffff
+
 #define true 1
 #define false 0
 #define NULL ((void *)0)
 
 #define offsetof(t, m) __builtin_offsetof(t, m)
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+/* ALIGN_UP wraps to 0 within a - 1 of the type's maximum: bound x before rounding. */
 #define ALIGN_UP(x, a) (((x) + ((a) - 1)) & ~((__typeof__(x))(a) - 1))
 #define ALIGN_DOWN(x, a) ((x) & ~((__typeof__(x))(a) - 1))
 #define IS_ALIGNED(x, a) (((x) & ((__typeof__(x))(a) - 1)) == 0)
