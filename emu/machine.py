@@ -941,7 +941,11 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
             raise BadArgument(f"no kernel variable {name!r} in the debug info") from e
 
     def obj(self, type_name: str, addr: int):  # -> drgn.Object
-        """``obj("struct kmem_cache *", addr)``: a pointer is dereferenced for you."""
+        """``obj("struct kmem_cache *", addr)``: a pointer is dereferenced for you.
+
+        The object's memory must be mapped now (:class:`emu.PageFault` names the
+        level where the walk stopped); reads are live, so memory unmapped later
+        raises drgn's ``FaultError`` when the object is read."""
         import drgn
         check_str(type_name, "type name")
         check_address(addr)
@@ -949,6 +953,14 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
             t = self.program.type(type_name)
         except (LookupError, SyntaxError, ValueError) as e:
             raise BadArgument(f"unknown kernel type {type_name!r}: {e}") from e
+        target = t.type if t.kind == drgn.TypeKind.POINTER else t
+        try:
+            size = drgn.sizeof(target)
+        except (TypeError, ValueError):  # void, a function or an incomplete type
+            size = 0
+        # drgn reads lazily and its own FaultError is not a KmemuError: an object that
+        # is not mapped at all is refused here, with the walk's level (emu.PageFault)
+        self.read_virt(addr, min(max(size, 1), 1 << 20))
         if t.kind == drgn.TypeKind.POINTER:
             return drgn.Object(self.program, t, value=addr)[0]
         return drgn.Object(self.program, t, address=addr)

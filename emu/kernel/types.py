@@ -32,16 +32,12 @@ def kernel_program(elf: Path, read_virt: ReadVirt):  # -> drgn.Program
                                       drgn.PlatformFlags.IS_64_BIT
                                       | drgn.PlatformFlags.IS_LITTLE_ENDIAN))
 
-    fault = guest_fault_class()
-
     def reader(address: int, count: int, offset: int, physical: bool) -> bytes:
         try:
             return read_virt(address, count)
         except PageFault as e:
-            raise fault(e) from None
+            raise drgn.FaultError(str(e), address) from None
 
-    # all of the address space, so NULL and user addresses fault the same way
-    prog.add_memory_segment(0, KERNEL_HALF, reader)
     prog.add_memory_segment(KERNEL_HALF, (1 << 64) - KERNEL_HALF, reader)
     module = prog.extra_module(str(elf), 0, create=True)
     # The module's address range lets drgn map a pc to its DWARF: stack traces
@@ -49,34 +45,6 @@ def kernel_program(elf: Path, read_virt: ReadVirt):  # -> drgn.Program
     module.address_range = _image_range(elf)
     module.try_file(str(elf), force=True)
     return prog
-
-
-_FAULT: list[type] = []
-
-
-def guest_fault_class() -> type:
-    """``GuestFault``: what reading unmapped guest memory through a drgn Object
-    raises, both an :class:`emu.errors.PageFault` (a KmemuError, with the walk's
-    level and reason) and a ``drgn.FaultError`` (for code written against drgn).
-    Made on first use: drgn is imported lazily."""
-    if not _FAULT:
-        import drgn
-
-        class GuestFault(PageFault, drgn.FaultError):
-            def __new__(cls, e: PageFault) -> GuestFault:
-                return drgn.FaultError.__new__(cls, str(e), e.va)
-
-            def __init__(self, e: PageFault) -> None:
-                drgn.FaultError.__init__(self, str(e), e.va)
-                self.va, self.level, self.entry = e.va, e.level, e.entry
-                self.reason, self.access = e.reason, e.access
-                self.args = e.args
-
-            def __str__(self) -> str:
-                return str(self.args[0])
-
-        _FAULT.append(GuestFault)
-    return _FAULT[0]
 
 
 def _image_range(elf: Path) -> tuple[int, int]:
