@@ -169,6 +169,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         self.mem = parse_size("256M" if mem is None else mem) if e820 is None else \
             self.e820.usable_bytes
         self._check_budget(budget_seconds, None)
+        if not isinstance(count_insns, bool):
+            raise BadArgument(f"count_insns must be True or False, got {count_insns!r}")
         if echo is not None and not callable(echo):
             raise BadArgument(f"echo must be a callable taking a str, got {type(echo).__name__}")
         if not isinstance(cmdline, str):

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from unicorn import UC_ERR_INSN_INVALID, Uc, UcError
 
-from emu.args import check_int
+from emu.args import check_callable, check_int
 from emu.errors import BadArgument, KmemuError, MachineError
 
 if TYPE_CHECKING:
@@ -279,6 +279,8 @@ class StopsMixin:
         """A counting breakpoint (see :mod:`emu.breakpoints`); use it as a context manager
         or call ``.install()`` / ``.remove()``."""
         from emu.breakpoints import Breakpoint, resolve_location
+        if condition is not None:
+            check_callable(condition, "condition")
         return Breakpoint(self, where, resolve_location(self, where), condition)
 
     def break_at(self, where: str | int, condition: Callable[[Machine], bool] | None = None,
@@ -286,6 +288,10 @@ class StopsMixin:
         """A stopping breakpoint, installed: a call that reaches it raises
         :class:`BreakpointHit` whose ``call`` can be resumed or stepped."""
         from emu.breakpoints import Breakpoint, resolve_location
+        if condition is not None:
+            check_callable(condition, "condition")
+        if not isinstance(temporary, bool):
+            raise BadArgument(f"temporary must be True or False, got {temporary!r}")
         bp = Breakpoint(self, where, resolve_location(self, where), condition, stop=True,
                         temporary=temporary)
         return bp.install()
