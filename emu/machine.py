@@ -203,6 +203,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         self._prog = None
         self._resolved: dict[tuple[str, int], int] = {}
         self._vectors: tuple[int, frozenset[int]] | None = None  # see _kernel_vectors
+        self._arg_bounds: dict[int, tuple[tuple[int, int], ...]] = {}  # _check_arg_types
         self._ret_masks: dict[int, int] = {}  # functions returning bool/int: defined bits
         self._snapshots: list[Snapshot] = []
         self._lines = None
@@ -638,16 +639,25 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
                          ) -> None:
         """Each argument against its C parameter's type (DWARF), before anything runs:
         an order of 2**32 for an ``unsigned int`` would reach the kernel as 0."""
+        bounds = self._arg_bounds.get(target)
+        if bounds is None:  # once per function: the DWARF walk, then plain tuples
+            p = self._syms().params_at(target)
+            bounds = self._arg_bounds[target] = tuple(
+                (t.lo, t.hi) if t is not None else (-(1 << 63), U64)
+                for t in (p.types if p is not None else ()))
+        for i, (a, (lo, hi)) in enumerate(zip(args, bounds, strict=False)):  # variadic: more
+            if not lo <= a <= hi:  # type: ignore[operator]  # ints: _check_args ran first
+                self._bad_arg_type(fn, target, i, a)
+
+    def _bad_arg_type(self, fn: str | int, target: int, i: int, a: object) -> None:
         p = self._syms().params_at(target)
-        if p is None:
-            return
+        assert p is not None
+        t = p.types[i]
+        assert t is not None
         name = fn if isinstance(fn, str) else self.symbolize(target).partition("+")[0]
-        for i, (a, t) in enumerate(zip(args, p.types, strict=False)):  # variadic: more args
-            if t is None or not isinstance(a, int) or t.lo <= a <= t.hi:
-                continue
-            span = f"{t.lo}..{t.hi}" if t.signed else f"0..{t.hi:#x}"
-            raise BadArgument(f"{name}() argument {i + 1} ({p.names[i]}, {t.name}) must be in "
-                              f"{span}, got {a}")
+        span = f"{t.lo}..{t.hi}" if t.signed else f"0..{t.hi:#x}"
+        raise BadArgument(f"{name}() argument {i + 1} ({p.names[i]}, {t.name}) must be in "
+                          f"{span}, got {a}")
 
     @staticmethod
     def _check_budget(budget_seconds: object, max_insns: object) -> None:
