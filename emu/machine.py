@@ -801,7 +801,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         irq.check_vector(vector)
         if vector in self._kernel_vectors()[1]:
             raise IrqError(f"vector {vector:#x} is kmemu's own (it runs host calls in "
-                              f"interrupt context: use call(..., context='irq'))")
+                           "interrupt context; to run a function there, call it with "
+                           "context 'irq')")
         irq.raise_irq(vector, after)
         if after is None or after == 0:
             def finish(stop: int) -> int:
