@@ -108,6 +108,12 @@ def test_kmemus_own_vector_is_refused(machine: Machine) -> None:
     usable(machine)
 
 
+def test_the_debuggers_irq_is_refused_the_same_way(debug_session) -> None:  # noqa: ANN001
+    with pytest.raises(IrqError, match="vector 0xec is kmemu's own"):
+        debug_session.irq(CALL_VECTOR)
+    assert "delivered" in debug_session.irq(0x30).text
+
+
 def test_refused_vectors_come_from_the_kernel(machine: Machine) -> None:
     table = machine._syms().by_name["kmemu_internal_vectors"]  # noqa: SLF001
     assert CALL_VECTOR in machine.read_virt(table.address, table.size)
