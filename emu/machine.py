@@ -863,7 +863,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
             raise BadArgument(f"{what} address must be a non-negative 64-bit int, got {addr!r}")
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise BadArgument(f"{what} length must be a non-negative int, got {n!r}")
-        if addr + n > U64 + 1:
+        if what == "physical" and addr + n > U64 + 1:  # virtual: the walk faults there
             raise BadArgument(f"{what} range {addr:#x}+{n:#x} runs past the end of the 64-bit "
                               "address space")
 
