@@ -77,9 +77,12 @@ static bool overlaps_reserved(u64 base, u64 end, u64 *skip_to)
 	return false;
 }
 
+/* The highest free, aligned range of size bytes below current_limit (0: none). */
 u64 memblock_phys_alloc(u64 size, u64 align)
 {
 	struct memblock_type *m = &memblock.memory;
+	if (size > -PAGE_SIZE)
+		return 0; /* ALIGN_UP would wrap to 0 and "find" an empty range */
 	size = ALIGN_UP(size, PAGE_SIZE);
 	for (int i = (int)m->cnt - 1; i >= 0; i--) {
 		u64 lo = m->regions[i].base;

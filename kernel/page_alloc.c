@@ -518,10 +518,13 @@ u64 get_zeroed_page(gfp_t gfp)
  */
 struct page *rmqueue_zone_exact(int zi, unsigned int order)
 {
-	struct zone *z = &zones[zi];
+	struct zone *z;
 	struct page *p;
 	u64 flags;
 
+	if (zi < 0 || zi >= MAX_NR_ZONES || order > MAX_PAGE_ORDER)
+		return NULL; /* callable by the host: no index outside zones[] */
+	z = &zones[zi];
 	spin_lock_irqsave(&z->lock, flags);
 	p = __rmqueue_smallest_locked(z, order);
 	if (p)

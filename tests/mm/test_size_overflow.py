@@ -116,3 +116,17 @@ def test_alloc_pages_order_above_max_warns_once(machine: Machine) -> None:
         assert machine.alloc_pages("GFP_KERNEL", order) == 0
     assert _kinds(machine, n) == ["warn"]
     assert_consistent(machine)
+
+
+def test_memblock_refuses_a_wrapping_size(machine: Machine) -> None:
+    """memblock_phys_alloc rounds to pages: 2**64-1 wrapped to 0 and "found" a range."""
+    for size in (U64_MAX, U64_MAX - 4094):
+        assert machine.call("memblock_phys_alloc", size, 4096) == 0
+
+
+def test_zone_index_is_bounded(machine: Machine) -> None:
+    """rmqueue_zone_exact(int zi, ...) is callable: a negative zone or an order above
+    MAX_PAGE_ORDER takes nothing instead of indexing outside zones[]."""
+    for zi, order in ((-1, 0), (-(1 << 31), 0), (3, 0), (0, 11)):
+        assert machine.call("rmqueue_zone_exact", zi, order) == 0
+    assert_consistent(machine)
