@@ -41,6 +41,7 @@ from unicorn import x86_const as x86
 from emu.args import check_address, check_bytes, check_callable, check_int, check_str
 from emu.build import Artifacts, build, cmdline_sector
 from emu.build import layout as L
+from emu.build.abi import define, internal_vectors
 from emu.cpu import (
     EXC_WITH_ERROR_CODE,
     WATCHDOG,
@@ -202,7 +203,6 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         self._counter: InsnCounter | None = None
         self._prog = None
         self._resolved: dict[tuple[str, int], int] = {}
-        self._vectors: tuple[int, frozenset[int]] | None = None  # see _kernel_vectors
         self._arg_bounds: dict[int, tuple[tuple[int, int], ...]] = {}  # _check_arg_types
         self._ret_masks: dict[int, int] = {}  # functions returning bool/int: defined bits
         self._snapshots: list[Snapshot] = []
@@ -706,7 +706,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
                 r = struct.unpack("<Q", uc.mem_read(self._req_pa + 56, 8))[0]
                 return r & mask if mask else r
 
-            self.irq.raise_irq(self._kernel_vectors()[0])  # type: ignore[union-attr]
+            self.irq.raise_irq(define("KMEMU_CALL_VECTOR"))  # type: ignore[union-attr]
             self._to_idle()
             return self._complete(SuspendedCall(self, name, finish_irq), budget_seconds,
                                   max_insns)
@@ -780,16 +780,6 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
             raise GuestExit(self.exit_code or 0)
         return stop
 
-    def _kernel_vectors(self) -> tuple[int, frozenset[int]]:
-        """The call vector and every vector kmemu keeps for itself, as the kernel
-        defines them (kernel/include/kmemu.h, read from the running kernel)."""
-        if self._vectors is None:
-            syms = self._syms()
-            table = syms.by_name["kmemu_internal_vectors"]
-            self._vectors = (self.read_virt(syms.address("kmemu_call_vector"), 1)[0],
-                             frozenset(self.read_virt(table.address, table.size)))
-        return self._vectors
-
     def raise_irq(self, vector: int, after: int | None = None) -> None:
         """Raise an interrupt now (delivered at once if the machine is idle) or after N insns.
 
@@ -798,11 +788,10 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         self._require_ready()
         irq = self.irq
         assert irq is not None
-        irq.check_vector(vector)
-        if vector in self._kernel_vectors()[1]:
-            raise IrqError(f"vector {vector:#x} is kmemu's own (it runs host calls in "
-                           "interrupt context; to run a function there, call it with "
-                           "context 'irq')")
+        own = internal_vectors().get(vector) if isinstance(vector, int) else None
+        if own is not None:
+            raise IrqError(f"vector {vector:#x} is kmemu's own ({own}: it runs host calls in "
+                           "interrupt context; use call(..., context='irq'))")
         irq.raise_irq(vector, after)
         if after is None or after == 0:
             def finish(stop: int) -> int:

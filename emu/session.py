@@ -25,7 +25,14 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from emu.breakpoints import Breakpoint, Watchpoint, c_int, resolve_location
+from emu.breakpoints import (
+    Breakpoint,
+    Watchpoint,
+    c_int,
+    check_watch_range,
+    parse_address,
+    resolve_location,
+)
 from emu.errors import BadArgument, KmemuError
 from emu.kernel.source import find_source, source_line
 from emu.stepping import line_at
@@ -244,9 +251,9 @@ class DebugSession:
         text = text.strip()
         if not text:
             raise BadArgument("an address or expression is needed")
-        literal = c_int(text)
+        literal = parse_address(text)  # over 64 bits: refused, not cut
         if literal is not None:
-            return literal & ((1 << 64) - 1)
+            return literal
         if re.fullmatch(r"[A-Za-z_]\w*", text) and self.m.symbols is not None \
                 and text in self.m.symbols.by_name:
             return self.m.symbol(text)
@@ -343,17 +350,17 @@ class DebugSession:
     def watch(self, expr: str | int, size: int | None = None, access: str = "write",
               changes_only: bool | None = None) -> Point:
         """``watch``/``rwatch``/``awatch`` an lvalue expression (its address and size)
-        or an address (``size`` bytes, default 8)."""
-        if size is not None and (isinstance(size, bool) or not isinstance(size, int)
-                                 or size < 1):
-            raise BadArgument(f"watch size must be a positive number of bytes, got {size!r}")
+        or an address (``size`` bytes, default 8).  The range is checked by
+        :func:`emu.breakpoints.check_watch_range`, the check ``Machine.watch`` and
+        the gdb stub use: an object too big to watch is refused, never cut."""
         scope = None
         if isinstance(expr, int):
-            addr, n, text = expr, size or 8, f"*{expr:#x}"
+            addr, n, text = expr, 8 if size is None else size, f"*{expr:#x}"
         else:
             text = expr.strip()
-            if text.startswith("*") and c_int(text[1:]) is not None:
-                addr, n = c_int(text[1:]) & ((1 << 64) - 1), size or 8  # type: ignore[operator]
+            literal = parse_address(text[1:]) if text.startswith("*") else None
+            if literal is not None:
+                addr, n = literal, 8 if size is None else size
             else:
                 obj, scope = self._evaluate(text)
                 if obj.address_ is None:
@@ -366,7 +373,8 @@ class DebugSession:
                 except TypeError:
                     raise BadArgument(f"cannot watch {text!r}: a {obj.type_} has no size "
                                       "(watch data, e.g. '*(long *)ADDR')") from None
-                addr, n = obj.address_, size or max(1, min(whole, 1 << 20))
+                addr, n = obj.address_, whole if size is None else size
+        check_watch_range(addr, n, "" if isinstance(expr, int) else text)
         if changes_only is None:  # gdb's `watch` ignores writes of the same value
             changes_only = access == "write"
         scoped = scope is not None and bool(scope.used)

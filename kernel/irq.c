@@ -39,14 +39,6 @@ static u64 irq_depth;
 
 volatile u32 kmemu_irq_pending; /* written by the host, see preempt.h */
 
-/*
- * Vectors only kmemu itself may raise (the host reads this table from the
- * ELF and refuses them in Machine.raise_irq): the call vector runs whatever
- * kmemu_req holds, which outside a host call is nothing.
- */
-const u8 kmemu_internal_vectors[] = { KMEMU_CALL_VECTOR };
-const u8 kmemu_call_vector = KMEMU_CALL_VECTOR; /* the host raises it for context="irq" */
-
 void kmemu_irq_window(void)
 {
 	if (host_present)

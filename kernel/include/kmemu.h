@@ -66,10 +66,6 @@ struct kmemu_call_req {
 #define KMEMU_CALL_VECTOR 0xec
 #define KMEMU_TEST_VECTOR 0x30
 
-/* Vectors the host must never raise for a user (irq.c; read by emu.machine). */
-extern const u8 kmemu_internal_vectors[];
-extern const u8 kmemu_call_vector;
-
 extern bool host_present;
 extern struct kmemu_call_req kmemu_req;
 
