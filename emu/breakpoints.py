@@ -51,12 +51,20 @@ def c_int(text: str) -> int | None:
     return -value if m.group(1) else value
 
 
+def _code_address(addr: int, where: object) -> int:
+    """``addr`` if an instruction could be there: 64 bits and canonical."""
+    if not 0 <= addr < (1 << 64):
+        raise LocationError(f"breakpoint address {where!r} is not a 64-bit address")
+    if not pagetable.is_canonical(addr):
+        raise LocationError(f"breakpoint address {addr:#x} is not canonical (bits 63..47 "
+                            "differ): no instruction can be fetched there")
+    return addr
+
+
 def resolve_location(m: Machine, where: str | int) -> int:
     """An address for ``sym``, ``sym+0x1c``, ``0xffff...`` / int, or ``file.c:line``."""
     if isinstance(where, int) and not isinstance(where, bool):
-        if not 0 <= where < (1 << 64):
-            raise LocationError(f"breakpoint address {where:#x} is not a 64-bit address")
-        return where
+        return _code_address(where, where)
     if not isinstance(where, str) or not where.strip():
         raise LocationError(f"breakpoint location must be a symbol, address or file:line, "
                             f"got {where!r}")
@@ -66,14 +74,12 @@ def resolve_location(m: Machine, where: str | int) -> int:
         return m.lines.address(file, int(line))
     literal = c_int(where)
     if literal is not None:
-        if not 0 <= literal < (1 << 64):
-            raise LocationError(f"breakpoint address {where!r} is not a 64-bit address")
-        return literal
+        return _code_address(literal, where)
     m_ = re.fullmatch(r"([A-Za-z_][\w.]*)\s*(?:\+\s*(0[xX][0-9a-fA-F]+|\d+))?", where)
     if not m_:
         raise LocationError(f"cannot parse breakpoint location {where!r}")
     base = m.symbol(m_.group(1))
-    return base + (int(m_.group(2), 0) if m_.group(2) else 0)
+    return _code_address(base + (int(m_.group(2), 0) if m_.group(2) else 0), where)
 
 
 @dataclass

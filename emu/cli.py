@@ -72,9 +72,11 @@ def ctrl_c_stops(target: Callable[[], Machine | None]) -> Iterator[None]:
 
 
 def _machine_args(a: argparse.Namespace) -> dict[str, object]:
-    kw: dict[str, object] = {"mem": a.mem, "cmdline": a.cmdline}
-    if getattr(a, "e820", None):
+    kw: dict[str, object] = {"cmdline": a.cmdline}
+    if getattr(a, "e820", None):  # argparse keeps --mem's default: the map says the size
         kw["e820"] = a.e820
+    else:
+        kw["mem"] = a.mem
     return kw
 
 

@@ -23,6 +23,7 @@ import struct
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from os import PathLike
 from pathlib import Path
 
 from unicorn import (
@@ -37,6 +38,7 @@ from unicorn import (
 )
 from unicorn import x86_const as x86
 
+from emu.args import check_address, check_bytes, check_callable, check_int, check_str
 from emu.build import Artifacts, build, cmdline_sector
 from emu.build import layout as L
 from emu.build.abi import define, internal_vectors
@@ -172,18 +174,32 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
 
     _port_console_log = -1  # KMEMU_PORT_CONSOLE_LOG once the kernel runs (_handover)
 
-    def __init__(self, mem: int | str = "256M", e820: str | Path | E820Map | None = None,
+    def __init__(self, mem: int | str | None = None, e820: str | Path | E820Map | None = None,
                  cmdline: str = "", *, budget_seconds: float = 60.0,
                  echo: Callable[[str], None] | None = None, count_insns: bool = False,
                  slab_debug: str | None = None) -> None:
+        """``mem`` (default 256M) gives a PC-like map of that size; ``e820`` (a map
+        file's path or an :class:`E820Map`) gives the map itself: not both."""
         if e820 is None:
-            self.e820 = default_map(mem)
+            self.e820 = default_map("256M" if mem is None else mem)
+        elif mem is not None:
+            raise BadArgument(f"both mem={mem!r} and e820= were given: the e820 map says how "
+                              "much memory there is; pass one of them")
         elif isinstance(e820, E820Map):
             self.e820 = e820
-        else:
+        elif isinstance(e820, (str, PathLike)):
             self.e820 = load_map(e820)
+        else:
+            raise BadArgument(f"e820 must be a map file's path or an E820Map, got "
+                              f"{type(e820).__name__}")
         check_bootable(self.e820)
-        self.mem = parse_size(mem) if e820 is None else self.e820.usable_bytes
+        self.mem = parse_size("256M" if mem is None else mem) if e820 is None else \
+            self.e820.usable_bytes
+        self._check_budget(budget_seconds, None)
+        if not isinstance(count_insns, bool):
+            raise BadArgument(f"count_insns must be True or False, got {count_insns!r}")
+        if echo is not None and not callable(echo):
+            raise BadArgument(f"echo must be a callable taking a str, got {type(echo).__name__}")
         if not isinstance(cmdline, str):
             raise BadArgument(f"cmdline must be a str, got {type(cmdline).__name__}")
         if slab_debug is not None:  # the same as slab_debug= on the command line
@@ -214,6 +230,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         self._counter: InsnCounter | None = None
         self._prog = None
         self._resolved: dict[tuple[str, int], int] = {}
+        self._arg_bounds: dict[int, tuple[tuple[int, int], ...]] = {}  # _check_arg_types
         self._ret_masks: dict[int, int] = {}  # functions returning bool/int: defined bits
         self._snapshots: list[Snapshot] = []
         self._lines = None
@@ -662,7 +679,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         assert sym is not None
         if sym.kind != "func":
             raise BadArgument(f"{fn!r} is a kernel variable, not a function")
-        p = self.symbols.params.get(fn)
+        p = self.symbols.params_at(sym.address)  # aliases (alloc_pages) share the DWARF
         if p is not None and (nargs < len(p.names) or (nargs > len(p.names) and not p.variadic)):
             want = ", ".join(p.names) or "no arguments"
             raise BadArgument(f"{fn}() takes {len(p.names)} argument(s) ({want}), got {nargs}")
@@ -684,6 +701,43 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
             out.append(_u64(a))
         return out
 
+    def _check_arg_types(self, fn: str | int, target: int, args: tuple[object, ...] | list[int],
+                         ) -> None:
+        """Each argument against its C parameter's type (DWARF), before anything runs:
+        an order of 2**32 for an ``unsigned int`` would reach the kernel as 0."""
+        bounds = self._arg_bounds.get(target)
+        if bounds is None:  # once per function: the DWARF walk, then plain tuples
+            p = self._syms().params_at(target)
+            bounds = self._arg_bounds[target] = tuple(
+                (t.lo, t.hi) if t is not None else (-(1 << 63), U64)
+                for t in (p.types if p is not None else ()))
+        for i, (a, (lo, hi)) in enumerate(zip(args, bounds, strict=False)):  # variadic: more
+            if not lo <= a <= hi:  # type: ignore[operator]  # ints: _check_args ran first
+                self._bad_arg_type(fn, target, i, a)
+
+    def _bad_arg_type(self, fn: str | int, target: int, i: int, a: object) -> None:
+        p = self._syms().params_at(target)
+        assert p is not None
+        t = p.types[i]
+        assert t is not None
+        name = fn if isinstance(fn, str) else self.symbolize(target).partition("+")[0]
+        span = f"{t.lo}..{t.hi}" if t.signed else f"0..{t.hi:#x}"
+        raise BadArgument(f"{name}() argument {i + 1} ({p.names[i]}, {t.name}) must be in "
+                          f"{span}, got {a}")
+
+    @staticmethod
+    def _check_budget(budget_seconds: object, max_insns: object) -> None:
+        """A run's limits: seconds > 0 (int or float, inf for none), instructions >= 1."""
+        if budget_seconds is not None and (
+                isinstance(budget_seconds, bool) or not isinstance(budget_seconds, (int, float))
+                or not budget_seconds > 0):  # inf: no time limit (debug sessions); NaN fails
+            raise BadArgument(f"budget_seconds must be a positive number of seconds, got "
+                              f"{budget_seconds!r}")
+        if max_insns is not None and (isinstance(max_insns, bool)
+                                      or not isinstance(max_insns, int) or max_insns < 1):
+            raise BadArgument(f"max_insns must be a positive instruction count, got "
+                              f"{max_insns!r}")
+
     def call(self, fn: str | int, *args: int, context: str = "process",
              budget_seconds: float | None = None, max_insns: int | None = None) -> int:
         """Call a kernel function (SysV ABI) and return its 64-bit result (``rax``).
@@ -694,8 +748,10 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         afterwards (tainted, as Linux would be) and ``restore()`` gives a clean one.
         """
         self._require_ready()
+        self._check_budget(budget_seconds, max_insns)
         vals = self._check_args(args)
         target = self._resolve_function(fn, len(vals))
+        self._check_arg_types(fn, target, args)
         if context not in CONTEXTS:
             raise BadArgument(f"context must be one of {', '.join(CONTEXTS)}; got {context!r}")
         uc = self._uc
@@ -796,6 +852,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         While a call is stopped the vector is only made pending: it is delivered
         when the call runs on with interrupts enabled (``resume()``), e.g. to give
         memory to a call stopped by :class:`GuestWaiting`.
+        kmemu's own vectors (the call vector 0xec) are refused: raised from
+        outside a host call they would run a request that is not there.
         """
         if self.state != "stopped":
             self._require_ready()
@@ -830,6 +888,12 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         this flushes the cache after adding the hook.  Use it (or call
         ``m.uc.ctl_flush_tb()`` yourself) for hooks on ``m.uc``.
         """
+        check_int(htype, "hook type", 1, (1 << 32) - 1)
+        check_callable(callback, "callback")
+        check_address(begin, "begin")
+        check_address(end, "end")
+        for a in args:
+            check_int(a, "hook argument")
         h = self.uc.hook_add(htype, callback, user_data, begin, end, *args)
         if _holder is not None:
             _holder.append(h)
@@ -861,6 +925,9 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
             raise BadArgument(f"{what} address must be a non-negative 64-bit int, got {addr!r}")
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise BadArgument(f"{what} length must be a non-negative int, got {n!r}")
+        if what == "physical" and addr + n > U64 + 1:  # virtual: the walk faults there
+            raise BadArgument(f"{what} range {addr:#x}+{n:#x} runs past the end of the 64-bit "
+                              "address space")
 
     @staticmethod
     def _check_size(addr: int, n: int, what: str) -> None:
@@ -883,6 +950,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         return bytes(self.uc.mem_read(pa, n))
 
     def write_phys(self, pa: int, data: bytes) -> None:
+        data = check_bytes(data)
         self._check_range(pa, len(data), "physical")
         self._check_ram(pa, len(data))
         self._check_size(pa, len(data), "physical")
@@ -906,6 +974,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         return pagetable.walk(self._read_u64, self.cr3, va, access=access).pa
 
     def walk(self, va: int) -> pagetable.Translation:
+        check_address(va, "virtual address")
         return pagetable.walk(self._read_u64, self.cr3, va)
 
     def read_virt(self, va: int, n: int) -> bytes:
@@ -920,6 +989,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         return bytes(out)
 
     def write_virt(self, va: int, data: bytes) -> None:
+        data = check_bytes(data)
         self._check_range(va, len(data), "virtual")
         self._check_size(va, len(data), "virtual")
         chunks = pagetable.translate_range(self._read_u64, self.cr3, va, len(data), "write")
@@ -943,10 +1013,10 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
 
     def symbol(self, name: str) -> int:
         """Address of a kernel symbol; :class:`emu.SymbolError` if there is none."""
-        return self._syms().address(name)
+        return self._syms().address(check_str(name, "symbol name"))
 
     def symbolize(self, addr: int) -> str:
-        return self._syms().symbolize(addr)
+        return self._syms().symbolize(check_address(addr))
 
     @property
     def program(self):  # -> drgn.Program
@@ -960,18 +1030,33 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
     def var(self, name: str):  # -> drgn.Object
         """A kernel global as a drgn Object reading live guest memory."""
         import drgn
+        check_str(name, "variable name")
         try:
             return self.program[name]
         except (KeyError, LookupError, drgn.ObjectNotFoundError) as e:
             raise BadArgument(f"no kernel variable {name!r} in the debug info") from e
 
     def obj(self, type_name: str, addr: int):  # -> drgn.Object
-        """``obj("struct kmem_cache *", addr)``: a pointer is dereferenced for you."""
+        """``obj("struct kmem_cache *", addr)``: a pointer is dereferenced for you.
+
+        The object's memory must be mapped now (:class:`emu.PageFault` names the
+        level where the walk stopped); reads are live, so memory unmapped later
+        raises drgn's ``FaultError`` when the object is read."""
         import drgn
+        check_str(type_name, "type name")
+        check_address(addr)
         try:
             t = self.program.type(type_name)
         except (LookupError, SyntaxError, ValueError) as e:
             raise BadArgument(f"unknown kernel type {type_name!r}: {e}") from e
+        target = t.type if t.kind == drgn.TypeKind.POINTER else t
+        try:
+            size = drgn.sizeof(target)
+        except (TypeError, ValueError):  # void, a function or an incomplete type
+            size = 0
+        # drgn reads lazily and its own FaultError is not a KmemuError: an object that
+        # is not mapped at all is refused here, with the walk's level (emu.PageFault)
+        self.read_virt(addr, min(max(size, 1), 1 << 20))
         if t.kind == drgn.TypeKind.POINTER:
             return drgn.Object(self.program, t, value=addr)[0]
         return drgn.Object(self.program, t, address=addr)
@@ -982,6 +1067,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         return self._console.decode(errors="replace")
 
     def console_tail(self, lines: int = 30) -> str:
+        if check_int(lines, "lines") == 0:
+            return ""
         return "\n".join(self.console.splitlines()[-lines:])
 
     def dmesg(self) -> str:

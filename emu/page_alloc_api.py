@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from emu import gfp as gfp_mod
+from emu.args import check_address, check_int, check_optional_int
 from emu.kernel import mm
 
 if TYPE_CHECKING:
@@ -51,9 +52,11 @@ class PageAllocatorMixin:
         self.call("drain_all_pages")
 
     def page_to_pfn(self: Machine, page: int) -> int:
+        check_address(page, "struct page address")
         return (page - self.read_u64(self.symbol("mem_map"))) // mm.STRUCT_PAGE_SIZE
 
     def pfn_to_page(self: Machine, pfn: int) -> int:
+        check_int(pfn, "pfn", 0, (1 << 52) - 1)
         return self.read_u64(self.symbol("mem_map")) + pfn * mm.STRUCT_PAGE_SIZE
 
     def virt_to_pfn(self: Machine, addr: int) -> int:
@@ -81,6 +84,8 @@ class PageAllocatorMixin:
     def pages(self: Machine, start_pfn: int = 0, count: int | None = None) -> list[mm.PageInfo]:
         """``struct page`` entries decoded in bulk, for the pfns whose struct page
         exists (sections holding RAM); all of them by default."""
+        check_int(start_pfn, "start_pfn")
+        check_optional_int(count, "count")
         max_pfn = self.read_u64(self.symbol("max_pfn"))
         end = max_pfn if count is None else min(max_pfn, start_pfn + count)
         mem_map = self.read_u64(self.symbol("mem_map"))
@@ -99,12 +104,15 @@ class PageAllocatorMixin:
         """Mapped kernel ranges like Linux's ptdump (``start``/``end`` default to the
         whole upper half)."""
         from emu.kernel.ptdump import ptdump
+        check_optional_int(start, "start")
+        check_optional_int(end, "end", 0, 1 << 64)
         return ptdump(self._read_u64, self.cr3, 0xFFFF800000000000 if start is None else start,
                       (1 << 64) if end is None else end)
 
     def pt(self: Machine, va: int) -> str:
         """The page-table walk for ``va``, every level's entry and bits."""
         from emu.kernel.ptdump import format_pt
+        check_address(va, "virtual address")
         return format_pt(self._read_u64, self.cr3, va)
 
     def validate_page_alloc(self: Machine) -> list[str]:

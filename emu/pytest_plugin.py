@@ -6,7 +6,8 @@
   Unicorn hook added since boot is deleted), no timers, pending interrupts or
   stopped call (the snapshot has none), and the host-side settings of boot.
 * ``@pytest.mark.kmemu(mem="6G", cmdline="...")`` picks another configuration
-  (any ``Machine()`` keyword).
+  (any ``Machine()`` keyword); the memory size may also come first, as in
+  ``Machine("6G")``: ``@pytest.mark.kmemu("6G")``.
 * A failing test's report gets the tail of the guest console and the events.
 * KUnit files become tests: every case of every suite in a file named
   ``*_kunit.c`` (Linux's convention for KUnit files), or matching the ini option ``kmemu_kunit``
@@ -57,7 +58,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "kmemu(**kw): boot the `machine` fixture with these Machine() arguments")
+        "markers", "kmemu(mem=None, **kw): boot the `machine` fixture with these Machine() "
+        "arguments")
 
 
 def _is_kunit_file(path: Path, config: pytest.Config) -> bool:
@@ -177,11 +179,26 @@ def booted_machine(**kw: object) -> Machine:
     return m
 
 
+def marker_kwargs(marker: pytest.Mark) -> dict[str, object]:
+    """``Machine()`` keywords of a ``kmemu`` marker: one positional argument is ``mem``
+    (as in ``Machine("6G")``); anything else positional is refused, not ignored."""
+    kw = dict(marker.kwargs)
+    if len(marker.args) > 1:
+        raise pytest.UsageError(f"@pytest.mark.kmemu takes at most one positional argument "
+                                f"(mem), got {len(marker.args)}: {marker.args!r}; pass the "
+                                "others by keyword")
+    if marker.args:
+        if "mem" in kw:
+            raise pytest.UsageError(f"@pytest.mark.kmemu got mem twice: {marker.args[0]!r} "
+                                    f"and mem={kw['mem']!r}")
+        kw["mem"] = marker.args[0]
+    return kw
+
+
 @pytest.fixture
 def machine(request: pytest.FixtureRequest) -> Iterator[Machine]:
     marker = request.node.get_closest_marker("kmemu")
-    kw = dict(marker.kwargs) if marker else {}
-    m = booted_machine(**kw)
+    m = booted_machine(**(marker_kwargs(marker) if marker else {}))
     request.node._kmemu_machine = m
     yield m
 

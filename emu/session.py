@@ -477,7 +477,8 @@ class DebugSession:
             else:
                 vals.append(self.value_of(a))
         self.m._check_args(tuple(vals))  # noqa: SLF001 - 64-bit, at most 6
-        self.m._resolve_function(fn, len(vals))  # noqa: SLF001 - checks name and arity
+        target = self.m._resolve_function(fn, len(vals))  # noqa: SLF001 - name and arity
+        self.m._check_arg_types(fn, target, vals)  # noqa: SLF001 - each against its C type
         return QueuedCall(fn, vals)
 
     def call(self, fn: str, args: list[str], context: str = "process") -> Stop:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from emu.args import check_address, check_str
 from emu.errors import BadArgument, KmemuError
 from emu.gfp import parse as parse_gfp
 from emu.kernel import slab as slabv
@@ -87,7 +88,7 @@ class SlabMixin:
     def kmem_cache_create(self: Machine, name: str, size: int, align: int = 0,
                           flags: str | int = 0, *, context: str = "process") -> int:
         """Create a cache; returns the ``struct kmem_cache *`` (0 on failure)."""
-        raw = name.encode()
+        raw = check_str(name, "cache name").encode()
         if not raw or len(raw) > 31 or b"\0" in raw:
             raise BadArgument(f"cache name must be 1..31 bytes without NUL, got {name!r}")
         buf = self.symbol("kmemu_arg_buf")
@@ -97,6 +98,7 @@ class SlabMixin:
 
     def kmem_cache(self: Machine, name: str) -> int:
         """The ``struct kmem_cache *`` of a cache by name."""
+        check_str(name, "cache name")
         for c in self.caches():
             if c.name == name:
                 return c.address
@@ -142,6 +144,7 @@ class SlabMixin:
                                                                    self.read_u64))
 
     def live_objects(self: Machine, cache: str) -> list[int]:
+        check_str(cache, "cache name")
         return sorted(o for s in self.slabs() if s.cache.name == cache for o in s.live)
 
     def find_object(self: Machine, addr: int) -> ObjectInfo | None:
@@ -150,6 +153,7 @@ class SlabMixin:
         Reads only the struct page of ``addr`` (and its compound head) and that
         slab's freelists, so it is cheap enough to call per object.
         """
+        check_address(addr)
         if not PAGE_OFFSET <= addr < PAGE_OFFSET + (1 << 46):
             return None
         mem_map = self.read_u64(self.symbol("mem_map"))
@@ -189,6 +193,7 @@ class SlabMixin:
 
     def cache_info(self: Machine, name: str) -> dict[str, object]:
         """Per-cache details: sizes, layout, slab order, partial count, CPU free objects."""
+        check_str(name, "cache name")
         c = next((v for v in self.caches() if v.name == name), None)
         if c is None:
             raise BadArgument(f"no slab cache named {name!r}")

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from unicorn import UC_ERR_INSN_INVALID, Uc, UcError
 
+from emu.args import check_callable, check_int
 from emu.errors import BadArgument, CallStopped, KmemuError, MachineError
 
 if TYPE_CHECKING:
@@ -337,6 +338,10 @@ class StopsMixin:
         """Delete every hook not in ``baseline`` (from :meth:`hook_handles`): the
         breakpoints, watchpoints and hooks added since, so none of them fires
         again (the pytest plugin does this between tests).  How many went."""
+        if not isinstance(baseline, (set, frozenset)) or not all(
+                isinstance(h, int) for h in baseline):
+            raise BadArgument("baseline must be a set of hook handles from hook_handles(), "
+                              f"got {type(baseline).__name__}")
         extra = self.hook_handles() - baseline
         for h in extra:
             self.uc.hook_del(h)
@@ -369,6 +374,8 @@ class StopsMixin:
         """A counting breakpoint (see :mod:`emu.breakpoints`); use it as a context manager
         or call ``.install()`` / ``.remove()``."""
         from emu.breakpoints import Breakpoint, resolve_location
+        if condition is not None:
+            check_callable(condition, "condition")
         return Breakpoint(self, where, resolve_location(self, where), condition)
 
     def break_at(self, where: str | int, condition: Callable[[Machine], bool] | None = None,
@@ -376,6 +383,10 @@ class StopsMixin:
         """A stopping breakpoint, installed: a call that reaches it raises
         :class:`BreakpointHit` whose ``call`` can be resumed or stepped."""
         from emu.breakpoints import Breakpoint, resolve_location
+        if condition is not None:
+            check_callable(condition, "condition")
+        if not isinstance(temporary, bool):
+            raise BadArgument(f"temporary must be True or False, got {temporary!r}")
         bp = Breakpoint(self, where, resolve_location(self, where), condition, stop=True,
                         temporary=temporary)
         return bp.install()
@@ -423,6 +434,7 @@ class StopsMixin:
     def backtrace(self, max_frames: int = 64) -> list:  # -> list[emu.kernel.unwind.Frame]
         """Frames of the current stack, innermost first (CFI, then frame pointers)."""
         from emu.kernel.unwind import unwind
+        check_int(max_frames, "max_frames", 0, 1 << 20)
         self._require_booted()
         return unwind(self.registers(), self.read_u64, self._cfi(), self._syms(),
                       self.lines, max_frames=max_frames)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from emu.args import check_address
 from emu.errors import KmemuError
 from emu.gfp import parse as parse_gfp
 from emu.kernel import vmalloc as vmv
@@ -67,4 +68,5 @@ class VmallocMixin:
         return vmv.format_vmallocinfo(self.vmap_areas(), self.symbolize)
 
     def describe_vmalloc_address(self: Machine, addr: int) -> str | None:
+        check_address(addr)
         return vmv.describe_address(addr, self.vmap_areas(), self.symbolize)

@@ -141,6 +141,12 @@ u64 kmalloc_orig_size(struct kmem_cache *s, const void *obj)
 	return *(u64 *)((u8 *)obj + s->orig_size_offset);
 }
 
+/*
+ * ksize: the usable size of a kmalloc'ed object.  A page that is not a slab
+ * is only a kmalloc object when it is a large kmalloc's compound block (more
+ * than KMALLOC_MAX_CACHE_SIZE) and p is its start; anything else is a
+ * caller bug that Linux's __ksize() warns about and answers 0 to.
+ */
 size_t ksize(const void *p)
 {
 	if (ZERO_OR_NULL_PTR(p) || !virt_addr_valid((u64)p))
@@ -148,6 +154,10 @@ size_t ksize(const void *p)
 	struct page *head = compound_head(virt_to_page(p));
 	if (PageSlab(head))
 		return ((struct kmem_cache *)head->slab_cache)->object_size;
+	if (WARN_ON(large_size(head) <= KMALLOC_MAX_CACHE_SIZE))
+		return 0;
+	if (WARN_ON(p != page_address(head)))
+		return 0;
 	return large_size(head);
 }
 EXPORT_SYMBOL(ksize);
@@ -234,10 +244,16 @@ EXPORT_SYMBOL(kmalloc_size_roundup);
 /*
  * kvmalloc: kmalloc first (without retrying hard or warning, when the size
  * is above a page, as Linux does), vmalloc when that fails or is too big.
+ * Sizes above INT_MAX are refused with one warning (Linux 5.15+): no caller
+ * has a real reason for them and they are usually an overflowed computation.
  */
 void *kvmalloc(size_t size, gfp_t gfp)
 {
 	gfp_t kgfp = gfp;
+	if (unlikely(size > INT_MAX)) {
+		WARN_ON_ONCE(!(gfp & __GFP_NOWARN));
+		return NULL;
+	}
 	if (size > PAGE_SIZE)
 		kgfp = (gfp | __GFP_NOWARN | __GFP_NORETRY) & ~__GFP_NOFAIL;
 	if (size <= KMALLOC_MAX_SIZE) {

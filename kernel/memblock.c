@@ -156,6 +156,8 @@ static u64 find_free(u64 size, u64 align, u64 avoid, u64 avoid_end)
 
 u64 memblock_phys_alloc(u64 size, u64 align)
 {
+	if (size > -PAGE_SIZE)
+		return 0; /* ALIGN would wrap to 0 and "find" an empty range */
 	size = ALIGN(size, PAGE_SIZE);
 	u64 pa = find_free(size, align, 0, 0);
 	if (pa)

@@ -356,6 +356,28 @@ static bool should_reclaim_retry(unsigned int order, u64 progress, int *no_progr
 	return *no_progress_loops <= MAX_RECLAIM_RETRIES;
 }
 
+/*
+ * A __GFP_NOFAIL allocation in atomic context (an interrupt handler, a
+ * spinlock, interrupts off) found nothing after reclaim and the OOM path.
+ * It cannot sleep, so, as Linux's slow path does there (cond_resched() is a
+ * no-op), it keeps retrying the free lists: only an interrupt that frees
+ * memory (when interrupts are on) can end it, otherwise it spins until the
+ * host's budget stops the call.  Reclaim and the OOM report are not
+ * repeated: one warning says what happened (Linux repeats its OOM report,
+ * rate limited; at emulation speed that was megabytes of console a second).
+ */
+static noinline struct page *nofail_spin_atomic(gfp_t gfp, unsigned int order,
+						  unsigned int alloc_flags, int hz)
+{
+	struct page *page;
+
+	WARN_ONCE(1, "__GFP_NOFAIL allocation (order %u) in atomic context cannot make "
+		  "progress: spinning until memory is freed", order);
+	while (!(page = get_page_from_freelist(gfp, order, alloc_flags | ALLOC_MIN_RESERVE, hz)))
+		__asm__ __volatile__("pause" ::: "memory");
+	return page;
+}
+
 static noinline struct page *__alloc_pages_slowpath(gfp_t gfp, unsigned int order, int hz)
 {
 	bool can_direct_reclaim = gfp & __GFP_DIRECT_RECLAIM;
@@ -408,6 +430,8 @@ nopage:
 		page = get_page_from_freelist(gfp, order, alloc_flags | ALLOC_MIN_RESERVE, hz);
 		if (page)
 			return page;
+		if (in_atomic() || irqs_disabled())
+			return nofail_spin_atomic(gfp, order, alloc_flags, hz);
 		mm_wait_for_memory(true);
 		goto retry;
 	}
@@ -516,10 +540,13 @@ EXPORT_SYMBOL(get_zeroed_page);
  */
 struct page *rmqueue_zone_exact(int zi, unsigned int order)
 {
-	struct zone *z = &zones[zi];
+	struct zone *z;
 	struct page *p;
 	unsigned long flags;
 
+	if (zi < 0 || zi >= MAX_NR_ZONES || order > MAX_PAGE_ORDER)
+		return NULL; /* callable by the host: no index outside zones[] */
+	z = &zones[zi];
 	spin_lock_irqsave(&z->lock, flags);
 	p = __rmqueue_smallest_locked(z, order);
 	if (p)

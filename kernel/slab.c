@@ -497,7 +497,9 @@ struct kmem_cache *kmem_cache_create(const char *name, u32 size, u32 align, slab
 				     void (*ctor)(void *))
 {
 	struct kmem_cache *s = NULL;
-	if (!name || !size || size > (PAGE_SIZE << SLUB_MAX_ORDER) - 8)
+	/* align is bounded before calculate_alignment() rounds it (u32: it would wrap to 0) */
+	if (!name || !size || size > (PAGE_SIZE << SLUB_MAX_ORDER) - 8 ||
+	    align > (PAGE_SIZE << SLUB_MAX_ORDER) || (align & (align - 1)))
 		goto fail;
 	s = slab_alloc(kmem_cache, GFP_KERNEL, sizeof(struct kmem_cache), 0);
 	if (!s)

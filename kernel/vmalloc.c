@@ -325,13 +325,20 @@ static void vmalloc_fail(struct vmap_area *v, u64 size, gfp_t gfp, const char *w
 		free_vmap_area_lazy(v);
 }
 
+/*
+ * The size is checked against all of RAM before it is rounded up to pages
+ * (Linux's order): ALIGN of a size within a page of 2^64 wraps to 0.
+ */
 void *__vmalloc_node_range(u64 size, u64 align, u64 start, u64 end, gfp_t gfp, u64 vm_flags,
 			   u64 caller)
 {
-	u64 real = ALIGN(size, PAGE_SIZE);
-	if (!size || real >> PAGE_SHIFT > totalram_pages || align > (4UL << 20) ||
-	    (align & (align - 1)))
+	if (!size || align > (4UL << 20) || (align & (align - 1)))
 		return NULL;
+	if (size >> PAGE_SHIFT > totalram_pages) {
+		vmalloc_fail(NULL, size, gfp, "exceeds total pages");
+		return NULL;
+	}
+	u64 real = ALIGN(size, PAGE_SIZE);
 	align = max_t(u64, align, PAGE_SIZE);
 	might_alloc(gfp, __FILE__, __LINE__);
 	u64 guard = (vm_flags & VM_NO_GUARD) ? 0 : PAGE_SIZE;
@@ -537,13 +544,14 @@ void vmalloc_init(void)
 
 /*
  * Map count existing pages contiguously with protection prot (kmemu: a
- * zero prot means PAGE_KERNEL); the caller keeps owning the pages.
+ * zero prot means PAGE_KERNEL); the caller keeps owning the pages.  More
+ * pages than RAM has cannot be a real array (Linux refuses it too).
  */
 void *vmap(struct page **pages, unsigned int count, unsigned long flags, pgprot_t prot)
 {
 	u64 size = (u64)count << PAGE_SHIFT;
 	u64 guard = (flags & VM_NO_GUARD) ? 0 : PAGE_SIZE;
-	if (!count)
+	if (!count || count > totalram_pages)
 		return NULL;
 	might_sleep();
 	struct vmap_area *v = alloc_vmap_area(size + guard, PAGE_SIZE, VMALLOC_START, VMALLOC_END,

@@ -176,7 +176,7 @@ def canonical(va: int) -> int:
 
 def _check_access(access: str) -> None:
     if access not in ACCESSES:
-        raise ValueError(f"access must be one of {ACCESSES}, not {access!r}")
+        raise BadArgument(f"access must be one of {', '.join(ACCESSES)}; got {access!r}")
 
 
 def _read_step(read_u64: ReadU64, level: str, table_pa: int, index: int) -> WalkStep:

@@ -33,6 +33,25 @@ class Symbol:
 
 
 @dataclass(frozen=True)
+class ArgType:
+    """The integer range a C parameter takes in its register: ``name`` as written in
+    the source (``unsigned int``, ``gfp_t``, ``struct page *``), ``bits`` of value
+    and whether it is ``signed``.  Pointers are unsigned 64-bit, ``_Bool`` one bit."""
+
+    name: str
+    bits: int = 64
+    signed: bool = False
+
+    @property
+    def lo(self) -> int:
+        return -(1 << (self.bits - 1)) if self.signed else 0
+
+    @property
+    def hi(self) -> int:
+        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+
+
+@dataclass(frozen=True)
 class Params:
     """What DWARF says about a function's parameters and return value."""
 
@@ -40,6 +59,7 @@ class Params:
     variadic: bool
     ret_size: int = 8  # bytes of the return value that are defined (bool: 1, int: 4)
     void: bool = False  # returns nothing (rax is whatever was left there)
+    types: tuple[ArgType | None, ...] = ()  # per parameter; None: not an integer/pointer
 
 
 class Symbols:
@@ -53,6 +73,7 @@ class Symbols:
         self._starts = [s.address for s in self.sorted]
         self.elf_path = elf_path
         self._params: dict[str, Params] | None = None
+        self._params_by_address: dict[int, Params] | None = None
 
     @classmethod
     def load(cls, elf_path: Path) -> Symbols:
@@ -70,6 +91,17 @@ class Symbols:
                     if elf.has_dwarf_info():
                         self._params = _dwarf_params(elf)
         return self._params
+
+    def params_at(self, address: int) -> Params | None:
+        """The parameters of the function starting at ``address``, whichever of its
+        names (an ``alias`` has no DWARF of its own) carries the DWARF."""
+        if self._params_by_address is None:
+            self._params_by_address = {}
+            for n, p in self.params.items():
+                s = self.by_name.get(n)
+                if s is not None and s.kind == "func":
+                    self._params_by_address.setdefault(s.address, p)
+        return self._params_by_address.get(address)
 
     def address(self, name: str) -> int:
         try:
@@ -150,17 +182,74 @@ def _dwarf_params(elf: ELFFile) -> dict[str, Params]:
                 continue
             if "DW_AT_declaration" in die.attributes:
                 continue
-            names, variadic = [], False
+            names, variadic, types = [], False, []
             for child in die.iter_children():
                 if child.tag == "DW_TAG_formal_parameter":
                     a = child.attributes.get("DW_AT_name")
                     names.append(a.value.decode() if a else f"arg{len(names)}")
+                    types.append(_arg_type(child))
                 elif child.tag == "DW_TAG_unspecified_parameters":
                     variadic = True
             name = die.attributes["DW_AT_name"].value.decode()
             out[name] = Params(tuple(names), variadic, _type_size(die),
-                               "DW_AT_type" not in die.attributes)
+                               "DW_AT_type" not in die.attributes, tuple(types))
     return out
+
+
+_SIGNED_ENCODINGS = (0x05, 0x06)  # DW_ATE_signed, DW_ATE_signed_char
+_QUALIFIERS = ("DW_TAG_typedef", "DW_TAG_const_type", "DW_TAG_volatile_type",
+               "DW_TAG_restrict_type")
+
+
+def _type_name(t) -> str:
+    """The C spelling of a type DIE, as far as messages need it."""
+    if t is None:
+        return "void"
+    name = t.attributes.get("DW_AT_name")
+    if name is not None:
+        prefix = {"DW_TAG_enumeration_type": "enum ", "DW_TAG_structure_type": "struct ",
+                  "DW_TAG_union_type": "union "}.get(t.tag, "")
+        return prefix + name.value.decode()
+    inner = t.get_DIE_from_attribute("DW_AT_type") if "DW_AT_type" in t.attributes else None
+    if t.tag == "DW_TAG_pointer_type":
+        if inner is not None and inner.tag == "DW_TAG_subroutine_type":
+            return "function pointer"
+        base = _type_name(inner)
+        return f"{base}*" if base.endswith("*") else f"{base} *"
+    if t.tag in _QUALIFIERS:
+        return _type_name(inner)
+    return t.tag.removeprefix("DW_TAG_").replace("_type", "")
+
+
+def _arg_type(param) -> ArgType | None:
+    """The register range of a formal parameter (None for a struct, float, ...)."""
+    t = param.get_DIE_from_attribute("DW_AT_type") if "DW_AT_type" in param.attributes else None
+    return _range_of(t, _type_name(t))
+
+
+def _range_of(t, name: str) -> ArgType | None:
+    """:class:`ArgType` ``name`` for type DIE ``t``, through typedefs and qualifiers."""
+    for _ in range(16):
+        if t is None:
+            return None
+        if t.tag == "DW_TAG_pointer_type":
+            return ArgType(name)
+        if t.tag == "DW_TAG_base_type":
+            size = int(t.attributes["DW_AT_byte_size"].value)
+            enc = t.attributes["DW_AT_encoding"].value
+            if enc == 0x02:  # DW_ATE_boolean
+                return ArgType(name, 1)
+            if enc not in (0x05, 0x06, 0x07, 0x08):  # integers only (no float)
+                return None
+            return ArgType(name, 8 * size, enc in _SIGNED_ENCODINGS)
+        if t.tag == "DW_TAG_enumeration_type":
+            if "DW_AT_type" in t.attributes:  # the underlying integer type
+                return _range_of(t.get_DIE_from_attribute("DW_AT_type"), name)
+            return ArgType(name, 8 * int(t.attributes["DW_AT_byte_size"].value), True)
+        if t.tag not in _QUALIFIERS:
+            return None
+        t = t.get_DIE_from_attribute("DW_AT_type") if "DW_AT_type" in t.attributes else None
+    return None
 
 
 def _type_size(die) -> int:

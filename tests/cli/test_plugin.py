@@ -19,6 +19,10 @@ def test_marker(machine):
     assert "Command line: x=1" in machine.console
     assert machine.mem == 64 << 20 and machine.cmdline == "x=1"
 
+@pytest.mark.kmemu("64M", cmdline="x=1")
+def test_marker_mem_positionally(machine):
+    assert machine.mem == 64 << 20  # as Machine("64M"): not ignored
+
 def test_default_config(machine):
     assert machine.mem == 256 << 20
     assert "Command line: x=1" not in machine.console
@@ -41,7 +45,7 @@ def test_fails_with_the_console(machine):
 def test_plugin(pytester) -> None:
     pytester.makepyfile(test_inner=INNER)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly")
-    result.assert_outcomes(passed=5, failed=1)
+    result.assert_outcomes(passed=6, failed=1)
     out = result.stdout.str()
     # the failing test's report carries the guest console and the events
     assert "kmemu guest console" in out
@@ -55,4 +59,19 @@ def test_plugin(pytester) -> None:
 def test_plugin_marker_is_registered(pytester) -> None:
     pytester.makepyfile(test_inner="def test_x():\n    pass\n")
     result = pytester.runpytest_subprocess("--markers")
-    result.stdout.fnmatch_lines(["*@pytest.mark.kmemu(**kw)*"])
+    result.stdout.fnmatch_lines(["*@pytest.mark.kmemu(mem=None, **kw)*"])
+
+
+def test_marker_arguments() -> None:
+    import pytest
+
+    from emu.pytest_plugin import marker_kwargs
+
+    assert marker_kwargs(pytest.mark.kmemu("6G").mark) == {"mem": "6G"}
+    assert marker_kwargs(pytest.mark.kmemu("6G", cmdline="a").mark) == {"mem": "6G",
+                                                                         "cmdline": "a"}
+    assert marker_kwargs(pytest.mark.kmemu(mem="1G").mark) == {"mem": "1G"}
+    with pytest.raises(pytest.UsageError, match="at most one positional argument"):
+        marker_kwargs(pytest.mark.kmemu("6G", "x=1").mark)
+    with pytest.raises(pytest.UsageError, match="mem twice"):
+        marker_kwargs(pytest.mark.kmemu("6G", mem="1G").mark)

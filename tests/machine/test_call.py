@@ -14,8 +14,14 @@ def test_six_register_arguments(machine: Machine) -> None:
 
 
 def test_results_are_unsigned_64_bit(machine: Machine) -> None:
-    assert machine.call("kmemu_test_add", -1, 0, 0, 0, 0, 0) == (1 << 64) - 1
+    assert machine.call("kmemu_test_add", (1 << 64) - 1, 0, 0, 0, 0, 0) == (1 << 64) - 1
     assert machine.call("kmemu_test_add", 1 << 63, 0, 0, 0, 0, 0) == 1 << 63
+    assert machine.call("kmemu_test_add", 0, 1 << 63, 0, 0, 0, 0) == 0  # 2 * b wraps
+
+
+def test_negative_for_a_u64_parameter_is_refused(machine: Machine) -> None:
+    with pytest.raises(BadArgument, match=r"kmemu_test_add\(\) argument 1 \(a, u64\)"):
+        machine.call("kmemu_test_add", -1, 0, 0, 0, 0, 0)
 
 
 def test_call_by_address(machine: Machine) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from emu import GuestWaiting, Machine, MachineError
+from emu import BudgetExceeded, GuestWaiting, Machine, MachineError
 from emu.gfp import GfpError
 
-from .helpers import assert_consistent, empty_zone, event_kinds, hoard, zone
+from .helpers import assert_consistent, empty_zone, event_kinds, hoard, release, zone
 
 RELEASE_VECTOR = 0x31
 
@@ -154,5 +154,48 @@ def test_kswapd_brings_the_zone_back_to_high(machine: Machine) -> None:
     assert int(machine.var("kswapd_runs")) > runs
     z = zone(machine, "DMA32")
     assert z.free >= z.watermark["high"]
+    machine.free_pages(va, 0)
+    assert_consistent(machine)
+
+
+def test_nofail_in_irq_context_warns_once_and_spins_quietly(machine: Machine) -> None:
+    """GFP_KERNEL | __GFP_NOFAIL in a hard-IRQ handler with memory exhausted: it may
+    neither sleep nor fail.  As in Linux it keeps retrying; kmemu reports the bug
+    (sleeping in atomic context), the OOM once and one WARNING, then spins without
+    printing until the budget stops the call (it used to print an OOM report per
+    retry: megabytes of console a second)."""
+    for name in ("DMA32", "DMA"):
+        empty_zone(machine, name)
+    before = machine.snapshot()
+    mark, n = len(machine.console), len(machine.events)
+    with pytest.raises(BudgetExceeded) as ei:
+        machine.call("__get_free_pages", 0x8CC0, 0, context="irq", max_insns=3_000_000)
+    text = machine.console[mark:]
+    assert event_kinds(machine, n) == ["sleep_in_atomic", "oom", "warn"]
+    assert text.count("invoked oom-killer") == 1
+    assert text.count("__GFP_NOFAIL allocation (order 0) in atomic context cannot make "
+                      "progress") == 1
+    assert len(text) < 8192
+    # the spinning call stays suspended (it can never end by itself): back to before it
+    assert machine.state == "stopped" and ei.value.call.stopped_by == "budget"
+    machine.restore(before)
+    release(machine, 100)
+    machine.drain_all_pages()
+    assert machine.alloc_pages("GFP_KERNEL", 0)
+
+
+def test_nofail_spinning_with_interrupts_on_is_ended_by_an_irq_that_frees(
+        machine: Machine) -> None:
+    """In atomic context with interrupts enabled (preempt_off) an interrupt can still
+    free memory: the spin then takes it and the allocation succeeds."""
+    for name in ("DMA32", "DMA"):
+        empty_zone(machine, name)
+    machine.write_virt(machine.symbol("hoard_irq_release"), (64).to_bytes(8, "little"))
+    machine.raise_irq(RELEASE_VECTOR, after=2_000_000)
+    va = machine.call("__get_free_pages", 0x8CC0, 0, context="preempt_off",
+                      max_insns=50_000_000)
+    assert va
+    assert int(machine.var("hoard_irq_released")) == 64
+    assert machine.console.count("cannot make progress") == 1
     machine.free_pages(va, 0)
     assert_consistent(machine)

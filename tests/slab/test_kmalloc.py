@@ -163,3 +163,24 @@ def test_empty_slabs_go_back_past_min_partial(machine: Machine) -> None:
     assert machine.zones()[1].free > free_before
     clean(machine)
     assert machine.validate_page_alloc() == []
+
+
+def test_ksize_of_a_page_that_is_no_kmalloc_object_warns_and_is_0(machine: Machine) -> None:
+    """Linux's __ksize(): a page that is not a slab is a kmalloc object only as a large
+    kmalloc's block (more than KMALLOC_MAX_CACHE_SIZE) at its start; otherwise WARN and
+    0 (it used to answer 4096 for any direct-map page)."""
+    page = machine.alloc_pages("GFP_KERNEL", 0)
+    pair = machine.alloc_pages("GFP_KERNEL | __GFP_COMP", 1)  # 8 KiB: a kmalloc-8k size
+    big = machine.kmalloc(16384)
+    for addr, want in ((page, 0), (page + 100, 0), (pair, 0), (big + 4096, 0),
+                       (big + 8, 0), (big, 16384)):
+        n = len(machine.events)
+        assert machine.ksize(addr) == want, hex(addr)
+        kinds = [e.kind for e in machine.events[n:]]
+        assert kinds == ([] if want else ["warn"]), hex(addr)
+        assert want or "kernel/kmalloc.c" in machine.events[n].message
+    assert machine.ksize(machine.kmalloc(100)) == 128  # slab objects as before
+    machine.kfree(big)
+    machine.free_pages(page, 0)
+    machine.free_pages(pair, 1)
+    clean(machine)
