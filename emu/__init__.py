@@ -5,7 +5,7 @@
 """
 
 from emu.cpu import BudgetExceeded, CpuError
-from emu.errors import KmemuError, PageFault
+from emu.errors import KmemuError, ModuleError, PageFault
 from emu.machine import (
     BadArgument,
     BootError,
@@ -20,10 +20,11 @@ from emu.machine import (
     Snapshot,
     WatchpointHit,
 )
+from emu.module_api import Module
 
 __all__ = [
     "BadArgument", "BootError", "BreakpointHit", "BudgetExceeded", "CallInterrupted", "CpuError",
     "GuestExit", "GuestOops", "GuestWaiting", "Interrupted", "KmemuError", "Machine",
-    "MachineError", "PageFault", "Snapshot", "WatchpointHit",
+    "MachineError", "Module", "ModuleError", "PageFault", "Snapshot", "WatchpointHit",
 ]
 __version__ = "0.1.0"

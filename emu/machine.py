@@ -55,7 +55,8 @@ from emu.firmware.e820 import E820Map, check_bootable, default_map, load_map, pa
 from emu.irq import InterruptController, IrqState
 from emu.kernel import pagetable
 from emu.kernel.events import EVENT_SIZE, Event, decode
-from emu.kernel.symbols import Symbols
+from emu.kernel.symbols import Params, Symbols
+from emu.module_api import ModuleMixin, load_modules
 from emu.page_alloc_api import PageAllocatorMixin
 from emu.slab_api import SlabMixin
 from emu.stops import (  # noqa: F401 - BreakpointHit & co. are emu.machine's names too
@@ -143,7 +144,8 @@ def _u64(v: int) -> int:
     return v & U64
 
 
-class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, StopsMixin):
+class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInfoMixin,
+              StopsMixin):
     """An emulated PC with the kmemu kernel.  See the module docstring."""
 
     def __init__(self, mem: int | str = "256M", e820: str | Path | E820Map | None = None,
@@ -219,9 +221,13 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
 
     # ------------------------------------------------------------------ boot
     @classmethod
-    def booted(cls, **kw: object) -> Machine:
+    def booted(cls, modules: object = (), **kw: object) -> Machine:
+        """A booted machine; ``modules=["a.c", ["b1.c", "b2.c"]]`` loads those modules
+        (a list is one module of several files)."""
         m = cls(**kw)  # type: ignore[arg-type]
         m.boot()
+        if modules:
+            load_modules(m, modules)  # type: ignore[arg-type]
         return m
 
     def boot(self) -> Machine:
@@ -352,7 +358,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         elif port == PORT_EVENT and self._uc is not None:
             raw = bytes(uc.mem_read(value, EVENT_SIZE))
             assert self.symbols is not None
-            self.events.append(decode(raw, self.symbols.symbolize))
+            self.events.append(decode(raw, self.symbolize))
         elif port == PORT_CTL and self._uc is not None:
             if value in (CTL_SLEEP, CTL_SLEEP_FOREVER):
                 self._sleeping = value  # the hlt that follows stops the run
@@ -590,8 +596,11 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
             return _u64(fn)
         if not isinstance(fn, str):
             raise BadArgument(f"function must be a symbol name or an address, got {fn!r}")
-        sym = self.symbols.by_name.get(fn)
+        sym = self.symbols.by_name.get(fn) if ":" not in fn else None
         if sym is None:
+            hit = self._resolve_module_function(fn)
+            if hit is not None:
+                return self._module_function_target(fn, nargs, *hit)
             self.symbols.address(fn)  # raises with suggestions
         assert sym is not None
         if sym.kind != "func":
@@ -603,6 +612,15 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         if p is not None and p.ret_size < 8:  # only the low bytes of rax are defined (SysV)
             self._ret_masks[sym.address] = (1 << (8 * p.ret_size)) - 1
         return sym.address
+
+    def _module_function_target(self, fn: str, nargs: int, address: int,
+                                p: Params | None) -> int:
+        if p is not None and (nargs < len(p.names) or (nargs > len(p.names) and not p.variadic)):
+            want = ", ".join(p.names) or "no arguments"
+            raise BadArgument(f"{fn}() takes {len(p.names)} argument(s) ({want}), got {nargs}")
+        if p is not None and p.ret_size < 8:
+            self._ret_masks[address] = (1 << (8 * p.ret_size)) - 1
+        return address
 
     @staticmethod
     def _check_args(args: tuple[object, ...]) -> list[int]:
@@ -847,7 +865,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         return self._syms().address(name)
 
     def symbolize(self, addr: int) -> str:
-        return self._syms().symbolize(addr)
+        """``kmalloc+0x1c/0x90``, or ``mydev_alloc+0x1c/0x90 [mydev]`` in a module."""
+        return self._module_symbolize(addr) or self._syms().symbolize(addr)
 
     @property
     def program(self):  # -> drgn.Program
@@ -925,6 +944,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
             later.valid = False
         del self._snapshots[idx + 1 :]
         self.uc.context_restore(snap.context)  # type: ignore[arg-type]
+        self._modules_changed()  # the module list went back with guest memory
         self._irq_flag = None  # guest memory went back: rewrite the flag on the next run
         del self._console[snap.console_len :]
         self._line.clear()

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <bug.h>
 #include <vmalloc.h>
+#include <linux/export.h>
 
 struct kmem_cache *kmalloc_caches[3][KMALLOC_SHIFT_HIGH + 1];
 
@@ -107,11 +108,13 @@ void *kmalloc(u64 size, gfp_t gfp)
 	return __kmalloc_cache(kmalloc_slab_inline(size, gfp), gfp, size,
 			       (u64)__builtin_return_address(0));
 }
+EXPORT_SYMBOL(kmalloc);
 
 void *kzalloc(u64 size, gfp_t gfp)
 {
 	return kmalloc(size, gfp | __GFP_ZERO);
 }
+EXPORT_SYMBOL(kzalloc);
 
 void *kmalloc_array(u64 n, u64 size, gfp_t gfp)
 {
@@ -120,11 +123,13 @@ void *kmalloc_array(u64 n, u64 size, gfp_t gfp)
 		return NULL;
 	return kmalloc(bytes, gfp);
 }
+EXPORT_SYMBOL(kmalloc_array);
 
 void *kcalloc(u64 n, u64 size, gfp_t gfp)
 {
 	return kmalloc_array(n, size, gfp | __GFP_ZERO);
 }
+EXPORT_SYMBOL(kcalloc);
 
 static u64 large_size(struct page *head)
 {
@@ -148,6 +153,7 @@ u64 ksize(const void *p)
 		return ((struct kmem_cache *)head->slab_cache)->object_size;
 	return large_size(head);
 }
+EXPORT_SYMBOL(ksize);
 
 void kfree(const void *p)
 {
@@ -164,6 +170,7 @@ void kfree(const void *p)
 		return;
 	__free_pages(head, PageHead(head) ? head[1].compound_order : 0);
 }
+EXPORT_SYMBOL(kfree);
 
 void kfree_sensitive(const void *p)
 {
@@ -172,6 +179,7 @@ void kfree_sensitive(const void *p)
 		memset((void *)p, 0, ks);
 	kfree(p);
 }
+EXPORT_SYMBOL(kfree_sensitive);
 
 void *krealloc(const void *p, u64 new_size, gfp_t gfp)
 {
@@ -202,6 +210,7 @@ void *krealloc(const void *p, u64 new_size, gfp_t gfp)
 	}
 	return ret;
 }
+EXPORT_SYMBOL(krealloc);
 
 u64 kmalloc_size_roundup(u64 size)
 {
@@ -231,6 +240,7 @@ void *kvmalloc(u64 size, gfp_t gfp)
 	return __vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END, gfp, 0,
 				    (u64)__builtin_return_address(0));
 }
+EXPORT_SYMBOL(kvmalloc);
 
 void *kvzalloc(u64 size, gfp_t gfp)
 {
@@ -244,3 +254,4 @@ void kvfree(const void *p)
 	else
 		kfree(p);
 }
+EXPORT_SYMBOL(kvfree);

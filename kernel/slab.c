@@ -33,6 +33,7 @@
 #include <string.h>
 #include <bug.h>
 #include <bootinfo.h>
+#include <linux/export.h>
 
 
 struct list_head slab_caches = LIST_HEAD_INIT(slab_caches);
@@ -287,6 +288,7 @@ void *kmem_cache_alloc(struct kmem_cache *s, gfp_t gfp)
 {
 	return slab_alloc(s, gfp, s->object_size, (u64)__builtin_return_address(0));
 }
+EXPORT_SYMBOL(kmem_cache_alloc);
 
 /* kmalloc(): the requested size matters to the kmalloc red zone. */
 void *__kmalloc_cache(struct kmem_cache *s, gfp_t gfp, u64 size, u64 caller)
@@ -308,6 +310,7 @@ void kmem_cache_free(struct kmem_cache *s, void *obj)
 		return;
 	slab_free(s, slab, obj, (u64)__builtin_return_address(0));
 }
+EXPORT_SYMBOL(kmem_cache_free);
 
 /* kfree() already found the slab: no second lookup. */
 void __kmem_cache_free(struct page *slab, void *obj, u64 caller)
@@ -483,6 +486,7 @@ fail:
 	printk("kmem_cache_create(%s) failed\n", name ? name : "(null)");
 	return NULL;
 }
+EXPORT_SYMBOL(kmem_cache_create);
 
 void kmem_cache_destroy(struct kmem_cache *s)
 {
@@ -500,6 +504,7 @@ void kmem_cache_destroy(struct kmem_cache *s)
 	local_irq_restore(fl);
 	kmem_cache_free(kmem_cache, s);
 }
+EXPORT_SYMBOL(kmem_cache_destroy);
 
 /* --- the slab shrinker: empty slabs back to the page allocator under pressure --- */
 

@@ -20,10 +20,12 @@
 #include <bug.h>
 #include <kmemu.h>
 #include <kallsyms.h>
+#include <module.h>
 #include <preempt.h>
 #include <memlayout.h>
 #include <mmu.h>
 #include <spinlock.h>
+#include <linux/export.h>
 
 struct gate {
 	u16 off_lo, sel;
@@ -136,7 +138,7 @@ int save_stack_trace(u64 rbp, u64 *out, int max)
 	while (n < max && rbp && !(rbp & 7) && kernel_addr(rbp)) {
 		u64 *frame = (u64 *)rbp;
 		u64 ret = frame[1];
-		if (!ret || !kallsyms_lookup(ret, NULL, NULL))
+		if (!ret || (!kallsyms_lookup(ret, NULL, NULL) && !is_module_text_address(ret)))
 			break;
 		out[n++] = ret;
 		if (frame[0] <= rbp)
@@ -148,7 +150,7 @@ int save_stack_trace(u64 rbp, u64 *out, int max)
 
 static bool text_addr(u64 a)
 {
-	return a >= (u64)_stext && a < (u64)_etext;
+	return (a >= (u64)_stext && a < (u64)_etext) || is_module_text_address(a);
 }
 
 /*
@@ -182,14 +184,17 @@ void show_stack_trace(u64 rbp, u64 rip)
 	printk(" </TASK>\n");
 }
 
+/* Linux's print_tainted(): one column per taint flag, in bit order, G when not P. */
 const char *print_tainted(void)
 {
-	static char buf[32];
+	static const char letters[] = "PFSRMBUDAWCIOELKXT";
+	static char buf[40];
 	if (!taint_flags)
 		return "Not tainted";
-	/* positional, like Linux's print_tainted(): one column per taint we use */
-	snprintf(buf, sizeof(buf), "Tainted: G    %c   %c %c", taint_flags & TAINT_BAD_PAGE ? 'B' : ' ',
-		 taint_flags & TAINT_DIE ? 'D' : ' ', taint_flags & TAINT_WARN ? 'W' : ' ');
+	char *p = buf + snprintf(buf, sizeof(buf), "Tainted: ");
+	for (int i = 0; letters[i]; i++)
+		*p++ = taint_flags & (1U << i) ? letters[i] : i == 0 ? 'G' : ' ';
+	*p = 0;
 	return buf;
 }
 
@@ -279,6 +284,9 @@ static void __noreturn die(struct pt_regs *r)
 	} else {
 		show_stack_trace(r->rbp, 0);
 	}
+	print_modules();
+	if (r->vector == 14)
+		printk("CR2: %016lx\n", cr2);
 	printk("---[ end trace %016x ]---\n", 0);
 	taint_flags |= TAINT_DIE;
 	host_event(&ev);
@@ -318,6 +326,7 @@ void __bug_report(const char *file, int line)
 	ev.nr_trace = save_stack_trace((u64)__builtin_frame_address(0), ev.trace, KMEMU_EV_TRACE);
 	host_event(&ev);
 }
+EXPORT_SYMBOL(__bug_report);
 
 void __warn(const char *file, int line, const char *fmt, ...)
 {
@@ -336,6 +345,7 @@ void __warn(const char *file, int line, const char *fmt, ...)
 	u64 caller = (u64)__builtin_return_address(0);
 	snprintf(ev.msg, sizeof(ev.msg), "WARNING: CPU: 0 PID: 0 at %s:%d %pS", file, line, (void *)caller);
 	printk("%s\n", ev.msg);
+	print_modules();
 	printk("CPU: 0 PID: 0 Comm: kmemu %s 0.1.0 #1\n", print_tainted());
 	ev.args[0] = (u64)line;
 	ev.args[1] = caller;
@@ -345,6 +355,7 @@ void __warn(const char *file, int line, const char *fmt, ...)
 	taint_flags |= TAINT_WARN;
 	host_event(&ev);
 }
+EXPORT_SYMBOL(__warn);
 
 void panic(const char *fmt, ...)
 {
@@ -364,9 +375,11 @@ void panic(const char *fmt, ...)
 	printk("---[ end Kernel panic - not syncing ]---\n");
 	kmemu_exit(2);
 }
+EXPORT_SYMBOL(panic);
 
 /* spinlock.h: one CPU and interrupts off, so a held lock taken again is a bug. */
 void spin_lock_recursion(spinlock_t *lock, u64 ip)
 {
 	panic("BUG: spinlock recursion at %pS (held since %pS)", (void *)ip, (void *)lock->owner_ip);
 }
+EXPORT_SYMBOL(spin_lock_recursion);

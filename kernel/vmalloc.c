@@ -1,7 +1,9 @@
 /*
  * vmalloc.c - the vmalloc area: virtually contiguous, physically scattered.
  *
- * Address space: [VMALLOC_START, VMALLOC_END).  Free space lives in a
+ * Address space: [VMALLOC_START, VMALLOC_END) and, for module_alloc(), the
+ * module area [MODULES_VADDR, MODULES_END): two free blocks of one tree,
+ * callers choose the range (__vmalloc_node_range's start/end).  Free space lives in a
  * balanced search tree ordered by address and augmented with the largest
  * free block of each subtree (subtree_max_size), so the lowest-address fit
  * is found by descending only into subtrees that can hold the request, and a
@@ -28,6 +30,7 @@
 #include <printk.h>
 #include <string.h>
 #include <bug.h>
+#include <linux/export.h>
 
 static spinlock_t vmap_lock = __SPIN_LOCK_UNLOCKED;
 struct vmap_area *free_vmap_root;   /* vmap_lock */
@@ -221,6 +224,7 @@ void vm_unmap_aliases(void)
 {
 	purge_vmap_area_lazy();
 }
+EXPORT_SYMBOL_GPL(vm_unmap_aliases);
 
 /* --- areas ----------------------------------------------------------------------------- */
 
@@ -388,12 +392,14 @@ void *vmalloc(u64 size)
 	return __vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END, GFP_KERNEL, 0,
 				    (u64)__builtin_return_address(0));
 }
+EXPORT_SYMBOL(vmalloc);
 
 void *vzalloc(u64 size)
 {
 	return __vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END, GFP_KERNEL | __GFP_ZERO, 0,
 				    (u64)__builtin_return_address(0));
 }
+EXPORT_SYMBOL(vzalloc);
 
 void *vmalloc_32(u64 size)
 {
@@ -405,6 +411,7 @@ bool is_vmalloc_addr(const void *addr)
 {
 	return (u64)addr >= VMALLOC_START && (u64)addr < VMALLOC_END;
 }
+EXPORT_SYMBOL(is_vmalloc_addr);
 
 struct vm_struct *find_vm_area(const void *addr)
 {
@@ -432,6 +439,7 @@ struct page *vmalloc_to_page(const void *addr)
 	}
 	return NULL;
 }
+EXPORT_SYMBOL(vmalloc_to_page);
 
 u64 vmalloc_to_pfn(const void *addr)
 {
@@ -463,6 +471,7 @@ void vfree(const void *addr)
 	spin_unlock_irqrestore(&vmap_lock, flags);
 	free_vmap_area_lazy(v);
 }
+EXPORT_SYMBOL(vfree);
 
 /* kmemu_deferred_work(): vfree()s that arrived in interrupt context. */
 void vfree_deferred_work(void)
@@ -493,6 +502,12 @@ void vmalloc_init(void)
 	all->va_end = VMALLOC_END + 1;
 	all->vm = NULL;
 	tinsert(&free_vmap_root, all);
+	/* the module area is a second range of the same allocator (module_alloc) */
+	struct vmap_area *mod = kmem_cache_alloc(vmap_area_cachep, GFP_KERNEL);
+	mod->va_start = MODULES_VADDR;
+	mod->va_end = MODULES_END;
+	mod->vm = NULL;
+	tinsert(&free_vmap_root, mod);
 }
 
 /* --- vmap, vrealloc ---------------------------------------------------------------- */

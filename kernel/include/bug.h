@@ -18,9 +18,11 @@ void panic(const char *fmt, ...) __printf(1, 2) __noreturn;
 #define WARN_ON_ONCE(c) ({ static bool __once; bool __w = !!(c); if (unlikely(__w) && !__once) { __once = true; __warn(__FILE__, __LINE__, NULL); } unlikely(__w); })
 
 extern u32 taint_flags;
+#define TAINT_PROPRIETARY_MODULE (1U << 0) /* 'P' */
 #define TAINT_BAD_PAGE (1U << 5) /* 'B' */
 #define TAINT_DIE (1U << 7)  /* 'D' */
 #define TAINT_WARN (1U << 9) /* 'W' */
+#define TAINT_OOT_MODULE (1U << 12) /* 'O' */
 const char *print_tainted(void);
 
 #endif

@@ -17,6 +17,7 @@
  *   0xffffea0000000000 + pfn*64  vmemmap: struct page for every pfn, backed
  *                                only for 2 MiB sections that hold RAM
  *   0xffffffff80000000 + pa   kernel image                   (__pa_symbol)
+ *   0xffffffffa0000000 ...    module area, to MODULES_END (module.c), 4 KiB pages
  */
 #ifndef KMEMU_MEMLAYOUT_H
 #define KMEMU_MEMLAYOUT_H
@@ -31,6 +32,10 @@
 #define KERNEL_LOAD_PA 0x100000UL
 #define VMALLOC_START 0xffffc90000000000UL
 #define VMALLOC_END 0xffffe8ffffffffffUL
+/* Linux's x86-64 module area: within 2 GiB of the kernel, so -mcmodel=kernel code links */
+#define MODULES_VADDR 0xffffffffa0000000UL
+#define MODULES_END 0xffffffffff000000UL
+#define MODULES_LEN (MODULES_END - MODULES_VADDR)
 #define VMEMMAP_START 0xffffea0000000000UL
 
 #define BOOT_INFO_PA 0x5000UL

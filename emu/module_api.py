@@ -1,0 +1,231 @@
+"""Layer 5: loadable modules from Python (mixed into :class:`emu.Machine`).
+
+The host builds the module (``emu.build.module``), copies the ``.ko`` bytes
+into a ``vmalloc()``ed kernel buffer and calls the kernel's
+``load_module(buf, len)``; everything else (validation, layout, relocation,
+init) happens in the guest (``kernel/module.c``).  Refusals become
+:class:`emu.ModuleError` with insmod's wording and the kernel's own lines.
+
+>>> mod = m.load_module("mydev.c")           # doctest: +SKIP
+>>> m.call("mydev_alloc", 3)                 # doctest: +SKIP
+>>> print(m.proc_modules())                  # doctest: +SKIP
+mydev 16384 0 - Live 0xffffffffa0000000 (O)
+>>> mod.unload()                             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from emu.build.module import ModuleBuild, build_module, find_built
+from emu.errors import BadArgument, ModuleError
+from emu.kernel import modules as modv
+
+if TYPE_CHECKING:
+    from emu.kernel.symbols import Params
+    from emu.machine import Machine
+
+ModuleSpec = "str | Path | Sequence[str | Path]"
+
+# kmod's wording for the errors insmod reports specially (libkmod mod_strerror)
+_INSMOD_ERRORS = {
+    8: "Invalid module format",
+    2: "Unknown symbol in module, or unknown parameter (see dmesg)",
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _elf(path: Path) -> modv.ModuleElf:
+    return modv.ModuleElf(path)
+
+
+@functools.lru_cache(maxsize=64)
+def _params(path: Path) -> dict[str, Params]:
+    from elftools.elf.elffile import ELFFile
+
+    from emu.kernel.symbols import _dwarf_params
+
+    with path.open("rb") as f:
+        elf = ELFFile(f)
+        return _dwarf_params(elf) if elf.has_dwarf_info() else {}
+
+
+@dataclass
+class Module:
+    """A module loaded in a machine.  ``elf`` is the built ``.ko`` (its DWARF is
+    the module's); ``sections`` maps each loaded section to its address."""
+
+    machine: Machine
+    name: str
+    base: int
+    size: int
+    elf: Path | None
+    sections: dict[str, int]
+    view: modv.ModuleView
+
+    def symbol(self, name: str) -> int:
+        """Address of one of the module's functions or variables."""
+        for _v, s in self.machine._module_syms().find(f"{self.name}:{name}"):  # noqa: SLF001
+            return s.address
+        raise BadArgument(f"module {self.name} has no symbol {name!r}")
+
+    def unload(self) -> None:
+        self.machine.unload_module(self.name)
+
+    def add_symbol_file(self) -> str:
+        """gdb's command to load this module's symbols at their addresses."""
+        if self.elf is None:
+            raise ModuleError(f"module {self.name}: its built .ko is no longer in the cache")
+        text = self.sections.get(".text", self.base)
+        rest = "".join(f" -s {n} {a:#x}" for n, a in self.sections.items() if n != ".text")
+        return f"add-symbol-file {self.elf} {text:#x}{rest}"
+
+
+def _spec_paths(spec: object, base: Path | None = None) -> list[Path]:
+    items = [spec] if isinstance(spec, (str, Path)) else spec
+    if not isinstance(items, (list, tuple)) or not items:
+        raise BadArgument(f"a module is a source path or a list of paths, got {spec!r}")
+    out = []
+    for s in items:
+        if not isinstance(s, (str, Path)):
+            raise BadArgument(f"module source must be a path, got {s!r}")
+        p = Path(s)
+        out.append(p if base is None or p.is_absolute() else base / p)
+    return out
+
+
+class ModuleMixin:
+    _modsyms: tuple[int, modv.ModuleSymbols] | None = None
+
+    # ------------------------------------------------------------------ load / unload
+    def load_module(self: Machine, *sources: str | Path, name: str | None = None,
+                    cflags: Sequence[str] = ()) -> Module:
+        """Build ``sources`` into one module and load it (init runs).
+
+        :class:`emu.ModuleError` when the build fails (the compiler's
+        diagnostics) or the kernel refuses (insmod's words, then the kernel's
+        lines); nothing stays loaded then.  An oops in init raises
+        :class:`emu.GuestOops` and leaves the module "Loading", as Linux does.
+        """
+        self._require_ready()
+        b = build_module(list(sources), name, tuple(cflags))
+        return self.load_built_module(b)
+
+    def load_built_module(self: Machine, b: ModuleBuild) -> Module:
+        """Load an already built module (``emu.build.module.build_module``)."""
+        self._require_ready()
+        data = b.path.read_bytes()
+        buf = self.call("vmalloc", len(data))
+        if not buf:
+            raise ModuleError(f"could not insert module {b.name}: Cannot allocate memory", 12)
+        self.write_virt(buf, data)
+        mark = len(self.console)
+        try:
+            ret = self.call("load_module", buf, len(data))
+        finally:
+            self._modules_changed()
+        err = -((ret ^ 0x80000000) - 0x80000000)  # int result, masked to 32 bits
+        if err:
+            said = self.console[mark:].rstrip()
+            why = _INSMOD_ERRORS.get(err, os.strerror(err))
+            raise ModuleError(f"could not insert module {b.name}: {why}"
+                              + (f"\n{said}" if said else ""), err)
+        return self.module(b.name)
+
+    def unload_module(self: Machine, name: str) -> None:
+        """``rmmod NAME``: the module's exit runs, then everything is freed."""
+        self._require_ready()
+        if not isinstance(name, str) or not name or len(name.encode()) >= 56:
+            raise BadArgument(f"module name must be a short string, got {name!r}")
+        if name not in {v.name for v in self._module_views()}:
+            raise ModuleError(f"Module {name} is not currently loaded", 2)
+        buf = self.symbol("kmemu_arg_buf")
+        self.write_virt(buf, name.encode() + b"\0")
+        try:
+            ret = self.call("delete_module", buf)
+        finally:
+            self._modules_changed()
+        err = -((ret ^ 0x80000000) - 0x80000000)
+        if err:
+            raise ModuleError(f"could not remove module {name}: {os.strerror(err)}", err)
+
+    # ------------------------------------------------------------------ views
+    def _module_views(self: Machine) -> list[modv.ModuleView]:
+        return modv.read_modules(self.program, self.read_virt)
+
+    def modules(self: Machine) -> list[Module]:
+        """The loaded modules, newest first (as /proc/modules lists them)."""
+        return [self._module_obj(v) for v in self._module_views()]
+
+    def module(self: Machine, name: str) -> Module:
+        for v in self._module_views():
+            if v.name == name:
+                return self._module_obj(v)
+        raise BadArgument(f"no module {name!r} is loaded")
+
+    def _module_obj(self: Machine, v: modv.ModuleView) -> Module:
+        path = find_built(v.srcversion)
+        secs = _elf(path).section_addresses(v.section_addr) if path else {}
+        return Module(self, v.name, v.base, v.size, path, secs, v)
+
+    def proc_modules(self: Machine) -> str:
+        """``/proc/modules``."""
+        return modv.format_proc_modules(self._module_views())
+
+    # ------------------------------------------------------------------ symbols
+    def _modules_changed(self: Machine) -> None:
+        self._modsyms = None
+        self._resolved.clear()
+
+    def _module_syms(self: Machine) -> modv.ModuleSymbols:
+        gen = self.read_u64(self.symbol("modules_generation"))
+        if self._modsyms is None or self._modsyms[0] != gen:
+            entries = []
+            for v in self._module_views():
+                path = find_built(v.srcversion)
+                entries.append((v, _elf(path).symbols(v.section_addr) if path else []))
+            self._modsyms = (gen, modv.ModuleSymbols(entries))
+        return self._modsyms[1]
+
+    def _module_symbolize(self: Machine, addr: int) -> str | None:
+        if not modv.MODULES_VADDR <= addr < modv.MODULES_END or self.state == "off":
+            return None
+        try:
+            return self._module_syms().symbolize(addr)
+        except Exception:  # noqa: BLE001 - symbolising must never break a report
+            return None
+
+    def _resolve_module_function(self: Machine, fn: str) -> tuple[int, Params | None] | None:
+        """A module function by name or "mod:func"; BadArgument when ambiguous."""
+        if self.state == "off":
+            return None
+        hits = [(v, s) for v, s in self._module_syms().find(fn) if s.kind == "func"]
+        if len(hits) > 1:
+            glob = [(v, s) for v, s in hits if s.glob]
+            hits = glob if len(glob) == 1 else hits
+        if len(hits) > 1:
+            where = ", ".join(f"{v.name}:{s.name}" for v, s in hits)
+            raise BadArgument(f"{fn!r} is defined in more than one module ({where}); "
+                              "say which as MODULE:FUNCTION")
+        if not hits:
+            if ":" in fn:
+                mod, _, func = fn.partition(":")
+                known = {v.name for v in self._module_views()}
+                raise BadArgument(f"no module {mod!r} is loaded" if mod not in known
+                                  else f"module {mod} has no function {func!r}")
+            return None
+        v, s = hits[0]
+        path = find_built(v.srcversion)
+        return s.address, (_params(path).get(s.name) if path else None)
+
+
+def load_modules(m: Machine, specs: Sequence[object], base: Path | None = None) -> list[Module]:
+    """Load each spec (a path, or a list of paths for a multi-file module)."""
+    if isinstance(specs, (str, Path)):
+        specs = [specs]
+    return [m.load_module(*_spec_paths(s, base)) for s in specs]
