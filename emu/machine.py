@@ -945,6 +945,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         del self._snapshots[idx + 1 :]
         self.uc.context_restore(snap.context)  # type: ignore[arg-type]
         self._modules_changed()  # the module list went back with guest memory
+        if self._module_code_seen:  # module text may differ from what was translated
+            self.uc.ctl_flush_tb()
         self._irq_flag = None  # guest memory went back: rewrite the flag on the next run
         del self._console[snap.console_len :]
         self._line.clear()

@@ -101,6 +101,7 @@ def _spec_paths(spec: object, base: Path | None = None) -> list[Path]:
 
 class ModuleMixin:
     _modsyms: tuple[int, modv.ModuleSymbols] | None = None
+    _module_code_seen = False
 
     # ------------------------------------------------------------------ load / unload
     def load_module(self: Machine, *sources: str | Path, name: str | None = None,
@@ -118,24 +119,32 @@ class ModuleMixin:
 
     def load_built_module(self: Machine, b: ModuleBuild) -> Module:
         """Load an already built module (``emu.build.module.build_module``)."""
+        return self.insert_module(b.path.read_bytes(), b.name)
+
+    def insert_module(self: Machine, image: bytes, name: str = "") -> Module:
+        """kmemu's init_module(2): hand ELF bytes to the kernel's loader as they are
+        (``name`` only words the error; the kernel reads the real one from .modinfo)."""
         self._require_ready()
-        data = b.path.read_bytes()
-        buf = self.call("vmalloc", len(data))
+        if not isinstance(image, (bytes, bytearray)) or not image:
+            raise BadArgument("insert_module needs the module's ELF bytes")
+        what = f"module {name}" if name else "module"
+        buf = self.call("vmalloc", len(image))
         if not buf:
-            raise ModuleError(f"could not insert module {b.name}: Cannot allocate memory", 12)
-        self.write_virt(buf, data)
+            raise ModuleError(f"could not insert {what}: Cannot allocate memory", 12)
+        self.write_virt(buf, bytes(image))
+        self._module_text_changes()
         mark = len(self.console)
         try:
-            ret = self.call("load_module", buf, len(data))
+            ret = self.call("load_module", buf, len(image))
         finally:
             self._modules_changed()
         err = -((ret ^ 0x80000000) - 0x80000000)  # int result, masked to 32 bits
         if err:
             said = self.console[mark:].rstrip()
             why = _INSMOD_ERRORS.get(err, os.strerror(err))
-            raise ModuleError(f"could not insert module {b.name}: {why}"
-                              + (f"\n{said}" if said else ""), err)
-        return self.module(b.name)
+            raise ModuleError(f"could not insert {what}: {why}" + (f"\n{said}" if said else ""),
+                              err)
+        return self.modules()[0]  # the newest
 
     def unload_module(self: Machine, name: str) -> None:
         """``rmmod NAME``: the module's exit runs, then everything is freed."""
@@ -181,6 +190,15 @@ class ModuleMixin:
     def _modules_changed(self: Machine) -> None:
         self._modsyms = None
         self._resolved.clear()
+
+    def _module_text_changes(self: Machine) -> None:
+        """Module code is about to change at addresses that may have held other code.
+        Unicorn's translated blocks survive a snapshot restore, and the guest's own
+        writes after a restore were measured not to invalidate them (a second module
+        at the same address ran the first one's init), so drop them all: before
+        every load, and at every restore once modules were used on this machine."""
+        self._module_code_seen = True
+        self.uc.ctl_flush_tb()
 
     def _module_syms(self: Machine) -> modv.ModuleSymbols:
         gen = self.read_u64(self.symbol("modules_generation"))

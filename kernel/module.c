@@ -670,12 +670,12 @@ static int load_module_image(struct load_info *info)
 	strscpy(mod->name, info->name, sizeof(mod->name));
 	strscpy(mod->srcversion, info->srcversion ? info->srcversion : "", sizeof(mod->srcversion));
 	mod->gpl_compatible = license_is_gpl_compatible(info->license);
+	module_taint(mod, info); /* before linking, as Linux's check_modinfo: taints stay */
 	err = layout_and_link(mod, info);
 	if (err) {
 		kfree(mod);
 		return err;
 	}
-	module_taint(mod, info);
 	mod->state = MODULE_STATE_COMING;
 	list_add(&mod->list, &modules); /* newest first, as /proc/modules lists them */
 	modules_generation++;

@@ -123,7 +123,7 @@ class ModuleSymbol:
     name: str
     address: int
     size: int
-    kind: str  # "func" or "object"
+    kind: str  # "func", "object" or "label" (an assembly symbol without .type)
     glob: bool
 
 
@@ -141,12 +141,12 @@ class ModuleElf:
             for s in (symtab.iter_symbols() if symtab is not None else []):
                 typ = s["st_info"]["type"]
                 shndx = s["st_shndx"]
-                if typ not in ("STT_FUNC", "STT_OBJECT") or not isinstance(shndx, int) \
-                        or not s.name:
+                glob = s["st_info"]["bind"] != "STB_LOCAL"
+                if not isinstance(shndx, int) or not s.name or not (
+                        typ in ("STT_FUNC", "STT_OBJECT") or (typ == "STT_NOTYPE" and glob)):
                     continue
-                self._syms.append((s.name, shndx, s["st_value"], s["st_size"],
-                                   "func" if typ == "STT_FUNC" else "object",
-                                   s["st_info"]["bind"] != "STB_LOCAL"))
+                kind = {"STT_FUNC": "func", "STT_OBJECT": "object"}.get(typ, "label")
+                self._syms.append((s.name, shndx, s["st_value"], s["st_size"], kind, glob))
 
     def symbols(self, section_addr: list[int]) -> list[ModuleSymbol]:
         """The symbols at their load addresses (sections the kernel did not load skipped)."""

@@ -1,0 +1,10 @@
+/* A non-GPL module using an EXPORT_SYMBOL_GPL function: refused as unknown. */
+#include <linux/module.h>
+
+void vm_unmap_aliases(void);
+
+void proprietary_flush(void)
+{
+	vm_unmap_aliases();
+}
+MODULE_LICENSE("Proprietary");
