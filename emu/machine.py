@@ -172,7 +172,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         self.budget_seconds = budget_seconds
         self.echo = echo
         self.artifacts: Artifacts | None = None
-        self.symbols: Symbols | None = None
+        self._kernel_symbols: Symbols | None = None
         self._uc: Uc | None = None
         self.cpu: Cpu | None = None
         self.irq: InterruptController | None = None
@@ -591,21 +591,21 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         return hit
 
     def _resolve_uncached(self, fn: str | int, nargs: int) -> int:
-        assert self.symbols is not None
+        assert self._kernel_symbols is not None
         if isinstance(fn, int) and not isinstance(fn, bool):
             return _u64(fn)
         if not isinstance(fn, str):
             raise BadArgument(f"function must be a symbol name or an address, got {fn!r}")
-        sym = self.symbols.by_name.get(fn) if ":" not in fn else None
+        sym = self._kernel_symbols.by_name.get(fn) if ":" not in fn else None
         if sym is None:
             hit = self._resolve_module_function(fn)
             if hit is not None:
                 return self._module_function_target(fn, nargs, *hit)
-            self.symbols.address(fn)  # raises with suggestions
+            self._kernel_symbols.address(fn)  # raises with suggestions
         assert sym is not None
         if sym.kind != "func":
             raise BadArgument(f"{fn!r} is a kernel variable, not a function")
-        p = self.symbols.params.get(fn)
+        p = self._kernel_symbols.params.get(fn)
         if p is not None and (nargs < len(p.names) or (nargs > len(p.names) and not p.variadic)):
             want = ", ".join(p.names) or "no arguments"
             raise BadArgument(f"{fn}() takes {len(p.names)} argument(s) ({want}), got {nargs}")
@@ -853,12 +853,28 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         return struct.unpack("<Q", self.read_virt(va, 8))[0]
 
     # ------------------------------------------------------------------ symbols & types
+    @property
+    def symbols(self) -> Symbols | None:
+        """The kernel's symbols, with the loaded modules' added (what debuggers look
+        addresses and functions up in); :meth:`symbol` and :meth:`_syms` are the
+        kernel's alone."""
+        ks = self._kernel_symbols
+        if ks is None or not self._module_code_seen:
+            return ks
+        view = self._debug_view()
+        return view.symbols if view is not None else ks
+
+    @symbols.setter
+    def symbols(self, value: Symbols | None) -> None:
+        self._kernel_symbols = value
+
     def _syms(self) -> Symbols:
-        if self.symbols is None:
+        if self._kernel_symbols is None:
             if self.artifacts is None:
                 self.artifacts = build()
             self.symbols = Symbols.load(self.artifacts.elf)
-        return self.symbols
+        assert self._kernel_symbols is not None
+        return self._kernel_symbols
 
     def symbol(self, name: str) -> int:
         """Address of a kernel symbol; :class:`emu.SymbolError` if there is none."""
@@ -870,6 +886,13 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
 
     @property
     def program(self):  # -> drgn.Program
+        """drgn over the kernel and the loaded modules (their DWARF at load addresses)."""
+        view = self._debug_view() if self._module_code_seen else None
+        return view.program if view is not None else self.kernel_program
+
+    @property
+    def kernel_program(self):  # -> drgn.Program
+        """drgn over the kernel's DWARF alone."""
         if self._prog is None:
             from emu.kernel.types import kernel_program
             self._require_booted()

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emu.build.module import ModuleBuild, build_module, find_built
-from emu.errors import BadArgument, ModuleError
+from emu.errors import BadArgument, KmemuError, ModuleError
 from emu.kernel import modules as modv
 
 if TYPE_CHECKING:
@@ -81,9 +81,8 @@ class Module:
         """gdb's command to load this module's symbols at their addresses."""
         if self.elf is None:
             raise ModuleError(f"module {self.name}: its built .ko is no longer in the cache")
-        text = self.sections.get(".text", self.base)
-        rest = "".join(f" -s {n} {a:#x}" for n, a in self.sections.items() if n != ".text")
-        return f"add-symbol-file {self.elf} {text:#x}{rest}"
+        secs = sorted(self.sections.items(), key=lambda t: (t[0] != ".text", t[1]))
+        return f"add-symbol-file {self.elf}" + "".join(f" -s {n} {a:#x}" for n, a in secs)
 
 
 def _spec_paths(spec: object, base: Path | None = None) -> list[Path]:
@@ -102,6 +101,11 @@ def _spec_paths(spec: object, base: Path | None = None) -> list[Path]:
 class ModuleMixin:
     _modsyms: tuple[int, modv.ModuleSymbols] | None = None
     _module_code_seen = False
+    _view: tuple[int, DebugView | None] | None = None
+
+    @functools.cached_property
+    def _views(self) -> dict[tuple, DebugView | None]:
+        return {}
 
     # ------------------------------------------------------------------ load / unload
     def load_module(self: Machine, *sources: str | Path, name: str | None = None,
@@ -165,7 +169,7 @@ class ModuleMixin:
 
     # ------------------------------------------------------------------ views
     def _module_views(self: Machine) -> list[modv.ModuleView]:
-        return modv.read_modules(self.program, self.read_virt)
+        return modv.read_modules(self.kernel_program, self.read_virt)
 
     def modules(self: Machine) -> list[Module]:
         """The loaded modules, newest first (as /proc/modules lists them)."""
@@ -186,10 +190,34 @@ class ModuleMixin:
         """``/proc/modules``."""
         return modv.format_proc_modules(self._module_views())
 
+    def proc_modules_line(self: Machine, mod: Module) -> str:
+        """One module's ``/proc/modules`` line."""
+        return modv.format_proc_modules([mod.view]).rstrip("\n")
+
     # ------------------------------------------------------------------ symbols
     def _modules_changed(self: Machine) -> None:
         self._modsyms = None
+        self._view = None
         self._resolved.clear()
+
+    def _debug_view(self: Machine) -> DebugView | None:
+        """Symbols, lines, CFI and drgn over the kernel plus the loaded modules, or
+        None when no module is loaded (or the list cannot be read).  Cached per
+        module set: restoring a snapshot with the same modules reuses it."""
+        if self._kernel_symbols is None or self.state == "off":
+            return None
+        try:
+            gen = self.read_u64(self.symbol("modules_generation"))
+            if self._view is not None and self._view[0] == gen:
+                return self._view[1]
+            views = self._module_views()
+        except KmemuError:
+            return None
+        key = tuple((v.name, v.srcversion, v.base) for v in views)
+        if key not in self._views:
+            self._views[key] = _build_view(self, views) if views else None
+        self._view = (gen, self._views[key])
+        return self._view[1]
 
     def _module_text_changes(self: Machine) -> None:
         """Module code is about to change at addresses that may have held other code.
@@ -240,6 +268,56 @@ class ModuleMixin:
         v, s = hits[0]
         path = find_built(v.srcversion)
         return s.address, (_params(path).get(s.name) if path else None)
+
+
+class DebugView:
+    """The kernel's debug information with the loaded modules' added: each module's
+    ``.ko`` linked at its load addresses (``emu.build.module.link_for_debug``)."""
+
+    def __init__(self, m: Machine, parts: list[tuple[modv.ModuleView, Path]]) -> None:
+        from emu.kernel.lines import LineTable
+        from emu.kernel.symbols import Symbols, _read_symtab
+        from emu.kernel.unwind import CfiTable
+
+        kernel = m._syms()  # noqa: SLF001
+        assert m.artifacts is not None
+        self._machine = m
+        self._kernel_elf = m.artifacts.elf
+        self.modules = parts
+        mods = [Symbols([s for s in _read_symtab(p) if v.base <= s.address < v.base + v.size],
+                        p) for v, p in parts]
+        self.symbols = Symbols.combined(kernel, mods)
+        self.lines = LineTable.combined([m.lines_kernel(), *(LineTable.load(p, full_paths=True)
+                                                             for _, p in parts)])
+        kcfi = CfiTable.load(self._kernel_elf)
+        top = max(v.base + v.size for v, _ in parts)
+        self.cfi = CfiTable.combined([kcfi, *(CfiTable.load(p) for _, p in parts)],
+                                     (kcfi.text[0], top) if kcfi.text else None)
+        self._program = None
+
+    @property
+    def program(self):  # -> drgn.Program
+        if self._program is None:
+            from emu.kernel.types import kernel_program
+
+            self._program = kernel_program(
+                self._kernel_elf, self._machine.read_virt,
+                [(p, (v.base, v.base + v.size)) for v, p in self.modules])
+        return self._program
+
+
+def _build_view(m: Machine, views: list[modv.ModuleView]) -> DebugView | None:
+    from emu.build.module import link_for_debug
+
+    assert m.artifacts is not None
+    parts = []
+    for v in views:
+        ko = find_built(v.srcversion)
+        if ko is None:
+            continue  # built elsewhere and gone from the cache: no debug info for it
+        secs = _elf(ko).section_addresses(v.section_addr)
+        parts.append((v, link_for_debug(ko, m.artifacts.elf, secs)))
+    return DebugView(m, parts) if parts else None
 
 
 def load_modules(m: Machine, specs: Sequence[object], base: Path | None = None) -> list[Module]:

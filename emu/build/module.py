@@ -116,7 +116,7 @@ def _compile(tc: Toolchain, flags: list[str], src: Path, obj: Path, name: str) -
     """Compile one file; returns the warnings, raises ModuleError with the diagnostics."""
     cmd = [tc.cc, *flags, f"-DKBUILD_MODNAME=\"{name}\"",
            f"-DKBUILD_BASENAME=\"{src.name.split('.')[0]}\"", "-MD", "-MF", str(obj) + ".d",
-           "-c", str(src), "-o", str(obj)]
+           "-c", str(src.resolve()), "-o", str(obj)]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         raise ModuleError(f"module {name}: compiling {src} failed:\n{out.stderr.rstrip()}")
@@ -205,3 +205,34 @@ def find_built(srcversion: str) -> Path | None:
     if not meta.is_file():
         return None
     return d / f"{json.loads(meta.read_text())['name']}.ko"
+
+
+def link_for_debug(ko: Path, kernel_elf: Path, sections: dict[str, int]) -> Path:
+    """A copy of ``ko`` linked at the addresses the kernel loaded its sections at,
+    with the kernel's symbols for the undefined ones (``ld -R``): its DWARF, symbols
+    and CFI then hold final addresses, as for the kernel itself.  Cached next to
+    the ``.ko`` per address set."""
+    h = hashlib.sha256(str(kernel_elf).encode())
+    for n, a in sorted(sections.items()):
+        h.update(f"{n}={a:#x};".encode())
+    out = ko.with_name(f"{ko.stem}.{h.hexdigest()[:16]}.debug.elf")
+    if out.is_file():
+        return out
+    script = "SECTIONS\n{\n" + "".join(
+        f"\t{n} {a:#x} : {{ KEEP(*({n})) }}\n" for n, a in sorted(sections.items(),
+                                                                  key=lambda t: t[1])
+    ) + "}\n"
+    tc = _toolchain()
+    with tempfile.TemporaryDirectory(dir=ko.parent) as d:
+        lds = Path(d) / "debug.ld"
+        lds.write_text(script)
+        tmp = Path(d) / out.name
+        r = subprocess.run([tc.ld, "-nostdlib", "-static", "--no-dynamic-linker", "-e", "0",
+                            "-z", "max-page-size=4096", "--no-warn-rwx-segments",
+                            "-T", str(lds), "-R", str(kernel_elf), "-o", str(tmp), str(ko)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise ModuleError(f"linking {ko.name} at its load addresses for debugging "
+                              f"failed:\n{r.stderr.rstrip()}")
+        tmp.replace(out)
+    return out
