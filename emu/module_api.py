@@ -316,7 +316,7 @@ def _build_view(m: Machine, views: list[modv.ModuleView]) -> DebugView | None:
         if ko is None:
             continue  # built elsewhere and gone from the cache: no debug info for it
         secs = _elf(ko).section_addresses(v.section_addr)
-        parts.append((v, link_for_debug(ko, m.artifacts.elf, secs)))
+        parts.append((v, link_for_debug(ko, m.artifacts.elf, secs, {"__this_module": v.addr})))
     return DebugView(m, parts) if parts else None
 
 

@@ -16,11 +16,17 @@
  *   3. layout: SHF_ALLOC sections in three page-aligned groups (text, then
  *      read-only data, then writable data and bss), then copies of the symbol
  *      table, string table and a per-section address array (kallsyms and the
- *      host's DWARF).  One module_alloc() area in [MODULES_VADDR, MODULES_END)
- *      from the vmalloc allocator, zeroed, mapped RW+NX.
+ *      host's DWARF), then struct module itself (as Linux's lives in the
+ *      module's .gnu.linkonce.this_module: THIS_MODULE must be reachable from
+ *      -mcmodel=kernel code, i.e. within 2 GiB of it).  One module_alloc()
+ *      area in [MODULES_VADDR, MODULES_END) from the vmalloc allocator,
+ *      zeroed, mapped RW+NX.
  *   4. simplify_symbols: undefined symbols resolve against the kernel's
  *      EXPORT_SYMBOL table only (EXPORT_SYMBOL_GPL ones for GPL-compatible
  *      licenses only); "NAME: Unknown symbol SYM (err -2)" for each miss.
+ *      __this_module (THIS_MODULE) is the module's own struct module (Linux
+ *      links one into the module from modpost's .mod.c; here it is placed at
+ *      the end of the module's area, see step 3).
  *   5. apply_relocations: R_X86_64_64/PC64/PC32/PLT32/32/32S with Linux's
  *      overflow check and message.
  *   6. page permissions: text RX, read-only data RO+NX, the rest RW+NX.
@@ -62,7 +68,7 @@ struct load_info {
 	const char *strtab;
 	u64 strsize;
 	const char *srcversion, *license;
-	u64 layout_size, text_size, ro_size, symoff, stroff, secoff;
+	u64 layout_size, text_size, ro_size, symoff, stroff, secoff, modoff;
 };
 
 /* --- 1. validation ------------------------------------------------------------- */
@@ -361,7 +367,8 @@ static int layout_sections(struct load_info *info)
 	info->symoff = off;
 	info->stroff = off + (u64)info->num_syms * sizeof(Elf64_Sym);
 	info->secoff = ALIGN_UP(info->stroff + info->strsize, 8);
-	info->layout_size = ALIGN_UP(info->secoff + 8UL * info->hdr->e_shnum, PAGE_SIZE);
+	info->modoff = ALIGN_UP(info->secoff + 8UL * info->hdr->e_shnum, 64);
+	info->layout_size = ALIGN_UP(info->modoff + sizeof(struct module), PAGE_SIZE);
 	if (info->layout_size > MODULES_LEN || info->layout_size > 0xffffffffUL) {
 		pr_err("%s: module is too large (%lu bytes)\n", info->name, info->layout_size);
 		return -ENOEXEC;
@@ -425,6 +432,10 @@ static int simplify_symbols(struct module *mod, struct load_info *info)
 		case SHN_ABS:
 			break;
 		case SHN_UNDEF: {
+			if (!strcmp(name, "__this_module")) { /* THIS_MODULE: its own struct module */
+				s->st_value = (u64)mod;
+				break;
+			}
 			const struct kernel_symbol *k = find_exported_symbol(name, mod->gpl_compatible);
 			if (k) {
 				s->st_value = k->value;
@@ -594,10 +605,10 @@ static void module_enable_protections(struct module *mod)
 			(mod->core_layout.ro_size - mod->core_layout.text_size) >> PAGE_SHIFT, 0, _PAGE_RW);
 }
 
+/* Everything a module holds is its one area (struct module included). */
 static void free_module(struct module *mod)
 {
 	vfree(mod->core_layout.base);
-	kfree(mod);
 }
 
 struct module *find_module(const char *name)
@@ -630,28 +641,37 @@ static int do_init_module(struct module *mod)
 	return 0;
 }
 
-/* Steps 3-6 for a validated image; on failure everything taken is given back. */
-static int layout_and_link(struct module *mod, struct load_info *info)
+/*
+ * Steps 3-6 for a validated image, starting from the early struct module `tmp`
+ * (name, license, taints).  Returns the module's struct module, now inside its
+ * own area, or NULL with *err set and everything taken given back.
+ */
+static struct module *layout_and_link(struct module *tmp, struct load_info *info, int *err)
 {
-	int err = layout_sections(info);
-	if (err)
-		return err;
-	mod->core_layout.base = module_alloc(info->layout_size);
-	if (!mod->core_layout.base)
-		return -ENOMEM;
+	*err = layout_sections(info);
+	if (*err)
+		return NULL;
+	u8 *base = module_alloc(info->layout_size);
+	if (!base) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	struct module *mod = (struct module *)(base + info->modoff);
+	*mod = *tmp;
+	mod->core_layout.base = base;
 	mod->core_layout.size = (u32)info->layout_size;
 	mod->core_layout.text_size = (u32)info->text_size;
 	mod->core_layout.ro_size = (u32)info->ro_size;
 	move_module(mod, info);
-	if ((err = simplify_symbols(mod, info)) || (err = apply_relocations(mod, info))) {
-		vfree(mod->core_layout.base);
-		return err;
+	if ((*err = simplify_symbols(mod, info)) || (*err = apply_relocations(mod, info))) {
+		vfree(base);
+		return NULL;
 	}
 	mod->init = (int (*)(void))module_function(info, "init_module");
 	mod->exit = (void (*)(void))module_function(info, "cleanup_module");
 	copy_symbols(mod, info);
 	module_enable_protections(mod);
-	return 0;
+	return mod;
 }
 
 static int load_module_image(struct load_info *info)
@@ -663,19 +683,16 @@ static int load_module_image(struct load_info *info)
 		pr_warn("%s: module is already loaded\n", info->name);
 		return -EEXIST;
 	}
-	struct module *mod = kzalloc(sizeof(*mod), GFP_KERNEL);
+	struct module tmp;
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.state = MODULE_STATE_UNFORMED;
+	strscpy(tmp.name, info->name, sizeof(tmp.name));
+	strscpy(tmp.srcversion, info->srcversion ? info->srcversion : "", sizeof(tmp.srcversion));
+	tmp.gpl_compatible = license_is_gpl_compatible(info->license);
+	module_taint(&tmp, info); /* before linking, as Linux's check_modinfo: taints stay */
+	struct module *mod = layout_and_link(&tmp, info, &err);
 	if (!mod)
-		return -ENOMEM;
-	mod->state = MODULE_STATE_UNFORMED;
-	strscpy(mod->name, info->name, sizeof(mod->name));
-	strscpy(mod->srcversion, info->srcversion ? info->srcversion : "", sizeof(mod->srcversion));
-	mod->gpl_compatible = license_is_gpl_compatible(info->license);
-	module_taint(mod, info); /* before linking, as Linux's check_modinfo: taints stay */
-	err = layout_and_link(mod, info);
-	if (err) {
-		kfree(mod);
 		return err;
-	}
 	mod->state = MODULE_STATE_COMING;
 	list_add(&mod->list, &modules); /* newest first, as /proc/modules lists them */
 	modules_generation++;

@@ -207,13 +207,16 @@ def find_built(srcversion: str) -> Path | None:
     return d / f"{json.loads(meta.read_text())['name']}.ko"
 
 
-def link_for_debug(ko: Path, kernel_elf: Path, sections: dict[str, int]) -> Path:
+def link_for_debug(ko: Path, kernel_elf: Path, sections: dict[str, int],
+                   defsyms: dict[str, int] | None = None) -> Path:
     """A copy of ``ko`` linked at the addresses the kernel loaded its sections at,
     with the kernel's symbols for the undefined ones (``ld -R``): its DWARF, symbols
     and CFI then hold final addresses, as for the kernel itself.  Cached next to
-    the ``.ko`` per address set."""
+    the ``.ko`` per address set.  ``defsyms`` gives symbols the kernel's loader
+    defines itself (``__this_module``)."""
+    defsyms = defsyms or {}
     h = hashlib.sha256(str(kernel_elf).encode())
-    for n, a in sorted(sections.items()):
+    for n, a in sorted(sections.items()) + sorted(defsyms.items()):
         h.update(f"{n}={a:#x};".encode())
     out = ko.with_name(f"{ko.stem}.{h.hexdigest()[:16]}.debug.elf")
     if out.is_file():
@@ -229,6 +232,7 @@ def link_for_debug(ko: Path, kernel_elf: Path, sections: dict[str, int]) -> Path
         tmp = Path(d) / out.name
         r = subprocess.run([tc.ld, "-nostdlib", "-static", "--no-dynamic-linker", "-e", "0",
                             "-z", "max-page-size=4096", "--no-warn-rwx-segments",
+                            *(f"--defsym={n}={a:#x}" for n, a in sorted(defsyms.items())),
                             "-T", str(lds), "-R", str(kernel_elf), "-o", str(tmp), str(ko)],
                            capture_output=True, text=True)
         if r.returncode != 0:

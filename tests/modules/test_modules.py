@@ -244,3 +244,8 @@ def test_marker_loads_modules_before_the_snapshot(machine: Machine) -> None:
 @pytest.mark.kmemu(modules=["src/mydev.c", ["src/multi_main.c", "src/multi_helper.c"]])
 def test_marker_machine_is_restored_between_tests(machine: Machine) -> None:
     assert machine.call("mydev_count") == 0
+
+
+def test_this_module_is_the_modules_struct_module(machine: Machine) -> None:
+    mod = machine.load_module(SRC / "mydev.c")
+    assert machine.call("mydev_this_module") == mod.view.addr

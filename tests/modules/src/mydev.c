@@ -71,3 +71,12 @@ module_init(mydev_init);
 module_exit(mydev_exit);
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("kmemu loader test module");
+
+/* THIS_MODULE: the loader's own struct module for this module (its name comes first
+ * after state/taints/list in kernel/include/module.h; read from Python by DWARF). */
+extern char __this_module[];
+
+u64 mydev_this_module(void)
+{
+	return (u64)__this_module;
+}
