@@ -117,7 +117,8 @@ def cmd_build(a: argparse.Namespace) -> int:
 
 def cmd_qemu(a: argparse.Namespace) -> int:
     res = qemu_mod.run_qemu(mem=a.mem, cmdline=a.cmdline, timeout=a.timeout,
-                            echo=None if a.quiet else (lambda s: print(s, end="", flush=True)))
+                            echo=None if a.quiet else (lambda s: print(s, end="", flush=True)),
+                            modules=a.modules or ())
     if a.quiet:
         print(res.output, end="")
     print(f"kmemu: {res.summary()}", file=sys.stderr)
@@ -277,7 +278,7 @@ def parser() -> argparse.ArgumentParser:
     bd.set_defaults(fn=cmd_build)
 
     q = sub.add_parser("qemu", help="boot the same image on qemu-system-x86_64")
-    machine_opts(q, e820=False)
+    machine_opts(q, e820=False, modules=True)
     q.add_argument("--timeout", type=float, default=120.0, help="seconds (default 120)")
     q.add_argument("--quiet", action="store_true", help="print the log only at the end")
     q.set_defaults(fn=cmd_qemu)

@@ -30,6 +30,7 @@ void mm_test_init(void);
 void kmem_cache_init(void);
 void vmalloc_init(void);
 int kmemu_selftest(void);
+void load_builtin_modules(void);
 u64 kmemu_test_fault(u64 addr, u64 write);
 
 static void boot_info_copy(u64 bi_pa)
@@ -81,6 +82,7 @@ void kmain(u64 bi_pa)
 
 	/* like the end of Linux's init: process context with interrupts on */
 	local_irq_enable();
+	load_builtin_modules();
 	int failed = kmemu_selftest();
 	kmemu_exit(failed ? 1 : 0);
 }

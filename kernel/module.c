@@ -824,3 +824,28 @@ void print_modules(void)
 		snprintf(line + n, sizeof(line) - n, " [last unloaded: %s]", last_unloaded_module);
 	printk("%s\n", line);
 }
+
+/* --- modules linked into the image ------------------------------------------------------ */
+
+extern char __modules_builtin_start[], __modules_builtin_end[];
+
+/*
+ * Without a host (QEMU) the build can link module images into the kernel
+ * (kmemu qemu --module): each is loaded here through the same load_module(),
+ * from a vmalloc()ed copy as the host would hand it over.
+ */
+void load_builtin_modules(void)
+{
+	for (char *p = __modules_builtin_start; p + 8 <= __modules_builtin_end;) {
+		u64 len = *(u64 *)p;
+		p += 8;
+		if (len > (u64)(__modules_builtin_end - p))
+			break;
+		void *copy = vmalloc(len);
+		int err = copy ? (memcpy(copy, p, len), load_module(copy, len)) : -ENOMEM;
+		if (err)
+			pr_err("kmemu: built-in module at offset %lu failed to load: %d\n",
+			       (u64)(p - 8 - __modules_builtin_start), err);
+		p += ALIGN_UP(len, 8);
+	}
+}

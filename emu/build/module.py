@@ -240,3 +240,17 @@ def link_for_debug(ko: Path, kernel_elf: Path, sections: dict[str, int],
                               f"failed:\n{r.stderr.rstrip()}")
         tmp.replace(out)
     return out
+
+
+def image_for_builtin(b: ModuleBuild) -> bytes:
+    """The module without its debug sections (``ld -r -S``): what is linked into a
+    kernel image for QEMU, where the boot stub's bounce buffer limits the size."""
+    tc = _toolchain()
+    with tempfile.TemporaryDirectory(dir=b.path.parent) as d:
+        out = Path(d) / b.path.name
+        r = subprocess.run([tc.ld, "-r", "-S", "-o", str(out), str(b.path)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise ModuleError(f"module {b.name}: stripping for the image failed:\n"
+                              f"{r.stderr.rstrip()}")
+        return out.read_bytes()

@@ -57,3 +57,13 @@ def test_debug_script_with_a_module(capsys, tmp_path: Path) -> None:
     assert "Breakpoint 1, mydev_count () at " in out
     assert "mydev_count() returned 0x0 (0)" in out
     assert re.search(r"^add-symbol-file \S+/mydev\.ko -s \.text 0xffffffffa0000000", out, re.M)
+
+
+def test_qemu_loads_the_same_module_with_the_kernels_loader(capsys) -> None:
+    assert main(["qemu", "--quiet", "--module", str(SRC / "mydev.c"), "--module",
+                 str(SRC / "unknown_sym.c")]) == 0
+    out = capsys.readouterr().out
+    assert "mydev: loading out-of-tree module taints kernel.\nmydev: mydev ready\n" in out
+    assert "unknown_sym: Unknown symbol no_such_function (err -2)" in out
+    assert re.search(r"^kmemu: built-in module at offset \d+ failed to load: -2$", out, re.M)
+    assert re.search(r"^kmemu selftest: \d+ passed, 0 failed$", out, re.M)
