@@ -249,3 +249,25 @@ def test_marker_machine_is_restored_between_tests(machine: Machine) -> None:
 def test_this_module_is_the_modules_struct_module(machine: Machine) -> None:
     mod = machine.load_module(SRC / "mydev.c")
     assert machine.call("mydev_this_module") == mod.view.addr
+
+
+def test_new_code_at_a_reused_address_runs_after_restore(machine: Machine) -> None:
+    """Translated blocks of one module must not run for another loaded at the same
+    address after a restore (Unicorn keeps them; the host flushes)."""
+    snap = machine.snapshot()
+    with pytest.raises(ModuleError) as ei:
+        machine.load_module(SRC / "init_enomem.c")
+    assert ei.value.errno == 12
+    machine.restore(snap)
+    with pytest.raises(ModuleError) as ei:
+        machine.load_module(SRC / "init_einval.c")
+    assert ei.value.errno == 22
+    machine.restore(snap)
+    a = machine.load_module(SRC / "twin_a.c")
+    assert machine.call("twin_value") == 0xA
+    snap2 = machine.snapshot()
+    a.unload()
+    b = machine.load_module(SRC / "twin_b.c")
+    assert b.base == a.base and machine.call("twin_value") == 0xB
+    machine.restore(snap2)  # twin_a's code is back at that address
+    assert machine.call("twin_value") == 0xA
