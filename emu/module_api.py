@@ -186,6 +186,25 @@ class ModuleMixin:
         secs = _elf(path).section_addresses(v.section_addr) if path else {}
         return Module(self, v.name, v.base, v.size, path, secs, v)
 
+    def module_part(self: Machine, addr: int) -> tuple[str, str] | None:
+        """(module name, which part of it) for an address in a loaded module: a
+        section with its permissions, or the loader's own data at the end."""
+        for v in self._module_views():
+            if not v.base <= addr < v.base + v.size:
+                continue
+            path = find_built(v.srcversion)
+            elf = _elf(path) if path else None
+            perms = ("text, RX" if addr < v.base + v.text_size else
+                     "read-only data, RO+NX" if addr < v.base + v.ro_size else "data, RW+NX")
+            for i, a in enumerate(v.section_addr):
+                size = elf.sizes[i] if elf and i < len(elf.sizes) else 0
+                if a and a <= addr < a + max(size, 1) and elf:
+                    return v.name, f"{elf.section_names[i]}+{addr - a:#x} ({perms})"
+            if addr >= v.addr:
+                return v.name, "struct module (the loader's own record), RW+NX"
+            return v.name, f"padding or the loader's copies of its symbol tables ({perms})"
+        return None
+
     def proc_modules(self: Machine) -> str:
         """``/proc/modules``."""
         return modv.format_proc_modules(self._module_views())

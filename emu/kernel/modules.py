@@ -136,6 +136,7 @@ class ModuleElf:
             elf = ELFFile(f)
             self.section_names = [s.name for s in elf.iter_sections()]
             self.alloc = [bool(s["sh_flags"] & 2) for s in elf.iter_sections()]
+            self.sizes = [s["sh_size"] for s in elf.iter_sections()]
             symtab = elf.get_section_by_name(".symtab")
             self._syms = []
             for s in (symtab.iter_symbols() if symtab is not None else []):

@@ -102,3 +102,20 @@ def test_modules_view_gives_gdb_the_add_symbol_file_command(run: Run, machine: M
                        capture_output=True, text=True, timeout=60)
     assert f"starts at address {mod.symbol('mydev_sum'):#x} <mydev_sum>" in r.stdout
     assert f"static storage at address {mod.sections['.bss']:#x}" in r.stdout
+
+
+@pytest.mark.kmemu(modules=["src/mydev.c"])
+def test_whatis_names_module_sections_and_symbols(machine: Machine) -> None:
+    mod = machine.module("mydev")
+    w = machine.whatis_info(mod.symbol("mydev_sum") + 3)
+    assert w.kind == "module"
+    assert str(w).splitlines()[0] == (
+        f"{mod.symbol('mydev_sum') + 3:#018x}: module mydev, "
+        f".text+{mod.symbol('mydev_sum') + 3 - mod.sections['.text']:#x} (text, RX), "
+        f"{machine.symbolize(mod.symbol('mydev_sum') + 3)}")
+    assert "(read-only data, RO+NX), mydev_banner+0x2/" in machine.whatis(
+        mod.symbol("mydev_banner") + 2)
+    assert "struct module (the loader's own record), RW+NX" in machine.whatis(mod.view.addr)
+    mod.unload()
+    assert "in no loaded module (a freed module's area, not purged yet)" in machine.whatis(
+        mod.base)
