@@ -272,3 +272,14 @@ def test_new_code_at_a_reused_address_runs_after_restore(machine: Machine) -> No
     assert b.base == a.base and machine.call("twin_value") == 0xB
     machine.restore(snap2)  # twin_a's code is back at that address
     assert machine.call("twin_value") == 0xA
+
+
+def test_module_function_arity_and_hit_counts(machine: Machine) -> None:
+    machine.load_module(SRC / "mydev.c")
+    with pytest.raises(BadArgument, match=r"mydev_alloc\(\) takes 1 argument\(s\) \(value\), "
+                       "got 0"):
+        machine.call("mydev_alloc")
+    with machine.breakpoint("mydev_alloc") as bp:
+        for i in range(3):
+            machine.call("mydev_alloc", i)
+    assert bp.hits == 3 and machine.call("mydev_count") == 3
