@@ -325,7 +325,9 @@ class DebugView:
         return self._program
 
 
-def _build_view(m: Machine, views: list[modv.ModuleView]) -> DebugView | None:
+def debug_files(m: Machine, views: list[modv.ModuleView]) -> list[tuple[modv.ModuleView, Path]]:
+    """Each module with its ``.ko`` linked at its load addresses (cached on disk);
+    modules whose ``.ko`` is gone from the build cache are left out."""
     from emu.build.module import link_for_debug
 
     assert m.artifacts is not None
@@ -336,6 +338,11 @@ def _build_view(m: Machine, views: list[modv.ModuleView]) -> DebugView | None:
             continue  # built elsewhere and gone from the cache: no debug info for it
         secs = _elf(ko).section_addresses(v.section_addr)
         parts.append((v, link_for_debug(ko, m.artifacts.elf, secs, {"__this_module": v.addr})))
+    return parts
+
+
+def _build_view(m: Machine, views: list[modv.ModuleView]) -> DebugView | None:
+    parts = debug_files(m, views)
     return DebugView(m, parts) if parts else None
 
 

@@ -18,7 +18,6 @@
 #include <string.h>
 #include <bug.h>
 #include <vmalloc.h>
-#include <linux/export.h>
 
 struct kmem_cache *kmalloc_caches[3][KMALLOC_SHIFT_HIGH + 1];
 
@@ -108,13 +107,11 @@ void *kmalloc(u64 size, gfp_t gfp)
 	return __kmalloc_cache(kmalloc_slab_inline(size, gfp), gfp, size,
 			       (u64)__builtin_return_address(0));
 }
-EXPORT_SYMBOL(kmalloc);
 
 void *kzalloc(u64 size, gfp_t gfp)
 {
 	return kmalloc(size, gfp | __GFP_ZERO);
 }
-EXPORT_SYMBOL(kzalloc);
 
 void *kmalloc_array(u64 n, u64 size, gfp_t gfp)
 {
@@ -123,13 +120,11 @@ void *kmalloc_array(u64 n, u64 size, gfp_t gfp)
 		return NULL;
 	return kmalloc(bytes, gfp);
 }
-EXPORT_SYMBOL(kmalloc_array);
 
 void *kcalloc(u64 n, u64 size, gfp_t gfp)
 {
 	return kmalloc_array(n, size, gfp | __GFP_ZERO);
 }
-EXPORT_SYMBOL(kcalloc);
 
 static u64 large_size(struct page *head)
 {
@@ -153,7 +148,6 @@ u64 ksize(const void *p)
 		return ((struct kmem_cache *)head->slab_cache)->object_size;
 	return large_size(head);
 }
-EXPORT_SYMBOL(ksize);
 
 void kfree(const void *p)
 {
@@ -170,7 +164,6 @@ void kfree(const void *p)
 		return;
 	__free_pages(head, PageHead(head) ? head[1].compound_order : 0);
 }
-EXPORT_SYMBOL(kfree);
 
 void kfree_sensitive(const void *p)
 {
@@ -179,7 +172,6 @@ void kfree_sensitive(const void *p)
 		memset((void *)p, 0, ks);
 	kfree(p);
 }
-EXPORT_SYMBOL(kfree_sensitive);
 
 void *krealloc(const void *p, u64 new_size, gfp_t gfp)
 {
@@ -210,7 +202,6 @@ void *krealloc(const void *p, u64 new_size, gfp_t gfp)
 	}
 	return ret;
 }
-EXPORT_SYMBOL(krealloc);
 
 u64 kmalloc_size_roundup(u64 size)
 {
@@ -240,7 +231,6 @@ void *kvmalloc(u64 size, gfp_t gfp)
 	return __vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END, gfp, 0,
 				    (u64)__builtin_return_address(0));
 }
-EXPORT_SYMBOL(kvmalloc);
 
 void *kvzalloc(u64 size, gfp_t gfp)
 {
@@ -254,4 +244,15 @@ void kvfree(const void *p)
 	else
 		kfree(p);
 }
+
+/* What modules may link against (linux/export.h; kernel/module.c resolves only these). */
+EXPORT_SYMBOL(kmalloc);
+EXPORT_SYMBOL(kzalloc);
+EXPORT_SYMBOL(kmalloc_array);
+EXPORT_SYMBOL(kcalloc);
+EXPORT_SYMBOL(ksize);
+EXPORT_SYMBOL(kfree);
+EXPORT_SYMBOL(kfree_sensitive);
+EXPORT_SYMBOL(krealloc);
+EXPORT_SYMBOL(kvmalloc);
 EXPORT_SYMBOL(kvfree);

@@ -29,7 +29,6 @@
 #include <bug.h>
 #include <kmemu.h>
 #include <traps.h>
-#include <linux/export.h>
 
 struct zone zones[MAX_NR_ZONES];
 struct page *mem_map = (struct page *)VMEMMAP_START;
@@ -483,7 +482,6 @@ u64 __get_free_pages(gfp_t gfp, unsigned int order)
 	struct page *p = __alloc_pages(gfp & ~__GFP_HIGHMEM, order);
 	return p ? (u64)page_address(p) : 0;
 }
-EXPORT_SYMBOL(__get_free_pages);
 
 u64 get_zeroed_page(gfp_t gfp)
 {
@@ -643,7 +641,6 @@ void __free_pages(struct page *page, unsigned int order)
 	}
 	free_the_page(page, order);
 }
-EXPORT_SYMBOL(__free_pages);
 
 void free_pages(u64 addr, unsigned int order)
 {
@@ -664,7 +661,6 @@ void free_pages(u64 addr, unsigned int order)
 	}
 	__free_pages(virt_to_page((void *)addr), order);
 }
-EXPORT_SYMBOL(free_pages);
 
 /* --- boot-time hand-over (mm_init.c calls this) ------------------------ */
 
@@ -685,3 +681,8 @@ void memblock_free_pages(u64 pfn, unsigned int order)
 	__free_one_page_locked(z, pfn, order);
 	spin_unlock_irqrestore(&z->lock, flags);
 }
+
+/* What modules may link against (linux/export.h; kernel/module.c resolves only these). */
+EXPORT_SYMBOL(__get_free_pages);
+EXPORT_SYMBOL(__free_pages);
+EXPORT_SYMBOL(free_pages);

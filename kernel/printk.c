@@ -19,7 +19,6 @@
 #include <kallsyms.h>
 #include <preempt.h>
 #include <kmemu.h>
-#include <linux/export.h>
 
 char log_buf[LOG_BUF_LEN];
 u64 log_next;
@@ -185,7 +184,6 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 		o.buf[o.len < o.size ? o.len : o.size - 1] = 0;
 	return (int)o.len;
 }
-EXPORT_SYMBOL(vsnprintf);
 
 int snprintf(char *buf, size_t size, const char *fmt, ...)
 {
@@ -195,7 +193,6 @@ int snprintf(char *buf, size_t size, const char *fmt, ...)
 	va_end(ap);
 	return n;
 }
-EXPORT_SYMBOL(snprintf);
 
 static void console_write(const char *s, size_t n)
 {
@@ -230,4 +227,8 @@ int printk(const char *fmt, ...)
 	va_end(ap);
 	return n;
 }
+
+/* What modules may link against (linux/export.h; kernel/module.c resolves only these). */
+EXPORT_SYMBOL(vsnprintf);
+EXPORT_SYMBOL(snprintf);
 EXPORT_SYMBOL(printk);

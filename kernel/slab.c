@@ -33,7 +33,6 @@
 #include <string.h>
 #include <bug.h>
 #include <bootinfo.h>
-#include <linux/export.h>
 
 
 struct list_head slab_caches = LIST_HEAD_INIT(slab_caches);
@@ -288,7 +287,6 @@ void *kmem_cache_alloc(struct kmem_cache *s, gfp_t gfp)
 {
 	return slab_alloc(s, gfp, s->object_size, (u64)__builtin_return_address(0));
 }
-EXPORT_SYMBOL(kmem_cache_alloc);
 
 /* kmalloc(): the requested size matters to the kmalloc red zone. */
 void *__kmalloc_cache(struct kmem_cache *s, gfp_t gfp, u64 size, u64 caller)
@@ -310,7 +308,6 @@ void kmem_cache_free(struct kmem_cache *s, void *obj)
 		return;
 	slab_free(s, slab, obj, (u64)__builtin_return_address(0));
 }
-EXPORT_SYMBOL(kmem_cache_free);
 
 /* kfree() already found the slab: no second lookup. */
 void __kmem_cache_free(struct page *slab, void *obj, u64 caller)
@@ -486,7 +483,6 @@ fail:
 	printk("kmem_cache_create(%s) failed\n", name ? name : "(null)");
 	return NULL;
 }
-EXPORT_SYMBOL(kmem_cache_create);
 
 void kmem_cache_destroy(struct kmem_cache *s)
 {
@@ -504,7 +500,6 @@ void kmem_cache_destroy(struct kmem_cache *s)
 	local_irq_restore(fl);
 	kmem_cache_free(kmem_cache, s);
 }
-EXPORT_SYMBOL(kmem_cache_destroy);
 
 /* --- the slab shrinker: empty slabs back to the page allocator under pressure --- */
 
@@ -568,3 +563,9 @@ void kmem_cache_init(void)
 	printk("SLUB: HWalign=%d, Order=0-%d, MinObjects=0, CPUs=1, Nodes=1\n", CACHE_LINE_SIZE,
 	       SLUB_MAX_ORDER);
 }
+
+/* What modules may link against (linux/export.h; kernel/module.c resolves only these). */
+EXPORT_SYMBOL(kmem_cache_alloc);
+EXPORT_SYMBOL(kmem_cache_free);
+EXPORT_SYMBOL(kmem_cache_create);
+EXPORT_SYMBOL(kmem_cache_destroy);

@@ -4,7 +4,6 @@
  * may emit calls to.  memset/memcpy use the string instructions.
  */
 #include <string.h>
-#include <linux/export.h>
 
 /*
  * String instructions, eight bytes at a time: emulators (QEMU TCG, Unicorn)
@@ -20,7 +19,6 @@ void *memset(void *s, int c, size_t n)
 	__asm__ __volatile__("rep stosb" : "+D"(d), "+c"(tail) : "a"(q) : "memory");
 	return s;
 }
-EXPORT_SYMBOL(memset);
 
 void *memcpy(void *dst, const void *src, size_t n)
 {
@@ -30,7 +28,6 @@ void *memcpy(void *dst, const void *src, size_t n)
 	__asm__ __volatile__("rep movsb" : "+D"(d), "+S"(src), "+c"(tail) :: "memory");
 	return dst;
 }
-EXPORT_SYMBOL(memcpy);
 
 void *memmove(void *dst, const void *src, size_t n)
 {
@@ -42,7 +39,6 @@ void *memmove(void *dst, const void *src, size_t n)
 		d[n] = s[n];
 	return dst;
 }
-EXPORT_SYMBOL(memmove);
 
 int memcmp(const void *a, const void *b, size_t n)
 {
@@ -52,7 +48,6 @@ int memcmp(const void *a, const void *b, size_t n)
 			return *x < *y ? -1 : 1;
 	return 0;
 }
-EXPORT_SYMBOL(memcmp);
 
 size_t strlen(const char *s)
 {
@@ -61,7 +56,6 @@ size_t strlen(const char *s)
 		n++;
 	return n;
 }
-EXPORT_SYMBOL(strlen);
 
 size_t strnlen(const char *s, size_t max)
 {
@@ -77,7 +71,6 @@ int strcmp(const char *a, const char *b)
 		a++, b++;
 	return (u8)*a - (u8)*b;
 }
-EXPORT_SYMBOL(strcmp);
 
 int strncmp(const char *a, const char *b, size_t n)
 {
@@ -89,7 +82,6 @@ int strncmp(const char *a, const char *b, size_t n)
 	}
 	return 0;
 }
-EXPORT_SYMBOL(strncmp);
 
 char *strchr(const char *s, int c)
 {
@@ -112,7 +104,6 @@ size_t strscpy(char *dst, const char *src, size_t size)
 	dst[n] = 0;
 	return n;
 }
-EXPORT_SYMBOL(strscpy);
 
 /*
  * cmdline_find - find "key=" (or a bare "key") as a whole word in a command
@@ -185,3 +176,13 @@ u64 memparse(const char *s, const char **end)
 		*end = e;
 	return v;
 }
+
+/* What modules may link against (linux/export.h; kernel/module.c resolves only these). */
+EXPORT_SYMBOL(memset);
+EXPORT_SYMBOL(memcpy);
+EXPORT_SYMBOL(memmove);
+EXPORT_SYMBOL(memcmp);
+EXPORT_SYMBOL(strlen);
+EXPORT_SYMBOL(strcmp);
+EXPORT_SYMBOL(strncmp);
+EXPORT_SYMBOL(strscpy);

@@ -25,7 +25,6 @@
 #include <memlayout.h>
 #include <mmu.h>
 #include <spinlock.h>
-#include <linux/export.h>
 
 struct gate {
 	u16 off_lo, sel;
@@ -326,7 +325,6 @@ void __bug_report(const char *file, int line)
 	ev.nr_trace = save_stack_trace((u64)__builtin_frame_address(0), ev.trace, KMEMU_EV_TRACE);
 	host_event(&ev);
 }
-EXPORT_SYMBOL(__bug_report);
 
 void __warn(const char *file, int line, const char *fmt, ...)
 {
@@ -355,7 +353,6 @@ void __warn(const char *file, int line, const char *fmt, ...)
 	taint_flags |= TAINT_WARN;
 	host_event(&ev);
 }
-EXPORT_SYMBOL(__warn);
 
 void panic(const char *fmt, ...)
 {
@@ -375,11 +372,15 @@ void panic(const char *fmt, ...)
 	printk("---[ end Kernel panic - not syncing ]---\n");
 	kmemu_exit(2);
 }
-EXPORT_SYMBOL(panic);
 
 /* spinlock.h: one CPU and interrupts off, so a held lock taken again is a bug. */
 void spin_lock_recursion(spinlock_t *lock, u64 ip)
 {
 	panic("BUG: spinlock recursion at %pS (held since %pS)", (void *)ip, (void *)lock->owner_ip);
 }
+
+/* What modules may link against (linux/export.h; kernel/module.c resolves only these). */
+EXPORT_SYMBOL(__bug_report);
+EXPORT_SYMBOL(__warn);
+EXPORT_SYMBOL(panic);
 EXPORT_SYMBOL(spin_lock_recursion);

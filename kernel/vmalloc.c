@@ -30,7 +30,6 @@
 #include <printk.h>
 #include <string.h>
 #include <bug.h>
-#include <linux/export.h>
 
 static spinlock_t vmap_lock = __SPIN_LOCK_UNLOCKED;
 struct vmap_area *free_vmap_root;   /* vmap_lock */
@@ -224,7 +223,6 @@ void vm_unmap_aliases(void)
 {
 	purge_vmap_area_lazy();
 }
-EXPORT_SYMBOL_GPL(vm_unmap_aliases);
 
 /* --- areas ----------------------------------------------------------------------------- */
 
@@ -392,14 +390,12 @@ void *vmalloc(u64 size)
 	return __vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END, GFP_KERNEL, 0,
 				    (u64)__builtin_return_address(0));
 }
-EXPORT_SYMBOL(vmalloc);
 
 void *vzalloc(u64 size)
 {
 	return __vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END, GFP_KERNEL | __GFP_ZERO, 0,
 				    (u64)__builtin_return_address(0));
 }
-EXPORT_SYMBOL(vzalloc);
 
 void *vmalloc_32(u64 size)
 {
@@ -411,7 +407,6 @@ bool is_vmalloc_addr(const void *addr)
 {
 	return (u64)addr >= VMALLOC_START && (u64)addr < VMALLOC_END;
 }
-EXPORT_SYMBOL(is_vmalloc_addr);
 
 struct vm_struct *find_vm_area(const void *addr)
 {
@@ -439,7 +434,6 @@ struct page *vmalloc_to_page(const void *addr)
 	}
 	return NULL;
 }
-EXPORT_SYMBOL(vmalloc_to_page);
 
 u64 vmalloc_to_pfn(const void *addr)
 {
@@ -471,7 +465,6 @@ void vfree(const void *addr)
 	spin_unlock_irqrestore(&vmap_lock, flags);
 	free_vmap_area_lazy(v);
 }
-EXPORT_SYMBOL(vfree);
 
 /* kmemu_deferred_work(): vfree()s that arrived in interrupt context. */
 void vfree_deferred_work(void)
@@ -595,3 +588,11 @@ void *vmalloc_range(u64 size, u64 align, u64 start, u64 end, gfp_t gfp, u64 vm_f
 	return __vmalloc_node_range(size, align, start, end, gfp, vm_flags,
 				    (u64)__builtin_return_address(0));
 }
+
+/* What modules may link against (linux/export.h; kernel/module.c resolves only these). */
+EXPORT_SYMBOL_GPL(vm_unmap_aliases);
+EXPORT_SYMBOL(vmalloc);
+EXPORT_SYMBOL(vzalloc);
+EXPORT_SYMBOL(is_vmalloc_addr);
+EXPORT_SYMBOL(vmalloc_to_page);
+EXPORT_SYMBOL(vfree);

@@ -85,6 +85,13 @@ class Target(TypingProtocol):
     def monitor(self, command: str) -> str: ...
     def detach(self) -> None: ...
     def halt_reason(self) -> str: ...  # the reply to '?'
+    def libraries(self) -> str: ...  # qXfer:libraries XML (loaded modules)
+
+
+def _xfer_chunk(data: bytes, q: bytes) -> bytes:
+    """One ``qXfer:...:read:ANNEX:OFFSET,LENGTH`` reply: ``m`` more follows, ``l`` last."""
+    off, n = (int(x, 16) for x in q.rsplit(b":", 1)[1].split(b","))
+    return (b"l" if off + n >= len(data) else b"m") + data[off:off + n]
 
 
 class Protocol:
@@ -203,13 +210,12 @@ class Protocol:
     # --- queries -------------------------------------------------------------------
     def _query(self, q: bytes) -> bytes:
         if q.startswith(b"Supported"):
-            return (b"PacketSize=4000;qXfer:features:read+;QStartNoAckMode+;"
-                    b"swbreak+;hwbreak+;vContSupported+")
+            return (b"PacketSize=4000;qXfer:features:read+;qXfer:libraries:read+;"
+                    b"QStartNoAckMode+;swbreak+;hwbreak+;vContSupported+")
         if q.startswith(b"Xfer:features:read:target.xml:"):
-            off, n = (int(x, 16) for x in q.rsplit(b":", 1)[1].split(b","))
-            xml = TARGET_XML.encode()
-            chunk = xml[off:off + n]
-            return (b"l" if off + n >= len(xml) else b"m") + chunk
+            return _xfer_chunk(TARGET_XML.encode(), q)
+        if q.startswith(b"Xfer:libraries:read::"):
+            return _xfer_chunk(self.t.libraries().encode(), q)
         if q == b"C":
             return b"QC1"
         if q == b"Attached":
@@ -285,3 +291,6 @@ class FakeTarget:
 
     def halt_reason(self) -> str:
         return "S05"
+
+    def libraries(self) -> str:
+        return "<library-list/>"

@@ -53,4 +53,6 @@ typedef __builtin_va_list va_list;
 #define va_arg(ap, t) __builtin_va_arg(ap, t)
 #define va_end(ap) __builtin_va_end(ap)
 
+#include <linux/export.h> /* EXPORT_SYMBOL, next to what it exports */
+
 #endif

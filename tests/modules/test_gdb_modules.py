@@ -31,3 +31,18 @@ def test_gdb_breaks_in_a_module_function() -> None:
     finally:
         srv.proc.kill()
         srv.proc.wait(timeout=10)
+
+
+def test_gdb_finds_modules_by_itself_as_shared_libraries() -> None:
+    """qXfer:libraries: each module's .ko linked at its load addresses, no command needed."""
+    srv = start_server("--module", str(SRC / "mydev.c"))
+    try:
+        out = srv.gdb("info sharedlibrary", "break mydev_sum", "monitor call mydev_sum",
+                      "continue", "info locals")
+        assert re.search(r"^0xffffffffa0000000  0xffffffffa000[0-9a-f]{4}  Yes +\S+/mydev\.\w+"
+                         r"\.debug\.elf$", out, re.M), out
+        assert re.search(r"Breakpoint 1, mydev_sum \(\) at \S+/mydev\.c:\d+", out)
+        assert re.search(r"^s = 0$", out, re.M)
+    finally:
+        srv.proc.kill()
+        srv.proc.wait(timeout=10)
