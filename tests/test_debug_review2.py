@@ -39,7 +39,7 @@ def test_entry_values_in_caller_frames_match_gdb(machine: Machine) -> None:
 def test_entry_value_in_frame_zero_past_the_first_call(machine: Machine) -> None:
     """get_page_from_freelist's order and alloc_flags after the prologue (gdb agrees:
     order=order@entry=2)."""
-    bp = machine.break_at(0xFFFFFFFF8010455D, temporary=True)
+    bp = machine.break_at(machine.symbol("get_page_from_freelist") + 0x3D, temporary=True)
     try:
         with pytest.raises(BreakpointHit) as ei:
             machine.call("__alloc_pages", 0xCC0, 2)
