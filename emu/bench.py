@@ -84,7 +84,39 @@ def run_bench(repeat: int = 5) -> list[Row]:
     rows += slab_rows(m)
     rows += vmalloc_rows(m)
     rows += debugger_rows(m)
+    rows += stopped_call_rows(m)
     rows += module_rows(Machine.booted())
+    return rows
+
+
+def stopped_call_rows(m: Machine) -> list[Row]:
+    """Why a stopped call is not rolled back automatically, and what a sweep costs."""
+    from emu.sweep import budget_sweep
+
+    start = m.snapshot()
+
+    def pair() -> None:
+        m.kfree(m.kmalloc(64))
+
+    def pair_snapshotted() -> None:
+        m.uc.context_save()  # what a pre-call rollback point per call would cost
+        p = m.kmalloc(64)
+        m.uc.context_save()
+        m.kfree(p)
+
+    plain = _median(lambda: _per_op_us(pair, 500), 3)
+    m.restore(start)
+    snapped = _median(lambda: _per_op_us(pair_snapshotted, 500), 3)
+    m.restore(start)  # frees the copy-on-write layers those snapshots piled up
+    rows = [Row("kmalloc+kfree round trip", plain, "us"),
+            Row("  ... with a snapshot before each call", snapped, "us", "",
+                "why abort() does not roll back")]
+    t = time.perf_counter()
+    report = budget_sweep(m, "kmalloc", 64, 0xCC0, cuts=range(1, 201))
+    per_cut = (time.perf_counter() - t) / len(report.cuts) * 1000
+    rows.append(Row("budget_sweep per cut (first kmalloc-64)", per_cut, "ms", "",
+                    f"{len(report.failures)} unsound of {len(report.cuts)}"))
+    m.restore(start)
     return rows
 
 

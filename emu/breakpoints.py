@@ -103,6 +103,8 @@ class Breakpoint:
         if m._stepping and m._skip_once == address:  # noqa: SLF001 - stepping off here:
             if self.stop or m._skip_all:  # noqa: SLF001 - stopped here / counted at arrival
                 return
+        if self.stop and m._points_off:  # noqa: SLF001 - abort() is finishing the call
+            return
         if self.condition is not None:
             self.condition_error = None  # this hit's, not an earlier one's
             try:
@@ -147,13 +149,56 @@ class Breakpoint:
         return [self.machine.symbolize(a) for a in self.callers]
 
 
+def parse_address(text: str) -> int | None:
+    """An integer literal read as an address, or None if ``text`` is not a literal.
+
+    The one reader of address literals for every front end (the REPL's ``x``,
+    ``whatis``, ``pt``, ``watch *ADDR``, ``break *ADDR``, gdb's ``monitor``,
+    ``kmemu info pagetable``).  A negative literal down to -2**63 is the
+    ``unsigned long`` C makes of it (``-8`` is 0xfffffffffffffff8, as in gdb);
+    anything that does not fit in 64 bits is :class:`emu.errors.BadArgument`
+    (gdb: "Numeric constant too large"), never cut to 64 bits.
+
+    >>> hex(parse_address("-8"))
+    '0xfffffffffffffff8'
+    >>> parse_address("kmalloc") is None
+    True
+    """
+    value = c_int(text)
+    if value is None:
+        return None
+    if -(1 << 63) <= value < 0:
+        value += 1 << 64
+    return pagetable.check_address(value)
+
+
 # ---------------------------------------------------------------------- watchpoints
 ACCESS_KINDS = ("write", "read", "access")
-_MAX_WATCH = 1 << 20  # bytes: a watch is for a variable or an object, not a whole area
+MAX_WATCH = 1 << 20  # bytes: a watch is for a variable or an object, not a whole area
 
 
 class WatchError(KmemuError, ValueError):
     """A watchpoint that cannot be set (bad range, unmapped address, bad kind)."""
+
+
+def check_watch_range(address: object, size: object, what: str = "") -> None:
+    """The one check of a watched range, for ``Machine.watch``, the REPL's
+    ``watch``/``rwatch``/``awatch`` and the gdb stub's ``Z2``/``Z3``/``Z4``: 1 ..
+    ``MAX_WATCH`` bytes, a 64-bit address, canonical at both ends.  ``what`` names
+    the expression the range came from, for the message."""
+    name = f"{what!r}: " if what else ""
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_WATCH:
+        raise WatchError(f"{name}watch size must be 1..{MAX_WATCH} bytes, got {size!r}"
+                         + (" (watch a part of it: a field, an element, *(long *)ADDR)"
+                            if isinstance(size, int) and size > MAX_WATCH else ""))
+    if isinstance(address, bool) or not isinstance(address, int) or \
+            not 0 <= address <= (1 << 64) - size:
+        raise WatchError(f"{name}watch address must be a 64-bit address, got {address!r}")
+    last = address + size - 1
+    if not (pagetable.is_canonical(address) and pagetable.is_canonical(last)):
+        raise WatchError(f"{name}watch range {address:#x}..{last:#x} is not canonical "
+                         "(bits 63..47 of an address must all be equal): no mapping can "
+                         "ever reach it")
 
 
 @dataclass
@@ -223,17 +268,7 @@ class Watchpoint:
         if self.access not in ACCESS_KINDS:
             raise WatchError(f"watch access must be one of {', '.join(ACCESS_KINDS)}, "
                              f"got {self.access!r}")
-        if isinstance(self.size, bool) or not isinstance(self.size, int) or \
-                not 1 <= self.size <= _MAX_WATCH:
-            raise WatchError(f"watch size must be 1..{_MAX_WATCH} bytes, got {self.size!r}")
-        if isinstance(self.address, bool) or not isinstance(self.address, int) or \
-                not 0 <= self.address <= (1 << 64) - self.size:
-            raise WatchError(f"watch address must be a 64-bit address, got {self.address!r}")
-        last = self.address + self.size - 1
-        if not (pagetable.is_canonical(self.address) and pagetable.is_canonical(last)):
-            raise WatchError(f"watch range {self.address:#x}..{last:#x} is not canonical "
-                             "(bits 63..47 of an address must all be equal): no mapping can "
-                             "ever reach it")
+        check_watch_range(self.address, self.size)
         self.expression = self.expression or f"*{self.address:#x} ({self.size} bytes)"
 
     @property
@@ -333,6 +368,8 @@ class Watchpoint:
         new = self._value((address, size, value)) if writing else old
         if writing and self.changes_only and old == new:
             return
+        if self.stop and m._points_off:  # noqa: SLF001 - abort() is finishing the call
+            return
         if self.stop and not m._stepping:  # noqa: SLF001
             # Stop here; the run loop steps the instruction again and reports after it.
             m._stop_in_access(uc, access, address, size)  # noqa: SLF001
@@ -349,7 +386,7 @@ class Watchpoint:
                         _: object) -> None:
         m = self.machine
         m._rewatch = True  # noqa: SLF001
-        if not m._stepping:  # noqa: SLF001
+        if not m._stepping and not m._points_off:  # noqa: SLF001
             m._stop_in_access(uc, access, address, size)  # noqa: SLF001
 
     def describe(self) -> str:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import select
 import signal
 import sys
 import threading
@@ -142,18 +144,17 @@ INFO = ("buddy", "zones", "pagetypeinfo", "watermarks", "memblock", "slab", "sla
 
 def _pagetable_text(m: Machine, where: str | None) -> str:
     """ADDR: the walk for one address; START-END: ptdump of a range; nothing: everything."""
+    from emu.breakpoints import parse_address
+
     if not where:
         return m.ptdump()
-    try:
-        if "-" in where:
-            lo, hi = (int(x, 0) for x in where.split("-", 1))
-            if lo >= hi:
-                raise ValueError
-            return m.ptdump(lo, hi)
-        return m.pt(int(where, 0))
-    except ValueError:
-        raise BadArgument(f"pagetable takes ADDR or START-END (hex or decimal), got {where!r}") \
-            from None
+    parts = where.split("-", 1)
+    nums = [parse_address(x) for x in parts]  # over 64 bits: BadArgument, not cut
+    if any(n is None for n in nums) or not all(parts):
+        raise BadArgument(f"pagetable takes ADDR or START-END (hex or decimal), got {where!r}")
+    if len(nums) == 2:
+        return m.ptdump(nums[0], nums[1])  # type: ignore[arg-type]
+    return m.pt(nums[0])  # type: ignore[arg-type]
 
 
 def cmd_info(a: argparse.Namespace) -> int:
@@ -195,6 +196,14 @@ def cmd_info(a: argparse.Namespace) -> int:
     return 0
 
 
+def _gdb_log(text: str) -> None:
+    """The stub's log line on stderr; a closed stderr ends the log, not the server."""
+    try:
+        print(f"kmemu gdb: {text}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
 def cmd_gdb(a: argparse.Namespace) -> int:
     """Boot, then serve the GDB remote protocol until interrupted (or one client)."""
     from emu.gdbstub.server import LOOPBACK, GdbServer, gdb_command_line
@@ -207,8 +216,7 @@ def cmd_gdb(a: argparse.Namespace) -> int:
     m = Machine.booted(**_machine_args(a))  # type: ignore[arg-type]
     m.budget_seconds = float("inf")  # a debugged call runs until it stops or gdb sends Ctrl-C
     try:
-        srv = GdbServer(MachineTarget(DebugSession(m)), host, a.port,
-                        log=lambda s: print(f"kmemu gdb: {s}", file=sys.stderr, flush=True))
+        srv = GdbServer(MachineTarget(DebugSession(m)), host, a.port, log=_gdb_log)
     except OSError as e:
         raise BadArgument(f"cannot listen on {host}:{a.port}: {e.strerror or e}") from None
     if host not in LOOPBACK:
@@ -323,10 +331,50 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+#: Exit status when the reader of standard output went away (``kmemu boot | head``):
+#: what a shell shows for a process ended by SIGPIPE.
+EXIT_STDOUT_CLOSED = 128 + 13
+
+
+def stdout_reader_gone() -> bool:
+    """True when standard output is a pipe (or socket) whose reader has closed it.
+
+    Python ignores SIGPIPE, so a write there raises BrokenPipeError; so does a write
+    to any socket whose peer left.  Only the first means "the user is done reading"
+    (poll reports POLLERR on a pipe with no reader left)."""
+    try:
+        fd = sys.__stdout__.fileno() if sys.__stdout__ is not None else 1
+        p = select.poll()
+        p.register(fd, select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in p.poll(0))
+    except (OSError, ValueError):
+        return False
+
+
+def _quiet_stdout() -> None:
+    """Point fd 1 at /dev/null so the interpreter's final flush cannot complain."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ is not None else 1)
+    finally:
+        os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``kmemu`` command.  SIGPIPE keeps Python's setting (ignored): a reader of
+    standard output that leaves ends the command quietly with status 141, and a gdb
+    client that leaves is the stub's business (it logs it and serves the next one)."""
     args = parser().parse_args(argv)
-    if argv is None and hasattr(signal, "SIGPIPE"):
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `kmemu boot | head` ends quietly
+    try:
+        return _run(args)
+    except BrokenPipeError:
+        if not stdout_reader_gone():
+            raise
+        _quiet_stdout()
+        return EXIT_STDOUT_CLOSED
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.fn(args))
     except GuestOops as e:

@@ -46,7 +46,7 @@ from unicorn import (
 from unicorn import unicorn_const as ucc
 from unicorn import x86_const as x86
 
-from emu.errors import KmemuError
+from emu.errors import CallStopped, KmemuError
 
 EXC_WITH_ERROR_CODE = frozenset({8, 10, 11, 12, 13, 14, 17, 21, 29, 30})
 RFLAGS_IF = 1 << 9
@@ -61,8 +61,12 @@ class CpuError(KmemuError):
     """The emulated CPU cannot continue (e.g. no usable IDT gate: a triple fault)."""
 
 
-class BudgetExceeded(KmemuError):
-    """A run took more instructions or seconds than its budget allowed."""
+class BudgetExceeded(CallStopped):
+    """A run took more instructions or seconds than its budget allowed (the call
+    stays suspended where the budget ran out: see :class:`emu.errors.CallStopped`)."""
+
+    stopped_by = "budget"
+    insns: int | None = None  # for max_insns: the instructions run before the stop
 
 
 # --- measuring Unicorn's hidden exception state -------------------------------------
@@ -159,10 +163,13 @@ class InsnCounter:
             except KmemuError:
                 n = 1
             self._sizes[key] = n = max(n, 1)
-        self.count += n
-        if self.limit is not None and self.count >= self.limit:
+        if self.limit is not None and self.count + n > self.limit:
+            # Measured: emu_stop in a block hook stops before the block runs, so
+            # the block is not counted and a limit of N runs at most N instructions.
             self.exceeded = True
             uc.emu_stop()
+            return
+        self.count += n
 
     def acquire(self) -> None:
         if self.users == 0:
@@ -171,6 +178,8 @@ class InsnCounter:
         self.users += 1
 
     def release(self) -> None:
+        if self.users == 0:  # its hook was already taken away (Machine.remove_hooks_since)
+            return
         self.users -= 1
         if self.users == 0 and self._hook is not None:
             delete_hook(self.uc, self._hook)

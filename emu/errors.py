@@ -39,3 +39,27 @@ class ModuleError(KmemuError):
     def __init__(self, message: str, errno: int = 0) -> None:
         self.errno = errno
         super().__init__(message)
+
+
+class CallStopped(KmemuError):
+    """The host stopped a call before its end: a budget ran out, ``interrupt()``
+    (Ctrl-C), or the guest waits for something no interrupt will bring.
+
+    The call is not lost and not half-finished behind your back: it stays
+    suspended where it stopped (``Machine.state`` is "stopped") and ``call`` is
+    the :class:`emu.stops.SuspendedCall`: inspect the machine, then
+    ``call.resume()`` it or ``call.abort()`` it, or ``restore()`` a snapshot.
+    ``call`` is None when no call was running (e.g. during boot).
+    """
+
+    call = None  # the emu.stops.SuspendedCall left stopped (set by the run loop)
+    stopped_by = "host"  # each subclass says what: "budget", "interrupt", "wait"
+
+    @property
+    def detail(self) -> str:
+        """The message without the advice on what to do with the stopped call."""
+        return self.__dict__.get("_detail", str(self))
+
+    @detail.setter
+    def detail(self, text: str) -> None:
+        self.__dict__["_detail"] = text

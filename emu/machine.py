@@ -39,6 +39,7 @@ from unicorn import x86_const as x86
 
 from emu.build import Artifacts, build, cmdline_sector
 from emu.build import layout as L
+from emu.build.abi import define, internal_vectors
 from emu.cpu import (
     EXC_WITH_ERROR_CODE,
     WATCHDOG,
@@ -48,11 +49,11 @@ from emu.cpu import (
     RegBatch,
 )
 from emu.debug_api import DebugInfoMixin
-from emu.errors import BadArgument, KmemuError, MachineError
+from emu.errors import BadArgument, CallStopped, KmemuError, MachineError
 from emu.firmware.bios import Bios
 from emu.firmware.disk import Disk
 from emu.firmware.e820 import E820Map, check_bootable, default_map, load_map, parse_size
-from emu.irq import InterruptController, IrqState
+from emu.irq import InterruptController, IrqError, IrqState
 from emu.kernel import pagetable
 from emu.kernel.events import EVENT_SIZE, Event, decode
 from emu.kernel.symbols import Params, Symbols
@@ -74,7 +75,6 @@ KMEMU_MAGIC = 0x4D454D4B
 CTL_READY, CTL_CALL_DONE, CTL_CALL_OOPS, CTL_IRQ_WINDOW = 1, 2, 3, 4
 CTL_SLEEP, CTL_SLEEP_FOREVER = 5, 6
 CTL_STOPPED = 100  # host-side only: a stopping breakpoint was hit
-CALL_VECTOR = 0xEC
 ARG_REGS = (x86.UC_X86_REG_RDI, x86.UC_X86_REG_RSI, x86.UC_X86_REG_RDX,
             x86.UC_X86_REG_RCX, x86.UC_X86_REG_R8, x86.UC_X86_REG_R9)
 CONTEXTS = ("process", "irqs_off", "preempt_off", "irq")
@@ -107,13 +107,19 @@ class GuestOops(KmemuError):
         super().__init__(f"{event.message} (RIP {rip_symbol}{at})\n{console.rstrip()}")
 
 
-class GuestWaiting(KmemuError):
+class GuestWaiting(CallStopped):
     """The guest is asleep waiting for something only an interrupt could bring
-    (e.g. memory for a ``__GFP_NOFAIL`` allocation) and nothing is pending."""
+    (e.g. memory for a ``__GFP_NOFAIL`` allocation) and nothing is pending; the
+    call stays suspended in its wait (:class:`emu.errors.CallStopped`)."""
+
+    stopped_by = "wait"
 
 
-class Interrupted(KmemuError):
-    """The run was stopped from outside (Ctrl-C in the CLI, ``Machine.interrupt()``)."""
+class Interrupted(CallStopped):
+    """The run was stopped from outside (Ctrl-C in the CLI, ``Machine.interrupt()``);
+    the call stays suspended where it stopped (:class:`emu.errors.CallStopped`)."""
+
+    stopped_by = "interrupt"
 
 
 class GuestExit(KmemuError):
@@ -138,6 +144,12 @@ class Snapshot:
     insns: int
     valid: bool = True
     suspended: SuspendedCall | None = None  # taken while a call was stopped in the guest
+
+
+#: SuspendedCall.stopped_by, as the refusal of another request says it
+_STOPPED_BY = {"breakpoint": "at a breakpoint", "watchpoint": "at a watchpoint",
+               "interrupt": "by an interrupt", "budget": "by its budget",
+               "wait": "waiting for memory"}
 
 
 def _u64(v: int) -> int:
@@ -196,6 +208,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         self._stop_hit: object | None = None  # the stopping breakpoint just hit
         self._skip_once: int | None = None  # the address a step starts at (see _step_insn)
         self._skip_all = False
+        self._points_off = False  # abort() finishing a call: stopping points do not stop
         self._hooks_done_at: int | None = None  # stopped by a breakpoint here: hooks ran
         self._suspended: SuspendedCall | None = None
         self._watchpoints: list = []  # installed emu.breakpoints.Watchpoint objects
@@ -453,13 +466,18 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                     raise BudgetExceeded(
                         f"guest ran longer than {seconds:g} s (at {self.symbolize(cpu.rip)})")
                 if counter is not None and counter.exceeded:
-                    raise BudgetExceeded(
-                        f"guest ran more than {max_insns} instructions "
-                        f"(at {self.symbolize(cpu.rip)})")
+                    ran = counter.count - (counter.limit - max_insns)  # type: ignore[operator]
+                    e = BudgetExceeded(f"guest would run more than {max_insns} instructions "
+                                       f"(stopped after {ran}, at {self.symbolize(cpu.rip)})")
+                    e.insns = ran
+                    raise e
                 if irq.has_pending() and cpu.irqs_enabled():
                     continue
                 if self._halted():
                     if irq.has_timers():
+                        if self._sleeping:  # a wait for memory the timer's interrupt ends
+                            self.sleeps += 1
+                            self._sleeping = 0
                         irq.fire_next_timer()  # time passes while the CPU is halted
                         continue
                     if self._sleeping:
@@ -471,7 +489,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                         raise GuestWaiting(
                             f"guest is waiting for memory at {self.symbolize(cpu.rip)} and no "
                             "interrupt is pending to free any (see the console for the "
-                            "allocation); the call was abandoned")
+                            "allocation)")
                     reason = ("interrupts disabled" if not cpu.irqs_enabled()
                               else "no interrupt pending")
                     raise MachineError(f"guest halted at {self.symbolize(cpu.rip)} with "
@@ -573,8 +591,11 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
 
     def _require_ready(self) -> None:
         if self.state == "stopped":
-            raise MachineError("a call is stopped at a breakpoint: resume() or abort() it "
-                               "first")
+            call = self._suspended
+            how = _STOPPED_BY.get(call.stopped_by if call else "", "at a breakpoint")
+            name = f"{call.name}()" if call else "a call"
+            raise MachineError(f"{name} is stopped {how} (at {self.symbolize(self.cpu.rip)}): "  # type: ignore[union-attr]
+                               "resume() or abort() it, or restore() a snapshot, first")
         if self.state != "ready":
             raise MachineError(f"the machine is {self.state}; boot() it first"
                                if self.state == "off" else f"the machine is {self.state}")
@@ -668,7 +689,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                 r = struct.unpack("<Q", uc.mem_read(self._req_pa + 56, 8))[0]
                 return r & mask if mask else r
 
-            self.irq.raise_irq(CALL_VECTOR)  # type: ignore[union-attr]
+            self.irq.raise_irq(define("KMEMU_CALL_VECTOR"))  # type: ignore[union-attr]
             self._to_idle()
             return self._complete(SuspendedCall(self, name, finish_irq), budget_seconds,
                                   max_insns)
@@ -694,9 +715,12 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         self._suspended = call
         try:
             stop = self._run_request(budget_seconds, max_insns)
+        except CallStopped as e:  # budget, interrupt, wait: the call stays where it is
+            self._suspend_stopped(call, e)
+            raise
         except BaseException:
             self._suspended = None
-            if self.state == "running":  # oops, budget, interrupt, wait: back at idle
+            if self.state == "running":  # oops (back at idle, tainted as Linux is)
                 self.state = "ready"
             raise
         if stop == CTL_STOPPED:
@@ -718,9 +742,6 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                 stop, self._ctl_pending = self._ctl_pending, None
             else:
                 stop = self._run(budget_seconds, max_insns)
-        except (BudgetExceeded, Interrupted, GuestWaiting):
-            self._to_idle()
-            raise
         except MachineError:
             self.state = "crashed"
             raise
@@ -743,11 +764,23 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         return stop
 
     def raise_irq(self, vector: int, after: int | None = None) -> None:
-        """Raise an interrupt now (delivered at once if the machine is idle) or after N insns."""
-        self._require_ready()
+        """Raise an interrupt now (delivered at once if the machine is idle) or after N insns.
+
+        While a call is stopped the vector is only made pending: it is delivered
+        when the call runs on with interrupts enabled (``resume()``), e.g. to give
+        memory to a call stopped by :class:`GuestWaiting`.
+        """
+        if self.state != "stopped":
+            self._require_ready()
         irq = self.irq
         assert irq is not None
+        own = internal_vectors().get(vector) if isinstance(vector, int) else None
+        if own is not None:
+            raise IrqError(f"vector {vector:#x} is kmemu's own ({own}: it runs host calls in "
+                           "interrupt context; use call(..., context='irq'))")
         irq.raise_irq(vector, after)
+        if self.state == "stopped":
+            return
         if after is None or after == 0:
             def finish(stop: int) -> int:
                 if stop != CTL_READY:

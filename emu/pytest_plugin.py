@@ -1,7 +1,10 @@
 """Layer 6: the pytest plugin (entry point ``pytest11``).
 
 * ``machine`` fixture: boots once per session per configuration and gives
-  every test the machine restored from its post-boot snapshot.
+  every test the machine restored from its post-boot snapshot, with nothing
+  an earlier test left behind: no breakpoints, watchpoints or hooks (every
+  Unicorn hook added since boot is deleted), no timers, pending interrupts or
+  stopped call (the snapshot has none), and the host-side settings of boot.
 * ``@pytest.mark.kmemu(mem="6G", cmdline="...")`` picks another configuration
   (any ``Machine()`` keyword); ``modules=["mydev.c", ["a.c", "b.c"]]`` (paths
   relative to the test file) loads modules after boot, before the snapshot.
@@ -11,6 +14,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,7 +22,21 @@ import pytest
 from emu.errors import BadArgument
 from emu.machine import Machine, Snapshot
 
-_BOOTED: dict[str, tuple[Machine, Snapshot]] = {}
+
+@dataclass(frozen=True)
+class _Booted:
+    """A session's machine and what a test must find it as."""
+
+    machine: Machine
+    snapshot: Snapshot
+    hooks: frozenset[int]  # the Unicorn hooks right after boot
+    settings: dict[str, object]  # public host-side attributes a test may change
+
+
+#: Machine attributes a test may change that are no part of a snapshot.
+SETTINGS = ("budget_seconds", "echo", "suspend_on_interrupt", "sleeps")
+
+_BOOTED: dict[str, _Booted] = {}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -35,9 +53,14 @@ def booted_machine(**kw: object) -> Machine:
     key = _key(kw)
     if key not in _BOOTED:
         m = Machine.booted(**kw)
-        _BOOTED[key] = (m, m.snapshot())
-    m, snap = _BOOTED[key]
-    m.restore(snap)
+        _BOOTED[key] = _Booted(m, m.snapshot(), m.hook_handles(),
+                               {a: getattr(m, a) for a in SETTINGS})
+    b = _BOOTED[key]
+    m = b.machine
+    m.restore(b.snapshot)  # memory, CPU, console, events, IRQs and timers, no stopped call
+    m.remove_hooks_since(b.hooks)  # breakpoints, watchpoints, user hooks
+    for attr, value in b.settings.items():
+        setattr(m, attr, value)
     return m
 
 
@@ -71,15 +94,13 @@ def machine(request: pytest.FixtureRequest) -> Iterator[Machine]:
 @pytest.fixture
 def debug_session(machine: Machine):  # -> Iterator[emu.session.DebugSession]
     """A :class:`emu.session.DebugSession` over ``machine`` (numbered breakpoints and
-    watchpoints, stepping, ``Stop`` reports); afterwards its points are deleted and a
-    call still stopped in the guest is abandoned (the next test restores anyway)."""
+    watchpoints, stepping, ``Stop`` reports); afterwards its points are deleted (a call
+    still stopped in the guest is left to the next test's restore)."""
     from emu.session import DebugSession
 
     s = DebugSession(machine)
     yield s
     s.delete()
-    if machine.state == "stopped":
-        machine._suspended.abort()  # noqa: SLF001
     machine.suspend_on_interrupt = False
 
 

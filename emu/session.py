@@ -25,7 +25,14 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from emu.breakpoints import Breakpoint, Watchpoint, c_int, resolve_location
+from emu.breakpoints import (
+    Breakpoint,
+    Watchpoint,
+    c_int,
+    check_watch_range,
+    parse_address,
+    resolve_location,
+)
 from emu.errors import BadArgument, KmemuError
 from emu.kernel.source import find_source, source_line
 from emu.stepping import line_at
@@ -244,9 +251,9 @@ class DebugSession:
         text = text.strip()
         if not text:
             raise BadArgument("an address or expression is needed")
-        literal = c_int(text)
+        literal = parse_address(text)  # over 64 bits: refused, not cut
         if literal is not None:
-            return literal & ((1 << 64) - 1)
+            return literal
         if re.fullmatch(r"[A-Za-z_]\w*", text) and self.m.symbols is not None \
                 and text in self.m.symbols.by_name:
             return self.m.symbol(text)
@@ -343,17 +350,17 @@ class DebugSession:
     def watch(self, expr: str | int, size: int | None = None, access: str = "write",
               changes_only: bool | None = None) -> Point:
         """``watch``/``rwatch``/``awatch`` an lvalue expression (its address and size)
-        or an address (``size`` bytes, default 8)."""
-        if size is not None and (isinstance(size, bool) or not isinstance(size, int)
-                                 or size < 1):
-            raise BadArgument(f"watch size must be a positive number of bytes, got {size!r}")
+        or an address (``size`` bytes, default 8).  The range is checked by
+        :func:`emu.breakpoints.check_watch_range`, the check ``Machine.watch`` and
+        the gdb stub use: an object too big to watch is refused, never cut."""
         scope = None
         if isinstance(expr, int):
-            addr, n, text = expr, size or 8, f"*{expr:#x}"
+            addr, n, text = expr, 8 if size is None else size, f"*{expr:#x}"
         else:
             text = expr.strip()
-            if text.startswith("*") and c_int(text[1:]) is not None:
-                addr, n = c_int(text[1:]) & ((1 << 64) - 1), size or 8  # type: ignore[operator]
+            literal = parse_address(text[1:]) if text.startswith("*") else None
+            if literal is not None:
+                addr, n = literal, 8 if size is None else size
             else:
                 obj, scope = self._evaluate(text)
                 if obj.address_ is None:
@@ -366,7 +373,8 @@ class DebugSession:
                 except TypeError:
                     raise BadArgument(f"cannot watch {text!r}: a {obj.type_} has no size "
                                       "(watch data, e.g. '*(long *)ADDR')") from None
-                addr, n = obj.address_, size or max(1, min(whole, 1 << 20))
+                addr, n = obj.address_, whole if size is None else size
+        check_watch_range(addr, n, "" if isinstance(expr, int) else text)
         if changes_only is None:  # gdb's `watch` ignores writes of the same value
             changes_only = access == "write"
         scoped = scope is not None and bool(scope.used)
@@ -519,45 +527,29 @@ class DebugSession:
         return self._out_of_scope().lstrip("\n") + text
 
     #: How long ``kill`` lets a stopped call run on before abandoning it.
-    KILL_SECONDS = 10.0
+    KILL_SECONDS = 1.0
 
     def _finish_quietly(self, call) -> str:  # call: SuspendedCall
-        """End a stopped call by running it to its end with every point disabled.
-
-        Abandoning a kernel function inside a locked or atomic section would leave
-        its locks held and its lists half-linked (the next allocation would spin or
-        panic), so there ``kill`` and gdb's ``D``/``k`` let it finish; outside one
-        (interrupts on, preempt_count 0) it is dropped at once.  A call that does
-        not end within :attr:`KILL_SECONDS` is abandoned anyway.
-        """
-        from emu.machine import BreakpointHit
+        """End a stopped call with :meth:`SuspendedCall.abort` (it runs to its end
+        with the points off: a kernel function dropped halfway leaves half-done
+        state).  gdb's ``kill`` must end the program, so a call that does not end
+        within :attr:`KILL_SECONDS` (a runaway loop) is dropped where it is, and
+        the message says the kernel may need a restore."""
+        from emu.errors import CallStopped
+        from emu.stops import CannotAbort
 
         m = self.m
-        count = int.from_bytes(m.read_virt(m.symbol("preempt_count"), 4), "little")
-        if m.cpu.irqs_enabled() and count == 0:  # type: ignore[union-attr]
-            # Every lock here is taken with spin_lock_irqsave, and nothing runs in an
-            # atomic section: the call holds no lock and can be dropped where it is.
-            call.abort()
-            return (f"Call {call.name}() abandoned (it held no lock: interrupts on, "
-                    "preempt_count 0); the kernel is idle.")
-        for p in self.points.values():
-            p.remove()
-        budget, m.budget_seconds = m.budget_seconds, self.KILL_SECONDS
         try:
-            result = call.resume()
-            return f"Call {call.name}() ran to its end (returned {result:#x}); the kernel is idle."
-        except BreakpointHit:  # a point someone installed outside this session
-            call = m._suspended  # noqa: SLF001
-        except KmemuError as e:  # budget, oops, wait: resume() already went back to idle
-            return f"Call {call.name}() did not end cleanly ({e}); the kernel is idle."
-        finally:
-            m.budget_seconds = budget
-            for p in self.points.values():
-                (p.bp or p.wp).install()  # type: ignore[union-attr]
-        if call is not None and m.state == "stopped":
-            call.abort()
-        return (f"Call {call.name}() abandoned; the kernel is idle (it may hold half-done "
-                "state: 'restore NAME' to be sure).")
+            result = m._abort(call, self.KILL_SECONDS)  # noqa: SLF001
+        except CannotAbort as e:
+            m._drop(call)  # noqa: SLF001
+            cause = e.__cause__
+            why = cause.detail if isinstance(cause, CallStopped) else str(cause)
+            return (f"Call {call.name}() abandoned where it was: it did not end ({why}); the "
+                    "kernel may hold half-done state ('restore NAME' to be sure).")
+        except KmemuError as e:  # an oops or panic on the way
+            return f"Call {call.name}() did not end cleanly ({e}); the kernel is {m.state}."
+        return f"Call {call.name}() ran to its end (returned {result:#x}); the kernel is idle."
 
     def irq(self, vector: int) -> Stop:
         """Raise an interrupt at idle; a breakpoint or watchpoint in the handler stops
@@ -694,7 +686,11 @@ class DebugSession:
                         "(tainted). 'restore NAME' goes back to a snapshot.",
                         m.cpu.rip, signal=SIGSEGV)  # type: ignore[union-attr]
         except (GuestWaiting, BudgetExceeded, Interrupted) as e:
-            return Stop("error", f"{type(e).__name__}: {e}", m.cpu.rip,  # type: ignore[union-attr]
+            # the call stays stopped where the host stopped it (emu.errors.CallStopped)
+            text = f"{type(e).__name__}: {e.detail}"
+            if m.state == "stopped":
+                text += "; the call is stopped there: continue, finish or 'kill' it"
+            return Stop("error", text, m.cpu.rip,  # type: ignore[union-attr]
                         signal=SIGINT if isinstance(e, Interrupted) else SIGTRAP)
         except GuestExit as e:  # a panic: the kernel halted for good
             tail = m.console_tail(15)

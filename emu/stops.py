@@ -1,10 +1,12 @@
 """Layer 5: stopping inside the guest — suspended calls, single steps, and the
 breakpoint, watchpoint and backtrace entry points of :class:`emu.Machine`.
 
-A call that reaches a stopping breakpoint or watchpoint (or is interrupted in
-a debug session) is left *suspended*: ``Machine.state`` is "stopped" and the
-:class:`BreakpointHit` carries a :class:`SuspendedCall` that can be resumed,
-stepped (see :mod:`emu.stepping`) or abandoned.  :class:`StopsMixin` holds the
+A call that reaches a stopping breakpoint or watchpoint, or that the host
+stops (its budget, ``interrupt()``, a wait no interrupt ends: the
+:class:`emu.errors.CallStopped` errors), is left *suspended*: ``Machine.state``
+is "stopped" and the exception carries a :class:`SuspendedCall` that can be
+resumed, stepped (see :mod:`emu.stepping`) or aborted (run to its end with the
+stopping points off: never dropped halfway).  :class:`StopsMixin` holds the
 machine's side of that; ARCHITECTURE.md ("Debugging") has the Unicorn facts it
 relies on.
 
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from unicorn import UC_ERR_INSN_INVALID, Uc, UcError
 
-from emu.errors import BadArgument, KmemuError, MachineError
+from emu.errors import BadArgument, CallStopped, KmemuError, MachineError
 
 if TYPE_CHECKING:
     from emu.machine import Machine
@@ -57,6 +59,11 @@ class WatchpointHit(BreakpointHit):
         self.args = (f"{hit.describe()}\nstopped at {where} in {call.name}()",)  # type: ignore[attr-defined]
 
 
+class CannotAbort(MachineError):
+    """``abort()`` could not run a stopped call to its end (a runaway loop, a wait
+    no interrupt ends); it is still stopped: only ``restore()`` gives a sound machine."""
+
+
 class CallInterrupted(BreakpointHit):
     """A call suspended by ``Machine.interrupt()`` (Ctrl-C) in a debug session."""
 
@@ -78,6 +85,8 @@ class SuspendedCall:
     on_done: Callable[[int], int]  # the call's result from the final control value
     done: bool = False
     result: int | None = None
+    #: what stopped it last: "breakpoint", "watchpoint", "interrupt", "budget", "wait"
+    stopped_by: str = "breakpoint"
 
     @property
     def rip(self) -> int:
@@ -120,9 +129,12 @@ class SuspendedCall:
         from emu.stepping import finish
         return finish(self, level)
 
-    def abort(self) -> None:
-        """Give up the call: back to idle (the guest may hold half-done state)."""
-        self.machine._abort(self)
+    def abort(self) -> int:
+        """End the call without leaving anything half-done: it runs to its end with
+        the stopping breakpoints and watchpoints off (for at most 10 s) and the
+        machine is idle again; returns the call's result (free it if you like).
+        :class:`CannotAbort` if it cannot end (it stays stopped: ``restore()``)."""
+        return self.machine._abort(self)
 
     def backtrace(self) -> list:  # -> list[emu.kernel.unwind.Frame]
         """The stack of the stopped call, innermost first."""
@@ -144,16 +156,32 @@ class StopsMixin:
         self._hooks_done_at = self.cpu.rip if isinstance(bp, Breakpoint) else None  # type: ignore[union-attr]
         where = self.symbolize(self.cpu.rip)  # type: ignore[union-attr]
         if isinstance(bp, WatchHit):
+            call.stopped_by = "watchpoint"
             raise WatchpointHit(call, bp, where)
         if bp == "interrupted":
+            call.stopped_by = "interrupt"
             raise CallInterrupted(call, None, where)
+        call.stopped_by = "breakpoint"
         if getattr(bp, "temporary", False):
             bp.remove()  # type: ignore[union-attr]
         raise BreakpointHit(call, bp, where)
 
+    def _suspend_stopped(self, call: SuspendedCall, e: CallStopped) -> None:
+        """Leave ``call`` where the host stopped it (budget, interrupt, wait) and
+        say so in ``e``: nothing half-done is left behind the machine's back."""
+        self._stop_hit = None
+        self._hooks_done_at = None
+        self._watch_hits = []
+        self.state = "stopped"
+        self._suspended = call
+        call.stopped_by = e.stopped_by
+        e.call, e.detail = call, str(e)
+        e.args = (f"{e}; {call.name}() is suspended there: .call.resume() or .call.abort() "
+                  "it, or restore() a snapshot",)
+
     def _check_suspended(self, call: SuspendedCall) -> None:
         if self.state != "stopped" or self._suspended is not call:
-            raise MachineError("that call is not the one stopped at a breakpoint")
+            raise MachineError("that call is not the one stopped in the guest")
 
     def _resume(self, call: SuspendedCall) -> int:
         """Step off the stop (as gdb steps over a breakpoint), then run."""
@@ -257,13 +285,76 @@ class StopsMixin:
         self._to_idle()
         self.state = "ready"
 
-    def _abort(self, call: SuspendedCall) -> None:
+    #: How long :meth:`SuspendedCall.abort` lets a call run on to its end.
+    ABORT_SECONDS = 10.0
+
+    def _drop(self, call: SuspendedCall) -> None:
+        """Leave ``call`` where it is and go back to idle: only for front ends that
+        must end a call :meth:`_abort` could not (gdb's ``kill`` of a runaway),
+        and they say the kernel may hold half-done state."""
         self._check_suspended(call)
         self._stop_hit = None
         self._hooks_done_at = None
         self._suspended = None
         self._to_idle()
         self.state = "ready"
+
+    def _abort(self, call: SuspendedCall, seconds: float | None = None) -> int:
+        """End a stopped call by running it to its end with the stopping points off.
+
+        A kernel function cannot be dropped halfway without leaving something
+        half-done: inside a critical section its lock stays held (the next
+        allocation spins or panics), and outside one too (measured with
+        :func:`emu.sweep.budget_sweep`: ``vmalloc`` dropped between taking its
+        area and mapping it leaves a busy area with no pages).  So the call
+        finishes, for at most ``seconds`` (ABORT_SECONDS), and its result (also in
+        ``call.result``) is returned for the caller to free if it wants.  A call
+        that cannot end raises :class:`CannotAbort` and stays stopped (only
+        ``restore()`` helps then); an oops or panic on the way is raised as usual.
+        """
+        self._check_suspended(call)
+        budget = self.budget_seconds
+        self.budget_seconds = self.ABORT_SECONDS if seconds is None else seconds
+        self._points_off = True
+        try:
+            return call.resume()
+        except (CallStopped, BreakpointHit) as e:
+            why = e.detail if isinstance(e, CallStopped) else str(e)
+            raise CannotAbort(f"{call.name}() could not be run to its end ({why}); it is "
+                              "still stopped: restore() a snapshot") from e
+        finally:
+            self._points_off = False
+            self.budget_seconds = budget
+            if self._rewatch:  # page-table entries under a watchpoint were written
+                self._rewatch_all()
+
+    def hook_handles(self) -> frozenset[int]:
+        """Every Unicorn hook installed now: kmemu's own and its users' (breakpoints,
+        watchpoints, ``hook_add``, hooks added straight on ``m.uc``)."""
+        return frozenset(self.uc._callbacks)  # noqa: SLF001 - the binding's hook table
+
+    def remove_hooks_since(self, baseline: frozenset[int]) -> int:
+        """Delete every hook not in ``baseline`` (from :meth:`hook_handles`): the
+        breakpoints, watchpoints and hooks added since, so none of them fires
+        again (the pytest plugin does this between tests).  How many went."""
+        extra = self.hook_handles() - baseline
+        for h in extra:
+            self.uc.hook_del(h)
+        if extra:
+            self.uc.ctl_flush_tb()  # see emu.cpu.delete_hook
+        for wp in self._watchpoints:
+            wp._hooks.clear()  # noqa: SLF001 - deleted above
+            wp.installed = False
+        self._watchpoints.clear()
+        self._retired_hooks.clear()
+        counter = self._counter
+        if counter is not None and counter._hook in extra:  # noqa: SLF001 - a count left open
+            counter._hook, counter.users = None, 0  # noqa: SLF001
+        irq = self.irq
+        if irq is not None and irq._hook in extra:  # noqa: SLF001 - a timer's tick hook
+            irq._hook = None  # noqa: SLF001
+            irq._sync_hook()  # noqa: SLF001 - back if the restored state has timers
+        return len(extra)
 
     def lines_kernel(self):  # -> emu.kernel.lines.LineTable
         """The kernel's own DWARF line table."""

@@ -37,8 +37,6 @@ def _keep_removed_hooks(machine: Machine, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(uc, "hook_del", hook_del, raising=False)
     yield
     # do not leak host-side debugger state into other tests (restore() keeps some)
-    if machine.state == "stopped":
-        machine._suspended.abort()  # noqa: SLF001
     for wp in list(machine._watchpoints):  # noqa: SLF001
         wp.remove()
     machine._skip_once = None  # noqa: SLF001
@@ -488,6 +486,8 @@ def test_stepping_over_hlt_in_a_sleeping_allocation(machine: Machine, s: DebugSe
         pytest.fail("no hlt")
     stop = s.cont()
     assert stop.reason == "error" and "waiting for memory" in stop.text
+    assert "the call is stopped there" in stop.text  # not silently abandoned
+    assert "abandoned where it was" in s.kill()  # it waits again: gdb's kill must end it
     assert s.call("kmemu_test_add", ["1", "2", "3", "4", "5", "6"]).value == 91
 
 

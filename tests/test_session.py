@@ -106,7 +106,7 @@ def test_errors_leave_the_session_usable(s: DebugSession) -> None:
     s.call("kmalloc", ["64", "GFP_KERNEL"])
     with pytest.raises(SessionError, match="a call is stopped"):
         s.call("kmalloc", ["64", "GFP_KERNEL"])
-    assert "abandoned" in s.kill()
+    assert "ran to its end" in s.kill()  # abandoning kmalloc halfway could leave a lock held
     assert s.call("kmemu_test_add", ["1", "2", "3", "4", "5", "6"]).value == 91
 
 

@@ -1,11 +1,19 @@
 """The gdb stub's TCP server: transport events in, protocol replies out.
 
 Layer 6.  One client at a time; when it leaves (``D``, ``k`` or a closed
-socket) the machine stays as it is and the next client may attach.  While
-the guest runs (``c``/``s``/``vCont``) a watcher thread reads the socket so a
-Ctrl-C (a bare 0x03) stops the guest; bytes it reads meanwhile are kept for
-the decoder.  Console output the kernel printed during a run, and the
-result of a finished call, reach gdb as ``O`` packets before the stop reply.
+socket) the next client may attach.  A client that vanishes (its socket
+closed or reset at any point, even in the middle of a packet, a reply or a
+run) never ends the server: the disconnect is logged, the points it set are
+deleted and a call it left stopped is killed, as ``D`` would have done (it
+cannot remove them itself any more), and the server waits for the next
+client.  Every write to the socket uses ``MSG_NOSIGNAL``, so no SIGPIPE can
+reach the process whatever its signal settings; a broken connection is a
+:class:`ClientGone`.  While the guest runs (``c``/``s``/``vCont``) a watcher
+thread reads the socket so a Ctrl-C (a bare 0x03) stops the guest; bytes it
+reads meanwhile are kept for the decoder, and a client that leaves during the
+run stops it as a Ctrl-C would.  Console output the kernel printed during a
+run, and the result of a finished call, reach gdb as ``O`` packets before
+the stop reply.
 
 >>> srv = GdbServer(MachineTarget(DebugSession(m)), port=0)   # doctest: +SKIP
 >>> srv.serve()                                                # doctest: +SKIP
@@ -31,6 +39,14 @@ def is_resume(data: bytes) -> bool:
         data.startswith(b"vCont;") and data != b"vCont?")
 
 
+class ClientGone(Exception):
+    """The client's connection broke (closed or reset by the peer)."""
+
+
+def _lost(e: OSError) -> ClientGone:
+    return ClientGone(f"connection lost ({e.strerror or type(e).__name__})")
+
+
 class GdbServer:
     def __init__(self, target, host: str = "127.0.0.1", port: int = 1234,
                  log: Callable[[str], None] | None = None) -> None:
@@ -39,23 +55,63 @@ class GdbServer:
         self.sock = socket.create_server((host, port), reuse_port=False)
         self.host = host
         self.port = self.sock.getsockname()[1]
+        self.clients = 0  # clients served so far (tests watch it)
+        self._closing = False
 
     def close(self) -> None:
+        """Stop serving: a thread blocked in ``serve`` returns (shutdown wakes accept)."""
+        self._closing = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # never listened, or already shut down
         self.sock.close()
 
     def serve(self, once: bool = False) -> None:
-        """Accept clients one after another (only the first if ``once``)."""
+        """Accept clients one after another (only the first if ``once``).  Returns
+        when ``once`` is done or the listening socket is closed."""
         while True:
-            conn, peer = self.sock.accept()
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # one packet per step
-            self.log(f"gdb connected from {peer[0]}:{peer[1]}")
             try:
-                Connection(conn, self.target).run()
-            finally:
-                conn.close()
-                self.log("gdb disconnected")
+                conn, peer = self.sock.accept()
+            except (ConnectionAbortedError, ConnectionResetError):
+                continue  # the client gave up before we accepted it
+            except OSError:
+                if self._closing:
+                    return
+                raise
+            self.serve_client(conn, f"{peer[0]}:{peer[1]}")
             if once:
                 return
+
+    def serve_client(self, conn: socket.socket, peer: str) -> None:
+        """One client from connect to disconnect; never raises for anything the client
+        does (a kmemu bug is logged as one line and the server goes on)."""
+        self.log(f"gdb connected from {peer}")
+        detached = False
+        try:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # one packet per step
+            how, detached = Connection(conn, self.target).run()
+        except ClientGone as e:
+            how = str(e)
+        except OSError as e:
+            how = str(_lost(e))
+        except Exception as e:  # noqa: BLE001 - a bug must not end the server
+            how = f"internal error: {type(e).__name__}: {e}"
+        finally:
+            conn.close()
+            self.clients += 1
+        if not detached:
+            how += self._clean_up()
+        self.log(f"gdb disconnected: {how}")
+
+    def _clean_up(self) -> str:
+        """What ``D`` does, for a client that left without it: its points go and a
+        call it left stopped is killed, so the next client starts clean."""
+        try:
+            said = self.target.detach()
+        except Exception as e:  # noqa: BLE001
+            return f"; cleaning up failed: {type(e).__name__}: {e}"
+        return "; its breakpoints and watchpoints are deleted" + (f"; {said}" if said else "")
 
 
 class Connection:
@@ -67,19 +123,24 @@ class Connection:
         self.last: bytes = b""
 
     def send(self, raw: bytes) -> None:
-        self.conn.sendall(raw)
+        """Write to the client: never SIGPIPE; a broken connection is ClientGone."""
+        try:
+            self.conn.sendall(raw, socket.MSG_NOSIGNAL)
+        except OSError as e:
+            raise _lost(e) from None
 
     def reply(self, payload: bytes) -> None:
         self.last = frame(payload)
         self.send(self.last)
 
-    def run(self) -> None:
+    def run(self) -> tuple[str, bool]:
+        """Serve until the client leaves: (how it left, whether it detached)."""
         pending = b""
         while True:
             data = pending or self._recv()
             pending = b""
             if not data:
-                return
+                return "connection closed by the client", False
             events = self.decoder.feed(data)
             for i, ev in enumerate(events):
                 if isinstance(ev, BadPacket):
@@ -100,26 +161,31 @@ class Connection:
                     else:
                         answer = self.proto.handle(ev.data)
                     for text in self.target.take_output():
-                        for i in range(0, len(text), 512):
-                            self.reply(b"O" + text[i:i + 512].encode().hex().encode())
+                        for k in range(0, len(text), 512):
+                            self.reply(b"O" + text[k:k + 512].encode().hex().encode())
                     if answer is None:  # 'k': the client is gone
-                        return
+                        return "killed ('k')", True
                     self.reply(answer)
+                    if self.proto.detached:
+                        return "detached ('D')", True
 
     def _recv(self) -> bytes:
         try:
             return self.conn.recv(65536)
-        except OSError:
-            return b""
+        except OSError as e:
+            raise _lost(e) from None
 
     def _run_guest(self, data: bytes, interrupted: bool = False) -> tuple[bytes | None, bytes]:
         """Handle a resume packet while a watcher thread listens for Ctrl-C.
 
         A Ctrl-C is repeated every ``RETRY_S`` until the run ends: one that arrives
         before the guest has started running would otherwise be dropped by the run's
-        start, and gdb would wait for ever (``interrupted``: one came already)."""
+        start, and gdb would wait for ever (``interrupted``: one came already).  A
+        client that leaves during the run stops it the same way; then
+        :class:`ClientGone` is raised instead of answering."""
         done = threading.Event()
         ctrl_c = threading.Event()
+        gone: list[str] = []
         if interrupted:
             ctrl_c.set()
         extra = bytearray()
@@ -129,16 +195,20 @@ class Connection:
             while not done.is_set():
                 if ctrl_c.is_set():
                     self.target.interrupt()
-                r, _, _ = select.select([self.conn, wake_r], [], [],
-                                        RETRY_S if ctrl_c.is_set() else 1.0)
+                watched = [wake_r] if gone else [self.conn, wake_r]
+                r, _, _ = select.select(watched, [], [], RETRY_S if ctrl_c.is_set() else 1.0)
                 if wake_r in r or self.conn not in r:
                     continue
                 try:
                     chunk = self.conn.recv(4096)
-                except OSError:
-                    return
+                except OSError as e:
+                    chunk, why = b"", f"{_lost(e)} while the guest ran"
+                else:
+                    why = "connection closed by the client while the guest ran"
                 if not chunk:
-                    return
+                    gone.append(why)
+                    ctrl_c.set()  # nobody is left to stop the run: stop it now
+                    continue
                 if b"\x03" in chunk:
                     ctrl_c.set()
                     chunk = chunk.replace(b"\x03", b"")
@@ -150,10 +220,12 @@ class Connection:
             answer = self.proto.handle(data)
         finally:
             done.set()
-            wake_w.send(b"x")
+            wake_w.send(b"x", socket.MSG_NOSIGNAL)
             t.join()
             wake_r.close()
             wake_w.close()
+        if gone:
+            raise ClientGone(gone[0])
         return answer, bytes(extra)
 
 

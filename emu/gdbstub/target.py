@@ -109,11 +109,21 @@ class MachineTarget:
             return f"error: {e}\n"
         return out + "\n"
 
-    def detach(self) -> None:
-        """``D`` and ``k``: points go, a stopped call runs to its end (see
-        DebugSession.kill); the machine stays for the next client."""
+    def detach(self) -> str | None:
+        """``D``, ``k`` and a lost client: points go, a stopped call is killed (see
+        DebugSession.kill: abandoned, or run to its end inside a locked section) and
+        a queued one dropped; the machine stays for the next client.  Returns what
+        happened to the call (None when there was none)."""
         self.s.delete()
-        self.s.kill()
+        said = None
+        if self.s.call_in_progress is not None or self.m.state == "crashed":
+            said = self.s.kill()
+        self.s.queued = None
+        # Output a departed client never received, and what the kernel printed while
+        # the call was killed, are not the next client's: it starts from here.
+        self._output.clear()
+        self._console_mark = len(self.m.console)
+        return said
 
     def halt_reason(self) -> str:
         return "T05thread:1;" if self.s.call_in_progress is not None else "S05"

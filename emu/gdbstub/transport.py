@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from emu.gdbstub.protocol import PacketError, hex_number
+
 MAX_PACKET = 16384  # what we advertise in qSupported (PacketSize)
 ESCAPED = frozenset(b"$#}*")
 
@@ -162,8 +164,8 @@ class Decoder:
                     out.append(BadPacket(f"packet longer than {self.max_packet} bytes"))
                     continue
                 try:
-                    ok = int(cs, 16) == checksum(body)
-                except ValueError:
+                    ok = len(cs) == 2 and hex_number(cs, "checksum", 256) == checksum(body)
+                except PacketError:
                     ok = False
                 if not ok:
                     out.append(BadPacket(f"bad checksum {cs!r}"))

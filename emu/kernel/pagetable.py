@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from emu.errors import PageFault
+from emu.errors import BadArgument, PageFault
 
 #: Reads one little-endian u64 of guest physical memory at ``pa``.
 ReadU64 = Callable[[int], int]
@@ -136,6 +136,30 @@ def is_canonical(va: int) -> bool:
         return False
     top = va >> (_VA_BITS - 1)
     return top == 0 or top == (1 << (64 - _VA_BITS + 1)) - 1
+
+
+def check_address(addr: object, what: str = "address") -> int:
+    """``addr`` as a 64-bit address (an int in 0 .. 2**64-1), or :class:`BadArgument`.
+
+    The one check every front end's address goes through (the REPL, gdb's
+    ``monitor``, ``kmemu info pagetable``, :meth:`Machine.pt`, ``whatis``):
+    nothing is silently cut to 64 bits.
+
+    >>> check_address(1 << 64)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    emu.errors.BadArgument: address 0x10000000000000000 is not a 64-bit value (0 .. 0xff...)
+    """
+    if isinstance(addr, bool) or not isinstance(addr, int):
+        raise BadArgument(f"an address must be an int, not {type(addr).__name__}")
+    if not 0 <= addr <= _U64:
+        shown = f"{addr:#x}" if addr >= 0 else f"-{-addr:#x}"
+        raise BadArgument(f"{what} {shown} is not a 64-bit value (0 .. {_U64:#x})")
+    return addr
+
+
+#: What to say about an address no page table can map.
+NON_CANONICAL = ("non-canonical address (bits 63..47 are not all equal): no page table can "
+                 "map it, an access raises #GP")
 
 
 def canonical(va: int) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from emu.errors import BadArgument
 from emu.kernel import pagetable as pt
 
 ReadU64 = Callable[[int], int]
@@ -62,7 +63,15 @@ def ptdump_ranges(read_u64: ReadU64, cr3: int, start: int,
 
 def ptdump(read_u64: ReadU64, cr3: int, start: int = 0xFFFF800000000000,
            end: int = 1 << 64) -> str:
-    """The kernel's ``/sys/kernel/debug/page_tables/kernel`` view of [start, end)."""
+    """The kernel's ``/sys/kernel/debug/page_tables/kernel`` view of [start, end).
+
+    ``start`` is a 64-bit address and ``end`` (exclusive) above it, at most 2**64;
+    anything else is :class:`emu.errors.BadArgument` (never cut to 64 bits)."""
+    pt.check_address(start, "ptdump start")
+    if end != 1 << 64:
+        pt.check_address(end, "ptdump end")
+    if start >= end:
+        raise BadArgument(f"ptdump range {start:#x}-{end:#x} is empty (END must be above START)")
     lines = []
     markers = iter(m for m in MARKERS if start <= m[0] < end)
     nxt = next(markers, None)
@@ -75,7 +84,13 @@ def ptdump(read_u64: ReadU64, cr3: int, start: int = 0xFFFF800000000000,
 
 
 def format_pt(read_u64: ReadU64, cr3: int, va: int) -> str:
-    """Every level of the walk for ``va``, with each entry's bits (debugger ``pt``)."""
+    """Every level of the walk for ``va``, with each entry's bits (debugger ``pt``).
+
+    A value over 64 bits is :class:`emu.errors.BadArgument`; a non-canonical
+    address is said to be one (it has no indices: no walk ever starts)."""
+    pt.check_address(va)
+    if not pt.is_canonical(va):
+        return f"pt 0x{va:016x}: {pt.NON_CANONICAL}\n"
     lines = [f"pt 0x{va:016x}: PGD index {pt.split_va(va)[0]}, PUD {pt.split_va(va)[1]}, "
              f"PMD {pt.split_va(va)[2]}, PTE {pt.split_va(va)[3]}, offset {va & 0xFFF:#x}"]
     for step in pt.walk_steps(read_u64, cr3, va):

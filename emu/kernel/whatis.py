@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emu.errors import BadArgument, KmemuError
+from emu.errors import KmemuError
 from emu.kernel.mm import MAX_PAGE_ORDER, PAGE_OFFSET, PAGE_SHIFT, STRUCT_PAGE_SIZE, PageInfo
 from emu.kernel.modules import MODULES_END, MODULES_VADDR
-from emu.kernel.pagetable import is_canonical
+from emu.kernel.pagetable import NON_CANONICAL, check_address, is_canonical
 from emu.kernel.vmalloc import VM_ALLOC, VM_MAP, VMALLOC_END, VMALLOC_START, VmapAreaView
 
 U64 = (1 << 64) - 1
@@ -129,15 +129,6 @@ class Whatis:
         return "\n".join(self.lines)
 
 
-def check_address(addr: object) -> int:
-    """``addr`` as a 64-bit address, or :class:`BadArgument`."""
-    if isinstance(addr, bool) or not isinstance(addr, int):
-        raise BadArgument(f"an address must be an int, not {type(addr).__name__}")
-    if not 0 <= addr <= U64:
-        raise BadArgument(f"address {addr:#x} is not a 64-bit value (0 .. 0xffffffffffffffff)")
-    return addr
-
-
 def whatis(addr: int, src: Sources) -> Whatis:
     """Classify ``addr`` (an ``unsigned long`` kernel virtual address) with ``src``.
 
@@ -148,8 +139,7 @@ def whatis(addr: int, src: Sources) -> Whatis:
     head = f"{addr:#018x}:"
     if not is_canonical(addr):
         return Whatis(addr, "non-canonical", "non-canonical", [
-            f"{head} non-canonical address (bits 63..47 are not all equal): no page table can "
-            "map it, an access raises #GP"])
+            f"{head} {NON_CANONICAL}"])
     if addr < USER_END:
         null = f" (NULL + {addr:#x})" if addr < PAGE_SIZE else ""
         return Whatis(addr, "user", "user", [

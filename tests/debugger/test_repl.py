@@ -218,7 +218,7 @@ def test_snapshot_restore_and_kill(run: Run) -> None:
     assert run("call kmalloc 64 GFP_KERNEL") == first  # deterministic guest
     run("break kmalloc")
     run("call kmalloc 64 GFP_KERNEL")
-    assert "abandoned" in run("kill")
+    assert "ran to its end" in run("kill")  # dropped halfway, kmalloc could hold a lock
     assert run.repl.s.call_in_progress is None
     assert run.repl.failures == 0
 

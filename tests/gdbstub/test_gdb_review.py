@@ -166,7 +166,7 @@ def test_raw_packet_edge_cases(gdb_server: Server) -> None:
         assert c.packet(b"G" + changed).startswith(b"E")
         assert c.packet(b"g") == g
         assert c.packet(b"mffff888000000000,100000") == b"E01"  # over MAX_MEM
-        assert c.packet(b"mfffffffffffffff8,10") == b"E14"  # wraps past 2^64
+        assert c.packet(b"mfffffffffffffff8,10") == b"E01"  # wraps past 2^64: malformed
         assert c.packet(b"Mffffc90040000000,4:01020304") == b"E14"  # unmapped
         assert c.packet(b"p100") == b"E01" and c.packet(b"P0=00") == b"E01"
         kmalloc = "ffffffff80101b70"  # Z0 twice: one breakpoint; z0 twice: OK then E01

@@ -112,3 +112,104 @@ def test_target_description_has_what_gdb_requires() -> None:
                                                            "org.gnu.gdb.i386.segments"}
     p, _ = proto()
     assert p.handle(b"p20") == (0x37F).to_bytes(4, "little").hex().encode()  # fctrl
+
+
+# --- issue 10: malformed fields are errors, never a guess -----------------------------------
+
+def test_vcont_with_an_unknown_action_is_an_error_and_runs_nothing() -> None:
+    p, t = proto()
+    assert p.handle(b"vCont;zzz") == b"E01"
+    assert t.log == []
+
+
+def test_bare_vcont_is_an_error_and_runs_nothing() -> None:
+    p, t = proto()
+    assert p.handle(b"vCont;") == b"E01"
+    assert t.log == []
+
+
+def test_vcont_with_one_bad_action_among_good_ones_runs_nothing() -> None:
+    p, t = proto()
+    for bad in (b"vCont;c;zzz", b"vCont;s:1;", b"vCont;c:2", b"vCont;Cxx", b"vCont;C5",
+                b"vCont;t", b"vCont;r1000,2000", b"vCont;s:-2"):
+        assert p.handle(bad) == b"E01", bad
+    assert t.log == []
+
+
+def test_vcont_actions_that_are_fine() -> None:
+    p, t = proto()
+    assert p.handle(b"vCont;s:1;c") == b"S05" and t.log == ["step"]
+    assert p.handle(b"vCont;c:-1") == b"S05" and t.log[-1] == "continue"
+    assert p.handle(b"vCont;S05") == b"S05" and t.log[-1] == "step"
+    assert p.handle(b"vCont;C00:1") == b"S05" and t.log[-1] == "continue"
+
+
+def test_negative_register_number_is_an_error_not_the_last_register() -> None:
+    p, t = proto()
+    t.regs["gs_base"] = 0x1234
+    assert p.handle(b"p-1") == b"E01"
+    assert p.handle(b"P-1=0000000000000000") == b"E01"
+    assert p.handle(f"p{len(REGISTERS):x}".encode()) == b"E01"
+    assert p.handle(f"p{len(REGISTERS) - 1:x}".encode()) == (0x1234).to_bytes(8, "little").hex(
+    ).encode()
+
+
+def test_qxfer_with_a_negative_offset_is_an_error_not_an_empty_chunk() -> None:
+    p, _ = proto()
+    assert p.handle(b"qXfer:features:read:target.xml:-10,10") == b"E00"
+    assert p.handle(b"qXfer:features:read:target.xml:10,-10") == b"E00"
+
+
+def test_qxfer_edge_cases() -> None:
+    p, _ = proto()
+    size = len(gp.TARGET_XML.encode())
+    assert p.handle(b"qXfer:features:read:target.xml:0,0") == b"E00"  # would loop for ever
+    assert p.handle(b"qXfer:features:read:other.xml:0,10") == b"E00"
+    assert p.handle(b"qXfer:features:read:target.xml:0x0,10") == b"E00"
+    assert p.handle(b"qXfer:features:read:target.xml:0,10,3") == b"E00"
+    assert p.handle(f"qXfer:features:read:target.xml:{size:x},10".encode()) == b"l"
+    assert p.handle(f"qXfer:features:read:target.xml:{size + 1:x},10".encode()) == b"E01"
+
+
+def test_every_numeric_field_refuses_signs_prefixes_spaces_and_overflow() -> None:
+    """int(x, 16) takes '-1', '+1', ' 1', '0x1' and '1_0'; the stub takes hex digits only."""
+    p, t = proto()
+    t.mem.update({0x10 + i: i for i in range(16)})
+    assert p.handle(b"m10,4") == b"00010203"
+    bad = [b"m-10,4", b"m+10,4", b"m 10,4", b"m0x10,4", b"m1_0,4", b"m10,-4", b"m10,4,4",
+           b"m10", b"m1ffff888000100000,4", b"mffffffffffffffff,2",
+           b"M10,2:de ad", b"M10,2:dead,", b"M10,-2:dead", b"M10,2", b"M10,2:d",
+           b"X10,-1:a", b"X10,1", b"X-10,1:a",
+           b"Z0,-1,1", b"Z0,ffffffff80101000", b"Z0,ffffffff80101000,1,1", b"Z-1,10,1",
+           b"Z0,1ffffffff80101000,1", b"z2,10,+8",
+           b"P0=0 0000000000000", b"P0=00000000000000000", b"P=00", b"P0",
+           b"G" + b"0" * 3, b"G zz",
+           b"Hg2", b"Hgzz", b"Hx1", b"T2", b"T-1", b"Tzz", b"T",
+           b"c10", b"s10", b"gxx", b"?x", b"D;zz", b"Dxx",
+           b"qRcmd,zz", b"qRcmd,616"]
+    for packet in bad:
+        assert p.handle(packet).startswith(b"E"), packet
+    assert t.log == [] and t.bps == set()
+    assert t.mem[0x10] == 0  # nothing written
+    for good in (b"Hg0", b"Hc-1", b"Hg1", b"T1", b"D;1", b"qAttached:1"):
+        assert not p.handle(good).startswith(b"E"), good
+
+
+def test_z_with_an_unknown_type_is_unsupported() -> None:
+    p, t = proto()
+    assert p.handle(b"Z5,10,1") == b"" and t.bps == set()
+
+
+def test_detach_is_recorded_for_the_server() -> None:
+    p, t = proto()
+    assert not p.detached
+    assert p.handle(b"D") == b"OK" and p.detached and t.log == ["detach"]
+
+
+def test_the_checksum_is_two_hex_digits() -> None:
+    from emu.gdbstub.transport import BadPacket, Decoder
+
+    body = b"g"  # checksum 0x67
+    for cs in (b" 67", b"+67"):  # int(' 6', 16) == 6 would have accepted a wrong form
+        assert isinstance(Decoder().feed(b"$" + body + b"#" + cs)[0], BadPacket)
+    assert isinstance(Decoder().feed(b"$\x05#+5")[0], BadPacket)  # int('+5', 16) == 5

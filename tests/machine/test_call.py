@@ -82,14 +82,21 @@ def test_symbolize(machine: Machine) -> None:
 
 
 def test_runaway_guest_hits_the_time_budget(machine: Machine) -> None:
-    with pytest.raises(BudgetExceeded, match="0.2 s"):
+    snap = machine.snapshot()
+    with pytest.raises(BudgetExceeded, match="0.2 s") as ei:
         machine.call("kmemu_test_spin", 0, budget_seconds=0.2)
+    assert machine.state == "stopped" and ei.value.call.stopped_by == "budget"
+    machine.restore(snap)  # a runaway never ends: restore, not abort
     assert machine.call("kmemu_test_add", 1, 2, 3, 4, 5, 6) == 91
 
 
 def test_instruction_budget(machine: Machine) -> None:
-    with pytest.raises(BudgetExceeded, match="10000 instructions"):
+    snap = machine.snapshot()
+    with pytest.raises(BudgetExceeded, match="10000 instructions") as ei:
         machine.call("kmemu_test_spin", 0, max_insns=10_000)
+    assert 9_900 < ei.value.insns <= 10_000  # stopped before the block that would exceed it
+    assert machine.state == "stopped"
+    machine.restore(snap)
     assert machine.call("kmemu_test_spin", 100, max_insns=100_000) == 100
 
 

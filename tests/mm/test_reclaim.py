@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from emu import GuestWaiting, Machine
+from emu import GuestWaiting, Machine, MachineError
 from emu.gfp import GfpError
 
-from .helpers import assert_consistent, empty_zone, event_kinds, hoard, release, zone
+from .helpers import assert_consistent, empty_zone, event_kinds, hoard, zone
 
 RELEASE_VECTOR = 0x31
 
@@ -112,14 +112,20 @@ def test_sleeping_allocation_is_woken_by_an_irq_that_frees(machine: Machine) -> 
 def test_nofail_waits_until_the_host_gives_up(machine: Machine) -> None:
     for name in ("DMA32", "DMA"):  # the reserves too: nothing left at all
         empty_zone(machine, name)
-    with pytest.raises(GuestWaiting, match="waiting for memory"):
+    with pytest.raises(GuestWaiting, match="waiting for memory") as ei:
         machine.alloc_pages("GFP_KERNEL | __GFP_NOFAIL", 0)
-    # the machine is still usable
-    release(machine, 100)
-    machine.drain_all_pages()
-    va = machine.alloc_pages("GFP_KERNEL", 0)
-    assert va
+    # the allocation stays suspended in its wait, and the machine says so
+    assert machine.state == "stopped" and ei.value.call.stopped_by == "wait"
+    with pytest.raises(MachineError, match="is stopped waiting for memory"):
+        machine.call("kmemu_test_add", 1, 2, 3, 4, 5, 6)
+    # an interrupt raised now is pending for the call: it frees memory, the wait ends
+    machine.write_virt(machine.symbol("hoard_irq_release"), (64).to_bytes(8, "little"))
+    machine.raise_irq(RELEASE_VECTOR)
+    va = ei.value.call.resume()
+    assert va and machine.state == "ready"
+    machine.free_pages(va, 0)
     assert machine.call("kmemu_test_add", 1, 2, 3, 4, 5, 6) == 91
+    assert_consistent(machine)
 
 
 def test_nofail_without_reclaim_warns_and_fails(machine: Machine) -> None:
