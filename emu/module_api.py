@@ -190,17 +190,19 @@ class ModuleMixin:
         """(module name, which part of it) for an address in a loaded module: a
         section with its permissions, or the loader's own data at the end."""
         for v in self._module_views():
-            if not v.base <= addr < v.base + v.size:
+            area = v.area_of(addr)
+            if area is None:
                 continue
             path = find_built(v.srcversion)
             elf = _elf(path) if path else None
-            perms = ("text, RX" if addr < v.base + v.text_size else
-                     "read-only data, RO+NX" if addr < v.base + v.ro_size else "data, RW+NX")
+            ro_end = v.base + v.ro_size if area[0] == v.base else area[1]  # init: no RO split
+            perms = ("text, RX" if addr < area[2] else
+                     "read-only data, RO+NX" if addr < ro_end else "data, RW+NX")
             for i, a in enumerate(v.section_addr):
                 size = elf.sizes[i] if elf and i < len(elf.sizes) else 0
                 if a and a <= addr < a + max(size, 1) and elf:
                     return v.name, f"{elf.section_names[i]}+{addr - a:#x} ({perms})"
-            if addr >= v.addr:
+            if area[0] == v.base and addr >= v.addr:
                 return v.name, "struct module (the loader's own record), RW+NX"
             return v.name, f"padding or the loader's copies of its symbol tables ({perms})"
         return None
@@ -336,8 +338,12 @@ def debug_files(m: Machine, views: list[modv.ModuleView]) -> list[tuple[modv.Mod
         ko = find_built(v.srcversion)
         if ko is None:
             continue  # built elsewhere and gone from the cache: no debug info for it
-        secs = _elf(ko).section_addresses(v.section_addr)
-        parts.append((v, link_for_debug(ko, m.artifacts.elf, secs, {"__this_module": v.addr})))
+        elf = _elf(ko)
+        secs = elf.section_addresses(v.section_addr)
+        gone = [n for i, n in enumerate(elf.section_names)  # freed .init* sections
+                if elf.alloc[i] and n and n not in secs]
+        parts.append((v, link_for_debug(ko, m.artifacts.elf, secs, {"__this_module": v.addr},
+                                        gone)))
     return parts
 
 

@@ -20,7 +20,8 @@
  *      module's .gnu.linkonce.this_module: THIS_MODULE must be reachable from
  *      -mcmodel=kernel code, i.e. within 2 GiB of it).  One module_alloc()
  *      area in [MODULES_VADDR, MODULES_END) from the vmalloc allocator,
- *      zeroed, mapped RW+NX.
+ *      zeroed, mapped RW+NX; .init* sections get a second area the same way,
+ *      freed (and dropped from kallsyms) once init succeeded.
  *   4. simplify_symbols: undefined symbols resolve against the kernel's
  *      EXPORT_SYMBOL table only (EXPORT_SYMBOL_GPL ones for GPL-compatible
  *      licenses only); "NAME: Unknown symbol SYM (err -2)" for each miss.
@@ -69,6 +70,7 @@ struct load_info {
 	u64 strsize;
 	const char *srcversion, *license;
 	u64 layout_size, text_size, ro_size, symoff, stroff, secoff, modoff;
+	u64 init_size, init_text_size, init_ro_size; /* the .init* sections' own area */
 };
 
 /* --- 1. validation ------------------------------------------------------------- */
@@ -336,40 +338,64 @@ static int section_group(const Elf64_Shdr *s)
 	return (s->sh_flags & SHF_WRITE) ? 2 : 1;
 }
 
+/* .init* sections go to the init area, freed once init succeeded (Linux's init_layout). */
+static bool is_init_section(const struct load_info *info, const Elf64_Shdr *s)
+{
+	return !strncmp(info->secstrings + s->sh_name, ".init", 5);
+}
+
+#define INIT_OFFSET_MASK (1UL << 63) /* in sh_addr until the areas exist: "init area" */
+#define LAYOUT_TOO_LARGE (~0UL)
+
 /*
- * Give every SHF_ALLOC section an offset in the module area (kept in sh_addr
- * until the area exists), group by group, each group page-aligned; then room
- * for the symbol table, string table and section address copies.
+ * Lay out one area's sections (core or init), group by group, each group
+ * page-aligned; offsets go to sh_addr (INIT_OFFSET_MASK marks the init area).
+ * Returns the end offset, or LAYOUT_TOO_LARGE.
  */
-static int layout_sections(struct load_info *info)
+static u64 layout_area(struct load_info *info, bool init, u64 *text_end, u64 *ro_end)
 {
 	u64 off = 0;
 	for (int g = 0; g < 3; g++) {
 		for (u32 i = 1; i < info->hdr->e_shnum; i++) {
 			Elf64_Shdr *s = &info->sechdrs[i];
-			if (section_group(s) != g)
+			if (section_group(s) != g || is_init_section(info, s) != init)
 				continue;
 			off = ALIGN_UP(off, s->sh_addralign ? s->sh_addralign : 1);
-			s->sh_addr = off;
+			s->sh_addr = off | (init ? INIT_OFFSET_MASK : 0);
 			off += s->sh_size;
 			if (off > MODULES_LEN) {
 				pr_err("%s: module is too large (section %s)\n", info->name,
 				       info->secstrings + s->sh_name);
-				return -ENOEXEC;
+				return LAYOUT_TOO_LARGE;
 			}
 		}
 		off = ALIGN_UP(off, PAGE_SIZE);
 		if (g == 0)
-			info->text_size = off;
-		if (g == 1)
-			info->ro_size = off;
+			*text_end = off;
+		else if (g == 1)
+			*ro_end = off;
 	}
+	return off;
+}
+
+/*
+ * Give every SHF_ALLOC section an offset: .init* ones in the init area, the
+ * rest in the core area, followed there by room for the symbol table, string
+ * table and section address copies and struct module.
+ */
+static int layout_sections(struct load_info *info)
+{
+	u64 off = layout_area(info, false, &info->text_size, &info->ro_size);
+	info->init_size = layout_area(info, true, &info->init_text_size, &info->init_ro_size);
+	if (off == LAYOUT_TOO_LARGE || info->init_size == LAYOUT_TOO_LARGE)
+		return -ENOEXEC;
 	info->symoff = off;
 	info->stroff = off + (u64)info->num_syms * sizeof(Elf64_Sym);
 	info->secoff = ALIGN_UP(info->stroff + info->strsize, 8);
 	info->modoff = ALIGN_UP(info->secoff + 8UL * info->hdr->e_shnum, 64);
 	info->layout_size = ALIGN_UP(info->modoff + sizeof(struct module), PAGE_SIZE);
-	if (info->layout_size > MODULES_LEN || info->layout_size > 0xffffffffUL) {
+	if (info->layout_size > MODULES_LEN || info->layout_size > 0xffffffffUL ||
+	    info->init_size > 0xffffffffUL) {
 		pr_err("%s: module is too large (%lu bytes)\n", info->name, info->layout_size);
 		return -ENOEXEC;
 	}
@@ -385,14 +411,16 @@ static void *module_alloc(u64 size)
 /* Copy the sections in; sh_addr becomes the final address (the image's own for the rest). */
 static void move_module(struct module *mod, struct load_info *info)
 {
-	u8 *base = mod->core_layout.base;
 	for (u32 i = 0; i < info->hdr->e_shnum; i++) {
 		Elf64_Shdr *s = &info->sechdrs[i];
 		if (section_group(s) < 0) {
 			s->sh_addr = (u64)info->hdr + s->sh_offset;
 			continue;
 		}
-		s->sh_addr += (u64)base;
+		if (s->sh_addr & INIT_OFFSET_MASK)
+			s->sh_addr = (u64)mod->init_layout.base + (s->sh_addr & ~INIT_OFFSET_MASK);
+		else
+			s->sh_addr += (u64)mod->core_layout.base;
 		if (s->sh_type != SHT_NOBITS)
 			memcpy((void *)s->sh_addr, (u8 *)info->hdr + s->sh_offset, s->sh_size);
 	}
@@ -597,17 +625,38 @@ static void copy_symbols(struct module *mod, struct load_info *info)
 }
 
 /* Text RX, read-only data RO+NX; writable data stays RW+NX as vmalloc mapped it. */
-static void module_enable_protections(struct module *mod)
+static void layout_protect(const struct module_layout *l)
 {
-	u64 base = (u64)mod->core_layout.base;
-	set_memory_prot(base, mod->core_layout.text_size >> PAGE_SHIFT, 0, _PAGE_RW | _PAGE_NX);
-	set_memory_prot(base + mod->core_layout.text_size,
-			(mod->core_layout.ro_size - mod->core_layout.text_size) >> PAGE_SHIFT, 0, _PAGE_RW);
+	u64 base = (u64)l->base;
+	set_memory_prot(base, l->text_size >> PAGE_SHIFT, 0, _PAGE_RW | _PAGE_NX);
+	set_memory_prot(base + l->text_size, (l->ro_size - l->text_size) >> PAGE_SHIFT, 0, _PAGE_RW);
 }
 
-/* Everything a module holds is its one area (struct module included). */
+static void module_enable_protections(struct module *mod)
+{
+	layout_protect(&mod->core_layout);
+	if (mod->init_layout.base)
+		layout_protect(&mod->init_layout);
+}
+
+/* After a successful init: the init area goes, and its sections leave kallsyms. */
+static void free_init_layout(struct module *mod)
+{
+	u64 b = (u64)mod->init_layout.base, e = b + mod->init_layout.size;
+	if (!b)
+		return;
+	for (u32 i = 0; i < mod->num_sections; i++)
+		if (mod->section_addr[i] >= b && mod->section_addr[i] < e)
+			mod->section_addr[i] = 0;
+	memset(&mod->init_layout, 0, sizeof(mod->init_layout));
+	modules_generation++;
+	vfree((void *)b);
+}
+
+/* Everything a module holds is its two areas (struct module is in the core one). */
 static void free_module(struct module *mod)
 {
+	vfree(mod->init_layout.base);
 	vfree(mod->core_layout.base);
 }
 
@@ -637,6 +686,7 @@ static int do_init_module(struct module *mod)
 			"do_init_module: loading module anyway...\n", mod->name, ret);
 		show_stack_trace((u64)__builtin_frame_address(0), 0);
 	}
+	free_init_layout(mod);
 	mod->state = MODULE_STATE_LIVE;
 	return 0;
 }
@@ -652,19 +702,23 @@ static struct module *layout_and_link(struct module *tmp, struct load_info *info
 	if (*err)
 		return NULL;
 	u8 *base = module_alloc(info->layout_size);
-	if (!base) {
+	u8 *init = info->init_size ? module_alloc(info->init_size) : NULL;
+	if (!base || (info->init_size && !init)) {
+		vfree(init);
+		vfree(base);
 		*err = -ENOMEM;
 		return NULL;
 	}
 	struct module *mod = (struct module *)(base + info->modoff);
 	*mod = *tmp;
-	mod->core_layout.base = base;
-	mod->core_layout.size = (u32)info->layout_size;
-	mod->core_layout.text_size = (u32)info->text_size;
-	mod->core_layout.ro_size = (u32)info->ro_size;
+	mod->core_layout = (struct module_layout){ base, (u32)info->layout_size,
+						   (u32)info->text_size, (u32)info->ro_size, 0 };
+	mod->init_layout = (struct module_layout){ init, (u32)info->init_size,
+						   (u32)info->init_text_size,
+						   (u32)info->init_ro_size, 0 };
 	move_module(mod, info);
 	if ((*err = simplify_symbols(mod, info)) || (*err = apply_relocations(mod, info))) {
-		vfree(base);
+		free_module(mod);
 		return NULL;
 	}
 	mod->init = (int (*)(void))module_function(info, "init_module");
@@ -735,13 +789,19 @@ int delete_module(const char *name)
 
 /* --- kallsyms and oops support ------------------------------------------------------------ */
 
-/* The module whose area holds addr (the oops path calls this: no locks). */
+/* Whether addr is in l, and in its text. */
+static bool in_layout(const struct module_layout *l, u64 addr)
+{
+	return l->base && addr >= (u64)l->base && addr < (u64)l->base + l->size;
+}
+
+/* The module whose core or init area holds addr (the oops path calls this: no locks). */
 struct module *module_address(u64 addr)
 {
 	struct module *mod;
 	list_for_each_entry(mod, &modules, list) {
-		u64 b = (u64)mod->core_layout.base;
-		if (mod->state != MODULE_STATE_UNFORMED && addr >= b && addr < b + mod->core_layout.size)
+		if (mod->state != MODULE_STATE_UNFORMED &&
+		    (in_layout(&mod->core_layout, addr) || in_layout(&mod->init_layout, addr)))
 			return mod;
 	}
 	return NULL;
@@ -750,7 +810,11 @@ struct module *module_address(u64 addr)
 bool is_module_text_address(u64 addr)
 {
 	struct module *mod = module_address(addr);
-	return mod && addr < (u64)mod->core_layout.base + mod->core_layout.text_size;
+	if (!mod)
+		return false;
+	const struct module_layout *l = in_layout(&mod->core_layout, addr) ? &mod->core_layout
+									   : &mod->init_layout;
+	return addr < (u64)l->base + l->text_size;
 }
 
 /*
@@ -762,9 +826,10 @@ const char *module_address_lookup(u64 addr, u64 *size, u64 *offset, const char *
 	struct module *mod = module_address(addr);
 	if (!mod)
 		return NULL;
-	u64 base = (u64)mod->core_layout.base;
-	u64 next = base + (addr < base + mod->core_layout.text_size ? mod->core_layout.text_size
-								      : mod->core_layout.size);
+	const struct module_layout *l = in_layout(&mod->core_layout, addr) ? &mod->core_layout
+									   : &mod->init_layout;
+	u64 base = (u64)l->base;
+	u64 next = base + (addr < base + l->text_size ? l->text_size : l->size);
 	u64 best = 0;
 	u32 besti = 0;
 	for (u32 i = 1; i < mod->num_symtab; i++) {
@@ -780,7 +845,7 @@ const char *module_address_lookup(u64 addr, u64 *size, u64 *offset, const char *
 		if (s->st_value > addr && s->st_value < next)
 			next = s->st_value;
 	}
-	if (!besti)
+	if (!besti || best < base)
 		return NULL;
 	if (size)
 		*size = next - best;

@@ -208,23 +208,26 @@ def find_built(srcversion: str) -> Path | None:
 
 
 def link_for_debug(ko: Path, kernel_elf: Path, sections: dict[str, int],
-                   defsyms: dict[str, int] | None = None) -> Path:
+                   defsyms: dict[str, int] | None = None,
+                   discard: list[str] | None = None) -> Path:
     """A copy of ``ko`` linked at the addresses the kernel loaded its sections at,
     with the kernel's symbols for the undefined ones (``ld -R``): its DWARF, symbols
     and CFI then hold final addresses, as for the kernel itself.  Cached next to
     the ``.ko`` per address set.  ``defsyms`` gives symbols the kernel's loader
-    defines itself (``__this_module``)."""
+    defines itself (``__this_module``); ``discard`` the loaded sections the kernel
+    has freed since (``.init.text`` after init)."""
     defsyms = defsyms or {}
     h = hashlib.sha256(str(kernel_elf).encode())
     for n, a in sorted(sections.items()) + sorted(defsyms.items()):
         h.update(f"{n}={a:#x};".encode())
+    h.update(" ".join(discard or []).encode())
     out = ko.with_name(f"{ko.stem}.{h.hexdigest()[:16]}.debug.elf")
     if out.is_file():
         return out
     script = "SECTIONS\n{\n" + "".join(
         f"\t{n} {a:#x} : {{ KEEP(*({n})) }}\n" for n, a in sorted(sections.items(),
                                                                   key=lambda t: t[1])
-    ) + "}\n"
+    ) + "".join(f"\t/DISCARD/ : {{ *({n}) }}\n" for n in discard or []) + "}\n"
     tc = _toolchain()
     with tempfile.TemporaryDirectory(dir=ko.parent) as d:
         lds = Path(d) / "debug.ld"

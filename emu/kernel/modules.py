@@ -42,6 +42,20 @@ class ModuleView:
     init: int
     exit: int
     section_addr: list[int] = field(default_factory=list)
+    init_base: int = 0  # the .init* sections' area, until init succeeded (then 0)
+    init_size: int = 0
+    init_text_size: int = 0
+
+    def areas(self) -> list[tuple[int, int, int]]:
+        """(start, end, text end) of the core area and, while it exists, the init area."""
+        out = [(self.base, self.base + self.size, self.base + self.text_size)]
+        if self.init_base:
+            out.append((self.init_base, self.init_base + self.init_size,
+                        self.init_base + self.init_text_size))
+        return out
+
+    def area_of(self, addr: int) -> tuple[int, int, int] | None:
+        return next((a for a in self.areas() if a[0] <= addr < a[1]), None)
 
     @property
     def flags(self) -> str:
@@ -64,8 +78,10 @@ def _layout(prog) -> dict[str, int]:
                                             "init", "exit", "core_layout", "refcnt",
                                             "section_addr", "num_sections")}
         cl = prog.type("struct module_layout")
+        lay["init_layout"] = offsetof(t, "init_layout")
         for n in ("base", "size", "text_size", "ro_size"):
             lay[f"core_layout.{n}"] = lay["core_layout"] + offsetof(cl, n)
+            lay[f"init_layout.{n}"] = lay["init_layout"] + offsetof(cl, n)
         lay["sizeof"] = t.size
         _LAYOUT[id(prog)] = lay
     return _LAYOUT[id(prog)]
@@ -99,7 +115,10 @@ def read_modules(prog, read: Read) -> list[ModuleView]:
             refcnt=_u(raw, lay["refcnt"], 4, signed=True), taints=_u(raw, lay["taints"], 4),
             srcversion=_cstr(raw[lay["srcversion"]:]), init=_u(raw, lay["init"]),
             exit=_u(raw, lay["exit"]),
-            section_addr=[_u(secs, 8 * i) for i in range(n)]))
+            section_addr=[_u(secs, 8 * i) for i in range(n)],
+            init_base=_u(raw, lay["init_layout.base"]),
+            init_size=_u(raw, lay["init_layout.size"], 4),
+            init_text_size=_u(raw, lay["init_layout.text_size"], 4)))
         p = _u(raw, lay["list"])
     return out
 
@@ -111,7 +130,7 @@ def format_proc_modules(mods: list[ModuleView]) -> str:
     lines = []
     for m in mods:
         deps = "[permanent]," if m.init and not m.exit else "-"
-        line = f"{m.name} {m.size} {m.refcnt} {deps} {m.state} 0x{m.base:016x}"
+        line = f"{m.name} {m.size + m.init_size} {m.refcnt} {deps} {m.state} 0x{m.base:016x}"
         if m.taints:
             line += f" {m.flags}"
         lines.append(line + "\n")
@@ -177,17 +196,22 @@ class ModuleSymbols:
         """(module, symbol, offset, size) as the kernel's %pS computes them: the
         size is the distance to the next symbol or to the end of the region."""
         for v, _ in self.entries:
-            if v.base <= addr < v.base + v.size:
+            area = v.area_of(addr)
+            if area is not None:
                 break
         else:
             return None
         i = bisect.bisect_right(self._starts, addr) - 1
         while i >= 0 and self._flat[i][2] is not v:
             i -= 1
-        if i < 0:
+        if i < 0 or self._flat[i][0] < area[0]:
             return None
+        # several names at one address (an alias such as init_module): the kernel keeps
+        # the first in symbol-table order, which the stable sort kept first too
+        while i > 0 and self._flat[i - 1][0] == self._flat[i][0] and self._flat[i - 1][2] is v:
+            i -= 1
         a, sym, _ = self._flat[i]
-        end = v.base + (v.text_size if addr < v.base + v.text_size else v.size)
+        end = area[2] if addr < area[2] else area[1]
         nxt = next((b for b, _, w in self._flat[i + 1 :] if w is v and b > a), end)
         return v, sym, addr - a, min(nxt, end) - a
 

@@ -6,7 +6,8 @@
  * MODULES_END), text first, then read-only data, then writable data and bss,
  * then a copy of its symbol and string tables (for kallsyms), each group
  * page-aligned so it gets its own page permissions, as Linux does with
- * CONFIG_STRICT_MODULE_RWX.  The host (emu/module_api.py) reads this struct
+ * CONFIG_STRICT_MODULE_RWX.  .init* sections get a second area laid out the
+ * same way (init_layout), freed once module_init succeeded.  The host (emu/module_api.py) reads this struct
  * through DWARF: keep field names stable.
  */
 #ifndef KMEMU_MODULE_H
@@ -43,6 +44,7 @@ struct module {
 	int (*init)(void);
 	void (*exit)(void);
 	struct module_layout core_layout;
+	struct module_layout init_layout;	/* .init* sections; freed when init succeeded */
 	/* kallsyms: copies in the module area, st_value already absolute */
 	Elf64_Sym *symtab;
 	u32 num_symtab;
