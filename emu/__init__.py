@@ -21,10 +21,11 @@ from emu.machine import (
     WatchpointHit,
 )
 from emu.module_api import Module
+from emu.ram import HostMemoryError
 
 __all__ = [
     "BadArgument", "BootError", "BreakpointHit", "BudgetExceeded", "CallInterrupted", "CpuError",
-    "GuestExit", "GuestOops", "GuestWaiting", "Interrupted", "KmemuError", "Machine",
-    "MachineError", "Module", "ModuleError", "PageFault", "Snapshot", "WatchpointHit",
+    "GuestExit", "GuestOops", "GuestWaiting", "HostMemoryError", "Interrupted", "KmemuError",
+    "Machine", "MachineError", "Module", "ModuleError", "PageFault", "Snapshot", "WatchpointHit",
 ]
 __version__ = "0.1.0"

@@ -5,6 +5,8 @@
     kmemu qemu [--mem SIZE] [--cmdline STR] [--timeout S]
     kmemu bench [--json] [--repeat N]
     kmemu e820 [--mem SIZE | --e820 FILE]
+    kmemu cflags [--name NAME]
+    kmemu compile-commands FILE.c... [-o OUT] [--name NAME] [--cc CC]
     kmemu gdb [--mem SIZE] [--port N] [--listen HOST] [--once]
     kmemu debug [--mem SIZE] [--e820 FILE] [--cmdline STR] [--script FILE]
     kmemu info buddy|zones|...|vmalloc|modules [--mem SIZE] [--module FILE.c]... [--json]
@@ -19,11 +21,13 @@ import argparse
 import json
 import os
 import select
+import shlex
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 from emu import qemu as qemu_mod
 from emu.build import BuildError, build
@@ -135,6 +139,23 @@ def cmd_bench(a: argparse.Namespace) -> int:
         print(json.dumps([r.to_dict() for r in rows], indent=1))
     else:
         print_table(rows)
+    return 0
+
+
+def cmd_cflags(a: argparse.Namespace) -> int:
+    from emu.build.modflags import module_cflags
+
+    print(shlex.join(module_cflags(name=a.name)))
+    return 0
+
+
+def cmd_compile_commands(a: argparse.Namespace) -> int:
+    from emu.build.modflags import write_compile_commands
+
+    out = Path(a.output)
+    entries = write_compile_commands(a.files, out, cc=a.cc, name=a.name)
+    print(f"kmemu: wrote {len(entries)} entr{'y' if len(entries) == 1 else 'ies'} to "
+          f"{out.resolve()}")
     return 0
 
 
@@ -320,6 +341,22 @@ def parser() -> argparse.ArgumentParser:
     dbg.add_argument("--script", metavar="FILE", help="run the commands in FILE (one a line, "
                      "# comments) instead of reading a terminal; exit 1 if any failed")
     dbg.set_defaults(fn=cmd_debug)
+
+    cf = sub.add_parser("cflags", help="print the compiler flags and include path a module "
+                        "is built with (gcc $(kmemu cflags) -c mydev.c)")
+    cf.add_argument("--name", help="module name for KBUILD_MODNAME (default: none defined)")
+    cf.set_defaults(fn=cmd_cflags)
+
+    cc = sub.add_parser("compile-commands", help="write compile_commands.json for module "
+                        "sources, so clangd/VS Code complete kmemu's <linux/...> headers")
+    cc.add_argument("files", nargs="+", metavar="FILE.c")
+    cc.add_argument("-o", "--output", default="compile_commands.json",
+                    help="where to write it (default ./compile_commands.json; entries for "
+                    "other files already there are kept)")
+    cc.add_argument("--name", help="module name (default: each file's stem)")
+    cc.add_argument("--cc", default=os.environ.get("CC", "gcc"),
+                    help="compiler recorded in the commands (default $CC or gcc)")
+    cc.set_defaults(fn=cmd_compile_commands)
 
     e = sub.add_parser("e820", help="print a memory map as the kernel will see it",
                        description="Map file format: one range per line, `START END TYPE` "

@@ -1,4 +1,4 @@
-"""GFP allocation flags, with Linux's names and bit values (``kernel/include/gfp.h``).
+"""GFP allocation flags, with Linux's names and bit values (``kernel/include/linux/gfp.h``).
 
 Layer 4 helper (imports only ``emu.errors``).
 

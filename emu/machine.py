@@ -52,13 +52,21 @@ from emu.debug_api import DebugInfoMixin
 from emu.errors import BadArgument, CallStopped, KmemuError, MachineError
 from emu.firmware.bios import Bios
 from emu.firmware.disk import Disk
-from emu.firmware.e820 import E820Map, check_bootable, default_map, load_map, parse_size
+from emu.firmware.e820 import (
+    E820Map,
+    check_bootable,
+    check_kernel_limits,
+    default_map,
+    load_map,
+    parse_size,
+)
 from emu.irq import InterruptController, IrqError, IrqState
-from emu.kernel import pagetable
+from emu.kernel import mm, pagetable
 from emu.kernel.events import EVENT_SIZE, Event, decode
 from emu.kernel.symbols import Params, Symbols
 from emu.module_api import ModuleMixin, load_modules
 from emu.page_alloc_api import PageAllocatorMixin
+from emu.ram import GuestRam, HostMemoryError, check_host_memory, format_size
 from emu.slab_api import SlabMixin
 from emu.stops import (  # noqa: F401 - BreakpointHit & co. are emu.machine's names too
     BreakpointHit,
@@ -79,6 +87,10 @@ ARG_REGS = (x86.UC_X86_REG_RDI, x86.UC_X86_REG_RSI, x86.UC_X86_REG_RDX,
             x86.UC_X86_REG_RCX, x86.UC_X86_REG_R8, x86.UC_X86_REG_R9)
 CONTEXTS = ("process", "irqs_off", "preempt_off", "irq")
 U64 = (1 << 64) - 1
+#: The most one read_phys/read_virt/write_* call moves (the host buffer is made in one piece).
+MAX_ACCESS = 1 << 30
+#: Host memory a booted machine uses besides struct pages (measured: about 50 MiB).
+BOOT_HOST_BYTES = 64 << 20
 
 
 class BootError(KmemuError):
@@ -160,6 +172,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
               StopsMixin):
     """An emulated PC with the kmemu kernel.  See the module docstring."""
 
+    _port_console_log = -1  # KMEMU_PORT_CONSOLE_LOG once the kernel runs (_handover)
+
     def __init__(self, mem: int | str = "256M", e820: str | Path | E820Map | None = None,
                  cmdline: str = "", *, budget_seconds: float = 60.0,
                  echo: Callable[[str], None] | None = None, count_insns: bool = False,
@@ -186,6 +200,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         self.artifacts: Artifacts | None = None
         self._kernel_symbols: Symbols | None = None
         self._uc: Uc | None = None
+        self._ram: GuestRam | None = None  # host memory behind guest RAM, from boot()
         self.cpu: Cpu | None = None
         self.irq: InterruptController | None = None
         self.bios: Bios | None = None
@@ -250,11 +265,16 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         t0 = time.perf_counter()
         self.artifacts = build()
         self.symbols = Symbols.load(self.artifacts.elf)
+        self._check_capacity()
         image = self.artifacts.image.read_bytes()
         disk = Disk(image, {L.CMDLINE_LBA: self._cmdline_sector})
         self.bios = Bios(disk, self.e820.to_bios_entries())
+        try:
+            uc16 = self._power_on(image[: L.SECTOR])
+        except HostMemoryError:
+            self._ram = None  # nothing ran: the machine is still off
+            raise
         self.state = "booting"
-        uc16 = self._power_on(image[: L.SECTOR])
         self._run_firmware(uc16)
         self._handover(uc16)
         stop = self._run()
@@ -270,19 +290,27 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         self.boot_seconds = time.perf_counter() - t0
         return self
 
-    def _regions_below(self, top: int) -> list[tuple[int, int]]:
-        out = []
-        for base, size in self.e820.regions_to_map():
-            end = min(base + size, top)
-            if base < end:
-                out.append((base, end - base))
-        return out
+    def _check_capacity(self) -> None:
+        """Refuse, before power-on, a map the kernel or the host cannot take.
+
+        RAM: the built kernel's ``section_present`` has one bit per 2 MiB
+        section it can hold (MAX_SECTIONS).  Entries: E820_MAX_ENTRIES, mirrored
+        in emu.build.layout for the boot stub (a test compares).  Host memory:
+        guest RAM costs nothing until touched (emu.ram), but boot writes a
+        struct page for every page.
+        """
+        syms = self._syms()
+        max_ram = syms.by_name["section_present"].size * 8 * mm.PAGES_PER_SECTION << mm.PAGE_SHIFT
+        check_kernel_limits(self.e820, max_ram, L.E820_MAX)
+        pages = self.e820.usable_bytes >> mm.PAGE_SHIFT
+        check_host_memory(pages * mm.STRUCT_PAGE_SIZE + BOOT_HOST_BYTES,
+                          f"booting {format_size(self.e820.usable_bytes)} of guest RAM")
 
     def _power_on(self, sector0: bytes) -> Uc:
-        """Phase 1: a 16-bit CPU over low RAM, sector 0 at 0x7c00."""
+        """Phase 1: a 16-bit CPU over all of RAM (see emu.ram), sector 0 at 0x7c00."""
+        self._ram = GuestRam(self.e820.regions_to_map())
         uc = Uc(UC_ARCH_X86, UC_MODE_16)
-        for base, size in self._regions_below(L.KERNEL_PA + L.MAX_KERNEL_BYTES * 2 + 0x800000):
-            uc.mem_map(base, size)
+        self._ram.map_into(uc)
         uc.mem_write(L.BOOT_SECTOR, sector0)
         for reg, val in (("CS", 0), ("DS", 0), ("ES", 0), ("SS", 0), ("SP", 0x7000),
                          ("EDX", 0x80), ("IP", L.BOOT_SECTOR)):
@@ -330,21 +358,18 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                             f"{bios.tty.decode(errors='replace')!r}")
 
     def _handover(self, uc16: Uc) -> None:
-        """Move the CPU to a 64-bit instance over all of RAM (see UNICORN.md)."""
+        """Move the CPU to a 64-bit instance (see UNICORN.md) over the same host
+        memory: what the boot stub wrote is already there."""
         ctx = uc16.context_save()
         uc = Cpu.new_uc64()
-        for base, size in self.e820.regions_to_map():
-            uc.mem_map(base, size)
-        assert self.artifacts is not None
-        kend = L.KERNEL_PA + self.artifacts.kernel_bytes
-        for lo, hi in ((0, L.BOUNCE), (L.KERNEL_PA, kend)):
-            for base, size in self._regions_below(hi):
-                b = max(base, lo)
-                if b < base + size:
-                    uc.mem_write(b, bytes(uc16.mem_read(b, base + size - b)))
+        assert self._ram is not None
+        self._ram.map_into(uc)
         uc.context_restore(ctx)
         self._uc = self._active_uc = uc
         self._irq_flag_pa = self._sym_pa("kmemu_irq_pending")
+        self._log = (self._sym_pa("log_buf"), self._syms().by_name["log_buf"].size,
+                     self._sym_pa("log_next"))
+        self._port_console_log = define("KMEMU_PORT_CONSOLE_LOG")
         self._watch = WATCHDOG.slot(uc)
         self.cpu = Cpu(uc)
         # The 16-bit instance leaves QEMU's old_exception at 14 (measured:
@@ -368,6 +393,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
     def _port_out(self, uc: Uc, port: int, size: int, value: int, _: object) -> None:
         if port == PORT_CONSOLE:
             self._console_byte(value & 0xFF)
+        elif port == self._port_console_log:
+            self._console_bytes(self._log_tail(uc, value))
         elif port == PORT_EVENT and self._uc is not None:
             raw = bytes(uc.mem_read(value, EVENT_SIZE))
             assert self.symbols is not None
@@ -386,6 +413,24 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
             self.exit_code = value
             self._ctl = -1
             uc.emu_stop()
+
+    def _log_tail(self, uc: Uc, n: int) -> bytes:
+        """The last ``n`` bytes the kernel logged (``log_buf`` ring, ending at ``log_next``)."""
+        buf_pa, size, next_pa = self._log
+        n = min(n, size)
+        start = (struct.unpack("<Q", uc.mem_read(next_pa, 8))[0] - n) % size
+        first = min(n, size - start)
+        data = bytes(uc.mem_read(buf_pa + start, first))
+        return data + bytes(uc.mem_read(buf_pa, n - first)) if first < n else data
+
+    def _console_bytes(self, data: bytes) -> None:
+        self._console += data
+        if self.echo is None:
+            return
+        self._line += data
+        while (i := self._line.find(b"\n")) >= 0:
+            self.echo(self._line[: i + 1].decode(errors="replace"))
+            del self._line[: i + 1]
 
     def _console_byte(self, b: int) -> None:
         self._console.append(b)
@@ -516,7 +561,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         raise Interrupted(f"interrupted at {self.symbolize(self.cpu.rip)}")  # type: ignore[union-attr]
 
     def _sync_irq_flag(self, pending: bool) -> None:
-        """Mirror "a vector is pending" into the kernel's kmemu_irq_pending (preempt.h)."""
+        """Mirror "a vector is pending" into the kernel's kmemu_irq_pending (<linux/irqflags.h>)."""
         if pending != self._irq_flag:
             self.uc.mem_write(self._irq_flag_pa, b"\x01" if pending else b"\x00")
             self._irq_flag = pending
@@ -835,21 +880,35 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise BadArgument(f"{what} length must be a non-negative int, got {n!r}")
 
+    @staticmethod
+    def _check_size(addr: int, n: int, what: str) -> None:
+        if n > MAX_ACCESS:
+            raise BadArgument(f"{what} access of {n:#x} bytes at {addr:#x} is larger than "
+                              f"{MAX_ACCESS >> 20} MiB; access large ranges in pieces")
+
+    def _check_ram(self, pa: int, n: int) -> None:
+        """Refuse a physical range that is not all RAM, before any host buffer exists."""
+        if self._ram is None:
+            raise MachineError("the machine has not been booted")
+        if not self._ram.check(pa, n):
+            raise BadArgument(f"physical range {pa:#x}+{n:#x} is not RAM (the e820 map backs "
+                              "no single range covering it)")
+
     def read_phys(self, pa: int, n: int) -> bytes:
         self._check_range(pa, n, "physical")
-        try:
-            return bytes(self.uc.mem_read(pa, n))
-        except UcError as e:
-            raise BadArgument(f"physical range {pa:#x}+{n:#x} is not RAM ({e})") from None
+        self._check_ram(pa, n)
+        self._check_size(pa, n, "physical")
+        return bytes(self.uc.mem_read(pa, n))
 
     def write_phys(self, pa: int, data: bytes) -> None:
         self._check_range(pa, len(data), "physical")
-        try:
-            self.uc.mem_write(pa, bytes(data))
-        except UcError as e:
-            raise BadArgument(f"physical range {pa:#x}+{len(data):#x} is not RAM ({e})") from None
+        self._check_ram(pa, len(data))
+        self._check_size(pa, len(data), "physical")
+        self.uc.mem_write(pa, bytes(data))
 
     def _read_u64(self, pa: int) -> int:
+        """A page-table entry (the walker's reader): RAM only, as for read_phys."""
+        self._check_ram(pa, 8)
         return struct.unpack("<Q", self.uc.mem_read(pa, 8))[0]
 
     @property
@@ -869,16 +928,23 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
 
     def read_virt(self, va: int, n: int) -> bytes:
         self._check_range(va, n, "virtual")
+        self._check_size(va, n, "virtual")
+        chunks = pagetable.translate_range(self._read_u64, self.cr3, va, n)
+        for _, pa, size in chunks:  # all checked before a host buffer is made
+            self._check_ram(pa, size)
         out = bytearray()
-        for _, pa, size in pagetable.translate_range(self._read_u64, self.cr3, va, n):
+        for _, pa, size in chunks:
             out += self.uc.mem_read(pa, size)
         return bytes(out)
 
     def write_virt(self, va: int, data: bytes) -> None:
         self._check_range(va, len(data), "virtual")
+        self._check_size(va, len(data), "virtual")
         chunks = pagetable.translate_range(self._read_u64, self.cr3, va, len(data), "write")
+        for _, pa, size in chunks:  # all translated and checked before anything is written
+            self._check_ram(pa, size)
         off = 0
-        for _, pa, size in chunks:  # all translated before anything is written
+        for _, pa, size in chunks:
             self.uc.mem_write(pa, bytes(data[off : off + size]))
             off += size
 

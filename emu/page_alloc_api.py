@@ -20,6 +20,8 @@ from emu.kernel import mm
 if TYPE_CHECKING:
     from emu.machine import Machine
 
+PAGES_PER_READ = 1 << 18  # struct pages per bulk read: 16 MiB of host buffer
+
 
 class PageAllocatorMixin:
     """Page-allocator helpers; ``self`` is a :class:`~emu.machine.Machine`."""
@@ -85,8 +87,8 @@ class PageAllocatorMixin:
         out: list[mm.PageInfo] = []
         for lo, hi in mm.present_pfn_runs(self._section_bitmap(max_pfn), max_pfn):
             lo, hi = max(lo, start_pfn), min(hi, end)
-            if lo < hi:
-                out += mm.read_pages(self.read_virt, mem_map, lo, hi - lo)
+            for at in range(lo, hi, PAGES_PER_READ):  # bounded host buffers (read_virt)
+                out += mm.read_pages(self.read_virt, mem_map, at, min(hi - at, PAGES_PER_READ))
         return out
 
     def _section_bitmap(self: Machine, max_pfn: int) -> bytes:

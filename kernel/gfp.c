@@ -4,8 +4,10 @@
  * then the remaining single flags, then any leftover bits in hex, joined
  * with '|'.  Used by the allocation-failure and OOM reports.
  */
-#include <gfp.h>
-#include <printk.h>
+#include <linux/gfp.h>
+#include <linux/kernel.h>
+#include <linux/printk.h>
+#include <kmemu/log.h>
 
 struct gfp_name {
 	gfp_t mask;

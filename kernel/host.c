@@ -1,5 +1,5 @@
 /*
- * host.c - talking to kmemu (kmemu.h has the port ABI).
+ * host.c - talking to kmemu (<kmemu/abi.h> has the port ABI).
  *
  * host_present is decided once at boot by reading the magic port; under QEMU
  * the read returns all ones and every function here falls back to doing
@@ -8,11 +8,14 @@
  * kmemu_req is written by the host while the kernel is idle (or stopped at
  * a breakpoint) and read by the wrappers below and by the call vector.
  */
-#include <kmemu.h>
-#include <io.h>
-#include <memlayout.h>
-#include <preempt.h>
-#include <printk.h>
+#include <linux/irqflags.h>
+#include <linux/kernel.h>
+#include <linux/preempt.h>
+#include <linux/printk.h>
+#include <kmemu/abi.h>
+#include <kmemu/io.h>
+#include <kmemu/log.h>
+#include <kmemu/memlayout.h>
 
 bool host_present;
 struct kmemu_call_req kmemu_req;
@@ -69,7 +72,8 @@ static u64 call_req(void)
 
 u64 kmemu_call_irqs_off(void)
 {
-	u64 flags = local_irq_save();
+	unsigned long flags;
+	local_irq_save(flags);
 	u64 r = call_req();
 	local_irq_restore(flags);
 	return r;

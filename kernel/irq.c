@@ -14,14 +14,19 @@
  * (irq_test_record) so tests can prove a handler ran in hard-IRQ context,
  * and KMEMU_CALL_VECTOR runs the function the host placed in kmemu_req.
  */
-#include <preempt.h>
-#include <traps.h>
-#include <printk.h>
-#include <kmemu.h>
-#include <io.h>
-#include <bug.h>
+#include <linux/export.h>
+#include <linux/bug.h>
+#include <linux/irqflags.h>
+#include <linux/kernel.h>
+#include <linux/preempt.h>
+#include <linux/printk.h>
+#include <kmemu/abi.h>
+#include <kmemu/io.h>
+#include <kmemu/log.h>
+#include <kmemu/traps.h>
 
 volatile u32 preempt_count;
+EXPORT_SYMBOL(preempt_count);
 
 struct irq_test_record {
 	u64 count;
@@ -37,13 +42,15 @@ struct irq_test_record irq_test_record;
 u64 irq_count[256];
 static u64 irq_depth;
 
-volatile u32 kmemu_irq_pending; /* written by the host, see preempt.h */
+volatile u32 kmemu_irq_pending; /* written by the host, see <linux/irqflags.h> */
+EXPORT_SYMBOL(kmemu_irq_pending);
 
 void kmemu_irq_window(void)
 {
 	if (host_present)
 		outl(KMEMU_PORT_CTL, KMEMU_CTL_IRQ_WINDOW);
 }
+EXPORT_SYMBOL(kmemu_irq_window);
 
 void irq_enter(void)
 {
@@ -63,8 +70,8 @@ static void test_irq_handler(struct pt_regs *regs)
 	r->count++;
 	r->vector = regs->vector;
 	r->preempt_count = preempt_count;
-	r->in_hardirq = in_hardirq();
-	r->in_interrupt = in_interrupt();
+	r->in_hardirq = !!in_hardirq();
+	r->in_interrupt = !!in_interrupt();
 	r->irqs_disabled = irqs_disabled();
 	r->rip = regs->rip;
 	if (irq_depth > r->max_nesting)
@@ -91,10 +98,10 @@ void irq_dispatch(struct pt_regs *regs, irq_handler_t fn)
 		fn(regs);
 	} else {
 		static struct kmemu_event ev;
-		printk("do_IRQ: 0.%lu No irq handler for vector\n", regs->vector);
+		printk("do_IRQ: 0.%llu No irq handler for vector\n", regs->vector);
 		ev.type = KMEMU_EV_IRQ_UNHANDLED;
 		ev.args[0] = regs->vector;
-		snprintf(ev.msg, sizeof(ev.msg), "do_IRQ: 0.%lu No irq handler for vector", regs->vector);
+		snprintf(ev.msg, sizeof(ev.msg), "do_IRQ: 0.%llu No irq handler for vector", regs->vector);
 		host_event(&ev);
 	}
 	irq_depth--;
@@ -121,7 +128,7 @@ u64 kmemu_test_add(u64 a, u64 b, u64 c, u64 d, u64 e, u64 f)
 u64 kmemu_test_context(void)
 {
 	/* bit 0 in_hardirq, bit 1 irqs_disabled, bit 2 in_atomic; preempt_count above */
-	return (u64)in_hardirq() | (u64)irqs_disabled() << 1 | (u64)in_atomic() << 2 |
+	return (u64)!!in_hardirq() | (u64)irqs_disabled() << 1 | (u64)in_atomic() << 2 |
 	       (u64)preempt_count << 8;
 }
 
@@ -153,7 +160,7 @@ u64 kmemu_test_bug(void)
 
 u64 kmemu_test_warn(u64 v)
 {
-	WARN(v != 0, "kmemu_test_warn: v=%lu", v);
+	WARN(v != 0, "kmemu_test_warn: v=%llu", v);
 	return v;
 }
 
@@ -173,7 +180,7 @@ u64 kmemu_test_spin(u64 n)
 /* Enable interrupts inside whatever context we were called in; report nesting seen. */
 u64 kmemu_test_nested(void)
 {
-	u64 flags = native_save_fl();
+	unsigned long flags = arch_local_save_flags();
 	local_irq_enable();
 	for (volatile int i = 0; i < 50; i++)
 		;

@@ -4,10 +4,12 @@
  * own symbol table (module.c) and printed with " [module]".  The table is read-only after link; lookups are a
  * binary search and need no lock, so the oops path can use them.
  */
-#include <kallsyms.h>
-#include <printk.h>
-#include <string.h>
-#include <module.h>
+#include <linux/kernel.h>
+#include <linux/printk.h>
+#include <linux/string.h>
+#include <kmemu/kallsyms.h>
+#include <kmemu/log.h>
+#include <kmemu/module.h>
 
 struct ksym {
 	u64 addr;
@@ -78,8 +80,8 @@ int sprint_symbol(char *buf, size_t len, u64 addr)
 	if (!name)
 		name = module_address_lookup(addr, &size, &off, &modname);
 	if (!name)
-		return snprintf(buf, len, "0x%lx", addr);
+		return snprintf(buf, len, "0x%llx", addr);
 	if (modname)
-		return snprintf(buf, len, "%s+0x%lx/0x%lx [%s]", name, off, size, modname);
-	return snprintf(buf, len, "%s+0x%lx/0x%lx", name, off, size);
+		return snprintf(buf, len, "%s+0x%llx/0x%llx [%s]", name, off, size, modname);
+	return snprintf(buf, len, "%s+0x%llx/0x%llx", name, off, size);
 }

@@ -11,13 +11,18 @@
  * allocator; kfree() tells the two apart by PG_slab on the head page, so
  * callers never pass a size.  kmalloc_caches[] is written once at boot.
  */
-#include <slab.h>
-#include <page_alloc.h>
-#include <memlayout.h>
-#include <printk.h>
-#include <string.h>
-#include <bug.h>
-#include <vmalloc.h>
+#include <linux/bug.h>
+#include <linux/export.h>
+#include <linux/kernel.h>
+#include <linux/printk.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/vmalloc.h>
+#include <kmemu/log.h>
+#include <kmemu/memlayout.h>
+#include <kmemu/page_alloc.h>
+#include <kmemu/slub.h>
+#include <kmemu/vmap.h>
 
 struct kmem_cache *kmalloc_caches[3][KMALLOC_SHIFT_HIGH + 1];
 
@@ -48,7 +53,7 @@ static inline enum kmalloc_cache_type kmalloc_type(gfp_t gfp)
 	return gfp & __GFP_DMA ? KMALLOC_DMA : KMALLOC_RECLAIM;
 }
 
-struct kmem_cache *kmalloc_slab(u64 size, gfp_t gfp)
+struct kmem_cache *kmalloc_slab(size_t size, gfp_t gfp)
 {
 	return kmalloc_caches[kmalloc_type(gfp)][kmalloc_index(size)];
 }
@@ -79,26 +84,18 @@ void kmalloc_caches_init(void)
 	}
 }
 
-static unsigned int get_order(u64 size)
-{
-	unsigned int order = 0;
-	while ((PAGE_SIZE << order) < size)
-		order++;
-	return order;
-}
-
-static void *kmalloc_large(u64 size, gfp_t gfp)
+static void *kmalloc_large(size_t size, gfp_t gfp)
 {
 	if (size > KMALLOC_MAX_SIZE) {
-		WARN(!(gfp & __GFP_NOWARN), "kmalloc: %lu bytes is more than KMALLOC_MAX_SIZE", size);
+		WARN(!(gfp & __GFP_NOWARN), "kmalloc: %zu bytes is more than KMALLOC_MAX_SIZE", size);
 		return NULL;
 	}
-	unsigned int order = get_order(size);
+	unsigned int order = (unsigned int)get_order(size);
 	struct page *page = alloc_pages(gfp | __GFP_COMP, order);
 	return page ? page_address(page) : NULL;
 }
 
-void *kmalloc(u64 size, gfp_t gfp)
+void *kmalloc(size_t size, gfp_t gfp)
 {
 	if (unlikely(!size))
 		return ZERO_SIZE_PTR;
@@ -107,24 +104,29 @@ void *kmalloc(u64 size, gfp_t gfp)
 	return __kmalloc_cache(kmalloc_slab_inline(size, gfp), gfp, size,
 			       (u64)__builtin_return_address(0));
 }
+EXPORT_SYMBOL(kmalloc);
 
-void *kzalloc(u64 size, gfp_t gfp)
+void *kzalloc(size_t size, gfp_t gfp)
 {
 	return kmalloc(size, gfp | __GFP_ZERO);
 }
+EXPORT_SYMBOL(kzalloc);
 
-void *kmalloc_array(u64 n, u64 size, gfp_t gfp)
+/* n * size bytes, or NULL when that overflows. */
+void *kmalloc_array(size_t n, size_t size, gfp_t gfp)
 {
-	u64 bytes;
-	if (__builtin_mul_overflow(n, size, &bytes))
+	size_t bytes;
+	if (check_mul_overflow(n, size, &bytes))
 		return NULL;
 	return kmalloc(bytes, gfp);
 }
+EXPORT_SYMBOL(kmalloc_array);
 
-void *kcalloc(u64 n, u64 size, gfp_t gfp)
+void *kcalloc(size_t n, size_t size, gfp_t gfp)
 {
 	return kmalloc_array(n, size, gfp | __GFP_ZERO);
 }
+EXPORT_SYMBOL(kcalloc);
 
 static u64 large_size(struct page *head)
 {
@@ -139,7 +141,7 @@ u64 kmalloc_orig_size(struct kmem_cache *s, const void *obj)
 	return *(u64 *)((u8 *)obj + s->orig_size_offset);
 }
 
-u64 ksize(const void *p)
+size_t ksize(const void *p)
 {
 	if (ZERO_OR_NULL_PTR(p) || !virt_addr_valid((u64)p))
 		return 0;
@@ -148,6 +150,7 @@ u64 ksize(const void *p)
 		return ((struct kmem_cache *)head->slab_cache)->object_size;
 	return large_size(head);
 }
+EXPORT_SYMBOL(ksize);
 
 void kfree(const void *p)
 {
@@ -164,16 +167,18 @@ void kfree(const void *p)
 		return;
 	__free_pages(head, PageHead(head) ? head[1].compound_order : 0);
 }
+EXPORT_SYMBOL(kfree);
 
 void kfree_sensitive(const void *p)
 {
-	u64 ks = ksize(p);
+	size_t ks = ksize(p);
 	if (ks)
-		memset((void *)p, 0, ks);
+		memzero_explicit((void *)p, ks);
 	kfree(p);
 }
+EXPORT_SYMBOL(kfree_sensitive);
 
-void *krealloc(const void *p, u64 new_size, gfp_t gfp)
+void *krealloc(const void *p, size_t new_size, gfp_t gfp)
 {
 	if (ZERO_OR_NULL_PTR(p))
 		return kmalloc(new_size, gfp);
@@ -181,7 +186,7 @@ void *krealloc(const void *p, u64 new_size, gfp_t gfp)
 		kfree(p);
 		return ZERO_SIZE_PTR;
 	}
-	u64 ks = ksize(p);
+	size_t ks = ksize(p);
 	if (new_size <= ks) { /* the bucket is big enough: in place */
 		struct page *slab = virt_to_slab(p);
 		if (slab) {
@@ -202,8 +207,19 @@ void *krealloc(const void *p, u64 new_size, gfp_t gfp)
 	}
 	return ret;
 }
+EXPORT_SYMBOL(krealloc);
 
-u64 kmalloc_size_roundup(u64 size)
+/* krealloc to new_n * new_size bytes; NULL (p untouched) when that overflows. */
+void *krealloc_array(void *p, size_t new_n, size_t new_size, gfp_t gfp)
+{
+	size_t bytes;
+	if (unlikely(check_mul_overflow(new_n, new_size, &bytes)))
+		return NULL;
+	return krealloc(p, bytes, gfp);
+}
+EXPORT_SYMBOL(krealloc_array);
+
+size_t kmalloc_size_roundup(size_t size)
 {
 	if (!size)
 		return 0;
@@ -213,12 +229,13 @@ u64 kmalloc_size_roundup(u64 size)
 		return size;
 	return PAGE_SIZE << get_order(size);
 }
+EXPORT_SYMBOL(kmalloc_size_roundup);
 
 /*
  * kvmalloc: kmalloc first (without retrying hard or warning, when the size
  * is above a page, as Linux does), vmalloc when that fails or is too big.
  */
-void *kvmalloc(u64 size, gfp_t gfp)
+void *kvmalloc(size_t size, gfp_t gfp)
 {
 	gfp_t kgfp = gfp;
 	if (size > PAGE_SIZE)
@@ -231,11 +248,29 @@ void *kvmalloc(u64 size, gfp_t gfp)
 	return __vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END, gfp, 0,
 				    (u64)__builtin_return_address(0));
 }
+EXPORT_SYMBOL(kvmalloc);
 
-void *kvzalloc(u64 size, gfp_t gfp)
+void *kvzalloc(size_t size, gfp_t gfp)
 {
 	return kvmalloc(size, gfp | __GFP_ZERO);
 }
+EXPORT_SYMBOL(kvzalloc);
+
+/* kvmalloc of n * size bytes, or NULL when that overflows. */
+void *kvmalloc_array(size_t n, size_t size, gfp_t gfp)
+{
+	size_t bytes;
+	if (unlikely(check_mul_overflow(n, size, &bytes)))
+		return NULL;
+	return kvmalloc(bytes, gfp);
+}
+EXPORT_SYMBOL(kvmalloc_array);
+
+void *kvcalloc(size_t n, size_t size, gfp_t gfp)
+{
+	return kvmalloc_array(n, size, gfp | __GFP_ZERO);
+}
+EXPORT_SYMBOL(kvcalloc);
 
 void kvfree(const void *p)
 {
@@ -244,15 +279,14 @@ void kvfree(const void *p)
 	else
 		kfree(p);
 }
-
-/* What modules may link against (linux/export.h; kernel/module.c resolves only these). */
-EXPORT_SYMBOL(kmalloc);
-EXPORT_SYMBOL(kzalloc);
-EXPORT_SYMBOL(kmalloc_array);
-EXPORT_SYMBOL(kcalloc);
-EXPORT_SYMBOL(ksize);
-EXPORT_SYMBOL(kfree);
-EXPORT_SYMBOL(kfree_sensitive);
-EXPORT_SYMBOL(krealloc);
-EXPORT_SYMBOL(kvmalloc);
 EXPORT_SYMBOL(kvfree);
+
+/* kvfree after clearing the first len bytes (secrets). */
+void kvfree_sensitive(const void *p, size_t len)
+{
+	if (likely(!ZERO_OR_NULL_PTR(p))) {
+		memzero_explicit((void *)p, len);
+		kvfree(p);
+	}
+}
+EXPORT_SYMBOL(kvfree_sensitive);

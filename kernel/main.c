@@ -6,18 +6,21 @@
  * under QEMU), traps come up before anything can fault, and memblock must
  * know every reservation before paging_init() allocates page tables.
  */
-#include <bootinfo.h>
-#include <memlayout.h>
-#include <memblock.h>
-#include <printk.h>
-#include <string.h>
-#include <traps.h>
-#include <kmemu.h>
-#include <mmu.h>
-#include <bug.h>
-#include <io.h>
-#include <preempt.h>
-#include <page_alloc.h>
+#include <linux/bug.h>
+#include <linux/irqflags.h>
+#include <linux/kernel.h>
+#include <linux/preempt.h>
+#include <linux/printk.h>
+#include <linux/string.h>
+#include <kmemu/abi.h>
+#include <kmemu/bootinfo.h>
+#include <kmemu/io.h>
+#include <kmemu/log.h>
+#include <kmemu/memblock.h>
+#include <kmemu/memlayout.h>
+#include <kmemu/mmu.h>
+#include <kmemu/page_alloc.h>
+#include <kmemu/traps.h>
 
 struct boot_info boot_info;
 enum system_states system_state = SYSTEM_BOOTING;
@@ -37,11 +40,15 @@ static void boot_info_copy(u64 bi_pa)
 {
 	const struct boot_info *src = __va(bi_pa);
 	if (src->magic != BOOT_INFO_MAGIC)
-		panic("kmain: bad boot info magic 0x%x at 0x%lx", src->magic, bi_pa);
-	memcpy(&boot_info, src, sizeof(boot_info));
+		panic("kmain: bad boot info magic 0x%x at 0x%llx", src->magic, bi_pa);
+	memcpy(&boot_info, src, offsetof(struct boot_info, e820));
 	boot_info.cmdline[CMDLINE_MAX - 1] = 0;
 	if (boot_info.e820_count > E820_MAX_ENTRIES)
 		boot_info.e820_count = E820_MAX_ENTRIES;
+	if (__pa_symbol(__kernel_end) > E820_TABLE_PA)
+		panic("kmain: the kernel (to 0x%llx) overlaps the E820 table at 0x%llx",
+		      __pa_symbol(__kernel_end), (u64)E820_TABLE_PA);
+	boot_info.e820 = __va(E820_TABLE_PA);
 }
 
 void kmain(u64 bi_pa)
@@ -59,7 +66,7 @@ void kmain(u64 bi_pa)
 	printk("Command line: %s\n", boot_info.cmdline);
 	e820_setup();
 	memblock_reserve(EARLY_PT_PA, EARLY_PT_END - EARLY_PT_PA);
-	printk("last_pfn = 0x%lx max_arch_pfn = 0x400000000\n", memblock_end_of_DRAM() >> PAGE_SHIFT);
+	printk("last_pfn = 0x%llx max_arch_pfn = 0x400000000\n", memblock_end_of_DRAM() >> PAGE_SHIFT);
 	if (cmdline_find(boot_info.cmdline, "memblock=debug"))
 		memblock_dump();
 	paging_init();

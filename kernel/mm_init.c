@@ -14,14 +14,16 @@
  * Runs once at boot, before interrupts are enabled; kmemu_set_min_free_kbytes
  * redoes step 4 later (zone->lock held for each zone's update).
  */
-#include <page_alloc.h>
-#include <memblock.h>
-#include <memlayout.h>
-#include <bootinfo.h>
-#include <printk.h>
-#include <string.h>
-#include <bug.h>
-#include <mmu.h>
+#include <linux/bug.h>
+#include <linux/kernel.h>
+#include <linux/printk.h>
+#include <linux/string.h>
+#include <kmemu/bootinfo.h>
+#include <kmemu/log.h>
+#include <kmemu/memblock.h>
+#include <kmemu/memlayout.h>
+#include <kmemu/mmu.h>
+#include <kmemu/page_alloc.h>
 
 u64 min_free_kbytes;
 static bool min_free_kbytes_from_cmdline;
@@ -90,9 +92,9 @@ static void sparse_init(void)
 		u64 bytes = (e - s) * PAGES_PER_SECTION * sizeof(struct page);
 		u64 pa = memblock_phys_alloc(bytes, bytes >= SZ_2M ? SZ_2M : PAGE_SIZE);
 		if (!pa)
-			panic("sparse_init: no memory for %lu bytes of struct page", bytes);
+			panic("sparse_init: no memory for %llu bytes of struct page", bytes);
 		u64 va = (u64)(mem_map + (s << PFN_SECTION_SHIFT));
-		kernel_map_range(va, va + bytes, pa, PAGE_KERNEL);
+		kernel_map_range(va, va + bytes, pa, __PAGE_KERNEL);
 		struct page *p = mem_map + (s << PFN_SECTION_SHIFT);
 		memset(p, 0, bytes);
 		for (u64 pfn = s << PFN_SECTION_SHIFT; pfn < (e << PFN_SECTION_SHIFT); pfn++)
@@ -155,7 +157,7 @@ static void memblock_free_all(void)
 				continue;
 			u64 free_end = min(rb, e);
 			if (free_end > b)
-				__free_pages_memory(ALIGN_UP(b, PAGE_SIZE) >> PAGE_SHIFT, free_end >> PAGE_SHIFT);
+				__free_pages_memory(ALIGN(b, PAGE_SIZE) >> PAGE_SHIFT, free_end >> PAGE_SHIFT);
 			b = max(b, re);
 		}
 	}
@@ -184,7 +186,7 @@ static void init_per_zone_wmark_min(void)
 		lowmem_kbytes += zones[i].managed_pages << (PAGE_SHIFT - 10);
 	if (!min_free_kbytes_from_cmdline) {
 		min_free_kbytes = int_sqrt(lowmem_kbytes * 16);
-		min_free_kbytes = min(max(min_free_kbytes, 128UL), 262144UL);
+		min_free_kbytes = clamp_t(u64, min_free_kbytes, 128, 262144);
 	}
 }
 
@@ -197,7 +199,7 @@ void setup_per_zone_wmarks(void)
 		lowmem_pages += zones[i].managed_pages;
 	for (int i = 0; i < MAX_NR_ZONES; i++) {
 		struct zone *z = &zones[i];
-		u64 flags;
+		unsigned long flags;
 		spin_lock_irqsave(&z->lock, flags);
 		u64 tmp = lowmem_pages ? pages_min * z->managed_pages / lowmem_pages : 0;
 		z->_watermark[WMARK_MIN] = tmp;
@@ -213,7 +215,7 @@ void setup_per_zone_wmarks(void)
 /* Linux's zone_batchsize(): about a quarter of a MiB's worth, a power of two minus one. */
 static s32 zone_batchsize(struct zone *z)
 {
-	u64 batch = min(z->managed_pages >> 10, SZ_1M / PAGE_SIZE);
+	u64 batch = min_t(u64, z->managed_pages >> 10, SZ_1M / PAGE_SIZE);
 	batch /= 4;
 	if (batch < 1)
 		batch = 1;
@@ -249,7 +251,7 @@ static void print_zone_ranges(void)
 	for (int zi = 0; zi < MAX_NR_ZONES; zi++) {
 		u64 hi = min(zone_end_pfn_limit[zi], max_pfn);
 		if (lo < hi)
-			printk("  %-8s [mem 0x%016lx-0x%016lx]\n", zone_names[zi], lo << PAGE_SHIFT,
+			printk("  %-8s [mem 0x%016llx-0x%016llx]\n", zone_names[zi], lo << PAGE_SHIFT,
 			       (hi << PAGE_SHIFT) - 1);
 		else
 			printk("  %-8s empty\n", zone_names[zi]);
@@ -257,9 +259,9 @@ static void print_zone_ranges(void)
 	}
 	printk("Early memory node ranges\n");
 	for (u32 i = 0; i < m->cnt; i++)
-		printk("  node   0: [mem 0x%016lx-0x%016lx]\n", m->regions[i].base,
+		printk("  node   0: [mem 0x%016llx-0x%016llx]\n", m->regions[i].base,
 		       m->regions[i].base + m->regions[i].size - 1);
-	printk("Initmem setup node 0 [mem 0x%016lx-0x%016lx]\n", m->regions[0].base,
+	printk("Initmem setup node 0 [mem 0x%016llx-0x%016llx]\n", m->regions[0].base,
 	       (max_pfn << PAGE_SHIFT) - 1);
 }
 
@@ -270,9 +272,9 @@ static void mem_init_print_info(void)
 		physpages += zones[i].present_pages;
 	u64 code = (u64)(_etext - _stext), rodata = (u64)(_sdata - _etext);
 	u64 rw = (u64)(__kallsyms_start - _sdata), bss = (u64)(__bss_end - __bss_start);
-	printk("Built 1 zonelists, mobility grouping off.  Total pages: %lu\n", totalram_pages);
-	printk("Memory: %luK/%luK available (%luK kernel code, %luK rwdata, %luK rodata, 0K init, "
-	       "%luK bss, %luK reserved, 0K cma-reserved)\n",
+	printk("Built 1 zonelists, mobility grouping off.  Total pages: %llu\n", totalram_pages);
+	printk("Memory: %lluK/%lluK available (%lluK kernel code, %lluK rwdata, %lluK rodata, 0K init, "
+	       "%lluK bss, %lluK reserved, 0K cma-reserved)\n",
 	       nr_free_pages() << (PAGE_SHIFT - 10), physpages << (PAGE_SHIFT - 10), code >> 10,
 	       rw >> 10, rodata >> 10, bss >> 10, (physpages - totalram_pages) << (PAGE_SHIFT - 10));
 }
@@ -296,5 +298,5 @@ void mm_core_init(void)
 	preallocate_vmalloc_pages();
 	drain_all_pages(); /* "available" below then counts every free page */
 	mem_init_print_info();
-	printk("min_free_kbytes: %lu\n", min_free_kbytes);
+	printk("min_free_kbytes: %llu\n", min_free_kbytes);
 }

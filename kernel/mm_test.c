@@ -8,15 +8,19 @@
  * hoard_irq_release pages from an interrupt handler, so tests can watch a
  * sleeping allocation wake up.  hoard is touched with interrupts off.
  */
-#include <page_alloc.h>
-#include <traps.h>
-#include <kmemu.h>
-#include <printk.h>
-#include <slab.h>
-#include <string.h>
-#include <mmu.h>
-#include <memlayout.h>
-#include <vmalloc.h>
+#include <linux/kernel.h>
+#include <linux/printk.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/vmalloc.h>
+#include <kmemu/abi.h>
+#include <kmemu/log.h>
+#include <kmemu/memlayout.h>
+#include <kmemu/mmu.h>
+#include <kmemu/page_alloc.h>
+#include <kmemu/slub.h>
+#include <kmemu/traps.h>
+#include <kmemu/vmap.h>
 
 #define KMEMU_RELEASE_VECTOR 0x31
 
@@ -29,7 +33,8 @@ static bool hoard_shrinker_on;
 static void hoard_add(struct page *p, unsigned int order)
 {
 	p->private = order;
-	u64 flags = local_irq_save();
+	unsigned long flags;
+	local_irq_save(flags);
 	list_add(&p->lru, &hoard);
 	hoard_pages += 1UL << order;
 	local_irq_restore(flags);
@@ -55,7 +60,8 @@ u64 kmemu_test_hoard_release(u64 n)
 {
 	u64 done = 0;
 	while (done < n) {
-		u64 flags = local_irq_save();
+		unsigned long flags;
+		local_irq_save(flags);
 		if (list_empty(&hoard)) {
 			local_irq_restore(flags);
 			break;
@@ -184,7 +190,7 @@ void mm_test_slab_init(void)
 
 /* --- page-table test hooks -------------------------------------------------------- */
 
-/* Map n fresh pages at va (PAGE_KERNEL); returns 0 or -1.  Page pointers go in pages_out. */
+/* Map n fresh pages at va (__PAGE_KERNEL); returns 0 or -1.  Page pointers go in pages_out. */
 u64 kmemu_test_vmap(u64 va, u64 n, u64 gfp, struct page **pages_out)
 {
 	for (u64 i = 0; i < n; i++) {
@@ -192,7 +198,7 @@ u64 kmemu_test_vmap(u64 va, u64 n, u64 gfp, struct page **pages_out)
 		if (!pages_out[i])
 			return (u64)-1;
 	}
-	return (u64)(s64)vmap_pages_range(va, va + n * PAGE_SIZE, pages_out, PAGE_KERNEL, (gfp_t)gfp);
+	return (u64)(s64)vmap_pages_range(va, va + n * PAGE_SIZE, pages_out, __PAGE_KERNEL, (gfp_t)gfp);
 }
 
 /* Unmap [va, va + n pages), free the pages, flush the TLB if asked. */

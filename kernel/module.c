@@ -40,17 +40,21 @@
  * host-serialised calls: loads and unloads never race; kallsyms readers (the
  * oops path) see a module only once it is fully laid out.
  */
-#include <module.h>
 #include <linux/errno.h>
 #include <linux/export.h>
-#include <vmalloc.h>
-#include <slab.h>
-#include <mmu.h>
-#include <memlayout.h>
-#include <printk.h>
-#include <string.h>
-#include <bug.h>
-#include <traps.h>
+#include <linux/kernel.h>
+#include <linux/printk.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/vmalloc.h>
+#include <kmemu/memlayout.h>
+#include <kmemu/mmu.h>
+#include <kmemu/module.h>
+#include <kmemu/traps.h>
+#include <kmemu/vmap.h>
+
+extern const struct kernel_symbol __start___ksymtab[], __stop___ksymtab[];
+extern const struct kernel_symbol __start___ksymtab_gpl[], __stop___ksymtab_gpl[];
 
 struct list_head modules = LIST_HEAD_INIT(modules);
 u64 modules_generation;
@@ -87,7 +91,7 @@ static int check_header(struct load_info *info)
 {
 	Elf64_Ehdr *h = info->hdr;
 	if (info->len < sizeof(*h)) {
-		pr_err("Invalid ELF header len %lu\n", info->len);
+		pr_err("Invalid ELF header len %llu\n", info->len);
 		return -ENOEXEC;
 	}
 	if (memcmp(h->e_ident, ELFMAG, SELFMAG)) {
@@ -150,7 +154,7 @@ static int check_section_names(struct load_info *info)
 		}
 		u64 a = s->sh_addralign;
 		if ((s->sh_flags & SHF_ALLOC) && (a & (a - 1) || a > PAGE_SIZE)) {
-			pr_err("Invalid ELF section alignment in module (section %u align %lu)\n", i, a);
+			pr_err("Invalid ELF section alignment in module (section %u align %llu)\n", i, a);
 			return -ENOEXEC;
 		}
 	}
@@ -180,7 +184,7 @@ static int find_symtab(struct load_info *info)
 	Elf64_Shdr *str = &info->sechdrs[sym->sh_link];
 	if (sym->sh_entsize != sizeof(Elf64_Sym) || sym->sh_size % sizeof(Elf64_Sym) ||
 	    sym->sh_offset % 8 || !sym->sh_size) {
-		pr_err("Invalid ELF symbol table (section %u size %lu entsize %lu)\n", info->sym_idx,
+		pr_err("Invalid ELF symbol table (section %u size %llu entsize %llu)\n", info->sym_idx,
 		       sym->sh_size, sym->sh_entsize);
 		return -ENOEXEC;
 	}
@@ -203,7 +207,7 @@ static int check_symbols(struct load_info *info)
 	for (u32 i = 1; i < info->num_syms; i++) {
 		Elf64_Sym *s = &info->syms[i];
 		if (s->st_name >= info->strsize) {
-			pr_err("Invalid ELF symbol %u: name offset %u is outside the string table (%lu bytes)\n",
+			pr_err("Invalid ELF symbol %u: name offset %u is outside the string table (%llu bytes)\n",
 			       i, s->st_name, info->strsize);
 			return -ENOEXEC;
 		}
@@ -217,7 +221,7 @@ static int check_symbols(struct load_info *info)
 		}
 		Elf64_Shdr *sec = &info->sechdrs[s->st_shndx];
 		if ((sec->sh_flags & SHF_ALLOC) && s->st_value > sec->sh_size) {
-			pr_err("Invalid ELF symbol %s: value 0x%lx is outside its section %s (0x%lx bytes)\n",
+			pr_err("Invalid ELF symbol %s: value 0x%llx is outside its section %s (0x%llx bytes)\n",
 			       name, s->st_value, info->secstrings + sec->sh_name, sec->sh_size);
 			return -ENOEXEC;
 		}
@@ -238,7 +242,7 @@ static int check_relocation_sections(struct load_info *info)
 		if (s->sh_link != info->sym_idx || s->sh_info == 0 || s->sh_info >= info->hdr->e_shnum ||
 		    s->sh_entsize != sizeof(Elf64_Rela) || s->sh_size % sizeof(Elf64_Rela) ||
 		    s->sh_offset % 8) {
-			pr_err("Invalid ELF relocation section %u (%s): link %u info %u entsize %lu\n", i,
+			pr_err("Invalid ELF relocation section %u (%s): link %u info %u entsize %llu\n", i,
 			       info->secstrings + s->sh_name, s->sh_link, s->sh_info, s->sh_entsize);
 			return -ENOEXEC;
 		}
@@ -360,7 +364,7 @@ static u64 layout_area(struct load_info *info, bool init, u64 *text_end, u64 *ro
 			Elf64_Shdr *s = &info->sechdrs[i];
 			if (section_group(s) != g || is_init_section(info, s) != init)
 				continue;
-			off = ALIGN_UP(off, s->sh_addralign ? s->sh_addralign : 1);
+			off = ALIGN(off, s->sh_addralign ? s->sh_addralign : 1);
 			s->sh_addr = off | (init ? INIT_OFFSET_MASK : 0);
 			off += s->sh_size;
 			if (off > MODULES_LEN) {
@@ -369,7 +373,7 @@ static u64 layout_area(struct load_info *info, bool init, u64 *text_end, u64 *ro
 				return LAYOUT_TOO_LARGE;
 			}
 		}
-		off = ALIGN_UP(off, PAGE_SIZE);
+		off = ALIGN(off, PAGE_SIZE);
 		if (g == 0)
 			*text_end = off;
 		else if (g == 1)
@@ -391,12 +395,12 @@ static int layout_sections(struct load_info *info)
 		return -ENOEXEC;
 	info->symoff = off;
 	info->stroff = off + (u64)info->num_syms * sizeof(Elf64_Sym);
-	info->secoff = ALIGN_UP(info->stroff + info->strsize, 8);
-	info->modoff = ALIGN_UP(info->secoff + 8UL * info->hdr->e_shnum, 64);
-	info->layout_size = ALIGN_UP(info->modoff + sizeof(struct module), PAGE_SIZE);
+	info->secoff = ALIGN(info->stroff + info->strsize, 8);
+	info->modoff = ALIGN(info->secoff + 8UL * info->hdr->e_shnum, 64);
+	info->layout_size = ALIGN(info->modoff + sizeof(struct module), PAGE_SIZE);
 	if (info->layout_size > MODULES_LEN || info->layout_size > 0xffffffffUL ||
 	    info->init_size > 0xffffffffUL) {
-		pr_err("%s: module is too large (%lu bytes)\n", info->name, info->layout_size);
+		pr_err("%s: module is too large (%llu bytes)\n", info->name, info->layout_size);
 		return -ENOEXEC;
 	}
 	return 0;
@@ -513,7 +517,7 @@ static int write_reloc(struct module *mod, u32 type, u8 *loc, u64 val)
 	static const u8 zero[8];
 	int size = reloc_width(type);
 	if (memcmp(loc, zero, size)) {
-		pr_err("x86/modules: Invalid relocation target, existing value is nonzero for type %u, loc %px, val %lx\n",
+		pr_err("x86/modules: Invalid relocation target, existing value is nonzero for type %u, loc %px, val %llx\n",
 		       type, loc, val);
 		return -ENOEXEC;
 	}
@@ -544,7 +548,7 @@ static int write_reloc(struct module *mod, u32 type, u8 *loc, u64 val)
 	}
 	return 0;
 overflow:
-	pr_err("overflow in relocation type %u val %lx\n", type, val);
+	pr_err("overflow in relocation type %u val %llx\n", type, val);
 	pr_err("`%s' likely not compiled with -mcmodel=kernel\n", mod->name);
 	return -ENOEXEC;
 }
@@ -564,7 +568,7 @@ static int apply_relocate_add(struct module *mod, struct load_info *info, u32 re
 			continue;
 		if (symi >= info->num_syms || rel[i].r_offset > target->sh_size ||
 		    target->sh_size - rel[i].r_offset < (u64)w) {
-			pr_err("%s: relocation %lu of section %s is out of range (offset 0x%lx, symbol %u)\n",
+			pr_err("%s: relocation %llu of section %s is out of range (offset 0x%llx, symbol %u)\n",
 			       mod->name, i, info->secstrings + target->sh_name, rel[i].r_offset, symi);
 			return -ENOEXEC;
 		}
@@ -909,8 +913,8 @@ void load_builtin_modules(void)
 		void *copy = vmalloc(len);
 		int err = copy ? (memcpy(copy, p, len), load_module(copy, len)) : -ENOMEM;
 		if (err)
-			pr_err("kmemu: built-in module at offset %lu failed to load: %d\n",
+			pr_err("kmemu: built-in module at offset %llu failed to load: %d\n",
 			       (u64)(p - 8 - __modules_builtin_start), err);
-		p += ALIGN_UP(len, 8);
+		p += ALIGN(len, 8);
 	}
 }

@@ -22,13 +22,16 @@
  * address that is not a page start is caught before any list is touched
  * (bad_page) and the page is left alone.
  */
-#include <page_alloc.h>
-#include <memlayout.h>
-#include <printk.h>
-#include <string.h>
-#include <bug.h>
-#include <kmemu.h>
-#include <traps.h>
+#include <linux/bug.h>
+#include <linux/export.h>
+#include <linux/kernel.h>
+#include <linux/printk.h>
+#include <linux/string.h>
+#include <kmemu/abi.h>
+#include <kmemu/log.h>
+#include <kmemu/memlayout.h>
+#include <kmemu/page_alloc.h>
+#include <kmemu/traps.h>
 
 struct zone zones[MAX_NR_ZONES];
 struct page *mem_map = (struct page *)VMEMMAP_START;
@@ -38,14 +41,18 @@ u64 totalram_pages;
 
 /* --- conversions ------------------------------------------------------ */
 
-u64 page_to_pfn(const struct page *page) { return (u64)(page - mem_map); }
-struct page *pfn_to_page(u64 pfn) { return mem_map + pfn; }
+unsigned long page_to_pfn(const struct page *page) { return (unsigned long)(page - mem_map); }
+EXPORT_SYMBOL(page_to_pfn);
+struct page *pfn_to_page(unsigned long pfn) { return mem_map + pfn; }
+EXPORT_SYMBOL(pfn_to_page);
 void *page_address(const struct page *page) { return __va(page_to_pfn(page) << PAGE_SHIFT); }
+EXPORT_SYMBOL(page_address);
 
-bool virt_addr_valid(u64 addr)
+bool virt_addr_valid(unsigned long addr)
 {
 	return __virt_addr_valid(addr);
 }
+EXPORT_SYMBOL(virt_addr_valid);
 
 struct page *virt_to_page(const void *addr)
 {
@@ -54,6 +61,7 @@ struct page *virt_to_page(const void *addr)
 		return __direct_virt_to_page(addr);
 	return pfn_to_page(__pa_symbol(a) >> PAGE_SHIFT);
 }
+EXPORT_SYMBOL(virt_to_page);
 
 struct page *compound_head(struct page *page)
 {
@@ -196,7 +204,7 @@ void drain_all_pages(void)
 {
 	for (int i = 0; i < MAX_NR_ZONES; i++) {
 		struct zone *z = &zones[i];
-		u64 flags;
+		unsigned long flags;
 		if (!populated_zone(z))
 			continue;
 		spin_lock_irqsave(&z->lock, flags);
@@ -272,7 +280,7 @@ static void prep_new_page(struct page *page, unsigned int order, gfp_t gfp)
 static struct page *rmqueue(struct zone *z, unsigned int order)
 {
 	struct page *p;
-	u64 flags;
+	unsigned long flags;
 
 	spin_lock_irqsave(&z->lock, flags);
 	p = order == 0 ? rmqueue_pcplist_locked(z) : __rmqueue_smallest_locked(z, order);
@@ -283,7 +291,7 @@ static struct page *rmqueue(struct zone *z, unsigned int order)
 }
 
 /* Walk the zonelist from the highest allowed zone down (Normal -> DMA32 -> DMA). */
-static __noinline struct page *get_page_from_freelist(gfp_t gfp, unsigned int order,
+static noinline struct page *get_page_from_freelist(gfp_t gfp, unsigned int order,
 						      unsigned int alloc_flags, int highest_zoneidx)
 {
 	for (int zi = highest_zoneidx; zi >= 0; zi--) {
@@ -347,7 +355,7 @@ static bool should_reclaim_retry(unsigned int order, u64 progress, int *no_progr
 	return *no_progress_loops <= MAX_RECLAIM_RETRIES;
 }
 
-static __noinline struct page *__alloc_pages_slowpath(gfp_t gfp, unsigned int order, int hz)
+static noinline struct page *__alloc_pages_slowpath(gfp_t gfp, unsigned int order, int hz)
 {
 	bool can_direct_reclaim = gfp & __GFP_DIRECT_RECLAIM;
 	bool costly = order > PAGE_ALLOC_COSTLY_ORDER;
@@ -409,6 +417,7 @@ fail:
 }
 
 __attribute__((alias("__alloc_pages"))) struct page *alloc_pages(gfp_t gfp, unsigned int order);
+EXPORT_SYMBOL(alloc_pages);
 
 /* zonelist_first[hz]: the highest populated zone <= hz, where the zonelist starts */
 s8 zonelist_first[MAX_NR_ZONES];
@@ -437,7 +446,8 @@ static inline struct page *alloc_pcp_fast(gfp_t gfp, int hz)
 
 	if ((s64)z->nr_free_pages <= (s64)low_wmark_pages(z) + z->lowmem_reserve[hz])
 		return NULL;
-	u64 flags = local_irq_save();
+	unsigned long flags;
+	local_irq_save(flags);
 	if (unlikely(list_empty(&pcp->list))) {
 		local_irq_restore(flags);
 		return NULL;
@@ -477,16 +487,18 @@ struct page *__alloc_pages(gfp_t gfp, unsigned int order)
 	return __alloc_pages_slowpath(gfp, order, hz);
 }
 
-u64 __get_free_pages(gfp_t gfp, unsigned int order)
+unsigned long __get_free_pages(gfp_t gfp, unsigned int order)
 {
 	struct page *p = __alloc_pages(gfp & ~__GFP_HIGHMEM, order);
-	return p ? (u64)page_address(p) : 0;
+	return p ? (unsigned long)page_address(p) : 0;
 }
+EXPORT_SYMBOL(__get_free_pages);
 
-u64 get_zeroed_page(gfp_t gfp)
+unsigned long get_zeroed_page(gfp_t gfp)
 {
 	return __get_free_pages(gfp | __GFP_ZERO, 0);
 }
+EXPORT_SYMBOL(get_zeroed_page);
 
 /*
  * Test hook (mm_test.c): take one block of at least this order from one zone,
@@ -496,7 +508,7 @@ struct page *rmqueue_zone_exact(int zi, unsigned int order)
 {
 	struct zone *z = &zones[zi];
 	struct page *p;
-	u64 flags;
+	unsigned long flags;
 
 	spin_lock_irqsave(&z->lock, flags);
 	p = __rmqueue_smallest_locked(z, order);
@@ -533,7 +545,7 @@ static inline bool free_pages_check(struct page *page, unsigned int order)
 	return free_pages_check_bad(page, order);
 }
 
-static __noinline bool free_pages_check_bad(struct page *page, unsigned int order)
+static noinline bool free_pages_check_bad(struct page *page, unsigned int order)
 {
 	static char why[96];
 
@@ -584,18 +596,18 @@ bad:
 }
 
 /* Out of line so the order-0 free path stays small. */
-static __noinline void pcp_drain_batch(struct zone *z)
+static noinline void pcp_drain_batch(struct zone *z)
 {
-	u64 flags;
+	unsigned long flags;
 	spin_lock_irqsave(&z->lock, flags);
 	free_pcppages_bulk_locked(z, z->pcp.batch);
 	spin_unlock_irqrestore(&z->lock, flags);
 }
 
-static __noinline void free_the_page(struct page *page, unsigned int order)
+static noinline void free_the_page(struct page *page, unsigned int order)
 {
 	struct zone *z = page_zone(page);
-	u64 flags;
+	unsigned long flags;
 
 	if (PageHead(page)) {
 		clear_page_flag(page, PG_head);
@@ -630,7 +642,8 @@ void __free_pages(struct page *page, unsigned int order)
 		struct per_cpu_pages *pcp = &z->pcp;
 		page->_refcount = 0;
 		page->alloc_order = 0;
-		u64 flags = local_irq_save();
+		unsigned long flags;
+		local_irq_save(flags);
 		set_page_flag(page, PG_pcp);
 		list_add(&page->lru, &pcp->list);
 		z->stat_free[0]++;
@@ -641,8 +654,9 @@ void __free_pages(struct page *page, unsigned int order)
 	}
 	free_the_page(page, order);
 }
+EXPORT_SYMBOL(__free_pages);
 
-void free_pages(u64 addr, unsigned int order)
+void free_pages(unsigned long addr, unsigned int order)
 {
 	if (!addr)
 		return;
@@ -661,6 +675,7 @@ void free_pages(u64 addr, unsigned int order)
 	}
 	__free_pages(virt_to_page((void *)addr), order);
 }
+EXPORT_SYMBOL(free_pages);
 
 /* --- boot-time hand-over (mm_init.c calls this) ------------------------ */
 
@@ -669,7 +684,8 @@ void memblock_free_pages(u64 pfn, unsigned int order)
 {
 	struct page *page = pfn_to_page(pfn);
 	struct zone *z = page_zone(page);
-	u64 n = 1UL << order, flags;
+	u64 n = 1UL << order;
+	unsigned long flags;
 
 	for (u64 i = 0; i < n; i++) {
 		clear_page_flag(page + i, PG_reserved);
@@ -681,8 +697,3 @@ void memblock_free_pages(u64 pfn, unsigned int order)
 	__free_one_page_locked(z, pfn, order);
 	spin_unlock_irqrestore(&z->lock, flags);
 }
-
-/* What modules may link against (linux/export.h; kernel/module.c resolves only these). */
-EXPORT_SYMBOL(__get_free_pages);
-EXPORT_SYMBOL(__free_pages);
-EXPORT_SYMBOL(free_pages);

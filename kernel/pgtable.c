@@ -5,7 +5,7 @@
  * it, leaving the boot stub's 1 GiB early tables behind:
  *   - the direct map: every usable E820 range at PAGE_OFFSET + pa, 2 MiB
  *     pages where both addresses are 2 MiB aligned and the range covers the
- *     whole page, 4 KiB pages at the ragged edges; PAGE_KERNEL (NX, global);
+ *     whole page, 4 KiB pages at the ragged edges; __PAGE_KERNEL (NX, global);
  *   - the kernel image at START_KERNEL_MAP + pa, 2 MiB pages, executable.
  * No identity map survives: nothing below PAGE_OFFSET is mapped afterwards,
  * so a NULL dereference faults.
@@ -14,14 +14,16 @@
  * are written through the early direct map while it is still the one in
  * CR3.  Only boot code calls these functions: no locking.
  */
-#include <mmu.h>
-#include <memblock.h>
-#include <memlayout.h>
-#include <bootinfo.h>
-#include <printk.h>
-#include <io.h>
-#include <bug.h>
-#include <page_alloc.h>
+#include <linux/bug.h>
+#include <linux/kernel.h>
+#include <linux/printk.h>
+#include <kmemu/bootinfo.h>
+#include <kmemu/io.h>
+#include <kmemu/log.h>
+#include <kmemu/memblock.h>
+#include <kmemu/memlayout.h>
+#include <kmemu/mmu.h>
+#include <kmemu/page_alloc.h>
 
 u64 *init_top_pgt;
 u64 direct_map_pages[3]; /* 4K, 2M, 1G pages in the direct map */
@@ -96,21 +98,21 @@ void kernel_map_range(u64 va, u64 end, u64 pa, u64 prot)
 void paging_init(void)
 {
 	struct memblock_type *mem = &memblock.memory;
-	u64 kend = ALIGN_UP(__pa_symbol(__kernel_end), SZ_2M);
+	u64 kend = ALIGN(__pa_symbol(__kernel_end), SZ_2M);
 
 	init_top_pgt = pt_alloc();
 	for (u32 i = 0; i < mem->cnt; i++) {
 		u64 b = mem->regions[i].base, s = mem->regions[i].size;
-		pt_map_pgd(init_top_pgt, (u64)__va(b), (u64)__va(b + s), b, PAGE_KERNEL);
+		pt_map_pgd(init_top_pgt, (u64)__va(b), (u64)__va(b + s), b, __PAGE_KERNEL);
 	}
 	u64 saved[2] = { direct_map_pages[0], direct_map_pages[1] };
-	pt_map_pgd(init_top_pgt, START_KERNEL_MAP, START_KERNEL_MAP + kend, 0, PAGE_KERNEL_EXEC);
+	pt_map_pgd(init_top_pgt, START_KERNEL_MAP, START_KERNEL_MAP + kend, 0, __PAGE_KERNEL_EXEC);
 	direct_map_pages[0] = saved[0];
 	direct_map_pages[1] = saved[1];
 
 	write_cr4(read_cr4() | (1UL << 7)); /* CR4.PGE: global pages */
 	write_cr3(__pa(init_top_pgt));
-	printk("x86/mm: direct map: %lu 4k pages, %lu 2M pages; CR3 0x%lx\n", direct_map_pages[0],
+	printk("x86/mm: direct map: %llu 4k pages, %llu 2M pages; CR3 0x%llx\n", direct_map_pages[0],
 	       direct_map_pages[1], read_cr3());
 }
 
@@ -125,9 +127,9 @@ void dump_pagetable(u64 va)
 
 	for (int lvl = 0; lvl < 4; lvl++) {
 		u64 e = tbl[(va >> shifts[lvl]) & 511];
-		n += snprintf(line + n, sizeof(line) - n, "%s%s %lx", n ? " " : "", names[lvl], e);
+		n += snprintf(line + n, sizeof(line) - n, "%s%s %llx", n ? " " : "", names[lvl], e);
 		if (lvl == 0 && (e & _PAGE_PRESENT))
-			n += snprintf(line + n, sizeof(line) - n, " P4D %lx", e);
+			n += snprintf(line + n, sizeof(line) - n, " P4D %llx", e);
 		if (!(e & _PAGE_PRESENT) || (lvl && lvl < 3 && (e & _PAGE_PSE)))
 			break;
 		tbl = __va(e & PTE_PFN_MASK);
@@ -190,7 +192,7 @@ static int vmap_pte_range(u64 *pte, u64 va, u64 end, struct page **pages, u64 pr
 {
 	for (; va < end; va += PAGE_SIZE, pages++) {
 		u64 *e = &pte[pte_index(va)];
-		if (WARN(*e & _PAGE_PRESENT, "vmap: 0x%lx is already mapped", va))
+		if (WARN(*e & _PAGE_PRESENT, "vmap: 0x%llx is already mapped", va))
 			return -1;
 		*e = (page_to_pfn(*pages) << PAGE_SHIFT) | prot;
 	}

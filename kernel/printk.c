@@ -3,22 +3,31 @@
  *
  * printk() formats into a line buffer, appends the text to log_buf (a ring
  * of LOG_BUF_LEN bytes; log_next counts every byte ever logged, so the ring
- * holds bytes [log_next - LOG_BUF_LEN, log_next)) and writes it to port 0xe9.
+ * holds bytes [log_next - LOG_BUF_LEN, log_next)) and writes it to the
+ * console (under kmemu: one port write per line, see console_write).
  * No timestamps: the boot log is deterministic so tests can compare it.
  * Callers may be in any context; printk disables interrupts around the ring
  * update so an interrupt's printk never interleaves inside a line.
+ *
+ * KERN_* prefixes (<linux/printk.h>) are removed from the text; kmemu shows
+ * every level, as Linux does with ignore_loglevel.
  *
  * Formats: %d %i %u %x %X %o %c %s %p %px %pS %% with flags "-0#+ ", a
  * width (or *), a precision for strings, and the l, ll, z, h, hh length
  * modifiers.  kmemu differs from Linux on purpose in one place: %p prints the
  * raw pointer (no hashing), because finding addresses is the point here.
  */
-#include <printk.h>
-#include <string.h>
-#include <io.h>
-#include <kallsyms.h>
-#include <preempt.h>
-#include <kmemu.h>
+#include <linux/export.h>
+#include <linux/irqflags.h>
+#include <linux/kernel.h>
+#include <linux/preempt.h>
+#include <linux/printk.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <kmemu/abi.h>
+#include <kmemu/io.h>
+#include <kmemu/kallsyms.h>
+#include <kmemu/log.h>
 
 char log_buf[LOG_BUF_LEN];
 u64 log_next;
@@ -185,6 +194,8 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 	return (int)o.len;
 }
 
+EXPORT_SYMBOL(vsnprintf);
+
 int snprintf(char *buf, size_t size, const char *fmt, ...)
 {
 	va_list ap;
@@ -193,9 +204,83 @@ int snprintf(char *buf, size_t size, const char *fmt, ...)
 	va_end(ap);
 	return n;
 }
+EXPORT_SYMBOL(snprintf);
 
+/* vscnprintf - like vsnprintf, but returns what was written (without the NUL). */
+int vscnprintf(char *buf, size_t size, const char *fmt, va_list ap)
+{
+	int n = vsnprintf(buf, size, fmt, ap);
+	if (likely((size_t)n < size))
+		return n;
+	return size ? (int)size - 1 : 0;
+}
+EXPORT_SYMBOL(vscnprintf);
+
+int scnprintf(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vscnprintf(buf, size, fmt, ap);
+	va_end(ap);
+	return n;
+}
+EXPORT_SYMBOL(scnprintf);
+
+/* vsprintf - no bound: the caller promises the buffer is large enough. */
+int vsprintf(char *buf, const char *fmt, va_list ap)
+{
+	return vsnprintf(buf, INT_MAX, fmt, ap);
+}
+EXPORT_SYMBOL(vsprintf);
+
+int sprintf(char *buf, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, INT_MAX, fmt, ap);
+	va_end(ap);
+	return n;
+}
+EXPORT_SYMBOL(sprintf);
+
+/* kvasprintf - the formatted text in a kmalloc'ed buffer of exactly its size, or NULL. */
+char *kvasprintf(gfp_t gfp, const char *fmt, va_list ap)
+{
+	va_list aq;
+	va_copy(aq, ap);
+	int len = vsnprintf(NULL, 0, fmt, aq);
+	va_end(aq);
+	char *p = kmalloc((size_t)len + 1, gfp);
+	if (p)
+		vsnprintf(p, (size_t)len + 1, fmt, ap);
+	return p;
+}
+EXPORT_SYMBOL(kvasprintf);
+
+char *kasprintf(gfp_t gfp, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *p = kvasprintf(gfp, fmt, ap);
+	va_end(ap);
+	return p;
+}
+EXPORT_SYMBOL(kasprintf);
+
+/*
+ * console_write - send the line just logged (@s, @n bytes) to the console.
+ * Under kmemu one port write tells the host the line is the last @n bytes
+ * of log_buf, which it reads from the ring (a 10,000-entry E820 map prints
+ * 1 MB at boot: an exit per byte cost ~1 s of it); elsewhere every byte
+ * goes to the debug console port.  Called after log_store(), IRQs off.
+ */
 static void console_write(const char *s, size_t n)
 {
+	if (host_present) {
+		barrier(); /* the ring is written first */
+		outl(KMEMU_PORT_CONSOLE_LOG, (u32)n);
+		return;
+	}
 	for (size_t i = 0; i < n; i++)
 		outb(KMEMU_PORT_CONSOLE, (u8)s[i]);
 }
@@ -207,17 +292,25 @@ static void log_store(const char *s, size_t n)
 	log_next += n;
 }
 
+/*
+ * vprintk - format, drop the KERN_* level prefixes (every level is shown:
+ * the console is the log) and append to the log and the console.
+ * Returns the number of characters formatted, prefixes included (as Linux).
+ */
 int vprintk(const char *fmt, va_list ap)
 {
-	char line[512];
-	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	char buf[512];
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	const char *line = printk_skip_level(buf);
 	size_t len = strlen(line);
-	u64 flags = local_irq_save();
+	unsigned long flags;
+	local_irq_save(flags);
 	log_store(line, len);
 	console_write(line, len);
 	local_irq_restore(flags);
 	return n;
 }
+EXPORT_SYMBOL(vprintk);
 
 int printk(const char *fmt, ...)
 {
@@ -227,8 +320,4 @@ int printk(const char *fmt, ...)
 	va_end(ap);
 	return n;
 }
-
-/* What modules may link against (linux/export.h; kernel/module.c resolves only these). */
-EXPORT_SYMBOL(vsnprintf);
-EXPORT_SYMBOL(snprintf);
 EXPORT_SYMBOL(printk);

@@ -3,15 +3,18 @@
  * (QEMU) and callable by the host (kmemu_selftest) under kmemu.  Each test
  * prints one line; the summary line is what `kmemu qemu` looks for.
  */
-#include <printk.h>
-#include <string.h>
-#include <kallsyms.h>
-#include <memblock.h>
-#include <memlayout.h>
-#include <preempt.h>
-#include <kmemu.h>
-#include <io.h>
-#include <page_alloc.h>
+#include <linux/irqflags.h>
+#include <linux/kernel.h>
+#include <linux/preempt.h>
+#include <linux/printk.h>
+#include <linux/string.h>
+#include <kmemu/abi.h>
+#include <kmemu/io.h>
+#include <kmemu/kallsyms.h>
+#include <kmemu/log.h>
+#include <kmemu/memblock.h>
+#include <kmemu/memlayout.h>
+#include <kmemu/page_alloc.h>
 
 struct irq_test_record {
 	u64 count;

@@ -26,13 +26,17 @@
  * set_freepointer() BUGs on the naive double free (object == current head).
  * cache->random is deterministic (boot logs and tests must be repeatable).
  */
-#include <slab.h>
-#include <page_alloc.h>
-#include <memlayout.h>
-#include <printk.h>
-#include <string.h>
-#include <bug.h>
-#include <bootinfo.h>
+#include <linux/export.h>
+#include <linux/bug.h>
+#include <linux/kernel.h>
+#include <linux/printk.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <kmemu/bootinfo.h>
+#include <kmemu/log.h>
+#include <kmemu/memlayout.h>
+#include <kmemu/page_alloc.h>
+#include <kmemu/slub.h>
 
 
 struct list_head slab_caches = LIST_HEAD_INIT(slab_caches);
@@ -102,7 +106,7 @@ static struct page *new_slab(struct kmem_cache *s, gfp_t gfp)
 	slab->freelist = base;
 	slab_set_counters(slab, 0, s->objects, false);
 
-	u64 flags;
+	unsigned long flags;
 	spin_lock_irqsave(&s->node.list_lock, flags);
 	s->node.nr_slabs++;
 	s->node.total_objects += s->objects;
@@ -112,7 +116,7 @@ static struct page *new_slab(struct kmem_cache *s, gfp_t gfp)
 
 static void discard_slab(struct kmem_cache *s, struct page *slab)
 {
-	u64 flags;
+	unsigned long flags;
 	spin_lock_irqsave(&s->node.list_lock, flags);
 	s->node.nr_slabs--;
 	s->node.total_objects -= s->objects;
@@ -149,7 +153,7 @@ static void deactivate_slab(struct kmem_cache *s, struct page *slab, void *freel
 		nfree++;
 		tail = o;
 	}
-	u64 flags;
+	unsigned long flags;
 	spin_lock_irqsave(&s->node.list_lock, flags);
 	if (tail) {
 		set_freepointer_raw(s, tail, slab->freelist);
@@ -177,7 +181,7 @@ static void freeze_slab(struct kmem_cache *s, struct page *slab)
 static void *___slab_alloc(struct kmem_cache *s, gfp_t gfp)
 {
 	struct kmem_cache_cpu *c = &s->cpu_slab;
-	u64 flags;
+	unsigned long flags;
 
 	for (;;) {
 		if (c->freelist)
@@ -222,7 +226,8 @@ static __always_inline void *slab_alloc(struct kmem_cache *s, gfp_t gfp, u64 ori
 	void *object;
 
 	might_alloc(gfp, __FILE__, __LINE__);
-	u64 flags = local_irq_save();
+	unsigned long flags;
+	local_irq_save(flags);
 	object = c->freelist;
 	if (likely(object)) {
 		c->freelist = get_freepointer(s, object);
@@ -239,9 +244,9 @@ static __always_inline void *slab_alloc(struct kmem_cache *s, gfp_t gfp, u64 ori
 	return object;
 }
 
-static __noinline void __slab_free(struct kmem_cache *s, struct page *slab, void *object)
+static noinline void __slab_free(struct kmem_cache *s, struct page *slab, void *object)
 {
-	u64 flags;
+	unsigned long flags;
 	spin_lock_irqsave(&s->node.list_lock, flags);
 	void *prior = slab->freelist;
 	set_freepointer(s, object, prior);
@@ -271,7 +276,8 @@ static __always_inline void slab_free(struct kmem_cache *s, struct page *slab, v
 	struct kmem_cache_cpu *c = &s->cpu_slab;
 	if (unlikely(s->flags & SLAB_DEBUG_FLAGS) && !free_debug_processing(s, slab, object, caller))
 		return; /* reported; the object is left alone */
-	u64 flags = local_irq_save();
+	unsigned long flags;
+	local_irq_save(flags);
 	if (likely(slab == c->slab)) {
 		set_freepointer(s, object, c->freelist);
 		c->freelist = object;
@@ -287,8 +293,23 @@ void *kmem_cache_alloc(struct kmem_cache *s, gfp_t gfp)
 {
 	return slab_alloc(s, gfp, s->object_size, (u64)__builtin_return_address(0));
 }
+EXPORT_SYMBOL(kmem_cache_alloc);
 
 /* kmalloc(): the requested size matters to the kmalloc red zone. */
+/* kmem_cache_alloc with the object zeroed (__GFP_ZERO). */
+void *kmem_cache_zalloc(struct kmem_cache *s, gfp_t gfp)
+{
+	return slab_alloc(s, gfp | __GFP_ZERO, s->object_size, (u64)__builtin_return_address(0));
+}
+EXPORT_SYMBOL(kmem_cache_zalloc);
+
+/* The object size the cache was created with. */
+unsigned int kmem_cache_size(struct kmem_cache *s)
+{
+	return s->object_size;
+}
+EXPORT_SYMBOL(kmem_cache_size);
+
 void *__kmalloc_cache(struct kmem_cache *s, gfp_t gfp, u64 size, u64 caller)
 {
 	return slab_alloc(s, gfp, size, caller);
@@ -308,6 +329,7 @@ void kmem_cache_free(struct kmem_cache *s, void *obj)
 		return;
 	slab_free(s, slab, obj, (u64)__builtin_return_address(0));
 }
+EXPORT_SYMBOL(kmem_cache_free);
 
 /* kfree() already found the slab: no second lookup. */
 void __kmem_cache_free(struct page *slab, void *obj, u64 caller)
@@ -315,9 +337,10 @@ void __kmem_cache_free(struct page *slab, void *obj, u64 caller)
 	slab_free(slab->slab_cache, slab, obj, caller);
 }
 
-int kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t gfp, u64 nr, void **p)
+/* nr objects into p[]; returns nr, or 0 with nothing allocated. */
+int kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t gfp, size_t nr, void **p)
 {
-	for (u64 i = 0; i < nr; i++) {
+	for (size_t i = 0; i < nr; i++) {
 		p[i] = slab_alloc(s, gfp, s->object_size, (u64)__builtin_return_address(0));
 		if (!p[i]) {
 			kmem_cache_free_bulk(s, i, p);
@@ -326,17 +349,20 @@ int kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t gfp, u64 nr, void **p)
 	}
 	return (int)nr;
 }
+EXPORT_SYMBOL(kmem_cache_alloc_bulk);
 
-void kmem_cache_free_bulk(struct kmem_cache *s, u64 nr, void **p)
+void kmem_cache_free_bulk(struct kmem_cache *s, size_t nr, void **p)
 {
-	for (u64 i = 0; i < nr; i++)
+	for (size_t i = 0; i < nr; i++)
 		kmem_cache_free(s, p[i]);
 }
+EXPORT_SYMBOL(kmem_cache_free_bulk);
 
 /* Give the active slab back and free every empty partial slab. */
 int kmem_cache_shrink(struct kmem_cache *s)
 {
-	u64 flags = local_irq_save();
+	unsigned long flags;
+	local_irq_save(flags);
 	struct kmem_cache_cpu *c = &s->cpu_slab;
 	if (c->slab) {
 		struct page *slab = c->slab;
@@ -347,7 +373,7 @@ int kmem_cache_shrink(struct kmem_cache *s)
 	}
 	for (;;) {
 		struct page *victim = NULL, *slab;
-		u64 f2;
+		unsigned long f2;
 		spin_lock_irqsave(&s->node.list_lock, f2);
 		list_for_each_entry(slab, &s->node.partial, slab_list) {
 			if (!slab_inuse(slab)) {
@@ -365,6 +391,7 @@ int kmem_cache_shrink(struct kmem_cache *s)
 	local_irq_restore(flags);
 	return 0;
 }
+EXPORT_SYMBOL(kmem_cache_shrink);
 
 /* --- cache creation ---------------------------------------------------------- */
 
@@ -376,7 +403,7 @@ static u32 calculate_alignment(slab_flags_t flags, u32 align, u32 size)
 			ralign /= 2;
 		align = max(align, ralign);
 	}
-	return ALIGN_UP(max(align, 8u), 8u);
+	return ALIGN(max(align, 8u), 8u);
 }
 
 /* Smallest order <= SLUB_MAX_ORDER leaving at most 1/16 (then 1/8, 1/4) unused. */
@@ -423,7 +450,7 @@ static bool kmem_cache_open(struct kmem_cache *s, const char *name, u32 size, u3
 	 *   (constructor, poisoning, red zones); mid-object otherwise (Linux 5.7+)
 	 *   track_offset: alloc and free struct track (U); orig_size_offset (kmalloc, Z|U)
 	 */
-	s->inuse = ALIGN_UP(max(size, 8u), 8u);
+	s->inuse = ALIGN(max(size, 8u), 8u);
 	if ((flags & SLAB_RED_ZONE) && s->inuse == size)
 		s->inuse += 8;
 	u32 end = s->inuse;
@@ -442,8 +469,8 @@ static bool kmem_cache_open(struct kmem_cache *s, const char *name, u32 size, u3
 		end += 8;
 	}
 	if (flags & SLAB_RED_ZONE)
-		s->red_left_pad = ALIGN_UP(8u, s->align);
-	s->size = ALIGN_UP(s->red_left_pad + end, s->align);
+		s->red_left_pad = ALIGN(8u, s->align);
+	s->size = ALIGN(s->red_left_pad + end, s->align);
 	if (s->size > (PAGE_SIZE << SLUB_MAX_ORDER))
 		return false;
 	s->order = calculate_order(s->size);
@@ -454,9 +481,10 @@ static bool kmem_cache_open(struct kmem_cache *s, const char *name, u32 size, u3
 		s->min_partial = min(l / 2, 10u);
 	s->random = next_random();
 	s->refcount = 1;
-	s->node.list_lock = (spinlock_t)__SPIN_LOCK_UNLOCKED;
+	s->node.list_lock = __SPIN_LOCK_UNLOCKED(s->node.list_lock);
 	INIT_LIST_HEAD(&s->node.partial);
-	u64 fl = local_irq_save();
+	unsigned long fl;
+	local_irq_save(fl);
 	list_add_tail(&s->list, &slab_caches);
 	local_irq_restore(fl);
 	return true;
@@ -483,6 +511,7 @@ fail:
 	printk("kmem_cache_create(%s) failed\n", name ? name : "(null)");
 	return NULL;
 }
+EXPORT_SYMBOL(kmem_cache_create);
 
 void kmem_cache_destroy(struct kmem_cache *s)
 {
@@ -495,11 +524,13 @@ void kmem_cache_destroy(struct kmem_cache *s)
 		     s->name, __builtin_return_address(0));
 		return;
 	}
-	u64 fl = local_irq_save();
+	unsigned long fl;
+	local_irq_save(fl);
 	list_del(&s->list);
 	local_irq_restore(fl);
 	kmem_cache_free(kmem_cache, s);
 }
+EXPORT_SYMBOL(kmem_cache_destroy);
 
 /* --- the slab shrinker: empty slabs back to the page allocator under pressure --- */
 
@@ -509,7 +540,8 @@ static u64 slab_shrink_count(struct shrinker *sh, struct shrink_control *sc)
 	u64 n = 0;
 	(void)sh;
 	(void)sc;
-	u64 flags = local_irq_save(); /* interrupt handlers change partial lists too */
+	unsigned long flags; /* interrupt handlers change partial lists too */
+	local_irq_save(flags);
 	list_for_each_entry(s, &slab_caches, list) {
 		struct page *slab;
 		list_for_each_entry(slab, &s->node.partial, slab_list)
@@ -563,9 +595,3 @@ void kmem_cache_init(void)
 	printk("SLUB: HWalign=%d, Order=0-%d, MinObjects=0, CPUs=1, Nodes=1\n", CACHE_LINE_SIZE,
 	       SLUB_MAX_ORDER);
 }
-
-/* What modules may link against (linux/export.h; kernel/module.c resolves only these). */
-EXPORT_SYMBOL(kmem_cache_alloc);
-EXPORT_SYMBOL(kmem_cache_free);
-EXPORT_SYMBOL(kmem_cache_create);
-EXPORT_SYMBOL(kmem_cache_destroy);

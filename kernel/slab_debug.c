@@ -18,14 +18,17 @@
  * path's interrupts-off window; the object being checked belongs to the
  * caller at that point.
  */
-#include <slab.h>
-#include <page_alloc.h>
-#include <memlayout.h>
-#include <printk.h>
-#include <string.h>
-#include <traps.h>
-#include <kmemu.h>
-#include <bug.h>
+#include <linux/bug.h>
+#include <linux/kernel.h>
+#include <linux/printk.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <kmemu/abi.h>
+#include <kmemu/log.h>
+#include <kmemu/memlayout.h>
+#include <kmemu/page_alloc.h>
+#include <kmemu/slub.h>
+#include <kmemu/traps.h>
 
 #define TRACK_ALLOC 0
 #define TRACK_FREE 1
@@ -174,7 +177,7 @@ static void hex_dump(const char *label, const u8 *p, u64 len)
 {
 	char line[100];
 	for (u64 off = 0; off < len; off += 16) {
-		int n = snprintf(line, sizeof(line), "%-8s %016lx: ", label, (u64)(p + off));
+		int n = snprintf(line, sizeof(line), "%-8s %016llx: ", label, (u64)(p + off));
 		for (u64 i = off; i < off + 16 && i < len; i++)
 			n += snprintf(line + n, sizeof(line) - n, "%02x ", p[i]);
 		printk("%s\n", line);
@@ -187,13 +190,13 @@ static void print_trailer(struct kmem_cache *s, struct page *slab, u8 *obj)
 		print_track("Allocated", get_track(s, obj, TRACK_ALLOC));
 		print_track("Freed", get_track(s, obj, TRACK_FREE));
 	}
-	printk("Slab 0x%016lx objects=%u used=%u fp=0x%016lx flags=0x%lx\n", (u64)slab,
+	printk("Slab 0x%016llx objects=%u used=%u fp=0x%016llx flags=0x%llx\n", (u64)slab,
 	       slab_objects(slab), slab_inuse(slab), (u64)slab->freelist, slab->flags);
-	printk("Object 0x%016lx @offset=%lu fp=0x%016lx\n\n", (u64)obj,
+	printk("Object 0x%016llx @offset=%llu fp=0x%016llx\n\n", (u64)obj,
 	       (u64)(obj - (u8 *)page_address(slab)), (u64)get_freepointer(s, obj));
 	if (s->flags & SLAB_RED_ZONE)
 		hex_dump("Redzone", obj - s->red_left_pad, s->red_left_pad);
-	hex_dump("Object", obj, min((u64)s->object_size, 128UL));
+	hex_dump("Object", obj, min_t(u64, s->object_size, 128));
 	if (s->flags & SLAB_RED_ZONE)
 		hex_dump("Redzone", obj + s->object_size, s->inuse - s->object_size);
 }
@@ -227,12 +230,12 @@ static bool check_bytes(struct kmem_cache *s, struct page *slab, u8 *obj, const 
 	char head[64];
 	snprintf(head, sizeof(head), "%s overwritten", what);
 	slab_bug(s, head);
-	printk("INFO: 0x%016lx-0x%016lx @offset=%lu. First byte 0x%x instead of 0x%x\n", (u64)fault,
+	printk("INFO: 0x%016llx-0x%016llx @offset=%llu. First byte 0x%x instead of 0x%x\n", (u64)fault,
 	       (u64)end - 1, (u64)(fault - (u8 *)page_address(slab)), *fault, value);
 	print_trailer(s, slab, obj);
 	report_done(s, slab, obj, (u64)(fault - obj));
 	memset(fault, value, (u64)(end - fault));
-	printk("FIX %s: Restoring %s 0x%016lx-0x%016lx=0x%x\n\n", s->name, what, (u64)fault,
+	printk("FIX %s: Restoring %s 0x%016llx-0x%016llx=0x%x\n\n", s->name, what, (u64)fault,
 	       (u64)end - 1, value);
 	return false;
 }
@@ -309,7 +312,8 @@ typedef void (*object_fn)(struct kmem_cache *s, struct page *slab, u8 *obj, bool
 
 static void for_each_object(struct kmem_cache *s, object_fn fn, void *arg)
 {
-	u64 flags = local_irq_save();
+	unsigned long flags;
+	local_irq_save(flags);
 	for (u64 pfn = 0; pfn < max_pfn; pfn++) {
 		if (!pfn_valid(pfn))
 			continue;
@@ -331,7 +335,7 @@ static void leaked_one(struct kmem_cache *s, struct page *slab, u8 *obj, bool is
 	(void)s;
 	if (is_free)
 		return;
-	printk("Object 0x%016lx @offset=%lu\n", (u64)obj, (u64)(obj - (u8 *)page_address(slab)));
+	printk("Object 0x%016llx @offset=%llu\n", (u64)obj, (u64)(obj - (u8 *)page_address(slab)));
 	if (*n < 4)
 		ev.args[4 + *n] = (u64)obj;
 	(*n)++;
@@ -384,7 +388,7 @@ bool free_debug_processing(struct kmem_cache *s, struct page *slab, void *obj, u
 		u64 off = (u64)((u8 *)obj - base);
 		if ((u8 *)obj < base || off % s->size || off / s->size >= slab_objects(slab)) {
 			char what[64];
-			snprintf(what, sizeof(what), "Invalid object pointer 0x%016lx", (u64)obj);
+			snprintf(what, sizeof(what), "Invalid object pointer 0x%016llx", (u64)obj);
 			slab_bug(s, what);
 			report_done(s, slab, obj, 0);
 			return false;

@@ -13,18 +13,22 @@
  * kmemu_call_oops on a clean stack) or, without a host, panics.
  * Tables here are written once in trap_init() before interrupts are enabled.
  */
-#include <traps.h>
-#include <printk.h>
-#include <string.h>
-#include <io.h>
-#include <bug.h>
-#include <kmemu.h>
-#include <kallsyms.h>
-#include <module.h>
-#include <preempt.h>
-#include <memlayout.h>
-#include <mmu.h>
-#include <spinlock.h>
+#include <linux/export.h>
+#include <linux/bug.h>
+#include <linux/irqflags.h>
+#include <linux/kernel.h>
+#include <linux/preempt.h>
+#include <linux/printk.h>
+#include <linux/spinlock.h>
+#include <linux/string.h>
+#include <kmemu/abi.h>
+#include <kmemu/io.h>
+#include <kmemu/kallsyms.h>
+#include <kmemu/log.h>
+#include <kmemu/memlayout.h>
+#include <kmemu/mmu.h>
+#include <kmemu/traps.h>
+#include <kmemu/module.h>
 
 struct gate {
 	u16 off_lo, sel;
@@ -200,16 +204,16 @@ const char *print_tainted(void)
 static void show_regs(struct pt_regs *r)
 {
 	printk("CPU: 0 PID: 0 Comm: kmemu %s 0.1.0 #1\n", print_tainted());
-	printk("RIP: %04lx:%pS\n", r->cs, (void *)r->rip);
-	printk("RSP: %04lx:%016lx EFLAGS: %08lx\n", r->ss, r->rsp, r->rflags);
-	printk("RAX: %016lx RBX: %016lx RCX: %016lx\n", r->rax, r->rbx, r->rcx);
-	printk("RDX: %016lx RSI: %016lx RDI: %016lx\n", r->rdx, r->rsi, r->rdi);
-	printk("RBP: %016lx R08: %016lx R09: %016lx\n", r->rbp, r->r8, r->r9);
-	printk("R10: %016lx R11: %016lx R12: %016lx\n", r->r10, r->r11, r->r12);
-	printk("R13: %016lx R14: %016lx R15: %016lx\n", r->r13, r->r14, r->r15);
+	printk("RIP: %04llx:%pS\n", r->cs, (void *)r->rip);
+	printk("RSP: %04llx:%016llx EFLAGS: %08llx\n", r->ss, r->rsp, r->rflags);
+	printk("RAX: %016llx RBX: %016llx RCX: %016llx\n", r->rax, r->rbx, r->rcx);
+	printk("RDX: %016llx RSI: %016llx RDI: %016llx\n", r->rdx, r->rsi, r->rdi);
+	printk("RBP: %016llx R08: %016llx R09: %016llx\n", r->rbp, r->r8, r->r9);
+	printk("R10: %016llx R11: %016llx R12: %016llx\n", r->r10, r->r11, r->r12);
+	printk("R13: %016llx R14: %016llx R15: %016llx\n", r->r13, r->r14, r->r15);
 	printk("FS:  0000000000000000(0000) GS:0000000000000000(0000) knlGS:0000000000000000\n");
-	printk("CS:  %04lx DS: 0000 ES: 0000 CR0: %016lx\n", r->cs, read_cr0());
-	printk("CR2: %016lx CR3: %016lx CR4: %016lx\n", read_cr2(), read_cr3(), read_cr4());
+	printk("CS:  %04llx DS: 0000 ES: 0000 CR0: %016llx\n", r->cs, read_cr0());
+	printk("CR2: %016llx CR3: %016llx CR4: %016llx\n", read_cr2(), read_cr3(), read_cr4());
 }
 
 static void fill_event(struct kmemu_event *ev, u32 type, struct pt_regs *r, u64 addr)
@@ -234,14 +238,14 @@ static void page_fault_headline(struct pt_regs *r, u64 cr2, char *msg, size_t le
 {
 	u64 ec = r->error_code;
 	if (cr2 < PAGE_SIZE)
-		snprintf(msg, len, "BUG: kernel NULL pointer dereference, address: %016lx", cr2);
+		snprintf(msg, len, "BUG: kernel NULL pointer dereference, address: %016llx", cr2);
 	else
-		snprintf(msg, len, "BUG: unable to handle page fault for address: %016lx", cr2);
+		snprintf(msg, len, "BUG: unable to handle page fault for address: %016llx", cr2);
 	printk("%s\n", msg);
 	printk("#PF: %s %s access in %s mode\n", ec & 4 ? "user" : "supervisor",
 	       ec & 16 ? "instruction fetch" : ec & 2 ? "write" : "read",
 	       ec & 4 ? "user" : "kernel");
-	printk("#PF: error_code(0x%04lx) - %s\n", ec,
+	printk("#PF: error_code(0x%04llx) - %s\n", ec,
 	       ec & 1 ? (ec & 8 ? "reserved bit violation" : "permissions violation")
 		      : "not-present page");
 	dump_pagetable(cr2);
@@ -263,9 +267,9 @@ static void __noreturn die(struct pt_regs *r)
 	fill_event(&ev, KMEMU_EV_OOPS, r, cr2);
 	if (r->vector == 14) {
 		page_fault_headline(r, cr2, head, sizeof(head));
-		printk("Oops: %04lx [#%u] NOPTI\n", r->error_code, ++die_counter);
+		printk("Oops: %04llx [#%u] NOPTI\n", r->error_code, ++die_counter);
 	} else {
-		snprintf(head, sizeof(head), "Oops: %s: %04lx [#%u] NOPTI",
+		snprintf(head, sizeof(head), "Oops: %s: %04llx [#%u] NOPTI",
 			 r->vector < 32 ? exc_names[r->vector] : "interrupt", r->error_code,
 			 ++die_counter);
 		printk("%s\n", head);
@@ -285,7 +289,7 @@ static void __noreturn die(struct pt_regs *r)
 	}
 	print_modules();
 	if (r->vector == 14)
-		printk("CR2: %016lx\n", cr2);
+		printk("CR2: %016llx\n", cr2);
 	printk("---[ end trace %016x ]---\n", 0);
 	taint_flags |= TAINT_DIE;
 	host_event(&ev);
@@ -325,6 +329,7 @@ void __bug_report(const char *file, int line)
 	ev.nr_trace = save_stack_trace((u64)__builtin_frame_address(0), ev.trace, KMEMU_EV_TRACE);
 	host_event(&ev);
 }
+EXPORT_SYMBOL(__bug_report);
 
 void __warn(const char *file, int line, const char *fmt, ...)
 {
@@ -353,6 +358,15 @@ void __warn(const char *file, int line, const char *fmt, ...)
 	taint_flags |= TAINT_WARN;
 	host_event(&ev);
 }
+EXPORT_SYMBOL(__warn);
+
+/* dump_stack - the "CPU: ... Comm:" line and the caller's call trace, as Linux prints them. */
+void dump_stack(void)
+{
+	printk("CPU: 0 PID: 0 Comm: kmemu %s 0.1.0 #1\n", print_tainted());
+	show_stack_trace((u64)__builtin_frame_address(0), 0);
+}
+EXPORT_SYMBOL(dump_stack);
 
 void panic(const char *fmt, ...)
 {
@@ -372,15 +386,11 @@ void panic(const char *fmt, ...)
 	printk("---[ end Kernel panic - not syncing ]---\n");
 	kmemu_exit(2);
 }
+EXPORT_SYMBOL(panic);
 
 /* spinlock.h: one CPU and interrupts off, so a held lock taken again is a bug. */
-void spin_lock_recursion(spinlock_t *lock, u64 ip)
+void spin_lock_recursion(spinlock_t *lock, unsigned long ip)
 {
 	panic("BUG: spinlock recursion at %pS (held since %pS)", (void *)ip, (void *)lock->owner_ip);
 }
-
-/* What modules may link against (linux/export.h; kernel/module.c resolves only these). */
-EXPORT_SYMBOL(__bug_report);
-EXPORT_SYMBOL(__warn);
-EXPORT_SYMBOL(panic);
 EXPORT_SYMBOL(spin_lock_recursion);

@@ -22,16 +22,21 @@
  * vmap_lock (interrupts off) protects both trees, purge_list and the lazy
  * counters.  Page allocation and page-table changes happen outside it.
  */
-#include <vmalloc.h>
-#include <page_alloc.h>
-#include <slab.h>
-#include <mmu.h>
-#include <memlayout.h>
-#include <printk.h>
-#include <string.h>
-#include <bug.h>
+#include <linux/export.h>
+#include <linux/bug.h>
+#include <linux/kernel.h>
+#include <linux/printk.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/vmalloc.h>
+#include <kmemu/log.h>
+#include <kmemu/memlayout.h>
+#include <kmemu/mmu.h>
+#include <kmemu/page_alloc.h>
+#include <kmemu/slub.h>
+#include <kmemu/vmap.h>
 
-static spinlock_t vmap_lock = __SPIN_LOCK_UNLOCKED;
+static DEFINE_SPINLOCK(vmap_lock);
 struct vmap_area *free_vmap_root;   /* vmap_lock */
 struct vmap_area *busy_vmap_root;   /* vmap_lock */
 struct list_head purge_list = LIST_HEAD_INIT(purge_list);
@@ -159,7 +164,7 @@ static struct vmap_area *find_lowest_fit(struct vmap_area *t, u64 size, u64 alig
 	struct vmap_area *hit = find_lowest_fit(t->left, size, align, vstart, vend, out);
 	if (hit)
 		return hit;
-	u64 a = ALIGN_UP(max(t->va_start, vstart), align);
+	u64 a = ALIGN(max(t->va_start, vstart), align);
 	if (a >= t->va_start && a + size <= t->va_end && a + size <= vend) {
 		*out = a;
 		return t;
@@ -197,7 +202,8 @@ static u64 lazy_max_pages(void)
 
 static void purge_vmap_area_lazy(void)
 {
-	u64 flags, start = ~0UL, end = 0;
+	unsigned long flags;
+	u64 start = ~0ULL, end = 0;
 	spin_lock_irqsave(&vmap_lock, flags);
 	if (list_empty(&purge_list)) {
 		spin_unlock_irqrestore(&vmap_lock, flags);
@@ -223,6 +229,7 @@ void vm_unmap_aliases(void)
 {
 	purge_vmap_area_lazy();
 }
+EXPORT_SYMBOL_GPL(vm_unmap_aliases);
 
 /* --- areas ----------------------------------------------------------------------------- */
 
@@ -235,7 +242,8 @@ static struct vmap_area *alloc_vmap_area(u64 size, u64 align, u64 vstart, u64 ve
 	if (!v || !rest)
 		goto fail;
 	for (int attempt = 0; attempt < 2; attempt++) {
-		u64 flags, addr;
+		unsigned long flags;
+		u64 addr;
 		spin_lock_irqsave(&vmap_lock, flags);
 		struct vmap_area *blk = find_lowest_fit(free_vmap_root, size, align, vstart, vend, &addr);
 		if (blk) {
@@ -272,7 +280,7 @@ static struct vmap_area *alloc_vmap_area(u64 size, u64 align, u64 vstart, u64 ve
 		purge_vmap_area_lazy(); /* lazily freed ranges may make room */
 	}
 	if (!(gfp & __GFP_NOWARN))
-		printk("vmap allocation for size %lu failed: use vmalloc=<size> to increase size\n", size);
+		printk("vmap allocation for size %llu failed: use vmalloc=<size> to increase size\n", size);
 fail:
 	if (v)
 		kmem_cache_free(vmap_area_cachep, v);
@@ -294,7 +302,7 @@ static void free_vmap_area_lazy(struct vmap_area *v)
 		kfree(vm->pages);
 	}
 	kfree(vm);
-	u64 flags;
+	unsigned long flags;
 	bool purge;
 	spin_lock_irqsave(&vmap_lock, flags);
 	v->vm = NULL;
@@ -312,7 +320,7 @@ static void vmalloc_fail(struct vmap_area *v, u64 size, gfp_t gfp, const char *w
 {
 	if (!(gfp & __GFP_NOWARN)) {
 		char msg[96];
-		snprintf(msg, sizeof(msg), "vmalloc error: size %lu, %s", size, why);
+		snprintf(msg, sizeof(msg), "vmalloc error: size %llu, %s", size, why);
 		warn_alloc(gfp, 0, msg);
 	}
 	if (v && v->vm)
@@ -322,11 +330,11 @@ static void vmalloc_fail(struct vmap_area *v, u64 size, gfp_t gfp, const char *w
 void *__vmalloc_node_range(u64 size, u64 align, u64 start, u64 end, gfp_t gfp, u64 vm_flags,
 			   u64 caller)
 {
-	u64 real = ALIGN_UP(size, PAGE_SIZE);
+	u64 real = ALIGN(size, PAGE_SIZE);
 	if (!size || real >> PAGE_SHIFT > totalram_pages || align > (4UL << 20) ||
 	    (align & (align - 1)))
 		return NULL;
-	align = max(align, PAGE_SIZE);
+	align = max_t(u64, align, PAGE_SIZE);
 	might_alloc(gfp, __FILE__, __LINE__);
 	u64 guard = (vm_flags & VM_NO_GUARD) ? 0 : PAGE_SIZE;
 	struct vmap_area *v = alloc_vmap_area(real + guard, align, start, end, gfp);
@@ -339,7 +347,7 @@ void *__vmalloc_node_range(u64 size, u64 align, u64 start, u64 end, gfp_t gfp, u
 	if (!pages) {
 		kfree(vm);
 		vm = NULL;
-		u64 flags;
+		unsigned long flags;
 		spin_lock_irqsave(&vmap_lock, flags);
 		tremove(&busy_vmap_root, v);
 		insert_free_locked(v);
@@ -358,7 +366,7 @@ void *__vmalloc_node_range(u64 size, u64 align, u64 start, u64 end, gfp_t gfp, u
 		if (!pages[i]) {
 			vm->nr_pages = i;
 			nr_vmalloc_pages += i;
-			u64 flags;
+			unsigned long flags;
 			spin_lock_irqsave(&vmap_lock, flags);
 			tremove(&busy_vmap_root, v);
 			spin_unlock_irqrestore(&vmap_lock, flags);
@@ -368,8 +376,8 @@ void *__vmalloc_node_range(u64 size, u64 align, u64 start, u64 end, gfp_t gfp, u
 	}
 	vm->nr_pages = nr;
 	nr_vmalloc_pages += nr;
-	if (vmap_pages_range(v->va_start, v->va_start + real, pages, PAGE_KERNEL, kgfp)) {
-		u64 flags;
+	if (vmap_pages_range(v->va_start, v->va_start + real, pages, __PAGE_KERNEL, kgfp)) {
+		unsigned long flags;
 		spin_lock_irqsave(&vmap_lock, flags);
 		tremove(&busy_vmap_root, v);
 		spin_unlock_irqrestore(&vmap_lock, flags);
@@ -379,38 +387,65 @@ void *__vmalloc_node_range(u64 size, u64 align, u64 start, u64 end, gfp_t gfp, u
 	return (void *)v->va_start;
 }
 
-void *__vmalloc(u64 size, gfp_t gfp)
+void *__vmalloc(unsigned long size, gfp_t gfp)
 {
 	return __vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END, gfp, 0,
 				    (u64)__builtin_return_address(0));
 }
+EXPORT_SYMBOL(__vmalloc);
 
-void *vmalloc(u64 size)
+void *vmalloc(unsigned long size)
 {
 	return __vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END, GFP_KERNEL, 0,
 				    (u64)__builtin_return_address(0));
 }
+EXPORT_SYMBOL(vmalloc);
 
-void *vzalloc(u64 size)
+void *vzalloc(unsigned long size)
 {
 	return __vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END, GFP_KERNEL | __GFP_ZERO, 0,
 				    (u64)__builtin_return_address(0));
 }
+EXPORT_SYMBOL(vzalloc);
 
-void *vmalloc_32(u64 size)
+void *vmalloc_32(unsigned long size)
 {
 	return __vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END, GFP_KERNEL | __GFP_DMA32, 0,
 				    (u64)__builtin_return_address(0));
 }
+EXPORT_SYMBOL(vmalloc_32);
+
+/* n * size bytes of vmalloc (GFP_KERNEL), or NULL when that overflows. */
+void *vmalloc_array(size_t n, size_t size)
+{
+	size_t bytes;
+	if (unlikely(check_mul_overflow(n, size, &bytes)))
+		return NULL;
+	return __vmalloc_node_range(bytes, 1, VMALLOC_START, VMALLOC_END, GFP_KERNEL, 0,
+				    (u64)__builtin_return_address(0));
+}
+EXPORT_SYMBOL(vmalloc_array);
+
+/* vmalloc_array, zeroed. */
+void *vcalloc(size_t n, size_t size)
+{
+	size_t bytes;
+	if (unlikely(check_mul_overflow(n, size, &bytes)))
+		return NULL;
+	return __vmalloc_node_range(bytes, 1, VMALLOC_START, VMALLOC_END, GFP_KERNEL | __GFP_ZERO, 0,
+				    (u64)__builtin_return_address(0));
+}
+EXPORT_SYMBOL(vcalloc);
 
 bool is_vmalloc_addr(const void *addr)
 {
 	return (u64)addr >= VMALLOC_START && (u64)addr < VMALLOC_END;
 }
+EXPORT_SYMBOL(is_vmalloc_addr);
 
 struct vm_struct *find_vm_area(const void *addr)
 {
-	u64 flags;
+	unsigned long flags;
 	spin_lock_irqsave(&vmap_lock, flags);
 	struct vmap_area *v = tfind(busy_vmap_root, (u64)addr);
 	struct vm_struct *vm = v ? v->vm : NULL;
@@ -434,18 +469,20 @@ struct page *vmalloc_to_page(const void *addr)
 	}
 	return NULL;
 }
+EXPORT_SYMBOL(vmalloc_to_page);
 
-u64 vmalloc_to_pfn(const void *addr)
+unsigned long vmalloc_to_pfn(const void *addr)
 {
 	struct page *p = vmalloc_to_page(addr);
 	return p ? page_to_pfn(p) : 0;
 }
+EXPORT_SYMBOL(vmalloc_to_pfn);
 
 void vfree(const void *addr)
 {
 	if (!addr)
 		return;
-	u64 flags;
+	unsigned long flags;
 	spin_lock_irqsave(&vmap_lock, flags);
 	struct vmap_area *v = tfind(busy_vmap_root, (u64)addr);
 	if (!v || v->va_start != (u64)addr || !v->vm) {
@@ -465,11 +502,12 @@ void vfree(const void *addr)
 	spin_unlock_irqrestore(&vmap_lock, flags);
 	free_vmap_area_lazy(v);
 }
+EXPORT_SYMBOL(vfree);
 
 /* kmemu_deferred_work(): vfree()s that arrived in interrupt context. */
 void vfree_deferred_work(void)
 {
-	u64 flags;
+	unsigned long flags;
 	spin_lock_irqsave(&vmap_lock, flags);
 	struct vmap_area *v = deferred_vfree;
 	deferred_vfree = NULL;
@@ -505,8 +543,11 @@ void vmalloc_init(void)
 
 /* --- vmap, vrealloc ---------------------------------------------------------------- */
 
-/* Map count existing pages contiguously; the caller keeps owning the pages. */
-void *vmap(struct page **pages, u32 count, u64 flags, u64 prot)
+/*
+ * Map count existing pages contiguously with protection prot (kmemu: a
+ * zero prot means PAGE_KERNEL); the caller keeps owning the pages.
+ */
+void *vmap(struct page **pages, unsigned int count, unsigned long flags, pgprot_t prot)
 {
 	u64 size = (u64)count << PAGE_SHIFT;
 	u64 guard = (flags & VM_NO_GUARD) ? 0 : PAGE_SIZE;
@@ -526,9 +567,10 @@ void *vmap(struct page **pages, u32 count, u64 flags, u64 prot)
 		vm->caller = (u64)__builtin_return_address(0);
 		v->vm = vm;
 	}
-	if (!vm || vmap_pages_range(v->va_start, v->va_start + size, pages, prot ? prot : PAGE_KERNEL,
+	if (!vm || vmap_pages_range(v->va_start, v->va_start + size, pages,
+				    pgprot_val(prot) ? pgprot_val(prot) : __PAGE_KERNEL,
 				    GFP_KERNEL)) {
-		u64 fl;
+		unsigned long fl;
 		spin_lock_irqsave(&vmap_lock, fl);
 		tremove(&busy_vmap_root, v);
 		spin_unlock_irqrestore(&vmap_lock, fl);
@@ -540,6 +582,7 @@ void *vmap(struct page **pages, u32 count, u64 flags, u64 prot)
 	}
 	return (void *)v->va_start;
 }
+EXPORT_SYMBOL(vmap);
 
 /* Undo vmap(): the pages stay with their owner. */
 void vunmap(const void *addr)
@@ -550,12 +593,13 @@ void vunmap(const void *addr)
 		return;
 	vfree(addr);
 }
+EXPORT_SYMBOL(vunmap);
 
 /*
  * Resize keeping the content (up to the smaller size): in place when the
  * area already has the pages, else a new area, a copy and a vfree.
  */
-void *vrealloc(const void *p, u64 size, gfp_t gfp)
+void *vrealloc(const void *p, size_t size, gfp_t gfp)
 {
 	if (!p)
 		return __vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END, gfp, 0,
@@ -581,6 +625,7 @@ void *vrealloc(const void *p, u64 size, gfp_t gfp)
 	vfree(p);
 	return n;
 }
+EXPORT_SYMBOL(vrealloc);
 
 /* __vmalloc_node_range with the caller filled in (six arguments: callable by the host). */
 void *vmalloc_range(u64 size, u64 align, u64 start, u64 end, gfp_t gfp, u64 vm_flags)
@@ -588,11 +633,3 @@ void *vmalloc_range(u64 size, u64 align, u64 start, u64 end, gfp_t gfp, u64 vm_f
 	return __vmalloc_node_range(size, align, start, end, gfp, vm_flags,
 				    (u64)__builtin_return_address(0));
 }
-
-/* What modules may link against (linux/export.h; kernel/module.c resolves only these). */
-EXPORT_SYMBOL_GPL(vm_unmap_aliases);
-EXPORT_SYMBOL(vmalloc);
-EXPORT_SYMBOL(vzalloc);
-EXPORT_SYMBOL(is_vmalloc_addr);
-EXPORT_SYMBOL(vmalloc_to_page);
-EXPORT_SYMBOL(vfree);

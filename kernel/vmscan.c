@@ -18,14 +18,17 @@
  *
  * shrinker_list is changed only from process context with interrupts off.
  */
-#include <page_alloc.h>
-#include <memlayout.h>
-#include <printk.h>
-#include <string.h>
-#include <traps.h>
-#include <kmemu.h>
-#include <bug.h>
-#include <io.h>
+#include <linux/export.h>
+#include <linux/bug.h>
+#include <linux/kernel.h>
+#include <linux/printk.h>
+#include <linux/string.h>
+#include <kmemu/abi.h>
+#include <kmemu/io.h>
+#include <kmemu/log.h>
+#include <kmemu/memlayout.h>
+#include <kmemu/page_alloc.h>
+#include <kmemu/traps.h>
 
 static struct list_head shrinker_list = LIST_HEAD_INIT(shrinker_list);
 u64 kswapd_runs, kswapd_reclaimed, direct_reclaims, oom_count, alloc_stalls;
@@ -34,14 +37,16 @@ static const char *const flag_names[NR_PAGEFLAGS] = { "reserved", "buddy", "pcp"
 
 void register_shrinker(struct shrinker *s)
 {
-	u64 flags = local_irq_save();
+	unsigned long flags;
+	local_irq_save(flags);
 	list_add_tail(&s->list, &shrinker_list);
 	local_irq_restore(flags);
 }
 
 void unregister_shrinker(struct shrinker *s)
 {
-	u64 flags = local_irq_save();
+	unsigned long flags;
+	local_irq_save(flags);
 	list_del(&s->list);
 	local_irq_restore(flags);
 }
@@ -175,6 +180,7 @@ void __might_sleep(const char *file, int line)
 	ev.nr_trace = save_stack_trace((u64)__builtin_frame_address(0), ev.trace, KMEMU_EV_TRACE);
 	host_event(&ev);
 }
+EXPORT_SYMBOL(__might_sleep);
 
 static void format_page_flags(char *buf, size_t len, u64 flags)
 {
@@ -183,7 +189,7 @@ static void format_page_flags(char *buf, size_t len, u64 flags)
 	for (int b = 0; b < NR_PAGEFLAGS; b++)
 		if (flags & (1UL << b))
 			n += snprintf(buf + n, len > n ? len - n : 0, "%s%s", n ? "|" : "", flag_names[b]);
-	snprintf(buf + n, len > n ? len - n : 0, "%szone=%lu", n ? "|" : "", flags >> ZONES_PGSHIFT);
+	snprintf(buf + n, len > n ? len - n : 0, "%szone=%llu", n ? "|" : "", flags >> ZONES_PGSHIFT);
 }
 
 void dump_page(struct page *page, const char *reason)
@@ -192,8 +198,8 @@ void dump_page(struct page *page, const char *reason)
 	format_page_flags(fl, sizeof(fl), page->flags);
 	printk("page: refcount:%d mapcount:0 mapping:0000000000000000 index:0x0 pfn:0x%lx\n",
 	       page->_refcount, page_to_pfn(page));
-	printk("flags: 0x%lx(%s)\n", page->flags, fl);
-	printk("raw: %016lx %016lx %016lx %016lx\n", page->flags, (u64)page->lru.next,
+	printk("flags: 0x%llx(%s)\n", page->flags, fl);
+	printk("raw: %016llx %016llx %016llx %016llx\n", page->flags, (u64)page->lru.next,
 	       (u64)page->lru.prev, page->private);
 	printk("page dumped because: %s\n", reason);
 }
@@ -228,9 +234,9 @@ static void show_zone_buddy(struct zone *z)
 	for (int o = 0; o < NR_PAGE_ORDERS; o++) {
 		u64 nr = z->free_area[o].nr_free;
 		total += nr << o;
-		n += snprintf(line + n, sizeof(line) - n, "%lu*%lukB %s", nr, 4UL << o, nr ? "(U) " : "");
+		n += snprintf(line + n, sizeof(line) - n, "%llu*%lukB %s", nr, 4UL << o, nr ? "(U) " : "");
 	}
-	snprintf(line + n, sizeof(line) - n, "= %lukB", total * 4);
+	snprintf(line + n, sizeof(line) - n, "= %llukB", total * 4);
 	printk("%s\n", line);
 }
 
@@ -245,18 +251,18 @@ void show_free_areas(void)
 	printk("active_anon:0 inactive_anon:0 isolated_anon:0\n active_file:0 inactive_file:0 "
 	       "isolated_file:0\n unevictable:0 dirty:0 writeback:0\n slab_reclaimable:0 "
 	       "slab_unreclaimable:0\n mapped:0 shmem:0 pagetables:0\n sec_pagetables:0 bounce:0\n"
-	       " kernel_misc_reclaimable:0\n free:%lu free_pcp:%lu free_cma:0\n", free, pcp);
+	       " kernel_misc_reclaimable:0\n free:%llu free_pcp:%llu free_cma:0\n", free, pcp);
 	for (int i = 0; i < MAX_NR_ZONES; i++) {
 		struct zone *z = &zones[i];
 		if (!populated_zone(z))
 			continue;
-		printk("Node 0 %s free:%lukB boost:%lukB min:%lukB low:%lukB high:%lukB "
-		       "reserved_highatomic:0KB present:%lukB managed:%lukB free_pcp:%lukB "
-		       "local_pcp:%lukB free_cma:0kB\n",
+		printk("Node 0 %s free:%llukB boost:%llukB min:%llukB low:%llukB high:%llukB "
+		       "reserved_highatomic:0KB present:%llukB managed:%llukB free_pcp:%llukB "
+		       "local_pcp:%llukB free_cma:0kB\n",
 		       z->name, z->nr_free_pages * 4, z->watermark_boost * 4, min_wmark_pages(z) * 4,
 		       low_wmark_pages(z) * 4, high_wmark_pages(z) * 4, z->present_pages * 4,
 		       z->managed_pages * 4, (u64)z->pcp.count * 4, (u64)z->pcp.count * 4);
-		printk("lowmem_reserve[]: %ld %ld %ld\n", z->lowmem_reserve[0], z->lowmem_reserve[1],
+		printk("lowmem_reserve[]: %lld %lld %lld\n", z->lowmem_reserve[0], z->lowmem_reserve[1],
 		       z->lowmem_reserve[2]);
 	}
 	for (int i = 0; i < MAX_NR_ZONES; i++)
@@ -268,7 +274,7 @@ void show_free_areas(void)
 		present += zones[i].present_pages;
 		managed += zones[i].managed_pages;
 	}
-	printk("%lu pages RAM\n0 pages HighMem/MovableOnly\n%lu pages reserved\n", present,
+	printk("%llu pages RAM\n0 pages HighMem/MovableOnly\n%llu pages reserved\n", present,
 	       present - managed);
 }
 

@@ -1,4 +1,4 @@
-"""GFP flags: emu/gfp.py on its own, and against kernel/include/gfp.h + kernel/gfp.c.
+"""GFP flags: emu/gfp.py on its own, and against kernel/include/linux/gfp.h + kernel/gfp.c.
 
 The C side is checked by compiling it with the host gcc (skipped without one):
 the kernel build line must accept ``kernel/gfp.c``; a host program built with
@@ -27,6 +27,7 @@ from emu.gfp import GFP_FLAGS, GfpError
 ROOT = Path(__file__).resolve().parent.parent
 KERNEL = ROOT / "kernel"
 INCLUDE = KERNEL / "include"
+INTERNAL = KERNEL / "internal"
 GCC = shutil.which("gcc")
 needs_gcc = pytest.mark.skipif(GCC is None, reason="gcc not installed")
 
@@ -353,15 +354,15 @@ def _run(cmd: list[str | Path], **kw: object) -> str:
 
 @needs_gcc
 def test_gfp_c_compiles_with_kernel_flags(tmp_path: Path) -> None:
-    _run([GCC, *KERNEL_CFLAGS, "-I", INCLUDE, "-c", KERNEL / "gfp.c", "-o", tmp_path / "gfp.o"],
-         cwd=ROOT)
+    _run([GCC, *KERNEL_CFLAGS, "-I", INCLUDE, "-I", INTERNAL, "-c", KERNEL / "gfp.c", "-o",
+          tmp_path / "gfp.o"], cwd=ROOT)
     assert (tmp_path / "gfp.o").stat().st_size > 0
 
 
 @needs_gcc
 def test_gfp_h_compiles_alone_with_kernel_flags(tmp_path: Path) -> None:
     src = tmp_path / "only.c"
-    src.write_text("#include <gfp.h>\n"
+    src.write_text("#include <linux/gfp.h>\n"
                    "bool f(gfp_t g) { return gfpflags_allow_blocking(g); }\n"
                    "_Static_assert(sizeof(gfp_t) == 4, \"gfp_t is 32 bits\");\n"
                    "_Static_assert((gfp_t)-1 > 0, \"gfp_t is unsigned\");\n")
@@ -375,13 +376,13 @@ def header_values(tmp_path_factory: pytest.TempPathFactory) -> dict[str, int]:
         pytest.skip("gcc not installed")
     tmp = tmp_path_factory.mktemp("gfp_h")
     probe = tmp / "probe.c"
-    probe.write_text("#include <gfp.h>\n")
+    probe.write_text("#include <linux/gfp.h>\n")
     macros = _run([GCC, "-E", "-dM", "-nostdinc", "-I", INCLUDE, probe])
     names = sorted({m.group(1) for m in re.finditer(r"^#define (_*GFP_\w+) ", macros, re.M)})
     assert "GFP_KERNEL" in names and "___GFP_DMA" in names
     prog = tmp / "values.c"
     lines = [f'\tprintf("{n} %u\\n", (unsigned int)({n}));' for n in names]
-    prog.write_text("#include <gfp.h>\nint printf(const char *fmt, ...);\n"
+    prog.write_text("#include <linux/gfp.h>\nint printf(const char *fmt, ...);\n"
                     "int main(void)\n{\n" + "\n".join(lines) + "\n\treturn 0;\n}\n")
     exe = tmp / "values"
     _run([GCC, "-std=gnu11", "-O0", "-Wall", "-Werror", "-I", INCLUDE, prog, "-o", exe])
@@ -414,7 +415,8 @@ def c_format(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip("gcc not installed")
     tmp = tmp_path_factory.mktemp("gfp_c")
     _run([GCC, "-std=gnu11", "-ffreestanding", "-nostdinc", "-fno-builtin", "-O2", "-Wall",
-          "-Wextra", "-Werror", "-I", INCLUDE, "-c", KERNEL / "gfp.c", "-o", tmp / "gfp.o"])
+          "-Wextra", "-Werror", "-I", INCLUDE, "-I", INTERNAL, "-c", KERNEL / "gfp.c", "-o",
+          tmp / "gfp.o"])
     (tmp / "drv.c").write_text(r"""
 #include <stdio.h>
 #include <string.h>

@@ -23,7 +23,7 @@ ROOT = Path(emu.__file__).parent
 # except "emu", which is only the package's own __init__.py.
 LAYERS = {
     # 1: core
-    "emu.errors": 1, "emu.cpu": 1,
+    "emu.errors": 1, "emu.cpu": 1, "emu.ram": 1,
     # 2: the PC platform
     "emu.firmware": 2,
     # 3: toolchain and image

@@ -1,4 +1,4 @@
-"""Numbers of the guest/host ABI read from their one definition, ``kernel/include/kmemu.h``.
+"""Numbers of the guest/host ABI read from their one definition, ``kernel/internal/kmemu/abi.h``.
 
 Layer 3 (``emu.build``).  The header is part of the sources every build uses
 (:func:`emu.build.source_root`), so the host never carries a copy that could
@@ -15,7 +15,7 @@ from functools import cache
 
 from emu.build import BuildError, source_root
 
-HEADER = "kernel/include/kmemu.h"
+HEADER = "kernel/internal/kmemu/abi.h"
 #: Vectors kmemu raises for itself and a user must not: the call vector runs the
 #: request in ``kmemu_req``, which outside a host call is nothing (a NULL handler).
 INTERNAL_VECTOR_NAMES = ("KMEMU_CALL_VECTOR",)

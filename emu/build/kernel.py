@@ -17,7 +17,7 @@ from pathlib import Path
 from elftools.elf.elffile import ELFFile
 
 from emu.build.layout import KERNEL_PA, MAX_KERNEL_BYTES
-from emu.build.toolchain import CFLAGS, LDFLAGS, BuildError, Toolchain
+from emu.build.toolchain import CFLAGS, LDFLAGS, BuildError, Toolchain, kernel_include_flags
 
 
 def kernel_sources(kdir: Path) -> list[Path]:
@@ -35,7 +35,7 @@ def compile_objects(tc: Toolchain, kdir: Path, obj_dir: Path) -> list[Path]:
     """Compile each source to ``obj_dir`` (in parallel); returns the objects."""
     obj_dir.mkdir(parents=True, exist_ok=True)
     # __FILE__ as "kernel/page_alloc.c", the way Linux prints "mm/page_alloc.c"
-    inc = ["-I", str(kdir / "include"), f"-fmacro-prefix-map={kdir.parent}/="]
+    inc = [*kernel_include_flags(kdir), f"-fmacro-prefix-map={kdir.parent}/="]
 
     def one(src: Path) -> Path:
         obj = obj_dir / (src.name + ".o")

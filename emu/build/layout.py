@@ -1,20 +1,29 @@
 """Fixed addresses and disk layout shared by the boot stub, kernel and firmware.
 
-Layer 3 (``emu.build``).  These mirror ``kernel/include/memlayout.h`` and
-``kernel/include/bootinfo.h``; change them together.
+Layer 3 (``emu.build``).  These mirror ``kernel/internal/kmemu/memlayout.h`` and
+``kernel/internal/kmemu/bootinfo.h``; change them together.
 """
 
 from __future__ import annotations
 
 SECTOR = 512
 
-# Physical memory during boot (see kernel/include/memlayout.h).
+# Physical memory during boot (see kernel/internal/kmemu/memlayout.h).
 EARLY_PT = 0x1000
 BOOT_INFO = 0x5000
 BOOT_INFO_MAGIC = 0x49424D4B  # "KMBI"
 BOOT_INFO_CMDLINE = BOOT_INFO + 0x200
-BOOT_INFO_E820 = BOOT_INFO + 0x400
-E820_MAX = 128
+# The boot stub collects the E820 map in batches at E820_BATCH (real mode, segment
+# E820_BATCH >> 4; low RAM check_bootable() guarantees) and moves each batch up to the
+# table at E820_TABLE (INT 15h AH=87h), in [1 MiB, 9 MiB) past the kernel.  E820_MAX,
+# E820_TABLE: E820_MAX_ENTRIES, E820_TABLE_PA in kernel/internal/kmemu/bootinfo.h.
+E820_BATCH = 0x80000
+E820_BATCH_BYTES = 2560 * 24
+E820_MAX = 16384
+E820_TABLE = 0x800000 - E820_MAX * 24  # 0x7a0000: ends at 8 MiB
+MOVE_GDT = 0x6E00  # 48 bytes: the descriptors of an INT 15h AH=87h move
+E820_DEST_VAR = 0x6FE0  # u32: where the next E820 batch goes
+E820_MORE_VAR = 0x6FE4  # u8: the last batch was full
 DAP_VAR = 0x6F00
 DRIVE_VAR = 0x6FF0
 BOOT_SECTOR = 0x7C00

@@ -1,7 +1,8 @@
 """Build a loadable module: C files -> one relocatable ELF (``NAME.ko``).
 
 Layer 3 (``emu.build``).  Each file is compiled with the kernel's flags
-(:func:`module_cflags`), plus a generated ``NAME.mod.c`` holding the
+(``emu.build.modflags.module_cflags``, what ``kmemu cflags`` prints), plus a
+generated ``NAME.mod.c`` holding the
 ``.modinfo`` strings Linux's modpost would add (``name=`` from KBUILD_MODNAME,
 ``srcversion=``), and ``ld -r`` combines them into one ET_REL object, which
 the kernel's loader (``kernel/module.c``) takes as it is.
@@ -29,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emu.build import cache_root, source_root
-from emu.build.toolchain import CFLAGS, Toolchain, find_toolchain
+from emu.build.modflags import module_cflags
+from emu.build.toolchain import Toolchain, find_toolchain
 from emu.errors import ModuleError
 
 MODULE_NAME_LEN = 56  # kernel/include/module.h
@@ -50,15 +52,6 @@ class ModuleBuild:
 @functools.lru_cache(maxsize=1)
 def _toolchain() -> Toolchain:
     return find_toolchain()
-
-
-def module_cflags(root: Path | None = None) -> list[str]:
-    """The flags a module is compiled with: the kernel's, its include path,
-    ``-DMODULE``, and warnings left as warnings (Linux builds modules without
-    ``-Werror`` unless CONFIG_WERROR)."""
-    root = root or source_root()
-    flags = [f for f in CFLAGS if f != "-Werror"]
-    return [*flags, "-I", str(root / "kernel" / "include"), "-DMODULE"]
 
 
 def module_name(sources: list[Path], name: str | None) -> str:
@@ -114,7 +107,7 @@ def _mod_c(name: str, srcversion: str) -> str:
 
 def _compile(tc: Toolchain, flags: list[str], src: Path, obj: Path, name: str) -> str:
     """Compile one file; returns the warnings, raises ModuleError with the diagnostics."""
-    cmd = [tc.cc, *flags, f"-DKBUILD_MODNAME=\"{name}\"",
+    cmd = [tc.cc, *flags,
            f"-DKBUILD_BASENAME=\"{src.name.split('.')[0]}\"", "-MD", "-MF", str(obj) + ".d",
            "-c", str(src.resolve()), "-o", str(obj)]
     out = subprocess.run(cmd, capture_output=True, text=True)
@@ -143,7 +136,7 @@ def build_module(sources: list[str | Path], name: str | None = None,
     name = module_name(paths, name)
     root = source_root()
     tc = _toolchain()
-    flags = [*module_cflags(root), *cflags]
+    flags = [*module_cflags(root, name), *cflags]
     key = _key(paths, name, flags, tc, root)
     out_dir = cache_root() / "modules" / key
     meta_file = out_dir / "build.json"

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 from emu.errors import KmemuError
 
@@ -30,6 +31,13 @@ LDFLAGS = (
     "-nostdlib -static -no-pie --no-dynamic-linker -z max-page-size=4096 "
     "-z noexecstack --build-id=none"
 ).split()
+
+
+def kernel_include_flags(kdir: Path) -> list[str]:
+    """The include path the kernel itself is compiled with: the public tree
+    (``kernel/include``: ``<linux/...>``, ``<asm/...>``) and the kernel-private
+    one (``kernel/internal``: ``<kmemu/...>``, which modules never see)."""
+    return ["-I", str(kdir / "include"), "-I", str(kdir / "internal")]
 
 
 class BuildError(KmemuError):

@@ -13,7 +13,12 @@ does), so the same boot sector works on QEMU:
   (01h invalid request, 04h sector not found);
 * INT 15h AX=E820h with the 'SMAP' signature, continuation in EBX (0 after
   the last entry), 20- or 24-byte entries (ACPI 3.0 attribute = 1), CF on a
-  bad request; other INT 15h functions return CF=1, AH=86h (unsupported).
+  bad request;
+* INT 15h AH=87h, move CX words between any two physical addresses given
+  by the source and destination descriptors (+10h, +18h) of the 48-byte GDT
+  at ES:SI (how a real-mode loader writes above 1 MiB); CX above 8000h or
+  past a descriptor's limit or outside RAM: CF=1, AH=02h;
+  other INT 15h functions return CF=1, AH=86h (unsupported).
 
 Any other vector is a :class:`FirmwareError`: the boot code asked for a
 service this BIOS does not provide.
@@ -21,15 +26,19 @@ service this BIOS does not provide.
 
 from __future__ import annotations
 
+import ctypes
 import struct
 from collections.abc import Sequence
 
-from unicorn import Uc
+from unicorn import Uc, UcError
 from unicorn import x86_const as x86
+from unicorn.unicorn_py3.unicorn import uclib
 
 from emu.errors import KmemuError
 from emu.firmware.disk import SECTOR, Disk, DiskError
 
+_REG = {name[len("UC_X86_REG_"):]: value for name, value in vars(x86).items()
+        if name.startswith("UC_X86_REG_")}
 SMAP = 0x534D4150
 BOOT_DRIVE = 0x80
 CF = 1
@@ -47,15 +56,19 @@ class Bios:
         self.e820 = list(e820)
         self.tty = bytearray()
         self.calls: list[tuple[int, int]] = []  # (vector, AX) for inspection
+        self._val = ctypes.c_uint64()
 
     # helpers -------------------------------------------------------------------
-    @staticmethod
-    def _r(uc: Uc, name: str) -> int:
-        return uc.reg_read(getattr(x86, f"UC_X86_REG_{name}"))
+    # Registers through the C API with a reused buffer (self._val): the binding's
+    # reg_read costs ~15 us in Python, and a 10,000-entry map makes 100,000 accesses.
+    def _r(self, uc: Uc, name: str) -> int:
+        self._val.value = 0  # 8- and 16-bit registers fill only the low bytes
+        uclib.uc_reg_read(uc._uch, _REG[name], ctypes.byref(self._val))  # noqa: SLF001
+        return self._val.value
 
-    @staticmethod
-    def _w(uc: Uc, name: str, value: int) -> None:
-        uc.reg_write(getattr(x86, f"UC_X86_REG_{name}"), value)
+    def _w(self, uc: Uc, name: str, value: int) -> None:
+        self._val.value = value
+        uclib.uc_reg_write(uc._uch, _REG[name], ctypes.byref(self._val))  # noqa: SLF001
 
     def _set_cf(self, uc: Uc, carry: bool) -> None:
         fl = self._r(uc, "EFLAGS")
@@ -131,6 +144,8 @@ class Bios:
         self._ok(uc)
 
     def int15(self, uc: Uc) -> None:
+        if self._r(uc, "AH") == 0x87:
+            return self.move_block(uc)
         if self._r(uc, "EAX") != 0xE820:
             return self._fail(uc, 0x86)
         if self._r(uc, "EDX") != SMAP or self._r(uc, "ECX") < 20:
@@ -146,3 +161,24 @@ class Bios:
         self._w(uc, "ECX", size)
         self._w(uc, "EBX", 0 if idx + 1 == len(self.e820) else idx + 1)
         self._set_cf(uc, False)
+
+    @staticmethod
+    def _descriptor(raw: bytes) -> tuple[int, int]:
+        """(base, limit) of an 8-byte segment descriptor (byte granularity)."""
+        limit = raw[0] | raw[1] << 8 | (raw[6] & 0x0F) << 16
+        base = raw[2] | raw[3] << 8 | raw[4] << 16 | raw[7] << 24
+        return base, limit
+
+    def move_block(self, uc: Uc) -> None:
+        """INT 15h AH=87h: copy CX words from the source to the destination descriptor."""
+        words = self._r(uc, "CX")
+        gdt = bytes(uc.mem_read(self.linear(self._r(uc, "ES"), self._r(uc, "SI")), 48))
+        (src, src_limit), (dst, dst_limit) = (self._descriptor(gdt[o:o + 8]) for o in (16, 24))
+        n = words * 2
+        if words > 0x8000 or n > src_limit + 1 or n > dst_limit + 1:
+            return self._fail(uc, 0x02)
+        try:
+            uc.mem_write(dst, bytes(uc.mem_read(src, n)))
+        except UcError:
+            return self._fail(uc, 0x02)
+        self._ok(uc)

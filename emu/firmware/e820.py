@@ -56,6 +56,7 @@ __all__ = [
     "E820Error",
     "E820Map",
     "check_bootable",
+    "check_kernel_limits",
     "default_map",
     "load_map",
     "parse_map",
@@ -445,4 +446,25 @@ def check_bootable(m: E820Map) -> None:
     if m.usable_bytes < 12 * MIB:
         raise E820Error(
             f"e820 map not bootable: only {m.usable_bytes:#x} bytes usable, need at least 12 MiB"
+        )
+
+
+def check_kernel_limits(m: E820Map, max_ram: int, max_entries: int) -> None:
+    """Raise :class:`E820Error` if the kernel could not take *m*.
+
+    *max_ram* is the highest physical address the kernel can hold usable
+    RAM below (its ``MAX_SECTIONS``), *max_entries* the number of entries
+    the boot loader and the kernel keep (``E820_MAX_ENTRIES``); both come
+    from the built kernel, so the refusal happens before boot instead of as
+    a kernel panic or a silently shortened map.
+    """
+    if len(m) > max_entries:
+        raise E820Error(
+            f"e820 map not bootable: {len(m)} entries (after merging), but the kmemu "
+            f"boot loader and kernel hold at most {max_entries} (E820_MAX_ENTRIES)"
+        )
+    if m.ram_top > max_ram:
+        raise E820Error(
+            f"e820 map not bootable: usable RAM ends at {m.ram_top:#x}, above the "
+            f"{max_ram >> 30} GiB ({max_ram:#x}) the kmemu kernel supports (MAX_SECTIONS)"
         )

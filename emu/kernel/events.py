@@ -1,7 +1,7 @@
 """Structured events the kernel reports through the event port.
 
 Layer 4 (``emu.kernel``).  The kernel fills ``struct kmemu_event``
-(``kernel/include/kmemu.h``) and writes its physical address to port
+(``kernel/internal/kmemu/abi.h``) and writes its physical address to port
 0xc9e4; :func:`decode` turns the bytes into an :class:`Event`.
 """
 

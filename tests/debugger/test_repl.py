@@ -161,7 +161,7 @@ def test_examine_and_disassemble_and_list(run: Run, machine: Machine) -> None:
     assert "<kmemu_call_return+1>" in run("x/a $rsp")
     assert run("x/s kmalloc_caches[0][6]->name").endswith('"kmalloc-64"\n')
     src = run("list")
-    assert "void *kmalloc(u64 size, gfp_t gfp)" in src
+    assert "void *kmalloc(size_t size, gfp_t gfp)" in src
     last = int(src.splitlines()[-1].split("\t")[0])
     more = run("list")
     assert more.startswith(f"{last + 1}\t")
@@ -177,7 +177,7 @@ def test_info_print_ptype_and_views(run: Run, machine: Machine) -> None:
     buddy = run("buddyinfo")
     assert re.search(rf"zone\s+DMA32(\s+\d+){{10}}\s+{free}\s*$", buddy, re.M), buddy
     assert run("ptype struct kmem_cache").startswith("type = struct kmem_cache {")
-    assert run("ptype zones[1].free_area[0].nr_free") == "type = unsigned long\n"
+    assert run("ptype zones[1].free_area[0].nr_free") == "type = unsigned long long\n"
     assert "PGD" in run("pt zones")
     assert "zones" in run("whatis &zones[1]")
     for view in ("slabinfo", "slabtop", "zoneinfo", "pagetypeinfo"):

@@ -310,6 +310,44 @@ def test_int15_other_functions_unsupported(ax: int) -> None:
     assert reg(uc, "AH") == 0x86
 
 
+# --- INT 15h AH=87h -------------------------------------------------------------------------
+GDT_AT = 0x6000
+
+
+def move_gdt(src: int, dst: int, limit: int = 0xFFFF) -> bytes:
+    """The 48-byte table AH=87h takes: source descriptor at +10h, destination at +18h."""
+    def desc(base: int) -> bytes:
+        return struct.pack("<HHBBBB", limit & 0xFFFF, base & 0xFFFF, base >> 16 & 0xFF, 0x93,
+                           limit >> 16 & 0xF, base >> 24)
+    return bytes(16) + desc(src) + desc(dst) + bytes(16)
+
+
+def move_call(cx: int, gdt: bytes, expect_cf: int) -> Uc:
+    data = bytes(range(256)) * 4
+    return run(f"mov si, {GDT_AT:#x}\nmov cx, {cx:#x}\nmov ah, 0x87\nint 0x15", make_bios(),
+               expect_cf=expect_cf,
+               setup={GDT_AT: gdt, 0x30000: data, 0x40000: b"\xa5" * 0x400})
+
+
+def test_int15_87h_moves_cx_words_between_the_descriptors() -> None:
+    uc = move_call(0x100, move_gdt(0x30000, 0x40010), expect_cf=0)
+    assert reg(uc, "AH") == 0
+    assert bytes(uc.mem_read(0x40010, 0x200)) == (bytes(range(256)) * 2)
+    assert bytes(uc.mem_read(0x40000, 0x10)) == b"\xa5" * 16  # nothing around it
+    assert bytes(uc.mem_read(0x40210, 0x10)) == b"\xa5" * 16
+
+
+@pytest.mark.parametrize("cx, limit, dst", [
+    (0x8001, 0xFFFF, 0x40000),     # more than 64 KiB
+    (0x100, 0xFF, 0x40000),        # past the descriptors' limit
+    (0x100, 0xFFFF, 0x01000000),   # the destination is not RAM (1 MiB here)
+])
+def test_int15_87h_bad_moves_set_cf_and_ah_02(cx: int, limit: int, dst: int) -> None:
+    uc = move_call(cx, move_gdt(0x30000, dst, limit), expect_cf=1)
+    assert reg(uc, "AH") == 0x02
+    assert bytes(uc.mem_read(0x40000, 0x400)) == b"\xa5" * 0x400  # nothing moved
+
+
 # --- INT 10h and unsupported vectors ------------------------------------------------------
 
 

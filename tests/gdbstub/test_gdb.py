@@ -201,9 +201,10 @@ def test_gdb_and_kmemu_debug_agree_on_locals(gdb_server: Server) -> None:
 
 
 def test_entry_values_agree_with_gdb(gdb_server: Server) -> None:
-    """Past the first call, get_page_from_freelist's order and alloc_flags live only as
-    'the value rsi/rcx had at entry' (DW_OP_entry_value); gdb and kmemu both get them
-    from __alloc_pages' call site."""
+    """Past the first call, some of get_page_from_freelist's parameters (order and one
+    more; which ones depends on GCC's register allocation) live only as 'the value the
+    register had at entry' (DW_OP_entry_value); gdb and kmemu both get them from
+    __alloc_pages' call site."""
     from emu import Machine
     from emu.session import DebugSession
 
@@ -223,7 +224,8 @@ def test_entry_values_agree_with_gdb(gdb_server: Server) -> None:
     pc = int(re.search(r"==pc (\d+)", out).group(1))
     s.until(f"*{pc:#x}")
     assert _name_values(s.info_variables(True)) == gdb_args
-    assert {v.name for v in s.variables() if v.entry} >= {"order", "alloc_flags"}
+    entry = {v.name for v in s.variables() if v.entry}
+    assert "order" in entry and len(entry) >= 2, entry
 
 
 def test_at_entry_values_agree_with_gdb(gdb_server: Server) -> None:

@@ -49,6 +49,7 @@ def test_break_step_locals_in_a_module(run: Run, machine: Machine) -> None:
     out = run("break mydev_alloc")
     assert re.match(rf"Breakpoint 1 at 0xffffffffa0000000: file {MYDEV}, line "
                     rf"{line_of('struct rec *r = kmalloc')}\.", out)
+    assert run("print count") == "$1 = (u64)0\n"  # a static of the module, at idle
     out = run("call mydev_alloc 5")
     assert f"Breakpoint 1, mydev_alloc (value=0x5) at {MYDEV}:" in out
     assert "struct rec *r = kmalloc(sizeof(*r), GFP_KERNEL);" in out
@@ -60,10 +61,10 @@ def test_break_step_locals_in_a_module(run: Run, machine: Machine) -> None:
     assert out.startswith(f"{line_of('r->next = head')}\t")
     locals_ = run("info locals")
     assert re.search(r"^r = \(struct rec \*\)0xffff888[0-9a-f]+$", locals_, re.M)
-    assert run("print r->value") == "$1 = (u64)5\n"
-    assert run("print count") == "$2 = (u64)0\n"  # a static of the module
+    assert run("print r->value") == "$2 = (u64)5\n"
     out = run("finish")
     assert "mydev_alloc() returned 0xffff888" in out
+    assert run("print count") == "$3 = (u64)1\n"
 
 
 @pytest.mark.kmemu(modules=["src/mydev.c"])

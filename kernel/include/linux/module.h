@@ -1,41 +1,59 @@
 /*
- * linux/module.h - what a loadable module declares about itself.
+ * <linux/module.h> - what a loadable module declares about itself.
  *
- * The module ABI kernel/module.c relies on (the same as Linux's):
- *   - module_init(fn) makes the global symbol init_module an alias of fn,
- *     module_exit(fn) makes cleanup_module one; the loader finds them in the
- *     module's symbol table (Linux reaches them through struct module in
- *     .gnu.linkonce.this_module, which modpost generates; kmemu has no modpost).
- *   - MODULE_LICENSE/AUTHOR/DESCRIPTION/INFO put "tag=value" strings in
- *     .modinfo; the build adds "name=KBUILD_MODNAME" and "srcversion=".
+ * module_init(fn): fn (int fn(void)) runs when the module is loaded; a
+ * non-zero (negative errno) return fails the load and the module is freed.
+ * module_exit(fn): fn (void fn(void)) runs on unload.  As in Linux they are
+ * aliases named init_module and cleanup_module, so the loader finds them by
+ * name.  They exist only when compiling a module (-DMODULE, which
+ * `kmemu cflags` includes); the kmemu kernel itself has no initcalls.
+ * MODULE_LICENSE/AUTHOR/DESCRIPTION/... are "tag=value" strings in
+ * section .modinfo.  THIS_MODULE is &__this_module, the struct module the
+ * module loader provides for each module.
  */
 #ifndef _LINUX_MODULE_H
 #define _LINUX_MODULE_H
+#include <linux/compiler.h>
+#include <linux/err.h>
+#include <linux/errno.h>
 #include <linux/export.h>
+#include <linux/init.h>
+#include <linux/kernel.h>
+#include <linux/list.h>
+#include <linux/types.h>
 
-typedef int (*initcall_t)(void);
-typedef void (*exitcall_t)(void);
+struct module;
 
-#define __init __attribute__((section(".init.text")))
-#define __exit __attribute__((section(".exit.text")))
+#define MODULE_NAME_LEN 56
 
-#define __MODULE_INFO_ID2(a, b) a##b
-#define __MODULE_INFO_ID(a, b) __MODULE_INFO_ID2(a, b)
-#define MODULE_INFO(tag, info)                                                          \
-	static const char __MODULE_INFO_ID(__modinfo_##tag, __COUNTER__)[]                   \
-		__attribute__((used, section(".modinfo"), aligned(1))) = #tag "=" info
+#ifdef MODULE
+extern struct module __this_module;
+#define THIS_MODULE (&__this_module)
 
-#define MODULE_LICENSE(l) MODULE_INFO(license, l)
-#define MODULE_AUTHOR(a) MODULE_INFO(author, a)
-#define MODULE_DESCRIPTION(d) MODULE_INFO(description, d)
+#define module_init(initfn)                                                  \
+	static inline initcall_t __maybe_unused __inittest(void)             \
+	{ return initfn; }                                                   \
+	int init_module(void) __copy(initfn) __attribute__((alias(#initfn)));
 
-#define module_init(initfn)                                                             \
-	static inline initcall_t __attribute__((unused)) __inittest(void) { return initfn; } \
-	int init_module(void) __attribute__((alias(#initfn)))
+#define module_exit(exitfn)                                                  \
+	static inline exitcall_t __maybe_unused __exittest(void)             \
+	{ return exitfn; }                                                   \
+	void cleanup_module(void) __copy(exitfn) __attribute__((alias(#exitfn)));
+#else
+#define THIS_MODULE ((struct module *)0)
+#endif
 
-#define module_exit(exitfn)                                                             \
-	static inline exitcall_t __attribute__((unused)) __exittest(void) { return exitfn; } \
-	void cleanup_module(void) __attribute__((alias(#exitfn)))
+#define __MODULE_INFO(tag, name, info)                                       \
+	static const char __UNIQUE_ID(name)[] __used __section(".modinfo")   \
+		__aligned(1) = __stringify(tag) "=" info
+#define MODULE_INFO(tag, info) __MODULE_INFO(tag, tag, info)
 
+/* "GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL", "Dual MPL/GPL" are GPL-compatible. */
+#define MODULE_LICENSE(_license) MODULE_INFO(license, _license)
+#define MODULE_AUTHOR(_author) MODULE_INFO(author, _author)
+#define MODULE_DESCRIPTION(_description) MODULE_INFO(description, _description)
+#define MODULE_VERSION(_version) MODULE_INFO(version, _version)
+#define MODULE_ALIAS(_alias) MODULE_INFO(alias, _alias)
+#define MODULE_SOFTDEP(_softdep) MODULE_INFO(softdep, _softdep)
 
 #endif

@@ -1,7 +1,6 @@
 /* The same call from a GPL module links. */
 #include <linux/module.h>
-
-void vm_unmap_aliases(void);
+#include <linux/vmalloc.h>
 
 void gpl_user_flush(void)
 {

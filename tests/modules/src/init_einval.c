@@ -1,14 +1,12 @@
 /* An init that fails with -EINVAL: the module must not stay loaded. */
 #include <linux/module.h>
+#include <linux/slab.h>
 
-typedef unsigned long u64;
-void *kmalloc(u64 size, unsigned int gfp);
-void kfree(const void *p);
 static void *held;
 
 static int __init init_einval_init(void)
 {
-	held = kmalloc(100, 0xcc0u);
+	held = kmalloc(100, GFP_KERNEL);
 	kfree(held);
 	return -22;
 }

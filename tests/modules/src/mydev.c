@@ -1,13 +1,7 @@
 /* mydev: a small module for the loader tests (kmalloc'd records on a list). */
 #include <linux/module.h>
-#include <linux/export.h>
-
-typedef unsigned long u64;
-void *kmalloc(u64 size, unsigned int gfp);
-void kfree(const void *p);
-int printk(const char *fmt, ...);
-
-#define GFP_KERNEL 0xcc0u
+#include <linux/printk.h>
+#include <linux/slab.h>
 
 struct rec {
 	struct rec *next;
@@ -72,11 +66,8 @@ module_exit(mydev_exit);
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("kmemu loader test module");
 
-/* THIS_MODULE: the loader's own struct module for this module (its name comes first
- * after state/taints/list in kernel/include/module.h; read from Python by DWARF). */
-extern char __this_module[];
-
+/* THIS_MODULE: the loader's own struct module for this module. */
 u64 mydev_this_module(void)
 {
-	return (u64)__this_module;
+	return (u64)THIS_MODULE;
 }

@@ -1,7 +1,6 @@
 /* A non-GPL module using an EXPORT_SYMBOL_GPL function: refused as unknown. */
 #include <linux/module.h>
-
-void vm_unmap_aliases(void);
+#include <linux/vmalloc.h>
 
 void proprietary_flush(void)
 {

@@ -1,0 +1,82 @@
+/*
+ * abi.h - the guest/host interface (ABI version 1).
+ *
+ * Ports (all 32-bit accesses except the console):
+ *   0x00e9  out8   console byte (QEMU debugcon convention)
+ *   0x00f4  out32  exit code (QEMU isa-debug-exit convention)
+ *   0xc9e0  in32   host magic: reads 'KMEM' under kmemu, all ones elsewhere
+ *   0xc9e4  out32  event: low 32 bits of the physical address of a
+ *                  struct kmemu_event; the host reads it before the out returns
+ *   0xc9e8  out32  control: one of KMEMU_CTL_*; READY, CALL_DONE and
+ *                  CALL_OOPS are always followed by hlt so the host stops there
+ *   0xc9ec  out32  console: the last N bytes of log_buf (N = the value, the
+ *                  ring ends at log_next) were just logged; the host reads
+ *                  them from the ring: one exit per line, not one per byte
+ *
+ * Under QEMU the magic read returns 0xffffffff, host_present is false and
+ * nothing is written to the kmemu ports (the console goes to 0xe9 byte by byte).
+ */
+#ifndef KMEMU_KMEMU_H
+#define KMEMU_KMEMU_H
+#include <linux/types.h>
+
+#define KMEMU_PORT_CONSOLE 0xe9
+#define KMEMU_PORT_EXIT 0xf4
+#define KMEMU_PORT_MAGIC 0xc9e0
+#define KMEMU_PORT_EVENT 0xc9e4
+#define KMEMU_PORT_CTL 0xc9e8
+#define KMEMU_PORT_CONSOLE_LOG 0xc9ec
+#define KMEMU_MAGIC 0x4d454d4b /* "KMEM" */
+#define KMEMU_ABI_VERSION 1
+
+#define KMEMU_CTL_READY 1     /* idle: the host may call or interrupt */
+#define KMEMU_CTL_CALL_DONE 2 /* a host call returned; result in %rax */
+#define KMEMU_CTL_CALL_OOPS 3 /* a host call died in an oops */
+#define KMEMU_CTL_IRQ_WINDOW 4 /* interrupts were just enabled */
+#define KMEMU_CTL_SLEEP 5      /* about to hlt waiting for memory; a timeout may wake it */
+#define KMEMU_CTL_SLEEP_FOREVER 6 /* about to hlt; only an interrupt can wake it */
+
+/* Event types: keep emu/kernel/events.py in step. */
+#define KMEMU_EV_OOPS 1
+#define KMEMU_EV_BUG 2
+#define KMEMU_EV_WARN 3
+#define KMEMU_EV_PANIC 4
+#define KMEMU_EV_IRQ_UNHANDLED 5
+#define KMEMU_EV_BAD_PAGE 6
+#define KMEMU_EV_SLEEP_ATOMIC 7
+#define KMEMU_EV_ALLOC_FAIL 8
+#define KMEMU_EV_OOM 9
+#define KMEMU_EV_SLAB 10
+
+#define KMEMU_EV_MSG 160
+#define KMEMU_EV_TRACE 16
+
+struct kmemu_event {
+	u32 type;
+	u32 nr_trace;
+	u64 args[8];             /* type-specific, see events.py */
+	u64 trace[KMEMU_EV_TRACE]; /* return addresses, innermost first */
+	char msg[KMEMU_EV_MSG];    /* the headline as printed on the console */
+};
+
+/* A request the host places before entering a wrapper or the call vector. */
+struct kmemu_call_req {
+	u64 fn;
+	u64 args[6];
+	u64 ret;
+	u64 done;
+};
+
+#define KMEMU_CALL_VECTOR 0xec
+#define KMEMU_TEST_VECTOR 0x30
+
+extern bool host_present;
+extern struct kmemu_call_req kmemu_req;
+
+void host_detect(void);
+void host_event(struct kmemu_event *ev);
+void host_ctl(u32 what);
+void kmemu_idle(void) __noreturn;
+void kmemu_exit(u32 code) __noreturn;
+
+#endif
