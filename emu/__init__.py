@@ -5,7 +5,7 @@
 """
 
 from emu.cpu import BudgetExceeded, CpuError
-from emu.errors import KmemuError, PageFault
+from emu.errors import KmemuError, ModuleError, PageFault
 from emu.machine import (
     BadArgument,
     BootError,
@@ -20,11 +20,12 @@ from emu.machine import (
     Snapshot,
     WatchpointHit,
 )
+from emu.module_api import Module
 from emu.ram import HostMemoryError
 
 __all__ = [
     "BadArgument", "BootError", "BreakpointHit", "BudgetExceeded", "CallInterrupted", "CpuError",
     "GuestExit", "GuestOops", "GuestWaiting", "HostMemoryError", "Interrupted", "KmemuError",
-    "Machine", "MachineError", "PageFault", "Snapshot", "WatchpointHit",
+    "Machine", "MachineError", "Module", "ModuleError", "PageFault", "Snapshot", "WatchpointHit",
 ]
 __version__ = "0.1.0"

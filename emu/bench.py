@@ -93,6 +93,7 @@ def run_bench(repeat: int = 5) -> list[Row]:
     rows += debugger_rows(m)
     rows += kunit_rows(m)
     rows += stopped_call_rows(m)
+    rows += module_rows(Machine.booted())
     return rows
 
 
@@ -125,6 +126,56 @@ def stopped_call_rows(m: Machine) -> list[Row]:
                     f"{len(report.failures)} unsound of {len(report.cuts)}"))
     m.restore(start)
     return rows
+
+
+def bench_module_source(functions: int = 120) -> str:
+    """A module of ``functions`` small list-walking functions (about 20 KB of text)."""
+    parts = ["#include <linux/module.h>\n", "struct node { struct node *next; long v; };\n"]
+    for i in range(functions):
+        parts.append(f"long bench_fn_{i}(struct node *n, long k)\n{{\n\tlong s = {i};\n"
+                     f"\tfor (; n; n = n->next)\n\t\ts += (n->v ^ k) * {i + 3} + (s >> 3);\n"
+                     f"\treturn s;\n}}\n")
+    parts.append("static int __init bench20k_init(void)\n{\n\treturn 0;\n}\n"
+                 "static void __exit bench20k_exit(void)\n{\n}\n"
+                 "module_init(bench20k_init);\nmodule_exit(bench20k_exit);\n"
+                 'MODULE_LICENSE("GPL");\n')
+    return "".join(parts)
+
+
+def module_rows(m: Machine) -> list[Row]:
+    """Load+init and unload of a cached ~20 KB module (the build is done once, before)."""
+    import tempfile
+    from pathlib import Path
+
+    from emu.build.module import build_module
+
+    with tempfile.TemporaryDirectory() as d:
+        src = Path(d) / "bench20k.c"
+        src.write_text(bench_module_source())
+        b = build_module([src])
+    kb = b.path.stat().st_size / 1024
+    m.load_built_module(b).unload()  # first use: drgn types, caches
+    loads, unloads = [], []
+    for _ in range(20):
+        t = time.perf_counter()
+        mod = m.load_built_module(b)
+        t1 = time.perf_counter()
+        mod.unload()
+        loads.append((t1 - t) * 1000)
+        unloads.append((time.perf_counter() - t1) * 1000)
+    size = mod.size
+    with m.count_instructions() as n:
+        m.load_built_module(b)
+    with m.count_instructions() as u:
+        m.unload_module(b.name)
+    return [
+        Row(f"module load+init, cached build ({kb:.0f} KB .ko, {size >> 10} KiB loaded)",
+            statistics.median(loads), "ms", "<= 20"),
+        Row("  ... guest instructions (vmalloc, load_module, vfree)", n[0], "insns", "",
+            "deterministic"),
+        Row("module unload", statistics.median(unloads), "ms"),
+        Row("  ... guest instructions (delete_module)", u[0], "insns", "", "deterministic"),
+    ]
 
 
 # Boots one machine in a fresh process: wall time and the process's peak RSS.

@@ -61,6 +61,14 @@ def _code_address(addr: int, where: object) -> int:
     return addr
 
 
+def _symbol_or_module_function(m: Machine, name: str) -> int:
+    """A kernel symbol, else a loaded module's function (``NAME`` or ``MODULE:NAME``)."""
+    if ":" not in name and name in m._syms().by_name:  # noqa: SLF001
+        return m.symbol(name)
+    hit = m._resolve_module_function(name)  # noqa: SLF001 - raises when ambiguous
+    return hit[0] if hit is not None else m.symbol(name)
+
+
 def resolve_location(m: Machine, where: str | int) -> int:
     """An address for ``sym``, ``sym+0x1c``, ``0xffff...`` / int, or ``file.c:line``."""
     if isinstance(where, int) and not isinstance(where, bool):
@@ -75,10 +83,11 @@ def resolve_location(m: Machine, where: str | int) -> int:
     literal = c_int(where)
     if literal is not None:
         return _code_address(literal, where)
-    m_ = re.fullmatch(r"([A-Za-z_][\w.]*)\s*(?:\+\s*(0[xX][0-9a-fA-F]+|\d+))?", where)
+    m_ = re.fullmatch(r"((?:[A-Za-z_]\w*:)?[A-Za-z_][\w.]*)\s*(?:\+\s*(0[xX][0-9a-fA-F]+|\d+))?",
+                      where)
     if not m_:
         raise LocationError(f"cannot parse breakpoint location {where!r}")
-    base = m.symbol(m_.group(1))
+    base = _symbol_or_module_function(m, m_.group(1))
     return _code_address(base + (int(m_.group(2), 0) if m_.group(2) else 0), where)
 
 

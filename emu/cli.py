@@ -1,6 +1,6 @@
 """Layer 6: the ``kmemu`` command.  Thin: parse, call the library, print.
 
-    kmemu boot [--mem SIZE] [--e820 FILE] [--cmdline STR] [--quiet] [--json]
+    kmemu boot [--mem SIZE] [--e820 FILE] [--cmdline STR] [--module FILE.c]... [--quiet] [--json]
     kmemu build [--force]
     kmemu qemu [--mem SIZE] [--cmdline STR] [--timeout S]
     kmemu bench [--json] [--repeat N]
@@ -10,7 +10,7 @@
     kmemu gdb [--mem SIZE] [--port N] [--listen HOST] [--once]
     kmemu debug [--mem SIZE] [--e820 FILE] [--cmdline STR] [--script FILE]
     kmemu kunit [FILE.c...] [--module FILE.c] [--raw] [--json] [--filter GLOB]
-    kmemu info buddy|zones|pagetypeinfo|watermarks|memblock|slab|slabtop [--mem SIZE] [--json]
+    kmemu info buddy|zones|...|vmalloc|modules [--mem SIZE] [--module FILE.c]... [--json]
 
 Exit status: 0 on success, 1 when the guest failed (oops, panic, failed
 self-tests), 2 for bad usage or a missing tool.
@@ -71,12 +71,14 @@ def ctrl_c_stops(target: Callable[[], Machine | None]) -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def _machine_args(a: argparse.Namespace) -> dict[str, object]:
+def _machine_args(a: argparse.Namespace, modules: bool = True) -> dict[str, object]:
     kw: dict[str, object] = {"cmdline": a.cmdline}
     if getattr(a, "e820", None):  # argparse keeps --mem's default: the map says the size
         kw["e820"] = a.e820
     else:
         kw["mem"] = a.mem
+    if modules and getattr(a, "modules", None):
+        kw["modules"] = a.modules
     return kw
 
 
@@ -84,10 +86,12 @@ def cmd_boot(a: argparse.Namespace) -> int:
     echo = None if (a.quiet or a.json) else (lambda line: print(line, end="", flush=True))
     holder: list[Machine] = []
     with ctrl_c_stops(lambda: holder[0] if holder else None):
-        m = Machine(**_machine_args(a), echo=echo)  # type: ignore[arg-type]
+        m = Machine(**_machine_args(a, modules=False), echo=echo)  # type: ignore[arg-type]
         holder.append(m)
         try:
             m.boot()
+            for path in a.modules or ():
+                m.load_module(path)
         except KmemuError as e:
             if a.json:
                 print(json.dumps({"ok": False, "error": str(e), "console": m.console,
@@ -95,8 +99,10 @@ def cmd_boot(a: argparse.Namespace) -> int:
             else:
                 if a.quiet:
                     print(m.console, end="")
-                # the log (with the oops) is already on stdout: one line here
-                print(f"kmemu: boot failed: {str(e).splitlines()[0]}", file=sys.stderr)
+                if m.state == "ready":  # booted; a module failed (whole message: diagnostics)
+                    print(f"kmemu: module load failed: {e}", file=sys.stderr)
+                else:  # the log (with the oops) is already on stdout: one line here
+                    print(f"kmemu: boot failed: {str(e).splitlines()[0]}", file=sys.stderr)
             return 1
     if a.json:
         print(json.dumps({
@@ -120,7 +126,8 @@ def cmd_build(a: argparse.Namespace) -> int:
 
 def cmd_qemu(a: argparse.Namespace) -> int:
     res = qemu_mod.run_qemu(mem=a.mem, cmdline=a.cmdline, timeout=a.timeout,
-                            echo=None if a.quiet else (lambda s: print(s, end="", flush=True)))
+                            echo=None if a.quiet else (lambda s: print(s, end="", flush=True)),
+                            modules=a.modules or ())
     if a.quiet:
         print(res.output, end="")
     print(f"kmemu: {res.summary()}", file=sys.stderr)
@@ -190,7 +197,7 @@ def cmd_compile_commands(a: argparse.Namespace) -> int:
 
 
 INFO = ("buddy", "zones", "pagetypeinfo", "watermarks", "memblock", "slab", "slabtop",
-        "pagetable", "vmalloc")
+        "pagetable", "vmalloc", "modules")
 
 
 def _pagetable_text(m: Machine, where: str | None) -> str:
@@ -231,13 +238,18 @@ def cmd_info(a: argparse.Namespace) -> int:
                                  "active_objs": c.active_objs, "num_objs": c.total_objects}
                                 for c in m.caches()],
             "vmalloc": lambda: [vars(v) for v in m.vmap_areas()],
+            "modules": lambda: [{"name": x.name, "size": x.size, "refcount": x.view.refcnt,
+                                 "state": x.view.state, "address": x.base,
+                                 "taints": x.view.flags, "elf": str(x.elf),
+                                 "sections": x.sections} for x in m.modules()],
         }[a.what]()
         print(json.dumps(data, indent=1))
         return 0
     text = {"buddy": m.buddyinfo, "zones": m.zoneinfo, "pagetypeinfo": m.pagetypeinfo,
             "watermarks": lambda: format_watermarks(m.zones()),
             "memblock": lambda: format_memblock(m.memblock()),
-            "slab": m.slabinfo, "slabtop": m.slabtop, "vmalloc": m.vmallocinfo}[a.what]()
+            "slab": m.slabinfo, "slabtop": m.slabtop, "vmalloc": m.vmallocinfo,
+            "modules": m.proc_modules}[a.what]()
     print(text, end="")
     return 0
 
@@ -270,9 +282,12 @@ def cmd_gdb(a: argparse.Namespace) -> int:
               "this port can read and write guest memory and run kernel code",
               file=sys.stderr)
     assert m.artifacts is not None
+    srv.target.libraries()  # link the modules for gdb now: gdb gives up on a reply after 2 s
     print(f"kmemu gdb: kernel ready; listening on {host}:{srv.port}\n"
           f"connect with:\n  {gdb_command_line(str(m.artifacts.elf), host, srv.port)}",
           flush=True)
+    for mod in m.modules():  # gdb also gets them as shared libraries (qXfer:libraries)
+        print(f"module {mod.name}: (gdb) {mod.add_symbol_file()}", flush=True)
     try:
         srv.serve(once=a.once)
     except KeyboardInterrupt:
@@ -306,16 +321,21 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kmemu", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
-    def machine_opts(sp: argparse.ArgumentParser, e820: bool = True) -> None:
+    def machine_opts(sp: argparse.ArgumentParser, e820: bool = True,
+                     modules: bool = False) -> None:
         group = sp.add_mutually_exclusive_group() if e820 else sp
         group.add_argument("--mem", default="256M", help="RAM size, 16M..64G (default 256M)")
         if e820:
             group.add_argument("--e820", metavar="FILE", help="use this memory map (see "
                                "`kmemu e820 --help` for the format) instead of --mem")
         sp.add_argument("--cmdline", default="", help="kernel command line")
+        if modules:
+            sp.add_argument("--module", dest="modules", action="append", metavar="FILE.c",
+                            help="build and load this module after boot (repeatable; "
+                            "kernel/module.c loads it as Linux's insmod would)")
 
     b = sub.add_parser("boot", help="build if needed, boot, print the boot log")
-    machine_opts(b)
+    machine_opts(b, modules=True)
     b.add_argument("--quiet", action="store_true", help="print nothing unless boot fails")
     b.add_argument("--json", action="store_true", help="print a JSON summary instead")
     b.set_defaults(fn=cmd_boot)
@@ -325,7 +345,7 @@ def parser() -> argparse.ArgumentParser:
     bd.set_defaults(fn=cmd_build)
 
     q = sub.add_parser("qemu", help="boot the same image on qemu-system-x86_64")
-    machine_opts(q, e820=False)
+    machine_opts(q, e820=False, modules=True)
     q.add_argument("--timeout", type=float, default=120.0, help="seconds (default 120)")
     q.add_argument("--quiet", action="store_true", help="print the log only at the end")
     q.set_defaults(fn=cmd_qemu)
@@ -358,12 +378,12 @@ def parser() -> argparse.ArgumentParser:
                        "pagetable [ADDR|START-END], vmalloc")
     i.add_argument("what", choices=INFO)
     i.add_argument("where", nargs="?", help="for pagetable: ADDR or START-END")
-    machine_opts(i)
+    machine_opts(i, modules=True)
     i.add_argument("--json", action="store_true", help="structured data instead of text")
     i.set_defaults(fn=cmd_info)
 
     g = sub.add_parser("gdb", help="boot, then serve gdb's remote protocol on 127.0.0.1:1234")
-    machine_opts(g)
+    machine_opts(g, modules=True)
     g.add_argument("--port", type=int, default=1234, help="TCP port (default 1234; 0: any free)")
     g.add_argument("--listen", metavar="HOST", help="address to listen on instead of "
                    "127.0.0.1 (a warning is printed: the stub gives full control of the guest)")
@@ -372,7 +392,7 @@ def parser() -> argparse.ArgumentParser:
 
     dbg = sub.add_parser("debug", help="boot, then debug the kernel at a gdb-like prompt "
                          "(break, step, print, x, call kmalloc 64 GFP_KERNEL, slabinfo, ...)")
-    machine_opts(dbg)
+    machine_opts(dbg, modules=True)
     dbg.add_argument("--script", metavar="FILE", help="run the commands in FILE (one a line, "
                      "# comments) instead of reading a terminal; exit 1 if any failed")
     dbg.set_defaults(fn=cmd_debug)

@@ -99,4 +99,4 @@ def whatis_sources(m: Machine) -> whatis_mod.Sources:
         zone_names=[z.name for z in m.zones()], sections=_SECTIONS[elf],
         max_pfn=m.read_u64(m.symbol("max_pfn")), mem_map=m.read_u64(m.symbol("mem_map")),
         slab_object=slab_object, vmap_areas=m.vmap_areas, symbolize=m.symbolize,
-        page_member=page_member, member=member)
+        page_member=page_member, member=member, module_at=m.module_part)

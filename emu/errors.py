@@ -29,6 +29,18 @@ class MachineError(KmemuError):
     """The machine cannot do what was asked (not booted, already exited, ...)."""
 
 
+class ModuleError(KmemuError):
+    """A loadable module could not be built, loaded or unloaded.
+
+    ``errno`` is the kernel's error number when the kernel refused (0 for a
+    build failure: the message then holds the compiler's own diagnostics).
+    """
+
+    def __init__(self, message: str, errno: int = 0) -> None:
+        self.errno = errno
+        super().__init__(message)
+
+
 class CallStopped(KmemuError):
     """The host stopped a call before its end: a budget ran out, ``interrupt()``
     (Ctrl-C), or the guest waits for something no interrupt will bring.

@@ -65,7 +65,8 @@ from emu.firmware.e820 import (
 from emu.irq import InterruptController, IrqError, IrqState
 from emu.kernel import mm, pagetable
 from emu.kernel.events import EVENT_SIZE, Event, decode
-from emu.kernel.symbols import Symbols
+from emu.kernel.symbols import Params, Symbols
+from emu.module_api import ModuleMixin, load_modules
 from emu.page_alloc_api import PageAllocatorMixin
 from emu.ram import GuestRam, HostMemoryError, check_host_memory, format_size
 from emu.slab_api import SlabMixin
@@ -169,7 +170,8 @@ def _u64(v: int) -> int:
     return v & U64
 
 
-class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, StopsMixin):
+class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInfoMixin,
+              StopsMixin):
     """An emulated PC with the kmemu kernel.  See the module docstring."""
 
     _port_console_log = -1  # KMEMU_PORT_CONSOLE_LOG once the kernel runs (_handover)
@@ -212,7 +214,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         self.budget_seconds = budget_seconds
         self.echo = echo
         self.artifacts: Artifacts | None = None
-        self.symbols: Symbols | None = None
+        self._kernel_symbols: Symbols | None = None
         self._uc: Uc | None = None
         self._ram: GuestRam | None = None  # host memory behind guest RAM, from boot()
         self.cpu: Cpu | None = None
@@ -231,6 +233,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         self._prog = None
         self._resolved: dict[tuple[str, int], int] = {}
         self._arg_bounds: dict[int, tuple[tuple[int, int], ...]] = {}  # _check_arg_types
+        self._module_params: dict[int, Params] = {}  # module functions resolved by call()
         self._ret_masks: dict[int, int] = {}  # functions returning bool/int: defined bits
         self._snapshots: list[Snapshot] = []
         self._lines = None
@@ -264,9 +267,13 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
 
     # ------------------------------------------------------------------ boot
     @classmethod
-    def booted(cls, **kw: object) -> Machine:
+    def booted(cls, modules: object = (), **kw: object) -> Machine:
+        """A booted machine; ``modules=["a.c", ["b1.c", "b2.c"]]`` loads those modules
+        (a list is one module of several files)."""
         m = cls(**kw)  # type: ignore[arg-type]
         m.boot()
+        if modules:
+            load_modules(m, modules)  # type: ignore[arg-type]
         return m
 
     def boot(self) -> Machine:
@@ -409,7 +416,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         elif port == PORT_EVENT and self._uc is not None:
             raw = bytes(uc.mem_read(value, EVENT_SIZE))
             assert self.symbols is not None
-            self.events.append(decode(raw, self.symbols.symbolize))
+            self.events.append(decode(raw, self.symbolize))
         elif port == PORT_CTL and self._uc is not None:
             if value in (CTL_SLEEP, CTL_SLEEP_FOREVER):
                 self._sleeping = value  # the hlt that follows stops the run
@@ -668,24 +675,38 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         return hit
 
     def _resolve_uncached(self, fn: str | int, nargs: int) -> int:
-        assert self.symbols is not None
+        assert self._kernel_symbols is not None
         if isinstance(fn, int) and not isinstance(fn, bool):
             return _u64(fn)
         if not isinstance(fn, str):
             raise BadArgument(f"function must be a symbol name or an address, got {fn!r}")
-        sym = self.symbols.by_name.get(fn)
+        sym = self._kernel_symbols.by_name.get(fn) if ":" not in fn else None
         if sym is None:
-            self.symbols.address(fn)  # raises with suggestions
+            hit = self._resolve_module_function(fn)
+            if hit is not None:
+                return self._module_function_target(fn, nargs, *hit)
+            self._kernel_symbols.address(fn)  # raises with suggestions
         assert sym is not None
         if sym.kind != "func":
             raise BadArgument(f"{fn!r} is a kernel variable, not a function")
-        p = self.symbols.params_at(sym.address)  # aliases (alloc_pages) share the DWARF
+        p = self._kernel_symbols.params_at(sym.address)  # aliases (alloc_pages) share the DWARF
         if p is not None and (nargs < len(p.names) or (nargs > len(p.names) and not p.variadic)):
             want = ", ".join(p.names) or "no arguments"
             raise BadArgument(f"{fn}() takes {len(p.names)} argument(s) ({want}), got {nargs}")
         if p is not None and p.ret_size < 8:  # only the low bytes of rax are defined (SysV)
             self._ret_masks[sym.address] = (1 << (8 * p.ret_size)) - 1
         return sym.address
+
+    def _module_function_target(self, fn: str, nargs: int, address: int,
+                                p: Params | None) -> int:
+        if p is not None and (nargs < len(p.names) or (nargs > len(p.names) and not p.variadic)):
+            want = ", ".join(p.names) or "no arguments"
+            raise BadArgument(f"{fn}() takes {len(p.names)} argument(s) ({want}), got {nargs}")
+        if p is not None and p.ret_size < 8:
+            self._ret_masks[address] = (1 << (8 * p.ret_size)) - 1
+        if p is not None:
+            self._module_params[address] = p  # for _check_arg_types
+        return address
 
     @staticmethod
     def _check_args(args: tuple[object, ...]) -> list[int]:
@@ -707,7 +728,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         an order of 2**32 for an ``unsigned int`` would reach the kernel as 0."""
         bounds = self._arg_bounds.get(target)
         if bounds is None:  # once per function: the DWARF walk, then plain tuples
-            p = self._syms().params_at(target)
+            p = self._params_at(target)
             bounds = self._arg_bounds[target] = tuple(
                 (t.lo, t.hi) if t is not None else (-(1 << 63), U64)
                 for t in (p.types if p is not None else ()))
@@ -715,8 +736,12 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
             if not lo <= a <= hi:  # type: ignore[operator]  # ints: _check_args ran first
                 self._bad_arg_type(fn, target, i, a)
 
+    def _params_at(self, target: int) -> Params | None:
+        """The DWARF parameters of the kernel or module function at ``target``."""
+        return self._syms().params_at(target) or self._module_params.get(target)
+
     def _bad_arg_type(self, fn: str | int, target: int, i: int, a: object) -> None:
-        p = self._syms().params_at(target)
+        p = self._params_at(target)
         assert p is not None
         t = p.types[i]
         assert t is not None
@@ -1004,22 +1029,47 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
         return struct.unpack("<Q", self.read_virt(va, 8))[0]
 
     # ------------------------------------------------------------------ symbols & types
+    @property
+    def symbols(self) -> Symbols | None:
+        """The kernel's symbols, with the loaded modules' added (what debuggers look
+        addresses and functions up in); :meth:`symbol` and :meth:`_syms` are the
+        kernel's alone."""
+        ks = self._kernel_symbols
+        if ks is None or not self._module_code_seen:
+            return ks
+        view = self._debug_view()
+        return view.symbols if view is not None else ks
+
+    @symbols.setter
+    def symbols(self, value: Symbols | None) -> None:
+        self._kernel_symbols = value
+
     def _syms(self) -> Symbols:
-        if self.symbols is None:
+        if self._kernel_symbols is None:
             if self.artifacts is None:
                 self.artifacts = build()
             self.symbols = Symbols.load(self.artifacts.elf)
-        return self.symbols
+        assert self._kernel_symbols is not None
+        return self._kernel_symbols
 
     def symbol(self, name: str) -> int:
         """Address of a kernel symbol; :class:`emu.SymbolError` if there is none."""
         return self._syms().address(check_str(name, "symbol name"))
 
     def symbolize(self, addr: int) -> str:
-        return self._syms().symbolize(check_address(addr))
+        """``kmalloc+0x1c/0x90``, or ``mydev_alloc+0x1c/0x90 [mydev]`` in a module."""
+        addr = check_address(addr)
+        return self._module_symbolize(addr) or self._syms().symbolize(addr)
 
     @property
     def program(self):  # -> drgn.Program
+        """drgn over the kernel and the loaded modules (their DWARF at load addresses)."""
+        view = self._debug_view() if self._module_code_seen else None
+        return view.program if view is not None else self.kernel_program
+
+    @property
+    def kernel_program(self):  # -> drgn.Program
+        """drgn over the kernel's DWARF alone."""
         if self._prog is None:
             from emu.kernel.types import kernel_program
             self._require_booted()
@@ -1111,6 +1161,9 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, DebugInfoMixin, Stops
             later.valid = False
         del self._snapshots[idx + 1 :]
         self.uc.context_restore(snap.context)  # type: ignore[arg-type]
+        self._modules_changed()  # the module list went back with guest memory
+        if self._module_code_seen:  # module text may differ from what was translated
+            self.uc.ctl_flush_tb()
         self._irq_flag = None  # guest memory went back: rewrite the flag on the next run
         del self._console[snap.console_len :]
         self._line.clear()

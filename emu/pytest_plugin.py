@@ -8,6 +8,8 @@
 * ``@pytest.mark.kmemu(mem="6G", cmdline="...")`` picks another configuration
   (any ``Machine()`` keyword); the memory size may also come first, as in
   ``Machine("6G")``: ``@pytest.mark.kmemu("6G")``.
+  (any ``Machine()`` keyword); ``modules=["mydev.c", ["a.c", "b.c"]]`` (paths
+  relative to the test file) loads modules after boot, before the snapshot.
 * A failing test's report gets the tail of the guest console and the events.
 * KUnit files become tests: every case of every suite in a file named
   ``*_kunit.c`` (Linux's convention for KUnit files), or matching the ini option ``kmemu_kunit``
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+from emu.errors import BadArgument
 from emu.machine import Machine, Snapshot
 
 
@@ -195,10 +198,29 @@ def marker_kwargs(marker: pytest.Mark) -> dict[str, object]:
     return kw
 
 
+def _module_paths(specs: object, base: Path) -> tuple[object, ...]:
+    """Each module (a path, or a list of paths for one module of several files) made
+    absolute against ``base``, as a hashable tuple for the session's key."""
+    items = [specs] if isinstance(specs, (str, Path)) else specs
+    if not isinstance(items, (list, tuple)):
+        raise BadArgument(f"modules= takes a list of paths, got {specs!r}")
+
+    def one(p: object) -> str:
+        if not isinstance(p, (str, Path)):
+            raise BadArgument(f"modules= takes paths, got {p!r}")
+        return str(p if Path(p).is_absolute() else base / p)
+
+    return tuple(one(s) if isinstance(s, (str, Path)) else tuple(one(x) for x in s)
+                 for s in items)
+
+
 @pytest.fixture
 def machine(request: pytest.FixtureRequest) -> Iterator[Machine]:
     marker = request.node.get_closest_marker("kmemu")
-    m = booted_machine(**(marker_kwargs(marker) if marker else {}))
+    kw = marker_kwargs(marker) if marker else {}
+    if "modules" in kw:  # paths relative to the test file; loaded before the snapshot
+        kw["modules"] = _module_paths(kw["modules"], request.path.parent)
+    m = booted_machine(**kw)
     request.node._kmemu_machine = m
     yield m
 

@@ -13,12 +13,13 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from emu.build import build, cmdline_sector
 from emu.build import layout as L
+from emu.build.module import build_module, image_for_builtin
 from emu.errors import KmemuError
 from emu.firmware.e820 import default_map, parse_size
 
@@ -89,11 +90,15 @@ def qemu_binary() -> str:
 
 
 def run_qemu(mem: str = "256M", cmdline: str = "", timeout: float = 120.0,
-             echo: Callable[[str], None] | None = None) -> QemuResult:
+             echo: Callable[[str], None] | None = None,
+             modules: Sequence[str | Path] = ()) -> QemuResult:
+    """Boot on QEMU; ``modules`` (C files, one module each) are built and linked into
+    the image, and the kernel loads them with its own loader before its self-tests."""
     exe = qemu_binary()
     default_map(mem)  # the same size limits as kmemu boot (E820Error otherwise)
     size = parse_size(mem)
-    art = build()
+    blobs = [image_for_builtin(build_module([m])) for m in modules]
+    art = build(builtin_modules=blobs)
     image = bytearray(art.image.read_bytes())
     off = L.CMDLINE_LBA * L.SECTOR
     image[off : off + L.SECTOR] = cmdline_sector(cmdline)

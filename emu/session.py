@@ -466,7 +466,7 @@ class DebugSession:
         expressions (e.g. ``kmalloc_caches[0][3]``) as arguments."""
         from emu import gfp
 
-        if not re.fullmatch(r"[A-Za-z_]\w*", fn or ""):
+        if not re.fullmatch(r"([A-Za-z_]\w*:)?[A-Za-z_]\w*", fn or ""):  # MODULE:FUNC too
             raise BadArgument(f"call needs a kernel function name, got {fn!r}")
         vals = []
         for a in args:
@@ -861,6 +861,10 @@ class DebugSession:
             if rest:
                 raise BadArgument(f"{cmd} takes no arguments")
             return getattr(m, cmd)().rstrip("\n")
+        if cmd == "modules":
+            if rest:
+                raise BadArgument("modules takes no arguments")
+            return self.modules_text()
         if cmd in ("pt", "whatis"):
             if len(rest) != 1:
                 raise BadArgument(f"usage: {cmd} ADDR")
@@ -871,8 +875,21 @@ class DebugSession:
                 raise BadArgument("usage: call FUNC [ARGS...]")
             return self.queue_call(rest[0], rest[1:])
         raise BadArgument(f"unknown monitor command {cmd!r}; known: buddyinfo, slabinfo, "
-                          "slabtop, vmallocinfo, zoneinfo, pagetypeinfo, pt ADDR, whatis ADDR, "
-                          "call FUNC ARGS...")
+                          "slabtop, vmallocinfo, zoneinfo, pagetypeinfo, modules, pt ADDR, "
+                          "whatis ADDR, call FUNC ARGS...")
+
+    def modules_text(self) -> str:
+        """Each loaded module as /proc/modules shows it, then the gdb command that
+        loads its symbols at the addresses the kernel put its sections at."""
+        mods = self.m.modules()
+        if not mods:
+            return "No modules loaded."
+        out = []
+        for mod in mods:
+            out.append(self.m.proc_modules_line(mod))
+            out.append(mod.add_symbol_file() if mod.elf is not None
+                       else "(its .ko is no longer in the build cache: no symbols)")
+        return "\n".join(out)
 
 
 def _existing(table: dict, numbers: list[int] | None, what: str) -> list[int]:

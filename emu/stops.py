@@ -361,9 +361,20 @@ class StopsMixin:
             irq._sync_hook()  # noqa: SLF001 - back if the restored state has timers
         return len(extra)
 
+    def lines_kernel(self):  # -> emu.kernel.lines.LineTable
+        """The kernel's own DWARF line table."""
+        if self._lines is None:
+            from emu.kernel.lines import LineTable
+            assert self.artifacts is not None or self._syms()
+            self._lines = LineTable.load(self.artifacts.elf)  # type: ignore[union-attr]
+        return self._lines
+
     @property
     def lines(self):  # -> emu.kernel.lines.LineTable
-        """The kernel's DWARF line table (loaded on first use)."""
+        """The DWARF line table of the kernel and the loaded modules (loaded on first use)."""
+        view = self._debug_view() if self._module_code_seen else None
+        if view is not None:
+            return view.lines
         if self._lines is None:
             from emu.kernel.lines import LineTable
             assert self.artifacts is not None or self._syms()
@@ -417,6 +428,9 @@ class StopsMixin:
             raise MachineError(f"the machine is {self.state}")
 
     def _cfi(self):  # -> emu.kernel.unwind.CfiTable
+        view = self._debug_view() if self._module_code_seen else None
+        if view is not None:
+            return view.cfi
         if self._cfi_table is None:
             from emu.kernel.unwind import CfiTable
             self._syms()
@@ -436,7 +450,7 @@ class StopsMixin:
         from emu.kernel.unwind import unwind
         check_int(max_frames, "max_frames", 0, 1 << 20)
         self._require_booted()
-        return unwind(self.registers(), self.read_u64, self._cfi(), self._syms(),
+        return unwind(self.registers(), self.read_u64, self._cfi(), self.symbols or self._syms(),
                       self.lines, max_frames=max_frames)
 
     def frame_variables(self, level: int = 0) -> list:  # -> list[emu.kernel.scope.Variable]
@@ -464,7 +478,7 @@ class StopsMixin:
                               f"(levels 0-{len(frames) - 1})")
         start = max(i for i in range(level + 1) if i == 0 or frames[i].found_by == "trap frame")
         regs = self.registers() if start == 0 else frames[start].registers
-        params = self._syms().params
+        params = (self.symbols or self._syms()).params
 
         def param_names(fn: str) -> tuple[str, ...] | None:
             p = params.get(fn)

@@ -1,6 +1,7 @@
 /*
  * kallsyms.c - address -> "function+0xoff/0xsize" from the table the build
- * appends (kallsyms.h).  The table is read-only after link; lookups are a
+ * appends (kallsyms.h); addresses in a loadable module are looked up in its
+ * own symbol table (module.c) and printed with " [module]".  The table is read-only after link; lookups are a
  * binary search and need no lock, so the oops path can use them.
  */
 #include <linux/kernel.h>
@@ -8,6 +9,7 @@
 #include <linux/string.h>
 #include <kmemu/kallsyms.h>
 #include <kmemu/log.h>
+#include <kmemu/module.h>
 
 struct ksym {
 	u64 addr;
@@ -69,11 +71,17 @@ u64 kallsyms_lookup_name(const char *name)
 	return 0;
 }
 
+/* "name+0xoff/0xsize", with " [module]" for an address inside a module, as %pS prints. */
 int sprint_symbol(char *buf, size_t len, u64 addr)
 {
 	u64 off, size;
+	const char *modname = NULL;
 	const char *name = kallsyms_lookup(addr, &off, &size);
 	if (!name)
+		name = module_address_lookup(addr, &size, &off, &modname);
+	if (!name)
 		return snprintf(buf, len, "0x%llx", addr);
+	if (modname)
+		return snprintf(buf, len, "%s+0x%llx/0x%llx [%s]", name, off, size, modname);
 	return snprintf(buf, len, "%s+0x%llx/0x%llx", name, off, size);
 }

@@ -36,6 +36,7 @@ void kmem_cache_init(void);
 void vmalloc_init(void);
 int kmemu_selftest(void);
 int kunit_run_all(void);
+void load_builtin_modules(void);
 u64 kmemu_test_fault(u64 addr, u64 write);
 
 static void boot_info_copy(u64 bi_pa)
@@ -91,6 +92,7 @@ void kmain(u64 bi_pa)
 
 	/* like the end of Linux's init: process context with interrupts on */
 	local_irq_enable();
+	load_builtin_modules();
 	int failed = kmemu_selftest();
 	/* then the built-in KUnit suites, as Linux runs them at boot (KTAP) */
 	failed += kunit_run_all();

@@ -327,3 +327,30 @@ void preallocate_vmalloc_pages(void)
 		*e = __pa(pud) | _PAGE_TABLE;
 	}
 }
+
+/*
+ * Change the protection of [addr, addr + numpages pages), which must be
+ * mapped with 4 KiB entries (vmalloc and module areas are): set the bits in
+ * `set`, clear those in `clear`, then flush the range.  Linux's
+ * set_memory_ro/rw/x/nx do this through change_page_attr.  -1 if a page is
+ * not mapped (nothing after it changes).
+ */
+int set_memory_prot(u64 addr, u64 numpages, u64 set, u64 clear)
+{
+	static const unsigned shifts[3] = { PGDIR_SHIFT, PUD_SHIFT, PMD_SHIFT };
+	for (u64 i = 0; i < numpages; i++) {
+		u64 va = addr + (i << PAGE_SHIFT), *t = init_top_pgt;
+		for (int lvl = 0; lvl < 3; lvl++) {
+			u64 e = t[(va >> shifts[lvl]) & 511];
+			if (!(e & _PAGE_PRESENT) || (e & _PAGE_PSE))
+				return -1;
+			t = __va(e & PTE_PFN_MASK);
+		}
+		u64 *pte = &t[pte_index(va)];
+		if (!(*pte & _PAGE_PRESENT))
+			return -1;
+		*pte = (*pte | set) & ~clear;
+	}
+	flush_tlb_kernel_range(addr, addr + (numpages << PAGE_SHIFT));
+	return 0;
+}

@@ -28,6 +28,7 @@
 #include <kmemu/memlayout.h>
 #include <kmemu/mmu.h>
 #include <kmemu/traps.h>
+#include <kmemu/module.h>
 
 struct gate {
 	u16 off_lo, sel;
@@ -140,7 +141,7 @@ int save_stack_trace(u64 rbp, u64 *out, int max)
 	while (n < max && rbp && !(rbp & 7) && kernel_addr(rbp)) {
 		u64 *frame = (u64 *)rbp;
 		u64 ret = frame[1];
-		if (!ret || !kallsyms_lookup(ret, NULL, NULL))
+		if (!ret || (!kallsyms_lookup(ret, NULL, NULL) && !is_module_text_address(ret)))
 			break;
 		out[n++] = ret;
 		if (frame[0] <= rbp)
@@ -152,7 +153,7 @@ int save_stack_trace(u64 rbp, u64 *out, int max)
 
 static bool text_addr(u64 a)
 {
-	return a >= (u64)_stext && a < (u64)_etext;
+	return (a >= (u64)_stext && a < (u64)_etext) || is_module_text_address(a);
 }
 
 /*
@@ -186,14 +187,17 @@ void show_stack_trace(u64 rbp, u64 rip)
 	printk(" </TASK>\n");
 }
 
+/* Linux's print_tainted(): one column per taint flag, in bit order, G when not P. */
 const char *print_tainted(void)
 {
-	static char buf[32];
+	static const char letters[] = "PFSRMBUDAWCIOELKXT";
+	static char buf[40];
 	if (!taint_flags)
 		return "Not tainted";
-	/* positional, like Linux's print_tainted(): one column per taint we use */
-	snprintf(buf, sizeof(buf), "Tainted: G    %c   %c %c", taint_flags & TAINT_BAD_PAGE ? 'B' : ' ',
-		 taint_flags & TAINT_DIE ? 'D' : ' ', taint_flags & TAINT_WARN ? 'W' : ' ');
+	char *p = buf + snprintf(buf, sizeof(buf), "Tainted: ");
+	for (int i = 0; letters[i]; i++)
+		*p++ = taint_flags & (1U << i) ? letters[i] : i == 0 ? 'G' : ' ';
+	*p = 0;
 	return buf;
 }
 
@@ -283,6 +287,9 @@ static void __noreturn die(struct pt_regs *r)
 	} else {
 		show_stack_trace(r->rbp, 0);
 	}
+	print_modules();
+	if (r->vector == 14)
+		printk("CR2: %016llx\n", cr2);
 	printk("---[ end trace %016x ]---\n", 0);
 	taint_flags |= TAINT_DIE;
 	host_event(&ev);
@@ -341,6 +348,7 @@ void __warn(const char *file, int line, const char *fmt, ...)
 	u64 caller = (u64)__builtin_return_address(0);
 	snprintf(ev.msg, sizeof(ev.msg), "WARNING: CPU: 0 PID: 0 at %s:%d %pS", file, line, (void *)caller);
 	printk("%s\n", ev.msg);
+	print_modules();
 	printk("CPU: 0 PID: 0 Comm: kmemu %s 0.1.0 #1\n", print_tainted());
 	ev.args[0] = (u64)line;
 	ev.args[1] = caller;

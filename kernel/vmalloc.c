@@ -1,7 +1,9 @@
 /*
  * vmalloc.c - the vmalloc area: virtually contiguous, physically scattered.
  *
- * Address space: [VMALLOC_START, VMALLOC_END).  Free space lives in a
+ * Address space: [VMALLOC_START, VMALLOC_END) and, for module_alloc(), the
+ * module area [MODULES_VADDR, MODULES_END): two free blocks of one tree,
+ * callers choose the range (__vmalloc_node_range's start/end).  Free space lives in a
  * balanced search tree ordered by address and augmented with the largest
  * free block of each subtree (subtree_max_size), so the lowest-address fit
  * is found by descending only into subtrees that can hold the request, and a
@@ -538,6 +540,12 @@ void vmalloc_init(void)
 	all->va_end = VMALLOC_END + 1;
 	all->vm = NULL;
 	tinsert(&free_vmap_root, all);
+	/* the module area is a second range of the same allocator (module_alloc) */
+	struct vmap_area *mod = kmem_cache_alloc(vmap_area_cachep, GFP_KERNEL);
+	mod->va_start = MODULES_VADDR;
+	mod->va_end = MODULES_END;
+	mod->vm = NULL;
+	tinsert(&free_vmap_root, mod);
 }
 
 /* --- vmap, vrealloc ---------------------------------------------------------------- */

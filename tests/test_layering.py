@@ -33,7 +33,7 @@ LAYERS = {
     # 5: the machine, interrupts, and the allocator APIs over a machine
     "emu.irq": 5, "emu.machine": 5, "emu.page_alloc_api": 5, "emu.slab_api": 5,
     "emu.vmalloc_api": 5, "emu.breakpoints": 5, "emu.stops": 5, "emu.stepping": 5, "emu.session": 5,
-    "emu.debug_api": 5, "emu.kunit": 5, "emu.sweep": 5,
+    "emu.debug_api": 5, "emu.kunit": 5, "emu.module_api": 5, "emu.sweep": 5,
     # 6: front ends (may import anything)
     "emu.cli": 6, "emu.bench": 6, "emu.qemu": 6, "emu.pytest_plugin": 6, "emu.debugger": 6,
     "emu.gdbstub": 6, "emu": 6, "emu.__main__": 6,

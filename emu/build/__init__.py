@@ -103,18 +103,25 @@ def _load_cached(d: Path) -> Artifacts | None:
     return Artifacts(d / "kmemu.img", d / "kernel.elf", m["kernel_bytes"], m["entry"], m["key"])
 
 
-def build(force: bool = False, verbose: bool = False) -> Artifacts:
-    """Build (or reuse) the image and ELF for the current sources."""
+def build(force: bool = False, verbose: bool = False,
+          builtin_modules: list[bytes] | None = None) -> Artifacts:
+    """Build (or reuse) the image and ELF for the current sources; ``builtin_modules``
+    (module images, for QEMU) makes a separate image with them linked in."""
     root = source_root()
     tc = find_toolchain()
     key = source_key(root, tc.cc_version, tc.ld_version)
+    if builtin_modules:
+        h = hashlib.sha256(key.encode())
+        for img in builtin_modules:
+            h.update(hashlib.sha256(img).digest())
+        key = h.hexdigest()[:20]
     out = cache_root() / key
     if not force and (cached := _load_cached(out)):
         return cached
     cache_root().mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache_root()))
     try:
-        elf = link_kernel(tc, root / "kernel", work)
+        elf = link_kernel(tc, root / "kernel", work, builtin_modules)
         kernel, entry = flat_image(elf)
         stub = build_bootstub(root / "boot", len(kernel), entry)
         (work / "kmemu.img").write_bytes(make_image(stub.boot_sector, stub.stage2, kernel))

@@ -77,9 +77,28 @@ def kallsyms_asm(syms: list[tuple[int, int, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def link_kernel(tc: Toolchain, kdir: Path, work: Path) -> Path:
-    """Compile, link twice with the generated kallsyms, return the final ELF."""
+def builtin_modules_object(tc: Toolchain, images: list[bytes], work: Path) -> Path:
+    """The ``.modules_builtin`` section: ``{u64 len; bytes; pad to 8}`` per module image
+    (kernel/module.c's load_builtin_modules reads it when there is no host)."""
+    lines = ['\t.section .modules_builtin, "a"', "\t.balign 8"]
+    for i, img in enumerate(images):
+        f = work / f"builtin{i}.ko"
+        f.write_bytes(img)
+        lines += [f"\t.quad {len(img)}", f'\t.incbin "{f}"', "\t.balign 8"]
+    src = work / "modules_builtin.S"
+    src.write_text("\n".join(lines) + "\n")
+    obj = work / "modules_builtin.o"
+    _run([tc.cc, "-c", str(src), "-o", str(obj)], "assembling the built-in modules")
+    return obj
+
+
+def link_kernel(tc: Toolchain, kdir: Path, work: Path,
+                builtin_modules: list[bytes] | None = None) -> Path:
+    """Compile, link twice with the generated kallsyms, return the final ELF;
+    ``builtin_modules`` (module images) are linked in for hosts without kmemu (QEMU)."""
     objs = compile_objects(tc, kdir, work / "obj")
+    if builtin_modules:
+        objs.append(builtin_modules_object(tc, builtin_modules, work))
     pass1 = work / "kernel.pass1.elf"
     _link(tc, kdir, objs, pass1)
     syms = text_symbols(pass1)

@@ -165,7 +165,7 @@ class Irq:
 
 @dataclass(frozen=True)
 class View:
-    name: str  # buddyinfo slabinfo slabtop vmallocinfo zoneinfo pagetypeinfo
+    name: str  # buddyinfo slabinfo slabtop vmallocinfo zoneinfo pagetypeinfo modules
 
 
 @dataclass(frozen=True)
@@ -224,7 +224,8 @@ class Spec:
 MAX_COUNT = 100_000
 X_FORMATS = "xduotaczsi"
 X_SIZES = "bhwg"
-VIEWS = ("buddyinfo", "slabinfo", "slabtop", "vmallocinfo", "zoneinfo", "pagetypeinfo")
+VIEWS = ("buddyinfo", "slabinfo", "slabtop", "vmallocinfo", "zoneinfo", "pagetypeinfo",
+         "modules")
 
 
 def _number(text: str, what: str, lo: int = 1, hi: int = MAX_COUNT) -> int:
@@ -445,7 +446,7 @@ def split_call(rest: str) -> tuple[str, tuple[str, ...]]:
             args[-1] = f"{args[-1]}{w}"
         else:
             args.append(w)
-    if not re.fullmatch(r"[A-Za-z_]\w*", fn):
+    if not re.fullmatch(r"([A-Za-z_]\w*:)?[A-Za-z_]\w*", fn):  # MODULE:FUNC for modules
         raise CommandError(f"call needs a kernel function name, got {fn!r}")
     return fn, tuple(args)
 
@@ -553,6 +554,8 @@ COMMANDS: tuple[Spec, ...] = (
     _S("zoneinfo", (), "zoneinfo", "zones, watermarks, counters (/proc/zoneinfo)", _p_view,
        "views"),
     _S("pagetypeinfo", (), "pagetypeinfo", "free blocks per migrate type", _p_view, "views"),
+    _S("modules", (), "modules", "loaded modules (/proc/modules) and gdb's add-symbol-file "
+       "command for each", _p_view, "views"),
     _S("pt", (), "pt ADDR", "page-table walk of ADDR with every level's entry", _p_address,
        "views"),
     _S("whatis", (), "whatis ADDR", "which zone, page, slab object or vmalloc area owns ADDR",

@@ -33,7 +33,7 @@ HISTORY_LENGTH = 1000
 DELIMS = " \t\n*&()[],|+-=<>!~;"
 _FUNCTION_ARGS = {"break", "tbreak", "call", "disassemble", "list", "until"}
 _NO_ARGS = {"continue", "finish", "kill", "quit", "buddyinfo", "slabinfo", "slabtop",
-            "vmallocinfo", "zoneinfo", "pagetypeinfo", "step", "next", "stepi", "nexti",
+            "vmallocinfo", "zoneinfo", "pagetypeinfo", "modules", "step", "next", "stepi", "nexti",
             "backtrace", "irq", "delete", "frame", "up", "down"}
 
 

@@ -23,6 +23,7 @@ b'S05'
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import Protocol as TypingProtocol
 
 # gdb's x86-64 'g' packet order: org.gnu.gdb.i386.core (64-bit GPRs and rip, 32-bit
@@ -152,6 +153,7 @@ class Target(TypingProtocol):
     def halt_reason(self) -> str: ...  # the reply to '?'
     def interrupt(self) -> None: ...  # Ctrl-C (from the server's watcher thread)
     def take_output(self) -> list[str]: ...  # console text for 'O' packets
+    def libraries(self) -> str: ...  # qXfer:libraries XML (loaded modules)
 
 
 class Protocol:
@@ -288,10 +290,14 @@ class Protocol:
     # --- queries -------------------------------------------------------------------
     def _query(self, q: bytes) -> bytes:
         if q.startswith(b"Supported"):
-            return (b"PacketSize=4000;qXfer:features:read+;QStartNoAckMode+;"
-                    b"swbreak+;hwbreak+;vContSupported+")
+            return (b"PacketSize=4000;qXfer:features:read+;qXfer:libraries:read+;"
+                    b"QStartNoAckMode+;swbreak+;hwbreak+;vContSupported+")
         if q.startswith(b"Xfer:features:read:"):
             return self._xfer_features(q[len(b"Xfer:features:read:"):])
+        if q.startswith(b"Xfer:libraries:read:"):
+            return self._xfer_read(q[len(b"Xfer:libraries:read:"):],
+                                   lambda annex: self.t.libraries().encode() if not annex
+                                   else None)
         if q == b"C":
             return b"QC%x" % THREAD
         if q == b"Attached" or q.startswith(b"Attached:"):
@@ -307,21 +313,28 @@ class Protocol:
         return b""
 
     def _xfer_features(self, args: bytes) -> bytes:
-        """``qXfer:features:read:ANNEX:OFFSET,LENGTH``: E00 for a malformed request or
-        an unknown annex, E01 for an offset past the end (gdb's documented replies)."""
+        """``qXfer:features:read:ANNEX:OFFSET,LENGTH`` (target.xml)."""
+        return self._xfer_read(args, lambda annex: TARGET_XML.encode()
+                               if annex == b"target.xml" else None)
+
+    @staticmethod
+    def _xfer_read(args: bytes, document: Callable[[bytes], bytes | None]) -> bytes:
+        """``ANNEX:OFFSET,LENGTH`` of a qXfer read: E00 for a malformed request or an
+        unknown annex (``document`` returns None), E01 for an offset past the end
+        (gdb's documented replies)."""
         try:
             annex, span = split_fields(args, b":", 2, "qXfer")
             off, n = (hex_number(x, "qXfer offset/length")
                       for x in split_fields(span, b",", 2, "qXfer"))
         except PacketError:
             return b"E00"
-        xml = TARGET_XML.encode()
-        if annex != b"target.xml" or n == 0:
+        data = document(annex)
+        if data is None or n == 0:
             return b"E00"  # an empty 'm' chunk would make the reader ask for ever
-        if off > len(xml):
+        if off > len(data):
             return b"E01"
-        chunk = xml[off:off + n]
-        return (b"l" if off + n >= len(xml) else b"m") + chunk
+        chunk = data[off:off + n]
+        return (b"l" if off + n >= len(data) else b"m") + chunk
 
     def _v(self, v: bytes) -> bytes | None:
         if v == b"Cont?":
@@ -421,3 +434,6 @@ class FakeTarget:
 
     def take_output(self) -> list[str]:
         return []
+
+    def libraries(self) -> str:
+        return "<library-list/>"

@@ -127,3 +127,18 @@ class MachineTarget:
 
     def halt_reason(self) -> str:
         return "T05thread:1;" if self.s.call_in_progress is not None else "S05"
+
+    def libraries(self) -> str:
+        """The loaded modules as gdb's library list: each module's ``.ko`` linked at its
+        load addresses (``emu.build.module.link_for_debug``), so gdb reads its symbols
+        with no ``add-symbol-file`` (offset 0: the segment address is the first
+        PT_LOAD's, which is where the module is)."""
+        from xml.sax.saxutils import quoteattr
+
+        from emu.module_api import debug_files
+
+        files = debug_files(self.m, self.m._module_views())  # noqa: SLF001
+        libs = "".join(f"<library name={quoteattr(str(path))}><segment address=\"{v.base:#x}\"/>"
+                       "</library>" for v, path in files)
+        return f'<library-list version="1.0">{libs}</library-list>'
+

@@ -38,6 +38,8 @@ class LineTable:
     def __init__(self, rows: list[LineEntry], other_rows: list[LineEntry] | None = None,
                  inlined: list[tuple[int, int]] | None = None) -> None:
         self.rows = sorted(rows, key=lambda r: r.address)
+        self.other_rows = other_rows or []
+        self.inlined = inlined or []
         self._addrs = [r.address for r in self.rows]
         stmt = {id(r) for r in self.rows}
         # at one address a statement row wins (it sorts last)
@@ -62,7 +64,10 @@ class LineTable:
                 self.by_line[key] = r.address
 
     @classmethod
-    def load(cls, elf_path: Path) -> LineTable:
+    def load(cls, elf_path: Path, full_paths: bool = False) -> LineTable:
+        """The table of one ELF.  ``full_paths`` joins each file name with its
+        directory entry (modules are compiled from wherever their sources are; the
+        kernel's names stay as compiled, ``slab.c``)."""
         rows: list[LineEntry] = []
         other: list[LineEntry] = []
         with Path(elf_path).open("rb") as f:
@@ -77,6 +82,8 @@ class LineTable:
                     continue
                 files = lp["file_entry"]
                 ver5 = lp.header["version"] >= 5
+                names = [_file_name(lp, f, ver5) if full_paths else f.name.decode()
+                         for f in files]
                 for entry in lp.get_entries():
                     st = entry.state
                     if st is None or st.end_sequence:
@@ -84,9 +91,16 @@ class LineTable:
                     idx = st.file if ver5 else st.file - 1
                     if not 0 <= idx < len(files):
                         continue
-                    row = LineEntry(st.address, files[idx].name.decode(), st.line)
+                    row = LineEntry(st.address, names[idx], st.line)
                     (rows if st.is_stmt else other).append(row)
         return cls(rows, other, inlined)
+
+    @classmethod
+    def combined(cls, tables: list[LineTable]) -> LineTable:
+        """One table over several (the kernel's and each loaded module's)."""
+        return cls([r for t in tables for r in t.rows],
+                   [r for t in tables for r in t.other_rows],
+                   [r for t in tables for r in t.inlined])
 
     def inline_depth(self, address: int) -> int:
         """How many inlined function bodies ``address`` is inside (0: the function's own
@@ -129,6 +143,17 @@ class LineTable:
 
     def files(self) -> list[str]:
         return sorted({r.file for r in self.rows})
+
+
+def _file_name(lp, entry, ver5: bool) -> str:  # lp: elftools LineProgram
+    """A file entry's name joined with its include directory (DWARF 4 numbers the
+    directories from 1, with 0 the compilation directory; DWARF 5 from 0)."""
+    name = entry.name.decode()
+    dirs = lp["include_directory"]
+    i = entry.dir_index if ver5 else entry.dir_index - 1
+    if Path(name).is_absolute() or not 0 <= i < len(dirs):
+        return name
+    return str(Path(dirs[i].decode()) / name)
 
 
 def cu_base(cu) -> int:  # cu: elftools CompileUnit

@@ -74,6 +74,22 @@ class Symbols:
         self.elf_path = elf_path
         self._params: dict[str, Params] | None = None
         self._params_by_address: dict[int, Params] | None = None
+        self._parts: list[Symbols] = []
+
+    @classmethod
+    def combined(cls, first: Symbols, more: list[Symbols]) -> Symbols:
+        """``first`` (the kernel) with ``more`` (loaded modules) added.  Every symbol
+        covers its addresses; a name two of them define resolves to the earlier one
+        (the kernel's first, as kallsyms_lookup_name), parameters likewise."""
+        out = cls(list(first.by_name.values()), first.elf_path)
+        extra = [s for part in more for s in part.by_name.values()]
+        for s in extra:
+            out.by_name.setdefault(s.name, s)
+        out.sorted = sorted([*out.sorted, *(s for s in extra if s.kind != "label")],
+                            key=lambda s: (s.address, -s.size))
+        out._starts = [s.address for s in out.sorted]
+        out._parts = [first, *more]
+        return out
 
     @classmethod
     def load(cls, elf_path: Path) -> Symbols:
@@ -83,6 +99,10 @@ class Symbols:
     @property
     def params(self) -> dict[str, Params]:
         """Parameter lists of every function with DWARF info (parsed on first use)."""
+        if self._params is None and self._parts:
+            self._params = {}
+            for part in reversed(self._parts):  # earlier parts win a clash
+                self._params.update(part.params)
         if self._params is None:
             self._params = {}
             if self.elf_path is not None:

@@ -11,7 +11,7 @@ Object(prog, 'u32', value=7)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from emu.errors import KmemuError, PageFault
@@ -24,8 +24,10 @@ class TypeError_(KmemuError, TypeError):
     """A type or expression drgn could not resolve against the kernel's DWARF."""
 
 
-def kernel_program(elf: Path, read_virt: ReadVirt):  # -> drgn.Program
-    """A drgn Program over the kernel ELF with memory read through ``read_virt``."""
+def kernel_program(elf: Path, read_virt: ReadVirt,
+                   modules: Sequence[tuple[Path, tuple[int, int]]] = ()):  # -> drgn.Program
+    """A drgn Program over the kernel ELF with memory read through ``read_virt``;
+    ``modules`` adds loaded modules: (ELF linked at the load addresses, [start, end))."""
     import drgn
 
     prog = drgn.Program(drgn.Platform(drgn.Architecture.X86_64,
@@ -44,6 +46,10 @@ def kernel_program(elf: Path, read_virt: ReadVirt):  # -> drgn.Program
     # with local variables (emu.kernel.scope) need it.
     module.address_range = _image_range(elf)
     module.try_file(str(elf), force=True)
+    for path, rng in modules:
+        extra = prog.extra_module(str(path), 0, create=True)
+        extra.address_range = rng
+        extra.try_file(str(path), force=True)
     return prog
 
 

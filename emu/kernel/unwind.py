@@ -142,6 +142,11 @@ class CfiTable:
                                 tuple(_row(r) for r in table), tuple(r["pc"] for r in table)))
         return cls(fdes, text)
 
+    @classmethod
+    def combined(cls, tables: list[CfiTable], text: tuple[int, int] | None) -> CfiTable:
+        """One table over several (kernel and modules); ``text`` spans all their code."""
+        return cls([f for t in tables for f in t.fdes], text)
+
     def fde(self, pc: int) -> Fde | None:
         i = bisect.bisect_right(self._starts, pc) - 1
         if i >= 0 and self.fdes[i].start <= pc < self.fdes[i].end:

@@ -32,6 +32,7 @@ from typing import Any
 
 from emu.errors import KmemuError
 from emu.kernel.mm import MAX_PAGE_ORDER, PAGE_OFFSET, PAGE_SHIFT, STRUCT_PAGE_SIZE, PageInfo
+from emu.kernel.modules import MODULES_END, MODULES_VADDR
 from emu.kernel.pagetable import NON_CANONICAL, check_address, is_canonical
 from emu.kernel.vmalloc import VM_ALLOC, VM_MAP, VMALLOC_END, VMALLOC_START, VmapAreaView
 
@@ -107,13 +108,15 @@ class Sources:
     symbolize: Callable[[int], str] = hex
     page_member: Callable[[int], str | None] = _none
     member: Callable[[str, int], str | None] = lambda name, offset: None
+    #: the loaded module holding an address: (module name, what part of it), or None
+    module_at: Callable[[int], tuple[str, str] | None] = lambda addr: None
 
 
 @dataclass
 class Whatis:
     """The answer: ``kind`` is one of ``free``, ``pcp``, ``slab``, ``allocated``,
     ``in use``, ``reserved``, ``no page`` (direct-map pfns), ``kernel image``,
-    ``vmalloc``, ``vmemmap``, ``unmapped``, ``user``, ``non-canonical``; ``region``
+    ``vmalloc``, ``vmemmap``, ``module``, ``unmapped``, ``user``, ``non-canonical``; ``region``
     names the address range; ``lines`` is the text."""
 
     address: int
@@ -147,6 +150,8 @@ def whatis(addr: int, src: Sources) -> Whatis:
         return _vmalloc(addr, src, head)
     if VMEMMAP_START <= addr < VMEMMAP_END:
         return _vmemmap(addr, src, head)
+    if MODULES_VADDR <= addr < MODULES_END:
+        return _module(addr, src, head)
     if addr >= KERNEL_MAP:
         return _kernel_image(addr, src, head)
     reason = _unmapped_reason(addr, src)
@@ -216,6 +221,34 @@ def _vmalloc(addr: int, src: Sources, head: str) -> Whatis:
                    + (f" in zone {_zone(page, src)}" if page else ""))
     if page is not None:
         w.lines += _describe_page(pfn, page, src, PAGE_OFFSET + pa)[1]
+    return w
+
+
+def _module(addr: int, src: Sources, head: str) -> Whatis:
+    """The module area: which module, which of its sections, which symbol."""
+    hit = src.module_at(addr)
+    w = Whatis(addr, "module", "module")
+    if hit is None:
+        area = next((a for a in src.vmap_areas() if a.start <= addr < a.end), None)
+        gone = " (a freed module's area, not purged yet)" if area and area.state == "lazy" else ""
+        reason = _unmapped_reason(addr, src)
+        w.kind = "unmapped" if reason else "module"
+        w.lines = [f"{head} module area, in no loaded module{gone}"
+                   + (f": {reason}" if reason else "")]
+        return w
+    name, part = hit
+    sym = src.symbolize(addr) if "+0x" in part else "0x"  # in a section: name the symbol
+    w.lines = [f"{head} module {name}, {part}"
+               + (f", {sym}" if not sym.startswith("0x") else "")]
+    try:
+        pa = src.translate(addr)
+    except KmemuError as e:
+        w.lines.append(f"not mapped ({e})")
+        return w
+    w.pfn = pa >> PAGE_SHIFT
+    page = src.page(w.pfn)
+    w.lines.append(f"backed by pfn {w.pfn:#x} (pa {pa:#x})"
+                   + (f" in zone {_zone(page, src)}" if page else ""))
     return w
 
 

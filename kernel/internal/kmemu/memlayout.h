@@ -19,6 +19,7 @@
  *   0xffffea0000000000 + pfn*64  vmemmap: struct page for every pfn, backed
  *                                only for 2 MiB sections that hold RAM
  *   0xffffffff80000000 + pa   kernel image                   (__pa_symbol)
+ *   0xffffffffa0000000 ...    module area, to MODULES_END (module.c), 4 KiB pages
  */
 #ifndef KMEMU_MEMLAYOUT_H
 #define KMEMU_MEMLAYOUT_H

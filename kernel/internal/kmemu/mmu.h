@@ -41,6 +41,7 @@ int vmap_pages_range(u64 va, u64 end, struct page **pages, u64 prot, gfp_t gfp);
 void vunmap_range_noflush(u64 va, u64 end);
 void flush_tlb_kernel_range(u64 start, u64 end);
 void preallocate_vmalloc_pages(void);
+int set_memory_prot(u64 addr, u64 numpages, u64 set, u64 clear);
 extern u64 pgtable_pages, tlb_flush_pages, tlb_flush_all;
 void dump_pagetable(u64 va);
 

@@ -38,6 +38,8 @@ extern u32 taint_flags;
 #define TAINT_BAD_PAGE (1U << 5) /* 'B' */
 #define TAINT_DIE (1U << 7)      /* 'D' */
 #define TAINT_WARN (1U << 9)     /* 'W' */
+#define TAINT_PROPRIETARY_MODULE (1U << 0) /* 'P': a module with a non-GPL license */
+#define TAINT_OOT_MODULE (1U << 12)        /* 'O': an out-of-tree module */
 const char *print_tainted(void);
 
 #endif

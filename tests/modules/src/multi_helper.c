@@ -1,0 +1,4 @@
+unsigned long multi_helper(unsigned long x)
+{
+	return 2 * x;
+}
