@@ -118,11 +118,16 @@ class ModuleMixin:
         :class:`emu.GuestOops` and leaves the module "Loading", as Linux does.
         """
         self._require_ready()
+        if isinstance(cflags, (str, bytes)) or not isinstance(cflags, (list, tuple)) or not all(
+                isinstance(f, str) for f in cflags):
+            raise BadArgument(f"cflags must be a list of strings, got {cflags!r}")
         b = build_module(list(sources), name, tuple(cflags))
         return self.load_built_module(b)
 
     def load_built_module(self: Machine, b: ModuleBuild) -> Module:
         """Load an already built module (``emu.build.module.build_module``)."""
+        if not isinstance(b, ModuleBuild):
+            raise BadArgument(f"expected a ModuleBuild from build_module(), got {b!r}")
         return self.insert_module(b.path.read_bytes(), b.name)
 
     def insert_module(self: Machine, image: bytes, name: str = "") -> Module:
@@ -213,6 +218,8 @@ class ModuleMixin:
 
     def proc_modules_line(self: Machine, mod: Module) -> str:
         """One module's ``/proc/modules`` line."""
+        if not isinstance(mod, Module):
+            raise BadArgument(f"expected a Module, got {mod!r}")
         return modv.format_proc_modules([mod.view]).rstrip("\n")
 
     # ------------------------------------------------------------------ symbols
