@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -59,3 +60,27 @@ def gdb_server() -> Iterator[Server]:
     finally:
         srv.proc.kill()
         srv.proc.wait(timeout=10)
+
+
+def connect(port: int, timeout: float = 20) -> socket.socket:
+    """A raw client socket to a stub on loopback (no Nagle: packets go out whole)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def exchange(port: int, data: bytes, then: bytes = b"k") -> bytes:
+    """Send one packet from a fresh client, acknowledge the reply, send ``then``
+    (``k`` or ``D``) and leave; the reply's payload."""
+    from emu.gdbstub.transport import Decoder, Packet, frame
+
+    with connect(port) as sock:
+        sock.sendall(frame(data))
+        dec = Decoder()
+        while True:
+            chunk = sock.recv(4096)
+            assert chunk, "the server closed the connection"
+            for ev in dec.feed(chunk):
+                if isinstance(ev, Packet):
+                    sock.sendall(b"+" + frame(then))
+                    return ev.data

@@ -20,8 +20,8 @@ import pytest
 
 from emu.gdbstub.protocol import FakeTarget
 from emu.gdbstub.server import GdbServer
-from emu.gdbstub.transport import Decoder, Packet, frame
-from tests.gdbstub.conftest import Server
+from emu.gdbstub.transport import frame
+from tests.gdbstub.conftest import Server, connect, exchange
 
 
 class RunningTarget(FakeTarget):
@@ -78,11 +78,6 @@ def served() -> Iterator[Served]:
         assert not t.is_alive()
 
 
-def connect(port: int) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
 
 def reset(sock: socket.socket) -> None:
     """Close with an RST instead of a FIN (SO_LINGER 0)."""
@@ -91,16 +86,7 @@ def reset(sock: socket.socket) -> None:
 
 
 def ask(port: int, data: bytes) -> bytes:
-    with connect(port) as sock:
-        sock.sendall(frame(data))
-        dec = Decoder()
-        while True:
-            chunk = sock.recv(4096)
-            assert chunk, "the server closed the connection"
-            for ev in dec.feed(chunk):
-                if isinstance(ev, Packet):
-                    sock.sendall(b"+" + frame(b"k"))
-                    return ev.data
+    return exchange(port, data, then=b"k")
 
 
 @pytest.mark.parametrize("packet", [b"?", b"g", b"m10,4"])

@@ -26,8 +26,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emu.gdbstub.transport import Decoder, Packet, checksum, frame
-from tests.gdbstub.conftest import Server, start_server
+from emu.gdbstub.transport import checksum, frame
+from tests.gdbstub.conftest import Server, connect, exchange, start_server
 
 EXAMPLES = 200  # bounded for CI: about 10 s on 2 busy cores, with the boot and gdb
 
@@ -84,11 +84,6 @@ def client(draw: st.DrawFn, kmalloc: int) -> tuple[bytes, int, str, bool]:
     return stream, cut, how, interleave
 
 
-def connect(port: int) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=20)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
 
 def drain(sock: socket.socket, seconds: float) -> None:
     sock.settimeout(seconds)
@@ -101,16 +96,7 @@ def drain(sock: socket.socket, seconds: float) -> None:
 
 def halt_reason(port: int) -> bytes:
     """'?' from a fresh client (it queues behind the one being cleaned up)."""
-    with connect(port) as sock:
-        sock.sendall(frame(b"?"))
-        dec = Decoder()
-        while True:
-            chunk = sock.recv(4096)
-            assert chunk, "the server closed the connection"
-            for ev in dec.feed(chunk):
-                if isinstance(ev, Packet):
-                    sock.sendall(b"+" + frame(b"D"))
-                    return ev.data
+    return exchange(port, b"?", then=b"D")
 
 
 @pytest.fixture(scope="module")

@@ -3,40 +3,24 @@ backtraces (the .ko linked at its load addresses), and gdb's add-symbol-file."""
 
 from __future__ import annotations
 
-import io
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from emu import Machine
-from emu.debugger.repl import Repl
 from emu.session import DebugSession
+from tests.debugger import test_repl
+from tests.debugger.test_repl import Run
+
+run = test_repl.run  # the REPL runner fixture, shared
 
 SRC = Path(__file__).parent / "src"
 MYDEV = str((SRC / "mydev.c").resolve())
 
 
-class Run:
-    def __init__(self, m: Machine) -> None:
-        self.buf = io.StringIO()
-        self.repl = Repl(DebugSession(m), self.buf, interactive=False)
-
-    def __call__(self, line: str) -> str:
-        start = self.buf.tell()
-        self.repl.execute(line)
-        return self.buf.getvalue()[start:]
-
-
-@pytest.fixture
-def run(machine: Machine) -> Iterator[Run]:
-    r = Run(machine)
-    yield r
-    r.repl.s.kill()
-    r.repl.s.delete()
 
 
 def line_of(text: str) -> int:
