@@ -275,6 +275,7 @@ def kunit_rows(m: Machine) -> list[Row]:
     m.restore(snap)
     rows.append(Row("  kunit_case_run(list_test_list_init) guest instructions", n[0], "insns",
                     "", "deterministic"))
+    rows += module_kunit_rows()
     with tempfile.TemporaryDirectory() as d:
         src = Path(d) / "bench_kunit.c"
         src.write_text(_forty_case_suite())
@@ -287,6 +288,33 @@ def kunit_rows(m: Machine) -> list[Row]:
         f"FAILED: {(r.stderr or r.stdout).strip()[:60]}"
     rows.append(Row("kmemu kunit, 40-case suite, wall time", wall, "ms", "", note))
     return rows
+
+
+def module_kunit_rows(ncases: int = 40) -> list[Row]:
+    """KUnit per case for a suite in a loaded module: every case restores a snapshot
+    taken with the module loaded, so this is where translated module code is (or is
+    not) thrown away at each restore."""
+    import tempfile
+    from pathlib import Path
+
+    from emu import kunit
+
+    m = Machine.booted()
+    with tempfile.TemporaryDirectory() as d:
+        src = Path(d) / "bench_kunit.c"
+        src.write_text(_forty_case_suite(ncases))
+        mod = m.load_module(src)
+    suites = kunit.module_suites(m, mod)
+
+    def run_ms(filter: str) -> float:
+        t = time.perf_counter()
+        kunit.run_suites(m, filter=filter, suites=suites)
+        return (time.perf_counter() - t) * 1000
+
+    whole = _median(lambda: run_ms("*"), 5)
+    one = _median(lambda: run_ms("*.bench_case_0"), 5)
+    return [Row("KUnit per case, suite in a module, marginal", (whole - one) / (ncases - 1),
+                "ms", "<= 1", f"kmemu-bench: {ncases} cases vs 1 (kmalloc+check+kfree)")]
 
 
 def debugger_rows(m: Machine) -> list[Row]:

@@ -158,6 +158,7 @@ class Snapshot:
     insns: int
     valid: bool = True
     suspended: SuspendedCall | None = None  # taken while a call was stopped in the guest
+    code_version: int = 0  # module text it holds (ModuleMixin._code_version)
 
 
 #: SuspendedCall.stopped_by, as the refusal of another request says it
@@ -979,6 +980,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         self._check_range(pa, len(data), "physical")
         self._check_ram(pa, len(data))
         self._check_size(pa, len(data), "physical")
+        self._host_writes([(pa, len(data))])
         self.uc.mem_write(pa, bytes(data))
 
     def _read_u64(self, pa: int) -> int:
@@ -1020,6 +1022,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         chunks = pagetable.translate_range(self._read_u64, self.cr3, va, len(data), "write")
         for _, pa, size in chunks:  # all translated and checked before anything is written
             self._check_ram(pa, size)
+        self._host_writes([(pa, size) for _, pa, size in chunks])
         off = 0
         for _, pa, size in chunks:
             self.uc.mem_write(pa, bytes(data[off : off + size]))
@@ -1145,7 +1148,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         snap = Snapshot(id(self), self.uc.context_save(), len(self._console), len(self.events),
                         self.irq.state.copy(), self.exit_code, self._idle_rsp,
                         self._counter.count if self._counter else 0,
-                        suspended=self._suspended if self.state == "stopped" else None)
+                        suspended=self._suspended if self.state == "stopped" else None,
+                        code_version=self._code_version)
         self._snapshots.append(snap)
         return snap
 
@@ -1162,8 +1166,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         del self._snapshots[idx + 1 :]
         self.uc.context_restore(snap.context)  # type: ignore[arg-type]
         self._modules_changed()  # the module list went back with guest memory
-        if self._module_code_seen:  # module text may differ from what was translated
-            self.uc.ctl_flush_tb()
+        self._restore_code_version(snap.code_version)
         self._irq_flag = None  # guest memory went back: rewrite the flag on the next run
         del self._console[snap.console_len :]
         self._line.clear()

@@ -16,6 +16,7 @@ mydev 16384 0 - Live 0xffffffffa0000000 (O)
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 from emu.build.module import ModuleBuild, build_module, find_built
 from emu.errors import BadArgument, KmemuError, ModuleError
 from emu.kernel import modules as modv
+from emu.kernel import pagetable
 
 if TYPE_CHECKING:
     from emu.kernel.symbols import Params
@@ -33,6 +35,9 @@ if TYPE_CHECKING:
 ModuleSpec = "str | Path | Sequence[str | Path]"
 
 # kmod's wording for the errors insmod reports specially (libkmod mod_strerror)
+PAGE_SIZE = 1 << 12
+_CODE_VERSIONS = itertools.count(1)  # 0: a machine's text before any module was loaded
+
 _INSMOD_ERRORS = {
     8: "Invalid module format",
     2: "Unknown symbol in module, or unknown parameter (see dmesg)",
@@ -101,6 +106,10 @@ def _spec_paths(spec: object, base: Path | None = None) -> list[Path]:
 class ModuleMixin:
     _modsyms: tuple[int, modv.ModuleSymbols] | None = None
     _module_code_seen = False
+    #: which module text guest memory holds: a number never used before is taken
+    #: whenever it changes (load, unload, a host write over it); snapshots keep it
+    _code_version = 0
+    _text_frames: tuple[int, frozenset[int]] | None = None
     _view: tuple[int, DebugView | None] | None = None
 
     @functools.cached_property
@@ -168,6 +177,7 @@ class ModuleMixin:
             ret = self.call("delete_module", buf)
         finally:
             self._modules_changed()
+            self._module_text_changes()  # its pages may hold other code next
         err = -((ret ^ 0x80000000) - 0x80000000)
         if err:
             raise ModuleError(f"could not remove module {name}: {os.strerror(err)}", err)
@@ -250,13 +260,57 @@ class ModuleMixin:
         return self._view[1]
 
     def _module_text_changes(self: Machine) -> None:
-        """Module code is about to change at addresses that may have held other code.
-        Unicorn's translated blocks survive a snapshot restore, and the guest's own
-        writes after a restore were measured not to invalidate them (a second module
-        at the same address ran the first one's init), so drop them all: before
-        every load, and at every restore once modules were used on this machine."""
+        """Module code changes (or is about to) at addresses that may have held other
+        code.  Unicorn's translated blocks survive a snapshot restore, and the guest's
+        own writes after a restore were measured not to invalidate them (a second
+        module at the same address ran the first one's init), so drop them all and
+        start a new code version.  Contract: the translation cache only ever holds
+        code of the current ``_code_version``, because every change of it flushes."""
         self._module_code_seen = True
+        self._code_version = next(_CODE_VERSIONS)
+        self._text_frames = None
         self.uc.ctl_flush_tb()
+
+    def _restore_code_version(self: Machine, version: int) -> None:
+        """Guest memory went back to a snapshot holding module text ``version``:
+        the translated blocks are still right when that is the version they were
+        made from (the common case: KUnit and the ``machine`` fixture restore the
+        same snapshot again and again), and are dropped otherwise."""
+        if version != self._code_version:
+            self._code_version = version
+            self._text_frames = None
+            self.uc.ctl_flush_tb()
+
+    def _host_writes(self: Machine, ranges: list[tuple[int, int]]) -> None:
+        """The host is about to write these physical (address, length) ranges: when
+        one touches a page of module code (by any virtual address), that code is new."""
+        if not self._module_code_seen:
+            return
+        frames = self._module_text_frames()
+        if frames and any(not frames.isdisjoint(range(pa >> 12, (pa + n - 1 >> 12) + 1))
+                          for pa, n in ranges if n):
+            self._module_text_changes()
+
+    def _module_text_frames(self: Machine) -> frozenset[int]:
+        """Physical page frames of the loaded modules' text (core and init), cached
+        per code version (only a load, an unload or a restore remaps them)."""
+        if self._text_frames is not None and self._text_frames[0] == self._code_version:
+            return self._text_frames[1]
+        out: set[int] = set()
+        try:
+            views = self._module_views()
+        except KmemuError:
+            views = []
+        for v in views:
+            for start, _end, text_end in v.areas():
+                for va in range(start & ~(PAGE_SIZE - 1), text_end, PAGE_SIZE):
+                    try:
+                        out.add(pagetable.walk(self._read_u64, self.cr3, va).pa >> 12)
+                    except KmemuError:
+                        continue
+        frames = frozenset(out)
+        self._text_frames = (self._code_version, frames)
+        return frames
 
     def _module_syms(self: Machine) -> modv.ModuleSymbols:
         gen = self.read_u64(self.symbol("modules_generation"))
