@@ -10,6 +10,7 @@ from elftools.elf.elffile import ELFFile
 
 from emu import BadArgument, GuestOops, KmemuError, Machine, ModuleError
 from emu.build.module import build_module
+from emu.kernel.mm import PAGE_OFFSET
 
 SRC = Path(__file__).parent / "src"
 MODULES_VADDR = 0xFFFFFFFFA0000000
@@ -301,3 +302,77 @@ def test_oops_in_init_names_the_init_function(machine: Machine) -> None:
     assert f"RIP: 0010:{e.rip}\n" in e.console  # the kernel's %pS and the host agree
     assert "Modules linked in: init_oops(O+)" in e.console  # still coming up
     assert " Loading " in machine.proc_modules()  # as Linux leaves it
+
+
+def _patch_twin_value(m: Machine, new: int, how: str) -> None:
+    """Rewrite twin_value()'s returned constant in module text, from the host."""
+    fn = m.module("twin_a").symbol("twin_value")
+    code = m.read_virt(fn, 32)
+    at = fn + code.index(b"\x0a\x00\x00\x00")  # mov $0xa, %eax's immediate
+    data = new.to_bytes(4, "little")
+    if how == "virt":  # module text is read-only: through the direct map, as a kernel bug would
+        m.write_virt(PAGE_OFFSET + m.translate(at), data)
+    else:
+        m.write_phys(m.translate(at), data)
+
+
+@pytest.mark.parametrize("how", ["virt", "phys"])
+def test_host_write_to_module_text_runs_the_new_code(machine: Machine, how: str) -> None:
+    machine.load_module(SRC / "twin_a.c")
+    assert machine.call("twin_value") == 0xA  # translated now
+    snap = machine.snapshot()
+    _patch_twin_value(machine, 0xC, how)
+    assert machine.call("twin_value") == 0xC
+    machine.restore(snap)  # the old text is back: so is its code
+    assert machine.call("twin_value") == 0xA
+    _patch_twin_value(machine, 0xD, how)
+    assert machine.call("twin_value") == 0xD
+
+
+def test_restore_across_loads_and_unloads_never_runs_stale_code(machine: Machine) -> None:
+    """Before a load, after it, after an unload and another load at the same address:
+    whichever snapshot is restored, the code that runs is the code in its memory."""
+    empty = machine.snapshot()
+    a = machine.load_module(SRC / "twin_a.c")
+    assert machine.call("twin_value") == 0xA
+    machine.restore(empty)  # before the load
+    b = machine.load_module(SRC / "twin_b.c")  # same address, twin_a's blocks translated
+    assert b.base == a.base and machine.call("twin_value") == 0xB
+    with_b = machine.snapshot()  # after a load
+    machine.unload_module("twin_b")
+    machine.purge_vmap()
+    machine.load_module(SRC / "twin_a.c")
+    assert machine.call("twin_value") == 0xA
+    machine.restore(with_b)
+    assert machine.call("twin_value") == 0xB
+    machine.restore(empty)
+    a = machine.load_module(SRC / "twin_a.c")
+    assert machine.call("twin_value") == 0xA
+    a.unload()
+    machine.purge_vmap()
+    b = machine.load_module(SRC / "twin_b.c")
+    assert b.base == a.base and machine.call("twin_value") == 0xB
+    after_b = machine.snapshot()
+    b.unload()
+    machine.purge_vmap()
+    machine.load_module(SRC / "twin_a.c")
+    assert machine.call("twin_value") == 0xA
+    machine.restore(after_b)
+    assert machine.call("twin_value") == 0xB
+
+
+def test_restoring_the_same_module_snapshot_keeps_translated_code(
+        machine: Machine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The KUnit and fixture pattern, restore S / run / restore S, must not throw the
+    translation cache away each time (that cost ~5 ms per case)."""
+    machine.load_module(SRC / "twin_a.c")
+    snap = machine.snapshot()
+    flushes = []
+    real = machine.uc.ctl_flush_tb
+    monkeypatch.setattr(machine.uc, "ctl_flush_tb", lambda: (flushes.append(1), real())[1])
+    for _ in range(3):
+        assert machine.call("twin_value") == 0xA
+        machine.call("kmalloc", 64, 0xCC0)  # guest memory other than module text
+        machine.write_virt(machine.symbol("kmemu_arg_buf"), b"x")
+        machine.restore(snap)
+    assert flushes == []
