@@ -772,7 +772,10 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         ``"preempt_off"`` or ``"irq"`` (inside a real hard-IRQ handler).
         A guest oops raises :class:`GuestOops`; the machine is back at idle
         afterwards (tainted, as Linux would be) and ``restore()`` gives a clean one.
+        An :meth:`interrupt` from the moment this is entered stops the call (even
+        before its first instruction, as the gdb stub does for an early Ctrl-C).
         """
+        self._begin_request()
         self._require_ready()
         self._check_budget(budget_seconds, max_insns)
         vals = self._check_args(args)
@@ -845,7 +848,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
 
     def _run_request(self, budget_seconds: float | None, max_insns: int | None) -> int:
         mark = len(self._console)
-        self._interrupted = False  # an interrupt() while nothing ran is not for this run
+        # no clearing of _interrupted here: an interrupt() since the request began (while
+        # its arguments were checked against DWARF, say) stops the run as it starts
         try:
             if self._ctl_pending is not None:  # a stepped instruction already ended the run
                 stop, self._ctl_pending = self._ctl_pending, None
@@ -881,6 +885,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         kmemu's own vectors (the call vector 0xec) are refused: raised from
         outside a host call they would run a request that is not there.
         """
+        self._begin_request()
         if self.state != "stopped":
             self._require_ready()
         irq = self.irq
@@ -925,6 +930,11 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
             _holder.append(h)
         self.uc.ctl_flush_tb()
         return h
+
+    def _begin_request(self) -> None:
+        """A host request (call, raise_irq, resume) starts: an interrupt() from before
+        it, while nothing ran, is not for it; one from now on is."""
+        self._interrupted = False
 
     def interrupt(self) -> None:
         """Stop whatever the guest is running (safe from another thread)."""

@@ -186,6 +186,7 @@ class StopsMixin:
 
     def _resume(self, call: SuspendedCall) -> int:
         """Step off the stop (as gdb steps over a breakpoint), then run."""
+        self._begin_request()
         self._stepi(call)
         if call.done:
             return call.result  # type: ignore[return-value]

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from emu import BreakpointHit, Machine
-from emu.machine import CallInterrupted
+from emu.machine import CallInterrupted, Interrupted
 
 
 def _stop_in(machine: Machine, fn: str, call: str = "kmalloc", *args: int):
@@ -112,6 +112,33 @@ def test_interrupt_suspends_a_call_in_a_debug_session(machine: Machine) -> None:
         assert machine.symbolize(machine.cpu.rip).startswith("kmemu_test_spin")
         ei.value.call.stepi()
         machine._drop(ei.value.call)  # noqa: SLF001 - a runaway never ends (gdb's kill)
+        assert machine.call("kmemu_test_add", 1, 2, 3, 4, 5, 6) == 91
+    finally:
+        machine.suspend_on_interrupt = False
+
+
+@pytest.mark.parametrize("suspend", [True, False])
+def test_interrupt_while_a_call_is_prepared_stops_it_as_it_starts(
+        machine: Machine, monkeypatch: pytest.MonkeyPatch, suspend: bool) -> None:
+    """interrupt() during the call's preparation (on a fresh process, loading DWARF
+    for the argument checks takes long enough for a timer to fire there) is not lost:
+    the run stops before the first instruction, as the gdb stub does for Ctrl-C."""
+    real = machine._check_arg_types  # noqa: SLF001
+
+    def interrupted_while_checking(*a: object) -> None:
+        machine.interrupt()
+        real(*a)
+
+    monkeypatch.setattr(machine, "_check_arg_types", interrupted_while_checking)
+    machine.suspend_on_interrupt = suspend
+    try:
+        with pytest.raises(CallInterrupted if suspend else Interrupted) as ei:
+            machine.call("kmemu_test_spin", 0, budget_seconds=30)
+        assert machine.state == "stopped"
+        assert machine.cpu.rip == machine.symbol("kmemu_test_spin")  # nothing ran yet
+        monkeypatch.undo()
+        machine._drop(ei.value.call)  # noqa: SLF001 - a runaway never ends (gdb's kill)
+        machine.interrupt()  # while nothing runs: not for the next request
         assert machine.call("kmemu_test_add", 1, 2, 3, 4, 5, 6) == 91
     finally:
         machine.suspend_on_interrupt = False
