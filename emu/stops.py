@@ -95,22 +95,26 @@ class SuspendedCall:
 
     def resume(self) -> int:
         """Continue to the end of the call (or the next stop): the call's result."""
+        self.machine._begin_request()
         return self.machine._resume(self)
 
     def stepi(self, n: int = 1) -> int:
         """Execute ``n`` instructions (into calls and fault handlers); the new RIP."""
         from emu.stepping import stepi
+        self.machine._begin_request()
         return stepi(self, n)
 
     def step(self, n: int = 1):  # -> emu.kernel.lines.LineEntry | None
         """Run to the start of the next source line, entering called functions that
         have line information (gdb's ``step``); the line, or None if the call ended."""
         from emu.stepping import step_line
+        self.machine._begin_request()  # an interrupt() from now on ends the whole step
         return step_line(self, over=False, count=n)
 
     def next(self, n: int = 1):  # -> emu.kernel.lines.LineEntry | None
         """Like :meth:`step` but runs called functions to their return (gdb's ``next``)."""
         from emu.stepping import step_line
+        self.machine._begin_request()
         return step_line(self, over=True, count=n)
 
     def until(self, where: str | int | None = None):  # -> LineEntry | None
@@ -118,6 +122,7 @@ class SuspendedCall:
         before the current one (leaves loops); with it, run to ``where`` or until the
         current function returns, whichever comes first."""
         from emu.stepping import until
+        self.machine._begin_request()
         return until(self, where)
 
     def finish(self, level: int = 0) -> int:
@@ -128,6 +133,7 @@ class SuspendedCall:
         call's result.
         """
         from emu.stepping import finish
+        self.machine._begin_request()
         return finish(self, level)
 
     def abort(self) -> int:
@@ -186,7 +192,6 @@ class StopsMixin:
 
     def _resume(self, call: SuspendedCall) -> int:
         """Step off the stop (as gdb steps over a breakpoint), then run."""
-        self._begin_request()
         self._stepi(call)
         if call.done:
             return call.result  # type: ignore[return-value]
