@@ -127,10 +127,7 @@ class ModuleMixin:
         :class:`emu.GuestOops` and leaves the module "Loading", as Linux does.
         """
         self._require_ready()
-        if isinstance(cflags, (str, bytes)) or not isinstance(cflags, (list, tuple)) or not all(
-                isinstance(f, str) for f in cflags):
-            raise BadArgument(f"cflags must be a list of strings, got {cflags!r}")
-        b = build_module(list(sources), name, tuple(cflags))
+        b = build_module(list(sources), name, cflags)  # it checks sources and cflags
         return self.load_built_module(b)
 
     def load_built_module(self: Machine, b: ModuleBuild) -> Module:

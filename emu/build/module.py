@@ -121,10 +121,12 @@ def build_module(sources: list[str | Path], name: str | None = None,
     """Build (or reuse) the module made of ``sources``; :class:`ModuleError` on failure."""
     if not sources:
         raise ModuleError("a module needs at least one C source file")
-    if isinstance(cflags, str) or not all(isinstance(f, str) for f in cflags):
+    if not isinstance(cflags, (list, tuple)) or not all(isinstance(f, str) for f in cflags):
         raise ModuleError(f"cflags must be a sequence of strings, got {cflags!r}")
     paths = []
     for s in sources:
+        if not isinstance(s, (str, Path)):
+            raise ModuleError(f"module source must be a path, got {s!r}")
         p = Path(s)
         if not p.is_file():
             raise ModuleError(f"module source {s}: no such file")

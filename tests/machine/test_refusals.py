@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from emu import BadArgument, Machine, PageFault
+from emu import BadArgument, Machine, ModuleError, PageFault
 from emu.breakpoints import LocationError
 from emu.build.abi import internal_vectors
 from emu.firmware.e820 import default_map
@@ -194,3 +194,14 @@ def test_typed_views_of_unmapped_memory_are_page_faults(machine: Machine) -> Non
         machine.obj("int", "0x1000")  # type: ignore[arg-type]
     boot_info = machine.obj("struct boot_info *", machine.symbol("boot_info"))
     assert int(boot_info.e820_count) == int(machine.var("boot_info").e820_count) > 0
+
+
+@pytest.mark.parametrize("sources, cflags", [((b"x.c",), ()), ((3,), ()), (("x.c",), object()),
+                                             (("x.c",), "-O0")])
+def test_load_module_refuses_wrong_types(machine: Machine, sources: tuple[object, ...],
+                                         cflags: object) -> None:
+    """Sources must be paths and cflags a list of strings: one-line ModuleError, nothing
+    loaded (a bytes path used to escape as TypeError from pathlib)."""
+    with pytest.raises(ModuleError, match="must be a path|cflags must be"):
+        machine.load_module(*sources, cflags=cflags)
+    assert machine.modules() == [] and machine.state == "ready"
