@@ -257,16 +257,9 @@ def kunit_rows(m: Machine) -> list[Row]:
     suites = [s for s in kunit.builtin_suites(m) if s.name == "list-kernel-test"]
     ncases = len(suites[0].cases)
 
-    def run_ms(filter: str) -> float:
-        t = time.perf_counter()
-        kunit.run_suites(m, filter=filter, suites=suites)
-        return (time.perf_counter() - t) * 1000
-
-    # the marginal cost of a case: all cases minus one case, per extra case
-    whole = _median(lambda: run_ms("*"), 7)
-    one = _median(lambda: run_ms("*.list_test_list_init"), 7)
+    marginal, one = _kunit_case_ms(m, suites, "*.list_test_list_init", ncases, 7)
     rows = [Row("KUnit per case (restore + kunit_case_run + KTAP), marginal",
-                (whole - one) / (ncases - 1), "ms", "<= 1",
+                marginal, "ms", "<= 1",
                 f"list-kernel-test: {ncases} cases vs 1; bodies are tiny"),
             Row("KUnit suite fixed cost (header, suite begin/end, snapshots)", one, "ms")]
     snap = m.snapshot()
@@ -290,6 +283,22 @@ def kunit_rows(m: Machine) -> list[Row]:
     return rows
 
 
+def _kunit_case_ms(m: Machine, suites: list, one_case: str, ncases: int,
+                   repeat: int) -> tuple[float, float]:
+    """(marginal ms per case, ms for the suite with one case): all ``ncases`` cases
+    minus the single case ``one_case``, per extra case."""
+    from emu import kunit
+
+    def run_ms(filter: str) -> float:
+        t = time.perf_counter()
+        kunit.run_suites(m, filter=filter, suites=suites)
+        return (time.perf_counter() - t) * 1000
+
+    whole = _median(lambda: run_ms("*"), repeat)
+    one = _median(lambda: run_ms(one_case), repeat)
+    return (whole - one) / (ncases - 1), one
+
+
 def module_kunit_rows(ncases: int = 40) -> list[Row]:
     """KUnit per case for a suite in a loaded module: every case restores a snapshot
     taken with the module loaded, so this is where translated module code is (or is
@@ -306,14 +315,8 @@ def module_kunit_rows(ncases: int = 40) -> list[Row]:
         mod = m.load_module(src)
     suites = kunit.module_suites(m, mod)
 
-    def run_ms(filter: str) -> float:
-        t = time.perf_counter()
-        kunit.run_suites(m, filter=filter, suites=suites)
-        return (time.perf_counter() - t) * 1000
-
-    whole = _median(lambda: run_ms("*"), 5)
-    one = _median(lambda: run_ms("*.bench_case_0"), 5)
-    return [Row("KUnit per case, suite in a module, marginal", (whole - one) / (ncases - 1),
+    marginal, _ = _kunit_case_ms(m, suites, "*.bench_case_0", ncases, 5)
+    return [Row("KUnit per case, suite in a module, marginal", marginal,
                 "ms", "<= 1", f"kmemu-bench: {ncases} cases vs 1 (kmalloc+check+kfree)")]
 
 
