@@ -1175,8 +1175,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
             later.valid = False
         del self._snapshots[idx + 1 :]
         self.uc.context_restore(snap.context)  # type: ignore[arg-type]
-        self._modules_changed()  # the module list went back with guest memory
-        self._restore_code_version(snap.code_version)
+        self._restore_code_version(snap.code_version)  # also the module list, if it differs
         self._irq_flag = None  # guest memory went back: rewrite the flag on the next run
         del self._console[snap.console_len :]
         self._line.clear()

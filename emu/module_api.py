@@ -272,11 +272,14 @@ class ModuleMixin:
         """Guest memory went back to a snapshot holding module text ``version``:
         the translated blocks are still right when that is the version they were
         made from (the common case: KUnit and the ``machine`` fixture restore the
-        same snapshot again and again), and are dropped otherwise."""
-        if version != self._code_version:
+        same snapshot again and again), and are dropped otherwise.  The same
+        version means the same loaded modules, so the caches of module symbols,
+        resolved calls and argument bounds stay valid too."""
+        if version != self._code_version:  # every load and unload takes a new version
             self._code_version = version
             self._text_frames = None
             self.uc.ctl_flush_tb()
+            self._modules_changed()  # the module list went back with guest memory
 
     def _host_writes(self: Machine, ranges: list[tuple[int, int]]) -> None:
         """The host is about to write these physical (address, length) ranges: when
