@@ -4,9 +4,11 @@
 >>> m = Machine.booted()                # doctest: +SKIP
 """
 
-from emu.cpu import BudgetExceeded, CpuError
-from emu.errors import KmemuError, ModuleError, PageFault
-from emu.machine import (
+from emu.core.cpu import BudgetExceeded, CpuError
+from emu.core.errors import KmemuError, ModuleError, PageFault
+from emu.core.ram import HostMemoryError
+from emu.kernel import gfp  # GFP names and values: gfp.parse("GFP_KERNEL"), gfp.format(0xcc0)
+from emu.machine.core import (
     BadArgument,
     BootError,
     BreakpointHit,
@@ -20,12 +22,12 @@ from emu.machine import (
     Snapshot,
     WatchpointHit,
 )
-from emu.module_api import Module
-from emu.ram import HostMemoryError
+from emu.machine.modules import Module
 
 __all__ = [
     "BadArgument", "BootError", "BreakpointHit", "BudgetExceeded", "CallInterrupted", "CpuError",
     "GuestExit", "GuestOops", "GuestWaiting", "HostMemoryError", "Interrupted", "KmemuError",
     "Machine", "MachineError", "Module", "ModuleError", "PageFault", "Snapshot", "WatchpointHit",
+    "gfp",
 ]
 __version__ = "0.1.0"

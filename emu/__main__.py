@@ -2,6 +2,6 @@
 
 import sys
 
-from emu.cli import main
+from emu.frontend.cli import main
 
 sys.exit(main())

@@ -30,7 +30,7 @@ static const struct gfp_name gfp_names[] = {
 	{ GFP_DMA, "GFP_DMA" },
 	{ __GFP_HIGHMEM, "__GFP_HIGHMEM" },
 	{ GFP_DMA32, "GFP_DMA32" },
-	/* single flags in bit order (as emu/gfp.py and recent Linux print them) */
+	/* single flags in bit order (as emu/kernel/gfp.py and recent Linux print them) */
 	{ __GFP_MOVABLE, "__GFP_MOVABLE" },
 	{ __GFP_RECLAIMABLE, "__GFP_RECLAIMABLE" },
 	{ __GFP_HIGH, "__GFP_HIGH" },

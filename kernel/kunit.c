@@ -21,7 +21,7 @@
  *  - under kmemu the host calls kunit_print_header, kunit_suite_begin,
  *    kunit_case_run (once per case, each from the same snapshot),
  *    kunit_case_faulted (after a case died in an oops) and kunit_suite_end,
- *    and concatenates the console text of each call (emu/kunit.py); the
+ *    and concatenates the console text of each call (emu/check/kunit.py); the
  *    statistics the host kept are written to kunit_suite_stats/total_stats.
  *
  * A case runs with kunit_try_catch_save() armed: a failed assertion or
@@ -68,7 +68,7 @@ struct kunit_case_outcome {
 /*
  * The layout of what the host reads and writes, as the compiler laid it out:
  * kunit_host_layout[i] is the offset or size named by the i-th string of
- * kunit_host_layout_names.  emu/kunit.py reads these two instead of the DWARF
+ * kunit_host_layout_names.  emu/check/kunit.py reads these two instead of the DWARF
  * (loading the debug info costs seconds; a run should cost milliseconds).
  */
 #define KUNIT_LAYOUT(X)                                                          \

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from emu import Machine
-from emu.breakpoints import LocationError
+from emu.debug.breakpoints import LocationError
 from emu.kernel.lines import LineError
 
 

@@ -15,8 +15,8 @@ import textwrap
 import pytest
 
 from emu import BreakpointHit, Machine
-from emu.errors import KmemuError
-from emu.session import DebugSession
+from emu.core.errors import KmemuError
+from emu.debug.session import DebugSession
 
 GFP_KERNEL = 0xCC0
 #: Unicorn callbacks removed during these tests.  A code hook in the middle of a
@@ -242,7 +242,7 @@ def test_queue_call_rejects_a_too_wide_argument(s: DebugSession) -> None:
 
 
 def test_segment_register_write_does_not_break_the_machine(s: DebugSession) -> None:
-    from emu.gdbstub.target import MachineTarget
+    from emu.frontend.gdbstub.target import MachineTarget
 
     t = MachineTarget(s)
     s.break_("kmemu_test_add")

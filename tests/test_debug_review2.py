@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from emu import BreakpointHit, Machine
-from emu.session import DebugSession
+from emu.debug.session import DebugSession
 
 
 def _vars(machine: Machine, level: int) -> dict:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from emu import Machine
-from emu.debugger.repl import Repl
-from emu.errors import KmemuError
-from emu.session import DebugSession, SessionError
+from emu.core.errors import KmemuError
+from emu.debug.session import DebugSession, SessionError
+from emu.frontend.debugger.repl import Repl
 from tests.test_frame_variables import interrupted_kmalloc
 
 SLAB_VECTOR = 0x32  # mm_test.c: slab_irq_handler kmallocs slab_irq_size (64) bytes

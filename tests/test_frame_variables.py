@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterable
 import pytest
 
 from emu import BreakpointHit, Machine
-from emu.errors import BadArgument, KmemuError
-from emu.session import DebugSession, SessionError
+from emu.core.errors import BadArgument, KmemuError
+from emu.debug.session import DebugSession, SessionError
 
 SLAB_VECTOR = 0x32  # mm_test.c: its handler kmallocs slab_irq_size bytes with GFP_ATOMIC
 

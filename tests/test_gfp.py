@@ -1,10 +1,10 @@
-"""GFP flags: emu/gfp.py on its own, and against kernel/include/linux/gfp.h + kernel/gfp.c.
+"""GFP flags: emu/kernel/gfp.py on its own, and against kernel/include/linux/gfp.h + kernel/gfp.c.
 
 The C side is checked by compiling it with the host gcc (skipped without one):
 the kernel build line must accept ``kernel/gfp.c``; a host program built with
 ``-I kernel/include`` prints every ``GFP`` macro of ``gfp.h`` so the two tables
 cannot drift; ``gfp.c`` linked into a host driver must print what
-:func:`emu.gfp.format` prints.
+:func:`emu.kernel.gfp.format` prints.
 
 """
 
@@ -20,9 +20,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emu import gfp
-from emu.errors import KmemuError
-from emu.gfp import GFP_FLAGS, GfpError
+from emu.core.errors import KmemuError
+from emu.kernel import gfp
+from emu.kernel.gfp import GFP_FLAGS, GfpError
 
 ROOT = Path(__file__).resolve().parent.parent
 KERNEL = ROOT / "kernel"
@@ -394,7 +394,7 @@ def test_header_defines_every_python_name(header_values: dict[str, int]) -> None
     public = {n: v for n, v in header_values.items() if not n.startswith("___")}
     assert set(public) - {"GFP_ZONEMASK"} == set(GFP_FLAGS)
     for name, value in GFP_FLAGS.items():
-        assert public[name] == value, f"{name}: gfp.h {public[name]:#x} != emu.gfp {value:#x}"
+        assert public[name] == value, f"{name}: gfp.h {public[name]:#x} != gfp.py {value:#x}"
     assert public["GFP_ZONEMASK"] == gfp.ZONE_MODIFIERS
 
 
@@ -457,7 +457,7 @@ def _check_agree(exe: Path, values: list[int]) -> None:
     got = _c_format_many(exe, values)
     pairs = zip(values, got, strict=True)
     bad = [(hex(v), c, gfp.format(v)) for v, (_, c) in pairs if c != gfp.format(v)]
-    assert not bad, f"gfp.c and emu.gfp disagree (value, C, Python): {bad[:10]}"
+    assert not bad, f"gfp.c and emu.kernel.gfp disagree (value, C, Python): {bad[:10]}"
     for v, (n, c) in zip(values, got, strict=True):
         assert n == len(c), (hex(v), n, c)
 

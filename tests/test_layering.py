@@ -19,24 +19,19 @@ import emu
 
 ROOT = Path(emu.__file__).parent
 
-# Low to high.  A key covers the module and everything under it (longest key wins),
-# except "emu", which is only the package's own __init__.py.
+# Low to high; each folder of emu/ is one layer, so a file's path names its layer.
+# A key covers the module and everything under it (longest key wins), except "emu",
+# which is only the package's own __init__.py.
 LAYERS = {
-    # 1: core
-    "emu.errors": 1, "emu.args": 1, "emu.cpu": 1, "emu.ram": 1,
-    # 2: the PC platform
-    "emu.firmware": 2,
-    # 3: toolchain and image
-    "emu.build": 3,
-    # 4: knowledge of our kernel
-    "emu.kernel": 4, "emu.gfp": 4,
-    # 5: the machine, interrupts, and the allocator APIs over a machine
-    "emu.irq": 5, "emu.machine": 5, "emu.page_alloc_api": 5, "emu.slab_api": 5,
-    "emu.vmalloc_api": 5, "emu.breakpoints": 5, "emu.stops": 5, "emu.stepping": 5, "emu.session": 5,
-    "emu.debug_api": 5, "emu.kunit": 5, "emu.module_api": 5, "emu.sweep": 5,
-    # 6: front ends (may import anything)
-    "emu.cli": 6, "emu.bench": 6, "emu.qemu": 6, "emu.pytest_plugin": 6, "emu.debugger": 6,
-    "emu.gdbstub": 6, "emu": 6, "emu.__main__": 6,
+    "emu.core": 1,       # errors, argument checks, the CPU, guest RAM
+    "emu.firmware": 2,   # the PC platform: e820, BIOS, disk
+    "emu.build": 3,      # toolchain and image
+    "emu.kernel": 4,     # knowledge of our kernel (symbols, types, mm/slab views, GFP names)
+    "emu.machine": 5,    # the machine, interrupts, and the allocator APIs over it
+    "emu.debug": 5,      # the debugging engine: breakpoints, stops, stepping, sessions
+    "emu.check": 5,      # checks that drive a machine: KUnit, sweeps
+    "emu.frontend": 6,   # front ends (may import anything): CLI, REPL, gdb stub, bench, plugin
+    "emu": 6, "emu.__main__": 6,
 }
 
 
@@ -124,9 +119,7 @@ def test_no_upward_imports() -> None:
 def test_the_layer_map_names_real_modules() -> None:
     """A stale key (module renamed or deleted) would silently stop covering anything."""
     modules = all_modules()
-    stale = [k for k in LAYERS
-             if not any(m == k or m.startswith(k + ".") for m in modules)
-             and k != "emu.debugger"]  # reserved for the REPL front end
+    stale = [k for k in LAYERS if not any(m == k or m.startswith(k + ".") for m in modules)]
     assert stale == []
 
 
@@ -172,9 +165,11 @@ def fake_tree(tmp_path: Path, files: dict[str, str]) -> dict[str, Path]:
 
 def test_upward_imports_are_caught(tmp_path: Path) -> None:
     modules = fake_tree(tmp_path, {
-        "errors.py": "",
-        "cpu.py": "def f():\n    from .machine import Machine\n",
-        "machine.py": "from emu.kernel import mm\nfrom emu import cli\n",
+        "core/__init__.py": "",
+        "core/errors.py": "",
+        "core/cpu.py": "def f():\n    from ..machine.core import Machine\n",
+        "machine/__init__.py": "",
+        "machine/core.py": "from emu.kernel import mm\nfrom emu.frontend import cli\n",
         "kernel/__init__.py": "",
         "kernel/mm.py": "from ..firmware import bios\nfrom emu.errors import KmemuError\n",
         "firmware/__init__.py": "",
@@ -182,16 +177,17 @@ def test_upward_imports_are_caught(tmp_path: Path) -> None:
         "firmware/disk.py": "",
         "build/__init__.py": "",
         "build/layout.py": "",
-        "cli.py": "import emu.machine\nimport emu.cpu\n",
+        "frontend/__init__.py": "",
+        "frontend/cli.py": "import emu.machine.core\nimport emu.core.cpu\n",
     })
     assert sorted(violations(modules)) == [
-        "emu.cpu (layer 1) imports emu.machine (layer 5)",
+        "emu.core.cpu (layer 1) imports emu.machine.core (layer 5)",
         "emu.firmware.bios (layer 2) imports emu.build.layout (layer 3)",
-        "emu.machine (layer 5) imports emu.cli (layer 6)",
+        "emu.machine.core (layer 5) imports emu.frontend.cli (layer 6)",
     ]
 
 
 def test_a_module_without_a_layer_is_reported(tmp_path: Path) -> None:
-    modules = fake_tree(tmp_path, {"cpu.py": "", "newthing.py": "", "kernel/__init__.py": "",
-                                   "kernel/x.py": ""})
+    modules = fake_tree(tmp_path, {"core/__init__.py": "", "core/cpu.py": "", "newthing.py": "",
+                                   "kernel/__init__.py": "", "kernel/x.py": ""})
     assert [m for m in modules if layer_of(m) is None] == ["emu.newthing"]

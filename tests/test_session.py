@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from emu.errors import KmemuError
-from emu.session import DebugSession, SessionError
+from emu.core.errors import KmemuError
+from emu.debug.session import DebugSession, SessionError
 
 
 @pytest.fixture

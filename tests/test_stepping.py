@@ -9,7 +9,7 @@ import time
 import pytest
 
 from emu import BreakpointHit, Machine
-from emu.machine import CallInterrupted, Interrupted
+from emu.machine.core import CallInterrupted, Interrupted
 
 
 def _stop_in(machine: Machine, fn: str, call: str = "kmalloc", *args: int):
@@ -145,8 +145,8 @@ def test_interrupt_while_a_call_is_prepared_stops_it_as_it_starts(
 
 
 def test_stepping_errors(machine: Machine) -> None:
-    from emu.errors import BadArgument
-    from emu.machine import MachineError
+    from emu.core.errors import BadArgument
+    from emu.machine.core import MachineError
 
     call = _stop_in(machine, "kmalloc")
     with pytest.raises(BadArgument):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from emu import Machine
-from emu.breakpoints import WatchError
-from emu.machine import WatchpointHit
+from emu.debug.breakpoints import WatchError
+from emu.machine.core import WatchpointHit
 
 
 def _alloc_fast(m: Machine) -> int:

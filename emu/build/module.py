@@ -32,7 +32,7 @@ from pathlib import Path
 from emu.build import cache_root, source_root
 from emu.build.modflags import module_cflags
 from emu.build.toolchain import Toolchain, find_toolchain
-from emu.errors import ModuleError
+from emu.core.errors import ModuleError
 
 MODULE_NAME_LEN = 56  # kernel/include/module.h
 _NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")

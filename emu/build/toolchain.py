@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from emu.errors import KmemuError
+from emu.core.errors import KmemuError
 
 INSTALL_HINT = (
     "install a C compiler and binutils for x86-64, e.g. `apt-get install gcc binutils` "

@@ -34,7 +34,7 @@ from unicorn import Uc, UcError
 from unicorn import x86_const as x86
 from unicorn.unicorn_py3.unicorn import uclib
 
-from emu.errors import KmemuError
+from emu.core.errors import KmemuError
 from emu.firmware.disk import SECTOR, Disk, DiskError
 
 _REG = {name[len("UC_X86_REG_"):]: value for name, value in vars(x86).items()

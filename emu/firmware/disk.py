@@ -7,7 +7,7 @@ loader's configuration sector would.
 
 from __future__ import annotations
 
-from emu.errors import KmemuError
+from emu.core.errors import KmemuError
 
 SECTOR = 512
 

@@ -42,7 +42,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from emu.errors import KmemuError
+from emu.core.errors import KmemuError
 
 __all__ = [
     "E820_ACPI",

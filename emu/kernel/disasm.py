@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from emu.errors import BadArgument
+from emu.core.errors import BadArgument
 
 KERNEL_HALF = 0xFFFF800000000000
 U64 = (1 << 64) - 1
@@ -191,7 +191,7 @@ def _insn(addr: int, raw: bytes, mnemonic: str, operands: str, where: Callable[[
 
 def function_extent(symbols: Any, where: str | int) -> tuple[int, int]:
     """``(start, size)`` of the function named ``where`` (``"kmalloc"``) or containing the
-    address ``where``; :class:`emu.errors.BadArgument` when there is none.
+    address ``where``; :class:`emu.core.errors.BadArgument` when there is none.
 
     >>> function_extent(m.symbols, "kmalloc")       # doctest: +SKIP
     (18446744071563123568, 233)

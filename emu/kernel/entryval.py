@@ -31,7 +31,7 @@ from elftools.dwarf.dwarf_expr import DWARFExprParser
 from elftools.dwarf.locationlists import LocationEntry, LocationParser
 from elftools.elf.elffile import ELFFile
 
-from emu.errors import KmemuError
+from emu.core.errors import KmemuError
 from emu.kernel.filecache import load_per_file
 from emu.kernel.lines import cu_base, die_ranges
 from emu.kernel.unwind import DWARF_REGS

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
 
-from emu.errors import KmemuError
+from emu.core.errors import KmemuError
 from emu.kernel.filecache import load_per_file
 
 ENTRY = struct.Struct("<QQ")  # struct kernel_symbol: value, name

@@ -30,8 +30,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from emu.cpu import REGISTER_NAMES
-from emu.errors import KmemuError
+from emu.core.cpu import REGISTER_NAMES
+from emu.core.errors import KmemuError
 
 
 class ExprError(KmemuError, ValueError):

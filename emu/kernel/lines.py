@@ -15,7 +15,7 @@ from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
 
-from emu.errors import KmemuError
+from emu.core.errors import KmemuError
 
 
 class LineError(KmemuError, LookupError):

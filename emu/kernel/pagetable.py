@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from emu.errors import BadArgument, PageFault
+from emu.core.errors import BadArgument, PageFault
 
 #: Reads one little-endian u64 of guest physical memory at ``pa``.
 ReadU64 = Callable[[int], int]
@@ -147,7 +147,7 @@ def check_address(addr: object, what: str = "address") -> int:
 
     >>> check_address(1 << 64)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    emu.errors.BadArgument: address 0x10000000000000000 is not a 64-bit value (0 .. 0xff...)
+    emu.core.errors.BadArgument: address 0x10000000000000000 is not a 64-bit value (0 .. 0xff...)
     """
     if isinstance(addr, bool) or not isinstance(addr, int):
         raise BadArgument(f"an address must be an int, not {type(addr).__name__}")
@@ -239,7 +239,7 @@ def walk(
     ('0x52345678', True, ['PGD', 'PUD'])
     >>> walk(mem.__getitem__, 0x1000, 1 << 39, access="write")
     Traceback (most recent call last):
-    emu.errors.PageFault: cannot write 0x0000008000000000: not present at PGD (entry 0x...)
+    emu.core.errors.PageFault: cannot write 0x0000008000000000: not present at PGD (entry 0x...)
     """
     _check_access(access)
     if not is_canonical(va):

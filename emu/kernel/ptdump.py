@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from emu.errors import BadArgument
+from emu.core.errors import BadArgument
 from emu.kernel import pagetable as pt
 
 ReadU64 = Callable[[int], int]
@@ -66,7 +66,7 @@ def ptdump(read_u64: ReadU64, cr3: int, start: int = 0xFFFF800000000000,
     """The kernel's ``/sys/kernel/debug/page_tables/kernel`` view of [start, end).
 
     ``start`` is a 64-bit address and ``end`` (exclusive) above it, at most 2**64;
-    anything else is :class:`emu.errors.BadArgument` (never cut to 64 bits)."""
+    anything else is :class:`emu.core.errors.BadArgument` (never cut to 64 bits)."""
     pt.check_address(start, "ptdump start")
     if end != 1 << 64:
         pt.check_address(end, "ptdump end")
@@ -86,7 +86,7 @@ def ptdump(read_u64: ReadU64, cr3: int, start: int = 0xFFFF800000000000,
 def format_pt(read_u64: ReadU64, cr3: int, va: int) -> str:
     """Every level of the walk for ``va``, with each entry's bits (debugger ``pt``).
 
-    A value over 64 bits is :class:`emu.errors.BadArgument`; a non-canonical
+    A value over 64 bits is :class:`emu.core.errors.BadArgument`; a non-canonical
     address is said to be one (it has no indices: no walk ever starts)."""
     pt.check_address(va)
     if not pt.is_canonical(va):

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from emu.errors import KmemuError
+from emu.core.errors import KmemuError
 from emu.kernel.unwind import DWARF_REGS
 
 # The order drgn's x86-64 unwinder reads registers from a ``struct pt_regs``

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
 
-from emu.errors import KmemuError
+from emu.core.errors import KmemuError
 from emu.kernel.filecache import load_per_file
 
 

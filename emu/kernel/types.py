@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from emu.errors import KmemuError, PageFault
+from emu.core.errors import KmemuError, PageFault
 
 ReadVirt = Callable[[int, int], bytes]
 KERNEL_HALF = 0xFFFF800000000000

@@ -2,7 +2,7 @@
 
 Layer 4 (``emu.kernel``).  The classification is a pure function of a few
 readers bundled in :class:`Sources` (the Machine's ``DebugInfoMixin`` in
-``emu.debug_api`` fills them from live memory), so it can be tested on fakes.
+``emu.debug.api`` fills them from live memory), so it can be tested on fakes.
 The address decides the region first (x86-64 layout, ``memlayout.h``), then
 the region's own structures decide the rest:
 
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emu.errors import KmemuError
+from emu.core.errors import KmemuError
 from emu.kernel.mm import MAX_PAGE_ORDER, PAGE_OFFSET, PAGE_SHIFT, STRUCT_PAGE_SIZE, PageInfo
 from emu.kernel.modules import MODULES_END, MODULES_VADDR
 from emu.kernel.pagetable import NON_CANONICAL, check_address, is_canonical

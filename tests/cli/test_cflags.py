@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from emu.build.modflags import include_dir, module_cflags
-from emu.cli import main
+from emu.frontend.cli import main
 
 needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
 

@@ -1,6 +1,6 @@
 """The kmemu command: boot, e820, build, bench, info, and its errors.
 
-Most tests call ``emu.cli.main([...])`` in-process (a boot is ~30 ms); a few
+Most tests call ``emu.frontend.cli.main([...])`` in-process (a boot is ~30 ms); a few
 run the installed ``kmemu`` console script in a real subprocess.
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from emu.cli import main
 from emu.firmware.e820 import default_map, load_map
+from emu.frontend.cli import main
 
 E820_LINE = re.compile(r"^BIOS-e820: \[mem 0x[0-9a-f]{16}-0x[0-9a-f]{16}\] \S.*$")
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from emu import cli
+from emu.frontend import cli
 
 
 def _env() -> dict[str, str]:
@@ -30,7 +30,7 @@ def test_boot_into_a_pipe_closed_by_its_reader_exits_quietly() -> None:
 def test_reading_part_of_the_output_then_leaving() -> None:
     """`kmemu e820 | head -1` (the first line read, then the reader goes)."""
     proc = subprocess.Popen([sys.executable, "-c",
-                             "import sys, time; from emu.cli import main\n"
+                             "import sys, time; from emu.frontend.cli import main\n"
                              "sys.stdout.write('first\\n'); sys.stdout.flush(); time.sleep(0.5)\n"
                              "sys.exit(main(['e820', '--mem', '1G']))"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())

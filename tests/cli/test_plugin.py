@@ -65,7 +65,7 @@ def test_plugin_marker_is_registered(pytester) -> None:
 def test_marker_arguments() -> None:
     import pytest
 
-    from emu.pytest_plugin import marker_kwargs
+    from emu.frontend.pytest_plugin import marker_kwargs
 
     assert marker_kwargs(pytest.mark.kmemu("6G").mark) == {"mem": "6G"}
     assert marker_kwargs(pytest.mark.kmemu("6G", cmdline="a").mark) == {"mem": "6G",

@@ -11,9 +11,9 @@ import shutil
 
 import pytest
 
-from emu import qemu as qemu_mod
-from emu.cli import main
-from emu.qemu import QemuError, QemuResult, run_qemu
+from emu.frontend import qemu as qemu_mod
+from emu.frontend.cli import main
+from emu.frontend.qemu import QemuError, QemuResult, run_qemu
 
 E820_LINE = re.compile(r"^BIOS-e820: \[mem 0x[0-9a-f]{16}-0x[0-9a-f]{16}\] \S.*$")
 USABLE_AT_1M = re.compile(

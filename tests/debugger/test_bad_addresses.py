@@ -11,13 +11,13 @@ import re
 import pytest
 
 from emu import Machine
-from emu.breakpoints import MAX_WATCH, WatchError, parse_address
 from emu.build.abi import define, internal_vectors
-from emu.cli import main
-from emu.errors import BadArgument
-from emu.gdbstub.protocol import Protocol
-from emu.gdbstub.target import MachineTarget
-from emu.session import DebugSession
+from emu.core.errors import BadArgument
+from emu.debug.breakpoints import MAX_WATCH, WatchError, parse_address
+from emu.debug.session import DebugSession
+from emu.frontend.cli import main
+from emu.frontend.gdbstub.protocol import Protocol
+from emu.frontend.gdbstub.target import MachineTarget
 from tests.debugger.test_repl import Run, one_error, run  # noqa: F401 - the fixture
 
 HUGE = "0x1ffff888000100000"  # 0xffff888000100000 with a 65th bit
@@ -147,7 +147,7 @@ def test_repl_irq_refuses_the_call_vector(run: Run) -> None:  # noqa: F811
 
 def test_api_raise_irq_refuses_the_call_vector_and_calls_still_use_it(
         machine: Machine) -> None:
-    from emu.irq import IrqError
+    from emu.machine.irq import IrqError
 
     with pytest.raises(IrqError, match="kmemu's own"):
         machine.raise_irq(0xEC)

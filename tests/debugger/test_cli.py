@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from emu.debugger.repl import PROMPT
+from emu.frontend.debugger.repl import PROMPT
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emu.debugger import commands as c
-from emu.debugger.commands import CommandError, parse
+from emu.frontend.debugger import commands as c
+from emu.frontend.debugger.commands import CommandError, parse
 
 
 @pytest.mark.parametrize("line, expected", [

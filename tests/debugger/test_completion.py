@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emu.debugger.terminal import Completer
+from emu.frontend.debugger.terminal import Completer
 
 SYMBOLS = ["kmalloc", "kmalloc_caches", "kmem_cache_alloc", "kmem_cache_alloc_bulk",
            "zones", "kfree"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from emu.debugger.examine import (
+from emu.core.errors import BadArgument, PageFault
+from emu.frontend.debugger.examine import (
     AccessError,
     examine,
     format_flags,
@@ -13,7 +14,6 @@ from emu.debugger.examine import (
     read_code,
     unit_size,
 )
-from emu.errors import BadArgument, PageFault
 
 BASE = 0xFFFF888000001000
 MEM = bytes(range(256)) + b"kmalloc-64\0second\0" + b"A" * 300 + b"\0"

@@ -23,11 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emu import Machine
-from emu.debugger import commands as c
-from emu.debugger.repl import Repl
-from emu.gdbstub.server import GdbServer
-from emu.gdbstub.target import MachineTarget
-from emu.session import DebugSession
+from emu.debug.session import DebugSession
+from emu.frontend.debugger import commands as c
+from emu.frontend.debugger.repl import Repl
+from emu.frontend.gdbstub.server import GdbServer
+from emu.frontend.gdbstub.target import MachineTarget
 
 EXAMPLES = 200  # bounded for CI: about 10 s on 2 busy cores
 NAMES = sorted({s.name for s in c.COMMANDS} | {a for s in c.COMMANDS for a in s.aliases}

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emu import Machine
-from emu.debugger.repl import Repl
+from emu.debug.session import DebugSession
+from emu.frontend.debugger.repl import Repl
 from emu.kernel.disasm import disassemble_function
-from emu.session import DebugSession
 
 
 class Run:
@@ -291,7 +291,7 @@ def test_two_breakpoints_at_one_address_do_not_pin_the_call(run: Run) -> None:
 
 def test_locals_args_and_frame_selection(run: Run, tmp_path) -> None:
     readline = pytest.importorskip("readline")
-    from emu.debugger.terminal import setup_readline
+    from emu.frontend.debugger.terminal import setup_readline
 
     setup_readline(run.repl, tmp_path / "history")
     complete = readline.get_completer().__self__.candidates

@@ -18,7 +18,7 @@ from keystone import KS_ARCH_X86, KS_MODE_16, Ks
 from unicorn import UC_ARCH_X86, UC_HOOK_INTR, UC_MODE_16, Uc
 from unicorn import x86_const as x86
 
-from emu.errors import KmemuError
+from emu.core.errors import KmemuError
 from emu.firmware.bios import SMAP, Bios, FirmwareError
 from emu.firmware.disk import SECTOR, Disk, DiskError
 from emu.firmware.e820 import default_map

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emu.errors import KmemuError
+from emu.core.errors import KmemuError
 from emu.firmware.e820 import (
     E820_ACPI,
     E820_NVS,

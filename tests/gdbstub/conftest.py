@@ -72,7 +72,7 @@ def connect(port: int, timeout: float = 20) -> socket.socket:
 def exchange(port: int, data: bytes, then: bytes = b"k") -> bytes:
     """Send one packet from a fresh client, acknowledge the reply, send ``then``
     (``k`` or ``D``) and leave; the reply's payload."""
-    from emu.gdbstub.transport import Decoder, Packet, frame
+    from emu.frontend.gdbstub.transport import Decoder, Packet, frame
 
     with connect(port) as sock:
         sock.sendall(frame(data))

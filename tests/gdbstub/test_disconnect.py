@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from emu.gdbstub.protocol import FakeTarget
-from emu.gdbstub.server import GdbServer
-from emu.gdbstub.transport import frame
+from emu.frontend.gdbstub.protocol import FakeTarget
+from emu.frontend.gdbstub.server import GdbServer
+from emu.frontend.gdbstub.transport import frame
 from tests.gdbstub.conftest import Server, connect, exchange
 
 
@@ -154,8 +154,8 @@ def test_a_client_that_detaches_is_not_cleaned_up_twice(served: Served) -> None:
 SCRIPT = textwrap.dedent("""
     import signal, sys
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # as `kmemu boot | head` wants it
-    from emu.gdbstub.protocol import FakeTarget
-    from emu.gdbstub.server import GdbServer
+    from emu.frontend.gdbstub.protocol import FakeTarget
+    from emu.frontend.gdbstub.server import GdbServer
     srv = GdbServer(FakeTarget(), port=0)
     print(srv.port, flush=True)
     srv.serve()
@@ -198,8 +198,8 @@ def test_kmemu_gdb_survives_the_issue_repro(gdb_server: Server) -> None:
 def test_output_a_lost_client_never_got_is_not_sent_to_the_next(machine) -> None:
     """Found by the fuzzer: the result of a call the lost client ran reached the next
     client as an 'O' packet before its reply to '?' (gdb wants a stop reply there)."""
-    from emu.gdbstub.target import MachineTarget
-    from emu.session import DebugSession
+    from emu.debug.session import DebugSession
+    from emu.frontend.gdbstub.target import MachineTarget
 
     target = MachineTarget(DebugSession(machine))
     target.monitor("call kmemu_test_add 1 2 3 4 5 6")

@@ -26,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emu.gdbstub.transport import checksum, frame
+from emu.frontend.gdbstub.transport import checksum, frame
 from tests.gdbstub.conftest import Server, connect, exchange, start_server
 
 EXAMPLES = 200  # bounded for CI: about 10 s on 2 busy cores, with the boot and gdb

@@ -6,7 +6,7 @@ import re
 import socket
 import time
 
-from emu.gdbstub.transport import Decoder, Packet, frame
+from emu.frontend.gdbstub.transport import Decoder, Packet, frame
 from tests.gdbstub.conftest import Server
 
 
@@ -159,7 +159,7 @@ def test_gdb_and_kmemu_debug_agree_on_locals(gdb_server: Server) -> None:
     """gdb reads the locals itself from DWARF through our registers and memory; kmemu's
     own reader (drgn) must find the same values at the same stop."""
     from emu import Machine
-    from emu.session import DebugSession
+    from emu.debug.session import DebugSession
 
     out = gdb_server.gdb(
         "break ___slab_alloc",
@@ -206,7 +206,7 @@ def test_entry_values_agree_with_gdb(gdb_server: Server) -> None:
     register had at entry' (DW_OP_entry_value); gdb and kmemu both get them from
     __alloc_pages' call site."""
     from emu import Machine
-    from emu.session import DebugSession
+    from emu.debug.session import DebugSession
 
     out = gdb_server.gdb(
         "break get_page_from_freelist",
@@ -230,7 +230,7 @@ def test_entry_values_agree_with_gdb(gdb_server: Server) -> None:
 
 def test_at_entry_values_agree_with_gdb(gdb_server: Server) -> None:
     from emu import Machine
-    from emu.session import DebugSession
+    from emu.debug.session import DebugSession
 
     out = gdb_server.gdb("break tsplit", "monitor call vmalloc 40000", "continue",
                          "frame 1", "echo ==args\\n", "info args", "echo ==end\\n")

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from emu.gdbstub.transport import Decoder, Packet, frame
+from emu.frontend.gdbstub.transport import Decoder, Packet, frame
 from tests.gdbstub.conftest import Server
 
 

@@ -8,8 +8,8 @@ import doctest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emu.gdbstub import protocol as gp
-from emu.gdbstub.protocol import REGISTERS, FakeTarget, Protocol
+from emu.frontend.gdbstub import protocol as gp
+from emu.frontend.gdbstub.protocol import REGISTERS, FakeTarget, Protocol
 
 
 def proto() -> tuple[Protocol, FakeTarget]:
@@ -207,7 +207,7 @@ def test_detach_is_recorded_for_the_server() -> None:
 
 
 def test_the_checksum_is_two_hex_digits() -> None:
-    from emu.gdbstub.transport import BadPacket, Decoder
+    from emu.frontend.gdbstub.transport import BadPacket, Decoder
 
     body = b"g"  # checksum 0x67
     for cs in (b" 67", b"+67"):  # int(' 6', 16) == 6 would have accepted a wrong form

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from emu.gdbstub.protocol import FakeTarget
-from emu.gdbstub.server import GdbServer
-from emu.gdbstub.transport import Decoder, Packet, frame
+from emu.frontend.gdbstub.protocol import FakeTarget
+from emu.frontend.gdbstub.server import GdbServer
+from emu.frontend.gdbstub.transport import Decoder, Packet, frame
 
 START_DELAY = 0.3  # the target is "starting the run" this long before it listens
 

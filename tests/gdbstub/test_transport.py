@@ -7,7 +7,7 @@ import doctest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emu.gdbstub import transport as t
+from emu.frontend.gdbstub import transport as t
 
 
 def test_frame_and_checksum() -> None:

@@ -13,7 +13,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from emu import BreakpointHit, Machine
-from emu.errors import BadArgument, KmemuError
+from emu.core.errors import BadArgument, KmemuError
 from emu.kernel.disasm import (
     disassemble,
     disassemble_function,

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emu import Machine
-from emu.errors import KmemuError
+from emu.core.errors import KmemuError
 from emu.kernel.expr import ExprError, evaluate, format_value, literal_type, parse, tokenize
 
 LIVE = settings(max_examples=150, deadline=None,

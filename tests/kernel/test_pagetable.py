@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emu.errors import KmemuError, PageFault
+from emu.core.errors import KmemuError, PageFault
 from emu.kernel import pagetable
 from emu.kernel.pagetable import (
     LEVELS,

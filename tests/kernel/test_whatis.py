@@ -1,4 +1,4 @@
-"""whatis ADDR: emu.kernel.whatis (pure classification) and emu.debug_api (live readers)."""
+"""whatis ADDR: emu.kernel.whatis (pure classification) and emu.debug.api (live readers)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import re
 import pytest
 
 from emu import Machine
-from emu.debug_api import DebugInfoMixin, whatis_info
-from emu.errors import BadArgument, PageFault
+from emu.core.errors import BadArgument, PageFault
+from emu.debug.api import DebugInfoMixin, whatis_info
 from emu.kernel.mm import PAGE_OFFSET, PG, PageInfo
 from emu.kernel.symbols import Symbol, Symbols
 from emu.kernel.whatis import (

@@ -1,5 +1,5 @@
 """KUnit's built-in suites (kernel/list_test.c, kernel/kmalloc_test.c), driven
-case by case by emu.kunit, and the same suites run by the kernel alone under QEMU."""
+case by case by emu.check.kunit, and the same suites run by the kernel alone under QEMU."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import shutil
 
 import pytest
 
-from emu import kunit
-from emu.cli import main
-from emu.errors import BadArgument
-from emu.machine import Machine
+from emu.check import kunit
+from emu.core.errors import BadArgument
+from emu.frontend.cli import main
+from emu.machine.core import Machine
 
 LIST_CASES = ["list_test_list_init", "list_test_list_add", "list_test_list_add_tail",
               "list_test_list_del", "list_test_list_empty", "list_test_list_first_entry",
@@ -116,7 +116,7 @@ def test_qemu_prints_the_same_ktap(machine: Machine) -> None:
     """One kernel-side run (QEMU, no host) prints what the host-driven run assembles."""
     if shutil.which("qemu-system-x86_64") is None:
         pytest.skip("qemu-system-x86_64 is not installed")
-    from emu.qemu import run_qemu
+    from emu.frontend.qemu import run_qemu
 
     res = run_qemu(mem="256M", timeout=120)
     assert res.ok, res.output

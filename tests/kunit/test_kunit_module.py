@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from emu import kunit
-from emu.cli import main
-from emu.machine import Machine
+from emu.check import kunit
+from emu.frontend.cli import main
+from emu.machine.core import Machine
 
 # These need the module loader (issue 11 section 2, branch "modules"); on a tree without it
 # they cannot run at all. They passed on kunit merged with modules (see the kunit report).

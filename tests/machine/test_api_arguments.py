@@ -16,8 +16,8 @@ import pytest
 from unicorn import UC_HOOK_CODE
 
 from emu import BreakpointHit, KmemuError, Machine
-from emu.breakpoints import Breakpoint, Watchpoint
-from emu.stops import SuspendedCall
+from emu.debug.breakpoints import Breakpoint, Watchpoint
+from emu.debug.stops import SuspendedCall
 
 # Wrong types and out-of-range values, one at a time in each parameter.
 BAD: list[object] = [object(), 1.5, b"\x01", [1], "x", -1, 1 << 70, True, None, float("nan")]

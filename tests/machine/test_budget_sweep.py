@@ -1,6 +1,6 @@
 """Issue 10 item 2: a call cut by its budget at any instruction leaves a sound kernel.
 
-Every entry point below is cut after each of its instructions (``emu.sweep``): at
+Every entry point below is cut after each of its instructions (``emu.check.sweep``): at
 every cut the machine must say "stopped", and ``abort()`` (``resume()`` with the
 stopping points off) must return what the uncut call returns and leave a kernel
 where a follow-up allocation works and the validators find nothing.  The cut
@@ -14,8 +14,8 @@ from collections.abc import Callable
 import pytest
 
 from emu import Machine
-from emu.gfp import parse as parse_gfp
-from emu.sweep import budget_sweep, follow_up_allocations
+from emu.check.sweep import budget_sweep, follow_up_allocations
+from emu.kernel.gfp import parse as parse_gfp
 
 GFP_KERNEL = parse_gfp("GFP_KERNEL")
 
@@ -80,7 +80,7 @@ def test_every_cut_point_leaves_a_sound_kernel(machine: Machine, name: str, lo: 
 def test_the_sweep_finds_a_half_done_call(machine: Machine, monkeypatch) -> None:
     """The sweep can fail: with the old abort (drop the call where it stopped) the
     kmalloc slow path leaves list_lock held and the next kmalloc dies."""
-    from emu.stops import StopsMixin
+    from emu.debug.stops import StopsMixin
 
     def drop(self: Machine, call, seconds=None) -> int:
         self._drop(call)  # noqa: SLF001

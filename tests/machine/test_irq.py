@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from emu import Machine
-from emu.irq import IrqError
+from emu.machine.irq import IrqError
 
 TEST_VECTOR = 0x30
 HARDIRQ_OFFSET = 1 << 16

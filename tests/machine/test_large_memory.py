@@ -1,6 +1,6 @@
 """Guest RAM costs host memory only where the guest touches it (issue 10, items 4, 5, 9).
 
-RAM is host memory mapped MAP_NORESERVE and handed to Unicorn (``emu.ram``);
+RAM is host memory mapped MAP_NORESERVE and handed to Unicorn (``emu.core.ram``);
 maps the kernel cannot hold are refused before boot; every guest-memory
 accessor checks the range before it makes a host buffer.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from emu import BadArgument, HostMemoryError, Machine, PageFault
-from emu import ram as ram_mod
+from emu.core import ram as ram_mod
 from emu.firmware.e820 import E820Error, parse_map
 
 GIB = 1 << 30
@@ -141,7 +141,7 @@ def test_oversized_accesses_are_refused(machine: Machine) -> None:
 
 
 def test_views_read_struct_pages_in_pieces(machine: Machine, monkeypatch) -> None:
-    from emu import page_alloc_api
+    from emu.machine import page_alloc as page_alloc_api
     whole = machine.pages()
     sizes: list[int] = []
     real = Machine.read_virt
@@ -217,7 +217,7 @@ def test_the_e820_table_fits_where_the_stub_puts_it() -> None:
 # The CLI in a fresh process, which then reports its own peak RSS on stderr.
 CLI_CHILD = r"""
 import sys
-from emu.cli import main
+from emu.frontend.cli import main
 code = main(sys.argv[1:])
 hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
 print(f"HWM {hwm}", file=sys.stderr)

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from emu import BadArgument, Machine, ModuleError, PageFault
-from emu.breakpoints import LocationError
 from emu.build.abi import internal_vectors
+from emu.debug.breakpoints import LocationError
 from emu.firmware.e820 import default_map
-from emu.irq import IrqError
+from emu.machine.irq import IrqError
 
 PAGE_OFFSET = 0xFFFF888000000000
 CALL_VECTOR = 0xEC  # kernel/include/kmemu.h

@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from emu import BreakpointHit, BudgetExceeded, Interrupted, Machine, MachineError
-from emu.errors import CallStopped
-from emu.stops import CannotAbort
+from emu.core.errors import CallStopped
+from emu.debug.stops import CannotAbort
 
 GFP_KERNEL = 0xCC0
 

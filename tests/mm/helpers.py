@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from emu import Machine
-from emu.gfp import parse
+from emu.kernel.gfp import parse
 
 PAGE_OFFSET = 0xFFFF888000000000
 # Allocations that ignore watermarks, to drive a zone anywhere (the hoard's own GFP).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from emu import Machine
-from emu.gfp import GfpError
+from emu.kernel.gfp import GfpError
 
 from .helpers import PAGE_OFFSET, assert_consistent, empty_zone, event_kinds, release, zone
 

@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from emu.pytest_plugin import booted_machine
+from emu.frontend.pytest_plugin import booted_machine
 
 GFPS = ["GFP_KERNEL", "GFP_ATOMIC", "GFP_KERNEL | __GFP_ZERO", "GFP_NOWAIT",
         "GFP_KERNEL | __GFP_DMA", "GFP_KERNEL | __GFP_COMP"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from emu import BudgetExceeded, GuestWaiting, Machine, MachineError
-from emu.gfp import GfpError
+from emu.kernel.gfp import GfpError
 
 from .helpers import assert_consistent, empty_zone, event_kinds, hoard, release, zone
 

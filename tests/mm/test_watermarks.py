@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from emu import Machine
-from emu.gfp import parse
+from emu.kernel.gfp import parse
 
 from .helpers import ZONE_INDEX, assert_consistent, release, zone
 

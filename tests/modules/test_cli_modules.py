@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from emu.cli import main
+from emu.frontend.cli import main
 
 SRC = Path(__file__).parent / "src"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from emu.cli import main
+from emu.frontend.cli import main
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "recfifo"
 SOURCE = EXAMPLE / "recfifo.c"

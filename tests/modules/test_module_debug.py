@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from emu import Machine
-from emu.session import DebugSession
+from emu.debug.session import DebugSession
 from tests.debugger import test_repl
 from tests.debugger.test_repl import Run
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from emu import Machine
-from emu.pytest_plugin import booted_machine
+from emu.frontend.pytest_plugin import booted_machine
 
 SLAB_VECTOR = 0x32
 

@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from emu.pytest_plugin import booted_machine
+from emu.frontend.pytest_plugin import booted_machine
 
 SIZES = st.one_of(st.integers(1, 256), st.sampled_from([512, 1000, 2048, 4096, 8192, 9000]))
 

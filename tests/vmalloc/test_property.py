@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from emu.pytest_plugin import booted_machine
+from emu.frontend.pytest_plugin import booted_machine
 
 
 class VmallocMachine(RuleBasedStateMachine):

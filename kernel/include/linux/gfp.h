@@ -2,7 +2,7 @@
  * <linux/gfp.h> - allocation flags and the page allocator.
  *
  * GFP bits have Linux's values (after the 6.8 renumbering: GFP_KERNEL is
- * 0xcc0, GFP_ATOMIC 0x820, GFP_NOWAIT 0x800); emu/gfp.py holds the same table
+ * 0xcc0, GFP_ATOMIC 0x820, GFP_NOWAIT 0x800); emu/kernel/gfp.py holds the same table
  * and tests/test_gfp.py checks they agree.  struct page is opaque here: use
  * page_address(), page_to_pfn() and virt_to_page() to move between a page,
  * its direct-map address and its frame number.

@@ -3,7 +3,7 @@
  *
  * While a case runs (kunit_tracking set), the allocators report every slab
  * object and page block they hand out or take back; kunit_track_end() keeps
- * those still live in kunit_leaks[] for the host to read (emu/kunit.py).
+ * those still live in kunit_leaks[] for the host to read (emu/check/kunit.py).
  * The hooks cost one load and a not-taken branch when no case runs.
  */
 #ifndef _KUNIT_TRACK_H

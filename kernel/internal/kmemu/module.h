@@ -7,7 +7,7 @@
  * then a copy of its symbol and string tables (for kallsyms), each group
  * page-aligned so it gets its own page permissions, as Linux does with
  * CONFIG_STRICT_MODULE_RWX.  .init* sections get a second area laid out the
- * same way (init_layout), freed once module_init succeeded.  The host (emu/module_api.py) reads this struct
+ * same way (init_layout), freed once module_init succeeded.  The host (emu/machine/modules.py) reads this struct
  * through DWARF: keep field names stable.
  */
 #ifndef KMEMU_MODULE_H

@@ -1,0 +1,1 @@
+"""Layer 1: errors, argument checks, the emulated CPU and guest RAM."""

@@ -1,0 +1,448 @@
+"""Layer 6: ``kmemu bench`` — the figures, never asserts.
+
+Wall-clock rows report the median of several runs; guest-instruction rows
+are deterministic and are the primary figure for kernel-side costs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from emu.firmware.e820 import parse_map
+from emu.machine.core import Machine
+
+
+@dataclass
+class Row:
+    name: str
+    value: float
+    unit: str
+    target: str = ""
+    note: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return {"name": self.name, "value": self.value, "unit": self.unit,
+                "target": self.target, "note": self.note}
+
+
+def _median(fn: Callable[[], float], n: int) -> float:
+    return statistics.median(fn() for _ in range(n))
+
+
+def _boot_ms(mem: str) -> float:
+    t = time.perf_counter()
+    Machine.booted(mem=mem)
+    return (time.perf_counter() - t) * 1000
+
+
+def _per_op_us(fn: Callable[[], object], n: int) -> float:
+    t = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t) / n * 1e6
+
+
+def run_bench(repeat: int = 5) -> list[Row]:
+    """Measure boot, snapshots and calls; return the rows."""
+    Machine.booted()  # warm the build cache and the symbol cache
+    rows = [
+        Row("boot to ready, 256 MiB", _median(lambda: _boot_ms("256M"), repeat), "ms", "< 50"),
+        Row("boot to ready, 4 GiB", _median(lambda: _boot_ms("4G"), repeat), "ms", "< 50"),
+    ]
+    rows += memory_rows(repeat)
+    counted = Machine(count_insns=True)
+    counted.boot()
+    rows.append(Row("boot, guest instructions (64-bit part)", counted.insns, "insns", "",
+                    "deterministic"))
+    m = Machine.booted()
+    snap = m.snapshot()
+    rows.append(Row("snapshot save", _median(lambda: _per_op_us(m.snapshot, 200), 3), "us"))
+
+    def restore_us() -> float:
+        """Dirty the machine with a call, then time only the restore."""
+        total = 0.0
+        for _ in range(300):
+            m.call("kmemu_test_add", 1, 2, 3, 4, 5, 6)
+            t = time.perf_counter()
+            m.restore(snap)
+            total += time.perf_counter() - t
+        return total / 300 * 1e6
+
+    call_us = _median(lambda: _per_op_us(lambda: m.call("kmemu_test_nop"), 2000), 3)
+    rows.append(Row("snapshot restore (after a call)", _median(restore_us, 3), "us", "< 500"))
+    rows.append(Row("call() round trip (kmemu_test_nop)", call_us, "us", "< 10"))
+    with m.count_instructions() as n:
+        m.call("kmemu_test_nop")
+    rows.append(Row("call() guest instructions", n[0], "insns", "", "deterministic"))
+    with m.count_instructions() as n:
+        m.call("kmemu_selftest")
+    rows.append(Row("kmemu_selftest guest instructions", n[0], "insns", "", "deterministic"))
+    irq_us = _median(lambda: _per_op_us(lambda: m.raise_irq(0x30), 500), 3)
+    rows.append(Row("raise_irq round trip at idle", irq_us, "us"))
+    rows += page_allocator_rows(m)
+    rows += slab_rows(m)
+    rows += vmalloc_rows(m)
+    rows += debugger_rows(m)
+    rows += kunit_rows(m)
+    rows += stopped_call_rows(m)
+    rows += module_rows(Machine.booted())
+    return rows
+
+
+def stopped_call_rows(m: Machine) -> list[Row]:
+    """Why a stopped call is not rolled back automatically, and what a sweep costs."""
+    from emu.check.sweep import budget_sweep
+
+    start = m.snapshot()
+
+    def pair() -> None:
+        m.kfree(m.kmalloc(64))
+
+    def pair_snapshotted() -> None:
+        m.uc.context_save()  # what a pre-call rollback point per call would cost
+        p = m.kmalloc(64)
+        m.uc.context_save()
+        m.kfree(p)
+
+    plain = _median(lambda: _per_op_us(pair, 500), 3)
+    m.restore(start)
+    snapped = _median(lambda: _per_op_us(pair_snapshotted, 500), 3)
+    m.restore(start)  # frees the copy-on-write layers those snapshots piled up
+    rows = [Row("kmalloc+kfree round trip", plain, "us"),
+            Row("  ... with a snapshot before each call", snapped, "us", "",
+                "why abort() does not roll back")]
+    t = time.perf_counter()
+    report = budget_sweep(m, "kmalloc", 64, 0xCC0, cuts=range(1, 201))
+    per_cut = (time.perf_counter() - t) / len(report.cuts) * 1000
+    rows.append(Row("budget_sweep per cut (first kmalloc-64)", per_cut, "ms", "",
+                    f"{len(report.failures)} unsound of {len(report.cuts)}"))
+    m.restore(start)
+    return rows
+
+
+def bench_module_source(functions: int = 120) -> str:
+    """A module of ``functions`` small list-walking functions (about 20 KB of text)."""
+    parts = ["#include <linux/module.h>\n", "struct node { struct node *next; long v; };\n"]
+    for i in range(functions):
+        parts.append(f"long bench_fn_{i}(struct node *n, long k)\n{{\n\tlong s = {i};\n"
+                     f"\tfor (; n; n = n->next)\n\t\ts += (n->v ^ k) * {i + 3} + (s >> 3);\n"
+                     f"\treturn s;\n}}\n")
+    parts.append("static int __init bench20k_init(void)\n{\n\treturn 0;\n}\n"
+                 "static void __exit bench20k_exit(void)\n{\n}\n"
+                 "module_init(bench20k_init);\nmodule_exit(bench20k_exit);\n"
+                 'MODULE_LICENSE("GPL");\n')
+    return "".join(parts)
+
+
+def module_rows(m: Machine) -> list[Row]:
+    """Load+init and unload of a cached ~20 KB module (the build is done once, before)."""
+    import tempfile
+    from pathlib import Path
+
+    from emu.build.module import build_module
+
+    with tempfile.TemporaryDirectory() as d:
+        src = Path(d) / "bench20k.c"
+        src.write_text(bench_module_source())
+        b = build_module([src])
+    kb = b.path.stat().st_size / 1024
+    m.load_built_module(b).unload()  # first use: drgn types, caches
+    loads, unloads = [], []
+    for _ in range(20):
+        t = time.perf_counter()
+        mod = m.load_built_module(b)
+        t1 = time.perf_counter()
+        mod.unload()
+        loads.append((t1 - t) * 1000)
+        unloads.append((time.perf_counter() - t1) * 1000)
+    size = mod.size
+    with m.count_instructions() as n:
+        m.load_built_module(b)
+    with m.count_instructions() as u:
+        m.unload_module(b.name)
+    return [
+        Row(f"module load+init, cached build ({kb:.0f} KB .ko, {size >> 10} KiB loaded)",
+            statistics.median(loads), "ms", "<= 20"),
+        Row("  ... guest instructions (vmalloc, load_module, vfree)", n[0], "insns", "",
+            "deterministic"),
+        Row("module unload", statistics.median(unloads), "ms"),
+        Row("  ... guest instructions (delete_module)", u[0], "insns", "", "deterministic"),
+    ]
+
+
+# Boots one machine in a fresh process: wall time and the process's peak RSS.
+_BOOT_CHILD = """
+import json, sys, time
+from emu import Machine
+Machine.booted()  # the build and symbol caches, as in the parent
+t = time.perf_counter()
+Machine.booted(mem=sys.argv[1])
+ms = (time.perf_counter() - t) * 1000
+hwm = next(int(x.split()[1]) for x in open("/proc/self/status") if x.startswith("VmHWM:"))
+print(json.dumps({"ms": ms, "hwm_mib": hwm / 1024}))
+"""
+
+
+def _boot_child(mem: str) -> dict[str, float]:
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    out = subprocess.run([sys.executable, "-c", _BOOT_CHILD, mem], capture_output=True,
+                         text=True, env=env, check=True)
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def _many_entry_map(n: int) -> str:
+    """A bootable map of exactly n entries: low RAM, then 4 KiB ranges with holes."""
+    low = "0 0x9fc00 usable\n0xf0000 0x100000 reserved\n1M +255M usable\n"
+    return low + "".join(f"{(4 << 30) + i * 0x2000:#x} +4K usable\n" for i in range(n - 3))
+
+
+def memory_rows(repeat: int = 3) -> list[Row]:
+    """Large RAM (host memory is committed only where the guest writes: struct pages)
+    and long e820 maps (one Unicorn mapping per span, not per entry)."""
+    rows = []
+    for mem in ("4G", "16G", "64G"):
+        r = _boot_child(mem)
+        rows.append(Row(f"boot to ready, {mem[:-1]} GiB, fresh process", r["ms"], "ms"))
+        rows.append(Row(f"  peak host RSS, {mem[:-1]} GiB", r["hwm_mib"], "MiB", "",
+                        "struct pages: 1/64 of RAM"))
+    one, many = parse_map("0 +256M usable\n"), parse_map(_many_entry_map(10_000))
+
+    def boot_ms(e820: object) -> float:
+        t = time.perf_counter()
+        Machine.booted(e820=e820)
+        return (time.perf_counter() - t) * 1000
+
+    base = _median(lambda: boot_ms(one), repeat)
+    longest = _median(lambda: boot_ms(many), repeat)
+    rows.append(Row("boot, 1-entry e820 map", base, "ms"))
+    rows.append(Row("boot, 10000-entry e820 map, extra", longest - base, "ms", "< 1000"))
+    m = Machine.booted(e820=many)
+    rows.append(Row("  Unicorn mappings for 10000 entries", len(list(m.uc.mem_regions())),
+                    "count", "<= 64", "deterministic"))
+    return rows
+
+
+
+def _forty_case_suite(n: int = 40) -> str:
+    """A KUnit file with n small cases (a kmalloc, a check, a kfree each)."""
+    cases = "".join(
+        f"static void bench_case_{i}(struct kunit *test)\n{{\n"
+        f"\tvoid *p = kmalloc({8 * (i + 1)}, GFP_KERNEL);\n"
+        f"\tKUNIT_EXPECT_NOT_NULL(test, p);\n\tkfree(p);\n}}\n" for i in range(n))
+    table = "".join(f"\tKUNIT_CASE(bench_case_{i}),\n" for i in range(n))
+    return ("#include <kunit/test.h>\n#include <linux/slab.h>\n" + cases
+            + f"static struct kunit_case bench_cases[] = {{\n{table}\t{{}},\n}};\n"
+            "static struct kunit_suite bench_suite = {\n\t.name = \"kmemu-bench\",\n"
+            "\t.test_cases = bench_cases,\n};\nkunit_test_suite(bench_suite);\n"
+            "MODULE_LICENSE(\"GPL\");\n")
+
+
+def kunit_rows(m: Machine) -> list[Row]:
+    """KUnit: the host-driven runner's cost per case, and `kmemu kunit` from a cold start."""
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from emu.check import kunit
+
+    suites = [s for s in kunit.builtin_suites(m) if s.name == "list-kernel-test"]
+    ncases = len(suites[0].cases)
+
+    marginal, one = _kunit_case_ms(m, suites, "*.list_test_list_init", ncases, 7)
+    rows = [Row("KUnit per case (restore + kunit_case_run + KTAP), marginal",
+                marginal, "ms", "<= 1",
+                f"list-kernel-test: {ncases} cases vs 1; bodies are tiny"),
+            Row("KUnit suite fixed cost (header, suite begin/end, snapshots)", one, "ms")]
+    snap = m.snapshot()
+    with m.count_instructions() as n:
+        m.call("kunit_case_run", suites[0].address, 0, 1)
+    m.restore(snap)
+    rows.append(Row("  kunit_case_run(list_test_list_init) guest instructions", n[0], "insns",
+                    "", "deterministic"))
+    rows += module_kunit_rows()
+    with tempfile.TemporaryDirectory() as d:
+        src = Path(d) / "bench_kunit.c"
+        src.write_text(_forty_case_suite())
+        cmd = [sys.executable, "-m", "emu", "kunit", str(src)]
+        subprocess.run(cmd, capture_output=True)  # builds the module into the cache
+        t = time.perf_counter()
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        wall = (time.perf_counter() - t) * 1000
+    note = "cold process, module cached" if r.returncode == 0 else \
+        f"FAILED: {(r.stderr or r.stdout).strip()[:60]}"
+    rows.append(Row("kmemu kunit, 40-case suite, wall time", wall, "ms", "", note))
+    return rows
+
+
+def _kunit_case_ms(m: Machine, suites: list, one_case: str, ncases: int,
+                   repeat: int) -> tuple[float, float]:
+    """(marginal ms per case, ms for the suite with one case): all ``ncases`` cases
+    minus the single case ``one_case``, per extra case."""
+    from emu.check import kunit
+
+    def run_ms(filter: str) -> float:
+        t = time.perf_counter()
+        kunit.run_suites(m, filter=filter, suites=suites)
+        return (time.perf_counter() - t) * 1000
+
+    whole = _median(lambda: run_ms("*"), repeat)
+    one = _median(lambda: run_ms(one_case), repeat)
+    return (whole - one) / (ncases - 1), one
+
+
+def module_kunit_rows(ncases: int = 40) -> list[Row]:
+    """KUnit per case for a suite in a loaded module: every case restores a snapshot
+    taken with the module loaded, so this is where translated module code is (or is
+    not) thrown away at each restore."""
+    import tempfile
+    from pathlib import Path
+
+    from emu.check import kunit
+
+    m = Machine.booted()
+    with tempfile.TemporaryDirectory() as d:
+        src = Path(d) / "bench_kunit.c"
+        src.write_text(_forty_case_suite(ncases))
+        mod = m.load_module(src)
+    suites = kunit.module_suites(m, mod)
+
+    marginal, _ = _kunit_case_ms(m, suites, "*.bench_case_0", ncases, 5)
+    return [Row("KUnit per case, suite in a module, marginal", marginal,
+                "ms", "<= 1", f"kmemu-bench: {ncases} cases vs 1 (kmalloc+check+kfree)")]
+
+
+def debugger_rows(m: Machine) -> list[Row]:
+    """What debugging costs: nothing for runs without hooks in their path."""
+    from emu import BreakpointHit
+
+    def workload() -> None:
+        m.kfree(m.kmalloc(64))
+
+    plain = _median(lambda: _per_op_us(workload, 500), 3)
+    rows = [Row("kmalloc(64)+kfree round trip, no debug hooks", plain, "us")]
+    with m.breakpoint("vfree"):  # installed, never hit by this workload
+        bp = _median(lambda: _per_op_us(workload, 500), 3)
+    rows.append(Row("  ... with a breakpoint elsewhere (vfree)", bp, "us", "", "no slowdown"))
+    with m.watchpoint(m.var("zones").address_, 8):  # a watch on bytes nobody writes here
+        wp = _median(lambda: _per_op_us(workload, 500), 3)
+    rows.append(Row("  ... with a watchpoint elsewhere", wp, "us", "", "no slowdown"))
+    bp_k = m.break_at("kmalloc")
+    try:
+        m.kmalloc(64)
+    except BreakpointHit as e:
+        call = e.call
+        t = time.perf_counter()
+        n = 0
+        while not call.done and n < 200:
+            call.stepi()
+            n += 1
+        rows.append(Row("stepi, per instruction", (time.perf_counter() - t) / n * 1e6, "us"))
+        if not call.done:
+            call.resume()
+        m.kfree(call.result or 0)
+    finally:
+        bp_k.remove()
+    return rows
+
+
+def vmalloc_rows(m: Machine) -> list[Row]:
+    """vmalloc costs; the long-busy-list cost per allocation must grow like log n."""
+    snap = m.snapshot()
+
+    def insns(fn: str, *args: int) -> tuple[int, int]:
+        with m.count_instructions() as n:
+            r = m.call(fn, *args)
+        return n[0], r
+
+    m.vfree(m.vmalloc(4 * 4096))
+    m.purge_vmap()
+    a, v = insns("vmalloc", 4 * 4096)
+    f, _ = insns("vfree", v)
+    p, _ = insns("vm_unmap_aliases")
+    rows = [Row("vmalloc(4 pages)+vfree, no purge", a + f, "insns"),
+            Row("  ... plus the purge", a + f + p, "insns")]
+    live = 0
+    for target in (1000, 15000):
+        m.call("kmemu_test_vmalloc_many", target - live, 4096)
+        live = target
+        n, w = insns("vmalloc", 4096)
+        rows.append(Row(f"vmalloc(1 page) with {target} live areas", n, "insns", "",
+                        "grows like log n"))
+        m.vfree(w)
+    m.restore(snap)
+    return rows
+
+
+def slab_rows(m: Machine) -> list[Row]:
+    """kmalloc/kfree costs and slab memory overhead on a mixed workload."""
+    p = m.kmalloc(64)
+    m.kfree(p)
+
+    def insns(fn: str, *args: int) -> tuple[int, int]:
+        with m.count_instructions() as n:
+            r = m.call(fn, *args)
+        with m.count_instructions() as base:
+            m.call("kmemu_test_nop")
+        return n[0] - base[0], r
+
+    a, p = insns("kmalloc", 64, 0xCC0)
+    f, _ = insns("kfree", p)
+    rows = [Row("kmalloc(64)+kfree fast path, debug off", a + f, "insns", "<= 60"),
+            Row("  kmalloc(64) alone", a, "insns"), Row("  kfree alone", f, "insns")]
+    snap = m.snapshot()
+    before = {c.name: c.nr_slabs << c.order for c in m.caches()}
+    requested = 0
+    ptrs = []
+    for i in range(600):  # a deterministic mix of small and medium requests
+        size = (i * 37) % 700 + 1
+        ptrs.append(m.kmalloc(size))
+        requested += size
+    held = sum(((c.nr_slabs << c.order) - before.get(c.name, 0)) * 4096 for c in m.caches())
+    rows.append(Row("slab memory held / requested, mixed 1..700 B", held / requested, "x",
+                    "", f"{requested} B requested, {held} B in slabs"))
+    m.restore(snap)
+    return rows
+
+
+def page_allocator_rows(m: Machine) -> list[Row]:
+    """Guest instructions of the page allocator's paths (deterministic)."""
+    gfp = 0xCC0  # GFP_KERNEL
+    m.call("kmemu_test_alloc_free", gfp, 0)  # warm the pcp list
+
+    def insns(fn: str, *args: int) -> int:
+        with m.count_instructions() as n:
+            m.call(fn, *args)
+        with m.count_instructions() as base:
+            m.call("kmemu_test_nop")
+        return n[0] - base[0]
+
+    rows = [Row("alloc_pages+__free_pages order 0 (pcp)", insns("kmemu_test_alloc_free", gfp, 0),
+                "insns", "<= 120")]
+    va = m.alloc_page_struct(gfp, 0)
+    rows.append(Row("  alloc_pages order 0 alone", insns("alloc_pages", gfp, 0), "insns"))
+    rows.append(Row("  __free_pages order 0 alone", insns("__free_pages", va, 0), "insns"))
+    rows.append(Row("alloc+free order 3 (buddy lists)", insns("kmemu_test_alloc_free", gfp, 3),
+                    "insns"))
+    t = time.perf_counter()
+    for _ in range(1000):
+        m.call("kmemu_test_alloc_free", gfp, 0)
+    rows.append(Row("alloc+free order 0 from Python, per pair", (time.perf_counter() - t) * 1000,
+                    "us"))
+    return rows
+
+
+def print_table(rows: list[Row]) -> None:
+    w = max(len(r.name) for r in rows)
+    print(f"{'benchmark':<{w}}  {'value':>12}  unit   target")
+    for r in rows:
+        val = f"{r.value:,.0f}" if r.unit in ("insns", "count") else f"{r.value:,.3f}"
+        print(f"{r.name:<{w}}  {val:>12}  {r.unit:<5}  {r.target or r.note}")

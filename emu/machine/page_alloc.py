@@ -1,0 +1,121 @@
+"""Layer 5: the page allocator from Python (mixed into :class:`emu.Machine`).
+
+>>> va = m.alloc_pages("GFP_KERNEL | __GFP_ZERO", 0)     # doctest: +SKIP
+>>> m.free_pages(va, 0)                                   # doctest: +SKIP
+>>> print(m.buddyinfo())                                  # doctest: +SKIP
+Node 0, zone      DMA      0      1      ...
+
+GFP flags are accepted by name (``"GFP_ATOMIC | __GFP_NOWARN"``) or as ints;
+every call accepts ``context=`` like :meth:`Machine.call`.  Views are
+computed in Python from guest memory (:mod:`emu.kernel.mm`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from emu.core.args import check_address, check_int, check_optional_int
+from emu.kernel import gfp as gfp_mod
+from emu.kernel import mm
+
+if TYPE_CHECKING:
+    from emu.machine.core import Machine
+
+PAGES_PER_READ = 1 << 18  # struct pages per bulk read: 16 MiB of host buffer
+
+
+class PageAllocatorMixin:
+    """Page-allocator helpers; ``self`` is a :class:`~emu.machine.core.Machine`."""
+
+    def _gfp(self: Machine, gfp: str | int) -> int:
+        return gfp_mod.parse(gfp)
+
+    def alloc_pages(self: Machine, gfp: str | int, order: int = 0, *,
+                    context: str = "process") -> int:
+        """``__get_free_pages(gfp, order)``: direct-map address of the block, 0 on failure."""
+        return self.call("__get_free_pages", self._gfp(gfp), order, context=context)
+
+    def alloc_page_struct(self: Machine, gfp: str | int, order: int = 0, *,
+                          context: str = "process") -> int:
+        """``alloc_pages(gfp, order)``: the ``struct page *`` (0 on failure)."""
+        return self.call("alloc_pages", self._gfp(gfp), order, context=context)
+
+    def free_pages(self: Machine, addr: int, order: int = 0, *, context: str = "process") -> None:
+        """``free_pages(addr, order)``; bad frees are reported by the kernel as events."""
+        self.call("free_pages", addr, order, context=context)
+
+    def get_zeroed_page(self: Machine, gfp: str | int = "GFP_KERNEL", *,
+                        context: str = "process") -> int:
+        return self.call("get_zeroed_page", self._gfp(gfp), context=context)
+
+    def drain_all_pages(self: Machine) -> None:
+        self.call("drain_all_pages")
+
+    def page_to_pfn(self: Machine, page: int) -> int:
+        check_address(page, "struct page address")
+        return (page - self.read_u64(self.symbol("mem_map"))) // mm.STRUCT_PAGE_SIZE
+
+    def pfn_to_page(self: Machine, pfn: int) -> int:
+        check_int(pfn, "pfn", 0, (1 << 52) - 1)
+        return self.read_u64(self.symbol("mem_map")) + pfn * mm.STRUCT_PAGE_SIZE
+
+    def virt_to_pfn(self: Machine, addr: int) -> int:
+        return self.translate(addr) >> mm.PAGE_SHIFT
+
+    # views -------------------------------------------------------------------
+    def zones(self: Machine) -> list[mm.ZoneView]:
+        return mm.read_zones(self.program)
+
+    def buddyinfo(self: Machine) -> str:
+        return mm.format_buddyinfo(self.zones())
+
+    def pagetypeinfo(self: Machine) -> str:
+        return mm.format_pagetypeinfo(self.zones())
+
+    def zoneinfo(self: Machine) -> str:
+        return mm.format_zoneinfo(self.zones())
+
+    def watermarks(self: Machine) -> dict[str, dict[str, int]]:
+        return mm.watermarks(self.zones())
+
+    def memblock(self: Machine) -> dict[str, list[tuple[int, int]]]:
+        return mm.read_memblock(self.program)
+
+    def pages(self: Machine, start_pfn: int = 0, count: int | None = None) -> list[mm.PageInfo]:
+        """``struct page`` entries decoded in bulk, for the pfns whose struct page
+        exists (sections holding RAM); all of them by default."""
+        check_int(start_pfn, "start_pfn")
+        check_optional_int(count, "count")
+        max_pfn = self.read_u64(self.symbol("max_pfn"))
+        end = max_pfn if count is None else min(max_pfn, start_pfn + count)
+        mem_map = self.read_u64(self.symbol("mem_map"))
+        out: list[mm.PageInfo] = []
+        for lo, hi in mm.present_pfn_runs(self._section_bitmap(max_pfn), max_pfn):
+            lo, hi = max(lo, start_pfn), min(hi, end)
+            for at in range(lo, hi, PAGES_PER_READ):  # bounded host buffers (read_virt)
+                out += mm.read_pages(self.read_virt, mem_map, at, min(hi - at, PAGES_PER_READ))
+        return out
+
+    def _section_bitmap(self: Machine, max_pfn: int) -> bytes:
+        nsec = (max_pfn + mm.PAGES_PER_SECTION - 1) // mm.PAGES_PER_SECTION
+        return self.read_virt(self.symbol("section_present"), (nsec + 63) // 64 * 8)
+
+    def ptdump(self: Machine, start: int | None = None, end: int | None = None) -> str:
+        """Mapped kernel ranges like Linux's ptdump (``start``/``end`` default to the
+        whole upper half)."""
+        from emu.kernel.ptdump import ptdump
+        check_optional_int(start, "start")
+        check_optional_int(end, "end", 0, 1 << 64)
+        return ptdump(self._read_u64, self.cr3, 0xFFFF800000000000 if start is None else start,
+                      (1 << 64) if end is None else end)
+
+    def pt(self: Machine, va: int) -> str:
+        """The page-table walk for ``va``, every level's entry and bits."""
+        from emu.kernel.ptdump import format_pt
+        check_address(va, "virtual address")
+        return format_pt(self._read_u64, self.cr3, va)
+
+    def validate_page_alloc(self: Machine) -> list[str]:
+        """Every check of :mod:`emu.kernel.mm` against live memory; [] when consistent."""
+        zones = self.zones()
+        return mm.validate_zones(zones, mm.page_census(self.pages(), len(zones)))
