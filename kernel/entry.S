@@ -79,10 +79,20 @@ common_entry:
  * kmemu_idle_loop - where the kernel waits for its host.  The host keeps the
  * register state at the hlt and returns here after every call; interrupts
  * delivered while idle return to the jmp.
+ *
+ * Nothing called it that a debugger could return to (the boot jumps here for
+ * good), so its CFI marks it as the outermost frame, as Linux's entry code
+ * marks the bottom of a task's stack: the return address is undefined and
+ * gdb's and kmemu's backtraces end here cleanly instead of reading the words
+ * above the stack as a caller ("previous frame inner to this frame").
  */
+	.cfi_sections .debug_frame
 	.globl kmemu_idle_loop, kmemu_idle_hlt
 	.type kmemu_idle_loop, @function
 kmemu_idle_loop:
+	.cfi_startproc
+	.cfi_def_cfa %rsp, 0
+	.cfi_undefined %rip
 	sti
 	call kmemu_deferred_work  /* kswapd and friends, in process context */
 	movl $1, %eax           /* KMEMU_CTL_READY */
@@ -91,6 +101,7 @@ kmemu_idle_loop:
 kmemu_idle_hlt:
 	hlt
 	jmp kmemu_idle_loop
+	.cfi_endproc
 	.size kmemu_idle_loop, . - kmemu_idle_loop
 
 /*
@@ -106,7 +117,6 @@ kmemu_idle_hlt:
  * address undefined), so gdb's and kmemu's backtraces end here cleanly and
  * gdb's `finish` recognises the frame it returns to.
  */
-	.cfi_sections .debug_frame
 	.globl kmemu_call_return
 	.type kmemu_call_return, @function
 kmemu_call_return:
@@ -124,13 +134,20 @@ kmemu_call_return:
 	.cfi_endproc
 	.size kmemu_call_return, . - kmemu_call_return
 
-/* A host call that died in an oops ends here (traps.c jumps to it). */
+/*
+ * A host call that died in an oops ends here (traps.c jumps to it, on the
+ * stack the call began with): the outermost frame, like kmemu_call_return.
+ */
 	.globl kmemu_call_oops
 	.type kmemu_call_oops, @function
 kmemu_call_oops:
+	.cfi_startproc
+	.cfi_def_cfa %rsp, 0
+	.cfi_undefined %rip
 	movl $3, %eax           /* KMEMU_CTL_CALL_OOPS */
 	movw $0xc9e8, %dx
 	outl %eax, %dx
 	hlt
 	jmp kmemu_call_oops
+	.cfi_endproc
 	.size kmemu_call_oops, . - kmemu_call_oops

@@ -34,7 +34,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
-import capstone
 from unicorn import (
     UC_ARCH_X86,
     UC_HOOK_BLOCK,
@@ -149,6 +148,8 @@ class InsnCounter:
         self.limit: int | None = None
         self.exceeded = False
         self._sizes: dict[tuple[int, int], int] = {}
+        import capstone  # here, not at import: it costs ~0.3 s of every start-up
+
         self._md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
         self._hook: int | None = None
         self.users = 0
@@ -259,7 +260,7 @@ WATCHDOG = Watchdog()
 
 
 class RegBatch:
-    """Writes a fixed list of 64-bit registers with one C call.
+    """Writes (or reads) a fixed list of 64-bit registers with one C call.
 
     The Python binding's ``reg_write_batch`` spends ~10 µs in Python per
     call; this prebuilds the ctypes arrays once so a host call stays cheap.
@@ -289,6 +290,16 @@ class RegBatch:
         self._read(self._uch, reg, ctypes.byref(self._one))
         return self._one.value
 
+    def read_all(self) -> list[int]:
+        """Every register of the batch, with one C call (64-bit registers only)."""
+        from unicorn.unicorn_py3.unicorn import uclib
+
+        ctypes.memset(self._vals, 0, 8 * self._n)  # segment registers fill 2 bytes
+        status = uclib.uc_reg_read_batch(self._uch, self._regs, self._ptrs, self._n)
+        if status:
+            raise CpuError(f"register read failed (unicorn error {status})")
+        return list(self._vals)
+
 
 # --- the CPU ---------------------------------------------------------------------------
 
@@ -305,6 +316,7 @@ class Cpu:
         self.uc = uc
         self.layout = calibrate()
         self._fast = RegBatch(uc, [x86.UC_X86_REG_RIP])
+        self._batches: dict[tuple[str, ...], RegBatch] = {}
         self.full_snapshots = False
 
     @staticmethod
@@ -316,6 +328,15 @@ class Cpu:
     # registers -----------------------------------------------------------------
     def reg(self, name: str) -> int:
         return self.uc.reg_read(getattr(x86, f"UC_X86_REG_{name.upper()}"))
+
+    def regs(self, names: tuple[str, ...]) -> list[int]:
+        """The 64-bit registers ``names`` (as :meth:`reg` names them), read with one C
+        call: a debugger reads them all at every stop."""
+        batch = self._batches.get(names)
+        if batch is None:
+            batch = self._batches[names] = RegBatch(
+                self.uc, [getattr(x86, f"UC_X86_REG_{n.upper()}") for n in names])
+        return batch.read_all()
 
     def set_reg(self, name: str, value: int) -> None:
         self.uc.reg_write(getattr(x86, f"UC_X86_REG_{name.upper()}"), value)

@@ -102,9 +102,15 @@ class Breakpoint:
     hits: int = 0
     callers: list[int] = field(default_factory=list)  # return address at each hit
     condition_error: str | None = None  # the condition raised (the stop reports it)
+    #: False: installed but neither counting nor stopping.  Turning a breakpoint off
+    #: and on this way keeps its hook, so no translated code is flushed (removing a
+    #: hook flushes the translation cache: the next run translates everything again).
+    enabled: bool = True
     _hook: int | None = None
 
     def _on_code(self, uc, address: int, size: int, _: object) -> None:
+        if not self.enabled:
+            return
         m = self.machine
         if m._stepping and m._skip_once == address:  # noqa: SLF001 - stepping off here:
             if self.stop or m._skip_all:  # noqa: SLF001 - stopped here / counted at arrival

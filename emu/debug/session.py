@@ -86,17 +86,60 @@ class Point:
             self.scope.remove()
 
 
-@dataclass
-class Stop:
-    """How a run ended, and what a debugger prints about it."""
+Describe = Callable[[], str]
 
-    reason: str  # breakpoint watchpoint step finish done oops interrupted idle error
-    text: str
-    rip: int
-    point: int | None = None
-    watch: WatchHit | None = None
-    value: int | None = None
-    signal: int = SIGTRAP
+
+class Stop:
+    """How a run ended, and what a debugger prints about it.
+
+    ``text`` is built on first read: describing a stop (the frame line with its
+    arguments read through DWARF location lists, the source line) costs far more
+    than the run itself, and the gdb stub never prints it (gdb describes stops
+    itself).  A description must be read before the machine runs on: the session
+    hands out describers that refuse to describe a state that is gone
+    (:meth:`DebugSession._lazy`).  Prefixes and suffixes added with
+    :meth:`wrap` stay lazy too.
+    """
+
+    __slots__ = ("reason", "_text", "rip", "point", "watch", "value", "signal")
+
+    def __init__(self, reason: str, text: str | Describe, rip: int,
+                 point: int | None = None, watch: WatchHit | None = None,
+                 value: int | None = None, signal: int = SIGTRAP) -> None:
+        self.reason = reason  # breakpoint watchpoint step finish done oops interrupted idle error
+        self._text = text
+        self.rip, self.point, self.watch, self.value, self.signal = rip, point, watch, value, signal
+
+    @property
+    def text(self) -> str:
+        if not isinstance(self._text, str):
+            self._text = self._text()
+        return self._text
+
+    @text.setter
+    def text(self, value: str) -> None:
+        self._text = value
+
+    @property
+    def described(self) -> bool:
+        """Whether the text has been built (front ends that print it build it)."""
+        return isinstance(self._text, str)
+
+    def wrap(self, before: str = "", after: str | Describe = "") -> None:
+        """Put ``before`` ahead of the text and ``after`` behind it, without building it."""
+        inner = self._text
+
+        def text() -> str:
+            body = inner if isinstance(inner, str) else inner()
+            return before + body + (after if isinstance(after, str) else after())
+
+        self._text = text if not isinstance(inner, str) or not isinstance(after, str) \
+            else before + inner + after
+
+    def __repr__(self) -> str:
+        text = self._text if isinstance(self._text, str) else "<not described yet>"
+        return f"Stop(reason={self.reason!r}, text={text!r}, rip={self.rip:#x}, " \
+               f"point={self.point!r}, value={self.value!r}, signal={self.signal})"
 
 
 @dataclass
@@ -128,6 +171,7 @@ class DebugSession:
     _scope_names: dict = field(default_factory=dict)  # pc -> names visible in frame 0 there
     displays: dict[int, tuple[str, bool]] = field(default_factory=dict)  # n -> (expr, hex)
     _next_display: int = 1
+    _runs: int = 0  # runs and restores so far: a Stop's lazy text checks it
 
     def __post_init__(self) -> None:
         self.m.suspend_on_interrupt = True
@@ -503,6 +547,7 @@ class DebugSession:
 
         q, self.queued = self.queued, None
         assert q is not None
+        self._runs += 1
         entry = self.m._resolve_function(q.fn, len(q.args))  # noqa: SLF001
         bp = Breakpoint(self.m, entry, entry, stop=True, temporary=True).install()
         try:
@@ -630,6 +675,7 @@ class DebugSession:
         could not start (an error) keeps the selected frame.  Watchpoints on the
         variables of frames that are gone are deleted, with gdb's message."""
         saved, self._selected = self._selected, None
+        self._runs += 1  # descriptions of earlier stops can no longer be built
         try:
             stop = self._run_and_describe(run, reason, fn)
         except BaseException:
@@ -637,8 +683,22 @@ class DebugSession:
             raise
         gone = self._out_of_scope()
         if gone:
-            stop.text = gone.lstrip("\n") + stop.text
+            stop.wrap(before=gone.lstrip("\n"))
         return stop
+
+    def _lazy(self, describe: Describe) -> Describe:
+        """``describe`` for a :class:`Stop`, run when its text is first read; it
+        refuses once the machine has run on or been restored (it would describe
+        another state)."""
+        runs = self._runs
+
+        def text() -> str:
+            if self._runs != runs:
+                raise SessionError("this stop's description was not read before the "
+                                   "machine ran on; it can no longer be built")
+            return describe()
+
+        return text
 
     def _run_and_describe(self, run: Callable[[], object], reason: str, fn: str) -> Stop:
         from emu.core.cpu import BudgetExceeded
@@ -660,28 +720,36 @@ class DebugSession:
             value = run()
         except WatchpointHit as e:
             hit = e.hit
-            text = f"\n{hit.describe()}\n{self.location(args=True)}"  # type: ignore[attr-defined]
-            return Stop("watchpoint", text.lstrip("\n"), m.cpu.rip,  # type: ignore[union-attr]
-                        self._number_of(e.breakpoint), hit)  # type: ignore[arg-type]
+            stop = Stop("watchpoint", self._lazy(lambda: self.location(args=True)),
+                        m.cpu.rip, self._number_of(e.breakpoint), hit)  # type: ignore[arg-type,union-attr]
+            stop.wrap(before=f"{hit.describe()}\n")  # type: ignore[attr-defined]
+            return stop
         except CallInterrupted:
-            return Stop("interrupted", f"Program received signal SIGINT, Interrupt.\n"
-                        f"{self.location(args=True)}", m.cpu.rip, signal=SIGINT)  # type: ignore[union-attr]
+            stop = Stop("interrupted", self._lazy(lambda: self.location(args=True)),
+                        m.cpu.rip, signal=SIGINT)  # type: ignore[union-attr]
+            stop.wrap(before="Program received signal SIGINT, Interrupt.\n")
+            return stop
         except BreakpointHit as e:
             if any(p.scope is e.breakpoint for p in self.points.values()):
-                text = self._out_of_scope(e.breakpoint).lstrip("\n") + self.location(args=True)
-                return Stop("watchpoint", text, m.cpu.rip)  # type: ignore[union-attr]
+                stop = Stop("watchpoint", self._lazy(lambda: self.location(args=True)),
+                            m.cpu.rip)  # type: ignore[union-attr]
+                stop.wrap(before=self._out_of_scope(e.breakpoint).lstrip("\n"))
+                return stop
             num = self._number_of(e.breakpoint)
             err = getattr(e.breakpoint, "condition_error", None)
             why = (f"Error in testing condition for breakpoint {num}:\n"
                    f"{err.split(': ', 1)[-1]}\n") if err and num is not None else ""
             if num is not None and self.points[num].temporary:
                 self.points.pop(num)
-                text = f"Temporary breakpoint {num}, {self.location(args=True)}"
+                banner = f"Temporary breakpoint {num}, "
             elif num is not None:
-                text = f"Breakpoint {num}, {self.location(args=True)}"
+                banner = f"Breakpoint {num}, "
             else:
-                text = self.location(args=True)
-            return Stop("breakpoint", why + text, m.cpu.rip, num)  # type: ignore[union-attr]
+                banner = ""
+            stop = Stop("breakpoint", self._lazy(lambda: self.location(args=True)),
+                        m.cpu.rip, num)  # type: ignore[union-attr]
+            stop.wrap(before=why + banner)
+            return stop
         except GuestOops as e:
             return Stop("oops", f"Kernel oops: {e}\nThe call was abandoned; the kernel is idle "
                         "(tainted). 'restore NAME' goes back to a snapshot.",
@@ -723,7 +791,8 @@ class DebugSession:
         """A step's stop: just the source line while in the same function, the frame
         line too when the step entered or left one (as gdb prints)."""
         same = self._function_at(self.m.cpu.rip) == self._step_from  # type: ignore[union-attr]
-        return Stop(reason, self.location(args=True, show_frame=not (source and same)),
+        return Stop(reason, self._lazy(lambda: self.location(args=True,
+                                                             show_frame=not (source and same))),
                     self.m.cpu.rip)  # type: ignore[union-attr]
 
     def _function_at(self, rip: int) -> int | None:
@@ -836,6 +905,7 @@ class DebugSession:
             known = ", ".join(self.snapshots) or "none"
             raise SessionError(f"no snapshot named {name!r} (saved: {known})")
         self.m.restore(snap)
+        self._runs += 1
         self._selected = None
         for k in [k for k, s in self.snapshots.items() if not s.valid]:
             del self.snapshots[k]

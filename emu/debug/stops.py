@@ -449,7 +449,7 @@ class StopsMixin:
 
         cpu = self.cpu
         assert cpu is not None
-        return {n: cpu.reg(n) for n in REGISTER_NAMES}
+        return dict(zip(REGISTER_NAMES, cpu.regs(REGISTER_NAMES), strict=True))
 
     def backtrace(self, max_frames: int = 64) -> list:  # -> list[emu.kernel.unwind.Frame]
         """Frames of the current stack, innermost first (CFI, then frame pointers)."""

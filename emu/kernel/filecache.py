@@ -21,3 +21,41 @@ def load_per_file(cache: dict[tuple[str, int], T], path: Path | str,
     if key not in cache:
         cache[key] = build(p)
     return cache[key]
+
+
+def load_on_disk(path: Path | str, what: str, version: str, build: Callable[[Path], T]) -> T:
+    """``build(path)``, kept on disk beside the file as ``FILE.WHAT.pickle`` for the
+    next process (a parse that takes seconds, such as every function's DWARF
+    parameters, would otherwise be paid again by every ``kmemu gdb`` launch).
+
+    The saved value is used only for the same file (size and modification time)
+    and the same ``version`` (name the code that builds it, so a change to the
+    value's shape rebuilds it); anything unreadable is rebuilt.  The write is
+    atomic (a temporary file renamed), so parallel processes never read half of
+    one, and a directory that cannot be written only means no saving.
+    """
+    import os
+    import pickle
+    import tempfile
+
+    p = Path(path)
+    st = p.stat()
+    key = (st.st_size, st.st_mtime_ns, version)
+    saved = p.with_name(f"{p.name}.{what}.pickle")
+    try:
+        with saved.open("rb") as f:
+            got_key, value = pickle.load(f)
+        if got_key == key:
+            return value
+    except (OSError, EOFError, ValueError, TypeError, AttributeError, ImportError,
+            pickle.UnpicklingError):
+        pass
+    value = build(p)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.{what}.")
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump((key, value), f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, saved)
+    except OSError:
+        pass
+    return value

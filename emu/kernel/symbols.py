@@ -17,7 +17,7 @@ from pathlib import Path
 from elftools.elf.elffile import ELFFile
 
 from emu.core.errors import KmemuError
-from emu.kernel.filecache import load_per_file
+from emu.kernel.filecache import load_on_disk, load_per_file
 
 
 class SymbolError(KmemuError, LookupError):
@@ -94,7 +94,8 @@ class Symbols:
     @classmethod
     def load(cls, elf_path: Path) -> Symbols:
         """Symbols of an ELF; cached per (path, mtime) for the life of the process."""
-        return load_per_file(_CACHE, elf_path, lambda p: cls(_read_symtab(p), p))
+        return load_per_file(_CACHE, elf_path, lambda p: cls(
+            load_on_disk(p, "symtab", _SYMTAB_VERSION, _read_symtab), p))
 
     @property
     def params(self) -> dict[str, Params]:
@@ -106,10 +107,8 @@ class Symbols:
         if self._params is None:
             self._params = {}
             if self.elf_path is not None:
-                with self.elf_path.open("rb") as f:
-                    elf = ELFFile(f)
-                    if elf.has_dwarf_info():
-                        self._params = _dwarf_params(elf)
+                self._params = load_on_disk(self.elf_path, "params", _PARAMS_VERSION,
+                                            _read_params)
         return self._params
 
     def params_at(self, address: int) -> Params | None:
@@ -192,6 +191,18 @@ def _read_symtab(path: Path) -> list[Symbol]:
             if kind and s.name and s["st_value"]:
                 syms.append(Symbol(s.name, s["st_value"], s["st_size"], kind))
     return syms
+
+
+#: Names the shape of the saved parameter table (emu.kernel.filecache.load_on_disk):
+#: change it with Params, ArgType or _dwarf_params.
+_PARAMS_VERSION = "params-1"
+_SYMTAB_VERSION = "symtab-1"  # the same for Symbol and _read_symtab
+
+
+def _read_params(path: Path) -> dict[str, Params]:
+    with path.open("rb") as f:
+        elf = ELFFile(f)
+        return _dwarf_params(elf) if elf.has_dwarf_info() else {}
 
 
 def _dwarf_params(elf: ELFFile) -> dict[str, Params]:

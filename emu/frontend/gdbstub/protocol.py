@@ -43,6 +43,8 @@ REGISTERS: list[tuple[str, int]] = ([(r, 8) for r in GPRS] + [(r, 4) for r in RE
 FPU_RESET = {"fctrl": 0x37F, "ftag": 0xFFFF} | {r: 0 for r in X87 + X87_CTL
                                                 if r not in ("fctrl", "ftag")}
 MAX_MEM = 4096  # bytes per m/M/X request
+#: The registers the target reads for a 'g' packet, in one call (read_registers).
+LIVE = tuple(name for name, _ in REGISTERS if name not in FPU_RESET)
 
 _EFLAGS = [("CF", 0), ("", 1), ("PF", 2), ("AF", 4), ("ZF", 6), ("SF", 7), ("TF", 8),
            ("IF", 9), ("DF", 10), ("OF", 11), ("NT", 14), ("RF", 16), ("VM", 17), ("AC", 18),
@@ -142,6 +144,7 @@ def address_range(field: bytes, what: str, limit: int) -> tuple[int, int]:
 
 class Target(TypingProtocol):
     def read_register(self, name: str) -> int: ...
+    def read_registers(self, names: tuple[str, ...]) -> list[int]: ...  # 'g', at every stop
     def write_register(self, name: str, value: int) -> None: ...
     def read_memory(self, addr: int, n: int) -> bytes: ...
     def write_memory(self, addr: int, data: bytes) -> None: ...
@@ -275,7 +278,10 @@ class Protocol:
         return b"OK"
 
     def _read_all(self) -> bytes:
-        return b"".join(self._read_one(i) for i in range(len(REGISTERS)))
+        values = dict(zip(LIVE, self.t.read_registers(LIVE), strict=True))
+        return b"".join((FPU_RESET[name] if name in FPU_RESET else values[name]
+                         & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+                        for name, size in REGISTERS).hex().encode()
 
     def _write_all(self, raw: bytes) -> bytes:
         if len(raw) != sum(s for _, s in REGISTERS):
@@ -391,6 +397,9 @@ class FakeTarget:
 
     def read_register(self, name: str) -> int:
         return self.regs[name]
+
+    def read_registers(self, names: tuple[str, ...]) -> list[int]:
+        return [self.regs[n] for n in names]
 
     def write_register(self, name: str, value: int) -> None:
         self.regs[name] = value

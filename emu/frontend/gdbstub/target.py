@@ -25,11 +25,18 @@ class MachineTarget:
         self.s = session
         self.m = session.m
         self._output: list[str] = []
+        self._cpu_names: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._console_mark = len(self.m.console)
 
     # --- registers and memory ---------------------------------------------------------
     def read_register(self, name: str) -> int:
         return self.m.cpu.reg(_REG_ALIASES.get(name, name))  # type: ignore[union-attr]
+
+    def read_registers(self, names: tuple[str, ...]) -> list[int]:
+        cpu_names = self._cpu_names.get(names)
+        if cpu_names is None:
+            cpu_names = self._cpu_names[names] = tuple(_REG_ALIASES.get(n, n) for n in names)
+        return self.m.cpu.regs(cpu_names)  # type: ignore[union-attr]
 
     def write_register(self, name: str, value: int) -> None:
         current = self.read_register(name)
@@ -51,8 +58,11 @@ class MachineTarget:
     # --- breakpoints and watchpoints --------------------------------------------------
     def add_breakpoint(self, kind: int, addr: int, length: int) -> bool:
         if kind in (0, 1):
-            if self.s.point_at("breakpoint", addr) is None:
+            p = self.s.point_at("breakpoint", addr)
+            if p is None:
                 self.s.break_(addr)
+            else:
+                p.bp.enabled = True  # type: ignore[union-attr]
             return True
         access = _WATCH_ACCESS[kind]
         self.s.watch(addr, size=length, access=access, changes_only=False)
@@ -62,9 +72,15 @@ class MachineTarget:
         ptype = "breakpoint" if kind in (0, 1) else {
             2: "hw watchpoint", 3: "read watchpoint", 4: "acc watchpoint"}[kind]
         p = self.s.point_at(ptype, addr)
-        if p is None:
+        if p is None or (p.bp is not None and not p.bp.enabled):
             return False
-        self.s.delete([p.number])
+        if p.bp is not None:
+            # gdb removes its breakpoints at every stop and inserts them again before
+            # it resumes: turned off, not deleted, the hook stays and no translated
+            # code is flushed (detach deletes them all)
+            p.bp.enabled = False
+        else:
+            self.s.delete([p.number])
         return True
 
     # --- run control ------------------------------------------------------------------
@@ -133,12 +149,12 @@ class MachineTarget:
         load addresses (``emu.build.module.link_for_debug``), so gdb reads its symbols
         with no ``add-symbol-file`` (offset 0: the segment address is the first
         PT_LOAD's, which is where the module is)."""
-        from xml.sax.saxutils import quoteattr
+        from html import escape  # not xml.sax.saxutils: it imports urllib, 70 ms of launch
 
         from emu.machine.modules import debug_files
 
         files = debug_files(self.m, self.m._module_views())  # noqa: SLF001
-        libs = "".join(f"<library name={quoteattr(str(path))}><segment address=\"{v.base:#x}\"/>"
+        libs = "".join(f"<library name=\"{escape(str(path))}\"><segment address=\"{v.base:#x}\"/>"
                        "</library>" for v, path in files)
         return f'<library-list version="1.0">{libs}</library-list>'
 

@@ -20,6 +20,7 @@ from emu.frontend.gdbstub.protocol import PacketError, hex_number
 
 MAX_PACKET = 16384  # what we advertise in qSupported (PacketSize)
 ESCAPED = frozenset(b"$#}*")
+_ESCAPED_BYTES = (b"$", b"#", b"}", b"*")
 
 
 class TransportError(ValueError):
@@ -56,6 +57,8 @@ def checksum(data: bytes) -> int:
 
 
 def escape(data: bytes) -> bytes:
+    if not any(c in data for c in _ESCAPED_BYTES):
+        return data  # hex replies (g, m, T...) never need it: no per-byte loop
     out = bytearray()
     for b in data:
         if b in ESCAPED:
