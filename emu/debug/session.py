@@ -106,7 +106,8 @@ class Stop:
     def __init__(self, reason: str, text: str | Describe, rip: int,
                  point: int | None = None, watch: WatchHit | None = None,
                  value: int | None = None, signal: int = SIGTRAP) -> None:
-        self.reason = reason  # breakpoint watchpoint step finish done oops interrupted idle error
+        self.reason = reason  # breakpoint watchpoint step finish done oops interrupted idle
+        # error exited pending (an irq made pending while a call is stopped)
         self._text = text
         self.rip, self.point, self.watch, self.value, self.signal = rip, point, watch, value, signal
 
@@ -598,15 +599,23 @@ class DebugSession:
         return f"Call {call.name}() ran to its end (returned {result:#x}); the kernel is idle."
 
     def irq(self, vector: int) -> Stop:
-        """Raise an interrupt at idle; a breakpoint or watchpoint in the handler stops
-        there like one in a call (``cont`` finishes the interrupt)."""
-        call = self.call_in_progress
-        if call is not None:
-            raise SessionError(f"irq: a call is stopped in {call.name}(); interrupts are "
-                               "raised when the kernel is idle (continue, finish or kill it)")
+        """Raise an interrupt.  At idle it is delivered now; a breakpoint or
+        watchpoint in the handler stops there like one in a call (``cont`` finishes
+        the interrupt).  While a call is stopped it becomes pending and is delivered
+        when the stopped code next runs with interrupts enabled, as the CPU would
+        take it (single steps run with interrupts held off, as on QEMU's gdb stub):
+        the Stop's reason is "pending" then, and nothing ran."""
         if isinstance(vector, bool) or not isinstance(vector, int) or not 0x20 <= vector <= 0xFF:
             raise BadArgument(f"irq vector must be 0x20..0xff (0-31 are CPU exceptions), "
                               f"got {vector!r}")
+        call = self.call_in_progress
+        if call is not None:
+            self.m.raise_irq(vector)  # only made pending while a call is stopped
+            when = "" if self.m.cpu.irqs_enabled() else \
+                " (interrupts are disabled here: it waits until they are enabled)"  # type: ignore[union-attr]
+            return Stop("pending", f"IRQ {vector:#x} pending: delivered when "
+                        f"{call.name}() runs on with interrupts enabled{when}",
+                        self.m.cpu.rip)  # type: ignore[union-attr]
 
         def deliver() -> int:
             self.m.raise_irq(vector)

@@ -203,7 +203,7 @@ def test_z_with_an_unknown_type_is_unsupported() -> None:
 def test_detach_is_recorded_for_the_server() -> None:
     p, t = proto()
     assert not p.detached
-    assert p.handle(b"D") == b"OK" and p.detached and t.log == ["detach"]
+    assert p.handle(b"D") == b"OK" and p.detached and t.log == ["detach (resume)"]
 
 
 def test_the_checksum_is_two_hex_digits() -> None:

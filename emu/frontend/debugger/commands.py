@@ -516,8 +516,8 @@ COMMANDS: tuple[Spec, ...] = (
        "LOCATION in this frame", _p_until, "run", repeats=True),
     _S("kill", ("k",), "kill", "abandon the stopped call; the kernel goes back to idle",
        _no_args(Kill), "run"),
-    _S("irq", (), "irq VECTOR", "raise an interrupt (the kernel must be idle), e.g. irq 0x30",
-       _p_irq, "run"),
+    _S("irq", (), "irq VECTOR", "raise an interrupt (at idle now; in a stopped call when it "
+       "runs on with interrupts enabled), e.g. irq 0x30", _p_irq, "run"),
     _S("backtrace", ("bt", "where"), "backtrace [N]", "show the call stack (N frames)",
        _p_backtrace, "state"),
     _S("frame", ("f",), "frame [N]", "select frame N of the backtrace for print, info "

@@ -304,7 +304,8 @@ class Repl:
 
     def _irq(self, vector: int) -> None:
         """``irq VECTOR``: delivered at once at idle; a breakpoint or watchpoint in the
-        handler stops there like one in a call (``continue`` finishes the interrupt)."""
+        handler stops there like one in a call (``continue`` finishes the interrupt).
+        While a call is stopped it is made pending (DebugSession.irq)."""
         self._stop(self._run(self.s.irq, vector))
 
     def _examine(self, cmd: c.Examine) -> None:

@@ -152,7 +152,8 @@ class Target(TypingProtocol):
     def remove_breakpoint(self, kind: int, addr: int, length: int) -> bool: ...
     def resume(self, step: bool) -> str: ...  # returns the stop reply, e.g. "S05"
     def monitor(self, command: str) -> str: ...
-    def detach(self) -> str | None: ...  # what happened to a stopped call, if anything
+    def detach(self, resume: bool = False) -> str | None: ...  # what became of a stopped call
+    def attach(self) -> str | None: ...  # a client connects: stop what detach left running
     def halt_reason(self) -> str: ...  # the reply to '?'
     def interrupt(self) -> None: ...  # Ctrl-C (from the server's watcher thread)
     def take_output(self) -> list[str]: ...  # console text for 'O' packets
@@ -224,7 +225,7 @@ class Protocol:
                 raise PacketError("D takes no arguments but ';PID'")
             if rest:
                 hex_number(rest[1:], "pid", 1 << 32)
-            self.t.detach()
+            self.t.detach(resume=True)  # gdb's detach: the target runs on
             self.detached = True
             return b"OK"
         if c == "k":
@@ -431,8 +432,11 @@ class FakeTarget:
         self.log.append(f"monitor {command}")
         return f"ran: {command}\n"
 
-    def detach(self) -> str | None:
-        self.log.append("detach")
+    def detach(self, resume: bool = False) -> str | None:
+        self.log.append("detach" + (" (resume)" if resume else ""))
+        return None
+
+    def attach(self) -> str | None:
         return None
 
     def halt_reason(self) -> str:

@@ -57,10 +57,17 @@ class GdbServer:
         self.port = self.sock.getsockname()[1]
         self.clients = 0  # clients served so far (tests watch it)
         self._closing = False
+        set_log = getattr(target, "set_log", None)
+        if set_log is not None:
+            set_log(self.log)
 
     def close(self) -> None:
         """Stop serving: a thread blocked in ``serve`` returns (shutdown wakes accept)."""
         self._closing = True
+        try:
+            self.target.attach()  # a call 'D' left running stops: nothing runs after close
+        except Exception:  # noqa: BLE001, S110 - closing anyway
+            pass
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -87,6 +94,12 @@ class GdbServer:
         """One client from connect to disconnect; never raises for anything the client
         does (a kmemu bug is logged as one line and the server goes on)."""
         self.log(f"gdb connected from {peer}")
+        try:
+            said = self.target.attach()
+        except Exception as e:  # noqa: BLE001 - a bug must not end the server
+            said = f"stopping the detached call failed: {type(e).__name__}: {e}"
+        if said:
+            self.log(said)
         detached = False
         try:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # one packet per step
