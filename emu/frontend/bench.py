@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emu.firmware.e820 import parse_map
+from emu.frontend.gdbbench import gdb_rows
 from emu.machine.core import Machine
 
 
@@ -94,6 +95,7 @@ def run_bench(repeat: int = 5) -> list[Row]:
     rows += kunit_rows(m)
     rows += stopped_call_rows(m)
     rows += module_rows(Machine.booted())
+    rows += gdb_rows()  # stock gdb against kmemu gdb and QEMU's gdbstub, same run
     return rows
 
 

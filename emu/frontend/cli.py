@@ -282,10 +282,13 @@ def cmd_gdb(a: argparse.Namespace) -> int:
               "this port can read and write guest memory and run kernel code",
               file=sys.stderr)
     assert m.artifacts is not None
-    srv.target.libraries()  # link the modules for gdb now: gdb gives up on a reply after 2 s
     print(f"kmemu gdb: kernel ready; listening on {host}:{srv.port}\n"
           f"connect with:\n  {gdb_command_line(str(m.artifacts.elf), host, srv.port)}",
           flush=True)
+    # Link the modules for gdb now, while gdb starts and reads the kernel's symbols (a
+    # client that connects meanwhile waits in the listen queue): gdb gives up on a
+    # reply after 2 s, and doing this before the banner made every launch slower.
+    srv.target.libraries()
     for mod in m.modules():  # gdb also gets them as shared libraries (qXfer:libraries)
         print(f"module {mod.name}: (gdb) {mod.add_symbol_file()}", flush=True)
     try:

@@ -205,6 +205,40 @@ def format_table(figs: list[GdbFigures]) -> str:
     return "\n".join(rows)
 
 
+#: (measure, label, unit, target against QEMU's figure in the same run, absolute target)
+_ROWS = [("stepi_per_s", "stepi through the socket, 2000 in a row", "/s", ">=", ""),
+         ("next200_s", "`next` 200 times", "s", "<=", ""),
+         ("ignore999_s", "1000th hit with `ignore 1 999`", "s", "", "<= 1"),
+         ("ignore9999_s", "10,000th hit with `ignore 1 9999`", "s", "<=", ""),
+         ("launch_s", "launch -> first breakpoint", "s", "", "<= 0.5")]
+
+
+def gdb_rows(compare_qemu: bool = True) -> list:  # -> list[emu.frontend.bench.Row]
+    """``kmemu bench`` rows: stock gdb against ``kmemu gdb`` and, when QEMU is
+    installed, against QEMU's gdbstub in the same run (its figure is in the
+    target column).  None without gdb."""
+    from emu.frontend.bench import Row
+
+    if not gdb_available():
+        return []
+    ours = measure_kmemu()
+    qemu = measure_qemu() if compare_qemu else GdbFigures("QEMU gdbstub", error="not run")
+    rows = []
+    for key, label, unit, rel, absolute in _ROWS:
+        v, q = getattr(ours, key), getattr(qemu, key)
+        if v is None:
+            continue
+        target = absolute or (f"{rel} QEMU's ({q:,.3f} {unit})" if q is not None else
+                              f"{rel} QEMU's")
+        rows.append(Row(f"gdb stub: {label}", v, unit, target,
+                        "stock gdb, real socket" + (f"; QEMU {q:,.3f} {unit}"
+                                                    if q is not None and absolute else "")))
+    for f in (ours, qemu):
+        if f.error and f.error != "not run":
+            rows.append(Row(f"gdb stub: {f.backend} did not finish", 0, "-", "", f.error[:120]))
+    return rows
+
+
 def gdb_available() -> bool:
     return shutil.which("gdb") is not None
 
