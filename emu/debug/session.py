@@ -687,12 +687,36 @@ class DebugSession:
         self._runs += 1  # descriptions of earlier stops can no longer be built
         try:
             stop = self._run_and_describe(run, reason, fn)
+            stop = self._pending_at_idle(stop)
         except BaseException:
             self._selected = saved  # frame_level still checks that rip/rsp did not move
             raise
         gone = self._out_of_scope()
         if gone:
             stop.wrap(before=gone.lstrip("\n"))
+        return stop
+
+    def _pending_at_idle(self, stop: Stop) -> Stop:
+        """Interrupts made pending while a call was stopped (:meth:`irq`) and not taken
+        before it ended (the code ran with interrupts off, e.g. inside a handler,
+        whose ``iret`` turns them back on without the kernel's irq-window check): the
+        idle loop runs with interrupts on, so the CPU takes them there, now."""
+        m = self.m
+        n = len(m.irq.state.pending) if m.irq is not None else 0
+        while stop.reason == "done" and n and m.state == "ready" and m.irq.has_pending():  # type: ignore[union-attr]
+            n -= 1
+            vector = m.irq.next_deliverable()  # type: ignore[union-attr]
+            assert vector is not None
+
+            def deliver(v: int = vector) -> int:
+                m.raise_irq(v)
+                return 0
+
+            before, value = stop.text, stop.value
+            stop = self._run_and_describe(deliver, "done", f"irq {vector:#x}")
+            if stop.reason == "done":
+                stop.text, stop.value = f"IRQ {vector:#x} (pending) delivered at idle", value
+            stop.wrap(before=before + "\n")
         return stop
 
     def _lazy(self, describe: Describe) -> Describe:
