@@ -207,6 +207,10 @@ class DwarfScopes:
         self._expr = DWARFExprParser(self._dwarf.structs)
         self._ranges = self._dwarf.range_lists()
         self._sites: dict[int, dict[int, dict[int, list]]] = {}
+        # What DWARF says at a pc never changes: walking the DIEs with pyelftools
+        # costs milliseconds, paid again at every stop at the same pc without these.
+        self._locations: dict[int, list[tuple[str, str, list | None]]] = {}
+        self._at_entry: dict[int, dict[str, list]] = {}
 
     @classmethod
     def load(cls, elf: Path | str) -> DwarfScopes:
@@ -267,7 +271,13 @@ class DwarfScopes:
         """``(function, name, expression)`` for the variables in scope at ``pc``,
         innermost scope first: the inlined functions and blocks covering it, then the
         subprogram holding it (expression None: no location there).  A function
-        inlined into itself (``__free_pages``) appears once per copy."""
+        inlined into itself (``__free_pages``) appears once per copy.  Cached by pc."""
+        got = self._locations.get(pc)
+        if got is None:
+            got = self._locations[pc] = self._read_locations(pc)
+        return got
+
+    def _read_locations(self, pc: int) -> list[tuple[str, str, list | None]]:
         found = self._subprogram(pc)
         if found is None:
             return []
@@ -291,7 +301,14 @@ class DwarfScopes:
 
     def parameters_at_entry(self, pc: int) -> dict[str, list]:
         """Parameter name -> location expression at the entry of the (real, not
-        inlined) function holding ``pc``: where the caller put each argument."""
+        inlined) function holding ``pc``: where the caller put each argument.  Cached
+        by pc."""
+        got = self._at_entry.get(pc)
+        if got is None:
+            got = self._at_entry[pc] = self._read_parameters_at_entry(pc)
+        return got
+
+    def _read_parameters_at_entry(self, pc: int) -> dict[str, list]:
         found = self._subprogram(pc)
         if found is None:
             return {}
