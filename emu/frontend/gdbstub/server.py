@@ -285,7 +285,9 @@ class Watcher:
                 if self._ctrl_c:
                     self.interrupt()
                 busy = self._ctrl_c or self._gone is not None
-            watched = [self._wake_r] if self._gone is not None else [self.conn, self._wake_r]
+            # after a Ctrl-C (still unread: peeked) or a departure the socket stays
+            # readable; only the retry timer and the wake-up matter then
+            watched = [self._wake_r] if busy else [self.conn, self._wake_r]
             r, _, _ = select.select(watched, [], [], RETRY_S if busy else 1.0)
             if self._wake_r in r:
                 try:
