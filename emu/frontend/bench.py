@@ -153,12 +153,23 @@ def round_trip_rows(m: Machine, repeat: int = 5) -> list[Row]:
         bares.append(_per_op_us(bare, 300))
         pairs.append(_per_op_us(pair, 150))
     c, b, p = (statistics.median(x) for x in (calls, bares, pairs))
+    n = 512  # one ring: one guest entry per batch
+
+    def batched() -> float:
+        t = time.perf_counter()
+        ptrs = m.batch([("kmalloc", 64, 0xCC0)] * n)
+        m.batch([("kfree", q) for q in ptrs])
+        return (time.perf_counter() - t) / n * 1e6
+
+    per_pair = _median(batched, max(3, repeat))
     return [Row("call() of an empty kernel function (kmemu_test_nop), median", c, "us"),
             Row("  bare emu_start of the same instructions, plain Unicorn", b, "us", "",
                 "same process, same run"),
             Row("  call() / bare emu_start", c / b, "x", "<= 2"),
             Row("kmalloc(64)+kfree pair from Python, median", p, "us"),
-            Row("  pair / empty call()", p / c, "x", "<= 2")]
+            Row("  pair / empty call()", p / c, "x", "<= 2"),
+            Row(f"  ... in m.batch() ({n} kmalloc, then {n} kfree), per pair", per_pair, "us",
+                "", "two guest entries")]
 
 
 def stopped_call_rows(m: Machine) -> list[Row]:

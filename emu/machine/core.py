@@ -75,6 +75,7 @@ from emu.firmware.e820 import (
 from emu.kernel import mm, pagetable
 from emu.kernel.events import EVENT_SIZE, Event, decode
 from emu.kernel.symbols import Params, Symbols
+from emu.machine.batch import BatchMixin
 from emu.machine.irq import InterruptController, IrqError, IrqState
 from emu.machine.modules import ModuleMixin, load_modules
 from emu.machine.page_alloc import PageAllocatorMixin
@@ -121,6 +122,17 @@ class GuestOops(KmemuError):
         self.console = console
         at = f"; {where}" if where else ""
         super().__init__(f"{event.message} (RIP {rip_symbol}{at})\n{console.rstrip()}")
+
+
+class BatchOops(GuestOops):
+    """An operation of :meth:`Machine.batch` died in an oops, which stopped the batch:
+    ``index`` and ``op`` (:class:`emu.machine.batch.BatchOp`) say which, ``results``
+    holds the results of the operations before it; the rest is the oops's."""
+
+    def __init__(self, oops: GuestOops, index: int, op: object, results: list[int]) -> None:
+        super().__init__(oops.event, oops.console, oops.rip, oops.where)
+        self.index, self.op, self.results = index, op, results
+        self.args = (f"batch operation {index} ({op}) died: {self.args[0]}",)
 
 
 class GuestWaiting(CallStopped):
@@ -192,7 +204,7 @@ def _u64(v: int) -> int:
 
 
 class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInfoMixin,
-              StopsMixin):
+              StopsMixin, BatchMixin):
     """An emulated PC with the kmemu kernel.  See the module docstring."""
 
     _port_console_log = -1  # KMEMU_PORT_CONSOLE_LOG once the kernel runs (_handover)
