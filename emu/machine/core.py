@@ -1323,7 +1323,9 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         del self._snapshots[idx + 1 :]
         self.uc.context_restore(snap.context)  # type: ignore[arg-type]
         self._restore_code_version(snap.code_version)  # also the module list, if it differs
-        self._irq_flag = None  # guest memory went back: rewrite the flag on the next run
+        # guest memory went back, and the flag with it: read it (a write would copy its
+        # page, ~50 us after every restore) so the next run writes it only if it differs
+        self._irq_flag = self.uc.mem_read(self._irq_flag_pa, 1) != b"\x00"
         del self._console[snap.console_len :]
         self._line.clear()
         del self.events[snap.events_len :]
