@@ -433,7 +433,7 @@ class CallEntry:
         self._mem_write = uclib.uc_mem_write
         self._start = uclib.uc_emu_start
         self._stack_pa = stack_pa
-        self._ret = ctypes.create_string_buffer(struct.pack("<Q", ret_addr), 8)
+        self._ret_addr = ret_addr
         self.enter_regs = RegBatch(uc, [x86.UC_X86_REG_RSP, x86.UC_X86_REG_RIP,
                                         x86.UC_X86_REG_RFLAGS, x86.UC_X86_REG_RBP,
                                         x86.UC_X86_REG_RDI, x86.UC_X86_REG_RSI,
@@ -443,13 +443,50 @@ class CallEntry:
                                    x86.UC_X86_REG_RFLAGS])
         self._idle.write(list(idle))  # the values stay in its array: to_idle() just sends
         self._result_reg = result_reg
+        self._read_batch = uclib.uc_reg_read_batch
+        self._end_regs = (ctypes.c_int32 * 2)(result_reg, x86.UC_X86_REG_RIP)
+        self._end_vals = (ctypes.c_uint64 * 2)()
+        base = ctypes.addressof(self._end_vals)
+        self._end_ptrs = (ctypes.c_void_p * 2)(base, base + 8)
+        #: the word above the return address: KMEMU_CALL_QUIET (no port write at the end)
+        #: or 0; set with :meth:`set_quiet_word` once the host knows the kernel has it
+        self._frames = {q: ctypes.create_string_buffer(struct.pack("<QQ", ret_addr, q), 16)
+                        for q in (0,)}
+        self._quiet = 0
 
-    def push_return(self) -> None:
-        """The call's return address at the top of its stack (the guest's own pushes
-        below the previous call's frame overwrite it, so every call writes it)."""
-        status = self._mem_write(self._uch, self._stack_pa, self._ret, 8)
+    def set_quiet_word(self, value: int) -> None:
+        """Enable quiet ends (``value`` = KMEMU_CALL_QUIET) for :meth:`push_return`."""
+        self._frames[value] = ctypes.create_string_buffer(
+            struct.pack("<QQ", self._ret_addr, value), 16)
+        self._quiet = value
+
+    def push_return(self, quiet: bool) -> None:
+        """The call's return address at the top of its stack, and above it the quiet
+        word (0 unless ``quiet`` and enabled).  The guest's own pushes below the
+        previous call's frame overwrite the address, so every call writes both."""
+        frame = self._frames[self._quiet if quiet else 0]
+        status = self._mem_write(self._uch, self._stack_pa, frame, 16)
         if status:
             raise CpuError(f"writing the call's return address failed (unicorn error {status})")
+
+    def loud(self) -> None:
+        """Clear the quiet word: the call ends with the CALL_DONE port write after all
+        (the careful path takes it over; the word is above the callee's frame)."""
+        if self._quiet:
+            status = self._mem_write(self._uch, self._stack_pa + 8, self._frames[0][8:], 8)
+            if status:
+                raise CpuError(f"writing the call's stack failed (unicorn error {status})")
+
+    @property
+    def quiet(self) -> bool:
+        return bool(self._quiet)
+
+    def result_and_rip(self) -> tuple[int, int]:
+        """The result register and RIP, in one C call."""
+        status = self._read_batch(self._uch, self._end_regs, self._end_ptrs, 2)
+        if status:
+            raise CpuError(f"register read failed (unicorn error {status})")
+        return self._end_vals[0], self._end_vals[1]
 
     def run(self, begin: int) -> BaseException | None:
         """``emu_start(begin, 0)``: None, or the error (``UcError``, or what a hook raised)."""

@@ -297,6 +297,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         self._sleeping = 0
         self.sleeps = 0  # guest waits for memory so far (timed out or woken)
         self._active_uc: Uc | None = None
+        self._quiet_end = 0  # see _find_quiet_end
         self.boot_seconds = 0.0
 
     # ------------------------------------------------------------------ boot
@@ -580,6 +581,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                     raise e
                 if irq.has_pending() and cpu.irqs_enabled():
                     continue
+                if self._quiet_end and cpu.rip == self._quiet_end:
+                    return CTL_CALL_DONE  # a quiet call's end (entry.S); see _call_fast
                 if self._halted():
                     if irq.has_timers():
                         if self._sleeping:  # a wait for memory the timer's interrupt ends
@@ -689,6 +692,22 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                                              *ARG_REGS])
         self._entry = CallEntry(self.uc, self._call_stack_pa, self.call_return_address,
                                 (self._idle_rsp, self._idle_rip, 0x202), x86.UC_X86_REG_R12)
+        self._quiet_end = self._find_quiet_end()
+        if self._quiet_end:
+            self._entry.set_quiet_word(define("KMEMU_CALL_QUIET"))
+
+    def _find_quiet_end(self) -> int:
+        """Where a quiet call stops (just past kmemu_call_return's hlt, see entry.S),
+        or 0 if this kernel has no quiet end or the call's two stack words are not
+        one physical run (then every call ends with the CALL_DONE port write)."""
+        sym = self._syms().by_name["kmemu_call_return"]
+        end = sym.address + sym.size - 2  # past the hlt; the jmp back is 2 bytes
+        try:
+            hlt = self.read_virt(end - 1, 1) == b"\xf4"
+            contiguous = self.translate(self._call_rsp, "write") == self._call_stack_pa + 8
+        except KmemuError:
+            return 0
+        return end if hlt and contiguous else 0
 
     @property
     def call_return_address(self) -> int:
@@ -832,7 +851,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         plan = self._call_plans.get((fn, len(args))) if type(fn) in (str, int) else None
         if plan is None:
             plan = self._call_plan(fn, args)
-        vals = self._call_values(fn, plan, args)
+        vals = self._call_values(fn, plan, args) if args else []
         if context == "process":
             if not limited:
                 return self._call_fast(plan, vals)
@@ -889,7 +908,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                 or self._interrupted):
             return self._call_careful(plan, vals, None, None)
         entry = self._entry
-        entry.push_return()
+        entry.push_return(True)  # quiet: the call ends at kmemu_call_return's hlt
         entry.enter_regs.write([self._call_rsp - 8, plan.target, 0x202, 0, *vals])
         mark = len(self._console)
         self.state = "running"
@@ -898,14 +917,17 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         watch = self._watch
         watch.arm(self.budget_seconds)
         first = entry.run(plan.target)
-        if (first is None and self._ctl == CTL_CALL_DONE and self._exc is None
-                and self._stop_hit is None and not self._watch_step_pending
-                and not self._retired_hooks and not irq.state.timers):  # type: ignore[union-attr]
-            watch.disarm()
-            result = entry.result()  # %r12: kmemu_call_return's convention
-            entry.to_idle()
-            self.state = "ready"
-            return result & plan.mask if plan.mask else result
+        if (first is None and self._exc is None and self._stop_hit is None
+                and not self._watch_step_pending and not self._retired_hooks
+                and not irq.state.timers):  # type: ignore[union-attr]
+            result, rip = entry.result_and_rip()  # %r12: kmemu_call_return's convention
+            if (self._ctl is None and rip == self._quiet_end) or self._ctl == CTL_CALL_DONE:
+                watch.disarm()
+                entry.to_idle()
+                self.state = "ready"
+                return result & plan.mask if plan.mask else result
+        if self._ctl is None:
+            entry.loud()  # the careful path expects the CALL_DONE port write
         return self._complete(SuspendedCall(self, plan.name, self._call_finish(plan)), None,
                               None, mark=mark, first=first or _STARTED)
 
@@ -925,8 +947,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                       max_insns: int | None, target: int | None = None) -> int:
         """A call entered at ``target`` (default: the function itself) through the full
         run loop: budgets, instruction limits, pending interrupts."""
-        assert self._uc is not None
-        self._uc.mem_write(self._call_stack_pa, self._ret_addr)
+        self._entry.push_return(False)
         self._call_regs.write([self._call_rsp - 8, plan.target if target is None else target,
                                0x202, 0, *vals])
         return self._complete(SuspendedCall(self, plan.name, self._call_finish(plan)),
