@@ -119,9 +119,9 @@ def instruction_rows(m: Machine) -> list[Row]:
 def plain_unicorn_call(m: Machine, fn: str = "kmemu_test_nop") -> Callable[[], object]:
     """A bare ``emu_start`` of the instructions ``m.call(fn)`` runs, in a plain Unicorn
     instance (no hooks, no Python around the run) over ``m``'s RAM and CPU state:
-    ``fn``, its return into kmemu_call_return, the deferred work and the port write
-    (which nothing hooks here; the machine's own fast path skips it and ends at
-    the ``hlt``, one instruction fewer); the ``hlt`` ends the run.  Each run resets
+    ``fn``, its return into kmemu_call_return, the deferred work and the quiet end
+    (KMEMU_CALL_QUIET above the return address, as ``Machine._call_fast`` writes
+    it): the ``hlt`` ends the run.  Each run resets
     RSP (one register write), as a loop of bare runs must.
 
     It writes the same stack bytes a call does, into ``m``'s RAM: give it a machine
@@ -142,7 +142,10 @@ def plain_unicorn_call(m: Machine, fn: str = "kmemu_test_nop") -> Callable[[], o
     uc.context_restore(ctx)
     rsp, target = m._call_rsp - 8, m.symbol(fn)  # noqa: SLF001 - the call's own stack
     uc.mem_write(m._call_stack_pa, m._ret_addr)  # noqa: SLF001
-    uc.mem_write(m._call_stack_pa + 8, bytes(8))  # noqa: SLF001 - not quiet: the out runs
+    from emu.build.abi import define
+
+    quiet = define("KMEMU_CALL_QUIET")  # as the machine's fast path: the same instructions
+    uc.mem_write(m._call_stack_pa + 8, quiet.to_bytes(8, "little"))  # noqa: SLF001
     sym = m._syms().by_name["kmemu_call_return"]  # noqa: SLF001
     end = sym.address + sym.size - 2  # just past its hlt: where the run ends
 

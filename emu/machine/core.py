@@ -885,12 +885,13 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
     def _call_values(self, fn: str | int, plan: CallPlan, args: tuple[object, ...]) -> list[int]:
         """The arguments as 64-bit register values; every one must be a plain int in its
         parameter's range (anything else takes the full checks, which say what is wrong)."""
-        for a, (lo, hi) in zip(args, plan.bounds, strict=True):
+        vals = []
+        for a, (lo, hi) in zip(args, plan.bounds, strict=False):  # one per argument
             if type(a) is not int or not lo <= a <= hi:
                 self._check_args(args)  # int subclasses (IntFlag, ...) pass these
                 self._check_arg_types(fn, plan.target, args)
-                break
-        return [a & U64 for a in args]  # type: ignore[operator]
+            vals.append(a if a >= 0 else a & U64)  # type: ignore[operator]
+        return vals
 
     def _call_fast(self, plan: CallPlan, vals: list[int]) -> int:
         """Run a process-context call with one ``emu_start`` and return its result.
