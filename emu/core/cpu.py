@@ -469,14 +469,6 @@ class CallEntry:
         if status:
             raise CpuError(f"writing the call's return address failed (unicorn error {status})")
 
-    def loud(self) -> None:
-        """Clear the quiet word: the call ends with the CALL_DONE port write after all
-        (the careful path takes it over; the word is above the callee's frame)."""
-        if self._quiet:
-            status = self._mem_write(self._uch, self._stack_pa + 8, self._frames[0][8:], 8)
-            if status:
-                raise CpuError(f"writing the call's stack failed (unicorn error {status})")
-
     @property
     def quiet(self) -> bool:
         return bool(self._quiet)

@@ -579,10 +579,10 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                                        f"(stopped after {ran}, at {self.symbolize(cpu.rip)})")
                     e.insns = ran
                     raise e
-                if irq.has_pending() and cpu.irqs_enabled():
-                    continue
                 if self._quiet_end and cpu.rip == self._quiet_end:
                     return CTL_CALL_DONE  # a quiet call's end (entry.S); see _call_fast
+                if irq.has_pending() and cpu.irqs_enabled():
+                    continue
                 if self._halted():
                     if irq.has_timers():
                         if self._sleeping:  # a wait for memory the timer's interrupt ends
@@ -927,8 +927,6 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                 entry.to_idle()
                 self.state = "ready"
                 return result & plan.mask if plan.mask else result
-        if self._ctl is None:
-            entry.loud()  # the careful path expects the CALL_DONE port write
         return self._complete(SuspendedCall(self, plan.name, self._call_finish(plan)), None,
                               None, mark=mark, first=first or _STARTED)
 
@@ -948,7 +946,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                       max_insns: int | None, target: int | None = None) -> int:
         """A call entered at ``target`` (default: the function itself) through the full
         run loop: budgets, instruction limits, pending interrupts."""
-        self._entry.push_return(False)
+        self._entry.push_return(True)  # the same guest memory whichever path runs the call
         self._call_regs.write([self._call_rsp - 8, plan.target if target is None else target,
                                0x202, 0, *vals])
         return self._complete(SuspendedCall(self, plan.name, self._call_finish(plan)),
