@@ -10,6 +10,7 @@ from emu.core.ram import HostMemoryError
 from emu.kernel import gfp  # GFP names and values: gfp.parse("GFP_KERNEL"), gfp.format(0xcc0)
 from emu.machine.core import (
     BadArgument,
+    BatchOops,
     BootError,
     BreakpointHit,
     CallInterrupted,
@@ -25,7 +26,8 @@ from emu.machine.core import (
 from emu.machine.modules import Module
 
 __all__ = [
-    "BadArgument", "BootError", "BreakpointHit", "BudgetExceeded", "CallInterrupted", "CpuError",
+    "BadArgument", "BatchOops", "BootError", "BreakpointHit", "BudgetExceeded", "CallInterrupted",
+    "CpuError",
     "GuestExit", "GuestOops", "GuestWaiting", "HostMemoryError", "Interrupted", "KmemuError",
     "Machine", "MachineError", "Module", "ModuleError", "PageFault", "Snapshot", "WatchpointHit",
     "gfp",

@@ -108,7 +108,11 @@ kmemu_idle_hlt:
  * Return address of every host call: run deferred work, report completion.
  * The result travels in %r12 (callee-saved): the host may stop right after
  * the out, before any later instruction, so nothing may follow it that the
- * host depends on.
+ * host depends on.  When the word above the return address is
+ * KMEMU_CALL_QUIET (<kmemu/abi.h>), the host's fast path asked for no port
+ * write: the call ends at the hlt, which stops the emulator by itself, and
+ * saves the host a port callback per call.  The host clears the word before
+ * any other way of running the call on (breakpoints, stepping, budgets).
  */
 /*
  * The host pushes kmemu_call_return+1 as the return address: debuggers look
@@ -126,10 +130,14 @@ kmemu_call_return:
 	nop                     /* never executed: calls return just past it */
 	movq %rax, %r12
 	call kmemu_deferred_work  /* kswapd and friends, in process context */
+	cmpq $0x5154, (%rsp)    /* KMEMU_CALL_QUIET above the return address? */
 	movl $2, %eax           /* KMEMU_CTL_CALL_DONE */
 	movw $0xc9e8, %dx
-	outl %eax, %dx
+	je 1f                   /* quiet: the host waits for the hlt, no port write */
+	outl %eax, %dx          /* the host stops here: the hlt after it never runs */
 	hlt
+1:	nop                     /* blocks of two both ways: instruction counts do not */
+	hlt                     /* depend on the host's path; a quiet end: size - 2 */
 	jmp kmemu_call_return + 1
 	.cfi_endproc
 	.size kmemu_call_return, . - kmemu_call_return

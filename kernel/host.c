@@ -7,11 +7,13 @@
  *
  * kmemu_req is written by the host while the kernel is idle (or stopped at
  * a breakpoint) and read by the wrappers below and by the call vector.
+ * kmemu_batch_ring is written the same way and run by kmemu_batch_run().
  */
 #include <linux/irqflags.h>
 #include <linux/kernel.h>
 #include <linux/preempt.h>
 #include <linux/printk.h>
+#include <linux/build_bug.h>
 #include <kmemu/abi.h>
 #include <kmemu/io.h>
 #include <kmemu/log.h>
@@ -20,6 +22,10 @@
 bool host_present;
 struct kmemu_call_req kmemu_req;
 char kmemu_arg_buf[256]; /* strings the host passes to calls (cache names, ...) */
+struct kmemu_batch_op kmemu_batch_ring[KMEMU_BATCH_RING];
+u64 kmemu_batch_done;
+static_assert(sizeof(struct kmemu_batch_op) == KMEMU_BATCH_OP_WORDS * 8,
+	      "the host packs batch ops as KMEMU_BATCH_OP_WORDS u64s");
 extern char kmemu_idle_loop[];
 
 void host_detect(void)
@@ -85,4 +91,27 @@ u64 kmemu_call_preempt_off(void)
 	u64 r = call_req();
 	preempt_enable();
 	return r;
+}
+
+/*
+ * kmemu_batch_run - run kmemu_batch_ring[0..n) back to back (see <kmemu/abi.h>).
+ *
+ * Called by the host as an ordinary process-context call, so breakpoints,
+ * budgets and interrupts work inside a batch as in any call.  Each op's
+ * result goes to its ret; kmemu_batch_done is advanced after each op so
+ * that, if one dies in an oops (which never returns here), the host knows
+ * which.  Returns the number of ops run (n, clamped to the ring).
+ */
+u64 kmemu_batch_run(u64 n)
+{
+	if (n > KMEMU_BATCH_RING)
+		n = KMEMU_BATCH_RING;
+	kmemu_batch_done = 0;
+	for (u64 i = 0; i < n; i++) {
+		struct kmemu_batch_op *op = &kmemu_batch_ring[i];
+		op->ret = ((call6_t)op->fn)(op->args[0], op->args[1], op->args[2],
+					    op->args[3], op->args[4], op->args[5]);
+		kmemu_batch_done = i + 1;
+	}
+	return n;
 }

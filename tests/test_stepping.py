@@ -123,13 +123,13 @@ def test_interrupt_while_a_call_is_prepared_stops_it_as_it_starts(
     """interrupt() during the call's preparation (on a fresh process, loading DWARF
     for the argument checks takes long enough for a timer to fire there) is not lost:
     the run stops before the first instruction, as the gdb stub does for Ctrl-C."""
-    real = machine._check_arg_types  # noqa: SLF001
+    real = machine._call_values  # noqa: SLF001 - the per-call argument checks
 
-    def interrupted_while_checking(*a: object) -> None:
+    def interrupted_while_checking(*a: object) -> list[int]:
         machine.interrupt()
-        real(*a)
+        return real(*a)
 
-    monkeypatch.setattr(machine, "_check_arg_types", interrupted_while_checking)
+    monkeypatch.setattr(machine, "_call_values", interrupted_while_checking)
     machine.suspend_on_interrupt = suspend
     try:
         with pytest.raises(CallInterrupted if suspend else Interrupted) as ei:

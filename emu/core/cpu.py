@@ -41,6 +41,7 @@ from unicorn import (
     UC_MODE_64,
     UC_TLB_CPU,
     Uc,
+    UcError,
 )
 from unicorn import unicorn_const as ucc
 from unicorn import x86_const as x86
@@ -428,3 +429,119 @@ class Cpu:
             self.uc.mem_write(translate(va, "write"), data[:chunk])
             va, data = va + chunk, data[chunk:]
 
+
+
+# --- the host round trip in a few C calls ----------------------------------------------
+
+
+class CallEntry:
+    """Enters and leaves host calls with the fewest C calls the binding allows.
+
+    ``Machine.call``'s common path (see ``Machine._call_fast``) is: write the return
+    address on the call's stack, load RSP/RIP/RFLAGS/RBP and the arguments, run;
+    then read the result register and put RSP/RIP/RFLAGS back at idle.  Through the
+    Python binding each of those is a checked wrapper; here the ctypes arrays are
+    built once and ``uc_emu_start`` is called directly (the binding's hook-exception
+    protocol kept: :meth:`run` returns what a hook raised instead of raising it).
+    """
+
+    def __init__(self, uc: Uc, stack_pa: int, ret_addr: int, idle: tuple[int, int, int],
+                 result_reg: int) -> None:
+        from unicorn.unicorn_py3.unicorn import uclib
+
+        self.uc = uc
+        self._uch = uc._uch  # noqa: SLF001 - the documented C handle
+        self._mem_write = uclib.uc_mem_write
+        self._start = uclib.uc_emu_start
+        self._stack_pa = stack_pa
+        self._ret_addr = ret_addr
+        self.enter_regs = RegBatch(uc, [x86.UC_X86_REG_RSP, x86.UC_X86_REG_RIP,
+                                        x86.UC_X86_REG_RFLAGS, x86.UC_X86_REG_RBP,
+                                        x86.UC_X86_REG_RDI, x86.UC_X86_REG_RSI,
+                                        x86.UC_X86_REG_RDX, x86.UC_X86_REG_RCX,
+                                        x86.UC_X86_REG_R8, x86.UC_X86_REG_R9])
+        self._idle = RegBatch(uc, [x86.UC_X86_REG_RSP, x86.UC_X86_REG_RIP,
+                                   x86.UC_X86_REG_RFLAGS])
+        self._idle.write(list(idle))  # the values stay in its array: to_idle() just sends
+        self._result_reg = result_reg
+        self._read_batch = uclib.uc_reg_read_batch
+        self._end_regs = (ctypes.c_int32 * 2)(result_reg, x86.UC_X86_REG_RIP)
+        self._end_vals = (ctypes.c_uint64 * 2)()
+        base = ctypes.addressof(self._end_vals)
+        self._end_ptrs = (ctypes.c_void_p * 2)(base, base + 8)
+        #: the word above the return address: KMEMU_CALL_QUIET (no port write at the end)
+        #: or 0; set with :meth:`set_quiet_word` once the host knows the kernel has it
+        self._frames = {q: ctypes.create_string_buffer(struct.pack("<QQ", ret_addr, q), 16)
+                        for q in (0,)}
+        self._quiet = 0
+
+    def set_quiet_word(self, value: int) -> None:
+        """Enable quiet ends (``value`` = KMEMU_CALL_QUIET) for :meth:`push_return`."""
+        self._frames[value] = ctypes.create_string_buffer(
+            struct.pack("<QQ", self._ret_addr, value), 16)
+        self._quiet = value
+
+    def push_return(self, quiet: bool) -> None:
+        """The call's return address at the top of its stack, and above it the quiet
+        word (0 unless ``quiet`` and enabled).  The guest's own pushes below the
+        previous call's frame overwrite the address, so every call writes both."""
+        frame = self._frames[self._quiet if quiet else 0]
+        status = self._mem_write(self._uch, self._stack_pa, frame, 16)
+        if status:
+            raise CpuError(f"writing the call's return address failed (unicorn error {status})")
+
+    @property
+    def quiet(self) -> bool:
+        return bool(self._quiet)
+
+    def result_and_rip(self) -> tuple[int, int]:
+        """The result register and RIP, in one C call."""
+        status = self._read_batch(self._uch, self._end_regs, self._end_ptrs, 2)
+        if status:
+            raise CpuError(f"register read failed (unicorn error {status})")
+        return self._end_vals[0], self._end_vals[1]
+
+    def run(self, begin: int) -> BaseException | None:
+        """``emu_start(begin, 0)``: None, or the error (``UcError``, or what a hook raised)."""
+        uc = self.uc
+        uc._hook_exception = None  # noqa: SLF001 - the binding's protocol, see emu_start
+        status = self._start(self._uch, begin, 0, 0, 0)
+        if status:
+            return UcError(status)
+        return uc._hook_exception  # noqa: SLF001
+
+    def result(self) -> int:
+        return self.enter_regs.read(self._result_reg)
+
+    def to_idle(self) -> None:
+        status = self._idle._fn(self._idle._uch, self._idle._regs, self._idle._ptrs, 3)  # noqa: SLF001
+        if status:
+            raise CpuError(f"register write failed (unicorn error {status})")
+
+
+def add_out_hook(uc: Uc, callback: Callable[[Uc, int, int, int], None]) -> int:
+    """``uc.hook_add(UC_HOOK_INSN, ..., UC_X86_INS_OUT)`` with one Python frame per
+    ``out`` instead of the binding's three (every host call ends in one).  An
+    exception in ``callback`` stops the run and is re-raised by ``emu_start``, as
+    with the binding's hooks; ``uc.hook_del`` deletes it as any other hook."""
+    from unicorn import UC_HOOK_INSN
+    from unicorn.unicorn_py3.arch.intel import HOOK_INSN_OUT_CFUNC
+    from unicorn.unicorn_py3.unicorn import uc_hook_h, uclib
+
+    def on_out(_h: int, port: int, size: int, value: int, _key: int) -> None:
+        try:
+            callback(uc, port, size, value)
+        except BaseException as e:  # noqa: BLE001 - the binding's protocol, see emu_start
+            if uc._hook_exception is None:  # noqa: SLF001
+                uc._hook_exception = e  # noqa: SLF001
+            uc.emu_stop()
+
+    fptr = HOOK_INSN_OUT_CFUNC(on_out)
+    handle = uc_hook_h()
+    status = uclib.uc_hook_add(uc._uch, ctypes.byref(handle), UC_HOOK_INSN, fptr,  # noqa: SLF001
+                               ctypes.c_void_p(0), ctypes.c_uint64(1), ctypes.c_uint64(0),
+                               ctypes.c_int(x86.UC_X86_INS_OUT))
+    if status:
+        raise UcError(status)
+    uc._callbacks[handle.value] = fptr  # noqa: SLF001 - kept alive; hook_del drops it
+    return handle.value

@@ -251,6 +251,8 @@ class StopsMixin:
             self._rewatch_all()
         if self._exc is not None and self._ctl is None:
             self._deliver_exception(self._exc)
+        if self._ctl is None and self._quiet_end and cpu.rip == self._quiet_end:
+            return 2  # CTL_CALL_DONE: the hlt of a quiet call's end (Machine._call_fast)
         return self._ctl
 
     def _rewatch_all(self) -> None:

@@ -77,15 +77,9 @@ def run_bench(repeat: int = 5) -> list[Row]:
             total += time.perf_counter() - t
         return total / 300 * 1e6
 
-    call_us = _median(lambda: _per_op_us(lambda: m.call("kmemu_test_nop"), 2000), 3)
     rows.append(Row("snapshot restore (after a call)", _median(restore_us, 3), "us", "< 500"))
-    rows.append(Row("call() round trip (kmemu_test_nop)", call_us, "us", "< 10"))
-    with m.count_instructions() as n:
-        m.call("kmemu_test_nop")
-    rows.append(Row("call() guest instructions", n[0], "insns", "", "deterministic"))
-    with m.count_instructions() as n:
-        m.call("kmemu_selftest")
-    rows.append(Row("kmemu_selftest guest instructions", n[0], "insns", "", "deterministic"))
+    rows += round_trip_rows(Machine.booted(), repeat)
+    rows += call_insn_rows(m)
     irq_us = _median(lambda: _per_op_us(lambda: m.raise_irq(0x30), 500), 3)
     rows.append(Row("raise_irq round trip at idle", irq_us, "us"))
     rows += page_allocator_rows(m)
@@ -97,6 +91,113 @@ def run_bench(repeat: int = 5) -> list[Row]:
     rows += module_rows(Machine.booted())
     rows += gdb_rows()  # stock gdb against kmemu gdb and QEMU's gdbstub, same run
     return rows
+
+
+def call_insn_rows(m: Machine) -> list[Row]:
+    with m.count_instructions() as n:
+        m.call("kmemu_test_nop")
+    rows = [Row("call() guest instructions", n[0], "insns", "", "deterministic")]
+    with m.count_instructions() as n:
+        m.call("kmemu_selftest")
+    rows.append(Row("kmemu_selftest guest instructions", n[0], "insns", "", "deterministic"))
+    return rows
+
+
+def instruction_rows(m: Machine) -> list[Row]:
+    """Every guest-instruction row of the bench that needs only a booted machine, from
+    the same functions ``run_bench`` uses (tests/test_bench_counts.py holds them);
+    ``m`` is restored to where it was."""
+    snap = m.snapshot()
+    try:
+        rows = call_insn_rows(m)
+        for part in (page_allocator_rows, slab_rows, vmalloc_rows, kunit_insn_rows):
+            rows += [r for r in part(m) if r.unit == "insns"]
+            m.restore(snap)
+        return rows
+    finally:
+        m.restore(snap)
+
+
+def plain_unicorn_call(m: Machine, fn: str = "kmemu_test_nop") -> Callable[[], object]:
+    """A bare ``emu_start`` of the instructions ``m.call(fn)`` runs, in a plain Unicorn
+    instance (no hooks, no Python around the run) over ``m``'s RAM and CPU state:
+    ``fn``, its return into kmemu_call_return, the deferred work and the quiet end
+    (KMEMU_CALL_QUIET above the return address, as ``Machine._call_fast`` writes
+    it): the ``hlt`` ends the run.  Each run resets
+    RSP (one register write), as a loop of bare runs must.
+
+    It writes the same stack bytes a call does, into ``m``'s RAM: give it a machine
+    of its own."""
+    from unicorn import x86_const as x86
+
+    from emu.core.cpu import Cpu
+
+    cpu = m.cpu
+    assert cpu is not None and m._ram is not None  # noqa: SLF001
+    cpu.set_context_mode(False)  # the CPU alone: memory is shared below
+    try:
+        ctx = m.uc.context_save()
+    finally:
+        cpu.set_context_mode(True)
+    uc = Cpu.new_uc64()
+    m._ram.map_into(uc)  # noqa: SLF001 - the same host memory, mapped again
+    uc.context_restore(ctx)
+    rsp, target = m._call_rsp - 8, m.symbol(fn)  # noqa: SLF001 - the call's own stack
+    uc.mem_write(m._call_stack_pa, m._ret_addr)  # noqa: SLF001
+    from emu.build.abi import define
+
+    quiet = define("KMEMU_CALL_QUIET")  # as the machine's fast path: the same instructions
+    uc.mem_write(m._call_stack_pa + 8, quiet.to_bytes(8, "little"))  # noqa: SLF001
+    sym = m._syms().by_name["kmemu_call_return"]  # noqa: SLF001
+    end = sym.address + sym.size - 2  # just past its hlt: where the run ends
+
+    def bare() -> None:
+        uc.reg_write(x86.UC_X86_REG_RSP, rsp)
+        uc.emu_start(target, 0)
+
+    bare()
+    rip = uc.reg_read(x86.UC_X86_REG_RIP)
+    if rip != end:
+        raise RuntimeError(f"the plain run of {fn} ended at {m.symbolize(rip)}")
+    bare.uc = uc  # type: ignore[attr-defined]  # keeps the instance alive with the closure
+    return bare
+
+
+def round_trip_rows(m: Machine, repeat: int = 5) -> list[Row]:
+    """The host round trip against what Unicorn alone costs, measured in the same
+    process and the same run, interleaved (a busy host slows both alike)."""
+    bare = plain_unicorn_call(m)
+    m.kfree(m.kmalloc(64))
+
+    def call() -> None:
+        m.call("kmemu_test_nop")
+
+    def pair() -> None:
+        m.kfree(m.kmalloc(64))
+
+    calls, bares, pairs = [], [], []
+    for _ in range(max(3, repeat) * 3):
+        calls.append(_per_op_us(call, 300))
+        bares.append(_per_op_us(bare, 300))
+        pairs.append(_per_op_us(pair, 150))
+    c, b, p = (statistics.median(x) for x in (calls, bares, pairs))
+    n = 512  # one ring: one guest entry per batch
+
+    def batched() -> float:
+        t = time.perf_counter()
+        ptrs = m.batch([("kmalloc", 64, 0xCC0)] * n)
+        m.batch([("kfree", q) for q in ptrs])
+        return (time.perf_counter() - t) / n * 1e6
+
+    per_pair = _median(batched, max(3, repeat))
+    return [Row("call() of an empty kernel function (kmemu_test_nop), median", c, "us"),
+            Row("  bare emu_start of the same instructions, plain Unicorn", b, "us", "",
+                "same process, same run"),
+            Row("  call() / bare emu_start", c / b, "x", "<= 2"),
+            Row("kmalloc(64)+kfree pair from Python, median", p, "us"),
+            Row("  pair / empty call()", p / c, "x", "<= 2"),
+            Row(f"  ... in m.batch() ({n} kmalloc, then {n} kfree), per pair", per_pair, "us",
+                "", "two guest entries")]
 
 
 def stopped_call_rows(m: Machine) -> list[Row]:
@@ -264,12 +365,7 @@ def kunit_rows(m: Machine) -> list[Row]:
                 marginal, "ms", "<= 1",
                 f"list-kernel-test: {ncases} cases vs 1; bodies are tiny"),
             Row("KUnit suite fixed cost (header, suite begin/end, snapshots)", one, "ms")]
-    snap = m.snapshot()
-    with m.count_instructions() as n:
-        m.call("kunit_case_run", suites[0].address, 0, 1)
-    m.restore(snap)
-    rows.append(Row("  kunit_case_run(list_test_list_init) guest instructions", n[0], "insns",
-                    "", "deterministic"))
+    rows += kunit_insn_rows(m)
     rows += module_kunit_rows()
     with tempfile.TemporaryDirectory() as d:
         src = Path(d) / "bench_kunit.c"
@@ -283,6 +379,18 @@ def kunit_rows(m: Machine) -> list[Row]:
         f"FAILED: {(r.stderr or r.stdout).strip()[:60]}"
     rows.append(Row("kmemu kunit, 40-case suite, wall time", wall, "ms", "", note))
     return rows
+
+
+def kunit_insn_rows(m: Machine) -> list[Row]:
+    from emu.check import kunit
+
+    suite = next(s for s in kunit.builtin_suites(m) if s.name == "list-kernel-test")
+    snap = m.snapshot()
+    with m.count_instructions() as n:
+        m.call("kunit_case_run", suite.address, 0, 1)
+    m.restore(snap)
+    return [Row("  kunit_case_run(list_test_list_init) guest instructions", n[0], "insns",
+                "", "deterministic")]
 
 
 def _kunit_case_ms(m: Machine, suites: list, one_case: str, ncases: int,
@@ -448,3 +556,87 @@ def print_table(rows: list[Row]) -> None:
     for r in rows:
         val = f"{r.value:,.0f}" if r.unit in ("insns", "count") else f"{r.value:,.3f}"
         print(f"{r.name:<{w}}  {val:>12}  {r.unit:<5}  {r.target or r.note}")
+
+
+# --- comparing with a saved run ----------------------------------------------------------
+
+#: Units whose figures are deterministic: compared exactly.
+EXACT_UNITS = ("insns", "count")
+#: Default noise threshold for measured figures: a ratio beyond 1 + NOISE is flagged.
+NOISE = 0.25
+
+
+def load_rows(path: str | Path) -> list[Row]:
+    """Rows of a run saved by ``kmemu bench --json`` / ``--save``; :class:`BadArgument`
+    naming the file if it is not one."""
+    from emu.core.errors import BadArgument
+
+    try:
+        data = json.loads(Path(path).read_text())
+        return [Row(str(d["name"]), float(d["value"]), str(d["unit"]), str(d.get("target", "")),
+                    str(d.get("note", ""))) for d in data]
+    except OSError as e:
+        raise BadArgument(f"cannot read {path}: {e.strerror}") from None
+    except (ValueError, TypeError, KeyError) as e:
+        raise BadArgument(f"{path} is not a saved kmemu bench run (a JSON list of rows with "
+                          f"name, value and unit): {e}") from None
+
+
+def save_rows(rows: list[Row], path: str | Path) -> None:
+    Path(path).write_text(json.dumps([r.to_dict() for r in rows], indent=1) + "\n")
+
+
+@dataclass
+class Comparison:
+    row: Row
+    ref: Row | None
+    verdict: str  # "", "REGRESSED", "improved", "new"
+
+    @property
+    def ratio(self) -> float | None:
+        if self.ref is None or not self.ref.value:
+            return None
+        return self.row.value / self.ref.value
+
+
+def compare(rows: list[Row], ref: list[Row], noise: float = NOISE) -> list[Comparison]:
+    """Each row beside the saved one of the same name.  Instruction counts (and other
+    deterministic counts) regress on any increase; measured figures (times, ratios,
+    sizes) when the ratio to the saved one exceeds ``1 + noise``.  Higher is worse for
+    every figure of the bench."""
+    by_name = {r.name: r for r in ref}
+    out = []
+    for r in rows:
+        old = by_name.get(r.name)
+        if old is None or old.unit != r.unit:
+            out.append(Comparison(r, None, "new"))
+            continue
+        if r.unit in EXACT_UNITS:
+            verdict = ("REGRESSED" if r.value > old.value else
+                       "improved" if r.value < old.value else "")
+        else:
+            ratio = r.value / old.value if old.value else float("inf") if r.value else 1.0
+            verdict = ("REGRESSED" if ratio > 1 + noise else
+                       "improved" if ratio < 1 / (1 + noise) else "")
+        out.append(Comparison(r, old, verdict))
+    return out
+
+
+def _fmt(r: Row) -> str:
+    return f"{r.value:,.0f}" if r.unit in EXACT_UNITS else f"{r.value:,.3f}"
+
+
+def print_comparison(cmp: list[Comparison], noise: float, ref_name: str) -> int:
+    """Print the comparison; return the number of regressions."""
+    w = max(len(c.row.name) for c in cmp)
+    print(f"compared with {ref_name}: instruction counts exactly, measured figures beyond "
+          f"a ratio of {1 + noise:g} (noise threshold)")
+    print(f"{'benchmark':<{w}}  {'now':>12}  {'saved':>12}  {'ratio':>6}  unit   verdict")
+    for c in cmp:
+        old = _fmt(c.ref) if c.ref else "-"
+        ratio = f"{c.ratio:.2f}" if c.ratio is not None else "-"
+        print(f"{c.row.name:<{w}}  {_fmt(c.row):>12}  {old:>12}  {ratio:>6}  {c.row.unit:<5}  "
+              f"{c.verdict}")
+    bad = sum(c.verdict == "REGRESSED" for c in cmp)
+    print(f"{bad} regression(s)" if bad else "no regressions")
+    return bad

@@ -3,7 +3,7 @@
     kmemu boot [--mem SIZE] [--e820 FILE] [--cmdline STR] [--module FILE.c]... [--quiet] [--json]
     kmemu build [--force]
     kmemu qemu [--mem SIZE] [--cmdline STR] [--timeout S]
-    kmemu bench [--json] [--repeat N]
+    kmemu bench [--json] [--save FILE.json] [--compare REF.json [--noise F]] [--repeat N]
     kmemu e820 [--mem SIZE | --e820 FILE]
     kmemu cflags [--name NAME]
     kmemu compile-commands FILE.c... [-o OUT] [--name NAME] [--cc CC]
@@ -135,13 +135,21 @@ def cmd_qemu(a: argparse.Namespace) -> int:
 
 
 def cmd_bench(a: argparse.Namespace) -> int:
-    from emu.frontend.bench import print_table, run_bench
+    from emu.frontend import bench
 
-    rows = run_bench(repeat=a.repeat)
+    ref = bench.load_rows(a.compare) if a.compare else None  # a bad file fails before the run
+    if not 0 <= a.noise < 100:
+        raise BadArgument(f"--noise must be a fraction such as 0.25, got {a.noise}")
+    rows = bench.run_bench(repeat=a.repeat)
+    if a.save:
+        bench.save_rows(rows, a.save)
     if a.json:
         print(json.dumps([r.to_dict() for r in rows], indent=1))
-    else:
-        print_table(rows)
+    elif ref is None:
+        bench.print_table(rows)
+    if ref is not None:
+        cmp = bench.compare(rows, ref, a.noise)
+        return 1 if bench.print_comparison(cmp, a.noise, a.compare) else 0
     return 0
 
 
@@ -354,7 +362,15 @@ def parser() -> argparse.ArgumentParser:
     q.set_defaults(fn=cmd_qemu)
 
     be = sub.add_parser("bench", help="measure boot, snapshot and call costs")
-    be.add_argument("--json", action="store_true")
+    be.add_argument("--json", action="store_true", help="print the rows as JSON")
+    be.add_argument("--save", metavar="FILE.json", help="also save the rows as JSON")
+    be.add_argument("--compare", metavar="REF.json",
+                    help="print each figure beside a saved run (--save/--json); exit 1 if "
+                         "any regressed: an instruction count at all, a measured figure "
+                         "beyond the noise threshold")
+    be.add_argument("--noise", type=float, default=0.25,
+                    help="noise threshold for measured figures, as a fraction (default 0.25:"
+                         " a time 1.25x the saved one is a regression)")
     be.add_argument("--repeat", type=int, default=5, help="boots per size (default 5)")
     be.set_defaults(fn=cmd_bench)
 

@@ -96,11 +96,19 @@ def check(gfp: int) -> None:
                        "(Linux warns and fails such a request); pass strict=False to send it")
 
 
+#: Strings parsed before (and accepted): ``m.kmalloc(64)`` parses "GFP_KERNEL" per call.
+_PARSED: dict[tuple[str, bool], int] = {}
+
+
 def parse(spec: str | int, strict: bool = True) -> int:
     """GFP flags from an int or ``"GFP_KERNEL | __GFP_ZERO"``; :class:`GfpError` if bad.
 
     ``strict`` also rejects combinations Linux considers bugs (see :func:`check`).
     """
+    if type(spec) is str:
+        hit = _PARSED.get((spec, strict))
+        if hit is not None:
+            return hit
     if isinstance(spec, bool):
         raise GfpError("GFP flags must be a name string or an int, not a bool")
     if isinstance(spec, int):
@@ -114,6 +122,11 @@ def parse(spec: str | int, strict: bool = True) -> int:
         gfp = 0
         for t in tokens:
             gfp |= _parse_token(t)
+        if strict:
+            check(gfp)
+        if type(spec) is str and len(_PARSED) < 4096:
+            _PARSED[(spec, strict)] = gfp
+        return gfp
     else:
         raise GfpError(f"GFP flags must be a string or an int, got {type(spec).__name__}")
     if strict:

@@ -46,9 +46,11 @@ from emu.core.cpu import (
     EXC_WITH_ERROR_CODE,
     WATCHDOG,
     BudgetExceeded,
+    CallEntry,
     Cpu,
     InsnCounter,
     RegBatch,
+    add_out_hook,
 )
 from emu.core.errors import BadArgument, CallStopped, KmemuError, MachineError
 from emu.core.ram import GuestRam, HostMemoryError, check_host_memory, format_size
@@ -73,6 +75,7 @@ from emu.firmware.e820 import (
 from emu.kernel import mm, pagetable
 from emu.kernel.events import EVENT_SIZE, Event, decode
 from emu.kernel.symbols import Params, Symbols
+from emu.machine.batch import BatchMixin
 from emu.machine.irq import InterruptController, IrqError, IrqState
 from emu.machine.modules import ModuleMixin, load_modules
 from emu.machine.page_alloc import PageAllocatorMixin
@@ -121,6 +124,17 @@ class GuestOops(KmemuError):
         super().__init__(f"{event.message} (RIP {rip_symbol}{at})\n{console.rstrip()}")
 
 
+class BatchOops(GuestOops):
+    """An operation of :meth:`Machine.batch` died in an oops, which stopped the batch:
+    ``index`` and ``op`` (:class:`emu.machine.batch.BatchOp`) say which, ``results``
+    holds the results of the operations before it; the rest is the oops's."""
+
+    def __init__(self, oops: GuestOops, index: int, op: object, results: list[int]) -> None:
+        super().__init__(oops.event, oops.console, oops.rip, oops.where)
+        self.index, self.op, self.results = index, op, results
+        self.args = (f"batch operation {index} ({op}) died: {self.args[0]}",)
+
+
 class GuestWaiting(CallStopped):
     """The guest is asleep waiting for something only an interrupt could bring
     (e.g. memory for a ``__GFP_NOFAIL`` allocation) and nothing is pending; the
@@ -161,6 +175,24 @@ class Snapshot:
     code_version: int = 0  # module text it holds (ModuleMixin._code_version)
 
 
+@dataclass(frozen=True, slots=True)
+class CallPlan:
+    """What :meth:`Machine.call` checks once per (function, argument count): the
+    address, the name for messages, each argument's allowed range (its C type's,
+    from DWARF) and the defined bits of the result (0: all 64)."""
+
+    target: int
+    name: str
+    bounds: tuple[tuple[int, int], ...]
+    mask: int
+
+
+class _Started(BaseException):
+    """Marker: the fast path's ``emu_start`` ran and returned normally."""
+
+
+_STARTED = _Started()
+
 #: SuspendedCall.stopped_by, as the refusal of another request says it
 _STOPPED_BY = {"breakpoint": "at a breakpoint", "watchpoint": "at a watchpoint",
                "interrupt": "by an interrupt", "budget": "by its budget",
@@ -172,7 +204,7 @@ def _u64(v: int) -> int:
 
 
 class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInfoMixin,
-              StopsMixin):
+              StopsMixin, BatchMixin):
     """An emulated PC with the kmemu kernel.  See the module docstring."""
 
     _port_console_log = -1  # KMEMU_PORT_CONSOLE_LOG once the kernel runs (_handover)
@@ -236,6 +268,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         self._arg_bounds: dict[int, tuple[tuple[int, int], ...]] = {}  # _check_arg_types
         self._module_params: dict[int, Params] = {}  # module functions resolved by call()
         self._ret_masks: dict[int, int] = {}  # functions returning bool/int: defined bits
+        self._call_plans: dict[tuple[str | int, int], CallPlan] = {}  # call()'s checks, cached
         self._snapshots: list[Snapshot] = []
         self._lines = None
         self._cfi_table = None
@@ -264,6 +297,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         self._sleeping = 0
         self.sleeps = 0  # guest waits for memory so far (timed out or woken)
         self._active_uc: Uc | None = None
+        self._quiet_end = 0  # see _find_quiet_end
         self.boot_seconds = 0.0
 
     # ------------------------------------------------------------------ boot
@@ -398,7 +432,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         self.irq = InterruptController(uc)
         uc.hook_add(UC_HOOK_INTR, self._on_intr)
         uc.hook_add(UC_HOOK_INSN, self._port_in, None, 1, 0, x86.UC_X86_INS_IN)
-        uc.hook_add(UC_HOOK_INSN, self._port_out, None, 1, 0, x86.UC_X86_INS_OUT)
+        add_out_hook(uc, self._port_out)  # every host call ends in an out: the lean hook
         self._exc: int | None = None
         if self._count_insns:
             self._insn_counter().acquire()
@@ -409,16 +443,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
             return KMEMU_MAGIC if self._uc is not None else 0xFFFFFFFF
         return (1 << (8 * size)) - 1  # nothing there: the ISA bus floats high
 
-    def _port_out(self, uc: Uc, port: int, size: int, value: int, _: object) -> None:
-        if port == PORT_CONSOLE:
-            self._console_byte(value & 0xFF)
-        elif port == self._port_console_log:
-            self._console_bytes(self._log_tail(uc, value))
-        elif port == PORT_EVENT and self._uc is not None:
-            raw = bytes(uc.mem_read(value, EVENT_SIZE))
-            assert self.symbols is not None
-            self.events.append(decode(raw, self.symbolize))
-        elif port == PORT_CTL and self._uc is not None:
+    def _port_out(self, uc: Uc, port: int, size: int, value: int, _: object = None) -> None:
+        if port == PORT_CTL and self._uc is not None:  # first: every host call ends here
             if value in (CTL_SLEEP, CTL_SLEEP_FOREVER):
                 self._sleeping = value  # the hlt that follows stops the run
             elif value == CTL_IRQ_WINDOW:
@@ -428,6 +454,14 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
             else:
                 self._ctl = value
                 uc.emu_stop()
+        elif port == PORT_CONSOLE:
+            self._console_byte(value & 0xFF)
+        elif port == self._port_console_log:
+            self._console_bytes(self._log_tail(uc, value))
+        elif port == PORT_EVENT and self._uc is not None:
+            raw = bytes(uc.mem_read(value, EVENT_SIZE))
+            assert self.symbols is not None
+            self.events.append(decode(raw, self.symbolize))
         elif port == PORT_EXIT:
             self.exit_code = value
             self._ctl = -1
@@ -465,17 +499,21 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         uc.emu_stop()
 
     # ------------------------------------------------------------------ run loop
-    def _run(self, budget_seconds: float | None = None, max_insns: int | None = None) -> int:
+    def _run(self, budget_seconds: float | None = None, max_insns: int | None = None,
+             first: BaseException | None = None) -> int:
         """Run from the current RIP until a control stop; returns the CTL_* value.
 
         Faults are delivered to the guest IDT, pending interrupts whenever
         IF is set, and a budget overrun raises :class:`BudgetExceeded`.
+        ``first``: the first ``emu_start`` already ran (the fast path's, with the
+        watchdog armed for this budget); ``_STARTED``, or the exception it raised.
         """
         uc, cpu, irq = self._uc, self.cpu, self.irq
         assert uc is not None and cpu is not None and irq is not None
         seconds = self.budget_seconds if budget_seconds is None else budget_seconds
         watch = self._watch
-        watch.arm(seconds)
+        if first is None:
+            watch.arm(seconds)
         counter = None
         if max_insns is not None:
             counter = self._insn_counter()
@@ -483,21 +521,27 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
             counter.limit, counter.exceeded = counter.count + max_insns, False
         try:
             while True:
-                if irq.has_pending() and cpu.irqs_enabled():
-                    self._deliver_irq()
-                self._sync_irq_flag(irq.has_pending())
-                if self._interrupted:  # interrupt() between two emu_start calls
-                    return self._take_interrupt()
-                self._ctl, self._exc, self._want_irq_stop = None, None, False
-                self._tb_counted = False
+                if first is None:
+                    if irq.has_pending() and cpu.irqs_enabled():
+                        self._deliver_irq()
+                    self._sync_irq_flag(irq.has_pending())
+                    if self._interrupted:  # interrupt() between two emu_start calls
+                        return self._take_interrupt()
+                    self._ctl, self._exc, self._want_irq_stop = None, None, False
+                    self._tb_counted = False
                 try:
-                    uc.emu_start(cpu.rip, 0)
+                    if first is None:
+                        uc.emu_start(cpu.rip, 0)
+                    elif first is not _STARTED:
+                        raise first
                 except UcError as e:
                     if e.errno == UC_ERR_INSN_INVALID:
                         self._exc = 6
                     else:
                         raise MachineError(
                             f"emulation failed at {self.symbolize(cpu.rip)}: {e}") from e
+                finally:
+                    first = None
                 irq.after_run()
                 self._reap_hooks()
                 if self._watch_step_pending and self._ctl is None and self._exc is None:
@@ -535,6 +579,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                                        f"(stopped after {ran}, at {self.symbolize(cpu.rip)})")
                     e.insns = ran
                     raise e
+                if self._quiet_end and cpu.rip == self._quiet_end:
+                    return CTL_CALL_DONE  # a quiet call's end (entry.S); see _call_fast
                 if irq.has_pending() and cpu.irqs_enabled():
                     continue
                 if self._halted():
@@ -644,6 +690,24 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         self._call_regs = RegBatch(self.uc, [x86.UC_X86_REG_RSP, x86.UC_X86_REG_RIP,
                                              x86.UC_X86_REG_RFLAGS, x86.UC_X86_REG_RBP,
                                              *ARG_REGS])
+        self._entry = CallEntry(self.uc, self._call_stack_pa, self.call_return_address,
+                                (self._idle_rsp, self._idle_rip, 0x202), x86.UC_X86_REG_R12)
+        self._quiet_end = self._find_quiet_end()
+        if self._quiet_end:
+            self._entry.set_quiet_word(define("KMEMU_CALL_QUIET"))
+
+    def _find_quiet_end(self) -> int:
+        """Where a quiet call stops (just past kmemu_call_return's hlt, see entry.S),
+        or 0 if this kernel has no quiet end or the call's two stack words are not
+        one physical run (then every call ends with the CALL_DONE port write)."""
+        sym = self._syms().by_name["kmemu_call_return"]
+        end = sym.address + sym.size - 2  # past the hlt; the jmp back is 2 bytes
+        try:
+            hlt = self.read_virt(end - 1, 1) == b"\xf4"
+            contiguous = self.translate(self._call_rsp, "write") == self._call_stack_pa + 8
+        except KmemuError:
+            return 0
+        return end if hlt and contiguous else 0
 
     @property
     def call_return_address(self) -> int:
@@ -774,59 +838,157 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         afterwards (tainted, as Linux would be) and ``restore()`` gives a clean one.
         An :meth:`interrupt` from the moment this is entered stops the call (even
         before its first instruction, as the gdb stub does for an early Ctrl-C).
+
+        The common case (process context, no limits of its own, nothing pending)
+        takes :meth:`_call_fast`; everything else the careful run loop (:meth:`_run`).
         """
-        self._begin_request()
-        self._require_ready()
-        self._check_budget(budget_seconds, max_insns)
-        vals = self._check_args(args)
-        target = self._resolve_function(fn, len(vals))
-        self._check_arg_types(fn, target, args)
+        self._interrupted = False  # _begin_request, inlined: this is the hot path
+        if self.state != "ready":
+            self._require_ready()
+        limited = budget_seconds is not None or max_insns is not None
+        if limited:
+            self._check_budget(budget_seconds, max_insns)
+        plan = self._call_plans.get((fn, len(args))) if type(fn) in (str, int) else None
+        if plan is None:
+            plan = self._call_plan(fn, args)
+        vals = self._call_values(fn, plan, args) if args else []
+        if context == "process":
+            if not limited:
+                return self._call_fast(plan, vals)
+            return self._call_careful(plan, vals, budget_seconds, max_insns)
         if context not in CONTEXTS:
             raise BadArgument(f"context must be one of {', '.join(CONTEXTS)}; got {context!r}")
-        uc = self._uc
-        assert uc is not None
-        mask = self._ret_masks.get(target)
+        return self._call_in_context(plan, vals, context, budget_seconds, max_insns)
+
+    # The call path, in four pieces (see ARCHITECTURE.md "The host round trip"):
+    #   _call_plan     once per (function, argument count): resolve, DWARF checks
+    #   _call_values   every call: the arguments against the plan's bounds
+    #   _call_fast     every process-context call: one emu_start, no Python loop
+    #   _call_careful  the same call through _complete/_run (stops, IRQs, budgets)
+    def _call_plan(self, fn: str | int, args: tuple[object, ...]) -> CallPlan:
+        """Resolve ``fn`` for ``len(args)`` arguments (symbol, DWARF parameter count,
+        types and return width) once; cached until the module list changes."""
+        self._check_args(args)  # the first bad argument's error, as before any lookup
+        target = self._resolve_function(fn, len(args))
+        self._check_arg_types(fn, target, args)
+        bounds = self._arg_bounds[target]
+        wide = (-(1 << 63), U64)
+        per_arg = tuple(bounds[i] if i < len(bounds) else wide for i in range(len(args)))
+        p = self._params_at(target)
+        mask = (1 << (8 * p.ret_size)) - 1 if p is not None and p.ret_size < 8 else 0
         name = fn if isinstance(fn, str) else self.symbolize(target)
-        if context != "process":
-            req = struct.pack("<Q6QQQ", target, *(vals + [0] * (6 - len(vals))), 0, 0)
-            uc.mem_write(self._req_pa, req)
-        if context == "irq":
-            def finish_irq(stop: int) -> int:
-                if stop != CTL_READY:
-                    raise MachineError(f"kernel did not return to idle after the IRQ call "
-                                       f"({stop})")
-                done, = struct.unpack("<Q", uc.mem_read(self._req_pa + 64, 8))
-                if not done:
-                    raise MachineError("the call vector's handler did not run")
-                r = struct.unpack("<Q", uc.mem_read(self._req_pa + 56, 8))[0]
-                return r & mask if mask else r
+        plan = CallPlan(target, name, per_arg, mask)
+        if type(fn) in (str, int):  # not bool: True == 1 would share 1's entry
+            self._call_plans[(fn, len(args))] = plan
+        return plan
 
-            self.irq.raise_irq(define("KMEMU_CALL_VECTOR"))  # type: ignore[union-attr]
-            self._to_idle()
-            return self._complete(SuspendedCall(self, name, finish_irq), budget_seconds,
-                                  max_insns)
-        if context != "process":
-            target = self.symbol(f"kmemu_call_{context}")
-            vals = []
+    def _call_values(self, fn: str | int, plan: CallPlan, args: tuple[object, ...]) -> list[int]:
+        """The arguments as 64-bit register values; every one must be a plain int in its
+        parameter's range (anything else takes the full checks, which say what is wrong)."""
+        vals = []
+        for a, (lo, hi) in zip(args, plan.bounds, strict=False):  # one per argument
+            if type(a) is not int or not lo <= a <= hi:
+                self._check_args(args)  # int subclasses (IntFlag, ...) pass these
+                self._check_arg_types(fn, plan.target, args)
+            vals.append(a if a >= 0 else a & U64)  # type: ignore[operator]
+        return vals
 
+    def _call_fast(self, plan: CallPlan, vals: list[int]) -> int:
+        """Run a process-context call with one ``emu_start`` and return its result.
+
+        Taken only when nothing needs the run loop before the first instruction (no
+        pending or timed interrupt, the IRQ flag in guest memory already clear, no
+        stepped instruction's stop to report).  When the run ends in anything but
+        the call's clean return (an exception to deliver, a breakpoint, a
+        watchpoint, an oops, the budget) the call goes on through the careful path
+        from exactly where it stopped: nothing is run twice.
+        """
+        irq = self.irq
+        if (irq.state.pending or irq.state.timers  # type: ignore[union-attr]
+                or self._irq_flag is not False or self._ctl_pending is not None
+                or self._interrupted):
+            return self._call_careful(plan, vals, None, None)
+        entry = self._entry
+        entry.push_return(True)  # quiet: the call ends at kmemu_call_return's hlt
+        entry.enter_regs.write([self._call_rsp - 8, plan.target, 0x202, 0, *vals])
+        mark = len(self._console)
+        self.state = "running"
+        self._ctl, self._exc, self._want_irq_stop = None, None, False
+        self._tb_counted = False
+        watch = self._watch
+        watch.arm(self.budget_seconds)
+        first = entry.run(plan.target)
+        if (first is None and self._exc is None and self._stop_hit is None
+                and not self._watch_step_pending and not self._retired_hooks
+                and not irq.state.timers):  # type: ignore[union-attr]
+            result, rip = entry.result_and_rip()  # %r12: kmemu_call_return's convention
+            if (self._ctl is None and rip == self._quiet_end) or self._ctl == CTL_CALL_DONE:
+                watch.disarm()
+                entry.to_idle()
+                self.state = "ready"
+                return result & plan.mask if plan.mask else result
+        return self._complete(SuspendedCall(self, plan.name, self._call_finish(plan)), None,
+                              None, mark=mark, first=first or _STARTED)
+
+    def _call_finish(self, plan: CallPlan) -> Callable[[int], int]:
+        """The end of a process-context call: its result from %r12, back to idle."""
         def finish(stop: int) -> int:
             if stop != CTL_CALL_DONE:
-                raise MachineError(f"kernel stopped unexpectedly during {name} (control {stop})")
+                raise MachineError(f"kernel stopped unexpectedly during {plan.name} "
+                                   f"(control {stop})")
             result = self._call_regs.read(x86.UC_X86_REG_R12)  # kmemu_call_return's convention
             self._to_idle()
-            return result & mask if mask else result
+            return result & plan.mask if plan.mask else result
 
-        uc.mem_write(self._call_stack_pa, self._ret_addr)
-        self._call_regs.write([self._call_rsp - 8, target, 0x202, 0, *vals])
-        return self._complete(SuspendedCall(self, name, finish), budget_seconds, max_insns)
+        return finish
+
+    def _call_careful(self, plan: CallPlan, vals: list[int], budget_seconds: float | None,
+                      max_insns: int | None, target: int | None = None) -> int:
+        """A call entered at ``target`` (default: the function itself) through the full
+        run loop: budgets, instruction limits, pending interrupts."""
+        self._entry.push_return(True)  # the same guest memory whichever path runs the call
+        self._call_regs.write([self._call_rsp - 8, plan.target if target is None else target,
+                               0x202, 0, *vals])
+        return self._complete(SuspendedCall(self, plan.name, self._call_finish(plan)),
+                              budget_seconds, max_insns)
+
+    def _call_in_context(self, plan: CallPlan, vals: list[int], context: str,
+                         budget_seconds: float | None, max_insns: int | None) -> int:
+        """irqs_off / preempt_off (a wrapper in kernel/host.c runs the request) and irq
+        (the call vector's handler runs it, inside a real hard-IRQ entry)."""
+        uc = self._uc
+        assert uc is not None
+        req = struct.pack("<Q6QQQ", plan.target, *(vals + [0] * (6 - len(vals))), 0, 0)
+        uc.mem_write(self._req_pa, req)
+        if context != "irq":
+            return self._call_careful(plan, [], budget_seconds, max_insns,
+                                      target=self.symbol(f"kmemu_call_{context}"))
+        mask = plan.mask
+
+        def finish_irq(stop: int) -> int:
+            if stop != CTL_READY:
+                raise MachineError(f"kernel did not return to idle after the IRQ call "
+                                   f"({stop})")
+            done, = struct.unpack("<Q", uc.mem_read(self._req_pa + 64, 8))
+            if not done:
+                raise MachineError("the call vector's handler did not run")
+            r = struct.unpack("<Q", uc.mem_read(self._req_pa + 56, 8))[0]
+            return r & mask if mask else r
+
+        self.irq.raise_irq(define("KMEMU_CALL_VECTOR"))  # type: ignore[union-attr]
+        self._to_idle()
+        return self._complete(SuspendedCall(self, plan.name, finish_irq), budget_seconds,
+                              max_insns)
 
     def _complete(self, call: SuspendedCall, budget_seconds: float | None,
-                  max_insns: int | None) -> int:
-        """Run a started call to its end, or suspend it at a stopping breakpoint."""
+                  max_insns: int | None, mark: int | None = None,
+                  first: BaseException | None = None) -> int:
+        """Run a started call to its end, or suspend it at a stopping breakpoint.
+        ``mark`` and ``first``: see :meth:`_run_request` (the fast path's hand-over)."""
         self.state = "running"
         self._suspended = call
         try:
-            stop = self._run_request(budget_seconds, max_insns)
+            stop = self._run_request(budget_seconds, max_insns, mark, first)
         except CallStopped as e:  # budget, interrupt, wait: the call stays where it is
             self._suspend_stopped(call, e)
             raise
@@ -846,15 +1008,20 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         call.result = call.on_done(stop)
         return call.result
 
-    def _run_request(self, budget_seconds: float | None, max_insns: int | None) -> int:
-        mark = len(self._console)
+    def _run_request(self, budget_seconds: float | None, max_insns: int | None,
+                     mark: int | None = None, first: BaseException | None = None) -> int:
+        """Run the request to its control stop and turn an oops or an exit into its
+        exception.  ``first`` set: :meth:`_call_fast` already ran the first
+        ``emu_start`` (``_STARTED``, or what it raised) with the console at ``mark``."""
+        if mark is None:
+            mark = len(self._console)
         # no clearing of _interrupted here: an interrupt() since the request began (while
         # its arguments were checked against DWARF, say) stops the run as it starts
         try:
             if self._ctl_pending is not None:  # a stepped instruction already ended the run
                 stop, self._ctl_pending = self._ctl_pending, None
             else:
-                stop = self._run(budget_seconds, max_insns)
+                stop = self._run(budget_seconds, max_insns, first)
         except MachineError:
             self.state = "crashed"
             raise
@@ -1176,7 +1343,9 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         del self._snapshots[idx + 1 :]
         self.uc.context_restore(snap.context)  # type: ignore[arg-type]
         self._restore_code_version(snap.code_version)  # also the module list, if it differs
-        self._irq_flag = None  # guest memory went back: rewrite the flag on the next run
+        # guest memory went back, and the flag with it: read it (a write would copy its
+        # page, ~50 us after every restore) so the next run writes it only if it differs
+        self._irq_flag = self.uc.mem_read(self._irq_flag_pa, 1) != b"\x00"
         del self._console[snap.console_len :]
         self._line.clear()
         del self.events[snap.events_len :]

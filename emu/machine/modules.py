@@ -236,6 +236,7 @@ class ModuleMixin:
         self._resolved.clear()
         self._arg_bounds.clear()  # a module at a reused address has other parameters
         self._module_params.clear()
+        self._call_plans.clear()
 
     def _debug_view(self: Machine) -> DebugView | None:
         """Symbols, lines, CFI and drgn over the kernel plus the loaded modules, or

@@ -58,6 +58,8 @@ class SlabMixin:
     # kmalloc family ----------------------------------------------------------
     def kmalloc(self: Machine, size: int, gfp: str | int = "GFP_KERNEL", *,
                 context: str = "process") -> int:
+        if context == "process":  # call()'s default: the hot path passes no keywords
+            return self.call("kmalloc", size, parse_gfp(gfp))
         return self.call("kmalloc", size, parse_gfp(gfp), context=context)
 
     def kzalloc(self: Machine, size: int, gfp: str | int = "GFP_KERNEL", *,
@@ -73,7 +75,10 @@ class SlabMixin:
         return self.call("krealloc", addr, size, parse_gfp(gfp), context=context)
 
     def kfree(self: Machine, addr: int, *, context: str = "process") -> None:
-        self.call("kfree", addr, context=context)
+        if context == "process":
+            self.call("kfree", addr)
+        else:
+            self.call("kfree", addr, context=context)
 
     def kfree_sensitive(self: Machine, addr: int, *, context: str = "process") -> None:
         self.call("kfree_sensitive", addr, context=context)

@@ -285,7 +285,7 @@ def test_bench_json(capsys) -> None:
         assert isinstance(r["name"], str) and r["name"]
         assert isinstance(r["value"], (int, float)) and isinstance(r["unit"], str)
     boots = [r for r in rows if r["name"].startswith("boot to ready")]
-    calls = [r for r in rows if r["name"].startswith("call() round trip")]
+    calls = [r for r in rows if r["name"].startswith("call() of an empty kernel function")]
     assert boots and calls
     for r in boots:
         assert r["unit"] == "ms" and r["value"] > 0
@@ -294,6 +294,50 @@ def test_bench_json(capsys) -> None:
     for r in rows:
         if r["unit"] == "insns":
             assert r["value"] > 0 and r["value"] == int(r["value"])
+
+
+def test_bench_compare_flags_regressions(capsys, tmp_path, monkeypatch) -> None:
+    """--save then --compare: instruction counts exactly, times beyond the noise."""
+    from emu.frontend import bench
+
+    now = [bench.Row("a call", 10.0, "us"), bench.Row("kmalloc insns", 80, "insns"),
+           bench.Row("vmalloc insns", 3000, "insns"), bench.Row("brand new", 1.0, "ms")]
+    monkeypatch.setattr(bench, "run_bench", lambda repeat=5: list(now))
+    ref = tmp_path / "ref.json"
+    code, out, _ = run(capsys, "bench", "--save", str(ref), "--repeat", "1")
+    assert code == 0 and "kmalloc insns" in out and json.loads(ref.read_text())[1]["value"] == 80
+    saved = json.loads(ref.read_text())
+    saved = [r for r in saved if r["name"] != "brand new"]
+    saved[0]["value"] = 7.0  # 10 us now: 1.43x, beyond the 0.25 threshold
+    saved[1]["value"] = 79  # one instruction more now: a regression
+    saved[2]["value"] = 3100  # fewer now: improved
+    ref.write_text(json.dumps(saved))
+    code, out, _ = run(capsys, "bench", "--compare", str(ref))
+    assert code == 1
+    lines = {ln.split("  ")[0]: ln for ln in out.splitlines()}
+    assert lines["a call"].rstrip().endswith("REGRESSED") and " 1.43 " in lines["a call"]
+    assert lines["kmalloc insns"].rstrip().endswith("REGRESSED")
+    assert lines["vmalloc insns"].rstrip().endswith("improved")
+    assert lines["brand new"].rstrip().endswith("new")
+    assert "2 regression(s)" in out
+    code, out, _ = run(capsys, "bench", "--compare", str(ref), "--noise", "0.5")
+    assert code == 1 and "1 regression(s)" in out  # 1.43x is noise at 0.5
+    saved[1]["value"] = 80
+    ref.write_text(json.dumps(saved))
+    code, out, _ = run(capsys, "bench", "--compare", str(ref), "--noise", "0.5")
+    assert code == 0 and out.rstrip().endswith("no regressions")
+
+
+@pytest.mark.parametrize("content, words", [
+    (None, "cannot read"), ("{not json", "is not a saved kmemu bench run"),
+    ('[{"name": "x"}]', "is not a saved kmemu bench run"),
+])
+def test_bench_compare_bad_reference(capsys, tmp_path, content, words) -> None:
+    ref = tmp_path / "ref.json"
+    if content is not None:
+        ref.write_text(content)
+    code, _, err = run(capsys, "bench", "--compare", str(ref))  # refused before any run
+    assert code != 0 and words in err and err.count("\n") <= 2
 
 
 # ---------------------------------------------------------------- real processes

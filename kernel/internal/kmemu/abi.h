@@ -67,16 +67,43 @@ struct kmemu_call_req {
 	u64 done;
 };
 
+/*
+ * m.batch(): many calls in one guest entry.  The host writes ops[0..n) of
+ * kmemu_batch_ring and calls kmemu_batch_run(n), which runs them in order in
+ * process context and stores each result in its op's ret.  kmemu_batch_done
+ * counts the ops that returned: after an oops it is the index of the op that
+ * died.  A longer batch is run as several entries of at most KMEMU_BATCH_RING.
+ */
+#define KMEMU_BATCH_RING 512
+#define KMEMU_BATCH_OP_WORDS 8 /* u64s per struct kmemu_batch_op */
+
+struct kmemu_batch_op {
+	u64 fn;
+	u64 args[6];
+	u64 ret;
+};
+
+/*
+ * A host call's stack holds its return address (kmemu_call_return+1) and, above
+ * it, a word: KMEMU_CALL_QUIET there makes kmemu_call_return end at its hlt
+ * without the CALL_DONE port write (the host's fast path; entry.S compares
+ * against this literal value).
+ */
+#define KMEMU_CALL_QUIET 0x5154
+
 #define KMEMU_CALL_VECTOR 0xec
 #define KMEMU_TEST_VECTOR 0x30
 
 extern bool host_present;
 extern struct kmemu_call_req kmemu_req;
+extern struct kmemu_batch_op kmemu_batch_ring[KMEMU_BATCH_RING];
+extern u64 kmemu_batch_done;
 
 void host_detect(void);
 void host_event(struct kmemu_event *ev);
 void host_ctl(u32 what);
 void kmemu_idle(void) __noreturn;
 void kmemu_exit(u32 code) __noreturn;
+u64 kmemu_batch_run(u64 n);
 
 #endif

@@ -1,0 +1,79 @@
+"""The bench's guest-instruction rows cannot grow silently.
+
+Guest instruction counts are deterministic (the ``machine`` fixture restores the
+same post-boot snapshot), so each row of ``kmemu bench`` counted in instructions
+is held to an upper bound: the count measured when the bound was last set, plus
+a small margin (2 % + 2 instructions) so that a harmless change of code layout
+does not fail CI.  Making a path shorter always passes; making one longer fails
+here until the bound is raised on purpose, in the same commit that explains why.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from emu import Machine
+from emu.frontend import bench
+
+#: Per group of rows (the bench function that makes them): row name -> instructions
+#: when last measured (kmemu bench, 256 MiB, debug off).
+MEASURED: dict[str, dict[str, int]] = {
+    "calls": {
+        "call() guest instructions": 31,
+        "kmemu_selftest guest instructions": 84365,
+    },
+    "page allocator": {
+        "alloc_pages+__free_pages order 0 (pcp)": 155,
+        "  alloc_pages order 0 alone": 71,
+        "  __free_pages order 0 alone": 66,
+        "alloc+free order 3 (buddy lists)": 581,
+    },
+    "slab": {
+        "kmalloc(64)+kfree fast path, debug off": 161,
+        "  kmalloc(64) alone": 85,
+        "  kfree alone": 76,
+    },
+    "vmalloc": {
+        "vmalloc(4 pages)+vfree, no purge": 9255,
+        "  ... plus the purge": 9879,
+        "vmalloc(1 page) with 1000 live areas": 1991,
+        "vmalloc(1 page) with 15000 live areas": 2406,
+    },
+    "kunit": {
+        "  kunit_case_run(list_test_list_init) guest instructions": 1910,
+    },
+}
+
+#: The bench's functions making each group (the same ones ``run_bench`` calls).
+GROUPS = {
+    "calls": bench.call_insn_rows,
+    "page allocator": bench.page_allocator_rows,
+    "slab": bench.slab_rows,
+    "vmalloc": bench.vmalloc_rows,
+    "kunit": bench.kunit_insn_rows,
+}
+
+
+def bound(measured: int) -> int:
+    return int(measured * 1.02) + 2
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_instruction_rows_stay_under_their_bounds(machine: Machine, group: str) -> None:
+    held = MEASURED[group]
+    rows = {r.name: r.value for r in GROUPS[group](machine) if r.unit == "insns"}
+    assert set(rows) == set(held), ("the bench's instruction rows changed: add new ones to "
+                                    f"MEASURED, drop gone ones: {sorted(set(rows) ^ set(held))}")
+    over = {name: f"{value:.0f} > {bound(held[name])} (measured {held[name]})"
+            for name, value in rows.items() if value > bound(held[name])}
+    assert not over, f"guest instruction counts grew: {over}"
+
+
+def test_instruction_rows_is_every_group() -> None:
+    """bench.instruction_rows (what a quick look at the counts prints) and this file
+    cover the same rows."""
+    import inspect
+
+    src = inspect.getsource(bench.instruction_rows)
+    for fn in GROUPS.values():
+        assert fn.__name__ in src
