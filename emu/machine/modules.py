@@ -268,6 +268,14 @@ class ModuleMixin:
         self._text_frames = None
         self.uc.ctl_flush_tb()
 
+    def _kernel_text_poked(self: Machine) -> None:
+        """The guest's text_poke() rewrote code (a static key changed).  Unicorn
+        re-translates the written page by itself (tests/kernel/test_jump_label.py),
+        so nothing is flushed now; but a snapshot from before holds the old bytes,
+        and restoring it must drop translations of the new ones: a new code version."""
+        self._code_version = next(_CODE_VERSIONS)
+        self._text_frames = None
+
     def _restore_code_version(self: Machine, version: int) -> None:
         """Guest memory went back to a snapshot holding module text ``version``:
         the translated blocks are still right when that is the version they were
