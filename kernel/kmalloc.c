@@ -162,22 +162,7 @@ size_t ksize(const void *p)
 }
 EXPORT_SYMBOL(ksize);
 
-void kfree(const void *p)
-{
-	if (ZERO_OR_NULL_PTR(p))
-		return;
-	if (WARN(!__virt_addr_valid((u64)p), "kfree: %px is not a kmalloc'ed address", p))
-		return;
-	struct page *head = __compound_head(__direct_virt_to_page(p));
-	if (likely(PageSlab(head))) {
-		__kmem_cache_free(head, (void *)p, (u64)__builtin_return_address(0));
-		return;
-	}
-	if (WARN(p != page_address(head), "kfree: %px is inside a page allocation, not at its start", p))
-		return;
-	__free_pages(head, PageHead(head) ? head[1].compound_order : 0);
-}
-EXPORT_SYMBOL(kfree);
+/* kfree() is in slab.c, where it inlines the free fast path (Linux's is in slub.c). */
 
 void kfree_sensitive(const void *p)
 {
