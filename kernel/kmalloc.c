@@ -36,7 +36,7 @@ static const u8 size_index[24] = {
 
 static inline unsigned int kmalloc_index(u64 size)
 {
-	if (size <= 192)
+	if (likely(size <= 192))
 		return size_index[(size - 1) / 8];
 	return 64 - (unsigned int)__builtin_clzl(size - 1); /* next power of two */
 }
@@ -59,8 +59,8 @@ struct kmem_cache *kmalloc_slab(size_t size, gfp_t gfp)
 }
 
 static inline struct kmem_cache *kmalloc_slab_inline(u64 size, gfp_t gfp)
-{
-	return kmalloc_caches[kmalloc_type(gfp)][kmalloc_index(size)];
+{	/* the common type without computing it: no type arithmetic, no 2-D index */
+	return likely(!(gfp & (__GFP_DMA | __GFP_RECLAIMABLE))) ? kmalloc_caches[KMALLOC_NORMAL][kmalloc_index(size)] : kmalloc_slab(size, gfp);
 }
 
 void kmalloc_caches_init(void)

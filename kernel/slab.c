@@ -24,7 +24,10 @@
  * slab.  tests/slab/test_irq_safety.py delivers an interrupt at every
  * instruction to prove it.  Debug checks and KUnit's leak hooks sit behind
  * static keys (slub_debug_enabled, kunit_track_key): a 5-byte nop each until
- * a cache with debug flags exists or a KUnit suite runs.
+ * a cache with debug flags exists or a KUnit suite runs.  Whatever the fast
+ * paths may call (the might_sleep report, the slow paths, the hooks) is a
+ * noinline function called in tail position, so they keep nothing live across
+ * a call and save only %rbx (cmpxchg16b's operand) besides the frame pointer.
  *
  * The free pointer is hardened like CONFIG_SLAB_FREELIST_HARDENED, and
  * set_freepointer() BUGs on the naive double free (object == current head).
@@ -59,14 +62,6 @@ static inline void set_freepointer(const struct kmem_cache *s, void *object, voi
 }
 
 /* --- slabs ---------------------------------------------------------------- */
-
-struct page *virt_to_slab(const void *addr)
-{
-	if (!__virt_addr_valid((u64)addr))
-		return NULL;
-	struct page *p = __compound_head(__direct_virt_to_page(addr));
-	return PageSlab(p) ? p : NULL;
-}
 
 static inline void *slab_address(const struct page *slab)
 {
@@ -133,6 +128,30 @@ static void discard_slab(struct kmem_cache *s, struct page *slab)
 	__free_pages(slab, s->order);
 }
 
+/*
+ * A direct-map address whose struct page exists: one section-bitmap test (an
+ * address below PAGE_OFFSET wraps past MAX_SECTIONS).  Unlike __virt_addr_valid
+ * no max_pfn test: a present section's struct pages all exist, and a pfn past
+ * max_pfn is never a slab page.
+ */
+static __always_inline bool slab_addr_valid(u64 addr)
+{
+	return pfn_valid((addr - PAGE_OFFSET) >> PAGE_SHIFT);
+}
+
+static __always_inline struct page *__virt_to_slab(const void *addr)
+{
+	if (unlikely(!slab_addr_valid((u64)addr)))
+		return NULL;
+	struct page *p = __compound_head(__direct_virt_to_page(addr));
+	return likely(PageSlab(p)) ? p : NULL;
+}
+
+struct page *virt_to_slab(const void *addr)
+{
+	return __virt_to_slab(addr);
+}
+
 static void add_partial_locked(struct kmem_cache *s, struct page *slab)
 {
 	list_add_tail(&slab->slab_list, &s->node.partial);
@@ -184,7 +203,8 @@ static void freeze_slab(struct kmem_cache *s, struct page *slab)
 	s->cpu_slab.slab = slab;
 }
 
-static void *___slab_alloc(struct kmem_cache *s, gfp_t gfp)
+/* The refill loop; interrupts off.  Inlined into ___slab_alloc (one frame, Linux's name). */
+static __always_inline void *slab_alloc_refill(struct kmem_cache *s, gfp_t gfp)
 {
 	struct kmem_cache_cpu *c = &s->cpu_slab;
 	unsigned long flags;
@@ -258,12 +278,15 @@ static noinline void *slab_post_alloc(struct kmem_cache *s, void *object, gfp_t 
 	return object;
 }
 
-/* The slow path with interrupts off (Linux's __slab_alloc), then the post hooks. */
-static noinline void *__slab_alloc(struct kmem_cache *s, gfp_t gfp, u64 orig_size, u64 caller)
+/*
+ * The slow path (Linux's ___slab_alloc): interrupts off around the refill, then
+ * the post-allocation hooks.  Out of line: the fast path calls it in tail position.
+ */
+static noinline void *___slab_alloc(struct kmem_cache *s, gfp_t gfp, u64 orig_size, u64 caller)
 {
 	unsigned long flags;
 	local_irq_save(flags);
-	void *object = ___slab_alloc(s, gfp);
+	void *object = slab_alloc_refill(s, gfp);
 	local_irq_restore(flags);
 	return object ? slab_post_alloc(s, object, gfp, orig_size, caller) : NULL;
 }
@@ -279,7 +302,7 @@ redo:
 	barrier(); /* tid before freelist: an interrupt after this read bumps it */
 	object = READ_ONCE(c->freelist);
 	if (unlikely(!object))
-		return __slab_alloc(s, gfp, orig_size, caller);
+		return ___slab_alloc(s, gfp, orig_size, caller);
 	if (unlikely(!cpu_freelist_cmpxchg(c, object, tid, get_freepointer(s, object))))
 		goto redo;
 	c->alloc_fast++;
@@ -408,8 +431,8 @@ void kmem_cache_free(struct kmem_cache *s, void *obj)
 {
 	if (!obj)
 		return;
-	struct page *slab = virt_to_slab(obj);
-	if (slab && slab->slab_cache != s && (s->flags & SLAB_CONSISTENCY_CHECKS)) {
+	struct page *slab = __virt_to_slab(obj);
+	if (unlikely(slab && slab->slab_cache != s && (s->flags & SLAB_CONSISTENCY_CHECKS))) {
 		free_debug_processing(s, slab, obj, (u64)__builtin_return_address(0));
 		return; /* reports "Wrong slab cache" */
 	}
@@ -432,7 +455,7 @@ void kfree(const void *p)
 {
 	if (unlikely(ZERO_OR_NULL_PTR(p)))
 		return;
-	if (WARN(!__virt_addr_valid((u64)p), "kfree: %px is not a kmalloc'ed address", p))
+	if (WARN(!slab_addr_valid((u64)p), "kfree: %px is not a kmalloc'ed address", p))
 		return;
 	struct page *head = __compound_head(__direct_virt_to_page(p));
 	if (likely(PageSlab(head)))
