@@ -37,8 +37,10 @@ def _runs_on_after_stop(m, rip: int) -> bool:
     """Whether the instruction at ``rip`` is one Unicorn runs to its end (and on, to the
     end of its block) even after ``emu_stop`` in its memory hook: measured for
     ``cmpxchg16b`` (a helper that does both stores; the SLUB fast paths use it), where
-    putting the old bytes back and stepping it again would redo half of it.  Its hit
-    is reported where the run stops instead, a few instructions after it."""
+    putting the old bytes back and stepping it again would redo half of it, and
+    stopping inside it left EFLAGS corrupt.  Such an access is recorded in the
+    watchpoint's ``hits`` but does not stop the run (a known limitation); while
+    single-stepping it stops as usual."""
     try:
         code = m.read_virt(rip, 4)
     except KmemuError:  # no code to read: the usual path
@@ -399,10 +401,8 @@ class Watchpoint:
         hit = WatchHit(self, "write" if writing else "read", va, size, old, new, rip,
                        m.symbolize(rip))
         self.hits.append(hit)
-        if self.stop:
+        if self.stop and m._stepping:  # noqa: SLF001 - else: see _runs_on_after_stop
             m._watch_hits.append(hit)  # noqa: SLF001
-            if not m._stepping:  # noqa: SLF001 - see _runs_on_after_stop
-                uc.emu_stop()
 
     def _on_entry_write(self, uc, access: int, address: int, size: int, value: int,
                         _: object) -> None:

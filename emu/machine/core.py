@@ -516,8 +516,6 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                         continue
                 self._watch_step_pending = False
                 self._undo_writes.clear()
-                if self._stop_hit is None and self._watch_hits and self._ctl is None:
-                    self._stop_hit = self._watch_hits[0]  # an access Unicorn ran past
                 if self._stop_hit is not None and self._ctl is None:
                     return CTL_STOPPED
                 if self._ctl is not None:
