@@ -203,8 +203,8 @@ static void freeze_slab(struct kmem_cache *s, struct page *slab)
 	s->cpu_slab.slab = slab;
 }
 
-/* The refill loop; interrupts off.  Inlined into ___slab_alloc (one frame, Linux's name). */
-static __always_inline void *slab_alloc_refill(struct kmem_cache *s, gfp_t gfp)
+/* The refill (Linux's ___slab_alloc); called by __slab_alloc with interrupts off. */
+static noinline void *___slab_alloc(struct kmem_cache *s, gfp_t gfp)
 {
 	struct kmem_cache_cpu *c = &s->cpu_slab;
 	unsigned long flags;
@@ -279,14 +279,15 @@ static noinline void *slab_post_alloc(struct kmem_cache *s, void *object, gfp_t 
 }
 
 /*
- * The slow path (Linux's ___slab_alloc): interrupts off around the refill, then
- * the post-allocation hooks.  Out of line: the fast path calls it in tail position.
+ * The slow path (Linux's __slab_alloc): interrupts off around ___slab_alloc,
+ * then the post-allocation hooks.  Out of line: the fast path calls it in tail
+ * position, so it keeps nothing live across a call.
  */
-static noinline void *___slab_alloc(struct kmem_cache *s, gfp_t gfp, u64 orig_size, u64 caller)
+static noinline void *__slab_alloc(struct kmem_cache *s, gfp_t gfp, u64 orig_size, u64 caller)
 {
 	unsigned long flags;
 	local_irq_save(flags);
-	void *object = slab_alloc_refill(s, gfp);
+	void *object = ___slab_alloc(s, gfp);
 	local_irq_restore(flags);
 	return object ? slab_post_alloc(s, object, gfp, orig_size, caller) : NULL;
 }
@@ -302,7 +303,7 @@ redo:
 	barrier(); /* tid before freelist: an interrupt after this read bumps it */
 	object = READ_ONCE(c->freelist);
 	if (unlikely(!object))
-		return ___slab_alloc(s, gfp, orig_size, caller);
+		return __slab_alloc(s, gfp, orig_size, caller);
 	if (unlikely(!cpu_freelist_cmpxchg(c, object, tid, get_freepointer(s, object))))
 		goto redo;
 	c->alloc_fast++;
