@@ -58,14 +58,21 @@ def test_poke_window_is_empty_between_pokes(machine: Machine) -> None:
     for i in range(TEXT_POKE_PAGES):
         assert machine.call("text_poke_virt_to_phys", TEXT_POKE_VADDR + i * 4096) == (1 << 64) - 1
     # and the kernel's text itself is still mapped where it runs
-    assert machine.call("text_poke_virt_to_phys", machine.symbols.address("kmalloc")) != (1 << 64) - 1
+    kmalloc = machine.symbols.address("kmalloc")
+    assert machine.call("text_poke_virt_to_phys", kmalloc) != (1 << 64) - 1
 
 
 MODULE = """#include <linux/module.h>
 #include <linux/jump_label.h>
 static DEFINE_STATIC_KEY_FALSE(mod_key);
 int mod_branch(void) { return static_branch_unlikely(&mod_key) ? 7 : 3; }
-void mod_set(int on) { if (on) static_branch_enable(&mod_key); else static_branch_disable(&mod_key); }
+void mod_set(int on)
+{
+	if (on)
+		static_branch_enable(&mod_key);
+	else
+		static_branch_disable(&mod_key);
+}
 static int __init jl_init(void) { static_branch_enable(&mod_key); return 0; }
 static void __exit jl_exit(void) { }
 module_init(jl_init);
