@@ -145,7 +145,7 @@ def test_print_locals_up_down_and_finish_of_a_selected_frame(s: DebugSession) ->
     assert re.search(r"^gfp = \(gfp_t\)3264$", s.info_variables(True), re.M)
     up = s.move_frame(2)  # past __slab_alloc (Linux's frames: ___slab_alloc <- __slab_alloc)
     assert up.startswith("#2  0x") and "__kmalloc_cache+" in up and s.frame_level == 2
-    assert s.print_expr("size") == "$2 = (u64)64"  # __kmalloc_cache's own parameter
+    assert s.print_expr("s->object_size") == "$2 = (u32)64"  # __kmalloc_cache's own s
     assert s.evaluate("$rip").value_() == s.m.backtrace()[2].pc  # the frame's registers
     with pytest.raises(SessionError, match="no frame at level 99"):
         s.select_frame(99)
