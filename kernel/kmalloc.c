@@ -36,7 +36,7 @@ static const u8 size_index[24] = {
 
 static inline unsigned int kmalloc_index(u64 size)
 {
-	if (size <= 192)
+	if (likely(size <= 192))
 		return size_index[(size - 1) / 8];
 	return 64 - (unsigned int)__builtin_clzl(size - 1); /* next power of two */
 }
@@ -59,8 +59,8 @@ struct kmem_cache *kmalloc_slab(size_t size, gfp_t gfp)
 }
 
 static inline struct kmem_cache *kmalloc_slab_inline(u64 size, gfp_t gfp)
-{
-	return kmalloc_caches[kmalloc_type(gfp)][kmalloc_index(size)];
+{	/* the common type without computing it: no type arithmetic, no 2-D index */
+	return likely(!(gfp & (__GFP_DMA | __GFP_RECLAIMABLE))) ? kmalloc_caches[KMALLOC_NORMAL][kmalloc_index(size)] : kmalloc_slab(size, gfp);
 }
 
 void kmalloc_caches_init(void)
@@ -162,22 +162,7 @@ size_t ksize(const void *p)
 }
 EXPORT_SYMBOL(ksize);
 
-void kfree(const void *p)
-{
-	if (ZERO_OR_NULL_PTR(p))
-		return;
-	if (WARN(!__virt_addr_valid((u64)p), "kfree: %px is not a kmalloc'ed address", p))
-		return;
-	struct page *head = __compound_head(__direct_virt_to_page(p));
-	if (likely(PageSlab(head))) {
-		__kmem_cache_free(head, (void *)p, (u64)__builtin_return_address(0));
-		return;
-	}
-	if (WARN(p != page_address(head), "kfree: %px is inside a page allocation, not at its start", p))
-		return;
-	__free_pages(head, PageHead(head) ? head[1].compound_order : 0);
-}
-EXPORT_SYMBOL(kfree);
+/* kfree() is in slab.c, where it inlines the free fast path (Linux's is in slub.c). */
 
 void kfree_sensitive(const void *p)
 {

@@ -386,6 +386,7 @@ void kunit_case_faulted(struct kunit_suite *suite, unsigned long index, unsigned
 /* suite_init, then the subtest header with `nr_cases` cases; the init's error or 0. */
 int kunit_suite_begin(struct kunit_suite *suite, unsigned long nr_cases)
 {
+	kunit_track_prepare(); /* before the host snapshots the suite */
 	suite->status_comment[0] = 0;
 	suite->suite_init_err = 0;
 	if (suite->suite_init) {

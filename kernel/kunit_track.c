@@ -17,12 +17,20 @@
 #include <kmemu/traps.h>
 
 bool kunit_tracking;
+DEFINE_STATIC_KEY_FALSE(kunit_track_key);
 struct kunit_alloc_record kunit_leaks[KUNIT_TRACK_MAX];
 u64 kunit_nr_leaks;
 u64 kunit_leaks_dropped;
 
+/* The allocators' hooks on: once, before the first case (patches their sites). */
+void kunit_track_prepare(void)
+{
+	static_branch_enable(&kunit_track_key);
+}
+
 void kunit_track_begin(void)
 {
+	kunit_track_prepare(); /* a no-op once on */
 	kunit_nr_leaks = 0;
 	kunit_leaks_dropped = 0;
 	kunit_tracking = true;

@@ -22,6 +22,7 @@
 #include <kmemu/memlayout.h>
 #include <kmemu/mmu.h>
 #include <kmemu/page_alloc.h>
+#include <kmemu/text_patching.h>
 #include <kmemu/traps.h>
 
 struct boot_info boot_info;
@@ -73,6 +74,8 @@ void kmain(u64 bi_pa)
 	if (cmdline_find(boot_info.cmdline, "memblock=debug"))
 		memblock_dump();
 	paging_init();
+	text_poke_init();
+	jump_label_init(); /* before any boot parameter turns a static key on */
 	kmemu_boot_stage = 2;
 	mm_core_init();
 	kmem_cache_init();

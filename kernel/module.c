@@ -41,6 +41,7 @@
  * oops path) see a module only once it is fully laid out.
  */
 #include <linux/errno.h>
+#include <linux/jump_label.h>
 #include <linux/export.h>
 #include <linux/kernel.h>
 #include <linux/printk.h>
@@ -50,6 +51,7 @@
 #include <kmemu/memlayout.h>
 #include <kmemu/mmu.h>
 #include <kmemu/module.h>
+#include <kmemu/text_patching.h>
 #include <kmemu/traps.h>
 #include <kmemu/vmap.h>
 
@@ -628,6 +630,18 @@ static void copy_symbols(struct module *mod, struct load_info *info)
 		mod->section_addr[i] = section_group(&info->sechdrs[i]) < 0 ? 0 : info->sechdrs[i].sh_addr;
 }
 
+/* The module's static-key sites (__jump_table, placed in its writable data). */
+static void find_jump_table(struct module *mod, const struct load_info *info)
+{
+	for (u32 i = 1; i < info->hdr->e_shnum; i++) {
+		const Elf64_Shdr *s = &info->sechdrs[i];
+		if (s->sh_addr && !strcmp(info->secstrings + s->sh_name, "__jump_table")) {
+			mod->jump_entries = (struct jump_entry *)s->sh_addr;
+			mod->num_jump_entries = (u32)(s->sh_size / sizeof(struct jump_entry));
+		}
+	}
+}
+
 /* Text RX, read-only data RO+NX; writable data stays RW+NX as vmalloc mapped it. */
 static void layout_protect(const struct module_layout *l)
 {
@@ -652,6 +666,7 @@ static void free_init_layout(struct module *mod)
 	for (u32 i = 0; i < mod->num_sections; i++)
 		if (mod->section_addr[i] >= b && mod->section_addr[i] < e)
 			mod->section_addr[i] = 0;
+	jump_label_module_drop_init(mod, b, e);
 	memset(&mod->init_layout, 0, sizeof(mod->init_layout));
 	modules_generation++;
 	vfree((void *)b);
@@ -728,6 +743,8 @@ static struct module *layout_and_link(struct module *tmp, struct load_info *info
 	mod->init = (int (*)(void))module_function(info, "init_module");
 	mod->exit = (void (*)(void))module_function(info, "cleanup_module");
 	copy_symbols(mod, info);
+	find_jump_table(mod, info);
+	jump_label_module_init(mod); /* its sites to the kernel's current key states */
 	module_enable_protections(mod);
 	return mod;
 }

@@ -141,10 +141,12 @@ void dump_pagetable(u64 va)
  * --- Runtime page tables (the vmalloc issue builds on these) -----------------
  *
  * After boot, table pages come from the page allocator (zeroed, counted in
- * pgtable_pages) and go back when a PTE or PMD table becomes empty.  The PUD
- * (PDPT) pages under the vmalloc range's PGD slots are allocated once at
- * boot (preallocate_vmalloc_pages) and never freed, so the top level never
- * changes after boot, as in Linux.  One function per level, same loop shape.
+ * pgtable_pages) and are never given back, as in Linux: once vmalloc (or
+ * the module area) populated a PMD or PTE table it stays, empty or not, so
+ * the next mapping there allocates and zeroes nothing (issue 15: freeing
+ * and re-zeroing them was most of a vmalloc+vfree cycle).  The PUD (PDPT)
+ * pages under the vmalloc range's PGD slots are allocated once at boot
+ * (preallocate_vmalloc_pages), so the top level never changes after boot.  One function per level, same loop shape.
  * Callers serialise changes to a range themselves (vmalloc holds its lock);
  * interrupts may run meanwhile but never touch the same range.
  */
@@ -160,20 +162,6 @@ static u64 *pt_alloc_rt(gfp_t gfp)
 		return NULL;
 	pgtable_pages++;
 	return page_address(p);
-}
-
-static void pt_free_rt(u64 *table)
-{
-	pgtable_pages--;
-	free_page((u64)table);
-}
-
-static bool pt_table_empty(const u64 *table)
-{
-	for (int i = 0; i < PTRS_PER_TABLE; i++)
-		if (table[i])
-			return false;
-	return true;
 }
 
 /* The table under *entry, allocating it (gfp) if empty; NULL when out of memory. */
@@ -255,12 +243,7 @@ static void vunmap_pmd_range(u64 *pmd, u64 va, u64 end)
 		u64 *e = &pmd[pmd_index(va)];
 		if (!(*e & _PAGE_PRESENT) || (*e & _PAGE_PSE))
 			continue;
-		u64 *pte = __va(*e & PTE_PFN_MASK);
-		vunmap_pte_range(pte, va, next);
-		if (pt_table_empty(pte)) {
-			*e = 0;
-			pt_free_rt(pte);
-		}
+		vunmap_pte_range(__va(*e & PTE_PFN_MASK), va, next); /* the table stays */
 	}
 }
 
@@ -271,12 +254,7 @@ static void vunmap_pud_range(u64 *pud, u64 va, u64 end)
 		u64 *e = &pud[pud_index(va)];
 		if (!(*e & _PAGE_PRESENT) || (*e & _PAGE_PSE))
 			continue;
-		u64 *pmd = __va(*e & PTE_PFN_MASK);
-		vunmap_pmd_range(pmd, va, next);
-		if (pt_table_empty(pmd)) {
-			*e = 0;
-			pt_free_rt(pmd);
-		}
+		vunmap_pmd_range(__va(*e & PTE_PFN_MASK), va, next); /* the table stays */
 	}
 }
 
@@ -292,7 +270,7 @@ static void vunmap_pgd_range(u64 *pgd, u64 va, u64 end)
 	}
 }
 
-/* Clear [va, end) and free emptied PTE/PMD tables; no TLB flush (see below). */
+/* Clear [va, end)'s PTEs; tables stay, and no TLB flush (see below). */
 void vunmap_range_noflush(u64 va, u64 end)
 {
 	vunmap_pgd_range(init_top_pgt, va, end);

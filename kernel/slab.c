@@ -6,21 +6,28 @@
  * node.partial; full slabs on no list.  A frozen slab's counters say all
  * objects are in use: the free ones belong to the CPU freelist.
  *
- *   fast alloc: pop cpu_slab.freelist            (interrupts off, ~10 insns)
- *   fast free:  push onto cpu_slab.freelist when the object's slab is the
- *               active one                        (interrupts off)
- *   slow alloc: refill from slab->freelist, else a partial slab, else a new
- *               slab from the page allocator (interrupts back on while the
- *               page allocator may sleep, for blocking GFP)
+ *   fast alloc: pop cpu_slab.freelist with one cmpxchg16b on (freelist, tid)
+ *   fast free:  push onto cpu_slab.freelist the same way, when the object's
+ *               slab is the active one
+ *   slow alloc: (interrupts off) refill from slab->freelist, else a partial
+ *               slab, else a new slab from the page allocator (interrupts
+ *               back on while the page allocator may sleep, for blocking GFP)
  *   slow free:  push onto slab->freelist under node.list_lock; a full slab
  *               becomes partial, an empty one is freed once min_partial
  *               partial slabs are kept
  *
- * kmemu differs from Linux in one place on purpose: the fast paths run
- * with interrupts off instead of Linux's cmpxchg on (freelist, tid); on one
- * CPU that is the same guarantee - an interrupt handler that allocates or
- * frees from the same cache never sees a half-updated freelist - and
- * tests deliver an interrupt at every instruction to prove it.
+ * The fast paths are Linux's: no interrupts-off window.  They read tid,
+ * then freelist (and slab), and commit with cmpxchg16b (freelist, tid) ->
+ * (new head, tid + 1).  An interrupt handler that allocates or frees from
+ * the same cache in between bumps tid, so the exchange fails and the path
+ * starts over; the slow paths bump tid whenever they change freelist or
+ * slab.  tests/slab/test_irq_safety.py delivers an interrupt at every
+ * instruction to prove it.  Debug checks and KUnit's leak hooks sit behind
+ * static keys (slub_debug_enabled, kunit_track_key): a 5-byte nop each until
+ * a cache with debug flags exists or a KUnit suite runs.  Whatever the fast
+ * paths may call (the might_sleep report, the slow paths, the hooks) is a
+ * noinline function called in tail position, so they keep nothing live across
+ * a call and save only %rbx (cmpxchg16b's operand) besides the frame pointer.
  *
  * The free pointer is hardened like CONFIG_SLAB_FREELIST_HARDENED, and
  * set_freepointer() BUGs on the naive double free (object == current head).
@@ -41,6 +48,7 @@
 
 struct list_head slab_caches = LIST_HEAD_INIT(slab_caches);
 static struct kmem_cache kmem_cache_boot;
+DEFINE_STATIC_KEY_FALSE(slub_debug_enabled);
 static struct kmem_cache *kmem_cache = &kmem_cache_boot;
 static u64 slab_random_state = 0x9e3779b97f4a7c15UL;
 
@@ -54,14 +62,6 @@ static inline void set_freepointer(const struct kmem_cache *s, void *object, voi
 }
 
 /* --- slabs ---------------------------------------------------------------- */
-
-struct page *virt_to_slab(const void *addr)
-{
-	if (!__virt_addr_valid((u64)addr))
-		return NULL;
-	struct page *p = __compound_head(__direct_virt_to_page(addr));
-	return PageSlab(p) ? p : NULL;
-}
 
 static inline void *slab_address(const struct page *slab)
 {
@@ -128,6 +128,30 @@ static void discard_slab(struct kmem_cache *s, struct page *slab)
 	__free_pages(slab, s->order);
 }
 
+/*
+ * A direct-map address whose struct page exists: one section-bitmap test (an
+ * address below PAGE_OFFSET wraps past MAX_SECTIONS).  Unlike __virt_addr_valid
+ * no max_pfn test: a present section's struct pages all exist, and a pfn past
+ * max_pfn is never a slab page.
+ */
+static __always_inline bool slab_addr_valid(u64 addr)
+{
+	return pfn_valid((addr - PAGE_OFFSET) >> PAGE_SHIFT);
+}
+
+static __always_inline struct page *__virt_to_slab(const void *addr)
+{
+	if (unlikely(!slab_addr_valid((u64)addr)))
+		return NULL;
+	struct page *p = __compound_head(__direct_virt_to_page(addr));
+	return likely(PageSlab(p)) ? p : NULL;
+}
+
+struct page *virt_to_slab(const void *addr)
+{
+	return __virt_to_slab(addr);
+}
+
 static void add_partial_locked(struct kmem_cache *s, struct page *slab)
 {
 	list_add_tail(&slab->slab_list, &s->node.partial);
@@ -172,13 +196,15 @@ static void deactivate_slab(struct kmem_cache *s, struct page *slab, void *freel
 /* Make slab the active one: all its free objects move to the CPU freelist. */
 static void freeze_slab(struct kmem_cache *s, struct page *slab)
 {
+	s->cpu_slab.tid++; /* an interrupted fast path must not commit */
 	s->cpu_slab.freelist = slab->freelist;
 	slab->freelist = NULL;
 	slab_set_counters(slab, s->objects, s->objects, true);
 	s->cpu_slab.slab = slab;
 }
 
-static void *___slab_alloc(struct kmem_cache *s, gfp_t gfp)
+/* The refill (Linux's ___slab_alloc); called by __slab_alloc with interrupts off. */
+static noinline void *___slab_alloc(struct kmem_cache *s, gfp_t gfp)
 {
 	struct kmem_cache_cpu *c = &s->cpu_slab;
 	unsigned long flags;
@@ -188,6 +214,7 @@ static void *___slab_alloc(struct kmem_cache *s, gfp_t gfp)
 			break; /* refilled by an interrupt while we had them on */
 		if (c->slab) {
 			struct page *slab = c->slab;
+			c->tid++;
 			c->slab = NULL;
 			deactivate_slab(s, slab, NULL); /* full: leaves it on no list */
 		}
@@ -215,35 +242,90 @@ static void *___slab_alloc(struct kmem_cache *s, gfp_t gfp)
 	}
 	void *object = c->freelist;
 	c->freelist = get_freepointer(s, object);
+	c->tid++;
 	c->alloc_slow++;
 	return object;
+}
+
+/*
+ * (freelist, tid) == (old, tid) ? set (new, tid + 1), true : false, in one
+ * instruction (cmpxchg16b, no lock prefix: the data is this CPU's, as
+ * Linux's this_cpu_cmpxchg_double).
+ */
+static __always_inline bool cpu_freelist_cmpxchg(struct kmem_cache_cpu *c, void *old, u64 tid,
+						 void *new)
+{
+	bool ok;
+	__asm__ __volatile__("cmpxchg16b %[fl]"
+			     : "=@ccz"(ok), [fl] "+m"(c->freelist), "+m"(c->tid), "+a"(old), "+d"(tid)
+			     : "b"(new), "c"(tid + 1)
+			     : "memory");
+	return ok;
+}
+
+/*
+ * After an object was taken: slab_debug checks, __GFP_ZERO, KUnit's record.
+ * Out of line so the fast path keeps nothing live across a call.
+ */
+static noinline void *slab_post_alloc(struct kmem_cache *s, void *object, gfp_t gfp,
+				      u64 orig_size, u64 caller)
+{
+	if (static_branch_unlikely(&slub_debug_enabled) && (s->flags & SLAB_DEBUG_FLAGS))
+		alloc_debug_processing(s, virt_to_slab(object), object, orig_size, caller);
+	if (gfp & __GFP_ZERO)
+		memset(object, 0, s->object_size);
+	kunit_track_alloc(object, caller, orig_size, s, KUNIT_ALLOC_SLAB, 0);
+	return object;
+}
+
+/*
+ * The slow path (Linux's __slab_alloc): interrupts off around ___slab_alloc,
+ * then the post-allocation hooks.  Out of line: the fast path calls it in tail
+ * position, so it keeps nothing live across a call.
+ */
+static noinline void *__slab_alloc(struct kmem_cache *s, gfp_t gfp, u64 orig_size, u64 caller)
+{
+	unsigned long flags;
+	local_irq_save(flags);
+	void *object = ___slab_alloc(s, gfp);
+	local_irq_restore(flags);
+	return object ? slab_post_alloc(s, object, gfp, orig_size, caller) : NULL;
+}
+
+static __always_inline void *slab_alloc_nocheck(struct kmem_cache *s, gfp_t gfp, u64 orig_size,
+						u64 caller)
+{
+	struct kmem_cache_cpu *c = &s->cpu_slab;
+	void *object;
+	u64 tid;
+redo:
+	tid = READ_ONCE(c->tid);
+	barrier(); /* tid before freelist: an interrupt after this read bumps it */
+	object = READ_ONCE(c->freelist);
+	if (unlikely(!object))
+		return __slab_alloc(s, gfp, orig_size, caller);
+	if (unlikely(!cpu_freelist_cmpxchg(c, object, tid, get_freepointer(s, object))))
+		goto redo;
+	c->alloc_fast++;
+	if (static_branch_unlikely(&slub_debug_enabled) || static_branch_unlikely(&kunit_track_key) ||
+	    unlikely(gfp & __GFP_ZERO))
+		return slab_post_alloc(s, object, gfp, orig_size, caller);
+	return object;
+}
+
+/* might_alloc() said something: report, then allocate as usual. */
+static noinline void *slab_alloc_report(struct kmem_cache *s, gfp_t gfp, u64 orig_size, u64 caller)
+{
+	might_alloc(gfp, __FILE__, __LINE__);
+	return slab_alloc_nocheck(s, gfp, orig_size, caller);
 }
 
 static __always_inline void *slab_alloc(struct kmem_cache *s, gfp_t gfp, u64 orig_size,
 					 u64 caller)
 {
-	struct kmem_cache_cpu *c = &s->cpu_slab;
-	void *object;
-
-	might_alloc(gfp, __FILE__, __LINE__);
-	unsigned long flags;
-	local_irq_save(flags);
-	object = c->freelist;
-	if (likely(object)) {
-		c->freelist = get_freepointer(s, object);
-		c->tid++;
-		c->alloc_fast++;
-	} else {
-		object = ___slab_alloc(s, gfp);
-	}
-	local_irq_restore(flags);
-	if (unlikely(object && (s->flags & SLAB_DEBUG_FLAGS)))
-		alloc_debug_processing(s, virt_to_slab(object), object, orig_size, caller);
-	if (unlikely(object && (gfp & __GFP_ZERO)))
-		memset(object, 0, s->object_size);
-	if (object)
-		kunit_track_alloc(object, caller, orig_size, s, KUNIT_ALLOC_SLAB, 0);
-	return object;
+	if (unlikely(gfpflags_allow_blocking(gfp) && (preempt_count || irqs_disabled())))
+		return slab_alloc_report(s, gfp, orig_size, caller);
+	return slab_alloc_nocheck(s, gfp, orig_size, caller);
 }
 
 static noinline void __slab_free(struct kmem_cache *s, struct page *slab, void *object)
@@ -272,24 +354,51 @@ static noinline void __slab_free(struct kmem_cache *s, struct page *slab, void *
 		discard_slab(s, slab);
 }
 
+static noinline void __slab_free_irqsave(struct kmem_cache *s, struct page *slab, void *object)
+{
+	unsigned long flags;
+	local_irq_save(flags);
+	__slab_free(s, slab, object);
+	local_irq_restore(flags);
+}
+
+/* The fast path: push onto the CPU freelist with one cmpxchg16b, else __slab_free. */
+static __always_inline void do_slab_free(struct kmem_cache *s, struct page *slab, void *object)
+{
+	struct kmem_cache_cpu *c = &s->cpu_slab;
+redo:;
+	u64 tid = READ_ONCE(c->tid);
+	barrier();
+	if (unlikely(slab != READ_ONCE(c->slab))) {
+		__slab_free_irqsave(s, slab, object);
+		return;
+	}
+	void *head = READ_ONCE(c->freelist);
+	set_freepointer(s, object, head);
+	if (unlikely(!cpu_freelist_cmpxchg(c, head, tid, object)))
+		goto redo;
+	c->free_fast++;
+}
+
+/* slab_debug checks and KUnit's record first (only while their keys are on). */
+static noinline void slab_free_hooks(struct kmem_cache *s, struct page *slab, void *object,
+				     u64 caller)
+{
+	if (static_branch_unlikely(&slub_debug_enabled) && (s->flags & SLAB_DEBUG_FLAGS) &&
+	    !free_debug_processing(s, slab, object, caller))
+		return; /* reported; the object is left alone */
+	kunit_track_free(object, KUNIT_ALLOC_SLAB);
+	do_slab_free(s, slab, object);
+}
+
 static __always_inline void slab_free(struct kmem_cache *s, struct page *slab, void *object,
 				      u64 caller)
 {
-	struct kmem_cache_cpu *c = &s->cpu_slab;
-	if (unlikely(s->flags & SLAB_DEBUG_FLAGS) && !free_debug_processing(s, slab, object, caller))
-		return; /* reported; the object is left alone */
-	kunit_track_free(object, KUNIT_ALLOC_SLAB);
-	unsigned long flags;
-	local_irq_save(flags);
-	if (likely(slab == c->slab)) {
-		set_freepointer(s, object, c->freelist);
-		c->freelist = object;
-		c->tid++;
-		c->free_fast++;
-	} else {
-		__slab_free(s, slab, object);
+	if (static_branch_unlikely(&slub_debug_enabled) || static_branch_unlikely(&kunit_track_key)) {
+		slab_free_hooks(s, slab, object, caller);
+		return;
 	}
-	local_irq_restore(flags);
+	do_slab_free(s, slab, object);
 }
 
 void *kmem_cache_alloc(struct kmem_cache *s, gfp_t gfp)
@@ -313,6 +422,7 @@ unsigned int kmem_cache_size(struct kmem_cache *s)
 }
 EXPORT_SYMBOL(kmem_cache_size);
 
+/* kmalloc()'s small sizes: the cache is chosen; the requested size matters to debug. */
 void *__kmalloc_cache(struct kmem_cache *s, gfp_t gfp, u64 size, u64 caller)
 {
 	return slab_alloc(s, gfp, size, caller);
@@ -322,8 +432,8 @@ void kmem_cache_free(struct kmem_cache *s, void *obj)
 {
 	if (!obj)
 		return;
-	struct page *slab = virt_to_slab(obj);
-	if (slab && slab->slab_cache != s && (s->flags & SLAB_CONSISTENCY_CHECKS)) {
+	struct page *slab = __virt_to_slab(obj);
+	if (unlikely(slab && slab->slab_cache != s && (s->flags & SLAB_CONSISTENCY_CHECKS))) {
 		free_debug_processing(s, slab, obj, (u64)__builtin_return_address(0));
 		return; /* reports "Wrong slab cache" */
 	}
@@ -334,11 +444,27 @@ void kmem_cache_free(struct kmem_cache *s, void *obj)
 }
 EXPORT_SYMBOL(kmem_cache_free);
 
-/* kfree() already found the slab: no second lookup. */
-void __kmem_cache_free(struct page *slab, void *obj, u64 caller)
+/* A large kmalloc's compound block, or a WARN for an address inside one. */
+static noinline void kfree_large(struct page *head, const void *p)
 {
-	slab_free(slab->slab_cache, slab, obj, caller);
+	if (WARN(p != page_address(head), "kfree: %px is inside a page allocation, not at its start", p))
+		return;
+	__free_pages(head, PageHead(head) ? head[1].compound_order : 0);
 }
+
+void kfree(const void *p)
+{
+	if (unlikely(ZERO_OR_NULL_PTR(p)))
+		return;
+	if (WARN(!slab_addr_valid((u64)p), "kfree: %px is not a kmalloc'ed address", p))
+		return;
+	struct page *head = __compound_head(__direct_virt_to_page(p));
+	if (likely(PageSlab(head)))
+		slab_free(head->slab_cache, head, (void *)p, (u64)__builtin_return_address(0));
+	else
+		kfree_large(head, p);
+}
+EXPORT_SYMBOL(kfree);
 
 /* nr objects into p[]; returns nr, or 0 with nothing allocated. */
 int kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t gfp, size_t nr, void **p)
@@ -370,6 +496,7 @@ int kmem_cache_shrink(struct kmem_cache *s)
 	if (c->slab) {
 		struct page *slab = c->slab;
 		void *fl = c->freelist;
+		c->tid++;
 		c->slab = NULL;
 		c->freelist = NULL;
 		deactivate_slab(s, slab, fl);
@@ -483,6 +610,8 @@ static bool kmem_cache_open(struct kmem_cache *s, const char *name, u32 size, u3
 	if (l / 2 > s->min_partial)
 		s->min_partial = min(l / 2, 10u);
 	s->random = next_random();
+	if (flags & SLAB_DEBUG_FLAGS)
+		static_branch_enable(&slub_debug_enabled); /* Linux's kmem_cache_open does too */
 	s->refcount = 1;
 	s->node.list_lock = __SPIN_LOCK_UNLOCKED(s->node.list_lock);
 	INIT_LIST_HEAD(&s->node.partial);

@@ -36,6 +36,10 @@ BOUNCE_END = 0x80000
 KERNEL_PA = 0x100000
 KERNEL_VIRT = 0xFFFFFFFF80000000
 PAGE_OFFSET = 0xFFFF888000000000
+# text_poke()'s window (TEXT_POKE_VADDR, TEXT_POKE_PAGES in memlayout.h): mapped only
+# while the kernel patches its code, so a walk normally finds it empty.
+TEXT_POKE_VADDR = 0xFFFFFFFFFF400000
+TEXT_POKE_PAGES = 2
 
 # Disk image (LBAs).
 STAGE2_LBA = 1

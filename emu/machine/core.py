@@ -86,7 +86,7 @@ PORT_CONSOLE, PORT_EXIT = 0xE9, 0xF4
 PORT_MAGIC, PORT_EVENT, PORT_CTL = 0xC9E0, 0xC9E4, 0xC9E8
 KMEMU_MAGIC = 0x4D454D4B
 CTL_READY, CTL_CALL_DONE, CTL_CALL_OOPS, CTL_IRQ_WINDOW = 1, 2, 3, 4
-CTL_SLEEP, CTL_SLEEP_FOREVER = 5, 6
+CTL_SLEEP, CTL_SLEEP_FOREVER, CTL_TEXT_POKE = 5, 6, 7
 CTL_STOPPED = 100  # host-side only: a stopping breakpoint was hit
 ARG_REGS = (x86.UC_X86_REG_RDI, x86.UC_X86_REG_RSI, x86.UC_X86_REG_RDX,
             x86.UC_X86_REG_RCX, x86.UC_X86_REG_R8, x86.UC_X86_REG_R9)
@@ -447,6 +447,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         if port == PORT_CTL and self._uc is not None:  # first: every host call ends here
             if value in (CTL_SLEEP, CTL_SLEEP_FOREVER):
                 self._sleeping = value  # the hlt that follows stops the run
+            elif value == CTL_TEXT_POKE:
+                self._kernel_text_poked()
             elif value == CTL_IRQ_WINDOW:
                 if self.irq is not None and self.irq.has_pending():
                     self._want_irq_stop = True

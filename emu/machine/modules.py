@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from emu.build.module import ModuleBuild, build_module, find_built
 from emu.core.errors import BadArgument, KmemuError, ModuleError
+from emu.kernel import jump_label as jl
 from emu.kernel import modules as modv
 from emu.kernel import pagetable
 
@@ -268,6 +269,23 @@ class ModuleMixin:
         self._code_version = next(_CODE_VERSIONS)
         self._text_frames = None
         self.uc.ctl_flush_tb()
+
+    def static_keys(self: Machine) -> list[jl.StaticKey]:
+        """The kernel's static keys, their state and their patch sites
+        (``emu.kernel.jump_label``); ``key.consistent`` says the bytes match."""
+        assert self.symbols is not None
+        start = self.symbols.address("__start___jump_table")
+        stop = self.symbols.address("__stop___jump_table")
+        return jl.static_keys(self.read_virt, start, stop,
+                              lambda a: self.symbolize(a).split("+")[0])
+
+    def _kernel_text_poked(self: Machine) -> None:
+        """The guest's text_poke() rewrote code (a static key changed).  Unicorn
+        re-translates the written page by itself (tests/kernel/test_jump_label.py),
+        so nothing is flushed now; but a snapshot from before holds the old bytes,
+        and restoring it must drop translations of the new ones: a new code version."""
+        self._code_version = next(_CODE_VERSIONS)
+        self._text_frames = None
 
     def _restore_code_version(self: Machine, version: int) -> None:
         """Guest memory went back to a snapshot holding module text ``version``:

@@ -69,7 +69,8 @@ def test_at_function_entry(machine: Machine, stopped) -> None:
     stopped("___slab_alloc", machine.kmalloc, 256)
     rsp = machine.cpu.reg("rsp")
     frames = trace(machine)
-    assert names(frames) == ["___slab_alloc", "__kmalloc_cache", "kmalloc", "kmemu_call_return"]
+    assert names(frames) == ["___slab_alloc", "__slab_alloc", "__kmalloc_cache", "kmalloc",
+                             "kmemu_call_return"]
     f0, f1 = frames[0], frames[1]
     assert (f0.offset, f0.found_by, f0.cfa, f0.sp) == (0, "registers", rsp + 8, rsp)
     assert f1.pc == machine.read_u64(rsp) and f1.sp == rsp + 8 and f1.found_by == "cfi"
@@ -112,7 +113,7 @@ def test_deep_inside_the_page_allocator(machine: Machine, stopped) -> None:
     call.stepi(20)  # well past the prologue
     frames = trace(machine)
     assert names(frames)[0] == "get_page_from_freelist"
-    assert names(frames)[-4:] == ["___slab_alloc", "__kmalloc_cache", "kmalloc",
+    assert names(frames)[-5:] == ["___slab_alloc", "__slab_alloc", "__kmalloc_cache", "kmalloc",
                                   "kmemu_call_return"]
     # past the prologue the frame-pointer chain agrees with CFI
     assert [f.pc for f in trace(machine, cfi=None)] == [f.pc for f in frames]
@@ -144,7 +145,7 @@ def test_max_frames_and_format(machine: Machine, stopped) -> None:
     lines = text.splitlines()
     assert lines[0].startswith("#0  0xffffffff") and " in ___slab_alloc+0x0/0x" in lines[0]
     assert all(LINE.fullmatch(line) for line in lines), text
-    assert " at kmalloc.c:" in lines[2]
+    assert " at kmalloc.c:" in lines[3]  # ___slab_alloc <- __slab_alloc <- __kmalloc_cache <-
 
 
 def test_pt_regs_layout_matches_dwarf(machine: Machine) -> None:

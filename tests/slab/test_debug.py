@@ -14,6 +14,16 @@ def slab_events(m: Machine, since: int) -> list[str]:
     return [e.message for e in m.events[since:] if e.kind == "slab"]
 
 
+def test_slab_debug_turned_its_static_key_on_at_boot(machine: Machine) -> None:
+    """slab_debug= enabled slub_debug_enabled before any cache existed: every site of
+    the key was patched to jump at boot, and the bytes of every key's sites match."""
+    keys = {k.name: k for k in machine.static_keys()}
+    key = keys["slub_debug_enabled"]
+    assert key.enabled and key.sites and key.consistent
+    assert {s.state for s in key.sites} == {"jmp"}  # static_branch_unlikely: nop at build
+    assert all(k.consistent for k in keys.values())
+
+
 def test_clean_caches_validate_clean(machine: Machine) -> None:
     assert machine.slab_errors() == 0
     ptrs = [machine.kmalloc(n) for n in (1, 30, 64, 100, 500, 3000)]

@@ -35,6 +35,7 @@
 #define KMEMU_CTL_IRQ_WINDOW 4 /* interrupts were just enabled */
 #define KMEMU_CTL_SLEEP 5      /* about to hlt waiting for memory; a timeout may wake it */
 #define KMEMU_CTL_SLEEP_FOREVER 6 /* about to hlt; only an interrupt can wake it */
+#define KMEMU_CTL_TEXT_POKE 7  /* text_poke() changed code: snapshots from before hold other code */
 
 /* Event types: keep emu/kernel/events.py in step. */
 #define KMEMU_EV_OOPS 1

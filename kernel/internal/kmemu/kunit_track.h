@@ -4,11 +4,15 @@
  * While a case runs (kunit_tracking set), the allocators report every slab
  * object and page block they hand out or take back; kunit_track_end() keeps
  * those still live in kunit_leaks[] for the host to read (emu/check/kunit.py).
- * The hooks cost one load and a not-taken branch when no case runs.
+ * The hooks sit behind the static key kunit_track_key (<linux/jump_label.h>):
+ * a 5-byte nop until the KUnit runner first begins a suite (kunit_track_prepare(),
+ * before the host's per-case snapshot, so cases do not re-patch the text),
+ * then a jump to the check of kunit_tracking.
  */
 #ifndef _KUNIT_TRACK_H
 #define _KUNIT_TRACK_H
 #include <linux/types.h>
+#include <linux/jump_label.h>
 
 enum kunit_alloc_kind {
 	KUNIT_ALLOC_SLAB = 1,  /* a slab object: cache, requested size */
@@ -30,10 +34,12 @@ struct kunit_alloc_record {
 #define KUNIT_TRACK_MAX 1024
 
 extern bool kunit_tracking;
+DECLARE_STATIC_KEY_FALSE(kunit_track_key);
 extern struct kunit_alloc_record kunit_leaks[KUNIT_TRACK_MAX];
 extern u64 kunit_nr_leaks;
 extern u64 kunit_leaks_dropped; /* allocations the table had no room for */
 
+void kunit_track_prepare(void);
 void kunit_track_begin(void);
 void kunit_track_end(void);
 void __kunit_track_alloc(u64 ptr, u64 site, u64 size, u64 cache, u32 kind, u32 order);
@@ -41,14 +47,14 @@ void __kunit_track_free(u64 ptr, u32 kind);
 
 #define kunit_track_alloc(ptr, site, size, cache, kind, order)                      \
 	do {                                                                          \
-		if (unlikely(kunit_tracking))                                         \
+		if (static_branch_unlikely(&kunit_track_key) && kunit_tracking)       \
 			__kunit_track_alloc((u64)(ptr), (site), (size), (u64)(cache), \
 					    (kind), (order));                         \
 	} while (0)
 /* A slab object and its slab's first page share an address: kind tells them apart. */
 #define kunit_track_free(ptr, kind)                              \
 	do {                                                     \
-		if (unlikely(kunit_tracking))                    \
+		if (static_branch_unlikely(&kunit_track_key) && kunit_tracking) \
 			__kunit_track_free((u64)(ptr), (kind));  \
 	} while (0)
 

@@ -20,6 +20,8 @@
  *                                only for 2 MiB sections that hold RAM
  *   0xffffffff80000000 + pa   kernel image                   (__pa_symbol)
  *   0xffffffffa0000000 ...    module area, to MODULES_END (module.c), 4 KiB pages
+ *   0xffffffffff400000        text_poke() window, 2 pages (text_patching.h): the
+ *                             only writable alias of code, and only during a poke
  */
 #ifndef KMEMU_MEMLAYOUT_H
 #define KMEMU_MEMLAYOUT_H
@@ -36,6 +38,11 @@
 #define EARLY_PT_END 0x5000UL
 /* The early tables map the first 1 GiB at the direct map and the kernel map. */
 #define EARLY_MAPPED_TOP SZ_1G
+
+/* text_poke()'s window: two 4 KiB pages past MODULES_END, one reserved PTE table
+ * (kmemu's own place; Linux maps a temporary mm instead).  emu/build/layout.py. */
+#define TEXT_POKE_VADDR 0xffffffffff400000UL
+#define TEXT_POKE_PAGES 2
 
 #define __pa_symbol(va) ((u64)(va) - START_KERNEL_MAP)
 

@@ -52,6 +52,8 @@ struct module {
 	const char *strtab;
 	u64 *section_addr;		/* per ELF section index: load address, 0 if not loaded */
 	int refcnt;
+	struct jump_entry *jump_entries; /* its __jump_table section (<linux/jump_label.h>) */
+	u32 num_jump_entries;
 };
 
 extern struct list_head modules;

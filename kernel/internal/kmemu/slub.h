@@ -9,9 +9,11 @@
  * pointer XOR cache->random XOR the byte-swapped address it is stored at.
  *
  * cpu_slab (one CPU) is the active slab and its lockless freelist: the
- * fast paths pop and push it with interrupts off for a handful of
- * instructions, so an interrupt handler allocating or freeing from the same
- * cache (GFP_ATOMIC) always sees it consistent.  node.partial holds slabs
+ * fast paths pop and push it with one cmpxchg16b on (freelist, tid), as
+ * Linux's this_cpu_cmpxchg_double; an interrupt that used the cache in
+ * between bumped tid, so the exchange fails and the fast path starts over.
+ * Whatever changes freelist or slab outside the fast path (interrupts off)
+ * bumps tid too.  node.partial holds slabs
  * with free objects, under node.list_lock (interrupts off).
  */
 #ifndef KMEMU_SLAB_H
@@ -20,6 +22,7 @@
 #include <linux/gfp.h>
 #include <linux/list.h>
 #include <linux/spinlock.h>
+#include <linux/jump_label.h>
 #include <linux/slab.h>
 #include <linux/poison.h>
 #include <kmemu/mm_types.h>
@@ -41,10 +44,10 @@ struct track {
 
 struct kmem_cache_cpu {
 	void *freelist;     /* first free object of the active slab (hardened chain) */
+	u64 tid;            /* transaction id: bumped by every change of freelist/slab */
 	struct page *slab;  /* the active ("frozen") slab, or NULL */
-	u64 tid;            /* bumped on every fast-path operation (for views) */
 	u64 alloc_fast, alloc_slow, free_fast, free_slow;
-};
+} __aligned(16);           /* freelist+tid: one cmpxchg16b operand */
 
 struct kmem_cache_node {
 	spinlock_t list_lock;
@@ -79,10 +82,11 @@ struct kmem_cache {
 };
 
 extern struct list_head slab_caches;
+/* On once any cache has SLAB_DEBUG_FLAGS (slab_debug= or kmem_cache_create flags). */
+DECLARE_STATIC_KEY_FALSE(slub_debug_enabled);
 extern struct kmem_cache *kmalloc_caches[3][KMALLOC_SHIFT_HIGH + 1];
 enum kmalloc_cache_type { KMALLOC_NORMAL, KMALLOC_RECLAIM, KMALLOC_DMA };
 
-void __kmem_cache_free(struct page *slab, void *obj, u64 caller);
 void *__kmalloc_cache(struct kmem_cache *s, gfp_t gfp, u64 size, u64 caller);
 struct kmem_cache *kmalloc_slab(size_t size, gfp_t gfp);
 struct page *virt_to_slab(const void *addr);
