@@ -387,6 +387,7 @@ def kunit_insn_rows(m: Machine) -> list[Row]:
 
     suite = next(s for s in kunit.builtin_suites(m) if s.name == "list-kernel-test")
     snap = m.snapshot()
+    m.call("kunit_suite_begin", suite.address, 1)  # as the runner: hooks patched on, once
     with m.count_instructions() as n:
         m.call("kunit_case_run", suite.address, 0, 1)
     m.restore(snap)
