@@ -247,8 +247,8 @@ static void page_fault_headline(struct pt_regs *r, u64 cr2, char *msg, size_t le
 	else
 		snprintf(msg, len, "BUG: unable to handle page fault for address: %016llx", cr2);
 	printk("%s\n", msg);
-	printk("#PF: %s %s access in %s mode\n", ec & 4 ? "user" : "supervisor",
-	       ec & 16 ? "instruction fetch" : ec & 2 ? "write" : "read",
+	printk("#PF: %s %s in %s mode\n", ec & 4 ? "user" : "supervisor",
+	       ec & 16 ? "instruction fetch" : ec & 2 ? "write access" : "read access",
 	       ec & 4 ? "user" : "kernel");
 	printk("#PF: error_code(0x%04llx) - %s\n", ec,
 	       ec & 1 ? (ec & 8 ? "reserved bit violation" : "permissions violation")
