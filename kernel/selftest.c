@@ -242,7 +242,11 @@ static bool test_cache_cycle(void)
 	return ok && !cache_listed("selftest_ctor");
 }
 
-/* slab_debug=ZP on one cache: a right red zone overrun and a use after free are each reported once. */
+/*
+ * slab_debug=ZP on one cache: a right red zone overrun is reported when the
+ * object is freed, a write after free when the poisoned object is handed
+ * out again; each once, and a clean alloc/free reports nothing.
+ */
 static bool test_slab_debug(void)
 {
 	struct kmem_cache *s = kmem_cache_create("selftest_debug", 24, 0, SLAB_RED_ZONE | SLAB_POISON, NULL);
@@ -256,9 +260,11 @@ static bool test_slab_debug(void)
 
 	p = kmem_cache_alloc(s, GFP_KERNEL);
 	kmem_cache_free(s, p);
-	bool clean = validate_slab_cache(s) == 0;
+	bool clean = s->errors == before + 1;
 	p[3] = 0x00; /* use after free: the poison changes */
-	bool poison = validate_slab_cache(s) == 1 && validate_slab_cache(s) == 0; /* repaired */
+	u8 *q = kmem_cache_alloc(s, GFP_KERNEL); /* the same object (LIFO), checked on the way out */
+	bool poison = q == p && s->errors == before + 2;
+	kmem_cache_free(s, q);
 	kmem_cache_destroy(s);
 	return redzone && clean && poison;
 }

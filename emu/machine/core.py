@@ -1035,7 +1035,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         """Write guest memory at ``va`` as a debugger does: every page must be mapped,
         but read-only pages (kernel text and rodata, a module's text) are written
         too, through their physical address; the guest's own writes there oops.
-        The gdb stub's ``M`` packets and the REPL's ``set var`` come through here."""
+        The gdb stub's ``M`` packets come through here, and so does anything a script
+        or the REPL writes."""
         data = check_bytes(data)
         self._check_range(va, len(data), "virtual")
         self._check_size(va, len(data), "virtual")
