@@ -81,6 +81,7 @@ void kmain(u64 bi_pa)
 	kmem_cache_init();
 	vmalloc_init();
 	mm_test_init();
+	mark_rodata_ro(); /* text and rodata read-only from here on, and the W+X check */
 
 	/* kmemu_test=boot_oops: die during boot, to test how failed boots are reported */
 	const char *t = cmdline_find(boot_info.cmdline, "kmemu_test");

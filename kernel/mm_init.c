@@ -33,7 +33,7 @@ static const u64 zone_end_pfn_limit[MAX_NR_ZONES] = { DMA_ZONE_END_PFN, DMA32_ZO
 
 void memblock_free_pages(u64 pfn, unsigned int order);
 void build_zonelists(void);
-extern char _sdata[], _edata[], __kallsyms_start[];
+extern char _edata[];
 
 static int pfn_zone(u64 pfn)
 {
@@ -270,8 +270,9 @@ static void mem_init_print_info(void)
 	u64 physpages = 0;
 	for (int i = 0; i < MAX_NR_ZONES; i++)
 		physpages += zones[i].present_pages;
-	u64 code = (u64)(_etext - _stext), rodata = (u64)(_sdata - _etext);
-	u64 rw = (u64)(__kallsyms_start - _sdata), bss = (u64)(__bss_end - __bss_start);
+	/* Linux's mem_init_print_info(): the sections as kernel.ld bounds them */
+	u64 code = (u64)(_etext - _stext), rodata = (u64)(__end_rodata - __start_rodata);
+	u64 rw = (u64)(_edata - _sdata), bss = (u64)(__bss_end - __bss_start);
 	printk("Built 1 zonelists, mobility grouping off.  Total pages: %llu\n", totalram_pages);
 	printk("Memory: %lluK/%lluK available (%lluK kernel code, %lluK rwdata, %lluK rodata, 0K init, "
 	       "%lluK bss, %lluK reserved, 0K cma-reserved)\n",

@@ -5,8 +5,9 @@
  * TSS whose IST1 stack serves #DF, so a blown stack still produces a report.
  * All 256 IDT gates are interrupt gates (IF cleared on entry) into the stubs
  * of entry.S.  do_trap() dispatches: vectors 0..31 are CPU exceptions and
- * end in die() unless a fixup applies; 32..255 are interrupts and go to
- * irq_dispatch() in hard-IRQ context.
+ * end in die() unless an exception table fixup applies (#GP, #PF, see
+ * extable.c); 32..255 are interrupts and go to irq_dispatch() in hard-IRQ
+ * context.
  *
  * die() prints the oops in Linux's shape, reports a structured event to the
  * host and then either hands control back to the host (jump to
@@ -22,6 +23,7 @@
 #include <linux/spinlock.h>
 #include <linux/string.h>
 #include <kmemu/abi.h>
+#include <kmemu/extable.h>
 #include <kmemu/io.h>
 #include <kmemu/kallsyms.h>
 #include <kmemu/log.h>
@@ -237,13 +239,16 @@ static void fill_event(struct kmemu_event *ev, u32 type, struct pt_regs *r, u64 
 static void page_fault_headline(struct pt_regs *r, u64 cr2, char *msg, size_t len)
 {
 	u64 ec = r->error_code;
+	/* an instruction fetch from a present page: it is NX (Linux's show_fault_oops) */
+	if ((ec & 0x11) == 0x11)
+		printk("kernel tried to execute NX-protected page - exploit attempt? (uid: 0)\n");
 	if (cr2 < PAGE_SIZE)
 		snprintf(msg, len, "BUG: kernel NULL pointer dereference, address: %016llx", cr2);
 	else
 		snprintf(msg, len, "BUG: unable to handle page fault for address: %016llx", cr2);
 	printk("%s\n", msg);
-	printk("#PF: %s %s access in %s mode\n", ec & 4 ? "user" : "supervisor",
-	       ec & 16 ? "instruction fetch" : ec & 2 ? "write" : "read",
+	printk("#PF: %s %s in %s mode\n", ec & 4 ? "user" : "supervisor",
+	       ec & 16 ? "instruction fetch" : ec & 2 ? "write access" : "read access",
 	       ec & 4 ? "user" : "kernel");
 	printk("#PF: error_code(0x%04llx) - %s\n", ec,
 	       ec & 1 ? (ec & 8 ? "reserved bit violation" : "permissions violation")
@@ -313,8 +318,12 @@ void irq_dispatch(struct pt_regs *regs, irq_handler_t fn);
 
 void do_trap(struct pt_regs *regs)
 {
-	if (regs->vector < 32)
+	if (regs->vector < 32) {
+		/* #GP and #PF on an instruction with an exception table entry resume at its fixup */
+		if ((regs->vector == 13 || regs->vector == 14) && fixup_exception(regs))
+			return;
 		die(regs);
+	}
 	irq_dispatch(regs, irq_handlers[regs->vector]);
 }
 

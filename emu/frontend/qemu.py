@@ -8,6 +8,7 @@ status 1 means the kernel wrote 0: all self-tests passed.
 
 from __future__ import annotations
 
+import re
 import selectors
 import shutil
 import subprocess
@@ -24,6 +25,8 @@ from emu.core.errors import KmemuError
 from emu.firmware.e820 import default_map, parse_size
 
 QEMU = "qemu-system-x86_64"
+_SUMMARY = re.compile(r"^kmemu selftest: (\d+) passed, (\d+) failed$", re.MULTILINE)
+_FAILED = re.compile(r"^selftest: (.+?) +FAILED$", re.MULTILINE)
 
 
 class QemuError(KmemuError):
@@ -44,8 +47,20 @@ class QemuResult:
         return self.status >> 1
 
     @property
+    def selftests(self) -> tuple[int, int] | None:
+        """(passed, failed) from the kernel's self-test summary line, or None."""
+        m = _SUMMARY.search(self.output)
+        return (int(m[1]), int(m[2])) if m else None
+
+    @property
+    def failed_selftests(self) -> list[str]:
+        """The names of the self-tests that printed FAILED."""
+        return _FAILED.findall(self.output)
+
+    @property
     def ok(self) -> bool:
-        return self.kernel_code == 0 and "kmemu selftest:" in self.output
+        counts = self.selftests
+        return self.kernel_code == 0 and counts is not None and counts[1] == 0
 
     def summary(self) -> str:
         if self.timed_out:
@@ -56,8 +71,10 @@ class QemuResult:
             return (f"QEMU exited with status {self.status} before the kernel finished "
                     "(no self-test summary)")
         verdict = "passed" if self.ok else "FAILED"
+        failed = self.failed_selftests
+        which = f"; failed: {', '.join(failed)}" if failed else ""
         return f"self-tests {verdict} under QEMU (kernel exit code {self.kernel_code}, " \
-               f"{self.seconds:.1f} s)"
+               f"{self.seconds:.1f} s{which})"
 
 
 def _pump(proc: subprocess.Popen[bytes], sel: selectors.BaseSelector, t0: float,

@@ -113,7 +113,9 @@ class GuestOops(KmemuError):
     def __init__(self, event: Event, console: str, rip_symbol: str,
                  where: str | None = None) -> None:
         self.event = event
-        self.where = where  # for vmalloc-range faults: the area and offset
+        # for page faults: the vmalloc area and offset, or the section of the kernel
+        # image ('.rodata of the kernel image') or of a module that was hit
+        self.where = where
         self.vector = event.vector
         self.address = event.address
         self.error_code = event.error_code
@@ -1036,7 +1038,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
             where = None
             if oops.vector == 14:
                 try:
-                    where = self.describe_vmalloc_address(oops.address)
+                    where = (self.describe_vmalloc_address(oops.address)
+                             or self.describe_section_address(oops.address))
                 except KmemuError:
                     where = None
             raise GuestOops(oops, text, self.symbolize(oops.rip), where)
@@ -1172,9 +1175,12 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         return self.uc.reg_read(x86.UC_X86_REG_CR3)
 
     def translate(self, va: int, access: str = "read") -> int:
-        """Physical address of ``va`` through the guest's own page tables (CR3).
+        """Physical address of ``va`` through the guest's own page tables (CR3), for a
+        supervisor ``access`` of ``"read"``, ``"write"`` or ``"exec"``.
 
-        Raises :class:`emu.PageFault` naming the level where the walk stopped.
+        Raises :class:`emu.PageFault` naming the level where the walk stopped, or the
+        entry that refuses the access: kernel text is not writable and nothing but
+        text is executable (strict kernel RWX).
         """
         self._check_range(va, 0, "virtual")
         return pagetable.walk(self._read_u64, self.cr3, va, access=access).pa
@@ -1195,10 +1201,15 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         return bytes(out)
 
     def write_virt(self, va: int, data: bytes) -> None:
+        """Write guest memory at ``va`` as a debugger does: every page must be mapped,
+        but read-only pages (kernel text and rodata, a module's text) are written
+        too, through their physical address; the guest's own writes there oops.
+        The gdb stub's ``M`` packets come through here, and so does anything a script
+        or the REPL writes."""
         data = check_bytes(data)
         self._check_range(va, len(data), "virtual")
         self._check_size(va, len(data), "virtual")
-        chunks = pagetable.translate_range(self._read_u64, self.cr3, va, len(data), "write")
+        chunks = pagetable.translate_range(self._read_u64, self.cr3, va, len(data), "read")
         for _, pa, size in chunks:  # all translated and checked before anything is written
             self._check_ram(pa, size)
         self._host_writes([(pa, size) for _, pa, size in chunks])

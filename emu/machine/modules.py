@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from emu.build import layout as L
 from emu.build.module import ModuleBuild, build_module, find_built
 from emu.core.errors import BadArgument, KmemuError, ModuleError
 from emu.kernel import jump_label as jl
 from emu.kernel import modules as modv
-from emu.kernel import pagetable
+from emu.kernel import pagetable, sections
 
 if TYPE_CHECKING:
     from emu.kernel.symbols import Params
@@ -183,6 +184,28 @@ class ModuleMixin:
     # ------------------------------------------------------------------ views
     def _module_views(self: Machine) -> list[modv.ModuleView]:
         return modv.read_modules(self.kernel_program, self.read_virt)
+
+    def describe_section_address(self: Machine, addr: int) -> str | None:
+        """The section of the kernel image (either alias) or of a loaded module that
+        holds ``addr``, e.g. ``'.rodata of the kernel image'``; None elsewhere."""
+        pagetable.check_address(addr)
+        sym = self.symbol
+        b = sections.ImageBounds(sym("_stext"), sym("__start_rodata"), sym("__end_rodata"),
+                                 sym("_sdata"), sym("__bss_start"), sym("__kernel_end"))
+        where = sections.image_section(addr, b, L.PAGE_OFFSET, b.stext - L.KERNEL_VIRT)
+        if where is not None or not modv.MODULES_VADDR <= addr < modv.MODULES_END:
+            return where
+        for v in self._module_views():
+            if not v.base <= addr < v.base + v.size:
+                continue
+            path = find_built(v.srcversion)
+            if path is None:
+                return f"module {v.name}"
+            elf = _elf(path)
+            secs = [(n, a, sz) for n, a, sz in zip(elf.section_names, v.section_addr, elf.sizes,
+                                                   strict=False) if a]
+            return sections.module_section(addr, v.name, secs) or f"module {v.name}"
+        return None
 
     def modules(self: Machine) -> list[Module]:
         """The loaded modules, newest first (as /proc/modules lists them)."""

@@ -267,7 +267,10 @@ def test_info_commands(capsys) -> None:
     code, out, _ = run(capsys, "info", "pagetable", "0xffff888000100000")
     assert code == 0 and "PGD[273]" in out
     code, out, _ = run(capsys, "info", "pagetable", "0xffff888000000000-0xffff888000200000")
-    assert code == 0 and out.count("\n") == 3  # the marker and two ranges
+    # the marker, low RAM, the read-only alias of the image's text and rodata
+    # (strict kernel RWX: from 1 MiB, where the image starts), the rest RW
+    assert code == 0 and out.count("\n") == 4, out
+    assert re.search(r"^0xffff888000100000-0x[0-9a-f]+ +\d+K +ro +GLB NX pte$", out, re.M), out
     code, _, err = run(capsys, "info", "pagetable", "nonsense")
     assert code == 2 and "ADDR or START-END" in err  # bad usage, as documented
     code, out, _ = run(capsys, "info", "slabtop", "--json")

@@ -90,6 +90,10 @@ def test_exit_status_mapping() -> None:
     assert bad.kernel_code == 1 and not bad.ok and "FAILED" in bad.summary()
     assert "kernel exit code 1" in bad.summary()
 
+    # a summary with failures is a failure even if the exit code said 0
+    lying = QemuResult(1, "selftest: x  FAILED\nkmemu selftest: 2 passed, 1 failed\n", 0.1, False)
+    assert not lying.ok and lying.failed_selftests == ["x"] and "failed: x" in lying.summary()
+
     no_code = QemuResult(0, "", 0.1, False)
     assert no_code.kernel_code is None and not no_code.ok
     assert "without a kernel exit code" in no_code.summary()
@@ -101,3 +105,28 @@ def test_exit_status_mapping() -> None:
     timed_out = QemuResult(None, "", 5.0, True)
     assert timed_out.kernel_code is None and not timed_out.ok
     assert "timed out after 5.0 s" in timed_out.summary()
+
+
+NEW_SELFTESTS = ("kmalloc size classes and ksize", "cache create/alloc/free/destroy, ctor",
+                 "slab_debug red zone and poison", "vmalloc guard page faults, vfree",
+                 "vmap and vunmap", "kernel RWX and no W+X mappings",
+                 "writes to text and rodata fault")
+
+
+def test_allocator_and_rwx_selftests_pass_under_qemu(qemu: str) -> None:
+    res = run_qemu(mem="128M", timeout=120)
+    assert res.ok, res.output
+    for name in NEW_SELFTESTS:
+        assert re.search(rf"^selftest: {re.escape(name)} +ok$", res.output, re.M), name
+    assert "\nx86/mm: Checked W+X mappings: passed, no W+X pages found.\n" in res.output
+    assert re.search(r"^Write protecting the kernel read-only data: \d+k$", res.output, re.M)
+    assert res.selftests == (15, 0) and res.failed_selftests == []
+
+
+def test_broken_selftest_makes_kmemu_qemu_fail(qemu: str, capsys) -> None:
+    assert main(["qemu", "--quiet", "--mem", "64M", "--cmdline", "kmemu_test=selftest_fail"]) == 1
+    out = capsys.readouterr()
+    assert "selftest: deliberately broken (kmemu_test) FAILED" in out.out
+    assert "kmemu selftest: 15 passed, 1 failed" in out.out
+    assert "self-tests FAILED under QEMU" in out.err
+    assert "deliberately broken (kmemu_test)" in out.err  # the summary names the failure

@@ -21,7 +21,10 @@ def test_kernel_image_mapping(machine: Machine) -> None:
     assert machine.translate(kmain) == kmain - KERNEL_VIRT
     assert machine.translate(kmain, "exec") == kmain - KERNEL_VIRT
     t = machine.walk(kmain)
-    assert t.page_size == 2 << 20 and t.global_
+    # 4 KiB pages, so each section gets its own protection (strict kernel RWX)
+    assert t.page_size == 4096 and t.global_ and not t.writable and not t.nx
+    with pytest.raises(PageFault, match="not writable"):
+        machine.translate(kmain, "write")
 
 
 def test_direct_map_is_nx_and_covers_exactly_usable_ram(machine: Machine) -> None:

@@ -85,6 +85,8 @@ class MachineTarget:
         return self.m.read_virt(addr, n)
 
     def write_memory(self, addr: int, data: bytes) -> None:
+        """gdb's ``M``/``X`` packets: any mapped page, kernel text and rodata included
+        (a debugger is not bound by the kernel's read-only mappings; see write_virt)."""
         self.m.write_virt(addr, data)
 
     # --- breakpoints and watchpoints --------------------------------------------------

@@ -15,6 +15,7 @@ static inline u64 read_cr0(void) { u64 v; __asm__ __volatile__("mov %%cr0, %0" :
 static inline u64 read_cr2(void) { u64 v; __asm__ __volatile__("mov %%cr2, %0" : "=r"(v)); return v; }
 static inline u64 read_cr3(void) { u64 v; __asm__ __volatile__("mov %%cr3, %0" : "=r"(v)); return v; }
 static inline u64 read_cr4(void) { u64 v; __asm__ __volatile__("mov %%cr4, %0" : "=r"(v)); return v; }
+static inline void write_cr0(u64 v) { __asm__ __volatile__("mov %0, %%cr0" :: "r"(v) : "memory"); }
 static inline void write_cr3(u64 v) { __asm__ __volatile__("mov %0, %%cr3" :: "r"(v) : "memory"); }
 static inline void write_cr4(u64 v) { __asm__ __volatile__("mov %0, %%cr4" :: "r"(v) : "memory"); }
 
@@ -29,6 +30,8 @@ static inline void wrmsr(u32 msr, u64 v)
 {
 	__asm__ __volatile__("wrmsr" :: "c"(msr), "a"((u32)v), "d"((u32)(v >> 32)));
 }
+
+#define X86_CR0_WP (1UL << 16) /* supervisor writes honour read-only pages */
 
 #define MSR_EFER 0xc0000080
 #define MSR_FS_BASE 0xc0000100

@@ -49,5 +49,7 @@
 /* Linker-script symbols */
 extern char __kernel_start[], _stext[], _etext[], __image_end[];
 extern char __bss_start[], __bss_end[], __kernel_end[];
+/* kernel.ld's permission regions: text RX, rodata RO+NX, data/bss RW+NX (page aligned) */
+extern char __start_rodata[], __end_rodata[], _sdata[];
 
 #endif

@@ -45,4 +45,12 @@ int set_memory_prot(u64 addr, u64 numpages, u64 set, u64 clear);
 extern u64 pgtable_pages, tlb_flush_pages, tlb_flush_all;
 void dump_pagetable(u64 va);
 
+/* Strict kernel RWX (pgtable.c): see mark_rodata_ro() and ptdump_walk_check_wx(). */
+enum pg_level { PG_LEVEL_NONE, PG_LEVEL_4K, PG_LEVEL_2M, PG_LEVEL_1G };
+u64 *lookup_address(u64 va, unsigned int *level);
+u64 lookup_address_prot(u64 va);
+void mark_rodata_ro(void);
+u64 ptdump_walk_check_wx(bool report);
+void debug_checkwx(void);
+
 #endif
