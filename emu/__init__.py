@@ -22,11 +22,12 @@ from emu.machine.core import (
     Snapshot,
     WatchpointHit,
 )
+from emu.machine.kasan import KasanReport
 from emu.machine.modules import Module
 
 __all__ = [
     "BadArgument", "BootError", "BreakpointHit", "BudgetExceeded", "CallInterrupted", "CpuError",
-    "GuestExit", "GuestOops", "GuestWaiting", "HostMemoryError", "Interrupted", "KmemuError",
+    "GuestExit", "GuestOops", "KasanReport", "GuestWaiting", "HostMemoryError", "Interrupted", "KmemuError",
     "Machine", "MachineError", "Module", "ModuleError", "PageFault", "Snapshot", "WatchpointHit",
     "gfp",
 ]

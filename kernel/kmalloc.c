@@ -21,6 +21,7 @@
 #include <kmemu/log.h>
 #include <kmemu/memlayout.h>
 #include <kmemu/page_alloc.h>
+#include <kmemu/kasan.h>
 #include <kmemu/slub.h>
 #include <kmemu/vmap.h>
 
@@ -92,6 +93,8 @@ static void *kmalloc_large(size_t size, gfp_t gfp)
 	}
 	unsigned int order = (unsigned int)get_order(size);
 	struct page *page = alloc_pages(gfp | __GFP_COMP, order);
+	if (page)
+		kasan_kmalloc_large(page_address(page), size, order);
 	return page ? page_address(page) : NULL;
 }
 
@@ -205,6 +208,7 @@ void *krealloc(const void *p, size_t new_size, gfp_t gfp)
 			if ((gfp & __GFP_ZERO) && new_size > old)
 				memset((u8 *)p + old, 0, new_size - old);
 			kmalloc_update_orig_size(s, (void *)p, new_size);
+			kasan_krealloc(p, new_size);
 		}
 		return (void *)p;
 	}

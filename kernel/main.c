@@ -23,6 +23,7 @@
 #include <kmemu/mmu.h>
 #include <kmemu/page_alloc.h>
 #include <kmemu/traps.h>
+#include <kmemu/kasan.h>
 
 struct boot_info boot_info;
 enum system_states system_state = SYSTEM_BOOTING;
@@ -54,6 +55,14 @@ static void boot_info_copy(u64 bi_pa)
 	boot_info.e820 = __va(E820_TABLE_PA);
 }
 
+/* Constructors (.init_array): GCC's KASAN registers each file's globals from them. */
+static void do_ctors(void)
+{
+	extern void (*__ctors_start[])(void), (*__ctors_end[])(void);
+	for (void (**f)(void) = __ctors_start; f < __ctors_end; f++)
+		(*f)();
+}
+
 void kmain(u64 bi_pa)
 {
 	kmemu_boot_stage = 1;
@@ -73,6 +82,8 @@ void kmain(u64 bi_pa)
 	if (cmdline_find(boot_info.cmdline, "memblock=debug"))
 		memblock_dump();
 	paging_init();
+	kasan_init();
+	do_ctors();
 	kmemu_boot_stage = 2;
 	mm_core_init();
 	kmem_cache_init();

@@ -37,6 +37,7 @@
 #include <kmemu/memlayout.h>
 #include <kmemu/page_alloc.h>
 #include <kmemu/slub.h>
+#include <kmemu/kasan.h>
 
 
 struct list_head slab_caches = LIST_HEAD_INIT(slab_caches);
@@ -105,6 +106,7 @@ static struct page *new_slab(struct kmem_cache *s, gfp_t gfp)
 	}
 	slab->freelist = base;
 	slab_set_counters(slab, 0, s->objects, false);
+	kasan_poison_new_slab(s, slab_address(slab), PAGE_SIZE << s->order);
 
 	unsigned long flags;
 	spin_lock_irqsave(&s->node.list_lock, flags);
@@ -241,8 +243,10 @@ static __always_inline void *slab_alloc(struct kmem_cache *s, gfp_t gfp, u64 ori
 		alloc_debug_processing(s, virt_to_slab(object), object, orig_size, caller);
 	if (unlikely(object && (gfp & __GFP_ZERO)))
 		memset(object, 0, s->object_size);
-	if (object)
+	if (object) {
+		kasan_slab_alloc(s, object, orig_size, caller);
 		kunit_track_alloc(object, caller, orig_size, s, KUNIT_ALLOC_SLAB, 0);
+	}
 	return object;
 }
 
@@ -279,6 +283,8 @@ static __always_inline void slab_free(struct kmem_cache *s, struct page *slab, v
 	if (unlikely(s->flags & SLAB_DEBUG_FLAGS) && !free_debug_processing(s, slab, object, caller))
 		return; /* reported; the object is left alone */
 	kunit_track_free(object, KUNIT_ALLOC_SLAB);
+	if (kasan_slab_free(s, slab, object, caller))
+		return; /* quarantined (or a bad free, reported) */
 	unsigned long flags;
 	local_irq_save(flags);
 	if (likely(slab == c->slab)) {
@@ -365,6 +371,7 @@ EXPORT_SYMBOL(kmem_cache_free_bulk);
 int kmem_cache_shrink(struct kmem_cache *s)
 {
 	unsigned long flags;
+	kasan_cache_shrink(s); /* quarantined objects go back to their slabs first */
 	local_irq_save(flags);
 	struct kmem_cache_cpu *c = &s->cpu_slab;
 	if (c->slab) {
@@ -471,6 +478,7 @@ static bool kmem_cache_open(struct kmem_cache *s, const char *name, u32 size, u3
 		s->orig_size_offset = end;
 		end += 8;
 	}
+	kasan_cache_create(s, &end);
 	if (flags & SLAB_RED_ZONE)
 		s->red_left_pad = ALIGN(8u, s->align);
 	s->size = ALIGN(s->red_left_pad + end, s->align);

@@ -27,6 +27,26 @@ CFLAGS = (
     "-mno-omit-leaf-frame-pointer -fno-optimize-sibling-calls -fno-asynchronous-unwind-tables "
     "-fno-jump-tables -g -O2 -Wall -Wextra -Werror"
 ).split()
+#: The KASAN variant (``Machine(kasan=True)``, ``kmemu boot --kasan``): Linux's generic
+#: KASAN flags for GCC (scripts/Makefile.kasan, CONFIG_KASAN_OUTLINE): every access
+#: calls __asan_{load,store}N_noabort, globals get red zones.  Stack red zones
+#: (GCC writes their shadow inline, in every prologue) only for modules: the kernel
+#: runs C before kasan_init() maps any shadow (Linux maps an early zero shadow from
+#: head64.c for this; kmemu does not).
+KASAN_DEFINES = ["-DCONFIG_KASAN"]
+KASAN_CFLAGS = (
+    "-fsanitize=kernel-address -fasan-shadow-offset=0xdffffc0000000000 "
+    "--param asan-globals=1 --param asan-instrumentation-with-call-threshold=0 "
+    "--param asan-stack=0"
+).split()
+KASAN_MODULE_CFLAGS = [*KASAN_CFLAGS[:-2], "--param", "asan-stack=1",
+                       "--param", "asan-instrument-allocas=1"]
+#: Kernel files built without the sanitizer (Linux's KASAN_SANITIZE_x.o := n): KASAN
+#: itself and the allocators, which write red zones and freed objects by design.
+KASAN_SANITIZE_NOT = frozenset({
+    "slab.c", "kmalloc.c", "page_alloc.c", "slab_debug.c", "kunit_track.c", "string.c",
+})
+
 LDFLAGS = (
     "-nostdlib -static -no-pie --no-dynamic-linker -z max-page-size=4096 "
     "-z noexecstack --build-id=none"

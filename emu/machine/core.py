@@ -76,6 +76,7 @@ from emu.kernel.symbols import Params, Symbols
 from emu.machine.irq import InterruptController, IrqError, IrqState
 from emu.machine.modules import ModuleMixin, load_modules
 from emu.machine.page_alloc import PageAllocatorMixin
+from emu.machine.kasan import raise_kasan_reports
 from emu.machine.slab import SlabMixin
 from emu.machine.vmalloc import VmallocMixin
 
@@ -180,7 +181,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
     def __init__(self, mem: int | str | None = None, e820: str | Path | E820Map | None = None,
                  cmdline: str = "", *, budget_seconds: float = 60.0,
                  echo: Callable[[str], None] | None = None, count_insns: bool = False,
-                 slab_debug: str | None = None) -> None:
+                 slab_debug: str | None = None, kasan: bool = False) -> None:
         """``mem`` (default 256M) gives a PC-like map of that size; ``e820`` (a map
         file's path or an :class:`E820Map`) gives the map itself: not both."""
         if e820 is None:
@@ -210,6 +211,10 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                 raise BadArgument(f"slab_debug must be like 'FZPU' or 'FZ,kmalloc-64', "
                                   f"got {slab_debug!r}")
             cmdline = f"{cmdline} slab_debug={slab_debug}".strip()
+        if not isinstance(kasan, bool):
+            raise BadArgument(f"kasan must be True or False, got {kasan!r}")
+        #: the KASAN variant: kernel and modules built with -fsanitize=kernel-address
+        self.kasan = kasan
         self._cmdline_sector = cmdline_sector(cmdline)
         self.cmdline = cmdline
         self.budget_seconds = budget_seconds
@@ -282,7 +287,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         if self.state != "off":
             raise MachineError(f"boot() on a machine that is {self.state}")
         t0 = time.perf_counter()
-        self.artifacts = build()
+        self.artifacts = build(kasan=self.kasan)
         self.symbols = Symbols.load(self.artifacts.elf)
         self._check_capacity()
         image = self.artifacts.image.read_bytes()
@@ -825,6 +830,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         """Run a started call to its end, or suspend it at a stopping breakpoint."""
         self.state = "running"
         self._suspended = call
+        events_mark = len(self.events)
         try:
             stop = self._run_request(budget_seconds, max_insns)
         except CallStopped as e:  # budget, interrupt, wait: the call stays where it is
@@ -837,7 +843,10 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
             raise
         if stop == CTL_STOPPED:
             self._suspend(call)
-        return self._call_done(call, stop)
+        result = self._call_done(call, stop)
+        if self.kasan:
+            raise_kasan_reports(self, events_mark, result)
+        return result
 
     def _call_done(self, call: SuspendedCall, stop: int) -> int:
         self.state = "ready"
@@ -1060,7 +1069,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
     def _syms(self) -> Symbols:
         if self._kernel_symbols is None:
             if self.artifacts is None:
-                self.artifacts = build()
+                self.artifacts = build(kasan=self.kasan)
             self.symbols = Symbols.load(self.artifacts.elf)
         assert self._kernel_symbols is not None
         return self._kernel_symbols
