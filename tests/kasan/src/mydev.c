@@ -7,7 +7,7 @@
 #include <linux/vmalloc.h>
 #include <linux/string.h>
 
-static char names[10];
+char mydev_names[10];
 static volatile int sink;
 
 /* Off by one: kmalloc(18) and byte 18 written. */
@@ -50,7 +50,7 @@ noinline int mydev_invalid_free(void)
 
 noinline int mydev_global(int i)
 {
-	names[i] = 1;
+	mydev_names[i] = 1;
 	return 0;
 }
 
@@ -76,6 +76,7 @@ noinline int mydev_page_uaf(void)
 noinline int mydev_stack(int i)
 {
 	volatile char buf[16];
+	buf[0] = 0;
 	buf[i] = 1;
 	return buf[0];
 }
