@@ -12,6 +12,7 @@ from emu.machine.core import (
     BadArgument,
     BootError,
     BreakpointHit,
+    KasanStop,
     CallInterrupted,
     GuestExit,
     GuestOops,
@@ -27,7 +28,7 @@ from emu.machine.modules import Module
 
 __all__ = [
     "BadArgument", "BootError", "BreakpointHit", "BudgetExceeded", "CallInterrupted", "CpuError",
-    "GuestExit", "GuestOops", "KasanReport", "GuestWaiting", "HostMemoryError", "Interrupted", "KmemuError",
+    "GuestExit", "GuestOops", "KasanReport", "KasanStop", "GuestWaiting", "HostMemoryError", "Interrupted", "KmemuError",
     "Machine", "MachineError", "Module", "ModuleError", "PageFault", "Snapshot", "WatchpointHit",
     "gfp",
 ]

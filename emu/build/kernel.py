@@ -21,6 +21,8 @@ from emu.build.toolchain import (
     CFLAGS,
     KASAN_CFLAGS,
     KASAN_DEFINES,
+    KASAN_NO_STACK,
+    KASAN_NO_STACK_CFLAGS,
     KASAN_SANITIZE_NOT,
     LDFLAGS,
     BuildError,
@@ -43,7 +45,10 @@ def file_cflags(src: Path, kasan: bool) -> list[str]:
         return list(CFLAGS)
     sanitize = src.suffix == ".c" and src.parent.name != "kasan" and \
         src.name not in KASAN_SANITIZE_NOT
-    return [*CFLAGS, *KASAN_DEFINES, *(KASAN_CFLAGS if sanitize else [])]
+    if not sanitize:
+        return [*CFLAGS, *KASAN_DEFINES]
+    return [*CFLAGS, *KASAN_DEFINES,
+            *(KASAN_NO_STACK_CFLAGS if src.name in KASAN_NO_STACK else KASAN_CFLAGS)]
 
 
 def _run(cmd: list[str], what: str) -> None:

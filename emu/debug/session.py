@@ -131,6 +131,7 @@ class DebugSession:
 
     def __post_init__(self) -> None:
         self.m.suspend_on_interrupt = True
+        self.m.stop_on_kasan = True  # a KASAN report stops at the faulting access
 
     # ------------------------------------------------------------------ state
     @property

@@ -73,6 +73,8 @@ def ctrl_c_stops(target: Callable[[], Machine | None]) -> Iterator[None]:
 
 def _machine_args(a: argparse.Namespace, modules: bool = True) -> dict[str, object]:
     kw: dict[str, object] = {"cmdline": a.cmdline}
+    if getattr(a, "kasan", False):
+        kw["kasan"] = True
     if getattr(a, "e820", None):  # argparse keeps --mem's default: the map says the size
         kw["e820"] = a.e820
     else:
@@ -329,6 +331,9 @@ def parser() -> argparse.ArgumentParser:
             group.add_argument("--e820", metavar="FILE", help="use this memory map (see "
                                "`kmemu e820 --help` for the format) instead of --mem")
         sp.add_argument("--cmdline", default="", help="kernel command line")
+        sp.add_argument("--kasan", action="store_true",
+                        help="boot the KASAN variant: kernel and modules built with "
+                        "-fsanitize=kernel-address, bad accesses reported as Linux does")
         if modules:
             sp.add_argument("--module", dest="modules", action="append", metavar="FILE.c",
                             help="build and load this module after boot (repeatable; "

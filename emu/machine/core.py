@@ -56,6 +56,8 @@ from emu.debug.api import DebugInfoMixin
 from emu.debug.stops import (  # noqa: F401 - BreakpointHit & co. are emu.machine.core's names too
     BreakpointHit,
     CallInterrupted,
+    KasanPending,
+    KasanStop,
     StopsMixin,
     SuspendedCall,
     WatchpointHit,
@@ -76,7 +78,7 @@ from emu.kernel.symbols import Params, Symbols
 from emu.machine.irq import InterruptController, IrqError, IrqState
 from emu.machine.modules import ModuleMixin, load_modules
 from emu.machine.page_alloc import PageAllocatorMixin
-from emu.machine.kasan import raise_kasan_reports
+from emu.machine.kasan import clear_stack_shadow, raise_kasan_reports
 from emu.machine.slab import SlabMixin
 from emu.machine.vmalloc import VmallocMixin
 
@@ -165,7 +167,7 @@ class Snapshot:
 #: SuspendedCall.stopped_by, as the refusal of another request says it
 _STOPPED_BY = {"breakpoint": "at a breakpoint", "watchpoint": "at a watchpoint",
                "interrupt": "by an interrupt", "budget": "by its budget",
-               "wait": "waiting for memory"}
+               "wait": "waiting for memory", "kasan": "at a KASAN report"}
 
 
 def _u64(v: int) -> int:
@@ -262,6 +264,9 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         #: Debug sessions set this: Ctrl-C / interrupt() then suspends a call
         #: (BreakpointHit with reason "interrupted") instead of abandoning it.
         self.suspend_on_interrupt = False
+        #: KASAN kernel: a report stops the call at the faulting access (KasanStop)
+        #: instead of raising KasanReport when it returns; debug sessions set it
+        self.stop_on_kasan = False
         self._count_insns = count_insns
         self._irq_flag: bool | None = None
         self._irq_flag_pa = 0
@@ -422,7 +427,11 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         elif port == PORT_EVENT and self._uc is not None:
             raw = bytes(uc.mem_read(value, EVENT_SIZE))
             assert self.symbols is not None
-            self.events.append(decode(raw, self.symbolize))
+            ev = decode(raw, self.symbolize)
+            self.events.append(ev)
+            if ev.kind == "kasan" and self.stop_on_kasan and self.state == "running":
+                self._stop_hit = KasanPending(ev)  # on to the access: _arm_kasan_stop
+                uc.emu_stop()
         elif port == PORT_CTL and self._uc is not None:
             if value in (CTL_SLEEP, CTL_SLEEP_FOREVER):
                 self._sleeping = value  # the hlt that follows stops the run
@@ -671,6 +680,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
 
     def _to_idle(self) -> None:
         self._call_regs.write([self._idle_rsp, self._idle_rip, 0x202])
+        if self.kasan:  # frames a call left without their epilogues keep stack red zones
+            clear_stack_shadow(self)
 
     def _resolve_function(self, fn: str | int, nargs: int) -> int:
         hit = self._resolved.get((fn, nargs)) if isinstance(fn, str) else None
@@ -842,6 +853,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                 self.state = "ready"
             raise
         if stop == CTL_STOPPED:
+            if self._arm_kasan_stop():  # stopped in a KASAN report: run to the access
+                return self._complete(call, budget_seconds, max_insns)
             self._suspend(call)
         result = self._call_done(call, stop)
         if self.kasan:

@@ -27,6 +27,7 @@ KASAN_KINDS = ("unknown-crash", "slab-out-of-bounds", "slab-use-after-free", "do
                "global-out-of-bounds", "stack-out-of-bounds", "alloca-out-of-bounds",
                "wild-memory-access")
 KASAN_STACK_DEPTH = 8
+KASAN_SHADOW_OFFSET = 0xDFFFFC0000000000
 #: struct kasan_record: kind, addr, size, write, ip, object, object_size, cache_size,
 #: cache[32], then two struct kasan_track {u32 pid, nr; u64 stack[8]}
 _RECORD = struct.Struct(f"<8Q32sII{KASAN_STACK_DEPTH}QII{KASAN_STACK_DEPTH}Q")
@@ -107,6 +108,21 @@ def read_record(m: Machine, ev: Event) -> KasanInfo:
         object=obj, object_size=obj_size, cache=cache.split(b"\0", 1)[0].decode(),
         alloc_stack=[m.symbolize(a) for a in alloc], free_stack=[m.symbolize(a) for a in free],
         event=ev)
+
+
+def clear_stack_shadow(m: Machine) -> None:
+    """Unpoison the shadow of the call stack below the idle stack pointer: a call the
+    host ended early (an oops, a budget) left its frames' red zones behind, and the
+    next call's frames would land on them (Linux clears them on such unwinds too)."""
+    cached: tuple[int, bytes] | None = getattr(m, "_kasan_stack_shadow", None)
+    if cached is None:
+        lo = m.symbol("boot_stack")
+        top = m._idle_rsp & ~7  # noqa: SLF001 - the machine's own idle context
+        zeros = bytes((top - lo) >> 3) if lo < top <= lo + 32768 else b""
+        cached = (KASAN_SHADOW_OFFSET + (lo >> 3), zeros)
+        m._kasan_stack_shadow = cached  # type: ignore[attr-defined]
+    if cached[1]:
+        m.write_virt(cached[0], cached[1])
 
 
 def raise_kasan_reports(m: Machine, events_mark: int, result: int) -> None:

@@ -141,3 +141,21 @@ def test_clean_module_runs_clean(km: Machine) -> None:
     before = len(km.events)
     assert km.call("mydev_churn", 300) > 0
     assert [ev for ev in km.events[before:] if ev.kind == "kasan"] == []
+
+
+def test_debugger_stops_at_the_access(km: Machine) -> None:
+    from emu import KasanStop
+
+    km.stop_on_kasan = True
+    try:
+        with pytest.raises(KasanStop) as ei:
+            km.call("mydev_fill", 18)
+        stop = ei.value
+        assert stop.reason == "kasan" and km.state == "stopped"
+        assert stop.report.kind == "slab-out-of-bounds"
+        assert km.symbolize(km.cpu.rip) == stop.report.site  # right after the check
+        assert str(stop).startswith("BUG: KASAN: slab-out-of-bounds in mydev_fill+")
+        assert stop.call.resume() == 0  # the access happens, the call ends (as in Linux)
+        assert km.state == "ready"
+    finally:
+        km.stop_on_kasan = False
