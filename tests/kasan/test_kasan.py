@@ -159,3 +159,25 @@ def test_debugger_stops_at_the_access(km: Machine) -> None:
         assert km.state == "ready"
     finally:
         km.stop_on_kasan = False
+
+
+def test_kunit_expect_kasan_fail(km: Machine) -> None:
+    from emu.check import kunit
+
+    mod = km.load_module(Path(__file__).parent / "src" / "kasan_sample.c")
+    run = kunit.run_suites(km, suites=kunit.module_suites(km, mod))
+    status = {c.name: c.status for c in run.cases}
+    assert status == {"kmalloc_oob_right": "pass", "kmalloc_in_bounds": "fail",
+                      "kmalloc_uaf_unexpected": "fail"}
+    assert ('KASAN failure expected in "((volatile char *)p)[17] = \'y\'", but none '
+            "occurred") in run.ktap
+    assert "BUG: KASAN: slab-use-after-free in kmalloc_uaf_unexpected+" in run.ktap
+    assert "BUG: KASAN: slab-out-of-bounds in kmalloc_oob_right+" in run.ktap
+
+
+def test_builtin_kunit_suites_pass_on_kasan_kernel(kasan_machine: Machine) -> None:
+    from emu.check import kunit
+
+    run = kunit.run_suites(kasan_machine)
+    assert run.cases and not run.failed, run.ktap
+    assert "BUG: KASAN" not in run.ktap
