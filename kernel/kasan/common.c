@@ -34,18 +34,36 @@
 #include <kmemu/mmu.h>
 #include <kmemu/mmzone.h>
 #include <kmemu/traps.h>
+#include <kmemu/memlayout.h>
 #include <kmemu/io.h>
 #include "kasan.h"
 
 /* --- tracks ---------------------------------------------------------- */
 
-/* The call chain from the allocator's caller up (pid 0: kmemu runs one task). */
+static bool text_address(u64 a)
+{
+	return (a >= (u64)_stext && a < (u64)_etext) || (a >= MODULES_VADDR && a < MODULES_END);
+}
+
+/*
+ * The call chain from the allocator's caller up (pid 0: kmemu runs one task).
+ * Every allocation and free records one, so this is a lean frame-pointer walk
+ * (range checks only; save_stack_trace() looks every address up in kallsyms).
+ */
 void kasan_save_track(struct kasan_track *t, u64 rbp)
 {
-	u64 stack[KASAN_STACK_DEPTH]; /* the unwinder is instrumented: not into the red zone */
+	u32 n = 0;
+	while (n < KASAN_STACK_DEPTH && rbp >= PAGE_OFFSET && !(rbp & 7)) {
+		u64 *frame = (u64 *)rbp;
+		if (!text_address(frame[1]))
+			break;
+		t->stack[n++] = frame[1];
+		if (frame[0] <= rbp)
+			break;
+		rbp = frame[0];
+	}
 	t->pid = 0;
-	t->nr = (u32)save_stack_trace(rbp, stack, KASAN_STACK_DEPTH);
-	__memcpy(t->stack, stack, sizeof(stack));
+	t->nr = n;
 }
 
 static struct kasan_meta *meta_of(struct kmem_cache *s, void *obj)
