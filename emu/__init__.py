@@ -12,12 +12,12 @@ from emu.machine.core import (
     BadArgument,
     BootError,
     BreakpointHit,
-    KasanStop,
     CallInterrupted,
     GuestExit,
     GuestOops,
     GuestWaiting,
     Interrupted,
+    KasanStop,
     Machine,
     MachineError,
     Snapshot,
@@ -28,7 +28,8 @@ from emu.machine.modules import Module
 
 __all__ = [
     "BadArgument", "BootError", "BreakpointHit", "BudgetExceeded", "CallInterrupted", "CpuError",
-    "GuestExit", "GuestOops", "KasanReport", "KasanStop", "GuestWaiting", "HostMemoryError", "Interrupted", "KmemuError",
+    "GuestExit", "GuestOops", "GuestWaiting", "HostMemoryError", "Interrupted", "KasanReport",
+    "KasanStop", "KmemuError",
     "Machine", "MachineError", "Module", "ModuleError", "PageFault", "Snapshot", "WatchpointHit",
     "gfp",
 ]

@@ -93,9 +93,7 @@ static void *kmalloc_large(size_t size, gfp_t gfp)
 	}
 	unsigned int order = (unsigned int)get_order(size);
 	struct page *page = alloc_pages(gfp | __GFP_COMP, order);
-	if (page)
-		kasan_kmalloc_large(page_address(page), size, order);
-	return page ? page_address(page) : NULL;
+	return page ? kasan_kmalloc_large(page_address(page), size, order) : NULL;
 }
 
 void *kmalloc(size_t size, gfp_t gfp)

@@ -106,7 +106,7 @@ static struct page *new_slab(struct kmem_cache *s, gfp_t gfp)
 	}
 	slab->freelist = base;
 	slab_set_counters(slab, 0, s->objects, false);
-	kasan_poison_new_slab(s, slab_address(slab), PAGE_SIZE << s->order);
+	kasan_poison_new_slab(s, slab);
 
 	unsigned long flags;
 	spin_lock_irqsave(&s->node.list_lock, flags);

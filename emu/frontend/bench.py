@@ -136,7 +136,9 @@ def kasan_rows(rounds: int = 500) -> list[Row]:
             with m.count_instructions() as n:
                 m.call("churn", rounds)
             m.call("churn", rounds)  # warm: translated code, quarantine in steady state
-            ms = _median(lambda: _per_op_us(lambda: m.call("churn", rounds), 5), 3) / 1000
+            def churn(m: Machine = m) -> object:
+                return m.call("churn", rounds)
+            ms = _median(lambda: _per_op_us(churn, 5), 3) / 1000
             res[kasan] = (n[0], ms)
     (i0, t0), (i1, t1) = res[False], res[True]
     what = f"kmalloc/fill/kfree x{rounds}"

@@ -76,9 +76,9 @@ from emu.kernel import mm, pagetable
 from emu.kernel.events import EVENT_SIZE, Event, decode
 from emu.kernel.symbols import Params, Symbols
 from emu.machine.irq import InterruptController, IrqError, IrqState
+from emu.machine.kasan import clear_stack_shadow, raise_kasan_reports
 from emu.machine.modules import ModuleMixin, load_modules
 from emu.machine.page_alloc import PageAllocatorMixin
-from emu.machine.kasan import clear_stack_shadow, raise_kasan_reports
 from emu.machine.slab import SlabMixin
 from emu.machine.vmalloc import VmallocMixin
 

@@ -132,6 +132,6 @@ def raise_kasan_reports(m: Machine, events_mark: int, result: int) -> None:
         return
     infos = [read_record(m, e) for e in evs[-8:]]  # the kernel keeps the last 8 records
     texts = _report_texts(m.console)[-len(infos):]
-    for info, text in zip(infos, [""] * (len(infos) - len(texts)) + texts):
+    for info, text in zip(infos, [""] * (len(infos) - len(texts)) + texts, strict=True):
         info.text = text
     raise KasanReport(infos, result)

@@ -82,10 +82,9 @@ void kasan_cache_create(struct kmem_cache *s, u32 *end)
 }
 
 /* A new slab: everything is red zone until allocated. */
-void kasan_poison_new_slab(struct kmem_cache *s, void *base, u64 bytes)
+void kasan_poison_new_slab(struct kmem_cache *s, struct page *slab)
 {
-	(void)s;
-	kasan_poison(base, bytes, KASAN_SLAB_REDZONE);
+	kasan_poison(page_address(slab), PAGE_SIZE << s->order, KASAN_SLAB_REDZONE);
 }
 
 void kasan_slab_alloc(struct kmem_cache *s, void *obj, u64 size, u64 caller)
@@ -236,11 +235,12 @@ void kasan_free_pages(struct page *page, unsigned int order)
 		kasan_poison(page_address(page), PAGE_SIZE << order, KASAN_PAGE_FREE);
 }
 
-void kasan_kmalloc_large(const void *p, u64 size, unsigned int order)
+void *kasan_kmalloc_large(void *p, u64 size, unsigned int order)
 {
 	u64 start = ALIGN((u64)p + size, KASAN_GRANULE_SIZE);
 	kasan_unpoison(p, size);
 	kasan_poison((void *)start, (u64)p + (PAGE_SIZE << order) - start, KASAN_PAGE_REDZONE);
+	return p;
 }
 
 /* --- vmalloc --------------------------------------------------------- */

@@ -65,7 +65,7 @@ def test_off_by_one_write(km: Machine) -> None:
     assert head == ("=" * 66 + "\nBUG: KASAN: slab-out-of-bounds in mydev_fill+OFF [mydev]\n"
                     "Write of size 1 at addr ADDR by task swapper/0\n")
     assert f"Write of size 1 at addr {e.address:016x} by task swapper/0\n" in e.text
-    assert (f"\nAllocated by task 0:\n __kmalloc_cache+") in e.text
+    assert ("\nAllocated by task 0:\n __kmalloc_cache+") in e.text
     assert (f"The buggy address belongs to the object at {o:016x}\n"
             " which belongs to the cache kmalloc-32 of size 32\n"
             "The buggy address is located 0 bytes to the right of\n"

@@ -93,12 +93,13 @@ void kasan_poison(const void *addr, u64 size, u8 value);
 void kasan_unpoison(const void *addr, u64 size);
 /* slab */
 void kasan_cache_create(struct kmem_cache *s, u32 *end);
-void kasan_poison_new_slab(struct kmem_cache *s, void *base, u64 bytes);
+void kasan_poison_new_slab(struct kmem_cache *s, struct page *slab);
 void kasan_slab_alloc(struct kmem_cache *s, void *obj, u64 size, u64 caller);
 bool kasan_slab_free(struct kmem_cache *s, struct page *slab, void *obj, u64 caller);
 void kasan_krealloc(const void *obj, u64 new_size);
 void kasan_cache_shrink(struct kmem_cache *s);
-void kasan_kmalloc_large(const void *p, u64 size, unsigned int order);
+/* poisons past size; returns p */
+void *kasan_kmalloc_large(void *p, u64 size, unsigned int order);
 /* pages */
 void kasan_alloc_pages(struct page *page, unsigned int order);
 void kasan_free_pages(struct page *page, unsigned int order);
@@ -111,16 +112,16 @@ void kasan_unpoison_stack_below(u64 sp);
 #else
 static inline void kasan_init(void) {}
 static inline void kasan_cache_create(struct kmem_cache *s, u32 *end) { (void)s; (void)end; }
-static inline void kasan_poison_new_slab(struct kmem_cache *s, void *b, u64 n)
-{ (void)s; (void)b; (void)n; }
+static inline void kasan_poison_new_slab(struct kmem_cache *s, struct page *sl)
+{ (void)s; (void)sl; }
 static inline void kasan_slab_alloc(struct kmem_cache *s, void *o, u64 n, u64 c)
 { (void)s; (void)o; (void)n; (void)c; }
 static inline bool kasan_slab_free(struct kmem_cache *s, struct page *sl, void *o, u64 c)
 { (void)s; (void)sl; (void)o; (void)c; return false; }
 static inline void kasan_krealloc(const void *o, u64 n) { (void)o; (void)n; }
 static inline void kasan_cache_shrink(struct kmem_cache *s) { (void)s; }
-static inline void kasan_kmalloc_large(const void *p, u64 n, unsigned int o)
-{ (void)p; (void)n; (void)o; }
+static inline void *kasan_kmalloc_large(void *p, u64 n, unsigned int o)
+{ (void)n; (void)o; return p; }
 static inline void kasan_alloc_pages(struct page *p, unsigned int o) { (void)p; (void)o; }
 static inline void kasan_free_pages(struct page *p, unsigned int o) { (void)p; (void)o; }
 static inline int kasan_populate_vmalloc(u64 a, u64 n, gfp_t g) { (void)a; (void)n; (void)g; return 0; }
