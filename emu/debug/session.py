@@ -90,7 +90,7 @@ class Point:
 class Stop:
     """How a run ended, and what a debugger prints about it."""
 
-    reason: str  # breakpoint watchpoint step finish done oops interrupted idle error
+    reason: str  # breakpoint watchpoint step finish done oops interrupted idle error kasan
     text: str
     rip: int
     point: int | None = None
@@ -650,6 +650,7 @@ class DebugSession:
             GuestOops,
             GuestWaiting,
             Interrupted,
+            KasanStop,
             MachineError,
             WatchpointHit,
         )
@@ -664,6 +665,12 @@ class DebugSession:
             text = f"\n{hit.describe()}\n{self.location(args=True)}"  # type: ignore[attr-defined]
             return Stop("watchpoint", text.lstrip("\n"), m.cpu.rip,  # type: ignore[union-attr]
                         self._number_of(e.breakpoint), hit)  # type: ignore[arg-type]
+        except KasanStop as e:  # stopped at the access KASAN reported (report on the console)
+            r = e.report
+            what = f"{'Write' if r.write else 'Read'} of size {r.size}" if r.size else "Free"  # type: ignore[attr-defined]
+            text = (f"KASAN: {r.kind}: {what} at addr {r.address:016x}\n"  # type: ignore[attr-defined]
+                    f"{self.location(args=True)}")
+            return Stop("kasan", text, m.cpu.rip)  # type: ignore[union-attr]
         except CallInterrupted:
             return Stop("interrupted", f"Program received signal SIGINT, Interrupt.\n"
                         f"{self.location(args=True)}", m.cpu.rip, signal=SIGINT)  # type: ignore[union-attr]

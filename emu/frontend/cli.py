@@ -324,16 +324,17 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     def machine_opts(sp: argparse.ArgumentParser, e820: bool = True,
-                     modules: bool = False) -> None:
+                     modules: bool = False, kasan: bool = True) -> None:
         group = sp.add_mutually_exclusive_group() if e820 else sp
         group.add_argument("--mem", default="256M", help="RAM size, 16M..64G (default 256M)")
         if e820:
             group.add_argument("--e820", metavar="FILE", help="use this memory map (see "
                                "`kmemu e820 --help` for the format) instead of --mem")
         sp.add_argument("--cmdline", default="", help="kernel command line")
-        sp.add_argument("--kasan", action="store_true",
-                        help="boot the KASAN variant: kernel and modules built with "
-                        "-fsanitize=kernel-address, bad accesses reported as Linux does")
+        if kasan:
+            sp.add_argument("--kasan", action="store_true",
+                            help="boot the KASAN variant: kernel and modules built with "
+                            "-fsanitize=kernel-address, bad accesses reported as Linux does")
         if modules:
             sp.add_argument("--module", dest="modules", action="append", metavar="FILE.c",
                             help="build and load this module after boot (repeatable; "
@@ -350,7 +351,7 @@ def parser() -> argparse.ArgumentParser:
     bd.set_defaults(fn=cmd_build)
 
     q = sub.add_parser("qemu", help="boot the same image on qemu-system-x86_64")
-    machine_opts(q, e820=False, modules=True)
+    machine_opts(q, e820=False, modules=True, kasan=False)
     q.add_argument("--timeout", type=float, default=120.0, help="seconds (default 120)")
     q.add_argument("--quiet", action="store_true", help="print the log only at the end")
     q.set_defaults(fn=cmd_qemu)
@@ -423,7 +424,7 @@ def parser() -> argparse.ArgumentParser:
                        "(END exclusive) or `START +SIZE TYPE`; numbers in decimal, 0x-hex or "
                        "with K/M/G; TYPE usable|reserved|acpi|nvs|unusable|pmem or a number; "
                        "# starts a comment.")
-    machine_opts(e)
+    machine_opts(e, kasan=False)
     e.set_defaults(fn=cmd_e820)
     return p
 

@@ -181,3 +181,21 @@ def test_builtin_kunit_suites_pass_on_kasan_kernel(kasan_machine: Machine) -> No
     run = kunit.run_suites(kasan_machine)
     assert run.cases and not run.failed, run.ktap
     assert "BUG: KASAN" not in run.ktap
+
+
+def test_debug_session_stops_at_the_access(km: Machine) -> None:
+    from emu.debug.session import DebugSession
+
+    s = DebugSession(km)
+    try:
+        stop = s.call("mydev_fill", ["18"])
+        assert stop.reason == "kasan"
+        first, where = stop.text.split("\n", 1)
+        assert re.fullmatch(r"KASAN: slab-out-of-bounds: Write of size 1 at addr "
+                            r"ffff888[0-9a-f]{9}", first)
+        assert " in mydev_fill (n=0x12) at " in where and "mydev.c:20" in where
+        done = s.cont()
+        assert done.reason == "done" and done.value == 0
+    finally:
+        km.stop_on_kasan = False
+        km.suspend_on_interrupt = False
