@@ -199,3 +199,14 @@ def test_debug_session_stops_at_the_access(km: Machine) -> None:
     finally:
         km.stop_on_kasan = False
         km.suspend_on_interrupt = False
+
+
+def test_cli_kunit_kasan(capsys: pytest.CaptureFixture[str]) -> None:
+    from emu.frontend.cli import main
+
+    src = str(Path(__file__).parent / "src" / "kasan_expect_kunit.c")
+    assert main(["kunit", "--kasan", src]) == 0
+    out = capsys.readouterr().out
+    assert "Testing complete. Ran 4 tests: passed: 4" in out
+    assert main(["kunit", src]) == 1  # the default kernel has no KASAN: the cases fail
+    assert "but this kernel has no KASAN (boot the KASAN variant)" in capsys.readouterr().out
