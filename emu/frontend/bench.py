@@ -133,9 +133,10 @@ def kasan_rows(rounds: int = 500) -> list[Row]:
         for kasan in (False, True):
             m = Machine.booted(kasan=kasan)
             m.load_module(src)
+            m.call("churn", rounds)  # warm: translated code, slabs and quarantine in use
             with m.count_instructions() as n:
                 m.call("churn", rounds)
-            m.call("churn", rounds)  # warm: translated code, quarantine in steady state
+
             def churn(m: Machine = m) -> object:
                 return m.call("churn", rounds)
             ms = _median(lambda: _per_op_us(churn, 5), 3) / 1000

@@ -36,6 +36,7 @@
 bool kasan_ready;
 int kasan_depth;       /* > 0: checks off (inside a report, inside kasan itself) */
 static u64 direct_map_end;  /* one past the highest RAM address in the direct map */
+static u64 direct_map_size; /* direct_map_end - PAGE_OFFSET once KASAN is ready, else 0 */
 static u64 image_end;       /* one past the kernel image's mapping */
 
 void kasan_poison(const void *addr, u64 size, u8 value)
@@ -119,14 +120,33 @@ bool kasan_check_range(u64 addr, u64 size, bool write, u64 ip)
 
 #define RET_IP ((u64)__builtin_return_address(0))
 
+/*
+ * The fast path of the fixed-size callbacks: a direct-map address (the common
+ * case: slab objects and pages) whose at most three granules are accessible.
+ * Anything else takes kasan_check_range(), which decides and reports.
+ */
+static __always_inline bool fast_ok(u64 addr, u64 size)
+{
+	u64 off = addr - PAGE_OFFSET;
+	if (off >= direct_map_size || off + size > direct_map_size)
+		return false;
+	u64 last = addr + size - 1;
+	if (byte_poisoned(last))
+		return false;
+	for (u8 *s = kasan_mem_to_shadow(addr), *e = kasan_mem_to_shadow(last); s < e; s++)
+		if (*s)
+			return false;
+	return true;
+}
+
 #define DEFINE_ASAN_LOAD_STORE(n)						\
 	void __asan_load##n##_noabort(u64 addr);				\
 	void __asan_load##n##_noabort(u64 addr)					\
-	{ kasan_check_range(addr, n, false, RET_IP); }				\
+	{ if (!fast_ok(addr, n)) kasan_check_range(addr, n, false, RET_IP); }	\
 	EXPORT_SYMBOL(__asan_load##n##_noabort);				\
 	void __asan_store##n##_noabort(u64 addr);				\
 	void __asan_store##n##_noabort(u64 addr)				\
-	{ kasan_check_range(addr, n, true, RET_IP); }				\
+	{ if (!fast_ok(addr, n)) kasan_check_range(addr, n, true, RET_IP); }	\
 	EXPORT_SYMBOL(__asan_store##n##_noabort);				\
 	void __asan_report_load##n##_noabort(u64 addr);				\
 	void __asan_report_load##n##_noabort(u64 addr)				\
@@ -294,5 +314,6 @@ void kasan_init(void)
 	map_shadow(START_KERNEL_MAP, image_end, 0);
 	write_cr3(read_cr3()); /* drop any stale translation of the new range */
 	kasan_ready = true;
+	direct_map_size = direct_map_end - PAGE_OFFSET;
 	printk("kasan: KernelAddressSanitizer initialized (generic)\n");
 }
