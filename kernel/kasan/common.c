@@ -245,7 +245,7 @@ void *kasan_kmalloc_large(void *p, u64 size, unsigned int order)
 
 /* --- vmalloc --------------------------------------------------------- */
 
-static bool mapped(u64 va)
+bool kasan_shadow_mapped(u64 va)
 {
 	u64 *t = __va(read_cr3() & PTE_PFN_MASK);
 	u64 e = t[pgd_index(va)];
@@ -268,7 +268,7 @@ int kasan_populate_vmalloc(u64 addr, u64 size, gfp_t gfp)
 	u64 e = ALIGN((u64)kasan_mem_to_shadow(addr + size - 1) + 1, PAGE_SIZE);
 	gfp_t sgfp = (gfp & ~(__GFP_HIGHMEM | __GFP_DMA | __GFP_DMA32)) | __GFP_ZERO | __GFP_NOWARN;
 	for (u64 va = s; va < e; va += PAGE_SIZE) {
-		if (mapped(va))
+		if (kasan_shadow_mapped(va))
 			continue;
 		struct page *p = alloc_pages(sgfp, 0);
 		if (!p)

@@ -14,6 +14,7 @@ static inline u8 *kasan_mem_to_shadow(u64 a)
 }
 
 bool kasan_has_shadow(u64 a);
+bool kasan_shadow_mapped(u64 shadow_va);
 u64 kasan_first_bad(u64 a, u64 n);
 bool kasan_check_range(u64 addr, u64 size, bool write, u64 ip);
 void kasan_report(u64 addr, u64 size, bool write, u64 ip);

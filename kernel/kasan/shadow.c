@@ -67,6 +67,15 @@ bool kasan_has_shadow(u64 a)
 	return (a >= VMALLOC_START && a < VMALLOC_END) || (a >= MODULES_VADDR && a < MODULES_END);
 }
 
+/* vmalloc and module ranges: whether both ends have shadow pages mapped yet. */
+static bool kasan_shadow_populated(u64 addr, u64 size)
+{
+	if (addr >= START_KERNEL_MAP && addr < image_end)
+		return true;
+	return kasan_shadow_mapped((u64)kasan_mem_to_shadow(addr)) &&
+	       kasan_shadow_mapped((u64)kasan_mem_to_shadow(addr + size - 1));
+}
+
 static __always_inline bool byte_poisoned(u64 a)
 {
 	s8 v = *(s8 *)kasan_mem_to_shadow(a);
@@ -112,6 +121,8 @@ bool kasan_check_range(u64 addr, u64 size, bool write, u64 ip)
 	}
 	if (!kasan_has_shadow(addr) || !kasan_has_shadow(addr + size - 1))
 		return true;
+	if (addr >= VMALLOC_START && !kasan_shadow_populated(addr, size))
+		return true; /* no area was ever there: the access itself faults */
 	if (likely(!range_poisoned(addr, size)))
 		return true;
 	kasan_report(addr, size, write, ip);
@@ -297,17 +308,30 @@ static u64 map_shadow(u64 start, u64 end, u64 done)
 	return e;
 }
 
+/* Shadow pages [from, to) all map one zeroed page, read-only: the direct map's holes
+ * (no RAM there: the access itself faults, as with Linux's early zero shadow). */
+static void map_zero_shadow(u64 from, u64 to, u64 zero_pa)
+{
+	for (u64 va = from; va < to; va += PAGE_SIZE)
+		kernel_map_range(va, va + PAGE_SIZE, zero_pa, __PAGE_KERNEL & ~_PAGE_RW);
+}
+
 /*
  * kasan_init - after paging_init(), before the buddy allocator: shadow for the
- * direct map of every memblock.memory range and for the kernel image.
+ * direct map of every memblock.memory range (holes between them read as
+ * "accessible", so a stray access faults at the access, not in the check) and
+ * for the kernel image.  memblock.memory is sorted by address.
  */
 void kasan_init(void)
 {
 	struct memblock_type *mem = &memblock.memory;
-	u64 done = 0;
+	u64 done = ALIGN_DOWN((u64)kasan_mem_to_shadow(PAGE_OFFSET), PAGE_SIZE);
+	u64 zero_pa = __pa(memblock_alloc(PAGE_SIZE, PAGE_SIZE));
 	for (u32 i = 0; i < mem->cnt; i++) {
 		u64 b = mem->regions[i].base, e = b + mem->regions[i].size;
-		done = map_shadow((u64)__va(b), (u64)__va(e), done);
+		u64 s = ALIGN_DOWN((u64)kasan_mem_to_shadow((u64)__va(b)), PAGE_SIZE);
+		map_zero_shadow(done, s, zero_pa);
+		done = map_shadow((u64)__va(b), (u64)__va(e), max(done, s));
 		direct_map_end = max(direct_map_end, (u64)__va(e));
 	}
 	image_end = START_KERNEL_MAP + ALIGN(__pa_symbol(__kernel_end), SZ_2M);

@@ -210,3 +210,14 @@ def test_cli_kunit_kasan(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Testing complete. Ran 4 tests: passed: 4" in out
     assert main(["kunit", src]) == 1  # the default kernel has no KASAN: the cases fail
     assert "but this kernel has no KASAN (boot the KASAN variant)" in capsys.readouterr().out
+
+
+def test_wild_access_faults_at_the_access(km: Machine) -> None:
+    from emu import GuestOops
+
+    # a direct-map hole (the ISA hole) and a vmalloc address no area ever had: the
+    # shadow reads as accessible there, so the access itself faults (not the check)
+    for addr in (0xFFFF8880000A0000, 0xFFFFC90100000000):
+        with pytest.raises(GuestOops) as ei:
+            km.call("kmemu_test_fault", addr, 0)
+        assert ei.value.address == addr and ei.value.rip.startswith("kmemu_test_fault+")
