@@ -184,7 +184,7 @@ def cmd_kunit(a: argparse.Namespace) -> int:
 def cmd_cflags(a: argparse.Namespace) -> int:
     from emu.build.modflags import module_cflags
 
-    print(shlex.join(module_cflags(name=a.name)))
+    print(shlex.join(module_cflags(name=a.name, kasan=a.kasan)))
     return 0
 
 
@@ -406,6 +406,8 @@ def parser() -> argparse.ArgumentParser:
     cf = sub.add_parser("cflags", help="print the compiler flags and include path a module "
                         "is built with (gcc $(kmemu cflags) -c mydev.c)")
     cf.add_argument("--name", help="module name for KBUILD_MODNAME (default: none defined)")
+    cf.add_argument("--kasan", action="store_true",
+                    help="the flags of a module for the KASAN kernel (-fsanitize=kernel-address)")
     cf.set_defaults(fn=cmd_cflags)
 
     cc = sub.add_parser("compile-commands", help="write compile_commands.json for module "

@@ -29,6 +29,7 @@
 #include <kmemu/vmap.h>
 #include <kunit/test.h>
 #include <kmemu/abi.h>
+#include <kmemu/memlayout.h>
 #include <kmemu/slub.h>
 #include <kmemu/traps.h>
 #include <kmemu/mmzone.h>
@@ -126,6 +127,63 @@ static void describe_object(struct kasan_record *r, struct kasan_meta *m, struct
 	       size, (void *)obj, (void *)(obj + size));
 }
 
+#define KASAN_STACK_FRAME_MAGIC 0x41B58AB3 /* GCC's frame header: magic, description, pc */
+
+static bool parse_u64(const char **s, u64 *v)
+{
+	while (**s == ' ')
+		(*s)++;
+	if (**s < '0' || **s > '9')
+		return false;
+	*v = simple_strtoull(*s, (char **)s, 10);
+	return true;
+}
+
+/* GCC's frame description "N off size len name[:line] ...": one line per object. */
+static void print_frame_objects(const char *d)
+{
+	u64 n, off, size, len;
+	if (!parse_u64(&d, &n))
+		return;
+	printk("This frame has %llu %s:\n", n, n == 1 ? "object" : "objects");
+	while (n-- && parse_u64(&d, &off) && parse_u64(&d, &size) && parse_u64(&d, &len)) {
+		while (*d == ' ')
+			d++;
+		char name[64];
+		u64 k = 0;
+		for (; k < len && k < sizeof(name) - 1 && d[k] && d[k] != ':'; k++)
+			name[k] = d[k];
+		name[k] = 0;
+		d += len;
+		printk(" [%llu, %llu) '%s'\n", off, off + size, name);
+	}
+}
+
+/* The stack of the one task: which frame the address is in, from GCC's frame header
+ * (Linux's print_address_stack_frame). */
+static bool describe_stack(u64 addr)
+{
+	extern char boot_stack[], boot_stack_top[];
+	if (addr < (u64)boot_stack || addr >= (u64)boot_stack_top)
+		return false;
+	printk("The buggy address belongs to stack of task swapper/0\n");
+	u64 a = ALIGN_DOWN(addr, KASAN_GRANULE_SIZE);
+	/* back over the frame to its left red zone, then to that zone's start */
+	while (a > (u64)boot_stack && *kasan_mem_to_shadow(a) != KASAN_STACK_LEFT)
+		a -= KASAN_GRANULE_SIZE;
+	while (a > (u64)boot_stack && *kasan_mem_to_shadow(a - KASAN_GRANULE_SIZE) == KASAN_STACK_LEFT)
+		a -= KASAN_GRANULE_SIZE;
+	const u64 *frame = (const u64 *)a;
+	if (*kasan_mem_to_shadow(a) != KASAN_STACK_LEFT || frame[0] != KASAN_STACK_FRAME_MAGIC) {
+		printk("\n");
+		return true;
+	}
+	printk(" and is located at offset %llu in frame:\n %pS\n\n", addr - a, (void *)frame[2]);
+	print_frame_objects((const char *)frame[1]);
+	printk("\n");
+	return true;
+}
+
 static void describe_address(struct kasan_record *r)
 {
 	void *obj;
@@ -138,8 +196,15 @@ static void describe_address(struct kasan_record *r)
 		describe_object(r, m, s);
 		return;
 	}
-	if (is_vmalloc_addr((void *)r->addr) ||
+	if (describe_stack(r->addr))
+		return;
+	if ((r->addr >= (u64)_stext && r->addr < (u64)__kernel_end) ||
 	    (r->addr >= MODULES_VADDR && r->addr < MODULES_END)) {
+		/* kernel_or_module_addr(): a global (GCC's red zone follows each one) */
+		printk("The buggy address belongs to the variable:\n %pS\n\n", (void *)r->addr);
+		return;
+	}
+	if (is_vmalloc_addr((void *)r->addr)) {
 		struct vm_struct *vm = find_vm_area((void *)r->addr);
 		if (vm) {
 			r->object = (u64)vm->addr;

@@ -115,6 +115,7 @@ def test_global_out_of_bounds(km: Machine) -> None:
     e = report(km, "mydev_global", 10)
     assert (e.kind, e.size, e.write) == ("global-out-of-bounds", 1, True)
     assert "BUG: KASAN: global-out-of-bounds in mydev_global+" in e.text
+    assert "\nThe buggy address belongs to the variable:\n mydev_names+0xa/" in e.text
 
 
 def test_vmalloc_out_of_bounds(km: Machine) -> None:
@@ -135,6 +136,9 @@ def test_stack_out_of_bounds(km: Machine) -> None:
     assert km.call("mydev_stack", 15) == 0
     e = report(km, "mydev_stack", 16)
     assert (e.kind, e.write) == ("stack-out-of-bounds", True)
+    assert ("\nThe buggy address belongs to stack of task swapper/0\n"
+            " and is located at offset 48 in frame:\n mydev_stack+0x0/") in e.text
+    assert "\nThis frame has 1 object:\n [32, 48) 'buf'\n" in e.text
 
 
 def test_clean_module_runs_clean(km: Machine) -> None:
@@ -221,3 +225,14 @@ def test_wild_access_faults_at_the_access(km: Machine) -> None:
         with pytest.raises(GuestOops) as ei:
             km.call("kmemu_test_fault", addr, 0)
         assert ei.value.address == addr and ei.value.rip.startswith("kmemu_test_fault+")
+
+
+def test_cflags_kasan(capsys: pytest.CaptureFixture[str]) -> None:
+    from emu.frontend.cli import main
+
+    assert main(["cflags", "--kasan"]) == 0
+    flags = capsys.readouterr().out.split()
+    assert "-fsanitize=kernel-address" in flags and "-DCONFIG_KASAN" in flags
+    assert "-fasan-shadow-offset=0xdffffc0000000000" in flags
+    assert main(["cflags"]) == 0
+    assert "-fsanitize=kernel-address" not in capsys.readouterr().out
