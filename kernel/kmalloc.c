@@ -21,7 +21,6 @@
 #include <kmemu/log.h>
 #include <kmemu/memlayout.h>
 #include <kmemu/page_alloc.h>
-#include <kmemu/kasan.h>
 #include <kmemu/slub.h>
 #include <kmemu/vmap.h>
 

@@ -31,7 +31,6 @@
 #include <kmemu/log.h>
 #include <kmemu/memlayout.h>
 #include <kmemu/page_alloc.h>
-#include <kmemu/kasan.h>
 #include <kmemu/traps.h>
 #include <kmemu/kunit_track.h>
 

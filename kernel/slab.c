@@ -37,7 +37,6 @@
 #include <kmemu/memlayout.h>
 #include <kmemu/page_alloc.h>
 #include <kmemu/slub.h>
-#include <kmemu/kasan.h>
 
 
 struct list_head slab_caches = LIST_HEAD_INIT(slab_caches);
@@ -106,13 +105,13 @@ static struct page *new_slab(struct kmem_cache *s, gfp_t gfp)
 	}
 	slab->freelist = base;
 	slab_set_counters(slab, 0, s->objects, false);
-	kasan_poison_new_slab(s, slab);
 
 	unsigned long flags;
 	spin_lock_irqsave(&s->node.list_lock, flags);
 	s->node.nr_slabs++;
 	s->node.total_objects += s->objects;
 	spin_unlock_irqrestore(&s->node.list_lock, flags);
+	kasan_poison_new_slab(s, slab); /* red zone until allocated */
 	return slab;
 }
 

@@ -33,7 +33,6 @@
 #include <kmemu/memlayout.h>
 #include <kmemu/mmu.h>
 #include <kmemu/page_alloc.h>
-#include <kmemu/kasan.h>
 #include <kmemu/slub.h>
 #include <kmemu/vmap.h>
 
