@@ -32,9 +32,11 @@ void *kmemdup(const void *src, size_t len, gfp_t gfp) __malloc;
  * files built without the sanitizer (the allocators) use the raw ones, as Linux's
  * arch/x86/include/asm/string_64.h arranges.
  */
+#ifdef CONFIG_KASAN
 void *__memset(void *s, int c, size_t n);
 void *__memcpy(void *dst, const void *src, size_t n);
 void *__memmove(void *dst, const void *src, size_t n);
+#endif
 #if defined(CONFIG_KASAN) && !defined(__SANITIZE_ADDRESS__)
 #define memset __memset
 #define memcpy __memcpy
