@@ -18,17 +18,19 @@ from emu.machine.core import (
     GuestOops,
     GuestWaiting,
     Interrupted,
+    KasanStop,
     Machine,
     MachineError,
     Snapshot,
     WatchpointHit,
 )
+from emu.machine.kasan import KasanReport
 from emu.machine.modules import Module
 
 __all__ = [
     "BadArgument", "BatchOops", "BootError", "BreakpointHit", "BudgetExceeded", "CallInterrupted",
-    "CpuError",
-    "GuestExit", "GuestOops", "GuestWaiting", "HostMemoryError", "Interrupted", "KmemuError",
+    "CpuError", "GuestExit", "GuestOops", "GuestWaiting", "HostMemoryError", "Interrupted",
+    "KasanReport", "KasanStop", "KmemuError",
     "Machine", "MachineError", "Module", "ModuleError", "PageFault", "Snapshot", "WatchpointHit",
     "gfp",
 ]

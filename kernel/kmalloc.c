@@ -92,7 +92,7 @@ static void *kmalloc_large(size_t size, gfp_t gfp)
 	}
 	unsigned int order = (unsigned int)get_order(size);
 	struct page *page = alloc_pages(gfp | __GFP_COMP, order);
-	return page ? page_address(page) : NULL;
+	return page ? kasan_kmalloc_large(page_address(page), size, order) : NULL;
 }
 
 void *kmalloc(size_t size, gfp_t gfp)
@@ -190,6 +190,7 @@ void *krealloc(const void *p, size_t new_size, gfp_t gfp)
 			if ((gfp & __GFP_ZERO) && new_size > old)
 				memset((u8 *)p + old, 0, new_size - old);
 			kmalloc_update_orig_size(s, (void *)p, new_size);
+			kasan_krealloc(p, new_size);
 		}
 		return (void *)p;
 	}

@@ -42,6 +42,7 @@
 #include <kmemu/kunit_track.h>
 #include <kmemu/log.h>
 #include <kmemu/slub.h>
+#include <kmemu/kasan.h>
 
 extern struct kunit_suite *__kunit_suites_start[];
 extern struct kunit_suite *__kunit_suites_end[];
@@ -254,6 +255,9 @@ void kunit_init_test(struct kunit *test, const char *name, char *log)
 }
 EXPORT_SYMBOL_GPL(kunit_init_test);
 
+/* The case running now (Linux: current->kunit_test); KASAN reports fail it. */
+struct kunit *kunit_current;
+
 /* Run fn(test, arg) so that a throw from inside returns here; false if thrown. */
 static bool kunit_try(struct kunit *test, void (*fn)(struct kunit *, void *), void *arg)
 {
@@ -261,6 +265,7 @@ static bool kunit_try(struct kunit *test, void (*fn)(struct kunit *, void *), vo
 	local_save_flags(tc->flags);
 	tc->preempt = preempt_count;
 	if (kunit_try_catch_save(tc)) {
+		kasan_unpoison_stack_below((u64)__builtin_frame_address(0));
 		tc->armed = 0;
 		return false;
 	}
@@ -298,8 +303,10 @@ static void run_case_catch_errors(struct kunit_suite *suite, struct kunit_case *
 {
 	void *arg[2] = { suite, tc };
 	kunit_init_test(test, tc->name, NULL);
+	kunit_current = test;
 	kunit_try(test, run_init_and_case, arg);
 	kunit_try(test, run_exit, suite);
+	kunit_current = NULL;
 	kunit_cleanup(test);
 	if (test->status == KUNIT_FAILURE)
 		tc->status = KUNIT_FAILURE;

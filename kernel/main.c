@@ -24,6 +24,7 @@
 #include <kmemu/page_alloc.h>
 #include <kmemu/text_patching.h>
 #include <kmemu/traps.h>
+#include <kmemu/kasan.h>
 
 struct boot_info boot_info;
 enum system_states system_state = SYSTEM_BOOTING;
@@ -55,6 +56,14 @@ static void boot_info_copy(u64 bi_pa)
 	boot_info.e820 = __va(E820_TABLE_PA);
 }
 
+/* Constructors (.init_array): GCC's KASAN registers each file's globals from them. */
+static void do_ctors(void)
+{
+	extern void (*__ctors_start[])(void), (*__ctors_end[])(void);
+	for (void (**f)(void) = __ctors_start; f < __ctors_end; f++)
+		(*f)();
+}
+
 void kmain(u64 bi_pa)
 {
 	kmemu_boot_stage = 1;
@@ -74,6 +83,8 @@ void kmain(u64 bi_pa)
 	if (cmdline_find(boot_info.cmdline, "memblock=debug"))
 		memblock_dump();
 	paging_init();
+	kasan_init();
+	do_ctors();
 	text_poke_init();
 	jump_label_init(); /* before any boot parameter turns a static key on */
 	kmemu_boot_stage = 2;

@@ -715,6 +715,20 @@ static int do_init_module(struct module *mod)
  * (name, license, taints).  Returns the module's struct module, now inside its
  * own area, or NULL with *err set and everything taken given back.
  */
+/* Constructors (.init_array; Linux's do_mod_ctors): GCC's KASAN registers the
+ * module's globals from them, so their red zones are poisoned before init. */
+static void do_mod_ctors(struct load_info *info)
+{
+	for (u32 i = 1; i < info->hdr->e_shnum; i++) {
+		Elf64_Shdr *s = &info->sechdrs[i];
+		if (s->sh_type != SHT_INIT_ARRAY || !(s->sh_flags & SHF_ALLOC))
+			continue;
+		void (**f)(void) = (void (**)(void))s->sh_addr;
+		for (u64 k = 0; k < s->sh_size / sizeof(*f); k++)
+			f[k]();
+	}
+}
+
 static struct module *layout_and_link(struct module *tmp, struct load_info *info, int *err)
 {
 	*err = layout_sections(info);
@@ -746,6 +760,7 @@ static struct module *layout_and_link(struct module *tmp, struct load_info *info
 	find_jump_table(mod, info);
 	jump_label_module_init(mod); /* its sites to the kernel's current key states */
 	module_enable_protections(mod);
+	do_mod_ctors(info);
 	return mod;
 }
 

@@ -272,6 +272,7 @@ static void prep_new_page(struct page *page, unsigned int order, gfp_t gfp)
 {
 	page->_refcount = 1;
 	page->alloc_order = order + 1;
+	kasan_alloc_pages(page, order);
 	if (gfp & __GFP_ZERO)
 		memset(page_address(page), 0, PAGE_SIZE << order);
 	if (order && (gfp & __GFP_COMP))
@@ -485,6 +486,7 @@ static inline struct page *alloc_pcp_fast(gfp_t gfp, int hz)
 	local_irq_restore(flags);
 	p->_refcount = 1;
 	p->alloc_order = 1;
+	kasan_alloc_pages(p, 0);
 	if (unlikely(gfp & __GFP_ZERO))
 		memset(page_address(p), 0, PAGE_SIZE);
 	return p;
@@ -674,6 +676,7 @@ void __free_pages(struct page *page, unsigned int order)
 	if (!free_pages_check(page, order))
 		return;
 	kunit_track_free(page_address(page), KUNIT_ALLOC_PAGES);
+	kasan_free_pages(page, order);
 	if (likely(!order)) {
 		/* order 0 goes on the pcp list (interrupts off); zone->lock only to drain */
 		struct zone *z = page_zone(page);
@@ -731,6 +734,7 @@ void memblock_free_pages(u64 pfn, unsigned int order)
 	}
 	z->managed_pages += n;
 	totalram_pages += n;
+	kasan_free_pages(page, order);
 	spin_lock_irqsave(&z->lock, flags);
 	__free_one_page_locked(z, pfn, order);
 	spin_unlock_irqrestore(&z->lock, flags);

@@ -111,6 +111,7 @@ static struct page *new_slab(struct kmem_cache *s, gfp_t gfp)
 	s->node.nr_slabs++;
 	s->node.total_objects += s->objects;
 	spin_unlock_irqrestore(&s->node.list_lock, flags);
+	kasan_poison_new_slab(s, slab); /* red zone until allocated */
 	return slab;
 }
 
@@ -252,6 +253,13 @@ static noinline void *___slab_alloc(struct kmem_cache *s, gfp_t gfp)
  * instruction (cmpxchg16b, no lock prefix: the data is this CPU's, as
  * Linux's this_cpu_cmpxchg_double).
  */
+/* KASAN builds take the hooks path on every allocation and free (compile-time). */
+#ifdef CONFIG_KASAN
+#define SLAB_KASAN 1
+#else
+#define SLAB_KASAN 0
+#endif
+
 static __always_inline bool cpu_freelist_cmpxchg(struct kmem_cache_cpu *c, void *old, u64 tid,
 						 void *new)
 {
@@ -274,6 +282,7 @@ static noinline void *slab_post_alloc(struct kmem_cache *s, void *object, gfp_t 
 		alloc_debug_processing(s, virt_to_slab(object), object, orig_size, caller);
 	if (gfp & __GFP_ZERO)
 		memset(object, 0, s->object_size);
+	kasan_slab_alloc(s, object, orig_size, caller);
 	kunit_track_alloc(object, caller, orig_size, s, KUNIT_ALLOC_SLAB, 0);
 	return object;
 }
@@ -307,8 +316,8 @@ redo:
 	if (unlikely(!cpu_freelist_cmpxchg(c, object, tid, get_freepointer(s, object))))
 		goto redo;
 	c->alloc_fast++;
-	if (static_branch_unlikely(&slub_debug_enabled) || static_branch_unlikely(&kunit_track_key) ||
-	    unlikely(gfp & __GFP_ZERO))
+	if (SLAB_KASAN || static_branch_unlikely(&slub_debug_enabled) ||
+	    static_branch_unlikely(&kunit_track_key) || unlikely(gfp & __GFP_ZERO))
 		return slab_post_alloc(s, object, gfp, orig_size, caller);
 	return object;
 }
@@ -388,13 +397,16 @@ static noinline void slab_free_hooks(struct kmem_cache *s, struct page *slab, vo
 	    !free_debug_processing(s, slab, object, caller))
 		return; /* reported; the object is left alone */
 	kunit_track_free(object, KUNIT_ALLOC_SLAB);
+	if (kasan_slab_free(s, slab, object, caller))
+		return; /* quarantined (or a bad free, reported) */
 	do_slab_free(s, slab, object);
 }
 
 static __always_inline void slab_free(struct kmem_cache *s, struct page *slab, void *object,
 				      u64 caller)
 {
-	if (static_branch_unlikely(&slub_debug_enabled) || static_branch_unlikely(&kunit_track_key)) {
+	if (SLAB_KASAN || static_branch_unlikely(&slub_debug_enabled) ||
+	    static_branch_unlikely(&kunit_track_key)) {
 		slab_free_hooks(s, slab, object, caller);
 		return;
 	}
@@ -491,6 +503,7 @@ EXPORT_SYMBOL(kmem_cache_free_bulk);
 int kmem_cache_shrink(struct kmem_cache *s)
 {
 	unsigned long flags;
+	kasan_cache_shrink(s); /* quarantined objects go back to their slabs first */
 	local_irq_save(flags);
 	struct kmem_cache_cpu *c = &s->cpu_slab;
 	if (c->slab) {
@@ -598,6 +611,7 @@ static bool kmem_cache_open(struct kmem_cache *s, const char *name, u32 size, u3
 		s->orig_size_offset = end;
 		end += 8;
 	}
+	kasan_cache_create(s, &end);
 	if (flags & SLAB_RED_ZONE)
 		s->red_left_pad = ALIGN(8u, s->align);
 	s->size = ALIGN(s->red_left_pad + end, s->align);

@@ -31,6 +31,7 @@
 #include <kmemu/mmu.h>
 #include <kmemu/traps.h>
 #include <kmemu/module.h>
+#include <kmemu/kasan.h>
 
 struct gate {
 	u16 off_lo, sel;
@@ -307,6 +308,7 @@ static void __noreturn die(struct pt_regs *r)
 		 * fresh stack with no IRQ nesting.  The host unwinds its request.
 		 */
 		preempt_count = 0;
+		kasan_unpoison_stack_below((u64)boot_stack_top); /* frames that never return */
 		__asm__ __volatile__("movq %0, %%rsp\n\txorl %%ebp, %%ebp\n\tjmp *%1"
 				     :: "r"((u64)boot_stack_top - 64), "r"(kmemu_call_oops) : "memory");
 		__builtin_unreachable();

@@ -274,6 +274,13 @@ static struct vmap_area *alloc_vmap_area(u64 size, u64 align, u64 vstart, u64 ve
 			spin_unlock_irqrestore(&vmap_lock, flags);
 			if (rest)
 				kmem_cache_free(vmap_area_cachep, rest);
+			if (kasan_populate_vmalloc(addr, size, gfp)) {
+				spin_lock_irqsave(&vmap_lock, flags);
+				tremove(&busy_vmap_root, v);
+				insert_free_locked(v);
+				spin_unlock_irqrestore(&vmap_lock, flags);
+				return NULL;
+			}
 			return v;
 		}
 		spin_unlock_irqrestore(&vmap_lock, flags);
@@ -293,6 +300,7 @@ fail:
 static void free_vmap_area_lazy(struct vmap_area *v)
 {
 	struct vm_struct *vm = v->vm;
+	kasan_poison_vmalloc(v->va_start, va_size(v));
 	u64 mapped = vm->size - ((vm->flags & VM_NO_GUARD) ? 0 : PAGE_SIZE);
 	vunmap_range_noflush(v->va_start, v->va_start + mapped);
 	if (vm->flags & VM_ALLOC) {
@@ -391,6 +399,7 @@ void *__vmalloc_node_range(u64 size, u64 align, u64 start, u64 end, gfp_t gfp, u
 		vmalloc_fail(v, real, gfp, "failed to map pages");
 		return NULL;
 	}
+	kasan_unpoison_vmalloc(v->va_start, size);
 	return (void *)v->va_start;
 }
 
@@ -588,6 +597,7 @@ void *vmap(struct page **pages, unsigned int count, unsigned long flags, pgprot_
 			kmem_cache_free(vmap_area_cachep, v);
 		return NULL;
 	}
+	kasan_unpoison_vmalloc(v->va_start, size);
 	return (void *)v->va_start;
 }
 EXPORT_SYMBOL(vmap);

@@ -68,8 +68,8 @@ def _source_files(root: Path) -> list[Path]:
     return sorted(f for f in files if "__pycache__" not in f.parts)
 
 
-def source_key(root: Path, cc_version: str, ld_version: str) -> str:
-    h = hashlib.sha256()
+def source_key(root: Path, cc_version: str, ld_version: str, kasan: bool = False) -> str:
+    h = hashlib.sha256(b"variant=kasan\0" if kasan else b"")
     for f in _source_files(root):
         h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
     h.update(" ".join(CFLAGS + LDFLAGS).encode())
@@ -104,12 +104,13 @@ def _load_cached(d: Path) -> Artifacts | None:
 
 
 def build(force: bool = False, verbose: bool = False,
-          builtin_modules: list[bytes] | None = None) -> Artifacts:
+          builtin_modules: list[bytes] | None = None, kasan: bool = False) -> Artifacts:
     """Build (or reuse) the image and ELF for the current sources; ``builtin_modules``
-    (module images, for QEMU) makes a separate image with them linked in."""
+    (module images, for QEMU) makes a separate image with them linked in; ``kasan``
+    the KASAN variant (its own cache key)."""
     root = source_root()
     tc = find_toolchain()
-    key = source_key(root, tc.cc_version, tc.ld_version)
+    key = source_key(root, tc.cc_version, tc.ld_version, kasan)
     if builtin_modules:
         h = hashlib.sha256(key.encode())
         for img in builtin_modules:
@@ -121,11 +122,12 @@ def build(force: bool = False, verbose: bool = False,
     cache_root().mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache_root()))
     try:
-        elf = link_kernel(tc, root / "kernel", work, builtin_modules)
+        elf = link_kernel(tc, root / "kernel", work, builtin_modules, kasan)
         kernel, entry = flat_image(elf)
         stub = build_bootstub(root / "boot", len(kernel), entry)
         (work / "kmemu.img").write_bytes(make_image(stub.boot_sector, stub.stage2, kernel))
-        meta = {"kernel_bytes": len(kernel), "entry": entry, "key": key, "cc": tc.cc_version}
+        meta = {"kernel_bytes": len(kernel), "entry": entry, "key": key, "cc": tc.cc_version,
+                "kasan": kasan}
         (work / "build.json").write_text(json.dumps(meta, indent=1))
         if verbose:
             print(f"kmemu: built kernel {len(kernel)} bytes, entry {entry:#x}, in {out}")

@@ -17,12 +17,38 @@ from pathlib import Path
 from elftools.elf.elffile import ELFFile
 
 from emu.build.layout import KERNEL_PA, MAX_KERNEL_BYTES
-from emu.build.toolchain import CFLAGS, LDFLAGS, BuildError, Toolchain, kernel_include_flags
+from emu.build.toolchain import (
+    CFLAGS,
+    KASAN_CFLAGS,
+    KASAN_DEFINES,
+    KASAN_NO_STACK,
+    KASAN_NO_STACK_CFLAGS,
+    KASAN_SANITIZE_NOT,
+    LDFLAGS,
+    BuildError,
+    Toolchain,
+    kernel_include_flags,
+)
 
 
-def kernel_sources(kdir: Path) -> list[Path]:
-    """Every C and assembly file of the kernel, in a stable order."""
-    return sorted([*kdir.glob("*.c"), *kdir.glob("*.S")])
+def kernel_sources(kdir: Path, kasan: bool = False) -> list[Path]:
+    """Every C and assembly file of the kernel, in a stable order (``kasan/*.c`` only
+    in the KASAN variant)."""
+    extra = sorted(kdir.glob("kasan/*.c")) if kasan else []
+    return sorted([*kdir.glob("*.c"), *kdir.glob("*.S")]) + extra
+
+
+def file_cflags(src: Path, kasan: bool) -> list[str]:
+    """The flags for one kernel file: CFLAGS, plus in the KASAN variant the define
+    everywhere and the sanitizer where Linux would instrument."""
+    if not kasan:
+        return list(CFLAGS)
+    sanitize = src.suffix == ".c" and src.parent.name != "kasan" and \
+        src.name not in KASAN_SANITIZE_NOT
+    if not sanitize:
+        return [*CFLAGS, *KASAN_DEFINES]
+    return [*CFLAGS, *KASAN_DEFINES,
+            *(KASAN_NO_STACK_CFLAGS if src.name in KASAN_NO_STACK else KASAN_CFLAGS)]
 
 
 def _run(cmd: list[str], what: str) -> None:
@@ -31,19 +57,21 @@ def _run(cmd: list[str], what: str) -> None:
         raise BuildError(f"{what} failed:\n$ {' '.join(cmd)}\n{out.stderr.strip()}")
 
 
-def compile_objects(tc: Toolchain, kdir: Path, obj_dir: Path) -> list[Path]:
+def compile_objects(tc: Toolchain, kdir: Path, obj_dir: Path, kasan: bool = False) -> list[Path]:
     """Compile each source to ``obj_dir`` (in parallel); returns the objects."""
     obj_dir.mkdir(parents=True, exist_ok=True)
     # __FILE__ as "kernel/page_alloc.c", the way Linux prints "mm/page_alloc.c"
     inc = [*kernel_include_flags(kdir), f"-fmacro-prefix-map={kdir.parent}/="]
 
     def one(src: Path) -> Path:
-        obj = obj_dir / (src.name + ".o")
-        _run([tc.cc, *CFLAGS, *inc, "-c", str(src), "-o", str(obj)], f"compiling {src.name}")
+        obj = obj_dir / (src.parent.name + "_" + src.name + ".o" if src.parent != kdir
+                         else src.name + ".o")
+        _run([tc.cc, *file_cflags(src, kasan), *inc, "-c", str(src), "-o", str(obj)],
+             f"compiling {src.name}")
         return obj
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        return list(pool.map(one, kernel_sources(kdir)))
+        return list(pool.map(one, kernel_sources(kdir, kasan)))
 
 
 def _link(tc: Toolchain, kdir: Path, objs: list[Path], out: Path) -> None:
@@ -93,10 +121,11 @@ def builtin_modules_object(tc: Toolchain, images: list[bytes], work: Path) -> Pa
 
 
 def link_kernel(tc: Toolchain, kdir: Path, work: Path,
-                builtin_modules: list[bytes] | None = None) -> Path:
+                builtin_modules: list[bytes] | None = None, kasan: bool = False) -> Path:
     """Compile, link twice with the generated kallsyms, return the final ELF;
-    ``builtin_modules`` (module images) are linked in for hosts without kmemu (QEMU)."""
-    objs = compile_objects(tc, kdir, work / "obj")
+    ``builtin_modules`` (module images) are linked in for hosts without kmemu (QEMU);
+    ``kasan`` builds the KASAN variant."""
+    objs = compile_objects(tc, kdir, work / "obj", kasan)
     if builtin_modules:
         objs.append(builtin_modules_object(tc, builtin_modules, work))
     pass1 = work / "kernel.pass1.elf"

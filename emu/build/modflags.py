@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from emu.build.toolchain import CFLAGS, BuildError
+from emu.build.toolchain import CFLAGS, KASAN_DEFINES, KASAN_MODULE_CFLAGS, BuildError
 
 MODULE_ONLY = ["-Werror=implicit-function-declaration", "-Werror=implicit-int",
                "-Werror=return-type", "-DMODULE"]
@@ -48,10 +48,14 @@ def module_name_for(path: str | os.PathLike[str]) -> str:
     return Path(path).stem.replace("-", "_")
 
 
-def module_cflags(root: Path | None = None, name: str | None = None) -> list[str]:
+def module_cflags(root: Path | None = None, name: str | None = None,
+                  kasan: bool = False) -> list[str]:
     """Flags for compiling one C file of module ``name`` (without ``-c``/``-o``);
-    ``root`` is the source tree holding ``kernel/`` (default: the one kmemu builds)."""
+    ``root`` is the source tree holding ``kernel/`` (default: the one kmemu builds);
+    ``kasan``: for the KASAN kernel (instrumented, as Linux builds modules there)."""
     flags = [f for f in CFLAGS if f != "-Werror"] + MODULE_ONLY
+    if kasan:
+        flags += [*KASAN_DEFINES, *KASAN_MODULE_CFLAGS]
     if name is not None:
         if not _MODNAME.match(name):
             raise BuildError(f"module name {name!r} is not a C identifier "

@@ -117,7 +117,7 @@ def _compile(tc: Toolchain, flags: list[str], src: Path, obj: Path, name: str) -
 
 
 def build_module(sources: list[str | Path], name: str | None = None,
-                 cflags: tuple[str, ...] | list[str] = ()) -> ModuleBuild:
+                 cflags: tuple[str, ...] | list[str] = (), kasan: bool = False) -> ModuleBuild:
     """Build (or reuse) the module made of ``sources``; :class:`ModuleError` on failure."""
     if not sources:
         raise ModuleError("a module needs at least one C source file")
@@ -138,7 +138,7 @@ def build_module(sources: list[str | Path], name: str | None = None,
     name = module_name(paths, name)
     root = source_root()
     tc = _toolchain()
-    flags = [*module_cflags(root, name), *cflags]
+    flags = [*module_cflags(root, name, kasan=kasan), *cflags]
     key = _key(paths, name, flags, tc, root)
     out_dir = cache_root() / "modules" / key
     meta_file = out_dir / "build.json"

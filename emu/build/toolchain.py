@@ -27,6 +27,30 @@ CFLAGS = (
     "-mno-omit-leaf-frame-pointer -fno-optimize-sibling-calls -fno-asynchronous-unwind-tables "
     "-fno-jump-tables -g -O2 -Wall -Wextra -Werror"
 ).split()
+#: The KASAN variant (``Machine(kasan=True)``, ``kmemu boot --kasan``): Linux's generic
+#: KASAN flags for GCC (scripts/Makefile.kasan, CONFIG_KASAN_OUTLINE): every access
+#: calls __asan_{load,store}N_noabort, globals and stack frames get red zones.
+KASAN_DEFINES = ["-DCONFIG_KASAN"]
+KASAN_CFLAGS = (
+    "-fsanitize=kernel-address -fasan-shadow-offset=0xdffffc0000000000 "
+    "--param asan-globals=1 --param asan-instrumentation-with-call-threshold=0 "
+    "--param asan-stack=1 --param asan-instrument-allocas=1"
+).split()
+KASAN_MODULE_CFLAGS = KASAN_CFLAGS
+#: Stack red zones are written inline by every instrumented prologue, so code that
+#: runs before kasan_init() maps the shadow must not have them (Linux maps an early
+#: zero shadow from head64.c instead): these files keep the access checks only.
+KASAN_NO_STACK = frozenset({
+    "main.c", "traps.c", "irq.c", "host.c", "printk.c", "memblock.c", "pgtable.c",
+    "kallsyms.c",
+})
+KASAN_NO_STACK_CFLAGS = [f if f != "asan-stack=1" else "asan-stack=0" for f in KASAN_CFLAGS]
+#: Kernel files built without the sanitizer (Linux's KASAN_SANITIZE_x.o := n): KASAN
+#: itself and the allocators, which write red zones and freed objects by design.
+KASAN_SANITIZE_NOT = frozenset({
+    "slab.c", "kmalloc.c", "page_alloc.c", "slab_debug.c", "kunit_track.c", "string.c",
+})
+
 LDFLAGS = (
     "-nostdlib -static -no-pie --no-dynamic-linker -z max-page-size=4096 "
     "-z noexecstack --build-id=none"

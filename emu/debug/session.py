@@ -106,7 +106,7 @@ class Stop:
     def __init__(self, reason: str, text: str | Describe, rip: int,
                  point: int | None = None, watch: WatchHit | None = None,
                  value: int | None = None, signal: int = SIGTRAP) -> None:
-        self.reason = reason  # breakpoint watchpoint step finish done oops interrupted idle
+        self.reason = reason  # breakpoint watchpoint step finish done oops interrupted idle kasan
         # error exited pending (an irq made pending while a call is stopped)
         self._text = text
         self.rip, self.point, self.watch, self.value, self.signal = rip, point, watch, value, signal
@@ -176,6 +176,7 @@ class DebugSession:
 
     def __post_init__(self) -> None:
         self.m.suspend_on_interrupt = True
+        self.m.stop_on_kasan = True  # a KASAN report stops at the faulting access
 
     # ------------------------------------------------------------------ state
     @property
@@ -742,6 +743,7 @@ class DebugSession:
             GuestOops,
             GuestWaiting,
             Interrupted,
+            KasanStop,
             MachineError,
             WatchpointHit,
         )
@@ -756,6 +758,13 @@ class DebugSession:
             stop = Stop("watchpoint", self._lazy(lambda: self.location(args=True)),
                         m.cpu.rip, self._number_of(e.breakpoint), hit)  # type: ignore[arg-type,union-attr]
             stop.wrap(before=f"{hit.describe()}\n")  # type: ignore[attr-defined]
+            return stop
+        except KasanStop as e:  # stopped at the access KASAN reported (report on the console)
+            r = e.report
+            what = f"{'Write' if r.write else 'Read'} of size {r.size}" if r.size else "Free"  # type: ignore[attr-defined]
+            stop = Stop("kasan", self._lazy(lambda: self.location(args=True)),
+                        m.cpu.rip)  # type: ignore[union-attr]
+            stop.wrap(before=f"KASAN: {r.kind}: {what} at addr {r.address:016x}\n")  # type: ignore[attr-defined]
             return stop
         except CallInterrupted:
             stop = Stop("interrupted", self._lazy(lambda: self.location(args=True)),

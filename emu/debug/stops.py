@@ -71,6 +71,29 @@ class CallInterrupted(BreakpointHit):
     reason = "interrupted"
 
 
+class KasanStop(BreakpointHit):
+    """A call stopped at the access KASAN just reported (the KASAN kernel, in a debug
+    session: ``Machine.stop_on_kasan``).  RIP is in the instrumented function, right
+    after its check and before the access; ``report`` is the
+    :class:`emu.machine.kasan.KasanInfo` (kind, address, stacks, the report's text)."""
+
+    reason = "kasan"
+
+    def __init__(self, call: SuspendedCall, breakpoint: object, where: str,
+                 report: object) -> None:
+        super().__init__(call, breakpoint, where)
+        self.report = report
+        self.args = (f"BUG: KASAN: {report.kind} in {report.site}\n"  # type: ignore[attr-defined]
+                     f"stopped at {where} in {call.name}()",)
+
+
+@dataclass
+class KasanPending:
+    """The event of a KASAN report that is to stop the call at its access."""
+
+    event: object
+
+
 @dataclass
 class SuspendedCall:
     """A call stopped inside the guest (see :class:`BreakpointHit`).
@@ -168,10 +191,31 @@ class StopsMixin:
         if bp == "interrupted":
             call.stopped_by = "interrupt"
             raise CallInterrupted(call, None, where)
+        kasan_event = getattr(bp, "kasan_event", None)
+        if kasan_event is not None:
+            from emu.machine.kasan import read_record
+            bp.remove()  # type: ignore[union-attr]
+            call.stopped_by = "kasan"
+            info = read_record(self, kasan_event)  # type: ignore[arg-type]
+            raise KasanStop(call, bp, where, info)
         call.stopped_by = "breakpoint"
         if getattr(bp, "temporary", False):
             bp.remove()  # type: ignore[union-attr]
         raise BreakpointHit(call, bp, where)
+
+    def _arm_kasan_stop(self) -> bool:
+        """A run stopped in a KASAN report (KasanPending): set a one-time stop at the
+        access site (the report's return address into the instrumented code)."""
+        pending = self._stop_hit
+        if not isinstance(pending, KasanPending):
+            return False
+        from emu.debug.breakpoints import Breakpoint
+        self._stop_hit = None
+        ip = pending.event.args[4]  # type: ignore[attr-defined]
+        bp = Breakpoint(self, ip, ip, stop=True, temporary=True)  # type: ignore[arg-type]
+        bp.kasan_event = pending.event  # type: ignore[attr-defined]
+        bp.install()
+        return True
 
     def _suspend_stopped(self, call: SuspendedCall, e: CallStopped) -> None:
         """Leave ``call`` where the host stopped it (budget, interrupt, wait) and

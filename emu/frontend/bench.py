@@ -91,6 +91,7 @@ def run_bench(repeat: int = 5) -> list[Row]:
     rows += stopped_call_rows(m)
     rows += module_rows(Machine.booted())
     rows += gdb_rows()  # stock gdb against kmemu gdb and QEMU's gdbstub, same run
+    rows += kasan_rows()
     return rows
 
 
@@ -199,6 +200,58 @@ def round_trip_rows(m: Machine, repeat: int = 5) -> list[Row]:
             Row("  pair / empty call()", p / c, "x", "<= 2"),
             Row(f"  ... in m.batch() ({n} kmalloc, then {n} kfree), per pair", per_pair, "us",
                 "", "two guest entries")]
+
+
+KASAN_CHURN = """#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+/* kmalloc-heavy: allocate, fill, read back, free; sizes 8..207 */
+long churn(long rounds)
+{
+\tlong sum = 0;
+\tfor (long r = 0; r < rounds; r++) {
+\t\tint n = 8 + (r * 13) % 200;
+\t\tchar *p = kmalloc(n, GFP_KERNEL);
+\t\tif (!p)
+\t\t\treturn -12;
+\t\tmemset(p, (int)r, n);
+\t\tfor (int i = 0; i < n; i++)
+\t\t\tsum += p[i];
+\t\tkfree(p);
+\t}
+\treturn sum;
+}
+MODULE_LICENSE("GPL");
+"""
+
+
+def kasan_rows(rounds: int = 500) -> list[Row]:
+    """KASAN's cost on a kmalloc-heavy module: the same call on the default kernel and
+    on the KASAN kernel (kernel and module instrumented), guest instructions and time."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        src = Path(d) / "kasan_churn.c"
+        src.write_text(KASAN_CHURN)
+        res = {}
+        for kasan in (False, True):
+            m = Machine.booted(kasan=kasan)
+            m.load_module(src)
+            m.call("churn", rounds)  # warm: translated code, slabs and quarantine in use
+            with m.count_instructions() as n:
+                m.call("churn", rounds)
+
+            def churn(m: Machine = m) -> object:
+                return m.call("churn", rounds)
+            ms = _median(lambda: _per_op_us(churn, 5), 3) / 1000
+            res[kasan] = (n[0], ms)
+    (i0, t0), (i1, t1) = res[False], res[True]
+    what = f"kmalloc/fill/kfree x{rounds}"
+    return [Row(f"{what}, guest instructions", i0, "insns", "", "deterministic"),
+            Row(f"{what}, KASAN kernel, guest instructions", i1, "insns", "",
+                f"{i1 / i0:.1f}x"),
+            Row(f"{what}, wall time", t0, "ms"),
+            Row(f"{what}, KASAN kernel, wall time", t1, "ms", "", f"{t1 / t0:.1f}x")]
 
 
 def stopped_call_rows(m: Machine) -> list[Row]:

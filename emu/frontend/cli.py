@@ -73,6 +73,8 @@ def ctrl_c_stops(target: Callable[[], Machine | None]) -> Iterator[None]:
 
 def _machine_args(a: argparse.Namespace, modules: bool = True) -> dict[str, object]:
     kw: dict[str, object] = {"cmdline": a.cmdline}
+    if getattr(a, "kasan", False):
+        kw["kasan"] = True
     if getattr(a, "e820", None):  # argparse keeps --mem's default: the map says the size
         kw["e820"] = a.e820
     else:
@@ -190,7 +192,7 @@ def cmd_kunit(a: argparse.Namespace) -> int:
 def cmd_cflags(a: argparse.Namespace) -> int:
     from emu.build.modflags import module_cflags
 
-    print(shlex.join(module_cflags(name=a.name)))
+    print(shlex.join(module_cflags(name=a.name, kasan=a.kasan)))
     return 0
 
 
@@ -333,13 +335,17 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     def machine_opts(sp: argparse.ArgumentParser, e820: bool = True,
-                     modules: bool = False) -> None:
+                     modules: bool = False, kasan: bool = True) -> None:
         group = sp.add_mutually_exclusive_group() if e820 else sp
         group.add_argument("--mem", default="256M", help="RAM size, 16M..64G (default 256M)")
         if e820:
             group.add_argument("--e820", metavar="FILE", help="use this memory map (see "
                                "`kmemu e820 --help` for the format) instead of --mem")
         sp.add_argument("--cmdline", default="", help="kernel command line")
+        if kasan:
+            sp.add_argument("--kasan", action="store_true",
+                            help="boot the KASAN variant: kernel and modules built with "
+                            "-fsanitize=kernel-address, bad accesses reported as Linux does")
         if modules:
             sp.add_argument("--module", dest="modules", action="append", metavar="FILE.c",
                             help="build and load this module after boot (repeatable; "
@@ -356,7 +362,7 @@ def parser() -> argparse.ArgumentParser:
     bd.set_defaults(fn=cmd_build)
 
     q = sub.add_parser("qemu", help="boot the same image on qemu-system-x86_64")
-    machine_opts(q, e820=False, modules=True)
+    machine_opts(q, e820=False, modules=True, kasan=False)
     q.add_argument("--timeout", type=float, default=120.0, help="seconds (default 120)")
     q.add_argument("--quiet", action="store_true", help="print the log only at the end")
     q.set_defaults(fn=cmd_qemu)
@@ -419,6 +425,8 @@ def parser() -> argparse.ArgumentParser:
     cf = sub.add_parser("cflags", help="print the compiler flags and include path a module "
                         "is built with (gcc $(kmemu cflags) -c mydev.c)")
     cf.add_argument("--name", help="module name for KBUILD_MODNAME (default: none defined)")
+    cf.add_argument("--kasan", action="store_true",
+                    help="the flags of a module for the KASAN kernel (-fsanitize=kernel-address)")
     cf.set_defaults(fn=cmd_cflags)
 
     cc = sub.add_parser("compile-commands", help="write compile_commands.json for module "
@@ -437,7 +445,7 @@ def parser() -> argparse.ArgumentParser:
                        "(END exclusive) or `START +SIZE TYPE`; numbers in decimal, 0x-hex or "
                        "with K/M/G; TYPE usable|reserved|acpi|nvs|unusable|pmem or a number; "
                        "# starts a comment.")
-    machine_opts(e)
+    machine_opts(e, kasan=False)
     e.set_defaults(fn=cmd_e820)
     return p
 

@@ -19,6 +19,8 @@
   when the first of its items runs; a failed case reports its KTAP
   diagnostics (the expectation text, an oops), a skipped one its reason.
   Leaks are shown as warnings, or fail the case with ``kmemu_kunit_leaks = fail``.
+  A file that uses ``KUNIT_EXPECT_KASAN_FAIL`` runs on the KASAN kernel
+  (``Machine(kasan=True)``).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class _Booted:
 
 
 #: Machine attributes a test may change that are no part of a snapshot.
-SETTINGS = ("budget_seconds", "echo", "suspend_on_interrupt", "sleeps")
+SETTINGS = ("budget_seconds", "echo", "suspend_on_interrupt", "sleeps", "stop_on_kasan")
 
 _BOOTED: dict[str, _Booted] = {}
 
@@ -92,12 +94,12 @@ class KunitFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         from emu.check import kunit
 
-        m = booted_machine()
+        m = booted_machine(**self.machine_kw())
         try:
             mod = m.load_module(self.path)
             suites = kunit.module_suites(m, mod)
         finally:
-            booted_machine()  # back to the clean post-boot state
+            booted_machine(**self.machine_kw())  # back to the clean post-boot state
         if not suites:
             raise self.CollectError(f"{self.path.name}: no KUnit suites "
                                     "(kunit_test_suite(...) registers one)")
@@ -108,13 +110,18 @@ class KunitFile(pytest.File):
         if self.run is None:
             from emu.check import kunit
 
-            m = booted_machine()
+            m = booted_machine(**self.machine_kw())
             try:
                 mod = m.load_module(self.path)
                 self.run = kunit.run_suites(m, suites=kunit.module_suites(m, mod))
             finally:
-                booted_machine()
+                booted_machine(**self.machine_kw())
         return self.run
+
+    def machine_kw(self) -> dict[str, object]:
+        """KASAN tests (KUNIT_EXPECT_KASAN_FAIL, as in Linux's kasan_test.c, which only
+        builds with CONFIG_KASAN) run on the KASAN kernel; the rest on the default one."""
+        return {"kasan": True} if b"KUNIT_EXPECT_KASAN_FAIL" in self.path.read_bytes() else {}
 
 
 class KunitSuite(pytest.Collector):

@@ -58,6 +58,8 @@ from emu.debug.api import DebugInfoMixin
 from emu.debug.stops import (  # noqa: F401 - BreakpointHit & co. are emu.machine.core's names too
     BreakpointHit,
     CallInterrupted,
+    KasanPending,
+    KasanStop,
     StopsMixin,
     SuspendedCall,
     WatchpointHit,
@@ -77,6 +79,7 @@ from emu.kernel.events import EVENT_SIZE, Event, decode
 from emu.kernel.symbols import Params, Symbols
 from emu.machine.batch import BatchMixin
 from emu.machine.irq import InterruptController, IrqError, IrqState
+from emu.machine.kasan import clear_stack_shadow, raise_kasan_reports
 from emu.machine.modules import ModuleMixin, load_modules
 from emu.machine.page_alloc import PageAllocatorMixin
 from emu.machine.slab import SlabMixin
@@ -198,7 +201,7 @@ _STARTED = _Started()
 #: SuspendedCall.stopped_by, as the refusal of another request says it
 _STOPPED_BY = {"breakpoint": "at a breakpoint", "watchpoint": "at a watchpoint",
                "interrupt": "by an interrupt", "budget": "by its budget",
-               "wait": "waiting for memory"}
+               "wait": "waiting for memory", "kasan": "at a KASAN report"}
 
 
 def _u64(v: int) -> int:
@@ -214,7 +217,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
     def __init__(self, mem: int | str | None = None, e820: str | Path | E820Map | None = None,
                  cmdline: str = "", *, budget_seconds: float = 60.0,
                  echo: Callable[[str], None] | None = None, count_insns: bool = False,
-                 slab_debug: str | None = None) -> None:
+                 slab_debug: str | None = None, kasan: bool = False) -> None:
         """``mem`` (default 256M) gives a PC-like map of that size; ``e820`` (a map
         file's path or an :class:`E820Map`) gives the map itself: not both."""
         if e820 is None:
@@ -244,6 +247,10 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                 raise BadArgument(f"slab_debug must be like 'FZPU' or 'FZ,kmalloc-64', "
                                   f"got {slab_debug!r}")
             cmdline = f"{cmdline} slab_debug={slab_debug}".strip()
+        if not isinstance(kasan, bool):
+            raise BadArgument(f"kasan must be True or False, got {kasan!r}")
+        #: the KASAN variant: kernel and modules built with -fsanitize=kernel-address
+        self.kasan = kasan
         self._cmdline_sector = cmdline_sector(cmdline)
         self.cmdline = cmdline
         self.budget_seconds = budget_seconds
@@ -292,6 +299,9 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         #: Debug sessions set this: Ctrl-C / interrupt() then suspends a call
         #: (BreakpointHit with reason "interrupted") instead of abandoning it.
         self.suspend_on_interrupt = False
+        #: KASAN kernel: a report stops the call at the faulting access (KasanStop)
+        #: instead of raising KasanReport when it returns; debug sessions set it
+        self.stop_on_kasan = False
         self._count_insns = count_insns
         self._irq_flag: bool | None = None
         self._irq_flag_pa = 0
@@ -318,7 +328,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         if self.state != "off":
             raise MachineError(f"boot() on a machine that is {self.state}")
         t0 = time.perf_counter()
-        self.artifacts = build()
+        self.artifacts = build(kasan=self.kasan)
         self.symbols = Symbols.load(self.artifacts.elf)
         self._check_capacity()
         image = self.artifacts.image.read_bytes()
@@ -465,7 +475,11 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         elif port == PORT_EVENT and self._uc is not None:
             raw = bytes(uc.mem_read(value, EVENT_SIZE))
             assert self.symbols is not None
-            self.events.append(decode(raw, self.symbolize))
+            ev = decode(raw, self.symbolize)
+            self.events.append(ev)
+            if ev.kind == "kasan" and self.stop_on_kasan and self.state == "running":
+                self._stop_hit = KasanPending(ev)  # on to the access: _arm_kasan_stop
+                uc.emu_stop()
         elif port == PORT_EXIT:
             self.exit_code = value
             self._ctl = -1
@@ -734,6 +748,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
 
     def _to_idle(self) -> None:
         self._call_regs.write([self._idle_rsp, self._idle_rip, 0x202])
+        if self.kasan:  # frames a call left without their epilogues keep stack red zones
+            clear_stack_shadow(self)
 
     def _resolve_function(self, fn: str | int, nargs: int) -> int:
         hit = self._resolved.get((fn, nargs)) if isinstance(fn, str) else None
@@ -991,6 +1007,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         ``mark`` and ``first``: see :meth:`_run_request` (the fast path's hand-over)."""
         self.state = "running"
         self._suspended = call
+        events_mark = len(self.events)
         try:
             stop = self._run_request(budget_seconds, max_insns, mark, first)
         except CallStopped as e:  # budget, interrupt, wait: the call stays where it is
@@ -1002,8 +1019,13 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                 self.state = "ready"
             raise
         if stop == CTL_STOPPED:
+            if self._arm_kasan_stop():  # stopped in a KASAN report: run to the access
+                return self._complete(call, budget_seconds, max_insns)
             self._suspend(call)
-        return self._call_done(call, stop)
+        result = self._call_done(call, stop)
+        if self.kasan:
+            raise_kasan_reports(self, events_mark, result)
+        return result
 
     def _call_done(self, call: SuspendedCall, stop: int) -> int:
         self.state = "ready"
@@ -1240,7 +1262,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
     def _syms(self) -> Symbols:
         if self._kernel_symbols is None:
             if self.artifacts is None:
-                self.artifacts = build()
+                self.artifacts = build(kasan=self.kasan)
             self.symbols = Symbols.load(self.artifacts.elf)
         assert self._kernel_symbols is not None
         return self._kernel_symbols

@@ -129,7 +129,8 @@ class ModuleMixin:
         :class:`emu.GuestOops` and leaves the module "Loading", as Linux does.
         """
         self._require_ready()
-        b = build_module(list(sources), name, cflags)  # it checks sources and cflags
+        b = build_module(list(sources), name, cflags,  # it checks sources and cflags
+                         kasan=getattr(self, "kasan", False))
         return self.load_built_module(b)
 
     def load_built_module(self: Machine, b: ModuleBuild) -> Module:

@@ -518,4 +518,28 @@ void kunit_do_failed_assertion(struct kunit *test, const struct kunit_loc *loc,
 #define KUNIT_ASSERT_MEMNEQ(test, left, right, size) \
 	KUNIT_ASSERT_MEMNEQ_MSG(test, left, right, size, NULL)
 
+/*
+ * KUNIT_EXPECT_KASAN_FAIL(test, expression): the expression must make KASAN
+ * report (Linux's mm/kasan/kasan_test.c macro).  A report in a case without it
+ * fails the case.  In a kernel without KASAN the case fails without running
+ * the expression (it would corrupt memory unchecked): boot the KASAN variant.
+ */
+#ifdef CONFIG_KASAN
+void kunit_kasan_expect_begin(struct kunit *test);
+bool kunit_kasan_expect_end(struct kunit *test);
+#define KUNIT_EXPECT_KASAN_FAIL(test, expression) do {				\
+	kunit_kasan_expect_begin(test);						\
+	barrier();								\
+	expression;								\
+	barrier();								\
+	if (!kunit_kasan_expect_end(test))					\
+		KUNIT_FAIL(test, "KASAN failure expected in \"" #expression	\
+			   "\", but none occurred");				\
+} while (0)
+#else
+#define KUNIT_EXPECT_KASAN_FAIL(test, expression)				\
+	KUNIT_FAIL(test, "KASAN failure expected in \"" #expression		\
+		   "\", but this kernel has no KASAN (boot the KASAN variant)")
+#endif
+
 #endif

@@ -27,6 +27,22 @@ char *kstrdup(const char *s, gfp_t gfp) __malloc;
 char *kstrndup(const char *s, size_t max, gfp_t gfp) __malloc;
 void *kmemdup(const void *src, size_t len, gfp_t gfp) __malloc;
 
+/*
+ * The KASAN kernel: memset/memcpy/memmove check their range (kernel/kasan/shadow.c);
+ * files built without the sanitizer (the allocators) use the raw ones, as Linux's
+ * arch/x86/include/asm/string_64.h arranges.
+ */
+#ifdef CONFIG_KASAN
+void *__memset(void *s, int c, size_t n);
+void *__memcpy(void *dst, const void *src, size_t n);
+void *__memmove(void *dst, const void *src, size_t n);
+#endif
+#if defined(CONFIG_KASAN) && !defined(__SANITIZE_ADDRESS__)
+#define memset __memset
+#define memcpy __memcpy
+#define memmove __memmove
+#endif
+
 /* memset that the compiler may not drop, for clearing secrets. */
 static inline void memzero_explicit(void *s, size_t count)
 {

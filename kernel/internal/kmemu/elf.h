@@ -50,6 +50,7 @@ typedef struct {
 #define SHT_RELA 4
 #define SHT_NOBITS 8
 #define SHT_REL 9
+#define SHT_INIT_ARRAY 14
 
 #define SHF_WRITE 0x1
 #define SHF_ALLOC 0x2

@@ -12,6 +12,7 @@
 #include <linux/kernel.h>
 #include <linux/mm.h>
 #include <linux/preempt.h>
+#include <kmemu/kasan.h> /* the allocators' KASAN hooks (empty without CONFIG_KASAN) */
 
 /* alloc_flags, with Linux's values where they alias GFP bits */
 #define ALLOC_WMARK_MIN WMARK_MIN

@@ -79,6 +79,10 @@ struct kmem_cache {
 	struct kmem_cache_cpu cpu_slab;
 	struct kmem_cache_node node;
 	struct list_head list; /* slab_caches */
+#ifdef CONFIG_KASAN
+	u32 kasan_meta_offset; /* struct kasan_meta after each object (<kmemu/kasan.h>) */
+	u32 kasan_pad;
+#endif
 };
 
 extern struct list_head slab_caches;
