@@ -255,9 +255,9 @@ static noinline void *___slab_alloc(struct kmem_cache *s, gfp_t gfp)
  */
 /* KASAN builds take the hooks path on every allocation and free (compile-time). */
 #ifdef CONFIG_KASAN
-#define SLAB_KASAN 1
+#define SLAB_HOOKS_KASAN 1
 #else
-#define SLAB_KASAN 0
+#define SLAB_HOOKS_KASAN 0
 #endif
 
 static __always_inline bool cpu_freelist_cmpxchg(struct kmem_cache_cpu *c, void *old, u64 tid,
@@ -316,7 +316,7 @@ redo:
 	if (unlikely(!cpu_freelist_cmpxchg(c, object, tid, get_freepointer(s, object))))
 		goto redo;
 	c->alloc_fast++;
-	if (SLAB_KASAN || static_branch_unlikely(&slub_debug_enabled) ||
+	if (SLAB_HOOKS_KASAN || static_branch_unlikely(&slub_debug_enabled) ||
 	    static_branch_unlikely(&kunit_track_key) || unlikely(gfp & __GFP_ZERO))
 		return slab_post_alloc(s, object, gfp, orig_size, caller);
 	return object;
@@ -405,7 +405,7 @@ static noinline void slab_free_hooks(struct kmem_cache *s, struct page *slab, vo
 static __always_inline void slab_free(struct kmem_cache *s, struct page *slab, void *object,
 				      u64 caller)
 {
-	if (SLAB_KASAN || static_branch_unlikely(&slub_debug_enabled) ||
+	if (SLAB_HOOKS_KASAN || static_branch_unlikely(&slub_debug_enabled) ||
 	    static_branch_unlikely(&kunit_track_key)) {
 		slab_free_hooks(s, slab, object, caller);
 		return;
@@ -455,6 +455,12 @@ void kmem_cache_free(struct kmem_cache *s, void *obj)
 	slab_free(s, slab, obj, (u64)__builtin_return_address(0));
 }
 EXPORT_SYMBOL(kmem_cache_free);
+
+/* Free an object whose slab the caller already found (KASAN's quarantine release). */
+void __kmem_cache_free(struct page *slab, void *obj, u64 caller)
+{
+	slab_free(slab->slab_cache, slab, obj, caller);
+}
 
 /* A large kmalloc's compound block, or a WARN for an address inside one. */
 static noinline void kfree_large(struct page *head, const void *p)

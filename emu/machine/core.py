@@ -926,7 +926,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         irq = self.irq
         if (irq.state.pending or irq.state.timers  # type: ignore[union-attr]
                 or self._irq_flag is not False or self._ctl_pending is not None
-                or self._interrupted):
+                or self._interrupted or self.kasan):  # KASAN reports: _complete's events
             return self._call_careful(plan, vals, None, None)
         entry = self._entry
         entry.push_return(True)  # quiet: the call ends at kmemu_call_return's hlt

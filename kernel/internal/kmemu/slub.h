@@ -92,6 +92,7 @@ extern struct kmem_cache *kmalloc_caches[3][KMALLOC_SHIFT_HIGH + 1];
 enum kmalloc_cache_type { KMALLOC_NORMAL, KMALLOC_RECLAIM, KMALLOC_DMA };
 
 void *__kmalloc_cache(struct kmem_cache *s, gfp_t gfp, u64 size, u64 caller);
+void __kmem_cache_free(struct page *slab, void *obj, u64 caller);
 struct kmem_cache *kmalloc_slab(size_t size, gfp_t gfp);
 struct page *virt_to_slab(const void *addr);
 void kmem_cache_init(void);
