@@ -16,6 +16,7 @@
 #include <linux/string.h>
 #include <kmemu/abi.h>
 #include <kmemu/bootinfo.h>
+#include <kmemu/fault_inject.h>
 #include <kmemu/io.h>
 #include <kmemu/log.h>
 #include <kmemu/memblock.h>
@@ -74,6 +75,7 @@ void kmain(u64 bi_pa)
 		memblock_dump();
 	paging_init();
 	kmemu_boot_stage = 2;
+	fault_inject_setup(boot_info.cmdline);
 	mm_core_init();
 	kmem_cache_init();
 	vmalloc_init();

@@ -32,6 +32,7 @@
 #include <kmemu/memlayout.h>
 #include <kmemu/page_alloc.h>
 #include <kmemu/traps.h>
+#include <kmemu/fault_inject.h>
 #include <kmemu/kunit_track.h>
 
 struct zone zones[MAX_NR_ZONES];
@@ -501,6 +502,8 @@ struct page *__alloc_pages(gfp_t gfp, unsigned int order)
 
 	if (likely(!order)) {
 		might_alloc(gfp, __FILE__, __LINE__);
+		if (should_fail_alloc_page(gfp, order)) /* Linux: prepare_alloc_pages */
+			return NULL;
 		page = alloc_pcp_fast(gfp, gfp_zone(gfp));
 		if (likely(page)) {
 			track_page(page, order);
@@ -511,6 +514,8 @@ struct page *__alloc_pages(gfp_t gfp, unsigned int order)
 		return NULL;
 	} else {
 		might_alloc(gfp, __FILE__, __LINE__);
+		if (should_fail_alloc_page(gfp, order))
+			return NULL;
 	}
 	int hz = gfp_zone(gfp);
 	page = get_page_from_freelist(gfp, order, ALLOC_WMARK_LOW, hz);

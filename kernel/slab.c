@@ -33,6 +33,7 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <kmemu/bootinfo.h>
+#include <kmemu/fault_inject.h>
 #include <kmemu/log.h>
 #include <kmemu/memlayout.h>
 #include <kmemu/page_alloc.h>
@@ -86,7 +87,9 @@ static struct page *new_slab(struct kmem_cache *s, gfp_t gfp)
 	bool blocking = gfpflags_allow_blocking(gfp);
 	if (blocking)
 		local_irq_enable();
+	fault_nest_enter(); /* the slab's pages are not an allocation of the caller's */
 	struct page *slab = alloc_pages(slab_page_gfp(s, gfp), s->order);
+	fault_nest_exit();
 	if (blocking)
 		local_irq_disable();
 	if (!slab)
@@ -226,6 +229,8 @@ static __always_inline void *slab_alloc(struct kmem_cache *s, gfp_t gfp, u64 ori
 	void *object;
 
 	might_alloc(gfp, __FILE__, __LINE__);
+	if (should_failslab(s, gfp)) /* Linux: slab_pre_alloc_hook */
+		return NULL;
 	unsigned long flags;
 	local_irq_save(flags);
 	object = c->freelist;

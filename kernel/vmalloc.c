@@ -29,6 +29,7 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/vmalloc.h>
+#include <kmemu/fault_inject.h>
 #include <kmemu/log.h>
 #include <kmemu/memlayout.h>
 #include <kmemu/mmu.h>
@@ -331,8 +332,8 @@ static void vmalloc_fail(struct vmap_area *v, u64 size, gfp_t gfp, const char *w
  * The size is checked against all of RAM before it is rounded up to pages
  * (Linux's order): ALIGN of a size within a page of 2^64 wraps to 0.
  */
-void *__vmalloc_node_range(u64 size, u64 align, u64 start, u64 end, gfp_t gfp, u64 vm_flags,
-			   u64 caller)
+static void *vmalloc_node_range(u64 size, u64 align, u64 start, u64 end, gfp_t gfp,
+				u64 vm_flags, u64 caller)
 {
 	if (!size || align > (4UL << 20) || (align & (align - 1)))
 		return NULL;
@@ -392,6 +393,22 @@ void *__vmalloc_node_range(u64 size, u64 align, u64 start, u64 end, gfp_t gfp, u
 		return NULL;
 	}
 	return (void *)v->va_start;
+}
+
+/*
+ * The one counted allocation of a vmalloc (fail-nth, the failure sweep): what it
+ * allocates inside (vmap_area, vm_struct, the page array, pages, page tables) runs
+ * nested, so only the fault-injection attributes reach those, as in Linux.
+ */
+void *__vmalloc_node_range(u64 size, u64 align, u64 start, u64 end, gfp_t gfp, u64 vm_flags,
+			   u64 caller)
+{
+	if (should_fail_vmalloc(gfp, size))
+		return NULL;
+	fault_nest_enter();
+	void *p = vmalloc_node_range(size, align, start, end, gfp, vm_flags, caller);
+	fault_nest_exit();
+	return p;
 }
 
 void *__vmalloc(unsigned long size, gfp_t gfp)
