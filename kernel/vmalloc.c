@@ -30,6 +30,7 @@
 #include <linux/string.h>
 #include <linux/vmalloc.h>
 #include <kmemu/fault_inject.h>
+#include <kmemu/kunit_track.h>
 #include <kmemu/log.h>
 #include <kmemu/memlayout.h>
 #include <kmemu/mmu.h>
@@ -408,6 +409,8 @@ void *__vmalloc_node_range(u64 size, u64 align, u64 start, u64 end, gfp_t gfp, u
 	fault_nest_enter();
 	void *p = vmalloc_node_range(size, align, start, end, gfp, vm_flags, caller);
 	fault_nest_exit();
+	if (p)
+		kunit_track_alloc(p, caller, size, 0, KUNIT_ALLOC_VMALLOC, 0);
 	return p;
 }
 
@@ -514,6 +517,7 @@ void vfree(const void *addr)
 		WARN(1, "Trying to vfree() nonexistent vm area (%px)", addr);
 		return;
 	}
+	kunit_track_free(addr, KUNIT_ALLOC_VMALLOC);
 	if (in_interrupt()) {
 		/* unmapping and freeing pages wait for process context (Linux: a workqueue) */
 		tremove(&busy_vmap_root, v);

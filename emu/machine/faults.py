@@ -162,3 +162,10 @@ class FaultInjectionMixin:
             raise BadArgument(f"fail_nth takes a count of allocations (0 disarms), got {n!r}")
         self._fault_arm((n,) if n else (), recording=False)
         return FailNth(self, n)
+
+    def sweep_failures(self: Machine, fn: str | int, *args: int, **kw: object):  # -> FailureSweep
+        """Fail every allocation ``fn(*args)`` makes, one run each, and judge each run:
+        see :func:`emu.check.failures.sweep_failures` (``context``, ``roots``,
+        ``failure``, ``validate``, ``budget_seconds``, ``points``)."""
+        from emu.check.failures import sweep_failures
+        return sweep_failures(self, fn, *args, **kw)  # type: ignore[arg-type]

@@ -5,6 +5,11 @@
  * object and page block they hand out or take back; kunit_track_end() keeps
  * those still live in kunit_leaks[] for the host to read (emu/check/kunit.py).
  * The hooks cost one load and a not-taken branch when no case runs.
+ * Only the allocations the code asked for are recorded: what an allocator
+ * allocates for itself (inside fault_nest_enter/exit: a new slab's pages,
+ * vmalloc's vm_struct, page array and pages) is not, and a vmalloc area is
+ * one record.  The host's failure sweep (emu/check/failures.py) uses the same
+ * tracking for its leak check.
  */
 #ifndef _KUNIT_TRACK_H
 #define _KUNIT_TRACK_H
@@ -13,6 +18,7 @@
 enum kunit_alloc_kind {
 	KUNIT_ALLOC_SLAB = 1,  /* a slab object: cache, requested size */
 	KUNIT_ALLOC_PAGES = 2, /* a block from the page allocator: order */
+	KUNIT_ALLOC_VMALLOC = 3, /* a vmalloc area: requested bytes */
 };
 
 #define KUNIT_TRACK_DEPTH 6
