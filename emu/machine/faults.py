@@ -169,3 +169,10 @@ class FaultInjectionMixin:
         ``failure``, ``validate``, ``budget_seconds``, ``points``)."""
         from emu.check.failures import sweep_failures
         return sweep_failures(self, fn, *args, **kw)  # type: ignore[arg-type]
+
+    def sweep_irqs(self: Machine, fn: str | int, *args: int, handler: int, **kw: object):
+        """Raise interrupt ``handler`` at every instruction of ``fn(*args)``, one run
+        each: see :func:`emu.check.irqs.sweep_irqs` (``context``, ``check``,
+        ``validate``, ``points``).  Returns an :class:`emu.check.irqs.IrqSweep`."""
+        from emu.check.irqs import sweep_irqs
+        return sweep_irqs(self, fn, *args, handler=handler, **kw)  # type: ignore[arg-type]
