@@ -444,3 +444,49 @@ def sweep_failures(m: Machine, fn: str | int, *args: int, context: str = "proces
         return FailureSweep(sw.name, base, runs)
     finally:
         sw.close()
+
+
+# ------------------------------------------------------------------ over processes
+
+_WORKER: dict[str, object] = {}
+
+
+def _worker_init(machine_kw: dict[str, object], fn: str, args: tuple[int, ...],
+                 roots: list[object], context: str) -> None:
+    """A worker process: boot once (with the modules), then the baseline and the
+    armed snapshot every point of this worker restores."""
+    from emu.machine.core import Machine
+
+    m = Machine.booted(**machine_kw)
+    sw, _base = start_sweep(m, fn, *args, roots=roots, context=context)
+    _WORKER["sweep"] = sw
+
+
+def _worker_point(k: int) -> list[FailureRun]:
+    return run_point(_WORKER["sweep"], k)  # type: ignore[arg-type]
+
+
+def sweep_failures_parallel(machine_kw: dict[str, object], fn: str, *args: int, jobs: int,
+                            roots: Sequence[object] = (),
+                            context: str = "process") -> FailureSweep:
+    """:func:`sweep_failures` over ``jobs`` worker processes, each booting
+    ``Machine.booted(**machine_kw)`` once (boots are deterministic, so every worker
+    numbers the allocations alike) and running its share of the points."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from emu.machine.core import Machine
+
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise BadArgument(f"jobs must be a positive number of processes, got {jobs!r}")
+    m = Machine.booted(**machine_kw)
+    sw, base = start_sweep(m, fn, *args, roots=roots, context=context)
+    ks = list(range(1, len(base.allocations) + 1))
+    if jobs == 1 or len(ks) < 2:
+        runs = [r for k in ks for r in run_point(sw, k)]
+        return FailureSweep(sw.name, base, runs)
+    ctx = multiprocessing.get_context("spawn")  # no Unicorn state forked into workers
+    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init,
+                             initargs=(machine_kw, fn, args, list(roots), context)) as ex:
+        chunks = list(ex.map(_worker_point, ks, chunksize=max(1, len(ks) // (4 * jobs))))
+    return FailureSweep(sw.name, base, [r for c in chunks for r in c])
