@@ -115,6 +115,41 @@ int widget_add_quiet(u64 n)
 	return 0;
 }
 
+/* Bug: a failed name allocation trips a WARN_ON (allocation failure is not a bug). */
+int widget_add_warn(u64 n)
+{
+	struct widget *w = kzalloc(sizeof(*w), GFP_KERNEL);
+	if (!w)
+		return -ENOMEM;
+	w->name = kstrdup("widget", GFP_KERNEL);
+	if (WARN_ON(!w->name)) {
+		kfree(w);
+		return -ENOMEM;
+	}
+	w->next = widgets;
+	widgets = w;
+	(void)n;
+	return 0;
+}
+
+/* Bug: the error path gives the table page back with the wrong order. */
+int widget_add_badfree(u64 n)
+{
+	unsigned long table = __get_free_page(GFP_KERNEL);
+	if (!table)
+		return -ENOMEM;
+	struct widget *w = kzalloc(sizeof(*w), GFP_KERNEL);
+	if (!w) {
+		free_pages(table, 1);
+		return -ENOMEM;
+	}
+	w->table = table;
+	w->next = widgets;
+	widgets = w;
+	(void)n;
+	return 0;
+}
+
 /* Returns the record itself (NULL on failure): the caller holds the reference. */
 struct widget *widget_new(void)
 {
