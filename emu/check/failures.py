@@ -47,6 +47,7 @@ from emu.core.errors import BadArgument, CallStopped, KmemuError
 from emu.machine.faults import fault_layout
 
 if TYPE_CHECKING:
+    from emu.kernel.events import Event
     from emu.machine.core import Machine
 
 OUTCOMES = ("ok", "oops", "warn", "leak", "no-error-returned", "invalid-state")
@@ -219,7 +220,7 @@ class _Sweep:
             e = bad[0]
             run.outcome = ("oops" if e.kind in _OOPS_KINDS else
                            "warn" if e.kind in _WARN_KINDS else "invalid-state")
-            run.detail = f"{e.message} at {e.symbols[0] if e.symbols else '?'}"
+            run.detail = event_headline(e)
             return
         problems = self.validate(m) if self.validate else []
         if problems:
@@ -288,7 +289,7 @@ class _Sweep:
         for lk in _unreferenced(m, live, self.roots, [result]):
             site, chain = self._site(lk.trace_addresses)
             out.append(LeakedObject(lk.kind, lk.address, lk.size, site, chain, lk.cache))
-        return out
+        return sorted(out, key=_site_order)
 
     def _is_error(self, result: int) -> bool | None:
         if self.failure is not None:
@@ -311,6 +312,18 @@ class _Sweep:
         if kind == "pointer" and result >= (1 << 64) - MAX_ERRNO:
             return f"returned ERR_PTR({_errno(result - (1 << 64))})"
         return f"returned {result:#x}" if kind == "pointer" else f"returned {result}"
+
+
+def _site_order(lk: LeakedObject) -> tuple[str, int, int]:
+    """Leaks in source order (file, line), then by address."""
+    file, _, line = lk.site.rpartition(":")
+    return (file, int(line) if line.isdigit() else 0, lk.address)
+
+
+def event_headline(e: Event) -> str:
+    """The event's headline, and where it happened unless the headline says so."""
+    at = e.symbols[0] if e.symbols else "?"
+    return e.message if at in e.message else f"{e.message} at {at}"
 
 
 def _errno(v: int) -> str:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from unicorn import UC_HOOK_CODE
 
+from emu.check.failures import event_headline
 from emu.core.cpu import delete_hook
 from emu.core.errors import BadArgument, CallStopped, KmemuError
 
@@ -127,7 +128,7 @@ class _IrqSweep:
             e = bad[0]
             run.outcome = ("oops" if e.kind in _OOPS_KINDS else
                            "warn" if e.kind in _WARN_KINDS else "invalid-state")
-            run.detail = f"{e.message} at {e.symbols[0] if e.symbols else '?'}"
+            run.detail = event_headline(e)
             return run
         if m.irq.has_pending():  # type: ignore[union-attr]
             run.outcome, run.detail = "not-delivered", "the interrupt is still pending"

@@ -3,6 +3,7 @@
  * written correctly once and with each classic error-path bug once, for the
  * allocation-failure sweep (tests/check/test_sweep_failures.py).
  */
+#include <linux/bug.h>
 #include <linux/errno.h>
 #include <linux/gfp.h>
 #include <linux/module.h>
