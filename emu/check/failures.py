@@ -164,6 +164,11 @@ class _Sweep:
         self.name = fn if isinstance(fn, str) else m.symbolize(fn)
         self.lay = fault_layout(m)
         self._sites: dict[int, tuple[str, str]] = {}
+        self._chains: dict[tuple[int, ...], tuple[str, tuple[str, ...]]] = {}
+        # kernel data the sweep reads and writes per run, by physical address (the
+        # kernel image is mapped contiguously; no page-table walk per access)
+        self.pa = {name: m.translate(m.symbol(name)) for name in
+                   ("fault_state", "fault_log", "kunit_nr_leaks")}
         self.start = m.snapshot()
         self.roots = [_root_range(m, r) for r in roots]
         self.ret_kind = _return_kind(m, fn, len(args))
@@ -179,6 +184,10 @@ class _Sweep:
         m.write_virt(m.symbol("kunit_leaks_dropped"), bytes(8))
         m.write_virt(m.symbol("kunit_tracking"), b"\1")
         m._fault_arm((), recording=True)  # noqa: SLF001
+        # no FAULT_INJECTION report per run (the sweep has the log): the attributes'
+        # verbose is 0 inside the sweep's snapshot only
+        m.failslab(verbose=0)
+        m.fail_page_alloc(verbose=0)
 
     def close(self) -> None:
         self.m.restore(self.start)
@@ -186,12 +195,10 @@ class _Sweep:
     def run(self, plan: tuple[int, ...]) -> FailureRun:
         m = self.m
         m.restore(self.armed)
-        if plan:
-            raw = struct.pack(f"<{len(plan)}Q", *plan)
-            base = m.symbol("fault_state")
-            m.write_virt(base + self.lay.fail_at, raw)
-            m.write_virt(base + self.lay.fail_at + 8 * self.lay.fail_max,
-                         struct.pack("<Q", len(plan)))
+        if plan:  # fail_at[] and nr_fail_at, which follows it
+            slots = list(plan) + [0] * (self.lay.fail_max - len(plan))
+            m.uc.mem_write(self.pa["fault_state"] + self.lay.fail_at,
+                           struct.pack(f"<{self.lay.fail_max + 1}Q", *slots, len(plan)))
         result, crash = None, ""
         try:
             result = m.call(self.fn, *self.args, context=self.context,
@@ -241,11 +248,11 @@ class _Sweep:
 
     def _allocations(self) -> list[Allocation]:
         m, lay = self.m, self.lay
-        st = m._fault_state()  # noqa: SLF001
-        n = min(st[lay.nr_records // 8], lay.log_max)
+        n, = struct.unpack("<Q", m.uc.mem_read(self.pa["fault_state"] + lay.nr_records, 8))
+        n = min(n, lay.log_max)
         if not n:
             return []
-        raw = m.read_virt(m.symbol("fault_log"), n * lay.record_size)
+        raw = m.uc.mem_read(self.pa["fault_log"], n * lay.record_size)
         out = []
         for i in range(n):
             vals = struct.unpack_from(f"<4Q{lay.trace_depth}Q", raw, i * lay.record_size)
@@ -258,6 +265,12 @@ class _Sweep:
 
     def _site(self, trace: tuple[int, ...]) -> tuple[str, tuple[str, ...]]:
         """The first frame outside the allocator ("file.c:LINE") and the chain from it."""
+        got = self._chains.get(trace)
+        if got is None:
+            got = self._chains[trace] = self._site_uncached(trace)
+        return got
+
+    def _site_uncached(self, trace: tuple[int, ...]) -> tuple[str, tuple[str, ...]]:
         frames = [self._frame(a) for a in trace]
         for i, (loc, _sym) in enumerate(frames):
             if PurePath(loc.split(":")[0]).name not in ALLOCATOR_FILES and \
@@ -281,7 +294,7 @@ class _Sweep:
 
     def _leaks(self, result: int) -> list[LeakedObject]:
         m = self.m
-        n = m.read_u64(m.symbol("kunit_nr_leaks"))
+        n, = struct.unpack("<Q", m.uc.mem_read(self.pa["kunit_nr_leaks"], 8))
         live = _read_leaks(m, n) if n else []
         if not live:
             return []
@@ -432,6 +445,10 @@ def start_sweep(m: Machine, fn: str | int, *args: int, context: str = "process",
         raise BadArgument(f"validate must be a callable returning problems, got {validate!r}")
     if isinstance(roots, (str, bytes)):
         raise BadArgument("roots is a list of symbol names, addresses or (address, size)")
+    if context == "irq":
+        raise BadArgument("sweep_failures counts task-context allocations only (fail-nth, "
+                          "as Linux's in_task()); use context='process', 'irqs_off' or "
+                          "'preempt_off'")
     sw = _Sweep(m, fn, args, context, list(roots), failure, validate, budget_seconds)
     try:
         base = sw.run(())
@@ -452,7 +469,12 @@ def sweep_failures(m: Machine, fn: str | int, *args: int, context: str = "proces
     sw, base = start_sweep(m, fn, *args, context=context, roots=roots, failure=failure,
                            validate=validate, budget_seconds=budget_seconds)
     try:
-        ks = range(1, len(base.allocations) + 1) if points is None else list(points)
+        n = len(base.allocations)
+        ks = range(1, n + 1) if points is None else list(points)
+        for k in ks:
+            if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
+                raise BadArgument(f"points: {k!r} is not an allocation of {sw.name} "
+                                  f"(it makes {n}, numbered from 1)")
         runs = [r for k in ks for r in run_point(sw, k)]
         return FailureSweep(sw.name, base, runs)
     finally:

@@ -110,6 +110,18 @@ def test_validators_and_points(machine: Machine) -> None:
     assert [(r.k, r.outcome, r.detail) for r in runs] == [(2, "invalid-state", "made up")]
 
 
+@WIDGETS
+def test_bad_sweep_requests(machine: Machine) -> None:
+    with pytest.raises(KmemuError, match=r"points: 5 is not an allocation of widget_add "
+                       r"\(it makes 4, numbered from 1\)"):
+        machine.sweep_failures("widget_add", 4, roots=["widgets"], points=[5])
+    with pytest.raises(KmemuError, match="task-context allocations only"):
+        machine.sweep_failures("widget_add", 4, context="irq")
+    with pytest.raises(KmemuError, match="roots is a list"):
+        machine.sweep_failures("widget_add", 4, roots="widgets")
+    assert machine.state == "ready" and machine.fail_nth() == 0
+
+
 POINTS = failure_points("widget_add", 4, roots=["widgets"], modules=["src/widgets.c"],
                         base=HERE)
 
