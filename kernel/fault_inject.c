@@ -220,6 +220,16 @@ bool __should_fail_vmalloc(gfp_t gfp, u64 size)
 	return false;
 }
 
+/*
+ * fault_inject_set_active - the host's switch for the hooks (after it changed an
+ * attribute or armed counting).  The one place that turns them on or off, so the
+ * flag can become a static key (text patching) without the host changing.
+ */
+void fault_inject_set_active(u64 on)
+{
+	fault_inject_active = !!on;
+}
+
 /* setup_fault_attr: "<interval>,<probability>,<space>,<times>", all four or nothing. */
 static void setup_fault_attr(struct fault_attr *attr, const char *str)
 {

@@ -333,8 +333,8 @@ static void vmalloc_fail(struct vmap_area *v, u64 size, gfp_t gfp, const char *w
  * The size is checked against all of RAM before it is rounded up to pages
  * (Linux's order): ALIGN of a size within a page of 2^64 wraps to 0.
  */
-static void *vmalloc_node_range(u64 size, u64 align, u64 start, u64 end, gfp_t gfp,
-				u64 vm_flags, u64 caller)
+void *__vmalloc_node_range(u64 size, u64 align, u64 start, u64 end, gfp_t gfp, u64 vm_flags,
+			   u64 caller)
 {
 	if (!size || align > (4UL << 20) || (align & (align - 1)))
 		return NULL;
@@ -345,10 +345,20 @@ static void *vmalloc_node_range(u64 size, u64 align, u64 start, u64 end, gfp_t g
 	u64 real = ALIGN(size, PAGE_SIZE);
 	align = max_t(u64, align, PAGE_SIZE);
 	might_alloc(gfp, __FILE__, __LINE__);
+	/*
+	 * The one counted allocation of a vmalloc (fail-nth, the failure sweep): what
+	 * it allocates inside (vmap_area, vm_struct, the page array, pages, page tables)
+	 * runs nested, so only the fault-injection attributes reach those, as in Linux.
+	 */
+	if (should_fail_vmalloc(gfp, size))
+		return NULL;
+	fault_nest_enter();
 	u64 guard = (vm_flags & VM_NO_GUARD) ? 0 : PAGE_SIZE;
 	struct vmap_area *v = alloc_vmap_area(real + guard, align, start, end, gfp);
-	if (!v)
+	if (!v) {
+		fault_nest_exit();
 		return NULL;
+	}
 	gfp_t kgfp = gfp & ~(__GFP_ZERO | __GFP_DMA | __GFP_DMA32 | __GFP_HIGHMEM);
 	struct vm_struct *vm = kzalloc(sizeof(*vm), kgfp);
 	u32 nr = (u32)(real >> PAGE_SHIFT);
@@ -362,6 +372,7 @@ static void *vmalloc_node_range(u64 size, u64 align, u64 start, u64 end, gfp_t g
 		insert_free_locked(v);
 		spin_unlock_irqrestore(&vmap_lock, flags);
 		vmalloc_fail(NULL, real, gfp, "failed to allocate the page array");
+		fault_nest_exit();
 		return NULL;
 	}
 	vm->addr = (void *)v->va_start;
@@ -380,6 +391,7 @@ static void *vmalloc_node_range(u64 size, u64 align, u64 start, u64 end, gfp_t g
 			tremove(&busy_vmap_root, v);
 			spin_unlock_irqrestore(&vmap_lock, flags);
 			vmalloc_fail(v, real, gfp, "page order 0, failed to allocate pages");
+			fault_nest_exit();
 			return NULL;
 		}
 	}
@@ -391,27 +403,12 @@ static void *vmalloc_node_range(u64 size, u64 align, u64 start, u64 end, gfp_t g
 		tremove(&busy_vmap_root, v);
 		spin_unlock_irqrestore(&vmap_lock, flags);
 		vmalloc_fail(v, real, gfp, "failed to map pages");
+		fault_nest_exit();
 		return NULL;
 	}
-	return (void *)v->va_start;
-}
-
-/*
- * The one counted allocation of a vmalloc (fail-nth, the failure sweep): what it
- * allocates inside (vmap_area, vm_struct, the page array, pages, page tables) runs
- * nested, so only the fault-injection attributes reach those, as in Linux.
- */
-void *__vmalloc_node_range(u64 size, u64 align, u64 start, u64 end, gfp_t gfp, u64 vm_flags,
-			   u64 caller)
-{
-	if (should_fail_vmalloc(gfp, size))
-		return NULL;
-	fault_nest_enter();
-	void *p = vmalloc_node_range(size, align, start, end, gfp, vm_flags, caller);
 	fault_nest_exit();
-	if (p)
-		kunit_track_alloc(p, caller, size, 0, KUNIT_ALLOC_VMALLOC, 0);
-	return p;
+	kunit_track_alloc(v->va_start, caller, size, 0, KUNIT_ALLOC_VMALLOC, 0);
+	return (void *)v->va_start;
 }
 
 void *__vmalloc(unsigned long size, gfp_t gfp)

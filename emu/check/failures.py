@@ -180,6 +180,8 @@ class _Sweep:
 
     def _arm_tracking(self) -> None:
         m = self.m
+        if "kunit_track_prepare" in m._syms().by_name:  # noqa: SLF001
+            m.call("kunit_track_prepare")  # the tracker's hooks behind a static key
         m.write_virt(m.symbol("kunit_nr_leaks"), bytes(8))
         m.write_virt(m.symbol("kunit_leaks_dropped"), bytes(8))
         m.write_virt(m.symbol("kunit_tracking"), b"\1")

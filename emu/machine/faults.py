@@ -146,7 +146,8 @@ class FaultInjectionMixin:
         on = any(self.read_u64(self.symbol(a) + prob) for a in ("failslab", "fail_page_alloc"))
         st = self._fault_state()
         on = on or bool(st[1 + lay.fail_max]) or bool(st[3 + lay.fail_max])
-        self.write_virt(self.symbol("fault_inject_active"), bytes([int(on)]))
+        if bool(self.read_virt(self.symbol("fault_inject_active"), 1)[0]) != on:
+            self.call("fault_inject_set_active", int(on))
 
     def fail_nth(self: Machine, n: int | None = None) -> FailNth | int:
         """``/proc/thread-self/fail-nth``: ``fail_nth(n)`` makes the n-th allocation (slab,

@@ -79,6 +79,7 @@ bool __should_failslab(struct kmem_cache *s, gfp_t gfp);
 bool __should_fail_alloc_page(gfp_t gfp, unsigned int order);
 bool __should_fail_vmalloc(gfp_t gfp, u64 size);
 void fault_inject_setup(const char *cmdline);
+void fault_inject_set_active(u64 on);
 
 static __always_inline bool should_failslab(struct kmem_cache *s, gfp_t gfp)
 {
