@@ -107,7 +107,7 @@ static noinline void fail_dump(const struct fault_attr *attr, u32 kind, gfp_t gf
 }
 
 /* The end of every failure, counted or by the attributes: report, spend one of times. */
-static bool fail(struct fault_attr *attr, u32 kind, gfp_t gfp, u64 size)
+static bool fault_fail(struct fault_attr *attr, u32 kind, gfp_t gfp, u64 size)
 {
 	if (!(gfp & __GFP_NOWARN))
 		fail_dump(attr, kind, gfp, size);
@@ -145,11 +145,11 @@ static bool in_fail_set(u64 seq)
 }
 
 /*
- * count: an allocation the code asked for (task context, not inside another
+ * fault_count: an allocation the code asked for (task context, not inside another
  * allocator).  Numbers it, logs it while recording, and says whether it is one
  * the host asked to fail (fail-nth).
  */
-static noinline bool count(u32 kind, gfp_t gfp, u64 size)
+static noinline bool fault_count(u32 kind, gfp_t gfp, u64 size)
 {
 	if (fault_nest || !in_task() || (!fault_state.nr_fail_at && !fault_state.recording))
 		return false;
@@ -179,12 +179,12 @@ bool __should_failslab(struct kmem_cache *s, gfp_t gfp)
 {
 	if (gfp & __GFP_NOFAIL)
 		return false;
-	if (count(FAULT_SLAB, gfp, s->object_size))
-		return fail(&failslab, FAULT_SLAB, gfp, s->object_size);
+	if (fault_count(FAULT_SLAB, gfp, s->object_size))
+		return fault_fail(&failslab, FAULT_SLAB, gfp, s->object_size);
 	if (failslab.ignore_gfp_wait && (gfp & __GFP_DIRECT_RECLAIM))
 		return false;
 	if (should_fail(&failslab, s->object_size))
-		return fail(&failslab, FAULT_SLAB, gfp, s->object_size);
+		return fault_fail(&failslab, FAULT_SLAB, gfp, s->object_size);
 	return false;
 }
 
@@ -193,8 +193,8 @@ bool __should_fail_alloc_page(gfp_t gfp, unsigned int order)
 {
 	if (gfp & __GFP_NOFAIL)
 		return false;
-	if (count(FAULT_PAGES, gfp, order))
-		return fail(&fail_page_alloc, FAULT_PAGES, gfp, order);
+	if (fault_count(FAULT_PAGES, gfp, order))
+		return fault_fail(&fail_page_alloc, FAULT_PAGES, gfp, order);
 	if (order < fail_page_alloc.min_order)
 		return false;
 	if (fail_page_alloc.ignore_gfp_highmem && (gfp & __GFP_HIGHMEM))
@@ -202,7 +202,7 @@ bool __should_fail_alloc_page(gfp_t gfp, unsigned int order)
 	if (fail_page_alloc.ignore_gfp_wait && (gfp & __GFP_DIRECT_RECLAIM))
 		return false;
 	if (should_fail(&fail_page_alloc, 1LL << order))
-		return fail(&fail_page_alloc, FAULT_PAGES, gfp, order);
+		return fault_fail(&fail_page_alloc, FAULT_PAGES, gfp, order);
 	return false;
 }
 
@@ -215,8 +215,8 @@ bool __should_fail_vmalloc(gfp_t gfp, u64 size)
 {
 	if (gfp & __GFP_NOFAIL)
 		return false;
-	if (count(FAULT_VMALLOC, gfp, size))
-		return fail(&fail_page_alloc, FAULT_VMALLOC, gfp, size);
+	if (fault_count(FAULT_VMALLOC, gfp, size))
+		return fault_fail(&fail_page_alloc, FAULT_VMALLOC, gfp, size);
 	return false;
 }
 
