@@ -32,7 +32,6 @@
 #include <kmemu/memlayout.h>
 #include <kmemu/page_alloc.h>
 #include <kmemu/traps.h>
-#include <kmemu/fault_inject.h>
 #include <kmemu/kunit_track.h>
 
 struct zone zones[MAX_NR_ZONES];

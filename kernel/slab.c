@@ -33,7 +33,6 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <kmemu/bootinfo.h>
-#include <kmemu/fault_inject.h>
 #include <kmemu/log.h>
 #include <kmemu/memlayout.h>
 #include <kmemu/page_alloc.h>
@@ -87,9 +86,7 @@ static struct page *new_slab(struct kmem_cache *s, gfp_t gfp)
 	bool blocking = gfpflags_allow_blocking(gfp);
 	if (blocking)
 		local_irq_enable();
-	fault_nest_enter(); /* the slab's pages are not an allocation of the caller's */
-	struct page *slab = alloc_pages(slab_page_gfp(s, gfp), s->order);
-	fault_nest_exit();
+	struct page *slab = fault_nested(alloc_pages(slab_page_gfp(s, gfp), s->order));
 	if (blocking)
 		local_irq_disable();
 	if (!slab)

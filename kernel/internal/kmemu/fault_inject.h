@@ -99,5 +99,13 @@ static __always_inline bool should_fail_vmalloc(gfp_t gfp, u64 size)
 /* Around the allocations an allocator makes for itself: not counted (see above). */
 static __always_inline void fault_nest_enter(void) { fault_nest++; }
 static __always_inline void fault_nest_exit(void) { fault_nest--; }
+/* The value of an allocator's own allocation expression, made nested (one line). */
+#define fault_nested(expr)                          \
+	({                                          \
+		fault_nest_enter();                 \
+		__typeof__(expr) __fault_v = (expr); \
+		fault_nest_exit();                  \
+		__fault_v;                          \
+	})
 
 #endif

@@ -14,6 +14,7 @@
 #ifndef _KUNIT_TRACK_H
 #define _KUNIT_TRACK_H
 #include <linux/types.h>
+#include <kmemu/fault_inject.h> /* fault_nest: allocators' own allocations */
 
 enum kunit_alloc_kind {
 	KUNIT_ALLOC_SLAB = 1,  /* a slab object: cache, requested size */
