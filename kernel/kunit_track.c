@@ -11,6 +11,7 @@
  */
 #include <linux/irqflags.h>
 #include <linux/mm.h>
+#include <kmemu/fault_inject.h>
 #include <kmemu/kunit_track.h>
 #include <kmemu/page_alloc.h>
 #include <kmemu/slub.h>
@@ -38,8 +39,8 @@ void kunit_track_begin(void)
 
 void __kunit_track_alloc(u64 ptr, u64 site, u64 size, u64 cache, u32 kind, u32 order)
 {
-	if (cache && (((struct kmem_cache *)cache)->flags & SLAB_NOLEAKTRACE))
-		return;
+	if (fault_nest || (cache && (((struct kmem_cache *)cache)->flags & SLAB_NOLEAKTRACE)))
+		return; /* an allocator's own allocation, or its bookkeeping */
 	unsigned long flags;
 	local_irq_save(flags);
 	if (kunit_nr_leaks < KUNIT_TRACK_MAX) {

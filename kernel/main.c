@@ -16,6 +16,7 @@
 #include <linux/string.h>
 #include <kmemu/abi.h>
 #include <kmemu/bootinfo.h>
+#include <kmemu/fault_inject.h>
 #include <kmemu/io.h>
 #include <kmemu/log.h>
 #include <kmemu/memblock.h>
@@ -88,6 +89,7 @@ void kmain(u64 bi_pa)
 	text_poke_init();
 	jump_label_init(); /* before any boot parameter turns a static key on */
 	kmemu_boot_stage = 2;
+	fault_inject_setup(boot_info.cmdline);
 	mm_core_init();
 	kmem_cache_init();
 	vmalloc_init();

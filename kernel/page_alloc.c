@@ -503,6 +503,8 @@ struct page *__alloc_pages(gfp_t gfp, unsigned int order)
 
 	if (likely(!order)) {
 		might_alloc(gfp, __FILE__, __LINE__);
+		if (should_fail_alloc_page(gfp, order)) /* Linux: prepare_alloc_pages */
+			return NULL;
 		page = alloc_pcp_fast(gfp, gfp_zone(gfp));
 		if (likely(page)) {
 			track_page(page, order);
@@ -513,6 +515,8 @@ struct page *__alloc_pages(gfp_t gfp, unsigned int order)
 		return NULL;
 	} else {
 		might_alloc(gfp, __FILE__, __LINE__);
+		if (should_fail_alloc_page(gfp, order))
+			return NULL;
 	}
 	int hz = gfp_zone(gfp);
 	page = get_page_from_freelist(gfp, order, ALLOC_WMARK_LOW, hz);

@@ -86,7 +86,7 @@ static struct page *new_slab(struct kmem_cache *s, gfp_t gfp)
 	bool blocking = gfpflags_allow_blocking(gfp);
 	if (blocking)
 		local_irq_enable();
-	struct page *slab = alloc_pages(slab_page_gfp(s, gfp), s->order);
+	struct page *slab = fault_nested(alloc_pages(slab_page_gfp(s, gfp), s->order));
 	if (blocking)
 		local_irq_disable();
 	if (!slab)
@@ -307,6 +307,8 @@ static __always_inline void *slab_alloc_nocheck(struct kmem_cache *s, gfp_t gfp,
 	struct kmem_cache_cpu *c = &s->cpu_slab;
 	void *object;
 	u64 tid;
+	if (should_failslab(s, gfp)) /* Linux: slab_pre_alloc_hook */
+		return NULL;
 redo:
 	tid = READ_ONCE(c->tid);
 	barrier(); /* tid before freelist: an interrupt after this read bumps it */

@@ -29,6 +29,8 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/vmalloc.h>
+#include <kmemu/fault_inject.h>
+#include <kmemu/kunit_track.h>
 #include <kmemu/log.h>
 #include <kmemu/memlayout.h>
 #include <kmemu/mmu.h>
@@ -351,10 +353,20 @@ void *__vmalloc_node_range(u64 size, u64 align, u64 start, u64 end, gfp_t gfp, u
 	u64 real = ALIGN(size, PAGE_SIZE);
 	align = max_t(u64, align, PAGE_SIZE);
 	might_alloc(gfp, __FILE__, __LINE__);
+	/*
+	 * The one counted allocation of a vmalloc (fail-nth, the failure sweep): what
+	 * it allocates inside (vmap_area, vm_struct, the page array, pages, page tables)
+	 * runs nested, so only the fault-injection attributes reach those, as in Linux.
+	 */
+	if (should_fail_vmalloc(gfp, size))
+		return NULL;
+	fault_nest_enter();
 	u64 guard = (vm_flags & VM_NO_GUARD) ? 0 : PAGE_SIZE;
 	struct vmap_area *v = alloc_vmap_area(real + guard, align, start, end, gfp);
-	if (!v)
+	if (!v) {
+		fault_nest_exit();
 		return NULL;
+	}
 	gfp_t kgfp = gfp & ~(__GFP_ZERO | __GFP_DMA | __GFP_DMA32 | __GFP_HIGHMEM);
 	struct vm_struct *vm = kzalloc(sizeof(*vm), kgfp);
 	u32 nr = (u32)(real >> PAGE_SHIFT);
@@ -368,6 +380,7 @@ void *__vmalloc_node_range(u64 size, u64 align, u64 start, u64 end, gfp_t gfp, u
 		insert_free_locked(v);
 		spin_unlock_irqrestore(&vmap_lock, flags);
 		vmalloc_fail(NULL, real, gfp, "failed to allocate the page array");
+		fault_nest_exit();
 		return NULL;
 	}
 	vm->addr = (void *)v->va_start;
@@ -386,6 +399,7 @@ void *__vmalloc_node_range(u64 size, u64 align, u64 start, u64 end, gfp_t gfp, u
 			tremove(&busy_vmap_root, v);
 			spin_unlock_irqrestore(&vmap_lock, flags);
 			vmalloc_fail(v, real, gfp, "page order 0, failed to allocate pages");
+			fault_nest_exit();
 			return NULL;
 		}
 	}
@@ -397,9 +411,12 @@ void *__vmalloc_node_range(u64 size, u64 align, u64 start, u64 end, gfp_t gfp, u
 		tremove(&busy_vmap_root, v);
 		spin_unlock_irqrestore(&vmap_lock, flags);
 		vmalloc_fail(v, real, gfp, "failed to map pages");
+		fault_nest_exit();
 		return NULL;
 	}
 	kasan_unpoison_vmalloc(v->va_start, size);
+	fault_nest_exit();
+	kunit_track_alloc(v->va_start, caller, size, 0, KUNIT_ALLOC_VMALLOC, 0);
 	return (void *)v->va_start;
 }
 
@@ -506,6 +523,7 @@ void vfree(const void *addr)
 		WARN(1, "Trying to vfree() nonexistent vm area (%px)", addr);
 		return;
 	}
+	kunit_track_free(addr, KUNIT_ALLOC_VMALLOC);
 	if (in_interrupt()) {
 		/* unmapping and freeing pages wait for process context (Linux: a workqueue) */
 		tremove(&busy_vmap_root, v);

@@ -34,7 +34,7 @@ from emu.core.errors import BadArgument, KmemuError
 from emu.machine.core import GuestExit, GuestOops, GuestWaiting, Machine
 
 STATUS = {0: "pass", 1: "fail", 2: "skip"}  # enum kunit_status
-_KIND = {1: "slab", 2: "pages"}  # enum kunit_alloc_kind (<kmemu/kunit_track.h>)
+_KIND = {1: "slab", 2: "pages", 3: "vmalloc"}  # enum kunit_alloc_kind (<kmemu/kunit_track.h>)
 
 
 class KunitError(KmemuError):
@@ -45,7 +45,7 @@ class KunitError(KmemuError):
 class Leak:
     """An allocation a case made and did not free."""
 
-    kind: str  # "slab" or "pages"
+    kind: str  # "slab", "pages" or "vmalloc"
     address: int
     size: int  # bytes requested (slab) or the block's size (pages)
     site: str  # the call site, symbolised: "leaky+0x1c/0x60"
@@ -53,12 +53,16 @@ class Leak:
     cache: str | None = None  # slab cache name
     order: int = 0
     trace: list[str] = field(default_factory=list)  # the allocator, its caller, ... (symbolised)
+    trace_addresses: tuple[int, ...] = ()  # the same frames, raw
 
     def describe(self) -> str:
         """One line: what, where, who.  A page block's site is the page allocator's caller
         (kmalloc for a large kmalloc), so its backtrace follows."""
         if self.kind == "slab":
             return (f"leaked {self.size} bytes ({self.cache}) at {self.address:#x}, "
+                    f"allocated by {self.site}")
+        if self.kind == "vmalloc":
+            return (f"leaked a {self.size}-byte vmalloc area at {self.address:#x}, "
                     f"allocated by {self.site}")
         # trace[0] is in the page allocator, trace[1] its caller (the site): show who
         # called that (kmalloc's caller for a large kmalloc)
@@ -317,7 +321,8 @@ def _read_leaks(m: Machine, n: int) -> list[Leak]:
             size=field("bytes"), site=m.symbolize(site), site_address=site,
             cache=_read_string(m, cache + lay["kmem_cache.name"]) if cache else None,
             order=field("order", "<I"),
-            trace=[m.symbolize(a) for a in frames if a]))
+            trace=[m.symbolize(a) for a in frames if a],
+            trace_addresses=tuple(a for a in frames if a)))
     return leaks
 
 

@@ -92,6 +92,7 @@ def run_bench(repeat: int = 5) -> list[Row]:
     rows += module_rows(Machine.booted())
     rows += gdb_rows()  # stock gdb against kmemu gdb and QEMU's gdbstub, same run
     rows += kasan_rows()
+    rows += failure_sweep_rows(Machine.booted())
     return rows
 
 
@@ -283,6 +284,54 @@ def stopped_call_rows(m: Machine) -> list[Row]:
                     f"{len(report.failures)} unsound of {len(report.cuts)}"))
     m.restore(start)
     return rows
+
+
+FAIL_CHAIN_SOURCE = """\
+#include <linux/errno.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+void *bench_objs[64];
+/* n allocations of growing sizes; any failure undoes the earlier ones */
+int bench_fail_chain(long n)
+{
+\tfor (long i = 0; i < n; i++) {
+\t\tbench_objs[i] = kmalloc(16 + 24 * i, GFP_KERNEL);
+\t\tif (!bench_objs[i]) {
+\t\t\twhile (i--)
+\t\t\t\tkfree(bench_objs[i]);
+\t\t\treturn -ENOMEM;
+\t\t}
+\t}
+\treturn 0;
+}
+MODULE_LICENSE("GPL");
+"""
+
+
+def failure_sweep_rows(m: Machine, n: int = 32) -> list[Row]:
+    """sweep_failures per allocation point against one run of the call plus a restore."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        src = Path(d) / "bench_fail.c"
+        src.write_text(FAIL_CHAIN_SOURCE)
+        m.load_module(src)
+    start = m.snapshot()
+
+    def run_restore() -> None:
+        m.call("bench_fail_chain", n)
+        m.restore(start)
+
+    m.sweep_failures("bench_fail_chain", n, roots=["bench_objs"], points=[1])  # DWARF, caches
+    one = _median(lambda: _per_op_us(run_restore, 50), 3)
+    t = time.perf_counter()
+    runs = m.sweep_failures("bench_fail_chain", n, roots=["bench_objs"])
+    per_point = (time.perf_counter() - t) / (len(runs) + 1) * 1e6  # + the baseline run
+    m.restore(start)
+    return [Row(f"call + restore ({n} kmallocs)", one, "us"),
+            Row("sweep_failures per allocation point", per_point, "us",
+                f"<= {2 * one:.0f} (2x)", f"{per_point / one:.2f}x; {len(runs)} points, "
+                f"{len(runs.failures)} not ok")]
 
 
 def bench_module_source(functions: int = 120) -> str:

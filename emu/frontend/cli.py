@@ -11,6 +11,8 @@
     kmemu debug [--mem SIZE] [--e820 FILE] [--cmdline STR] [--script FILE]
     kmemu kunit [FILE.c...] [--module FILE.c] [--raw] [--json] [--filter GLOB]
     kmemu info buddy|zones|...|vmalloc|modules [--mem SIZE] [--module FILE.c]... [--json]
+    kmemu check failures [--module FILE.c]... [--root SYM]... [-j N] [--json] FUNC [ARG...]
+    kmemu check irqs [--module FILE.c]... --handler VECTOR FUNC [ARG...]
 
 Exit status: 0 on success, 1 when the guest failed (oops, panic, failed
 self-tests), 2 for bad usage or a missing tool.
@@ -189,6 +191,53 @@ def cmd_kunit(a: argparse.Namespace) -> int:
         print("kmemu: no KUnit test cases matched", file=sys.stderr)
         return 1
     return 1 if run.failed or (a.fail_on_leak and run.leaks) else 0
+def _int_args(values: Sequence[str]) -> tuple[int, ...]:
+    out = []
+    for v in values:
+        try:
+            out.append(int(v, 0))
+        except ValueError:
+            raise BadArgument(f"argument {v!r} is not an integer (decimal or 0x hex)") from None
+    return tuple(out)
+
+
+def cmd_check(a: argparse.Namespace) -> int:
+    """Sweeps: every allocation failing in turn, or an interrupt at every instruction."""
+    from emu.check import failures, irqs
+
+    args = _int_args(a.args)
+    kw = _machine_args(a, modules=False)
+    if a.modules:
+        kw["modules"] = [str(Path(p).resolve()) for p in a.modules]
+    if a.what == "failures":
+        if a.jobs < 1:
+            raise BadArgument(f"-j takes a positive number of processes, got {a.jobs}")
+        with ctrl_c_stops(lambda: None):
+            runs = failures.sweep_failures_parallel(kw, a.function, *args, jobs=a.jobs,
+                                                    roots=a.roots or ())
+        bad = runs.failures
+        if a.json:
+            print(json.dumps({"function": runs.function,
+                              "allocations": len(runs.baseline.allocations),
+                              "runs": [{"k": r.k, "plan": list(r.plan), "site": r.site,
+                                        "outcome": r.outcome, "detail": r.detail,
+                                        "chain": list(r.chain),
+                                        "leaks": [lk.describe() for lk in r.leaks]}
+                                       for r in runs]}, indent=1))
+        else:
+            print(runs)
+        return 1 if bad or runs.baseline.outcome != "ok" else 0
+    if a.handler is None:
+        raise BadArgument("kmemu check irqs needs --handler VECTOR (the interrupt to raise)")
+    holder: list[Machine] = []
+    with ctrl_c_stops(lambda: holder[0] if holder else None):
+        m = Machine.booted(**kw)  # type: ignore[arg-type]
+        holder.append(m)
+        swept = irqs.sweep_irqs(m, a.function, *args, handler=int(a.handler, 0))
+    print(swept)
+    return 1 if swept.failures else 0
+
+
 def cmd_cflags(a: argparse.Namespace) -> int:
     from emu.build.modflags import module_cflags
 
@@ -421,6 +470,22 @@ def parser() -> argparse.ArgumentParser:
     dbg.add_argument("--script", metavar="FILE", help="run the commands in FILE (one a line, "
                      "# comments) instead of reading a terminal; exit 1 if any failed")
     dbg.set_defaults(fn=cmd_debug)
+
+    ck = sub.add_parser("check", help="sweeps: fail every allocation of a call in turn "
+                        "(failures), or interrupt it at every instruction (irqs); exit 1 if "
+                        "any run was not ok")
+    ck.add_argument("what", choices=["failures", "irqs"])
+    ck.add_argument("function", metavar="FUNC", help="the kernel or module function to call")
+    ck.add_argument("args", nargs="*", metavar="ARG", help="its integer arguments")
+    machine_opts(ck, modules=True)
+    ck.add_argument("-j", "--jobs", type=int, default=1,
+                    help="failures: worker processes, each booting once (default 1)")
+    ck.add_argument("--root", dest="roots", action="append", metavar="SYM",
+                    help="failures: a variable (kernel, or MODULE:NAME) whose pointers keep "
+                    "what they reach from counting as leaked (repeatable)")
+    ck.add_argument("--handler", metavar="VECTOR", help="irqs: the interrupt vector to raise")
+    ck.add_argument("--json", action="store_true", help="failures: structured results")
+    ck.set_defaults(fn=cmd_check)
 
     cf = sub.add_parser("cflags", help="print the compiler flags and include path a module "
                         "is built with (gcc $(kmemu cflags) -c mydev.c)")

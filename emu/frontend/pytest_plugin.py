@@ -10,6 +10,9 @@
   ``Machine("6G")``: ``@pytest.mark.kmemu("6G")``.
   (any ``Machine()`` keyword); ``modules=["mydev.c", ["a.c", "b.c"]]`` (paths
   relative to the test file) loads modules after boot, before the snapshot.
+* ``failure_points(fn, *args, modules=[...], base=Path(__file__).parent)`` gives the
+  allocation points of a call for ``@pytest.mark.parametrize``: one item per k of
+  ``machine.sweep_failures(fn, *args, points=[k])``, which pytest-xdist distributes.
 * A failing test's report gets the tail of the guest console and the events.
 * KUnit files become tests: every case of every suite in a file named
   ``*_kunit.c`` (Linux's convention for KUnit files), or matching the ini option ``kmemu_kunit``
@@ -219,6 +222,25 @@ def _module_paths(specs: object, base: Path) -> tuple[object, ...]:
 
     return tuple(one(s) if isinstance(s, (str, Path)) else tuple(one(x) for x in s)
                  for s in items)
+
+
+def failure_points(fn: str, *args: int, roots: object = (), base: str | Path | None = None,
+                   **machine_kw: object) -> list[int]:
+    """The k of every allocation ``fn(*args)`` makes, for ``@pytest.mark.parametrize``:
+    one pytest item per allocation point, which pytest-xdist spreads over workers.
+    Each item then runs ``machine.sweep_failures(fn, *args, points=[k])`` (that point
+    and the conditional allocations it reaches).  ``modules=`` paths are taken
+    relative to ``base`` (the test file's folder, ``Path(__file__).parent``), as the
+    ``kmemu`` marker's are, so the items use the same session machine as the marker."""
+    from emu.check.failures import start_sweep
+
+    if "modules" in machine_kw:
+        machine_kw["modules"] = _module_paths(machine_kw["modules"],
+                                              Path(base) if base else Path.cwd())
+    m = booted_machine(**machine_kw)
+    sw, baseline = start_sweep(m, fn, *args, roots=roots)  # type: ignore[arg-type]
+    sw.close()
+    return list(range(1, len(baseline.allocations) + 1))
 
 
 @pytest.fixture

@@ -78,6 +78,7 @@ from emu.kernel import mm, pagetable
 from emu.kernel.events import EVENT_SIZE, Event, decode
 from emu.kernel.symbols import Params, Symbols
 from emu.machine.batch import BatchMixin
+from emu.machine.faults import FaultInjectionMixin
 from emu.machine.irq import InterruptController, IrqError, IrqState
 from emu.machine.kasan import clear_stack_shadow, raise_kasan_reports
 from emu.machine.modules import ModuleMixin, load_modules
@@ -209,7 +210,7 @@ def _u64(v: int) -> int:
 
 
 class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInfoMixin,
-              StopsMixin, BatchMixin):
+              StopsMixin, BatchMixin, FaultInjectionMixin):
     """An emulated PC with the kmemu kernel.  See the module docstring."""
 
     _port_console_log = -1  # KMEMU_PORT_CONSOLE_LOG once the kernel runs (_handover)

@@ -48,6 +48,7 @@
 #define KMEMU_EV_ALLOC_FAIL 8
 #define KMEMU_EV_OOM 9
 #define KMEMU_EV_SLAB 10
+#define KMEMU_EV_FAULT_INJECTION 11
 #define KMEMU_EV_KASAN 13 /* a KASAN report (kernel/kasan/report.c) */
 
 #define KMEMU_EV_MSG 160

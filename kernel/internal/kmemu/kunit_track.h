@@ -8,15 +8,22 @@
  * a 5-byte nop until the KUnit runner first begins a suite (kunit_track_prepare(),
  * before the host's per-case snapshot, so cases do not re-patch the text),
  * then a jump to the check of kunit_tracking.
+ * Only the allocations the code asked for are recorded: what an allocator
+ * allocates for itself (inside fault_nest_enter/exit: a new slab's pages,
+ * vmalloc's vm_struct, page array and pages) is not, and a vmalloc area is
+ * one record.  The host's failure sweep (emu/check/failures.py) uses the same
+ * tracking for its leak check.
  */
 #ifndef _KUNIT_TRACK_H
 #define _KUNIT_TRACK_H
 #include <linux/types.h>
 #include <linux/jump_label.h>
+#include <kmemu/fault_inject.h> /* fault_nest: allocators' own allocations */
 
 enum kunit_alloc_kind {
 	KUNIT_ALLOC_SLAB = 1,  /* a slab object: cache, requested size */
 	KUNIT_ALLOC_PAGES = 2, /* a block from the page allocator: order */
+	KUNIT_ALLOC_VMALLOC = 3, /* a vmalloc area: requested bytes */
 };
 
 #define KUNIT_TRACK_DEPTH 6
