@@ -26,7 +26,7 @@ enum kunit_alloc_kind {
 	KUNIT_ALLOC_VMALLOC = 3, /* a vmalloc area: requested bytes */
 };
 
-#define KUNIT_TRACK_DEPTH 6
+#define KUNIT_TRACK_DEPTH 10
 
 struct kunit_alloc_record {
 	u64 ptr;   /* object, or page_address() of the block */
