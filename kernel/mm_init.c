@@ -304,6 +304,23 @@ s64 kmemu_set_percpu_pagelist_high_fraction(u64 fraction)
 	return 0;
 }
 
+/*
+ * Linux's calculate_normal_threshold: how far a CPU's vm counter may drift
+ * before it is folded into the zone's, from the zone size and the CPU
+ * count (one).  kmemu keeps its counters exact; the figure is what
+ * /proc/zoneinfo reports as "vm stats threshold".
+ */
+static void refresh_zone_stat_thresholds(void)
+{
+	for (int i = 0; i < MAX_NR_ZONES; i++) {
+		struct zone *z = &zones[i];
+		u64 mem = z->managed_pages >> (27 - PAGE_SHIFT);
+		int cpus_bits = 1; /* fls(num_online_cpus()) */
+		int threshold = 2 * cpus_bits * (1 + (mem ? 64 - __builtin_clzl(mem) : 0));
+		z->stat_threshold = populated_zone(z) ? (u32)min(125, threshold) : 0;
+	}
+}
+
 void kmemu_set_min_free_kbytes(u64 kbytes)
 {
 	min_free_kbytes = kbytes;
@@ -419,7 +436,7 @@ void mm_core_init(void)
 	init_per_zone_wmark_min();
 	setup_per_zone_wmarks();
 	setup_per_zone_lowmem_reserve();
-	setup_pcp();
+	refresh_zone_stat_thresholds();
 	build_zonelists();
 	preallocate_vmalloc_pages();
 	drain_all_pages(); /* "available" below then counts every free page */

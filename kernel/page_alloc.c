@@ -97,6 +97,7 @@ u8 *pageblock_flags;		      /* mm_init.c sizes it: one byte per pageblock */
 bool page_group_by_mobility_disabled; /* build_zonelists: too little memory to group */
 
 static inline u64 pfn_of(const struct page *p) { return (u64)(p - mem_map); }
+_Static_assert(sizeof(struct page) == 1 << 6, "__free_pages divides by 64 with a shift");
 
 static inline int get_pageblock_migratetype(const struct page *p)
 {
@@ -861,10 +862,15 @@ EXPORT_SYMBOL(alloc_pages);
  * watermarks than one pageblock per migrate type).
  */
 u64 vm_total_pages;
+static void build_pcp_routes(void);
 
 void build_zonelists(void)
 {
 	vm_total_pages = 0;
+	for (int zi = 0; zi <= ZONE_NORMAL; zi++) /* nr_free_zone_pages(GFP_HIGHUSER_MOVABLE) */
+		if (zones[zi].managed_pages > high_wmark_pages(&zones[zi]))
+			vm_total_pages += zones[zi].managed_pages - high_wmark_pages(&zones[zi]);
+	page_group_by_mobility_disabled = vm_total_pages < pageblock_nr_pages * MIGRATE_TYPES;
 	for (int hz = 0; hz < MAX_NR_ZONES; hz++) {
 		zonelist_first[hz] = 0;
 		for (int z = hz; z >= 0; z--)
@@ -874,10 +880,33 @@ void build_zonelists(void)
 			}
 		zonelist_zone[hz] = &zones[zonelist_first[hz]];
 	}
-	for (int zi = 0; zi <= ZONE_NORMAL; zi++) /* nr_free_zone_pages(GFP_HIGHUSER_MOVABLE) */
-		if (zones[zi].managed_pages > high_wmark_pages(&zones[zi]))
-			vm_total_pages += zones[zi].managed_pages - high_wmark_pages(&zones[zi]);
-	page_group_by_mobility_disabled = vm_total_pages < pageblock_nr_pages * MIGRATE_TYPES;
+	build_pcp_routes();
+}
+
+/*
+ * Where an order-0 request of each (zone modifiers, migrate type) GFP
+ * combination goes first: the zonelist's first zone, its pcp list for the
+ * type and the lowmem_reserve that applies (Linux computes the same from
+ * gfp_zone, the zonelist and gfp_migratetype on every call).  Indexed by
+ * gfp & GFP_ROUTE_MASK; rebuilt by build_zonelists.
+ */
+#define GFP_ROUTE_MASK (__GFP_DMA | __GFP_HIGHMEM | __GFP_DMA32 | __GFP_MOVABLE | __GFP_RECLAIMABLE)
+struct pcp_route {
+	struct zone *zone;
+	struct list_head *list;
+	s64 *lowmem_reserve;
+};
+static struct pcp_route pcp_routes[GFP_ROUTE_MASK + 1];
+
+static void build_pcp_routes(void)
+{
+	for (gfp_t g = 0; g <= GFP_ROUTE_MASK; g++) {
+		int hz = __gfp_zone(g), mt = gfp_migratetype(g);
+		struct zone *z = zonelist_zone[hz];
+		pcp_routes[g].zone = z;
+		pcp_routes[g].list = &z->pcp.lists[mt];
+		pcp_routes[g].lowmem_reserve = &z->lowmem_reserve[hz];
+	}
 }
 
 /*
@@ -888,14 +917,14 @@ void build_zonelists(void)
  */
 static __always_inline struct page *alloc_pcp_fast(gfp_t gfp)
 {
-	int hz = gfp_zone(gfp);
-	struct zone *z = zonelist_zone[hz];
-	struct list_head *list = &z->pcp.lists[gfp_migratetype(gfp)];
+	const struct pcp_route *r = &pcp_routes[gfp & GFP_ROUTE_MASK];
+	struct zone *z = r->zone;
+	struct list_head *list = r->list;
 	unsigned long flags;
 	struct page *p;
 
 	if ((s64)(z->nr_free_pages - z->nr_reserved_highatomic) <=
-	    (s64)(z->_watermark[WMARK_LOW] + z->watermark_boost) + z->lowmem_reserve[hz])
+	    (s64)(z->_watermark[WMARK_LOW] + z->watermark_boost) + *r->lowmem_reserve)
 		return NULL;
 	local_irq_save(flags);
 	if (unlikely(list_empty(list))) {
@@ -911,15 +940,8 @@ static __always_inline struct page *alloc_pcp_fast(gfp_t gfp)
 	p->private = 0;
 	p->_refcount = 1;
 	p->alloc_order = 1;
-	if (unlikely(gfp & __GFP_ZERO))
-		memset(page_address(p), 0, PAGE_SIZE);
 	return p;
 }
-
-/* KUnit's leak tracking: the block and who asked for it (our caller). */
-#define track_page(page, order)                                                     \
-	kunit_track_alloc(page_address(page), (u64)__builtin_return_address(0),     \
-			  PAGE_SIZE << (order), 0, KUNIT_ALLOC_PAGES, (order))
 
 /*
  * CONFIG_DEBUG_ATOMIC_SLEEP's might_sleep for the page allocator, and the
@@ -935,17 +957,30 @@ static noinline void alloc_might_sleep(gfp_t gfp)
 	might_alloc(gfp, __FILE__, __LINE__);
 }
 
-/* The slow half of __alloc_pages: the zonelist walk, then reclaim and retries. */
-static noinline struct page *__alloc_pages_slow_start(gfp_t gfp, unsigned int order, u64 site)
+/*
+ * Everything but the plain order-0 pcp hit: might_sleep, zeroing, KUnit's
+ * tracking, higher orders, an empty pcp list, the zonelist walk and the
+ * slow path.  site is __alloc_pages' caller, for the tracking record.
+ */
+static noinline struct page *__alloc_pages_general(gfp_t gfp, unsigned int order, u64 site)
 {
-	struct page *page;
+	struct page *page = NULL;
 	int hz = gfp_zone(gfp);
 
+	if (unlikely(debug_atomic_sleep) && (gfp & __GFP_DIRECT_RECLAIM)) /* static key: debug_atomic_sleep */
+		alloc_might_sleep(gfp);
 	if (unlikely(order > MAX_PAGE_ORDER)) {
 		WARN_ON_ONCE(!(gfp & __GFP_NOWARN));
 		return NULL;
 	}
-	page = get_page_from_freelist(gfp, order, ALLOC_WMARK_LOW | alloc_flags_nofragment(hz, gfp), hz);
+	if (!order) {
+		page = alloc_pcp_fast(gfp);
+		if (page && (gfp & __GFP_ZERO))
+			memset(page_address(page), 0, PAGE_SIZE);
+	}
+	if (!page)
+		page = get_page_from_freelist(gfp, order,
+					      ALLOC_WMARK_LOW | alloc_flags_nofragment(hz, gfp), hz);
 	if (unlikely(!page))
 		page = __alloc_pages_slowpath(gfp, order, hz);
 	if (page)
@@ -955,24 +990,20 @@ static noinline struct page *__alloc_pages_slow_start(gfp_t gfp, unsigned int or
 }
 
 /*
- * alloc_pages: 2^order pages.  Order 0 is served from the pcp list when it
- * can be (alloc_pcp_fast); everything else, and an empty pcp list, goes
- * through get_page_from_freelist and, failing that, the slow path.
+ * alloc_pages: 2^order pages.  A plain order-0 request is served from the
+ * pcp list when it can be (alloc_pcp_fast, no stack frame); everything
+ * else goes through __alloc_pages_general.
  */
 struct page *__alloc_pages(gfp_t gfp, unsigned int order)
 {
-	struct page *page;
-
-	if (unlikely(debug_atomic_sleep) && (gfp & __GFP_DIRECT_RECLAIM)) /* static key: debug_atomic_sleep */
-		alloc_might_sleep(gfp);
-	if (likely(!order)) {
-		page = alloc_pcp_fast(gfp);
-		if (likely(page)) {
-			track_page(page, 0); /* static key: kunit_tracking */
+	if (likely(!(order | (gfp & __GFP_ZERO))) &&
+	    likely(!debug_atomic_sleep) && /* static key: debug_atomic_sleep */
+	    likely(!kunit_tracking)) {     /* static key: kunit_tracking */
+		struct page *page = alloc_pcp_fast(gfp);
+		if (likely(page))
 			return page;
-		}
 	}
-	return __alloc_pages_slow_start(gfp, order, (u64)__builtin_return_address(0));
+	return __alloc_pages_general(gfp, order, (u64)__builtin_return_address(0));
 }
 
 unsigned long __get_free_pages(gfp_t gfp, unsigned int order)
@@ -1134,32 +1165,61 @@ static noinline void free_the_page(struct page *page, unsigned int order)
  * Isolate pages straight to the buddy lists), with interrupts off;
  * zone->lock only to drain a batch when the lists reach pcp->high.
  */
+/* Order 0 of a pageblock that is not Unmovable, Movable or Reclaimable. */
+static noinline void free_unref_page_other(struct page *page, int mt)
+{
+	if (mt == MIGRATE_ISOLATE) {
+		free_the_page(page, 0);
+		return;
+	}
+	/* HighAtomic pages wait on the Movable list, remembering their type */
+	struct zone *z = page_zone(page);
+	unsigned long flags;
+	page->_refcount = 0;
+	page->alloc_order = 0;
+	page->private = (u64)mt;
+	page->flags |= 1UL << PG_pcp;
+	local_irq_save(flags);
+	list_add(&page->lru, &z->pcp.lists[MIGRATE_MOVABLE]);
+	z->stat_free[0]++;
+	if (++z->pcp.count >= z->pcp.high)
+		pcp_drain_batch(z, MIGRATE_MOVABLE);
+	local_irq_restore(flags);
+}
+
+/*
+ * __free_pages: order 0 goes on the pcp list of its pageblock's migrate
+ * type (HighAtomic pages on the Movable list, Isolate pages straight to the
+ * buddy lists), with interrupts off; zone->lock only to drain a batch when
+ * the lists reach pcp->high.  Higher orders go to the buddy lists.
+ */
 void __free_pages(struct page *page, unsigned int order)
 {
 	if (unlikely(page_alloc_debug) && !free_pages_check(page, order)) /* static key: page_alloc_debug */
 		return;
 	kunit_track_free(page_address(page), KUNIT_ALLOC_PAGES); /* static key: kunit_tracking */
 	if (likely(!order)) {
-		struct zone *z = page_zone(page);
-		int mt = get_pageblock_migratetype(page);
+		u64 flags_word = page->flags;
+		struct zone *z = &zones[flags_word >> ZONES_PGSHIFT];
+		/* the pageblock's byte: (page - mem_map) / 2^pageblock_order pages */
+		u64 mt = pageblock_flags[((u64)page - (u64)mem_map) >> (pageblock_order + 6)] &
+			 PB_MIGRATETYPE_MASK;
+		struct list_head *list = &z->pcp.lists[mt];
 		unsigned long flags;
 
-		page->private = (u64)mt; /* Linux's set_pcppage_migratetype */
 		if (unlikely(mt >= MIGRATE_PCPTYPES)) {
-			if (mt == MIGRATE_ISOLATE) {
-				free_the_page(page, 0);
-				return;
-			}
-			mt = MIGRATE_MOVABLE; /* HighAtomic pages wait on the Movable list */
+			free_unref_page_other(page, (int)mt);
+			return;
 		}
+		page->private = mt; /* Linux's set_pcppage_migratetype */
 		page->_refcount = 0;
 		page->alloc_order = 0;
-		page->flags |= 1UL << PG_pcp;
+		page->flags = flags_word | (1UL << PG_pcp);
 		local_irq_save(flags);
-		list_add(&page->lru, &z->pcp.lists[mt]);
+		__list_add(&page->lru, list, list->next);
 		z->stat_free[0]++;
 		if (unlikely(++z->pcp.count >= z->pcp.high))
-			pcp_drain_batch(z, mt);
+			pcp_drain_batch(z, (int)mt);
 		local_irq_restore(flags);
 		return;
 	}

@@ -88,7 +88,7 @@ struct zone {
 	u64 stat_pcp_drain;
 	u64 stat_fallback; /* __rmqueue_fallback steals (Linux: extfrag events) */
 	u32 kswapd_wake; /* set by the allocator, cleared by kswapd */
-	u32 pad;
+	u32 stat_threshold; /* Linux's vm stats threshold (kmemu's counters are exact) */
 };
 
 /*
