@@ -228,3 +228,46 @@ def test_slabinfo_layout_and_kmalloc_caches(machine: Machine) -> None:
         assert m_rows[name][2:] == l_rows[name][2:], name
     # the same order as Linux's list (newest cache first)
     assert kmalloc == [n for n in l_rows if n in m_rows and "kmalloc" in n]
+
+
+# --- other sizes: Linux's rules where the reference has no file -------------------------
+
+
+@pytest.mark.parametrize("mem", ["1G", "6G"])
+def test_other_sizes_follow_linux_rules(mem: str) -> None:
+    from emu.frontend.pytest_plugin import booted_machine
+    m = booted_machine(mem=mem)
+    zones = {z.name: z for z in m.zones()}
+    # pfn 0 is the BIOS's; DMA32 ends at 4 GiB when RAM goes above it (the PCI
+    # hole is spanned, not present: Linux shows 1044480 spanned at 6 GiB)
+    assert (zones["DMA"].start_pfn, zones["DMA"].spanned) == (1, 4095)
+    top = max(b + s for b, s in m.memblock()["memory"]) >> 12
+    dma32_end = min(top, 1 << 20)
+    assert zones["DMA32"].spanned == dma32_end - 4096
+    if top > 1 << 20:
+        assert zones["DMA32"].spanned == 1044480
+        assert (zones["Normal"].start_pfn, zones["Normal"].spanned) == (1 << 20, top - (1 << 20))
+        assert zones["DMA32"].present < zones["DMA32"].spanned
+    managed = [z.managed for z in m.zones()]
+    for z, want in zip(m.zones(), linux_figures(managed, int(m.var("min_free_kbytes")))):
+        if z.populated:
+            assert (z.watermark["low"], z.lowmem_reserve, z.pcp_batch, z.pcp_high,
+                    z.stat_threshold) == (want["low"], want["protection"], want["batch"],
+                                          want["high_pcp"], want["threshold"]), z.name
+    assert "mobility grouping on" in m.console
+    vm_total = sum(max(z.managed - z.watermark["high"], 0) for z in m.zones()[:3])
+    assert f"Total pages: {vm_total}" in m.console
+    assert m.validate_page_alloc() == []
+
+
+def test_no_mobility_grouping_below_ten_megabytes() -> None:
+    # Linux: fewer pages above the high watermarks than a pageblock per migrate type
+    # (2560) turns grouping off; a 16 MiB machine with a 4 MiB reserve has that few
+    m = Machine.booted(mem="16M", cmdline="min_free_kbytes=4096")
+    z = m.zones()[0]
+    assert z.managed - z.watermark["high"] < 512 * 5
+    assert "mobility grouping off" in m.console
+    va = m.alloc_pages("GFP_HIGHUSER_MOVABLE", 0)  # every request is Unmovable then
+    assert m.pageblocks()[(m.translate(va) >> 12) >> 9] & 7 == 0
+    m.free_pages(va, 0)
+    assert m.validate_page_alloc() == []
