@@ -958,7 +958,7 @@ static noinline void alloc_might_sleep(gfp_t gfp)
 }
 
 /*
- * Everything but the plain order-0 pcp hit: might_sleep, zeroing, KUnit's
+ * Everything but the plain order-0 pcp hit: zeroing, KUnit's
  * tracking, higher orders, an empty pcp list, the zonelist walk and the
  * slow path.  site is __alloc_pages' caller, for the tracking record.
  */
@@ -967,8 +967,6 @@ static noinline struct page *__alloc_pages_general(gfp_t gfp, unsigned int order
 	struct page *page = NULL;
 	int hz = gfp_zone(gfp);
 
-	if (unlikely(debug_atomic_sleep) && (gfp & __GFP_DIRECT_RECLAIM)) /* static key: debug_atomic_sleep */
-		alloc_might_sleep(gfp);
 	if (unlikely(order > MAX_PAGE_ORDER)) {
 		WARN_ON_ONCE(!(gfp & __GFP_NOWARN));
 		return NULL;
@@ -996,9 +994,10 @@ static noinline struct page *__alloc_pages_general(gfp_t gfp, unsigned int order
  */
 struct page *__alloc_pages(gfp_t gfp, unsigned int order)
 {
+	if (unlikely(debug_atomic_sleep) && (gfp & __GFP_DIRECT_RECLAIM)) /* static key: debug_atomic_sleep */
+		alloc_might_sleep(gfp);
 	if (likely(!(order | (gfp & __GFP_ZERO))) &&
-	    likely(!debug_atomic_sleep) && /* static key: debug_atomic_sleep */
-	    likely(!kunit_tracking)) {     /* static key: kunit_tracking */
+	    likely(!kunit_tracking)) { /* static key: kunit_tracking */
 		struct page *page = alloc_pcp_fast(gfp);
 		if (likely(page))
 			return page;
