@@ -111,7 +111,7 @@ def test_linux_formulas_give_linux_figures() -> None:
             return False
         return all((linux[n]["min"], linux[n]["low"], linux[n]["high"],
                     linux[n]["protection"]) == (w["min"], w["low"], w["high"], w["protection"])
-                   for n, w in zip(linux, linux_figures(managed, mfk)))
+                   for n, w in zip(linux, linux_figures(managed, mfk), strict=True))
 
     assert any(fits(m) for m in range(40000, int(linux["DMA32"]["managed"]) + 1))
     text = ref("proc_zoneinfo")
@@ -129,7 +129,7 @@ def test_kmemu_figures_follow_linux_formulas(machine: Machine) -> None:
     managed = [z.managed for z in zones]
     mfk = int(machine.var("min_free_kbytes"))
     assert mfk == math.isqrt(sum(managed) * 4 * 16)
-    for z, want in zip(zones, linux_figures(managed, mfk)):
+    for z, want in zip(zones, linux_figures(managed, mfk), strict=True):
         got = {"min": z.watermark["min"], "low": z.watermark["low"],
                "high": z.watermark["high"], "protection": z.lowmem_reserve}
         assert got == {k: want[k] for k in got}, z.name
@@ -172,7 +172,7 @@ def same_layout(mine: str, linux: str) -> bool:
     t2, n2 = shape(linux)
     if re.sub(" +", " ", t1) != re.sub(" +", " ", t2) or len(n1) != len(n2):
         return False
-    return all(a[0] == b[0] or a[1] == b[1] for a, b in zip(n1, n2))
+    return all(a[0] == b[0] or a[1] == b[1] for a, b in zip(n1, n2, strict=True))
 
 
 def match_lines(mine: list[str], linux: list[str]) -> list[str]:
@@ -249,7 +249,8 @@ def test_other_sizes_follow_linux_rules(mem: str) -> None:
         assert (zones["Normal"].start_pfn, zones["Normal"].spanned) == (1 << 20, top - (1 << 20))
         assert zones["DMA32"].present < zones["DMA32"].spanned
     managed = [z.managed for z in m.zones()]
-    for z, want in zip(m.zones(), linux_figures(managed, int(m.var("min_free_kbytes")))):
+    figures = linux_figures(managed, int(m.var("min_free_kbytes")))
+    for z, want in zip(m.zones(), figures, strict=True):
         if z.populated:
             assert (z.watermark["low"], z.lowmem_reserve, z.pcp_batch, z.pcp_high,
                     z.stat_threshold) == (want["low"], want["protection"], want["batch"],
