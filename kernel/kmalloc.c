@@ -63,23 +63,32 @@ static inline struct kmem_cache *kmalloc_slab_inline(u64 size, gfp_t gfp)
 	return likely(!(gfp & (__GFP_DMA | __GFP_RECLAIMABLE))) ? kmalloc_caches[KMALLOC_NORMAL][kmalloc_index(size)] : kmalloc_slab(size, gfp);
 }
 
-void kmalloc_caches_init(void)
+static void create_kmalloc_cache(int t, unsigned int i)
 {
 	static const char *const prefix[3] = { "kmalloc-", "kmalloc-rcl-", "dma-kmalloc-" };
 	static const slab_flags_t type_flags[3] = { 0, SLAB_RECLAIM_ACCOUNT, SLAB_CACHE_DMA };
 	static char names[3][KMALLOC_SHIFT_HIGH + 1][SLAB_NAME_LEN];
+	u32 size = kmalloc_size(i);
+	char *n = names[t][i];
 
+	if (size >= 1024)
+		snprintf(n, SLAB_NAME_LEN, "%s%uk", prefix[t], size / 1024);
+	else
+		snprintf(n, SLAB_NAME_LEN, "%s%u", prefix[t], size);
+	kmalloc_caches[t][i] = kmem_cache_create(n, size, 0, SLAB_KMALLOC | SLAB_PANIC | type_flags[t],
+						 NULL);
+}
+
+/* In Linux's order: by type, sizes ascending, 96 after 64 and 192 after 128. */
+void kmalloc_caches_init(void)
+{
 	for (int t = 0; t < 3; t++) {
-		for (unsigned int i = 1; i <= KMALLOC_SHIFT_HIGH; i++) {
-			u32 size = kmalloc_size(i);
-			char *n = names[t][i];
-			if (size >= 1024)
-				snprintf(n, SLAB_NAME_LEN, "%s%uk", prefix[t], size / 1024);
-			else
-				snprintf(n, SLAB_NAME_LEN, "%s%u", prefix[t], size);
-			kmalloc_caches[t][i] = kmem_cache_create(n, size, 0,
-								 SLAB_KMALLOC | SLAB_PANIC | type_flags[t],
-								 NULL);
+		for (unsigned int i = 3; i <= KMALLOC_SHIFT_HIGH; i++) {
+			create_kmalloc_cache(t, i);
+			if (i == 6)
+				create_kmalloc_cache(t, 1);
+			if (i == 7)
+				create_kmalloc_cache(t, 2);
 		}
 	}
 }

@@ -223,7 +223,8 @@ static const char *e820_type_name(u32 type)
 
 /*
  * e820_setup - print the firmware map as Linux does and feed memblock:
- * usable RAM (page-aligned inward) into memory; the first 1 MiB (boot info,
+ * usable RAM (page-aligned inward, less the first page, which Linux's
+ * trim_bios_range gives to the BIOS: pfn 0 is in no zone) into memory; the first 1 MiB (boot info,
  * early page tables), the kernel image and the E820 table into reserved
  * first, so the arrays may grow from memblock while the map goes in.
  */
@@ -242,7 +243,9 @@ void e820_setup(void)
 		else
 			printk("BIOS-e820: [mem 0x%016llx-0x%016llx] type %u\n", e->addr, e->addr + e->size - 1, e->type);
 		if (e->type == E820_RAM) {
-			u64 b = ALIGN(e->addr, PAGE_SIZE), end = ALIGN_DOWN(e->addr + e->size, PAGE_SIZE);
+			/* trim_bios_range: the first page belongs to the BIOS, never to the allocator */
+			u64 b = max(ALIGN(e->addr, PAGE_SIZE), (u64)PAGE_SIZE);
+			u64 end = ALIGN_DOWN(e->addr + e->size, PAGE_SIZE);
 			if (end > b)
 				memblock_add(b, end - b);
 		}

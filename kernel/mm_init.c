@@ -15,6 +15,7 @@
  * redoes step 4 later (zone->lock held for each zone's update).
  */
 #include <linux/bug.h>
+#include <linux/errno.h>
 #include <linux/kernel.h>
 #include <linux/printk.h>
 #include <linux/string.h>
@@ -27,13 +28,20 @@
 
 u64 min_free_kbytes;
 static bool min_free_kbytes_from_cmdline;
-static const char *const zone_names[MAX_NR_ZONES] = { "DMA", "DMA32", "Normal" };
-static const u32 lowmem_reserve_ratio[MAX_NR_ZONES] = { 256, 256, 32 };
-static const u64 zone_end_pfn_limit[MAX_NR_ZONES] = { DMA_ZONE_END_PFN, DMA32_ZONE_END_PFN, ~0UL };
+u64 percpu_pagelist_high_fraction; /* sysctl vm.percpu_pagelist_high_fraction: 0 by default */
+static const char *const zone_names[MAX_NR_ZONES] = { "DMA", "DMA32", "Normal", "Movable", "Device" };
+static const u32 lowmem_reserve_ratio[MAX_NR_ZONES] = { 256, 256, 32, 0, 0 };
+/* the highest pfn each zone may hold; Movable and Device hold nothing here */
+static const u64 zone_end_pfn_limit[MAX_NR_ZONES] = { DMA_ZONE_END_PFN, DMA32_ZONE_END_PFN, ~0UL, 0, 0 };
 
 void memblock_free_pages(u64 pfn, unsigned int order);
 void build_zonelists(void);
 extern char _edata[];
+
+static u64 node_start_pfn(void)
+{
+	return memblock.memory.regions[0].base >> PAGE_SHIFT;
+}
 
 static int pfn_zone(u64 pfn)
 {
@@ -71,6 +79,22 @@ static void mark_sections(void)
 }
 
 /*
+ * One byte of pageblock flags per pageblock up to max_pfn (Linux keeps 4
+ * bits per pageblock in the mem_section), all Unmovable (0) until
+ * memmap_init_zone marks the blocks that start inside a zone Movable.
+ */
+static void pageblock_flags_init(void)
+{
+	u64 n = (max_pfn + pageblock_nr_pages - 1) >> pageblock_order;
+	u64 pa = memblock_phys_alloc(n, 8);
+
+	if (!pa)
+		panic("pageblock_flags: no memory for %llu bytes", n);
+	pageblock_flags = __va(pa);
+	memset(pageblock_flags, 0, n);
+}
+
+/*
  * Back the vmemmap for every run of present sections with memblock memory
  * (2 MiB aligned when a run is that big, so the mapping uses 2 MiB pages)
  * and initialise each struct page: reserved, with its zone.
@@ -102,30 +126,44 @@ static void sparse_init(void)
 		s = e;
 	}
 	__asm__ __volatile__("mov %%cr3, %%rax; mov %%rax, %%cr3" ::: "rax", "memory");
+	pageblock_flags_init();
 }
 
+/*
+ * Zone spans as Linux's zone_spanned_pages_in_node: each zone's pfn range
+ * clipped to the node's [first RAM pfn, max_pfn), holes included (so DMA32
+ * spans up to 4 GiB, its PCI hole too, when RAM goes above it); present
+ * pages are the RAM inside.  Every pageblock that starts in RAM inside a
+ * zone is Movable (memmap_init_range), as Linux marks them at boot.
+ */
 static void zones_init(void)
 {
 	struct memblock_type *m = &memblock.memory;
-	u64 lo = 0;
+	u64 node_start = node_start_pfn(), lo = 0;
 
 	for (int zi = 0; zi < MAX_NR_ZONES; zi++) {
 		struct zone *z = &zones[zi];
 		u64 hi = min(zone_end_pfn_limit[zi], max_pfn);
+		u64 start = max(lo, node_start);
 		z->name = zone_names[zi];
-		INIT_LIST_HEAD(&z->pcp.list);
+		for (int mt = 0; mt < MIGRATE_PCPTYPES; mt++)
+			INIT_LIST_HEAD(&z->pcp.lists[mt]);
 		for (int o = 0; o < NR_PAGE_ORDERS; o++)
-			INIT_LIST_HEAD(&z->free_area[o].free_list);
+			for (int mt = 0; mt < MIGRATE_TYPES; mt++)
+				INIT_LIST_HEAD(&z->free_area[o].free_list[mt]);
+		if (start < hi) {
+			z->zone_start_pfn = start;
+			z->spanned_pages = hi - start;
+		}
 		for (u32 i = 0; i < m->cnt; i++) {
 			u64 b = m->regions[i].base >> PAGE_SHIFT, e = (m->regions[i].base + m->regions[i].size) >> PAGE_SHIFT;
-			b = max(b, lo);
+			b = max(b, start);
 			e = min(e, hi);
 			if (b >= e)
 				continue;
-			if (!z->present_pages)
-				z->zone_start_pfn = b;
-			z->spanned_pages = e - z->zone_start_pfn;
 			z->present_pages += e - b;
+			for (u64 pfn = ALIGN(b, pageblock_nr_pages); pfn < e; pfn += pageblock_nr_pages)
+				set_pageblock_migratetype(pfn_to_page(pfn), MIGRATE_MOVABLE);
 		}
 		lo = max(lo, hi);
 	}
@@ -168,6 +206,7 @@ void setup_per_zone_lowmem_reserve(void)
 	for (int i = 0; i < MAX_NR_ZONES; i++) {
 		struct zone *z = &zones[i];
 		bool clear = !lowmem_reserve_ratio[i] || !z->managed_pages;
+		/* Linux's loop stops before the last zone type: its entries stay 0 */
 		u64 upper = 0;
 		for (int j = 0; j <= i; j++)
 			z->lowmem_reserve[j] = 0;
@@ -190,6 +229,8 @@ static void init_per_zone_wmark_min(void)
 	}
 }
 
+static void setup_pcp(void);
+
 void setup_per_zone_wmarks(void)
 {
 	u64 pages_min = min_free_kbytes >> (PAGE_SHIFT - 10);
@@ -207,9 +248,9 @@ void setup_per_zone_wmarks(void)
 		z->watermark_boost = 0;
 		z->_watermark[WMARK_LOW] = tmp + step;
 		z->_watermark[WMARK_HIGH] = tmp + 2 * step;
-		z->_watermark[WMARK_PROMO] = tmp + 3 * step;
 		spin_unlock_irqrestore(&z->lock, flags);
 	}
+	setup_pcp(); /* Linux: the watermarks changed, so pcp high follows (zone_pcp_update) */
 }
 
 /* Linux's zone_batchsize(): about a quarter of a MiB's worth, a power of two minus one. */
@@ -226,12 +267,57 @@ static s32 zone_batchsize(struct zone *z)
 	return (s32)(p > 1 ? p - 1 : 1);
 }
 
+/*
+ * Linux 6.1's zone_highsize: the zone's low watermark (or managed pages /
+ * percpu_pagelist_high_fraction when that is set) split across the CPUs
+ * (one here), at least 4 * batch, so full pcp lists alone never wake kswapd.
+ */
+static s32 zone_highsize(struct zone *z, s32 batch)
+{
+	u64 total = percpu_pagelist_high_fraction ? z->managed_pages / percpu_pagelist_high_fraction
+						  : low_wmark_pages(z);
+	u64 nr_split_cpus = 1;
+	u64 high = total / nr_split_cpus;
+
+	return (s32)max_t(u64, high, (u64)batch << 2);
+}
+
 static void setup_pcp(void)
 {
 	for (int i = 0; i < MAX_NR_ZONES; i++) {
 		struct zone *z = &zones[i];
 		z->pcp.batch = zone_batchsize(z);
-		z->pcp.high = 6 * z->pcp.batch; /* Linux before 5.14: high = 6 * batch */
+		z->pcp.high = zone_highsize(z, z->pcp.batch);
+	}
+}
+
+/*
+ * sysctl vm.percpu_pagelist_high_fraction: 0 or at least 8 (else -EINVAL,
+ * nothing changed); pcp high is recomputed for every zone.
+ */
+s64 kmemu_set_percpu_pagelist_high_fraction(u64 fraction)
+{
+	if (fraction && fraction < MIN_PERCPU_PAGELIST_HIGH_FRACTION)
+		return -EINVAL;
+	percpu_pagelist_high_fraction = fraction;
+	setup_pcp();
+	return 0;
+}
+
+/*
+ * Linux's calculate_normal_threshold: how far a CPU's vm counter may drift
+ * before it is folded into the zone's, from the zone size and the CPU
+ * count (one).  kmemu keeps its counters exact; the figure is what
+ * /proc/zoneinfo reports as "vm stats threshold".
+ */
+static void refresh_zone_stat_thresholds(void)
+{
+	for (int i = 0; i < MAX_NR_ZONES; i++) {
+		struct zone *z = &zones[i];
+		u64 mem = z->managed_pages >> (27 - PAGE_SHIFT);
+		int cpus_bits = 1; /* fls(num_online_cpus()) */
+		int threshold = 2 * cpus_bits * (1 + (mem ? 64 - __builtin_clzl(mem) : 0));
+		z->stat_threshold = populated_zone(z) ? (u32)min(125, threshold) : 0;
 	}
 }
 
@@ -243,26 +329,82 @@ void kmemu_set_min_free_kbytes(u64 kbytes)
 	setup_per_zone_lowmem_reserve();
 }
 
+/* Pages of [start, end) whose pageblock has a struct page (init_unavailable_range's count). */
+static u64 unavailable_pages(u64 start, u64 end)
+{
+	u64 n = 0;
+	for (u64 pfn = start; pfn < end; pfn++) {
+		if (!pfn_valid(ALIGN_DOWN(pfn, pageblock_nr_pages))) {
+			pfn = ALIGN_DOWN(pfn, pageblock_nr_pages) + pageblock_nr_pages - 1;
+			continue;
+		}
+		n++;
+	}
+	return n;
+}
+
+static void report_unavailable(u64 start, u64 end, int zi)
+{
+	u64 n = unavailable_pages(start, end);
+	if (n)
+		printk("On node 0, zone %s: %llu pages in unavailable ranges\n", zone_names[zi], n);
+}
+
+/*
+ * Linux's memmap_init: walking RAM ranges zone by zone, each hole is
+ * reported for the zone of the RAM that follows it, and the hole from the
+ * last RAM page to the end of its section for the last zone used.
+ */
+static void print_unavailable_ranges(void)
+{
+	struct memblock_type *m = &memblock.memory;
+	u64 hole = 0, end = 0;
+	int zone_id = 0;
+
+	for (u32 i = 0; i < m->cnt; i++) {
+		u64 s = m->regions[i].base >> PAGE_SHIFT;
+		end = (m->regions[i].base + m->regions[i].size) >> PAGE_SHIFT;
+		for (int zi = 0; zi < MAX_NR_ZONES; zi++) {
+			struct zone *z = &zones[zi];
+			u64 zs = z->zone_start_pfn, ze = zs + z->spanned_pages;
+			u64 b = clamp(s, zs, ze), e = clamp(end, zs, ze);
+			if (!populated_zone(z) || b >= e)
+				continue;
+			if (hole < b)
+				report_unavailable(hole, b, zi);
+			hole = e;
+			zone_id = zi;
+		}
+	}
+	end = ALIGN(end, PAGES_PER_SECTION);
+	if (hole < end)
+		report_unavailable(hole, end, zone_id);
+}
+
+/* Linux's "Zone ranges" (Movable has its own line; Device is listed), node ranges, holes. */
 static void print_zone_ranges(void)
 {
 	struct memblock_type *m = &memblock.memory;
 	printk("Zone ranges:\n");
-	u64 lo = 0;
 	for (int zi = 0; zi < MAX_NR_ZONES; zi++) {
-		u64 hi = min(zone_end_pfn_limit[zi], max_pfn);
-		if (lo < hi)
-			printk("  %-8s [mem 0x%016llx-0x%016llx]\n", zone_names[zi], lo << PAGE_SHIFT,
-			       (hi << PAGE_SHIFT) - 1);
+		struct zone *z = &zones[zi];
+		if (zi == ZONE_MOVABLE)
+			continue;
+		if (z->spanned_pages)
+			printk("  %-8s [mem 0x%016llx-0x%016llx]\n", zone_names[zi],
+			       z->zone_start_pfn << PAGE_SHIFT,
+			       ((z->zone_start_pfn + z->spanned_pages) << PAGE_SHIFT) - 1);
 		else
 			printk("  %-8s empty\n", zone_names[zi]);
-		lo = max(lo, hi);
 	}
+	printk("Movable zone start for each node\n");
 	printk("Early memory node ranges\n");
 	for (u32 i = 0; i < m->cnt; i++)
 		printk("  node   0: [mem 0x%016llx-0x%016llx]\n", m->regions[i].base,
 		       m->regions[i].base + m->regions[i].size - 1);
 	printk("Initmem setup node 0 [mem 0x%016llx-0x%016llx]\n", m->regions[0].base,
 	       (max_pfn << PAGE_SHIFT) - 1);
+	print_unavailable_ranges();
 }
 
 static void mem_init_print_info(void)
@@ -273,7 +415,8 @@ static void mem_init_print_info(void)
 	/* Linux's mem_init_print_info(): the sections as kernel.ld bounds them */
 	u64 code = (u64)(_etext - _stext), rodata = (u64)(__end_rodata - __start_rodata);
 	u64 rw = (u64)(_edata - _sdata), bss = (u64)(__bss_end - __bss_start);
-	printk("Built 1 zonelists, mobility grouping off.  Total pages: %llu\n", totalram_pages);
+	printk("Built 1 zonelists, mobility grouping %s.  Total pages: %llu\n",
+	       page_group_by_mobility_disabled ? "off" : "on", vm_total_pages);
 	printk("Memory: %lluK/%lluK available (%lluK kernel code, %lluK rwdata, %lluK rodata, 0K init, "
 	       "%lluK bss, %lluK reserved, 0K cma-reserved)\n",
 	       nr_free_pages() << (PAGE_SHIFT - 10), physpages << (PAGE_SHIFT - 10), code >> 10,
@@ -294,7 +437,7 @@ void mm_core_init(void)
 	init_per_zone_wmark_min();
 	setup_per_zone_wmarks();
 	setup_per_zone_lowmem_reserve();
-	setup_pcp();
+	refresh_zone_stat_thresholds();
 	build_zonelists();
 	preallocate_vmalloc_pages();
 	drain_all_pages(); /* "available" below then counts every free page */

@@ -639,7 +639,7 @@ static bool kmem_cache_open(struct kmem_cache *s, const char *name, u32 size, u3
 	INIT_LIST_HEAD(&s->node.partial);
 	unsigned long fl;
 	local_irq_save(fl);
-	list_add_tail(&s->list, &slab_caches);
+	list_add(&s->list, &slab_caches); /* newest first, as Linux's create_cache */
 	local_irq_restore(fl);
 	return true;
 }

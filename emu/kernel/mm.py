@@ -27,7 +27,14 @@ PAGES_PER_SECTION = 512  # 2 MiB sections: the vmemmap is backed per section
 ZONES_PGSHIFT = 62
 PAGE_FLAGS = ("reserved", "buddy", "pcp", "head", "tail", "slab", "zeroed")
 PG = {name: 1 << i for i, name in enumerate(PAGE_FLAGS)}
-WMARKS = ("min", "low", "high", "promo")
+WMARKS = ("min", "low", "high")
+PAGEBLOCK_ORDER = 9
+PAGEBLOCK_NR_PAGES = 1 << PAGEBLOCK_ORDER
+# Linux 6.1's migrate types in its order (mmzone.h); the first three have pcp lists
+MIGRATE_TYPES = ("Unmovable", "Movable", "Reclaimable", "HighAtomic", "Isolate")
+MIGRATE_PCPTYPES = 3
+PB_MIGRATETYPE_MASK = 0x7
+PB_MIXED = 0x80  # kmemu: free pages of this block may sit on another type's list
 
 
 @dataclass
@@ -49,6 +56,13 @@ class ZoneView:
     pcp_high: int
     pcp_batch: int
     stats: dict[str, int] = field(default_factory=dict)
+    reserved_highatomic: int = 0  # pages in HighAtomic pageblocks
+    stat_threshold: int = 0  # Linux's vm stats threshold
+    # free blocks per migrate type and order, counted by walking the lists (as
+    # Linux's pagetypeinfo does), and the pfns of their first pages
+    free_by_type: dict[str, list[int]] = field(default_factory=dict)
+    free_blocks: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    pcp_by_type: dict[str, list[int]] = field(default_factory=dict)  # pfns per pcp list
 
     @property
     def populated(self) -> bool:
@@ -59,15 +73,40 @@ class ZoneView:
         return self.start_pfn + self.spanned
 
 
+def _walk_list(prog, head: int, limit: int = 1 << 22) -> list[int]:
+    """Entry addresses of a ``struct list_head`` list (the head not included)."""
+    out = []
+    node = prog.read_u64(head)
+    while node != head and len(out) < limit:
+        out.append(node)
+        node = prog.read_u64(node)
+    return out
+
+
 def read_zones(prog) -> list[ZoneView]:  # prog: drgn.Program
     """``zones[]`` as :class:`ZoneView` (C: ``struct zone zones[MAX_NR_ZONES]``)."""
     out = []
     zones = prog["zones"]
+    mem_map = int(prog["mem_map"])
+    lru = 8  # offsetof(struct page, lru)
+
+    def pfns(head: int) -> list[int]:
+        return [(a - lru - mem_map) // STRUCT_PAGE_SIZE for a in _walk_list(prog, head)]
+
     for i in range(len(zones)):
         z = zones[i]
+        present = int(z.present_pages)
+        free_blocks: dict[tuple[str, int], list[int]] = {}
+        pcp_by_type: dict[str, list[int]] = {}
+        if present:
+            for o in range(NR_PAGE_ORDERS):
+                for t, name in enumerate(MIGRATE_TYPES):
+                    free_blocks[(name, o)] = pfns(z.free_area[o].free_list[t].address_)
+            for t in range(MIGRATE_PCPTYPES):
+                pcp_by_type[MIGRATE_TYPES[t]] = pfns(z.pcp.lists[t].address_)
         out.append(ZoneView(
             index=i, name=z.name.string_().decode(), start_pfn=int(z.zone_start_pfn),
-            spanned=int(z.spanned_pages), present=int(z.present_pages),
+            spanned=int(z.spanned_pages), present=present,
             managed=int(z.managed_pages), free=int(z.nr_free_pages),
             nr_free=[int(z.free_area[o].nr_free) for o in range(NR_PAGE_ORDERS)],
             watermark={w: int(z._watermark[k]) for k, w in enumerate(WMARKS)},
@@ -76,9 +115,40 @@ def read_zones(prog) -> list[ZoneView]:  # prog: drgn.Program
             pcp_count=int(z.pcp.count), pcp_high=int(z.pcp.high), pcp_batch=int(z.pcp.batch),
             stats={"alloc": sum(int(v) for v in z.stat_alloc),
                    "free": sum(int(v) for v in z.stat_free), "fail": int(z.stat_fail),
-                   "pcp_refill": int(z.stat_pcp_refill), "pcp_drain": int(z.stat_pcp_drain)},
+                   "pcp_refill": int(z.stat_pcp_refill), "pcp_drain": int(z.stat_pcp_drain),
+                   "fallback": int(z.stat_fallback)},
+            reserved_highatomic=int(z.nr_reserved_highatomic),
+            stat_threshold=int(z.stat_threshold),
+            free_by_type={t: [len(free_blocks.get((t, o), [])) for o in range(NR_PAGE_ORDERS)]
+                          for t in MIGRATE_TYPES},
+            free_blocks=free_blocks, pcp_by_type=pcp_by_type,
         ))
     return out
+
+
+def read_pageblocks(prog) -> bytes:
+    """``pageblock_flags[]``: one byte per pageblock up to max_pfn (type | PB_MIXED)."""
+    n = (int(prog["max_pfn"]) + PAGEBLOCK_NR_PAGES - 1) // PAGEBLOCK_NR_PAGES
+    return prog.read(int(prog["pageblock_flags"]), n)
+
+
+def pageblock_counts(zone: ZoneView, blocks: bytes,
+                     valid: Callable[[int], bool]) -> dict[str, int]:
+    """Linux's "Number of blocks type" row: pageblocks of each type, stepping
+    from the zone's start pfn by a pageblock over its span (pfns with a struct page)."""
+    counts = dict.fromkeys(MIGRATE_TYPES, 0)
+    for pfn in range(zone.start_pfn, zone.end_pfn, PAGEBLOCK_NR_PAGES):
+        if valid(pfn):
+            mt = blocks[pfn >> PAGEBLOCK_ORDER] & PB_MIGRATETYPE_MASK
+            if mt < len(MIGRATE_TYPES):
+                counts[MIGRATE_TYPES[mt]] += 1
+    return counts
+
+
+def vm_stats_threshold(managed: int, cpus: int = 1) -> int:
+    """Linux's calculate_normal_threshold (mm/vmstat.c)."""
+    mem = managed >> (27 - PAGE_SHIFT)
+    return min(125, 2 * cpus.bit_length() * (1 + mem.bit_length()))
 
 
 # --- formats -----------------------------------------------------------------------
@@ -93,44 +163,45 @@ def format_buddyinfo(zones: list[ZoneView]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def format_pagetypeinfo(zones: list[ZoneView]) -> str:
-    """``/proc/pagetypeinfo`` with kmemu's single migrate type (Unmovable)."""
-    types = ("Unmovable", "Movable", "Reclaimable", "HighAtomic", "Isolate")
-    head = "Free pages count per migrate type at order " + "".join(
-        f"{o:6d} " for o in range(NR_PAGE_ORDERS))
-    out = ["Page block order: 9", "Pages per block:  512", "", head]
+def format_pagetypeinfo(zones: list[ZoneView], blocks: bytes,
+                        valid: Callable[[int], bool]) -> str:
+    """``/proc/pagetypeinfo`` as Linux 6.1 prints it: free blocks per migrate type
+    and order, then pageblocks per type (populated zones only)."""
+    out = [f"Page block order: {PAGEBLOCK_ORDER}", f"Pages per block:  {PAGEBLOCK_NR_PAGES}", "",
+           f"{'Free pages count per migrate type at order':<43} "
+           + "".join(f"{o:6d} " for o in range(NR_PAGE_ORDERS))]
     for z in zones:
         if not z.populated:
             continue
-        for t in types:
-            counts = z.nr_free if t == "Unmovable" else [0] * NR_PAGE_ORDERS
+        for t in MIGRATE_TYPES:
             out.append(f"Node {0:4d}, zone {z.name:>8}, type {t:>12} "
-                       + "".join(f"{n:6d} " for n in counts))
+                       + "".join(f"{n:6d} " for n in z.free_by_type[t]))
     out.append("")
-    out.append("Number of blocks type     " + "".join(f"{t:>12} " for t in types))
+    out.append(f"{'Number of blocks type ':<23}" + "".join(f"{t:>12} " for t in MIGRATE_TYPES))
     for z in zones:
         if z.populated:
-            blocks = -(-z.spanned // 512)
-            out.append(f"Node {0}, zone {z.name:>8} " + "".join(
-                f"{blocks if t == 'Unmovable' else 0:12d} " for t in types))
+            counts = pageblock_counts(z, blocks, valid)
+            out.append(f"Node {0}, zone {z.name:>8} "
+                       + "".join(f"{counts[t]:12d} " for t in MIGRATE_TYPES))
     return "\n".join(out) + "\n"
 
 
 def format_zoneinfo(zones: list[ZoneView]) -> str:
-    """``/proc/zoneinfo`` (zone part; kmemu has no per-node LRU statistics)."""
+    """``/proc/zoneinfo`` as Linux 6.1 prints it, every zone type it configures.
+    kmemu has no per-node LRU or NUMA statistics: those lines are left out, and
+    of the per-zone counters only nr_free_pages is printed."""
     out = []
     for z in zones:
-        s = f"Node 0, zone {z.name:>8}"
-        s += (f"\n  pages free     {z.free}"
-              f"\n        boost    {z.boost}"
-              f"\n        min      {z.watermark['min']}"
-              f"\n        low      {z.watermark['low']}"
-              f"\n        high     {z.watermark['high']}"
-              f"\n        promo    {z.watermark['promo']}"
-              f"\n        spanned  {z.spanned}"
-              f"\n        present  {z.present}"
-              f"\n        managed  {z.managed}"
-              f"\n        cma      0")
+        s = (f"Node 0, zone {z.name:>8}"
+             f"\n  pages free     {z.free}"
+             f"\n        boost    {z.boost}"
+             f"\n        min      {z.watermark['min']}"
+             f"\n        low      {z.watermark['low']}"
+             f"\n        high     {z.watermark['high']}"
+             f"\n        spanned  {z.spanned}"
+             f"\n        present  {z.present}"
+             f"\n        managed  {z.managed}"
+             f"\n        cma      0")
         s += "\n        protection: (" + ", ".join(str(v) for v in z.lowmem_reserve) + ")"
         if not z.populated:
             out.append(s + "\n")
@@ -138,10 +209,10 @@ def format_zoneinfo(zones: list[ZoneView]) -> str:
         s += f"\n      {'nr_free_pages':<12} {z.free}"
         s += (f"\n  pagesets"
               f"\n    cpu: 0"
-              f"\n              count:    {z.pcp_count}"
-              f"\n              high:     {z.pcp_high}"
-              f"\n              batch:    {z.pcp_batch}"
-              f"\n  vm stats threshold: 0"
+              f"\n              count: {z.pcp_count}"
+              f"\n              high:  {z.pcp_high}"
+              f"\n              batch: {z.pcp_batch}"
+              f"\n  vm stats threshold: {z.stat_threshold}"
               f"\n  node_unreclaimable:  0"
               f"\n  start_pfn:           {z.start_pfn}\n")
         out.append(s)
@@ -256,7 +327,7 @@ class PageCensus:
     problems: list[str]
 
 
-def page_census(pages: list[PageInfo], nzones: int = 3) -> PageCensus:
+def page_census(pages: list[PageInfo], nzones: int = 5) -> PageCensus:
     """Classify pages from a full ``mem_map`` read; report structural problems."""
     c = PageCensus({z: 0 for z in range(nzones)}, {z: 0 for z in range(nzones)},
                    {z: 0 for z in range(nzones)}, {z: 0 for z in range(nzones)}, [])
@@ -302,4 +373,73 @@ def validate_zones(zones: list[ZoneView], census: PageCensus) -> list[str]:
             problems.append(f"{z.name}: free {census.buddy[z.index]} + pcp "
                             f"{census.pcp[z.index]} + allocated {census.allocated[z.index]}"
                             f" = {total}, managed says {z.managed}")
+    return problems
+
+
+def validate_mobility(zones: list[ZoneView], pages: list[PageInfo], blocks: bytes) -> list[str]:
+    """Grouping by mobility against the pages themselves; [] when consistent.
+
+    Every free block is on exactly one free list, of its own order; the lists
+    hold exactly the pages marked buddy; a block on another type's list than
+    its pageblock's lies in a pageblock marked mixed (a fallback that did not
+    take the block, or a pcp page freed as the type its block had before);
+    per-type counts add up to nr_free; pcp lists hold exactly the pcp pages,
+    each remembering a type its list may hold; the highatomic reserve counts
+    the HighAtomic pageblocks.
+    """
+    problems: list[str] = []
+    by_pfn = {p.pfn: p for p in pages if p.has("buddy") or p.has("pcp")}
+    listed: dict[int, tuple[str, int]] = {}
+    for z in zones:
+        if not z.populated:
+            continue
+        for (t, o), pfns in z.free_blocks.items():
+            for pfn in pfns:
+                if pfn in listed:
+                    problems.append(f"{z.name}: pfn {pfn:#x} is on two free lists")
+                listed[pfn] = (t, o)
+                p = by_pfn.get(pfn)
+                if p is None or not p.has("buddy"):
+                    problems.append(f"{z.name}: pfn {pfn:#x} on the {t} order-{o} list "
+                                    f"is not marked buddy")
+                    continue
+                if p.private != o:
+                    problems.append(f"{z.name}: pfn {pfn:#x} has order {p.private}, "
+                                    f"on the order-{o} list")
+                for b in range(pfn, pfn + (1 << o), PAGEBLOCK_NR_PAGES):
+                    flags = blocks[b >> PAGEBLOCK_ORDER]
+                    block_type = MIGRATE_TYPES[flags & PB_MIGRATETYPE_MASK]
+                    if block_type != t and not flags & PB_MIXED:
+                        problems.append(f"{z.name}: free block at pfn {pfn:#x} (order {o}) "
+                                        f"is on the {t} list, its pageblock is {block_type}")
+        for o in range(NR_PAGE_ORDERS):
+            per_type = sum(z.free_by_type[t][o] for t in MIGRATE_TYPES)
+            if per_type != z.nr_free[o]:
+                problems.append(f"{z.name}: order {o}: the type lists hold {per_type} blocks, "
+                                f"nr_free says {z.nr_free[o]}")
+        on_pcp = 0
+        for t, pfns in z.pcp_by_type.items():
+            for pfn in pfns:
+                on_pcp += 1
+                p = by_pfn.get(pfn)
+                if p is None or not p.has("pcp"):
+                    problems.append(f"{z.name}: pfn {pfn:#x} on the {t} pcp list is not "
+                                    f"marked pcp")
+                    continue
+                remembered = MIGRATE_TYPES[p.private] if p.private < 5 else str(p.private)
+                if remembered != t and not (t == "Movable" and remembered == "HighAtomic"):
+                    problems.append(f"{z.name}: pcp page {pfn:#x} on the {t} list remembers "
+                                    f"type {remembered}")
+        if on_pcp != z.pcp_count:
+            problems.append(f"{z.name}: the pcp lists hold {on_pcp} pages, count says "
+                            f"{z.pcp_count}")
+        ha = sum(1 for pfn in range(z.start_pfn & ~(PAGEBLOCK_NR_PAGES - 1), z.end_pfn,
+                                    PAGEBLOCK_NR_PAGES)
+                 if (blocks[pfn >> PAGEBLOCK_ORDER] & PB_MIGRATETYPE_MASK) == 3)
+        if ha * PAGEBLOCK_NR_PAGES != z.reserved_highatomic:
+            problems.append(f"{z.name}: {ha} HighAtomic pageblocks, nr_reserved_highatomic "
+                            f"says {z.reserved_highatomic}")
+    for pfn, p in by_pfn.items():
+        if p.has("buddy") and pfn not in listed:
+            problems.append(f"pfn {pfn:#x} is marked buddy but on no free list")
     return problems

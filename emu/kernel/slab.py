@@ -95,7 +95,7 @@ def _layout(prog) -> dict[str, int]:
 
 
 def read_caches(prog, read: Callable[[int, int], bytes] | None = None) -> list[CacheView]:
-    """Every cache on ``slab_caches`` (C: ``struct kmem_cache``), in creation order.
+    """Every cache on ``slab_caches`` (C: ``struct kmem_cache``), newest first (Linux's order).
 
     Each cache is one bulk read decoded with offsets from DWARF (drgn field by
     field is ~50x slower, which matters for tests that validate after every step).

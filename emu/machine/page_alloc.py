@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from emu.core.args import check_address, check_int, check_optional_int
+from emu.core.errors import BadArgument
 from emu.kernel import gfp as gfp_mod
 from emu.kernel import mm
 
@@ -70,7 +71,29 @@ class PageAllocatorMixin:
         return mm.format_buddyinfo(self.zones())
 
     def pagetypeinfo(self: Machine) -> str:
-        return mm.format_pagetypeinfo(self.zones())
+        """``/proc/pagetypeinfo``: free blocks per migrate type, pageblocks per type."""
+        max_pfn = self.read_u64(self.symbol("max_pfn"))
+        bits = int.from_bytes(self._section_bitmap(max_pfn), "little")
+        return mm.format_pagetypeinfo(self.zones(), self.pageblocks(),
+                                      lambda pfn: bool(bits >> (pfn // mm.PAGES_PER_SECTION) & 1))
+
+    def pageblocks(self: Machine) -> bytes:
+        """``pageblock_flags[]``: per pageblock, its migrate type (``mm.MIGRATE_TYPES``
+        index) in bits 0-2 and ``mm.PB_MIXED``."""
+        return mm.read_pageblocks(self.program)
+
+    def set_percpu_pagelist_high_fraction(self: Machine, fraction: int) -> None:
+        """``sysctl vm.percpu_pagelist_high_fraction``: 0 (pcp high from the low
+        watermark) or at least 8 (managed pages / fraction)."""
+        check_int(fraction, "percpu_pagelist_high_fraction", 0, (1 << 31) - 1)
+        if self.call("kmemu_set_percpu_pagelist_high_fraction", fraction) != 0:
+            raise BadArgument(f"percpu_pagelist_high_fraction must be 0 or at least 8, "
+                              f"got {fraction}")
+
+    def set_min_free_kbytes(self: Machine, kbytes: int) -> None:
+        """``sysctl vm.min_free_kbytes``: watermarks, lowmem_reserve and pcp high follow."""
+        check_int(kbytes, "min_free_kbytes", 0, 1 << 40)
+        self.call("kmemu_set_min_free_kbytes", kbytes)
 
     def zoneinfo(self: Machine) -> str:
         return mm.format_zoneinfo(self.zones())
@@ -118,4 +141,6 @@ class PageAllocatorMixin:
     def validate_page_alloc(self: Machine) -> list[str]:
         """Every check of :mod:`emu.kernel.mm` against live memory; [] when consistent."""
         zones = self.zones()
-        return mm.validate_zones(zones, mm.page_census(self.pages(), len(zones)))
+        pages = self.pages()
+        return (mm.validate_zones(zones, mm.page_census(pages, len(zones)))
+                + mm.validate_mobility(zones, pages, self.pageblocks()))

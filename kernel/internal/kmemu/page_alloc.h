@@ -24,6 +24,7 @@
 #define ALLOC_NON_BLOCK 0x10
 #define ALLOC_MIN_RESERVE 0x20 /* == __GFP_HIGH */
 #define ALLOC_CPUSET 0x40
+#define ALLOC_NOFRAGMENT 0x100
 #define ALLOC_HIGHATOMIC 0x200
 #define ALLOC_KSWAPD 0x800 /* == __GFP_KSWAPD_RECLAIM */
 #define ALLOC_RESERVES (ALLOC_NON_BLOCK | ALLOC_MIN_RESERVE | ALLOC_HIGHATOMIC | ALLOC_OOM)
@@ -60,6 +61,17 @@ bool zone_watermark_ok(struct zone *z, unsigned int order, u64 mark, int highest
 bool __zone_watermark_ok(struct zone *z, unsigned int order, u64 mark, int highest_zoneidx,
 			 unsigned int alloc_flags, s64 free_pages);
 int gfp_zone(gfp_t gfp);
+/* the zone type a request may use at most: DMA, DMA32 or Normal */
+static inline int __gfp_zone(gfp_t gfp)
+{
+	if (gfp & __GFP_DMA)
+		return ZONE_DMA;
+	return (gfp & __GFP_DMA32) ? ZONE_DMA32 : ZONE_NORMAL;
+}
+extern bool debug_atomic_sleep, page_alloc_debug;
+void set_pageblock_migratetype(struct page *page, int mt);
+int move_freepages_block(struct zone *z, struct page *page, int mt, int *num_movable);
+extern u64 vm_total_pages;
 u64 nr_free_pages(void);
 
 /* mm_init.c */
