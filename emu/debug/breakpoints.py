@@ -102,6 +102,7 @@ class Breakpoint:
     hits: int = 0
     callers: list[int] = field(default_factory=list)  # return address at each hit
     condition_error: str | None = None  # the condition raised (the stop reports it)
+    ignore_count: int = 0  # gdb's `ignore`: this many more hits count but do not stop
     _hook: int | None = None
 
     def _on_code(self, uc, address: int, size: int, _: object) -> None:
@@ -129,6 +130,9 @@ class Breakpoint:
             self.callers.append(m.read_u64(rsp))
         except KmemuError:
             self.callers.append(0)
+        if self.ignore_count > 0:  # counted as a hit, as gdb counts ignored crossings
+            self.ignore_count -= 1
+            return
         if self.stop:
             m._stop_hit = self  # noqa: SLF001
             uc.emu_stop()

@@ -532,7 +532,7 @@ class Evaluator:
         sym = getattr(self.symbols, "by_name", {}).get(n.text) if self.symbols else None
         if sym is not None:  # in the ELF symbol table but not in DWARF (assembly, labels)
             return self.drgn.Object(self.prog, self.type("void"), address=sym.address)
-        raise self.fail(f"no symbol {n.text!r} in the kernel", n)
+        raise ExprError(f'No symbol "{n.text}" in current context.', n.col)  # gdb's words
 
     def ev_member(self, n: Node) -> Any:
         assert n.a is not None

@@ -10,6 +10,7 @@ Layer 4 (``emu.kernel``).
 from __future__ import annotations
 
 import bisect
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,8 @@ class LineTable:
             depth += edges[a]
             self._inline_depth.append(depth)
         self.by_line: dict[tuple[str, int], int] = {}
+        self.paths: dict[str, str] = {}  # file as in the rows -> gdb's path (gdb_path)
+        self.inline_entries: Counter[int] = Counter()  # pc -> inlined ranges starting there
         for r in self.rows:
             key = (Path(r.file).name, r.line)
             if key not in self.by_line or r.address < self.by_line[key]:
@@ -70,20 +73,25 @@ class LineTable:
         kernel's names stay as compiled, ``slab.c``)."""
         rows: list[LineEntry] = []
         other: list[LineEntry] = []
+        paths: dict[str, str] = {}
         with Path(elf_path).open("rb") as f:
             elf = ELFFile(f)
             if not elf.has_dwarf_info():
                 return cls([])
             dwarf = elf.get_dwarf_info()
-            inlined = _inlined_ranges(dwarf)
+            per_die = _inlined_ranges(dwarf)
+            inlined = [r for ranges in per_die for r in ranges]
+            entries = [lo for lo, hi in inlined if lo < hi]
             for cu in dwarf.iter_CUs():
                 lp = dwarf.line_program_for_CU(cu)
                 if lp is None:
                     continue
                 files = lp["file_entry"]
                 ver5 = lp.header["version"] >= 5
-                names = [_file_name(lp, f, ver5) if full_paths else f.name.decode()
-                         for f in files]
+                full = [_file_name(lp, f, ver5) for f in files]
+                names = full if full_paths else [f.name.decode() for f in files]
+                for name, path in zip(names, full, strict=True):
+                    paths.setdefault(name, path)
                 for entry in lp.get_entries():
                     st = entry.state
                     if st is None or st.end_sequence:
@@ -93,14 +101,26 @@ class LineTable:
                         continue
                     row = LineEntry(st.address, names[idx], st.line)
                     (rows if st.is_stmt else other).append(row)
-        return cls(rows, other, inlined)
+        table = cls(rows, other, inlined)
+        table.paths = paths
+        table.inline_entries = Counter(entries)
+        return table
 
     @classmethod
     def combined(cls, tables: list[LineTable]) -> LineTable:
         """One table over several (the kernel's and each loaded module's)."""
-        return cls([r for t in tables for r in t.rows],
-                   [r for t in tables for r in t.other_rows],
-                   [r for t in tables for r in t.inlined])
+        table = cls([r for t in tables for r in t.rows],
+                    [r for t in tables for r in t.other_rows],
+                    [r for t in tables for r in t.inlined])
+        for t in tables:
+            table.paths.update({k: v for k, v in t.paths.items() if k not in table.paths})
+            table.inline_entries.update(t.inline_entries)
+        return table
+
+    def gdb_path(self, file: str) -> str:
+        """``file`` as gdb prints it in frame lines: joined with the directory the
+        DWARF line table names (``/work/main/kernel/kmalloc.c``)."""
+        return self.paths.get(file, file)
 
     def inline_depth(self, address: int) -> int:
         """How many inlined function bodies ``address`` is inside (0: the function's own
@@ -179,9 +199,8 @@ def die_ranges(die, range_lists, base: int) -> list[tuple[int, int]]:
     return out
 
 
-def _inlined_ranges(dwarf) -> list[tuple[int, int]]:  # dwarf: elftools DWARFInfo
-    """[lo, hi) address ranges of every DW_TAG_inlined_subroutine."""
+def _inlined_ranges(dwarf) -> list[list[tuple[int, int]]]:  # dwarf: elftools DWARFInfo
+    """The [lo, hi) address ranges of each DW_TAG_inlined_subroutine."""
     range_lists = dwarf.range_lists()
-    return [r for cu in dwarf.iter_CUs() for die in cu.iter_DIEs()
-            if die.tag == "DW_TAG_inlined_subroutine"
-            for r in die_ranges(die, range_lists, cu_base(cu))]
+    return [die_ranges(die, range_lists, cu_base(cu)) for cu in dwarf.iter_CUs()
+            for die in cu.iter_DIEs() if die.tag == "DW_TAG_inlined_subroutine"]

@@ -149,13 +149,13 @@ def _kind(obj: Any) -> str:
 
 def format_variable(v: Variable, hex: bool = False) -> str:  # noqa: A002 - gdb's /x
     """``name = value`` as gdb's ``info locals`` prints it (one line for scalars)."""
-    from emu.kernel.expr import format_value
+    from emu.kernel.gdbvalue import format_value
 
     if v.value.absent_ and v.at_entry is not None:
-        return f"{v.name}@entry = {format_value(v.at_entry, hex=hex)}"
+        return f"{v.name}@entry = {format_value(v.at_entry, hex=hex, top=False)}"
     if v.value.absent_:
         return f"{v.name} = <optimized out>"
-    return f"{v.name} = {format_value(v.value, hex=hex)}"
+    return f"{v.name} = {format_value(v.value, hex=hex, top=False)}"
 
 
 def short_value(obj: Any) -> str:

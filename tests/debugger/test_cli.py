@@ -118,7 +118,7 @@ def test_script_session(tmp_path: Path) -> None:
     # the first kmalloc-64 object: its slab (64 objects) now shows (a frozen slab counts all
     # its objects as active, as in Linux)
     assert slab_counts(take("slabinfo"), "kmalloc-64") == (objs + 64, slabs + 1)
-    what = take("whatis $")
+    what = take("identify $")
     assert what.startswith(f"{ptr:#x}: direct map")
     assert re.search(rf"slab object: kmalloc-64 object \d+ of \d+ at {ptr:#x}, \+0x0 of 64 "
                      r"bytes, allocated", what), what
@@ -149,7 +149,7 @@ def test_script_session(tmp_path: Path) -> None:
     for cmd, fragment in [("frobnicate", "unknown command 'frobnicate'"),
                           ("x/4xg 0", "cannot access memory at address 0x0"),
                           ("p zones[", "syntax error"),
-                          ("whatis 0xffffc90000000000 +", "error"),
+                          ("identify 0xffffc90000000000 +", "error"),
                           ("next", "the kernel is idle")]:
         text = take(cmd)
         assert text.startswith("error: ") and fragment in text and text.count("\n") == 1, text

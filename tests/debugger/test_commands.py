@@ -102,7 +102,7 @@ from emu.frontend.debugger.commands import CommandError, parse
     ("zoneinfo", c.View("zoneinfo")),
     ("pagetypeinfo", c.View("pagetypeinfo")),
     ("pt zones", c.AddressView("pt", "zones")),
-    ("whatis $rsp + 8", c.AddressView("whatis", "$rsp + 8")),
+    ("identify $rsp + 8", c.AddressView("identify", "$rsp + 8")),
     ("snapshot before", c.Snapshot("before")),
     ("restore before", c.Restore("before")),
     ("kill", c.Kill()),

@@ -55,7 +55,7 @@ def test_break_call_finish_and_whatis_the_result(run: Run) -> None:
     done = run("finish")
     ptr = int(re.search(r"kmalloc\(\) returned (0x[0-9a-f]+)", done).group(1), 16)
     assert run.repl.value == ptr
-    what = run("whatis $")
+    what = run("identify $")
     assert what.startswith(f"{ptr:#x}: direct map") and "kmalloc-64 object" in what
     assert run("p/x $") == f"$1 = (unsigned long){ptr:#x}\n"
     assert run.repl.failures == 0
@@ -74,7 +74,7 @@ def test_errors_are_one_line_and_the_session_goes_on(run: Run) -> None:
     one_error(run("call kmalloc 64 GFP_BOGUS"), "GFP_BOGUS")
     one_error(run("watch 1 + 2"), "cannot watch")
     one_error(run("delete 42"), "no breakpoint number 42")
-    one_error(run("whatis $"), "'$' is the value the last call")
+    one_error(run("identify $"), "'$' is the value the last call")
     one_error(run("restore nope"), "no snapshot named 'nope'")
     one_error(run("disas no_such_function"), "no_such_function")
     one_error(run("list no_such_function"), "no_such_function")
@@ -179,7 +179,7 @@ def test_info_print_ptype_and_views(run: Run, machine: Machine) -> None:
     assert run("ptype struct kmem_cache").startswith("type = struct kmem_cache {")
     assert run("ptype zones[1].free_area[0].nr_free") == "type = unsigned long long\n"
     assert "PGD" in run("pt zones")
-    assert "zones" in run("whatis &zones[1]")
+    assert "zones" in run("identify &zones[1]")
     for view in ("slabinfo", "slabtop", "zoneinfo", "pagetypeinfo"):
         assert run(view).strip(), view
     assert run("vmallocinfo") == ""  # no area at boot
@@ -249,8 +249,8 @@ def test_kernel_output_is_shown(run: Run) -> None:
     assert run.repl.failures == 0
 
 
-INSPECT = st.sampled_from(["p ", "p/x ", "x/2xg ", "x/3i ", "x/s ", "whatis ", "pt ", "ptype ",
-                           "list ", "disas ", "info registers ", "break ", "watch "])
+INSPECT = st.sampled_from(["p ", "p/x ", "x/2xg ", "x/3i ", "x/s ", "whatis ", "identify ", "pt ",
+                           "ptype ", "list ", "disas ", "info registers ", "break ", "watch "])
 EXPR = st.text(alphabet=st.sampled_from(list("zones[1].free_area->nr_free*&()+-0x12$rsp "
                                              "kmalloc_caches'\"\\/%<>!~,:")), max_size=30)
 

@@ -92,15 +92,15 @@ def test_modules_view_gives_gdb_the_add_symbol_file_command(run: Run, machine: M
 @pytest.mark.kmemu(modules=["src/mydev.c"])
 def test_whatis_names_module_sections_and_symbols(machine: Machine) -> None:
     mod = machine.module("mydev")
-    w = machine.whatis_info(mod.symbol("mydev_sum") + 3)
+    w = machine.identify_info(mod.symbol("mydev_sum") + 3)
     assert w.kind == "module"
     assert str(w).splitlines()[0] == (
         f"{mod.symbol('mydev_sum') + 3:#018x}: module mydev, "
         f".text+{mod.symbol('mydev_sum') + 3 - mod.sections['.text']:#x} (text, RX), "
         f"{machine.symbolize(mod.symbol('mydev_sum') + 3)}")
-    assert "(read-only data, RO+NX), mydev_banner+0x2/" in machine.whatis(
+    assert "(read-only data, RO+NX), mydev_banner+0x2/" in machine.identify(
         mod.symbol("mydev_banner") + 2)
-    assert "struct module (the loader's own record), RW+NX" in machine.whatis(mod.view.addr)
+    assert "struct module (the loader's own record), RW+NX" in machine.identify(mod.view.addr)
     mod.unload()
-    assert "in no loaded module (a freed module's area, not purged yet)" in machine.whatis(
+    assert "in no loaded module (a freed module's area, not purged yet)" in machine.identify(
         mod.base)
