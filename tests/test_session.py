@@ -19,7 +19,7 @@ def test_break_call_next_finish_cont(s: DebugSession) -> None:
     bp = s.break_("kmalloc")
     stop = s.call("kmalloc", ["64", "GFP_KERNEL"])
     assert stop.reason == "breakpoint" and stop.point == bp.number
-    assert re.match(r"Breakpoint 1, kmalloc \(size=0x40, gfp=0xcc0\) at kmalloc\.c:\d+\n\d+\t",
+    assert re.match(r"Breakpoint 1, kmalloc \(size=64, gfp=3264\) at \S*kmalloc\.c:\d+\n\d+\t",
                     stop.text), stop.text
     nxt = s.next()
     assert nxt.reason == "step" and re.match(r"\d+\t", nxt.text)
@@ -49,7 +49,7 @@ def test_watch_an_expression(s: DebugSession) -> None:
     w = s.watch("kmalloc_caches[0][6]->cpu_slab.alloc_fast")
     stop = s.call("kmalloc", ["64", "GFP_KERNEL"])
     assert stop.reason == "watchpoint" and stop.point == w.number
-    assert re.search(r"Old value = 0x(\w+)\nNew value = 0x(\w+)", stop.text)
+    assert re.search(r"Old value = (\d+)\nNew value = (\d+)", stop.text)
     assert stop.watch.new == stop.watch.old + 1
     assert "hw watchpoint" in s.info_breakpoints()
     assert s.cont().reason == "done"

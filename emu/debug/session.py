@@ -304,7 +304,7 @@ class DebugSession:
         try:
             obj = self.evaluate(text)
         except KmemuError as e:
-            return f"{head}<error: {e}>" if _memory_error(e) else None
+            return f"{head}<error: {_gdb_error(e)}>" if _memory_error(e) else None
         return head + format_value(obj, hex=hex_, where=self.gdb_where)
 
     def display_lines(self) -> list[str]:
@@ -787,7 +787,7 @@ class DebugSession:
                 names = {1: "char", 2: "short", 4: "int", 8: "long"}
                 vtype = prog.int_type(names.get(len(data), "long"), len(data), True)
             obj = drgn.Object.from_bytes_(prog, vtype, data)
-        except (TypeError, ValueError, drgn.Error):
+        except (TypeError, ValueError, drgn.BadDataError):
             return data.hex(" ")
         return format_value(obj, where=self.gdb_where)
 
@@ -858,7 +858,7 @@ class DebugSession:
         prog = self.m.program
         try:
             rtype = prog.function(fn).type_.type
-        except (LookupError, ValueError, drgn.Error):
+        except (LookupError, ValueError, drgn.BadDataError):
             return drgn.Object(prog, prog.int_type("unsigned long", 8, False),
                                value=value & ((1 << 64) - 1))
         if rtype.unaliased_kind() == drgn.TypeKind.VOID:
@@ -1101,13 +1101,11 @@ class DebugSession:
         m = self.m
         try:
             ftype = m.program.function(fn).type_
-        except (LookupError, ValueError, drgn.Error):
+        except (LookupError, ValueError, drgn.BadDataError):
             ftype = None
         regs = ("rdi", "rsi", "rdx", "rcx", "r8", "r9")
-        if ftype is None:
-            p = m.symbols.params.get(fn) if m.symbols is not None else None
-            return "" if p is None else ", ".join(
-                f"{name}={m.cpu.reg(r):#x}" for name, r in zip(p.names, regs, strict=False))  # type: ignore[union-attr]
+        if ftype is None:  # an alias (alloc_pages for __alloc_pages): DWARF's locations
+            return self._arglist(fn)
         out = []
         for param, r in zip(ftype.parameters, regs, strict=False):
             obj = drgn.Object(m.program, param.type, value=m.cpu.reg(r) & ((1 << 64) - 1))  # type: ignore[union-attr]
@@ -1276,14 +1274,16 @@ def _register_type(prog, text: str, obj):  # prog: drgn.Program, obj: drgn.Objec
     return obj
 
 
-def _existing(table: dict, numbers: list[int] | None, what: str) -> list[int]:
-    """``numbers`` (all of ``table`` for None), after checking each is there: a bad
-    one changes nothing."""
-    nums = list(table) if numbers is None else numbers
-    missing = next((n for n in nums if n not in table), None)
-    if missing is not None:
-        raise SessionError(f"no {what} number {missing}")
-    return nums
+def _gdb_error(e: Exception) -> str:
+    """An evaluation error in gdb's words where gdb has them."""
+    text = first_line_of(e)
+    return re.sub(r"^cannot access memory at (0x[0-9a-f]+).*",
+                  r"Cannot access memory at address \1", text)
+
+
+def first_line_of(e: Exception) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
 
 
 def _memory_error(e: Exception) -> bool:

@@ -486,7 +486,9 @@ class Evaluator:
         return self.obj(literal_type(n.value, n.text, n.op == "dec"), n.value)
 
     def ev_char(self, n: Node) -> Any:
-        return self.int_(n.value)
+        """A character literal is a ``char``, as gdb types it (``p 'a'``: ``97 'a'``)."""
+        value = int(n.value) & 0xFF
+        return self.obj("char", value - 256 if value > 127 else value)
 
     def ev_reg(self, n: Node) -> Any:
         if n.text.isdigit():
