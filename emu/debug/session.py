@@ -1274,6 +1274,16 @@ def _register_type(prog, text: str, obj):  # prog: drgn.Program, obj: drgn.Objec
     return obj
 
 
+def _existing(table: dict, numbers: list[int] | None, what: str) -> list[int]:
+    """``numbers`` (all of ``table`` for None), after checking each is there: a bad
+    one changes nothing."""
+    nums = list(table) if numbers is None else numbers
+    missing = next((n for n in nums if n not in table), None)
+    if missing is not None:
+        raise SessionError(f"no {what} number {missing}")
+    return nums
+
+
 def _gdb_error(e: Exception) -> str:
     """An evaluation error in gdb's words where gdb has them."""
     text = first_line_of(e)
