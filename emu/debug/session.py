@@ -935,14 +935,13 @@ class DebugSession:
         if row is None:
             return f"No line number information available for address {pc:#x}"
         start = m.lines.address(row.file, row.line) if spec else row.address
-        after = [r for r in m.lines.rows_between(start + 1, start + 4096)
-                 if r.line != row.line or r.file != row.file]
+        end_at = m.lines.next_row_address(start)
         path = m.lines.gdb_path(row.file)
 
         def sym(a: int) -> str:
             w = self.gdb_where(a)
             return f"{a:#x} <{w}>" if w else f"{a:#x}"
-        end = f" and ends at {sym(after[0].address)}" if after else ""
+        end = f" and ends at {sym(end_at)}" if end_at is not None else ""
         return f'Line {row.line} of "{path}" starts at address {sym(start)}{end}.'
 
     def whatis(self, text: str) -> str:

@@ -58,7 +58,7 @@ class Insn:
     line: Any = None
     current: bool = False
     is_branch: bool = False  # jumps, calls, returns
-    att: bool = False  # AT&T syntax, laid out as gdb and objdump print it
+    att: bool = False  # laid out as gdb prints it (either flavor; objdump's operand style)
 
     @property
     def text(self) -> str:
@@ -119,6 +119,8 @@ def att_layout(mnemonic: str, operands: str) -> tuple[str, str]:
     ``("test", "%rdi,%rdi")``, ``(%rax, %rax)`` -> ``(%rax,%rax,1)``."""
     ops = operands.replace(", ", ",")
     ops = re.sub(r"\((%\w+),(%\w+)\)", r"(\1,\2,1)", ops)
+    ops = re.sub(r"\$(-?)(\d+)(?![\dxa-f])", lambda m: f"${m[1]}{int(m[2]):#x}", ops)
+    ops = re.sub(r"(^|,)(-?)(\d+)\(", lambda m: f"{m[1]}{m[2]}{int(m[3]):#x}(", ops)
     if m := _STACK.fullmatch(mnemonic):
         if mnemonic != "pushq" or "$" not in ops:
             mnemonic = m.group(1)
@@ -169,14 +171,15 @@ def _annotate(insn: Any, where: Callable[[int], str | None]
 
 def disassemble(code: bytes, address: int, symbolize: Symbolize | Any, lines: Any = None,
                 count: int | None = None, mark: int | None = None,
-                flavor: str = "intel") -> list[Insn]:
+                flavor: str | None = None) -> list[Insn]:
     """Decode ``code`` (bytes read at kernel address ``address``).
 
     ``symbolize`` is ``Symbols.symbolize`` (``addr -> "kmalloc+0x19/0xe9"``) or a
     :class:`emu.kernel.symbols.Symbols`; ``lines`` a
     :class:`emu.kernel.lines.LineTable` (``lookup``) or None; ``count`` stops after
     that many instructions; ``mark`` is the address to flag ``current`` (rip);
-    ``flavor`` is gdb's ``disassembly-flavor``: ``"intel"`` or ``"att"``.
+    ``flavor`` is gdb's ``disassembly-flavor``, ``"intel"`` or ``"att"``, laid out as
+    gdb prints it (None: capstone's own Intel text).
 
     >>> code = m.read_virt(m.symbol("kmalloc"), 16)                             # doctest: +SKIP
     >>> [i.text for i in disassemble(code, m.symbol("kmalloc"), m.symbolize)][:2]  # doctest: +SKIP
@@ -186,12 +189,12 @@ def disassemble(code: bytes, address: int, symbolize: Symbolize | Any, lines: An
         raise BadArgument(f"instruction count must be >= 0, got {count}")
     if not 0 <= address <= U64:
         raise BadArgument(f"address must be a 64-bit value, got {address:#x}")
-    if flavor not in FLAVORS:
+    if flavor is not None and flavor not in FLAVORS:
         raise BadArgument(f"disassembly flavor must be one of {', '.join(FLAVORS)}, got "
                           f"{flavor!r}")
     where = _where_fn(symbolize)
-    md = _cs(flavor)
-    att = flavor == "att"
+    md = _cs(flavor or "intel")
+    gdb = flavor is not None
     out: list[Insn] = []
     pos = 0
 
@@ -204,10 +207,13 @@ def disassemble(code: bytes, address: int, symbolize: Symbolize | Any, lines: An
                 break
             comment, targets, branch = _annotate(insn, where)
             mnemonic, ops = insn.mnemonic, insn.op_str
-            if att:
+            if flavor == "att":
                 mnemonic, ops = att_layout(mnemonic, ops)
+            elif gdb:
+                ops = ops.replace(", ", ",").replace(" ptr ", " PTR ")
+                ops = re.sub(r"\b(byte|word|dword|qword|xmmword) PTR", lambda m: m[0].upper(), ops)
             out.append(_insn(insn.address, bytes(insn.bytes), mnemonic, ops,
-                             where, lines, mark, comment, targets, branch, att))
+                             where, lines, mark, comment, targets, branch, gdb))
             pos += insn.size
         if pos < len(code) and not full():  # capstone stopped: an undecodable byte
             out.append(_insn(address + pos, code[pos:pos + 1], "(bad)", "", where, lines,
@@ -256,7 +262,7 @@ def function_extent(symbols: Any, where: str | int) -> tuple[int, int]:
 
 def disassemble_function(read_virt: Callable[[int, int], bytes], symbols: Any,
                          where: str | int, lines: Any = None,
-                         mark: int | None = None, flavor: str = "intel") -> list[Insn]:
+                         mark: int | None = None, flavor: str | None = None) -> list[Insn]:
     """gdb's ``disas FUNC``: the whole function named by ``where`` (a name or an address
     inside it), read with ``read_virt(va, n)`` (live memory, or the ELF's bytes)."""
     start, size = function_extent(symbols, where)

@@ -145,6 +145,12 @@ class LineTable:
         i = bisect.bisect_right(self._all_addrs, address) - 1
         return self._all[i] if i >= 0 else None
 
+    def next_row_address(self, address: int) -> int | None:
+        """Where the next line-table row (statement or not) after ``address`` starts:
+        the end of ``address``'s row, as gdb's ``info line`` says."""
+        i = bisect.bisect_right(self._all_addrs, address)
+        return self._all_addrs[i] if i < len(self._all_addrs) else None
+
     def row_at(self, address: int) -> LineEntry | None:
         """The row that starts exactly at ``address`` (a statement boundary), if any."""
         i = bisect.bisect_right(self._addrs, address) - 1
