@@ -220,9 +220,9 @@ class DebugSession:
         return self.select_frame(min(max(level + delta, 0), depth - 1))
 
     def describe_frame(self, frame) -> str:  # frame: emu.kernel.unwind.Frame
-        """``#1  0x... in kmalloc+0x5e/0xe9 at kmalloc.c:107`` and that source line."""
-        from emu.kernel.unwind import format_frame
-        head = format_frame(frame)
+        """``#1  0x... in kmalloc (size=64, gfp=3264) at /path/kmalloc.c:107`` and that
+        source line (gdb's ``frame``, ``up``, ``down``)."""
+        head = self._frame_line(frame)
         if frame.file is None or frame.line is None:
             return head
         src = source_line(frame.file, frame.line)
@@ -237,7 +237,7 @@ class DebugSession:
         for v in self.variables():
             if v.argument == arguments:
                 groups.setdefault((v.function, v.inlined), []).append(
-                    format_variable(v, hex=hex))
+                    format_variable(v, hex=hex, where=self.gdb_where))
         if not groups:
             return "No arguments." if arguments else "No locals."
         if len(groups) == 1:
@@ -829,12 +829,31 @@ class DebugSession:
         src = source_line(base, line)
         return head if src is None else f"{head}\n{line}\t{src}"
 
+    def _frame_line(self, frame) -> str:  # frame: emu.kernel.unwind.Frame
+        """gdb's line for a frame of the backtrace: frame 0 as a stop shows it, a
+        caller with its return address, its own arguments and ``at FILE:LINE``."""
+        from emu.kernel.gdbvalue import frame_arg
+        if frame.level == 0:
+            return f"#0  {self.location(args=True, brief=True)}"
+        try:
+            own = [v for v in self.m.frame_variables(frame.level)
+                   if v.argument and not v.inlined]
+        except KmemuError:
+            own = []
+        args = ", ".join(f"{v.name}={frame_arg(v.value, self.gdb_where)}" for v in own)
+        head = f"#{frame.level:<2} {frame.pc:#018x} in {frame.function or '??'} ({args})"
+        if frame.file is not None:
+            head += f" at {self.m.lines.gdb_path(frame.file)}:{frame.line}"
+        if frame.vector is not None:
+            head += f" [interrupted by vector {frame.vector:#x}]"
+        return head
+
     def _frame_head(self, level: int, frame) -> str:  # frame: emu.kernel.unwind.Frame | None
         """``#0  kmalloc (size=64, gfp=3264) at /path/kmalloc.c:100`` (gdb's frame
         line without the source line)."""
         if level == 0 or frame is None:
             return f"#0  {self.location(args=True, brief=True)}"
-        return f"#{level:<2} {self._caller_line(frame, brief=True)}"
+        return self._frame_line(frame)
 
     def _caller_line(self, frame, brief: bool = False) -> str:  # frame: unwind.Frame
         """A caller's frame line as gdb prints it where ``finish`` returns to it:
