@@ -15,10 +15,10 @@ from emu import Machine
 from emu.core.errors import KmemuError
 from emu.debug.session import DebugSession, SessionError
 from emu.frontend.debugger.repl import Repl
-from tests.test_frame_variables import interrupted_kmalloc
+from tests.debug.test_frame_variables import interrupted_kmalloc
 
 SLAB_VECTOR = 0x32  # mm_test.c: slab_irq_handler kmallocs slab_irq_size (64) bytes
-KERNEL = Path(__file__).resolve().parent.parent / "kernel"
+KERNEL = Path(__file__).resolve().parents[2] / "kernel"
 
 
 def _line_of(file: str, text: str) -> int:
