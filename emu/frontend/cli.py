@@ -97,7 +97,7 @@ def cmd_boot(a: argparse.Namespace) -> int:
                 print(json.dumps({"ok": False, "error": str(e), "console": m.console,
                                   "events": [ev.to_dict() for ev in m.events]}, indent=1))
             else:
-                if a.quiet:
+                if a.quiet and m.state != "ready":  # the boot itself failed: its log is the story
                     print(m.console, end="")
                 if m.state == "ready":  # booted; a module failed (whole message: diagnostics)
                     print(f"kmemu: module load failed: {e}", file=sys.stderr)

@@ -150,6 +150,15 @@ def test_failed_boot_quiet_still_shows_the_log(capsys) -> None:
     assert "BUG: kernel NULL pointer dereference" in out and "boot failed" in err
 
 
+def test_quiet_module_failure_prints_only_the_compiler_error(capsys, tmp_path) -> None:
+    """The boot succeeded, so --quiet keeps its log out of the way of the diagnostics."""
+    bad = tmp_path / "bad.c"
+    bad.write_text("int x(void) { return y; }\n")
+    code, out, err = run(capsys, "boot", "--quiet", "--module", str(bad))
+    assert code == 1 and out == ""
+    assert err.startswith("kmemu: module load failed") and "undeclared" in err
+
+
 def test_failed_boot_json(capsys) -> None:
     code, out, _ = run(capsys, "boot", "--json", "--cmdline", "kmemu_test=boot_oops")
     data = json.loads(out)
