@@ -1161,8 +1161,9 @@ class DebugSession:
         return ", ".join(arg(n) for n in names)
 
     def backtrace(self, limit: int = 64) -> str:
-        from emu.kernel.unwind import format_backtrace
-        return format_backtrace(self.m.backtrace(max_frames=limit))
+        """gdb's ``bt``: one frame line a frame (see :meth:`_frame_line`)."""
+        frames = self.m.backtrace(max_frames=limit)
+        return "".join(self._frame_line(f) + "\n" for f in frames)
 
     def frame_pc(self) -> int:
         """The selected frame's pc (a return address above frame 0)."""

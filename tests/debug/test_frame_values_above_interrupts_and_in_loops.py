@@ -66,7 +66,7 @@ def test_finish_of_a_frame_above_an_interrupt_returns_into_its_caller(
     _interrupted_kmalloc(s.m, "___slab_alloc")
     level = next(f.level for f in s.m.backtrace() if f.function == "___slab_alloc")
     head = s.select_frame(level)
-    assert head.startswith(f"#{level}  0x") and "___slab_alloc+" in head
+    assert head.startswith(f"#{level}  0x") and " in ___slab_alloc (s=0x" in head
     stop = s.finish()
     assert stop.reason == "finish", stop.text
     assert stop.text.startswith(f"Run till exit from #{level}  ")
@@ -142,8 +142,7 @@ def test_interrupt_at_idle_frame_variables(debug_session: DebugSession) -> None:
     assert trap.found_by == "trap frame" and trap.function == "kmemu_idle_loop"
     assert s.evaluate("regs->vector").value_() == 0x30
     assert s.evaluate("regs->rip").value_() == trap.pc
-    assert s.info_variables(False) == "r = " + \
-        f"{s.m.symbol('irq_test_record'):#x}"
+    assert s.info_variables(False) == f"r = {s.m.symbol('irq_test_record'):#x} <irq_test_record>"
     s.select_frame(trap.level)
     assert s.info_variables(False) == "No locals." and s.info_variables(True) == "No arguments."
     with pytest.raises(SessionError, match="cannot go up"):
@@ -205,7 +204,7 @@ def test_repl_frame_commands_and_numbering_agree_with_bt(machine: Machine) -> No
 
 def test_idle_frame_commands(debug_session: DebugSession) -> None:
     s = debug_session
-    assert s.select_frame(0).startswith("#0  0x") and "kmemu_idle_loop+" in s.select_frame(0)
+    assert s.select_frame(0).startswith("#0  kmemu_idle_loop () at ")
     with pytest.raises(SessionError, match="cannot go down"):
         s.move_frame(-1)
     with pytest.raises(SessionError, match="no frame at level 1"):

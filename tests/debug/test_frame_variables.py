@@ -144,7 +144,7 @@ def test_print_locals_up_down_and_finish_of_a_selected_frame(s: DebugSession) ->
     assert re.search(r"^c = 0x", s.info_variables(False), re.M)
     assert re.search(r"^gfp = 3264$", s.info_variables(True), re.M)
     up = s.move_frame(1)
-    assert up.startswith("#1  0x") and "__kmalloc_cache+" in up and s.frame_level == 1
+    assert up.startswith("#1  0x") and " in __kmalloc_cache (s=0x" in up and s.frame_level == 1
     assert s.print_expr("size") == "$2 = 64"  # __kmalloc_cache's own parameter
     assert s.evaluate("$rip").value_() == s.m.backtrace()[1].pc  # the frame's registers
     with pytest.raises(SessionError, match="no frame at level 99"):
@@ -457,7 +457,7 @@ def test_at_entry_values_of_arguments_gone_from_their_registers(s: DebugSession)
     assert vs["root"].value.absent_ and int(vs["root"].at_entry) == root
     assert int(vs["v"].at_entry) >= 0xFFFF888000000000
     s.select_frame(level)
-    assert re.match(rf"root@entry = {root:#x}\n"
+    assert re.match(rf"root@entry = {root:#x} <free_vmap_root>\n"
                     r"v@entry = 0xffff888", s.info_variables(True))
     assert int(s.evaluate("root@entry")) == root
     assert s.evaluate("v@entry->va_start").value_() >= 0xFFFFC90000000000  # in vmalloc space
