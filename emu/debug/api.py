@@ -1,10 +1,10 @@
 """Layer 5: debugger views over a machine (mixed into :class:`emu.Machine`).
 
-``whatis`` gathers what :mod:`emu.kernel.whatis` needs from the other views
+``identify`` gathers what :mod:`emu.kernel.whatis` needs from the other views
 (``pages``, ``zones``, ``find_object``, ``vmap_areas``, the page tables) and
 lets the pure classifier answer.
 
->>> print(m.whatis(m.kmalloc(100)))     # doctest: +SKIP
+>>> print(m.identify(m.kmalloc(100)))     # doctest: +SKIP
 0xffff88800ff0a080: direct map, pfn 0xff0a in zone DMA32
 slab object: kmalloc-128 object 1 of 32 at 0xffff88800ff0a080, +0x0 of 128 bytes, allocated
 """
@@ -22,16 +22,17 @@ if TYPE_CHECKING:
 
 
 class DebugInfoMixin:
-    """``whatis`` on a :class:`~emu.machine.core.Machine`."""
+    """``identify`` (which zone, page, slab object or vmalloc area owns an address;
+    drgn's identify_address) on a :class:`~emu.machine.core.Machine`."""
 
-    def whatis(self: Machine, addr: int) -> str:
+    def identify(self: Machine, addr: int) -> str:
         """Which zone / page / slab object / vmalloc area / symbol owns ``addr`` (an
         ``unsigned long`` virtual address), in words.  Raises
         :class:`emu.core.errors.BadArgument` for a value that is not a 64-bit address."""
         return str(whatis_info(self, addr))
 
-    def whatis_info(self: Machine, addr: int) -> whatis_mod.Whatis:
-        """:meth:`whatis` as a :class:`emu.kernel.whatis.Whatis` (``kind``, ``region``,
+    def identify_info(self: Machine, addr: int) -> whatis_mod.Whatis:
+        """:meth:`identify` as a :class:`emu.kernel.whatis.Whatis` (``kind``, ``region``,
         ``pfn``, ``lines``)."""
         return whatis_info(self, addr)
 

@@ -122,6 +122,7 @@ class Breakpoint:
     #: and on this way keeps its hook, so no translated code is flushed (removing a
     #: hook flushes the translation cache: the next run translates everything again).
     enabled: bool = True
+    ignore_count: int = 0  # gdb's `ignore`: this many more hits count but do not stop
     _hook: int | None = None
 
     def _on_code(self, uc, address: int, size: int, _: object) -> None:
@@ -151,6 +152,9 @@ class Breakpoint:
             self.callers.append(m.read_u64(rsp))
         except KmemuError:
             self.callers.append(0)
+        if self.ignore_count > 0:  # counted as a hit, as gdb counts ignored crossings
+            self.ignore_count -= 1
+            return
         if self.stop:
             m._stop_hit = self  # noqa: SLF001
             uc.emu_stop()

@@ -63,6 +63,8 @@ class Point:
     # the frame belongs to (gdb deletes such a watchpoint when the frame is gone).
     scoped: bool = False
     scope: Breakpoint | None = None
+    enabled: bool = True  # gdb's enable/disable: a disabled point's hook is removed
+    value_type: object = None  # a watched expression's C type (drgn.Type), for Old/New
     scope_call: object = None
     scope_frame: tuple[int, int] | None = None  # (return address, CFA) of the frame
 
@@ -264,9 +266,9 @@ class DebugSession:
         return self.select_frame(min(max(level + delta, 0), depth - 1))
 
     def describe_frame(self, frame) -> str:  # frame: emu.kernel.unwind.Frame
-        """``#1  0x... in kmalloc+0x5e/0xe9 at kmalloc.c:107`` and that source line."""
-        from emu.kernel.unwind import format_frame
-        head = format_frame(frame)
+        """``#1  0x... in kmalloc (size=64, gfp=3264) at /path/kmalloc.c:107`` and that
+        source line (gdb's ``frame``, ``up``, ``down``)."""
+        head = self._frame_line(frame)
         if frame.file is None or frame.line is None:
             return head
         src = source_line(frame.file, frame.line)
@@ -281,7 +283,7 @@ class DebugSession:
         for v in self.variables():
             if v.argument == arguments:
                 groups.setdefault((v.function, v.inlined), []).append(
-                    format_variable(v, hex=hex))
+                    format_variable(v, hex=hex, where=self.gdb_where))
         if not groups:
             return "No arguments." if arguments else "No locals."
         if len(groups) == 1:
@@ -306,11 +308,15 @@ class DebugSession:
         return as_int(self.evaluate(text), text)
 
     def print_expr(self, text: str, hex: bool = False) -> str:  # noqa: A002 - gdb's p/x
-        from emu.kernel.expr import format_value
-        n = len(self._history) + 1
-        obj = self.evaluate(text)
+        obj = _register_type(self.m.program, text, self.evaluate(text))
+        return self.history_line(obj, hex)
+
+    def history_line(self, obj, hex: bool = False) -> str:  # noqa: A002 - obj: drgn.Object
+        """``$N = VALUE``: ``obj`` enters the value history (``$N``, ``$``) and is
+        shown as gdb's ``print`` shows it."""
+        from emu.kernel.gdbvalue import format_value
         self._history.append(obj)
-        return f"${n} = {format_value(obj, hex=hex, symbolize=self.m.symbolize)}"
+        return f"${len(self._history)} = {format_value(obj, hex=hex, where=self.gdb_where)}"
 
     # ------------------------------------------------------------------ displays
     def display(self, expr: str, hex: bool = False) -> int:  # noqa: A002 - gdb's /x
@@ -338,14 +344,14 @@ class DebugSession:
     def display_line(self, n: int) -> str | None:
         """``1: c->freelist = (void *)0x...``; None where it cannot be evaluated (a
         local of another function), as gdb shows nothing then."""
-        from emu.kernel.expr import format_value
+        from emu.kernel.gdbvalue import format_value
         text, hex_ = self.displays[n]
         head = f"{n}: {'/x ' if hex_ else ''}{text} = "
         try:
             obj = self.evaluate(text)
         except KmemuError as e:
-            return f"{head}<error: {e}>" if _memory_error(e) else None
-        return head + format_value(obj, hex=hex_, symbolize=self.m.symbolize)
+            return f"{head}<error: {_gdb_error(e)}>" if _memory_error(e) else None
+        return head + format_value(obj, hex=hex_, where=self.gdb_where)
 
     def display_lines(self) -> list[str]:
         return [line for n in self.displays if (line := self.display_line(n)) is not None]
@@ -379,12 +385,7 @@ class DebugSession:
         cond_text = ""
         if isinstance(condition, str) and condition.strip():
             cond_text = condition.strip()
-            from emu.kernel.expr import Evaluator, parse
-            parse(cond_text, Evaluator(self.m.program).is_type)  # syntax now, names at hits
-
-            def cond_fn(_: Machine, text: str = cond_text) -> bool:
-                # an error stops the call (Breakpoint records it), as gdb does
-                return self.value_of(text) != 0
+            cond_fn = self._condition_fn(cond_text)
         else:
             cond_fn = condition if callable(condition) else None
         bp = Breakpoint(self.m, where, addr, cond_fn, stop=True, temporary=temporary).install()
@@ -392,6 +393,95 @@ class DebugSession:
                   condition=cond_text)
         self.points[p.number] = p
         return p
+
+    def _condition_fn(self, text: str) -> Callable[[Machine], bool]:
+        """A C condition checked now for syntax, evaluated in the guest at each hit;
+        an error stops the call (Breakpoint records it), as gdb does."""
+        from emu.kernel.expr import Evaluator, parse
+        parse(text, Evaluator(self.m.program).is_type)  # syntax now, names at hits
+
+        def cond_fn(_: Machine) -> bool:
+            return self.value_of(text) != 0
+        return cond_fn
+
+    # ------------------------------------------------------------------ gdb's point commands
+    def _breakpoint(self, number: int, what: str) -> Point:
+        p = self.points.get(number)
+        if p is None:
+            raise SessionError(f"No breakpoint number {number}.")
+        if p.bp is None:
+            raise SessionError(f"{what}: {p.number} is a watchpoint; only breakpoints take it")
+        return p
+
+    def condition(self, number: int, text: str = "") -> str:
+        """gdb's ``condition N [EXPR]``: stop at breakpoint N only when EXPR is
+        non-zero; without EXPR the breakpoint stops at every hit again."""
+        p = self._breakpoint(number, "condition")
+        text = text.strip()
+        fn = self._condition_fn(text) if text else None
+        assert p.bp is not None
+        p.bp.condition, p.condition = fn, text
+        return "" if text else f"Breakpoint {number} now unconditional."
+
+    def ignore(self, number: int, count: int) -> str:
+        """gdb's ``ignore N COUNT``: the next COUNT hits are counted but do not stop
+        (in the engine: no stop, no description, at full speed)."""
+        p = self._breakpoint(number, "ignore")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise BadArgument(f"ignore: a count is an int >= 0, got {count!r}")
+        assert p.bp is not None
+        p.bp.ignore_count = count
+        if count == 0:
+            return f"Will stop next time breakpoint {number} is reached."
+        if count == 1:
+            return f"Will ignore next crossing of breakpoint {number}."
+        return f"Will ignore next {count} crossings of breakpoint {number}."
+
+    def enable(self, numbers: list[int] | None = None, on: bool = True) -> None:
+        """gdb's ``enable``/``disable [N...]`` (all points without numbers)."""
+        for n in _existing(self.points, numbers, "breakpoint"):
+            p = self.points[n]
+            if p.enabled == on:
+                continue
+            p.enabled = on
+            for hook in (p.bp, p.wp):
+                if hook is not None:
+                    hook.install() if on else hook.remove()
+
+    def _landed(self, call) -> None:  # call: SuspendedCall
+        """A ``stepi`` that lands on an enabled breakpoint reports it, as gdb does:
+        its condition is evaluated, the hit counted (or ignored), then
+        :class:`BreakpointHit` is raised where the step ended."""
+        from emu.debug.stops import BreakpointHit
+        rip = self.m.cpu.rip  # type: ignore[union-attr]
+        for p in list(self.points.values()):
+            bp = p.bp
+            if bp is None or not p.enabled or bp.address != rip:
+                continue
+            if bp.condition is not None:
+                bp.condition_error = None
+                try:
+                    if not bp.condition(self.m):
+                        continue
+                except Exception as e:  # noqa: BLE001 - gdb stops when a condition fails
+                    bp.condition_error = f"{type(e).__name__}: {e}"
+                    raise BreakpointHit(call, bp, self.m.symbolize(rip)) from None
+            bp.hits += 1
+            if bp.ignore_count > 0:
+                bp.ignore_count -= 1
+                continue
+            if bp.temporary:
+                bp.remove()
+            raise BreakpointHit(call, bp, self.m.symbolize(rip))
+
+    def _stepi_checked(self, call, n: int) -> int | None:  # call: SuspendedCall
+        """``stepi n``, one instruction at a time, ending at a breakpoint it lands on."""
+        for _ in range(n):
+            call.stepi(1)
+            if call.done:
+                return call.result
+            self._landed(call)
+        return None
 
     def watch(self, expr: str | int, size: int | None = None, access: str = "write",
               changes_only: bool | None = None) -> Point:
@@ -429,6 +519,8 @@ class DebugSession:
                         expression=text)
         wp.install()
         p = Point(self._number(), _WATCH_KINDS[access], text, wp=wp)
+        if not isinstance(expr, int) and scope is not None and size is None:
+            p.value_type = obj.type_
         if scoped:
             p.scoped, p.scope_call = True, self.call_in_progress
             if guard is not None:
@@ -480,25 +572,36 @@ class DebugSession:
     def info_breakpoints(self) -> str:
         if not self.points:
             return "No breakpoints or watchpoints."
-        rows = ["Num     Type            Disp Enb Address            What"]
+        return "\n".join(self._breakpoint_rows())
+
+    def _breakpoint_rows(self) -> list[str]:
+        """gdb's ``info breakpoints`` table (kmemu adds a watchpoint's range)."""
+        rows = ["Num     Type           Disp Enb Address            What"]
         for p in self.points.values():
             disp = "del " if p.temporary else "keep"
+            enb = "y" if p.enabled else "n"
             if p.bp is not None:
-                what = f"in {self.m.symbolize(p.address)}"
+                hit = self.m.symbols.lookup(p.address) if self.m.symbols is not None else None
+                what = f"in {hit[0].name if hit else '??'}"
+                if hit is not None and hit[1]:
+                    what += f"+{hit[1]}"
                 line = line_at(self.m, p.address)
                 if line is not None:
-                    what += f" at {line.file}:{line.line}"
-                rows.append(f"{p.number:<7} {p.kind:<15} {disp} y   {p.address:#018x} {what}")
-                if p.condition:
-                    rows.append(f"\tstop only if {p.condition}")
+                    what += f" at {self.m.lines.gdb_path(line.file)}:{line.line}"
+                rows.append(f"{p.number:<7} {p.kind:<14} {disp} {enb}   {p.address:#018x} "
+                            f"{what}")
             else:
                 wp = p.wp
                 assert wp is not None
-                rows.append(f"{p.number:<7} {p.kind:<15} {disp} y                      "
+                rows.append(f"{p.number:<7} {p.kind:<14} {disp} {enb}                      "
                             f"{p.what} ({wp.size} bytes at {wp.address:#x})")
+            if p.condition:
+                rows.append(f"\tstop only if {p.condition}")
             if p.hits:
                 rows.append(f"\tbreakpoint already hit {p.hits} time{'s' if p.hits > 1 else ''}")
-        return "\n".join(rows)
+            if p.bp is not None and p.bp.ignore_count:
+                rows.append(f"\tignore next {p.bp.ignore_count} hits")
+        return rows
 
     def _number_of(self, obj: object) -> int | None:
         for p in self.points.values():
@@ -643,7 +746,7 @@ class DebugSession:
             self._start_queued()
             return self._here("step", n == 1)
         call = self._need_stopped("stepi")
-        return self._go(lambda: call.stepi(n), "step")
+        return self._go(lambda: self._stepi_checked(call, n), "step")
 
     def step(self, n: int = 1) -> Stop:
         call = self._need_stopped("step")
@@ -658,27 +761,277 @@ class DebugSession:
         target = self.resolve(where) if where else None
         return self._go(lambda: call.until(target), "step")
 
+    def advance(self, where: str) -> Stop:
+        """gdb's ``advance LOCATION``: run until LOCATION is reached in any frame, or
+        the current function returns."""
+        from emu.debug.stepping import until
+        call = self._need_stopped("advance")
+        target = self.resolve(where)
+
+        def run() -> object:
+            self.m._begin_request()  # noqa: SLF001
+            return until(call, target, anywhere=True)
+        return self._go(run, "step")
+
     def finish(self) -> Stop:
-        """Run until the selected frame's function returns (gdb's ``finish``)."""
+        """Run until the selected frame's function returns (gdb's ``finish``): gdb's
+        "Run till exit from", the caller's frame line and ``Value returned is $N =
+        ...`` (the value enters the history); when that return ends the whole host
+        call, kmemu's note says so after gdb's lines."""
         call = self._need_stopped("finish")
         level = self.frame_level
-        frame = self.selected_frame()
-        if frame is not None:
-            from emu.kernel.unwind import format_frame
-            fn = frame.function or f"{frame.pc:#x}"
-            head = f"Run till exit from {format_frame(frame)}\n"
-        else:
-            fn = self.m.symbolize(self.m.cpu.rip).split("+")[0]  # type: ignore[union-attr]
-            head = f"Run till exit from #0  {self.location(args=True, brief=True)}\n"
+        frames = self.m.backtrace(max_frames=level + 2)
+        frame = frames[level] if level < len(frames) else None
+        fn = (frame.function if frame is not None else None) or self.m.symbolize(
+            self.m.cpu.rip).split("+")[0]  # type: ignore[union-attr]
+        head = f"Run till exit from {self._frame_head(level, frame)}"
+        caller = frames[level + 1] if level + 1 < len(frames) else None
+        caller_text = self._caller_line(caller) if caller is not None else ""
         stop = self._go(lambda: call.finish(level), "finish")
-        params = self.m.symbols.params.get(fn) if self.m.symbols is not None else None
-        if params is not None and params.void:
+        if stop.reason not in ("finish", "done"):
+            return stop
+        lines = [head]
+        if stop.reason == "finish":
+            lines.append(stop.text)
+        elif caller_text:
+            lines.append(caller_text)
+        value = self._return_value(fn, stop.value)
+        if value is not None:
+            lines.append(f"Value returned is {self.history_line(value)}")
+        else:
             stop.value = None  # gdb prints no value for a void function
-        if stop.reason in ("finish", "done"):
-            stop.text = head + stop.text
-        if stop.reason == "finish" and stop.value is not None:
-            stop.text += f"\nValue returned from {fn}() is {stop.value:#x}"
+        if stop.reason == "done":
+            lines.append(stop.text)  # kmemu: the host call ended too
+        stop.text = "\n".join(lines)
         return stop
+
+    def _watch_stop_text(self, hit, number: int | None) -> str:  # hit: WatchHit
+        """gdb's watchpoint stop: the title, Old/New (or Value) as ``print`` shows
+        the watched type, the innermost (inlined) function's frame line and source
+        line; then kmemu's ``(written by ...)``."""
+        wp = hit.watchpoint
+        p = self.points.get(number) if number is not None else None
+        title = {"write": "Hardware watchpoint", "read": "Hardware read watchpoint",
+                 "access": "Hardware access (read/write) watchpoint"}[wp.access]
+        label = number if number is not None else wp.label
+        what = p.what if p is not None else wp.expression
+        vtype = p.value_type if p is not None else None
+        lines = [f"{title} {label}: {what}", ""]
+        if hit.access == "read":
+            lines.append(f"Value = {self._watched_value(hit.new, vtype, wp.size)}")
+        else:
+            lines += [f"Old value = {self._watched_value(hit.old, vtype, wp.size)}",
+                      f"New value = {self._watched_value(hit.new, vtype, wp.size)}"]
+        lines.append(self._innermost_location())
+        verb = "read" if hit.access == "read" else "written"
+        lines.append(f"({verb} by {hit.where})")
+        return "\n".join(lines)
+
+    def _watched_value(self, v: int | bytes, vtype, size: int) -> str:  # vtype: drgn.Type
+        """A watched range's contents as gdb prints the watched expression's value
+        (``*ADDR`` watches: an integer of the range's size)."""
+        import drgn
+
+        from emu.kernel.gdbvalue import format_value
+        data = v if isinstance(v, bytes) else v.to_bytes(size, "little")
+        prog = self.m.program
+        try:
+            if vtype is None or drgn.sizeof(vtype) != len(data):
+                if len(data) > 8:
+                    return data.hex(" ")
+                names = {1: "char", 2: "short", 4: "int", 8: "long"}
+                vtype = prog.int_type(names.get(len(data), "long"), len(data), True)
+            obj = drgn.Object.from_bytes_(prog, vtype, data)
+        except (TypeError, ValueError, drgn.BadDataError):
+            return data.hex(" ")
+        return format_value(obj, where=self.gdb_where)
+
+    def _innermost_location(self) -> str:
+        """Frame 0's line naming the innermost inlined function at the pc, as gdb
+        does (an inlined body that starts exactly at the pc is not entered yet: gdb
+        shows its call site); the plain frame line where nothing is inlined."""
+        from emu.kernel.scope import physical_frames
+        m = self.m
+        rip = m.cpu.rip  # type: ignore[union-attr]
+        try:
+            groups = physical_frames(m.program, m.registers())
+        except KmemuError:
+            groups = []
+        group = groups[0] if groups else []
+        # gdb's rule: an inlined body one of whose ranges starts at the pc is not
+        # entered yet (the instruction before is outside it)
+        skip = m.lines.inline_entries.get(rip, 0)
+        inner = group[skip:]
+        if not inner or not inner[0].is_inline:
+            return self.location(args=True)
+        f = inner[0]
+        try:
+            file, line, _ = f.source()
+        except LookupError:
+            return self.location(args=True)
+        name = f.name or "??"
+        try:
+            own = [v for v in m.frame_variables(0) if v.argument and v.function == name]
+        except KmemuError:
+            own = []
+        from emu.kernel.gdbvalue import frame_arg
+        args = ", ".join(f"{v.name}={frame_arg(v.value, self.gdb_where)}" for v in own)
+        base = file.rsplit("/", 1)[-1]
+        # gdb shows no address where it stopped short of entering an inlined body
+        shown = skip or m.lines.row_at(rip) is not None
+        prefix = "" if shown else f"{rip:#018x} in "
+        head = f"{prefix}{name} ({args}) at {m.lines.gdb_path(base)}:{line}"
+        src = source_line(base, line)
+        return head if src is None else f"{head}\n{line}\t{src}"
+
+    def _frame_line(self, frame) -> str:  # frame: emu.kernel.unwind.Frame
+        """gdb's line for a frame of the backtrace: frame 0 as a stop shows it, a
+        caller with its return address, its own arguments and ``at FILE:LINE``."""
+        from emu.kernel.gdbvalue import frame_arg
+        if frame.level == 0:
+            return f"#0  {self.location(args=True, brief=True)}"
+        try:
+            own = [v for v in self.m.frame_variables(frame.level)
+                   if v.argument and not v.inlined]
+        except KmemuError:
+            own = []
+        args = ", ".join(f"{v.name}={frame_arg(v.value, self.gdb_where)}" for v in own)
+        head = f"#{frame.level:<2} {frame.pc:#018x} in {frame.function or '??'} ({args})"
+        if frame.file is not None:
+            head += f" at {self.m.lines.gdb_path(frame.file)}:{frame.line}"
+        if frame.vector is not None:
+            head += f" [interrupted by vector {frame.vector:#x}]"
+        return head
+
+    def _frame_head(self, level: int, frame) -> str:  # frame: emu.kernel.unwind.Frame | None
+        """``#0  kmalloc (size=64, gfp=3264) at /path/kmalloc.c:100`` (gdb's frame
+        line without the source line)."""
+        if level == 0 or frame is None:
+            return f"#0  {self.location(args=True, brief=True)}"
+        return self._frame_line(frame)
+
+    def _caller_line(self, frame, brief: bool = False) -> str:  # frame: unwind.Frame
+        """A caller's frame line as gdb prints it where ``finish`` returns to it:
+        ``0x... in fn () at /path/file.c:LINE`` (no ``0x... in`` at the start of a
+        line) and the source line."""
+        m = self.m
+        prefix = "" if m.lines.row_at(frame.pc) is not None else f"{frame.pc:#018x} in "
+        head = f"{prefix}{frame.function or '??'} ()"
+        row = m.lines.lookup(frame.pc)
+        if row is None:
+            return head
+        head += f" at {m.lines.gdb_path(row.file)}:{row.line}"
+        src = source_line(row.file, row.line)
+        return head if brief or src is None else f"{head}\n{row.line}\t{src}"
+
+    def _return_value(self, fn: str, value: int | None):  # -> drgn.Object | None
+        """``fn``'s return value typed by its C return type (None: void, unknown)."""
+        if value is None:
+            return None
+        import drgn
+        prog = self.m.program
+        try:
+            rtype = prog.function(fn).type_.type
+        except (LookupError, ValueError, drgn.BadDataError):
+            return drgn.Object(prog, prog.int_type("unsigned long", 8, False),
+                               value=value & ((1 << 64) - 1))
+        if rtype.unaliased_kind() == drgn.TypeKind.VOID:
+            return None
+        size = drgn.sizeof(rtype)
+        raw = value & ((1 << (8 * size)) - 1)
+        if rtype.unaliased_kind() in (drgn.TypeKind.INT, drgn.TypeKind.ENUM) and \
+                getattr(rtype.unaliased(), "is_signed", False) and raw >> (8 * size - 1):
+            raw -= 1 << (8 * size)
+        return drgn.Object(prog, rtype, value=raw)
+
+    # ------------------------------------------------------------------ gdb's info commands
+    def info_frame(self) -> str:
+        """gdb's ``info frame`` for the selected frame: its CFA, pc and saved pc,
+        the frame it was called by, its arguments and where its return address is."""
+        level = self.frame_level
+        frames = self.m.backtrace(max_frames=level + 2)
+        f = frames[level]
+        caller = frames[level + 1] if level + 1 < len(frames) else None
+        cfa = f.cfa or 0
+        row = self.m.lines.lookup(f.pc)
+        where = f" ({self.m.lines.gdb_path(row.file)}:{row.line})" if row is not None else ""
+        saved = f"; saved rip = {caller.pc:#x}" if caller is not None else ""
+        out = [f"Stack level {level}, frame at {cfa:#x}:",
+               f" rip = {f.pc:#x} in {f.function or '??'}{where}{saved}"]
+        if caller is not None:
+            out.append(f" called by frame at {caller.cfa or 0:#x}")
+        if level > 0:
+            out.append(f" caller of frame at {frames[level - 1].cfa or 0:#x}")
+        lang = "asm" if row is not None and row.file.endswith((".S", ".s")) else "c"
+        args = self._arglist(f.function) if level == 0 and f.function else ""
+        if level == 0 and f.function and self.m.symbols is not None:
+            hit = self.m.symbols.lookup(f.pc)
+            args = self._frame_args(f.function, hit is not None and hit[1] == 0)
+        out += [f" source language {lang}.",
+                f" Arglist at {cfa - 16:#x}, args: {args}",
+                f" Locals at {cfa - 16:#x}, Previous frame's sp is {cfa:#x}",
+                " Saved registers:",
+                f"  rip at {cfa - 8:#x}"]
+        return "\n".join(out)
+
+    def info_symbol(self, addr: int) -> str:
+        """gdb's ``info symbol ADDR``: ``kmalloc + 21 in section .text``."""
+        hit = self.m.symbols.lookup(addr) if self.m.symbols is not None else None
+        if hit is None:
+            return f"No symbol matches {addr:#x}."
+        sym, off = hit
+        section = self._section_of(sym.address)
+        name = sym.name if off == 0 else f"{sym.name} + {off}"
+        return f"{name} in section {section}"
+
+    def _section_of(self, addr: int) -> str:
+        """The kernel ELF section holding ``addr`` (read once per session)."""
+        if not hasattr(self, "_sections"):
+            from elftools.elf.elffile import ELFFile
+            spans: list[tuple[int, int, str]] = []
+            elf_path = getattr(getattr(self.m, "artifacts", None), "elf", None)
+            if elf_path is not None:
+                with open(elf_path, "rb") as fh:
+                    for sec in ELFFile(fh).iter_sections():
+                        if sec["sh_addr"] and sec["sh_flags"] & 2:  # SHF_ALLOC
+                            spans.append((sec["sh_addr"], sec["sh_size"], sec.name))
+            self._sections = spans
+        for start, size, name in self._sections:
+            if start <= addr < start + max(size, 1):
+                return name
+        return ".text"
+
+    def info_line(self, spec: str | None = None) -> str:
+        """gdb's ``info line [LOCATION]``: where the line's code starts and ends."""
+        m = self.m
+        pc = self.resolve(spec) if spec else self.frame_pc()
+        row = m.lines.lookup(pc)
+        if row is None:
+            return f"No line number information available for address {pc:#x}"
+        start = m.lines.address(row.file, row.line) if spec else row.address
+        end_at = m.lines.next_row_address(start)
+        path = m.lines.gdb_path(row.file)
+
+        def sym(a: int) -> str:
+            w = self.gdb_where(a)
+            return f"{a:#x} <{w}>" if w else f"{a:#x}"
+        end = f" and ends at {sym(end_at)}" if end_at is not None else ""
+        return f'Line {row.line} of "{path}" starts at address {sym(start)}{end}.'
+
+    def whatis(self, text: str) -> str:
+        """gdb's ``whatis EXPR|TYPE``: ``type = struct kmem_cache *`` (one level of
+        typedef unrolled for a type name, as gdb does)."""
+        from emu.kernel.gdbvalue import type_name
+        text = text.strip()
+        try:
+            t = self.m.program.type(text)
+        except (LookupError, ValueError, SyntaxError):
+            t = _register_type(self.m.program, text, self.evaluate(text)).type_
+        else:
+            import drgn
+            if t.kind == drgn.TypeKind.TYPEDEF:
+                t = t.type
+        return f"type = {type_name(t)}"
 
     def _go(self, run: Callable[[], object], reason: str, fn: str = "call") -> Stop:
         """Run ``run`` and describe how it ended.  A run selects frame 0; one that
@@ -755,10 +1108,9 @@ class DebugSession:
             value = run()
         except WatchpointHit as e:
             hit = e.hit
-            stop = Stop("watchpoint", self._lazy(lambda: self.location(args=True)),
-                        m.cpu.rip, self._number_of(e.breakpoint), hit)  # type: ignore[arg-type,union-attr]
-            stop.wrap(before=f"{hit.describe()}\n")  # type: ignore[attr-defined]
-            return stop
+            num = self._number_of(e.breakpoint)
+            return Stop("watchpoint", self._lazy(lambda: self._watch_stop_text(hit, num)),
+                        m.cpu.rip, num, hit)  # type: ignore[arg-type,union-attr]
         except KasanStop as e:  # stopped at the access KASAN reported (report on the console)
             r = e.report
             what = f"{'Write' if r.write else 'Read'} of size {r.size}" if r.size else "Free"  # type: ignore[attr-defined]
@@ -858,25 +1210,47 @@ class DebugSession:
             text = f"{row.line}\t{src}" if src is not None else f"{row.line}\tin {row.file}"
             if not show_frame and prefix == "":
                 return text
-        arglist = ""
-        if args and hit is not None and hit[1] == 0 and fn in m.symbols.params:
-            p = m.symbols.params.get(fn)
-            if p is not None:
-                regs = ("rdi", "rsi", "rdx", "rcx", "r8", "r9")
-                arglist = ", ".join(f"{name}={m.cpu.reg(r):#x}"  # type: ignore[union-attr]
-                                    for name, r in zip(p.names, regs, strict=False))
-        elif args and hit is not None:
-            arglist = self._arglist(fn)
+        arglist = self._frame_args(fn, hit[1] == 0) if args and hit is not None else ""
         head = f"{prefix}{fn} ({arglist})"
         if row is None:
             return head
-        head += f" at {row.file}:{row.line}"
+        head += f" at {m.lines.gdb_path(row.file)}:{row.line}"
         return head if brief else f"{head}\n{text}"
+
+    def _frame_args(self, fn: str, at_entry: bool) -> str:
+        """The argument list of frame 0's line, as gdb prints it: at the function's
+        first instruction from the argument registers and the C types, elsewhere
+        from the DWARF locations (:meth:`_arglist`)."""
+        if not at_entry:
+            return self._arglist(fn)
+        import drgn
+
+        from emu.kernel.gdbvalue import frame_arg
+        m = self.m
+        try:
+            ftype = m.program.function(fn).type_
+        except (LookupError, ValueError, drgn.BadDataError):
+            ftype = None
+        regs = ("rdi", "rsi", "rdx", "rcx", "r8", "r9")
+        if ftype is None:  # an alias (alloc_pages for __alloc_pages): DWARF's locations
+            return self._arglist(fn)
+        out = []
+        for param, r in zip(ftype.parameters, regs, strict=False):
+            obj = drgn.Object(m.program, param.type, value=m.cpu.reg(r) & ((1 << 64) - 1))  # type: ignore[union-attr]
+            out.append(f"{param.name}={frame_arg(obj, self.gdb_where)}")
+        return ", ".join(out)
+
+    def gdb_where(self, addr: int) -> str | None:
+        """``kmalloc+21``: a kernel symbol and decimal offset as gdb shows ``<...>``."""
+        hit = self.m.symbols.lookup(addr) if self.m.symbols is not None else None
+        if hit is None:
+            return None
+        return hit[0].name if hit[1] == 0 else f"{hit[0].name}+{hit[1]}"
 
     def _arglist(self, fn: str) -> str:
         """``s=0xffff888..., size=<optimized out>``: frame 0's own parameters where
         the DWARF location lists say they are."""
-        from emu.kernel.scope import short_value
+        from emu.kernel.gdbvalue import frame_arg
         try:
             own = [v for v in self.m.frame_variables(0) if v.argument and not v.inlined]
         except KmemuError:
@@ -891,14 +1265,15 @@ class DebugSession:
             if v is None:
                 return f"{n}=<optimized out>"
             if v.value.absent_ and v.at_entry is not None:  # gdb: name@entry=value
-                return f"{n}@entry={short_value(v.at_entry)}"
-            return f"{n}={short_value(v.value)}"
+                return f"{n}@entry={frame_arg(v.at_entry, self.gdb_where)}"
+            return f"{n}={frame_arg(v.value, self.gdb_where)}"
 
         return ", ".join(arg(n) for n in names)
 
     def backtrace(self, limit: int = 64) -> str:
-        from emu.kernel.unwind import format_backtrace
-        return format_backtrace(self.m.backtrace(max_frames=limit))
+        """gdb's ``bt``: one frame line a frame (see :meth:`_frame_line`)."""
+        frames = self.m.backtrace(max_frames=limit)
+        return "".join(self._frame_line(f) + "\n" for f in frames)
 
     def frame_pc(self) -> int:
         """The selected frame's pc (a return address above frame 0)."""
@@ -977,18 +1352,18 @@ class DebugSession:
             if rest:
                 raise BadArgument("modules takes no arguments")
             return self.modules_text()
-        if cmd in ("pt", "whatis"):
+        if cmd in ("pt", "identify"):
             if len(rest) != 1:
                 raise BadArgument(f"usage: {cmd} ADDR")
             addr = self.value_of(rest[0])
-            return (m.pt(addr) if cmd == "pt" else m.whatis(addr)).rstrip("\n")
+            return (m.pt(addr) if cmd == "pt" else m.identify(addr)).rstrip("\n")
         if cmd == "call":
             if not rest:
                 raise BadArgument("usage: call FUNC [ARGS...]")
             return self.queue_call(rest[0], rest[1:])
         raise BadArgument(f"unknown monitor command {cmd!r}; known: buddyinfo, slabinfo, "
                           "slabtop, vmallocinfo, zoneinfo, pagetypeinfo, modules, pt ADDR, "
-                          "whatis ADDR, call FUNC ARGS...")
+                          "identify ADDR, call FUNC ARGS...")
 
     def modules_text(self) -> str:
         """Each loaded module as /proc/modules shows it, then the gdb command that
@@ -1004,6 +1379,31 @@ class DebugSession:
         return "\n".join(out)
 
 
+#: gdb's types for registers printed bare: ``p $rip`` is a code pointer, ``p $rsp`` a
+#: data pointer, the other general registers ``long``.
+_CODE_REGS, _DATA_REGS = ("rip", "pc"), ("rsp", "sp", "rbp", "fp")
+
+
+def _register_type(prog, text: str, obj):  # prog: drgn.Program, obj: drgn.Object
+    """``obj`` with gdb's type when ``text`` is a bare register (``$rip``, ``$rsp``,
+    ``$rax``), else ``obj`` itself."""
+    import drgn
+    m_ = re.fullmatch(r"\s*\$([a-z][a-z0-9]*)\s*", text)
+    if m_ is None:
+        return obj
+    name = m_.group(1)
+    value = int(obj.value_()) & ((1 << 64) - 1)
+    if name in _CODE_REGS:
+        code = prog.function_type(prog.void_type(), (), True)
+        return drgn.Object(prog, prog.pointer_type(code), value=value)
+    if name in _DATA_REGS:
+        return drgn.Object(prog, prog.pointer_type(prog.void_type()), value=value)
+    if re.fullmatch(r"r(?:[a-d]x|[sd]i|\d+)", name):
+        signed = value - ((value >> 63) << 64)
+        return drgn.Object(prog, prog.int_type("long", 8, True), value=signed)
+    return obj
+
+
 def _existing(table: dict, numbers: list[int] | None, what: str) -> list[int]:
     """``numbers`` (all of ``table`` for None), after checking each is there: a bad
     one changes nothing."""
@@ -1012,6 +1412,18 @@ def _existing(table: dict, numbers: list[int] | None, what: str) -> list[int]:
     if missing is not None:
         raise SessionError(f"no {what} number {missing}")
     return nums
+
+
+def _gdb_error(e: Exception) -> str:
+    """An evaluation error in gdb's words where gdb has them."""
+    text = first_line_of(e)
+    return re.sub(r"^cannot access memory at (0x[0-9a-f]+).*",
+                  r"Cannot access memory at address \1", text)
+
+
+def first_line_of(e: Exception) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
 
 
 def _memory_error(e: Exception) -> bool:

@@ -203,8 +203,11 @@ def _one_line(call: SuspendedCall, over: bool, forward_only: bool) -> LineEntry 
                     f"(at {m.symbolize(cpu.rip)})")
 
 
-def until(call: SuspendedCall, where: str | int | None = None) -> LineEntry | None:
-    """gdb's ``until`` / ``until LOCATION`` (see :meth:`SuspendedCall.until`)."""
+def until(call: SuspendedCall, where: str | int | None = None,
+          anywhere: bool = False) -> LineEntry | None:
+    """gdb's ``until`` / ``until LOCATION`` (see :meth:`SuspendedCall.until`);
+    ``anywhere``: gdb's ``advance LOCATION``, which stops at LOCATION in any frame
+    (a recursive call too), or where the current function returns."""
     if where is None:
         return step_line(call, over=True, forward_only=True)
     m = call.machine
@@ -218,7 +221,8 @@ def until(call: SuspendedCall, where: str | int | None = None) -> LineEntry | No
                         condition=lambda mm: mm.cpu.reg("rsp") >= frames[0].cfa)  # type: ignore[union-attr]
     # gdb: a LOCATION in the current function counts only in this frame (or a caller),
     # not in a recursive call; one in another function counts wherever it is reached
-    cfa = frames[0].cfa if _function(m, target) == _function(m, m.cpu.rip) else None  # type: ignore[union-attr]
+    same = not anywhere and _function(m, target) == _function(m, m.cpu.rip)  # type: ignore[union-attr]
+    cfa = frames[0].cfa if same else None
 
     def this_frame(mm: Machine) -> bool:
         here = mm.backtrace(max_frames=1)[0].cfa

@@ -58,11 +58,18 @@ class Insn:
     line: Any = None
     current: bool = False
     is_branch: bool = False  # jumps, calls, returns
+    att: bool = False  # laid out as gdb prints it (either flavor; objdump's operand style)
 
     @property
     def text(self) -> str:
-        """``test rdi, rdi`` / ``je 0xffffffff80101be0 <kmalloc+112>``."""
-        out = f"{self.mnemonic} {self.operands}".rstrip()
+        """``test rdi, rdi`` / ``je 0xffffffff80101be0 <kmalloc+112>`` (Intel);
+        ``test   %rdi,%rdi`` (AT&T: the mnemonic in a 6-column field, as gdb)."""
+        if self.att:
+            out = f"{self.mnemonic:<6} {self.operands}".rstrip()
+            if self.comment.startswith("#"):
+                return f"{out}        {self.comment}"
+        else:
+            out = f"{self.mnemonic} {self.operands}".rstrip()
         return f"{out} {self.comment}" if self.comment else out
 
 
@@ -82,19 +89,44 @@ def _where_fn(symbolize: Symbolize | Any) -> Callable[[int], str | None]:
     return where_ps
 
 
-def _cs():  # -> capstone.Cs, one per process (detail on, Intel syntax)
-    global _MD
-    if _MD is None:
+def _cs(flavor: str = "intel"):  # -> capstone.Cs, one per process and syntax (detail on)
+    md = _MD.get(flavor)
+    if md is None:
         import capstone
 
         md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
         md.detail = True
-        md.syntax = capstone.CS_OPT_SYNTAX_INTEL
-        _MD = md
-    return _MD
+        md.syntax = (capstone.CS_OPT_SYNTAX_ATT if flavor == "att"
+                     else capstone.CS_OPT_SYNTAX_INTEL)
+        _MD[flavor] = md
+    return md
 
 
-_MD = None
+_MD: dict[str, Any] = {}
+FLAVORS = ("att", "intel")  # gdb's `set disassembly-flavor`
+
+# AT&T mnemonics whose size suffix objdump (and so gdb) leaves out when a register
+# operand gives the size; capstone always writes it.
+_SUFFIXED = re.compile(
+    r"(mov|add|sub|and|or|xor|cmp|test|lea|shr|shl|sar|sal|rol|ror|inc|dec|neg|not|imul|mul|"
+    r"div|idiv|bsr|bsf|bt|bts|btr|btc|xchg|adc|sbb|cmov[a-z]+|xadd|cmpxchg|popcnt|tzcnt|lzcnt)"
+    r"[bwlq]")
+_STACK = re.compile(r"(call|ret|push|pop|jmp|leave|iret|sysret|lret|enter)q")
+
+
+def att_layout(mnemonic: str, operands: str) -> tuple[str, str]:
+    """capstone's AT&T text as objdump prints it: ``testq %rdi, %rdi`` ->
+    ``("test", "%rdi,%rdi")``, ``(%rax, %rax)`` -> ``(%rax,%rax,1)``."""
+    ops = operands.replace(", ", ",")
+    ops = re.sub(r"\((%\w+),(%\w+)\)", r"(\1,\2,1)", ops)
+    ops = re.sub(r"\$(-?)(\d+)(?![\dxa-f])", lambda m: f"${m[1]}{int(m[2]):#x}", ops)
+    ops = re.sub(r"(^|,)(-?)(\d+)\(", lambda m: f"{m[1]}{m[2]}{int(m[3]):#x}(", ops)
+    if m := _STACK.fullmatch(mnemonic):
+        if mnemonic != "pushq" or "$" not in ops:
+            mnemonic = m.group(1)
+    elif _SUFFIXED.fullmatch(mnemonic) and re.search(r"(^|,)%", ops):
+        mnemonic = mnemonic[:-1]
+    return mnemonic, ops
 
 
 def _annotate(insn: Any, where: Callable[[int], str | None]
@@ -138,13 +170,16 @@ def _annotate(insn: Any, where: Callable[[int], str | None]
 
 
 def disassemble(code: bytes, address: int, symbolize: Symbolize | Any, lines: Any = None,
-                count: int | None = None, mark: int | None = None) -> list[Insn]:
+                count: int | None = None, mark: int | None = None,
+                flavor: str | None = None) -> list[Insn]:
     """Decode ``code`` (bytes read at kernel address ``address``).
 
     ``symbolize`` is ``Symbols.symbolize`` (``addr -> "kmalloc+0x19/0xe9"``) or a
     :class:`emu.kernel.symbols.Symbols`; ``lines`` a
     :class:`emu.kernel.lines.LineTable` (``lookup``) or None; ``count`` stops after
-    that many instructions; ``mark`` is the address to flag ``current`` (rip).
+    that many instructions; ``mark`` is the address to flag ``current`` (rip);
+    ``flavor`` is gdb's ``disassembly-flavor``, ``"intel"`` or ``"att"``, laid out as
+    gdb prints it (None: capstone's own Intel text).
 
     >>> code = m.read_virt(m.symbol("kmalloc"), 16)                             # doctest: +SKIP
     >>> [i.text for i in disassemble(code, m.symbol("kmalloc"), m.symbolize)][:2]  # doctest: +SKIP
@@ -154,8 +189,12 @@ def disassemble(code: bytes, address: int, symbolize: Symbolize | Any, lines: An
         raise BadArgument(f"instruction count must be >= 0, got {count}")
     if not 0 <= address <= U64:
         raise BadArgument(f"address must be a 64-bit value, got {address:#x}")
+    if flavor is not None and flavor not in FLAVORS:
+        raise BadArgument(f"disassembly flavor must be one of {', '.join(FLAVORS)}, got "
+                          f"{flavor!r}")
     where = _where_fn(symbolize)
-    md = _cs()
+    md = _cs(flavor or "intel")
+    gdb = flavor is not None
     out: list[Insn] = []
     pos = 0
 
@@ -167,8 +206,14 @@ def disassemble(code: bytes, address: int, symbolize: Symbolize | Any, lines: An
             if full():
                 break
             comment, targets, branch = _annotate(insn, where)
-            out.append(_insn(insn.address, bytes(insn.bytes), insn.mnemonic, insn.op_str,
-                             where, lines, mark, comment, targets, branch))
+            mnemonic, ops = insn.mnemonic, insn.op_str
+            if flavor == "att":
+                mnemonic, ops = att_layout(mnemonic, ops)
+            elif gdb:
+                ops = ops.replace(", ", ",").replace(" ptr ", " PTR ")
+                ops = re.sub(r"\b(byte|word|dword|qword|xmmword) PTR", lambda m: m[0].upper(), ops)
+            out.append(_insn(insn.address, bytes(insn.bytes), mnemonic, ops,
+                             where, lines, mark, comment, targets, branch, gdb))
             pos += insn.size
         if pos < len(code) and not full():  # capstone stopped: an undecodable byte
             out.append(_insn(address + pos, code[pos:pos + 1], "(bad)", "", where, lines,
@@ -179,14 +224,14 @@ def disassemble(code: bytes, address: int, symbolize: Symbolize | Any, lines: An
 
 def _insn(addr: int, raw: bytes, mnemonic: str, operands: str, where: Callable[[int], str | None],
           lines: Any, mark: int | None, comment: str = "", targets: tuple[int, ...] = (),
-          branch: bool = False) -> Insn:
+          branch: bool = False, att: bool = False) -> Insn:
     line = None
     if lines is not None:
         row = lines.lookup(addr)
         if row is not None and row.address == addr:
             line = row
     return Insn(addr, len(raw), raw, mnemonic, operands, where(addr), comment, targets, line,
-                addr == mark, branch)
+                addr == mark, branch, att)
 
 
 def function_extent(symbols: Any, where: str | int) -> tuple[int, int]:
@@ -217,23 +262,29 @@ def function_extent(symbols: Any, where: str | int) -> tuple[int, int]:
 
 def disassemble_function(read_virt: Callable[[int, int], bytes], symbols: Any,
                          where: str | int, lines: Any = None,
-                         mark: int | None = None) -> list[Insn]:
+                         mark: int | None = None, flavor: str | None = None) -> list[Insn]:
     """gdb's ``disas FUNC``: the whole function named by ``where`` (a name or an address
     inside it), read with ``read_virt(va, n)`` (live memory, or the ELF's bytes)."""
     start, size = function_extent(symbols, where)
-    return disassemble(read_virt(start, size), start, symbols, lines, mark=mark)
+    return disassemble(read_virt(start, size), start, symbols, lines, mark=mark, flavor=flavor)
 
 
-def format_insn(i: Insn, *, show_bytes: bool = False) -> str:
-    """``=> 0xffffffff80101b70 <kmalloc+0>:\\ttest rdi, rdi`` (see :func:`format_disassembly`)."""
+def format_insn(i: Insn, *, show_bytes: bool = False, function: str | None = None) -> str:
+    """``=> 0xffffffff80101b70 <kmalloc+0>:\\ttest rdi, rdi`` (see :func:`format_disassembly`);
+    inside ``function`` (gdb's ``disassemble``) the place is ``<+25>``; else gdb's
+    ``x/i`` form, ``<kmalloc+25>`` and ``<kmalloc>`` at offset 0."""
     head = "=> " if i.current else "   "
     where = f" <{i.where}>" if i.where else ""
+    if i.att and i.where:
+        name, _, off = i.where.rpartition("+")
+        where = f" <+{off}>" if function is not None and name == function else \
+            f" <{name}>" if off == "0" else where
     raw = f"{i.raw.hex(' '):<24} " if show_bytes else ""
     return f"{head}{i.address:#018x}{where}:\t{raw}{i.text}"
 
 
 def format_disassembly(insns: list[Insn], *, show_bytes: bool = False,
-                       show_lines: bool = True) -> str:
+                       show_lines: bool = True, function: str | None = None) -> str:
     """gdb's ``disas`` / ``x/i`` text, one instruction a line::
 
         kmalloc.c:103
@@ -251,5 +302,5 @@ def format_disassembly(insns: list[Insn], *, show_bytes: bool = False,
         if show_lines and i.line is not None and (i.line.file, i.line.line) != last:
             out.append(f"{i.line.file}:{i.line.line}")
             last = (i.line.file, i.line.line)
-        out.append(format_insn(i, show_bytes=show_bytes))
+        out.append(format_insn(i, show_bytes=show_bytes, function=function))
     return "\n".join(out) + ("\n" if out else "")

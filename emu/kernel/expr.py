@@ -486,7 +486,9 @@ class Evaluator:
         return self.obj(literal_type(n.value, n.text, n.op == "dec"), n.value)
 
     def ev_char(self, n: Node) -> Any:
-        return self.int_(n.value)
+        """A character literal is a ``char``, as gdb types it (``p 'a'``: ``97 'a'``)."""
+        value = int(n.value) & 0xFF
+        return self.obj("char", value - 256 if value > 127 else value)
 
     def ev_reg(self, n: Node) -> Any:
         if n.text.isdigit():
@@ -532,7 +534,7 @@ class Evaluator:
         sym = getattr(self.symbols, "by_name", {}).get(n.text) if self.symbols else None
         if sym is not None:  # in the ELF symbol table but not in DWARF (assembly, labels)
             return self.drgn.Object(self.prog, self.type("void"), address=sym.address)
-        raise self.fail(f"no symbol {n.text!r} in the kernel", n)
+        raise ExprError(f'No symbol "{n.text}" in current context.', n.col)  # gdb's words
 
     def ev_member(self, n: Node) -> Any:
         assert n.a is not None

@@ -10,6 +10,7 @@ Layer 4 (``emu.kernel``).
 from __future__ import annotations
 
 import bisect
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,7 @@ class LineEntry:
 
 
 #: Names the shape of the saved rows (load_on_disk): change it with LineEntry or _read.
-_LINES_VERSION = "lines-1"
+_LINES_VERSION = "lines-1+paths"
 
 
 class LineTable:
@@ -62,6 +63,8 @@ class LineTable:
             depth += edges[a]
             self._inline_depth.append(depth)
         self.by_line: dict[tuple[str, int], int] = {}
+        self.paths: dict[str, str] = {}  # file as in the rows -> gdb's path (gdb_path)
+        self.inline_entries: Counter[int] = Counter()  # pc -> inlined ranges starting there
         for r in self.rows:
             key = (Path(r.file).name, r.line)
             if key not in self.by_line or r.address < self.by_line[key]:
@@ -76,29 +79,38 @@ class LineTable:
         from emu.kernel.filecache import load_on_disk
 
         what = "lines-full" if full_paths else "lines"
-        rows, other, inlined = load_on_disk(
+        rows, other, inlined, paths, entries = load_on_disk(
             Path(elf_path), what, _LINES_VERSION, lambda p: cls._read(p, full_paths))
-        return cls(rows, other, inlined)
+        table = cls(rows, other, inlined)
+        table.paths = paths
+        table.inline_entries = Counter(entries)
+        return table
 
     @staticmethod
-    def _read(elf_path: Path, full_paths: bool) -> tuple[list, list, list]:
-        """(statement rows, other rows, inlined ranges) of one ELF."""
+    def _read(elf_path: Path, full_paths: bool) -> tuple[list, list, list, dict, list]:
+        """(statement rows, other rows, inlined ranges, file paths by name, inlined
+        entry addresses) of one ELF."""
         rows: list[LineEntry] = []
         other: list[LineEntry] = []
+        paths: dict[str, str] = {}
         with Path(elf_path).open("rb") as f:
             elf = ELFFile(f)
             if not elf.has_dwarf_info():
-                return [], [], []
+                return [], [], [], {}, []
             dwarf = elf.get_dwarf_info()
-            inlined = _inlined_ranges(dwarf)
+            per_die = _inlined_ranges(dwarf)
+            inlined = [r for ranges in per_die for r in ranges]
+            entries = [lo for lo, hi in inlined if lo < hi]
             for cu in dwarf.iter_CUs():
                 lp = dwarf.line_program_for_CU(cu)
                 if lp is None:
                     continue
                 files = lp["file_entry"]
                 ver5 = lp.header["version"] >= 5
-                names = [_file_name(lp, f, ver5) if full_paths else f.name.decode()
-                         for f in files]
+                full = [_file_name(lp, f, ver5) for f in files]
+                names = full if full_paths else [f.name.decode() for f in files]
+                for name, path in zip(names, full, strict=True):
+                    paths.setdefault(name, path)
                 for entry in lp.get_entries():
                     st = entry.state
                     if st is None or st.end_sequence:
@@ -108,14 +120,23 @@ class LineTable:
                         continue
                     row = LineEntry(st.address, names[idx], st.line)
                     (rows if st.is_stmt else other).append(row)
-        return rows, other, inlined
+        return rows, other, inlined, paths, entries
 
     @classmethod
     def combined(cls, tables: list[LineTable]) -> LineTable:
         """One table over several (the kernel's and each loaded module's)."""
-        return cls([r for t in tables for r in t.rows],
-                   [r for t in tables for r in t.other_rows],
-                   [r for t in tables for r in t.inlined])
+        table = cls([r for t in tables for r in t.rows],
+                    [r for t in tables for r in t.other_rows],
+                    [r for t in tables for r in t.inlined])
+        for t in tables:
+            table.paths.update({k: v for k, v in t.paths.items() if k not in table.paths})
+            table.inline_entries.update(t.inline_entries)
+        return table
+
+    def gdb_path(self, file: str) -> str:
+        """``file`` as gdb prints it in frame lines: joined with the directory the
+        DWARF line table names (``/work/main/kernel/kmalloc.c``)."""
+        return self.paths.get(file, file)
 
     def inline_depth(self, address: int) -> int:
         """How many inlined function bodies ``address`` is inside (0: the function's own
@@ -139,6 +160,12 @@ class LineTable:
         """The source line an address belongs to (statement or not)."""
         i = bisect.bisect_right(self._all_addrs, address) - 1
         return self._all[i] if i >= 0 else None
+
+    def next_row_address(self, address: int) -> int | None:
+        """Where the next line-table row (statement or not) after ``address`` starts:
+        the end of ``address``'s row, as gdb's ``info line`` says."""
+        i = bisect.bisect_right(self._all_addrs, address)
+        return self._all_addrs[i] if i < len(self._all_addrs) else None
 
     def row_at(self, address: int) -> LineEntry | None:
         """The row that starts exactly at ``address`` (a statement boundary), if any."""
@@ -194,9 +221,8 @@ def die_ranges(die, range_lists, base: int) -> list[tuple[int, int]]:
     return out
 
 
-def _inlined_ranges(dwarf) -> list[tuple[int, int]]:  # dwarf: elftools DWARFInfo
-    """[lo, hi) address ranges of every DW_TAG_inlined_subroutine."""
+def _inlined_ranges(dwarf) -> list[list[tuple[int, int]]]:  # dwarf: elftools DWARFInfo
+    """The [lo, hi) address ranges of each DW_TAG_inlined_subroutine."""
     range_lists = dwarf.range_lists()
-    return [r for cu in dwarf.iter_CUs() for die in cu.iter_DIEs()
-            if die.tag == "DW_TAG_inlined_subroutine"
-            for r in die_ranges(die, range_lists, cu_base(cu))]
+    return [die_ranges(die, range_lists, cu_base(cu)) for cu in dwarf.iter_CUs()
+            for die in cu.iter_DIEs() if die.tag == "DW_TAG_inlined_subroutine"]

@@ -147,15 +147,17 @@ def _kind(obj: Any) -> str:
     return kind.name if hasattr(kind, "name") else str(kind)
 
 
-def format_variable(v: Variable, hex: bool = False) -> str:  # noqa: A002 - gdb's /x
-    """``name = value`` as gdb's ``info locals`` prints it (one line for scalars)."""
-    from emu.kernel.expr import format_value
+def format_variable(v: Variable, hex: bool = False,  # noqa: A002 - gdb's /x
+                    where: Any = None) -> str:
+    """``name = value`` as gdb's ``info locals`` prints it (one line for scalars);
+    ``where(addr)`` names the kernel symbol a pointer points at (``<kmemu_banner>``)."""
+    from emu.kernel.gdbvalue import format_value
 
     if v.value.absent_ and v.at_entry is not None:
-        return f"{v.name}@entry = {format_value(v.at_entry, hex=hex)}"
+        return f"{v.name}@entry = {format_value(v.at_entry, hex=hex, top=False, where=where)}"
     if v.value.absent_:
         return f"{v.name} = <optimized out>"
-    return f"{v.name} = {format_value(v.value, hex=hex)}"
+    return f"{v.name} = {format_value(v.value, hex=hex, top=False, where=where)}"
 
 
 def short_value(obj: Any) -> str:

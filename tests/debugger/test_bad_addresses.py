@@ -35,7 +35,7 @@ def test_parse_address_refuses_what_does_not_fit_in_64_bits() -> None:
             parse_address(bad)
 
 
-@pytest.mark.parametrize("line", [f"x/2xg {HUGE}", f"whatis {HUGE}", f"pt {HUGE}",
+@pytest.mark.parametrize("line", [f"x/2xg {HUGE}", f"identify {HUGE}", f"pt {HUGE}",
                                   f"watch *{HUGE}", f"x/s {HUGE}", f"disassemble {HUGE},+4"])
 def test_repl_refuses_an_address_over_64_bits(run: Run, line: str) -> None:  # noqa: F811
     one_error(run(line), "is not a 64-bit value")
@@ -52,7 +52,7 @@ def test_an_expression_over_64_bits_is_refused_too(run: Run) -> None:  # noqa: F
 
 def test_monitor_refuses_an_address_over_64_bits(machine: Machine) -> None:
     p = Protocol(MachineTarget(DebugSession(machine)))
-    for cmd in (f"whatis {HUGE}", f"pt {HUGE}"):
+    for cmd in (f"identify {HUGE}", f"pt {HUGE}"):
         out = bytes.fromhex(p.handle(b"qRcmd," + cmd.encode().hex().encode()).decode()).decode()
         assert out.startswith("error: address") and "not a 64-bit value" in out, out
 

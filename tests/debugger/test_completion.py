@@ -30,7 +30,7 @@ def comp() -> Completer:
     ("p ", "kmalloc", ["kmalloc", "kmalloc_caches"]),
     ("p ", "$rs", ["$rsi", "$rsp"]),
     ("x/4xg ", "$ri", ["$rip"]),
-    ("whatis ", "zo", ["zones"]),
+    ("identify ", "zo", ["zones"]),
     ("restore ", "b", ["before"]),
     ("next ", "", []),
     ("frobnicate ", "k", []),

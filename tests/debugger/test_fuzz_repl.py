@@ -136,7 +136,7 @@ def test_random_repl_sessions_then_a_real_gdb_session(machine: Machine) -> None:
 
 
 @pytest.mark.parametrize("line", [
-    "irq 0xec", "x/2xg 0x1ffff888000100000", "whatis 0x1ffff888000100000",
+    "irq 0xec", "x/2xg 0x1ffff888000100000", "identify 0x1ffff888000100000",
     "pt 0xdead000000000000", "watch *(char (*)[1099511627776])0xffff888000000000",
     "watch *(char (*)[4194304])0xffff888000000000", "call kmalloc 0x1ffff888000100000 GFP_KERNEL",
 ])

@@ -45,19 +45,19 @@ def one_error(text: str, fragment: str) -> None:
 
 
 def test_break_call_finish_and_whatis_the_result(run: Run) -> None:
-    assert re.fullmatch(r"Breakpoint 1 at 0xffffffff[0-9a-f]+: file kmalloc\.c, line \d+\.\n",
+    assert re.fullmatch(r"Breakpoint 1 at 0xffffffff[0-9a-f]+: file \S*kmalloc\.c, line \d+\.\n",
                         run("break kmalloc"))
     stop = run("call kmalloc 64 GFP_KERNEL")
-    assert re.match(r"Breakpoint 1, kmalloc \(size=0x40, gfp=0xcc0\) at kmalloc\.c:\d+\n\d+\t",
+    assert re.match(r"Breakpoint 1, kmalloc \(size=64, gfp=3264\) at \S*kmalloc\.c:\d+\n\d+\t",
                     stop), stop
-    assert re.match(r"#0  0x[0-9a-f]+ in kmalloc\+0x0/0x[0-9a-f]+ at kmalloc\.c:\d+\n#1 .*"
-                    r"kmemu_call_return", run("bt"))
+    assert re.match(r"#0  kmalloc \(size=64, gfp=3264\) at \S*kmalloc\.c:\d+\n#1 .*"
+                    r"kmemu_call_return \(\)", run("bt"))
     done = run("finish")
     ptr = int(re.search(r"kmalloc\(\) returned (0x[0-9a-f]+)", done).group(1), 16)
     assert run.repl.value == ptr
-    what = run("whatis $")
+    what = run("identify $")
     assert what.startswith(f"{ptr:#x}: direct map") and "kmalloc-64 object" in what
-    assert run("p/x $") == f"$1 = (unsigned long){ptr:#x}\n"
+    assert run("p/x $") == f"$2 = {ptr:#x}\n"  # finish put the value in $1
     assert run.repl.failures == 0
 
 
@@ -74,7 +74,7 @@ def test_errors_are_one_line_and_the_session_goes_on(run: Run) -> None:
     one_error(run("call kmalloc 64 GFP_BOGUS"), "GFP_BOGUS")
     one_error(run("watch 1 + 2"), "cannot watch")
     one_error(run("delete 42"), "no breakpoint number 42")
-    one_error(run("whatis $"), "'$' is the value the last call")
+    one_error(run("identify $"), "'$' is the value the last call")
     one_error(run("restore nope"), "no snapshot named 'nope'")
     one_error(run("disas no_such_function"), "no_such_function")
     one_error(run("list no_such_function"), "no_such_function")
@@ -101,10 +101,11 @@ def test_step_next_stepi_nexti_until(run: Run) -> None:
     first = run("next")
     assert re.fullmatch(r"\d+\t.*\n", first)
     line = run("stepi")
-    assert re.match(r"0x[0-9a-f]+ in kmalloc \([^)]*\) at kmalloc\.c:\d+\n", line) or \
+    assert re.match(r"0x[0-9a-f]+ in kmalloc \([^)]*\) at \S*kmalloc\.c:\d+\n", line) or \
         re.fullmatch(r"\d+\t.*\n", line)
     assert re.fullmatch(r"\d+\t.*\n", run("until"))
-    assert re.match(r"__kmalloc_cache \(.*\) at slab\.c:\d+\n\d+\t", run("until __kmalloc_cache"))
+    assert re.match(r"__kmalloc_cache \(.*\) at \S*slab\.c:\d+\n\d+\t",
+                    run("until __kmalloc_cache"))
     assert "returned" in run("continue")
     assert run.repl.failures == 0
 
@@ -149,10 +150,10 @@ def test_examine_and_disassemble_and_list(run: Run, machine: Machine) -> None:
     run("call kmalloc 64 GFP_KERNEL")
     rip = machine.cpu.rip
     x = run("x/4i $rip")
-    assert x.startswith(f"=> {rip:#018x} <kmalloc+0>:\t") and len(x.splitlines()) == 4
+    assert x.startswith(f"=> {rip:#018x} <kmalloc>:\t") and len(x.splitlines()) == 4
     dis = run("disas")
     assert dis.startswith("Dump of assembler code for function kmalloc:\n")
-    assert f"=> {rip:#018x} <kmalloc+0>:" in dis and dis.endswith("End of assembler dump.\n")
+    assert f"=> {rip:#018x} <+0>:" in dis and dis.endswith("End of assembler dump.\n")
     rng = run(f"disas {rip:#x},+8")
     assert rng.startswith(f"Dump of assembler code from {rip:#x} to {rip + 8:#x}:")
     stack = run("x/2xg $rsp")
@@ -172,14 +173,14 @@ def test_info_print_ptype_and_views(run: Run, machine: Machine) -> None:
     regs = run("info registers rip rsp")
     assert regs.startswith(f"rip            {machine.cpu.rip:#x}") and "rsp" in regs
     free = int(machine.var("zones")[1].free_area[10].nr_free)
-    assert run("p zones[1].free_area[10].nr_free") == f"$1 = (u64){free}\n"
-    assert run("p/x zones[1].free_area[10].nr_free") == f"$2 = (u64){free:#x}\n"
+    assert run("p zones[1].free_area[10].nr_free") == f"$1 = {free}\n"
+    assert run("p/x zones[1].free_area[10].nr_free") == f"$2 = {free:#x}\n"
     buddy = run("buddyinfo")
     assert re.search(rf"zone\s+DMA32(\s+\d+){{10}}\s+{free}\s*$", buddy, re.M), buddy
     assert run("ptype struct kmem_cache").startswith("type = struct kmem_cache {")
     assert run("ptype zones[1].free_area[0].nr_free") == "type = unsigned long long\n"
     assert "PGD" in run("pt zones")
-    assert "zones" in run("whatis &zones[1]")
+    assert "zones" in run("identify &zones[1]")
     for view in ("slabinfo", "slabtop", "zoneinfo", "pagetypeinfo"):
         assert run(view).strip(), view
     assert run("vmallocinfo") == ""  # no area at boot
@@ -196,7 +197,7 @@ def test_watch_tbreak_and_conditions(run: Run) -> None:
     assert run("watch kmalloc_caches[0][6]->cpu_slab.alloc_fast") == \
         "Hardware watchpoint 1: kmalloc_caches[0][6]->cpu_slab.alloc_fast\n"
     stop = run("call kmalloc 64 GFP_KERNEL")
-    old, new = (int(v, 16) for v in re.search(r"Old value = (0x\w+)\nNew value = (0x\w+)",
+    old, new = (int(v) for v in re.search(r"Old value = (\d+)\nNew value = (\d+)",
                                                 stop).groups())
     assert new == old + 1
     assert "returned" in run("continue")
@@ -257,8 +258,8 @@ def test_kernel_output_is_shown(run: Run) -> None:
     assert run.repl.failures == 0
 
 
-INSPECT = st.sampled_from(["p ", "p/x ", "x/2xg ", "x/3i ", "x/s ", "whatis ", "pt ", "ptype ",
-                           "list ", "disas ", "info registers ", "break ", "watch "])
+INSPECT = st.sampled_from(["p ", "p/x ", "x/2xg ", "x/3i ", "x/s ", "whatis ", "identify ", "pt ",
+                           "ptype ", "list ", "disas ", "info registers ", "break ", "watch "])
 EXPR = st.text(alphabet=st.sampled_from(list("zones[1].free_area->nr_free*&()+-0x12$rsp "
                                              "kmalloc_caches'\"\\/%<>!~,:")), max_size=30)
 
@@ -309,19 +310,19 @@ def test_locals_args_and_frame_selection(run: Run, tmp_path) -> None:
     run("step")
     assert "slab" in complete("p ", "sla")  # ___slab_alloc's local variable
     args = run("info args")
-    assert re.fullmatch(r"s = \(struct kmem_cache \*\)0xffff888[0-9a-f]+\ngfp = \(gfp_t\)3264\n",
+    assert re.fullmatch(r"s = 0xffff888[0-9a-f]+\ngfp = 3264\n",
                         args), args
     local = run("info locals")
-    assert re.search(r"^c = \(struct kmem_cache_cpu \*\)0x", local, re.M)
+    assert re.search(r"^c = 0x", local, re.M)
     assert re.search(r"^object = <optimized out>$", local, re.M), local
-    assert run("p s->object_size") == "$1 = (u32)64\n"
+    assert run("p s->object_size") == "$1 = 64\n"
     up = run("up")
-    assert re.match(r"#1  0x[0-9a-f]+ in __kmalloc_cache\+0x[0-9a-f]+/0x[0-9a-f]+ at slab\.c:\d+"
-                    r"\n\d+\t", up), up
-    assert run("p size") == "$2 = (u64)64\n"
+    assert re.match(r"#1  0x[0-9a-f]+ in __kmalloc_cache \(s=0x[0-9a-f]+, gfp=3264, size=64, "
+                    r"caller=\d+\) at \S*slab\.c:\d+\n\d+\t", up), up
+    assert run("p size") == "$2 = 64\n"
     assert run("frame").startswith("#1  ")
     # the selected frame's registers, source and code, as gdb shows them
-    line = int(re.search(r"at slab\.c:(\d+)", up).group(1))
+    line = int(re.search(r"at \S*slab\.c:(\d+)", up).group(1))
     assert f"\n{line}\t" in "\n" + run("list")
     regs = run("info registers rip rax")
     assert re.search(r"^rip\s+0x[0-9a-f]+\s+0x[0-9a-f]+ <__kmalloc_cache\+", regs, re.M), regs
@@ -340,7 +341,7 @@ def test_locals_args_and_frame_selection(run: Run, tmp_path) -> None:
     one_error(run("down"), "Bottom (innermost) frame selected; you cannot go down.")
     run("frame 1")
     fin = run("finish")
-    assert fin.startswith("Run till exit from #1 ") and "__kmalloc_cache() is 0x" in fin
+    assert fin.startswith("Run till exit from #1 ") and "Value returned is $" in fin
     assert run("frame").startswith("#0  ")  # the run selected the innermost frame again
     assert "returned 0x" in run("continue")
     assert run("info locals") == "No locals.\n"
@@ -349,29 +350,30 @@ def test_locals_args_and_frame_selection(run: Run, tmp_path) -> None:
 def test_display_follows_the_free_list_while_stepping(run: Run) -> None:
     run("break ___slab_alloc")
     run("call kmalloc 64 GFP_KERNEL")
-    assert run("display c->freelist") == "1: c->freelist = (void *)0x0\n"
-    assert run("display/x gfp") == "2: /x gfp = (gfp_t)0xcc0\n"
+    assert run("display c->freelist") == "1: c->freelist = (void *) 0x0\n"
+    assert run("display/x gfp") == "2: /x gfp = 0xcc0\n"
     step = run("next")
-    assert step.endswith("1: c->freelist = (void *)0x0\n2: /x gfp = (gfp_t)0xcc0\n"), step
+    assert step.endswith("1: c->freelist = (void *) 0x0\n2: /x gfp = 0xcc0\n"), step
     assert "2:   y  /x gfp" in run("info display")
     run("undisplay 2")
     fin = run("finish")  # the slow path filled the per-CPU free list
-    assert re.search(r"^1: c->freelist = \(void \*\)0xffff888[0-9a-f]+$", fin, re.M), fin
+    assert re.search(r"^1: c->freelist = \(void \*\) 0xffff888[0-9a-f]+$", fin, re.M), fin
     done = run("continue")  # idle: no local c, so nothing is displayed
     assert "returned" in done and "1: " not in done
     one_error(run("undisplay 7"), "no display number 7")
     one_error(run("display 1 +"), "syntax error")
-    one_error(run("display nosuchvar"), "no symbol 'nosuchvar'")  # refused, as gdb does
+    # refused, as gdb does
+    one_error(run("display nosuchvar"), "No symbol \"nosuchvar\" in current context.")
     one_error(run("display $99"), "history has no $99")
     bad = run("display *(int *)0")  # right but unreadable: kept, shown as an error
-    assert re.fullmatch(r"\d+: \*\(int \*\)0 = <error: cannot access memory at 0x0>\n", bad)
+    assert re.fullmatch(r"\d+: \*\(int \*\)0 = <error: Cannot access memory at address 0x0>\n", bad)
     run("delete display")
     assert run("info display") == "There are no auto-display expressions now.\n"
 
 
 def test_bare_dollar_is_the_last_result_outside_quotes_only(run: Run) -> None:
     run("call kmemu_test_add 1 2 3 4 5 6")  # 91
-    assert run("p $ + 1") == "$1 = (int)92\n"
-    assert run("p '$'") == "$2 = (int)36\n"  # the character, not the result
+    assert run("p $ + 1") == "$1 = 92\n"
+    assert run("p '$'") == "$2 = 36 '$'\n"  # the character, not the result
     one_error(run("p $$"), "'$' must name a register or a value-history number")
-    assert run("p $1 * 2") == "$3 = (int)184\n"
+    assert run("p $1 * 2") == "$3 = 184\n"

@@ -31,7 +31,7 @@ def test_break_call_continue_bt_next_finish_print(gdb_server: Server) -> None:
         "next",
         "next",
         "finish",
-        'eval "monitor whatis 0x%lx", $',
+        'eval "monitor identify 0x%lx", $',
         "monitor slabinfo",
         "print kmalloc_caches[0][6]->name",
         "print *kmalloc_caches[0][6]",

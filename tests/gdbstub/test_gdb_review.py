@@ -146,7 +146,7 @@ def test_all_registers(gdb_server: Server) -> None:
 def test_bad_monitor_calls_are_errors(gdb_server: Server) -> None:
     out = gdb_server.gdb("monitor call kmalloc 64 GFP_BOGUS", "monitor call kmalloc 64",
                          "monitor call nosuch 1", "monitor call kmalloc 64 (",
-                         "monitor call zones", "monitor pt nosuch", "monitor whatis 1+",
+                         "monitor call zones", "monitor pt nosuch", "monitor identify 1+",
                          "monitor call kmemu_test_add 1 2 3 4 5 6", "continue")
     assert "error: unknown GFP flag 'GFP_BOGUS'" in out
     assert "error: kmalloc() takes 2 argument(s) (size, gfp), got 1" in out

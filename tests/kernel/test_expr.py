@@ -159,7 +159,7 @@ def test_literal_wider_than_64_bits() -> None:
     ("1 ? 2 : 3", r"syntax error at column 3: unexpected character '\?'"),
     ("0x", "bad number"), ("09", "bad octal"), ("1zz", "bad number"), ("'ab'", "character"),
     ("", "expected an expression"), ("zones[1] zones", "column 10"),
-    ("no_such_thing", r"no symbol 'no_such_thing'"),
+    ("no_such_thing", r'No symbol "no_such_thing" in current context\.'),
     ("zones[1].nope", r"'struct zone' has no member 'nope' \(column 9\)"),
     ("kmalloc_caches[0][3]->nope", r"'struct kmem_cache' has no member 'nope'"),
     ("(struct no_such *)0", r"unknown type 'struct no_such \*'"),

@@ -1,4 +1,4 @@
-"""whatis ADDR: emu.kernel.whatis (pure classification) and emu.debug.api (live readers)."""
+"""identify ADDR: emu.kernel.whatis (pure classification) and emu.debug.api (live readers)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from emu.kernel.whatis import (
 
 
 def W(m: Machine, addr: int) -> str:
-    # DebugInfoMixin.whatis, called unbound: the Machine need not have the mixin yet
-    return DebugInfoMixin.whatis(m, addr)
+    # DebugInfoMixin.identify, called unbound: the Machine need not have the mixin yet
+    return DebugInfoMixin.identify(m, addr)
 
 
 def kind(m: Machine, addr: int) -> str:

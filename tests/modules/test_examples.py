@@ -26,16 +26,17 @@ def test_debug_script_steps_through_recfifo_push(capsys) -> None:
     assert ("Breakpoint 1 at 0xffffffffa00000"
             in out and f"file {SOURCE}, line {memcpy}.\n" in out)
     assert re.search(rf"Breakpoint 1, recfifo_push \(f=0xffff888[0-9a-f]+, "
-                     rf"data=0xffffffff8[0-9a-f]+, len=0x5, gfp=[^)]*\) at {SOURCE}:{memcpy}\n"
+                     rf"data=0xffffffff8[0-9a-f]+ <kmemu_banner>, len=5, gfp=[^)]*\) at {SOURCE}:"
+                     rf"{memcpy}\n"
                      rf"{memcpy}\t\tmemcpy\(r->data, data, len\);\n", out)
-    assert "len = (size_t)5\n" in out
-    assert "(kmemu) print r->len\n$1 = (size_t)5\n" in out
+    assert "len = 5\n" in out
+    assert "(kmemu) print r->len\n$1 = 5\n" in out
     nxt = line_of("spin_lock_irqsave(&f->lock, flags);")
     assert f"(kmemu) next\n{nxt}\t\tspin_lock_irqsave(&f->lock, flags);\n" in out
-    assert f"(kmemu) print r->data[0]\n$2 = (u8){ord('k')}\n" in out  # "kmemu kernel ..."[0]
-    assert "(kmemu) print f->count\n$3 = (size_t)0\n" in out
-    assert "recfifo_push() returned 0x0 (0); the kernel is idle\n" in out
-    assert out.endswith("(kmemu) print recfifo_global->count\n$4 = (size_t)1\n")
+    assert f"(kmemu) print r->data[0]\n$2 = {ord('k')} 'k'\n" in out  # "kmemu kernel ..."[0]
+    assert "(kmemu) print f->count\n$3 = 0\n" in out
+    assert "Value returned is $4 = 0\nrecfifo_push() returned 0x0 (0); the kernel is idle\n" in out
+    assert out.endswith("(kmemu) print recfifo_global->count\n$5 = 1\n")
     assert "error" not in out
 
 

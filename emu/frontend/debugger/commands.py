@@ -5,7 +5,7 @@ command object (a frozen dataclass below) or raises :class:`CommandError`
 with a one-line message; it never raises anything else, whatever the text.
 Names follow gdb where gdb has the command, with gdb's abbreviations and
 any unique prefix (``cont``, ``disas``, ``wat``); kmemu's own commands
-(``call``, ``irq``, the allocator views, ``pt``, ``whatis``, ``snapshot``)
+(``call``, ``irq``, the allocator views, ``pt``, ``identify``, ``snapshot``)
 sit beside them.  :data:`COMMANDS` is the table ``help`` and completion read.
 
 >>> parse("x/8xg $rsp")
@@ -153,6 +153,58 @@ class Ptype:
 
 
 @dataclass(frozen=True)
+class Whatis:
+    """gdb's ``whatis EXPR|TYPE``: the type, one typedef level unrolled."""
+
+    expr: str
+
+
+@dataclass(frozen=True)
+class Condition:
+    number: int
+    expr: str = ""  # "": unconditional again
+
+
+@dataclass(frozen=True)
+class Ignore:
+    number: int
+    count: int
+
+
+@dataclass(frozen=True)
+class Enable:
+    numbers: tuple[int, ...] | None  # None: all of them
+    on: bool = True  # False: disable
+
+
+@dataclass(frozen=True)
+class Advance:
+    location: str
+
+
+@dataclass(frozen=True)
+class InfoFrame:
+    pass
+
+
+@dataclass(frozen=True)
+class InfoSymbol:
+    expr: str
+
+
+@dataclass(frozen=True)
+class InfoLine:
+    location: str | None = None  # None: the selected frame's line
+
+
+@dataclass(frozen=True)
+class SetFlavor:
+    """``set disassembly-flavor att|intel``."""
+
+    flavor: str
+
+
+@dataclass(frozen=True)
 class Call:
     function: str
     args: tuple[str, ...] = ()
@@ -170,7 +222,7 @@ class View:
 
 @dataclass(frozen=True)
 class AddressView:
-    name: str  # pt | whatis
+    name: str  # pt | identify
     expr: str
 
 
@@ -202,7 +254,8 @@ class Quit:
 Command = (Break | Delete | InfoBreakpoints | InfoRegisters | Watch | Step | Continue | Finish
            | Until | Backtrace | SelectFrame | InfoVariables | Examine | Disassemble | List
            | Print | Display | Undisplay | InfoDisplay | Ptype | Call | Irq | View
-           | AddressView | Snapshot | Restore | Kill | Help | Quit)
+           | AddressView | Snapshot | Restore | Kill | Help | Quit | Whatis | Condition | Ignore
+           | Enable | Advance | InfoFrame | InfoSymbol | InfoLine | SetFlavor)
 
 # --------------------------------------------------------------------------- the table
 
@@ -318,15 +371,30 @@ def _p_display(name: str, fmt: str, rest: str) -> Command:
 
 
 INFO_TOPICS = {"breakpoints": ("b", "br", "break"), "watchpoints": ("wat", "watch"),
-               "registers": ("r", "reg"), "locals": (), "args": (), "display": ()}
+               "registers": ("r", "reg"), "locals": (), "args": (), "display": (),
+               "frame": ("f",), "symbol": (), "line": ()}
 
 
 def _p_info(name: str, _fmt: str, rest: str) -> Command:
     words = rest.split()
     if not words:
         raise CommandError("info needs a topic: info breakpoints | info registers [REG...] | "
-                           "info locals | info args")
+                           "info locals | info args | info frame | info symbol ADDR | "
+                           "info line [LOCATION]")
     topic = _resolve(words[0], {t: a for t, a in INFO_TOPICS.items()}, "info topic")
+    arg = rest.split(None, 1)[1].strip() if len(words) > 1 else ""
+    if topic == "frame":
+        if arg:
+            raise CommandError("info frame takes no arguments (select one with 'frame N')")
+        return InfoFrame()
+    if topic == "symbol":
+        if not arg:
+            raise CommandError("Argument required (address).")
+        return InfoSymbol(arg)
+    if topic == "line":
+        if len(arg.split()) > 1:
+            raise CommandError(f"info line takes one location, got {arg!r}")
+        return InfoLine(arg or None)
     if topic in ("breakpoints", "watchpoints", "locals", "args", "display"):
         if len(words) > 1:
             raise CommandError(f"info {topic} takes no arguments")
@@ -355,7 +423,42 @@ def _p_step(name: str, _fmt: str, rest: str) -> Command:
 
 
 def _p_until(name: str, _fmt: str, rest: str) -> Command:
+    if name == "advance":
+        return Advance(_one_word(name, rest, "location"))
     return Until(rest or None)
+
+
+def _p_condition(name: str, _fmt: str, rest: str) -> Command:
+    words = rest.split(None, 1)
+    if not words:
+        raise CommandError("Argument required (breakpoint number).")
+    return Condition(_number(words[0], name, 1, 1 << 31), words[1].strip() if len(words) > 1
+                     else "")
+
+
+def _p_ignore(name: str, _fmt: str, rest: str) -> Command:
+    words = rest.split()
+    if not words:
+        raise CommandError("Argument required (a breakpoint number).")
+    if len(words) != 2:
+        raise CommandError("Second argument (specified ignore-count) is missing.")
+    return Ignore(_number(words[0], name, 1, 1 << 31), _number(words[1], name, 0, 1 << 31))
+
+
+def _p_enable(name: str, _fmt: str, rest: str) -> Command:
+    words = rest.split()
+    if words and words[0] in ("breakpoints", "br", "b"):  # gdb's 'disable breakpoints N'
+        rest = " ".join(words[1:])
+    return Enable(_numbers(name, rest) if rest.strip() else None, name == "enable")
+
+
+def _p_set(name: str, _fmt: str, rest: str) -> Command:
+    words = rest.replace("=", " ").split()
+    if len(words) != 2 or words[0] != "disassembly-flavor":
+        raise CommandError("set: only 'set disassembly-flavor att|intel' is supported")
+    if words[1] not in ("att", "intel"):
+        raise CommandError(f'Undefined item: "{words[1]}".')
+    return SetFlavor(words[1])
 
 
 def _p_backtrace(name: str, _fmt: str, rest: str) -> Command:
@@ -466,6 +569,10 @@ def _p_view(name: str, fmt: str, rest: str) -> Command:
     return View(name)
 
 
+def _p_whatis(name: str, _fmt: str, rest: str) -> Command:
+    return Whatis(_needs(name, rest, "an expression or a type"))
+
+
 def _p_address(name: str, _fmt: str, rest: str) -> Command:
     return AddressView(name, _needs(name, rest, "an address or expression"))
 
@@ -492,11 +599,21 @@ COMMANDS: tuple[Spec, ...] = (
     _S("rwatch", (), "rwatch EXPR", "stop after EXPR's memory is read", _p_watch, "points"),
     _S("awatch", (), "awatch EXPR", "stop after EXPR's memory is read or written", _p_watch,
        "points"),
+    _S("condition", (), "condition N [EXPR]", "stop at breakpoint N only when EXPR is non-zero "
+       "(without EXPR: at every hit)", _p_condition, "points"),
+    _S("ignore", (), "ignore N COUNT", "let the next COUNT hits of breakpoint N pass without "
+       "stopping", _p_ignore, "points"),
+    _S("enable", ("en",), "enable [N...]", "enable breakpoints/watchpoints N (all without "
+       "arguments)", _p_enable, "points"),
+    _S("disable", ("disa", "dis"), "disable [N...]", "disable breakpoints/watchpoints N (all "
+       "without arguments)", _p_enable, "points"),
     _S("delete", ("d",), "delete [N...]", "delete breakpoints/watchpoints N (N-M ranges); all "
        "without arguments", _p_delete, "points"),
     _S("info", ("i", "inf"), "info breakpoints | info registers [REG...] | info locals | "
-       "info args | info display", "list breakpoints and watchpoints, show registers, the "
-       "selected frame's local variables or arguments, or the displays", _p_info, "state"),
+       "info args | info display | info frame | info symbol ADDR | info line [LOCATION]",
+       "list breakpoints and watchpoints, show registers, the selected frame's local "
+       "variables, arguments or layout, the displays, the symbol at ADDR or where a line's "
+       "code is", _p_info, "state"),
     _S("call", (), "call FUNC ARGS...",
        "call a kernel function (e.g. call kmalloc 100 GFP_KERNEL|__GFP_ZERO); it stops at "
        "breakpoints inside", _p_call, "run"),
@@ -514,6 +631,8 @@ COMMANDS: tuple[Spec, ...] = (
        _no_args(Finish), "run"),
     _S("until", ("u",), "until [LOCATION]", "run to the next line past this one (loops), or to "
        "LOCATION in this frame", _p_until, "run", repeats=True),
+    _S("advance", (), "advance LOCATION", "run to LOCATION in any frame, or until the current "
+       "function returns", _p_until, "run"),
     _S("kill", ("k",), "kill", "abandon the stopped call; the kernel goes back to idle",
        _no_args(Kill), "run"),
     _S("irq", (), "irq VECTOR", "raise an interrupt (at idle now; in a stopped call when it "
@@ -546,6 +665,10 @@ COMMANDS: tuple[Spec, ...] = (
        _p_undisplay, "state"),
     _S("ptype", (), "ptype EXPR|TYPE", "show the type of an expression, or a type's definition",
        _p_ptype, "state"),
+    _S("whatis", (), "whatis EXPR|TYPE", "show the type of an expression (a typedef unrolled "
+       "one level)", _p_whatis, "state"),
+    _S("set", (), "set disassembly-flavor att|intel", "the syntax of disassemble and x/i "
+       "(AT&T by default, as gdb)", _p_set, "state"),
     _S("buddyinfo", (), "buddyinfo", "free blocks per zone and order (/proc/buddyinfo)",
        _p_view, "views"),
     _S("slabinfo", (), "slabinfo", "slab caches (/proc/slabinfo)", _p_view, "views"),
@@ -558,8 +681,8 @@ COMMANDS: tuple[Spec, ...] = (
        "command for each", _p_view, "views"),
     _S("pt", (), "pt ADDR", "page-table walk of ADDR with every level's entry", _p_address,
        "views"),
-    _S("whatis", (), "whatis ADDR", "which zone, page, slab object or vmalloc area owns ADDR",
-       _p_address, "views"),
+    _S("identify", (), "identify ADDR", "which zone, page, slab object or vmalloc area owns "
+       "ADDR (drgn's identify_address)", _p_address, "views"),
     _S("snapshot", (), "snapshot NAME", "save the machine (also inside a stopped call)",
        _p_snapshot, "session"),
     _S("restore", (), "restore NAME", "go back to a snapshot (newer ones are discarded)",

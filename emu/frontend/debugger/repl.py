@@ -11,7 +11,7 @@ session still goes on.  :func:`run_debugger` picks the mode (terminal,
 >>> r = Repl(DebugSession(m), sys.stdout)          # doctest: +SKIP
 >>> r.execute("call kmalloc 64 GFP_KERNEL")         # doctest: +SKIP
 kmalloc() returned 0xffff88800ff0d000 (18446612682337472512); the kernel is idle
->>> r.execute("whatis $")                           # doctest: +SKIP
+>>> r.execute("identify $")                         # doctest: +SKIP
 0xffff88800ff0d000: direct map, pfn 0xff0d in zone DMA32
 slab object: kmalloc-64 object 0 of 64 at 0xffff88800ff0d000, +0x0 of 64 bytes, allocated
 """
@@ -73,6 +73,7 @@ class Repl:
         self._x_next: int | None = None  # where a bare x goes on
         self._list_next: tuple[str, int] | None = None
         self._console_mark = len(self.m.console)
+        self.flavor = "att"  # gdb's disassembly-flavor
 
     # ------------------------------------------------------------------ output
     def emit(self, text: str) -> None:
@@ -253,6 +254,24 @@ class Repl:
                 self.emit(s.info_display())
             case c.Ptype(expr):
                 self._ptype(expr)
+            case c.Whatis(expr):
+                self.emit(s.whatis(self._expr(expr)))
+            case c.Condition(number, expr):
+                self.emit(s.condition(number, self._expr(expr) if expr else ""))
+            case c.Ignore(number, count):
+                self.emit(s.ignore(number, count))
+            case c.Enable(numbers, on):
+                s.enable(list(numbers) if numbers is not None else None, on)
+            case c.Advance(loc):
+                self._step(s.advance, self._expr(loc))
+            case c.InfoFrame():
+                self.emit(s.info_frame())
+            case c.InfoSymbol(expr):
+                self.emit(s.info_symbol(s.value_of(self._expr(expr))))
+            case c.InfoLine(loc):
+                self.emit(s.info_line(self._expr(loc) if loc else None))
+            case c.SetFlavor(flavor):
+                self.flavor = flavor
             case c.View(name):
                 self.emit(s.monitor(name))
             case c.AddressView(name, expr):
@@ -280,7 +299,8 @@ class Repl:
             loc = f"*{self._rip():#x}"
         p = self.s.break_(self._expr(loc), cmd.temporary, cmd.condition or None)
         row = self.m.lines.lookup(p.address)
-        where = f": file {row.file}, line {row.line}." if row is not None else ""
+        where = (f": file {self.m.lines.gdb_path(row.file)}, line {row.line}."
+                 if row is not None else "")
         kind = "Temporary breakpoint" if cmd.temporary else "Breakpoint"
         self.emit(f"{kind} {p.number} at {p.address:#x}{where}")
 
@@ -322,7 +342,8 @@ class Repl:
             from emu.kernel.disasm import disassemble, format_disassembly
 
             code = read_code(self.m.read_virt, addr, 15 * count)
-            insns = disassemble(code, addr, self.m.symbols, count=count, mark=self._rip())
+            insns = disassemble(code, addr, self.m.symbols, count=count, mark=self._rip(),
+                                flavor=self.flavor)
             self.emit(format_disassembly(insns, show_lines=False))
             nxt = insns[-1].address + insns[-1].size if insns else addr
         else:
@@ -336,6 +357,7 @@ class Repl:
 
         m, rip = self.m, self.s.frame_pc()  # gdb: the selected frame's function and pc
         where = cmd.where
+        function: str | None
         if where is not None and "," in where:
             lo_text, hi_text = where.split(",", 1)
             lo = self.s.value_of(self._expr(lo_text))
@@ -346,8 +368,9 @@ class Repl:
                 raise ReplError(f"disassemble: bad range {lo:#x}..{hi:#x} (at most "
                                 f"{MAX_DISAS_BYTES} bytes, END after START)")
             insns = disassemble(read_code(m.read_virt, lo, hi - lo), lo, m.symbols, m.lines,
-                                mark=rip)
+                                mark=rip, flavor=self.flavor)
             head = f"Dump of assembler code from {lo:#x} to {hi:#x}:"
+            function = None
         else:
             target: str | int
             if where is None:
@@ -359,10 +382,13 @@ class Repl:
                     target = resolve_location(m, where.strip())
                 except KmemuError:
                     target = self.s.value_of(self._expr(where))
-            insns = disassemble_function(m.read_virt, m.symbols, target, m.lines, mark=rip)
+            insns = disassemble_function(m.read_virt, m.symbols, target, m.lines, mark=rip,
+                                         flavor=self.flavor)
             name = (self._where(insns[0].address) or "??") if insns else "??"
             head = f"Dump of assembler code for function {name}:"
-        body = format_disassembly(insns, show_bytes=cmd.raw, show_lines=cmd.source)
+            function = name
+        body = format_disassembly(insns, show_bytes=cmd.raw, show_lines=cmd.source,
+                                  function=function)
         self.emit(f"{head}\n{body}End of assembler dump.")
 
     def _list(self, loc: str | None) -> None:

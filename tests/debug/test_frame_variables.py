@@ -140,17 +140,17 @@ def test_print_locals_up_down_and_finish_of_a_selected_frame(s: DebugSession) ->
     s.break_("___slab_alloc")
     s.call("kmalloc", ["64", "GFP_KERNEL"])
     s.step()
-    assert s.print_expr("s->name") == '$1 = (char [32])"kmalloc-64"'
-    assert re.search(r"^c = \(struct kmem_cache_cpu \*\)0x", s.info_variables(False), re.M)
-    assert re.search(r"^gfp = \(gfp_t\)3264$", s.info_variables(True), re.M)
+    assert s.print_expr("s->name") == '$1 = "kmalloc-64", \'\\000\' <repeats 21 times>'
+    assert re.search(r"^c = 0x", s.info_variables(False), re.M)
+    assert re.search(r"^gfp = 3264$", s.info_variables(True), re.M)
     up = s.move_frame(2)  # past __slab_alloc (Linux's frames: ___slab_alloc <- __slab_alloc)
-    assert up.startswith("#2  0x") and "__kmalloc_cache+" in up and s.frame_level == 2
-    assert s.print_expr("s->object_size") == "$2 = (u32)64"  # __kmalloc_cache's own s
+    assert up.startswith("#2  0x") and " in __kmalloc_cache (s=0x" in up and s.frame_level == 2
+    assert s.print_expr("s->object_size") == "$2 = 64"  # __kmalloc_cache's own s
     assert s.evaluate("$rip").value_() == s.m.backtrace()[2].pc  # the frame's registers
     with pytest.raises(SessionError, match="no frame at level 99"):
         s.select_frame(99)
     assert s.frame_level == 2  # a failed selection keeps the old one
-    assert s.move_frame(-2).startswith("#0  0x") and s.frame_level == 0
+    assert s.move_frame(-2).startswith("#0  ") and s.frame_level == 0
     with pytest.raises(SessionError, match="cannot go down"):
         s.move_frame(-1)
     top = len(s.m.backtrace()) - 1
@@ -160,7 +160,7 @@ def test_print_locals_up_down_and_finish_of_a_selected_frame(s: DebugSession) ->
     s.select_frame(2)
     fin = s.finish()  # finishes __kmalloc_cache, not ___slab_alloc
     assert fin.reason == "finish" and fin.text.startswith("Run till exit from #2 ")
-    assert "Value returned from __kmalloc_cache() is 0xffff888" in fin.text
+    assert "Value returned is $3 = (void *) 0xffff888" in fin.text
     assert s.m.symbolize(s.m.cpu.rip).startswith("kmalloc+")
     assert s.frame_level == 0  # a run selects frame 0 again
     assert s.cont().reason == "done"
@@ -175,7 +175,7 @@ def test_a_step_into_a_function_shows_its_arguments(s: DebugSession) -> None:
             break
     else:
         pytest.fail("step never entered ___slab_alloc")
-    assert re.match(r"___slab_alloc \(s=0xffff888[0-9a-f]+, gfp=0xcc0\) at slab\.c:\d+\n",
+    assert re.match(r"___slab_alloc \(s=0xffff888[0-9a-f]+, gfp=3264\) at \S*slab\.c:\d+\n",
                     stop.text), stop.text
     assert s.cont().reason == "done"
 
@@ -201,9 +201,9 @@ def test_inlined_scopes_get_headings_in_info_args(s: DebugSession) -> None:
     assert heads[-1] == ("___slab_alloc", "")  # the real function last, inlined ones first
     assert all(inl for _, inl in heads[:-1])
     own = text.split("___slab_alloc:\n")[1]
-    assert re.search(r"^s = \(struct kmem_cache \*\)0xffff888", own, re.M), text
+    assert re.search(r"^s = 0xffff888", own, re.M), text
     # the frame line names the real function's own arguments, not an inlined callee's
-    assert re.search(r"___slab_alloc \(s=0xffff888[0-9a-f]+, gfp=0xcc0\)",
+    assert re.search(r"___slab_alloc \(s=0xffff888[0-9a-f]+, gfp=3264\)",
                      s.location(args=True, brief=True))
     assert s.cont().reason == "done"
 
@@ -226,13 +226,13 @@ def test_an_aliased_function_shows_its_arguments(s: DebugSession) -> None:
     s.break_("get_page_from_freelist")
     s.call("alloc_pages", ["GFP_KERNEL", "2"])
     fin = s.finish()
-    assert re.search(r"in (__)?alloc_pages \(gfp=0xcc0, order=0x2\) at page_alloc\.c:\d+",
+    assert re.search(r"in (__)?alloc_pages \(gfp=3264, order=2\) at \S*page_alloc\.c:\d+",
                      fin.text), fin.text
     s.delete()
     assert s.cont().reason == "done"
     s.break_("__alloc_pages")
     stop = s.call("alloc_pages", ["GFP_KERNEL", "1"])
-    assert re.match(r"Breakpoint \d+, (__)?alloc_pages \(gfp=0xcc0, order=0x1\)", stop.text)
+    assert re.match(r"Breakpoint \d+, (__)?alloc_pages \(gfp=3264, order=1\)", stop.text)
     assert s.cont().reason == "done"
 
 
@@ -299,7 +299,7 @@ def test_selection_survives_a_failed_finish_but_not_a_restore(s: DebugSession) -
     s.select_frame(2)
     restored = s.restore("here")
     assert s.frame_level == 0
-    assert re.search(r"stopped at ___slab_alloc \(s=0xffff888[0-9a-f]+, gfp=0xcc0\)", restored)
+    assert re.search(r"stopped at ___slab_alloc \(s=0xffff888[0-9a-f]+, gfp=3264\)", restored)
     assert s.cont().reason == "done"
 
 
@@ -320,9 +320,10 @@ def test_registers_of_a_caller_frame(s: DebugSession) -> None:
 
 
 def test_value_history_and_void_finish(s: DebugSession) -> None:
-    assert s.print_expr("kmalloc_caches[0][6]->size") == "$1 = (u32)64"
-    assert s.print_expr("$1 * 2") == "$2 = (u32)128"
-    assert s.print_expr("kmalloc_caches[0][6]->name") == '$3 = (char [32])"kmalloc-64"'
+    assert s.print_expr("kmalloc_caches[0][6]->size") == "$1 = 64"
+    assert s.print_expr("$1 * 2") == "$2 = 128"
+    assert s.print_expr("kmalloc_caches[0][6]->name") == \
+        '$3 = "kmalloc-64", \'\\000\' <repeats 21 times>'
     with pytest.raises(KmemuError, match=r"history has no \$9 \(values: \$1\.\.\$3\)"):
         s.evaluate("$9")
     s.break_("kfree")
@@ -425,7 +426,7 @@ def test_a_condition_that_fails_stops_and_says_why(s: DebugSession) -> None:
     stop = s.call("kfree", [hex(ptr)])
     assert stop.reason == "breakpoint"
     assert stop.text.startswith("Error in testing condition for breakpoint 1:\n"
-                                "no symbol 'size' in the kernel"), stop.text
+                                'No symbol "size" in current context.'), stop.text
     assert "\nBreakpoint 1, kfree (p=" in stop.text
     s.delete()
     assert s.cont().reason == "done"
@@ -456,8 +457,8 @@ def test_at_entry_values_of_arguments_gone_from_their_registers(s: DebugSession)
     assert vs["root"].value.absent_ and int(vs["root"].at_entry) == root
     assert int(vs["v"].at_entry) >= 0xFFFF888000000000
     s.select_frame(level)
-    assert re.match(rf"root@entry = \(struct vmap_area \*\*\){root:#x}\n"
-                    r"v@entry = \(struct vmap_area \*\)0xffff888", s.info_variables(True))
+    assert re.match(rf"root@entry = {root:#x} <free_vmap_root>\n"
+                    r"v@entry = 0xffff888", s.info_variables(True))
     assert int(s.evaluate("root@entry")) == root
     assert s.evaluate("v@entry->va_start").value_() >= 0xFFFFC90000000000  # in vmalloc space
     assert s.evaluate("root").absent_  # the current value stays unknown

@@ -15,10 +15,10 @@ from emu import Machine
 from emu.core.errors import KmemuError
 from emu.debug.session import DebugSession, SessionError
 from emu.frontend.debugger.repl import Repl
-from tests.test_frame_variables import interrupted_kmalloc
+from tests.debug.test_frame_variables import interrupted_kmalloc
 
 SLAB_VECTOR = 0x32  # mm_test.c: slab_irq_handler kmallocs slab_irq_size (64) bytes
-KERNEL = Path(__file__).resolve().parent.parent / "kernel"
+KERNEL = Path(__file__).resolve().parents[2] / "kernel"
 
 
 def _line_of(file: str, text: str) -> int:
@@ -66,11 +66,11 @@ def test_finish_of_a_frame_above_an_interrupt_returns_into_its_caller(
     _interrupted_kmalloc(s.m, "___slab_alloc")
     level = next(f.level for f in s.m.backtrace() if f.function == "___slab_alloc")
     head = s.select_frame(level)
-    assert head.startswith(f"#{level}  0x") and "___slab_alloc+" in head
+    assert head.startswith(f"#{level}  0x") and " in ___slab_alloc (s=0x" in head
     stop = s.finish()
     assert stop.reason == "finish", stop.text
     assert stop.text.startswith(f"Run till exit from #{level}  ")
-    assert "Value returned from ___slab_alloc() is 0xffff888" in stop.text
+    assert "Value returned is $1 = (void *) 0xffff888" in stop.text
     assert s.m.symbolize(s.m.cpu.rip).startswith("__slab_alloc+")  # its caller (Linux's frames)
     assert all(f.found_by != "trap frame" for f in s.m.backtrace())  # the IRQ is over
     assert s.frame_level == 0
@@ -88,9 +88,9 @@ def test_an_exception_frame_shows_the_faulting_functions_variables(
     assert trap.function == "kmemu_test_fault" and trap.vector == 14
     assert s.evaluate("r->rip").value_() == trap.pc  # die's own argument, frame 0
     s.select_frame(trap.level)
-    assert s.info_variables(True) == "addr = (u64)4660\nwrite = (u64)1"
-    assert s.info_variables(False) == "p = (volatile u64 *)0x1234"
-    assert s.print_expr("p").endswith("= (volatile u64 *)0x1234")
+    assert s.info_variables(True) == "addr = 4660\nwrite = 1"
+    assert s.info_variables(False) == "p = 0x1234"
+    assert s.print_expr("p").endswith("= (volatile u64 *) 0x1234")
     with pytest.raises(KmemuError, match="cannot access memory at 0x1234"):
         s.print_expr("*p")
     assert s.evaluate("$rip").value_() == trap.pc
@@ -104,8 +104,8 @@ def test_a_condition_sees_a_loop_counter_and_its_value_follows_the_loop(
     s.break_(f"mm_test.c:{line}", condition="got == 3")
     stop = s.call("kmemu_test_hoard", ["10", "GFP_KERNEL", "0"])
     assert stop.reason == "breakpoint" and f"mm_test.c:{line}" in stop.text
-    assert "got = (u64)3" in s.info_variables(False).splitlines()
-    assert "n = (u64)10" in s.info_variables(True).splitlines()
+    assert "got = 3" in s.info_variables(False).splitlines()
+    assert "n = 10" in s.info_variables(True).splitlines()
     s.delete()
     s.break_(f"mm_test.c:{line}", condition="got > 6 && n == 10")
     assert s.cont().reason == "breakpoint"
@@ -119,15 +119,15 @@ def test_caller_frame_values_match_the_c_code(debug_session: DebugSession) -> No
     s = debug_session
     s.break_("get_page_from_freelist")
     stop = s.call("alloc_pages", ["GFP_KERNEL", "2"])
-    assert stop.text.startswith("Breakpoint 1, get_page_from_freelist (gfp=0xcc0, order=0x2, "
-                                "alloc_flags=0x1, highest_zoneidx=0x2) at page_alloc.c:")
+    assert stop.text.startswith("Breakpoint 1, get_page_from_freelist (gfp=3264, order=2, "
+                                "alloc_flags=1, highest_zoneidx=2) at /")
     assert s.info_variables(True).splitlines() == [
-        "gfp = (gfp_t)3264", "order = (unsigned int)2", "alloc_flags = (unsigned int)1",
-        "highest_zoneidx = (int)2"]
+        "gfp = 3264", "order = 2", "alloc_flags = 1",
+        "highest_zoneidx = 2"]
     s.move_frame(1)  # __alloc_pages: hz = gfp_zone(GFP_KERNEL) = ZONE_NORMAL
-    assert s.print_expr("hz") == "$1 = (int)2"
-    assert s.print_expr("order") == "$2 = (unsigned int)2"
-    assert s.print_expr("gfp", hex=True) == "$3 = (gfp_t)0xcc0"
+    assert s.print_expr("hz") == "$1 = 2"
+    assert s.print_expr("order") == "$2 = 2"
+    assert s.print_expr("gfp", hex=True) == "$3 = 0xcc0"
     stop = s.finish()
     assert stop.reason == "done" and stop.value >= 0xFFFFEA0000000000  # a struct page *
 
@@ -142,8 +142,7 @@ def test_interrupt_at_idle_frame_variables(debug_session: DebugSession) -> None:
     assert trap.found_by == "trap frame" and trap.function == "kmemu_idle_loop"
     assert s.evaluate("regs->vector").value_() == 0x30
     assert s.evaluate("regs->rip").value_() == trap.pc
-    assert s.info_variables(False) == "r = (struct irq_test_record *)" + \
-        f"{s.m.symbol('irq_test_record'):#x}"
+    assert s.info_variables(False) == f"r = {s.m.symbol('irq_test_record'):#x} <irq_test_record>"
     s.select_frame(trap.level)
     assert s.info_variables(False) == "No locals." and s.info_variables(True) == "No arguments."
     with pytest.raises(SessionError, match="cannot go up"):
@@ -155,7 +154,7 @@ def test_ctrl_c_stop_shows_the_spinning_loops_variables(debug_session: DebugSess
     s = debug_session
     threading.Timer(0.2, s.interrupt).start()
     stop = s.call("kmemu_test_spin", ["0"])
-    assert stop.reason == "interrupted" and "kmemu_test_spin (n=0x0)" in stop.text
+    assert stop.reason == "interrupted" and "kmemu_test_spin (n=0)" in stop.text
     i = s.evaluate("i").value_()
     assert i > 0 and s.evaluate("n").value_() == 0
     assert s.value_of("i >= 1") == 1
@@ -189,11 +188,11 @@ def test_repl_frame_commands_and_numbering_agree_with_bt(machine: Machine) -> No
         assert run("frame 99").startswith("error: no frame at level 99")
         assert run("frame").splitlines()[0] == bt[-3]  # a failed selection keeps it
         assert run("frame 1").splitlines()[0] == bt[1]
-        assert "size = (u64)64" in run("info args").splitlines()
+        assert "size = 64" in run("info args").splitlines()
         assert run("p size").startswith("$")
         assert run("p/x s->size").endswith("0x40\n")
         out = run("info locals")
-        assert "internal error" not in out and out.startswith("c = (struct kmem_cache_cpu *)0x")
+        assert "internal error" not in out and out.startswith("c = 0x")
         assert run("down").splitlines()[0] == bt[0]
         assert run("down").startswith("error: Bottom (innermost) frame selected")
         assert "internal error" not in buf.getvalue()
@@ -205,10 +204,10 @@ def test_repl_frame_commands_and_numbering_agree_with_bt(machine: Machine) -> No
 
 def test_idle_frame_commands(debug_session: DebugSession) -> None:
     s = debug_session
-    assert s.select_frame(0).startswith("#0  0x") and "kmemu_idle_loop+" in s.select_frame(0)
+    assert s.select_frame(0).startswith("#0  kmemu_idle_loop () at ")
     with pytest.raises(SessionError, match="cannot go down"):
         s.move_frame(-1)
     with pytest.raises(SessionError, match="no frame at level 1"):
         s.select_frame(1)
     assert s.variables() == []
-    assert re.fullmatch(r"\$1 = \((volatile )?u32\)0", s.print_expr("preempt_count"))
+    assert re.fullmatch(r"\$1 = 0", s.print_expr("preempt_count"))

@@ -1,0 +1,239 @@
+"""Values as gdb's ``print`` shows them, from ``drgn.Object`` s.
+
+Layer 4 (``emu.kernel``).  The REPL prints what gdb would print for the same
+expression on ``kmemu gdb``, so its users can read it as gdb's:
+
+- integers in decimal (``p/x``: hex), ``char`` as ``97 'a'``, ``bool`` as
+  ``true``, enums by their enumerator's name;
+- a pointer at the top level with its type, ``(struct kmem_cache *) 0xffff...``,
+  inside an aggregate bare; ``<sym+off>`` after one that points at a kernel
+  symbol (gdb's ``print symbol``); a ``char *`` as ``0x... "text"``;
+- ``char`` arrays as strings with gdb's repeat blocks
+  (``"kmalloc-64", '\\000' <repeats 21 times>``), other arrays as ``{1, 2, 3}``
+  (runs of more than 10 equal elements as ``0 <repeats 22 times>``), at most
+  200 elements (``...`` after);
+- structs and unions as ``{name = "kmalloc-64", object_size = 64, cpu_slab =
+  {freelist = 0x0, ...}}`` on one line, as gdb's default ``print pretty off``.
+
+:func:`format_value` never raises: memory that cannot be read shows as gdb's
+``<error: Cannot access memory at address 0x...>``.
+
+>>> format_value(evaluate(m.program, "kmalloc_caches[0][6]->name"))   # doctest: +SKIP
+'"kmalloc-64", \\'\\\\000\\' <repeats 21 times>'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+#: gdb's ``print repeats``: a run longer than this is shown as ``<repeats N times>``.
+REPEAT_THRESHOLD = 10
+#: gdb's ``print elements``.
+MAX_ELEMENTS = 200
+
+Where = Callable[[int], "str | None"]  # address -> "kmalloc+21" or None
+
+_CHAR_NAMES = ("char", "signed char", "unsigned char")
+_ESCAPES = {7: "\\a", 8: "\\b", 9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r",
+            27: "\\033", 0x5C: "\\\\"}
+
+
+def char_text(b: int, quote: str) -> str:
+    """One byte inside a gdb string or char literal: ``a``, ``\\n``, ``\\000``."""
+    if b in _ESCAPES:
+        return _ESCAPES[b]
+    if b == ord(quote):
+        return "\\" + quote
+    if 0x20 <= b < 0x7F:
+        return chr(b)
+    return f"\\{b:03o}"
+
+
+def string_text(data: bytes, drop_nul: bool = True, truncated: bool = False) -> str:
+    """gdb's text for a char array's bytes: quoted runs, long runs of one byte as
+    ``'c' <repeats N times>``; one trailing NUL is not shown (gdb's rule)."""
+    if drop_nul and data.endswith(b"\0") and not truncated:
+        data = data[:-1]
+    parts: list[str] = []
+    cur = ""
+    i = 0
+    while i < len(data):
+        j = i
+        while j < len(data) and data[j] == data[i]:
+            j += 1
+        run = j - i
+        if run > REPEAT_THRESHOLD:
+            if cur:
+                parts.append(f'"{cur}"')
+                cur = ""
+            parts.append(f"'{char_text(data[i], chr(39))}' <repeats {run} times>")
+        else:
+            cur += char_text(data[i], '"') * run
+        i = j
+    if cur or not parts:
+        parts.append(f'"{cur}"')
+    text = ", ".join(parts)
+    return text + "..." if truncated else text
+
+
+def type_name(t: Any) -> str:
+    """A type's name as gdb prints it in ``(TYPE) value`` and ``whatis``."""
+    try:
+        name = t.type_name()
+    except (AttributeError, TypeError, ValueError):
+        name = str(t)
+    return name.replace("(...)", "()")
+
+
+def _unaliased(t: Any) -> Any:
+    import drgn
+
+    while t.kind == drgn.TypeKind.TYPEDEF:
+        t = t.type
+    return t
+
+
+def _is_char(t: Any) -> bool:
+    import drgn
+
+    t = _unaliased(t)
+    return t.kind == drgn.TypeKind.INT and t.name in _CHAR_NAMES
+
+
+def _int_text(v: int, t: Any, hex_: bool) -> str:
+    import drgn
+
+    if hex_:
+        return f"{v & ((1 << (8 * t.size)) - 1):#x}" if v < 0 else f"{v:#x}"
+    if t.kind == drgn.TypeKind.BOOL:
+        return "true" if v == 1 else "false" if v == 0 else str(v)
+    if t.kind == drgn.TypeKind.INT and t.name in _CHAR_NAMES:
+        return f"{v} '{char_text(v & 0xFF, chr(39))}'"
+    return str(v)
+
+
+def _pointer_text(obj: Any, t: Any, where: Where | None) -> str:
+    import drgn
+
+    v = int(obj.value_())
+    text = f"{v:#x}"
+    name = where(v) if where is not None and v else None
+    if name:
+        text += f" <{name}>"
+    target = _unaliased(t.type)
+    if v and target.kind == drgn.TypeKind.INT and target.name in _CHAR_NAMES and not name:
+        try:
+            data = obj.prog_.read(v, MAX_ELEMENTS + 1)
+        except drgn.FaultError:
+            return text + f" <error: Cannot access memory at address {v:#x}>"
+        except (ValueError, OverflowError):
+            return text
+        nul = data.find(b"\0")
+        body = data[:nul] if nul >= 0 else data[:MAX_ELEMENTS]
+        return f"{text} {string_text(body, drop_nul=False, truncated=nul < 0)}"
+    return text
+
+
+def _array_text(obj: Any, t: Any, hex_: bool, where: Where | None) -> str:
+    length = t.length or 0
+    shown = min(length, MAX_ELEMENTS)
+    if _is_char(t.type) and not hex_:
+        data = obj.prog_.read(obj.address_, shown) if obj.address_ is not None else bytes(
+            int(obj[i].value_()) & 0xFF for i in range(shown))
+        return string_text(data, truncated=length > MAX_ELEMENTS)
+    items = [_inner(obj[i], hex_, where) for i in range(shown)]
+    parts: list[str] = []
+    i = 0
+    while i < len(items):
+        j = i
+        while j < len(items) and items[j] == items[i]:
+            j += 1
+        if j - i > REPEAT_THRESHOLD:
+            parts.append(f"{items[i]} <repeats {j - i} times>")
+        else:
+            parts.extend(items[i:j])
+        i = j
+    return "{" + ", ".join(parts) + ("..." if length > MAX_ELEMENTS else "") + "}"
+
+
+def _struct_text(obj: Any, t: Any, hex_: bool, where: Where | None) -> str:
+    parts = []
+    for member in t.members:
+        value = obj.member_(member.name) if member.name else _anonymous(obj, member)
+        text = _inner(value, hex_, where)
+        parts.append(f"{member.name} = {text}" if member.name else text)
+    return "{" + ", ".join(parts) + "}"
+
+
+def _anonymous(obj: Any, member: Any) -> Any:
+    import drgn
+
+    if obj.address_ is not None:
+        return drgn.Object(obj.prog_, member.type, address=obj.address_ + member.bit_offset // 8)
+    return drgn.Object(obj.prog_, member.type, value=None)
+
+
+def _inner(obj: Any, hex_: bool, where: Where | None) -> str:
+    """A value inside an aggregate (or at the top without its type prefix)."""
+    import drgn
+
+    if obj.absent_:
+        return "<optimized out>"
+    t = _unaliased(obj.type_)
+    try:
+        if t.kind in (drgn.TypeKind.STRUCT, drgn.TypeKind.UNION, drgn.TypeKind.CLASS):
+            return _struct_text(obj, t, hex_, where)
+        if t.kind == drgn.TypeKind.ARRAY:
+            return _array_text(obj, t, hex_, where)
+        if t.kind == drgn.TypeKind.POINTER:
+            return _pointer_text(obj, t, where)
+        if t.kind == drgn.TypeKind.FUNCTION:
+            addr = obj.address_ or 0
+            name = where(addr) if where is not None else None
+            return f"{{{type_name(obj.type_)}}} {addr:#x}" + (f" <{name}>" if name else "")
+        if t.kind == drgn.TypeKind.ENUM and not hex_:
+            v = int(obj.value_())
+            for e in t.enumerators or ():
+                if e.value == v:
+                    return e.name
+            return str(v)
+        v = obj.value_()
+        if isinstance(v, float):
+            return repr(v)
+        return _int_text(int(v), t, hex_)
+    except drgn.FaultError as e:
+        return f"<error: Cannot access memory at address {e.address:#x}>"
+    except (TypeError, ValueError, LookupError, drgn.ObjectAbsentError) as e:
+        return f"<error: {e}>"
+
+
+def format_value(obj: Any, *, hex: bool = False, where: Where | None = None,  # noqa: A002
+                 top: bool = True) -> str:
+    """``print`` 's text after ``$N = `` for ``obj`` (see the module docstring);
+    ``top=False``: without the ``(type)`` of a pointer, as ``info locals`` shows it."""
+    import drgn
+
+    if obj.absent_:
+        return "<optimized out>"
+    t = _unaliased(obj.type_)
+    text = _inner(obj, hex, where)
+    if top and t.kind == drgn.TypeKind.POINTER and not text.startswith("<error"):
+        target = _unaliased(t.type)
+        is_string = target.kind == drgn.TypeKind.INT and target.name in _CHAR_NAMES
+        if not is_string or '"' not in text:
+            return f"({type_name(obj.type_)}) {text}"
+    return text
+
+
+def frame_arg(obj: Any, where: Where | None = None) -> str:
+    """An argument in a frame line (gdb's ``print frame-arguments scalars``):
+    scalars as ``print`` shows them inside an aggregate, aggregates as ``...``."""
+    import drgn
+
+    if obj.absent_:
+        return "<optimized out>"
+    t = _unaliased(obj.type_)
+    if t.kind in (drgn.TypeKind.STRUCT, drgn.TypeKind.UNION, drgn.TypeKind.ARRAY):
+        return "..."
+    return _inner(obj, False, where)

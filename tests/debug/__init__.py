@@ -1,0 +1,2 @@
+"""The debugging engine (emu/debug/): breakpoints, watchpoints, stepping, the session,
+frame variables."""

@@ -1,0 +1,145 @@
+"""The REPL says what gdb says: each command's output in `kmemu debug` compared line by
+line with stock gdb's for the same command against `kmemu gdb` (addresses aside).
+
+One gdb session and one REPL session per module run the same script; each test
+compares one command's output.  A step is (gdb's commands, the REPL's command):
+gdb starts work with ``monitor call`` and ``continue`` where the REPL says ``call``.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from emu.debug.session import DebugSession
+from emu.frontend.debugger.repl import Repl
+from emu.frontend.pytest_plugin import booted_machine
+from tests.gdbstub.conftest import start_server
+
+# (name, gdb commands, REPL command); the last gdb command's output is the one compared
+STEPS: list[tuple[str, tuple[str, ...], str]] = [
+    ("break", ("break kmalloc",), "break kmalloc"),
+    ("banner", ("monitor call kmalloc 64 GFP_KERNEL", "continue"), "call kmalloc 64 GFP_KERNEL"),
+    ("p_rip", ("p $rip",), "p $rip"),
+    ("p_rsp", ("p $rsp",), "p $rsp"),
+    ("p_int", ("p size",), "p size"),
+    ("p_chars", ("p kmalloc_caches[0][6]->name",), "p kmalloc_caches[0][6]->name"),
+    ("p_struct", ("p kmalloc_caches[0][6]->cpu_slab",), "p kmalloc_caches[0][6]->cpu_slab"),
+    ("p_char", ("p kmalloc_caches[0][6]->name[1]",), "p kmalloc_caches[0][6]->name[1]"),
+    ("whatis", ("whatis kmalloc_caches[0][6]",), "whatis kmalloc_caches[0][6]"),
+    ("x_i", ("x/3i $rip",), "x/3i $rip"),
+    ("info_symbol", ("info symbol $rip",), "info symbol $rip"),
+    ("info_symbol_offset", ("info symbol $rip+3",), "info symbol $rip+3"),
+    ("info_line", ("info line kmalloc",), "info line kmalloc"),
+    ("info_frame", ("info frame",), "info frame"),
+    ("no_symbol", ("p nosuch",), "p nosuch"),
+    ("tbreak", ("tbreak __kmalloc_cache",), "tbreak __kmalloc_cache"),
+    ("condition", ("condition 1 size > 100",), "condition 1 size > 100"),
+    ("ignore", ("ignore 1 2",), "ignore 1 2"),
+    ("disable", ("disable 1",), "disable 1"),
+    ("info_breakpoints", ("info breakpoints",), "info breakpoints"),
+    ("enable", ("enable",), "enable"),
+    ("tbreak_hit", ("continue",), "continue"),
+    ("finish", ("finish",), "finish"),
+    ("finish_to_trampoline", ("finish",), "finish"),
+    ("watch", ("continue", "delete", "watch kmalloc_caches[0][6]->cpu_slab.alloc_fast"),
+     "watch kmalloc_caches[0][6]->cpu_slab.alloc_fast"),
+    ("watch_hit", ("monitor call kmalloc 64 GFP_KERNEL", "continue"), "call kmalloc 64 GFP_KERNEL"),
+    ("watch_inlined", ("delete", "watch kmalloc_caches[0][6]->cpu_slab.freelist", "continue"),
+     "continue"),
+    ("disassemble", ("disassemble kmemu_test_spin",), "disassemble kmemu_test_spin"),
+    ("flavor_intel", ("set disassembly-flavor intel", "x/2i kmemu_test_spin"),
+     "x/2i kmemu_test_spin"),
+    ("advance", ("set disassembly-flavor att", "advance kfree"), "advance kfree"),
+    ("stepi_stops_at_breakpoint",
+     ("delete", "continue", "break kmemu_test_spin", "monitor call kmemu_test_spin 0",
+      "continue", "break irq.c:176", "stepi 100"), "stepi 100"),
+]
+# the REPL's commands with no counterpart in its transcript (gdb ran them as setup)
+REPL_SETUP = {"watch": ("delete",),
+              "watch_inlined": ("delete", "watch kmalloc_caches[0][6]->cpu_slab.freelist"),
+              "flavor_intel": ("set disassembly-flavor intel",),
+              "advance": ("set disassembly-flavor att",),
+              "stepi_stops_at_breakpoint": ("delete", "continue", "break kmemu_test_spin",
+                                            "call kmemu_test_spin 0", "break irq.c:176")}
+
+
+def _gdb_transcript() -> dict[str, str]:
+    gdb = shutil.which("gdb")
+    if gdb is None:
+        pytest.skip("gdb is not installed (apt-get install gdb; .ci/run installs it)")
+    srv = start_server()
+    try:
+        args = [gdb, "-q", "-nx", srv.elf, "-ex", "set pagination off", "-ex", "set width 0",
+                "-ex", "set confirm off", "-ex", f"target remote 127.0.0.1:{srv.port}"]
+        for name, cmds, _ in STEPS:
+            args += ["-ex", "echo @@-\\n"]  # the setup's output is not compared
+            for c in cmds[:-1]:
+                args += ["-ex", c]
+            args += ["-ex", f"echo @@{name}\\n", "-ex", cmds[-1]]
+        args += ["-ex", "echo @@end\\n"]
+        # not -batch: gdb speaks to a user then (its 'ignore' says what it will do)
+        res = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, timeout=120)
+    finally:
+        srv.proc.kill()
+        srv.proc.wait(timeout=10)
+    return dict(re.findall(r"^@@([\w-]+)\n(.*?)(?=^@@)", res.stdout, re.S | re.M))
+
+
+def _repl_transcript() -> dict[str, str]:
+    m = booted_machine()
+    buf = io.StringIO()
+    repl = Repl(DebugSession(m), buf)
+    out = {}
+    try:
+        for name, _, line in STEPS:
+            for c in REPL_SETUP.get(name, ()):
+                repl.execute(c)
+            start = buf.tell()
+            repl.execute(line)
+            out[name] = buf.getvalue()[start:]
+    finally:
+        repl.s.kill()
+        repl.s.delete()
+        m.suspend_on_interrupt = False
+    return out
+
+
+@pytest.fixture(scope="module")
+def transcripts() -> tuple[dict[str, str], dict[str, str]]:
+    return _gdb_transcript(), _repl_transcript()
+
+
+def normalize(text: str) -> list[str]:
+    """Lines without what may differ between two runs: addresses and the stub's or the
+    REPL's own lines (gdb's "Continuing." and warnings about the remote protocol, blank
+    lines, the REPL's "error: ")."""
+    lines = []
+    for line in text.splitlines():
+        line = re.sub(r"0x[0-9a-f]+", "0x?", line.rstrip())
+        line = re.sub(r"^error: ", "", line)
+        if line and line != "Continuing." and not line.startswith("warning: Invalid remote"):
+            lines.append(line)
+    return lines
+
+
+@pytest.mark.parametrize("name", [s[0] for s in STEPS])
+def test_repl_prints_what_gdb_prints(name: str, transcripts) -> None:
+    gdb, repl = transcripts
+    want, got = normalize(gdb[name]), normalize(repl[name])
+    if name in ("finish_to_trampoline", "watch_hit", "watch_inlined"):
+        # kmemu's own line after gdb's: the host call's end, or who wrote the value
+        assert got[:len(want)] == want, (gdb[name], repl[name])
+        assert len(got) == len(want) + 1, got
+        assert re.match(r"(\(written by |\w+\(\) returned )", got[-1]), got
+        return
+    if name == "disassemble":  # capstone and gdb's opcodes differ in a few padding nops
+        pairs = [(a, b) for a, b in zip(want, got, strict=True) if "nop" not in a]
+        assert all(a == b for a, b in pairs), (gdb[name], repl[name])
+        return
+    assert got == want, (gdb[name], repl[name])
