@@ -39,7 +39,8 @@
 struct fault_attr failslab = FAULT_ATTR_INIT("failslab", 0, 0);
 struct fault_attr fail_page_alloc = FAULT_ATTR_INIT("fail_page_alloc", 1, 1);
 
-bool fault_inject_active; /* static key: fault_inject_active */
+bool fault_inject_active; /* mirrors fault_inject_key, for the host to read */
+DEFINE_STATIC_KEY_FALSE(fault_inject_key);
 u32 fault_nest;
 struct fault_state fault_state;
 struct fault_record fault_log[FAULT_LOG_MAX];
@@ -223,11 +224,15 @@ bool __should_fail_vmalloc(gfp_t gfp, u64 size)
 /*
  * fault_inject_set_active - the host's switch for the hooks (after it changed an
  * attribute or armed counting).  The one place that turns them on or off, so the
- * flag can become a static key (text patching) without the host changing.
+ * hooks' static key (fault_inject_key) is patched in one place.
  */
 void fault_inject_set_active(u64 on)
 {
 	fault_inject_active = !!on;
+	if (on)
+		static_branch_enable(&fault_inject_key);
+	else
+		static_branch_disable(&fault_inject_key);
 }
 
 /* setup_fault_attr: "<interval>,<probability>,<space>,<times>", all four or nothing. */
@@ -249,7 +254,7 @@ static void setup_fault_attr(struct fault_attr *attr, const char *str)
 	attr->space = (u64)v[2];
 	attr->times = (u64)v[3];
 	if (attr->probability)
-		fault_inject_active = true;
+		fault_inject_set_active(1);
 }
 
 /* failslab= and fail_page_alloc= on the command line (Linux's __setup parameters). */

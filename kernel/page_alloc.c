@@ -1001,7 +1001,7 @@ struct page *__alloc_pages(gfp_t gfp, unsigned int order)
 	if (unlikely(debug_atomic_sleep) && (gfp & __GFP_DIRECT_RECLAIM)) /* static key: debug_atomic_sleep */
 		alloc_might_sleep(gfp);
 	if (likely(!(order | (gfp & __GFP_ZERO))) && !static_branch_unlikely(&kunit_track_key) &&
-	    likely(!fault_inject_active)) { /* static key: fault_inject_active */
+	    !static_branch_unlikely(&fault_inject_key)) {
 		struct page *page = alloc_pcp_fast(gfp);
 		if (likely(page))
 			return page;

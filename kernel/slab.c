@@ -307,8 +307,6 @@ static __always_inline void *slab_alloc_nocheck(struct kmem_cache *s, gfp_t gfp,
 	struct kmem_cache_cpu *c = &s->cpu_slab;
 	void *object;
 	u64 tid;
-	if (should_failslab(s, gfp)) /* Linux: slab_pre_alloc_hook */
-		return NULL;
 redo:
 	tid = READ_ONCE(c->tid);
 	barrier(); /* tid before freelist: an interrupt after this read bumps it */
@@ -328,6 +326,21 @@ redo:
 static noinline void *slab_alloc_report(struct kmem_cache *s, gfp_t gfp, u64 orig_size, u64 caller)
 {
 	might_alloc(gfp, __FILE__, __LINE__);
+	if (should_failslab(s, gfp)) /* Linux: slab_pre_alloc_hook */
+		return NULL;
+	return slab_alloc_nocheck(s, gfp, orig_size, caller);
+}
+
+/*
+ * Fault injection is on (its static key): fail this allocation if failslab says
+ * so (Linux: slab_pre_alloc_hook), else allocate.  Out of line and called in
+ * tail position, so the fast path keeps nothing live for it.
+ */
+static noinline void *slab_alloc_failslab(struct kmem_cache *s, gfp_t gfp, u64 orig_size,
+					  u64 caller)
+{
+	if (__should_failslab(s, gfp))
+		return NULL;
 	return slab_alloc_nocheck(s, gfp, orig_size, caller);
 }
 
@@ -336,6 +349,8 @@ static __always_inline void *slab_alloc(struct kmem_cache *s, gfp_t gfp, u64 ori
 {
 	if (unlikely(gfpflags_allow_blocking(gfp) && (preempt_count || irqs_disabled())))
 		return slab_alloc_report(s, gfp, orig_size, caller);
+	if (static_branch_unlikely(&fault_inject_key))
+		return slab_alloc_failslab(s, gfp, orig_size, caller);
 	return slab_alloc_nocheck(s, gfp, orig_size, caller);
 }
 

@@ -20,27 +20,28 @@ from emu.frontend import bench
 MEASURED: dict[str, dict[str, int]] = {
     "calls": {
         "call() guest instructions": 31,
-        "kmemu_selftest guest instructions": 84365,
+        "kmemu_selftest guest instructions": 370951,
     },
     "page allocator": {
-        "alloc_pages+__free_pages order 0 (pcp)": 155,
-        "  alloc_pages order 0 alone": 71,
-        "  __free_pages order 0 alone": 66,
-        "alloc+free order 3 (buddy lists)": 581,
+        "alloc_pages+__free_pages order 0 (pcp), debug off": 134,
+        "alloc_pages+__free_pages order 0 (pcp), debug on": 176,
+        "  alloc_pages order 0 alone": 74,
+        "  __free_pages order 0 alone": 84,
+        "alloc+free order 3 (buddy lists)": 642,
     },
     "slab": {
-        "kmalloc(64)+kfree fast path, debug off": 161,
-        "  kmalloc(64) alone": 85,
-        "  kfree alone": 76,
+        "kmalloc(64)+kfree fast path, debug off": 111,
+        "  kmalloc(64) alone": 59,
+        "  kfree alone": 52,
     },
     "vmalloc": {
-        "vmalloc(4 pages)+vfree, no purge": 9255,
-        "  ... plus the purge": 9879,
-        "vmalloc(1 page) with 1000 live areas": 1991,
-        "vmalloc(1 page) with 15000 live areas": 2406,
+        "vmalloc(4 pages)+vfree, no purge": 2604,
+        "  ... plus the purge": 3202,
+        "vmalloc(1 page) with 1000 live areas": 1952,
+        "vmalloc(1 page) with 15000 live areas": 2367,
     },
     "kunit": {
-        "  kunit_case_run(list_test_list_init) guest instructions": 1910,
+        "  kunit_case_run(list_test_list_init) guest instructions": 1938,
     },
 }
 

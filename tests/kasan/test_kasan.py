@@ -201,7 +201,7 @@ def test_debug_session_stops_at_the_access(km: Machine) -> None:
         first, where = stop.text.split("\n", 1)
         assert re.fullmatch(r"KASAN: slab-out-of-bounds: Write of size 1 at addr "
                             r"ffff888[0-9a-f]{9}", first)
-        assert " in mydev_fill (n=0x12) at " in where and "mydev.c:20" in where
+        assert " in mydev_fill (n=18) at " in where and "mydev.c:20" in where
         done = s.cont()
         assert done.reason == "done" and done.value == 0
     finally:

@@ -5,7 +5,7 @@
  * The allocators call should_failslab() (slab_alloc, where Linux has
  * slab_pre_alloc_hook), should_fail_alloc_page() (__alloc_pages, where Linux has
  * prepare_alloc_pages) and should_fail_vmalloc() (__vmalloc_node_range).  Each
- * costs one load and a not-taken branch while fault_inject_active is false.
+ * is a 5-byte nop while the static key fault_inject_key is off.
  *
  * Two mechanisms share the hooks:
  *  - the attributes (struct fault_attr, Linux's debugfs files with '-' made '_'),
@@ -22,6 +22,7 @@
 #ifndef KMEMU_FAULT_INJECT_H
 #define KMEMU_FAULT_INJECT_H
 #include <linux/types.h>
+#include <linux/jump_label.h>
 #include <linux/compiler.h>
 
 /* Every attribute is a u64 slot, named as Linux's debugfs file with '-' made '_'. */
@@ -69,7 +70,8 @@ struct fault_state {
 	u64 records_dropped;
 };
 
-extern bool fault_inject_active; /* static key: fault_inject_active */
+extern bool fault_inject_active; /* mirrors fault_inject_key, for the host */
+DECLARE_STATIC_KEY_FALSE(fault_inject_key);
 extern u32 fault_nest;
 extern struct fault_state fault_state;
 extern struct fault_record fault_log[FAULT_LOG_MAX];
@@ -83,17 +85,17 @@ void fault_inject_set_active(u64 on);
 
 static __always_inline bool should_failslab(struct kmem_cache *s, gfp_t gfp)
 {
-	return unlikely(fault_inject_active) && __should_failslab(s, gfp);
+	return static_branch_unlikely(&fault_inject_key) && __should_failslab(s, gfp);
 }
 
 static __always_inline bool should_fail_alloc_page(gfp_t gfp, unsigned int order)
 {
-	return unlikely(fault_inject_active) && __should_fail_alloc_page(gfp, order);
+	return static_branch_unlikely(&fault_inject_key) && __should_fail_alloc_page(gfp, order);
 }
 
 static __always_inline bool should_fail_vmalloc(gfp_t gfp, u64 size)
 {
-	return unlikely(fault_inject_active) && __should_fail_vmalloc(gfp, size);
+	return static_branch_unlikely(&fault_inject_key) && __should_fail_vmalloc(gfp, size);
 }
 
 /* Around the allocations an allocator makes for itself: not counted (see above). */
