@@ -316,21 +316,25 @@ def test_locals_args_and_frame_selection(run: Run, tmp_path) -> None:
     assert re.search(r"^c = 0x", local, re.M)
     assert re.search(r"^object = <optimized out>$", local, re.M), local
     assert run("p s->object_size") == "$1 = 64\n"
-    up = run("up")
-    assert re.match(r"#1  0x[0-9a-f]+ in __kmalloc_cache \(s=0x[0-9a-f]+, gfp=3264, size=64, "
+    up = run("up")  # Linux's two slow-path frames: __slab_alloc -> ___slab_alloc
+    assert re.match(r"#1  0x[0-9a-f]+ in __slab_alloc \(s=0x[0-9a-f]+, gfp=3264, orig_size=64, "
                     r"caller=\d+\) at \S*slab\.c:\d+\n\d+\t", up), up
-    assert run("p size") == "$2 = 64\n"
+    assert run("p orig_size") == "$2 = 64\n"
     assert run("frame").startswith("#1  ")
     # the selected frame's registers, source and code, as gdb shows them
     line = int(re.search(r"at \S*slab\.c:(\d+)", up).group(1))
     assert f"\n{line}\t" in "\n" + run("list")
     regs = run("info registers rip rax")
-    assert re.search(r"^rip\s+0x[0-9a-f]+\s+0x[0-9a-f]+ <__kmalloc_cache\+", regs, re.M), regs
+    assert re.search(r"^rip\s+0x[0-9a-f]+\s+0x[0-9a-f]+ <__slab_alloc\+", regs, re.M), regs
     assert re.search(r"^rax\s+<not saved>$", regs, re.M), regs
     one_error(run("p $rax"), "$rax is not saved in this frame")
     disas = run("disas")
-    assert disas.startswith("Dump of assembler code for function __kmalloc_cache")
+    assert disas.startswith("Dump of assembler code for function __slab_alloc")
     assert "=> 0x" in disas  # the frame's pc is marked
+    fast = run("up")  # the fast path that missed, at its call of the slow path
+    assert re.match(r"#2  0x[0-9a-f]+ in __kmalloc_cache \(s=\S+, gfp=\S+, size=\S+, "
+                    r"caller=\S+\) at \S*slab\.c:\d+\n\d+\t.*__slab_alloc\(", fast), fast
+    run("down")
     assert run("up 0").startswith("#1  ") and run("up -1").startswith("#0  ")
     run("up")
     assert "kmemu_call_return" in run("up 99")  # as far as there are frames, like gdb
@@ -350,15 +354,15 @@ def test_locals_args_and_frame_selection(run: Run, tmp_path) -> None:
 def test_display_follows_the_free_list_while_stepping(run: Run) -> None:
     run("break ___slab_alloc")
     run("call kmalloc 64 GFP_KERNEL")
-    assert run("display c->freelist") == "1: c->freelist = (void *) 0x0\n"
+    assert run("display s->cpu_slab.freelist") == "1: s->cpu_slab.freelist = (void *) 0x0\n"
     assert run("display/x gfp") == "2: /x gfp = 0xcc0\n"
     step = run("next")
-    assert step.endswith("1: c->freelist = (void *) 0x0\n2: /x gfp = 0xcc0\n"), step
+    assert step.endswith("1: s->cpu_slab.freelist = (void *) 0x0\n2: /x gfp = 0xcc0\n"), step
     assert "2:   y  /x gfp" in run("info display")
     run("undisplay 2")
     fin = run("finish")  # the slow path filled the per-CPU free list
-    assert re.search(r"^1: c->freelist = \(void \*\) 0xffff888[0-9a-f]+$", fin, re.M), fin
-    done = run("continue")  # idle: no local c, so nothing is displayed
+    assert re.search(r"^1: s->cpu_slab.freelist = \(void \*\) 0xffff888[0-9a-f]+$", fin, re.M), fin
+    done = run("continue")  # idle: no local s, so nothing is displayed
     assert "returned" in done and "1: " not in done
     one_error(run("undisplay 7"), "no display number 7")
     one_error(run("display 1 +"), "syntax error")
