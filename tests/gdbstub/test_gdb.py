@@ -201,32 +201,32 @@ def test_gdb_and_kmemu_debug_agree_on_locals(gdb_server: Server) -> None:
 
 
 def test_entry_values_agree_with_gdb(gdb_server: Server) -> None:
-    """Past the first call, some of get_page_from_freelist's parameters (order and one
-    more; which ones depends on GCC's register allocation) live only as 'the value the
-    register had at entry' (DW_OP_entry_value); gdb and kmemu both get them from
-    __alloc_pages' call site."""
+    """Past its first lines, some of __zone_watermark_ok's parameters (alloc_flags and
+    highest_zoneidx; which ones depends on GCC's register allocation) live only as 'the
+    value the register had at entry' (DW_OP_entry_value); gdb and kmemu both get them
+    from the caller's call site."""
     from emu import Machine
     from emu.debug.session import DebugSession
 
     out = gdb_server.gdb(
-        "break get_page_from_freelist",
+        "break __zone_watermark_ok",
         "monitor call alloc_pages GFP_KERNEL 2",
         "continue", "next", "next", "next", "next", "next", "next",
         'printf "==pc %lu\\n", $pc',
         "echo ==args\\n", "info args", "echo ==end\\n",
     )
     gdb_args = _name_values(out.split("==args")[1].split("==end")[0])
-    # ALLOC_WMARK_LOW | ALLOC_NOFRAGMENT: the first pass keeps to whole pageblocks
+    # ALLOC_WMARK_LOW | ALLOC_KSWAPD (== __GFP_KSWAPD_RECLAIM, part of GFP_KERNEL)
     assert gdb_args.get("order") == "2" and gdb_args.get("alloc_flags") == "2049", out
 
     s = DebugSession(Machine.booted(mem="256M"))
-    s.break_("get_page_from_freelist")
+    s.break_("__zone_watermark_ok")
     s.call("alloc_pages", ["GFP_KERNEL", "2"])
     pc = int(re.search(r"==pc (\d+)", out).group(1))
     s.until(f"*{pc:#x}")
     assert _name_values(s.info_variables(True)) == gdb_args
     entry = {v.name for v in s.variables() if v.entry}
-    assert "order" in entry and len(entry) >= 2, entry
+    assert {"alloc_flags", "highest_zoneidx"} <= entry, entry
 
 
 def test_at_entry_values_agree_with_gdb(gdb_server: Server) -> None:
