@@ -89,8 +89,9 @@ def _line_of(file: str, text: str) -> int:
 
 def test_next_steps_over_inlined_calls(s: DebugSession) -> None:
     # kmalloc's line 113 inlines kmalloc_slab_inline, kmalloc_index and kmalloc_slab
-    # (kmalloc.c:39..63) before its call; the rest of kmalloc has no statement line,
-    # so next ends the call or stops at one of kmalloc's own lines
+    # (kmalloc.c:39..63) before its call: next must not stop in them but at one of
+    # kmalloc's own lines (gdb: 112, the call site of the inlined kmalloc_large whose
+    # get_order was hoisted) or, as kmemu does for now, end the call
     body = _line_of("kmalloc.c", "void *kmalloc(size_t size, gfp_t gfp)")
     at = _line_of("kmalloc.c", "return __kmalloc_cache(kmalloc_slab_inline(size, gfp)")
     s.break_(f"kmalloc.c:{at}")
@@ -112,9 +113,14 @@ def test_next_steps_over_inlined_calls(s: DebugSession) -> None:
     assert stop.reason == "breakpoint" and f"slab.c:{call}" in stop.text, stop.text
     s.delete()
     stop = s.next()
-    assert stop.reason == "step" and stop.text.startswith(f"{ret}\t"), stop.text
+    # never inside the inlined irqflags.h helpers.  gdb stops first at ret - 1 (the
+    # local_irq_restore line: the return address starts that inlined body, so gdb
+    # shows its call site); kmemu does not stop at an inlined body's call site yet
+    # and goes on to the return line
+    assert stop.reason == "step" and "irqflags.h" not in stop.text, stop.text
     row = s.m.lines.lookup(s.m.cpu.rip)
-    assert (row.file, row.line) == ("slab.c", ret)
+    assert row.file == "slab.c" and ret - 1 <= row.line <= ret, stop.text
+    assert stop.text.splitlines()[-1].startswith(f"{row.line}\t"), stop.text
     assert s.m.symbolize(s.m.cpu.rip).startswith("__slab_alloc+")
 
 
@@ -130,7 +136,9 @@ def test_finish_reports_the_callers_line(s: DebugSession) -> None:
     end = _line_of("kmalloc.c", "(u64)__builtin_return_address(0));") + 1
     assert s.m.lines.lookup(back).line == end
     where = stop.text.splitlines()[1]
-    assert re.search(rf"\bkmalloc \(size=.*\) at \S*kmalloc\.c:{end}$", where), stop.text
+    # gdb 13 on kmemu's stub: "0x... in kmalloc (size=<optimized out>, ...) at ...:115"
+    assert re.match(rf"0x{back:016x} in kmalloc \(size=.*\) at \S*kmalloc\.c:{end}$",
+                    where), stop.text
     assert stop.text.splitlines()[2].startswith(f"{end}\t}}")
 
 
