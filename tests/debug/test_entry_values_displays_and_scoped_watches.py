@@ -37,19 +37,32 @@ def test_entry_values_in_caller_frames_match_gdb(machine: Machine) -> None:
 
 
 def test_entry_value_in_frame_zero_past_the_first_call(machine: Machine) -> None:
-    """get_page_from_freelist's order and alloc_flags after the prologue (gdb agrees:
-    order=order@entry=2)."""
-    # by symbol, not a fixed address, so it survives code moving elsewhere in the kernel
-    bp = machine.break_at(machine.symbol("get_page_from_freelist") + 0x3D, temporary=True)
+    """__free_pages(p, 2) past its call of free_the_page, in its epilogue: order
+    is no longer in a register there, only an entry value that kmemu_test_alloc_free's
+    call site gives (gdb agrees: order=order@entry=2)."""
+    bp = machine.break_at("free_the_page", temporary=True)
     try:
         with pytest.raises(BreakpointHit) as ei:
-            machine.call("__alloc_pages", 0xCC0, 2)
+            machine.call("kmemu_test_alloc_free", 0xCC0, 2)
     finally:
         bp.remove()
+    # by the return address, not a fixed offset, so it survives code moving
+    back = machine.backtrace()[1].pc
+    assert machine.symbolize(back).startswith("__free_pages+")
+    bp = machine.break_at(back, temporary=True)
+    try:
+        with pytest.raises(BreakpointHit) as ei2:
+            ei.value.call.resume()
+    finally:
+        bp.remove()
+    assert machine.cpu.rip == back
+    assert not _vars(machine, 0)["order"].entry  # still in r12 right after the call
+    ei2.value.call.stepi()  # the jump to the epilogue: r12 is about to be popped
+    assert machine.symbolize(machine.cpu.rip).startswith("__free_pages+")
     v = _vars(machine, 0)
+    assert v["order"].function == "__free_pages" and not v["order"].inlined
     assert v["order"].entry and int(v["order"].value) == 2
-    assert int(v["alloc_flags"].value) == 1
-    ei.value.call.resume()
+    assert ei2.value.call.resume() == 1
 
 
 def test_display_follows_stops_and_survives_kill(debug_session: DebugSession) -> None:

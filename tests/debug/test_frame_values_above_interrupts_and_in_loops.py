@@ -119,17 +119,25 @@ def test_caller_frame_values_match_the_c_code(debug_session: DebugSession) -> No
     s = debug_session
     s.break_("get_page_from_freelist")
     stop = s.call("alloc_pages", ["GFP_KERNEL", "2"])
+    # alloc_flags = ALLOC_WMARK_LOW | ALLOC_KSWAPD (GFP_KERNEL's __GFP_KSWAPD_RECLAIM),
+    # no ALLOC_NOFRAGMENT: 256 MiB has no Normal zone, DMA32 is the first one tried
     assert stop.text.startswith("Breakpoint 1, get_page_from_freelist (gfp=3264, order=2, "
-                                "alloc_flags=1, highest_zoneidx=2) at /")
+                                "alloc_flags=2049, highest_zoneidx=2) at /")
     assert s.info_variables(True).splitlines() == [
-        "gfp = 3264", "order = 2", "alloc_flags = 1",
+        "gfp = 3264", "order = 2", "alloc_flags = 2049",
         "highest_zoneidx = 2"]
-    s.move_frame(1)  # __alloc_pages: hz = gfp_zone(GFP_KERNEL) = ZONE_NORMAL
+    assert s.m.backtrace()[1].function == "__alloc_pages_general"
+    s.move_frame(1)  # __alloc_pages_general: hz = gfp_zone(GFP_KERNEL) = ZONE_NORMAL
     assert s.print_expr("hz") == "$1 = 2"
     assert s.print_expr("order") == "$2 = 2"
     assert s.print_expr("gfp", hex=True) == "$3 = 0xcc0"
+    stop = s.finish()  # out of the selected frame, back into __alloc_pages
+    assert stop.reason == "finish" and stop.value >= 0xFFFFEA0000000000, stop.text
+    assert re.search(r"in (__)?alloc_pages \(gfp=.*\) at \S*page_alloc\.c:\d+$",
+                     stop.text.splitlines()[1]), stop.text
+    page = stop.value  # a struct page *
     stop = s.finish()
-    assert stop.reason == "done" and stop.value >= 0xFFFFEA0000000000  # a struct page *
+    assert stop.reason == "done" and stop.value == page
 
 
 def test_interrupt_at_idle_frame_variables(debug_session: DebugSession) -> None:
@@ -187,12 +195,14 @@ def test_repl_frame_commands_and_numbering_agree_with_bt(machine: Machine) -> No
         assert run("down 2").splitlines()[0] == bt[-3]
         assert run("frame 99").startswith("error: no frame at level 99")
         assert run("frame").splitlines()[0] == bt[-3]  # a failed selection keeps it
-        assert run("frame 1").splitlines()[0] == bt[1]
-        assert "size = 64" in run("info args").splitlines()
-        assert run("p size").startswith("$")
+        assert run("frame 1").splitlines()[0] == bt[1]  # __slab_alloc, the slow path
+        assert " in __slab_alloc (" in bt[1]
+        assert "orig_size = 64" in run("info args").splitlines()
+        assert run("p orig_size").startswith("$")
         assert run("p/x s->size").endswith("0x40\n")
-        out = run("info locals")
-        assert "internal error" not in out and out.startswith("c = 0x")
+        out = run("info locals")  # flags: local_irq_save's, kept in a callee-saved register
+        assert "internal error" not in out and out.startswith("flags = ")
+        assert int(run("p flags").split(" = ")[1]) & 0x202 == 0x202  # EFLAGS.IF and bit 1
         assert run("down").splitlines()[0] == bt[0]
         assert run("down").startswith("error: Bottom (innermost) frame selected")
         assert "internal error" not in buf.getvalue()

@@ -222,8 +222,11 @@ def test_until_star_address(s: DebugSession) -> None:
 
 def test_an_aliased_function_shows_its_arguments(s: DebugSession) -> None:
     """alloc_pages is an ELF alias of __alloc_pages: the symbol names the frame, DWARF
-    (which knows only __alloc_pages) gives the arguments."""
-    s.break_("get_page_from_freelist")
+    (which knows only __alloc_pages) gives the arguments.  Finish from
+    alloc_might_sleep (GFP_KERNEL may sleep): __alloc_pages saved gfp and order on its
+    stack around that call, so they are known there (not so after the call of
+    __alloc_pages_general, where they are entry values of an unknown caller)."""
+    s.break_("alloc_might_sleep")
     s.call("alloc_pages", ["GFP_KERNEL", "2"])
     fin = s.finish()
     assert re.search(r"in (__)?alloc_pages \(gfp=3264, order=2\) at \S*page_alloc\.c:\d+",

@@ -5,6 +5,9 @@ stopped call; register writes that break the machine.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from emu import Machine
@@ -12,6 +15,7 @@ from emu.core.errors import KmemuError
 from emu.debug.session import DebugSession
 
 GFP_KERNEL = 0xCC0
+KERNEL = Path(__file__).resolve().parents[2] / "kernel"
 #: Unicorn callbacks removed during these tests.  A code hook in the middle of a
 #: translated block can still be called after hook_del (see the stale-hook tests):
 #: keeping the ctypes thunks alive turns that crash into a visible wrong result.
@@ -78,13 +82,46 @@ def test_bad_stack_pointer_then_continue_is_a_stop(s: DebugSession) -> None:
     assert stop.reason in ("oops", "error")
 
 
+def _line_of(file: str, text: str) -> int:
+    lines = (KERNEL / file).read_text().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if text in line)
+
+
 def test_next_steps_over_inlined_calls(s: DebugSession) -> None:
-    s.break_("kmalloc.c:104")
-    s.call("kmalloc", ["64", "GFP_KERNEL"])
+    # kmalloc's line 113 inlines kmalloc_slab_inline, kmalloc_index and kmalloc_slab
+    # (kmalloc.c:39..63) before its call: next must not stop in them but at one of
+    # kmalloc's own lines (gdb: 112, the call site of the inlined kmalloc_large whose
+    # get_order was hoisted) or, as kmemu does for now, end the call
+    body = _line_of("kmalloc.c", "void *kmalloc(size_t size, gfp_t gfp)")
+    at = _line_of("kmalloc.c", "return __kmalloc_cache(kmalloc_slab_inline(size, gfp)")
+    s.break_(f"kmalloc.c:{at}")
+    assert s.call("kmalloc", ["64", "GFP_KERNEL"]).reason == "breakpoint"
+    s.delete()
     stop = s.next()
-    if stop.reason == "step":  # still in kmalloc: at one of its own lines (98..106)
+    if stop.reason == "step":  # still in kmalloc: at one of its own lines
         row = s.m.lines.lookup(s.m.cpu.rip)
-        assert row.file == "kmalloc.c" and 98 <= row.line <= 106, stop.text  # actual: 46
+        assert row.file == "kmalloc.c" and body <= row.line <= at + 2, stop.text  # was: 46
+    else:
+        assert stop.reason == "done", stop.text
+    # __slab_alloc (the slow path of a fresh kmalloc-128): next from the call of
+    # ___slab_alloc goes over it and over the inlined local_irq_restore (irqflags.h)
+    # to the return line
+    call = _line_of("slab.c", "void *object = ___slab_alloc(s, gfp);")
+    ret = _line_of("slab.c", "return object ? slab_post_alloc(s, object, gfp")
+    s.break_(f"slab.c:{call}")
+    stop = s.call("kmalloc", ["128", "GFP_KERNEL"])
+    assert stop.reason == "breakpoint" and f"slab.c:{call}" in stop.text, stop.text
+    s.delete()
+    stop = s.next()
+    # never inside the inlined irqflags.h helpers.  gdb stops first at ret - 1 (the
+    # local_irq_restore line: the return address starts that inlined body, so gdb
+    # shows its call site); kmemu does not stop at an inlined body's call site yet
+    # and goes on to the return line
+    assert stop.reason == "step" and "irqflags.h" not in stop.text, stop.text
+    row = s.m.lines.lookup(s.m.cpu.rip)
+    assert row.file == "slab.c" and ret - 1 <= row.line <= ret, stop.text
+    assert stop.text.splitlines()[-1].startswith(f"{row.line}\t"), stop.text
+    assert s.m.symbolize(s.m.cpu.rip).startswith("__slab_alloc+")
 
 
 def test_finish_reports_the_callers_line(s: DebugSession) -> None:
@@ -92,7 +129,17 @@ def test_finish_reports_the_callers_line(s: DebugSession) -> None:
     s.call("kmalloc", ["64", "GFP_KERNEL"])
     stop = s.finish()
     assert stop.reason == "finish"
-    assert "kmalloc.c:10" in stop.text, stop.text  # 104 or 106, as gdb shows
+    # back at the return address, in kmalloc right after its call: that pc begins the
+    # row of kmalloc's closing brace, the line gdb shows (not the call's, as bt would)
+    back = s.m.cpu.rip
+    assert s.m.symbolize(back).startswith("kmalloc+")
+    end = _line_of("kmalloc.c", "(u64)__builtin_return_address(0));") + 1
+    assert s.m.lines.lookup(back).line == end
+    where = stop.text.splitlines()[1]
+    # gdb 13 on kmemu's stub: "0x... in kmalloc (size=<optimized out>, ...) at ...:115"
+    assert re.match(rf"0x{back:016x} in kmalloc \(size=.*\) at \S*kmalloc\.c:{end}$",
+                    where), stop.text
+    assert stop.text.splitlines()[2].startswith(f"{end}\t}}")
 
 
 @pytest.mark.parametrize("how", ["stepi", "step", "next"])
