@@ -30,9 +30,12 @@ def test_entry_values_in_caller_frames_match_gdb(machine: Machine) -> None:
     assert ava["align"].entry and int(ava["align"].value) == 0x1000
     assert int(ava["gfp"].value) == 0xCC0 and int(ava["size"].value) == 0xB000
     vnr = _vars(machine, 3)
-    assert vnr["start"].entry and int(vnr["start"].value) == 0xFFFFC90000000000
-    assert vnr["end"].entry and int(vnr["end"].value) == 0xFFFFE8FFFFFFFFFF
-    assert vnr["vm_flags"].entry and int(vnr["vm_flags"].value) == 0
+    # which of these live only at the call site depends on register allocation (the
+    # fault-injection and KASAN hooks changed it); the values must be the caller's either way
+    assert int(vnr["start"].value) == 0xFFFFC90000000000
+    assert int(vnr["end"].value) == 0xFFFFE8FFFFFFFFFF
+    assert int(vnr["vm_flags"].value) == 0
+    assert any(vnr[n].entry for n in ("start", "end", "vm_flags"))
     call.resume()
 
 

@@ -53,7 +53,8 @@ def test_frames_above_an_interrupt_show_the_interrupted_call_not_the_handler(
     v = _vars(machine, level)
     assert _present(v["size"]) in (None, 100)  # the interrupted call's size, not 64
     assert _present(v["gfp"]) in (None, 0xCC0)
-    assert v["s"].name.string_().decode() == "kmalloc-128"
+    s = v["s"]  # optimized out at some interrupted pcs of the fast path; never kmalloc-64
+    assert s.absent_ or s.name.string_().decode() == "kmalloc-128"
     kmalloc = next(f.level for f in frames if f.function == "kmalloc")
     assert set(_vars(machine, kmalloc)) == {"size", "gfp"}
     assert _vars(machine, len(frames) - 1) == {}  # the trampoline: assembly

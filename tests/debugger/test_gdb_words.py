@@ -119,6 +119,12 @@ def transcripts() -> tuple[dict[str, str], dict[str, str]]:
     return _gdb_transcript(), _repl_transcript()
 
 
+#: gdb's warnings about its surroundings, not about the program: the remote protocol's
+#: vCont reply, and a source file touched after the (content-cached) kernel was built
+GDB_ENVIRONMENT_WARNINGS = ("warning: Invalid remote",
+                            "warning: Source file is more recent than executable")
+
+
 def normalize(text: str) -> list[str]:
     """Lines without what may differ between two runs: addresses and the stub's or the
     REPL's own lines (gdb's "Continuing." and warnings about the remote protocol, blank
@@ -127,7 +133,7 @@ def normalize(text: str) -> list[str]:
     for line in text.splitlines():
         line = re.sub(r"0x[0-9a-f]+", "0x?", line.rstrip())
         line = re.sub(r"^error: ", "", line)
-        if line and line != "Continuing." and not line.startswith("warning: Invalid remote"):
+        if line and line != "Continuing." and not line.startswith(GDB_ENVIRONMENT_WARNINGS):
             lines.append(line)
     return lines
 
