@@ -14,42 +14,9 @@ from emu import Machine
 from emu.core.errors import KmemuError
 from emu.debug.session import DebugSession
 
+pytestmark = pytest.mark.usefixtures("keep_removed_hooks")
 GFP_KERNEL = 0xCC0
 KERNEL = Path(__file__).resolve().parents[2] / "kernel"
-#: Unicorn callbacks removed during these tests.  A code hook in the middle of a
-#: translated block can still be called after hook_del (see the stale-hook tests):
-#: keeping the ctypes thunks alive turns that crash into a visible wrong result.
-_KEEP: list[object] = []
-
-
-@pytest.fixture(autouse=True)
-def _keep_removed_hooks(machine: Machine, monkeypatch: pytest.MonkeyPatch):
-    uc = machine.uc
-    orig = uc.hook_del
-
-    def hook_del(handle: int) -> None:
-        _KEEP.append(uc._callbacks.get(handle))  # noqa: SLF001
-        orig(handle)
-
-    monkeypatch.setattr(uc, "hook_del", hook_del, raising=False)
-    yield
-    # do not leak host-side debugger state into other tests (restore() keeps some)
-    for wp in list(machine._watchpoints):  # noqa: SLF001
-        wp.remove()
-    machine._skip_once = None  # noqa: SLF001
-    machine._stop_hit = None  # noqa: SLF001
-    machine._interrupted = False  # noqa: SLF001
-    machine.suspend_on_interrupt = False
-    uc.ctl_flush_tb()
-
-
-@pytest.fixture
-def s(debug_session: DebugSession) -> DebugSession:
-    return debug_session  # the plugin's fixture, under a short name
-
-
-def _alloc_fast(m: Machine) -> int:
-    return int(m.var("kmalloc_caches")[0][6].cpu_slab.alloc_fast.address_)
 
 
 def test_interrupt_at_idle_does_not_hit_the_next_call(machine: Machine) -> None:

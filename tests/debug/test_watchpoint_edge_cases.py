@@ -12,49 +12,17 @@ import pytest
 from emu import BreakpointHit, Machine
 from emu.core.errors import KmemuError
 from emu.debug.session import DebugSession
+from tests.debug.conftest import alloc_fast
 
+pytestmark = pytest.mark.usefixtures("keep_removed_hooks")
 GFP_KERNEL = 0xCC0
-#: Unicorn callbacks removed during these tests.  A code hook in the middle of a
-#: translated block can still be called after hook_del (see the stale-hook tests):
-#: keeping the ctypes thunks alive turns that crash into a visible wrong result.
-_KEEP: list[object] = []
-
-
-@pytest.fixture(autouse=True)
-def _keep_removed_hooks(machine: Machine, monkeypatch: pytest.MonkeyPatch):
-    uc = machine.uc
-    orig = uc.hook_del
-
-    def hook_del(handle: int) -> None:
-        _KEEP.append(uc._callbacks.get(handle))  # noqa: SLF001
-        orig(handle)
-
-    monkeypatch.setattr(uc, "hook_del", hook_del, raising=False)
-    yield
-    # do not leak host-side debugger state into other tests (restore() keeps some)
-    for wp in list(machine._watchpoints):  # noqa: SLF001
-        wp.remove()
-    machine._skip_once = None  # noqa: SLF001
-    machine._stop_hit = None  # noqa: SLF001
-    machine._interrupted = False  # noqa: SLF001
-    machine.suspend_on_interrupt = False
-    uc.ctl_flush_tb()
-
-
-@pytest.fixture
-def s(debug_session: DebugSession) -> DebugSession:
-    return debug_session  # the plugin's fixture, under a short name
-
-
-def _alloc_fast(m: Machine) -> int:
-    return int(m.var("kmalloc_caches")[0][6].cpu_slab.alloc_fast.address_)
 
 
 def test_breakpoint_after_watch_stop_and_restore_is_not_skipped(machine: Machine,
                                                                 s: DebugSession) -> None:
     machine.kfree(machine.kmalloc(64))  # from here on kmalloc(64) takes the fast path
     snap = machine.snapshot()
-    s.watch(_alloc_fast(machine), 8)
+    s.watch(alloc_fast(machine), 8)
     stop = s.call("kmalloc", ["64", "GFP_KERNEL"])
     assert stop.reason == "watchpoint"
     y = machine.cpu.rip
@@ -138,7 +106,7 @@ def test_stopping_watches_on_hot_fields_do_not_change_the_guest(machine: Machine
 def test_watch_and_breakpoint_on_the_writing_instruction(machine: Machine,
                                                          s: DebugSession) -> None:
     machine.kfree(machine.kmalloc(64))
-    va = _alloc_fast(machine)
+    va = alloc_fast(machine)
     w = s.watch(va, 8)
     stop = s.call("kmalloc", ["64", "GFP_KERNEL"])
     writer = stop.watch.rip
@@ -158,7 +126,7 @@ def test_watch_and_breakpoint_on_the_writing_instruction(machine: Machine,
 
 def test_watch_fires_inside_a_next_over_the_writer(machine: Machine, s: DebugSession) -> None:
     machine.kfree(machine.kmalloc(64))
-    va = _alloc_fast(machine)
+    va = alloc_fast(machine)
     before = machine.read_u64(va)
     s.break_("kmalloc")
     s.call("kmalloc", ["64", "GFP_KERNEL"])
