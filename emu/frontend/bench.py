@@ -600,20 +600,22 @@ def vmalloc_rows(m: Machine) -> list[Row]:
     return rows
 
 
+def call_insns(m: Machine, fn: str, *args: int) -> tuple[int, int]:
+    """Guest instructions of ``m.call(fn, *args)`` beyond an empty call's (the entry and
+    return every call pays), and the call's result."""
+    with m.count_instructions() as n:
+        r = m.call(fn, *args)
+    with m.count_instructions() as base:
+        m.call("kmemu_test_nop")
+    return n[0] - base[0], r
+
+
 def slab_rows(m: Machine) -> list[Row]:
     """kmalloc/kfree costs and slab memory overhead on a mixed workload."""
     p = m.kmalloc(64)
     m.kfree(p)
-
-    def insns(fn: str, *args: int) -> tuple[int, int]:
-        with m.count_instructions() as n:
-            r = m.call(fn, *args)
-        with m.count_instructions() as base:
-            m.call("kmemu_test_nop")
-        return n[0] - base[0], r
-
-    a, p = insns("kmalloc", 64, 0xCC0)
-    f, _ = insns("kfree", p)
+    a, p = call_insns(m, "kmalloc", 64, 0xCC0)
+    f, _ = call_insns(m, "kfree", p)
     rows = [Row("kmalloc(64)+kfree fast path, debug off", a + f, "insns", "<= 90"),
             Row("  kmalloc(64) alone", a, "insns"), Row("  kfree alone", f, "insns")]
     snap = m.snapshot()
@@ -636,16 +638,8 @@ def kmem_cache_rows(m: Machine) -> list[Row]:
     snap = m.snapshot()
     cache = m.kmem_cache_create("bench_cache", 64)
     m.call("kmem_cache_free", cache, m.call("kmem_cache_alloc", cache, 0xCC0))  # warm
-
-    def insns(fn: str, *args: int) -> tuple[int, int]:
-        with m.count_instructions() as n:
-            r = m.call(fn, *args)
-        with m.count_instructions() as base:
-            m.call("kmemu_test_nop")
-        return n[0] - base[0], r
-
-    a, obj = insns("kmem_cache_alloc", cache, 0xCC0)
-    f, _ = insns("kmem_cache_free", cache, obj)
+    a, obj = call_insns(m, "kmem_cache_alloc", cache, 0xCC0)
+    f, _ = call_insns(m, "kmem_cache_free", cache, obj)
     m.restore(snap)
     return [Row("kmem_cache_alloc+kmem_cache_free, dedicated cache", a + f, "insns", "<= 60")]
 
@@ -656,11 +650,7 @@ def page_allocator_rows(m: Machine) -> list[Row]:
     m.call("kmemu_test_alloc_free", gfp, 0)  # warm the pcp list
 
     def insns(fn: str, *args: int) -> int:
-        with m.count_instructions() as n:
-            m.call(fn, *args)
-        with m.count_instructions() as base:
-            m.call("kmemu_test_nop")
-        return n[0] - base[0]
+        return call_insns(m, fn, *args)[0]
 
     # debug off: the page allocator's debug checks (might_sleep, bad-page checks at
     # free) are plain flags for now, static keys later; KUnit tracking is off here
