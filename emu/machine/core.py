@@ -80,6 +80,7 @@ from emu.kernel.symbols import Params, Symbols
 from emu.machine.batch import BatchMixin
 from emu.machine.faults import FaultInjectionMixin
 from emu.machine.irq import InterruptController, IrqError, IrqState
+from emu.machine.ftrace import TraceMixin
 from emu.machine.kasan import clear_stack_shadow, raise_kasan_reports
 from emu.machine.modules import ModuleMixin, load_modules
 from emu.machine.page_alloc import PageAllocatorMixin
@@ -210,7 +211,7 @@ def _u64(v: int) -> int:
 
 
 class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInfoMixin,
-              StopsMixin, BatchMixin, FaultInjectionMixin):
+              StopsMixin, BatchMixin, FaultInjectionMixin, TraceMixin):
     """An emulated PC with the kmemu kernel.  See the module docstring."""
 
     _port_console_log = -1  # KMEMU_PORT_CONSOLE_LOG once the kernel runs (_handover)
