@@ -639,6 +639,16 @@ class DebugSession:
         q.context = context
         return self._go(lambda: self.m.call(q.fn, *q.args, context=context), "done", q.fn)
 
+    def trace(self, fn: str, args: list[str], **knobs: object):  # -> emu.machine.ftrace.TraceResult
+        """The REPL's ``trace``: :meth:`emu.Machine.trace` with arguments read as ``call``
+        reads them (a breakpoint stop inside ends the trace and leaves the call stopped)."""
+        if self.call_in_progress is not None:
+            raise SessionError(f"a call is stopped at {self.m.symbolize(self.m.cpu.rip)}: "  # type: ignore[union-attr]
+                               "continue, finish or 'kill' it first")
+        q = self.parse_call(fn, args)
+        self._runs += 1
+        return self.m.trace(q.fn, *q.args, **knobs)  # type: ignore[arg-type]
+
     def queue_call(self, fn: str, args: list[str]) -> str:
         """gdb's ``monitor call``: the call starts at the next continue or step."""
         if self.call_in_progress is not None:

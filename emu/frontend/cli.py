@@ -13,6 +13,8 @@
     kmemu info buddy|zones|...|vmalloc|modules [--mem SIZE] [--module FILE.c]... [--json]
     kmemu check failures [--module FILE.c]... [--root SYM]... [-j N] [--json] FUNC [ARG...]
     kmemu check irqs [--module FILE.c]... --handler VECTOR FUNC [ARG...]
+    kmemu trace [--module FILE.c]... [--depth N] [--filter GLOB] [--notrace GLOB] [--wall]
+                [--folded] [--svg FILE] FUNC [ARG...]
 
 Exit status: 0 on success, 1 when the guest failed (oops, panic, failed
 self-tests), 2 for bad usage or a missing tool.
@@ -36,6 +38,7 @@ from emu.build import BuildError, build
 from emu.core.errors import BadArgument, KmemuError
 from emu.firmware.e820 import E820Error, default_map, load_map
 from emu.frontend import qemu as qemu_mod
+from emu.frontend import trace_cmd
 from emu.kernel.gfp import GfpError
 from emu.kernel.mm import format_memblock, format_watermarks
 from emu.machine.core import GuestOops, Machine
@@ -486,6 +489,8 @@ def parser() -> argparse.ArgumentParser:
     ck.add_argument("--handler", metavar="VECTOR", help="irqs: the interrupt vector to raise")
     ck.add_argument("--json", action="store_true", help="failures: structured results")
     ck.set_defaults(fn=cmd_check)
+
+    trace_cmd.add_parser(sub, machine_opts)
 
     cf = sub.add_parser("cflags", help="print the compiler flags and include path a module "
                         "is built with (gcc $(kmemu cflags) -c mydev.c)")

@@ -211,6 +211,21 @@ class Call:
 
 
 @dataclass(frozen=True)
+class Trace:
+    """``trace [--depth N] [--filter GLOB] [--notrace GLOB] [--graph GLOB] [--wall]
+    [--folded] FUNC ARGS...``: one call's function_graph (emu.machine.ftrace)."""
+
+    function: str
+    args: tuple[str, ...] = ()
+    depth: int | None = None
+    filter: tuple[str, ...] = ()
+    notrace: tuple[str, ...] = ()
+    graph: tuple[str, ...] = ()
+    wall: bool = False
+    folded: bool = False
+
+
+@dataclass(frozen=True)
 class Irq:
     vector: int
 
@@ -253,7 +268,7 @@ class Quit:
 
 Command = (Break | Delete | InfoBreakpoints | InfoRegisters | Watch | Step | Continue | Finish
            | Until | Backtrace | SelectFrame | InfoVariables | Examine | Disassemble | List
-           | Print | Display | Undisplay | InfoDisplay | Ptype | Call | Irq | View
+           | Print | Display | Undisplay | InfoDisplay | Ptype | Call | Trace | Irq | View
            | AddressView | Snapshot | Restore | Kill | Help | Quit | Whatis | Condition | Ignore
            | Enable | Advance | InfoFrame | InfoSymbol | InfoLine | SetFlavor)
 
@@ -559,6 +574,34 @@ def _p_call(name: str, _fmt: str, rest: str) -> Command:
     return Call(*split_call(rest))
 
 
+_TRACE_KNOBS = ("--depth", "--filter", "--notrace", "--graph")
+
+
+def _p_trace(name: str, _fmt: str, rest: str) -> Command:
+    words = rest.split()
+    knobs: dict[str, list[str]] = {k: [] for k in _TRACE_KNOBS}
+    flags = {"--wall": False, "--folded": False}
+    while words and words[0].startswith("--"):
+        w = words.pop(0)
+        if w in flags:
+            flags[w] = True
+        elif w in knobs:
+            if not words:
+                raise CommandError(f"trace: {w} needs a value")
+            knobs[w].append(words.pop(0))
+        else:
+            raise CommandError(f"trace: unknown option {w!r} (options: "
+                               f"{', '.join((*_TRACE_KNOBS, *flags))})")
+    if not words:
+        raise CommandError(f"usage: {_usage(name)}")
+    depth = None
+    if knobs["--depth"]:
+        depth = _number(knobs["--depth"][-1], "trace --depth", 0)
+    fn, args = split_call(" ".join(words))
+    return Trace(fn, args, depth, tuple(knobs["--filter"]), tuple(knobs["--notrace"]),
+                 tuple(knobs["--graph"]), flags["--wall"], flags["--folded"])
+
+
 def _p_irq(name: str, _fmt: str, rest: str) -> Command:
     return Irq(_number(_one_word(name, rest, "vector"), name, 0, 255))
 
@@ -617,6 +660,10 @@ COMMANDS: tuple[Spec, ...] = (
     _S("call", (), "call FUNC ARGS...",
        "call a kernel function (e.g. call kmalloc 100 GFP_KERNEL|__GFP_ZERO); it stops at "
        "breakpoints inside", _p_call, "run"),
+    _S("trace", (), "trace [--depth N] [--filter GLOB] [--notrace GLOB] [--graph GLOB] "
+       "[--wall] [--folded] FUNC ARGS...",
+       "call a function and print its call tree as ftrace's function_graph does, with guest "
+       "instructions per function (--folded: flame graph stacks)", _p_trace, "run"),
     _S("continue", ("c", "cont", "fg"), "continue", "resume the stopped call", _no_args(Continue),
        "run", repeats=True),
     _S("step", ("s",), "step [N]", "run to the next source line, into calls", _p_step, "run",

@@ -163,6 +163,21 @@ class Repl:
         finally:
             self.guest_running = False
 
+    def _trace(self, cmd: c.Trace) -> None:
+        """One call's function_graph (or folded stacks); an oops prints after the tree."""
+        self.guest_running = True
+        try:
+            r = self.s.trace(cmd.function, list(cmd.args), depth=cmd.depth,
+                             filter=list(cmd.filter) or None, notrace=list(cmd.notrace) or None,
+                             graph=list(cmd.graph) or None, clock="wall" if cmd.wall else "insns")
+        finally:
+            self.guest_running = False
+        self._flush_console(show=r.oops is None)
+        self.emit((r.folded if cmd.folded else r.text).rstrip("\n"))
+        if r.oops is not None:
+            raise ReplError(f"{r.function} oopsed: {str(r.oops).splitlines()[0]}")
+        self.emit(f"{r.function} returned {r.retval:#x}: {r.root.total_insns} guest instructions")
+
     def _function(self) -> str | None:
         hit = self.m.symbols.lookup(self._rip()) if self.m.symbols is not None else None
         return hit[0].name if hit is not None else None
@@ -219,6 +234,8 @@ class Repl:
                 self.emit(s.kill())
             case c.Call(fn, args):
                 self._stop(self._run(s.call, fn, [self._expr(a) for a in args]))
+            case c.Trace():
+                self._trace(cmd)
             case c.Irq(vector):
                 self._irq(vector)
             case c.Backtrace(limit):
