@@ -82,7 +82,7 @@ function zoom(e) {
 function reset() {
   frames().forEach(function (g) {
     g.style.display = ""; g.style.opacity = 1;
-    place(g, +g.getAttribute("data-x") / 1 * W + %(pad)d, +g.getAttribute("data-w") * W);
+    place(g, +g.getAttribute("data-x") * W + %(pad)d, +g.getAttribute("data-w") * W);
   });
 }
 window.addEventListener("load", function () {

@@ -87,7 +87,12 @@ def finish_totals(roots: Iterable[Call]) -> None:
 def _globs(value: str | Sequence[str] | None, knob: str) -> list[str]:
     if value is None:
         return []
-    items = [value] if isinstance(value, str) else list(value)
+    if isinstance(value, str):
+        items = [value]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise TraceError(f"{knob}: globs are strings, got {type(value).__name__}")
     out = []
     for v in items:
         if not isinstance(v, str):

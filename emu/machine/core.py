@@ -79,8 +79,8 @@ from emu.kernel.events import EVENT_SIZE, Event, decode
 from emu.kernel.symbols import Params, Symbols
 from emu.machine.batch import BatchMixin
 from emu.machine.faults import FaultInjectionMixin
-from emu.machine.irq import InterruptController, IrqError, IrqState
 from emu.machine.ftrace import TraceMixin
+from emu.machine.irq import InterruptController, IrqError, IrqState
 from emu.machine.kasan import clear_stack_shadow, raise_kasan_reports
 from emu.machine.modules import ModuleMixin, load_modules
 from emu.machine.page_alloc import PageAllocatorMixin

@@ -31,9 +31,11 @@ How a block is read (:class:`GraphTracer`):
   :class:`emu.core.cpu.InsnCounter` does), but an interrupt or fault can stop it
   part-way: the stub reads the interrupted RIP from the exception frame and takes
   the instructions of that block from it onwards back (a faulting instruction does
-  not retire), and a run that restarts in the middle of the block it stopped in
-  does the same.  Counts are then the instructions the CPU retired; they equal
-  ``count_instructions()`` whenever no block was cut.
+  not retire).  Otherwise counts are ``count_instructions()``'s, block for block:
+  a ``rep``-prefixed string instruction counts once per iteration (Unicorn runs
+  each iteration as a block of its own), so a traced call's instructions equal
+  its count without tracing whenever no interrupt cut a block, and with one they
+  are the untraced count plus the handler's, to the instruction.
 * **Inlined functions** are invisible (their instructions belong to the function
   they were inlined into), exactly as for Linux's tracer, which only sees
   functions with an ``fentry`` call.
@@ -150,10 +152,6 @@ class GraphTracer:
     def _on_block(self, uc: Uc, address: int, size: int, _: object) -> None:
         b = self._blocks.get((address, size)) or self._decode(address, size)
         prev = self._prev
-        if prev is not None:
-            pa, ps, pb, pf = prev
-            if pa < address < pa + ps and address != pb.target:
-                self._uncount(pb, address, pf)  # a run restarted inside the block it left
         name = self.starts.get(address)
         stub = self.stub_lo <= address < self.stub_hi
         if name is not None or stub or (prev is not None and prev[2].kind in (_RET, _IRET, _IJMP)):
