@@ -92,6 +92,7 @@ def run_bench(repeat: int = 5) -> list[Row]:
     rows += module_rows(Machine.booted())
     rows += gdb_rows()  # stock gdb against kmemu gdb and QEMU's gdbstub, same run
     rows += kasan_rows()
+    rows += ftrace_rows()
     rows += failure_sweep_rows(Machine.booted())
     return rows
 
@@ -257,6 +258,47 @@ def kasan_rows(rounds: int = 500) -> list[Row]:
                 f"{i1 / i0:.1f}x"),
             Row(f"{what}, wall time", t0, "ms"),
             Row(f"{what}, KASAN kernel, wall time", t1, "ms", "", f"{t1 / t0:.1f}x")]
+
+
+def ftrace_rows(rounds: int = 500) -> list[Row]:
+    """function_graph's cost on the same kmalloc-heavy call as the KASAN rows, traced
+    and not, in the same run: the guest runs the same instructions (the tracer is a
+    host-side block hook), the host pays a Python call per translated block."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        src = Path(d) / "kasan_churn.c"
+        src.write_text(KASAN_CHURN)
+        m = Machine.booted()
+        m.load_module(src)
+    m.call("churn", rounds)  # warm, as kasan_rows
+    snap = m.snapshot()
+    with m.count_instructions() as n:
+        m.call("churn", rounds)
+    m.restore(snap)
+    t = m.trace("churn", rounds)
+    frames = sum(1 for r in t.tree for _ in r.walk())
+
+    def plain() -> float:
+        m.restore(snap)
+        s = time.perf_counter()
+        m.call("churn", rounds)
+        return (time.perf_counter() - s) * 1000
+
+    def traced() -> float:
+        m.restore(snap)
+        s = time.perf_counter()
+        m.trace("churn", rounds)
+        return (time.perf_counter() - s) * 1000
+
+    t0, t1 = _median(plain, 5), _median(traced, 5)
+    m.restore(snap)
+    what = f"kmalloc/fill/kfree x{rounds}"
+    return [Row(f"{what}, guest instructions, not traced", n[0], "insns", "", "deterministic"),
+            Row(f"{what}, guest instructions, function_graph", t.insns, "insns", "",
+                f"same: {t.insns == n[0]}; {frames} calls in the tree"),
+            Row(f"{what}, wall time, not traced", t0, "ms"),
+            Row(f"{what}, wall time, function_graph", t1, "ms", "", f"{t1 / t0:.1f}x")]
 
 
 def stopped_call_rows(m: Machine) -> list[Row]:

@@ -48,6 +48,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from unicorn import UC_HOOK_BLOCK, Uc
 from unicorn import x86_const as x86
@@ -71,12 +72,14 @@ _PLAIN, _RET, _IRET, _IJMP, _JUMP = range(5)
 _HOST_GLUE = frozenset({"kmemu_idle_loop", "kmemu_call_return", "kmemu_call_oops"})
 
 
-@dataclass(frozen=True)
-class _Block:
+class _Block(NamedTuple):
     n: int  # instructions
+    unwind: bool  # ends in ret, iretq or an indirect jmp: frames may end after it
     kind: int
     target: int  # a direct branch's target (or -1)
     starts: tuple[int, ...]  # each instruction's address
+    size: int
+    special: bool  # starts a function or an interrupt stub: an entry
 
 
 class GraphTracer:
@@ -102,14 +105,26 @@ class GraphTracer:
         import capstone  # here, not at import (as InsnCounter)
 
         self._md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
-        self._blocks: dict[tuple[int, int], _Block] = {}
+        self._blocks: dict[int, _Block] = {}
         self.roots: list[Call] = []
         self.stack: list[Call] = []
-        self.outside = 0  # instructions outside any function (the host's call glue)
-        self.insns = 0
+        # instructions outside any function (the host's call glue) go to this frame,
+        # which is never in the tree: the hot path then has no branch for "no frame"
+        self._outside = Call("<outside>")
+        self._top = self._outside
         self._t0: dict[int, int] = {}
-        self._prev: tuple[int, int, _Block, Call | None] | None = None
+        self._prev: tuple[int, _Block, Call] | None = None
+        self._unwind_next = False  # the previous block ended in ret / iretq / jmp *
         self._hook: int | None = None
+
+    @property
+    def outside(self) -> int:
+        return self._outside.self_insns
+
+    @property
+    def insns(self) -> int:
+        """Every instruction counted (valid after :meth:`stop`)."""
+        return self.outside + sum(r.total_insns for r in self.roots)
 
     # -- installing ---------------------------------------------------------------------
     def start(self) -> None:
@@ -132,7 +147,7 @@ class GraphTracer:
         except KmemuError:
             insns = []
         if not insns:
-            b = _Block(1, _PLAIN, -1, (address,))
+            b = _Block(1, False, _PLAIN, -1, (address,), size, self._special(address))
         else:
             _, _, mnem, ops = insns[-1]
             kind, target = _PLAIN, -1
@@ -145,39 +160,40 @@ class GraphTracer:
                     kind, target = _JUMP, int(ops, 16)
                 else:
                     kind = _IJMP if mnem == "jmp" else _PLAIN
-            b = _Block(len(insns), kind, target, tuple(a for a, *_ in insns))
-        self._blocks[(address, size)] = b
+            b = _Block(len(insns), kind in (_RET, _IRET, _IJMP), kind, target,
+                       tuple(a for a, *_ in insns), size, self._special(address))
+        self._blocks[address] = b
         return b
 
-    def _on_block(self, uc: Uc, address: int, size: int, _: object) -> None:
-        b = self._blocks.get((address, size)) or self._decode(address, size)
-        prev = self._prev
-        name = self.starts.get(address)
-        stub = self.stub_lo <= address < self.stub_hi
-        if name is not None or stub or (prev is not None and prev[2].kind in (_RET, _IRET, _IJMP)):
-            rsp = self._rsp.read(x86.UC_X86_REG_RSP)
-            if stub:
-                self._irq_entry(address, rsp)
-            elif name is not None:
-                self._entry(address, name, rsp)
-            else:
-                self._unwind(rsp, prev[2].kind)  # type: ignore[index]
-        top = self.stack[-1] if self.stack else None
-        if top is None:
-            self.outside += b.n
-        else:
-            top.self_insns += b.n
-        self.insns += b.n
-        self._prev = (address, size, b, top)
+    def _special(self, address: int) -> bool:
+        return address in self.starts or self.stub_lo <= address < self.stub_hi
 
-    def _uncount(self, b: _Block, rip: int, frame: Call | None) -> None:
-        """The instructions of block ``b`` from ``rip`` on did not run (yet)."""
-        n = sum(1 for a in b.starts if a >= rip)
-        if frame is None:
-            self.outside -= n
+    def _on_block(self, uc: Uc, address: int, size: int, _: object) -> None:
+        # hot: one call per translated block run; most blocks skip _transfer
+        b = self._blocks.get(address)
+        if b is None or b.size != size:
+            b = self._decode(address, size)
+        if b.special or self._unwind_next:
+            self._transfer(address, self._prev)
+        top = self._top
+        top.self_insns += b.n
+        self._unwind_next = b.unwind
+        self._prev = (address, b, top)
+
+    def _transfer(self, address: int, prev: tuple[int, _Block, Call] | None) -> None:
+        rsp = self._rsp.read(x86.UC_X86_REG_RSP)
+        name = self.starts.get(address)
+        if self.stub_lo <= address < self.stub_hi:
+            self._irq_entry(address, rsp)
+        elif name is not None:
+            self._entry(address, name, rsp)
         else:
-            frame.self_insns -= n
-        self.insns -= n
+            self._unwind(rsp, prev[1].kind)  # type: ignore[index]
+        self._top = self.stack[-1] if self.stack else self._outside
+
+    def _uncount(self, b: _Block, rip: int, frame: Call) -> None:
+        """The instructions of block ``b`` from ``rip`` on did not run (yet)."""
+        frame.self_insns -= sum(1 for a in b.starts if a >= rip)
 
     def _unwind(self, rsp: int, how: int = _PLAIN) -> None:
         """Close every frame whose entry RSP is below ``rsp``.  Only a ``ret`` to just
@@ -213,7 +229,7 @@ class GraphTracer:
 
     def _entry(self, address: int, name: str, rsp: int) -> None:
         prev = self._prev
-        jumped = prev is not None and (prev[2].kind == _IJMP or prev[2].target == address)
+        jumped = prev is not None and (prev[1].kind == _IJMP or prev[1].target == address)
         if rsp == self.base_rsp and not jumped:
             # a host call begins (or the glue calls deferred work): anything still
             # open was left by an oops
@@ -241,8 +257,8 @@ class GraphTracer:
                 rip = self.m.read_u64(rsp + (8 if vector in EXC_WITH_ERROR_CODE else 0))
             except KmemuError:
                 rip = -1
-            pa, ps, pb, pf = prev
-            if pa <= rip < pa + ps:
+            pa, pb, pf = prev
+            if pa <= rip < pa + pb.size:
                 self._uncount(pb, rip, pf)
         self._unwind(rsp)
         self._push(Call("common_entry", self.entry, kind="irq", vector=vector, entry_rsp=rsp))
