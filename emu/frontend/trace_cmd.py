@@ -2,7 +2,7 @@
 
     kmemu trace [--mem SIZE] [--module F.c]... [--depth N] [--graph GLOB]...
                 [--filter GLOB]... [--notrace GLOB]... [--graph-notrace GLOB]...
-                [--wall] [--folded] [--svg FILE] FUNC [ARG...]
+                [--no-irqs] [--wall] [--tail] [--folded] [--svg FILE] FUNC [ARG...]
 
 The parser is built by :func:`add_parser` from small option groups, so another
 option (the events helper's ``--events GLOB``) is one more ``add_argument`` and
@@ -48,7 +48,11 @@ def add_parser(sub: argparse._SubParsersAction,
     knobs.add_argument("--notrace", action="append", metavar="GLOB",
                        help="set_ftrace_notrace: hide matching functions, keep their "
                        "callees (repeatable)")
+    knobs.add_argument("--no-irqs", action="store_true",
+                       help="funcgraph-irqs off: leave interrupts out of the tree")
     out = t.add_argument_group("output")
+    out.add_argument("--tail", action="store_true",
+                     help="funcgraph-tail: name the function at every closing brace")
     out.add_argument("--wall", action="store_true",
                      help="durations in host wall time (us) instead of guest instructions")
     out.add_argument("--folded", action="store_true",
@@ -74,7 +78,7 @@ def run(a: argparse.Namespace) -> int:
         holder.append(m)
         r = m.trace(a.function, *args, depth=a.depth, filter=a.filter, notrace=a.notrace,
                     graph=a.graph, graph_notrace=a.graph_notrace,
-                    clock="wall" if a.wall else "insns")
+                    clock="wall" if a.wall else "insns", irqs=not a.no_irqs, tail=a.tail)
     if a.svg:
         try:
             r.svg(a.svg)

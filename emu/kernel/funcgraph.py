@@ -124,9 +124,11 @@ def _copy(c: Call, children: list[Call]) -> Call:
 
 def select(roots: Sequence[Call], graph: Sequence[str] = (), graph_notrace: Sequence[str] = (),
            filter: Sequence[str] = (), notrace: Sequence[str] = (),  # noqa: A002 - ftrace's word
-           max_depth: int | None = None) -> list[Call]:
+           max_depth: int | None = None, irqs: bool = True) -> list[Call]:
     """The forest function_graph would show with these knobs (see the module doc).
-    ``roots`` are left alone; the result is new :class:`Call` objects."""
+    ``irqs=False`` is the ``funcgraph-irqs`` option off: interrupts (vectors >= 32) and
+    everything they ran are left out, their instructions stay in the interrupted
+    function's total.  ``roots`` are left alone; the result is new :class:`Call` objects."""
     if graph:
         found: list[Call] = []
 
@@ -148,6 +150,8 @@ def select(roots: Sequence[Call], graph: Sequence[str] = (), graph_notrace: Sequ
 
     def shown(c: Call, depth: int) -> list[Call]:
         if graph_notrace and _matches(c.name, list(graph_notrace)):
+            return []
+        if not irqs and c.kind == "irq" and (c.vector or 0) >= 32:
             return []
         if not traced(c):
             return [s for k in c.children for s in shown(k, depth)]
@@ -211,16 +215,19 @@ HEADER = ("# tracer: function_graph\n#\n"
 
 
 def format_graph(roots: Sequence[Call], clock: str = "insns", cpu: int = 0,
-                 header: bool = True, comments: Sequence[tuple[Call | None, str]] = ()) -> str:
+                 header: bool = True, comments: Sequence[tuple[Call | None, str]] = (),
+                 tail: bool = False) -> str:
     """function_graph's text for ``roots``.  ``comments``: (call, text) pairs printed as
-    ``/* text */`` lines after that call's opening (``None``: at the end)."""
+    ``/* text */`` lines after that call's opening (``None``: at the end).  Every
+    closing brace names its function with ``tail`` (Linux's ``funcgraph-tail``); without
+    it only those of calls that never returned do (an oops unwound them)."""
     if clock not in ("insns", "wall"):
         raise TraceError(f"clock must be 'insns' or 'wall', got {clock!r}")
     col = f" {cpu}) "
     notes: dict[int, list[str]] = {}
-    tail: list[str] = []
+    at_end: list[str] = []
     for c, text in comments:
-        (tail if c is None else notes.setdefault(id(c), [])).append(text)
+        (at_end if c is None else notes.setdefault(id(c), [])).append(text)
     out: list[str] = [HEADER] if header else []
     stack: list[tuple[Call, bool]] = [(r, False) for r in reversed(roots)]
     while stack:
@@ -228,7 +235,7 @@ def format_graph(roots: Sequence[Call], clock: str = "insns", cpu: int = 0,
         pad = "  " * c.depth
         arrows = c.kind == "irq" and c.vector is not None and c.vector >= 32
         if closing:
-            note = "" if c.returned else f" /* {c.name} */"
+            note = "" if c.returned and not tail else f" /* {c.name} */"
             out.append(f"{col}{_duration(c, clock)}{pad}}}{note}\n")
             if arrows:
                 out.append(f"{col}  <========== |\n")
@@ -245,7 +252,7 @@ def format_graph(roots: Sequence[Call], clock: str = "insns", cpu: int = 0,
         out.extend(f"{col}{_FILL}{pad}  /* {t} */\n" for t in mine)
         stack.append((c, True))
         stack.extend((k, False) for k in reversed(c.children))
-    out.extend(f"{col}{_FILL}/* {t} */\n" for t in tail)
+    out.extend(f"{col}{_FILL}/* {t} */\n" for t in at_end)
     return "".join(out)
 
 

@@ -281,6 +281,7 @@ class TraceResult:
     clock: str = "insns"
     oops: KmemuError | None = None  # the GuestOops that ended the call, if any
     comments: list[tuple[Call | None, str]] = field(default_factory=list)
+    tail: bool = False  # funcgraph-tail: name the function at every closing brace
 
     @property
     def root(self) -> Call:
@@ -289,7 +290,7 @@ class TraceResult:
 
     @property
     def text(self) -> str:
-        return format_graph(self.calls, self.clock, comments=self.comments)
+        return format_graph(self.calls, self.clock, comments=self.comments, tail=self.tail)
 
     @property
     def folded(self) -> str:
@@ -340,21 +341,26 @@ class Knobs:
     notrace: tuple[str, ...] = ()
     depth: int | None = None
     clock: str = "insns"
+    irqs: bool = True
+    tail: bool = False
 
 
 def check_knobs(functions: Sequence[str], depth: object = None, filter: object = None,  # noqa: A002
                 notrace: object = None, graph: object = None, graph_notrace: object = None,
-                clock: object = "insns") -> Knobs:
+                clock: object = "insns", irqs: object = True, tail: object = False) -> Knobs:
     if depth is not None and (type(depth) is not int or depth < 0):
         raise TraceError(f"depth (max_graph_depth) must be an int >= 0, got {depth!r}")
     if clock not in ("insns", "wall"):
         raise TraceError(f"clock must be 'insns' or 'wall', got {clock!r}")
+    for name, v in (("irqs (funcgraph-irqs)", irqs), ("tail (funcgraph-tail)", tail)):
+        if not isinstance(v, bool):
+            raise TraceError(f"{name} must be True or False, got {v!r}")
     return Knobs(tuple(check_globs(graph, "set_graph_function", functions)),  # type: ignore[arg-type]
                  tuple(check_globs(graph_notrace, "set_graph_notrace", functions)),  # type: ignore[arg-type]
                  tuple(check_globs(filter, "set_ftrace_filter", functions)),  # type: ignore[arg-type]
                  tuple(check_globs(notrace, "set_ftrace_notrace", functions)),  # type: ignore[arg-type]
                  depth or None,  # Linux: max_graph_depth 0 is no limit
-                 str(clock))
+                 str(clock), bool(irqs), bool(tail))
 
 
 class TraceMixin:
@@ -365,21 +371,23 @@ class TraceMixin:
               notrace: str | Sequence[str] | None = None,
               graph: str | Sequence[str] | None = None,
               graph_notrace: str | Sequence[str] | None = None,
-              clock: str = "insns", context: str = "process") -> TraceResult:
+              clock: str = "insns", irqs: bool = True, tail: bool = False,
+              context: str = "process") -> TraceResult:
         """Call ``fn(*args)`` as :meth:`call` does and return its function_graph.
 
         ``graph`` is set_graph_function (only trees under a match), ``graph_notrace``
         set_graph_notrace, ``filter``/``notrace`` set_ftrace_filter/set_ftrace_notrace
         (globs, a string with several separated by spaces or commas, or a list),
-        ``depth`` max_graph_depth (0 or None: no limit), ``clock`` "insns" or "wall".
+        ``depth`` max_graph_depth (0 or None: no limit), ``clock`` "insns" or "wall",
+        ``irqs`` and ``tail`` the funcgraph-irqs and funcgraph-tail options.
         An oops does not raise: the result has ``oops`` set, ``retval`` None, and the
         frames the oops left are marked unfinished (``returned`` False).
         """
         from emu.machine.core import GuestOops
 
         m = self  # type: ignore[assignment]
-        k = check_knobs(m._syms().functions(), depth, filter, notrace, graph,  # type: ignore[attr-defined]
-                        graph_notrace, clock)
+        k = check_knobs((m.symbols or m._syms()).functions(), depth, filter, notrace,  # type: ignore[attr-defined]
+                        graph, graph_notrace, clock, irqs, tail)
         m._require_ready()  # type: ignore[attr-defined]
         t = GraphTracer(m)
         t.start()
@@ -393,14 +401,14 @@ class TraceMixin:
             t.stop()
         if not t.roots:
             raise TraceError(f"{fn} ran no traceable function")
-        view = select(t.roots, k.graph, k.graph_notrace, k.filter, k.notrace, k.depth)
+        view = select(t.roots, k.graph, k.graph_notrace, k.filter, k.notrace, k.depth, k.irqs)
         comments: list[tuple[Call | None, str]] = []
         if oops is not None:
             first = next((ln for ln in str(oops).splitlines() if ln.strip()), "oops")
             comments.append((None, f"oops: {first.strip()}"))
         name = fn if isinstance(fn, str) else m.symbolize(fn)  # type: ignore[attr-defined]
         return TraceResult(name, t.roots, view, retval, t.insns, t.outside, k.clock, oops,
-                           comments)
+                           comments, k.tail)
 
     @contextlib.contextmanager
     def profile(self) -> Iterator[Profile]:

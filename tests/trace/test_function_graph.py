@@ -124,6 +124,12 @@ def test_interrupt_in_the_middle(machine: Machine) -> None:
         assert irq[0].total_insns == alone.total_insns
         # the interrupted block's unrun part is not counted twice: exact to the insn
         assert t.root.total_insns == quiet + alone.total_insns
+    hidden = machine.trace  # funcgraph-irqs off: the handler's instructions stay counted
+    machine.restore(snap)
+    machine.raise_irq(TEST_VECTOR, after=200)
+    q = hidden("kmemu_test_spin", 1000, irqs=False)
+    assert q.calls[0].children == [] and q.calls[0].total_insns == t.root.total_insns
+    assert "==========>" not in q.text
     lines = t.text.splitlines()
     i = lines.index(" 0)   ==========> |")
     assert lines[i + 1] == " 0)               |    common_entry() {"
@@ -203,7 +209,8 @@ def test_knobs(machine: Machine) -> None:
     for kw, msg in [({"filter": "no_such_fn*"}, "set_ftrace_filter: 'no_such_fn*' matches no"),
                     ({"notrace": ["kmalloc", "zz*"]}, "set_ftrace_notrace: 'zz*'"),
                     ({"depth": -1}, "max_graph_depth"), ({"clock": "tsc"}, "clock must be"),
-                    ({"filter": 3}, "globs are strings")]:
+                    ({"filter": 3}, "globs are strings"),
+                    ({"irqs": "no"}, "funcgraph-irqs"), ({"tail": 1}, "funcgraph-tail")]:
         with pytest.raises(TraceError, match=re.escape(msg)):
             machine.trace("kmalloc", 64, GFP_KERNEL, **kw)
     assert machine.call("kmalloc", 64, GFP_KERNEL)  # still usable

@@ -116,6 +116,21 @@ def test_select_follows_ftrace() -> None:
     assert roots[0].children[0].name == "b" and roots[0].self_insns == 3
 
 
+def test_funcgraph_irqs_and_tail_options() -> None:
+    roots = tree()
+    quiet = select(roots, irqs=False)
+    assert [c.name for c in quiet[0].children] == ["b", "c"]
+    assert quiet[0].total_insns == 91 and quiet[0].self_insns == 3 + 51  # the irq's are a's
+    assert "==========>" not in format_graph(quiet)
+    pf = Call("common_entry", kind="irq", vector=14, self_insns=1)
+    f = Call("f", children=[pf])
+    finish_totals([f])
+    assert select([f], irqs=False)[0].children[0].vector == 14  # exceptions stay
+    lines = format_graph(roots, tail=True, header=False).splitlines()
+    assert lines[4] == " 0)   32 insns    |    } /* b */"
+    assert lines[-2] == " 0)   91 insns    |  } /* a */"
+
+
 def test_folded_stacks() -> None:
     roots = tree()
     text = folded(roots)

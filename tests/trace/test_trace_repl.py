@@ -29,6 +29,8 @@ def test_parse_trace() -> None:
                   "GFP_KERNEL | __GFP_ZERO")
     assert cmd == c.Trace("kmalloc", ("64", "GFP_KERNEL|__GFP_ZERO"), 2, ("*slab*", "kmalloc"),
                           (), (), True, False)
+    assert c.parse("trace --no-irqs --tail kfree 0") == c.Trace("kfree", ("0",), irqs=False,
+                                                                  tail=True)
     for bad, msg in [("trace", "usage: trace"), ("trace --depth", "--depth needs a value"),
                      ("trace --depth x kmalloc 1", "bad number"),
                      ("trace --nope kmalloc", "unknown option '--nope'")]:
@@ -37,11 +39,13 @@ def test_parse_trace() -> None:
 
 
 def test_trace_in_the_repl(machine: Machine) -> None:
-    graph, folded, bad = repl_run(machine, "trace kmalloc 64 GFP_KERNEL",
+    graph, folded, bad, tail = repl_run(machine, "trace kmalloc 64 GFP_KERNEL",
                                   "trace --folded --notrace kmemu_deferred_work kmalloc(64, "
-                                  "GFP_KERNEL)", "trace --filter zz_nothing* kmalloc 64 0")
+                                  "GFP_KERNEL)", "trace --filter zz_nothing* kmalloc 64 0",
+                                        "trace --tail --depth 2 kmalloc 64 GFP_KERNEL")
     assert graph.startswith("# tracer: function_graph\n")
     assert " 0)               |  kmalloc() {\n" in graph
     assert re.search(r"^kmalloc returned 0x[0-9a-f]+: \d+ guest instructions$", graph, re.M)
     assert folded.splitlines()[0].startswith("kmalloc ") or folded.startswith("kmalloc;")
     assert bad.startswith("error: set_ftrace_filter: 'zz_nothing*' matches no")
+    assert re.search(r"^ 0\)   \d+ insns +\|  } /\* kmalloc \*/$", tail, re.M)

@@ -212,8 +212,9 @@ class Call:
 
 @dataclass(frozen=True)
 class Trace:
-    """``trace [--depth N] [--filter GLOB] [--notrace GLOB] [--graph GLOB] [--wall]
-    [--folded] FUNC ARGS...``: one call's function_graph (emu.machine.ftrace)."""
+    """``trace [--depth N] [--filter GLOB] [--notrace GLOB] [--graph GLOB] [--no-irqs]
+    [--tail] [--wall] [--folded] FUNC ARGS...``: one call's function_graph
+    (emu.machine.ftrace)."""
 
     function: str
     args: tuple[str, ...] = ()
@@ -223,6 +224,8 @@ class Trace:
     graph: tuple[str, ...] = ()
     wall: bool = False
     folded: bool = False
+    irqs: bool = True
+    tail: bool = False
 
 
 @dataclass(frozen=True)
@@ -580,7 +583,7 @@ _TRACE_KNOBS = ("--depth", "--filter", "--notrace", "--graph")
 def _p_trace(name: str, _fmt: str, rest: str) -> Command:
     words = rest.split()
     knobs: dict[str, list[str]] = {k: [] for k in _TRACE_KNOBS}
-    flags = {"--wall": False, "--folded": False}
+    flags = {"--wall": False, "--folded": False, "--no-irqs": False, "--tail": False}
     while words and words[0].startswith("--"):
         w = words.pop(0)
         if w in flags:
@@ -599,7 +602,8 @@ def _p_trace(name: str, _fmt: str, rest: str) -> Command:
         depth = _number(knobs["--depth"][-1], "trace --depth", 0)
     fn, args = split_call(" ".join(words))
     return Trace(fn, args, depth, tuple(knobs["--filter"]), tuple(knobs["--notrace"]),
-                 tuple(knobs["--graph"]), flags["--wall"], flags["--folded"])
+                 tuple(knobs["--graph"]), flags["--wall"], flags["--folded"],
+                 not flags["--no-irqs"], flags["--tail"])
 
 
 def _p_irq(name: str, _fmt: str, rest: str) -> Command:
@@ -661,7 +665,7 @@ COMMANDS: tuple[Spec, ...] = (
        "call a kernel function (e.g. call kmalloc 100 GFP_KERNEL|__GFP_ZERO); it stops at "
        "breakpoints inside", _p_call, "run"),
     _S("trace", (), "trace [--depth N] [--filter GLOB] [--notrace GLOB] [--graph GLOB] "
-       "[--wall] [--folded] FUNC ARGS...",
+       "[--no-irqs] [--tail] [--wall] [--folded] FUNC ARGS...",
        "call a function and print its call tree as ftrace's function_graph does, with guest "
        "instructions per function (--folded: flame graph stacks)", _p_trace, "run"),
     _S("continue", ("c", "cont", "fg"), "continue", "resume the stopped call", _no_args(Continue),

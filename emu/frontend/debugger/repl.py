@@ -169,7 +169,8 @@ class Repl:
         try:
             r = self.s.trace(cmd.function, list(cmd.args), depth=cmd.depth,
                              filter=list(cmd.filter) or None, notrace=list(cmd.notrace) or None,
-                             graph=list(cmd.graph) or None, clock="wall" if cmd.wall else "insns")
+                             graph=list(cmd.graph) or None, clock="wall" if cmd.wall else "insns",
+                             irqs=cmd.irqs, tail=cmd.tail)
         finally:
             self.guest_running = False
         self._flush_console(show=r.oops is None)
