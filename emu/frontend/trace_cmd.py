@@ -13,6 +13,7 @@ to the oops is printed, then the oops), 2 for bad input.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -33,8 +34,8 @@ def add_parser(sub: argparse._SubParsersAction,
         "set_graph_function (--graph), set_graph_notrace, set_ftrace_filter (--filter), "
         "set_ftrace_notrace (--notrace), max_graph_depth (--depth); globs as in ftrace.")
     t.add_argument("function", metavar="FUNC", help="the kernel or module function to call")
-    t.add_argument("args", nargs="*", metavar="ARG", help="its integer arguments "
-                   "(decimal or 0x hex)")
+    t.add_argument("args", nargs="*", metavar="ARG", help="its arguments: integers "
+                   "(decimal or 0x hex) or GFP flags (GFP_KERNEL, 'GFP_KERNEL|__GFP_ZERO')")
     machine_opts(t, modules=True)
     knobs = t.add_argument_group("ftrace knobs")
     knobs.add_argument("--depth", type=int, metavar="N",
@@ -62,11 +63,27 @@ def add_parser(sub: argparse._SubParsersAction,
     return t
 
 
+def call_args(values: list[str]) -> tuple[int, ...]:
+    """Integers, or GFP flag expressions as the REPL's ``call`` takes them."""
+    from emu.kernel import gfp
+
+    out = []
+    for v in values:
+        try:
+            out.append(int(v, 0))
+        except ValueError:
+            if not re.fullmatch(r"(__)?GFP_\w+(\s*\|\s*(__)?GFP_\w+)*", v):
+                raise BadArgument(f"argument {v!r} is not an integer (decimal or 0x hex) or "
+                                  "GFP flags") from None
+            out.append(gfp.parse(v))
+    return tuple(out)
+
+
 def run(a: argparse.Namespace) -> int:
     """Boot, trace the call, print; see the module doc for the exit status."""
-    from emu.frontend.cli import _int_args, _machine_args, ctrl_c_stops
+    from emu.frontend.cli import _machine_args, ctrl_c_stops
 
-    args = _int_args(a.args)
+    args = call_args(a.args)
     if a.depth is not None and a.depth < 0:
         raise BadArgument(f"--depth takes a number >= 0, got {a.depth}")
     kw = _machine_args(a, modules=False)

@@ -23,7 +23,7 @@ def test_trace_prints_the_graph_then_a_summary(capsys: pytest.CaptureFixture[str
                                                tmp_path: Path) -> None:
     svg = tmp_path / "k.svg"
     code, out, err = run(capsys, "trace", "--mem", "64M", "--svg", str(svg), "kmalloc", "64",
-                         "0xcc0")
+                         "GFP_KERNEL")
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0] == "# tracer: function_graph"
@@ -57,6 +57,8 @@ def test_trace_oops_and_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2 and "set_ftrace_filter: 'nope_*' matches no kernel function" in err
     code, _, err = run(capsys, "trace", "kmalloc", "sixty")
     assert code == 2 and "argument 'sixty' is not an integer" in err
+    code, _, err = run(capsys, "trace", "kmalloc", "64", "GFP_NOPE")
+    assert code == 2 and "GFP_NOPE" in err
     code, _, err = run(capsys, "trace", "--depth", "-2", "kmalloc", "64", "0")
     assert code == 2 and "--depth takes a number >= 0" in err
     code, _, err = run(capsys, "trace", "--svg", "/nonexistent/dir/x.svg", "kmalloc", "64",
