@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 from collections import Counter
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from emu import Machine
 from emu.kernel.funcgraph import Call, TraceError, parse_folded
 from emu.kernel.gfp import parse as gfp
+from emu.machine.ftrace import TraceResult
 
 GFP_KERNEL = gfp("GFP_KERNEL")
 TEST_VECTOR = 0x30
@@ -21,7 +23,7 @@ def names(calls: list[Call]) -> Counter[str]:
     return Counter(c.name for r in calls for c in r.walk())
 
 
-def check_tree(t) -> None:  # noqa: ANN001 - a TraceResult
+def check_tree(t: TraceResult) -> None:
     """Every frame's total is its own instructions plus its children's; all counted."""
     for r in t.tree:
         for c in r.walk():
@@ -32,7 +34,7 @@ def check_tree(t) -> None:  # noqa: ANN001 - a TraceResult
     assert sum(r.total_insns for r in t.tree) + t.outside == t.insns
 
 
-def against_breakpoints(m: Machine, fn: str, *args: int) -> Counter[str]:
+def against_breakpoints(m: Machine, fn: str, *args: int) -> tuple[Counter[str], TraceResult]:
     """The same call from the same state, counted with one breakpoint per function the
     trace saw: each must be hit exactly as often as it appears in the tree."""
     snap = m.snapshot()
@@ -54,40 +56,69 @@ def against_breakpoints(m: Machine, fn: str, *args: int) -> Counter[str]:
         m.call(fn, *args)
     assert t.insns == n[0]  # no interrupt cut a block: the same count either way
     m.restore(snap)
-    return seen
+    return seen, t
 
 
 def test_kmalloc_slow_then_fast_path(machine: Machine) -> None:
-    # the first kmalloc-64 after boot takes a new slab; the second one is the fast path
-    slow = against_breakpoints(machine, "kmalloc", 64, GFP_KERNEL)
-    assert {"kmalloc", "__kmalloc_cache", "__slab_alloc", "___slab_alloc",
-            "__alloc_pages"} <= set(slow)
+    # the first kmalloc-64 after boot takes a new slab from the page allocator; the
+    # second one is the fast path, which never leaves the slab allocator
+    slow, ts = against_breakpoints(machine, "kmalloc", 64, GFP_KERNEL)
+    assert {"kmalloc", "___slab_alloc", "__alloc_pages"} <= set(slow)
     machine.call("kmalloc", 64, GFP_KERNEL)
-    fast = against_breakpoints(machine, "kmalloc", 64, GFP_KERNEL)
-    assert "__slab_alloc" not in fast and fast["__kmalloc_cache"] == 1
-    t = machine.trace("kmalloc", 64, GFP_KERNEL)
-    assert t.root.name == "kmalloc" and t.retval is not None and t.oops is None
+    fast, tf = against_breakpoints(machine, "kmalloc", 64, GFP_KERNEL)
+    assert fast["kmalloc"] == 1 and "___slab_alloc" not in fast and "__alloc_pages" not in fast
+    assert tf.root.name == "kmalloc" and tf.retval and tf.oops is None
+    assert tf.root.total_insns < ts.root.total_insns
+    assert ts.retval != tf.retval
+
+
+@DEMO
+def test_text_layout(machine: Machine) -> None:
+    t = machine.trace("demo_top", 3, filter="demo_*")
     lines = t.text.splitlines()
     assert lines[:4] == ["# tracer: function_graph", "#",
                          "# CPU  DURATION                  FUNCTION CALLS",
                          "# |     |   |                     |   |   |   |"]
-    assert lines[4] == " 0)               |  kmalloc() {"
-    assert re.fullmatch(r" 0\)   \d+ insns +\|    __kmalloc_cache\(\);", lines[5])
-    total = t.root.total_insns
-    assert re.fullmatch(rf" 0\)   {total} insns +\|  }}", lines[6])
-    assert len(lines[5].split("|")[0]) == len(" 0)               ")  # Linux's column width
+    top = t.calls[0]
+    a, b2 = top.children
+    b1 = a.children[0]
+
+    def d(c: Call) -> str:  # the duration field, Linux's width
+        return f" 0)   {f'{c.total_insns} insns ':<12}|  "
+
+    leaf = b1.children[0]
+    assert leaf.total_insns == 2  # lea; ret
+    assert lines[4:] == [
+        " 0)               |  demo_top() {",
+        " 0)               |    demo_a() {",
+        " 0)               |      demo_b() {",
+        f"{d(leaf)}      demo_leaf();",
+        f"{d(leaf)}      demo_leaf();",
+        f"{d(b1)}    }}",
+        f"{d(a)}  }}",
+        " 0)               |    demo_b() {",
+        f"{d(leaf)}    demo_leaf();",
+        f"{d(leaf)}    demo_leaf();",
+        f"{d(b2)}  }}",
+        f"{d(top)}}}",
+    ]
+    assert len(d(leaf)) == len(" 0)               |  ")
+    # the hidden kmalloc and kfree are still in demo_a's time, as in Linux
+    full = t.tree[0]
+    assert top.total_insns == full.total_insns
+    assert a.self_insns == full.children[0].total_insns - b1.total_insns
 
 
 def test_alloc_pages_with_a_buddy_split(machine: Machine) -> None:
     before = machine.buddyinfo()
-    seen = against_breakpoints(machine, "alloc_pages", GFP_KERNEL, 3)
+    seen, _ = against_breakpoints(machine, "alloc_pages", GFP_KERNEL, 3)
     assert seen["__rmqueue_smallest"] == 1 and seen["get_page_from_freelist"] == 1
     machine.call("alloc_pages", GFP_KERNEL, 3)
     assert machine.buddyinfo() != before  # an order-3 block came out of a larger one
 
 
 def test_vmalloc_tree(machine: Machine) -> None:
-    seen = against_breakpoints(machine, "vmalloc", 3 * 4096)
+    seen, _ = against_breakpoints(machine, "vmalloc", 3 * 4096)
     assert seen["vmalloc"] == 1 and seen["alloc_vmap_area"] == 1
     assert seen["__alloc_pages"] >= 3  # one page each, plus page tables
 
@@ -174,36 +205,41 @@ def test_oops_mid_call_leaves_the_tree_whole(machine: Machine) -> None:
     assert [r.name for r in t2.tree] == ["demo_twice", "kmemu_deferred_work"]
 
 
+@DEMO
 def test_knobs(machine: Machine) -> None:
     snap = machine.snapshot()
 
     def run(**kw: object):  # noqa: ANN202
         machine.restore(snap)
-        return machine.trace("kmalloc", 64, GFP_KERNEL, **kw)
+        return machine.trace("demo_top", 2, **kw)
+
+    def shape(c: Call) -> object:
+        return (c.name, [shape(k) for k in c.children]) if c.children else c.name
 
     full = run()
+    leaves = ["demo_leaf", "demo_leaf"]
     # set_ftrace_filter: only matches; the callees of hidden functions move up
-    f = run(filter="*slab_*")
-    assert [c.name for c in f.calls] == ["__slab_alloc"]
-    assert [c.name for c in f.calls[0].children] == ["___slab_alloc", "slab_post_alloc"]
-    slab = next(c for c in full.root.walk() if c.name == "__slab_alloc")
-    assert f.calls[0].total_insns == slab.total_insns
-    assert f.calls[0].self_insns == slab.self_insns  # its children are all shown
-    # set_ftrace_notrace: __kmalloc_cache vanishes, __slab_alloc becomes kmalloc's child
-    n = run(notrace=["__kmalloc_cache", "kmemu_deferred_work"])
-    assert [c.name for c in n.calls[0].children] == ["__slab_alloc"]
-    assert [c.name for c in n.calls[1:]] == ["vfree_pending"]
-    assert n.calls[0].total_insns == full.root.total_insns
+    f = run(filter="demo_*")
+    assert [shape(c) for c in f.calls] == [
+        ("demo_top", [("demo_a", [("demo_b", leaves)]), ("demo_b", leaves)])]
+    assert f.calls[0].total_insns == full.root.total_insns
+    # set_ftrace_notrace: demo_a vanishes, what it called becomes demo_top's
+    n = run(notrace="demo_a,kmemu_deferred_work,vfree_pending", depth=2)
+    assert [shape(c) for c in n.calls] == [("demo_top", ["kmalloc", "kfree", "demo_b",
+                                                         "demo_b"])]
     # max_graph_depth
-    d = run(depth=2)
+    d = run(depth=2, graph="demo_top")
+    assert [shape(c) for c in d.calls] == [("demo_top", ["demo_a", "demo_b"])]
+    assert "    demo_a();" in d.text
     assert max(c.depth for r in d.calls for c in r.walk()) == 1
-    assert d.calls[0].children[0].children == [] and "__kmalloc_cache();" in d.text
     assert run(depth=0).text == full.text  # 0 is no limit, as in Linux
-    # set_graph_function and set_graph_notrace
-    g = run(graph="___slab_alloc")
-    assert [c.name for c in g.calls] == ["___slab_alloc"] and g.calls[0].depth == 0
-    gn = run(graph_notrace="__slab_alloc")
-    assert "__slab_alloc" not in names(gn.calls) and "___slab_alloc" not in names(gn.calls)
+    # set_graph_function: every tree rooted at a match, from depth 0
+    g = run(graph="demo_b")
+    assert [shape(c) for c in g.calls] == [("demo_b", leaves)] * 2
+    assert [c.depth for c in g.calls] == [0, 0]
+    # set_graph_notrace: a match and all below it vanish
+    gn = run(graph_notrace="demo_a", filter="demo_*")
+    assert [shape(c) for c in gn.calls] == [("demo_top", [("demo_b", leaves)])]
     # bad knobs: one line, before anything runs
     machine.restore(snap)
     for kw, msg in [({"filter": "no_such_fn*"}, "set_ftrace_filter: 'no_such_fn*' matches no"),
@@ -212,8 +248,8 @@ def test_knobs(machine: Machine) -> None:
                     ({"filter": 3}, "globs are strings"),
                     ({"irqs": "no"}, "funcgraph-irqs"), ({"tail": 1}, "funcgraph-tail")]:
         with pytest.raises(TraceError, match=re.escape(msg)):
-            machine.trace("kmalloc", 64, GFP_KERNEL, **kw)
-    assert machine.call("kmalloc", 64, GFP_KERNEL)  # still usable
+            machine.trace("demo_top", 1, **kw)
+    assert machine.call("demo_top", 2) == full.retval  # still usable, same result
 
 
 def test_wall_clock_durations(machine: Machine) -> None:
@@ -236,6 +272,18 @@ def test_folded_stacks_sum_to_the_total(machine: Machine) -> None:
     for s, n in stacks:
         own[s[-1]] += n
     assert own["vmalloc"] == t.root.self_insns
+    # the flame graph: one frame per merged stack prefix, each with its subtree's count
+    prefixes: Counter[tuple[str, ...]] = Counter()
+    for s, n in stacks:
+        for i in range(1, len(s) + 1):
+            prefixes[tuple(s[:i])] += n
+    svg = ET.fromstring(t.svg())
+    frames = svg.findall(".//{http://www.w3.org/2000/svg}g[@class='f']")
+    assert len(frames) == len(prefixes) + 1  # and "all"
+    drawn = Counter((g.get("data-name"), int(g.get("data-n"))) for g in frames)
+    want = Counter((p[-1], n) for p, n in prefixes.items())
+    want[("all", sum(n for _, n in stacks))] += 1
+    assert drawn == want
 
 
 def test_profile_of_a_python_block(machine: Machine) -> None:

@@ -4,6 +4,9 @@
  * demo_tail reaches demo_leaf by a jmp (a tail call): this kernel is built with
  * frame pointers and without sibling-call optimisation, so the jump is written in
  * assembly.  demo_oops allocates, then reads through a NULL pointer two calls down.
+ * demo_top has a known shape for the ftrace knobs: demo_top -> demo_a -> (kmalloc,
+ * kfree, demo_b -> 2 x demo_leaf), then demo_b -> 2 x demo_leaf.  noipa keeps GCC from
+ * inlining or cloning (.isra, .constprop) any of them.
  */
 #include <linux/module.h>
 #include <linux/slab.h>
@@ -12,7 +15,7 @@ MODULE_LICENSE("GPL");
 
 struct demo { long a; long *p; };
 
-noinline long demo_leaf(long x) { return x * 3 + 1; }
+__attribute__((noipa)) long demo_leaf(long x) { return x * 3 + 1; }
 
 long demo_tail(long x);
 asm(".text\n"
@@ -24,11 +27,11 @@ asm(".text\n"
     ".size demo_tail, . - demo_tail\n");
 
 /* demo_twice: two calls of demo_tail, each tail-calling demo_leaf. */
-noinline long demo_twice(long x) { return demo_tail(x) + demo_tail(x + 1); }
+__attribute__((noipa)) long demo_twice(long x) { return demo_tail(x) + demo_tail(x + 1); }
 
-noinline long demo_crash(struct demo *d) { return *d->p; }
+__attribute__((noipa)) long demo_crash(struct demo *d) { return *d->p; }
 
-noinline long demo_oops(long x)
+__attribute__((noipa)) long demo_oops(long x)
 {
 	struct demo *d = kmalloc(sizeof(*d), GFP_KERNEL);
 
@@ -38,3 +41,15 @@ noinline long demo_oops(long x)
 	d->p = NULL;
 	return demo_crash(d) + d->a;
 }
+
+__attribute__((noipa)) long demo_b(long x) { return demo_leaf(x) + demo_leaf(x + 1); }
+
+__attribute__((noipa)) long demo_a(long x)
+{
+	void *p = kmalloc(32, GFP_KERNEL);
+
+	kfree(p);
+	return demo_b(x) + 1;
+}
+
+__attribute__((noipa)) long demo_top(long x) { return demo_a(x) + demo_b(x); }
