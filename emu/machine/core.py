@@ -289,6 +289,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         self._hooks_done_at: int | None = None  # stopped by a breakpoint here: hooks ran
         self._suspended: SuspendedCall | None = None
         self._watchpoints: list = []  # installed emu.debug.breakpoints.Watchpoint objects
+        self._pair_guard = None  # breakpoints.LockedPairGuard while stopping watches exist
         self._stepping = False  # executing one instruction on the host's behalf
         self._tb_counted = False  # translated blocks carry Unicorn's count hook
         self._retired_hooks: list[int] = []  # to delete once the run is over

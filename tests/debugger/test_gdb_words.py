@@ -50,7 +50,7 @@ STEPS: list[tuple[str, tuple[str, ...], str]] = [
      "watch kmalloc_caches[0][6]->cpu_slab.alloc_fast"),
     ("watch_hit", ("monitor call kmalloc 64 GFP_KERNEL", "continue"), "call kmalloc 64 GFP_KERNEL"),
     # the SLUB fast path's counter, written in slab_alloc_nocheck (inlined in __kmalloc_cache);
-    # its freelist is written by cmpxchg16b, a watch hit that does not stop (breakpoints.py)
+    # (its freelist is written by cmpxchg16b: breakpoints.LockedPairGuard stops after it)
     ("watch_inlined", ("delete", "continue", "watch kmalloc_caches[0][6]->cpu_slab.alloc_fast",
                        "monitor call kmalloc 64 GFP_KERNEL", "continue"),
      "call kmalloc 64 GFP_KERNEL"),
