@@ -112,7 +112,7 @@ def test_text_layout(machine: Machine) -> None:
 def test_alloc_pages_with_a_buddy_split(machine: Machine) -> None:
     before = machine.buddyinfo()
     seen, _ = against_breakpoints(machine, "alloc_pages", GFP_KERNEL, 3)
-    assert seen["__rmqueue_smallest"] == 1 and seen["get_page_from_freelist"] == 1
+    assert seen["get_page_from_freelist"] == 1  # __rmqueue_smallest: a frame unless inlined
     machine.call("alloc_pages", GFP_KERNEL, 3)
     assert machine.buddyinfo() != before  # an order-3 block came out of a larger one
 
