@@ -8,6 +8,7 @@ from emu.core.cpu import BudgetExceeded, CpuError
 from emu.core.errors import KmemuError, ModuleError, PageFault
 from emu.core.ram import HostMemoryError
 from emu.kernel import gfp  # GFP names and values: gfp.parse("GFP_KERNEL"), gfp.format(0xcc0)
+from emu.kernel.funcgraph import TraceError
 from emu.machine.core import (
     BadArgument,
     BatchOops,
@@ -24,6 +25,7 @@ from emu.machine.core import (
     Snapshot,
     WatchpointHit,
 )
+from emu.machine.ftrace import Profile, TraceResult
 from emu.machine.kasan import KasanReport
 from emu.machine.modules import Module
 
@@ -31,7 +33,7 @@ __all__ = [
     "BadArgument", "BatchOops", "BootError", "BreakpointHit", "BudgetExceeded", "CallInterrupted",
     "CpuError", "GuestExit", "GuestOops", "GuestWaiting", "HostMemoryError", "Interrupted",
     "KasanReport", "KasanStop", "KmemuError",
-    "Machine", "MachineError", "Module", "ModuleError", "PageFault", "Snapshot", "WatchpointHit",
-    "gfp",
+    "Machine", "MachineError", "Module", "ModuleError", "PageFault", "Profile", "Snapshot",
+    "TraceError", "TraceResult", "WatchpointHit", "gfp",
 ]
 __version__ = "0.1.0"

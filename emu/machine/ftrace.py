@@ -89,6 +89,7 @@ class GraphTracer:
         from emu.machine.core import Machine
 
         assert isinstance(m, Machine)
+        m._require_booted()  # noqa: SLF001 - a profile of a machine that never ran is an error
         self.m = m
         syms = m.symbols or m._syms()  # noqa: SLF001 - the kernel's and the modules'
         self.starts: dict[int, str] = {}
