@@ -1013,7 +1013,7 @@ struct kmem_cache *slab_kmem_cache_create(const char *name, unsigned int size,
 					  void (*ctor)(void *))
 {
 	struct slab_kmem_cache *c = NULL;
-	if (!name || !size || size > KMALLOC_MAX_SIZE || align > PAGE_SIZE ||
+	if (!name || !size || size > KMALLOC_MAX_SIZE || align > KMALLOC_MAX_SIZE ||
 	    (align & (align - 1)) || !slab_flags_ok(name, flags))
 		goto fail;
 	flags |= slab_debug_flags_for(name) & SLAB_DEBUG_ALLOWED;
@@ -1215,8 +1215,10 @@ static void create_slab_kmalloc_cache(int t, unsigned int i)
 		snprintf(n, SLAB_NAME_LEN, "%s%uk", prefix[t], size >> 10);
 	else
 		snprintf(n, SLAB_NAME_LEN, "%s%u", prefix[t], size);
+	/* power-of-two sizes are naturally aligned (Linux's create_boot_cache) */
+	u32 align = (size & (size - 1)) ? 0 : size;
 	slab_kmalloc_caches[t][i] = to_slab(slab_kmem_cache_create(
-		n, size, 0, SLAB_KMALLOC | SLAB_PANIC | type_flags[t], NULL));
+		n, size, align, SLAB_KMALLOC | SLAB_PANIC | type_flags[t], NULL));
 }
 
 static u64 slab_shrink_count(struct shrinker *sh, struct shrink_control *sc)
