@@ -259,6 +259,28 @@ class SlabMixin:
             info.free_owner = self._track(obj + cache.track_offset + 40)
         return info
 
+    def slab_object_allocated(self: Machine, addr: int) -> bool | None:
+        """Whether ``addr`` lies in an allocated slab object (None: not slab memory).
+        Works on all three allocators: SLOB answers from its free chains (an address
+        in a SLOB page and in no free block is allocated)."""
+        if self.slab != "slob":
+            info = self.find_object(addr)
+            return None if info is None else info.allocated
+        check_address(addr)
+        if not PAGE_OFFSET <= addr < PAGE_OFFSET + (1 << 46):
+            return None
+        try:
+            page = self.pages((addr - PAGE_OFFSET) >> 12, 1)
+        except KmemuError:
+            return None
+        if not page or not page[0].has("slab"):
+            return None
+        mem_map = self.read_u64(self.symbol("mem_map"))
+        p = page[0]
+        sp = slab_slob.read_pages(self.program, self.read_virt,
+                                  [(p.pfn, mem_map + 64 * p.pfn, p.word2, p.private)])[0]
+        return not sp.is_free(addr)
+
     def _find_slab_object(self: Machine, addr: int, cache_addr: int,
                           page: int) -> ObjectInfo | None:
         cache = next((c for c in self.caches() if c.address == cache_addr), None)
