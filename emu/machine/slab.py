@@ -19,7 +19,8 @@ from emu.core.errors import BadArgument, KmemuError, SlabAllocatorError
 from emu.kernel import slab as slabv
 from emu.kernel import slab_slab, slab_slob
 from emu.kernel.gfp import parse as parse_gfp
-from emu.kernel.mm import PAGE_OFFSET
+from emu.kernel.mm import PAGE_OFFSET, PG, STRUCT_PAGE_SIZE, PageInfo, present_pfn_runs, read_pages
+from emu.machine.page_alloc import PAGES_PER_READ
 
 if TYPE_CHECKING:
     from emu.machine.core import Machine
@@ -141,14 +142,25 @@ class SlabMixin:
                                      f"{self.slab}); only {names} "
                                      f"{'has' if len(allocators) == 1 else 'have'} it")
 
+    def _kread(self: Machine, va: int, n: int) -> bytes:
+        """read_virt, with direct-map addresses (every slab object and page) read by
+        physical address: no page-table walk per read (views read thousands)."""
+        end = self.__dict__.get("_direct_map_end")
+        if end is None:  # max_pfn is fixed once the machine has booted
+            end = self.__dict__["_direct_map_end"] = PAGE_OFFSET + (
+                self.read_u64(self.symbol("max_pfn")) << 12)
+        if PAGE_OFFSET <= va and va + n <= end:
+            return self.read_phys(va - PAGE_OFFSET, n)
+        return self.read_virt(va, n)
+
     def caches(self: Machine) -> list:
         """The slab caches, newest first: :class:`emu.kernel.slab.CacheView` (SLUB),
         :class:`emu.kernel.slab_slab.SlabCacheView` (SLAB) or
         :class:`emu.kernel.slab_slob.SlobCacheView` (SLOB)."""
         if self.slab == "slab":
-            return slab_slab.read_caches(self.program, self.read_virt)
+            return slab_slab.read_caches(self.program, self._kread)
         if self.slab == "slob":
-            return slab_slob.read_caches(self.program, self.read_virt)
+            return slab_slob.read_caches(self.program, self._kread)
         return slabv.read_caches(self.program, self.read_virt)
 
     def slabinfo(self: Machine) -> str:
@@ -166,8 +178,24 @@ class SlabMixin:
             return slab_slab.format_slabtop(self.caches())
         return slabv.format_slabtop(self.caches())
 
-    def _slab_head_pages(self: Machine) -> list:
-        return [p for p in self.pages() if p.has("slab")]
+    def _slab_head_pages(self: Machine) -> list[PageInfo]:
+        """The PG_slab pages (slab heads), found from the flags words alone: decoding
+        only these makes a scan of mem_map ~20x cheaper than ``pages()``."""
+        max_pfn = self.read_u64(self.symbol("max_pfn"))
+        mem_map = self.read_u64(self.symbol("mem_map"))
+        bit = PG["slab"]
+        out: list[PageInfo] = []
+        for lo, hi in present_pfn_runs(self._section_bitmap(max_pfn), max_pfn):
+            for at in range(lo, hi, PAGES_PER_READ):
+                n = min(hi - at, PAGES_PER_READ)
+                raw = self.read_virt(mem_map + at * STRUCT_PAGE_SIZE, n * STRUCT_PAGE_SIZE)
+                flags = memoryview(raw).cast("Q")[::STRUCT_PAGE_SIZE // 8]
+                for i, f in enumerate(flags):
+                    if f & bit:
+                        out += read_pages(lambda a, k, raw=raw, at=at: raw[
+                            a - mem_map - at * STRUCT_PAGE_SIZE:
+                            a - mem_map - at * STRUCT_PAGE_SIZE + k], mem_map, at + i, 1)
+        return out
 
     def slabs(self: Machine) -> list:
         """Every slab: SLUB's :class:`SlabView`, SLAB's :class:`SlabPage` or SLOB's
@@ -177,13 +205,14 @@ class SlabMixin:
         if self.slab == "slob":
             return self._slob_pages()
         mem_map = self.read_u64(self.symbol("mem_map"))
-        return slabv.slabs_from_pages(self.pages(), self.caches(), mem_map, self.read_u64)
+        return slabv.slabs_from_pages(self._slab_head_pages(), self.caches(), mem_map,
+                                      self.read_u64)
 
     def _slob_pages(self: Machine) -> list[slab_slob.SlobPage]:
         mem_map = self.read_u64(self.symbol("mem_map"))
         raw = [(p.pfn, mem_map + 64 * p.pfn, p.word2, p.private)
                for p in self._slab_head_pages()]
-        return slab_slob.read_pages(self.program, self.read_virt, raw)
+        return slab_slob.read_pages(self.program, self._kread, raw)
 
     def validate_slab(self: Machine) -> list[str]:
         """Counters of every cache against a walk of all its slabs; [] when consistent
@@ -195,8 +224,8 @@ class SlabMixin:
         if self.slab == "slab":
             owners = {mem_map + 64 * p.pfn: p.word1 for p in self._slab_head_pages()}
             return slab_slab.validate(caches, owners)
-        return slabv.validate_slabs(caches, slabv.slabs_from_pages(self.pages(), caches, mem_map,
-                                                                   self.read_u64))
+        return slabv.validate_slabs(caches, slabv.slabs_from_pages(
+            self._slab_head_pages(), caches, mem_map, self.read_u64))
 
     def slab_page_owners(self: Machine) -> dict[int, tuple[str, int]]:
         """Who owns each slab page: head pfn -> (cache name, or "slob-small" / "slob-medium"
@@ -277,7 +306,7 @@ class SlabMixin:
             return None
         mem_map = self.read_u64(self.symbol("mem_map"))
         p = page[0]
-        sp = slab_slob.read_pages(self.program, self.read_virt,
+        sp = slab_slob.read_pages(self.program, self._kread,
                                   [(p.pfn, mem_map + 64 * p.pfn, p.word2, p.private)])[0]
         return not sp.is_free(addr)
 
