@@ -1016,7 +1016,11 @@ struct kmem_cache *slab_kmem_cache_create(const char *name, unsigned int size,
 	if (!name || !size || size > KMALLOC_MAX_SIZE || align > KMALLOC_MAX_SIZE ||
 	    (align & (align - 1)) || !slab_flags_ok(name, flags))
 		goto fail;
-	flags |= slab_debug_flags_for(name) & SLAB_DEBUG_ALLOWED;
+	/* slab_debug= words: poison any cache, red zones and the user word where they fit */
+	slab_flags_t boot_debug = slab_debug_flags_for(name) & SLAB_DEBUG_ALLOWED;
+	if (size > KMALLOC_MAX_SIZE - 24)
+		boot_debug &= SLAB_POISON;
+	flags |= boot_debug;
 	c = slab_cache_alloc(&slab_kmem_cache_boot, GFP_KERNEL | __GFP_ZERO,
 			     sizeof(struct slab_kmem_cache), 0);
 	if (!c)
