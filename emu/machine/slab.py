@@ -288,6 +288,36 @@ class SlabMixin:
             info.free_owner = self._track(obj + cache.track_offset + 40)
         return info
 
+    def slob_block(self: Machine, addr: int) -> tuple[int, int, bool, str] | None:
+        """SLOB: (start, bytes, free, list) of the free block holding ``addr``, or of the
+        allocated run between two free blocks (SLOB records no object starts); None
+        outside SLOB's pages."""
+        self._only("slob_block", "slob")
+        check_address(addr)
+        if not PAGE_OFFSET <= addr < PAGE_OFFSET + (1 << 46):
+            return None
+        try:
+            page = self.pages((addr - PAGE_OFFSET) >> 12, 1)
+        except KmemuError:
+            return None
+        if not page or not page[0].has("slab"):
+            return None
+        mem_map = self.read_u64(self.symbol("mem_map"))
+        p = page[0]
+        sp = slab_slob.read_pages(self.program, self._kread,
+                                  [(p.pfn, mem_map + 64 * p.pfn, p.word2, p.private)])[0]
+        where = f"slob-{sp.list or 'full'}"
+        base = PAGE_OFFSET + (p.pfn << 12)
+        start, end = base, base + 4096
+        for b, u in sp.blocks:
+            if b <= addr < b + 2 * u:
+                return b, 2 * u, True, where
+            if b + 2 * u <= addr:
+                start = b + 2 * u
+            elif b > addr:
+                end = min(end, b)
+        return start, end - start, False, where
+
     def slab_object_allocated(self: Machine, addr: int) -> bool | None:
         """Whether ``addr`` lies in an allocated slab object (None: not slab memory).
         Works on all three allocators: SLOB answers from its free chains (an address

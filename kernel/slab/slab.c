@@ -626,13 +626,16 @@ static void slab_cache_free(struct slab_kmem_cache *c, void *obj, u64 caller)
 	local_irq_restore(flags);
 }
 
-/* The slab page of a direct-map address (NULL if none). */
-static struct page *slab_page_of(const void *p)
+/*
+ * The slab page of a direct-map address (NULL if none): one section-bitmap
+ * test (an address below PAGE_OFFSET wraps past the sections), as SLUB's kfree.
+ */
+static __always_inline struct page *slab_page_of(const void *p)
 {
-	if (!virt_addr_valid((u64)p))
+	if (unlikely(!pfn_valid(((u64)p - PAGE_OFFSET) >> PAGE_SHIFT)))
 		return NULL;
-	struct page *head = compound_head(virt_to_page(p));
-	return PageSlab(head) ? head : NULL;
+	struct page *head = __compound_head(__direct_virt_to_page(p));
+	return likely(PageSlab(head)) ? head : NULL;
 }
 
 void *slab_kmem_cache_alloc(struct kmem_cache *s, gfp_t gfp)
