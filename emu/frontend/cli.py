@@ -295,11 +295,12 @@ def cmd_info(a: argparse.Namespace) -> int:
                                      if z.populated],
             "watermarks": m.watermarks,
             "memblock": m.memblock,
-            "slab": lambda: [{k: v for k, v in vars(c).items() if k != "random"}
+            "slab": lambda: [{k: v for k, v in vars(c).items() if k not in ("random", "slabs")}
                              for c in m.caches()],
-            "slabtop": lambda: [{"name": c.name, "bytes": (c.nr_slabs << c.order) * 4096,
-                                 "active_objs": c.active_objs, "num_objs": c.total_objects}
-                                for c in m.caches()],
+            "slabtop": lambda: m.slabtop() and [  # SLOB has none: its error, one line
+                {"name": c.name, "bytes": (c.nr_slabs << c.order) * 4096,
+                 "active_objs": c.active_objs, "num_objs": c.total_objects}
+                for c in m.caches()],
             "vmalloc": lambda: [vars(v) for v in m.vmap_areas()],
             "modules": lambda: [{"name": x.name, "size": x.size, "refcount": x.view.refcnt,
                                  "state": x.view.state, "address": x.base,

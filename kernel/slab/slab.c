@@ -861,7 +861,7 @@ static struct array_cache *alloc_arraycache(u32 entries, u32 batchcount)
 	u64 bytes = sizeof(struct array_cache) + sizeof(void *) * entries;
 	struct array_cache *ac = NULL;
 	if (slab_up) {
-		ac = slab_kmalloc(bytes, GFP_KERNEL);
+		ac = fault_nested(slab_kmalloc(bytes, GFP_KERNEL)); /* SLAB's own: not counted */
 	} else if (slab_boot_used + bytes <= sizeof(slab_boot_pool)) {
 		ac = (struct array_cache *)(slab_boot_pool + slab_boot_used);
 		slab_boot_used += ALIGN(bytes, 64);

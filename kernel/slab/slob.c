@@ -355,7 +355,8 @@ static void *slob_do_kmalloc(size_t size, gfp_t gfp, u64 caller)
 			return NULL;
 		*m = size;
 		ret = (u8 *)m + SLOB_MINALIGN;
-	} else {
+		kunit_track_alloc(ret, caller, size, 0, KUNIT_ALLOC_SLAB, 0);
+	} else { /* the page allocator records these pages itself, as for SLUB's */
 		if (size > KMALLOC_MAX_SIZE) {
 			WARN(!(gfp & __GFP_NOWARN), "kmalloc: %zu bytes is more than KMALLOC_MAX_SIZE",
 			     size);
@@ -363,8 +364,6 @@ static void *slob_do_kmalloc(size_t size, gfp_t gfp, u64 caller)
 		}
 		ret = slob_new_pages(gfp, (unsigned int)get_order(size));
 	}
-	if (ret)
-		kunit_track_alloc(ret, caller, size, 0, KUNIT_ALLOC_SLAB, 0);
 	return ret;
 }
 
@@ -388,8 +387,8 @@ void slob_kfree(const void *block)
 	struct page *head = slob_head_page(block, "kfree");
 	if (!head)
 		return;
-	kunit_track_free(block, KUNIT_ALLOC_SLAB);
 	if (PageSlab(head)) {
+		kunit_track_free(block, KUNIT_ALLOC_SLAB);
 		u64 *m = (u64 *)((u8 *)block - SLOB_MINALIGN);
 		slob_free(m, *m + SLOB_MINALIGN);
 		return;
