@@ -287,3 +287,17 @@ def test_slob_has_no_slabinfo(machine: Machine) -> None:
         machine.find_object(machine.kmalloc(64))
     with pytest.raises(SlabAllocatorError, match="only SLUB and SLAB have it"):
         machine.live_objects("kmalloc-64")
+
+
+def test_cli_slab_option(capsys: pytest.CaptureFixture[str]) -> None:
+    from emu.frontend.cli import main
+
+    assert main(["boot", "--quiet", "--mem", "32M", "--slab", "slob"]) == 0
+    assert main(["info", "slab", "--mem", "32M", "--slab", "slab"]) == 0
+    out = capsys.readouterr().out
+    assert " : tunables  120   60    8 : slabdata " in out
+    assert main(["info", "slab", "--mem", "32M", "--slab", "slob"]) != 0
+    assert "SLOB has no /proc/slabinfo" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["boot", "--slab", "slab2"])
+    assert e.value.code == 2

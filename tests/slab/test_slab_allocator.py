@@ -198,3 +198,16 @@ def test_red_zones_and_poison_as_slab_reported_them(machine: Machine) -> None:
     assert machine.kmem_cache_alloc(c) == q
     assert f"Slab corruption (Not tainted): dbg start={q:x}, len=24" in machine.console[n:]
     assert machine.call("kmem_cache_errors", c) == 3
+
+
+def test_dma_and_reclaimable_kmalloc_caches(machine: Machine) -> None:
+    d = machine.kmalloc(100, "GFP_KERNEL | __GFP_DMA")
+    assert machine.kmem_cache_of(d) == "dma-kmalloc-128"
+    assert machine.translate(d) < 16 << 20  # ZONE_DMA pages
+    r = machine.kmalloc(3000, "GFP_KERNEL | __GFP_RECLAIMABLE")
+    assert machine.kmem_cache_of(r) == "kmalloc-rcl-4k"
+    big = machine.kmalloc(1 << 20)  # SLAB serves it from kmalloc-1M, not the page allocator
+    assert machine.kmem_cache_of(big) == "kmalloc-1M" and machine.ksize(big) == 1 << 20
+    for p in (d, r, big):
+        machine.kfree(p)
+    assert machine.validate_slab() == []
