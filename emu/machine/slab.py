@@ -405,6 +405,13 @@ class SlabMixin:
             raise BadArgument(f"ticks must be at least 1, got {ticks}")
         return sum(self.call("slab_cache_reap") for _ in range(ticks))
 
+    def slab_reap_after(self: Machine, insns: int) -> None:
+        """SLAB's reap timer: one cache_reap tick from an interrupt ``insns`` guest
+        instructions from now (in the middle of whatever runs then)."""
+        self._only("slab_reap_after", "slab")
+        check_int(insns, "insns")
+        self.raise_irq(self.read_virt(self.symbol("slab_reap_vector"), 1)[0], after=insns)
+
     def slab_tune(self: Machine, cache: int | str, limit: int, batchcount: int,
                   shared: int) -> None:
         """SLAB's tunables, as ``echo "NAME LIMIT BATCHCOUNT SHARED" > /proc/slabinfo``."""

@@ -58,6 +58,7 @@
 #include <kmemu/page_alloc.h>
 #include <kmemu/slab_common.h>
 #include <kmemu/slub.h>
+#include <kmemu/traps.h>
 #include "slab_alloc.h"
 
 typedef u8 freelist_idx_t;
@@ -1142,6 +1143,23 @@ u64 slab_cache_reap(void)
 	return freed;
 }
 
+/*
+ * The reap "timer": an interrupt on this vector runs one reap tick, so the host
+ * can fire it in the middle of a workload (m.slab_reap_after(insns)), as
+ * Linux's delayed work would land.  Every path it touches runs with
+ * interrupts off, so it only ever sees the lists between two operations.
+ */
+#define SLAB_REAP_VECTOR 0x33
+const u8 slab_reap_vector = SLAB_REAP_VECTOR; /* the host reads it */
+u64 slab_reap_irqs;
+
+static void slab_reap_irq(struct pt_regs *regs)
+{
+	(void)regs;
+	slab_reap_irqs++;
+	slab_cache_reap();
+}
+
 /* Under memory pressure: every cache shrunk (arrays drained, free slabs freed). */
 u64 slab_kmem_cache_shrink_all(void)
 {
@@ -1277,6 +1295,7 @@ void slab_kmem_cache_init(void)
 	}
 	slab_up = true;
 	register_shrinker(&slab_slab_shrinker);
+	set_irq_handler(SLAB_REAP_VECTOR, slab_reap_irq);
 	printk("SLAB: kmalloc-32..kmalloc-4M, slab_max_order=%u, boot arrays %llu bytes\n",
 	       slab_max_order, slab_boot_used);
 }

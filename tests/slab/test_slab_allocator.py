@@ -211,3 +211,18 @@ def test_dma_and_reclaimable_kmalloc_caches(machine: Machine) -> None:
     for p in (d, r, big):
         machine.kfree(p)
     assert machine.validate_slab() == []
+
+
+def test_the_reap_timer_fires_in_the_middle_of_a_workload(machine: Machine) -> None:
+    c = machine.kmem_cache_create("timed", 512)
+    objs = [machine.kmem_cache_alloc(c) for _ in range(40)]
+    for o in objs:
+        machine.kmem_cache_free(c, o)
+    machine.slab_reap(2)  # untouched from here: the next tick drains
+    before = len(view(machine, "timed").cpu_entries)
+    for at in (5, 37, 90):  # lands inside kmalloc/kfree on another cache
+        machine.slab_reap_after(at)
+        machine.kfree(machine.kmalloc(100))
+    assert int(machine.var("slab_reap_irqs")) == 3
+    assert len(view(machine, "timed").cpu_entries) < before
+    assert machine.validate_slab() == []
