@@ -924,10 +924,10 @@ static int do_tune_cpucache(struct slab_kmem_cache *c, u32 limit, u32 batchcount
 		free_arraycache(sh);
 		return -ENOMEM;
 	}
-	if (c->cpu_cache)
-		drain_cpu_caches(c);
 	unsigned long flags;
-	local_irq_save(flags);
+	LIST_HEAD(list);
+	/* swap, then empty the old arrays: nothing can land in them in between */
+	spin_lock_irqsave(&c->node.list_lock, flags);
 	struct array_cache *old_cpu = c->cpu_cache, *old_sh = c->node.shared;
 	c->cpu_cache = cpu;
 	c->node.shared = sh;
@@ -935,7 +935,10 @@ static int do_tune_cpucache(struct slab_kmem_cache *c, u32 limit, u32 batchcount
 	c->batchcount = batchcount;
 	c->shared = shared;
 	c->node.free_limit = (1 + 1) * batchcount + c->num; /* (1 + CPUs) * batchcount + num */
-	local_irq_restore(flags);
+	drain_array_locked(c, old_cpu, true, &list);
+	drain_array_locked(c, old_sh, true, &list);
+	spin_unlock_irqrestore(&c->node.list_lock, flags);
+	slabs_destroy(c, &list);
 	free_arraycache(old_cpu);
 	free_arraycache(old_sh);
 	return 0;
