@@ -5,7 +5,7 @@
 """
 
 from emu.core.cpu import BudgetExceeded, CpuError
-from emu.core.errors import KmemuError, ModuleError, PageFault
+from emu.core.errors import KmemuError, ModuleError, PageFault, SlabAllocatorError
 from emu.core.ram import HostMemoryError
 from emu.kernel import gfp  # GFP names and values: gfp.parse("GFP_KERNEL"), gfp.format(0xcc0)
 from emu.kernel.funcgraph import TraceError
@@ -33,7 +33,7 @@ __all__ = [
     "BadArgument", "BatchOops", "BootError", "BreakpointHit", "BudgetExceeded", "CallInterrupted",
     "CpuError", "GuestExit", "GuestOops", "GuestWaiting", "HostMemoryError", "Interrupted",
     "KasanReport", "KasanStop", "KmemuError",
-    "Machine", "MachineError", "Module", "ModuleError", "PageFault", "Profile", "Snapshot",
-    "TraceError", "TraceResult", "WatchpointHit", "gfp",
+    "Machine", "MachineError", "Module", "ModuleError", "PageFault", "Profile",
+    "SlabAllocatorError", "Snapshot", "TraceError", "TraceResult", "WatchpointHit", "gfp",
 ]
 __version__ = "0.1.0"

@@ -61,12 +61,23 @@ def whatis_sources(m: Machine) -> whatis_mod.Sources:
         return pages[pfn]
 
     def slab_object(va: int) -> whatis_mod.SlabObject | None:
+        if m.slab == "slob":  # no object starts: the free block or allocated run
+            blk = m.slob_block(va)
+            if blk is None:
+                return None
+            start, size, free, where = blk
+            kind = "free block" if free else "allocated run"
+            return whatis_mod.SlabObject(f"SLOB {kind} ({where} page)", start, va - start, size,
+                                         not free)
         info = m.find_object(va)
         if info is None:
             return None
         obj = whatis_mod.SlabObject(info.cache, info.object, info.offset, info.size,
                                     info.allocated, alloc_owner=info.alloc_owner,
                                     free_owner=info.free_owner)
+        if info.index is not None:  # the allocator knows the slot (colour and all)
+            obj.index, obj.objects = info.index, info.objects
+            return obj
         cache = next((c for c in m.caches() if c.name == info.cache), None)
         if cache is not None and cache.size:
             # a slab is one naturally aligned buddy block: its first object is at the start

@@ -85,6 +85,8 @@ def run_bench(repeat: int = 5) -> list[Row]:
     rows += page_allocator_rows(m)
     rows += slab_rows(m)
     rows += kmem_cache_rows(m)
+    from emu.frontend.bench_slab import slab_allocator_rows  # imports this module
+    rows += slab_allocator_rows()
     rows += vmalloc_rows(m)
     rows += debugger_rows(m)
     rows += kunit_rows(m)
