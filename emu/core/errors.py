@@ -29,6 +29,11 @@ class MachineError(KmemuError):
     """The machine cannot do what was asked (not booted, already exited, ...)."""
 
 
+class PlotUnavailable(KmemuError):
+    """A picture format needs an optional dependency that is not installed
+    (PNG and the replay plots need matplotlib: ``pip install 'kmemu[plot]'``)."""
+
+
 class ModuleError(KmemuError):
     """A loadable module could not be built, loaded or unloaded.
 
