@@ -47,6 +47,7 @@ KASAN_SHADOW_END = 0xFFFFFC0000000000
 MODULES_VADDR = 0xFFFFFFFFA0000000
 MODULES_END = 0xFFFFFFFFFF000000
 PAGES_PER_READ = 1 << 18  # struct pages per bulk read (16 MiB of host buffer)
+_FLAGS = struct.Struct("<Q56x")  # one struct page's flags
 E820_NAMES = {2: "e820 reserved", 3: "ACPI data", 4: "ACPI NVS", 5: "unusable",
               7: "persistent memory"}
 
@@ -225,12 +226,27 @@ class _Pages:
         self.read, self.lo, self.hi = read, lo, hi
         self.base, self.buf = -1, b""
 
-    def get(self, pfn: int) -> tuple[int, int, int, int, int]:
-        """(flags, word1, private, page_type, alloc_order) of ``pfn``."""
+    def _load(self, pfn: int) -> int:
+        """The offset of ``pfn``'s struct page in the buffer, reading if needed."""
         if not self.base <= pfn < self.base + len(self.buf) // STRUCT_PAGE_SIZE:
             self.base = pfn
             self.buf = self.read(pfn, min(PAGES_PER_READ, self.hi - pfn))
-        off = (pfn - self.base) * STRUCT_PAGE_SIZE
+        return (pfn - self.base) * STRUCT_PAGE_SIZE
+
+    def reserved_until(self, pfn: int) -> int:
+        """The first pfn from ``pfn`` on (at most ``hi``) that is not PG_reserved."""
+        while pfn < self.hi:
+            off = self._load(pfn)
+            end = min(self.hi, self.base + len(self.buf) // STRUCT_PAGE_SIZE)
+            for flags, in _FLAGS.iter_unpack(self.buf[off:(end - self.base) * STRUCT_PAGE_SIZE]):
+                if not flags & PG["reserved"]:
+                    return pfn
+                pfn += 1
+        return pfn
+
+    def get(self, pfn: int) -> tuple[int, int, int, int, int]:
+        """(flags, word1, private, page_type, alloc_order) of ``pfn``."""
+        off = self._load(pfn)
         flags, w1 = struct.unpack_from("<QQ", self.buf, off)
         private, _ref, page_type, alloc_order = struct.unpack_from("<QiII", self.buf, off + 40)
         return flags, w1, private, page_type, alloc_order
@@ -278,10 +294,6 @@ class _E820:
             if lo < hi:
                 self.spans.append((lo, hi, name))
         self.starts = [s[0] for s in self.spans]
-
-    def at(self, pfn: int) -> str:
-        i = bisect.bisect_right(self.starts, pfn) - 1
-        return self.spans[i][2] if i >= 0 and pfn < self.spans[i][1] else HOLE
 
     def runs(self, lo: int, hi: int) -> Iterable[tuple[int, int, str]]:
         """[a, b) pieces of pfns [lo, hi) with one firmware word each."""
@@ -336,17 +348,9 @@ def _present(inp: CensusInput, pages: _Pages, lo: int, hi: int, runs: _Runs, e82
         flags, w1, private, page_type, alloc_order = pages.get(pfn)
         zone = zones.setdefault(flags >> ZONES_PGSHIFT, ZoneTally())
         if flags & PG["reserved"]:
-            word = e820.at(pfn)
-            if word != "RAM":
-                owner = word
-            elif pfn in owners:
-                owner = owners[pfn]
-            elif _in_ranges(mb_starts, mb, pfn):
-                owner = MEMBLOCK_UNKNOWN
-            else:
-                owner = RESERVED_UNKNOWN
-            runs.add(pfn, 1, owner)
-            pfn += 1
+            end = pages.reserved_until(pfn)
+            _reserved(pfn, end, owners, runs, e820, mb, mb_starts)
+            pfn = end
             continue
         if flags & PG["buddy"]:
             n = 1 << private if private <= MAX_PAGE_ORDER else 1
@@ -380,6 +384,25 @@ def _present(inp: CensusInput, pages: _Pages, lo: int, hi: int, runs: _Runs, e82
             runs.add(p, 1, owners.get(p, block), True)
         zone.managed += n
         pfn += n
+
+
+def _reserved(pfn: int, end: int, owners: dict[int, str], runs: _Runs, e820: _E820,
+              mb: list[tuple[int, int]], mb_starts: list[int]) -> None:
+    """Owners of the PG_reserved pages [pfn, end): the e820 map's word where it is not
+    RAM, else a named record, else memblock.reserved, else unknown."""
+    for a, b, word in e820.runs(pfn, end):
+        if word != "RAM":
+            runs.add(a, b - a, word)
+            continue
+        cur, start = "", a
+        for p in range(a, b):
+            owner = owners.get(p)
+            if owner is None:
+                owner = MEMBLOCK_UNKNOWN if _in_ranges(mb_starts, mb, p) else RESERVED_UNKNOWN
+            if owner != cur:
+                runs.add(start, p - start, cur)
+                cur, start = owner, p
+        runs.add(start, b - start, cur)
 
 
 # --- checks ------------------------------------------------------------------------------
