@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from emu import Machine
 from emu.build import layout as L
@@ -131,3 +133,63 @@ def test_census_above_4g_has_the_pci_hole_and_no_struct_pages_there(machine: Mac
     assert mm.owner_at(0xBFFC0) == "firmware: ACPI data"
     assert mm.owner_at(0x100000) != mmap.HOLE and mm.max_pfn == 0x1C0000
     assert sum(mm.counts().values()) == mm.max_pfn
+
+
+OPS = st.lists(st.one_of(
+    st.tuples(st.just("kmalloc"), st.integers(1, 3 * 8192)),
+    st.tuples(st.just("pages"), st.integers(0, 3)),
+    st.tuples(st.just("vmalloc"), st.integers(1, 24)),
+    st.tuples(st.just("free"), st.integers(0, 63))), max_size=14)
+
+
+@settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=OPS)
+def test_any_mix_of_allocations_keeps_the_census_exact(machine: Machine, ops: list) -> None:
+    """After any sequence of allocations and frees, the census agrees with the kernel
+    and every live allocation's pages carry the owner its allocator records."""
+    m = machine
+    snap = m.snapshot()
+    try:
+        live: list[tuple[str, int, int]] = []  # (kind, address, size or order or pages)
+        for kind, n in ops:
+            if kind == "free":
+                if live:
+                    what, addr, size = live.pop(n % len(live))
+                    if what == "kmalloc":
+                        m.kfree(addr)
+                    elif what == "vmalloc":
+                        m.vfree(addr)
+                    else:
+                        m.free_pages(addr, size)
+                continue
+            addr = {"kmalloc": m.kmalloc, "pages": lambda o: m.alloc_pages("GFP_KERNEL", o),
+                    "vmalloc": lambda p: m.vmalloc(p * 4096)}[kind](n)
+            assert addr
+            live.append((kind, addr, n))
+        mm = m.memory_map()
+        assert m.validate_memory_map(mm) == []
+        for kind, addr, n in live:
+            if kind == "kmalloc" and n <= 8192:
+                assert mm.owner_at(m.virt_to_pfn(addr)).startswith("slab kmalloc-")
+            elif kind == "kmalloc":
+                pages = 1 << max(0, (n - 1).bit_length() - 12)
+                assert owners_of(m, addr, pages) == {mmap.LARGE_KMALLOC}
+            elif kind == "pages":
+                assert owners_of(m, addr, 1 << n) == {mmap.UNKNOWN_ALLOC}
+            else:
+                assert owners_of(m, addr, n) == {"vmalloc kmemu_call_return"}
+    finally:
+        m.restore(snap)
+
+
+@pytest.mark.kmemu(kasan=True)
+def test_kasan_shadow_is_its_own_owner(machine: Machine) -> None:
+    m = machine
+    v = m.vmalloc(3 * 4096)
+    mm = m.memory_map()
+    assert m.validate_memory_map(mm) == []
+    shadow = m.translate(0xDFFFFC0000000000 + (v >> 3))  # vmalloc's shadow: page allocator
+    assert mm.owner_at(shadow >> 12) == mmap.KASAN_SHADOW
+    direct = m.translate(0xDFFFFC0000000000 + (0xFFFF888000200000 >> 3))  # memblock's
+    assert mm.owner_at(direct >> 12) == mmap.KASAN_SHADOW
+    assert mm.counts()[mmap.KASAN_SHADOW] > 256 * 1024 * 1024 // 8 // 4096 - 1
