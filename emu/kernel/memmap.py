@@ -369,7 +369,7 @@ def _present(inp: CensusInput, pages: _Pages, lo: int, hi: int, runs: _Runs, e82
             pfn += 1
             continue
         if flags & PG["slab"]:
-            name, order = inp.caches.get(w1, (None, 0))
+            name, order = inp.caches.get(w1, (None, 0)) if w1 else ("(no cache recorded)", 0)
             if name is None:
                 problems.append(f"slab page at pfn {pfn:#x} names no known cache ({w1:#x})")
                 name = f"{w1:#x}"
