@@ -178,3 +178,19 @@ def test_page_table_walk_names_tables_and_leaves() -> None:
     assert got[5] == got[6] == mmap.PT_KERNEL
     assert [p for p, o in got.items() if o == mmap.VMEMMAP] == list(range(0x400, 0x600))
     assert 9 not in got
+
+
+def test_a_slab_page_without_a_cache_pointer_is_counted_page_by_page() -> None:
+    inp = machine()
+    good = inp.read_pages
+
+    def read(pfn: int, n: int) -> bytes:
+        raw = bytearray(good(pfn, n))
+        if pfn <= 260 < pfn + n:
+            raw[(260 - pfn) * 64:(261 - pfn) * 64] = page(SLAB)  # no slab_cache
+        return bytes(raw)
+
+    inp.read_pages = read
+    mm = census(inp)
+    assert mm.owner_at(260) == "slab (no cache recorded)" and mm.problems == []
+    assert mm.owner_at(261) == mmap.UNKNOWN_ALLOC  # the old tails are nobody's now
