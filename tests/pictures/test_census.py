@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from emu import Machine
 from emu.build import layout as L
+from emu.firmware.e820 import parse_map
 from emu.kernel import memmap as mmap
 from emu.kernel import pagetable
 
@@ -193,3 +194,21 @@ def test_kasan_shadow_is_its_own_owner(machine: Machine) -> None:
     direct = m.translate(0xDFFFFC0000000000 + (0xFFFF888000200000 >> 3))  # memblock's
     assert mm.owner_at(direct >> 12) == mmap.KASAN_SHADOW
     assert mm.counts()[mmap.KASAN_SHADOW] > 256 * 1024 * 1024 // 8 // 4096 - 1
+
+
+def test_a_long_e820_map_grows_memblock_and_the_census_says_so() -> None:
+    """400 RAM pages above 4 GiB, each its own e820 entry: memblock's arrays double
+    from memblock twice (128 -> 256 -> 512 regions); the live arrays are named, the
+    256-entry one they grew out of stays reserved with no record of why."""
+    low = "0 +0x9fc00 usable\n0xf0000 +0x10000 reserved\n0x100000 +0xff00000 usable\n"
+    text = low + "".join(f"{(4 << 30) + i * 0x2000:#x} +4K usable\n" for i in range(400))
+    m = Machine(e820=parse_map(text))
+    m.boot()
+    mm = m.memory_map()
+    assert m.validate_memory_map(mm) == []
+    counts = mm.counts()
+    assert counts["memblock: region arrays"] == 2  # the new memory array: 512 * 16 bytes
+    assert counts[mmap.MEMBLOCK_UNKNOWN] == 1
+    assert counts["memblock: e820 table"] == 3  # 403 entries of 24 bytes
+    ram_above_4g = sum(r.count for r in mm if r.pfn >= 1 << 20 and r.owner != mmap.HOLE)
+    assert ram_above_4g == 400

@@ -12,9 +12,13 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from emu.core.errors import BadArgument
 from emu.frontend.pictures.terminal import render_terminal
+
+if TYPE_CHECKING:
+    from emu.machine.core import Machine
 
 
 def add_parser(sub: argparse._SubParsersAction, machine_opts: Callable[..., None],
@@ -36,13 +40,13 @@ def add_parser(sub: argparse._SubParsersAction, machine_opts: Callable[..., None
     p.set_defaults(fn=fn)
 
 
-def run_map(m: object, a: argparse.Namespace) -> int:
+def run_map(m: Machine, a: argparse.Namespace) -> int:
     """Draw the machine ``m``'s census as ``a`` asks; 1 when the census disagrees
     with the kernel's counters (the problems go to standard error)."""
     if a.cell_pages is not None and a.cell_pages < 1:
         raise BadArgument(f"--cell-pages must be at least 1, got {a.cell_pages}")
-    census = m.memory_map()  # type: ignore[attr-defined]
-    problems = m.validate_memory_map(census)  # type: ignore[attr-defined]
+    census = m.memory_map()
+    problems = m.validate_memory_map(census)
     if a.json:
         print(json.dumps({"max_pfn": census.max_pfn, "counts": census.counts(),
                           "runs": [list(r) for r in census], "problems": problems}, indent=1))
