@@ -98,7 +98,9 @@ def replay_charts(timeline: list[dict[str, Any]]) -> list[Chart]:
             sum(s["by_cache"].get(n, 0) for n in rest) / MIB for s in tl]
     memory = Chart("memory", "Memory held over time", "operations", "MiB", x=ops, lines=lines)
 
-    final = tl[-1]["slab_occupancy"]
+    # caches whose counts the allocator keeps (SLOB has no per-cache object counts)
+    final = {n: v for n, v in tl[-1]["slab_occupancy"].items()
+             if all(isinstance(x, (int, float)) for x in v)}
     order = _top({n: float(v[1]) for n, v in final.items()}, TOP_CACHES)
     rest = [n for n in final if n not in order]
     cats = list(order) + ([f"other ({len(rest)})"] if rest else [])
@@ -154,6 +156,10 @@ def _draw(plt: Any, chart: Chart, path: Path) -> dict[str, Any]:
                                          [float(v) for v in line.get_ydata()])
             if chart.name == "fragmentation":
                 ax.set_ylim(-0.02, 1.02)
+        elif not chart.categories:
+            ax.text(0.5, 0.5, "no slab cache has object counts to show", ha="center",
+                    transform=ax.transAxes)
+            got = {label: [] for label in chart.bars}
         else:
             ypos = list(range(len(chart.categories)))
             for label, heights in chart.bars.items():
@@ -168,7 +174,8 @@ def _draw(plt: Any, chart: Chart, path: Path) -> dict[str, Any]:
         ax.set_title(chart.title)
         ax.set_xlabel(chart.xlabel)
         ax.set_ylabel(chart.ylabel)
-        ax.legend(fontsize=7, loc="best")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="best")
         ax.grid(alpha=0.3)
         fig.savefig(path, dpi=100, bbox_inches="tight")
     finally:

@@ -105,3 +105,13 @@ def test_without_matplotlib(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     assert str(e.value) == ("plotting a replay needs matplotlib, which is not installed: "
                             "pip install 'kmemu[plot]'")
     assert not (tmp_path / "out").exists()
+
+
+def test_caches_without_object_counts_are_left_out_of_the_occupancy(tmp_path: Path) -> None:
+    tl = timeline(2)
+    tl[-1]["slab_occupancy"] = {"slob pages": [None, None], "kmalloc-64": [3, 64]}
+    assert replay_charts(tl)[2].categories == ["kmalloc-64"]
+    tl[-1]["slab_occupancy"] = {}
+    drawn: dict = {}
+    plot_replay(tl, tmp_path, "svg", drawn=drawn)
+    assert drawn["slab_occupancy"] == {"num_objs": [], "active_objs": []}
