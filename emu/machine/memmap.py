@@ -17,6 +17,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from emu.build import layout as L
+from emu.core.errors import BadArgument
 from emu.kernel import memmap as mmap
 from emu.kernel import mm
 from emu.kernel import vmalloc as vmv
@@ -37,7 +38,11 @@ class MemoryMapMixin:
         """The census against itself and the kernel's counters (MemTotal, MemFree,
         each zone's free/pcp/managed pages, Slab per cache, VmallocUsed, page-table
         pages, vmemmap, kernel image); [] when everything agrees."""
-        census = self.memory_map() if census is None else census
+        if census is None:
+            census = self.memory_map()
+        elif not isinstance(census, mmap.MemoryMap):
+            raise BadArgument(f"census must be what memory_map() returned, got "
+                              f"{type(census).__name__}")
         return mmap.validate_census(census, self._kernel_counters(),
                                     sum(n for o, n in census.managed_owners.items()
                                         if mmap.kind_of(o) == "pagetable"))
