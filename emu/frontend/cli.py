@@ -375,7 +375,10 @@ def cmd_debug(a: argparse.Namespace) -> int:
 def cmd_map(a: argparse.Namespace) -> int:
     """Boot, then draw physical memory by owner (emu.frontend.pictures.command)."""
     from emu.frontend.pictures.command import run_map
+    from emu.frontend.pictures.mpl import pyplot
 
+    if a.png:
+        pyplot("a PNG map")  # before booting: refused at once without matplotlib
     return run_map(Machine.booted(**_machine_args(a)), a)  # type: ignore[arg-type]
 
 

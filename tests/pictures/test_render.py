@@ -203,3 +203,17 @@ def test_repl_map(machine: Machine, tmp_path: Path) -> None:
     assert buf.getvalue() == ("error: map: 'notes.txt' is neither FILE.svg/FILE.png nor a "
                               "number of pages per cell; usage: map [FILE.svg|FILE.png] "
                               "[CELL_PAGES]\n")
+
+
+def test_cli_png_without_matplotlib_fails_before_booting(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        tmp_path: Path) -> None:
+    hide_matplotlib(monkeypatch)
+
+    def no_boot(*a: object, **kw: object) -> None:
+        raise AssertionError("booted although the PNG cannot be written")
+
+    monkeypatch.setattr(Machine, "booted", no_boot)
+    assert main(["map", "--png", str(tmp_path / "m.png")]) == 1
+    assert capsys.readouterr().err == ("kmemu: a PNG map needs matplotlib, which is not "
+                                       "installed: pip install 'kmemu[plot]'\n")
