@@ -27,10 +27,11 @@ def cell_image(grid: Grid) -> list[list[tuple[int, int, int]]]:
 def write_png(census: MemoryMap, path: str | Path, cell_pages: int | None = None) -> Grid:
     """Write the map to ``path``; returns the grid it drew."""
     plt = pyplot("a PNG map")
+    import numpy  # matplotlib's own dependency
     from matplotlib.patches import Patch
 
     grid = picture_grid(census, cell_pages)
-    image = cell_image(grid)
+    image = numpy.asarray(cell_image(grid), dtype=numpy.uint8)  # rows x columns x RGB
     fig, ax = plt.subplots(figsize=(12, 8))
     try:
         ax.imshow(image, interpolation="nearest", aspect="equal")
