@@ -101,7 +101,10 @@ static void *kmalloc_large(size_t size, gfp_t gfp)
 	}
 	unsigned int order = (unsigned int)get_order(size);
 	struct page *page = alloc_pages(gfp | __GFP_COMP, order);
-	return page ? kasan_kmalloc_large(page_address(page), size, order) : NULL;
+	if (!page)
+		return NULL;
+	page->page_type = PAGE_TYPE_LARGE_KMALLOC; /* for the memory census */
+	return kasan_kmalloc_large(page_address(page), size, order);
 }
 
 void *kmalloc(size_t size, gfp_t gfp)

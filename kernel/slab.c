@@ -484,6 +484,7 @@ static noinline void kfree_large(struct page *head, const void *p)
 {
 	if (WARN(p != page_address(head), "kfree: %px is inside a page allocation, not at its start", p))
 		return;
+	head->page_type = 0;
 	__free_pages(head, PageHead(head) ? head[1].compound_order : 0);
 }
 

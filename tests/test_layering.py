@@ -31,6 +31,7 @@ LAYERS = {
     "emu.debug": 5,      # the debugging engine: breakpoints, stops, stepping, sessions
     "emu.check": 5,      # checks that drive a machine: KUnit, sweeps
     "emu.frontend": 6,   # front ends (may import anything): CLI, REPL, gdb stub, bench, plugin
+    "emu.frontend.pictures": 6,  # the memory map drawn: terminal, SVG, PNG (over emu.kernel.memmap)
     "emu": 6, "emu.__main__": 6,
 }
 

@@ -34,6 +34,11 @@ class SlabAllocatorError(KmemuError):
     /proc/slabinfo, SLAB's reaping asked of SLUB, ...); the message names both."""
 
 
+class PlotUnavailable(KmemuError):
+    """A picture format needs an optional dependency that is not installed
+    (PNG and the replay plots need matplotlib: ``pip install 'kmemu[plot]'``)."""
+
+
 class ModuleError(KmemuError):
     """A loadable module could not be built, loaded or unloaded.
 

@@ -380,6 +380,16 @@ def cmd_debug(a: argparse.Namespace) -> int:
     return run_debugger(DebugSession(m), lines)
 
 
+def cmd_map(a: argparse.Namespace) -> int:
+    """Boot, then draw physical memory by owner (emu.frontend.pictures.command)."""
+    from emu.frontend.pictures.command import run_map
+    from emu.frontend.pictures.mpl import pyplot
+
+    if a.png:
+        pyplot("a PNG map")  # before booting: refused at once without matplotlib
+    return run_map(Machine.booted(**_machine_args(a)), a)  # type: ignore[arg-type]
+
+
 def cmd_e820(a: argparse.Namespace) -> int:
     m = load_map(a.e820) if a.e820 else default_map(a.mem)
     print("\n".join(m.lines()))
@@ -465,6 +475,9 @@ def parser() -> argparse.ArgumentParser:
     machine_opts(i, modules=True)
     i.add_argument("--json", action="store_true", help="structured data instead of text")
     i.set_defaults(fn=cmd_info)
+
+    from emu.frontend.pictures.command import add_parser as add_map_parser
+    add_map_parser(sub, machine_opts, cmd_map)
 
     g = sub.add_parser("gdb", help="boot, then serve gdb's remote protocol on 127.0.0.1:1234")
     machine_opts(g, modules=True)

@@ -239,6 +239,12 @@ class View:
 
 
 @dataclass(frozen=True)
+class Map:
+    path: str | None = None  # FILE.svg or FILE.png; the terminal without one
+    cell_pages: int | None = None
+
+
+@dataclass(frozen=True)
 class AddressView:
     name: str  # pt | identify
     expr: str
@@ -271,7 +277,7 @@ class Quit:
 
 Command = (Break | Delete | InfoBreakpoints | InfoRegisters | Watch | Step | Continue | Finish
            | Until | Backtrace | SelectFrame | InfoVariables | Examine | Disassemble | List
-           | Print | Display | Undisplay | InfoDisplay | Ptype | Call | Trace | Irq | View
+           | Print | Display | Undisplay | InfoDisplay | Ptype | Call | Trace | Irq | View | Map
            | AddressView | Snapshot | Restore | Kill | Help | Quit | Whatis | Condition | Ignore
            | Enable | Advance | InfoFrame | InfoSymbol | InfoLine | SetFlavor)
 
@@ -616,6 +622,21 @@ def _p_view(name: str, fmt: str, rest: str) -> Command:
     return View(name)
 
 
+def _p_map(name: str, _fmt: str, rest: str) -> Command:
+    """map [FILE.svg|FILE.png] [CELL_PAGES], in either order."""
+    path: str | None = None
+    cell_pages: int | None = None
+    for word in rest.split():
+        if word.lower().endswith((".svg", ".png")) and path is None:
+            path = word
+        elif cell_pages is None and word[:1].isdigit():
+            cell_pages = _number(word, "map: pages per cell", 1, 1 << 24)
+        else:
+            raise CommandError(f"map: {word!r} is neither FILE.svg/FILE.png nor a number of "
+                               f"pages per cell; usage: {_usage(name)}")
+    return Map(path, cell_pages)
+
+
 def _p_whatis(name: str, _fmt: str, rest: str) -> Command:
     return Whatis(_needs(name, rest, "an expression or a type"))
 
@@ -730,6 +751,9 @@ COMMANDS: tuple[Spec, ...] = (
     _S("pagetypeinfo", (), "pagetypeinfo", "free blocks per migrate type", _p_view, "views"),
     _S("modules", (), "modules", "loaded modules (/proc/modules) and gdb's add-symbol-file "
        "command for each", _p_view, "views"),
+    _S("map", (), "map [FILE.svg|FILE.png] [CELL_PAGES]", "physical memory by owner: a grid "
+       "of pages coloured by who holds them, with a legend of counts (the census of "
+       "m.memory_map()); to a picture with FILE", _p_map, "views"),
     _S("pt", (), "pt ADDR", "page-table walk of ADDR with every level's entry", _p_address,
        "views"),
     _S("identify", (), "identify ADDR", "which zone, page, slab object or vmalloc area owns "

@@ -292,6 +292,8 @@ class Repl:
                 self.flavor = flavor
             case c.View(name):
                 self.emit(s.monitor(name))
+            case c.Map(path, cell_pages):
+                self._map(path, cell_pages)
             case c.AddressView(name, expr):
                 addr = s.value_of(self._expr(expr))
                 self.emit(s.monitor(f"{name} {addr:#x}"))
@@ -307,6 +309,24 @@ class Repl:
                 self.done = True
             case _:  # pragma: no cover - every parsed command has a case
                 raise ReplError(f"no handler for {cmd!r}")
+
+    def _map(self, path: str | None, cell_pages: int | None) -> None:
+        """The census drawn in the terminal (colour when interactive) or to a picture;
+        its disagreements with the kernel's counters follow (a stopped call may be
+        half-way through changing them)."""
+        census = self.m.memory_map()
+        if path is None:
+            from emu.frontend.pictures.terminal import render_terminal
+            self.emit(render_terminal(census, cell_pages, colour=self.interactive))
+        else:
+            if path.lower().endswith(".svg"):
+                from emu.frontend.pictures.svg import write_svg as write
+            else:
+                from emu.frontend.pictures.png import write_png as write
+            grid = write(census, path, cell_pages)
+            self.emit(f"{path}: {grid.header()}")
+        for p in self.m.validate_memory_map(census):
+            self.emit(f"census: {p}")
 
     def _break(self, cmd: c.Break) -> None:
         loc = cmd.location

@@ -10,7 +10,8 @@
  *       24  slab_list / spare words for the slab allocator
  *       40  private        buddy order while PG_buddy
  *       48  _refcount      1 when allocated (order 0 or compound head), 0 free
- *       52  page_type      reserved for the slab issue
+ *       52  page_type      PAGE_TYPE_* below on the first page of an allocation
+ *                          whose use flags cannot tell (0 otherwise)
  *       56  alloc_order    kmemu debug: order + 1 on the first page of an
  *                          allocation, 0 otherwise (catches wrong-order frees)
  *
@@ -59,6 +60,14 @@ enum pageflags {
 	PG_zeroed = 6,   /* spare */
 	NR_PAGEFLAGS
 };
+
+/*
+ * page->page_type values: who holds an allocated block, where PG_* flags
+ * cannot say.  Set by the allocating code after alloc_pages(), cleared by it
+ * before the free; the host's memory census (emu/kernel/memmap.py) reads it.
+ * Linux 6.12 added the same record for large kmalloc (PGTY_large_kmalloc).
+ */
+#define PAGE_TYPE_LARGE_KMALLOC 1 /* kmalloc above KMALLOC_MAX_CACHE_SIZE */
 
 #define ZONES_PGSHIFT 62
 #define PAGE_FLAGS_MASK ((1UL << NR_PAGEFLAGS) - 1)
