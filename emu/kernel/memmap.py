@@ -155,6 +155,9 @@ class CensusInput:
     e820: list[tuple[int, int, int]]  # (base, size, type) as the kernel read them
     memblock_reserved: list[tuple[int, int]]  # (base, size)
     caches: dict[int, tuple[str, int]]  # struct kmem_cache address -> (name, order)
+    #: SLOB's pages, whose struct page names no cache (its pages are shared by all
+    #: caches): head pfn -> (list name, order); None under SLUB and SLAB
+    slab_pages: dict[int, tuple[str, int]] | None = None
     # pfn -> owner, from page tables, vmalloc areas and named kernel ranges
     owners: dict[int, str] = field(default_factory=dict)
 
@@ -369,7 +372,11 @@ def _present(inp: CensusInput, pages: _Pages, lo: int, hi: int, runs: _Runs, e82
             pfn += 1
             continue
         if flags & PG["slab"]:
-            name, order = inp.caches.get(w1, (None, 0)) if w1 else ("(no cache recorded)", 0)
+            if inp.slab_pages is not None:
+                name, order = inp.slab_pages.get(pfn, (None, 0))
+                w1 = pfn << PAGE_SHIFT  # for the message: SLOB's record is the page list
+            else:
+                name, order = inp.caches.get(w1, (None, 0)) if w1 else ("(no cache recorded)", 0)
             if name is None:
                 problems.append(f"slab page at pfn {pfn:#x} names no known cache ({w1:#x})")
                 name = f"{w1:#x}"

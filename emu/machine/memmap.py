@@ -60,7 +60,9 @@ class MemoryMapMixin:
             present=mm.present_pfn_runs(self._section_bitmap(max_pfn), max_pfn),
             read_pages=read_pages, e820=self._kernel_e820(),
             memblock_reserved=self.memblock()["reserved"],
-            caches={c.address: (c.name, c.order) for c in self.caches()},
+            caches={} if self.slab == "slob" else
+            {c.address: (c.name, c.order) for c in self.caches()},
+            slab_pages=self.slab_page_owners() if self.slab == "slob" else None,
             owners=self._recorded_owners(mem_map))
 
     def _kernel_e820(self: Machine) -> list[tuple[int, int, int]]:
@@ -139,7 +141,10 @@ class MemoryMapMixin:
     def _kernel_counters(self: Machine) -> mmap.KernelCounters:
         zones = self.zones()
         caches: dict[str, int] = {}
-        for c in self.caches():
+        if self.slab == "slob":  # no counters: its page lists, read apart from struct page
+            for name, order in self.slab_page_owners().values():
+                caches[name] = caches.get(name, 0) + (1 << order)
+        for c in self.caches() if self.slab != "slob" else ():
             caches[c.name] = caches.get(c.name, 0) + (c.nr_slabs << c.order)
         max_pfn = self.read_u64(self.symbol("max_pfn"))
         sections = bin(int.from_bytes(self._section_bitmap(max_pfn), "little")).count("1")

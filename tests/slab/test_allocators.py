@@ -301,3 +301,21 @@ def test_cli_slab_option(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as e:
         main(["boot", "--slab", "slab2"])
     assert e.value.code == 2
+
+
+@pytest.mark.all_allocators
+def test_the_memory_map_names_each_allocators_pages(machine: Machine, allocator: str) -> None:
+    """The census finds every slab page under each allocator (SLOB's through its page
+    lists, since its struct pages name no cache) and agrees with the kernel's counts."""
+    keep = [machine.kmalloc(n) for n in (24, 100, 700, 3000)]
+    census = machine.memory_map()
+    assert machine.validate_memory_map(census) == []
+    slab = [r.owner for r in census if r.owner.startswith("slab ")]
+    assert slab and all("?" not in o for o in slab)
+    if allocator == "slob":
+        assert {o for o in slab} <= {"slab slob-small", "slab slob-medium", "slab slob-large",
+                                     "slab slob-full"}
+    else:
+        assert "slab kmalloc-128" in slab or "slab kmalloc-192" in slab
+    for p in keep:
+        machine.kfree(p)
