@@ -13,6 +13,8 @@
     kmemu info buddy|zones|...|vmalloc|modules [--mem SIZE] [--module FILE.c]... [--json]
     kmemu check failures [--module FILE.c]... [--root SYM]... [-j N] [--json] FUNC [ARG...]
     kmemu check irqs [--module FILE.c]... --handler VECTOR FUNC [ARG...]
+    kmemu replay TRACE [--slab slub|slab|slob] [--mem SIZE] [--json] [--plot DIR]
+    kmemu compare TRACE --slab slub,slab,slob [--mem SIZE] [--json] [--plot DIR]
 
 Exit status: 0 on success, 1 when the guest failed (oops, panic, failed
 self-tests), 2 for bad usage or a missing tool.
@@ -504,6 +506,10 @@ def parser() -> argparse.ArgumentParser:
     cc.add_argument("--cc", default=os.environ.get("CC", "gcc"),
                     help="compiler recorded in the commands (default $CC or gcc)")
     cc.set_defaults(fn=cmd_compile_commands)
+
+    from emu.frontend import replay_cmd  # kmemu replay, kmemu compare
+
+    replay_cmd.add_parsers(sub, machine_opts)
 
     e = sub.add_parser("e820", help="print a memory map as the kernel will see it",
                        description="Map file format: one range per line, `START END TYPE` "
