@@ -157,8 +157,8 @@ class _Writer:
 def generate(ops: int, seed: int = 1, version: str = "6.1", layout: str = "ftrace",
              live_target: int = 3000) -> Iterator[str]:
     """About ``ops`` kmem event lines (plus a header and a few other events)."""
-    rng = random.Random(seed)
-    w = _Writer(version, layout, rng)
+    rng = random.Random(seed)  # the workload: the same in every version and layout
+    w = _Writer(version, layout, random.Random(seed + 1))  # tasks, timestamps, _node choices
     yield from w.header()
     live: list[tuple] = []  # (kind, ptr/pfn, site, extra)
     free_ptrs: dict[int, list[int]] = {}  # bytes_alloc -> pointers to reuse (LIFO)

@@ -21,11 +21,13 @@ Figures:
   measured in the same run: guest instructions per second on a plain loop
   (``kmemu_replay_spin``) divided by the instructions an op takes.
 - ``insns_per_op``: guest instructions per op by type, counted on the first
-  ``count_ops`` ops, each run as its own guest entry with the instruction
-  counter on (the rest of the replay runs uncounted, in full batches); the
+  ``count_ops`` ops, spread over the batches (at most half of each) and each run
+  as its own guest entry with the instruction counter on (the rest of the
+  replay runs uncounted, in one timed entry per batch); the
   cost of an empty entry is subtracted, so it is the op plus one loop turn.
 - ``held``: pages taken from the page allocator since the replay began (buddy
-  free lists and pcp lists both count as free), in bytes.  ``requested``: the
+  free lists and pcp lists both count as free), in bytes, sampled after every
+  batch (``peak_held`` is the largest sample).  ``requested``: the
   bytes the trace's live allocations asked for (``bytes_req``; pages: the
   block).  ``allocated``: what the guest gave them (kmalloc's size class, the
   cache's object size, the page block).
@@ -45,6 +47,7 @@ from emu.core.errors import BadArgument, KmemuError, MachineError
 from emu.kernel import extfrag, tracetext
 from emu.kernel import gfp as gfpmod
 from emu.kernel.mm import NR_PAGE_ORDERS, read_zones
+from emu.machine.replay_census import kmalloc_cache_name
 from emu.machine.replay_compile import (
     CACHE_ALLOC,
     KMALLOC,
@@ -265,11 +268,11 @@ class _Replayer:
         free = self.views.free_by_order()
         by_cache, occ = {}, {}
         for cv in self._caches():
-            held = cv.nr_slabs << cv.order
-            if self.base_caches.get(cv.name) == (held, cv.total_objects) and \
+            pages = cv.nr_slabs << cv.order
+            if self.base_caches.get(cv.name) == (pages, cv.total_objects) and \
                     cv.address not in self.created.values():
                 continue
-            by_cache[cv.name] = held * 4096
+            by_cache[cv.name] = pages * 4096
             occ[cv.name] = [cv.active_objs, cv.total_objects]
         return {"op": op_count, "held": held, "requested": req,
                 "by_cache": by_cache, "free_by_order": free,
@@ -288,7 +291,7 @@ class _Replayer:
         held = req = peak_held = peak_req = 0
         for b in range(nbatches):
             start, end = b * c.batch, min((b + 1) * c.batch, c.n_ops)
-            singles = min(per_batch, end - start)
+            singles = min(per_batch, (end - start) // 2)  # at least half of it timed
             if singles:
                 self.count_ops_singly(start, start + singles)
             if start + singles < end:
@@ -311,7 +314,10 @@ class _Replayer:
         r.ops_run = c.n_ops
         r.seconds = timed
         r.ops_per_second = timed_ops / timed if timed > 0 else 0.0
-        r.peak_held, r.peak_requested, r.final_held, r.requested = peak_held, peak_req, held, req
+        # held is sampled after each batch; requested is known per op from the trace,
+        # exactly unless some allocation failed in the guest (then: the batch samples)
+        r.peak_held, r.final_held, r.requested = peak_held, held, req
+        r.peak_requested = peak_req if self.failed else c.peak_requested
         r.failures = {k: dict(v) for k, v in sorted(self.failures.items())}
         counted = [k for v in self.counted.values() for k in v]
         r.insns_per_op = {k: round(sum(v) / len(v), 1) for k, v in sorted(self.counted.items())}
@@ -361,10 +367,10 @@ def _price(m: Machine, comp: Compiled, created: dict[int, int], failed: set[int]
         if size not in kmalloc_size:
             kmalloc_size[size] = m.call("kmalloc_size_roundup", size)
             try:
-                cp = m.call("kmalloc_slab", size, 0) if size <= _kmalloc_max(m) else 0
-            except KmemuError:
-                cp = 0
-            kmalloc_cache[size] = caches[cp].name if cp in caches else "kmalloc (pages)"
+                name = kmalloc_cache_name(m, size, 0)
+            except KmemuError:  # an allocator without kmalloc caches (SLOB)
+                name = None
+            kmalloc_cache[size] = name or "kmalloc (pages)"
         return kmalloc_size[size]
 
     cache_size = {i: (caches[p].size if p in caches else comp.caches[i].object_size)
@@ -407,10 +413,6 @@ def _price(m: Machine, comp: Compiled, created: dict[int, int], failed: set[int]
             per[cv.name]["num_objs"] = cv.total_objects
     r.allocated = allocated
     r.by_cache = dict(sorted(per.items(), key=lambda kv: -kv[1].get("held", kv[1]["allocated"])))
-
-
-def _kmalloc_max(m: Machine) -> int:
-    return 8192  # KMALLOC_MAX_CACHE_SIZE: kmalloc_slab() is only defined up to it
 
 
 def _safe_caches(m: Machine) -> list:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
+from emu.kernel.mm import PAGE_OFFSET
 from emu.machine.replay_compile import CACHE_ALLOC, KMALLOC
 
 if TYPE_CHECKING:
@@ -33,7 +34,10 @@ def check_census(m: Machine, rp: _Replayer, batch_index: int) -> list[str]:
     problems: list[str] = []
     seen: dict[int, int] = {}
     mem_map = m.read_u64(m.symbol("mem_map"))
-    by_cache: dict[int, set[int]] = {}
+    objects: dict[str, set[int]] = {}  # cache -> its allocated objects, from one slab walk
+    for sv in m.slabs():
+        objects.setdefault(sv.cache.name, set()).update(sv.live)
+    replay_objs: dict[str, set[int]] = {}
     for s, ptr in enumerate(slots):
         rec = live.get(s)
         if rec is None:
@@ -50,44 +54,49 @@ def check_census(m: Machine, rp: _Replayer, batch_index: int) -> list[str]:
         if ptr in seen:
             problems.append(f"slots {seen[ptr]} and {s} hold the same pointer {ptr:#x}")
         seen[ptr] = s
-        if rec.kind in (KMALLOC, CACHE_ALLOC):
-            info = m.find_object(ptr)
-            if info is None or info.object != ptr or not info.allocated:
-                problems.append(f"slot {s}: {ptr:#x} (op {rec.op}) is not an allocated object")
-                continue
-            if rec.kind == CACHE_ALLOC:
-                want = c.caches[rec.cache].name
-                by_cache.setdefault(rp.created[rec.cache], set()).add(ptr)
-            else:
-                want = _kmalloc_cache_name(m, rec.size, rec.gfp)
-            if info.cache != want:
-                problems.append(f"slot {s}: {ptr:#x} is in {info.cache}, op {rec.op} wanted {want}")
-        else:
-            pfn = (ptr - mem_map) // 64
-            page = m.pages(pfn, 1)[0]
-            if page.has("buddy") or page.has("tail"):
-                problems.append(f"slot {s}: page pfn {pfn:#x} (op {rec.op}) is free or a tail")
-    names = {cv.address: cv.name for cv in m.caches()}
-    for addr, ptrs in by_cache.items():
-        name = names.get(addr)
-        if name is None or name.startswith("kmalloc"):
+        want = None
+        if rec.kind == CACHE_ALLOC:
+            want = c.caches[rec.cache].name
+        elif rec.kind == KMALLOC:
+            want = kmalloc_cache_name(m, rec.size, rec.gfp)
+        if want is not None:
+            if ptr not in objects.get(want, ()):
+                where = next((n for n, objs in objects.items() if ptr in objs), None)
+                problems.append(f"slot {s}: {ptr:#x} is " + (f"in {where}" if where else
+                                "not an allocated object") + f", op {rec.op} wanted {want}")
+            replay_objs.setdefault(want, set()).add(ptr)
+            continue
+        # a page block: alloc_pages' struct page, or a large kmalloc's address
+        pfn = (ptr - mem_map) // 64 if rec.kind != KMALLOC else (ptr - PAGE_OFFSET) >> 12
+        page = m.pages(pfn, 1)[0]
+        if page.has("buddy") or page.has("tail") or page.has("slab"):
+            problems.append(f"slot {s}: pfn {pfn:#x} (op {rec.op}) is not an allocated block head")
+    created = {c.caches[i].name for i in rp.created}
+    for name in created:
+        if name.startswith("kmalloc") or name in rp.existing:
             continue  # a shared kernel cache also holds the kernel's own objects
-        guest = set(m.live_objects(name))
-        if guest != ptrs:
+        guest, ours = objects.get(name, set()), replay_objs.get(name, set())
+        if guest != ours:
             problems.append(f"cache {name}: {len(guest)} live objects in the guest, the trace "
-                            f"has {len(ptrs)} live ({len(guest - ptrs)} extra, "
-                            f"{len(ptrs - guest)} missing)")
+                            f"has {len(ours)} live ({len(guest - ours)} extra, "
+                            f"{len(ours - guest)} missing)")
     return problems
 
 
-_KMALLOC_CACHE: dict[tuple[int, int, int], str] = {}
+_KMALLOC_CACHE: dict[tuple[int, int, int], str | None] = {}
 
 
-def _kmalloc_cache_name(m: Machine, size: int, gfp: int) -> str:
+def kmalloc_cache_name(m: Machine, size: int, gfp: int) -> str | None:
+    """The kmalloc cache the guest serves ``size`` bytes from (with the DMA and
+    reclaimable families of ``gfp``), or None when the size goes to the page allocator."""
     key = (id(m), size, gfp & 0x11)  # __GFP_DMA | __GFP_RECLAIMABLE choose the family
     if key not in _KMALLOC_CACHE:
-        if size > 8192:
-            return "(kmalloc_large pages)"
-        addr = m.call("kmalloc_slab", size, gfp & 0x11)
-        _KMALLOC_CACHE[key] = next((cv.name for cv in m.caches() if cv.address == addr), "?")
+        rounded = m.call("kmalloc_size_roundup", size)
+        caches = m.caches()
+        if not any(cv.name.startswith("kmalloc-") and cv.object_size == rounded
+                   for cv in caches):
+            _KMALLOC_CACHE[key] = None
+        else:
+            addr = m.call("kmalloc_slab", size, gfp & 0x11)
+            _KMALLOC_CACHE[key] = next((cv.name for cv in caches if cv.address == addr), None)
     return _KMALLOC_CACHE[key]

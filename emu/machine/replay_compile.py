@@ -86,6 +86,7 @@ class Compiled:
     req_of: list[int] = field(default_factory=list)  # per op: bytes requested (allocs)
     free_at: dict[int, int] = field(default_factory=dict)  # alloc op -> op freeing it
     requested_after: list[int] = field(default_factory=list)  # per batch end
+    peak_requested: int = 0  # the most the trace's live allocations ever asked for
     # (call site, kind, size key) -> [allocations, bytes requested]: waste is priced later
     sites: dict[tuple[str, int, int], list[int]] = field(default_factory=dict)
     live: dict[int, Live] = field(default_factory=dict)  # slot -> allocation, at the end
@@ -175,6 +176,8 @@ class _Compiler:
         rec = Live(self.c.n_ops, kind, slot, cache, order if kind == PAGES_ALLOC else size,
                    gfp, req, site)
         self.requested += req
+        if self.requested > self.c.peak_requested:
+            self.c.peak_requested = self.requested
         self.c.live[slot] = rec
         self.emit(kind, slot, cache, size, gfp, order, req)
         key = (site, kind, cache if kind == CACHE_ALLOC else rec.size)
