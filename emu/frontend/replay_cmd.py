@@ -71,14 +71,19 @@ def _check_trace(path: str) -> None:
         raise BadArgument(f"no trace file {path!r}")
 
 
-def _plot(timeline: list[dict], outdir: str) -> list[Path]:
+def _plotter():  # -> plot_replay(timeline, outdir) -> list[Path]
+    """The pictures part's plot function (issue 16 §3), checked before any replay runs."""
     try:
-        from emu.frontend.plots import plot_replay  # the pictures part (issue 16 §3)
+        from emu.frontend.plots import plot_replay
     except ImportError as e:
         raise BadArgument(f"--plot needs emu.frontend.plots.plot_replay and matplotlib "
                           f"(pip install 'kmemu[plot]'): {e}") from None
+    return plot_replay
+
+
+def _plot(timeline: list[dict], outdir: str) -> list[Path]:
     Path(outdir).mkdir(parents=True, exist_ok=True)
-    return list(plot_replay(timeline, Path(outdir)))
+    return list(_plotter()(timeline, Path(outdir)))
 
 
 def run_one(kw: dict[str, object], trace: str, pages: bool, progress: bool) -> dict[str, object]:
@@ -93,6 +98,8 @@ def run_one(kw: dict[str, object], trace: str, pages: bool, progress: bool) -> d
 
 def cmd_replay(a: argparse.Namespace) -> int:
     _check_trace(a.trace)
+    if a.plot:
+        _plotter()
     kw = machine_kwargs(a, a.slab)
     tty = sys.stderr.isatty() and not a.json
     d = run_one(kw, a.trace, not a.no_pages, tty)
@@ -164,6 +171,8 @@ def cmd_compare(a: argparse.Namespace) -> int:
     if not slabs or len(set(slabs)) != len(slabs):
         raise BadArgument(f"--slab takes distinct allocators separated by commas, got {a.slab!r}")
     kws = {s: machine_kwargs(a, s) for s in slabs}  # every name checked before any boot
+    if a.plot:
+        _plotter()
     results: dict[str, dict] = {}
     jobs = max(1, min(len(slabs), a.jobs or os.cpu_count() or 1))
     if jobs == 1:

@@ -47,7 +47,7 @@ from emu.core.errors import BadArgument, KmemuError, MachineError
 from emu.kernel import extfrag, tracetext
 from emu.kernel import gfp as gfpmod
 from emu.kernel.mm import NR_PAGE_ORDERS, read_zones
-from emu.machine.replay_census import kmalloc_cache_name
+from emu.machine.replay_census import KmallocNames
 from emu.machine.replay_compile import (
     CACHE_ALLOC,
     KMALLOC,
@@ -167,6 +167,7 @@ class _Replayer:
         self.failures: dict[str, Counter[str]] = {}
         self.views = _Views(m)
         self.base_caches: dict[str, tuple[int, int]] = {}
+        self.kmalloc_names = KmallocNames(m) if census else None
         self.counted: dict[str, list[int]] = {}  # op type -> instructions of each counted op
         self.empty_entry: int | None = None
 
@@ -362,13 +363,17 @@ def _price(m: Machine, comp: Compiled, created: dict[int, int], failed: set[int]
     kmalloc_size: dict[int, int] = {}
     kmalloc_cache: dict[int, str] = {}
     caches = {cv.address: cv for cv in _safe_caches(m)}
+    try:
+        names: KmallocNames | None = KmallocNames(m)
+    except KmemuError:
+        names = None
 
     def ksize_kmalloc(size: int) -> int:
         if size not in kmalloc_size:
             kmalloc_size[size] = m.call("kmalloc_size_roundup", size)
             try:
-                name = kmalloc_cache_name(m, size, 0)
-            except KmemuError:  # an allocator without kmalloc caches (SLOB)
+                name = names(size, 0) if names is not None else None
+            except KmemuError:  # an allocator without kmalloc_slab (SLOB)
                 name = None
             kmalloc_cache[size] = name or "kmalloc (pages)"
         return kmalloc_size[size]

@@ -58,7 +58,7 @@ def check_census(m: Machine, rp: _Replayer, batch_index: int) -> list[str]:
         if rec.kind == CACHE_ALLOC:
             want = c.caches[rec.cache].name
         elif rec.kind == KMALLOC:
-            want = kmalloc_cache_name(m, rec.size, rec.gfp)
+            want = rp.kmalloc_names(rec.size, rec.gfp)
         if want is not None:
             if ptr not in objects.get(want, ()):
                 where = next((n for n, objs in objects.items() if ptr in objs), None)
@@ -83,20 +83,25 @@ def check_census(m: Machine, rp: _Replayer, batch_index: int) -> list[str]:
     return problems
 
 
-_KMALLOC_CACHE: dict[tuple[int, int, int], str | None] = {}
+class KmallocNames:
+    """The kmalloc cache the guest serves a size from (with the DMA and reclaimable
+    families of a GFP), or None when the size goes to the page allocator; asked of
+    the guest once per (size, family) and kept for one replay."""
 
+    def __init__(self, m: Machine) -> None:
+        self.m = m
+        self.known: dict[tuple[int, int], str | None] = {}
+        self.caches = m.caches()
 
-def kmalloc_cache_name(m: Machine, size: int, gfp: int) -> str | None:
-    """The kmalloc cache the guest serves ``size`` bytes from (with the DMA and
-    reclaimable families of ``gfp``), or None when the size goes to the page allocator."""
-    key = (id(m), size, gfp & 0x11)  # __GFP_DMA | __GFP_RECLAIMABLE choose the family
-    if key not in _KMALLOC_CACHE:
-        rounded = m.call("kmalloc_size_roundup", size)
-        caches = m.caches()
-        if not any(cv.name.startswith("kmalloc-") and cv.object_size == rounded
-                   for cv in caches):
-            _KMALLOC_CACHE[key] = None
-        else:
-            addr = m.call("kmalloc_slab", size, gfp & 0x11)
-            _KMALLOC_CACHE[key] = next((cv.name for cv in caches if cv.address == addr), None)
-    return _KMALLOC_CACHE[key]
+    def __call__(self, size: int, gfp: int) -> str | None:
+        key = (size, gfp & 0x11)  # __GFP_DMA | __GFP_RECLAIMABLE choose the family
+        if key not in self.known:
+            rounded = self.m.call("kmalloc_size_roundup", size)
+            if not any(cv.name.startswith("kmalloc-") and cv.object_size == rounded
+                       for cv in self.caches):
+                self.known[key] = None
+            else:
+                addr = self.m.call("kmalloc_slab", size, gfp & 0x11)
+                self.known[key] = next((cv.name for cv in self.caches if cv.address == addr),
+                                       None)
+        return self.known[key]
