@@ -155,8 +155,11 @@ class _Writer:
 
 
 def generate(ops: int, seed: int = 1, version: str = "6.1", layout: str = "ftrace",
-             live_target: int = 3000) -> Iterator[str]:
-    """About ``ops`` kmem event lines (plus a header and a few other events)."""
+             live_target: int = 3000, mix: tuple[float, float] = (0.55, 0.9)
+             ) -> Iterator[str]:
+    """``ops`` kmem event lines (plus a header and about 1% other events).  An
+    allocation is a kmalloc below ``mix[0]``, a kmem_cache_alloc below ``mix[1]``,
+    else pages (``mix=(1, 1)``: kmalloc/kfree traffic only)."""
     rng = random.Random(seed)  # the workload: the same in every version and layout
     w = _Writer(version, layout, random.Random(seed + 1))  # tasks, timestamps, _node choices
     yield from w.header()
@@ -172,7 +175,7 @@ def generate(ops: int, seed: int = 1, version: str = "6.1", layout: str = "ftrac
         grow = len(live) < live_target * (0.6 + 0.4 * rng.random())
         if grow or not live:
             r = rng.random()
-            if r < 0.55:
+            if r < mix[0]:
                 site, sizes, gfp = rng.choice(_KMALLOC_SITES)
                 req = rng.choice(sizes)
                 alloc = _kmalloc_size(req)
@@ -182,7 +185,7 @@ def generate(ops: int, seed: int = 1, version: str = "6.1", layout: str = "ftrac
                     next_ptr += max(alloc, 4096 if alloc >= 4096 else alloc)
                 live.append(("k", ptr, site, alloc))
                 yield w.alloc("kmalloc", site, ptr, req, alloc, gfp)
-            elif r < 0.9:
+            elif r < mix[1]:
                 name, osize, size, site, gfp = rng.choice(_CACHES)
                 pool = free_ptrs.setdefault(-size, [])
                 ptr = pool.pop() if pool else next_ptr
@@ -217,12 +220,12 @@ def generate(ops: int, seed: int = 1, version: str = "6.1", layout: str = "ftrac
 
 
 def write(path: str | Path, ops: int, seed: int = 1, version: str = "6.1",
-          layout: str = "ftrace") -> Path:
+          layout: str = "ftrace", **kw: object) -> Path:
     """Write :func:`generate`'s lines to ``path`` (gzip when it ends in .gz)."""
     p = Path(path)
     opener = gzip.open if p.suffix == ".gz" else open
     with opener(p, "wt", encoding="utf-8") as f:  # type: ignore[operator]
-        for line in generate(ops, seed, version, layout):
+        for line in generate(ops, seed, version, layout, **kw):  # type: ignore[arg-type]
             f.write(line + "\n")
     return p
 
@@ -237,8 +240,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--version", choices=VERSIONS, default="6.1")
     ap.add_argument("--layout", choices=LAYOUTS, default="ftrace")
+    ap.add_argument("--kmalloc-only", action="store_true", help="kmalloc/kfree traffic only")
     a = ap.parse_args(argv)
-    write(a.file, a.ops, a.seed, a.version, a.layout)
+    write(a.file, a.ops, a.seed, a.version, a.layout,
+          **({"mix": (1.0, 1.0)} if a.kmalloc_only else {}))
     return 0
 
 
