@@ -5,7 +5,7 @@
 """
 
 from emu.core.cpu import BudgetExceeded, CpuError
-from emu.core.errors import KmemuError, ModuleError, PageFault
+from emu.core.errors import KmemuError, ModuleError, PageFault, SlabAllocatorError
 from emu.core.ram import HostMemoryError
 from emu.kernel import gfp  # GFP names and values: gfp.parse("GFP_KERNEL"), gfp.format(0xcc0)
 from emu.machine.core import (
@@ -31,7 +31,8 @@ __all__ = [
     "BadArgument", "BatchOops", "BootError", "BreakpointHit", "BudgetExceeded", "CallInterrupted",
     "CpuError", "GuestExit", "GuestOops", "GuestWaiting", "HostMemoryError", "Interrupted",
     "KasanReport", "KasanStop", "KmemuError",
-    "Machine", "MachineError", "Module", "ModuleError", "PageFault", "Snapshot", "WatchpointHit",
+    "Machine", "MachineError", "Module", "ModuleError", "PageFault", "SlabAllocatorError",
+    "Snapshot", "WatchpointHit",
     "gfp",
 ]
 __version__ = "0.1.0"

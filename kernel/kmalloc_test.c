@@ -7,15 +7,22 @@
 #include <kunit/test.h>
 #include <linux/slab.h>
 #include <asm/page.h>
+#include <kmemu/slab_common.h>
 
-/* ksize() is the bucket size: powers of two, plus the 96 and 192 caches. */
+/*
+ * ksize() is the bucket size of the running allocator (slab=): SLUB's powers
+ * of two from 8 plus the 96 and 192 caches; SLAB's the same from 32; SLOB's
+ * request rounded up to its 2-byte units (pages above PAGE_SIZE - 8), and
+ * kmalloc_size_roundup() is SLOB's 8-byte rounding.
+ */
 struct bucket_case {
-	size_t req, bucket;
+	size_t req, bucket[3], roundup_slob;
 };
 
 static const struct bucket_case bucket_cases[] = {
-	{ 1, 8 }, { 8, 8 }, { 9, 16 }, { 65, 96 }, { 97, 128 },
-	{ 129, 192 }, { 193, 256 }, { 4097, 8192 },
+	{ 1, { 8, 32, 2 }, 8 },         { 8, { 8, 32, 8 }, 8 },        { 9, { 16, 32, 10 }, 16 },
+	{ 65, { 96, 96, 66 }, 72 },     { 97, { 128, 128, 98 }, 104 }, { 129, { 192, 192, 130 }, 136 },
+	{ 193, { 256, 256, 194 }, 200 }, { 4097, { 8192, 8192, 8192 }, 4104 },
 };
 
 static void bucket_desc(const struct bucket_case *c, char *desc)
@@ -30,8 +37,9 @@ static void kmalloc_test_ksize_buckets(struct kunit *test)
 	const struct bucket_case *c = test->param_value;
 	void *p = kmalloc(c->req, GFP_KERNEL);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, p);
-	KUNIT_EXPECT_EQ(test, ksize(p), c->bucket);
-	KUNIT_EXPECT_EQ(test, kmalloc_size_roundup(c->req), c->bucket);
+	KUNIT_EXPECT_EQ(test, ksize(p), c->bucket[slab_allocator]);
+	KUNIT_EXPECT_EQ(test, kmalloc_size_roundup(c->req),
+			slab_allocator == SLAB_ALLOCATOR_SLOB ? c->roundup_slob : c->bucket[slab_allocator]);
 	kfree(p);
 }
 

@@ -36,6 +36,7 @@ void irq_init(void);
 void mm_core_init(void);
 void mm_test_init(void);
 void kmem_cache_init(void);
+void slab_select(const char *cmdline);
 void vmalloc_init(void);
 int kmemu_selftest(void);
 int kunit_run_all(void);
@@ -91,6 +92,7 @@ void kmain(u64 bi_pa)
 	kmemu_boot_stage = 2;
 	fault_inject_setup(boot_info.cmdline);
 	mm_core_init();
+	slab_select(boot_info.cmdline); /* slab=: before the first cache */
 	kmem_cache_init();
 	vmalloc_init();
 	mm_test_init();

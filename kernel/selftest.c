@@ -34,6 +34,7 @@
 #include <kmemu/mmu.h>
 #include <kmemu/page_alloc.h>
 #include <kmemu/slub.h>
+#include <kmemu/slab_common.h>
 
 struct irq_test_record {
 	u64 count;
@@ -173,22 +174,35 @@ static bool test_watermarks(void)
 
 /* --- allocators -------------------------------------------------------------- */
 
-/* Every kmalloc size lands in Linux's class (96 and 192 included) and ksize says so. */
+/*
+ * Every kmalloc size lands in the running allocator's class (slab=): SLUB's
+ * kmalloc-8.. with 96 and 192 and pages above 8k; SLAB's kmalloc-32..4M;
+ * SLOB's size prefix (ksize = the request rounded to 2-byte units) and pages
+ * from PAGE_SIZE - 8 bytes up.  ksize says so.
+ */
 static bool test_kmalloc_classes(void)
 {
-	static const u32 cases[][2] = {
-		{ 1, 8 },     { 8, 8 },     { 9, 16 },     { 64, 64 },     { 65, 96 },     { 96, 96 },
-		{ 97, 128 },  { 129, 192 }, { 193, 256 },  { 1000, 1024 }, { 2049, 4096 }, { 4097, 8192 },
-		{ 8192, 8192 }, { 8193, 16384 }, { 3 * PAGE_SIZE, 16384 },
+	static const u32 sizes[] = { 1, 8, 9, 64, 65, 96, 97, 129, 193, 1000, 2049, 4097, 8192, 8193,
+				     3 * PAGE_SIZE };
+	static const u32 want[3][ARRAY_SIZE(sizes)] = {
+		[SLAB_ALLOCATOR_SLUB] = { 8, 8, 16, 64, 96, 96, 128, 192, 256, 1024, 4096, 8192, 8192,
+					  16384, 16384 },
+		[SLAB_ALLOCATOR_SLAB] = { 32, 32, 32, 64, 96, 96, 128, 192, 256, 1024, 4096, 8192, 8192,
+					  16384, 16384 },
+		[SLAB_ALLOCATOR_SLOB] = { 2, 8, 10, 64, 66, 96, 98, 130, 194, 1000, 2050, 8192, 8192,
+					  16384, 16384 },
 	};
+	u64 page_from = slab_allocator == SLAB_ALLOCATOR_SLOB ? PAGE_SIZE - 8 :
+			slab_allocator == SLAB_ALLOCATOR_SLUB ? KMALLOC_MAX_CACHE_SIZE + 1 : ~0UL;
 	bool ok = true;
-	for (u32 i = 0; i < ARRAY_SIZE(cases); i++) {
-		u8 *p = kmalloc(cases[i][0], GFP_KERNEL);
+	for (u32 i = 0; i < ARRAY_SIZE(sizes); i++) {
+		u8 *p = kmalloc(sizes[i], GFP_KERNEL);
 		if (!p)
 			return false;
-		memset(p, 0x5a, cases[i][0]);
-		ok &= ksize(p) == cases[i][1] && IS_ALIGNED((u64)p, 8) && p[cases[i][0] - 1] == 0x5a;
-		if (cases[i][1] > KMALLOC_MAX_CACHE_SIZE) /* the page allocator's: page aligned */
+		memset(p, 0x5a, sizes[i]);
+		ok &= ksize(p) == want[slab_allocator][i] && IS_ALIGNED((u64)p, 8) &&
+		      p[sizes[i] - 1] == 0x5a;
+		if (sizes[i] >= page_from) /* the page allocator's: page aligned */
 			ok &= IS_ALIGNED((u64)p, PAGE_SIZE);
 		kfree(p);
 	}
@@ -203,20 +217,18 @@ static void selftest_ctor(void *obj)
 	memset(obj, 0xc7, 100);
 }
 
+/* Whichever allocator runs (slab=): kmem_cache_listed is one of its entry points. */
 static bool cache_listed(const char *name)
 {
-	struct kmem_cache *c;
-	list_for_each_entry(c, &slab_caches, list)
-		if (!strcmp(c->name, name))
-			return true;
-	return false;
+	return kmem_cache_listed(name);
 }
 
 /*
  * create -> alloc -> free -> destroy with a constructor: every object comes
- * out constructed (the ctor ran once per object when its slab was made, not
- * per allocation), a freed object keeps its constructed state, and the
- * cache is gone after kmem_cache_destroy.
+ * out constructed (SLUB, SLAB: the ctor ran once per object when its slab was
+ * made, not per allocation; SLOB: at every allocation, as Linux's), a freed
+ * object keeps its constructed state, and the cache is gone after
+ * kmem_cache_destroy.
  */
 static bool test_cache_cycle(void)
 {
@@ -236,7 +248,8 @@ static bool test_cache_cycle(void)
 	for (int i = 0; i < N; i++)
 		kmem_cache_free(s, objs[i]);
 	u8 *again = kmem_cache_alloc(s, GFP_KERNEL);
-	ok &= again && again[0] == 0xc7 && again[50] == 0xc7 && ctor_calls == made;
+	ok &= again && again[0] == 0xc7 && again[50] == 0xc7 &&
+	      ctor_calls == made + (slab_allocator == SLAB_ALLOCATOR_SLOB);
 	kmem_cache_free(s, again);
 	kmem_cache_destroy(s);
 	return ok && !cache_listed("selftest_ctor");
@@ -245,25 +258,28 @@ static bool test_cache_cycle(void)
 /*
  * slab_debug=ZP on one cache: a right red zone overrun is reported when the
  * object is freed, a write after free when the poisoned object is handed
- * out again; each once, and a clean alloc/free reports nothing.
+ * out again; each once, and a clean alloc/free reports nothing (SLUB and
+ * SLAB).  SLOB has no debug options: the cache is refused.
  */
 static bool test_slab_debug(void)
 {
+	if (slab_allocator == SLAB_ALLOCATOR_SLOB)
+		return !kmem_cache_create("selftest_debug", 24, 0, SLAB_RED_ZONE | SLAB_POISON, NULL);
 	struct kmem_cache *s = kmem_cache_create("selftest_debug", 24, 0, SLAB_RED_ZONE | SLAB_POISON, NULL);
 	if (!s)
 		return false;
 	u8 *p = kmem_cache_alloc(s, GFP_KERNEL);
-	u64 before = s->errors;
+	u64 before = kmem_cache_errors(s);
 	p[24] = 0x00; /* one byte past the object: the right red zone */
 	kmem_cache_free(s, p);
-	bool redzone = s->errors == before + 1;
+	bool redzone = kmem_cache_errors(s) == before + 1;
 
 	p = kmem_cache_alloc(s, GFP_KERNEL);
 	kmem_cache_free(s, p);
-	bool clean = s->errors == before + 1;
+	bool clean = kmem_cache_errors(s) == before + 1;
 	p[3] = 0x00; /* use after free: the poison changes */
 	u8 *q = kmem_cache_alloc(s, GFP_KERNEL); /* the same object (LIFO), checked on the way out */
-	bool poison = q == p && s->errors == before + 2;
+	bool poison = q == p && kmem_cache_errors(s) == before + 2;
 	kmem_cache_free(s, q);
 	kmem_cache_destroy(s);
 	return redzone && clean && poison;

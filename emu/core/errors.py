@@ -29,6 +29,11 @@ class MachineError(KmemuError):
     """The machine cannot do what was asked (not booted, already exited, ...)."""
 
 
+class SlabAllocatorError(KmemuError):
+    """A slab view or call the running slab allocator does not have (SLOB's missing
+    /proc/slabinfo, SLAB's reaping asked of SLUB, ...); the message names both."""
+
+
 class ModuleError(KmemuError):
     """A loadable module could not be built, loaded or unloaded.
 

@@ -40,6 +40,7 @@ from emu.firmware.e820 import E820Error, default_map, load_map
 from emu.frontend import qemu as qemu_mod
 from emu.kernel.gfp import GfpError
 from emu.kernel.mm import format_memblock, format_watermarks
+from emu.kernel.slab_select import with_slab_choice
 from emu.machine.core import GuestOops, Machine
 
 
@@ -79,6 +80,8 @@ def _machine_args(a: argparse.Namespace, modules: bool = True) -> dict[str, obje
     kw: dict[str, object] = {"cmdline": a.cmdline}
     if getattr(a, "kasan", False):
         kw["kasan"] = True
+    if getattr(a, "slab", None):
+        kw["slab"] = a.slab
     if getattr(a, "e820", None):  # argparse keeps --mem's default: the map says the size
         kw["e820"] = a.e820
     else:
@@ -131,7 +134,8 @@ def cmd_build(a: argparse.Namespace) -> int:
 
 
 def cmd_qemu(a: argparse.Namespace) -> int:
-    res = qemu_mod.run_qemu(mem=a.mem, cmdline=a.cmdline, timeout=a.timeout,
+    cmdline = with_slab_choice(a.cmdline, a.slab, None, False)
+    res = qemu_mod.run_qemu(mem=a.mem, cmdline=cmdline, timeout=a.timeout,
                             echo=None if a.quiet else (lambda s: print(s, end="", flush=True)),
                             modules=a.modules or ())
     if a.quiet:
@@ -393,6 +397,8 @@ def parser() -> argparse.ArgumentParser:
             group.add_argument("--e820", metavar="FILE", help="use this memory map (see "
                                "`kmemu e820 --help` for the format) instead of --mem")
         sp.add_argument("--cmdline", default="", help="kernel command line")
+        sp.add_argument("--slab", choices=("slub", "slab", "slob"),
+                        help="the slab allocator (adds slab=...; default slub)")
         if kasan:
             sp.add_argument("--kasan", action="store_true",
                             help="boot the KASAN variant: kernel and modules built with "

@@ -76,6 +76,7 @@ from emu.firmware.e820 import (
 )
 from emu.kernel import mm, pagetable
 from emu.kernel.events import EVENT_SIZE, Event, decode
+from emu.kernel.slab_select import cmdline_slab, with_slab_choice
 from emu.kernel.symbols import Params, Symbols
 from emu.machine.batch import BatchMixin
 from emu.machine.faults import FaultInjectionMixin
@@ -219,9 +220,12 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
     def __init__(self, mem: int | str | None = None, e820: str | Path | E820Map | None = None,
                  cmdline: str = "", *, budget_seconds: float = 60.0,
                  echo: Callable[[str], None] | None = None, count_insns: bool = False,
-                 slab_debug: str | None = None, kasan: bool = False) -> None:
+                 slab_debug: str | None = None, kasan: bool = False,
+                 slab: str | None = None) -> None:
         """``mem`` (default 256M) gives a PC-like map of that size; ``e820`` (a map
-        file's path or an :class:`E820Map`) gives the map itself: not both."""
+        file's path or an :class:`E820Map`) gives the map itself: not both.
+        ``slab`` ("slub", the default, "slab" or "slob") chooses the slab allocator,
+        as ``slab=`` on the command line does."""
         if e820 is None:
             self.e820 = default_map("256M" if mem is None else mem)
         elif mem is not None:
@@ -251,6 +255,10 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
             cmdline = f"{cmdline} slab_debug={slab_debug}".strip()
         if not isinstance(kasan, bool):
             raise BadArgument(f"kasan must be True or False, got {kasan!r}")
+        # slab= (the slab allocator) is checked against slab_debug= and KASAN here
+        cmdline = with_slab_choice(cmdline, slab, None, kasan)  # slab_debug= is in cmdline
+        #: the slab allocator this machine boots: "slub", "slab" or "slob"
+        self.slab = cmdline_slab(cmdline) or "slub"
         #: the KASAN variant: kernel and modules built with -fsanitize=kernel-address
         self.kasan = kasan
         self._cmdline_sector = cmdline_sector(cmdline)

@@ -14,11 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from emu.core.args import check_address, check_str
-from emu.core.errors import BadArgument, KmemuError
+from emu.core.args import check_address, check_int, check_str
+from emu.core.errors import BadArgument, KmemuError, SlabAllocatorError
 from emu.kernel import slab as slabv
+from emu.kernel import slab_slab, slab_slob
 from emu.kernel.gfp import parse as parse_gfp
-from emu.kernel.mm import PAGE_OFFSET
+from emu.kernel.mm import PAGE_OFFSET, PG, STRUCT_PAGE_SIZE, PageInfo, present_pfn_runs, read_pages
+from emu.machine.page_alloc import PAGES_PER_READ
 
 if TYPE_CHECKING:
     from emu.machine.core import Machine
@@ -41,7 +43,7 @@ def parse_slab_flags(flags: str | int) -> int:
 
 @dataclass
 class ObjectInfo:
-    """Where an address lives in the slab allocator."""
+    """Where an address lives in the slab allocator (SLUB or SLAB)."""
 
     cache: str
     object: int  # start of the object
@@ -50,6 +52,8 @@ class ObjectInfo:
     allocated: bool
     alloc_owner: list[str] | None = None  # U: caller and stack of the last allocation
     free_owner: list[str] | None = None  # U: ... of the last free
+    index: int | None = None  # slot in its slab (SLAB: counted from the colour offset)
+    objects: int | None = None  # slots per slab
 
 
 class SlabMixin:
@@ -128,37 +132,128 @@ class SlabMixin:
         self.call("kmem_cache_destroy", self._cache_ptr(cache), context=context)
 
     # views -----------------------------------------------------------------------
-    def caches(self: Machine) -> list[slabv.CacheView]:
+    # SLUB's views are the first branch of each; SLAB's and SLOB's readers live in
+    # emu.kernel.slab_slab / slab_slob.  A view an allocator does not have raises
+    # SlabAllocatorError naming it.
+    def _only(self: Machine, what: str, *allocators: str) -> None:
+        if self.slab not in allocators:
+            names = " and ".join(a.upper() for a in allocators)
+            raise SlabAllocatorError(f"{what}: this machine runs {self.slab.upper()} (slab="
+                                     f"{self.slab}); only {names} "
+                                     f"{'has' if len(allocators) == 1 else 'have'} it")
+
+    def _kread(self: Machine, va: int, n: int) -> bytes:
+        """read_virt, with direct-map addresses (every slab object and page) read by
+        physical address: no page-table walk per read (views read thousands)."""
+        end = self.__dict__.get("_direct_map_end")
+        if end is None:  # max_pfn is fixed once the machine has booted
+            end = self.__dict__["_direct_map_end"] = PAGE_OFFSET + (
+                self.read_u64(self.symbol("max_pfn")) << 12)
+        if PAGE_OFFSET <= va and va + n <= end:
+            return self.read_phys(va - PAGE_OFFSET, n)
+        return self.read_virt(va, n)
+
+    def caches(self: Machine) -> list:
+        """The slab caches, newest first: :class:`emu.kernel.slab.CacheView` (SLUB),
+        :class:`emu.kernel.slab_slab.SlabCacheView` (SLAB) or
+        :class:`emu.kernel.slab_slob.SlobCacheView` (SLOB)."""
+        if self.slab == "slab":
+            return slab_slab.read_caches(self.program, self._kread)
+        if self.slab == "slob":
+            return slab_slob.read_caches(self.program, self._kread)
         return slabv.read_caches(self.program, self.read_virt)
 
     def slabinfo(self: Machine) -> str:
+        """``/proc/slabinfo`` as the running allocator prints it (SLOB has none: raises)."""
+        if self.slab == "slob":
+            raise SlabAllocatorError(slab_slob.NO_SLABINFO)
+        if self.slab == "slab":
+            return slab_slab.format_slabinfo(self.caches())
         return slabv.format_slabinfo(self.caches())
 
     def slabtop(self: Machine) -> str:
+        if self.slab == "slob":
+            raise SlabAllocatorError("slabtop: " + slab_slob.NO_SLABINFO)
+        if self.slab == "slab":
+            return slab_slab.format_slabtop(self.caches())
         return slabv.format_slabtop(self.caches())
 
-    def slabs(self: Machine) -> list[slabv.SlabView]:
+    def _slab_head_pages(self: Machine) -> list[PageInfo]:
+        """The PG_slab pages (slab heads), found from the flags words alone: decoding
+        only these makes a scan of mem_map ~20x cheaper than ``pages()``."""
+        max_pfn = self.read_u64(self.symbol("max_pfn"))
         mem_map = self.read_u64(self.symbol("mem_map"))
-        return slabv.slabs_from_pages(self.pages(), self.caches(), mem_map, self.read_u64)
+        bit = PG["slab"]
+        out: list[PageInfo] = []
+        for lo, hi in present_pfn_runs(self._section_bitmap(max_pfn), max_pfn):
+            for at in range(lo, hi, PAGES_PER_READ):
+                n = min(hi - at, PAGES_PER_READ)
+                raw = self.read_virt(mem_map + at * STRUCT_PAGE_SIZE, n * STRUCT_PAGE_SIZE)
+                flags = memoryview(raw).cast("Q")[::STRUCT_PAGE_SIZE // 8]
+                for i, f in enumerate(flags):
+                    if f & bit:
+                        out += read_pages(lambda a, k, raw=raw, at=at: raw[
+                            a - mem_map - at * STRUCT_PAGE_SIZE:
+                            a - mem_map - at * STRUCT_PAGE_SIZE + k], mem_map, at + i, 1)
+        return out
+
+    def slabs(self: Machine) -> list:
+        """Every slab: SLUB's :class:`SlabView`, SLAB's :class:`SlabPage` or SLOB's
+        :class:`SlobPage` (pages shared by all caches)."""
+        if self.slab == "slab":
+            return [s for c in self.caches() for s in c.slabs]
+        if self.slab == "slob":
+            return self._slob_pages()
+        mem_map = self.read_u64(self.symbol("mem_map"))
+        return slabv.slabs_from_pages(self._slab_head_pages(), self.caches(), mem_map,
+                                      self.read_u64)
+
+    def _slob_pages(self: Machine) -> list[slab_slob.SlobPage]:
+        mem_map = self.read_u64(self.symbol("mem_map"))
+        raw = [(p.pfn, mem_map + 64 * p.pfn, p.word2, p.private)
+               for p in self._slab_head_pages()]
+        return slab_slob.read_pages(self.program, self._kread, raw)
 
     def validate_slab(self: Machine) -> list[str]:
-        """Counters of every cache against a walk of all its slabs; [] when consistent."""
+        """Counters of every cache against a walk of all its slabs; [] when consistent
+        (SLOB: every page's free chain against its count and list)."""
+        if self.slab == "slob":
+            return slab_slob.validate(self._slob_pages(), self.read_u64(self.symbol("slob_pages")))
         caches = self.caches()
         mem_map = self.read_u64(self.symbol("mem_map"))
-        return slabv.validate_slabs(caches, slabv.slabs_from_pages(self.pages(), caches, mem_map,
-                                                                   self.read_u64))
+        if self.slab == "slab":
+            owners = {mem_map + 64 * p.pfn: p.word1 for p in self._slab_head_pages()}
+            return slab_slab.validate(caches, owners)
+        return slabv.validate_slabs(caches, slabv.slabs_from_pages(
+            self._slab_head_pages(), caches, mem_map, self.read_u64))
+
+    def slab_page_owners(self: Machine) -> dict[int, tuple[str, int]]:
+        """Who owns each slab page: head pfn -> (cache name, or "slob-small" / "slob-medium"
+        / "slob-large" / "slob-full" for SLOB's shared pages; order)."""
+        if self.slab == "slob":
+            return {p.pfn: (f"slob-{p.list or 'full'}", 0) for p in self._slob_pages()}
+        names = {c.address: (c.name, c.order) for c in self.caches()}
+        return {p.pfn: names.get(p.word1, ("?", 0)) for p in self._slab_head_pages()}
 
     def live_objects(self: Machine, cache: str) -> list[int]:
         check_str(cache, "cache name")
+        self._only("live_objects (SLOB keeps no record of where its blocks start)",
+                   "slub", "slab")
+        if self.slab == "slab":
+            c = next((v for v in self.caches() if v.name == cache), None)
+            return slab_slab.live_objects(c) if c else []
         return sorted(o for s in self.slabs() if s.cache.name == cache for o in s.live)
 
     def find_object(self: Machine, addr: int) -> ObjectInfo | None:
         """Which cache and object ``addr`` belongs to (None if not slab memory).
 
         Reads only the struct page of ``addr`` (and its compound head) and that
-        slab's freelists, so it is cheap enough to call per object.
+        slab's freelists, so it is cheap enough to call per object.  SLOB keeps no
+        object boundaries: raises SlabAllocatorError.
         """
         check_address(addr)
+        self._only("find_object (SLOB keeps no record of where its blocks start)",
+                   "slub", "slab")
         if not PAGE_OFFSET <= addr < PAGE_OFFSET + (1 << 46):
             return None
         mem_map = self.read_u64(self.symbol("mem_map"))
@@ -175,6 +270,8 @@ class SlabMixin:
             p = self.pages(head_pfn, 1)[0]
         if not p.has("slab"):
             return None
+        if self.slab == "slab":
+            return self._find_slab_object(addr, p.word1, mem_map + 64 * p.pfn)
         cache = next((c for c in self.caches() if c.address == p.word1), None)
         if cache is None:
             return None
@@ -184,10 +281,55 @@ class SlabMixin:
         if idx >= cache.objects:
             return None
         obj = first + idx * cache.size
-        info = ObjectInfo(cache.name, obj, addr - obj, cache.object_size, obj not in slab.free)
+        info = ObjectInfo(cache.name, obj, addr - obj, cache.object_size, obj not in slab.free,
+                          index=idx, objects=cache.objects)
         if cache.track_offset:
             info.alloc_owner = self._track(obj + cache.track_offset)
             info.free_owner = self._track(obj + cache.track_offset + 40)
+        return info
+
+    def slab_object_allocated(self: Machine, addr: int) -> bool | None:
+        """Whether ``addr`` lies in an allocated slab object (None: not slab memory).
+        Works on all three allocators: SLOB answers from its free chains (an address
+        in a SLOB page and in no free block is allocated)."""
+        if self.slab != "slob":
+            info = self.find_object(addr)
+            return None if info is None else info.allocated
+        check_address(addr)
+        if not PAGE_OFFSET <= addr < PAGE_OFFSET + (1 << 46):
+            return None
+        try:
+            page = self.pages((addr - PAGE_OFFSET) >> 12, 1)
+        except KmemuError:
+            return None
+        if not page or not page[0].has("slab"):
+            return None
+        mem_map = self.read_u64(self.symbol("mem_map"))
+        p = page[0]
+        sp = slab_slob.read_pages(self.program, self._kread,
+                                  [(p.pfn, mem_map + 64 * p.pfn, p.word2, p.private)])[0]
+        return not sp.is_free(addr)
+
+    def _find_slab_object(self: Machine, addr: int, cache_addr: int,
+                          page: int) -> ObjectInfo | None:
+        cache = next((c for c in self.caches() if c.address == cache_addr), None)
+        slab = next((s for s in cache.slabs if s.page == page), None) if cache else None
+        if cache is None or slab is None or addr < slab.s_mem:
+            return None
+        idx = (addr - slab.s_mem) // cache.size
+        if idx >= cache.objects:
+            return None  # the colour or the on-slab index array, not an object
+        obj = slab.s_mem + idx * cache.size + cache.obj_offset
+        free = idx in slab.free_index or obj in slab_slab.cached(cache)
+        info = ObjectInfo(cache.name, obj, addr - obj, cache.object_size, not free,
+                          index=idx, objects=cache.objects)
+        if cache.flags & 0x10000:  # SLAB_STORE_USER: the last caller, one word
+            who = self.read_u64(slab.s_mem + (idx + 1) * cache.size - 8)
+            if who:
+                if free:
+                    info.free_owner = [self.symbolize(who)]
+                else:
+                    info.alloc_owner = [self.symbolize(who)]
         return info
 
     def _track(self: Machine, addr: int) -> list[str] | None:
@@ -197,17 +339,59 @@ class SlabMixin:
         return [self.symbolize(w) for w in (addr0, *stack) if w] or None
 
     def cache_info(self: Machine, name: str) -> dict[str, object]:
-        """Per-cache details: sizes, layout, slab order, partial count, CPU free objects."""
+        """Per-cache details: sizes, layout, slab order, partial count, CPU free objects
+        (SLAB: tunables, colouring and array caches too; SLOB: sizes and objects out)."""
         check_str(name, "cache name")
         c = next((v for v in self.caches() if v.name == name), None)
         if c is None:
             raise BadArgument(f"no slab cache named {name!r}")
+        if self.slab == "slob":
+            return {"name": c.name, "object_size": c.object_size, "size": c.size,
+                    "align": c.align, "allocated": c.allocated}
+        if self.slab == "slab":
+            return {"name": c.name, "object_size": c.object_size, "size": c.size,
+                    "objects_per_slab": c.objects, "order": c.order, "align": c.align,
+                    "slabs": c.nr_slabs, "partial": c.nr_partial, "free_slabs": c.free_slabs,
+                    "cpu_free_objects": len(c.cpu_entries),
+                    "shared_free_objects": len(c.shared_entries),
+                    "active_objs": c.active_objs, "num_objs": c.total_objects,
+                    "limit": c.limit, "batchcount": c.batchcount, "shared": c.shared,
+                    "colour": c.colour, "colour_off": c.colour_off, "layout": c.layout,
+                    "debug": c.debug, "errors": c.errors, **c.stats}
         cpu_free = len(slabv.walk_freelist(c, c.cpu_freelist, self.read_u64, c.objects))
         return {"name": c.name, "object_size": c.object_size, "size": c.size,
                 "objects_per_slab": c.objects, "order": c.order, "align": c.align,
                 "slabs": c.nr_slabs, "partial": c.nr_partial, "cpu_free_objects": cpu_free,
                 "active_objs": c.active_objs, "num_objs": c.total_objects, "debug": c.debug,
                 "errors": c.errors}
+
+    # SLAB and SLOB only ------------------------------------------------------------
+    def slab_reap(self: Machine, ticks: int = 1) -> int:
+        """SLAB's cache_reap, ``ticks`` times (each is one of Linux's 2 s reap timer
+        runs; the node-level part runs every second tick).  Returns slabs freed."""
+        self._only("slab_reap", "slab")
+        check_int(ticks, "ticks")
+        if ticks < 1:
+            raise BadArgument(f"ticks must be at least 1, got {ticks}")
+        return sum(self.call("slab_cache_reap") for _ in range(ticks))
+
+    def slab_tune(self: Machine, cache: int | str, limit: int, batchcount: int,
+                  shared: int) -> None:
+        """SLAB's tunables, as ``echo "NAME LIMIT BATCHCOUNT SHARED" > /proc/slabinfo``."""
+        self._only("slab_tune", "slab")
+        for v, what in ((limit, "limit"), (batchcount, "batchcount"), (shared, "shared")):
+            check_int(v, what)
+        if not (1 <= batchcount <= limit <= 1024 and 0 <= shared <= 8):
+            raise BadArgument(f"SLAB tunables need 1 <= batchcount <= limit <= 1024 and "
+                              f"0 <= shared <= 8, got {limit} {batchcount} {shared}")
+        err = self.call("slab_tune_cpucache", self._cache_ptr(cache), limit, batchcount, shared)
+        if err:
+            raise BadArgument(f"slab_tune: the kernel refused ({err - (1 << 64)})")
+
+    def slob_info(self: Machine) -> dict[str, object]:
+        """SLOB's pages by free list, free bytes and whole-page allocations."""
+        self._only("slob_info", "slob")
+        return slab_slob.info(self._slob_pages(), self.read_u64(self.symbol("slob_big_pages")))
 
     def slab_errors(self: Machine, cache: int | str | None = None, *,
                     context: str = "process") -> int:

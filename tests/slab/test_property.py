@@ -1,4 +1,5 @@
-"""Random kmalloc/kfree/krealloc/kmem_cache sequences (hypothesis), checked after every step."""
+"""Random kmalloc/kfree/krealloc/kmem_cache sequences (hypothesis), checked after every step,
+on SLUB, then the same machine on SLAB and SLOB (slab=)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,26 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from emu.frontend.pytest_plugin import booted_machine
+from emu.kernel import slab_slab
 
 SIZES = st.one_of(st.integers(1, 256), st.sampled_from([512, 1000, 2048, 4096, 8192, 9000]))
 
 
 class SlabMachine(RuleBasedStateMachine):
+    #: the slab allocator booted; where kmalloc switches to whole pages (SLUB: above
+    #: 8 KiB; SLAB: never, up to 4 MiB; SLOB: from PAGE_SIZE - 8)
+    allocator = "slub"
+    large_from = 8193
+
     def __init__(self) -> None:
         super().__init__()
-        self.m = booted_machine(mem="32M")
+        self.m = booted_machine(mem="32M", **self._slab_kw())
         self.cache = self.m.kmem_cache_create("prop_cache", 72, 0, "SLAB_HWCACHE_ALIGN")
         self.live: dict[int, tuple[int, int | None]] = {}  # addr -> (size, cache or None)
         self.large: set[int] = set()  # kmalloc'ed from the page allocator (> 8 KiB)
+
+    def _slab_kw(self) -> dict[str, str]:
+        return {} if self.allocator == "slub" else {"slab": self.allocator}
 
     def _check_new(self, addr: int, size: int) -> None:
         assert addr and addr != 16
@@ -30,7 +40,7 @@ class SlabMachine(RuleBasedStateMachine):
         p = self.m.kmalloc(size)
         self._check_new(p, size)
         self.live[p] = (size, None)
-        if size > 8192:
+        if size >= self.large_from:
             self.large.add(p)
 
     @rule()
@@ -62,12 +72,25 @@ class SlabMachine(RuleBasedStateMachine):
         self.large.discard(p)
         self._check_new(q, size)
         self.live[q] = (size, None)
-        if (q == p and was_large) or (q != p and size > 8192):
+        if (q == p and was_large) or (q != p and size >= self.large_from):
             self.large.add(q)  # in place keeps the old kind of memory
 
     @invariant()
     def consistent(self) -> None:
         assert self.m.validate_slab() == []
+        if self.allocator == "slab":  # every object a caller holds, from one read of the caches
+            held = {o for c in self.m.caches() for o in slab_slab.live_objects(c)}
+            for p in self.live:
+                assert (p in held) != (p in self.large), f"{p:#x} is live but not held"
+            return
+        if self.allocator == "slob":
+            for p, (size, _) in self.live.items():
+                if p in self.large:
+                    assert p % 4096 == 0 and self.m.slab_object_allocated(p) is None
+                else:
+                    assert self.m.slab_object_allocated(p), f"{p:#x} is live but free"
+                    assert self.m.slab_object_allocated(p + size - 1)
+            return
         live = {o for s in self.m.slabs() for o in s.live}
         for p in self.live:
             if p in self.large:  # large kmalloc: a compound page, not a slab object
@@ -113,3 +136,25 @@ class PoisonedSlabMachine(SlabMachine):
 TestPoisonedSlab = PoisonedSlabMachine.TestCase
 TestPoisonedSlab.settings = settings(max_examples=6, stateful_step_count=20, deadline=None,
                                      suppress_health_check=list(HealthCheck))
+
+
+class SlabAllocatorMachine(SlabMachine):
+    """SLAB: kmalloc-32 .. kmalloc-4M, magazines in between."""
+
+    allocator = "slab"
+    large_from = 1 << 30
+
+
+class SlobMachine(SlabMachine):
+    """SLOB: size-prefixed blocks in shared pages, whole pages from PAGE_SIZE - 8."""
+
+    allocator = "slob"
+    large_from = 4096 - 8
+
+
+TestSlabAllocator = SlabAllocatorMachine.TestCase
+TestSlabAllocator.settings = settings(max_examples=8, stateful_step_count=25, deadline=None,
+                                      suppress_health_check=list(HealthCheck))
+TestSlob = SlobMachine.TestCase
+TestSlob.settings = settings(max_examples=8, stateful_step_count=25, deadline=None,
+                             suppress_health_check=list(HealthCheck))

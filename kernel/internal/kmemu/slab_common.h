@@ -1,0 +1,49 @@
+/*
+ * kmemu/slab_common.h - what the three slab allocators (SLUB in slab.c, SLAB
+ * in slab/slab.c, SLOB in slab/slob.c) share, and how one is chosen.
+ *
+ * One kernel image holds all three.  slab_select() (slab/select.c) reads
+ * slab=slub|slab|slob from the command line before kmem_cache_init() and,
+ * for SLAB or SLOB, text_pokes a 5-byte `jmp` over the first instruction of
+ * every SLUB entry point (kmalloc, kfree, kmem_cache_alloc, ...) to the
+ * chosen allocator's function, as Linux's static_call does.  SLUB's code is
+ * left as the compiler made it, so choosing costs SLUB nothing; the others
+ * pay one jmp per call.
+ *
+ * Every allocator's cache descriptor starts with the same fields as SLUB's
+ * struct kmem_cache (KMEM_CACHE_COMMON, checked with static asserts), so code
+ * outside the allocators (failslab, KUnit's leak tracker, KASAN's reports,
+ * the host's KUnit view) reads a cache's name, sizes and flags from any of
+ * them.  struct kmem_cache stays opaque to modules, as in Linux.
+ */
+#ifndef KMEMU_SLAB_COMMON_H
+#define KMEMU_SLAB_COMMON_H
+#include <linux/types.h>
+
+enum slab_allocator_id {
+	SLAB_ALLOCATOR_SLUB = 0,
+	SLAB_ALLOCATOR_SLAB = 1,
+	SLAB_ALLOCATOR_SLOB = 2,
+};
+
+/* The allocator chosen at boot (the host reads it: emu/kernel/slab_select.py). */
+extern u8 slab_allocator;
+
+/* The leading fields of every cache descriptor: SLUB's struct kmem_cache's first seven. */
+#define KMEM_CACHE_COMMON                                                    \
+	char name[32];     /* SLAB_NAME_LEN */                                \
+	u32 object_size;   /* what the user asked for */                      \
+	u32 size;          /* bytes each object takes, metadata included */    \
+	u32 align;                                                            \
+	u32 offset;        /* SLUB: free pointer offset; others: 0 */          \
+	u32 inuse;         /* SLUB: object + right red zone; others: size */   \
+	slab_flags_t flags
+
+void slab_select(const char *cmdline);
+
+/* Entry points beyond <linux/slab.h>, patched like the others (slab/select.c). */
+struct kmem_cache;
+bool kmem_cache_listed(const char *name); /* a cache of this name exists */
+u64 kmem_cache_errors(struct kmem_cache *s); /* debug reports about the cache so far */
+
+#endif
