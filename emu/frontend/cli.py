@@ -390,15 +390,16 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     def machine_opts(sp: argparse.ArgumentParser, e820: bool = True,
-                     modules: bool = False, kasan: bool = True) -> None:
+                     modules: bool = False, kasan: bool = True, slab: bool = True) -> None:
         group = sp.add_mutually_exclusive_group() if e820 else sp
         group.add_argument("--mem", default="256M", help="RAM size, 16M..64G (default 256M)")
         if e820:
             group.add_argument("--e820", metavar="FILE", help="use this memory map (see "
                                "`kmemu e820 --help` for the format) instead of --mem")
         sp.add_argument("--cmdline", default="", help="kernel command line")
-        sp.add_argument("--slab", choices=("slub", "slab", "slob"),
-                        help="the slab allocator (adds slab=...; default slub)")
+        if slab:  # (kmemu compare takes a list of them instead)
+            sp.add_argument("--slab", choices=("slub", "slab", "slob"),
+                            help="the slab allocator (adds slab=...; default slub)")
         if kasan:
             sp.add_argument("--kasan", action="store_true",
                             help="boot the KASAN variant: kernel and modules built with "

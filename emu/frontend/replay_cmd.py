@@ -203,8 +203,7 @@ def add_parsers(sub: argparse._SubParsersAction, machine_opts) -> None:  # noqa:
     r = sub.add_parser("replay", help="replay a Linux kmem trace (ftrace text or trace-cmd "
                        "report, gzip or plain) inside the guest and report memory and speed")
     r.add_argument("trace", metavar="TRACE")
-    r.add_argument("--slab", default=None, help="slab allocator: slub (default), slab, slob")
-    machine_opts(r, kasan=False)
+    machine_opts(r, kasan=False)  # --mem/--e820, --cmdline, --slab
     r.add_argument("--no-pages", action="store_true",
                    help="leave out mm_page_* events (the traced kernel's own slab pages are "
                         "among them; the guest's slab allocator makes its own)")
@@ -217,7 +216,7 @@ def add_parsers(sub: argparse._SubParsersAction, machine_opts) -> None:  # noqa:
     c.add_argument("trace", metavar="TRACE")
     c.add_argument("--slab", default="slub,slab,slob",
                    help="allocators, comma-separated (default slub,slab,slob)")
-    machine_opts(c, kasan=False)
+    machine_opts(c, kasan=False, slab=False)
     c.add_argument("--no-pages", action="store_true", help="leave out mm_page_* events")
     c.add_argument("-j", "--jobs", type=int, default=0,
                    help="processes (default: one per allocator, at most the CPU count)")

@@ -20,10 +20,10 @@ Figures:
 - ``limit_fraction``: that rate over the emulator's limit for the same ops,
   measured in the same run: guest instructions per second on a plain loop
   (``kmemu_replay_spin``) divided by the instructions an op takes.
-- ``insns_per_op``: guest instructions per op by type, counted on the first
-  ``count_ops`` ops, spread over the batches (at most half of each) and each run
-  as its own guest entry with the instruction counter on (the rest of the
-  replay runs uncounted, in one timed entry per batch); the
+- ``insns_per_op``: guest instructions per op by type, counted on ``count_ops``
+  ops spread over the trace (windows of 64 in each batch, at most half of it),
+  each run as its own guest entry with the instruction counter on (the rest of
+  the replay runs uncounted, in timed entries between the windows); the
   cost of an empty entry is subtracted, so it is the op plus one loop turn.
 - ``held``: pages taken from the page allocator since the replay began (buddy
   free lists and pcp lists both count as free), in bytes, sampled after every
@@ -133,6 +133,21 @@ def _lines(src: str | Path | Iterable[str]) -> Iterable[str]:
     raise BadArgument(f"replay() takes a trace file's path or its lines, got {type(src).__name__}")
 
 
+def slab_pages(cv) -> int | None:  # noqa: ANN001 - any allocator's cache view
+    """Pages in a cache's slabs (SLUB, SLAB); None for SLOB, whose pages all caches share."""
+    n = getattr(cv, "nr_slabs", None)
+    return None if n is None else n << cv.order
+
+
+def num_objs(cv) -> int:  # noqa: ANN001
+    """Objects a cache's slabs have room for (SLOB: the ones out, it has no slabs)."""
+    return getattr(cv, "total_objects", cv.active_objs)
+
+
+#: SLOB's pages, shared by every cache, under one name in by_cache
+SLOB_PAGES = "slob pages (all caches)"
+
+
 class _Views:
     """Cheap reads of the page allocator for the per-batch samples."""
 
@@ -185,8 +200,7 @@ class _Replayer:
         m.write_virt(m.symbol("kmemu_replay_nslots"), struct.pack("<Q", c.nslots))
         m.write_virt(m.symbol("kmemu_replay_bad"), bytes(8))
         self.existing = {cv.name: cv for cv in self._caches()}
-        self.base_caches = {n: (cv.nr_slabs << cv.order, cv.total_objects)
-                            for n, cv in self.existing.items()}
+        self.base_caches = {n: (slab_pages(cv), num_objs(cv)) for n, cv in self.existing.items()}
         self.base_used = self.views.used_pages()
 
     def teardown(self) -> None:
@@ -269,12 +283,15 @@ class _Replayer:
         free = self.views.free_by_order()
         by_cache, occ = {}, {}
         for cv in self._caches():
-            pages = cv.nr_slabs << cv.order
-            if self.base_caches.get(cv.name) == (pages, cv.total_objects) and \
+            pages = slab_pages(cv)
+            if self.base_caches.get(cv.name) == (pages, num_objs(cv)) and \
                     cv.address not in self.created.values():
                 continue
-            by_cache[cv.name] = pages * 4096
-            occ[cv.name] = [cv.active_objs, cv.total_objects]
+            if pages is not None:
+                by_cache[cv.name] = pages * 4096
+            occ[cv.name] = [cv.active_objs, num_objs(cv)]
+        if self.m.slab == "slob":
+            by_cache[SLOB_PAGES] = self.m.slob_info()["pages"] * 4096
         return {"op": op_count, "held": held, "requested": req,
                 "by_cache": by_cache, "free_by_order": free,
                 "unusable": [extfrag.unusable_index(free, o) / 1000 for o in range(NR_PAGE_ORDERS)],
@@ -293,12 +310,18 @@ class _Replayer:
         for b in range(nbatches):
             start, end = b * c.batch, min((b + 1) * c.batch, c.n_ops)
             singles = min(per_batch, (end - start) // 2)  # at least half of it timed
-            if singles:
-                self.count_ops_singly(start, start + singles)
-            if start + singles < end:
-                self.create_caches(start + singles, end)
-                timed += self.run_batch(start + singles, end)
-                timed_ops += end - start - singles
+            pos = start
+            for w0, w1 in _windows(start, end, singles):
+                if pos < w0:
+                    self.create_caches(pos, w0)
+                    timed += self.run_batch(pos, w0)
+                    timed_ops += w0 - pos
+                self.count_ops_singly(w0, w1)
+                pos = w1
+            if pos < end:
+                self.create_caches(pos, end)
+                timed += self.run_batch(pos, end)
+                timed_ops += end - pos
             if self.census:
                 from emu.machine.replay_census import check_census
 
@@ -330,6 +353,22 @@ class _Replayer:
         bad = self.m.read_u64(self.m.symbol("kmemu_replay_bad"))
         if bad:
             raise MachineError(f"the guest refused {bad} replay op(s) (slot or type out of range)")
+
+
+COUNT_WINDOW = 64  # ops counted one by one in a row, between timed runs of a batch
+
+
+def _windows(start: int, end: int, n: int) -> list[tuple[int, int]]:
+    """``n`` ops of [start, end) to count, as windows of COUNT_WINDOW spread evenly."""
+    if n <= 0:
+        return []
+    k = -(-n // COUNT_WINDOW)
+    step = (end - start) // k
+    out = []
+    for j in range(k):
+        w0 = start + j * step
+        out.append((w0, min(w0 + min(COUNT_WINDOW, n - j * COUNT_WINDOW), end)))
+    return out
 
 
 def measure_limit(m: Machine, fn: str = "kmemu_replay_spin", seconds: float = 0.05) -> float:
@@ -413,9 +452,11 @@ def _price(m: Machine, comp: Compiled, created: dict[int, int], failed: set[int]
         d["allocated"] += size
     for cv in caches.values():
         if cv.name in per:
-            per[cv.name]["held"] = (cv.nr_slabs << cv.order) * 4096
+            pages = slab_pages(cv)
+            if pages is not None:
+                per[cv.name]["held"] = pages * 4096
             per[cv.name]["active_objs"] = cv.active_objs
-            per[cv.name]["num_objs"] = cv.total_objects
+            per[cv.name]["num_objs"] = num_objs(cv)
     r.allocated = allocated
     r.by_cache = dict(sorted(per.items(), key=lambda kv: -kv[1].get("held", kv[1]["allocated"])))
 

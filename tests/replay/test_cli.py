@@ -58,7 +58,7 @@ def test_compare_side_by_side(capsys, trace: Path) -> None:
 
 @pytest.mark.parametrize(("args", "words"), [
     (["replay", "/nonexistent/trace.txt"], "no trace file '/nonexistent/trace.txt'"),
-    (["replay", "TRACE", "--slab", "slub2"], "--slab must be one of slub, slab, slob"),
+    (["compare", "TRACE", "--slab", "slub,slub2"], "--slab must be one of slub, slab, slob"),
     (["compare", "TRACE", "--slab", "slub,slub"], "--slab takes distinct allocators"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, trace: Path, args: list[str],
