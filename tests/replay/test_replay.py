@@ -120,3 +120,21 @@ def test_bad_input(machine: Machine, tmp_path) -> None:
     with pytest.raises(ReplayError, match="cannot read trace"):
         machine.replay(bad)
     assert machine.kmalloc(64)  # the machine is still usable
+
+
+@pytest.mark.parametrize("allocator", ["slab", "slob"])
+def test_the_same_trace_on_slab_and_slob(allocator: str) -> None:
+    """SLAB and SLOB pass the same census as SLUB (SLOB by pages and counts: it keeps no
+    object boundaries), and the trace's requested bytes do not depend on the allocator."""
+    from emu.frontend.pytest_plugin import booted_machine
+
+    m = booted_machine(slab=allocator)
+    lines = list(tracegen.generate(1500, seed=11, live_target=500))
+    r = m.replay(lines, batch=500, census=True, count_ops=50, measure=False)
+    ref = booted_machine().replay(lines, batch=500, count_ops=0, measure=False)
+    assert r.slab == allocator and r.ops == ref.ops and r.requested == ref.requested
+    assert r.final_held > 0 and set(r.timeline[-1]) == TIMELINE_KEYS
+    if allocator == "slob":
+        assert list(r.timeline[-1]["by_cache"]) == ["slob pages (all caches)"]
+    else:
+        assert "dentry" in r.timeline[-1]["by_cache"]
