@@ -84,7 +84,7 @@ from emu.machine.irq import InterruptController, IrqError, IrqState
 from emu.machine.kasan import clear_stack_shadow, raise_kasan_reports
 from emu.machine.modules import ModuleMixin, load_modules
 from emu.machine.page_alloc import PageAllocatorMixin
-from emu.machine.replay import ReplayMixin
+from emu.machine.replay_api import ReplayMixin
 from emu.machine.slab import SlabMixin
 from emu.machine.vmalloc import VmallocMixin
 

@@ -483,64 +483,61 @@ def _final_views(m: Machine, r: ReplayResult) -> None:
         r.slabinfo = f"(no slabinfo: {e})"
 
 
-class ReplayMixin:
-    """``Machine.replay`` (mixed into :class:`emu.Machine`)."""
-
-    def replay(self: Machine, trace: str | Path | Iterable[str] | tracetext.Trace,  # type: ignore[misc]
+def run_replay(self: Machine, trace: str | Path | Iterable[str] | tracetext.Trace,
                *, batch: int = 4096, pages: bool = True, timeline: bool = True,
                count_ops: int = DEFAULT_COUNT_OPS, measure: bool = True,
                progress: Progress | None = None, census: bool = False) -> ReplayResult:
-        """Replay a Linux kmem trace in the guest; see :mod:`emu.machine.replay`.
+    """Replay a Linux kmem trace in the guest; see :mod:`emu.machine.replay`.
 
-        ``trace``: a file's path (gzip or plain), its text, its lines, or a parsed
-        :class:`~emu.kernel.tracetext.Trace`.  ``batch``: ops per guest entry, 1..4096
-        (the timeline has one sample per batch).  ``pages=False`` leaves out the
-        page events (a trace's mm_page_alloc events include the traced kernel's own
-        slab pages, which the guest's slab allocator makes again).  ``census``
-        checks after every batch that each live allocation is where the guest
-        says (SLUB views; slow: for tests)."""
-        from emu.build.abi import define
+    ``trace``: a file's path (gzip or plain), its text, its lines, or a parsed
+    :class:`~emu.kernel.tracetext.Trace`.  ``batch``: ops per guest entry, 1..4096
+    (the timeline has one sample per batch).  ``pages=False`` leaves out the
+    page events (a trace's mm_page_alloc events include the traced kernel's own
+    slab pages, which the guest's slab allocator makes again).  ``census``
+    checks after every batch that each live allocation is where the guest
+    says (SLUB views; slow: for tests)."""
+    from emu.build.abi import define
 
-        self._require_ready()
-        ring = define("KMEMU_REPLAY_RING")
-        if type(batch) is not int or not 1 <= batch <= ring:
-            raise BadArgument(f"batch must be an int 1..{ring}, got {batch!r}")
-        if type(count_ops) is not int or count_ops < 0:
-            raise BadArgument(f"count_ops must be an int >= 0, got {count_ops!r}")
-        t0 = time.perf_counter()
-        if isinstance(trace, tracetext.Trace):
-            parsed = trace
-        else:
-            try:
-                parsed = tracetext.parse_lines(_lines(trace))
-            except (OSError, EOFError) as e:
-                raise ReplayError(f"cannot read trace {trace!s:.200}: {e}") from None
-        comp = compile_trace(parsed, batch=batch, pages=pages, census=census)
-        r = ReplayResult(slab=getattr(self, "slab", "slub"), lines=parsed.lines,
-                         unreadable=parsed.unreadable, lost_events=parsed.lost_events,
-                         unknown_gfp=dict(parsed.unknown_gfp), lost_frees=comp.lost_frees)
-        r.first_unreadable = parsed.describe_unreadable() if parsed.unreadable else None
-        r.ops = dict(sorted(comp.events.items()))
-        skipped = Counter(comp.skipped)
-        for name, n in parsed.other_events.items():
-            skipped[f"other event {name}"] += n
-        r.skipped = dict(sorted(skipped.items()))
-        r.parse_seconds = time.perf_counter() - t0
-        if comp.n_ops == 0:
-            raise ReplayError(f"nothing to replay in the trace ({parsed.lines} lines; "
-                              f"{parsed.describe_unreadable()}; skipped: {r.skipped or 'none'})")
-        rp = _Replayer(self, comp, r, timeline=timeline, count_ops=count_ops,
-                       progress=progress, census=census)
+    self._require_ready()
+    ring = define("KMEMU_REPLAY_RING")
+    if type(batch) is not int or not 1 <= batch <= ring:
+        raise BadArgument(f"batch must be an int 1..{ring}, got {batch!r}")
+    if type(count_ops) is not int or count_ops < 0:
+        raise BadArgument(f"count_ops must be an int >= 0, got {count_ops!r}")
+    t0 = time.perf_counter()
+    if isinstance(trace, tracetext.Trace):
+        parsed = trace
+    else:
         try:
-            rp.run()
-        finally:
-            rp.teardown()
-        _price(self, comp, rp.created, set(rp.failed), r)
-        _final_views(self, r)
-        if measure:
-            r.guest_insns_per_second = measure_limit(self)
-            r.register_loop_insns_per_second = measure_limit(self, "kmemu_replay_spin_regs")
-            if r.mean_insns_per_op:
-                r.limit_ops_per_second = r.guest_insns_per_second / r.mean_insns_per_op
-                r.limit_fraction = r.ops_per_second / r.limit_ops_per_second
-        return r
+            parsed = tracetext.parse_lines(_lines(trace))
+        except (OSError, EOFError) as e:
+            raise ReplayError(f"cannot read trace {trace!s:.200}: {e}") from None
+    comp = compile_trace(parsed, batch=batch, pages=pages, census=census)
+    r = ReplayResult(slab=getattr(self, "slab", "slub"), lines=parsed.lines,
+                     unreadable=parsed.unreadable, lost_events=parsed.lost_events,
+                     unknown_gfp=dict(parsed.unknown_gfp), lost_frees=comp.lost_frees)
+    r.first_unreadable = parsed.describe_unreadable() if parsed.unreadable else None
+    r.ops = dict(sorted(comp.events.items()))
+    skipped = Counter(comp.skipped)
+    for name, n in parsed.other_events.items():
+        skipped[f"other event {name}"] += n
+    r.skipped = dict(sorted(skipped.items()))
+    r.parse_seconds = time.perf_counter() - t0
+    if comp.n_ops == 0:
+        raise ReplayError(f"nothing to replay in the trace ({parsed.lines} lines; "
+                          f"{parsed.describe_unreadable()}; skipped: {r.skipped or 'none'})")
+    rp = _Replayer(self, comp, r, timeline=timeline, count_ops=count_ops,
+                   progress=progress, census=census)
+    try:
+        rp.run()
+    finally:
+        rp.teardown()
+    _price(self, comp, rp.created, set(rp.failed), r)
+    _final_views(self, r)
+    if measure:
+        r.guest_insns_per_second = measure_limit(self)
+        r.register_loop_insns_per_second = measure_limit(self, "kmemu_replay_spin_regs")
+        if r.mean_insns_per_op:
+            r.limit_ops_per_second = r.guest_insns_per_second / r.mean_insns_per_op
+            r.limit_fraction = r.ops_per_second / r.limit_ops_per_second
+    return r
