@@ -21,12 +21,14 @@ def _rows(label: str, path: Path) -> list[Row]:
     return [
         Row(f"replay {label}: time per op", 1e9 / r.ops_per_second, "ns", "<= 1000",
             f"{r.ops_per_second:,.0f} ops/s, {r.ops_run} ops"),
-        Row(f"replay {label}: time per op / the emulator limit's", 1 / r.limit_fraction, "x",
+        Row(f"replay {label}: time per op / the emulator limit's",
+            1 / r.limit_fraction if r.limit_fraction else float("inf"), "x",
             "<= 2", f"limit {r.limit_ops_per_second:,.0f} ops/s = "
             f"{r.guest_insns_per_second / 1e6:.0f}M insns/s / {r.mean_insns_per_op:.1f} insns/op"),
         Row(f"replay {label}: guest instructions per op", round(r.mean_insns_per_op), "insns",
             "", ", ".join(f"{k} {v:.0f}" for k, v in r.insns_per_op.items())),
-        Row(f"replay {label}: peak held / peak requested", r.peak_held / r.peak_requested, "x",
+        Row(f"replay {label}: peak held / peak requested",
+            r.peak_held / max(r.peak_requested, 1), "x",
             "", f"peak held {r.peak_held >> 10} KiB, requested {r.peak_requested >> 10} KiB"),
     ]
 
