@@ -94,7 +94,7 @@ class KmemEvent:
     gfp_flags: str | None = None
     node: int | None = None
     accounted: bool | None = None
-    name: str | None = None  # kmem_cache_free's cache name (5.12+)
+    name: str | None = None  # the cache's name= (kmem_cache_free, 5.12+)
     page: int | None = None
     pfn: int | None = None
     order: int = 0
@@ -181,7 +181,7 @@ def _event(name: str, n: int, f: dict[str, str]) -> KmemEvent:
                 ev.node = int(f["node"])
             if "accounted" in f:
                 ev.accounted = _bool(f["accounted"])
-        elif "name" in f:
+        if "name" in f:  # kmem_cache_free from 5.12 (and an alloc, should a kernel print it)
             ev.name = f["name"]
         return ev
     if "pfn" not in f and "page" not in f:

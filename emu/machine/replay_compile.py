@@ -116,7 +116,9 @@ def _cache_names(trace: Trace) -> dict[tuple[str, int], str]:
     names: dict[tuple[str, int], str] = {}
     for ev in trace.events:
         if ev.event in ("kmem_cache_alloc", "kmem_cache_alloc_node") and ev.ptr:
-            keyed[ev.ptr] = (_site(ev.call_site), ev.bytes_req)
+            keyed[ev.ptr] = key = (_site(ev.call_site), ev.bytes_req)
+            if ev.name and key not in names:
+                names[key] = ev.name
         elif ev.event == "kmem_cache_free" and ev.ptr in keyed:
             key = keyed.pop(ev.ptr)  # type: ignore[arg-type]
             if ev.name and key not in names:
