@@ -102,7 +102,11 @@ def cmd_replay(a: argparse.Namespace) -> int:
         _plotter()
     kw = machine_kwargs(a, a.slab)
     tty = sys.stderr.isatty() and not a.json
-    d = run_one(kw, a.trace, not a.no_pages, tty)
+    try:
+        d = run_one(kw, a.trace, not a.no_pages, tty)
+    except KeyboardInterrupt:  # between two batches (each runs for milliseconds)
+        print("\nkmemu replay: interrupted", file=sys.stderr)
+        return 130
     r = ReplayResult(**d)
     if a.plot:
         paths = _plot(r.timeline, a.plot)
