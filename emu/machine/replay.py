@@ -204,11 +204,19 @@ class _Replayer:
         self.base_used = self.views.used_pages()
 
     def teardown(self) -> None:
-        """Free what the replay left live, the slot table, and the caches it made? No:
-        the state after a replay is what the user looks at (slabinfo, map).  Only the
-        slot table pointer is cleared so a later kmemu_replay_run cannot use it."""
-        self.m.write_virt(self.m.symbol("kmemu_replay_slots"), bytes(8))
-        self.m.write_virt(self.m.symbol("kmemu_replay_nslots"), bytes(8))
+        """Forget and vfree the slot table.  The allocations still live and the caches
+        the replay made stay: the state after a replay is what the user looks at
+        (slabinfo, the memory map).  After an oops the machine needs a restore()
+        anyway, so the table is then left alone."""
+        m = self.m
+        m.write_virt(m.symbol("kmemu_replay_slots"), bytes(8))
+        m.write_virt(m.symbol("kmemu_replay_nslots"), bytes(8))
+        slots = getattr(self, "slots", 0)
+        if slots and m.state == "ready":
+            try:
+                m.call("vfree", slots)
+            except KmemuError:  # a kernel that just oopsed: leave it for the restore()
+                pass
 
     def _caches(self) -> list:
         try:
