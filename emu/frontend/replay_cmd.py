@@ -206,7 +206,7 @@ def add_parsers(sub: argparse._SubParsersAction, machine_opts) -> None:  # noqa:
     """Register ``replay`` and ``compare`` (cli.py calls this with its machine_opts)."""
     r = sub.add_parser("replay", help="replay a Linux kmem trace (ftrace text or trace-cmd "
                        "report, gzip or plain) inside the guest and report memory and speed")
-    r.add_argument("trace", metavar="TRACE")
+    r.add_argument("trace", metavar="TRACE", help="ftrace text or trace-cmd report, gzip or plain")
     machine_opts(r, kasan=False)  # --mem/--e820, --cmdline, --slab
     r.add_argument("--no-pages", action="store_true",
                    help="leave out mm_page_* events (the traced kernel's own slab pages are "
@@ -217,7 +217,7 @@ def add_parsers(sub: argparse._SubParsersAction, machine_opts) -> None:  # noqa:
 
     c = sub.add_parser("compare", help="replay one trace on several slab allocators, in "
                        "parallel processes, and print them side by side")
-    c.add_argument("trace", metavar="TRACE")
+    c.add_argument("trace", metavar="TRACE", help="ftrace text or trace-cmd report, gzip or plain")
     c.add_argument("--slab", default="slub,slab,slob",
                    help="allocators, comma-separated (default slub,slab,slob)")
     machine_opts(c, kasan=False, slab=False)
