@@ -62,10 +62,11 @@ _REQUIRED["kmalloc_node"] = _REQUIRED["kmalloc"] + ("node",)
 _REQUIRED["kmem_cache_alloc_node"] = _REQUIRED["kmem_cache_alloc"] + ("node",)
 
 # One event line: TASK-PID, an optional tgid column "(  123)" or "(-------)", [CPU],
-# optional irq-info flags (4 characters before 5.18, 5 after), TIMESTAMP: EVENT: fields.
+# optional irq-info flags (4 characters before 5.18, 5 after), TIMESTAMP (seconds.micro,
+# or a bare count with trace_clock=counter/x86-tsc), then EVENT: fields.
 _LINE = re.compile(
     r"^\s*(?P<task>.*?)-(?P<pid>\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(?P<cpu>\d+)\]"
-    r"(?:\s+(?P<flags>[^\s:]{4,6}))?\s+(?P<ts>\d+\.\d+):\s+"
+    r"(?:\s+(?P<flags>[^\s:]{4,6}))?\s+(?P<ts>\d+(?:\.\d+)?):\s+"
     r"(?:(?P<system>\w+):)?(?P<event>\w+):\s*(?P<fields>.*?)\s*$")
 _LOST = re.compile(r"^\s*CPU:\s*(\d+)\s+\[LOST\s+(\d+)\s+EVENTS\]\s*$")
 # trace-cmd report's header lines, and the ftrace file's "##### CPU 2 buffer started ####"

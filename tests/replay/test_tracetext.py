@@ -96,6 +96,13 @@ def test_old_formats_decimal_pfn_page_only_and_trace_cmd_pointers() -> None:
     assert kf.event == "kfree" and kf.ptr == km.ptr
 
 
+def test_counter_clock_timestamps() -> None:
+    """trace_clock=counter (and x86-tsc) print the stamp as a bare integer."""
+    t = parse_lines(["            bash-812     [000] d..1.        12345: kfree: "
+                     "call_site=a+0x1/0x2 ptr=00000000000000ff"])
+    assert t.unreadable == 0 and t.events[0].timestamp == 12345.0
+
+
 def test_tgid_column_and_tasks_with_dashes() -> None:
     t = parse_lines(["  kworker/u8:2-foo-1234  (   1200) [003] .N.1.  7.25: kfree: "
                      "call_site=a+0x1/0x2 ptr=00000000000000ff"])
