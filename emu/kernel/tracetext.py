@@ -75,7 +75,8 @@ _NULL_PTRS = frozenset({"(null)", "0", "0x0", "(nil)"})
 
 
 class TraceTextError(ValueError):
-    """A value in a field that is not what the event's format says it is."""
+    """A value in a field that is not what the event's format says it is (the line is
+    then unreadable), or, from :func:`parse_lines`, a line that is not a str."""
 
 
 @dataclass(slots=True)
@@ -231,6 +232,8 @@ def parse_lines(lines: Iterable[str]) -> Trace:
     header_seen = False
     for n, line in enumerate(lines, 1):
         t.lines = n
+        if type(line) is not str:
+            raise TraceTextError(f"trace line {n} is a {type(line).__name__}, not a str")
         if not line.strip():
             continue
         m = match(line)

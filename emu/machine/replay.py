@@ -128,7 +128,7 @@ def _lines(src: str | Path | Iterable[str]) -> Iterable[str]:
         if not p.exists():
             raise ReplayError(f"no trace file {str(src)!r}")
         return tracetext.open_text(p)
-    if isinstance(src, Iterable):
+    if isinstance(src, Iterable) and not isinstance(src, (bytes, bytearray)):
         return src
     raise BadArgument(f"replay() takes a trace file's path or its lines, got {type(src).__name__}")
 
@@ -512,6 +512,13 @@ def run_replay(self: Machine, trace: str | Path | Iterable[str] | tracetext.Trac
         raise BadArgument(f"batch must be an int 1..{ring}, got {batch!r}")
     if type(count_ops) is not int or count_ops < 0:
         raise BadArgument(f"count_ops must be an int >= 0, got {count_ops!r}")
+    for name, flag in (("pages", pages), ("timeline", timeline), ("measure", measure),
+                       ("census", census)):
+        if type(flag) is not bool:
+            raise BadArgument(f"{name} must be True or False, got {flag!r}")
+    if progress is not None and not callable(progress):
+        raise BadArgument(f"progress must be a callable (ops done, ops in all, seconds) "
+                          f"or None, got {type(progress).__name__}")
     t0 = time.perf_counter()
     if isinstance(trace, tracetext.Trace):
         parsed = trace
@@ -520,6 +527,8 @@ def run_replay(self: Machine, trace: str | Path | Iterable[str] | tracetext.Trac
             parsed = tracetext.parse_lines(_lines(trace))
         except (OSError, EOFError) as e:
             raise ReplayError(f"cannot read trace {trace!s:.200}: {e}") from None
+        except tracetext.TraceTextError as e:  # a line that is not a str
+            raise BadArgument(f"replay(): {e}") from None
     comp = compile_trace(parsed, batch=batch, pages=pages, census=census)
     r = ReplayResult(slab=getattr(self, "slab", "slub"), lines=parsed.lines,
                      unreadable=parsed.unreadable, lost_events=parsed.lost_events,

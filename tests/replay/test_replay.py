@@ -115,6 +115,10 @@ def test_bad_input(machine: Machine, tmp_path) -> None:
         machine.replay([km(1)], batch=0)
     with pytest.raises(BadArgument, match="replay\\(\\) takes"):
         machine.replay(42)  # type: ignore[arg-type]
+    with pytest.raises(BadArgument, match="trace line 2 is a bytes, not a str"):
+        machine.replay([km(1), b"kfree"])  # type: ignore[list-item]
+    with pytest.raises(BadArgument, match="progress must be a callable"):
+        machine.replay([km(1)], progress=1)  # type: ignore[arg-type]
     bad = tmp_path / "cut.gz"
     bad.write_bytes(b"\x1f\x8b\x08\x00garbage")
     with pytest.raises(ReplayError, match="cannot read trace"):
