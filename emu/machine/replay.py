@@ -20,11 +20,13 @@ Figures:
 - ``limit_fraction``: that rate over the emulator's limit for the same ops,
   measured in the same run: guest instructions per second on a plain loop
   (``kmemu_replay_spin``) divided by the instructions an op takes.
-- ``insns_per_op``: guest instructions per op by type, counted on ``count_ops``
-  ops spread over the trace (windows of 64 in each batch, at most half of it),
-  each run as its own guest entry with the instruction counter on (the rest of
-  the replay runs uncounted, in timed entries between the windows); the
-  cost of an empty entry is subtracted, so it is the op plus one loop turn.
+- ``insns_per_op``: guest instructions per op by type, counted on a twin
+  machine (same memory map, command line, KASAN choice) that replays the same
+  ops: ``count_ops`` of them, spread over the trace (windows of 64 in each
+  batch, at most half of it), run one guest entry each with the counter on.
+  The counter's block hook stays in code translated while it is on, which made
+  timed runs 2-3x slower, hence the twin.  The cost of an empty entry is
+  subtracted, so it is the op plus one loop turn.
 - ``held``: pages taken from the page allocator since the replay began (buddy
   free lists and pcp lists both count as free), in bytes, sampled after every
   batch (``peak_held`` is the largest sample).  ``requested``: the
@@ -265,7 +267,8 @@ class _Replayer:
 
     def count_ops_singly(self, start: int, end: int) -> None:
         """Run ops [start, end) one guest entry each with the instruction counter on,
-        adding each op's count (beyond an empty entry's) to its type's tally."""
+        adding each op's count (beyond an empty entry's) to its type's tally (the
+        counting pass: failures were collected by the timed one)."""
         m, c = self.m, self.c
         if self.empty_entry is None:
             with m.count_instructions() as base:
@@ -276,7 +279,6 @@ class _Replayer:
             m.write_phys(self.ring_pa, bytes(c.ops[i * OP.size : (i + 1) * OP.size]))
             with m.count_instructions() as n:
                 m.call("kmemu_replay_run", 1)
-            self.collect_failures(i)
             kind = OP_NAMES[c.ops[i * OP.size]]
             self.counted.setdefault(kind, []).append(n[0] - self.empty_entry)
 
@@ -306,30 +308,15 @@ class _Replayer:
                 "slab_occupancy": occ}
 
     def run(self) -> None:
-        """Every batch: its first few ops counted one by one (spread over the trace, so
-        the per-type figures see warm and cold caches alike), the rest in one timed entry."""
+        """The timed pass: every batch in one guest entry, then the per-batch reads."""
         c, r = self.c, self.r
-        self.setup()
         nbatches = -(-c.n_ops // c.batch)
-        per_batch = -(-min(self.count_ops, c.n_ops) // nbatches) if self.count_ops else 0
         timed = 0.0
-        timed_ops = 0
         held = req = peak_held = peak_req = 0
         for b in range(nbatches):
             start, end = b * c.batch, min((b + 1) * c.batch, c.n_ops)
-            singles = min(per_batch, (end - start) // 2)  # at least half of it timed
-            pos = start
-            for w0, w1 in _windows(start, end, singles):
-                if pos < w0:
-                    self.create_caches(pos, w0)
-                    timed += self.run_batch(pos, w0)
-                    timed_ops += w0 - pos
-                self.count_ops_singly(w0, w1)
-                pos = w1
-            if pos < end:
-                self.create_caches(pos, end)
-                timed += self.run_batch(pos, end)
-                timed_ops += end - pos
+            self.create_caches(start, end)
+            timed += self.run_batch(start, end)
             if self.census:
                 from emu.machine.replay_census import check_census
 
@@ -345,22 +332,56 @@ class _Replayer:
                 self.progress(end, c.n_ops, timed)
         r.ops_run = c.n_ops
         r.seconds = timed
-        r.ops_per_second = timed_ops / timed if timed > 0 else 0.0
+        r.ops_per_second = c.n_ops / timed if timed > 0 else 0.0
         # held is sampled after each batch; requested is known per op from the trace,
         # exactly unless some allocation failed in the guest (then: the batch samples)
         r.peak_held, r.final_held, r.requested = peak_held, held, req
         r.peak_requested = peak_req if self.failed else c.peak_requested
         r.failures = {k: dict(v) for k, v in sorted(self.failures.items())}
-        counted = [k for v in self.counted.values() for k in v]
-        r.insns_per_op = {k: round(sum(v) / len(v), 1) for k, v in sorted(self.counted.items())}
-        if counted:  # the mean over the whole trace's mix of op types
+        bad = self.m.read_u64(self.m.symbol("kmemu_replay_bad"))
+        if bad:
+            raise MachineError(f"the guest refused {bad} replay op(s) (slot or type out of range)")
+
+    def count_on_twin(self) -> None:
+        """Instructions per op, counted on a twin machine (booted with this one's memory
+        map, command line and KASAN choice), so the timed pass's translated code never
+        carries the counter's hook (it stays in code translated while it is on, which
+        made timed runs 2-3x slower) and this machine needs no snapshot (its
+        copy-on-write made them slower still).  The twin runs the same ops from the
+        start: ``count_ops`` of them in windows spread over every batch (at most half
+        of one), each its own counted entry, the rest in uncounted entries."""
+        from emu.machine.core import Machine
+
+        m, c, r = self.m, self.c, self.r
+        twin = Machine(e820=m.e820, cmdline=m.cmdline, kasan=m.kasan,
+                       budget_seconds=m.budget_seconds)
+        twin.boot()
+        tw = _Replayer(twin, c, ReplayResult(), timeline=False, count_ops=self.count_ops,
+                       progress=None, census=False)
+        tw.setup()
+        nbatches = -(-c.n_ops // c.batch)
+        per_batch = -(-min(self.count_ops, c.n_ops) // nbatches)
+        for b in range(nbatches):
+            lo, hi = b * c.batch, min((b + 1) * c.batch, c.n_ops)
+            pos = lo
+            for w0, w1 in _windows(lo, hi, min(per_batch, (hi - lo) // 2)):
+                tw.run_quiet(pos, w0)
+                tw.count_ops_singly(w0, w1)
+                pos = w1
+            tw.run_quiet(pos, hi)
+        r.insns_per_op = {k: round(sum(v) / len(v), 1) for k, v in sorted(tw.counted.items())}
+        if tw.counted:  # the mean over the whole trace's mix of op types
             mix = Counter(OP_NAMES[c.ops[i * OP.size]] for i in range(c.n_ops))
             r.mean_insns_per_op = sum(r.insns_per_op[k] * n for k, n in mix.items()
                                       if k in r.insns_per_op) / \
                 sum(n for k, n in mix.items() if k in r.insns_per_op)
-        bad = self.m.read_u64(self.m.symbol("kmemu_replay_bad"))
-        if bad:
-            raise MachineError(f"the guest refused {bad} replay op(s) (slot or type out of range)")
+
+    def run_quiet(self, lo: int, hi: int) -> None:
+        """Ops [lo, hi) in one entry, nothing timed or collected (the counting pass)."""
+        if lo < hi:
+            self.create_caches(lo, hi)
+            self.m.write_phys(self.ring_pa, bytes(self.c.ops[lo * OP.size : hi * OP.size]))
+            self.m.call("kmemu_replay_run", hi - lo)
 
 
 COUNT_WINDOW = 64  # ops counted one by one in a row, between timed runs of a batch
@@ -546,6 +567,7 @@ def run_replay(self: Machine, trace: str | Path | Iterable[str] | tracetext.Trac
     rp = _Replayer(self, comp, r, timeline=timeline, count_ops=count_ops,
                    progress=progress, census=census)
     try:
+        rp.setup()
         rp.run()
     finally:
         rp.teardown()
@@ -554,7 +576,9 @@ def run_replay(self: Machine, trace: str | Path | Iterable[str] | tracetext.Trac
     if measure:
         r.guest_insns_per_second = measure_limit(self)
         r.register_loop_insns_per_second = measure_limit(self, "kmemu_replay_spin_regs")
-        if r.mean_insns_per_op:
-            r.limit_ops_per_second = r.guest_insns_per_second / r.mean_insns_per_op
-            r.limit_fraction = r.ops_per_second / r.limit_ops_per_second
+    if count_ops:
+        rp.count_on_twin()
+    if measure and r.mean_insns_per_op:
+        r.limit_ops_per_second = r.guest_insns_per_second / r.mean_insns_per_op
+        r.limit_fraction = r.ops_per_second / r.limit_ops_per_second
     return r
