@@ -96,6 +96,9 @@ def run_bench(repeat: int = 5) -> list[Row]:
     rows += kasan_rows()
     rows += ftrace_rows()
     rows += failure_sweep_rows(Machine.booted())
+    from emu.frontend.replay_bench import replay_rows  # issue 16: trace replay
+
+    rows += replay_rows()
     return rows
 
 

@@ -15,6 +15,8 @@
     kmemu check irqs [--module FILE.c]... --handler VECTOR FUNC [ARG...]
     kmemu trace [--module FILE.c]... [--depth N] [--filter GLOB] [--notrace GLOB] [--wall]
                 [--folded] [--svg FILE] FUNC [ARG...]
+    kmemu replay TRACE [--slab slub|slab|slob] [--mem SIZE] [--json] [--plot DIR]
+    kmemu compare TRACE --slab slub,slab,slob [--mem SIZE] [--json] [--plot DIR]
 
 Exit status: 0 on success, 1 when the guest failed (oops, panic, failed
 self-tests), 2 for bad usage or a missing tool.
@@ -402,15 +404,16 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     def machine_opts(sp: argparse.ArgumentParser, e820: bool = True,
-                     modules: bool = False, kasan: bool = True) -> None:
+                     modules: bool = False, kasan: bool = True, slab: bool = True) -> None:
         group = sp.add_mutually_exclusive_group() if e820 else sp
         group.add_argument("--mem", default="256M", help="RAM size, 16M..64G (default 256M)")
         if e820:
             group.add_argument("--e820", metavar="FILE", help="use this memory map (see "
                                "`kmemu e820 --help` for the format) instead of --mem")
         sp.add_argument("--cmdline", default="", help="kernel command line")
-        sp.add_argument("--slab", choices=("slub", "slab", "slob"),
-                        help="the slab allocator (adds slab=...; default slub)")
+        if slab:  # (kmemu compare takes a list of them instead)
+            sp.add_argument("--slab", choices=("slub", "slab", "slob"),
+                            help="the slab allocator (adds slab=...; default slub)")
         if kasan:
             sp.add_argument("--kasan", action="store_true",
                             help="boot the KASAN variant: kernel and modules built with "
@@ -529,6 +532,10 @@ def parser() -> argparse.ArgumentParser:
     cc.add_argument("--cc", default=os.environ.get("CC", "gcc"),
                     help="compiler recorded in the commands (default $CC or gcc)")
     cc.set_defaults(fn=cmd_compile_commands)
+
+    from emu.frontend import replay_cmd  # kmemu replay, kmemu compare
+
+    replay_cmd.add_parsers(sub, machine_opts)
 
     e = sub.add_parser("e820", help="print a memory map as the kernel will see it",
                        description="Map file format: one range per line, `START END TYPE` "

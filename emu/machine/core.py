@@ -86,6 +86,7 @@ from emu.machine.kasan import clear_stack_shadow, raise_kasan_reports
 from emu.machine.memmap import MemoryMapMixin
 from emu.machine.modules import ModuleMixin, load_modules
 from emu.machine.page_alloc import PageAllocatorMixin
+from emu.machine.replay_api import ReplayMixin
 from emu.machine.slab import SlabMixin
 from emu.machine.vmalloc import VmallocMixin
 
@@ -213,7 +214,8 @@ def _u64(v: int) -> int:
 
 
 class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInfoMixin,
-              StopsMixin, BatchMixin, FaultInjectionMixin, TraceMixin, MemoryMapMixin):
+              StopsMixin, BatchMixin, FaultInjectionMixin, TraceMixin, MemoryMapMixin,
+              ReplayMixin):
     """An emulated PC with the kmemu kernel.  See the module docstring."""
 
     _port_console_log = -1  # KMEMU_PORT_CONSOLE_LOG once the kernel runs (_handover)

@@ -87,6 +87,33 @@ struct kmemu_batch_op {
 };
 
 /*
+ * m.replay(): a trace's allocations run in the guest (kernel/replay.c).  The
+ * host writes ops[0..n) of kmemu_replay_ring, 16 bytes each, and calls
+ * kmemu_replay_run(n).  An op names a slot of kmemu_replay_slots (the live
+ * pointers, a table the host allocates) and, for kmem_cache ops, an entry of
+ * kmemu_replay_caches.  An allocation that returns NULL stores its op index in
+ * kmemu_replay_failed[]; kmemu_replay_done counts the ops that returned.
+ */
+#define KMEMU_REPLAY_RING 4096
+#define KMEMU_REPLAY_OP_BYTES 16
+#define KMEMU_REPLAY_CACHES 1024
+#define KMEMU_REPLAY_KMALLOC 1     /* slot = kmalloc(size, gfp) */
+#define KMEMU_REPLAY_KFREE 2       /* kfree(slot) */
+#define KMEMU_REPLAY_CACHE_ALLOC 3 /* slot = kmem_cache_alloc(caches[cache], gfp) */
+#define KMEMU_REPLAY_CACHE_FREE 4  /* kmem_cache_free(caches[cache], slot) */
+#define KMEMU_REPLAY_PAGES_ALLOC 5 /* slot = alloc_pages(gfp, order) */
+#define KMEMU_REPLAY_PAGES_FREE 6  /* __free_pages(slot, order) */
+
+struct kmemu_replay_op {
+	u8 type;
+	u8 order;
+	u16 cache;
+	u32 slot;
+	u32 size;
+	u32 gfp;
+};
+
+/*
  * A host call's stack holds its return address (kmemu_call_return+1) and, above
  * it, a word: KMEMU_CALL_QUIET there makes kmemu_call_return end at its hlt
  * without the CALL_DONE port write (the host's fast path; entry.S compares
@@ -108,5 +135,6 @@ void host_ctl(u32 what);
 void kmemu_idle(void) __noreturn;
 void kmemu_exit(u32 code) __noreturn;
 u64 kmemu_batch_run(u64 n);
+u64 kmemu_replay_run(u64 n);
 
 #endif

@@ -1,0 +1,102 @@
+"""kmemu replay / kmemu compare from the command line (in-process main())."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from emu.frontend.cli import main
+from emu.frontend.replay_cmd import ProgressBar, format_compare
+from emu.kernel import tracegen
+
+FIELDS = {"ops", "skipped", "unreadable", "ops_per_second", "limit_fraction", "peak_held",
+          "final_held", "requested", "by_cache", "waste_by_call_site", "failures",
+          "insns_per_op", "unusable_index", "extfrag_index", "slabinfo", "buddyinfo", "timeline"}
+
+
+@pytest.fixture
+def trace(tmp_path: Path) -> Path:
+    return tracegen.write(tmp_path / "t.txt.gz", 1500, seed=9, version="5.10",
+                          layout="trace-cmd")
+
+
+def test_replay_json_has_the_result_fields_and_no_progress(capsys, trace: Path) -> None:
+    assert main(["replay", str(trace), "--json", "--mem", "64M"]) == 0
+    out, err = capsys.readouterr()
+    d = json.loads(out)
+    assert FIELDS <= set(d)
+    assert sum(d["ops"].values()) == 1500 and d["unreadable"] == 0 and d["slab"] == "slub"
+    assert d["peak_held"] >= d["final_held"] > 0 and d["limit_fraction"] > 0
+    assert d["unusable_text"].startswith("Node 0, zone      DMA")
+    assert err == ""  # no progress bar: not a terminal, and --json
+
+
+def test_replay_report_text(capsys, trace: Path) -> None:
+    assert main(["replay", str(trace), "--slab", "slub"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("replay on SLUB: 1500 ops from ")
+    for words in ("operations by type:", "kmem_cache_alloc", "failures: none",
+                  "memory held (pages taken from the buddy allocator): peak",
+                  "top call sites by waste", "/sys/kernel/debug/extfrag/unusable_index:",
+                  "/sys/kernel/debug/extfrag/extfrag_index:", "/proc/buddyinfo:",
+                  "slabinfo - version: 2.1"):
+        assert words in out, words
+
+
+def test_compare_side_by_side(capsys, trace: Path) -> None:
+    assert main(["compare", str(trace), "--slab", "slub", "-j", "1", "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert list(results) == ["slub"] and results["slub"]["ops_run"] == 1500
+    table = format_compare(results)
+    assert table.splitlines()[0].split() == ["SLUB"]
+    assert any(line.startswith("peak held") for line in table.splitlines())
+    assert any(line.startswith("unusable index order 9") for line in table.splitlines())
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["replay", "/nonexistent/trace.txt"], "no trace file '/nonexistent/trace.txt'"),
+    (["compare", "TRACE", "--slab", "slub,slub2"], "--slab must be one of slub, slab, slob"),
+    (["compare", "TRACE", "--slab", "slub,slub"], "--slab takes distinct allocators"),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, trace: Path, args: list[str],
+                                          words: str) -> None:
+    args = [str(trace) if a == "TRACE" else a for a in args]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1
+
+
+def test_slab_choice_passes_through_or_fails_cleanly(capsys, trace: Path) -> None:
+    import inspect
+
+    from emu import Machine
+
+    rc = main(["replay", str(trace), "--slab", "slob", "--json"])
+    out, err = capsys.readouterr()
+    if "slab" in inspect.signature(Machine.__init__).parameters:
+        assert rc == 0 and json.loads(out)["slab"] == "slob"
+    else:
+        assert rc == 2 and "this kmemu has only SLUB" in err and out == ""
+
+
+def test_plot_without_the_pictures_module_is_one_line(capsys, trace: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "emu.frontend.plots", None)  # as if not installed
+    assert main(["replay", str(trace), "--plot", str(tmp_path / "pics")]) == 2
+    err = capsys.readouterr().err
+    assert "--plot needs emu.frontend.plots.plot_replay" in err and err.count("\n") == 1
+
+
+def test_progress_bar_line() -> None:
+    s = io.StringIO()
+    bar = ProgressBar(s, width=10)
+    bar(4096, 8192, 0.004096)
+    bar(8192, 8192, 0.008192)
+    first, second = s.getvalue().split("\r")[1:]
+    assert first.startswith("[#####-----] 4,096/8,192 ops  1,000,000 ops/s  ETA ")
+    assert second.startswith("[##########] 8,192/8,192 ops") and second.endswith("\n")
