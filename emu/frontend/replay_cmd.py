@@ -1,6 +1,7 @@
 """Layer 6: ``kmemu replay`` and ``kmemu compare``: a Linux kmem trace replayed in the guest.
 
     kmemu replay TRACE [--slab slub|slab|slob] [--mem SIZE] [--cmdline STR] [--json] [--plot DIR]
+                 [--folded FILE] [--svg FILE]
     kmemu compare TRACE --slab slub,slab,slob [--mem SIZE] [--json] [--plot DIR]
 
 ``compare`` runs the trace once per allocator, each in its own process (a
@@ -86,11 +87,22 @@ def _plot(timeline: list[dict], outdir: str) -> list[Path]:
     return list(_plotter()(timeline, Path(outdir)))
 
 
-def run_one(kw: dict[str, object], trace: str, pages: bool, progress: bool) -> dict[str, object]:
-    """Boot a machine and replay (a worker of ``compare``, or ``replay`` itself)."""
+def run_one(kw: dict[str, object], trace: str, pages: bool, progress: bool,
+            folded: str | None = None, svg: str | None = None) -> dict[str, object]:
+    """Boot a machine and replay (a worker of ``compare``, or ``replay`` itself); with
+    ``folded``/``svg``, under ``m.profile()``: the guest's folded stacks / flame graph
+    of the whole replay written to those files."""
     m = Machine.booted(**kw)  # type: ignore[arg-type]
     bar = ProgressBar() if progress else None
-    r = m.replay(trace, pages=pages, progress=bar)
+    if folded or svg:
+        with m.profile() as prof:
+            r = m.replay(trace, pages=pages, progress=bar)
+        if folded:
+            Path(folded).write_text(prof.folded)
+        if svg:
+            prof.svg(svg, title=f"replay of {Path(trace).name}: guest instructions")
+    else:
+        r = m.replay(trace, pages=pages, progress=bar)
     d = r.to_dict()
     d["slab"] = str(kw.get("slab", "slub"))
     return d
@@ -103,7 +115,7 @@ def cmd_replay(a: argparse.Namespace) -> int:
     kw = machine_kwargs(a, a.slab)
     tty = sys.stderr.isatty() and not a.json
     try:
-        d = run_one(kw, a.trace, not a.no_pages, tty)
+        d = run_one(kw, a.trace, not a.no_pages, tty, a.folded, a.svg)
     except KeyboardInterrupt:  # between two batches (each runs for milliseconds)
         print("\nkmemu replay: interrupted", file=sys.stderr)
         return 130
@@ -112,6 +124,9 @@ def cmd_replay(a: argparse.Namespace) -> int:
         paths = _plot(r.timeline, a.plot)
         if not a.json:
             print("\n".join(f"wrote {p}" for p in paths))
+    for what, path in (("folded stacks", a.folded), ("flame graph", a.svg)):
+        if path and not a.json:
+            print(f"wrote {what} to {path}")
     if a.json:
         print(json.dumps(d, indent=1))
     else:
@@ -213,6 +228,10 @@ def add_parsers(sub: argparse._SubParsersAction, machine_opts) -> None:  # noqa:
                         "among them; the guest's slab allocator makes its own)")
     r.add_argument("--json", action="store_true", help="print the result as JSON")
     r.add_argument("--plot", metavar="DIR", help="draw the timeline into DIR (needs kmemu[plot])")
+    r.add_argument("--folded", metavar="FILE",
+                   help="profile the replay: folded stacks of guest instructions to FILE "
+                        "(flamegraph.pl / inferno / speedscope input; slow: a hook per block)")
+    r.add_argument("--svg", metavar="FILE", help="profile the replay: a flame graph to FILE")
     r.set_defaults(fn=cmd_replay)
 
     c = sub.add_parser("compare", help="replay one trace on several slab allocators, in "

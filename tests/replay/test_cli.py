@@ -46,6 +46,21 @@ def test_replay_report_text(capsys, trace: Path) -> None:
         assert words in out, words
 
 
+def test_replay_folded_stacks_and_flame_graph(capsys, tmp_path: Path) -> None:
+    """--folded/--svg profile the whole replay: the stacks go through the guest's replay
+    loop into the allocator, and their counts add up to the guest instructions run."""
+    small = tracegen.write(tmp_path / "s.txt", 200, seed=3, version="6.1", layout="ftrace")
+    folded, svg = tmp_path / "r.folded", tmp_path / "r.svg"
+    assert main(["replay", str(small), "--mem", "64M", "--folded", str(folded),
+                 "--svg", str(svg)]) == 0
+    out = capsys.readouterr().out
+    assert f"wrote folded stacks to {folded}" in out and f"wrote flame graph to {svg}" in out
+    stacks = dict(line.rsplit(" ", 1) for line in folded.read_text().splitlines())
+    assert any("kmemu_replay_run" in k and ";kmalloc" in k for k in stacks), list(stacks)[:5]
+    assert all(int(v) > 0 for v in stacks.values())
+    assert svg.read_text().startswith("<?xml") and "kmemu_replay_run" in svg.read_text()
+
+
 def test_compare_side_by_side(capsys, trace: Path) -> None:
     assert main(["compare", str(trace), "--slab", "slub", "-j", "1", "--json"]) == 0
     results = json.loads(capsys.readouterr().out)
