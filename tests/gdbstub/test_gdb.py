@@ -28,8 +28,7 @@ def test_break_call_continue_bt_next_finish_print(gdb_server: Server) -> None:
         "monitor call kmalloc 64 GFP_KERNEL",
         "continue",
         "bt",
-        "next",
-        "next",
+        "next",  # kmalloc's second line: the inlined allocation (its last line)
         "finish",
         'eval "monitor identify 0x%lx", $',
         "monitor slabinfo",
