@@ -22,12 +22,15 @@
  * the same cache in between bumps tid, so the exchange fails and the path
  * starts over; the slow paths bump tid whenever they change freelist or
  * slab.  tests/slab/test_irq_safety.py delivers an interrupt at every
- * instruction to prove it.  Debug checks and KUnit's leak hooks sit behind
- * static keys (slub_debug_enabled, kunit_track_key): a 5-byte nop each until
- * a cache with debug flags exists or a KUnit suite runs.  Whatever the fast
- * paths may call (the might_sleep report, the slow paths, the hooks) is a
- * noinline function called in tail position, so they keep nothing live across
- * a call and save only %rbx (cmpxchg16b's operand) besides the frame pointer.
+ * instruction to prove it.  Every optional hook (might_sleep, failslab,
+ * slab_debug, KUnit's leak tracking, and whatever else registers) sits behind
+ * ONE refcounted static key, slab_hooks_key (<kmemu/alloc_hooks.h>): a single
+ * 5-byte nop per direction while no such feature is on; when one is, the
+ * fast path jumps to slab_alloc_hooks()/slab_free_hooks(), which test each
+ * feature's own flag.  Whatever the fast paths may call (the slow paths, the
+ * hooks) is a noinline function called in tail position, so they keep nothing
+ * live across a call and save only %rbx (cmpxchg16b's operand) besides the
+ * frame pointer.
  *
  * The free pointer is hardened like CONFIG_SLAB_FREELIST_HARDENED, and
  * set_freepointer() BUGs on the naive double free (object == current head).
@@ -49,8 +52,18 @@
 struct list_head slab_caches = LIST_HEAD_INIT(slab_caches);
 static struct kmem_cache kmem_cache_boot;
 DEFINE_STATIC_KEY_FALSE(slub_debug_enabled);
+DEFINE_STATIC_KEY_FALSE(slab_hooks_key); /* <kmemu/alloc_hooks.h> */
 static struct kmem_cache *kmem_cache = &kmem_cache_boot;
 static u64 slab_random_state = 0x9e3779b97f4a7c15UL;
+
+/* slab_debug's key on, for good, with its count on the hooks key. */
+void slub_debug_enable(void)
+{
+	if (static_key_enabled(&slub_debug_enabled))
+		return;
+	static_branch_enable(&slub_debug_enabled);
+	static_branch_inc(&slab_hooks_key);
+}
 
 /* --- hardened free pointers --------------------------------------------- */
 
@@ -202,6 +215,15 @@ static void freeze_slab(struct kmem_cache *s, struct page *slab)
 	slab->freelist = NULL;
 	slab_set_counters(slab, s->objects, s->objects, true);
 	s->cpu_slab.slab = slab;
+	s->cpu_slab.slab_base = (u64)slab_address(slab);
+	s->cpu_slab.slab_bytes = PAGE_SIZE << s->order;
+}
+
+/* No active slab any more (tid bumped by the caller). */
+static void unfreeze_cpu_slab(struct kmem_cache_cpu *c)
+{
+	c->slab = NULL;
+	c->slab_bytes = 0;
 }
 
 /* The refill (Linux's ___slab_alloc); called by __slab_alloc with interrupts off. */
@@ -216,7 +238,7 @@ static noinline void *___slab_alloc(struct kmem_cache *s, gfp_t gfp)
 		if (c->slab) {
 			struct page *slab = c->slab;
 			c->tid++;
-			c->slab = NULL;
+			unfreeze_cpu_slab(c);
 			deactivate_slab(s, slab, NULL); /* full: leaves it on no list */
 		}
 		spin_lock_irqsave(&s->node.list_lock, flags);
@@ -272,7 +294,9 @@ static __always_inline bool cpu_freelist_cmpxchg(struct kmem_cache_cpu *c, void 
 }
 
 /*
- * After an object was taken: slab_debug checks, __GFP_ZERO, KUnit's record.
+ * After an object was taken: slab_debug checks, __GFP_ZERO, KASAN, KUnit's
+ * record; a new feature's post-allocation hook goes here, behind its own flag
+ * (it takes a count on slab_hooks_key when on, <kmemu/alloc_hooks.h>).
  * Out of line so the fast path keeps nothing live across a call.
  */
 static noinline void *slab_post_alloc(struct kmem_cache *s, void *object, gfp_t gfp,
@@ -301,8 +325,12 @@ static noinline void *__slab_alloc(struct kmem_cache *s, gfp_t gfp, u64 orig_siz
 	return object ? slab_post_alloc(s, object, gfp, orig_size, caller) : NULL;
 }
 
+/*
+ * The per-CPU freelist pop; hooks: whether slab_post_alloc runs (it always
+ * does for __GFP_ZERO).  The slow path runs slab_post_alloc itself.
+ */
 static __always_inline void *slab_alloc_nocheck(struct kmem_cache *s, gfp_t gfp, u64 orig_size,
-						u64 caller)
+						u64 caller, bool hooks)
 {
 	struct kmem_cache_cpu *c = &s->cpu_slab;
 	void *object;
@@ -316,42 +344,32 @@ redo:
 	if (unlikely(!cpu_freelist_cmpxchg(c, object, tid, get_freepointer(s, object))))
 		goto redo;
 	c->alloc_fast++;
-	if (SLAB_HOOKS_KASAN || static_branch_unlikely(&slub_debug_enabled) ||
-	    static_branch_unlikely(&kunit_track_key) || unlikely(gfp & __GFP_ZERO))
+	if (hooks || unlikely(gfp & __GFP_ZERO))
 		return slab_post_alloc(s, object, gfp, orig_size, caller);
 	return object;
 }
 
-/* might_alloc() said something: report, then allocate as usual. */
-static noinline void *slab_alloc_report(struct kmem_cache *s, gfp_t gfp, u64 orig_size, u64 caller)
-{
-	might_alloc(gfp, __FILE__, __LINE__);
-	if (should_failslab(s, gfp)) /* Linux: slab_pre_alloc_hook */
-		return NULL;
-	return slab_alloc_nocheck(s, gfp, orig_size, caller);
-}
-
 /*
- * Fault injection is on (its static key): fail this allocation if failslab says
- * so (Linux: slab_pre_alloc_hook), else allocate.  Out of line and called in
+ * slab_hooks_key is on: the pre-allocation hooks (Linux's slab_pre_alloc_hook:
+ * might_sleep's check, failslab; a new feature's go here, behind its own
+ * flag), then the allocation with slab_post_alloc.  Out of line and called in
  * tail position, so the fast path keeps nothing live for it.
  */
-static noinline void *slab_alloc_failslab(struct kmem_cache *s, gfp_t gfp, u64 orig_size,
-					  u64 caller)
+static noinline void *slab_alloc_hooks(struct kmem_cache *s, gfp_t gfp, u64 orig_size, u64 caller)
 {
-	if (__should_failslab(s, gfp))
+	if (debug_atomic_sleep)
+		might_alloc(gfp, __FILE__, __LINE__);
+	if (should_failslab(s, gfp))
 		return NULL;
-	return slab_alloc_nocheck(s, gfp, orig_size, caller);
+	return slab_alloc_nocheck(s, gfp, orig_size, caller, true);
 }
 
 static __always_inline void *slab_alloc(struct kmem_cache *s, gfp_t gfp, u64 orig_size,
 					 u64 caller)
 {
-	if (unlikely(gfpflags_allow_blocking(gfp) && (preempt_count || irqs_disabled())))
-		return slab_alloc_report(s, gfp, orig_size, caller);
-	if (static_branch_unlikely(&fault_inject_key))
-		return slab_alloc_failslab(s, gfp, orig_size, caller);
-	return slab_alloc_nocheck(s, gfp, orig_size, caller);
+	if (SLAB_HOOKS_KASAN || static_branch_unlikely(&slab_hooks_key))
+		return slab_alloc_hooks(s, gfp, orig_size, caller);
+	return slab_alloc_nocheck(s, gfp, orig_size, caller, false);
 }
 
 static noinline void __slab_free(struct kmem_cache *s, struct page *slab, void *object)
@@ -388,6 +406,29 @@ static noinline void __slab_free_irqsave(struct kmem_cache *s, struct page *slab
 	local_irq_restore(flags);
 }
 
+/*
+ * kmem_cache_free's fast path: push onto the CPU freelist when object lies in
+ * the active slab, one range test that also says object belongs to s (the
+ * check Linux's hardened cache_from_obj makes).  false: not in the active
+ * slab, nothing done.
+ */
+static __always_inline bool slab_free_active(struct kmem_cache *s, void *object)
+{
+	struct kmem_cache_cpu *c = &s->cpu_slab;
+	u64 tid;
+	void *head;
+	do {
+		tid = READ_ONCE(c->tid);
+		barrier(); /* tid before slab_base/freelist, as in slab_alloc_nocheck */
+		if (unlikely((u64)object - READ_ONCE(c->slab_base) >= READ_ONCE(c->slab_bytes)))
+			return false;
+		head = READ_ONCE(c->freelist);
+		set_freepointer(s, object, head);
+	} while (unlikely(!cpu_freelist_cmpxchg(c, head, tid, object)));
+	c->free_fast++;
+	return true;
+}
+
 /* The fast path: push onto the CPU freelist with one cmpxchg16b, else __slab_free. */
 static __always_inline void do_slab_free(struct kmem_cache *s, struct page *slab, void *object)
 {
@@ -406,7 +447,11 @@ redo:;
 	c->free_fast++;
 }
 
-/* slab_debug checks and KUnit's record first (only while their keys are on). */
+/*
+ * slab_hooks_key is on: slab_debug's checks, KUnit's record, KASAN's
+ * quarantine, each behind its own flag (a new feature's free hook goes here
+ * too), then the free.
+ */
 static noinline void slab_free_hooks(struct kmem_cache *s, struct page *slab, void *object,
 				     u64 caller)
 {
@@ -422,13 +467,39 @@ static noinline void slab_free_hooks(struct kmem_cache *s, struct page *slab, vo
 static __always_inline void slab_free(struct kmem_cache *s, struct page *slab, void *object,
 				      u64 caller)
 {
-	if (SLAB_HOOKS_KASAN || static_branch_unlikely(&slub_debug_enabled) ||
-	    static_branch_unlikely(&kunit_track_key)) {
+	if (SLAB_HOOKS_KASAN || static_branch_unlikely(&slab_hooks_key)) {
 		slab_free_hooks(s, slab, object, caller);
 		return;
 	}
 	do_slab_free(s, slab, object);
 }
+
+/* kmalloc's other slab sizes and types: 0, the DMA and reclaimable caches, above 192. */
+static noinline void *kmalloc_other(size_t size, gfp_t gfp, u64 caller)
+{
+	if (unlikely(!size))
+		return ZERO_SIZE_PTR;
+	return slab_alloc(kmalloc_slab(size, gfp), gfp, size, caller);
+}
+
+/*
+ * kmalloc: the size class of the common type (no DMA, not reclaimable, 1..192
+ * bytes: size_index[]) inline, then the allocation fast path inline, as
+ * Linux's __kmalloc -> kmalloc_slab -> slab_alloc; more than
+ * KMALLOC_MAX_CACHE_SIZE: kmalloc_large; everything else in kmalloc_other,
+ * each called in tail position so the fast path keeps nothing live.
+ */
+void *kmalloc(size_t size, gfp_t gfp)
+{
+	if (unlikely(size - 1 >= 192 || (gfp & (__GFP_DMA | __GFP_RECLAIMABLE)))) {
+		if (unlikely(size > KMALLOC_MAX_CACHE_SIZE))
+			return kmalloc_large(size, gfp);
+		return kmalloc_other(size, gfp, (u64)__builtin_return_address(0));
+	}
+	return slab_alloc(kmalloc_caches[KMALLOC_NORMAL][kmalloc_size_index[(size - 1) / 8]], gfp,
+			  size, (u64)__builtin_return_address(0));
+}
+EXPORT_SYMBOL(kmalloc);
 
 void *kmem_cache_alloc(struct kmem_cache *s, gfp_t gfp)
 {
@@ -451,25 +522,31 @@ unsigned int kmem_cache_size(struct kmem_cache *s)
 }
 EXPORT_SYMBOL(kmem_cache_size);
 
-/* kmalloc()'s small sizes: the cache is chosen; the requested size matters to debug. */
-void *__kmalloc_cache(struct kmem_cache *s, gfp_t gfp, u64 size, u64 caller)
+/*
+ * Everything but an object of the active slab with no hook on: the address
+ * and cache checks (a WARN, or slab_debug's "Wrong slab cache" report), then
+ * the hooks and the free.
+ */
+static noinline void kmem_cache_free_checked(struct kmem_cache *s, void *obj, u64 caller)
 {
-	return slab_alloc(s, gfp, size, caller);
-}
-
-void kmem_cache_free(struct kmem_cache *s, void *obj)
-{
-	if (!obj)
-		return;
 	struct page *slab = __virt_to_slab(obj);
 	if (unlikely(slab && slab->slab_cache != s && (s->flags & SLAB_CONSISTENCY_CHECKS))) {
-		free_debug_processing(s, slab, obj, (u64)__builtin_return_address(0));
+		free_debug_processing(s, slab, obj, caller);
 		return; /* reports "Wrong slab cache" */
 	}
 	if (WARN(!slab || slab->slab_cache != s, "kmem_cache_free(%s): %px is not an object of this cache",
 		 s->name, obj))
 		return;
-	slab_free(s, slab, obj, (u64)__builtin_return_address(0));
+	slab_free(s, slab, obj, caller);
+}
+
+void kmem_cache_free(struct kmem_cache *s, void *obj)
+{
+	if (unlikely(!obj))
+		return;
+	if (SLAB_HOOKS_KASAN || static_branch_unlikely(&slab_hooks_key) ||
+	    unlikely(!slab_free_active(s, obj)))
+		kmem_cache_free_checked(s, obj, (u64)__builtin_return_address(0));
 }
 EXPORT_SYMBOL(kmem_cache_free);
 
@@ -488,15 +565,42 @@ static noinline void kfree_large(struct page *head, const void *p)
 	__free_pages(head, PageHead(head) ? head[1].compound_order : 0);
 }
 
-void kfree(const void *p)
+/*
+ * slab_hooks_key is on (a debug kernel, the default): the address is checked
+ * first (WARN for one outside the direct map), then kfree as usual with the
+ * hooks.
+ */
+static noinline void kfree_hooks(const void *p, u64 caller)
 {
-	if (unlikely(ZERO_OR_NULL_PTR(p)))
-		return;
 	if (WARN(!slab_addr_valid((u64)p), "kfree: %px is not a kmalloc'ed address", p))
 		return;
 	struct page *head = __compound_head(__direct_virt_to_page(p));
 	if (likely(PageSlab(head)))
-		slab_free(head->slab_cache, head, (void *)p, (u64)__builtin_return_address(0));
+		slab_free_hooks(head->slab_cache, head, (void *)p, caller);
+	else
+		kfree_large(head, p);
+}
+
+/*
+ * kfree: the object's page, its head, and PG_slab say which cache (or a large
+ * kmalloc's compound block).  With every hook off this is Linux's kfree: an
+ * address outside the direct map is not checked (it faults, as Linux's
+ * virt_to_folio would); with any on, kfree_hooks checks it.
+ */
+void kfree(const void *p)
+{
+	if (unlikely(ZERO_OR_NULL_PTR(p)))
+		return;
+	if (SLAB_HOOKS_KASAN || static_branch_unlikely(&slab_hooks_key)) {
+		kfree_hooks(p, (u64)__builtin_return_address(0));
+		return;
+	}
+	struct page *head = __direct_virt_to_page(p);
+	u64 ch = READ_ONCE(head->compound_head);
+	if (unlikely(ch & 1)) /* a tail page (Linux's compound_head) */
+		head = (struct page *)(ch - 1);
+	if (likely(PageSlab(head)))
+		do_slab_free(head->slab_cache, head, (void *)p);
 	else
 		kfree_large(head, p);
 }
@@ -534,7 +638,7 @@ int kmem_cache_shrink(struct kmem_cache *s)
 		struct page *slab = c->slab;
 		void *fl = c->freelist;
 		c->tid++;
-		c->slab = NULL;
+		unfreeze_cpu_slab(c);
 		c->freelist = NULL;
 		deactivate_slab(s, slab, fl);
 	}
@@ -649,7 +753,7 @@ static bool kmem_cache_open(struct kmem_cache *s, const char *name, u32 size, u3
 		s->min_partial = min(l / 2, 10u);
 	s->random = next_random();
 	if (flags & SLAB_DEBUG_FLAGS)
-		static_branch_enable(&slub_debug_enabled); /* Linux's kmem_cache_open does too */
+		slub_debug_enable(); /* Linux's kmem_cache_open does too */
 	s->refcount = 1;
 	s->node.list_lock = __SPIN_LOCK_UNLOCKED(s->node.list_lock);
 	INIT_LIST_HEAD(&s->node.partial);

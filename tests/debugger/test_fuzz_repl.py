@@ -67,7 +67,7 @@ def command_line(draw: st.DrawFn) -> str:
 
 #: Starts that leave a call stopped, so the random lines meet frames, locals and steps.
 STOPPED = [[], [], ["break kmalloc", "call kmalloc 64 GFP_KERNEL"],
-           ["break __kmalloc_cache", "call kmalloc 256 GFP_KERNEL", "up"],
+           ["break kmalloc_other", "call kmalloc 256 GFP_KERNEL", "up"],
            ["call kmalloc 64 GFP_KERNEL", "watch kmalloc_caches[0][6]->cpu_slab.alloc_fast",
             "call kmalloc 64 GFP_KERNEL"],
            ["break vfree", "call vmalloc 8192", "call vfree $"],

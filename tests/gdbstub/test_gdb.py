@@ -28,8 +28,7 @@ def test_break_call_continue_bt_next_finish_print(gdb_server: Server) -> None:
         "monitor call kmalloc 64 GFP_KERNEL",
         "continue",
         "bt",
-        "next",
-        "next",
+        "next",  # kmalloc's second line: the inlined allocation (its last line)
         "finish",
         'eval "monitor identify 0x%lx", $',
         "monitor slabinfo",
@@ -37,9 +36,9 @@ def test_break_call_continue_bt_next_finish_print(gdb_server: Server) -> None:
         "print *kmalloc_caches[0][6]",
         "print zones[1].free_area[0].nr_free",
     )
-    assert "Breakpoint 1 at 0x" in out and "kmalloc.c" in out
-    assert re.search(r"Breakpoint 1, kmalloc \(size=64, gfp=3264\) at \S*kmalloc\.c:\d+", out), out
-    assert re.search(r"#0\s+kmalloc \(size=64, gfp=3264\) at \S*kmalloc\.c:\d+", out), out
+    assert "Breakpoint 1 at 0x" in out and "slab.c" in out
+    assert re.search(r"Breakpoint 1, kmalloc \(size=64, gfp=3264\) at \S*slab\.c:\d+", out), out
+    assert re.search(r"#0\s+kmalloc \(size=64, gfp=3264\) at \S*slab\.c:\d+", out), out
     assert re.search(r"#1\s+0x[0-9a-f]+ in kmemu_call_return \(\)", out), out
     assert "#2" not in out  # the trampoline's CFI ends the stack
     lines = re.findall(r"^(\d+)\t", out, re.M)
@@ -68,7 +67,7 @@ def test_watchpoint_on_a_cache_counter(gdb_server: Server) -> None:
     old_new = re.search(r"Old value = (\d+)\s+New value = (\d+)", out)
     assert old_new, out
     assert int(old_new.group(2)) == int(old_new.group(1)) + 1
-    assert re.search(r"#0\s+.*(slab_alloc|kmalloc|__kmalloc_cache)", out), out
+    assert re.search(r"#0\s+.*(slab_alloc|kmalloc)", out), out
 
 
 def test_vmalloc_and_unmapped_memory(gdb_server: Server) -> None:
@@ -196,7 +195,7 @@ def test_gdb_and_kmemu_debug_agree_on_locals(gdb_server: Server) -> None:
     assert ours_locals[one if one in ours_locals else ""] == gdb_locals
     s.move_frame(1)
     ours_up = _groups(s.info_variables(False))
-    fn = gdb_up_fn.group(1)  # slab_alloc, inlined into __kmalloc_cache
+    fn = gdb_up_fn.group(1)  # slab_alloc, inlined into kmalloc or slab_alloc_hooks
     assert ours_up[fn if fn in ours_up else ""] == gdb_up
 
 

@@ -31,7 +31,7 @@ def test_public_api_is_exported_and_internals_are_not(table: dict) -> None:
         assert name in table, name
         assert table[name][1] is False, f"{name} should be EXPORT_SYMBOL, not _GPL"
     assert table["vm_unmap_aliases"] == (table["vm_unmap_aliases"][0], True)  # _GPL as in Linux
-    for internal in ("__alloc_pages", "kmalloc_slab", "__kmalloc_cache", "irq_enter",
+    for internal in ("__alloc_pages", "kmalloc_slab", "kmalloc_other", "irq_enter",
                      "kmem_cache_init", "memblock_alloc", "lib_test_list", "kmemu_test_nop"):
         assert internal not in table, internal
 
