@@ -123,6 +123,8 @@ struct slab_kmem_cache {
 
 _Static_assert(offsetof(struct slab_kmem_cache, flags) == offsetof(struct kmem_cache, flags),
 	       "common cache fields must sit where SLUB's do");
+_Static_assert(offsetof(struct slab_kmem_cache, name) == offsetof(struct kmem_cache, name),
+	       "common cache fields");
 _Static_assert(offsetof(struct slab_kmem_cache, object_size) ==
 	       offsetof(struct kmem_cache, object_size), "common cache fields");
 

@@ -20,6 +20,9 @@
 #define KMEMU_SLAB_COMMON_H
 #include <linux/types.h>
 
+/* sizeof(struct kmem_cache_cpu) (<kmemu/slub.h>, which checks it) */
+#define KMEM_CACHE_CPU_BYTES 80
+
 enum slab_allocator_id {
 	SLAB_ALLOCATOR_SLUB = 0,
 	SLAB_ALLOCATOR_SLAB = 1,
@@ -29,8 +32,14 @@ enum slab_allocator_id {
 /* The allocator chosen at boot (the host reads it: emu/kernel/slab_select.py). */
 extern u8 slab_allocator;
 
-/* The leading fields of every cache descriptor: SLUB's struct kmem_cache's first seven. */
+/*
+ * The leading fields of every cache descriptor, where SLUB's struct kmem_cache has
+ * them: after its per-CPU slot (first there, the fast paths' operand at offset 0),
+ * which SLAB and SLOB keep unused, then SLUB's first seven fields.  Code that reads a
+ * cache through struct kmem_cache * (its name, sizes, flags) works on all three.
+ */
 #define KMEM_CACHE_COMMON                                                    \
+	u8 slub_cpu_slot[KMEM_CACHE_CPU_BYTES] __aligned(16); /* unused */     \
 	char name[32];     /* SLAB_NAME_LEN */                                \
 	u32 object_size;   /* what the user asked for */                      \
 	u32 size;          /* bytes each object takes, metadata included */    \

@@ -26,6 +26,7 @@
 #include <linux/slab.h>
 #include <linux/poison.h>
 #include <kmemu/mm_types.h>
+#include <kmemu/slab_common.h>
 #include <kmemu/kunit_track.h> /* slab_alloc/slab_free report to KUnit's leak tracking */
 
 /* Public flags and limits are in <linux/slab.h>; these are the allocator's own. */
@@ -50,6 +51,8 @@ struct kmem_cache_cpu {
 	u64 slab_bytes;     /* its size, PAGE_SIZE << order; 0 without an active slab */
 	u64 alloc_fast, alloc_slow, free_fast, free_slow;
 } __aligned(16);           /* freelist+tid: one cmpxchg16b operand */
+_Static_assert(sizeof(struct kmem_cache_cpu) == KMEM_CACHE_CPU_BYTES,
+	       "<kmemu/slab_common.h> keeps SLAB's and SLOB's common fields where SLUB's are");
 
 struct kmem_cache_node {
 	spinlock_t list_lock;
