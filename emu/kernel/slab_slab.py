@@ -190,7 +190,8 @@ def read_caches(prog, read: Read | None = None, with_slabs: bool = True) -> list
         shared, shared_limit, _ = _array(read, lay, _u(raw, lay["node.shared"]))
         num = _u(raw, lay["num"], 4)
         v = SlabCacheView(
-            address=addr, name=raw[:32].split(b"\0", 1)[0].decode(errors="replace"),
+            address=addr, name=raw[lay["name"]:lay["name"] + 32].split(b"\0", 1)[0].decode(
+                errors="replace"),
             object_size=_u(raw, lay["object_size"], 4), size=_u(raw, lay["size"], 4),
             align=_u(raw, lay["align"], 4), flags=_u(raw, lay["flags"], 4),
             order=_u(raw, lay["gfporder"], 4), objects=num, limit=_u(raw, lay["limit"], 4),

@@ -131,7 +131,7 @@ def read_caches(prog, read: Read) -> list[SlobCacheView]:
     from drgn import offsetof
 
     t = prog.type("struct slob_kmem_cache")
-    lay = {n: offsetof(t, n) for n in ("object_size", "size", "align", "flags", "list",
+    lay = {n: offsetof(t, n) for n in ("name", "object_size", "size", "align", "flags", "list",
                                         "allocated")}
     head = prog["slob_caches"].address_
     out = []
@@ -142,7 +142,8 @@ def read_caches(prog, read: Read) -> list[SlobCacheView]:
 
         def u(name: str, size: int = 4, raw: bytes = raw) -> int:
             return int.from_bytes(raw[lay[name]:lay[name] + size], "little")
-        out.append(SlobCacheView(addr, raw[:32].split(b"\0", 1)[0].decode(errors="replace"),
+        name = raw[lay["name"]:lay["name"] + 32].split(b"\0", 1)[0]
+        out.append(SlobCacheView(addr, name.decode(errors="replace"),
                                  u("object_size"), u("size"), u("align"), u("flags"),
                                  u("allocated", 8)))
         node = u("list", 8)
