@@ -22,6 +22,7 @@
 #include <kmemu/memlayout.h>
 #include <kmemu/page_alloc.h>
 #include <kmemu/slub.h>
+#include <kmemu/trace.h>
 #include <kmemu/vmap.h>
 
 struct kmem_cache *kmalloc_caches[3][KMALLOC_SHIFT_HIGH + 1];
@@ -93,7 +94,7 @@ void kmalloc_caches_init(void)
 	}
 }
 
-static void *kmalloc_large(size_t size, gfp_t gfp)
+static void *__kmalloc_large(size_t size, gfp_t gfp)
 {
 	if (size > KMALLOC_MAX_SIZE) {
 		WARN(!(gfp & __GFP_NOWARN), "kmalloc: %zu bytes is more than KMALLOC_MAX_SIZE", size);
@@ -104,12 +105,20 @@ static void *kmalloc_large(size_t size, gfp_t gfp)
 	return page ? kasan_kmalloc_large(page_address(page), size, order) : NULL;
 }
 
+/* Above KMALLOC_MAX_CACHE_SIZE: a compound block, traced as Linux's kmalloc_large (also a NULL). */
+static noinline void *kmalloc_large(size_t size, gfp_t gfp, u64 caller)
+{
+	void *ret = __kmalloc_large(size, gfp);
+	trace_kmalloc(caller, ret, size, PAGE_SIZE << get_order(size), gfp, NUMA_NO_NODE);
+	return ret;
+}
+
 void *kmalloc(size_t size, gfp_t gfp)
 {
 	if (unlikely(!size))
 		return ZERO_SIZE_PTR;
 	if (unlikely(size > KMALLOC_MAX_CACHE_SIZE))
-		return kmalloc_large(size, gfp);
+		return kmalloc_large(size, gfp, (u64)__builtin_return_address(0));
 	return __kmalloc_cache(kmalloc_slab_inline(size, gfp), gfp, size,
 			       (u64)__builtin_return_address(0));
 }

@@ -24,6 +24,7 @@
 #include <kmemu/mmu.h>
 #include <kmemu/page_alloc.h>
 #include <kmemu/text_patching.h>
+#include <kmemu/trace.h>
 #include <kmemu/traps.h>
 #include <kmemu/kasan.h>
 
@@ -93,6 +94,7 @@ void kmain(u64 bi_pa)
 	mm_core_init();
 	kmem_cache_init();
 	vmalloc_init();
+	trace_init(boot_info.cmdline); /* trace_event= and friends: the buffer is vmalloc'ed */
 	mm_test_init();
 	mark_rodata_ro(); /* text and rodata read-only from here on, and the W+X check */
 

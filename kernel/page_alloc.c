@@ -36,6 +36,7 @@
 #include <kmemu/log.h>
 #include <kmemu/memlayout.h>
 #include <kmemu/page_alloc.h>
+#include <kmemu/trace.h>
 #include <kmemu/traps.h>
 #include <kmemu/kunit_track.h>
 
@@ -232,6 +233,10 @@ static struct page *__rmqueue_smallest(struct zone *z, unsigned int order, int m
 		expand(z, p, order, cur, mt);
 		z->nr_free_pages -= 1UL << order;
 		p->private = (u64)mt; /* Linux's set_pcppage_migratetype */
+		/* percpu_refill as Linux 6.1 computes it (pcp_allowed_order), though kmemu's
+		 * pcp lists hold order 0 only */
+		trace_mm_page_alloc_zone_locked(p, order, mt,
+						order <= PAGE_ALLOC_COSTLY_ORDER && mt < MIGRATE_PCPTYPES);
 		return p;
 	}
 	return NULL;
@@ -411,7 +416,9 @@ find_smallest:
 	BUG_ON(cur == NR_PAGE_ORDERS);
 do_steal:
 	z->stat_fallback++;
-	steal_suitable_fallback(z, get_page_from_free_area(area, fmt), start_type, can_steal);
+	struct page *page = get_page_from_free_area(area, fmt);
+	steal_suitable_fallback(z, page, start_type, can_steal);
+	trace_mm_page_alloc_extfrag(page, (int)order, cur, start_type, fmt);
 	return true;
 }
 
@@ -527,6 +534,7 @@ static void free_pcppages_bulk(struct zone *z, int count, int pindex)
 			if (unlikely(get_pageblock_migratetype(p) == MIGRATE_ISOLATE))
 				mt = MIGRATE_ISOLATE;
 			__free_one_page(z, pfn_of(p), 0, mt);
+			trace_mm_page_pcpu_drain(p, 0, mt);
 		} while (count > 0 && !list_empty(list));
 	}
 	z->stat_pcp_drain++;

@@ -44,6 +44,7 @@
 #include <kmemu/memlayout.h>
 #include <kmemu/page_alloc.h>
 #include <kmemu/slub.h>
+#include <kmemu/trace.h>
 
 
 struct list_head slab_caches = LIST_HEAD_INIT(slab_caches);
@@ -480,8 +481,9 @@ void __kmem_cache_free(struct page *slab, void *obj, u64 caller)
 }
 
 /* A large kmalloc's compound block, or a WARN for an address inside one. */
-static noinline void kfree_large(struct page *head, const void *p)
+static noinline void kfree_large(struct page *head, const void *p, u64 caller)
 {
+	trace_kfree(caller, p);
 	if (WARN(p != page_address(head), "kfree: %px is inside a page allocation, not at its start", p))
 		return;
 	__free_pages(head, PageHead(head) ? head[1].compound_order : 0);
@@ -489,15 +491,17 @@ static noinline void kfree_large(struct page *head, const void *p)
 
 void kfree(const void *p)
 {
-	if (unlikely(ZERO_OR_NULL_PTR(p)))
+	if (unlikely(ZERO_OR_NULL_PTR(p))) {
+		trace_kfree((u64)__builtin_return_address(0), p); /* Linux traces kfree(NULL) too */
 		return;
+	}
 	if (WARN(!slab_addr_valid((u64)p), "kfree: %px is not a kmalloc'ed address", p))
 		return;
 	struct page *head = __compound_head(__direct_virt_to_page(p));
 	if (likely(PageSlab(head)))
 		slab_free(head->slab_cache, head, (void *)p, (u64)__builtin_return_address(0));
 	else
-		kfree_large(head, p);
+		kfree_large(head, p, (u64)__builtin_return_address(0));
 }
 EXPORT_SYMBOL(kfree);
 
