@@ -342,18 +342,60 @@ redo:
 }
 
 /*
+ * The kmalloc or kmem_cache_alloc trace event (Linux raises them in those two
+ * functions; here both reach slab_alloc, so a kmalloc cache's object is a
+ * kmalloc).  Each event's own key is a nop here; turning one on also takes a
+ * count on slab_hooks_key, so this runs.  A failed allocation is traced too.
+ */
+static __always_inline void trace_slab_alloc(struct kmem_cache *s, void *object, gfp_t gfp,
+					     u64 orig_size, u64 caller)
+{
+	if (s->flags & SLAB_KMALLOC)
+		trace_kmalloc(caller, object, orig_size, s->size, gfp, NUMA_NO_NODE);
+	else
+		trace_kmem_cache_alloc(caller, object, s, gfp, NUMA_NO_NODE);
+}
+
+/* kfree or kmem_cache_free, as trace_slab_alloc tells them apart; before the free, as Linux. */
+static __always_inline void trace_slab_free(struct kmem_cache *s, void *object, u64 caller)
+{
+	if (s->flags & SLAB_KMALLOC)
+		trace_kfree(caller, object);
+	else
+		trace_kmem_cache_free(caller, object, s);
+}
+
+/*
  * slab_hooks_key is on: the pre-allocation hooks (Linux's slab_pre_alloc_hook:
  * might_sleep's check, failslab; a new feature's go here, behind its own
  * flag), then the allocation with slab_post_alloc.  Out of line and called in
  * tail position, so the fast path keeps nothing live for it.
  */
-static noinline void *slab_alloc_hooks(struct kmem_cache *s, gfp_t gfp, u64 orig_size, u64 caller)
+static __always_inline void *slab_alloc_hooked(struct kmem_cache *s, gfp_t gfp, u64 orig_size,
+					       u64 caller)
 {
 	if (debug_atomic_sleep)
 		might_alloc(gfp, __FILE__, __LINE__);
 	if (should_failslab(s, gfp))
 		return NULL;
 	return slab_alloc_nocheck(s, gfp, orig_size, caller, true);
+}
+
+/* kmalloc or kmem_cache_alloc is being traced: allocate, then the event (a failure too). */
+static noinline void *slab_alloc_traced(struct kmem_cache *s, gfp_t gfp, u64 orig_size, u64 caller)
+{
+	void *object = slab_alloc_hooked(s, gfp, orig_size, caller);
+	trace_slab_alloc(s, object, gfp, orig_size, caller);
+	return object;
+}
+
+static noinline void *slab_alloc_hooks(struct kmem_cache *s, gfp_t gfp, u64 orig_size, u64 caller)
+{
+	/* the events' own keys first: untraced, the hooks keep their registers (two nops) */
+	if (static_branch_unlikely(&__tracepoint_kmalloc) ||
+	    static_branch_unlikely(&__tracepoint_kmem_cache_alloc))
+		return slab_alloc_traced(s, gfp, orig_size, caller);
+	return slab_alloc_hooked(s, gfp, orig_size, caller);
 }
 
 static __always_inline void *slab_alloc(struct kmem_cache *s, gfp_t gfp, u64 orig_size,
@@ -424,6 +466,9 @@ redo:;
 static noinline void slab_free_hooks(struct kmem_cache *s, struct page *slab, void *object,
 				     u64 caller)
 {
+	if (static_branch_unlikely(&__tracepoint_kfree) ||
+	    static_branch_unlikely(&__tracepoint_kmem_cache_free))
+		trace_slab_free(s, object, caller);
 	if (static_branch_unlikely(&slub_debug_enabled) && (s->flags & SLAB_DEBUG_FLAGS) &&
 	    !free_debug_processing(s, slab, object, caller))
 		return; /* reported; the object is left alone */

@@ -308,7 +308,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         self.stop_on_kasan = False
         # trace_clock=counter stamps events with the instructions run since boot
         self._count_insns = count_insns or cmdline_value(cmdline, "trace_clock") == "counter"
-        self._trace_t0 = time.monotonic_ns()  # the trace clock "local" counts from here
+        self._trace_t0 = time.monotonic_ns()  # reset at power-on (boot())
         self._irq_flag: bool | None = None
         self._irq_flag_pa = 0
         self._interrupted = False
@@ -335,6 +335,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
             raise MachineError(f"boot() on a machine that is {self.state}")
         t0 = time.perf_counter()
         self.artifacts = build(kasan=self.kasan)
+        self._trace_t0 = time.monotonic_ns()  # the "local" trace clock: from power-on
         self.symbols = Symbols.load(self.artifacts.elf)
         self._check_capacity()
         image = self.artifacts.image.read_bytes()

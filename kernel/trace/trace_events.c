@@ -24,6 +24,7 @@
 #include <linux/printk.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <kmemu/alloc_hooks.h>
 #include <kmemu/log.h>
 #include <kmemu/mmzone.h>
 #include <kmemu/page_alloc.h>
@@ -75,8 +76,14 @@ static const struct trace_event_call trace_events[KMEMU_TRACE_NR_EVENTS] = {
 /* The shared hook keys of the fast paths (kernel/slab.c, kernel/page_alloc.c). */
 static void trace_hook_get(enum trace_hook h, bool on)
 {
-	(void)h; /* FIXME(merge fastpath): static_branch_inc/dec of slab_hooks_key/page_hooks_key */
-	(void)on;
+	struct static_key_false *k = h == HOOK_SLAB ? &slab_hooks_key :
+				     h == HOOK_PAGE ? &page_hooks_key : NULL;
+	if (!k)
+		return;
+	if (on)
+		static_branch_inc(k);
+	else
+		static_branch_dec(k);
 }
 
 /* Turn event id on (1) or off (0): 0, -EINVAL for an unknown id, -ENOMEM. */
