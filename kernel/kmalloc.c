@@ -113,36 +113,50 @@ static noinline void *kmalloc_large(size_t size, gfp_t gfp, u64 caller)
 	return ret;
 }
 
-void *kmalloc(size_t size, gfp_t gfp)
+/*
+ * kmalloc's body for a given call site: Linux's kzalloc, kmalloc_array and
+ * kcalloc are inline, so the trace event's call_site (and slab_debug's
+ * owner) is their caller, not them.
+ */
+static __always_inline void *kmalloc_caller(size_t size, gfp_t gfp, u64 caller)
 {
 	if (unlikely(!size))
 		return ZERO_SIZE_PTR;
 	if (unlikely(size > KMALLOC_MAX_CACHE_SIZE))
-		return kmalloc_large(size, gfp, (u64)__builtin_return_address(0));
-	return __kmalloc_cache(kmalloc_slab_inline(size, gfp), gfp, size,
-			       (u64)__builtin_return_address(0));
+		return kmalloc_large(size, gfp, caller);
+	return __kmalloc_cache(kmalloc_slab_inline(size, gfp), gfp, size, caller);
+}
+
+void *kmalloc(size_t size, gfp_t gfp)
+{
+	return kmalloc_caller(size, gfp, (u64)__builtin_return_address(0));
 }
 EXPORT_SYMBOL(kmalloc);
 
 void *kzalloc(size_t size, gfp_t gfp)
 {
-	return kmalloc(size, gfp | __GFP_ZERO);
+	return kmalloc_caller(size, gfp | __GFP_ZERO, (u64)__builtin_return_address(0));
 }
 EXPORT_SYMBOL(kzalloc);
 
-/* n * size bytes, or NULL when that overflows. */
-void *kmalloc_array(size_t n, size_t size, gfp_t gfp)
+static __always_inline void *kmalloc_array_caller(size_t n, size_t size, gfp_t gfp, u64 caller)
 {
 	size_t bytes;
 	if (check_mul_overflow(n, size, &bytes))
 		return NULL;
-	return kmalloc(bytes, gfp);
+	return kmalloc_caller(bytes, gfp, caller);
+}
+
+/* n * size bytes, or NULL when that overflows. */
+void *kmalloc_array(size_t n, size_t size, gfp_t gfp)
+{
+	return kmalloc_array_caller(n, size, gfp, (u64)__builtin_return_address(0));
 }
 EXPORT_SYMBOL(kmalloc_array);
 
 void *kcalloc(size_t n, size_t size, gfp_t gfp)
 {
-	return kmalloc_array(n, size, gfp | __GFP_ZERO);
+	return kmalloc_array_caller(n, size, gfp | __GFP_ZERO, (u64)__builtin_return_address(0));
 }
 EXPORT_SYMBOL(kcalloc);
 
