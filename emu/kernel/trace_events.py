@@ -273,6 +273,11 @@ def by_name() -> dict[str, EventDef]:
     return {e.full_name: e for e in sorted(events().values(), key=lambda e: e.id)}
 
 
+def by_name_short() -> dict[str, EventDef]:
+    """{"kmalloc": EventDef, ...}: event names are unique across kmem and vmalloc."""
+    return {e.name: e for e in events().values()}
+
+
 # --------------------------------------------------------------------- records
 @dataclass
 class TraceRecord:
