@@ -10,7 +10,8 @@ from emu.build.abi import trace_define
 from emu.kernel import trace_events as te
 
 U64 = (1 << 64) - 1
-SYMS = {0xFFFFFFFF81001234: "kmalloc_test+0x1c/0x40", 0xFFFFFFFFA0001010: "mydev_open+0x10/0x80 [mydev]"}
+SYMS = {0xFFFFFFFF81001234: "kmalloc_test+0x1c/0x40",
+        0xFFFFFFFFA0001010: "mydev_open+0x10/0x80 [mydev]"}
 CTX = te.Ctx(lambda a: SYMS.get(a, f"{a:#x}"), te.raw_pointer)  # no_hash_pointers
 SITE = 0xFFFFFFFF81001234
 

@@ -10,7 +10,6 @@ import pytest
 from emu import Machine
 from emu.core.errors import BadArgument
 from emu.frontend.pytest_plugin import booted_machine
-from emu.kernel import trace_events as te
 
 GFP_KERNEL, GFP_ATOMIC = 0xCC0, 0x820
 VMEMMAP = 0xFFFFEA0000000000
