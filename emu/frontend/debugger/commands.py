@@ -221,6 +221,11 @@ class View:
 
 
 @dataclass(frozen=True)
+class Events:
+    rest: str  # list | show | pipe | clear | enable P... | disable [P...] | clock [C] | size [KB]
+
+
+@dataclass(frozen=True)
 class AddressView:
     name: str  # pt | identify
     expr: str
@@ -255,7 +260,7 @@ Command = (Break | Delete | InfoBreakpoints | InfoRegisters | Watch | Step | Con
            | Until | Backtrace | SelectFrame | InfoVariables | Examine | Disassemble | List
            | Print | Display | Undisplay | InfoDisplay | Ptype | Call | Irq | View
            | AddressView | Snapshot | Restore | Kill | Help | Quit | Whatis | Condition | Ignore
-           | Enable | Advance | InfoFrame | InfoSymbol | InfoLine | SetFlavor)
+           | Enable | Advance | InfoFrame | InfoSymbol | InfoLine | SetFlavor | Events)
 
 # --------------------------------------------------------------------------- the table
 
@@ -569,6 +574,10 @@ def _p_view(name: str, fmt: str, rest: str) -> Command:
     return View(name)
 
 
+def _p_events(name: str, _fmt: str, rest: str) -> Command:
+    return Events(rest)
+
+
 def _p_whatis(name: str, _fmt: str, rest: str) -> Command:
     return Whatis(_needs(name, rest, "an expression or a type"))
 
@@ -679,6 +688,12 @@ COMMANDS: tuple[Spec, ...] = (
     _S("pagetypeinfo", (), "pagetypeinfo", "free blocks per migrate type", _p_view, "views"),
     _S("modules", (), "modules", "loaded modules (/proc/modules) and gdb's add-symbol-file "
        "command for each", _p_view, "views"),
+    _S("events", (), "events [list | show | pipe | clear | enable PATTERN... | "
+       "disable [PATTERN...] | clock [NAME] | size [KB]]",
+       "the kmem/vmalloc trace events: list them (* = on), turn them on or off "
+       "(events enable kmem:*), show Linux's trace text, consume it (pipe), empty the "
+       "buffer, the trace clock (counter: guest instructions) and buffer_size_kb",
+       _p_events, "views"),
     _S("pt", (), "pt ADDR", "page-table walk of ADDR with every level's entry", _p_address,
        "views"),
     _S("identify", (), "identify ADDR", "which zone, page, slab object or vmalloc area owns "
