@@ -259,3 +259,19 @@ def test_bad_arguments(m: Machine) -> None:
     with pytest.raises(BadArgument, match="overwrite"):
         m.tracing.overwrite = 1  # type: ignore[assignment]
     assert m.tracing.clock == "local" and m.tracing.overwrite
+
+
+def test_extfrag_when_unmovable_steals_from_movable(m: Machine) -> None:
+    m.tracing.enable("kmem:mm_page_alloc_extfrag")
+    for _ in range(5000):  # unmovable pages until the Unmovable blocks run out
+        m.alloc_pages(GFP_KERNEL)
+        if m.tracing.stats()["entries"]:
+            break
+    (rec,) = m.tracing.events()
+    f = rec.fields
+    assert f["alloc_order"] == 0 and f["alloc_migratetype"] == 0  # GFP_KERNEL: Unmovable
+    assert f["fallback_migratetype"] in (1, 2)
+    block_type = int(m.var("pageblock_flags")[f["pfn"] >> 9]) & 0x7
+    assert f["change_ownership"] == int(block_type == 0)  # the block was claimed, or not
+    ln = lines(m)[0]
+    assert f"fragmenting={int(f['fallback_order'] < 9)} " in ln and " d..1. " in ln
