@@ -116,7 +116,8 @@ static noinline void *kmalloc_large(size_t size, gfp_t gfp, u64 caller)
 /*
  * kmalloc's body for a given call site: Linux's kzalloc, kmalloc_array and
  * kcalloc are inline, so the trace event's call_site (and slab_debug's
- * owner) is their caller, not them.
+ * owner) is their caller, not them.  (kmalloc spells it out below so that
+ * its return address is read only on the paths that need it.)
  */
 static __always_inline void *kmalloc_caller(size_t size, gfp_t gfp, u64 caller)
 {
@@ -129,7 +130,12 @@ static __always_inline void *kmalloc_caller(size_t size, gfp_t gfp, u64 caller)
 
 void *kmalloc(size_t size, gfp_t gfp)
 {
-	return kmalloc_caller(size, gfp, (u64)__builtin_return_address(0));
+	if (unlikely(!size))
+		return ZERO_SIZE_PTR;
+	if (unlikely(size > KMALLOC_MAX_CACHE_SIZE))
+		return kmalloc_large(size, gfp, (u64)__builtin_return_address(0));
+	return __kmalloc_cache(kmalloc_slab_inline(size, gfp), gfp, size,
+			       (u64)__builtin_return_address(0));
 }
 EXPORT_SYMBOL(kmalloc);
 

@@ -538,6 +538,13 @@ void __kmem_cache_free(struct page *slab, void *obj, u64 caller)
 }
 
 /* A large kmalloc's compound block, or a WARN for an address inside one. */
+/* kfree(NULL) and kfree(ZERO_SIZE_PTR) do nothing, but Linux traces them: out of line, so
+ * kfree itself keeps one static-key site (slab_hooks_key's). */
+static noinline void kfree_null(const void *p, u64 caller)
+{
+	trace_kfree(caller, p);
+}
+
 static noinline void kfree_large(struct page *head, const void *p, u64 caller)
 {
 	trace_kfree(caller, p);
@@ -549,7 +556,7 @@ static noinline void kfree_large(struct page *head, const void *p, u64 caller)
 void kfree(const void *p)
 {
 	if (unlikely(ZERO_OR_NULL_PTR(p))) {
-		trace_kfree((u64)__builtin_return_address(0), p); /* Linux traces kfree(NULL) too */
+		kfree_null(p, (u64)__builtin_return_address(0));
 		return;
 	}
 	if (WARN(!slab_addr_valid((u64)p), "kfree: %px is not a kmalloc'ed address", p))
