@@ -275,3 +275,20 @@ def test_extfrag_when_unmovable_steals_from_movable(m: Machine) -> None:
     assert f["change_ownership"] == int(block_type == 0)  # the block was claimed, or not
     ln = lines(m)[0]
     assert f"fragmenting={int(f['fallback_order'] < 9)} " in ln and " d..1. " in ln
+
+
+def test_events_inside_a_batch_are_in_order(m: Machine) -> None:
+    m.tracing.enable("kmalloc", "kfree")
+    m.tracing.clock = "counter"
+    try:
+        ptrs = m.batch([("kmalloc", n, GFP_KERNEL) for n in (8, 16, 32)])
+        m.batch([("kfree", p) for p in ptrs])
+        recs = m.tracing.events()
+        assert [(r.event, r.fields["ptr"]) for r in recs] == \
+            [("kmalloc", p) for p in ptrs] + [("kfree", p) for p in ptrs]
+        assert [r.fields["bytes_req"] for r in recs[:3]] == [8, 16, 32]
+        assert all(a.ts < b.ts for a, b in zip(recs, recs[1:], strict=False))
+        # a batch's call site is the batch loop, where the host's calls say kmemu_call_return
+        assert m.symbolize(recs[0].fields["call_site"]).startswith("kmemu_batch_run+")
+    finally:
+        m.tracing.clock = "local"
