@@ -223,8 +223,7 @@ class Tracing:
 
     def _consume(self, r: dict[str, int], n: int) -> None:
         """Advance the reader past n records: head/read_off/read_entries, read, entries."""
-        if not n:
-            self._write_field("lost_unread", "<Q", 0)
+        if not n:  # nothing to take: a loss stays to be reported with the next records
             return
         tail, head = r["tail"], r["tail"]
         page = self._m.read_virt(r["pages"] + tail * PAGE_SIZE, PAGE_SIZE)
