@@ -105,33 +105,7 @@ noinline void *kmalloc_large(size_t size, gfp_t gfp, u64 caller)
 
 /* kmalloc() is in slab.c, where it inlines the allocation fast path (Linux's is in slub.c). */
 
-/* kzalloc, kmalloc_array and kcalloc are inline in Linux: their caller is the call site. */
-void *kzalloc(size_t size, gfp_t gfp)
-{
-	return __kmalloc_track_caller(size, gfp | __GFP_ZERO, (u64)__builtin_return_address(0));
-}
-EXPORT_SYMBOL(kzalloc);
-
-static __always_inline void *kmalloc_array_caller(size_t n, size_t size, gfp_t gfp, u64 caller)
-{
-	size_t bytes;
-	if (check_mul_overflow(n, size, &bytes))
-		return NULL;
-	return __kmalloc_track_caller(bytes, gfp, caller);
-}
-
-/* n * size bytes, or NULL when that overflows. */
-void *kmalloc_array(size_t n, size_t size, gfp_t gfp)
-{
-	return kmalloc_array_caller(n, size, gfp, (u64)__builtin_return_address(0));
-}
-EXPORT_SYMBOL(kmalloc_array);
-
-void *kcalloc(size_t n, size_t size, gfp_t gfp)
-{
-	return kmalloc_array_caller(n, size, gfp | __GFP_ZERO, (u64)__builtin_return_address(0));
-}
-EXPORT_SYMBOL(kcalloc);
+/* kzalloc, kmalloc_array and kcalloc are in slab.c too: they inline kmalloc's body. */
 
 static u64 large_size(struct page *head)
 {

@@ -547,14 +547,47 @@ void *kmalloc(size_t size, gfp_t gfp)
 }
 EXPORT_SYMBOL(kmalloc);
 
-/* kmalloc for a given call site: Linux's kzalloc, kmalloc_array and kcalloc are inline,
- * so their trace event's call_site (and slab_debug's owner) is their caller. */
-void *__kmalloc_track_caller(size_t size, gfp_t gfp, u64 caller)
+/*
+ * kzalloc, kmalloc_array and kcalloc: kmalloc for their caller.  Linux's are inline,
+ * so their trace event's call_site (and slab_debug's owner) is whoever called them;
+ * here each inlines kmalloc's body with that call site (here, not in kmalloc.c, for
+ * the inline fast path).
+ */
+static __always_inline void *kmalloc_caller(size_t size, gfp_t gfp, u64 caller)
 {
-	if (unlikely(size > KMALLOC_MAX_CACHE_SIZE))
-		return kmalloc_large(size, gfp, caller);
-	return kmalloc_other(size, gfp, caller);
+	if (unlikely(size - 1 >= 192 || (gfp & (__GFP_DMA | __GFP_RECLAIMABLE)))) {
+		if (unlikely(size > KMALLOC_MAX_CACHE_SIZE))
+			return kmalloc_large(size, gfp, caller);
+		return kmalloc_other(size, gfp, caller);
+	}
+	return slab_alloc(kmalloc_caches[KMALLOC_NORMAL][kmalloc_size_index[(size - 1) / 8]], gfp,
+			  size, caller);
 }
+
+void *kzalloc(size_t size, gfp_t gfp)
+{
+	return kmalloc_caller(size, gfp | __GFP_ZERO, (u64)__builtin_return_address(0));
+}
+EXPORT_SYMBOL(kzalloc);
+
+/* n * size bytes, or NULL when that overflows. */
+void *kmalloc_array(size_t n, size_t size, gfp_t gfp)
+{
+	size_t bytes;
+	if (check_mul_overflow(n, size, &bytes))
+		return NULL;
+	return kmalloc_caller(bytes, gfp, (u64)__builtin_return_address(0));
+}
+EXPORT_SYMBOL(kmalloc_array);
+
+void *kcalloc(size_t n, size_t size, gfp_t gfp)
+{
+	size_t bytes;
+	if (check_mul_overflow(n, size, &bytes))
+		return NULL;
+	return kmalloc_caller(bytes, gfp | __GFP_ZERO, (u64)__builtin_return_address(0));
+}
+EXPORT_SYMBOL(kcalloc);
 
 void *kmem_cache_alloc(struct kmem_cache *s, gfp_t gfp)
 {
