@@ -22,6 +22,7 @@
 #include <kmemu/memlayout.h>
 #include <kmemu/page_alloc.h>
 #include <kmemu/slub.h>
+#include <kmemu/trace.h>
 #include <kmemu/vmap.h>
 
 struct kmem_cache *kmalloc_caches[3][KMALLOC_SHIFT_HIGH + 1];
@@ -83,7 +84,7 @@ void kmalloc_caches_init(void)
 }
 
 /* More than KMALLOC_MAX_CACHE_SIZE: a compound block from the page allocator. */
-void *kmalloc_large(size_t size, gfp_t gfp)
+static void *__kmalloc_large(size_t size, gfp_t gfp)
 {
 	if (size > KMALLOC_MAX_SIZE) {
 		WARN(!(gfp & __GFP_NOWARN), "kmalloc: %zu bytes is more than KMALLOC_MAX_SIZE", size);
@@ -97,29 +98,17 @@ void *kmalloc_large(size_t size, gfp_t gfp)
 	return kasan_kmalloc_large(page_address(page), size, order);
 }
 
+/* ... traced as Linux's kmalloc_large traces it (a NULL too); caller: kmalloc's caller. */
+noinline void *kmalloc_large(size_t size, gfp_t gfp, u64 caller)
+{
+	void *ret = __kmalloc_large(size, gfp);
+	trace_kmalloc(caller, ret, size, PAGE_SIZE << get_order(size), gfp, NUMA_NO_NODE);
+	return ret;
+}
+
 /* kmalloc() is in slab.c, where it inlines the allocation fast path (Linux's is in slub.c). */
 
-void *kzalloc(size_t size, gfp_t gfp)
-{
-	return kmalloc(size, gfp | __GFP_ZERO);
-}
-EXPORT_SYMBOL(kzalloc);
-
-/* n * size bytes, or NULL when that overflows. */
-void *kmalloc_array(size_t n, size_t size, gfp_t gfp)
-{
-	size_t bytes;
-	if (check_mul_overflow(n, size, &bytes))
-		return NULL;
-	return kmalloc(bytes, gfp);
-}
-EXPORT_SYMBOL(kmalloc_array);
-
-void *kcalloc(size_t n, size_t size, gfp_t gfp)
-{
-	return kmalloc_array(n, size, gfp | __GFP_ZERO);
-}
-EXPORT_SYMBOL(kcalloc);
+/* kzalloc, kmalloc_array and kcalloc are in slab.c too: they inline kmalloc's body. */
 
 static u64 large_size(struct page *head)
 {

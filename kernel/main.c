@@ -24,6 +24,7 @@
 #include <kmemu/mmu.h>
 #include <kmemu/page_alloc.h>
 #include <kmemu/text_patching.h>
+#include <kmemu/trace.h>
 #include <kmemu/traps.h>
 #include <kmemu/kasan.h>
 
@@ -96,6 +97,7 @@ void kmain(u64 bi_pa)
 	slab_select(boot_info.cmdline); /* slab=: before the first cache */
 	kmem_cache_init();
 	vmalloc_init();
+	trace_init(boot_info.cmdline); /* trace_event= and friends: the buffer is vmalloc'ed */
 	mm_test_init();
 	mark_rodata_ro(); /* text and rodata read-only from here on, and the W+X check */
 

@@ -36,6 +36,7 @@
 #include <kmemu/log.h>
 #include <kmemu/memlayout.h>
 #include <kmemu/page_alloc.h>
+#include <kmemu/trace.h>
 #include <kmemu/traps.h>
 #include <kmemu/kunit_track.h>
 
@@ -232,6 +233,10 @@ static struct page *__rmqueue_smallest(struct zone *z, unsigned int order, int m
 		expand(z, p, order, cur, mt);
 		z->nr_free_pages -= 1UL << order;
 		p->private = (u64)mt; /* Linux's set_pcppage_migratetype */
+		/* percpu_refill as Linux 6.1 computes it (pcp_allowed_order), though kmemu's
+		 * pcp lists hold order 0 only */
+		trace_mm_page_alloc_zone_locked(p, order, mt,
+						order <= PAGE_ALLOC_COSTLY_ORDER && mt < MIGRATE_PCPTYPES);
 		return p;
 	}
 	return NULL;
@@ -411,7 +416,9 @@ find_smallest:
 	BUG_ON(cur == NR_PAGE_ORDERS);
 do_steal:
 	z->stat_fallback++;
-	steal_suitable_fallback(z, get_page_from_free_area(area, fmt), start_type, can_steal);
+	struct page *page = get_page_from_free_area(area, fmt);
+	steal_suitable_fallback(z, page, start_type, can_steal);
+	trace_mm_page_alloc_extfrag(page, (int)order, cur, start_type, fmt);
 	return true;
 }
 
@@ -527,6 +534,7 @@ static void free_pcppages_bulk(struct zone *z, int count, int pindex)
 			if (unlikely(get_pageblock_migratetype(p) == MIGRATE_ISOLATE))
 				mt = MIGRATE_ISOLATE;
 			__free_one_page(z, pfn_of(p), 0, mt);
+			trace_mm_page_pcpu_drain(p, 0, mt);
 		} while (count > 0 && !list_empty(list));
 	}
 	z->stat_pcp_drain++;
@@ -1006,7 +1014,7 @@ void alloc_debug_set(u64 atomic_sleep, u64 page_checks)
  * go here too), zeroing, higher orders, an empty pcp list, the zonelist walk
  * and the slow path.  site is __alloc_pages' caller, for the tracking record.
  */
-static noinline struct page *__alloc_pages_general(gfp_t gfp, unsigned int order, u64 site)
+static __always_inline struct page *alloc_pages_body(gfp_t gfp, unsigned int order, u64 site)
 {
 	struct page *page = NULL;
 	int hz = gfp_zone(gfp);
@@ -1033,6 +1041,22 @@ static noinline struct page *__alloc_pages_general(gfp_t gfp, unsigned int order
 		kunit_track_alloc(page_address(page), site, PAGE_SIZE << order, 0,
 				  KUNIT_ALLOC_PAGES, order);
 	return page;
+}
+
+/* mm_page_alloc is on: every request is traced (it holds page_hooks_key), a failed one too. */
+static noinline struct page *alloc_pages_traced(gfp_t gfp, unsigned int order, u64 site)
+{
+	struct page *page = alloc_pages_body(gfp, order, site);
+	__trace_mm_page_alloc(page, order, gfp, gfp_migratetype(gfp));
+	return page;
+}
+
+/* The event's key is tested first, so the untraced body keeps its registers (one nop). */
+static noinline struct page *__alloc_pages_general(gfp_t gfp, unsigned int order, u64 site)
+{
+	if (static_branch_unlikely(&__tracepoint_mm_page_alloc))
+		return alloc_pages_traced(gfp, order, site);
+	return alloc_pages_body(gfp, order, site);
 }
 
 /*
@@ -1287,6 +1311,8 @@ static __always_inline void free_pages_nohooks(struct page *page, unsigned int o
  */
 static noinline void __free_pages_hooks(struct page *page, unsigned int order)
 {
+	if (static_branch_unlikely(&__tracepoint_mm_page_free))
+		__trace_mm_page_free(page, order); /* first, as Linux's free_pages_prepare */
 	if (page_alloc_debug && !free_pages_check(page, order))
 		return;
 	kunit_track_free(page_address(page), KUNIT_ALLOC_PAGES);
@@ -1302,6 +1328,34 @@ void __free_pages(struct page *page, unsigned int order)
 	free_pages_nohooks(page, order);
 }
 EXPORT_SYMBOL(__free_pages);
+
+/*
+ * free_unref_page_list: give back the order-0 pages on list (linked by lru),
+ * as Linux's batched free does: every page is checked first (its
+ * mm_page_free event, the bad-page checks, KUnit's record), then each goes to
+ * the pcp lists with an mm_page_free_batched event.  A page that fails the
+ * checks is reported and left alone.  Linux's callers (release_pages, page
+ * reclaim) have no counterpart in kmemu: modules and the host call it.
+ */
+void free_unref_page_list(struct list_head *list)
+{
+	struct page *page, *next;
+
+	list_for_each_entry_safe(page, next, list, lru) {
+		trace_mm_page_free(page, 0);
+		if (page_alloc_debug && !free_pages_check(page, 0)) {
+			list_del(&page->lru);
+			continue;
+		}
+		kunit_track_free(page_address(page), KUNIT_ALLOC_PAGES);
+	}
+	list_for_each_entry_safe(page, next, list, lru) {
+		list_del(&page->lru);
+		trace_mm_page_free_batched(page);
+		free_pages_nohooks(page, 0);
+	}
+}
+EXPORT_SYMBOL(free_unref_page_list);
 
 void free_pages(unsigned long addr, unsigned int order)
 {

@@ -47,6 +47,7 @@
 #include <kmemu/memlayout.h>
 #include <kmemu/page_alloc.h>
 #include <kmemu/slub.h>
+#include <kmemu/trace.h>
 
 
 struct list_head slab_caches = LIST_HEAD_INIT(slab_caches);
@@ -355,13 +356,55 @@ redo:
  * flag), then the allocation with slab_post_alloc.  Out of line and called in
  * tail position, so the fast path keeps nothing live for it.
  */
-static noinline void *slab_alloc_hooks(struct kmem_cache *s, gfp_t gfp, u64 orig_size, u64 caller)
+static __always_inline void *slab_alloc_hooked(struct kmem_cache *s, gfp_t gfp, u64 orig_size,
+					       u64 caller)
 {
 	if (debug_atomic_sleep)
 		might_alloc(gfp, __FILE__, __LINE__);
 	if (should_failslab(s, gfp))
 		return NULL;
 	return slab_alloc_nocheck(s, gfp, orig_size, caller, true);
+}
+
+/*
+ * The kmalloc or kmem_cache_alloc trace event (Linux raises them in those two
+ * functions; here both reach slab_alloc, so a kmalloc cache's object is a
+ * kmalloc).  Turning either on also takes a count on slab_hooks_key, so the
+ * hooks run.  A failed allocation is traced too.
+ */
+static __always_inline void trace_slab_alloc(struct kmem_cache *s, void *object, gfp_t gfp,
+					     u64 orig_size, u64 caller)
+{
+	if (s->flags & SLAB_KMALLOC)
+		trace_kmalloc(caller, object, orig_size, s->size, gfp, NUMA_NO_NODE);
+	else
+		trace_kmem_cache_alloc(caller, object, s, gfp, NUMA_NO_NODE);
+}
+
+/* kfree or kmem_cache_free, told apart as trace_slab_alloc does; before the free, as Linux. */
+static __always_inline void trace_slab_free(struct kmem_cache *s, void *object, u64 caller)
+{
+	if (s->flags & SLAB_KMALLOC)
+		trace_kfree(caller, object);
+	else
+		trace_kmem_cache_free(caller, object, s);
+}
+
+/* kmalloc or kmem_cache_alloc is being traced: allocate, then the event. */
+static noinline void *slab_alloc_traced(struct kmem_cache *s, gfp_t gfp, u64 orig_size, u64 caller)
+{
+	void *object = slab_alloc_hooked(s, gfp, orig_size, caller);
+	trace_slab_alloc(s, object, gfp, orig_size, caller);
+	return object;
+}
+
+static noinline void *slab_alloc_hooks(struct kmem_cache *s, gfp_t gfp, u64 orig_size, u64 caller)
+{
+	/* the events' own keys first: untraced, the hooks keep their registers (two nops) */
+	if (static_branch_unlikely(&__tracepoint_kmalloc) ||
+	    static_branch_unlikely(&__tracepoint_kmem_cache_alloc))
+		return slab_alloc_traced(s, gfp, orig_size, caller);
+	return slab_alloc_hooked(s, gfp, orig_size, caller);
 }
 
 static __always_inline void *slab_alloc(struct kmem_cache *s, gfp_t gfp, u64 orig_size,
@@ -455,6 +498,9 @@ redo:;
 static noinline void slab_free_hooks(struct kmem_cache *s, struct page *slab, void *object,
 				     u64 caller)
 {
+	if (static_branch_unlikely(&__tracepoint_kfree) ||
+	    static_branch_unlikely(&__tracepoint_kmem_cache_free))
+		trace_slab_free(s, object, caller);
 	if (static_branch_unlikely(&slub_debug_enabled) && (s->flags & SLAB_DEBUG_FLAGS) &&
 	    !free_debug_processing(s, slab, object, caller))
 		return; /* reported; the object is left alone */
@@ -493,13 +539,55 @@ void *kmalloc(size_t size, gfp_t gfp)
 {
 	if (unlikely(size - 1 >= 192 || (gfp & (__GFP_DMA | __GFP_RECLAIMABLE)))) {
 		if (unlikely(size > KMALLOC_MAX_CACHE_SIZE))
-			return kmalloc_large(size, gfp);
+			return kmalloc_large(size, gfp, (u64)__builtin_return_address(0));
 		return kmalloc_other(size, gfp, (u64)__builtin_return_address(0));
 	}
 	return slab_alloc(kmalloc_caches[KMALLOC_NORMAL][kmalloc_size_index[(size - 1) / 8]], gfp,
 			  size, (u64)__builtin_return_address(0));
 }
 EXPORT_SYMBOL(kmalloc);
+
+/*
+ * kzalloc, kmalloc_array and kcalloc: kmalloc for their caller.  Linux's are inline,
+ * so their trace event's call_site (and slab_debug's owner) is whoever called them;
+ * here each inlines kmalloc's body with that call site (here, not in kmalloc.c, for
+ * the inline fast path).
+ */
+static __always_inline void *kmalloc_caller(size_t size, gfp_t gfp, u64 caller)
+{
+	if (unlikely(size - 1 >= 192 || (gfp & (__GFP_DMA | __GFP_RECLAIMABLE)))) {
+		if (unlikely(size > KMALLOC_MAX_CACHE_SIZE))
+			return kmalloc_large(size, gfp, caller);
+		return kmalloc_other(size, gfp, caller);
+	}
+	return slab_alloc(kmalloc_caches[KMALLOC_NORMAL][kmalloc_size_index[(size - 1) / 8]], gfp,
+			  size, caller);
+}
+
+void *kzalloc(size_t size, gfp_t gfp)
+{
+	return kmalloc_caller(size, gfp | __GFP_ZERO, (u64)__builtin_return_address(0));
+}
+EXPORT_SYMBOL(kzalloc);
+
+/* n * size bytes, or NULL when that overflows. */
+void *kmalloc_array(size_t n, size_t size, gfp_t gfp)
+{
+	size_t bytes;
+	if (check_mul_overflow(n, size, &bytes))
+		return NULL;
+	return kmalloc_caller(bytes, gfp, (u64)__builtin_return_address(0));
+}
+EXPORT_SYMBOL(kmalloc_array);
+
+void *kcalloc(size_t n, size_t size, gfp_t gfp)
+{
+	size_t bytes;
+	if (check_mul_overflow(n, size, &bytes))
+		return NULL;
+	return kmalloc_caller(bytes, gfp | __GFP_ZERO, (u64)__builtin_return_address(0));
+}
+EXPORT_SYMBOL(kcalloc);
 
 void *kmem_cache_alloc(struct kmem_cache *s, gfp_t gfp)
 {
@@ -575,10 +663,12 @@ static noinline void kfree_hooks(const void *p, u64 caller)
 	if (WARN(!slab_addr_valid((u64)p), "kfree: %px is not a kmalloc'ed address", p))
 		return;
 	struct page *head = __compound_head(__direct_virt_to_page(p));
-	if (likely(PageSlab(head)))
+	if (likely(PageSlab(head))) {
 		slab_free_hooks(head->slab_cache, head, (void *)p, caller);
-	else
+	} else {
+		trace_kfree(caller, p); /* the kfree event holds slab_hooks_key: always here */
 		kfree_large(head, p);
+	}
 }
 
 /*
@@ -587,10 +677,19 @@ static noinline void kfree_hooks(const void *p, u64 caller)
  * address outside the direct map is not checked (it faults, as Linux's
  * virt_to_folio would); with any on, kfree_hooks checks it.
  */
+/* kfree(NULL) and kfree(ZERO_SIZE_PTR) do nothing, but Linux traces them: out of line, so
+ * kfree itself keeps one static-key site (slab_hooks_key's). */
+static noinline void kfree_null(const void *p, u64 caller)
+{
+	trace_kfree(caller, p);
+}
+
 void kfree(const void *p)
 {
-	if (unlikely(ZERO_OR_NULL_PTR(p)))
+	if (unlikely(ZERO_OR_NULL_PTR(p))) {
+		kfree_null(p, (u64)__builtin_return_address(0));
 		return;
+	}
 	if (SLAB_HOOKS_KASAN || static_branch_unlikely(&slab_hooks_key)) {
 		kfree_hooks(p, (u64)__builtin_return_address(0));
 		return;

@@ -96,8 +96,10 @@ static void set_track(struct kmem_cache *s, void *obj, int which, u64 caller)
 	struct track *t = get_track(s, obj, which);
 	memset(t, 0, sizeof(*t));
 	t->addr = caller;
-	u64 trace[TRACK_DEPTH + 5]; /* + the allocator's frames (up to 5) below the caller */
-	int n = save_stack_trace((u64)__builtin_frame_address(0), trace, TRACK_DEPTH + 5);
+	/* + the allocator's frames below the caller: up to 8 (kcalloc -> kmalloc_other ->
+	 * the hooks -> slab_post_alloc -> alloc_debug_processing -> here, and more) */
+	u64 trace[TRACK_DEPTH + 8];
+	int n = save_stack_trace((u64)__builtin_frame_address(0), trace, TRACK_DEPTH + 8);
 	/* skip the allocator's own frames: keep what is above the caller */
 	int k = 0;
 	for (int i = 0; i < n && k < TRACK_DEPTH; i++)

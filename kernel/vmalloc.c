@@ -36,6 +36,7 @@
 #include <kmemu/mmu.h>
 #include <kmemu/page_alloc.h>
 #include <kmemu/slub.h>
+#include <kmemu/trace.h>
 #include <kmemu/vmap.h>
 
 static DEFINE_SPINLOCK(vmap_lock);
@@ -206,10 +207,11 @@ static void purge_vmap_area_lazy(void)
 {
 	unsigned long flags;
 	u64 start = ~0ULL, end = 0;
+	unsigned int npurged = 0;
 	spin_lock_irqsave(&vmap_lock, flags);
 	if (list_empty(&purge_list)) {
 		spin_unlock_irqrestore(&vmap_lock, flags);
-		return;
+		goto out; /* Linux traces the empty purge too */
 	}
 	struct vmap_area *v;
 	list_for_each_entry(v, &purge_list, list) {
@@ -221,10 +223,13 @@ static void purge_vmap_area_lazy(void)
 		v = list_first_entry(&purge_list, struct vmap_area, list);
 		list_del(&v->list);
 		insert_free_locked(v);
+		npurged++;
 	}
 	vmap_lazy_nr = 0;
 	vmap_purges++;
 	spin_unlock_irqrestore(&vmap_lock, flags);
+out:
+	trace_purge_vmap_area_lazy(start, end, npurged);
 }
 
 void vm_unmap_aliases(void)
@@ -274,6 +279,7 @@ static struct vmap_area *alloc_vmap_area(u64 size, u64 align, u64 vstart, u64 ve
 			v->vm = NULL;
 			tinsert(&busy_vmap_root, v);
 			spin_unlock_irqrestore(&vmap_lock, flags);
+			trace_alloc_vmap_area(addr, size, align, vstart, vend, 0);
 			if (rest)
 				kmem_cache_free(vmap_area_cachep, rest);
 			if (kasan_populate_vmalloc(addr, size, gfp)) {
@@ -286,6 +292,7 @@ static struct vmap_area *alloc_vmap_area(u64 size, u64 align, u64 vstart, u64 ve
 			return v;
 		}
 		spin_unlock_irqrestore(&vmap_lock, flags);
+		trace_alloc_vmap_area(vend, size, align, vstart, vend, 1); /* Linux: addr == vend */
 		purge_vmap_area_lazy(); /* lazily freed ranges may make room */
 	}
 	if (!(gfp & __GFP_NOWARN))
@@ -318,8 +325,10 @@ static void free_vmap_area_lazy(struct vmap_area *v)
 	v->vm = NULL;
 	list_add_tail(&v->list, &purge_list);
 	vmap_lazy_nr += (v->va_end - v->va_start) >> PAGE_SHIFT;
-	purge = vmap_lazy_nr > lazy_max_pages();
+	u64 nr_lazy = vmap_lazy_nr;
+	purge = nr_lazy > lazy_max_pages();
 	spin_unlock_irqrestore(&vmap_lock, flags);
+	trace_free_vmap_area_noflush(v->va_start, nr_lazy, lazy_max_pages());
 	if (purge)
 		purge_vmap_area_lazy();
 }

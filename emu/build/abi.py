@@ -1,4 +1,5 @@
-"""Numbers of the guest/host ABI read from their one definition, ``kernel/internal/kmemu/abi.h``.
+"""Numbers of the guest/host ABI read from their one definition, ``kernel/internal/kmemu/abi.h``
+(and the trace events' ``trace.h``).
 
 Layer 3 (``emu.build``).  The header is part of the sources every build uses
 (:func:`emu.build.source_root`), so the host never carries a copy that could
@@ -39,3 +40,21 @@ def define(name: str) -> int:
 def internal_vectors() -> dict[int, str]:
     """{vector: macro name} of kmemu's own interrupt vectors."""
     return {define(n): n for n in INTERNAL_VECTOR_NAMES}
+
+
+TRACE_HEADER = "kernel/internal/kmemu/trace.h"
+
+
+@cache
+def trace_defines() -> dict[str, int]:
+    """Every numeric ``#define KMEMU_TRACE_*`` of ``<kmemu/trace.h>`` (events, clocks,
+    the record layout)."""
+    text = (source_root() / TRACE_HEADER).read_text()
+    return {name: int(value, 0) for name, value in _DEFINE.findall(text)}
+
+
+def trace_define(name: str) -> int:
+    try:
+        return trace_defines()[name]
+    except KeyError:
+        raise BuildError(f"{TRACE_HEADER} defines no {name}") from None

@@ -35,6 +35,7 @@ def kernel_sources(kdir: Path, kasan: bool = False) -> list[Path]:
     """Every C and assembly file of the kernel, in a stable order (``kasan/*.c`` only
     in the KASAN variant)."""
     extra = sorted(kdir.glob("kasan/*.c")) if kasan else []
+    extra += sorted(kdir.glob("trace/*.c"))
     return sorted([*kdir.glob("*.c"), *kdir.glob("*.S")]) + sorted(kdir.glob("slab/*.c")) + extra
 
 

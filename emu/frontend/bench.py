@@ -84,6 +84,7 @@ def run_bench(repeat: int = 5) -> list[Row]:
     rows.append(Row("raise_irq round trip at idle", irq_us, "us"))
     rows += page_allocator_rows(m)
     rows += slab_rows(m)
+    rows += trace_event_rows(m)
     rows += kmem_cache_rows(m)
     from emu.frontend.bench_slab import slab_allocator_rows  # imports this module
     rows += slab_allocator_rows()
@@ -679,6 +680,39 @@ def slab_rows(m: Machine) -> list[Row]:
     held = sum(((c.nr_slabs << c.order) - before.get(c.name, 0)) * 4096 for c in m.caches())
     rows.append(Row("slab memory held / requested, mixed 1..700 B", held / requested, "x",
                     "", f"{requested} B requested, {held} B in slabs"))
+    m.restore(snap)
+    return rows
+
+
+def trace_event_rows(m: Machine) -> list[Row]:
+    """kmalloc(64)+kfree with the kmem trace events off, on, and everything on (debug off,
+    as the slab rows), in guest instructions and wall time; ``m`` is restored."""
+    snap = m.snapshot()
+    was = m.alloc_debug(might_sleep=False)
+
+    def pair() -> int:
+        a, p = call_insns(m, "kmalloc", 64, 0xCC0)
+        f, _ = call_insns(m, "kfree", p)
+        return a + f
+
+    def pair_us() -> float:
+        def one() -> None:
+            m.kfree(m.kmalloc(64))
+        return _median(lambda: _per_op_us(one, 300), 3)
+
+    m.kfree(m.kmalloc(64))
+    rows = [Row("kmalloc(64)+kfree, trace events off", pair(), "insns", "= slab row",
+                "each event's static key: a nop only behind slab_hooks_key")]
+    off_us = pair_us()
+    m.tracing.enable("kmem:kmalloc", "kmem:kfree")
+    rows.append(Row("kmalloc(64)+kfree, kmem:kmalloc+kfree on", pair(), "insns", "",
+                    "local clock: two port reads per event"))
+    on_us = pair_us()
+    m.tracing.enable("kmem:*", "vmalloc:*")
+    rows.append(Row("kmalloc(64)+kfree, every kmem/vmalloc event on", pair(), "insns"))
+    rows += [Row("kmalloc+kfree pair, events off (wall)", off_us, "us"),
+             Row("kmalloc+kfree pair, kmalloc+kfree events on (wall)", on_us, "us")]
+    m.alloc_debug(might_sleep=was["might_sleep"])
     m.restore(snap)
     return rows
 

@@ -41,6 +41,7 @@ from emu.core.errors import BadArgument, KmemuError
 from emu.firmware.e820 import E820Error, default_map, load_map
 from emu.frontend import qemu as qemu_mod
 from emu.frontend import trace_cmd
+from emu.frontend.events import add_boot_options, print_boot_trace
 from emu.kernel.gfp import GfpError
 from emu.kernel.mm import format_memblock, format_watermarks
 from emu.kernel.slab_select import with_slab_choice
@@ -122,10 +123,13 @@ def cmd_boot(a: argparse.Namespace) -> int:
             "e820": [[e.base, e.size, e.type] for e in m.e820],
             "boot_ms": round(m.boot_seconds * 1000, 2), "console": m.console,
             "events": [ev.to_dict() for ev in m.events],
+            **({"trace": m.tracing.read()} if a.print_trace else {}),
         }, indent=1))
     elif not a.quiet:
         print(f"kmemu: kernel ready in {m.boot_seconds * 1000:.1f} ms "
               f"({m.mem >> 20} MiB, {len(m.e820)} e820 entries)")
+    if a.print_trace and not a.json:
+        print_boot_trace(m)
     return 0
 
 
@@ -427,6 +431,7 @@ def parser() -> argparse.ArgumentParser:
     machine_opts(b, modules=True)
     b.add_argument("--quiet", action="store_true", help="print nothing unless boot fails")
     b.add_argument("--json", action="store_true", help="print a JSON summary instead")
+    add_boot_options(b)
     b.set_defaults(fn=cmd_boot)
 
     bd = sub.add_parser("build", help="build the disk image and kernel ELF")

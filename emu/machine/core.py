@@ -88,10 +88,13 @@ from emu.machine.modules import ModuleMixin, load_modules
 from emu.machine.page_alloc import PageAllocatorMixin
 from emu.machine.replay_api import ReplayMixin
 from emu.machine.slab import SlabMixin
+from emu.machine.tracing import TracingMixin, cmdline_value
 from emu.machine.vmalloc import VmallocMixin
 
 PORT_CONSOLE, PORT_EXIT = 0xE9, 0xF4
 PORT_MAGIC, PORT_EVENT, PORT_CTL = 0xC9E0, 0xC9E4, 0xC9E8
+PORT_TRACE_CLOCK, PORT_TRACE_CLOCK_HI = define("KMEMU_PORT_TRACE_CLOCK"), \
+    define("KMEMU_PORT_TRACE_CLOCK_HI")
 KMEMU_MAGIC = 0x4D454D4B
 CTL_READY, CTL_CALL_DONE, CTL_CALL_OOPS, CTL_IRQ_WINDOW = 1, 2, 3, 4
 CTL_SLEEP, CTL_SLEEP_FOREVER, CTL_TEXT_POKE = 5, 6, 7
@@ -215,7 +218,7 @@ def _u64(v: int) -> int:
 
 class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInfoMixin,
               StopsMixin, BatchMixin, FaultInjectionMixin, TraceMixin, MemoryMapMixin,
-              ReplayMixin):
+              ReplayMixin, TracingMixin):
     """An emulated PC with the kmemu kernel.  See the module docstring."""
 
     _port_console_log = -1  # KMEMU_PORT_CONSOLE_LOG once the kernel runs (_handover)
@@ -320,7 +323,9 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         #: KASAN kernel: a report stops the call at the faulting access (KasanStop)
         #: instead of raising KasanReport when it returns; debug sessions set it
         self.stop_on_kasan = False
-        self._count_insns = count_insns
+        # trace_clock=counter stamps events with the instructions run since boot
+        self._count_insns = count_insns or cmdline_value(cmdline, "trace_clock") == "counter"
+        self._trace_t0 = time.monotonic_ns()  # reset at power-on (boot())
         self._irq_flag: bool | None = None
         self._irq_flag_pa = 0
         self._interrupted = False
@@ -347,6 +352,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
             raise MachineError(f"boot() on a machine that is {self.state}")
         t0 = time.perf_counter()
         self.artifacts = build(kasan=self.kasan)
+        self._trace_t0 = time.monotonic_ns()  # the "local" trace clock: from power-on
         self.symbols = Symbols.load(self.artifacts.elf)
         self._check_capacity()
         image = self.artifacts.image.read_bytes()
@@ -471,6 +477,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
     def _port_in(self, uc: Uc, port: int, size: int, _: object) -> int:
         if port == PORT_MAGIC and self.state != "off":
             return KMEMU_MAGIC if self._uc is not None else 0xFFFFFFFF
+        if port in (PORT_TRACE_CLOCK, PORT_TRACE_CLOCK_HI) and self._uc is not None:
+            return self._trace_clock_in(uc, port == PORT_TRACE_CLOCK_HI)
         return (1 << (8 * size)) - 1  # nothing there: the ISA bus floats high
 
     def _port_out(self, uc: Uc, port: int, size: int, value: int, _: object = None) -> None:

@@ -245,6 +245,11 @@ class Map:
 
 
 @dataclass(frozen=True)
+class Events:
+    rest: str  # list | show | pipe | clear | enable P... | disable [P...] | clock [C] | size [KB]
+
+
+@dataclass(frozen=True)
 class AddressView:
     name: str  # pt | identify
     expr: str
@@ -279,7 +284,7 @@ Command = (Break | Delete | InfoBreakpoints | InfoRegisters | Watch | Step | Con
            | Until | Backtrace | SelectFrame | InfoVariables | Examine | Disassemble | List
            | Print | Display | Undisplay | InfoDisplay | Ptype | Call | Trace | Irq | View | Map
            | AddressView | Snapshot | Restore | Kill | Help | Quit | Whatis | Condition | Ignore
-           | Enable | Advance | InfoFrame | InfoSymbol | InfoLine | SetFlavor)
+           | Enable | Advance | InfoFrame | InfoSymbol | InfoLine | SetFlavor | Events)
 
 # --------------------------------------------------------------------------- the table
 
@@ -637,6 +642,10 @@ def _p_map(name: str, _fmt: str, rest: str) -> Command:
     return Map(path, cell_pages)
 
 
+def _p_events(name: str, _fmt: str, rest: str) -> Command:
+    return Events(rest)
+
+
 def _p_whatis(name: str, _fmt: str, rest: str) -> Command:
     return Whatis(_needs(name, rest, "an expression or a type"))
 
@@ -754,6 +763,12 @@ COMMANDS: tuple[Spec, ...] = (
     _S("map", (), "map [FILE.svg|FILE.png] [CELL_PAGES]", "physical memory by owner: a grid "
        "of pages coloured by who holds them, with a legend of counts (the census of "
        "m.memory_map()); to a picture with FILE", _p_map, "views"),
+    _S("events", (), "events [list | show | pipe | clear | enable PATTERN... | "
+       "disable [PATTERN...] | clock [NAME] | size [KB]]",
+       "the kmem/vmalloc trace events: list them (* = on), turn them on or off "
+       "(events enable kmem:*), show Linux's trace text, consume it (pipe), empty the "
+       "buffer, the trace clock (counter: guest instructions) and buffer_size_kb",
+       _p_events, "views"),
     _S("pt", (), "pt ADDR", "page-table walk of ADDR with every level's entry", _p_address,
        "views"),
     _S("identify", (), "identify ADDR", "which zone, page, slab object or vmalloc area owns "

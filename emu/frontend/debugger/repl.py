@@ -29,6 +29,7 @@ from emu.debug.breakpoints import resolve_location
 from emu.debug.session import DebugSession, Stop
 from emu.frontend.debugger import commands as c
 from emu.frontend.debugger.examine import examine, format_registers, read_code, unit_size
+from emu.frontend.events import events_command
 from emu.kernel.source import source_line
 
 PROMPT = "(kmemu) "
@@ -294,6 +295,8 @@ class Repl:
                 self.emit(s.monitor(name))
             case c.Map(path, cell_pages):
                 self._map(path, cell_pages)
+            case c.Events(rest):
+                self.emit(events_command(self.m, rest))
             case c.AddressView(name, expr):
                 addr = s.value_of(self._expr(expr))
                 self.emit(s.monitor(f"{name} {addr:#x}"))

@@ -98,6 +98,9 @@ void free_pages(unsigned long addr, unsigned int order);
 #define alloc_page(gfp_mask) alloc_pages(gfp_mask, 0)
 #define __get_free_page(gfp_mask) __get_free_pages((gfp_mask), 0)
 #define __free_page(page) __free_pages((page), 0)
+/* Free the order-0 pages on list (linked by page->lru) in one batch (mm_page_free_batched). */
+struct list_head;
+void free_unref_page_list(struct list_head *list);
 #define free_page(addr) free_pages((addr), 0)
 
 /* The direct-map address of a page (every page is in the direct map on x86-64). */

@@ -12,6 +12,9 @@
  *   0xc9ec  out32  console: the last N bytes of log_buf (N = the value, the
  *                  ring ends at log_next) were just logged; the host reads
  *                  them from the ring: one exit per line, not one per byte
+ *   0xc9f0  in32   trace clock: the clock trace_ring.clock names, now; returns
+ *                  its low 32 bits and latches the high ones for 0xc9f4
+ *   0xc9f4  in32   trace clock: the high 32 bits latched by the last 0xc9f0
  *
  * Under QEMU the magic read returns 0xffffffff, host_present is false and
  * nothing is written to the kmemu ports (the console goes to 0xe9 byte by byte).
@@ -26,6 +29,8 @@
 #define KMEMU_PORT_EVENT 0xc9e4
 #define KMEMU_PORT_CTL 0xc9e8
 #define KMEMU_PORT_CONSOLE_LOG 0xc9ec
+#define KMEMU_PORT_TRACE_CLOCK 0xc9f0
+#define KMEMU_PORT_TRACE_CLOCK_HI 0xc9f4
 #define KMEMU_MAGIC 0x4d454d4b /* "KMEM" */
 #define KMEMU_ABI_VERSION 1
 

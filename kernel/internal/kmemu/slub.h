@@ -110,7 +110,7 @@ static __always_inline unsigned int kmalloc_index(u64 size)
 		return kmalloc_size_index[(size - 1) / 8];
 	return 64 - (unsigned int)__builtin_clzl(size - 1);
 }
-void *kmalloc_large(size_t size, gfp_t gfp);
+void *kmalloc_large(size_t size, gfp_t gfp, u64 caller); /* traced: caller is the call site */
 
 void __kmem_cache_free(struct page *slab, void *obj, u64 caller);
 struct kmem_cache *kmalloc_slab(size_t size, gfp_t gfp);
