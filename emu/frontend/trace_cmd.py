@@ -3,10 +3,11 @@
     kmemu trace [--mem SIZE] [--module F.c]... [--depth N] [--graph GLOB]...
                 [--filter GLOB]... [--notrace GLOB]... [--graph-notrace GLOB]...
                 [--no-irqs] [--wall] [--tail] [--folded] [--svg FILE] FUNC [ARG...]
+    kmemu trace --events GLOB [--trace-clock CLOCK] FUNC [ARG...]
 
-The parser is built by :func:`add_parser` from small option groups, so another
-option (the events helper's ``--events GLOB``) is one more ``add_argument`` and
-one more step in :func:`run`.  Exit status: 0, 1 when the call oopsed (the tree up
+With ``--events`` the call runs with those trace events on and the output is
+Linux's ``trace`` file of what they recorded (the nop tracer's layout) instead of
+the function graph.  Exit status: 0, 1 when the call oopsed (the tree up
 to the oops is printed, then the oops), 2 for bad input.
 """
 
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from emu.core.errors import BadArgument
+from emu.frontend.events import add_events_option, enable_events, print_events
 from emu.machine.core import Machine
 
 
@@ -59,6 +61,8 @@ def add_parser(sub: argparse._SubParsersAction,
     out.add_argument("--folded", action="store_true",
                      help="print folded stacks (flamegraph.pl / inferno / speedscope input)")
     out.add_argument("--svg", metavar="FILE", help="also write a flame graph to FILE")
+    add_events_option(t.add_argument_group(
+        "trace events (instead of the function graph: the nop tracer's trace file)"))
     t.set_defaults(fn=run)
     return t
 
@@ -79,6 +83,22 @@ def call_args(values: list[str]) -> tuple[int, ...]:
     return tuple(out)
 
 
+def _run_events(a: argparse.Namespace, kw: dict[str, object], args: tuple[int, ...]) -> int:
+    """``--events``: the call with those trace events on, and Linux's ``trace`` file of
+    what it recorded (the nop tracer's, as Linux prints it with no function tracer)."""
+    from emu.frontend.cli import ctrl_c_stops
+
+    holder: list[Machine] = []
+    with ctrl_c_stops(lambda: holder[0] if holder else None):
+        m = Machine.booted(**kw)  # type: ignore[arg-type]
+        holder.append(m)
+        enable_events(m, a)
+        ret = m.call(a.function, *args)
+    print_events(m, a)
+    print(f"# {a.function} returned {ret:#x}")
+    return 0
+
+
 def run(a: argparse.Namespace) -> int:
     """Boot, trace the call, print; see the module doc for the exit status."""
     from emu.frontend.cli import _machine_args, ctrl_c_stops
@@ -90,6 +110,8 @@ def run(a: argparse.Namespace) -> int:
     if a.modules:
         kw["modules"] = [str(Path(p).resolve()) for p in a.modules]
     holder: list[Machine] = []
+    if a.events:
+        return _run_events(a, kw, args)
     with ctrl_c_stops(lambda: holder[0] if holder else None):
         m = Machine.booted(**kw)  # type: ignore[arg-type]
         holder.append(m)

@@ -80,3 +80,15 @@ def test_repl_events_command() -> None:
     assert "events [list" in run("help events")
     repl.s.kill()
     m.tracing.clock = "local"
+
+
+def test_kmemu_trace_events_prints_linuxs_trace_file(capsys) -> None:
+    from emu.frontend.cli import main
+    assert main(["trace", "--events", "kmem:kmalloc,kmem:kfree", "--trace-clock", "counter",
+                 "kmalloc", "64", "GFP_KERNEL"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# tracer: nop\n")
+    lines = [x for x in out.splitlines() if not x.startswith("#")]
+    assert len(lines) == 1 and " kmalloc: call_site=" in lines[0]
+    assert "bytes_req=64 bytes_alloc=64 gfp_flags=GFP_KERNEL node=-1 accounted=false" in lines[0]
+    assert out.splitlines()[-1].startswith("# kmalloc returned 0xffff888")
