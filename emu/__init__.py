@@ -25,12 +25,13 @@ from emu.machine.core import (
     WatchpointHit,
 )
 from emu.machine.kasan import KasanReport
+from emu.machine.kmemleak import KmemleakObject, KmemleakOff, KmemleakReport
 from emu.machine.modules import Module
 
 __all__ = [
     "BadArgument", "BatchOops", "BootError", "BreakpointHit", "BudgetExceeded", "CallInterrupted",
     "CpuError", "GuestExit", "GuestOops", "GuestWaiting", "HostMemoryError", "Interrupted",
-    "KasanReport", "KasanStop", "KmemuError",
+    "KasanReport", "KasanStop", "KmemleakObject", "KmemleakOff", "KmemleakReport", "KmemuError",
     "Machine", "MachineError", "Module", "ModuleError", "PageFault", "Snapshot", "WatchpointHit",
     "gfp",
 ]

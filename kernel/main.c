@@ -26,6 +26,7 @@
 #include <kmemu/text_patching.h>
 #include <kmemu/traps.h>
 #include <kmemu/kasan.h>
+#include <kmemu/kmemleak.h>
 
 struct boot_info boot_info;
 enum system_states system_state = SYSTEM_BOOTING;
@@ -92,6 +93,7 @@ void kmain(u64 bi_pa)
 	fault_inject_setup(boot_info.cmdline);
 	mm_core_init();
 	kmem_cache_init();
+	kmemleak_init(boot_info.cmdline); /* kmemleak=on: tracks from here on */
 	vmalloc_init();
 	mm_test_init();
 	mark_rodata_ro(); /* text and rodata read-only from here on, and the W+X check */

@@ -38,6 +38,7 @@
 #include <kmemu/page_alloc.h>
 #include <kmemu/traps.h>
 #include <kmemu/kunit_track.h>
+#include <kmemu/kmemleak.h>
 
 struct zone zones[MAX_NR_ZONES];
 struct page *mem_map = (struct page *)VMEMMAP_START;
@@ -985,9 +986,11 @@ static noinline struct page *__alloc_pages_general(gfp_t gfp, unsigned int order
 					      ALLOC_WMARK_LOW | alloc_flags_nofragment(hz, gfp), hz);
 	if (unlikely(!page))
 		page = __alloc_pages_slowpath(gfp, order, hz);
-	if (page)
+	if (page) {
 		kunit_track_alloc(page_address(page), site, PAGE_SIZE << order, 0,
 				  KUNIT_ALLOC_PAGES, order);
+		KMEMLEAK_HOOK(__kmemleak_alloc_pages(page, order));
+	}
 	return page;
 }
 
@@ -1001,7 +1004,7 @@ struct page *__alloc_pages(gfp_t gfp, unsigned int order)
 	if (unlikely(debug_atomic_sleep) && (gfp & __GFP_DIRECT_RECLAIM)) /* static key: debug_atomic_sleep */
 		alloc_might_sleep(gfp);
 	if (likely(!(order | (gfp & __GFP_ZERO))) && !static_branch_unlikely(&kunit_track_key) &&
-	    !static_branch_unlikely(&fault_inject_key)) {
+	    !static_branch_unlikely(&fault_inject_key) && !static_branch_unlikely(&kmemleak_key)) {
 		struct page *page = alloc_pcp_fast(gfp);
 		if (likely(page))
 			return page;
@@ -1201,6 +1204,7 @@ void __free_pages(struct page *page, unsigned int order)
 	if (unlikely(page_alloc_debug) && !free_pages_check(page, order)) /* static key: page_alloc_debug */
 		return;
 	kunit_track_free(page_address(page), KUNIT_ALLOC_PAGES);
+	KMEMLEAK_HOOK(__kmemleak_free_pages(page));
 	kasan_free_pages(page, order);
 	if (likely(!order)) {
 		u64 flags_word = page->flags;

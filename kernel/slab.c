@@ -44,6 +44,7 @@
 #include <kmemu/memlayout.h>
 #include <kmemu/page_alloc.h>
 #include <kmemu/slub.h>
+#include <kmemu/kmemleak.h>
 
 
 struct list_head slab_caches = LIST_HEAD_INIT(slab_caches);
@@ -284,6 +285,7 @@ static noinline void *slab_post_alloc(struct kmem_cache *s, void *object, gfp_t 
 		memset(object, 0, s->object_size);
 	kasan_slab_alloc(s, object, orig_size, caller);
 	kunit_track_alloc(object, caller, orig_size, s, KUNIT_ALLOC_SLAB, 0);
+	KMEMLEAK_HOOK(__kmemleak_slab_alloc(object, s->object_size, s->flags));
 	return object;
 }
 
@@ -317,7 +319,8 @@ redo:
 		goto redo;
 	c->alloc_fast++;
 	if (SLAB_HOOKS_KASAN || static_branch_unlikely(&slub_debug_enabled) ||
-	    static_branch_unlikely(&kunit_track_key) || unlikely(gfp & __GFP_ZERO))
+	    static_branch_unlikely(&kunit_track_key) || static_branch_unlikely(&kmemleak_key) ||
+	    unlikely(gfp & __GFP_ZERO))
 		return slab_post_alloc(s, object, gfp, orig_size, caller);
 	return object;
 }
@@ -414,6 +417,7 @@ static noinline void slab_free_hooks(struct kmem_cache *s, struct page *slab, vo
 	    !free_debug_processing(s, slab, object, caller))
 		return; /* reported; the object is left alone */
 	kunit_track_free(object, KUNIT_ALLOC_SLAB);
+	KMEMLEAK_HOOK(__kmemleak_slab_free(object, s->flags));
 	if (kasan_slab_free(s, slab, object, caller))
 		return; /* quarantined (or a bad free, reported) */
 	do_slab_free(s, slab, object);
@@ -423,7 +427,7 @@ static __always_inline void slab_free(struct kmem_cache *s, struct page *slab, v
 				      u64 caller)
 {
 	if (SLAB_HOOKS_KASAN || static_branch_unlikely(&slub_debug_enabled) ||
-	    static_branch_unlikely(&kunit_track_key)) {
+	    static_branch_unlikely(&kunit_track_key) || static_branch_unlikely(&kmemleak_key)) {
 		slab_free_hooks(s, slab, object, caller);
 		return;
 	}

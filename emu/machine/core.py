@@ -81,6 +81,7 @@ from emu.machine.batch import BatchMixin
 from emu.machine.faults import FaultInjectionMixin
 from emu.machine.irq import InterruptController, IrqError, IrqState
 from emu.machine.kasan import clear_stack_shadow, raise_kasan_reports
+from emu.machine.kmemleak import KmemleakMixin
 from emu.machine.modules import ModuleMixin, load_modules
 from emu.machine.page_alloc import PageAllocatorMixin
 from emu.machine.slab import SlabMixin
@@ -210,7 +211,7 @@ def _u64(v: int) -> int:
 
 
 class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInfoMixin,
-              StopsMixin, BatchMixin, FaultInjectionMixin):
+              StopsMixin, BatchMixin, FaultInjectionMixin, KmemleakMixin):
     """An emulated PC with the kmemu kernel.  See the module docstring."""
 
     _port_console_log = -1  # KMEMU_PORT_CONSOLE_LOG once the kernel runs (_handover)
@@ -218,7 +219,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
     def __init__(self, mem: int | str | None = None, e820: str | Path | E820Map | None = None,
                  cmdline: str = "", *, budget_seconds: float = 60.0,
                  echo: Callable[[str], None] | None = None, count_insns: bool = False,
-                 slab_debug: str | None = None, kasan: bool = False) -> None:
+                 slab_debug: str | None = None, kasan: bool = False,
+                 kmemleak: bool = False) -> None:
         """``mem`` (default 256M) gives a PC-like map of that size; ``e820`` (a map
         file's path or an :class:`E820Map`) gives the map itself: not both."""
         if e820 is None:
@@ -250,6 +252,10 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
             cmdline = f"{cmdline} slab_debug={slab_debug}".strip()
         if not isinstance(kasan, bool):
             raise BadArgument(f"kasan must be True or False, got {kasan!r}")
+        if not isinstance(kmemleak, bool):
+            raise BadArgument(f"kmemleak must be True or False, got {kmemleak!r}")
+        if kmemleak:  # the same as kmemleak=on on the command line
+            cmdline = f"{cmdline} kmemleak=on".strip()
         #: the KASAN variant: kernel and modules built with -fsanitize=kernel-address
         self.kasan = kasan
         self._cmdline_sector = cmdline_sector(cmdline)
