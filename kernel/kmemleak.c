@@ -492,13 +492,11 @@ static void scan_block(u64 start, u64 end, const struct kmemleak_object *scanned
 	u64 vmemmap_end = VMEMMAP_START + max_pfn * sizeof(struct page);
 	for (const u64 *p = (const u64 *)ALIGN(start, 8); (u64)(p + 1) <= end; p++) {
 		u64 v = *p;
-		struct kmemleak_object *o;
+		struct kmemleak_object *o = NULL;
 		if (v >= kml.min_addr && v < kml.max_addr)
 			o = lookup(v);
-		else if (v >= VMEMMAP_START && v < vmemmap_end && kml.nr_page_objects)
+		if (!o && v >= VMEMMAP_START && v < vmemmap_end && kml.nr_page_objects)
 			o = lookup_struct_page(v);
-		else
-			continue;
 		if (o && o != scanned)
 			update_refs(o);
 	}
