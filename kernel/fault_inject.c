@@ -23,6 +23,7 @@
 #include <linux/printk.h>
 #include <linux/string.h>
 #include <kmemu/abi.h>
+#include <kmemu/alloc_hooks.h>
 #include <kmemu/fault_inject.h>
 #include <kmemu/log.h>
 #include <kmemu/slub.h>
@@ -228,11 +229,18 @@ bool __should_fail_vmalloc(gfp_t gfp, u64 size)
  */
 void fault_inject_set_active(u64 on)
 {
+	if (fault_inject_active == !!on)
+		return;
 	fault_inject_active = !!on;
-	if (on)
+	if (on) {
 		static_branch_enable(&fault_inject_key);
-	else
+		static_branch_inc(&slab_hooks_key); /* <kmemu/alloc_hooks.h> */
+		static_branch_inc(&page_hooks_key);
+	} else {
 		static_branch_disable(&fault_inject_key);
+		static_branch_dec(&slab_hooks_key);
+		static_branch_dec(&page_hooks_key);
+	}
 }
 
 /* setup_fault_attr: "<interval>,<probability>,<space>,<times>", all four or nothing. */

@@ -14,6 +14,9 @@
  *                          and patches those whose key changed before it ran
  *   static_key_enable/disable   flip the key, then patch its sites with
  *                          text_poke() (the text stays read-only)
+ *   static_key_slow_inc/dec     the refcounted form (Linux's): each user of a
+ *                          key that several features share takes one count;
+ *                          the sites change only on 0 -> 1 and 1 -> 0
  *   jump_label_module_init(mod) a module's sites to its keys' current state,
  *                          at load before its init runs
  *   jump_label_module_drop_init(mod, lo, hi)  forget sites in freed init text
@@ -117,6 +120,32 @@ void static_key_disable(struct static_key *key)
 	static_key_set(key, 0);
 }
 EXPORT_SYMBOL_GPL(static_key_disable);
+
+/* One more user: the sites jump from the first one on. */
+void static_key_slow_inc(struct static_key *key)
+{
+	int v = READ_ONCE(key->enabled);
+	if (v > 0) {
+		WRITE_ONCE(key->enabled, v + 1);
+		return;
+	}
+	static_key_set(key, 1);
+}
+EXPORT_SYMBOL_GPL(static_key_slow_inc);
+
+/* One user fewer: the sites go back to their off state with the last one. */
+void static_key_slow_dec(struct static_key *key)
+{
+	int v = READ_ONCE(key->enabled);
+	if (WARN(v <= 0, "static key %pS: static_key_slow_dec() with no user", key))
+		return;
+	if (v > 1) {
+		WRITE_ONCE(key->enabled, v - 1);
+		return;
+	}
+	static_key_set(key, 0);
+}
+EXPORT_SYMBOL_GPL(static_key_slow_dec);
 
 /* A module's sites to its keys' current state (its text is not live yet). */
 void jump_label_module_init(struct module *mod)

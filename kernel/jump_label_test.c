@@ -58,3 +58,24 @@ int kmemu_test_static_key_set(int which, int on)
 		static_branch_disable(&kmemu_test_key_false);
 	return static_key_enabled(&kmemu_test_key_false);
 }
+
+/* A key with refcounted users (static_branch_inc/dec), as the allocators' hooks keys. */
+DEFINE_STATIC_KEY_FALSE(kmemu_test_key_shared);
+
+/* 1 while any user holds the shared key. */
+noinline int kmemu_test_branch_shared(void)
+{
+	if (static_branch_unlikely(&kmemu_test_key_shared))
+		return 1;
+	return 0;
+}
+
+/* up: one user more (1) or fewer (0).  Returns the key's count of users. */
+int kmemu_test_static_key_get(int up)
+{
+	if (up)
+		static_branch_inc(&kmemu_test_key_shared);
+	else
+		static_branch_dec(&kmemu_test_key_shared);
+	return READ_ONCE(kmemu_test_key_shared.key.enabled);
+}

@@ -50,6 +50,7 @@
 #include <linux/string.h>
 #include <linux/vmalloc.h>
 #include <kmemu/abi.h>
+#include <kmemu/alloc_hooks.h>
 #include <kmemu/fault_inject.h>
 #include <kmemu/kmemleak.h>
 #include <kmemu/kunit_track.h>
@@ -752,5 +753,7 @@ void kmemleak_init(const char *cmdline)
 					   0, SLAB_NOLEAKTRACE | SLAB_PANIC, NULL);
 	kmemleak_enabled = true;
 	static_branch_enable(&kmemleak_key);
+	static_branch_inc(&slab_hooks_key); /* the allocators' hooks: <kmemu/alloc_hooks.h> */
+	static_branch_inc(&page_hooks_key);
 	pr_info("kmemleak: Kernel memory leak detector initialized\n");
 }

@@ -26,7 +26,11 @@ u64 kunit_leaks_dropped;
 /* The allocators' hooks on: once, before the first case (patches their sites). */
 void kunit_track_prepare(void)
 {
+	if (static_key_enabled(&kunit_track_key))
+		return;
 	static_branch_enable(&kunit_track_key);
+	static_branch_inc(&slab_hooks_key); /* the allocators' hooks: <kmemu/alloc_hooks.h> */
+	static_branch_inc(&page_hooks_key);
 }
 
 void kunit_track_begin(void)

@@ -91,6 +91,7 @@ void kmain(u64 bi_pa)
 	jump_label_init(); /* before any boot parameter turns a static key on */
 	kmemu_boot_stage = 2;
 	fault_inject_setup(boot_info.cmdline);
+	alloc_debug_set(1, 1); /* might_sleep's and the bad-page checks: on, as a debug kernel */
 	mm_core_init();
 	kmem_cache_init();
 	kmemleak_init(boot_info.cmdline); /* kmemleak=on: tracks from here on */

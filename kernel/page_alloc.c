@@ -947,29 +947,53 @@ static __always_inline struct page *alloc_pcp_fast(gfp_t gfp)
 }
 
 /*
- * CONFIG_DEBUG_ATOMIC_SLEEP's might_sleep for the page allocator, and the
- * bad-page checks at free (CONFIG_DEBUG_VM's): on unless the host or
- * page_alloc.debug=off turns them off.  The records they read (alloc_order,
- * the page flags) are kept either way, so they may be turned on at any time.
+ * CONFIG_DEBUG_ATOMIC_SLEEP's might_sleep in both allocators, and the page
+ * allocator's bad-page checks at free (CONFIG_DEBUG_VM's): on from boot
+ * (alloc_debug_set(1, 1) in kmain) unless the host turns them off.  The
+ * records they read (alloc_order, the page flags) are kept either way, so
+ * they may be turned on at any time.  Each holds a count on the hooks keys
+ * it needs (<kmemu/alloc_hooks.h>) while on.
  */
-bool debug_atomic_sleep = true;
-bool page_alloc_debug = true;
+bool debug_atomic_sleep;
+bool page_alloc_debug;
+DEFINE_STATIC_KEY_FALSE(page_hooks_key); /* <kmemu/alloc_hooks.h> */
 
-static noinline void alloc_might_sleep(gfp_t gfp)
+static void alloc_debug_flag(bool *flag, bool on, bool slab)
 {
-	might_alloc(gfp, __FILE__, __LINE__);
+	if (*flag == on)
+		return;
+	*flag = on;
+	if (on) {
+		static_branch_inc(&page_hooks_key);
+		if (slab)
+			static_branch_inc(&slab_hooks_key);
+	} else {
+		static_branch_dec(&page_hooks_key);
+		if (slab)
+			static_branch_dec(&slab_hooks_key);
+	}
+}
+
+/* The host's switch (and boot's): might_sleep's checks, the bad-page checks. */
+void alloc_debug_set(u64 atomic_sleep, u64 page_checks)
+{
+	alloc_debug_flag(&debug_atomic_sleep, atomic_sleep, true);
+	alloc_debug_flag(&page_alloc_debug, page_checks, false);
 }
 
 /*
- * Everything but the plain order-0 pcp hit: zeroing, KUnit's
- * tracking, higher orders, an empty pcp list, the zonelist walk and the
- * slow path.  site is __alloc_pages' caller, for the tracking record.
+ * Everything but the plain order-0 pcp hit: the hooks (might_sleep's check,
+ * fault injection, KUnit's tracking, each behind its own flag; a new feature's
+ * go here too), zeroing, higher orders, an empty pcp list, the zonelist walk
+ * and the slow path.  site is __alloc_pages' caller, for the tracking record.
  */
 static noinline struct page *__alloc_pages_general(gfp_t gfp, unsigned int order, u64 site)
 {
 	struct page *page = NULL;
 	int hz = gfp_zone(gfp);
 
+	if (unlikely(debug_atomic_sleep))
+		might_alloc(gfp, __FILE__, __LINE__);
 	if (unlikely(order > MAX_PAGE_ORDER)) {
 		WARN_ON_ONCE(!(gfp & __GFP_NOWARN));
 		return NULL;
@@ -996,15 +1020,13 @@ static noinline struct page *__alloc_pages_general(gfp_t gfp, unsigned int order
 
 /*
  * alloc_pages: 2^order pages.  A plain order-0 request is served from the
- * pcp list when it can be (alloc_pcp_fast, no stack frame); everything
- * else goes through __alloc_pages_general.
+ * pcp list when it can be (alloc_pcp_fast, no stack frame) and no hook is on
+ * (page_hooks_key, one nop); everything else goes through
+ * __alloc_pages_general.
  */
 struct page *__alloc_pages(gfp_t gfp, unsigned int order)
 {
-	if (unlikely(debug_atomic_sleep) && (gfp & __GFP_DIRECT_RECLAIM)) /* static key: debug_atomic_sleep */
-		alloc_might_sleep(gfp);
-	if (likely(!(order | (gfp & __GFP_ZERO))) && !static_branch_unlikely(&kunit_track_key) &&
-	    !static_branch_unlikely(&fault_inject_key) && !static_branch_unlikely(&kmemleak_key)) {
+	if (likely(!(order | (gfp & __GFP_ZERO))) && !static_branch_unlikely(&page_hooks_key)) {
 		struct page *page = alloc_pcp_fast(gfp);
 		if (likely(page))
 			return page;
@@ -1199,12 +1221,8 @@ static noinline void free_unref_page_other(struct page *page, int mt)
  * buddy lists), with interrupts off; zone->lock only to drain a batch when
  * the lists reach pcp->high.  Higher orders go to the buddy lists.
  */
-void __free_pages(struct page *page, unsigned int order)
+static __always_inline void free_pages_nohooks(struct page *page, unsigned int order)
 {
-	if (unlikely(page_alloc_debug) && !free_pages_check(page, order)) /* static key: page_alloc_debug */
-		return;
-	kunit_track_free(page_address(page), KUNIT_ALLOC_PAGES);
-	KMEMLEAK_HOOK(__kmemleak_free_pages(page));
 	kasan_free_pages(page, order);
 	if (likely(!order)) {
 		u64 flags_word = page->flags;
@@ -1232,6 +1250,28 @@ void __free_pages(struct page *page, unsigned int order)
 		return;
 	}
 	free_the_page(page, order);
+}
+
+/*
+ * page_hooks_key is on: the bad-page checks, KUnit's record (a new feature's
+ * free hook goes here too, behind its own flag), then the free.
+ */
+static noinline void __free_pages_hooks(struct page *page, unsigned int order)
+{
+	if (page_alloc_debug && !free_pages_check(page, order))
+		return;
+	kunit_track_free(page_address(page), KUNIT_ALLOC_PAGES);
+	KMEMLEAK_HOOK(__kmemleak_free_pages(page));
+	free_pages_nohooks(page, order);
+}
+
+void __free_pages(struct page *page, unsigned int order)
+{
+	if (static_branch_unlikely(&page_hooks_key)) {
+		__free_pages_hooks(page, order);
+		return;
+	}
+	free_pages_nohooks(page, order);
 }
 EXPORT_SYMBOL(__free_pages);
 

@@ -22,12 +22,15 @@
  * the same cache in between bumps tid, so the exchange fails and the path
  * starts over; the slow paths bump tid whenever they change freelist or
  * slab.  tests/slab/test_irq_safety.py delivers an interrupt at every
- * instruction to prove it.  Debug checks and KUnit's leak hooks sit behind
- * static keys (slub_debug_enabled, kunit_track_key): a 5-byte nop each until
- * a cache with debug flags exists or a KUnit suite runs.  Whatever the fast
- * paths may call (the might_sleep report, the slow paths, the hooks) is a
- * noinline function called in tail position, so they keep nothing live across
- * a call and save only %rbx (cmpxchg16b's operand) besides the frame pointer.
+ * instruction to prove it.  Every optional hook (might_sleep, failslab,
+ * slab_debug, KUnit's leak tracking, and whatever else registers) sits behind
+ * ONE refcounted static key, slab_hooks_key (<kmemu/alloc_hooks.h>): a single
+ * 5-byte nop per direction while no such feature is on; when one is, the
+ * fast path jumps to slab_alloc_hooks()/slab_free_hooks(), which test each
+ * feature's own flag.  Whatever the fast paths may call (the slow paths, the
+ * hooks) is a noinline function called in tail position, so they keep nothing
+ * live across a call and save only %rbx (cmpxchg16b's operand) besides the
+ * frame pointer.
  *
  * The free pointer is hardened like CONFIG_SLAB_FREELIST_HARDENED, and
  * set_freepointer() BUGs on the naive double free (object == current head).
@@ -50,8 +53,18 @@
 struct list_head slab_caches = LIST_HEAD_INIT(slab_caches);
 static struct kmem_cache kmem_cache_boot;
 DEFINE_STATIC_KEY_FALSE(slub_debug_enabled);
+DEFINE_STATIC_KEY_FALSE(slab_hooks_key); /* <kmemu/alloc_hooks.h> */
 static struct kmem_cache *kmem_cache = &kmem_cache_boot;
 static u64 slab_random_state = 0x9e3779b97f4a7c15UL;
+
+/* slab_debug's key on, for good, with its count on the hooks key. */
+void slub_debug_enable(void)
+{
+	if (static_key_enabled(&slub_debug_enabled))
+		return;
+	static_branch_enable(&slub_debug_enabled);
+	static_branch_inc(&slab_hooks_key);
+}
 
 /* --- hardened free pointers --------------------------------------------- */
 
@@ -273,7 +286,9 @@ static __always_inline bool cpu_freelist_cmpxchg(struct kmem_cache_cpu *c, void 
 }
 
 /*
- * After an object was taken: slab_debug checks, __GFP_ZERO, KUnit's record.
+ * After an object was taken: slab_debug checks, __GFP_ZERO, KASAN, KUnit's
+ * record; a new feature's post-allocation hook goes here, behind its own flag
+ * (it takes a count on slab_hooks_key when on, <kmemu/alloc_hooks.h>).
  * Out of line so the fast path keeps nothing live across a call.
  */
 static noinline void *slab_post_alloc(struct kmem_cache *s, void *object, gfp_t gfp,
@@ -303,8 +318,12 @@ static noinline void *__slab_alloc(struct kmem_cache *s, gfp_t gfp, u64 orig_siz
 	return object ? slab_post_alloc(s, object, gfp, orig_size, caller) : NULL;
 }
 
+/*
+ * The per-CPU freelist pop; hooks: whether slab_post_alloc runs (it always
+ * does for __GFP_ZERO).  The slow path runs slab_post_alloc itself.
+ */
 static __always_inline void *slab_alloc_nocheck(struct kmem_cache *s, gfp_t gfp, u64 orig_size,
-						u64 caller)
+						u64 caller, bool hooks)
 {
 	struct kmem_cache_cpu *c = &s->cpu_slab;
 	void *object;
@@ -318,43 +337,32 @@ redo:
 	if (unlikely(!cpu_freelist_cmpxchg(c, object, tid, get_freepointer(s, object))))
 		goto redo;
 	c->alloc_fast++;
-	if (SLAB_HOOKS_KASAN || static_branch_unlikely(&slub_debug_enabled) ||
-	    static_branch_unlikely(&kunit_track_key) || static_branch_unlikely(&kmemleak_key) ||
-	    unlikely(gfp & __GFP_ZERO))
+	if (hooks || unlikely(gfp & __GFP_ZERO))
 		return slab_post_alloc(s, object, gfp, orig_size, caller);
 	return object;
 }
 
-/* might_alloc() said something: report, then allocate as usual. */
-static noinline void *slab_alloc_report(struct kmem_cache *s, gfp_t gfp, u64 orig_size, u64 caller)
-{
-	might_alloc(gfp, __FILE__, __LINE__);
-	if (should_failslab(s, gfp)) /* Linux: slab_pre_alloc_hook */
-		return NULL;
-	return slab_alloc_nocheck(s, gfp, orig_size, caller);
-}
-
 /*
- * Fault injection is on (its static key): fail this allocation if failslab says
- * so (Linux: slab_pre_alloc_hook), else allocate.  Out of line and called in
+ * slab_hooks_key is on: the pre-allocation hooks (Linux's slab_pre_alloc_hook:
+ * might_sleep's check, failslab; a new feature's go here, behind its own
+ * flag), then the allocation with slab_post_alloc.  Out of line and called in
  * tail position, so the fast path keeps nothing live for it.
  */
-static noinline void *slab_alloc_failslab(struct kmem_cache *s, gfp_t gfp, u64 orig_size,
-					  u64 caller)
+static noinline void *slab_alloc_hooks(struct kmem_cache *s, gfp_t gfp, u64 orig_size, u64 caller)
 {
-	if (__should_failslab(s, gfp))
+	if (debug_atomic_sleep)
+		might_alloc(gfp, __FILE__, __LINE__);
+	if (should_failslab(s, gfp))
 		return NULL;
-	return slab_alloc_nocheck(s, gfp, orig_size, caller);
+	return slab_alloc_nocheck(s, gfp, orig_size, caller, true);
 }
 
 static __always_inline void *slab_alloc(struct kmem_cache *s, gfp_t gfp, u64 orig_size,
 					 u64 caller)
 {
-	if (unlikely(gfpflags_allow_blocking(gfp) && (preempt_count || irqs_disabled())))
-		return slab_alloc_report(s, gfp, orig_size, caller);
-	if (static_branch_unlikely(&fault_inject_key))
-		return slab_alloc_failslab(s, gfp, orig_size, caller);
-	return slab_alloc_nocheck(s, gfp, orig_size, caller);
+	if (SLAB_HOOKS_KASAN || static_branch_unlikely(&slab_hooks_key))
+		return slab_alloc_hooks(s, gfp, orig_size, caller);
+	return slab_alloc_nocheck(s, gfp, orig_size, caller, false);
 }
 
 static noinline void __slab_free(struct kmem_cache *s, struct page *slab, void *object)
@@ -409,7 +417,11 @@ redo:;
 	c->free_fast++;
 }
 
-/* slab_debug checks and KUnit's record first (only while their keys are on). */
+/*
+ * slab_hooks_key is on: slab_debug's checks, KUnit's record, KASAN's
+ * quarantine, each behind its own flag (a new feature's free hook goes here
+ * too), then the free.
+ */
 static noinline void slab_free_hooks(struct kmem_cache *s, struct page *slab, void *object,
 				     u64 caller)
 {
@@ -426,8 +438,7 @@ static noinline void slab_free_hooks(struct kmem_cache *s, struct page *slab, vo
 static __always_inline void slab_free(struct kmem_cache *s, struct page *slab, void *object,
 				      u64 caller)
 {
-	if (SLAB_HOOKS_KASAN || static_branch_unlikely(&slub_debug_enabled) ||
-	    static_branch_unlikely(&kunit_track_key) || static_branch_unlikely(&kmemleak_key)) {
+	if (SLAB_HOOKS_KASAN || static_branch_unlikely(&slab_hooks_key)) {
 		slab_free_hooks(s, slab, object, caller);
 		return;
 	}
@@ -652,7 +663,7 @@ static bool kmem_cache_open(struct kmem_cache *s, const char *name, u32 size, u3
 		s->min_partial = min(l / 2, 10u);
 	s->random = next_random();
 	if (flags & SLAB_DEBUG_FLAGS)
-		static_branch_enable(&slub_debug_enabled); /* Linux's kmem_cache_open does too */
+		slub_debug_enable(); /* Linux's kmem_cache_open does too */
 	s->refcount = 1;
 	s->node.list_lock = __SPIN_LOCK_UNLOCKED(s->node.list_lock);
 	INIT_LIST_HEAD(&s->node.partial);

@@ -614,8 +614,10 @@ def slab_rows(m: Machine) -> list[Row]:
     """kmalloc/kfree costs and slab memory overhead on a mixed workload."""
     p = m.kmalloc(64)
     m.kfree(p)
+    was = m.alloc_debug(might_sleep=False)  # debug off: no hook holds slab_hooks_key
     a, p = call_insns(m, "kmalloc", 64, 0xCC0)
     f, _ = call_insns(m, "kfree", p)
+    m.alloc_debug(might_sleep=was["might_sleep"])
     rows = [Row("kmalloc(64)+kfree fast path, debug off", a + f, "insns", "<= 90"),
             Row("  kmalloc(64) alone", a, "insns"), Row("  kfree alone", f, "insns")]
     snap = m.snapshot()
@@ -638,6 +640,7 @@ def kmem_cache_rows(m: Machine) -> list[Row]:
     snap = m.snapshot()
     cache = m.kmem_cache_create("bench_cache", 64)
     m.call("kmem_cache_free", cache, m.call("kmem_cache_alloc", cache, 0xCC0))  # warm
+    m.alloc_debug(might_sleep=False)  # debug off (restored with the snapshot)
     a, obj = call_insns(m, "kmem_cache_alloc", cache, 0xCC0)
     f, _ = call_insns(m, "kmem_cache_free", cache, obj)
     m.restore(snap)
@@ -652,14 +655,11 @@ def page_allocator_rows(m: Machine) -> list[Row]:
     def insns(fn: str, *args: int) -> int:
         return call_insns(m, fn, *args)[0]
 
-    # debug off: the page allocator's debug checks (might_sleep, bad-page checks at
-    # free) are plain flags for now, static keys later; KUnit tracking is off here
-    debug = {v: m.read_virt(m.symbol(v), 1) for v in ("debug_atomic_sleep", "page_alloc_debug")}
-    for v in debug:
-        m.write_virt(m.symbol(v), b"\0")
+    # debug off: might_sleep's and the bad-page checks (on at boot) off, so no hook
+    # holds page_hooks_key; KUnit tracking and fault injection are off here
+    was = m.alloc_debug(might_sleep=False, bad_page=False)
     off = insns("kmemu_test_alloc_free", gfp, 0)
-    for v, old in debug.items():
-        m.write_virt(m.symbol(v), old)
+    m.alloc_debug(might_sleep=was["might_sleep"], bad_page=was["bad_page"])
     rows = [Row("alloc_pages+__free_pages order 0 (pcp), debug off", off, "insns", "<= 100"),
             Row("alloc_pages+__free_pages order 0 (pcp), debug on",
                 insns("kmemu_test_alloc_free", gfp, 0), "insns")]

@@ -95,6 +95,27 @@ class PageAllocatorMixin:
         check_int(kbytes, "min_free_kbytes", 0, 1 << 40)
         self.call("kmemu_set_min_free_kbytes", kbytes)
 
+    def alloc_debug(self: Machine, *, might_sleep: bool | None = None,
+                    bad_page: bool | None = None) -> dict[str, bool]:
+        """The allocators' debug checks, both on at boot: ``might_sleep`` (might_sleep's
+        "sleeping function called from invalid context" in the page and slab allocators,
+        CONFIG_DEBUG_ATOMIC_SLEEP) and ``bad_page`` (the page allocator's checks at free,
+        CONFIG_DEBUG_VM's).  ``None`` leaves one as it is.  With both off (and no other
+        hook on) the fast paths run without their hooks: one static-key nop each
+        (<kmemu/alloc_hooks.h>).  Returns the state before the change, to restore it."""
+        now = {v: bool(self.read_virt(self.symbol(v), 1)[0])
+               for v in ("debug_atomic_sleep", "page_alloc_debug")}
+        want = {"debug_atomic_sleep": now["debug_atomic_sleep"] if might_sleep is None
+                else might_sleep, "page_alloc_debug": now["page_alloc_debug"] if bad_page is None
+                else bad_page}
+        for name, v in want.items():
+            if not isinstance(v, bool):
+                raise BadArgument(f"alloc_debug: {name} must be True, False or None, not {v!r}")
+        if want != now:
+            self.call("alloc_debug_set", int(want["debug_atomic_sleep"]),
+                      int(want["page_alloc_debug"]))
+        return {"might_sleep": now["debug_atomic_sleep"], "bad_page": now["page_alloc_debug"]}
+
     def zoneinfo(self: Machine) -> str:
         return mm.format_zoneinfo(self.zones())
 

@@ -91,3 +91,28 @@ def test_module_sites_are_patched(machine: Machine, tmp_path: Path) -> None:
     machine.call("jlmod:mod_set", 1)
     assert machine.call("jlmod:mod_branch") == 7
     machine.unload_module("jlmod")
+
+
+def test_refcounted_key_patches_on_first_and_last_user(machine: Machine) -> None:
+    """static_branch_inc/dec (Linux's static_key_slow_inc/dec): the site jumps from the
+    first user to the last; only those two changes write code; one dec too many WARNs
+    and leaves the key off."""
+    pokes = int(machine.var("text_pokes"))
+    assert machine.call("kmemu_test_branch_shared") == 0
+    assert machine.call("kmemu_test_static_key_get", 1) == 1
+    assert machine.call("kmemu_test_branch_shared") == 1
+    assert int(machine.var("text_pokes")) == pokes + 1
+    assert machine.call("kmemu_test_static_key_get", 1) == 2
+    assert machine.call("kmemu_test_static_key_get", 0) == 1
+    assert machine.call("kmemu_test_branch_shared") == 1  # a user still holds it
+    assert int(machine.var("text_pokes")) == pokes + 1
+    key = {k.name: k for k in machine.static_keys()}["kmemu_test_key_shared"]
+    assert key.enabled and key.consistent
+    assert machine.call("kmemu_test_static_key_get", 0) == 0
+    assert machine.call("kmemu_test_branch_shared") == 0
+    assert int(machine.var("text_pokes")) == pokes + 2
+    n = len(machine.events)
+    assert machine.call("kmemu_test_static_key_get", 0) == 0
+    assert [e.kind for e in machine.events[n:]] == ["warn"]
+    assert "static_key_slow_dec() with no user" in machine.console
+    assert machine.call("kmemu_test_branch_shared") == 0

@@ -8,6 +8,7 @@
  *   if (static_branch_unlikely(&key)) ...   the off state is the fast one
  *   if (static_branch_likely(&key)) ...     the on state is the fast one
  *   static_branch_enable(&key); static_branch_disable(&key);
+ *   static_branch_inc(&key); static_branch_dec(&key);   refcounted users
  *   static_key_enabled(&key)
  *
  * How (x86, as Linux): every static_branch_*() site is an `asm goto` that
@@ -34,7 +35,7 @@
 #include <linux/types.h>
 
 struct static_key {
-	int enabled; /* 0 or 1 */
+	int enabled; /* 0 off; on: 1, or the number of users (static_branch_inc) */
 };
 struct static_key_true {
 	struct static_key key;
@@ -137,5 +138,16 @@ void static_key_disable(struct static_key *key);
 
 #define static_branch_enable(x) static_key_enable(&(x)->key)
 #define static_branch_disable(x) static_key_disable(&(x)->key)
+
+/*
+ * Refcounted users (Linux's static_key_slow_inc/dec): a key shared by several
+ * features takes one count per feature that is on; its sites jump while any
+ * count is held.  Do not mix with enable/disable on the same key.
+ */
+void static_key_slow_inc(struct static_key *key);
+void static_key_slow_dec(struct static_key *key);
+
+#define static_branch_inc(x) static_key_slow_inc(&(x)->key)
+#define static_branch_dec(x) static_key_slow_dec(&(x)->key)
 
 #endif

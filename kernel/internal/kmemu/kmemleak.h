@@ -4,8 +4,10 @@
  * kmemleak_init() (after kmem_cache_init) turns tracking on when the command
  * line says kmemleak=on; before that, and without it, nothing is tracked.
  * The allocators call the __kmemleak_* hooks from their out-of-line hook
- * functions, behind the static key kmemleak_key, so the fast paths stay one
- * nop while kmemleak is off.  Allocations an allocator makes for itself
+ * functions (reached through slab_hooks_key / page_hooks_key, on which
+ * kmemleak takes a count: <kmemu/alloc_hooks.h>), behind kmemleak's own
+ * static key kmemleak_key, so the fast paths stay the shared nop while
+ * kmemleak is off and the hook functions pay one more nop.  Allocations an allocator makes for itself
  * (inside fault_nest_enter/exit) and objects of SLAB_NOLEAKTRACE caches are
  * not tracked: only what the code asked for, as KUnit's tracker sees it.
  * kmemleak_scan_from(sp) colours every object (roots: kernel .data/.bss

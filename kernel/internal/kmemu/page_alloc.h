@@ -13,6 +13,7 @@
 #include <linux/mm.h>
 #include <linux/preempt.h>
 #include <kmemu/kasan.h> /* the allocators' KASAN hooks (empty without CONFIG_KASAN) */
+#include <kmemu/alloc_hooks.h>
 
 /* alloc_flags, with Linux's values where they alias GFP bits */
 #define ALLOC_WMARK_MIN WMARK_MIN
@@ -68,7 +69,6 @@ static inline int __gfp_zone(gfp_t gfp)
 		return ZONE_DMA;
 	return (gfp & __GFP_DMA32) ? ZONE_DMA32 : ZONE_NORMAL;
 }
-extern bool debug_atomic_sleep, page_alloc_debug;
 void set_pageblock_migratetype(struct page *page, int mt);
 int move_freepages_block(struct zone *z, struct page *page, int mt, int *num_movable);
 extern u64 vm_total_pages;

@@ -88,6 +88,7 @@ struct kmem_cache {
 extern struct list_head slab_caches;
 /* On once any cache has SLAB_DEBUG_FLAGS (slab_debug= or kmem_cache_create flags). */
 DECLARE_STATIC_KEY_FALSE(slub_debug_enabled);
+void slub_debug_enable(void); /* the key on, with its count on slab_hooks_key */
 extern struct kmem_cache *kmalloc_caches[3][KMALLOC_SHIFT_HIGH + 1];
 enum kmalloc_cache_type { KMALLOC_NORMAL, KMALLOC_RECLAIM, KMALLOC_DMA };
 
