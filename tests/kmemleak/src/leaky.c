@@ -27,7 +27,7 @@ int leak_hidden(void)
 	struct node *parent = kzalloc(sizeof(*parent), GFP_KERNEL);
 	if (!parent)
 		return -ENOMEM;
-	parent->child = kzalloc(sizeof(*parent->child), GFP_KERNEL);
+	WRITE_ONCE(parent->child, kzalloc(sizeof(*parent->child), GFP_KERNEL)); /* a store kept */
 	return 0;
 }
 
