@@ -80,7 +80,8 @@ def test_a_leak_hidden_inside_another_leak_is_reported_too(machine: Machine) -> 
 def test_pointer_into_the_middle_is_a_reference(machine: Machine) -> None:
     machine.call("keep_middle")
     assert machine.kmemleak_scan() == []
-    machine.write_virt(machine.module("leaky").symbol("kept_middle"), bytes(8))  # drop the only pointer
+    # drop the only pointer
+    machine.write_virt(machine.module("leaky").symbol("kept_middle"), bytes(8))
     [obj] = machine.kmemleak_scan()
     assert obj.size == 128 and obj.backtrace[-2].startswith("keep_middle+")
 
