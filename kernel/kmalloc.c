@@ -23,6 +23,7 @@
 #include <kmemu/page_alloc.h>
 #include <kmemu/slub.h>
 #include <kmemu/vmap.h>
+#include <kmemu/kmemleak.h>
 
 struct kmem_cache *kmalloc_caches[3][KMALLOC_SHIFT_HIGH + 1];
 
@@ -101,6 +102,8 @@ static void *kmalloc_large(size_t size, gfp_t gfp)
 	}
 	unsigned int order = (unsigned int)get_order(size);
 	struct page *page = alloc_pages(gfp | __GFP_COMP, order);
+	if (page)
+		KMEMLEAK_HOOK(__kmemleak_kmalloc_large(page_address(page), size));
 	return page ? kasan_kmalloc_large(page_address(page), size, order) : NULL;
 }
 

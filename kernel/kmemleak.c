@@ -22,7 +22,8 @@
  *     the stack and the tables of kmemleak and the other leak trackers, which
  *     hold addresses of tracked objects by design) and the live stack
  *     [sp, boot_stack_top), which holds every interrupted context's saved
- *     registers.  Every aligned word that points anywhere into an object
+ *     registers, and (Linux's too) the struct pages of pages in use.
+ *     Every aligned word that points anywhere into an object
  *     (Linux's rule: into, not only at its start), or at the struct page of a
  *     tracked page block, counts a reference; an object whose count reaches
  *     min_count turns gray and joins the gray list;
@@ -34,8 +35,7 @@
  *     and reported as kmemleak events; all of them go to kmemleak_leaks[].
  * Deliberate differences, all because the scan stops the world: no minimum
  * age (Linux: 5 s) and no "modified since the last scan, gray for one more"
- * rule, so one scan reports a leak; no scanning of struct pages (Linux scans
- * them for pointers some subsystems keep there; kmemu's allocators keep none).
+ * rule, so one scan reports a leak.
  */
 #include <linux/bug.h>
 #include <linux/export.h>
@@ -271,6 +271,16 @@ void __kmemleak_alloc_pages(struct page *page, unsigned int order)
 	if (tracked())
 		create_object((u64)page_address(page), PAGE_SIZE << order, 1, OBJECT_PAGES,
 			      (u64)__builtin_frame_address(0));
+}
+
+/* A large kmalloc's block: the report gives the requested size, as Linux's kmalloc_large. */
+void __kmemleak_kmalloc_large(const void *ptr, u64 size)
+{
+	if (!kmemleak_enabled)
+		return;
+	struct kmemleak_object *o = find_start((u64)ptr, false, OBJECT_PAGES);
+	if (o)
+		o->size = size;
 }
 
 void __kmemleak_free_pages(struct page *page)
@@ -547,6 +557,27 @@ static void scan_roots(u64 sp)
 		scan_block(sp, (u64)boot_stack_top, NULL);
 }
 
+/*
+ * Linux's struct page scan: the struct pages of pages in use (a block's head
+ * has a reference count) are roots, so pages linked through page->lru are
+ * found.  A struct page is not a reference to its own block.
+ */
+static void scan_struct_pages(void)
+{
+	for (u64 pfn = 0; pfn < max_pfn; pfn++) {
+		if (!pfn_valid(pfn)) {
+			pfn |= PAGES_PER_SECTION - 1; /* the whole section is absent */
+			continue;
+		}
+		struct page *page = pfn_to_page(pfn);
+		if (!page->_refcount)
+			continue;
+		struct kmemleak_object *self = kml.nr_page_objects ?
+			lookup((u64)__va(pfn << PAGE_SHIFT)) : NULL;
+		scan_block((u64)page, (u64)(page + 1), self);
+	}
+}
+
 static void scan_gray_list(void)
 {
 	for (struct kmemleak_object *o = kml.gray_head; o; o = o->gray_next)
@@ -716,6 +747,7 @@ u64 kmemleak_scan_from(u64 sp)
 			if (color_gray(o))
 				gray_append(o);
 		scan_roots(sp);
+		scan_struct_pages();
 		scan_gray_list();
 		new_leaks = collect_leaks();
 	}

@@ -213,3 +213,23 @@ def test_failure_sweep_then_scan_finds_the_error_path_leak(machine: Machine) -> 
         machine.call("widget_add", 4)
     machine.call("widget_add", 4)
     assert machine.kmemleak_scan(since=leaks[1].serial + 1) == []
+
+
+@KMEMLEAK
+def test_pages_linked_through_struct_pages_are_referenced(machine: Machine) -> None:
+    """The hoard (kernel/mm_test.c) keeps its pages on a list through page->lru: only
+    the first and last are pointed at from .bss; Linux's struct page scan finds the rest."""
+    assert machine.call("kmemu_test_hoard", 5, 0xCC0, 0) == 5
+    assert machine.kmemleak_scan() == []
+    assert machine.call("kmemu_test_hoard_release", 5) == 5
+    assert machine.kmemleak_scan() == []
+
+
+@KMEMLEAK
+def test_large_kmalloc_reports_the_requested_size(machine: Machine) -> None:
+    p = machine.call("kmalloc", 20000, 0xCC0)  # order 3 from the page allocator
+    [obj] = machine.kmemleak_scan()
+    assert (obj.address, obj.size) == (p, 20000)
+    assert obj.text.startswith(f"unreferenced object 0x{p:08x} (size 20000):\n")
+    machine.kfree(p)
+    assert machine.kmemleak_scan() == []

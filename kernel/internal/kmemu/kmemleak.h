@@ -7,12 +7,13 @@
  * functions (reached through slab_hooks_key / page_hooks_key, on which
  * kmemleak takes a count: <kmemu/alloc_hooks.h>), behind kmemleak's own
  * static key kmemleak_key, so the fast paths stay the shared nop while
- * kmemleak is off and the hook functions pay one more nop.  Allocations an allocator makes for itself
- * (inside fault_nest_enter/exit) and objects of SLAB_NOLEAKTRACE caches are
- * not tracked: only what the code asked for, as KUnit's tracker sees it.
- * kmemleak_scan_from(sp) colours every object (roots: kernel .data/.bss
- * without kmemleak's and the leak trackers' own tables, the live stack
- * [sp, boot_stack_top), modules' writable sections), prints the new
+ * kmemleak is off and the hook functions pay one more nop.  Allocations an
+ * allocator makes for itself (inside fault_nest_enter/exit) and objects of
+ * SLAB_NOLEAKTRACE caches are not tracked: only what the code asked for, as
+ * KUnit's tracker sees it.  kmemleak_scan_from(sp) colours every object
+ * (roots: kernel .data/.bss without kmemleak's and the leak trackers' own
+ * tables, the live stack [sp, boot_stack_top), the struct pages of pages in
+ * use, modules' writable sections), prints the new
  * unreferenced objects in Linux's format, reports a kmemleak event for each
  * and leaves all unreferenced ones in kmemleak_leaks[] for the host.
  */
@@ -77,6 +78,7 @@ void __kmemleak_slab_free(void *object, slab_flags_t cache_flags);
 struct page;
 void __kmemleak_alloc_pages(struct page *page, unsigned int order);
 void __kmemleak_free_pages(struct page *page);
+void __kmemleak_kmalloc_large(const void *ptr, u64 size);
 void __kmemleak_vmalloc(const void *addr, u64 size);
 void __kmemleak_vfree(const void *addr);
 u64 kmemleak_scan_from(u64 sp);
