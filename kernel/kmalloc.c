@@ -94,7 +94,7 @@ void kmalloc_caches_init(void)
 	}
 }
 
-static void *kmalloc_large(size_t size, gfp_t gfp)
+static noinline void *kmalloc_large(size_t size, gfp_t gfp) /* out of line: kmalloc keeps no frame for it */
 {
 	if (size > KMALLOC_MAX_SIZE) {
 		WARN(!(gfp & __GFP_NOWARN), "kmalloc: %zu bytes is more than KMALLOC_MAX_SIZE", size);
