@@ -706,7 +706,7 @@ static u64 collect_leaks(void)
 	return new_leaks;
 }
 
-#define TEXT_PER_OBJECT 2048 /* a report's longest: 16 frames of ~100 bytes, and the rest */
+#define TEXT_PER_OBJECT 3072 /* the longest report: 16 frames of up to ~150 bytes, and the rest */
 
 /*
  * The last scan's unreferenced objects as the debugfs file shows them, in
