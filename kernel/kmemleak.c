@@ -772,6 +772,20 @@ u64 kmemleak_scan_host(u64 idle_sp)
 	return kmemleak_scan_from(idle_sp);
 }
 
+/*
+ * Without a host (QEMU): one scan after the self-tests and KUnit suites, with
+ * the stack live from here up; 1 if it found unreferenced objects (they are
+ * printed), so the run fails, else 0.  Linux's scan thread does its first
+ * scan a minute after boot; kmemu's QEMU run ends before that.
+ */
+int kmemleak_late_scan(void)
+{
+	if (!kmemleak_enabled)
+		return 0;
+	u64 n = kmemleak_scan_from((u64)__builtin_frame_address(0));
+	return n != (u64)-1 && kmemleak_nr_leaks ? 1 : 0;
+}
+
 /* kmemleak=on: the caches and the hooks (after kmem_cache_init). */
 void kmemleak_init(const char *cmdline)
 {

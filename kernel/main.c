@@ -116,5 +116,6 @@ void kmain(u64 bi_pa)
 	int failed = kmemu_selftest();
 	/* then the built-in KUnit suites, as Linux runs them at boot (KTAP) */
 	failed += kunit_run_all();
+	failed += kmemleak_late_scan(); /* kmemleak=on: a leak fails the run */
 	kmemu_exit(failed ? 1 : 0);
 }

@@ -83,6 +83,7 @@ void __kmemleak_vmalloc(const void *addr, u64 size);
 void __kmemleak_vfree(const void *addr);
 u64 kmemleak_scan_from(u64 sp);
 u64 kmemleak_scan_host(u64 idle_sp);
+int kmemleak_late_scan(void);
 void kmemleak_clear(void);
 
 #define KMEMLEAK_HOOK(call)                                   \
