@@ -23,7 +23,6 @@
 #include <kmemu/page_alloc.h>
 #include <kmemu/slub.h>
 #include <kmemu/vmap.h>
-#include <kmemu/kmemleak.h>
 
 struct kmem_cache *kmalloc_caches[3][KMALLOC_SHIFT_HIGH + 1];
 
@@ -94,7 +93,7 @@ void kmalloc_caches_init(void)
 	}
 }
 
-static noinline void *kmalloc_large(size_t size, gfp_t gfp) /* out of line: kmalloc keeps no frame for it */
+static void *kmalloc_large(size_t size, gfp_t gfp)
 {
 	if (size > KMALLOC_MAX_SIZE) {
 		WARN(!(gfp & __GFP_NOWARN), "kmalloc: %zu bytes is more than KMALLOC_MAX_SIZE", size);
@@ -102,8 +101,6 @@ static noinline void *kmalloc_large(size_t size, gfp_t gfp) /* out of line: kmal
 	}
 	unsigned int order = (unsigned int)get_order(size);
 	struct page *page = alloc_pages(gfp | __GFP_COMP, order);
-	if (page)
-		KMEMLEAK_HOOK(__kmemleak_kmalloc_large(page_address(page), size));
 	return page ? kasan_kmalloc_large(page_address(page), size, order) : NULL;
 }
 

@@ -273,16 +273,6 @@ void __kmemleak_alloc_pages(struct page *page, unsigned int order)
 			      (u64)__builtin_frame_address(0));
 }
 
-/* A large kmalloc's block: the report gives the requested size, as Linux's kmalloc_large. */
-void __kmemleak_kmalloc_large(const void *ptr, u64 size)
-{
-	if (!kmemleak_enabled)
-		return;
-	struct kmemleak_object *o = find_start((u64)ptr, false, OBJECT_PAGES);
-	if (o)
-		o->size = size;
-}
-
 void __kmemleak_free_pages(struct page *page)
 {
 	if (kmemleak_enabled)

@@ -47,7 +47,6 @@
 #include <kmemu/memlayout.h>
 #include <kmemu/page_alloc.h>
 #include <kmemu/slub.h>
-#include <kmemu/kmemleak.h>
 
 
 struct list_head slab_caches = LIST_HEAD_INIT(slab_caches);

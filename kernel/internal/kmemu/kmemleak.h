@@ -78,7 +78,6 @@ void __kmemleak_slab_free(void *object, slab_flags_t cache_flags);
 struct page;
 void __kmemleak_alloc_pages(struct page *page, unsigned int order);
 void __kmemleak_free_pages(struct page *page);
-void __kmemleak_kmalloc_large(const void *ptr, u64 size);
 void __kmemleak_vmalloc(const void *addr, u64 size);
 void __kmemleak_vfree(const void *addr);
 u64 kmemleak_scan_from(u64 sp);
