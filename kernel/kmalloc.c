@@ -26,20 +26,13 @@
 
 struct kmem_cache *kmalloc_caches[3][KMALLOC_SHIFT_HIGH + 1];
 
-/* Index for sizes 1..192 by (size - 1) / 8, like Linux's size_index[]. */
-static const u8 size_index[24] = {
+/* Index for sizes 1..192 by (size - 1) / 8, like Linux's size_index[] (<kmemu/slub.h>). */
+const u8 kmalloc_size_index[24] = {
 	3, 4, 5, 5, 6, 6, 6, 6, /* 8, 16, 32, 32, 64 x4 */
 	1, 1, 1, 1,             /* 96 */
 	7, 7, 7, 7,             /* 128 */
 	2, 2, 2, 2, 2, 2, 2, 2, /* 192 */
 };
-
-static inline unsigned int kmalloc_index(u64 size)
-{
-	if (likely(size <= 192))
-		return size_index[(size - 1) / 8];
-	return 64 - (unsigned int)__builtin_clzl(size - 1); /* next power of two */
-}
 
 static u32 kmalloc_size(unsigned int index)
 {
@@ -53,14 +46,10 @@ static inline enum kmalloc_cache_type kmalloc_type(gfp_t gfp)
 	return gfp & __GFP_DMA ? KMALLOC_DMA : KMALLOC_RECLAIM;
 }
 
+/* The cache for 1 <= size <= KMALLOC_MAX_CACHE_SIZE (kmalloc() in slab.c inlines the common type). */
 struct kmem_cache *kmalloc_slab(size_t size, gfp_t gfp)
 {
 	return kmalloc_caches[kmalloc_type(gfp)][kmalloc_index(size)];
-}
-
-static inline struct kmem_cache *kmalloc_slab_inline(u64 size, gfp_t gfp)
-{	/* the common type without computing it: no type arithmetic, no 2-D index */
-	return likely(!(gfp & (__GFP_DMA | __GFP_RECLAIMABLE))) ? kmalloc_caches[KMALLOC_NORMAL][kmalloc_index(size)] : kmalloc_slab(size, gfp);
 }
 
 static void create_kmalloc_cache(int t, unsigned int i)
@@ -93,7 +82,8 @@ void kmalloc_caches_init(void)
 	}
 }
 
-static void *kmalloc_large(size_t size, gfp_t gfp)
+/* More than KMALLOC_MAX_CACHE_SIZE: a compound block from the page allocator. */
+void *kmalloc_large(size_t size, gfp_t gfp)
 {
 	if (size > KMALLOC_MAX_SIZE) {
 		WARN(!(gfp & __GFP_NOWARN), "kmalloc: %zu bytes is more than KMALLOC_MAX_SIZE", size);
@@ -104,16 +94,7 @@ static void *kmalloc_large(size_t size, gfp_t gfp)
 	return page ? kasan_kmalloc_large(page_address(page), size, order) : NULL;
 }
 
-void *kmalloc(size_t size, gfp_t gfp)
-{
-	if (unlikely(!size))
-		return ZERO_SIZE_PTR;
-	if (unlikely(size > KMALLOC_MAX_CACHE_SIZE))
-		return kmalloc_large(size, gfp);
-	return __kmalloc_cache(kmalloc_slab_inline(size, gfp), gfp, size,
-			       (u64)__builtin_return_address(0));
-}
-EXPORT_SYMBOL(kmalloc);
+/* kmalloc() is in slab.c, where it inlines the allocation fast path (Linux's is in slub.c). */
 
 void *kzalloc(size_t size, gfp_t gfp)
 {

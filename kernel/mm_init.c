@@ -215,6 +215,7 @@ void setup_per_zone_lowmem_reserve(void)
 			z->lowmem_reserve[j] = clear ? 0 : (s64)(upper / lowmem_reserve_ratio[i]);
 		}
 	}
+	pcp_routes_update_marks();
 }
 
 /* Linux: min_free_kbytes = int_sqrt(lowmem_kbytes * 16), clamped to [128, 262144]. */
@@ -251,6 +252,7 @@ void setup_per_zone_wmarks(void)
 		spin_unlock_irqrestore(&z->lock, flags);
 	}
 	setup_pcp(); /* Linux: the watermarks changed, so pcp high follows (zone_pcp_update) */
+	pcp_routes_update_marks(); /* and the order-0 fast path's floors */
 }
 
 /* Linux's zone_batchsize(): about a quarter of a MiB's worth, a power of two minus one. */

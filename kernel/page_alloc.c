@@ -888,17 +888,31 @@ void build_zonelists(void)
 /*
  * Where an order-0 request of each (zone modifiers, migrate type) GFP
  * combination goes first: the zonelist's first zone, its pcp list for the
- * type and the lowmem_reserve that applies (Linux computes the same from
+ * type, and the floor its free pages must stay above: the low watermark,
+ * boost and lowmem_reserve that apply (Linux computes the same from
  * gfp_zone, the zonelist and gfp_migratetype on every call).  Indexed by
- * gfp & GFP_ROUTE_MASK; rebuilt by build_zonelists.
+ * gfp & GFP_ROUTE_MASK; rebuilt by build_zonelists, floors recomputed by
+ * pcp_routes_update_marks() whenever a watermark or lowmem_reserve changes.
  */
 #define GFP_ROUTE_MASK (__GFP_DMA | __GFP_HIGHMEM | __GFP_DMA32 | __GFP_MOVABLE | __GFP_RECLAIMABLE)
 struct pcp_route {
 	struct zone *zone;
 	struct list_head *list;
-	s64 *lowmem_reserve;
+	s64 mark;  /* _watermark[WMARK_LOW] + watermark_boost + lowmem_reserve[hz] */
+	s64 hz;    /* the highest zone the request may use */
 };
 static struct pcp_route pcp_routes[GFP_ROUTE_MASK + 1];
+
+/* The watermarks or lowmem_reserve changed (mm_init.c): the routes' floors follow. */
+void pcp_routes_update_marks(void)
+{
+	for (gfp_t g = 0; g <= GFP_ROUTE_MASK; g++) {
+		struct pcp_route *r = &pcp_routes[g];
+		if (r->zone)
+			r->mark = (s64)(r->zone->_watermark[WMARK_LOW] + r->zone->watermark_boost) +
+				  r->zone->lowmem_reserve[r->hz];
+	}
+}
 
 static void build_pcp_routes(void)
 {
@@ -907,41 +921,47 @@ static void build_pcp_routes(void)
 		struct zone *z = zonelist_zone[hz];
 		pcp_routes[g].zone = z;
 		pcp_routes[g].list = &z->pcp.lists[mt];
-		pcp_routes[g].lowmem_reserve = &z->lowmem_reserve[hz];
+		pcp_routes[g].hz = hz;
 	}
+	pcp_routes_update_marks();
 }
 
 /*
  * The order-0 fast path: the first zone of the zonelist is clearly above
- * its low watermark (the highatomic reserve not counted) and the pcp list
- * of the request's migrate type has a page.  The pcp lists need only
- * interrupts off (one CPU); zone->lock is for the buddy lists.
+ * its low watermark (the highatomic reserve not counted; Linux's
+ * zone_watermark_fast) and the pcp list of the request's migrate type has a
+ * page.  The pcp lists need only interrupts off (one CPU, as 6.1's
+ * pcp_spin_lock_irqsave); zone->lock is for the buddy lists.  The page is
+ * unlinked from the head without poisoning its links (they are stale words of
+ * an allocated page, as after Linux's __list_del_entry) and made allocated
+ * before interrupts come back, so nothing is live across the restore.
  */
 static __always_inline struct page *alloc_pcp_fast(gfp_t gfp)
 {
 	const struct pcp_route *r = &pcp_routes[gfp & GFP_ROUTE_MASK];
 	struct zone *z = r->zone;
-	struct list_head *list = r->list;
+	struct list_head *list = r->list, *first;
 	unsigned long flags;
 	struct page *p;
 
-	if ((s64)(z->nr_free_pages - z->nr_reserved_highatomic) <=
-	    (s64)(z->_watermark[WMARK_LOW] + z->watermark_boost) + *r->lowmem_reserve)
+	if ((s64)(z->nr_free_pages - z->nr_reserved_highatomic) <= r->mark)
 		return NULL;
 	local_irq_save(flags);
-	if (unlikely(list_empty(list))) {
+	first = list->next;
+	if (unlikely(first == list)) {
 		local_irq_restore(flags);
 		return NULL;
 	}
-	p = list_first_entry(list, struct page, lru);
-	list_del(&p->lru);
+	list->next = first->next;
+	first->next->prev = list;
 	z->pcp.count--;
 	z->stat_alloc[0]++;
-	local_irq_restore(flags);
+	p = list_entry(first, struct page, lru);
 	p->flags &= ~(1UL << PG_pcp);
 	p->private = 0;
 	p->_refcount = 1;
 	p->alloc_order = 1;
+	local_irq_restore(flags);
 	kasan_alloc_pages(p, 0);
 	return p;
 }
@@ -1158,6 +1178,13 @@ static noinline void pcp_drain_batch(struct zone *z, int pindex)
 	spin_unlock_irqrestore(&z->lock, flags);
 }
 
+/* The order-0 free filled the pcp lists: drain a batch, then interrupts back as they were. */
+static noinline void pcp_drain_batch_irqrestore(struct zone *z, u64 pindex, unsigned long flags)
+{
+	pcp_drain_batch(z, (int)pindex);
+	local_irq_restore(flags);
+}
+
 static void free_one_page(struct zone *z, u64 pfn, unsigned int order, int mt)
 {
 	unsigned long flags;
@@ -1194,8 +1221,9 @@ static noinline void free_the_page(struct page *page, unsigned int order)
  * zone->lock only to drain a batch when the lists reach pcp->high.
  */
 /* Order 0 of a pageblock that is not Unmovable, Movable or Reclaimable. */
-static noinline void free_unref_page_other(struct page *page, int mt)
+static noinline void free_unref_page_other(struct page *page)
 {
+	int mt = get_pageblock_migratetype(page); /* not passed: the fast path keeps one copy */
 	if (mt == MIGRATE_ISOLATE) {
 		free_the_page(page, 0);
 		return;
@@ -1226,17 +1254,19 @@ static __always_inline void free_pages_nohooks(struct page *page, unsigned int o
 	kasan_free_pages(page, order);
 	if (likely(!order)) {
 		u64 flags_word = page->flags;
-		struct zone *z = &zones[flags_word >> ZONES_PGSHIFT];
 		/* the pageblock's byte: (page - mem_map) / 2^pageblock_order pages */
-		u64 mt = pageblock_flags[((u64)page - (u64)mem_map) >> (pageblock_order + 6)] &
+		u64 mt = (u64)pageblock_flags[((u64)page - (u64)mem_map) >> (pageblock_order + 6)] &
 			 PB_MIGRATETYPE_MASK;
-		struct list_head *list = &z->pcp.lists[mt];
 		unsigned long flags;
 
+		OPTIMIZER_HIDE_VAR(mt); /* one register for it (GCC made a byte copy to compare) */
 		if (unlikely(mt >= MIGRATE_PCPTYPES)) {
-			free_unref_page_other(page, (int)mt);
+			free_unref_page_other(page);
 			return;
 		}
+		struct zone *z = &zones[flags_word >> ZONES_PGSHIFT];
+		struct list_head *list = (struct list_head *)((u8 *)z->pcp.lists +
+							      mt * sizeof(struct list_head));
 		page->private = mt; /* Linux's set_pcppage_migratetype */
 		page->_refcount = 0;
 		page->alloc_order = 0;
@@ -1244,8 +1274,10 @@ static __always_inline void free_pages_nohooks(struct page *page, unsigned int o
 		local_irq_save(flags);
 		__list_add(&page->lru, list, list->next);
 		z->stat_free[0]++;
-		if (unlikely(++z->pcp.count >= z->pcp.high))
-			pcp_drain_batch(z, (int)mt);
+		if (unlikely(++z->pcp.count >= z->pcp.high)) {
+			pcp_drain_batch_irqrestore(z, mt, flags);
+			return;
+		}
 		local_irq_restore(flags);
 		return;
 	}

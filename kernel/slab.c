@@ -215,6 +215,15 @@ static void freeze_slab(struct kmem_cache *s, struct page *slab)
 	slab->freelist = NULL;
 	slab_set_counters(slab, s->objects, s->objects, true);
 	s->cpu_slab.slab = slab;
+	s->cpu_slab.slab_base = (u64)slab_address(slab);
+	s->cpu_slab.slab_bytes = PAGE_SIZE << s->order;
+}
+
+/* No active slab any more (tid bumped by the caller). */
+static void unfreeze_cpu_slab(struct kmem_cache_cpu *c)
+{
+	c->slab = NULL;
+	c->slab_bytes = 0;
 }
 
 /* The refill (Linux's ___slab_alloc); called by __slab_alloc with interrupts off. */
@@ -229,7 +238,7 @@ static noinline void *___slab_alloc(struct kmem_cache *s, gfp_t gfp)
 		if (c->slab) {
 			struct page *slab = c->slab;
 			c->tid++;
-			c->slab = NULL;
+			unfreeze_cpu_slab(c);
 			deactivate_slab(s, slab, NULL); /* full: leaves it on no list */
 		}
 		spin_lock_irqsave(&s->node.list_lock, flags);
@@ -398,6 +407,29 @@ static noinline void __slab_free_irqsave(struct kmem_cache *s, struct page *slab
 	local_irq_restore(flags);
 }
 
+/*
+ * kmem_cache_free's fast path: push onto the CPU freelist when object lies in
+ * the active slab, one range test that also says object belongs to s (the
+ * check Linux's hardened cache_from_obj makes).  false: not in the active
+ * slab, nothing done.
+ */
+static __always_inline bool slab_free_active(struct kmem_cache *s, void *object)
+{
+	struct kmem_cache_cpu *c = &s->cpu_slab;
+	u64 tid;
+	void *head;
+	do {
+		tid = READ_ONCE(c->tid);
+		barrier(); /* tid before slab_base/freelist, as in slab_alloc_nocheck */
+		if (unlikely((u64)object - READ_ONCE(c->slab_base) >= READ_ONCE(c->slab_bytes)))
+			return false;
+		head = READ_ONCE(c->freelist);
+		set_freepointer(s, object, head);
+	} while (unlikely(!cpu_freelist_cmpxchg(c, head, tid, object)));
+	c->free_fast++;
+	return true;
+}
+
 /* The fast path: push onto the CPU freelist with one cmpxchg16b, else __slab_free. */
 static __always_inline void do_slab_free(struct kmem_cache *s, struct page *slab, void *object)
 {
@@ -444,6 +476,33 @@ static __always_inline void slab_free(struct kmem_cache *s, struct page *slab, v
 	do_slab_free(s, slab, object);
 }
 
+/* kmalloc's other slab sizes and types: 0, the DMA and reclaimable caches, above 192. */
+static noinline void *kmalloc_other(size_t size, gfp_t gfp, u64 caller)
+{
+	if (unlikely(!size))
+		return ZERO_SIZE_PTR;
+	return slab_alloc(kmalloc_slab(size, gfp), gfp, size, caller);
+}
+
+/*
+ * kmalloc: the size class of the common type (no DMA, not reclaimable, 1..192
+ * bytes: size_index[]) inline, then the allocation fast path inline, as
+ * Linux's __kmalloc -> kmalloc_slab -> slab_alloc; more than
+ * KMALLOC_MAX_CACHE_SIZE: kmalloc_large; everything else in kmalloc_other,
+ * each called in tail position so the fast path keeps nothing live.
+ */
+void *kmalloc(size_t size, gfp_t gfp)
+{
+	if (unlikely(size - 1 >= 192 || (gfp & (__GFP_DMA | __GFP_RECLAIMABLE)))) {
+		if (unlikely(size > KMALLOC_MAX_CACHE_SIZE))
+			return kmalloc_large(size, gfp);
+		return kmalloc_other(size, gfp, (u64)__builtin_return_address(0));
+	}
+	return slab_alloc(kmalloc_caches[KMALLOC_NORMAL][kmalloc_size_index[(size - 1) / 8]], gfp,
+			  size, (u64)__builtin_return_address(0));
+}
+EXPORT_SYMBOL(kmalloc);
+
 void *kmem_cache_alloc(struct kmem_cache *s, gfp_t gfp)
 {
 	return slab_alloc(s, gfp, s->object_size, (u64)__builtin_return_address(0));
@@ -465,25 +524,31 @@ unsigned int kmem_cache_size(struct kmem_cache *s)
 }
 EXPORT_SYMBOL(kmem_cache_size);
 
-/* kmalloc()'s small sizes: the cache is chosen; the requested size matters to debug. */
-void *__kmalloc_cache(struct kmem_cache *s, gfp_t gfp, u64 size, u64 caller)
+/*
+ * Everything but an object of the active slab with no hook on: the address
+ * and cache checks (a WARN, or slab_debug's "Wrong slab cache" report), then
+ * the hooks and the free.
+ */
+static noinline void kmem_cache_free_checked(struct kmem_cache *s, void *obj, u64 caller)
 {
-	return slab_alloc(s, gfp, size, caller);
-}
-
-void kmem_cache_free(struct kmem_cache *s, void *obj)
-{
-	if (!obj)
-		return;
 	struct page *slab = __virt_to_slab(obj);
 	if (unlikely(slab && slab->slab_cache != s && (s->flags & SLAB_CONSISTENCY_CHECKS))) {
-		free_debug_processing(s, slab, obj, (u64)__builtin_return_address(0));
+		free_debug_processing(s, slab, obj, caller);
 		return; /* reports "Wrong slab cache" */
 	}
 	if (WARN(!slab || slab->slab_cache != s, "kmem_cache_free(%s): %px is not an object of this cache",
 		 s->name, obj))
 		return;
-	slab_free(s, slab, obj, (u64)__builtin_return_address(0));
+	slab_free(s, slab, obj, caller);
+}
+
+void kmem_cache_free(struct kmem_cache *s, void *obj)
+{
+	if (unlikely(!obj))
+		return;
+	if (SLAB_HOOKS_KASAN || static_branch_unlikely(&slab_hooks_key) ||
+	    unlikely(!slab_free_active(s, obj)))
+		kmem_cache_free_checked(s, obj, (u64)__builtin_return_address(0));
 }
 EXPORT_SYMBOL(kmem_cache_free);
 
@@ -501,15 +566,42 @@ static noinline void kfree_large(struct page *head, const void *p)
 	__free_pages(head, PageHead(head) ? head[1].compound_order : 0);
 }
 
-void kfree(const void *p)
+/*
+ * slab_hooks_key is on (a debug kernel, the default): the address is checked
+ * first (WARN for one outside the direct map), then kfree as usual with the
+ * hooks.
+ */
+static noinline void kfree_hooks(const void *p, u64 caller)
 {
-	if (unlikely(ZERO_OR_NULL_PTR(p)))
-		return;
 	if (WARN(!slab_addr_valid((u64)p), "kfree: %px is not a kmalloc'ed address", p))
 		return;
 	struct page *head = __compound_head(__direct_virt_to_page(p));
 	if (likely(PageSlab(head)))
-		slab_free(head->slab_cache, head, (void *)p, (u64)__builtin_return_address(0));
+		slab_free_hooks(head->slab_cache, head, (void *)p, caller);
+	else
+		kfree_large(head, p);
+}
+
+/*
+ * kfree: the object's page, its head, and PG_slab say which cache (or a large
+ * kmalloc's compound block).  With every hook off this is Linux's kfree: an
+ * address outside the direct map is not checked (it faults, as Linux's
+ * virt_to_folio would); with any on, kfree_hooks checks it.
+ */
+void kfree(const void *p)
+{
+	if (unlikely(ZERO_OR_NULL_PTR(p)))
+		return;
+	if (SLAB_HOOKS_KASAN || static_branch_unlikely(&slab_hooks_key)) {
+		kfree_hooks(p, (u64)__builtin_return_address(0));
+		return;
+	}
+	struct page *head = __direct_virt_to_page(p);
+	u64 ch = READ_ONCE(head->compound_head);
+	if (unlikely(ch & 1)) /* a tail page (Linux's compound_head) */
+		head = (struct page *)(ch - 1);
+	if (likely(PageSlab(head)))
+		do_slab_free(head->slab_cache, head, (void *)p);
 	else
 		kfree_large(head, p);
 }
@@ -547,7 +639,7 @@ int kmem_cache_shrink(struct kmem_cache *s)
 		struct page *slab = c->slab;
 		void *fl = c->freelist;
 		c->tid++;
-		c->slab = NULL;
+		unfreeze_cpu_slab(c);
 		c->freelist = NULL;
 		deactivate_slab(s, slab, fl);
 	}

@@ -64,9 +64,11 @@ class Leak:
         if self.kind == "vmalloc":
             return (f"leaked a {self.size}-byte vmalloc area at {self.address:#x}, "
                     f"allocated by {self.site}")
-        # trace[0] is in the page allocator, trace[1] its caller (the site): show who
-        # called that (kmalloc's caller for a large kmalloc)
-        via = "".join(f" <- {f}" for f in self.trace[2:4])
+        # the trace starts in the page allocator (one or two frames, as its fast path
+        # has none) and reaches the site, its caller: show who called that (kmalloc's
+        # caller for a large kmalloc)
+        at = self.trace.index(self.site) if self.site in self.trace else 1
+        via = "".join(f" <- {f}" for f in self.trace[at + 1:at + 3])
         return (f"leaked an order-{self.order} page block ({self.size} bytes) at "
                 f"{self.address:#x}, allocated by {self.site}{via}")
 

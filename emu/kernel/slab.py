@@ -125,7 +125,8 @@ def read_caches(prog, read: Callable[[int, int], bytes] | None = None) -> list[C
             partial.append((page, int.from_bytes(pr, "little") & 0xFFFF))
             p = int.from_bytes(read(p, 8), "little")
         out.append(CacheView(
-            address=addr, name=raw[:32].split(b"\0", 1)[0].decode(errors="replace"),
+            address=addr, name=raw[lay["name"]:lay["name"] + 32].split(b"\0", 1)[0].decode(
+                errors="replace"),
             object_size=u(raw, "object_size", 4), size=u(raw, "size", 4),
             align=u(raw, "align", 4), offset=u(raw, "offset", 4), flags=u(raw, "flags", 4),
             order=u(raw, "order", 4), objects=u(raw, "objects", 4),

@@ -52,14 +52,21 @@ class ObjectInfo:
     free_owner: list[str] | None = None  # U: ... of the last free
 
 
+#: The plan keys (function, argument count) of the hottest wrappers (Machine._call_ints).
+_KMALLOC = ("kmalloc", 2)
+_KFREE = ("kfree", 1)
+_GFP_KERNEL = parse_gfp("GFP_KERNEL")
+
+
 class SlabMixin:
     """kmalloc family and kmem_cache_* on a :class:`~emu.machine.core.Machine`."""
 
     # kmalloc family ----------------------------------------------------------
     def kmalloc(self: Machine, size: int, gfp: str | int = "GFP_KERNEL", *,
                 context: str = "process") -> int:
-        if context == "process":  # call()'s default: the hot path passes no keywords
-            return self.call("kmalloc", size, parse_gfp(gfp))
+        if context == "process":  # the hot path: no keywords, GFP_KERNEL without parsing
+            return self._call_ints(_KMALLOC, size,
+                                   _GFP_KERNEL if gfp == "GFP_KERNEL" else parse_gfp(gfp))
         return self.call("kmalloc", size, parse_gfp(gfp), context=context)
 
     def kzalloc(self: Machine, size: int, gfp: str | int = "GFP_KERNEL", *,
@@ -76,7 +83,7 @@ class SlabMixin:
 
     def kfree(self: Machine, addr: int, *, context: str = "process") -> None:
         if context == "process":
-            self.call("kfree", addr)
+            self._call_ints(_KFREE, addr)
         else:
             self.call("kfree", addr, context=context)
 

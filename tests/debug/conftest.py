@@ -1,4 +1,5 @@
-"""What the debugging engine's tests share: ``s`` (the plugin's debug session under a
+"""What the debugging engine's tests share: ``fast_paths`` (every test runs on the
+allocators' fast paths, debug checks off), ``s`` (the plugin's debug session under a
 short name), ``keep_removed_hooks`` (removed Unicorn hooks kept alive and the host-side
 debugger state reset after each test; a module opts in with
 ``pytestmark = pytest.mark.usefixtures("keep_removed_hooks")``) and ``alloc_fast``."""
@@ -35,6 +36,16 @@ def keep_removed_hooks(machine: Machine, monkeypatch: pytest.MonkeyPatch):
     machine._interrupted = False  # noqa: SLF001
     machine.suspend_on_interrupt = False
     uc.ctl_flush_tb()
+
+
+@pytest.fixture(autouse=True)
+def fast_paths(machine: Machine) -> None:
+    """The allocators as `kmemu bench` counts them: might_sleep's and the bad-page checks
+    off, so no hook holds slab_hooks_key or page_hooks_key and kmalloc, kfree,
+    alloc_pages and __free_pages run their one-nop fast paths.  These tests break, step
+    and name frames inside those paths (the hooks path has its own frames:
+    tests/kernel/test_unwind.py, tests/kasan)."""
+    machine.alloc_debug(might_sleep=False, bad_page=False)
 
 
 @pytest.fixture

@@ -49,8 +49,9 @@ def test_locals_past_the_prologue_follow_the_location_lists(machine: Machine) ->
 
 
 def test_inlined_scopes_come_first_and_shadow_the_outer_ones(machine: Machine) -> None:
-    call = _stop_in(machine, "__kmalloc_cache", 64, 0xCC0)
-    for _ in range(40):  # into slab_alloc, inlined into __kmalloc_cache
+    cache = int(machine.var("kmalloc_caches")[0][6])  # kmalloc-64
+    call = _stop_in(machine, "kmem_cache_alloc", cache, 0xCC0, call="kmem_cache_alloc")
+    for _ in range(40):  # into slab_alloc, inlined into kmem_cache_alloc
         call.stepi()
         inl = [v for v in machine.frame_variables() if v.inlined]
         if any(v.function == "slab_alloc" for v in inl):
@@ -65,8 +66,8 @@ def test_inlined_scopes_come_first_and_shadow_the_outer_ones(machine: Machine) -
     by = {v.name: v for v in vs if not v.shadowed}
     assert by["s"].function == "slab_alloc" and by["s"].argument
     assert by["orig_size"].value.value_() == 64
-    # __kmalloc_cache's own s is still there, marked shadowed by slab_alloc's
-    outer_s = [v for v in vs if v.name == "s" and v.function == "__kmalloc_cache"]
+    # kmem_cache_alloc's own s is still there, marked shadowed by slab_alloc's
+    outer_s = [v for v in vs if v.name == "s" and v.function == "kmem_cache_alloc"]
     assert len(outer_s) == 1 and outer_s[0].shadowed and not outer_s[0].inlined
     assert int(outer_s[0].value) == int(by["s"].value)  # the same cache, passed down
     call.resume()
@@ -138,19 +139,19 @@ def s(debug_session: DebugSession) -> DebugSession:
 
 def test_print_locals_up_down_and_finish_of_a_selected_frame(s: DebugSession) -> None:
     s.break_("___slab_alloc")
-    s.call("kmalloc", ["64", "GFP_KERNEL"])
+    s.call("kmalloc", ["256", "GFP_KERNEL"])  # above 192: kmalloc -> kmalloc_other -> ...
     s.step()
-    assert s.print_expr("s->name") == '$1 = "kmalloc-64", \'\\000\' <repeats 21 times>'
+    assert s.print_expr("s->name") == '$1 = "kmalloc-256", \'\\000\' <repeats 20 times>'
     assert re.search(r"^c = 0x", s.info_variables(False), re.M)
     assert re.search(r"^gfp = 3264$", s.info_variables(True), re.M)
     up = s.move_frame(2)  # past __slab_alloc (Linux's frames: ___slab_alloc <- __slab_alloc)
-    # the fast path calls __slab_alloc with nothing of its own live after the call:
-    # its arguments are optimized out there, as gdb shows them
-    assert up.startswith("#2  0x") and " in __kmalloc_cache (s=<optimized out>" in up
+    # kmalloc_other keeps its arguments across the call (callee-saved registers that the
+    # unwinder restores from the callee's CFI): shown with their values
+    assert up.startswith("#2  0x") and " in kmalloc_other (size=256, gfp=3264, caller=" in up
     assert s.frame_level == 2
     assert s.evaluate("$rip").value_() == s.m.backtrace()[2].pc  # the frame's registers
     assert s.move_frame(-1).startswith("#1  0x") and s.frame_level == 1
-    assert s.print_expr("orig_size") == "$2 = 64"  # __slab_alloc's own argument
+    assert s.print_expr("orig_size") == "$2 = 256"  # __slab_alloc's own argument
     assert s.move_frame(1).startswith("#2  0x")
     with pytest.raises(SessionError, match="no frame at level 99"):
         s.select_frame(99)
@@ -163,7 +164,7 @@ def test_print_locals_up_down_and_finish_of_a_selected_frame(s: DebugSession) ->
     with pytest.raises(SessionError, match="cannot go up"):
         s.move_frame(1)
     s.select_frame(2)
-    fin = s.finish()  # finishes __kmalloc_cache, not ___slab_alloc
+    fin = s.finish()  # finishes kmalloc_other, not ___slab_alloc
     assert fin.reason == "finish" and fin.text.startswith("Run till exit from #2 ")
     assert "Value returned is $3 = (void *) 0xffff888" in fin.text
     assert s.m.symbolize(s.m.cpu.rip).startswith("kmalloc+")
@@ -172,7 +173,7 @@ def test_print_locals_up_down_and_finish_of_a_selected_frame(s: DebugSession) ->
 
 
 def test_a_step_into_a_function_shows_its_arguments(s: DebugSession) -> None:
-    s.break_("__kmalloc_cache")
+    s.break_("kmalloc")
     s.call("kmalloc", ["64", "GFP_KERNEL"])
     for _ in range(20):
         stop = s.step()
@@ -227,15 +228,13 @@ def test_until_star_address(s: DebugSession) -> None:
 
 def test_an_aliased_function_shows_its_arguments(s: DebugSession) -> None:
     """alloc_pages is an ELF alias of __alloc_pages: the symbol names the frame, DWARF
-    (which knows only __alloc_pages) gives the arguments.  Finish from
-    alloc_might_sleep (GFP_KERNEL may sleep): __alloc_pages saved gfp and order on its
-    stack around that call, so they are known there (not so after the call of
-    __alloc_pages_general, where they are entry values of an unknown caller)."""
-    s.break_("alloc_might_sleep")
-    s.call("alloc_pages", ["GFP_KERNEL", "2"])
-    fin = s.finish()
-    assert re.search(r"in (__)?alloc_pages \(gfp=3264, order=2\) at \S*page_alloc\.c:\d+",
-                     fin.text), fin.text
+    (which knows only __alloc_pages) gives the arguments, at the entry of the order-0
+    fast path and of the general one.  (__alloc_pages no longer calls anything with gfp
+    and order live after the call: might_sleep's check moved behind page_hooks_key into
+    __alloc_pages_general, called in tail position.)"""
+    s.break_("__alloc_pages")
+    stop = s.call("alloc_pages", ["GFP_KERNEL", "0"])
+    assert re.match(r"Breakpoint \d+, (__)?alloc_pages \(gfp=3264, order=0\)", stop.text)
     s.delete()
     assert s.cont().reason == "done"
     s.break_("__alloc_pages")
@@ -354,18 +353,19 @@ def test_short_values_keep_the_sign(machine: Machine) -> None:
 
 
 def test_function_colon_colon_reaches_a_shadowed_variable(s: DebugSession) -> None:
-    s.break_("__kmalloc_cache")
-    s.call("kmalloc", ["64", "GFP_KERNEL"])
-    for _ in range(60):  # into slab_alloc, inlined into __kmalloc_cache: its s shadows
+    s.break_("kmem_cache_alloc")
+    cache = int(s.m.var("kmalloc_caches")[0][6])
+    s.call("kmem_cache_alloc", [hex(cache), "GFP_KERNEL"])
+    for _ in range(60):  # into slab_alloc, inlined into kmem_cache_alloc: its s shadows
         s.stepi()
         if any(v.shadowed and v.name == "s" for v in s.variables()):
             break
     else:
-        pytest.fail("no shadowed s in __kmalloc_cache's first 60 instructions")
-    outer = s.evaluate("__kmalloc_cache::s")
+        pytest.fail("no shadowed s in kmem_cache_alloc's first 60 instructions")
+    outer = s.evaluate("kmem_cache_alloc::s")
     inner = s.evaluate("slab_alloc::s")
-    assert int(outer) == int(inner) == int(s.evaluate("s"))  # the cache, passed down
-    assert s.evaluate("__kmalloc_cache::size").value_() == 64
+    assert int(outer) == int(inner) == int(s.evaluate("s")) == cache  # passed down
+    assert s.evaluate("kmem_cache_alloc::gfp").value_() == 0xCC0
     with pytest.raises(KmemuError, match=r"no variable 'nope' of kfree\(\)"):
         s.evaluate("kfree::nope")
     with pytest.raises(KmemuError, match="expected a variable name after '::'"):

@@ -55,19 +55,18 @@ def _line_of(file: str, text: str) -> int:
 
 
 def test_next_steps_over_inlined_calls(s: DebugSession) -> None:
-    # kmalloc's line 113 inlines kmalloc_slab_inline, kmalloc_index and kmalloc_slab
-    # (kmalloc.c:39..63) before its call: next must not stop in them but at one of
-    # kmalloc's own lines (gdb: 112, the call site of the inlined kmalloc_large whose
-    # get_order was hoisted) or, as kmemu does for now, end the call
-    body = _line_of("kmalloc.c", "void *kmalloc(size_t size, gfp_t gfp)")
-    at = _line_of("kmalloc.c", "return __kmalloc_cache(kmalloc_slab_inline(size, gfp)")
-    s.break_(f"kmalloc.c:{at}")
+    # kmalloc's return line inlines slab_alloc and the whole fast path (slab.c's
+    # slab_alloc_nocheck, get_freepointer, cpu_freelist_cmpxchg, ...): next must not stop
+    # in them but at one of kmalloc's own lines or, as kmemu does for now, end the call
+    body = _line_of("slab.c", "void *kmalloc(size_t size, gfp_t gfp)")
+    at = _line_of("slab.c", "return slab_alloc(kmalloc_caches[KMALLOC_NORMAL]")
+    s.break_(f"slab.c:{at}")
     assert s.call("kmalloc", ["64", "GFP_KERNEL"]).reason == "breakpoint"
     s.delete()
     stop = s.next()
     if stop.reason == "step":  # still in kmalloc: at one of its own lines
         row = s.m.lines.lookup(s.m.cpu.rip)
-        assert row.file == "kmalloc.c" and body <= row.line <= at + 2, stop.text  # was: 46
+        assert row.file == "slab.c" and body <= row.line <= at + 2, stop.text
     else:
         assert stop.reason == "done", stop.text
     # __slab_alloc (the slow path of a fresh kmalloc-128): next from the call of
@@ -92,19 +91,21 @@ def test_next_steps_over_inlined_calls(s: DebugSession) -> None:
 
 
 def test_finish_reports_the_callers_line(s: DebugSession) -> None:
-    s.break_("__kmalloc_cache")
-    s.call("kmalloc", ["64", "GFP_KERNEL"])
+    s.break_("kmalloc_other")
+    s.call("kmalloc", ["256", "GFP_KERNEL"])  # above 192 bytes: kmalloc calls kmalloc_other
     stop = s.finish()
     assert stop.reason == "finish"
     # back at the return address, in kmalloc right after its call: that pc begins the
     # row of kmalloc's closing brace, the line gdb shows (not the call's, as bt would)
     back = s.m.cpu.rip
     assert s.m.symbolize(back).startswith("kmalloc+")
-    end = _line_of("kmalloc.c", "(u64)__builtin_return_address(0));") + 1
+    lines = (KERNEL / "slab.c").read_text().splitlines()
+    start = _line_of("slab.c", "void *kmalloc(size_t size, gfp_t gfp)")
+    end = next(i for i in range(start, len(lines) + 1) if lines[i - 1] == "}")
     assert s.m.lines.lookup(back).line == end
     where = stop.text.splitlines()[1]
     # gdb 13 on kmemu's stub: "0x... in kmalloc (size=<optimized out>, ...) at ...:115"
-    assert re.match(rf"0x{back:016x} in kmalloc \(size=.*\) at \S*kmalloc\.c:{end}$",
+    assert re.match(rf"0x{back:016x} in kmalloc \(size=.*\) at \S*slab\.c:{end}$",
                     where), stop.text
     assert stop.text.splitlines()[2].startswith(f"{end}\t}}")
 

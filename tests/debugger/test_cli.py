@@ -16,9 +16,9 @@ from emu.frontend.debugger.repl import PROMPT
 ROOT = Path(__file__).resolve().parents[2]
 
 SESSION = """\
-# kmalloc, step by step: a transcript CI can read
+# kmalloc's hooks (might_sleep's check is on at boot), step by step: a transcript CI can read
 slabinfo
-break kmalloc
+break slab_alloc_hooks
 call kmalloc 64 GFP_KERNEL
 bt
 next
@@ -26,6 +26,7 @@ next
 x/4i $rip
 info registers rip
 finish
+continue
 slabinfo
 identify $
 buddyinfo
@@ -92,29 +93,32 @@ def test_script_session(tmp_path: Path) -> None:
         raise AssertionError(f"{cmd!r} not in the transcript")
 
     objs, slabs = slab_counts(take("slabinfo"), "kmalloc-64")
-    assert re.fullmatch(r"Breakpoint 1 at 0xffffffff[0-9a-f]+: file \S*kmalloc\.c, line \d+\.\n",
-                        take("break kmalloc"))
+    assert re.fullmatch(r"Breakpoint 1 at 0xffffffff[0-9a-f]+: file \S*slab\.c, line \d+\.\n",
+                        take("break slab_alloc_hooks"))
     stop = take("call kmalloc 64 GFP_KERNEL")
-    assert re.match(r"Breakpoint 1, kmalloc \(size=64, gfp=3264\) at \S*kmalloc\.c:(\d+)\n"
-                    r"\1\t\tif \(unlikely\(!size\)\)\n$", stop), stop
+    args = r"\(s=0x[0-9a-f]+, gfp=3264, orig_size=64, caller=\d+\)"
+    assert re.match(rf"Breakpoint 1, slab_alloc_hooks {args} at "
+                    r"\S*slab\.c:(\d+)\n\1\t\tif \(debug_atomic_sleep\)\n$", stop), stop
     bt = take("bt").splitlines()
-    assert re.match(r"#0  kmalloc \(size=64, gfp=3264\) at \S*kmalloc\.c:\d+", bt[0])
-    assert "kmemu_call_return" in bt[1]
+    assert re.match(rf"#0  slab_alloc_hooks {args} at \S*slab\.c:\d+", bt[0])
+    assert " in kmalloc (" in bt[1] and "kmemu_call_return" in bt[2]
     n1, n2 = take("next"), take("next")
     l0, l1, l2 = (int(re.match(r"(\d+)\t", t).group(1)) for t in
                   (stop.splitlines()[1], n1, n2))
     assert l0 < l1 < l2
     x = take("x/4i $rip").splitlines()
-    assert len(x) == 4 and x[0].startswith("=> 0xffffffff") and "<kmalloc+" in x[0]
+    assert len(x) == 4 and x[0].startswith("=> 0xffffffff") and "<slab_alloc_hooks+" in x[0]
     rip = int(take("info registers rip").split()[1], 16)
     assert x[0].startswith(f"=> {rip:#018x}")
     fin = take("finish")
-    # mid-function, the arguments come from DWARF location lists (kmalloc keeps size and
-    # gfp in registers it has reused by line l2, as gdb would say)
-    assert re.match(rf"Run till exit from #0  kmalloc \(size=(64|<optimized out>), "
-                    rf"gfp=(3264|<optimized out>)\) at \S*kmalloc\.c:{l2}\n", fin), fin
-    ptr = int(re.search(r"kmalloc\(\) returned (0x[0-9a-f]+) \(\d+\); the kernel is idle", fin)
-              .group(1), 16)
+    # mid-function, the arguments come from DWARF location lists (or are gone by line
+    # l2, as gdb would say)
+    assert re.match(rf"Run till exit from #0  slab_alloc_hooks \(s=(0x[0-9a-f]+|<optimized out>), "
+                    rf"gfp=(3264|<optimized out>), orig_size=(64|<optimized out>), "
+                    rf"caller=(\d+|<optimized out>)\) at \S*slab\.c:{l2}\n", fin), fin
+    ptr = int(re.search(r"Value returned is \$\d+ = \(void \*\) (0x[0-9a-f]+)", fin).group(1), 16)
+    assert "kmalloc() returned" not in fin  # back in kmalloc, the call goes on
+    assert "kmalloc() returned" in take("continue")
     # the first kmalloc-64 object: its slab (64 objects) now shows (a frozen slab counts all
     # its objects as active, as in Linux)
     assert slab_counts(take("slabinfo"), "kmalloc-64") == (objs + 64, slabs + 1)
@@ -132,11 +136,12 @@ def test_script_session(tmp_path: Path) -> None:
                                             hit).groups())
     assert new == old + 1
     # gdb names the inlined function the write is in (slab_alloc_nocheck, inlined in
-    # __kmalloc_cache), at the line after the write: x86 debug registers trap after it
+    # slab_alloc_hooks: might_sleep's check is on at boot), at the line after the write:
+    # x86 debug registers trap after it
     assert re.search(r"^slab_alloc_nocheck \([^)]*\) at \S+slab\.c:\d+\n\d+\t.*\n\(written by "
-                     r"__kmalloc_cache\+0x", hit, re.M), hit
+                     r"slab_alloc_hooks\+0x", hit, re.M), hit
     dis = take("disas")
-    assert dis.startswith("Dump of assembler code for function __kmalloc_cache:")
+    assert dis.startswith("Dump of assembler code for function slab_alloc_hooks:")
     assert re.search(r"^=> 0xffffffff[0-9a-f]+ <\+\d+>:", dis, re.M)
     second = int(re.search(r"kmalloc\(\) returned (0x[0-9a-f]+)", take("continue")).group(1), 16)
     assert second not in (ptr, 0)

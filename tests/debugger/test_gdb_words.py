@@ -37,7 +37,8 @@ STEPS: list[tuple[str, tuple[str, ...], str]] = [
     ("info_line", ("info line kmalloc",), "info line kmalloc"),
     ("info_frame", ("info frame",), "info frame"),
     ("no_symbol", ("p nosuch",), "p nosuch"),
-    ("tbreak", ("tbreak __kmalloc_cache",), "tbreak __kmalloc_cache"),
+    # kmalloc calls it while a hook is on (might_sleep's check is, at boot)
+    ("tbreak", ("tbreak slab_alloc_hooks",), "tbreak slab_alloc_hooks"),
     ("condition", ("condition 1 size > 100",), "condition 1 size > 100"),
     ("ignore", ("ignore 1 2",), "ignore 1 2"),
     ("disable", ("disable 1",), "disable 1"),
@@ -49,7 +50,7 @@ STEPS: list[tuple[str, tuple[str, ...], str]] = [
     ("watch", ("continue", "delete", "watch kmalloc_caches[0][6]->cpu_slab.alloc_fast"),
      "watch kmalloc_caches[0][6]->cpu_slab.alloc_fast"),
     ("watch_hit", ("monitor call kmalloc 64 GFP_KERNEL", "continue"), "call kmalloc 64 GFP_KERNEL"),
-    # the SLUB fast path's counter, written in slab_alloc_nocheck (inlined in __kmalloc_cache);
+    # the SLUB fast path's counter, written in slab_alloc_nocheck (inlined in slab_alloc_hooks);
     # its freelist is written by cmpxchg16b, a watch hit that does not stop (breakpoints.py)
     ("watch_inlined", ("delete", "continue", "watch kmalloc_caches[0][6]->cpu_slab.alloc_fast",
                        "monitor call kmalloc 64 GFP_KERNEL", "continue"),

@@ -130,7 +130,7 @@ def test_until_advance_and_tbreak(gdb_server: Server) -> None:
                          "tbreak kfree", "continue", "monitor call kfree 0", "continue",
                          "continue", "continue")
     # the breakpoint's line, then each 'until' a later line of kmalloc (no call stepped into)
-    first = int(re.search(r"Breakpoint 1, kmalloc \(.*\) at \S*kmalloc\.c:(\d+)", out).group(1))
+    first = int(re.search(r"Breakpoint 1, kmalloc \(.*\) at \S*slab\.c:(\d+)", out).group(1))
     after = out.split(f"\n{first}\t", 1)[1]
     lines = [int(x) for x in re.findall(r"^(\d+)\t", after, re.M)[:2]]
     assert len(lines) == 2 and first < lines[0] < lines[1], out

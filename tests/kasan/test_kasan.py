@@ -61,7 +61,7 @@ def test_off_by_one_write(km: Machine) -> None:
     # the allocator's own frames (as Linux's stack shows __kasan_kmalloc, kmalloc_trace), then
     # the module's call
     assert [f.split("+")[0] for f in e.alloc_stack[:4]] == \
-        ["slab_post_alloc", "__kmalloc_cache", "kmalloc", "mydev_fill"]
+        ["slab_post_alloc", "slab_alloc_hooks", "kmalloc", "mydev_fill"]
     assert e.free_stack == []
     o = e.object
     head = shape(e.text).split("\nCPU: ")[0]
@@ -89,8 +89,8 @@ def test_use_after_free(km: Machine) -> None:
     e = report(km, "mydev_use_after_free")
     assert (e.kind, e.size, e.write) == ("slab-use-after-free", 4, False)
     assert e.address == e.object + 4
-    assert [f.split("+")[0] for f in e.free_stack[:3]] == \
-        ["slab_free_hooks", "kfree", "mydev_use_after_free"]
+    assert [f.split("+")[0] for f in e.free_stack[:4]] == \
+        ["slab_free_hooks", "kfree_hooks", "kfree", "mydev_use_after_free"]
     assert any(f.startswith("mydev_use_after_free+") for f in e.free_stack)
     assert "BUG: KASAN: slab-use-after-free in mydev_use_after_free+" in e.text
     assert "\nFreed by task 0:\n slab_free_hooks+" in e.text

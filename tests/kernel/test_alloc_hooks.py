@@ -9,7 +9,7 @@ from collections import Counter
 
 from emu import Machine
 
-FAST_PATHS = ("__kmalloc_cache", "kfree", "kmem_cache_alloc", "kmem_cache_free",
+FAST_PATHS = ("kmalloc", "kfree", "kmem_cache_alloc", "kmem_cache_free",
               "alloc_pages",  # __alloc_pages, by its alias
               "__free_pages")
 

@@ -1,6 +1,6 @@
 """An interrupt at every instruction of kmalloc and kfree, whose handler allocates and
 frees from the same cache with GFP_ATOMIC: the cache must validate clean every time
-(``m.sweep_irqs``, emu/check/irqs.py)."""
+(``m.sweep_irqs``, emu/check/irqs.py), on the hooks path and on the bare fast path."""
 
 from __future__ import annotations
 
@@ -17,9 +17,13 @@ def small() -> Machine:
     return booted_machine(mem="32M")
 
 
+@pytest.mark.parametrize("debug", [True, False], ids=["hooks", "fast"])
 @pytest.mark.parametrize("op", ["kmalloc", "kfree"])
-def test_irq_at_every_instruction(small: Machine, op: str) -> None:
+def test_irq_at_every_instruction(small: Machine, op: str, debug: bool) -> None:
+    """With might_sleep's checks on (the boot default: slab_hooks_key on, the hooks
+    path) and off (the one-nop fast path, the one `kmemu bench` counts)."""
     m = small
+    m.alloc_debug(might_sleep=debug, bad_page=debug)
     # warm: an active slab with free objects, so the fast and slow paths both occur
     keep = [m.kmalloc(64) for _ in range(3)]
     victim = m.kmalloc(64)

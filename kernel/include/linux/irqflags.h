@@ -19,7 +19,14 @@
 #define X86_EFLAGS_IF (1UL << X86_EFLAGS_IF_BIT)
 
 extern volatile u32 kmemu_irq_pending;
-void kmemu_irq_window(void);
+/*
+ * Every register is the callee's to save (GCC's no_caller_saved_registers),
+ * and arch_local_irq_enable() calls it from inline asm that clobbers nothing:
+ * the rare call costs the fast paths that re-enable interrupts nothing, no
+ * value has to be kept in a callee-saved register across it (GCC does not
+ * use the attribute at call sites).  The kernel has no red zone (-mno-red-zone).
+ */
+__attribute__((no_caller_saved_registers)) void kmemu_irq_window(void);
 
 static __always_inline unsigned long arch_local_save_flags(void)
 {
@@ -36,9 +43,12 @@ static __always_inline void arch_local_irq_disable(void)
 
 static __always_inline void arch_local_irq_enable(void)
 {
-	__asm__ __volatile__("sti" : : : "memory");
-	if (unlikely(kmemu_irq_pending))
-		kmemu_irq_window();
+	/* sti, then one compare of the host's flag in memory (no load into a register) */
+	__asm__ goto("sti\n\tcmpl $0, kmemu_irq_pending(%%rip)\n\tjne %l[window]"
+		     : : : "memory", "cc" : window);
+	return;
+window:
+	__asm__ __volatile__("call kmemu_irq_window" : : : "memory");
 }
 
 static __always_inline unsigned long arch_local_irq_save(void)

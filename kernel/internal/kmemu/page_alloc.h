@@ -78,6 +78,7 @@ u64 nr_free_pages(void);
 void mm_core_init(void);
 void setup_per_zone_wmarks(void);
 void setup_per_zone_lowmem_reserve(void);
+void pcp_routes_update_marks(void); /* after a watermark or lowmem_reserve change */
 void kmemu_set_min_free_kbytes(u64 kbytes);
 
 /* vmscan.c: reclaim, kswapd, OOM, reports */

@@ -47,6 +47,8 @@ struct kmem_cache_cpu {
 	void *freelist;     /* first free object of the active slab (hardened chain) */
 	u64 tid;            /* transaction id: bumped by every change of freelist/slab */
 	struct page *slab;  /* the active ("frozen") slab, or NULL */
+	u64 slab_base;      /* its first byte (page_address), with slab */
+	u64 slab_bytes;     /* its size, PAGE_SIZE << order; 0 without an active slab */
 	u64 alloc_fast, alloc_slow, free_fast, free_slow;
 } __aligned(16);           /* freelist+tid: one cmpxchg16b operand */
 
@@ -59,6 +61,7 @@ struct kmem_cache_node {
 };
 
 struct kmem_cache {
+	struct kmem_cache_cpu cpu_slab; /* first, as Linux's: the fast paths' operand at offset 0 */
 	char name[SLAB_NAME_LEN];
 	u32 object_size; /* what the user asked for */
 	u32 size;        /* distance between objects */
@@ -77,7 +80,6 @@ struct kmem_cache {
 	u32 pad;
 	u64 errors;         /* debug reports so far */
 	void (*ctor)(void *);
-	struct kmem_cache_cpu cpu_slab;
 	struct kmem_cache_node node;
 	struct list_head list; /* slab_caches */
 #ifdef CONFIG_KASAN
@@ -93,7 +95,21 @@ void slub_debug_enable(void); /* the key on, with its count on slab_hooks_key */
 extern struct kmem_cache *kmalloc_caches[3][KMALLOC_SHIFT_HIGH + 1];
 enum kmalloc_cache_type { KMALLOC_NORMAL, KMALLOC_RECLAIM, KMALLOC_DMA };
 
-void *__kmalloc_cache(struct kmem_cache *s, gfp_t gfp, u64 size, u64 caller);
+/*
+ * kmalloc's size classes (kmalloc.c): size_index[] for 1..192 bytes by
+ * (size - 1) / 8, as Linux's size_index[size_index_elem(size)]; above that
+ * the next power of two, fls(size - 1).  Index 1 is the 96-byte class and 2
+ * the 192-byte one (Linux's kmalloc_index()).
+ */
+extern const u8 kmalloc_size_index[24];
+static __always_inline unsigned int kmalloc_index(u64 size)
+{
+	if (likely(size - 1 < 192)) /* and size != 0 */
+		return kmalloc_size_index[(size - 1) / 8];
+	return 64 - (unsigned int)__builtin_clzl(size - 1);
+}
+void *kmalloc_large(size_t size, gfp_t gfp);
+
 void __kmem_cache_free(struct page *slab, void *obj, u64 caller);
 struct kmem_cache *kmalloc_slab(size_t size, gfp_t gfp);
 struct page *virt_to_slab(const void *addr);
