@@ -27,12 +27,13 @@ from emu.machine.core import (
 )
 from emu.machine.ftrace import Profile, TraceResult
 from emu.machine.kasan import KasanReport
+from emu.machine.kmemleak import KmemleakObject, KmemleakOff, KmemleakReport
 from emu.machine.modules import Module
 
 __all__ = [
     "BadArgument", "BatchOops", "BootError", "BreakpointHit", "BudgetExceeded", "CallInterrupted",
     "CpuError", "GuestExit", "GuestOops", "GuestWaiting", "HostMemoryError", "Interrupted",
-    "KasanReport", "KasanStop", "KmemuError",
+    "KasanReport", "KasanStop", "KmemleakObject", "KmemleakOff", "KmemleakReport", "KmemuError",
     "Machine", "MachineError", "Module", "ModuleError", "PageFault", "Profile",
     "SlabAllocatorError", "Snapshot", "TraceError", "TraceResult", "WatchpointHit", "gfp",
 ]

@@ -27,6 +27,7 @@
 #include <kmemu/trace.h>
 #include <kmemu/traps.h>
 #include <kmemu/kasan.h>
+#include <kmemu/kmemleak.h>
 
 struct boot_info boot_info;
 enum system_states system_state = SYSTEM_BOOTING;
@@ -96,6 +97,7 @@ void kmain(u64 bi_pa)
 	mm_core_init();
 	slab_select(boot_info.cmdline); /* slab=: before the first cache */
 	kmem_cache_init();
+	kmemleak_init(boot_info.cmdline); /* kmemleak=on: tracks from here on */
 	vmalloc_init();
 	trace_init(boot_info.cmdline); /* trace_event= and friends: the buffer is vmalloc'ed */
 	mm_test_init();
@@ -118,5 +120,6 @@ void kmain(u64 bi_pa)
 	int failed = kmemu_selftest();
 	/* then the built-in KUnit suites, as Linux runs them at boot (KTAP) */
 	failed += kunit_run_all();
+	failed += kmemleak_late_scan(); /* kmemleak=on: a leak fails the run */
 	kmemu_exit(failed ? 1 : 0);
 }

@@ -42,6 +42,7 @@
  */
 #include <linux/errno.h>
 #include <linux/jump_label.h>
+#include <linux/kmemleak.h>
 #include <linux/export.h>
 #include <linux/kernel.h>
 #include <linux/printk.h>
@@ -729,6 +730,26 @@ static void do_mod_ctors(struct load_info *info)
 	}
 }
 
+/*
+ * kmemleak (Linux's kmemleak_load_module and move_module): the core area lives
+ * as long as the module, referenced from struct module, so it is never a leak;
+ * of it only struct module and the writable sections are scanned (the module's
+ * .data/.bss are roots).  The init area is freed after init: never scanned.
+ */
+static void kmemleak_load_module(const struct module *mod, const struct load_info *info)
+{
+	u64 b = (u64)mod->core_layout.base, e = b + mod->core_layout.size;
+	kmemleak_not_leak(mod->core_layout.base);
+	kmemleak_ignore(mod->init_layout.base);
+	kmemleak_scan_area(mod, sizeof(*mod), GFP_KERNEL);
+	for (u32 i = 1; i < info->hdr->e_shnum; i++) {
+		const Elf64_Shdr *s = &info->sechdrs[i];
+		if ((s->sh_flags & (SHF_ALLOC | SHF_WRITE)) == (SHF_ALLOC | SHF_WRITE) &&
+		    s->sh_size && s->sh_addr >= b && s->sh_addr + s->sh_size <= e)
+			kmemleak_scan_area((void *)s->sh_addr, s->sh_size, GFP_KERNEL);
+	}
+}
+
 static struct module *layout_and_link(struct module *tmp, struct load_info *info, int *err)
 {
 	*err = layout_sections(info);
@@ -760,6 +781,7 @@ static struct module *layout_and_link(struct module *tmp, struct load_info *info
 	find_jump_table(mod, info);
 	jump_label_module_init(mod); /* its sites to the kernel's current key states */
 	module_enable_protections(mod);
+	kmemleak_load_module(mod, info);
 	do_mod_ctors(info);
 	return mod;
 }

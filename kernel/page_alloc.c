@@ -39,6 +39,7 @@
 #include <kmemu/trace.h>
 #include <kmemu/traps.h>
 #include <kmemu/kunit_track.h>
+#include <kmemu/kmemleak.h>
 
 struct zone zones[MAX_NR_ZONES];
 struct page *mem_map = (struct page *)VMEMMAP_START;
@@ -1037,9 +1038,11 @@ static __always_inline struct page *alloc_pages_body(gfp_t gfp, unsigned int ord
 					      ALLOC_WMARK_LOW | alloc_flags_nofragment(hz, gfp), hz);
 	if (unlikely(!page))
 		page = __alloc_pages_slowpath(gfp, order, hz);
-	if (page)
+	if (page) {
 		kunit_track_alloc(page_address(page), site, PAGE_SIZE << order, 0,
 				  KUNIT_ALLOC_PAGES, order);
+		KMEMLEAK_HOOK(__kmemleak_alloc_pages(page, order));
+	}
 	return page;
 }
 
@@ -1316,6 +1319,7 @@ static noinline void __free_pages_hooks(struct page *page, unsigned int order)
 	if (page_alloc_debug && !free_pages_check(page, order))
 		return;
 	kunit_track_free(page_address(page), KUNIT_ALLOC_PAGES);
+	KMEMLEAK_HOOK(__kmemleak_free_pages(page));
 	free_pages_nohooks(page, order);
 }
 

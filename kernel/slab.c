@@ -309,6 +309,7 @@ static noinline void *slab_post_alloc(struct kmem_cache *s, void *object, gfp_t 
 		memset(object, 0, s->object_size);
 	kasan_slab_alloc(s, object, orig_size, caller);
 	kunit_track_alloc(object, caller, orig_size, s, KUNIT_ALLOC_SLAB, 0);
+	KMEMLEAK_HOOK(__kmemleak_slab_alloc(object, s->object_size, s->flags));
 	return object;
 }
 
@@ -505,6 +506,7 @@ static noinline void slab_free_hooks(struct kmem_cache *s, struct page *slab, vo
 	    !free_debug_processing(s, slab, object, caller))
 		return; /* reported; the object is left alone */
 	kunit_track_free(object, KUNIT_ALLOC_SLAB);
+	KMEMLEAK_HOOK(__kmemleak_slab_free(object, s->flags));
 	if (kasan_slab_free(s, slab, object, caller))
 		return; /* quarantined (or a bad free, reported) */
 	do_slab_free(s, slab, object);

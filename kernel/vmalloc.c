@@ -31,6 +31,7 @@
 #include <linux/vmalloc.h>
 #include <kmemu/fault_inject.h>
 #include <kmemu/kunit_track.h>
+#include <kmemu/kmemleak.h>
 #include <kmemu/log.h>
 #include <kmemu/memlayout.h>
 #include <kmemu/mmu.h>
@@ -426,6 +427,7 @@ void *__vmalloc_node_range(u64 size, u64 align, u64 start, u64 end, gfp_t gfp, u
 	kasan_unpoison_vmalloc(v->va_start, size);
 	fault_nest_exit();
 	kunit_track_alloc(v->va_start, caller, size, 0, KUNIT_ALLOC_VMALLOC, 0);
+	KMEMLEAK_HOOK(__kmemleak_vmalloc((void *)v->va_start, real));
 	return (void *)v->va_start;
 }
 
@@ -533,6 +535,7 @@ void vfree(const void *addr)
 		return;
 	}
 	kunit_track_free(addr, KUNIT_ALLOC_VMALLOC);
+	KMEMLEAK_HOOK(__kmemleak_vfree(addr));
 	if (in_interrupt()) {
 		/* unmapping and freeing pages wait for process context (Linux: a workqueue) */
 		tremove(&busy_vmap_root, v);

@@ -49,6 +49,7 @@ KASAN_NO_STACK_CFLAGS = [f if f != "asan-stack=1" else "asan-stack=0" for f in K
 #: itself and the allocators, which write red zones and freed objects by design.
 KASAN_SANITIZE_NOT = frozenset({
     "slab.c", "kmalloc.c", "page_alloc.c", "slab_debug.c", "kunit_track.c", "string.c",
+    "kmemleak.c",
 })
 
 LDFLAGS = (

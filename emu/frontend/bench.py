@@ -96,6 +96,7 @@ def run_bench(repeat: int = 5) -> list[Row]:
     rows += gdb_rows()  # stock gdb against kmemu gdb and QEMU's gdbstub, same run
     rows += kasan_rows()
     rows += ftrace_rows()
+    rows += kmemleak_rows()
     rows += failure_sweep_rows(Machine.booted())
     from emu.frontend.replay_bench import replay_rows  # issue 16: trace replay
 
@@ -306,6 +307,57 @@ def ftrace_rows(rounds: int = 500) -> list[Row]:
                 f"same: {t.insns == n[0]}; {frames} calls in the tree"),
             Row(f"{what}, wall time, not traced", t0, "ms"),
             Row(f"{what}, wall time, function_graph", t1, "ms", "", f"{t1 / t0:.1f}x")]
+KMEMLEAK_HOLD = """
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+
+void **held; /* a root: every object is reachable through this array */
+u64 nr_held;
+
+/* n live objects of 16..1024 bytes (a deterministic mix), all referenced */
+int hold(u64 n)
+{
+\theld = vmalloc(n * sizeof(*held));
+\tif (!held)
+\t\treturn -12;
+\tfor (nr_held = 0; nr_held < n; nr_held++) {
+\t\theld[nr_held] = kmalloc(16 + (nr_held * 37) % 1009, GFP_KERNEL);
+\t\tif (!held[nr_held])
+\t\t\treturn -12;
+\t}
+\treturn 0;
+}
+MODULE_LICENSE("GPL");
+"""
+
+
+def kmemleak_rows(objects: int = 10_000) -> list[Row]:
+    """kmemleak on a 256 MiB machine: one scan with ``objects`` live objects (all
+    referenced, through a vmalloc'ed array held in module .bss), guest instructions
+    and wall time; and what tracking adds to a kmalloc+kfree pair."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        src = Path(d) / "kmemleak_hold.c"
+        src.write_text(KMEMLEAK_HOLD)
+        m = Machine.booted(kmemleak=True)
+        was = m.alloc_debug(might_sleep=False)
+        m.kfree(m.kmalloc(64))  # warm: the slabs (of kmalloc-64 and kmemleak_object)
+        a, p = call_insns(m, "kmalloc", 64, 0xCC0)
+        f, _ = call_insns(m, "kfree", p)
+        m.alloc_debug(might_sleep=was["might_sleep"])
+        m.load_module(src)
+        assert m.call("hold", objects) == 0
+        m.kmemleak_scan()  # warm: translated code, the index's vmalloc
+        with m.count_instructions() as n:
+            leaks = m.kmemleak_scan()
+        ms = _median(lambda: _per_op_us(m.kmemleak_scan, 3), 3) / 1000
+    return [Row(f"kmemleak scan, {objects} live objects, 256 MiB, guest instructions", n[0],
+                "insns", "", f"{len(leaks)} reported"),
+            Row(f"kmemleak scan, {objects} live objects, 256 MiB, wall time", ms, "ms"),
+            Row("kmalloc(64)+kfree with kmemleak tracking, debug off", a + f, "insns", "",
+                "the fast path's pair without it: see above")]
 
 
 def stopped_call_rows(m: Machine) -> list[Row]:

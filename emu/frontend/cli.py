@@ -86,6 +86,8 @@ def _machine_args(a: argparse.Namespace, modules: bool = True) -> dict[str, obje
         kw["kasan"] = True
     if getattr(a, "slab", None):
         kw["slab"] = a.slab
+    if getattr(a, "kmemleak", False):
+        kw["kmemleak"] = True
     if getattr(a, "e820", None):  # argparse keeps --mem's default: the map says the size
         kw["e820"] = a.e820
     else:
@@ -422,6 +424,9 @@ def parser() -> argparse.ArgumentParser:
             sp.add_argument("--kasan", action="store_true",
                             help="boot the KASAN variant: kernel and modules built with "
                             "-fsanitize=kernel-address, bad accesses reported as Linux does")
+            sp.add_argument("--kmemleak", action="store_true",
+                            help="track every allocation for kmemleak (kmemleak=on on the "
+                            "command line); scan with `kmemleak` in kmemu debug")
         if modules:
             sp.add_argument("--module", dest="modules", action="append", metavar="FILE.c",
                             help="build and load this module after boot (repeatable; "

@@ -24,6 +24,10 @@
   Leaks are shown as warnings, or fail the case with ``kmemu_kunit_leaks = fail``.
   A file that uses ``KUNIT_EXPECT_KASAN_FAIL`` runs on the KASAN kernel
   (``Machine(kasan=True)``).
+* ``@pytest.mark.kmemleak`` (one test) or ``--kmemleak`` (every test using the
+  ``machine`` fixture) boots the machine with kmemleak on; after a test that
+  passed, a kmemleak scan runs and the test fails listing the unreferenced
+  objects allocated during it (Linux's report of each).
 """
 
 from __future__ import annotations
@@ -62,12 +66,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                        "are collected as tests, besides *_kunit.c")
     parser.addini("kmemu_kunit_leaks", default="report",
                   help="'report' (a warning) or 'fail': what a KUnit case's leak does")
+    parser.addoption("--kmemleak", action="store_true",
+                     help="kmemu: boot the machine fixture with kmemleak and fail a test that "
+                          "leaves unreferenced objects behind")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "kmemu(mem=None, **kw): boot the `machine` fixture with these Machine() "
         "arguments")
+    config.addinivalue_line(
+        "markers", "kmemleak: boot the `machine` fixture with kmemleak; fail the test if it "
+        "leaves unreferenced objects behind (a scan after the test)")
 
 
 def _is_kunit_file(path: Path, config: pytest.Config) -> bool:
@@ -249,8 +259,14 @@ def machine(request: pytest.FixtureRequest) -> Iterator[Machine]:
     kw = marker_kwargs(marker) if marker else {}
     if "modules" in kw:  # paths relative to the test file; loaded before the snapshot
         kw["modules"] = _module_paths(kw["modules"], request.path.parent)
+    leakcheck = (request.node.get_closest_marker("kmemleak") is not None
+                 or request.config.getoption("kmemleak"))
+    if leakcheck:
+        kw["kmemleak"] = True
     m = booted_machine(**kw)
     request.node._kmemu_machine = m
+    if leakcheck:  # objects allocated from here on are the test's
+        request.node._kmemleak_since = m.kmemleak_serial()
     yield m
 
 
@@ -265,6 +281,25 @@ def debug_session(machine: Machine):  # -> Iterator[emu.debug.session.DebugSessi
     yield s
     s.delete()
     machine.suspend_on_interrupt = False
+
+
+class KmemleakFound(Exception):
+    """A kmemleak test left unreferenced objects behind; the message lists them."""
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """After a kmemleak test that passed: scan, and fail it with what it leaked."""
+    result = yield
+    since = getattr(item, "_kmemleak_since", None)
+    m = getattr(item, "_kmemu_machine", None)
+    if since is None or m is None or m.state != "ready":
+        return result
+    leaks = m.kmemleak_scan(since=since)
+    if leaks:
+        raise KmemleakFound(f"kmemleak: {len(leaks)} unreferenced object(s) allocated during "
+                            f"the test\n{leaks}")
+    return result
 
 
 @pytest.hookimpl(hookwrapper=True)

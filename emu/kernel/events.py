@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 EVENT_TYPES = {1: "oops", 2: "bug", 3: "warn", 4: "panic", 5: "irq_unhandled", 6: "bad_page",
                7: "sleep_in_atomic", 8: "alloc_fail", 9: "oom", 10: "slab",
                11: "fault_injection",
-               13: "kasan"}
+               13: "kasan", 14: "kmemleak"}
 EV_ARGS = 8
 EV_TRACE = 16
 EV_MSG = 160

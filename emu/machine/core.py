@@ -19,6 +19,7 @@ requests: ``call`` runs one kernel function and comes back to idle,
 from __future__ import annotations
 
 import contextlib
+import re
 import struct
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -83,6 +84,7 @@ from emu.machine.faults import FaultInjectionMixin
 from emu.machine.ftrace import TraceMixin
 from emu.machine.irq import InterruptController, IrqError, IrqState
 from emu.machine.kasan import clear_stack_shadow, raise_kasan_reports
+from emu.machine.kmemleak import KmemleakMixin
 from emu.machine.memmap import MemoryMapMixin
 from emu.machine.modules import ModuleMixin, load_modules
 from emu.machine.page_alloc import PageAllocatorMixin
@@ -218,7 +220,7 @@ def _u64(v: int) -> int:
 
 class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInfoMixin,
               StopsMixin, BatchMixin, FaultInjectionMixin, TraceMixin, MemoryMapMixin,
-              ReplayMixin, TracingMixin):
+              ReplayMixin, TracingMixin, KmemleakMixin):
     """An emulated PC with the kmemu kernel.  See the module docstring."""
 
     _port_console_log = -1  # KMEMU_PORT_CONSOLE_LOG once the kernel runs (_handover)
@@ -227,7 +229,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                  cmdline: str = "", *, budget_seconds: float = 60.0,
                  echo: Callable[[str], None] | None = None, count_insns: bool = False,
                  slab_debug: str | None = None, kasan: bool = False,
-                 slab: str | None = None) -> None:
+                 slab: str | None = None, kmemleak: bool = False) -> None:
         """``mem`` (default 256M) gives a PC-like map of that size; ``e820`` (a map
         file's path or an :class:`E820Map`) gives the map itself: not both.
         ``slab`` ("slub", the default, "slab" or "slob") chooses the slab allocator,
@@ -261,10 +263,17 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
             cmdline = f"{cmdline} slab_debug={slab_debug}".strip()
         if not isinstance(kasan, bool):
             raise BadArgument(f"kasan must be True or False, got {kasan!r}")
+        if not isinstance(kmemleak, bool):
+            raise BadArgument(f"kmemleak must be True or False, got {kmemleak!r}")
+        if kmemleak:  # the same as kmemleak=on on the command line
+            cmdline = f"{cmdline} kmemleak=on".strip()
         # slab= (the slab allocator) is checked against slab_debug= and KASAN here
         cmdline = with_slab_choice(cmdline, slab, None, kasan)  # slab_debug= is in cmdline
         #: the slab allocator this machine boots: "slub", "slab" or "slob"
         self.slab = cmdline_slab(cmdline) or "slub"
+        if self.slab != "slub" and re.search(r"(^|\s)kmemleak=on\b", cmdline):
+            raise BadArgument(f"kmemleak tracks SLUB's allocations only (its hooks are in "
+                              f"SLUB's paths); boot slab={self.slab} without kmemleak=on")
         #: the KASAN variant: kernel and modules built with -fsanitize=kernel-address
         self.kasan = kasan
         self._cmdline_sector = cmdline_sector(cmdline)

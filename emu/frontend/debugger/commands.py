@@ -234,6 +234,11 @@ class Irq:
 
 
 @dataclass(frozen=True)
+class Kmemleak:
+    action: str  # scan (echo scan), show (cat the last scan's list), clear (echo clear)
+
+
+@dataclass(frozen=True)
 class View:
     name: str  # buddyinfo slabinfo slabtop vmallocinfo zoneinfo pagetypeinfo modules
 
@@ -621,6 +626,13 @@ def _p_irq(name: str, _fmt: str, rest: str) -> Command:
     return Irq(_number(_one_word(name, rest, "vector"), name, 0, 255))
 
 
+def _p_kmemleak(name: str, _fmt: str, rest: str) -> Command:
+    action = rest or "scan"
+    if action not in ("scan", "show", "clear"):
+        raise CommandError(f"kmemleak takes scan, show or clear, got {rest!r}")
+    return Kmemleak(action)
+
+
 def _p_view(name: str, fmt: str, rest: str) -> Command:
     if rest:
         raise CommandError(f"{name} takes no arguments (got {rest!r})")
@@ -773,6 +785,10 @@ COMMANDS: tuple[Spec, ...] = (
        "views"),
     _S("identify", (), "identify ADDR", "which zone, page, slab object or vmalloc area owns "
        "ADDR (drgn's identify_address)", _p_address, "views"),
+    _S("kmemleak", (), "kmemleak [scan|show|clear]", "scan for unreferenced objects and print "
+       "the new ones (Linux's echo scan; needs --kmemleak); show: the last scan's list (cat "
+       "/sys/kernel/debug/kmemleak); clear: never report the listed ones again (echo clear)",
+       _p_kmemleak, "views"),
     _S("snapshot", (), "snapshot NAME", "save the machine (also inside a stopped call)",
        _p_snapshot, "session"),
     _S("restore", (), "restore NAME", "go back to a snapshot (newer ones are discarded)",

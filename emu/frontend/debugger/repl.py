@@ -31,6 +31,7 @@ from emu.frontend.debugger import commands as c
 from emu.frontend.debugger.examine import examine, format_registers, read_code, unit_size
 from emu.frontend.events import events_command
 from emu.kernel.source import source_line
+from emu.machine.kmemleak import KmemleakReport
 
 PROMPT = "(kmemu) "
 LIST_LINES = 10
@@ -75,6 +76,7 @@ class Repl:
         self._list_next: tuple[str, int] | None = None
         self._console_mark = len(self.m.console)
         self.flavor = "att"  # gdb's disassembly-flavor
+        self._kmemleak_last: KmemleakReport | None = None  # `kmemleak show` lists it
 
     # ------------------------------------------------------------------ output
     def emit(self, text: str) -> None:
@@ -297,6 +299,8 @@ class Repl:
                 self._map(path, cell_pages)
             case c.Events(rest):
                 self.emit(events_command(self.m, rest))
+            case c.Kmemleak(action):
+                self._kmemleak(action)
             case c.AddressView(name, expr):
                 addr = s.value_of(self._expr(expr))
                 self.emit(s.monitor(f"{name} {addr:#x}"))
@@ -330,6 +334,27 @@ class Repl:
             self.emit(f"{path}: {grid.header()}")
         for p in self.m.validate_memory_map(census):
             self.emit(f"census: {p}")
+    def _kmemleak(self, action: str) -> None:
+        """kmemleak scan | show | clear (emu.machine.kmemleak)."""
+        if action == "clear":
+            self.m.kmemleak_clear()
+            self._kmemleak_last = None
+            return
+        if action == "show":
+            if self._kmemleak_last is None:
+                self._kmemleak_check()
+                self.emit("kmemleak: no scan yet (kmemleak scan)")
+            else:
+                self.emit(str(self._kmemleak_last).rstrip("\n"))
+            return
+        report = self.m.kmemleak_scan()
+        self._flush_console()  # the new objects, as Linux prints them, and the count
+        self._kmemleak_last = report
+        self.emit(f"kmemleak: {len(report)} unreferenced objects, {len(report.new)} new "
+                  "(kmemleak show lists them)")
+
+    def _kmemleak_check(self) -> None:
+        self.m._kmemleak_check("kmemleak show")  # noqa: SLF001 - the REPL is the machine's UI
 
     def _break(self, cmd: c.Break) -> None:
         loc = cmd.location

@@ -55,6 +55,7 @@
 #define KMEMU_EV_SLAB 10
 #define KMEMU_EV_FAULT_INJECTION 11
 #define KMEMU_EV_KASAN 13 /* a KASAN report (kernel/kasan/report.c) */
+#define KMEMU_EV_KMEMLEAK 14 /* a new unreferenced object (kernel/kmemleak.c) */
 
 #define KMEMU_EV_MSG 160
 #define KMEMU_EV_TRACE 16

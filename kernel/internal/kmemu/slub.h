@@ -28,6 +28,7 @@
 #include <kmemu/mm_types.h>
 #include <kmemu/slab_common.h>
 #include <kmemu/kunit_track.h> /* slab_alloc/slab_free report to KUnit's leak tracking */
+#include <kmemu/kmemleak.h>    /* ... and to kmemleak */
 
 /* Public flags and limits are in <linux/slab.h>; these are the allocator's own. */
 #define SLAB_KMALLOC 0x00001000u /* kmemu: a kmalloc-N cache */
