@@ -18,7 +18,7 @@ from emu.core.args import check_address, check_str
 from emu.core.errors import BadArgument, KmemuError
 from emu.kernel import slab as slabv
 from emu.kernel.gfp import parse as parse_gfp
-from emu.kernel.mm import PAGE_OFFSET
+from emu.kernel.mm import PAGE_OFFSET, PG
 
 if TYPE_CHECKING:
     from emu.machine.core import Machine
@@ -129,7 +129,8 @@ class SlabMixin:
 
     # views -----------------------------------------------------------------------
     def caches(self: Machine) -> list[slabv.CacheView]:
-        return slabv.read_caches(self.program, self.read_virt)
+        with self._reads_held():
+            return slabv.read_caches(self.program, self.read_virt)
 
     def slabinfo(self: Machine) -> str:
         return slabv.format_slabinfo(self.caches())
@@ -138,15 +139,20 @@ class SlabMixin:
         return slabv.format_slabtop(self.caches())
 
     def slabs(self: Machine) -> list[slabv.SlabView]:
+        with self._reads_held():
+            return self._slabs(self.caches())
+
+    def _slabs(self: Machine, caches: list[slabv.CacheView]) -> list[slabv.SlabView]:
+        """Every slab: the PG_slab pages of mem_map (only those decoded) and their freelists."""
         mem_map = self.read_u64(self.symbol("mem_map"))
-        return slabv.slabs_from_pages(self.pages(), self.caches(), mem_map, self.read_u64)
+        slab_pages = [p for run in self._page_runs() for p in run.infos(PG["slab"])]
+        return slabv.slabs_from_pages(slab_pages, caches, mem_map, self.read_u64)
 
     def validate_slab(self: Machine) -> list[str]:
         """Counters of every cache against a walk of all its slabs; [] when consistent."""
-        caches = self.caches()
-        mem_map = self.read_u64(self.symbol("mem_map"))
-        return slabv.validate_slabs(caches, slabv.slabs_from_pages(self.pages(), caches, mem_map,
-                                                                   self.read_u64))
+        with self._reads_held():
+            caches = self.caches()
+            return slabv.validate_slabs(caches, self._slabs(caches))
 
     def live_objects(self: Machine, cache: str) -> list[int]:
         check_str(cache, "cache name")
