@@ -1257,15 +1257,16 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
 
     def read_virt(self, va: int, n: int) -> bytes:
         held = self._held
-        if held is not None and type(va) is int and type(n) is int and 0 < n <= 4096 - (va & 0xFFF):
-            pa = held.pages.get(va >> 12)  # only ever set for a page read successfully below
-            if pa is not None:
-                return bytes(self.uc.mem_read(pa | (va & 0xFFF), n))
-            out = self._read_virt(va, n)
-            page = pagetable.walk(self._read_u64, self.cr3, va).pa & ~0xFFF
-            if self._ram is not None and self._ram.check(page, 4096):
-                held.pages[va >> 12] = page
-            return out
+        if (held is not None and type(va) is int and type(n) is int and 0 <= va <= U64
+                and 0 < n <= 4096 - (va & 0xFFF)):  # within one page: one walk, as below
+            page = held.pages.get(va >> 12)
+            if page is None:
+                pa = pagetable.walk(self._read_u64, self.cr3, va).pa
+                self._check_ram(pa, n)
+                page = pa & ~0xFFF
+                if self._ram is not None and self._ram.check(page, 4096):
+                    held.pages[va >> 12] = page
+            return bytes(self.uc.mem_read(page | (va & 0xFFF), n))
         return self._read_virt(va, n)
 
     def _read_virt(self, va: int, n: int) -> bytes:
