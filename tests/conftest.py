@@ -4,9 +4,24 @@ Hypothesis's per-example deadline is a timed assert: on a loaded two-core CI
 machine (pytest-xdist runs both cores) pure-Python examples such as e820 text
 round trips went past 200 ms and failed.  Speed lives in ``kmemu bench``, so
 every property test here runs without a deadline.
+
+Under pytest-xdist the tests marked ``slow`` (several seconds each) are handed
+out first.  pyproject's ``--maxschedchunk 1`` makes each worker take the next
+test from one shared queue as it finishes one, so the long tests start at once
+on both workers and the short ones fill in around them, instead of a long test
+arriving last on one worker while the other sits idle (ARCHITECTURE.md, "Test
+suite").  Without -n the order is the files' own.
 """
 
+from __future__ import annotations
+
+import pytest
 from hypothesis import settings
 
 settings.register_profile("kmemu", deadline=None)
 settings.load_profile("kmemu")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if hasattr(config, "workerinput"):  # an xdist worker: every worker sorts alike
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable
