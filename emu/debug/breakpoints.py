@@ -33,19 +33,98 @@ if TYPE_CHECKING:
 
 
 
+def _is_locked_pair(code: bytes) -> bool:
+    """Whether ``code`` starts with ``cmpxchg16b m128`` (REX.W 0F C7 /1, memory operand)."""
+    return (len(code) >= 4 and code[0] & 0xF8 == 0x48 and code[1:3] == b"\x0f\xc7"
+            and (code[3] >> 3) & 7 == 1 and code[3] >> 6 != 3)
+
+
 def _runs_on_after_stop(m, rip: int) -> bool:
     """Whether the instruction at ``rip`` is one Unicorn runs to its end (and on, to the
     end of its block) even after ``emu_stop`` in its memory hook: measured for
     ``cmpxchg16b`` (a helper that does both stores; the SLUB fast paths use it), where
     putting the old bytes back and stepping it again would redo half of it, and
-    stopping inside it left EFLAGS corrupt.  Such an access is recorded in the
-    watchpoint's ``hits`` but does not stop the run (a known limitation); while
-    single-stepping it stops as usual."""
+    stopping inside it left EFLAGS corrupt.  Stopping watchpoints therefore stop
+    *before* each such instruction (:class:`LockedPairGuard`) and step it, so the
+    memory hook sees it while single-stepping; an access from one the guard does not
+    cover (a module loaded after the watch was set) is recorded in the watchpoint's
+    ``hits`` without stopping."""
     try:
         code = m.read_virt(rip, 4)
     except KmemuError:  # no code to read: the usual path
         return False
-    return code[0] & 0xF8 == 0x48 and code[1:3] == b"\x0f\xc7" and (code[3] >> 3) & 7 == 1
+    return _is_locked_pair(code)
+
+
+_LOCKED_PAIR = re.compile(rb"[\x48-\x4f]\x0f\xc7")
+
+
+def locked_pair_sites(code: bytes, base: int) -> list[int]:
+    """Addresses of the ``cmpxchg16b`` byte pattern in ``code`` (loaded at ``base``).
+
+    A match inside another instruction is harmless to hook: a code hook runs only
+    where an instruction starts."""
+    return [base + mt.start() for mt in _LOCKED_PAIR.finditer(code)
+            if _is_locked_pair(code[mt.start():mt.start() + 4])]
+
+
+class LockedPairGuard:
+    """Code hooks before every ``cmpxchg16b`` of the kernel's and the loaded modules'
+    text, present while any stopping watchpoint is: each stops the run before the
+    instruction and asks the run loop to single-step it (``_watch_step_pending``),
+    the way a watch hook does for an ordinary access; the step records the hits
+    and the run stops after the instruction if one of them is a stopping watch,
+    exactly where the CPU's debug trap would report it.  Costs one host round trip
+    per executed ``cmpxchg16b`` while such a watch exists, nothing otherwise."""
+
+    def __init__(self, m: Machine) -> None:
+        self.machine = m
+        self.hooks: list[int] = []
+
+    def _text_ranges(self) -> list[tuple[int, int]]:
+        m = self.machine
+        ranges = [(m.symbol("_stext"), m.symbol("__start_rodata"))]
+        try:
+            ranges += [(v.base, v.base + v.size) for v in m._module_views()]  # noqa: SLF001
+        except KmemuError:
+            pass  # no readable module list: the kernel's text alone
+        return ranges
+
+    def install(self) -> None:
+        m = self.machine
+        if self.hooks:
+            return
+        for lo, hi in self._text_ranges():
+            try:
+                code = m.read_virt(lo, hi - lo)
+            except KmemuError:
+                continue
+            for site in locked_pair_sites(code, lo):
+                self.hooks.append(m.hook_add(UC_HOOK_CODE, self._on_code, None, site, site))
+
+    def remove(self) -> None:
+        for h in self.hooks:
+            delete_hook(self.machine.uc, h)
+        self.hooks.clear()
+
+    def _on_code(self, uc, address: int, size: int, _: object) -> None:
+        m = self.machine
+        if m._stepping or m._points_off:  # noqa: SLF001 - the step itself / abort()
+            return
+        m._watch_step_pending = True  # noqa: SLF001 - no bytes to put back: not yet run
+        uc.emu_stop()
+
+
+def _update_pair_guard(m: Machine) -> None:
+    """Install the guard while a stopping watchpoint exists, remove it after."""
+    guard = m._pair_guard  # noqa: SLF001
+    wanted = any(w.stop for w in m._watchpoints)  # noqa: SLF001
+    if wanted and guard is None:
+        guard = m._pair_guard = LockedPairGuard(m)  # noqa: SLF001
+        guard.install()
+    elif not wanted and guard is not None:
+        guard.remove()
+        m._pair_guard = None  # noqa: SLF001
 
 
 class LocationError(KmemuError, ValueError):
@@ -318,6 +397,7 @@ class Watchpoint:
             self._resolve()
             self.installed = True
             self.machine._watchpoints.append(self)  # noqa: SLF001
+            _update_pair_guard(self.machine)
         return self
 
     def remove(self) -> None:
@@ -325,6 +405,7 @@ class Watchpoint:
             self._unhook()
             self.installed = False
             self.machine._watchpoints.remove(self)  # noqa: SLF001
+            _update_pair_guard(self.machine)
 
     def __enter__(self) -> Watchpoint:
         return self.install()

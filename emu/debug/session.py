@@ -166,7 +166,7 @@ class DebugSession:
     queued: QueuedCall | None = None
     last_value: int | None = None
     _next_number: int = 1
-    _step_from: int | None = None  # the function a run started in
+    _step_from: tuple[int | None, str | None] | None = None  # where a run started (_frame_key)
     _history: list = field(default_factory=list)  # print's $1, $2, ... values
     # The frame 'frame'/'up'/'down' selected: (level, rip, rsp when selected); any run
     # or restore moves rip/rsp and so goes back to frame 0, as in gdb.
@@ -850,39 +850,62 @@ class DebugSession:
         """Frame 0's line naming the innermost inlined function at the pc, as gdb
         does (an inlined body that starts exactly at the pc is not entered yet: gdb
         shows its call site); the plain frame line where nothing is inlined."""
+        inline = self._inline_location()
+        return inline if inline is not None else self.location(args=True)
+
+    def _visible_inline_frame(self):  # -> drgn.StackFrame | None
+        """The innermost inlined function frame 0 is in, after gdb's skipped inline
+        frames (bodies starting at the pc, not entered yet); None in a function's
+        own code."""
         from emu.kernel.scope import physical_frames
         m = self.m
         rip = m.cpu.rip  # type: ignore[union-attr]
+        if m.lines.inline_depth(rip) - m.inline_skipped() <= 0:
+            return None
         try:
             groups = physical_frames(m.program, m.registers())
         except KmemuError:
-            groups = []
-        group = groups[0] if groups else []
-        # gdb's rule: an inlined body one of whose ranges starts at the pc is not
-        # entered yet (the instruction before is outside it)
-        skip = m.lines.inline_entries.get(rip, 0)
-        inner = group[skip:]
-        if not inner or not inner[0].is_inline:
-            return self.location(args=True)
-        f = inner[0]
-        try:
-            file, line, _ = f.source()
-        except LookupError:
-            return self.location(args=True)
+            return None
+        inner = (groups[0] if groups else [])[m.inline_skipped():]
+        return inner[0] if inner and inner[0].is_inline else None
+
+    def _inline_location(self, show_frame: bool = True) -> str | None:
+        """gdb's stop line for frame 0 inside an inlined function, or None."""
+        f = self._visible_inline_frame()
+        if f is None:
+            return None
+        m = self.m
+        rip = m.cpu.rip  # type: ignore[union-attr]
+        # gdb's sal: the call site of the bodies skipped at the pc, else the line
+        # table's row at the pc
+        site = m.lines.call_sites.get(rip) if m.inline_skipped() else None
+        row = m.lines.lookup(rip)
+        if site is None and row is None:
+            return None
+        file, line = site if site is not None else (row.file, row.line)  # type: ignore[union-attr]
         name = f.name or "??"
+        base = file.rsplit("/", 1)[-1]
+        src = source_line(base, line)
+        # gdb shows no address where it stopped short of entering an inlined body
+        shown = m.inline_skipped() or m.lines.row_at(rip) is not None
+        text = f"{line}\t{src}" if src is not None else f"{line}\tin {base}"
+        if not show_frame and shown:
+            return text
         try:
             own = [v for v in m.frame_variables(0) if v.argument and v.function == name]
         except KmemuError:
             own = []
         from emu.kernel.gdbvalue import frame_arg
         args = ", ".join(f"{v.name}={frame_arg(v.value, self.gdb_where)}" for v in own)
-        base = file.rsplit("/", 1)[-1]
-        # gdb shows no address where it stopped short of entering an inlined body
-        shown = skip or m.lines.row_at(rip) is not None
         prefix = "" if shown else f"{rip:#018x} in "
         head = f"{prefix}{name} ({args}) at {m.lines.gdb_path(base)}:{line}"
-        src = source_line(base, line)
-        return head if src is None else f"{head}\n{line}\t{src}"
+        return head if src is None else f"{head}\n{text}"
+
+    def _frame_key(self, rip: int) -> tuple[int | None, str | None]:
+        """What gdb compares to decide whether a step stayed in the same function:
+        the function and the inlined function frame 0 is in (if any)."""
+        f = self._visible_inline_frame() if rip == self.m.cpu.rip else None  # type: ignore[union-attr]
+        return self._function_at(rip), (f.name if f is not None else None)
 
     def _frame_line(self, frame) -> str:  # frame: emu.kernel.unwind.Frame
         """gdb's line for a frame of the backtrace: frame 0 as a stop shows it, a
@@ -1103,7 +1126,7 @@ class DebugSession:
 
         m = self.m
         call = self.call_in_progress
-        self._step_from = self._function_at(m.cpu.rip)  # type: ignore[union-attr]
+        self._step_from = self._frame_key(m.cpu.rip)  # type: ignore[union-attr]
         try:
             value = run()
         except WatchpointHit as e:
@@ -1184,7 +1207,7 @@ class DebugSession:
     def _here(self, reason: str, source: bool) -> Stop:
         """A step's stop: just the source line while in the same function, the frame
         line too when the step entered or left one (as gdb prints)."""
-        same = self._function_at(self.m.cpu.rip) == self._step_from  # type: ignore[union-attr]
+        same = self._frame_key(self.m.cpu.rip) == self._step_from  # type: ignore[union-attr]
         return Stop(reason, self._lazy(lambda: self.location(args=True,
                                                              show_frame=not (source and same))),
                     self.m.cpu.rip)  # type: ignore[union-attr]
@@ -1200,10 +1223,17 @@ class DebugSession:
         m = self.m
         rip = m.cpu.rip  # type: ignore[union-attr]
         assert m.symbols is not None
+        if args and not brief:
+            inline = self._inline_location(show_frame)
+            if inline is not None:
+                return inline
         hit = m.symbols.lookup(rip)
         fn = hit[0].name if hit else f"{rip:#x}"
-        row = line_at(m, rip)
-        prefix = "" if (row is not None and m.lines.row_at(rip) is not None) else f"{rip:#018x} in "
+        # gdb: inlined bodies starting here and not entered are shown at their call site
+        site = m.lines.call_site(rip) if m.inline_skipped() else None
+        row = site if site is not None else line_at(m, rip)
+        prefix = "" if (row is not None and (site is not None or m.lines.row_at(rip) is not None)
+                        ) else f"{rip:#018x} in "
         text = ""
         if row is not None and not brief:
             src = source_line(row.file, row.line)

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING
 
 from emu.core.errors import BadArgument, KmemuError
 from emu.debug.breakpoints import Breakpoint, resolve_location
+from emu.kernel.lines import LineEntry
 
 if TYPE_CHECKING:
-    from emu.kernel.lines import LineEntry
     from emu.machine.core import Machine, SuspendedCall
 
 #: Instructions a single line step may take before it gives up (a loop with no
@@ -89,6 +89,25 @@ def _entered_call(m: Machine, prev_rip: int, prev_rsp: int) -> bool:
     except KmemuError:
         return False
     return prev_rip < ret <= prev_rip + 15
+
+
+def _inline_call_site(m: Machine, rip: int, depth: int, current: LineEntry,
+                      over: bool) -> LineEntry | None:
+    """gdb's rule for arriving where inlined bodies start (their frames not entered
+    yet) in the function being stepped, at the depth the step started at: stop at
+    the inlined call's line if it is another line than the one being stepped; on the
+    same line ``next`` goes on (None) and ``step`` enters the body (its first line)."""
+    site = m.lines.call_site(rip, depth)
+    if site is None:
+        return None
+    same = site.line == current.line and \
+        site.file.rsplit("/", 1)[-1] == current.file.rsplit("/", 1)[-1]
+    if not same:
+        return site
+    if over:
+        return None
+    m._inline_entered = rip  # noqa: SLF001
+    return m.lines.lookup(rip)
 
 
 def run_to(call: SuspendedCall, address: int, min_rsp: int | None = None,
@@ -159,8 +178,14 @@ def _one_line(call: SuspendedCall, over: bool, forward_only: bool) -> LineEntry 
         finish(call)
         return None if call.done else line_at(m, cpu.rip)
     fn = _function(m, start_rip)
+    if not over and m.inline_skipped():  # gdb: step at an inlined call site is "down"
+        m._inline_entered = start_rip  # noqa: SLF001
+        return m.lines.lookup(start_rip)
+    if m.inline_skipped():  # next at an inlined call site: that line is the one stepped
+        site = m.lines.call_sites.get(start_rip)
+        current = LineEntry(start_rip, *site) if site is not None else current
     base_rsp = cpu.reg("rsp")
-    depth = m.lines.inline_depth(start_rip)
+    depth = m.lines.inline_depth(start_rip) - m.inline_skipped()
     for _ in range(MAX_STEP_INSNS):
         prev_rip, prev_rsp = cpu.rip, cpu.reg("rsp")
         m._stepi(call)  # noqa: SLF001
@@ -171,6 +196,10 @@ def _one_line(call: SuspendedCall, over: bool, forward_only: bool) -> LineEntry 
             if over or line_at(m, rip) is None:
                 if not _run_to_return_from_entry(call):
                     return None
+                if _function(m, cpu.rip) == fn:
+                    site = _inline_call_site(m, cpu.rip, depth, current, over)
+                    if site is not None:
+                        return site
                 continue
             target = _after_prologue(m, rip)
             if target != rip and not run_to(call, target):
@@ -191,6 +220,9 @@ def _one_line(call: SuspendedCall, over: bool, forward_only: bool) -> LineEntry 
             fn, base_rsp, start_rip = here, cpu.reg("rsp"), rip
             depth = m.lines.inline_depth(rip)
             continue
+        site = _inline_call_site(m, rip, depth, current, over) if here == fn else None
+        if site is not None:
+            return site
         row = m.lines.row_at(rip)
         if row is None or (row.line == current.line and row.file == current.file):
             continue

@@ -230,6 +230,14 @@ class StopsMixin:
         e.args = (f"{e}; {call.name}() is suspended there: .call.resume() or .call.abort() "
                   "it, or restore() a snapshot",)
 
+    def inline_skipped(self) -> int:
+        """How many inlined bodies start at the pc without being entered (gdb's
+        skipped inline frames): frame 0 is shown at their call site."""
+        rip = self.cpu.rip if self.cpu is not None else None
+        if rip is None or self._inline_entered == rip:
+            return 0
+        return self.lines.inline_entries.get(rip, 0)
+
     def _check_suspended(self, call: SuspendedCall) -> None:
         if self.state != "stopped" or self._suspended is not call:
             raise MachineError("that call is not the one stopped in the guest")
@@ -268,6 +276,7 @@ class StopsMixin:
         cpu, uc = self.cpu, self.uc
         assert cpu is not None
         rip = cpu.rip
+        self._inline_entered = None
         self._skip_once = rip  # stopping breakpoints here do not fire again
         self._skip_all = self._hooks_done_at == rip  # every hook here ran when we stopped
         self._hooks_done_at = None
@@ -537,7 +546,8 @@ class StopsMixin:
             return p.names if p is not None else None
 
         found = frame_variables(self.program, regs, level - start, param_names=param_names,
-                                pc=frames[level].pc)
+                                pc=frames[level].pc,
+                                skip_inline=self.inline_skipped() if level == 0 else 0)
         if any(v.value.absent_ for v in found):  # what drgn cannot read, the call sites may
             assert self.artifacts is not None
             found = apply_entry_values(

@@ -31,7 +31,7 @@ class LineEntry:
 
 
 #: Names the shape of the saved rows (load_on_disk): change it with LineEntry or _read.
-_LINES_VERSION = "lines-1+paths"
+_LINES_VERSION = "lines-2+call-sites"
 
 
 class LineTable:
@@ -65,6 +65,8 @@ class LineTable:
         self.by_line: dict[tuple[str, int], int] = {}
         self.paths: dict[str, str] = {}  # file as in the rows -> gdb's path (gdb_path)
         self.inline_entries: Counter[int] = Counter()  # pc -> inlined ranges starting there
+        #: pc -> the call site (file, line) of the outermost inlined body starting there
+        self.call_sites: dict[int, tuple[str, int]] = {}
         for r in self.rows:
             key = (Path(r.file).name, r.line)
             if key not in self.by_line or r.address < self.by_line[key]:
@@ -79,26 +81,27 @@ class LineTable:
         from emu.kernel.filecache import load_on_disk
 
         what = "lines-full" if full_paths else "lines"
-        rows, other, inlined, paths, entries = load_on_disk(
+        rows, other, inlined, paths, entries, sites = load_on_disk(
             Path(elf_path), what, _LINES_VERSION, lambda p: cls._read(p, full_paths))
         table = cls(rows, other, inlined)
         table.paths = paths
         table.inline_entries = Counter(entries)
+        table.call_sites = sites
         return table
 
     @staticmethod
-    def _read(elf_path: Path, full_paths: bool) -> tuple[list, list, list, dict, list]:
+    def _read(elf_path: Path, full_paths: bool) -> tuple[list, list, list, dict, list, dict]:
         """(statement rows, other rows, inlined ranges, file paths by name, inlined
-        entry addresses) of one ELF."""
+        entry addresses, call sites by entry address) of one ELF."""
         rows: list[LineEntry] = []
         other: list[LineEntry] = []
         paths: dict[str, str] = {}
         with Path(elf_path).open("rb") as f:
             elf = ELFFile(f)
             if not elf.has_dwarf_info():
-                return [], [], [], {}, []
+                return [], [], [], {}, [], {}
             dwarf = elf.get_dwarf_info()
-            per_die = _inlined_ranges(dwarf)
+            per_die, sites = _inlined_ranges(dwarf, full_paths)
             inlined = [r for ranges in per_die for r in ranges]
             entries = [lo for lo, hi in inlined if lo < hi]
             for cu in dwarf.iter_CUs():
@@ -120,7 +123,7 @@ class LineTable:
                         continue
                     row = LineEntry(st.address, names[idx], st.line)
                     (rows if st.is_stmt else other).append(row)
-        return rows, other, inlined, paths, entries
+        return rows, other, inlined, paths, entries, sites
 
     @classmethod
     def combined(cls, tables: list[LineTable]) -> LineTable:
@@ -131,6 +134,7 @@ class LineTable:
         for t in tables:
             table.paths.update({k: v for k, v in t.paths.items() if k not in table.paths})
             table.inline_entries.update(t.inline_entries)
+            table.call_sites.update(t.call_sites)
         return table
 
     def gdb_path(self, file: str) -> str:
@@ -143,6 +147,18 @@ class LineTable:
         code).  ``next`` does not stop deeper than where it started, as gdb's."""
         i = bisect.bisect_right(self._inline_at, address) - 1
         return self._inline_depth[i] if i >= 0 else 0
+
+    def call_site(self, address: int, outer_depth: int = 0) -> LineEntry | None:
+        """Where gdb places a stop at ``address`` when inlined bodies start exactly
+        there: the call site of the outermost one, in the code around them (gdb has
+        not entered them yet).  None when no inlined body starts at ``address`` or
+        the code around them is not ``outer_depth`` inlined bodies deep (0: the
+        function's own code)."""
+        k = self.inline_entries.get(address, 0)
+        if not k or self.inline_depth(address) != k + outer_depth:
+            return None
+        site = self.call_sites.get(address)
+        return None if site is None else LineEntry(address, site[0], site[1])
 
     def address(self, file: str, line: int) -> int:
         """Lowest address of code for ``file:line`` (the basename is enough)."""
@@ -221,8 +237,43 @@ def die_ranges(die, range_lists, base: int) -> list[tuple[int, int]]:
     return out
 
 
-def _inlined_ranges(dwarf) -> list[list[tuple[int, int]]]:  # dwarf: elftools DWARFInfo
-    """The [lo, hi) address ranges of each DW_TAG_inlined_subroutine."""
+def _inlined_ranges(dwarf, full_paths: bool = False  # dwarf: elftools DWARFInfo
+                    ) -> tuple[list[list[tuple[int, int]]], dict[int, tuple[str, int]]]:
+    """The [lo, hi) address ranges of each DW_TAG_inlined_subroutine, and for each
+    address where one of those ranges starts, the call site (file as the line rows
+    name it, line) of the outermost body starting there: gdb stops a ``next`` at
+    that call site's line (DIEs come parents first, so the first one seen wins)."""
     range_lists = dwarf.range_lists()
-    return [die_ranges(die, range_lists, cu_base(cu)) for cu in dwarf.iter_CUs()
-            for die in cu.iter_DIEs() if die.tag == "DW_TAG_inlined_subroutine"]
+    out: list[list[tuple[int, int]]] = []
+    sites: dict[int, tuple[str, int]] = {}
+    for cu in dwarf.iter_CUs():
+        base = cu_base(cu)
+        names = _cu_file_names(dwarf, cu, full_paths)
+        for die in cu.iter_DIEs():
+            if die.tag != "DW_TAG_inlined_subroutine":
+                continue
+            ranges = die_ranges(die, range_lists, base)
+            out.append(ranges)
+            a = die.attributes
+            if "DW_AT_call_file" not in a or "DW_AT_call_line" not in a:
+                continue
+            idx = a["DW_AT_call_file"].value - (0 if names[0] else 1)
+            if not 0 <= idx < len(names[1]):
+                continue
+            for lo, hi in ranges:
+                if lo < hi:
+                    sites.setdefault(lo, (names[1][idx], a["DW_AT_call_line"].value))
+    return out, sites
+
+
+def _cu_file_names(dwarf, cu, full_paths: bool) -> tuple[bool, list[str]]:
+    """(DWARF 5 numbering from 0?, the file names of ``cu``'s line program), named as
+    :meth:`LineTable._read` names its rows' files."""
+    lp = dwarf.line_program_for_CU(cu)
+    if lp is None:
+        return True, []
+    ver5 = lp.header["version"] >= 5
+    files = lp["file_entry"]
+    if full_paths:
+        return ver5, [_file_name(lp, f, ver5) for f in files]
+    return ver5, [f.name.decode() for f in files]

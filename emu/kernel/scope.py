@@ -101,12 +101,14 @@ def physical_frames(prog: Any, regs: Mapping[str, int]) -> list[list[Any]]:
 
 def frame_variables(prog: Any, regs: Mapping[str, int], depth: int = 0, *,
                     param_names: ParamNames | None = None,
-                    pc: int | None = None) -> list[Variable]:
+                    pc: int | None = None, skip_inline: int = 0) -> list[Variable]:
     """The variables in scope in the ``depth``-th real frame of the stack ``regs``
     describes (0: the frame ``regs`` belongs to), innermost scope first; a name
     an inner scope declares too is marked ``shadowed``.  ``param_names(function)`` gives a
     function's parameter names (to tell arguments from locals); ``pc``, when
     given, must be that frame's pc (a check that drgn unwound the way we did).
+    ``skip_inline`` innermost inlined scopes are left out: gdb's skipped inline
+    frames, the bodies that start exactly at a stop's pc and are not entered yet.
     """
     import drgn
 
@@ -120,6 +122,8 @@ def frame_variables(prog: Any, regs: Mapping[str, int], depth: int = 0, *,
         where = None
     if pc is not None and where is not None and where != pc:
         raise ScopeError(f"drgn unwound frame {depth} to {where:#x}, not {pc:#x}")
+    inline = sum(1 for f in group if f.is_inline)
+    group = group[min(skip_inline, inline):]
     seen: set[str] = set()
     out: list[Variable] = []
     for frame in group:

@@ -306,6 +306,11 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         self._hooks_done_at: int | None = None  # stopped by a breakpoint here: hooks ran
         self._suspended: SuspendedCall | None = None
         self._watchpoints: list = []  # installed emu.debug.breakpoints.Watchpoint objects
+        self._pair_guard = None  # breakpoints.LockedPairGuard while stopping watches exist
+        #: the pc where ``step`` entered the inlined bodies starting there (gdb's
+        #: step_into_inline_frame): until the next instruction runs, frame 0 is the
+        #: innermost of them rather than their call site (LineTable.call_site)
+        self._inline_entered: int | None = None
         self._stepping = False  # executing one instruction on the host's behalf
         self._tb_counted = False  # translated blocks carry Unicorn's count hook
         self._retired_hooks: list[int] = []  # to delete once the run is over
@@ -547,6 +552,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         """
         uc, cpu, irq = self._uc, self.cpu, self.irq
         assert uc is not None and cpu is not None and irq is not None
+        self._inline_entered = None
         seconds = self.budget_seconds if budget_seconds is None else budget_seconds
         watch = self._watch
         if first is None:

@@ -266,7 +266,8 @@ def test_conditions_on_globals_do_not_unwind_at_every_hit(s: DebugSession,
 def test_a_watch_on_a_local_ends_with_its_frame(s: DebugSession) -> None:
     s.break_("___slab_alloc")
     s.call("kmalloc", ["64", "GFP_KERNEL"])
-    s.next()
+    s.next()  # to new_slab's call site (inlined), where gfp is in a register
+    s.next()  # back to the top of the loop, as gdb goes
     p = s.watch("gfp")  # ___slab_alloc keeps gfp in its stack frame
     assert p.scoped and p.scope is not None
     s.delete([1])
@@ -287,7 +288,7 @@ def test_a_watch_on_a_local_ends_with_its_frame(s: DebugSession) -> None:
 def test_a_watch_on_a_local_goes_when_its_call_ends_or_is_killed(s: DebugSession) -> None:
     s.break_("___slab_alloc")
     s.call("kmalloc", ["64", "GFP_KERNEL"])
-    s.next()
+    s.next(2)
     s.delete([1])
     p = s.watch("gfp")
     out = s.kill()

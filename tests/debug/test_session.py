@@ -151,3 +151,22 @@ def test_stepi_n_stops_at_a_breakpoint_it_lands_on(s: DebugSession) -> None:
     assert stop.reason == "breakpoint" and stop.point == p.number and p.hits == 1, stop.text
     assert stop.text.startswith(f"Breakpoint {p.number}, kmemu_test_spin (n=0) at ")
     s.kill()
+
+
+def test_watch_stops_after_a_cmpxchg16b_write(s: DebugSession) -> None:
+    """The SLUB fast path commits (freelist, tid) with cmpxchg16b; a watch on the
+    freelist stops right after that instruction, as the CPU's debug trap would, with
+    the old and new heads; without stopping watches the guard hooks are gone."""
+    s.call("kmalloc", ["64", "GFP_KERNEL"])
+    head = int(s.m.var("kmalloc_caches")[0][6].cpu_slab.freelist)
+    w = s.watch("kmalloc_caches[0][6]->cpu_slab.freelist")
+    assert s.m._pair_guard is not None and s.m._pair_guard.hooks  # noqa: SLF001
+    stop = s.call("kmalloc", ["64", "GFP_KERNEL"])
+    assert stop.reason == "watchpoint" and stop.point == w.number
+    assert stop.watch.old == head and stop.watch.new != head
+    prev = s.m.read_virt(stop.watch.rip, 4)
+    assert prev[1:3] == b"\x0f\xc7"  # the access's instruction: cmpxchg16b
+    assert s.m.cpu.rip > stop.watch.rip  # stopped after it
+    assert s.cont().value == head  # the popped object is the call's result
+    s.delete([w.number])
+    assert s.m._pair_guard is None  # noqa: SLF001

@@ -12,6 +12,7 @@ import io
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,11 @@ from emu.debug.session import DebugSession
 from emu.frontend.debugger.repl import Repl
 from emu.frontend.pytest_plugin import booted_machine
 from tests.gdbstub.conftest import start_server
+
+#: __slab_alloc's call of ___slab_alloc, followed by the inlined local_irq_restore
+SLOW_CALL = next(i for i, line in enumerate(
+    (Path(__file__).parents[2] / "kernel" / "slab.c").read_text().splitlines(), 1)
+    if "void *object = ___slab_alloc(s, gfp);" in line)
 
 # (name, gdb commands, REPL command); the last gdb command's output is the one compared
 STEPS: list[tuple[str, tuple[str, ...], str]] = [
@@ -50,7 +56,7 @@ STEPS: list[tuple[str, tuple[str, ...], str]] = [
      "watch kmalloc_caches[0][6]->cpu_slab.alloc_fast"),
     ("watch_hit", ("monitor call kmalloc 64 GFP_KERNEL", "continue"), "call kmalloc 64 GFP_KERNEL"),
     # the SLUB fast path's counter, written in slab_alloc_nocheck (inlined in __kmalloc_cache);
-    # its freelist is written by cmpxchg16b, a watch hit that does not stop (breakpoints.py)
+    # (its freelist is written by cmpxchg16b: breakpoints.LockedPairGuard stops after it)
     ("watch_inlined", ("delete", "continue", "watch kmalloc_caches[0][6]->cpu_slab.alloc_fast",
                        "monitor call kmalloc 64 GFP_KERNEL", "continue"),
      "call kmalloc 64 GFP_KERNEL"),
@@ -58,6 +64,14 @@ STEPS: list[tuple[str, tuple[str, ...], str]] = [
     ("flavor_intel", ("set disassembly-flavor intel", "x/2i kmemu_test_spin"),
      "x/2i kmemu_test_spin"),
     ("advance", ("set disassembly-flavor att", "advance kfree"), "advance kfree"),
+    # next arrives where an inlined body starts: gdb shows its call site; step enters
+    # it without running; next stays inside it (kmalloc-512's first use: the slow path)
+    ("next_to_inlined_call_site",
+     ("delete", "continue", f"break slab.c:{SLOW_CALL}", "monitor call kmalloc 512 GFP_KERNEL",
+      "continue", "delete", "next"), "next"),
+    ("step_into_inlined_body", ("step",), "step"),
+    ("next_inside_inlined_body", ("next",), "next"),
+    # last: kmemu_test_spin(0) spins for ever
     ("stepi_stops_at_breakpoint",
      ("delete", "continue", "break kmemu_test_spin", "monitor call kmemu_test_spin 0",
       "continue", "break irq.c:176", "stepi 100"), "stepi 100"),
@@ -69,7 +83,9 @@ REPL_SETUP = {"watch": ("delete",),
               "flavor_intel": ("set disassembly-flavor intel",),
               "advance": ("set disassembly-flavor att",),
               "stepi_stops_at_breakpoint": ("delete", "continue", "break kmemu_test_spin",
-                                            "call kmemu_test_spin 0", "break irq.c:176")}
+                                            "call kmemu_test_spin 0", "break irq.c:176"),
+              "next_to_inlined_call_site": ("delete", "continue", f"break slab.c:{SLOW_CALL}",
+                                            "call kmalloc 512 GFP_KERNEL", "delete")}
 
 
 def _gdb_transcript() -> dict[str, str]:

@@ -1,8 +1,5 @@
-"""Review of `kmemu gdb` (issue 6): real gdb and raw packets in odd places.
-
-Tests marked ``xfail(strict=True)`` are confirmed bugs (remove the mark with the fix);
-the others are odd cases that work and guard against regressions.
-"""
+"""`kmemu gdb` in odd places: real gdb and raw packets at idle, inside locked regions,
+across the end of a call, with bad monitor commands and malformed packets."""
 
 from __future__ import annotations
 
