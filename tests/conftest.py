@@ -4,9 +4,36 @@ Hypothesis's per-example deadline is a timed assert: on a loaded two-core CI
 machine (pytest-xdist runs both cores) pure-Python examples such as e820 text
 round trips went past 200 ms and failed.  Speed lives in ``kmemu bench``, so
 every property test here runs without a deadline.
+
+Under pytest-xdist the tests marked ``slow`` (several seconds each) are handed
+out first.  pyproject's ``--maxschedchunk 1`` makes each worker take the next
+test from one shared queue as it finishes one, so the long tests start at once
+on both workers and the short ones fill in around them, instead of a long test
+arriving last on one worker while the other sits idle (ARCHITECTURE.md, "Test
+suite").  Without -n the order is the files' own.
+
+pytester (the plugin's own tests) and the REPL's history-file tests point HOME at a
+temporary folder, and HOME is where the build cache lives by default
+(``~/.cache/kmemu``).  The cache is pinned here for the whole session (unless
+KMEMU_CACHE already says where it is), so their child processes reuse the kernel and
+modules built for this session instead of building everything again (~5 s of CPU each).
 """
 
+from __future__ import annotations
+
+import os
+
+import pytest
 from hypothesis import settings
+
+from emu.build import cache_root
+
+os.environ.setdefault("KMEMU_CACHE", str(cache_root()))
 
 settings.register_profile("kmemu", deadline=None)
 settings.load_profile("kmemu")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if hasattr(config, "workerinput"):  # an xdist worker: every worker sorts alike
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable

@@ -873,7 +873,8 @@ class DebugSession:
         if m.lines.inline_depth(rip) - m.inline_skipped() <= 0:
             return None
         try:
-            groups = physical_frames(m.program, m.registers())
+            with m._reads_held():  # noqa: SLF001 - drgn's unwind reads the stack piecewise
+                groups = physical_frames(m.program, m.registers())
         except KmemuError:
             return None
         inner = (groups[0] if groups else [])[m.inline_skipped():]

@@ -23,7 +23,7 @@ import re
 import struct
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 
@@ -218,6 +218,23 @@ def _u64(v: int) -> int:
     return v & U64
 
 
+PAGE_OF_U64 = struct.Struct("<512Q")
+
+
+@dataclass
+class HeldReads:
+    """What host reads inside :meth:`Machine._reads_held` remember: the physical page
+    behind each virtual page read (pages wholly RAM), and every page-table page the
+    walker read, whole (a walk of the next page then reads no guest memory)."""
+
+    pages: dict[int, int] = field(default_factory=dict)  # va >> 12 -> physical page
+    tables: dict[int, tuple[int, ...]] = field(default_factory=dict)  # pa >> 12 -> 512 u64
+
+    def clear(self) -> None:
+        self.pages.clear()
+        self.tables.clear()
+
+
 class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInfoMixin,
               StopsMixin, BatchMixin, FaultInjectionMixin, TraceMixin, MemoryMapMixin,
               ReplayMixin, TracingMixin, KmemleakMixin):
@@ -343,6 +360,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         self._active_uc: Uc | None = None
         self._quiet_end = 0  # see _find_quiet_end
         self.boot_seconds = 0.0
+        self._held: HeldReads | None = None  # see _reads_held
 
     # ------------------------------------------------------------------ boot
     @classmethod
@@ -1237,10 +1255,20 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         self._check_ram(pa, len(data))
         self._check_size(pa, len(data), "physical")
         self._host_writes([(pa, len(data))])
+        if self._held is not None:
+            self._held.clear()  # the write may change a page table
         self.uc.mem_write(pa, bytes(data))
 
     def _read_u64(self, pa: int) -> int:
         """A page-table entry (the walker's reader): RAM only, as for read_phys."""
+        held = self._held
+        if held is not None and not pa & 7:
+            table = held.tables.get(pa >> 12)
+            if table is None and self._ram is not None and self._ram.check(pa & ~0xFFF, 4096):
+                table = held.tables[pa >> 12] = PAGE_OF_U64.unpack(
+                    self.uc.mem_read(pa & ~0xFFF, 4096))
+            if table is not None:
+                return table[(pa & 0xFFF) >> 3]
         self._check_ram(pa, 8)
         return struct.unpack("<Q", self.uc.mem_read(pa, 8))[0]
 
@@ -1263,7 +1291,36 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         check_address(va, "virtual address")
         return pagetable.walk(self._read_u64, self.cr3, va)
 
+    @contextlib.contextmanager
+    def _reads_held(self) -> Iterator[None]:
+        """Inside, host reads remember what they walked (see :class:`HeldReads`): for
+        views and validators, which make thousands of small reads and a few large ones
+        and neither run the guest nor write memory meanwhile, so the page tables cannot
+        change under them.  A host write inside forgets everything held."""
+        if self._held is not None:  # nested: the outer scope holds them
+            yield
+            return
+        self._held = HeldReads()
+        try:
+            yield
+        finally:
+            self._held = None
+
     def read_virt(self, va: int, n: int) -> bytes:
+        held = self._held
+        if (held is not None and type(va) is int and type(n) is int and 0 <= va <= U64
+                and 0 < n <= 4096 - (va & 0xFFF)):  # within one page: one walk, as below
+            page = held.pages.get(va >> 12)
+            if page is None:
+                pa = pagetable.walk(self._read_u64, self.cr3, va).pa
+                self._check_ram(pa, n)
+                page = pa & ~0xFFF
+                if self._ram is not None and self._ram.check(page, 4096):
+                    held.pages[va >> 12] = page
+            return bytes(self.uc.mem_read(page | (va & 0xFFF), n))
+        return self._read_virt(va, n)
+
+    def _read_virt(self, va: int, n: int) -> bytes:
         self._check_range(va, n, "virtual")
         self._check_size(va, n, "virtual")
         chunks = pagetable.translate_range(self._read_u64, self.cr3, va, n)
@@ -1287,6 +1344,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         for _, pa, size in chunks:  # all translated and checked before anything is written
             self._check_ram(pa, size)
         self._host_writes([(pa, size) for _, pa, size in chunks])
+        if self._held is not None:
+            self._held.clear()  # the write may change a page table
         off = 0
         for _, pa, size in chunks:
             self.uc.mem_write(pa, bytes(data[off : off + size]))

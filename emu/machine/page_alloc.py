@@ -12,6 +12,7 @@ computed in Python from guest memory (:mod:`emu.kernel.mm`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from emu.core.args import check_address, check_int, check_optional_int
@@ -65,7 +66,8 @@ class PageAllocatorMixin:
 
     # views -------------------------------------------------------------------
     def zones(self: Machine) -> list[mm.ZoneView]:
-        return mm.read_zones(self.program)
+        with self._reads_held():
+            return mm.read_zones(self.program)
 
     def buddyinfo(self: Machine) -> str:
         return mm.format_buddyinfo(self.zones())
@@ -130,15 +132,20 @@ class PageAllocatorMixin:
         exists (sections holding RAM); all of them by default."""
         check_int(start_pfn, "start_pfn")
         check_optional_int(count, "count")
+        with self._reads_held():
+            return [p for run in self._page_runs(start_pfn, count) for p in run.infos()]
+
+    def _page_runs(self: Machine, start_pfn: int = 0,
+                   count: int | None = None) -> Iterator[mm.PageRun]:
+        """The struct pages of :meth:`pages` as bulk-read runs, in pfn order, read one
+        at a time (bounded host buffers: read_virt)."""
         max_pfn = self.read_u64(self.symbol("max_pfn"))
         end = max_pfn if count is None else min(max_pfn, start_pfn + count)
         mem_map = self.read_u64(self.symbol("mem_map"))
-        out: list[mm.PageInfo] = []
         for lo, hi in mm.present_pfn_runs(self._section_bitmap(max_pfn), max_pfn):
             lo, hi = max(lo, start_pfn), min(hi, end)
-            for at in range(lo, hi, PAGES_PER_READ):  # bounded host buffers (read_virt)
-                out += mm.read_pages(self.read_virt, mem_map, at, min(hi - at, PAGES_PER_READ))
-        return out
+            for at in range(lo, hi, PAGES_PER_READ):
+                yield mm.read_page_run(self.read_virt, mem_map, at, min(hi - at, PAGES_PER_READ))
 
     def _section_bitmap(self: Machine, max_pfn: int) -> bytes:
         nsec = (max_pfn + mm.PAGES_PER_SECTION - 1) // mm.PAGES_PER_SECTION
@@ -161,7 +168,12 @@ class PageAllocatorMixin:
 
     def validate_page_alloc(self: Machine) -> list[str]:
         """Every check of :mod:`emu.kernel.mm` against live memory; [] when consistent."""
-        zones = self.zones()
-        pages = self.pages()
-        return (mm.validate_zones(zones, mm.page_census(pages, len(zones)))
-                + mm.validate_mobility(zones, pages, self.pageblocks()))
+        with self._reads_held():
+            zones = self.zones()
+            census = mm.PageCensus.empty(len(zones))
+            free: list[mm.PageInfo] = []  # what validate_mobility looks at
+            for run in self._page_runs():
+                census.add(run)
+                free += run.infos(mm.PG["buddy"] | mm.PG["pcp"])
+            return (mm.validate_zones(zones, census)
+                    + mm.validate_mobility(zones, free, self.pageblocks()))

@@ -164,11 +164,12 @@ class SlabMixin:
         """The slab caches, newest first: :class:`emu.kernel.slab.CacheView` (SLUB),
         :class:`emu.kernel.slab_slab.SlabCacheView` (SLAB) or
         :class:`emu.kernel.slab_slob.SlobCacheView` (SLOB)."""
-        if self.slab == "slab":
-            return slab_slab.read_caches(self.program, self._kread)
-        if self.slab == "slob":
-            return slab_slob.read_caches(self.program, self._kread)
-        return slabv.read_caches(self.program, self.read_virt)
+        with self._reads_held():
+            if self.slab == "slab":
+                return slab_slab.read_caches(self.program, self._kread)
+            if self.slab == "slob":
+                return slab_slob.read_caches(self.program, self._kread)
+            return slabv.read_caches(self.program, self.read_virt)
 
     def slabinfo(self: Machine) -> str:
         """``/proc/slabinfo`` as the running allocator prints it (SLOB has none: raises)."""
@@ -207,6 +208,10 @@ class SlabMixin:
     def slabs(self: Machine) -> list:
         """Every slab: SLUB's :class:`SlabView`, SLAB's :class:`SlabPage` or SLOB's
         :class:`SlobPage` (pages shared by all caches)."""
+        with self._reads_held():
+            return self._slabs()
+
+    def _slabs(self: Machine) -> list:
         if self.slab == "slab":
             return [s for c in self.caches() for s in c.slabs]
         if self.slab == "slob":
@@ -224,6 +229,10 @@ class SlabMixin:
     def validate_slab(self: Machine) -> list[str]:
         """Counters of every cache against a walk of all its slabs; [] when consistent
         (SLOB: every page's free chain against its count and list)."""
+        with self._reads_held():
+            return self._validate_slab()
+
+    def _validate_slab(self: Machine) -> list[str]:
         if self.slab == "slob":
             return slab_slob.validate(self._slob_pages(), self.read_u64(self.symbol("slob_pages")))
         caches = self.caches()

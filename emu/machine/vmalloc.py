@@ -58,11 +58,13 @@ class VmallocMixin:
             except KmemuError:
                 return None
 
-        return vmv.validate_vmalloc(self.vmap_areas(), translate, self.read_u64,
-                                    self.read_u64(self.symbol("mem_map")))
+        with self._reads_held():
+            return vmv.validate_vmalloc(self.vmap_areas(), translate, self.read_u64,
+                                        self.read_u64(self.symbol("mem_map")))
 
     def vmap_areas(self: Machine) -> list[vmv.VmapAreaView]:
-        return vmv.read_vmap_areas(self.program, self.read_virt)
+        with self._reads_held():
+            return vmv.read_vmap_areas(self.program, self.read_virt)
 
     def vmallocinfo(self: Machine) -> str:
         return vmv.format_vmallocinfo(self.vmap_areas(), self.symbolize)

@@ -278,6 +278,7 @@ def test_info_commands(capsys) -> None:
 
 
 # ---------------------------------------------------------------- kmemu bench
+@pytest.mark.slow
 def test_bench_json(capsys) -> None:
     code, out, _ = run(capsys, "bench", "--json", "--repeat", "1")
     assert code == 0

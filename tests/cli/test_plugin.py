@@ -6,6 +6,8 @@ The plugin is not passed with ``-p``: the ``pytest11`` entry point must load it.
 
 from __future__ import annotations
 
+import pytest
+
 pytest_plugins = ["pytester"]
 
 INNER = '''
@@ -42,6 +44,7 @@ def test_fails_with_the_console(machine):
 '''
 
 
+@pytest.mark.slow
 def test_plugin(pytester) -> None:
     pytester.makepyfile(test_inner=INNER)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly")

@@ -11,6 +11,8 @@ settings, and a panicked machine.
 
 from __future__ import annotations
 
+import pytest
+
 pytest_plugins = ["pytester"]
 
 INNER = '''
@@ -145,6 +147,7 @@ CASES = ["a_stopping_breakpoint", "a_call_stopped_at_a_breakpoint", "a_counting_
          "a_panicked_machine"]
 
 
+@pytest.mark.slow
 def test_nothing_a_test_leaves_reaches_the_next(pytester) -> None:
     pytester.makepyfile(test_inner=INNER)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly", "-v")

@@ -187,6 +187,7 @@ def test_commands_on_standard_input() -> None:
 pexpect = pytest.importorskip("pexpect")
 
 
+@pytest.mark.slow
 def test_terminal_session(tmp_path: Path) -> None:
     """Prompt, completion of a command and of a kernel symbol, an error then a good
     command, Ctrl-C during a call that never ends, Ctrl-C at the prompt, Ctrl-D."""
@@ -238,6 +239,7 @@ def test_terminal_session(tmp_path: Path) -> None:
     assert history[-2:] == ["kill", "p $"]
 
 
+@pytest.mark.slow
 def test_unwritable_history_is_not_an_error(tmp_path: Path) -> None:
     home = tmp_path / "ro"
     home.mkdir()

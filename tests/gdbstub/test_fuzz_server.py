@@ -126,6 +126,7 @@ def kmalloc_address(elf: str) -> int:
     return Symbols.load(elf).address("kmalloc")
 
 
+@pytest.mark.slow
 def test_fuzzed_clients_then_a_real_gdb_session(
         fuzzed_server: tuple[Server, list[str]]) -> None:
     srv, log = fuzzed_server

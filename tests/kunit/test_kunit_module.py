@@ -220,6 +220,7 @@ MODULE_LICENSE("GPL");
 """
 
 
+@pytest.mark.slow
 def test_pytest_collects_kunit_cases(pytester: pytest.Pytester) -> None:
     pytester.makefile(".c", demo_kunit=KUNIT_FILE)
     sub = pytester.mkdir("more")

@@ -64,6 +64,7 @@ CHUNKS = [(name, lo, min(lo + size, cover))
           for name, (_, _, size, cover) in SWEEPS.items() for lo in range(1, cover, size)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "lo", "hi"), CHUNKS,
                          ids=[f"{n}-{lo}-{hi}" for n, lo, hi in CHUNKS])
 def test_every_cut_point_leaves_a_sound_kernel(machine: Machine, name: str, lo: int,

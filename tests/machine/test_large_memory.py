@@ -42,6 +42,7 @@ print(json.dumps({"hwm_kib": hwm, "restored": m.read_phys(top, 6).decode(),
 """
 
 
+@pytest.mark.slow
 def test_64g_boots_with_little_host_memory() -> None:
     root = Path(__file__).resolve().parents[2]
     env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}
@@ -165,6 +166,7 @@ def _many_entries(n: int, *, holes: bool) -> str:
                          for i in range(n - 3))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n, holes", [(16384, True), (10_000, False)],
                          ids=["most-with-holes", "10000-touching"])
 def test_long_maps_reach_the_kernel_whole(n: int, holes: bool) -> None:
@@ -232,6 +234,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
                           env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
 
 
+@pytest.mark.slow
 def test_cli_watermarks_at_64g() -> None:
     out = _cli("info", "watermarks", "--mem", "64G", "--json")
     assert out.returncode == 0, out.stderr[-2000:]

@@ -193,6 +193,6 @@ class Mobility(RuleBasedStateMachine):
         self.m.restore(self.snap)
 
 
-TestMobility = Mobility.TestCase
+TestMobility = pytest.mark.slow(Mobility.TestCase)
 TestMobility.settings = settings(max_examples=8, stateful_step_count=25, deadline=None,
                                  suppress_health_check=list(HealthCheck))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -71,6 +72,6 @@ class PageAllocator(RuleBasedStateMachine):
         assert self.m.buddyinfo() == self.boot_buddyinfo  # everything coalesced again
 
 
-TestPageAllocator = PageAllocator.TestCase
+TestPageAllocator = pytest.mark.slow(PageAllocator.TestCase)
 TestPageAllocator.settings = settings(max_examples=12, stateful_step_count=25, deadline=None,
                                       suppress_health_check=list(HealthCheck))

@@ -6,6 +6,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from emu.frontend.cli import main
 
 SRC = Path(__file__).parent / "src"
@@ -59,6 +61,7 @@ def test_debug_script_with_a_module(capsys, tmp_path: Path) -> None:
     assert re.search(r"^add-symbol-file \S+/mydev\.ko -s \.text 0xffffffffa0000000", out, re.M)
 
 
+@pytest.mark.slow
 def test_qemu_loads_the_same_module_with_the_kernels_loader(capsys) -> None:
     assert main(["qemu", "--quiet", "--module", str(SRC / "mydev.c"), "--module",
                  str(SRC / "unknown_sym.c")]) == 0

@@ -3,6 +3,7 @@ on SLUB, then the same machine on SLAB and SLOB (slab=)."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -108,7 +109,7 @@ class SlabMachine(RuleBasedStateMachine):
         assert self.m.validate_slab() == []
 
 
-TestSlab = SlabMachine.TestCase
+TestSlab = pytest.mark.slow(SlabMachine.TestCase)
 TestSlab.settings = settings(max_examples=10, stateful_step_count=25, deadline=None,
                              suppress_health_check=list(HealthCheck))
 
@@ -133,7 +134,7 @@ class PoisonedSlabMachine(SlabMachine):
                 assert self.m.read_virt(obj, size) == b"\x6b" * (size - 1) + b"\xa5"
 
 
-TestPoisonedSlab = PoisonedSlabMachine.TestCase
+TestPoisonedSlab = pytest.mark.slow(PoisonedSlabMachine.TestCase)
 TestPoisonedSlab.settings = settings(max_examples=6, stateful_step_count=20, deadline=None,
                                      suppress_health_check=list(HealthCheck))
 
