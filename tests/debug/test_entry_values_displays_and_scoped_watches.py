@@ -27,7 +27,9 @@ def test_entry_values_in_caller_frames_match_gdb(machine: Machine) -> None:
     names = [machine.symbolize(f.pc).split("+")[0] for f in machine.backtrace()[:5]]
     assert names == ["tsplit", "tremove", "alloc_vmap_area", "__vmalloc_node_range", "vmalloc"]
     ava = _vars(machine, 2)
-    assert ava["align"].entry and int(ava["align"].value) == 0x1000
+    # which arguments live only at the call site (x@entry) depends on register
+    # allocation (the trace-event hooks changed it again); the values are the caller's
+    assert int(ava["align"].value) == 0x1000
     assert int(ava["gfp"].value) == 0xCC0 and int(ava["size"].value) == 0xB000
     vnr = _vars(machine, 3)
     # which of these live only at the call site depends on register allocation (the
@@ -35,7 +37,7 @@ def test_entry_values_in_caller_frames_match_gdb(machine: Machine) -> None:
     assert int(vnr["start"].value) == 0xFFFFC90000000000
     assert int(vnr["end"].value) == 0xFFFFE8FFFFFFFFFF
     assert int(vnr["vm_flags"].value) == 0
-    assert any(vnr[n].entry for n in ("start", "end", "vm_flags"))
+    assert any(vnr[n].entry for n in ("start", "end", "vm_flags")) or ava["align"].entry
     call.resume()
 
 
