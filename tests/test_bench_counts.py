@@ -25,12 +25,13 @@ MEASURED: dict[str, dict[str, int]] = {
     "page allocator": {
         # debug off: no hook holds page_hooks_key (one nop); debug on (the boot default):
         # might_sleep's and the bad-page checks through __alloc_pages_general and
-        # __free_pages_hooks, which the "alone" rows measure too
+        # __free_pages_hooks, which the "alone" rows measure too; the trace events' and
+        # kmemleak's keys add a nop each on those hooks paths (188 -> 194)
         "alloc_pages+__free_pages order 0 (pcp), debug off": 100,
-        "alloc_pages+__free_pages order 0 (pcp), debug on": 188,
-        "  alloc_pages order 0 alone": 85,
-        "  __free_pages order 0 alone": 85,
-        "alloc+free order 3 (buddy lists)": 634,
+        "alloc_pages+__free_pages order 0 (pcp), debug on": 194,
+        "  alloc_pages order 0 alone": 89,
+        "  __free_pages order 0 alone": 87,
+        "alloc+free order 3 (buddy lists)": 644,
     },
     "slab": {
         "kmalloc(64)+kfree fast path, debug off": 76,
@@ -43,10 +44,10 @@ MEASURED: dict[str, dict[str, int]] = {
     "vmalloc": {
         # the boot default (debug on): its page and slab calls take the hooks
         # (2604 when might_sleep's check sat inline and the bad-page check was a flag)
-        "vmalloc(4 pages)+vfree, no purge": 2851,
-        "  ... plus the purge": 3476,
-        "vmalloc(1 page) with 1000 live areas": 2118,
-        "vmalloc(1 page) with 15000 live areas": 2533,
+        "vmalloc(4 pages)+vfree, no purge": 2893,
+        "  ... plus the purge": 3530,
+        "vmalloc(1 page) with 1000 live areas": 2126,
+        "vmalloc(1 page) with 15000 live areas": 2541,
     },
     "kunit": {
         "  kunit_case_run(list_test_list_init) guest instructions": 1917,

@@ -69,6 +69,9 @@ static const struct slab_entry slab_entries[] = {
 	SLAB_ENTRY(validate_slab_cache),
 	SLAB_ENTRY(kmem_cache_listed),
 	SLAB_ENTRY(kmem_cache_errors),
+	SLAB_ENTRY(kzalloc),
+	SLAB_ENTRY(kmalloc_array),
+	SLAB_ENTRY(kcalloc),
 };
 
 /* No static-key site may overlap the 5 bytes a patch writes at fn. */

@@ -1304,3 +1304,5 @@ void slab_kmem_cache_init(void)
 	printk("SLAB: kmalloc-32..kmalloc-4M, slab_max_order=%u, boot arrays %llu bytes\n",
 	       slab_max_order, slab_boot_used);
 }
+
+SLAB_DEFINE_KMALLOC_WRAPPERS(slab_)

@@ -6,6 +6,7 @@
 #ifndef KMEMU_SLAB_ALLOC_H
 #define KMEMU_SLAB_ALLOC_H
 #include <linux/types.h>
+#include <linux/overflow.h>
 #include <linux/slab.h>
 
 struct kmem_cache;
@@ -33,7 +34,31 @@ u64 validate_slab_cache(struct kmem_cache *s);
 	size_t p##kmalloc_size_roundup(size_t size);                                       \
 	u64 p##validate_slab_cache(struct kmem_cache *s);                                  \
 	bool p##kmem_cache_listed(const char *name);                                       \
-	u64 p##kmem_cache_errors(struct kmem_cache *s);
+	u64 p##kmem_cache_errors(struct kmem_cache *s);                                    \
+	void *p##kzalloc(size_t size, gfp_t gfp);                                          \
+	void *p##kmalloc_array(size_t n, size_t size, gfp_t gfp);                          \
+	void *p##kcalloc(size_t n, size_t size, gfp_t gfp);
+
+/*
+ * kzalloc, kmalloc_array and kcalloc of SLAB and SLOB: through their kmalloc (SLUB's
+ * inline kmalloc's body instead, for their callers' call sites; see slab.c).
+ */
+#define SLAB_DEFINE_KMALLOC_WRAPPERS(p)                                                    \
+	void *p##kzalloc(size_t size, gfp_t gfp)                                           \
+	{                                                                                  \
+		return p##kmalloc(size, gfp | __GFP_ZERO);                                 \
+	}                                                                                  \
+	void *p##kmalloc_array(size_t n, size_t size, gfp_t gfp)                           \
+	{                                                                                  \
+		size_t bytes;                                                              \
+		if (check_mul_overflow(n, size, &bytes))                                   \
+			return NULL;                                                       \
+		return p##kmalloc(bytes, gfp);                                             \
+	}                                                                                  \
+	void *p##kcalloc(size_t n, size_t size, gfp_t gfp)                                 \
+	{                                                                                  \
+		return p##kmalloc_array(n, size, gfp | __GFP_ZERO);                        \
+	}
 
 SLAB_DECLARE_ENTRIES(slab_)
 SLAB_DECLARE_ENTRIES(slob_)

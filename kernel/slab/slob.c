@@ -633,3 +633,5 @@ void slob_kmem_cache_init(void)
 	printk("SLOB: simple list of blocks, units of %zu bytes, breaks at %d and %d bytes\n",
 	       SLOB_UNIT, SLOB_BREAK1, SLOB_BREAK2);
 }
+
+SLAB_DEFINE_KMALLOC_WRAPPERS(slob_)
