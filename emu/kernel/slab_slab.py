@@ -229,17 +229,10 @@ def format_slabinfo(caches: Iterable[SlabCacheView]) -> str:
 
 
 def format_slabtop(caches: Iterable[SlabCacheView]) -> str:
-    """A ``slabtop``-like summary, largest memory use first."""
-    rows = sorted(caches, key=lambda c: -(c.nr_slabs << c.order))
-    out = [f"{'OBJS':>7} {'ACTIVE':>7} {'USE':>4} {'OBJ SIZE':>9} {'SLABS':>6} {'OBJ/SLAB':>8} "
-           f"{'CACHE SIZE':>10} NAME"]
-    for c in rows:
-        if not c.total_objects:
-            continue
-        use = 100 * c.active_objs // c.total_objects
-        out.append(f"{c.total_objects:7d} {c.active_objs:7d} {use:3d}% {c.size / 1024:8.2f}K "
-                   f"{c.nr_slabs:6d} {c.objects:8d} {(c.nr_slabs << c.order) * 4:9d}K {c.name}")
-    return "\n".join(out) + "\n"
+    """A ``slabtop``-like summary, largest memory use first (SLUB's layout: the same
+    columns from the same fields)."""
+    from emu.kernel.slab import format_slabtop as slub_slabtop
+    return slub_slabtop(caches)  # type: ignore[arg-type]
 
 
 def slots(cache: SlabCacheView, slab: SlabPage) -> list[int]:
