@@ -145,3 +145,17 @@ def test_over_processes_matches_one_process() -> None:
         (1, "widgets.c:66", "ok"), (2, "widgets.c:69", "ok"), (3, "widgets.c:72", "ok"),
         (4, "widgets.c:75", "leak")]
     assert [lk.site for lk in runs[3].leaks] == ["widgets.c:69", "widgets.c:72"]
+
+
+@pytest.mark.slow
+def test_correct_code_passes_all_three_checks() -> None:
+    """The three rules on one module with none of the bugs: every allocation failure is
+    handled (the sweep), nothing is left unreferenced (kmemleak), nothing is touched
+    outside what was asked for (KASAN instruments the module and the kernel)."""
+    from emu.frontend.pytest_plugin import booted_machine
+    m = booted_machine(kasan=True, kmemleak=True, modules=[str(SRC)])
+    runs = m.sweep_failures("widget_add", 4, roots=["widgets"])
+    assert [r.outcome for r in runs] == ["ok"] * len(runs) and len(runs) == 5
+    assert m.call("widget_add", 4) == 0  # a KASAN report would raise KasanReport here
+    assert m.kmemleak_scan() == []
+    assert "BUG: KASAN" not in m.console_tail(200)
