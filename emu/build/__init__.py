@@ -13,6 +13,7 @@ temporary directory, so concurrent builds never see half an image.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -131,8 +132,13 @@ def build(force: bool = False, verbose: bool = False,
         (work / "build.json").write_text(json.dumps(meta, indent=1))
         if verbose:
             print(f"kmemu: built kernel {len(kernel)} bytes, entry {entry:#x}, in {out}")
-        if out.exists():
-            shutil.rmtree(out, ignore_errors=True)
+        if not force and (done := _load_cached(out)) is not None:
+            return done  # another process (an xdist worker) built the same key meanwhile
+        if out.exists():  # a broken build: moved aside first, so no reader sees half of it
+            trash = Path(tempfile.mkdtemp(prefix=f".{key}-old-", dir=cache_root()))
+            with contextlib.suppress(OSError):
+                out.rename(trash / "old")
+            shutil.rmtree(trash, ignore_errors=True)
         try:
             work.rename(out)
         except OSError:

@@ -26,6 +26,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,18 +178,40 @@ def _build_fresh(tc: Toolchain, flags: list[str], paths: list[Path], name: str, 
         meta = {"name": name, "srcversion": srcversion, "warnings": "".join(warnings),
                 "deps": dep_hashes, "sources": [str(p) for p in paths]}
         (work / "build.json").write_text(json.dumps(meta, indent=1))
-        if out_dir.exists():
-            shutil.rmtree(out_dir, ignore_errors=True)
-        try:
-            work.rename(out_dir)
-        except OSError:
-            if not (out_dir / "build.json").is_file():
-                raise
+        _publish(work, out_dir)
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
     return ModuleBuild(name, out_dir / f"{name}.ko", srcversion, tuple(paths),
                        "".join(warnings))
+
+
+def _publish(work: Path, out_dir: Path) -> None:
+    """Make the finished build in ``work`` the cache's ``out_dir``.  Another process
+    (an xdist worker) may have built the same key meanwhile: a complete, fresh build
+    there is kept (ours is dropped); a stale one is first renamed aside, so a reader
+    never finds a half-removed directory (it finds the old build, or none, or ours)."""
+    meta = out_dir / "build.json"
+    try:
+        if meta.is_file() and _deps_fresh(json.loads(meta.read_text())):
+            return
+    except (OSError, ValueError):
+        pass  # vanished or half-written meanwhile: replace it
+    trash = None
+    if out_dir.exists():
+        trash = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-old-", dir=out_dir.parent))
+        try:
+            out_dir.rename(trash / "old")
+        except OSError:
+            pass  # someone else moved it first
+    try:
+        work.rename(out_dir)
+    except OSError:
+        if not meta.is_file():
+            raise
+    finally:
+        if trash is not None:
+            shutil.rmtree(trash, ignore_errors=True)
 
 
 def find_built(srcversion: str) -> Path | None:
@@ -197,9 +220,14 @@ def find_built(srcversion: str) -> Path | None:
         return None
     d = cache_root() / "modules" / srcversion.lower()
     meta = d / "build.json"
-    if not meta.is_file():
-        return None
-    return d / f"{json.loads(meta.read_text())['name']}.ko"
+    for attempt in range(3):  # another worker may be publishing this build (_publish)
+        try:
+            return d / f"{json.loads(meta.read_text())['name']}.ko"
+        except (OSError, ValueError):
+            if attempt == 0 and not d.exists():
+                return None  # never built here
+            time.sleep(0.05)
+    return None
 
 
 def link_for_debug(ko: Path, kernel_elf: Path, sections: dict[str, int],
