@@ -143,17 +143,26 @@ def read_caches(prog, read: Callable[[int, int], bytes] | None = None) -> list[C
     return out
 
 
-def format_slabinfo(caches: Iterable[CacheView]) -> str:
-    """``/proc/slabinfo`` version 2.1, as SLUB prints it."""
+def slabinfo_text(caches: Iterable, tunables: Callable, slabdata: Callable) -> str:
+    """``/proc/slabinfo`` version 2.1, one layout for every allocator (Linux's
+    slabinfo_show): ``tunables(c)`` gives (limit, batchcount, sharedfactor) and
+    ``slabdata(c)`` (active_slabs, num_slabs, sharedavail) of a cache view."""
     lines = ["slabinfo - version: 2.1",
              "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab>"
              " : tunables <limit> <batchcount> <sharedfactor> : slabdata <active_slabs>"
              " <num_slabs> <sharedavail>"]
     for c in caches:
+        limit, batch, shared = tunables(c)
+        active, num, avail = slabdata(c)
         lines.append(f"{c.name:<17} {c.active_objs:6d} {c.total_objects:6d} {c.size:6d} "
-                     f"{c.objects:4d} {1 << c.order:4d} : tunables {0:4d} {0:4d} {0:4d}"
-                     f" : slabdata {c.nr_slabs:6d} {c.nr_slabs:6d} {0:6d}")
+                     f"{c.objects:4d} {1 << c.order:4d} : tunables {limit:4d} {batch:4d} "
+                     f"{shared:4d} : slabdata {active:6d} {num:6d} {avail:6d}")
     return "\n".join(lines) + "\n"
+
+
+def format_slabinfo(caches: Iterable[CacheView]) -> str:
+    """``/proc/slabinfo`` as SLUB prints it: no tunables, every slab counted active."""
+    return slabinfo_text(caches, lambda c: (0, 0, 0), lambda c: (c.nr_slabs, c.nr_slabs, 0))
 
 
 def format_slabtop(caches: Iterable[CacheView]) -> str:

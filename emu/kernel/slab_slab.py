@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from emu.kernel.mm import PAGE_OFFSET
+from emu.kernel.slab import format_slabtop as slub_slabtop
+from emu.kernel.slab import slabinfo_text
 
 Read = Callable[[int, int], bytes]
 CFLGS_OBJFREELIST_SLAB = 0x40000000
@@ -216,22 +218,13 @@ def read_caches(prog, read: Read | None = None, with_slabs: bool = True) -> list
 
 def format_slabinfo(caches: Iterable[SlabCacheView]) -> str:
     """``/proc/slabinfo`` version 2.1 as SLAB printed it: tunables and slabdata filled in."""
-    lines = ["slabinfo - version: 2.1",
-             "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab>"
-             " : tunables <limit> <batchcount> <sharedfactor> : slabdata <active_slabs>"
-             " <num_slabs> <sharedavail>"]
-    for c in caches:
-        lines.append(f"{c.name:<17} {c.active_objs:6d} {c.total_objects:6d} {c.size:6d} "
-                     f"{c.objects:4d} {1 << c.order:4d} : tunables {c.limit:4d} "
-                     f"{c.batchcount:4d} {c.shared:4d} : slabdata {c.active_slabs:6d} "
-                     f"{c.nr_slabs:6d} {len(c.shared_entries):6d}")
-    return "\n".join(lines) + "\n"
+    return slabinfo_text(caches, lambda c: (c.limit, c.batchcount, c.shared),
+                         lambda c: (c.active_slabs, c.nr_slabs, len(c.shared_entries)))
 
 
 def format_slabtop(caches: Iterable[SlabCacheView]) -> str:
     """A ``slabtop``-like summary, largest memory use first (SLUB's layout: the same
     columns from the same fields)."""
-    from emu.kernel.slab import format_slabtop as slub_slabtop
     return slub_slabtop(caches)  # type: ignore[arg-type]
 
 

@@ -309,21 +309,11 @@ class SlabMixin:
         allocated run between two free blocks (SLOB records no object starts); None
         outside SLOB's pages."""
         self._only("slob_block", "slob")
-        check_address(addr)
-        if not PAGE_OFFSET <= addr < PAGE_OFFSET + (1 << 46):
+        sp = self._slob_page_of(addr)
+        if sp is None:
             return None
-        try:
-            page = self.pages((addr - PAGE_OFFSET) >> 12, 1)
-        except KmemuError:
-            return None
-        if not page or not page[0].has("slab"):
-            return None
-        mem_map = self.read_u64(self.symbol("mem_map"))
-        p = page[0]
-        sp = slab_slob.read_pages(self.program, self._kread,
-                                  [(p.pfn, mem_map + 64 * p.pfn, p.word2, p.private)])[0]
         where = f"slob-{sp.list or 'full'}"
-        base = PAGE_OFFSET + (p.pfn << 12)
+        base = PAGE_OFFSET + (sp.pfn << 12)
         start, end = base, base + 4096
         for b, u in sp.blocks:
             if b <= addr < b + 2 * u:
@@ -341,6 +331,11 @@ class SlabMixin:
         if self.slab != "slob":
             info = self.find_object(addr)
             return None if info is None else info.allocated
+        sp = self._slob_page_of(addr)
+        return None if sp is None else not sp.is_free(addr)
+
+    def _slob_page_of(self: Machine, addr: int) -> slab_slob.SlobPage | None:
+        """The SLOB page holding ``addr`` (None: not a slab page of the direct map)."""
         check_address(addr)
         if not PAGE_OFFSET <= addr < PAGE_OFFSET + (1 << 46):
             return None
@@ -354,7 +349,7 @@ class SlabMixin:
         p = page[0]
         sp = slab_slob.read_pages(self.program, self._kread,
                                   [(p.pfn, mem_map + 64 * p.pfn, p.word2, p.private)])[0]
-        return not sp.is_free(addr)
+        return sp
 
     def _find_slab_object(self: Machine, addr: int, cache_addr: int,
                           page: int) -> ObjectInfo | None:
