@@ -767,17 +767,6 @@ EXPORT_SYMBOL(kmem_cache_shrink);
 
 /* --- cache creation ---------------------------------------------------------- */
 
-static u32 calculate_alignment(slab_flags_t flags, u32 align, u32 size)
-{
-	if (flags & SLAB_HWCACHE_ALIGN) {
-		u32 ralign = CACHE_LINE_SIZE;
-		while (size <= ralign / 2)
-			ralign /= 2;
-		align = max(align, ralign);
-	}
-	return ALIGN(max(align, 8u), 8u);
-}
-
 /* Smallest order <= SLUB_MAX_ORDER leaving at most 1/16 (then 1/8, 1/4) unused. */
 static u32 calculate_order(u32 size)
 {

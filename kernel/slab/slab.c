@@ -847,17 +847,6 @@ done:
 	return true;
 }
 
-static u32 slab_calculate_alignment(slab_flags_t flags, u32 align, u32 size)
-{
-	if (flags & SLAB_HWCACHE_ALIGN) {
-		u32 ralign = CACHE_LINE_SIZE;
-		while (size <= ralign / 2)
-			ralign /= 2;
-		align = max(align, ralign);
-	}
-	return ALIGN(max(align, 8u), 8u);
-}
-
 /* An array cache of `entries` slots: kmalloc once it can, the boot pool before. */
 static struct array_cache *alloc_arraycache(u32 entries, u32 batchcount)
 {
@@ -977,7 +966,7 @@ static bool slab_cache_open(struct slab_kmem_cache *c, const char *name, u32 siz
 	c->ctor = ctor;
 	u32 ralign = 8;
 	size = ALIGN(size, 8u);
-	c->align = max(ralign, slab_calculate_alignment(flags, align, c->object_size));
+	c->align = max(ralign, calculate_alignment(flags, align, c->object_size));
 	c->colour_off = max((u32)CACHE_LINE_SIZE, c->align);
 	if (flags & SLAB_RED_ZONE) {
 		c->obj_offset = 8;

@@ -451,17 +451,6 @@ size_t slob_kmalloc_size_roundup(size_t size)
 
 /* --- caches ------------------------------------------------------------------- */
 
-static u32 slob_calculate_alignment(slab_flags_t flags, u32 align, u32 size)
-{
-	if (flags & SLAB_HWCACHE_ALIGN) {
-		u32 ralign = CACHE_LINE_SIZE;
-		while (size <= ralign / 2)
-			ralign /= 2;
-		align = max(align, ralign);
-	}
-	return ALIGN(max(align, (u32)SLOB_MINALIGN), 8u);
-}
-
 static void slob_cache_open(struct slob_kmem_cache *c, const char *name, u32 size, u32 align,
 			    slab_flags_t flags, void (*ctor)(void *))
 {
@@ -470,7 +459,7 @@ static void slob_cache_open(struct slob_kmem_cache *c, const char *name, u32 siz
 	c->object_size = size;
 	c->size = (u32)(SLOB_UNITS(size) * SLOB_UNIT);
 	c->inuse = c->size;
-	c->align = slob_calculate_alignment(flags, align, size);
+	c->align = calculate_alignment(flags, align, size);
 	c->flags = flags;
 	c->ctor = ctor;
 	unsigned long fl;

@@ -19,6 +19,8 @@
 #ifndef KMEMU_SLAB_COMMON_H
 #define KMEMU_SLAB_COMMON_H
 #include <linux/types.h>
+#include <linux/kernel.h>
+#include <linux/slab.h>
 
 /* sizeof(struct kmem_cache_cpu) (<kmemu/slub.h>, which checks it) */
 #define KMEM_CACHE_CPU_BYTES 80
@@ -47,6 +49,24 @@ extern u8 slab_allocator;
 	u32 offset;        /* SLUB: free pointer offset; others: 0 */          \
 	u32 inuse;         /* SLUB: object + right red zone; others: size */   \
 	slab_flags_t flags
+
+#define CACHE_LINE_SIZE 64
+
+/*
+ * An object's alignment, as Linux's slab_common.c computes it for all three
+ * allocators: SLAB_HWCACHE_ALIGN gives the cache line, halved while the object fits
+ * twice; never below the architecture's 8 bytes.
+ */
+static inline u32 calculate_alignment(slab_flags_t flags, u32 align, u32 size)
+{
+	if (flags & SLAB_HWCACHE_ALIGN) {
+		u32 ralign = CACHE_LINE_SIZE;
+		while (size <= ralign / 2)
+			ralign /= 2;
+		align = max(align, ralign);
+	}
+	return ALIGN(max(align, 8u), 8u);
+}
 
 void slab_select(const char *cmdline);
 

@@ -41,7 +41,6 @@ struct track {
 };
 
 #define SLUB_MAX_ORDER 3
-#define CACHE_LINE_SIZE 64
 #define SLAB_NAME_LEN 32
 
 struct kmem_cache_cpu {
