@@ -22,6 +22,7 @@ modules built for this session instead of building everything again (~5 s of CPU
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 from hypothesis import settings
@@ -32,6 +33,16 @@ os.environ.setdefault("KMEMU_CACHE", str(cache_root()))
 
 settings.register_profile("kmemu", deadline=None)
 settings.load_profile("kmemu")
+
+
+@pytest.fixture
+def qemu() -> str:
+    """The QEMU binary the QEMU tests boot the image with (.ci/run installs it)."""
+    path = shutil.which("qemu-system-x86_64")
+    if path is None:
+        pytest.skip("qemu-system-x86_64 is not installed (Debian/Ubuntu: apt-get install "
+                    "qemu-system-x86)")
+    return path
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -7,7 +7,6 @@ range at 1 MiB are checked, not the exact ranges.
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 
@@ -19,15 +18,6 @@ E820_LINE = re.compile(r"^BIOS-e820: \[mem 0x[0-9a-f]{16}-0x[0-9a-f]{16}\] \S.*$
 USABLE_AT_1M = re.compile(
     r"^BIOS-e820: \[mem 0x0000000000100000-0x[0-9a-f]{16}\] usable$", re.MULTILINE)
 SELFTEST = re.compile(r"^kmemu selftest: (\d+) passed, 0 failed$", re.MULTILINE)
-
-
-@pytest.fixture
-def qemu() -> str:
-    path = shutil.which("qemu-system-x86_64")
-    if path is None:
-        pytest.skip("qemu-system-x86_64 is not installed (Debian/Ubuntu: apt-get install "
-                    "qemu-system-x86)")
-    return path
 
 
 def check_log(out: str) -> None:

@@ -4,23 +4,11 @@ KUnit suites, and a leak fails the run."""
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
-
-import pytest
 
 from emu.frontend.qemu import run_qemu
 
 HERE = Path(__file__).parent
-
-
-@pytest.fixture
-def qemu() -> str:
-    path = shutil.which("qemu-system-x86_64")
-    if path is None:
-        pytest.skip("qemu-system-x86_64 is not installed (Debian/Ubuntu: apt-get install "
-                    "qemu-system-x86)")
-    return path
 
 
 def test_self_tests_leave_nothing_unreferenced(qemu: str) -> None:
