@@ -24,17 +24,26 @@ _DEFINE = re.compile(r"^#define\s+(KMEMU_\w+)\s+(0[xX][0-9a-fA-F]+|\d+)\b", re.M
 
 
 @cache
-def defines() -> dict[str, int]:
-    """Every numeric ``#define KMEMU_*`` of the header."""
-    text = (source_root() / HEADER).read_text()
+def header_defines(header: str) -> dict[str, int]:
+    """Every numeric ``#define KMEMU_*`` of one header of the sources."""
+    text = (source_root() / header).read_text()
     return {name: int(value, 0) for name, value in _DEFINE.findall(text)}
 
 
-def define(name: str) -> int:
+def header_define(header: str, name: str) -> int:
     try:
-        return defines()[name]
+        return header_defines(header)[name]
     except KeyError:
-        raise BuildError(f"{HEADER} defines no {name}") from None
+        raise BuildError(f"{header} defines no {name}") from None
+
+
+def defines() -> dict[str, int]:
+    """Every numeric ``#define KMEMU_*`` of ``<kmemu/abi.h>``."""
+    return header_defines(HEADER)
+
+
+def define(name: str) -> int:
+    return header_define(HEADER, name)
 
 
 def internal_vectors() -> dict[int, str]:
@@ -45,16 +54,11 @@ def internal_vectors() -> dict[int, str]:
 TRACE_HEADER = "kernel/internal/kmemu/trace.h"
 
 
-@cache
 def trace_defines() -> dict[str, int]:
     """Every numeric ``#define KMEMU_TRACE_*`` of ``<kmemu/trace.h>`` (events, clocks,
     the record layout)."""
-    text = (source_root() / TRACE_HEADER).read_text()
-    return {name: int(value, 0) for name, value in _DEFINE.findall(text)}
+    return header_defines(TRACE_HEADER)
 
 
 def trace_define(name: str) -> int:
-    try:
-        return trace_defines()[name]
-    except KeyError:
-        raise BuildError(f"{TRACE_HEADER} defines no {name}") from None
+    return header_define(TRACE_HEADER, name)
