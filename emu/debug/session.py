@@ -167,6 +167,8 @@ class DebugSession:
     last_value: int | None = None
     _next_number: int = 1
     _step_from: tuple[int | None, str | None] | None = None  # where a run started (_frame_key)
+    #: ((pc, skipped inline frames, line table), the inlined function there): _visible_inline_name
+    _inline_name_at: tuple[tuple[int, int, object] | None, str | None] = (None, None)
     _history: list = field(default_factory=list)  # print's $1, $2, ... values
     # The frame 'frame'/'up'/'down' selected: (level, rip, rsp when selected); any run
     # or restore moves rip/rsp and so goes back to frame 0, as in gdb.
@@ -863,27 +865,35 @@ class DebugSession:
         inline = self._inline_location()
         return inline if inline is not None else self.location(args=True)
 
-    def _visible_inline_frame(self):  # -> drgn.StackFrame | None
+    def _visible_inline_name(self) -> str | None:
         """The innermost inlined function frame 0 is in, after gdb's skipped inline
         frames (bodies starting at the pc, not entered yet); None in a function's
-        own code."""
+        own code.  It depends on the pc alone (the inlined scopes there), so the one
+        unwind it takes is kept for the stop: a step's frame check and its stop line
+        ask at the same pc."""
         from emu.kernel.scope import physical_frames
         m = self.m
         rip = m.cpu.rip  # type: ignore[union-attr]
-        if m.lines.inline_depth(rip) - m.inline_skipped() <= 0:
+        skipped = m.inline_skipped()
+        if m.lines.inline_depth(rip) - skipped <= 0:
             return None
+        key = (rip, skipped, m.lines)  # a new table (modules changed) is another key
+        if self._inline_name_at[0] == key:
+            return self._inline_name_at[1]
         try:
             with m._reads_held():  # noqa: SLF001 - drgn's unwind reads the stack piecewise
                 groups = physical_frames(m.program, m.registers())
         except KmemuError:
             return None
-        inner = (groups[0] if groups else [])[m.inline_skipped():]
-        return inner[0] if inner and inner[0].is_inline else None
+        inner = (groups[0] if groups else [])[skipped:]
+        name = (inner[0].name or "??") if inner and inner[0].is_inline else None
+        self._inline_name_at = (key, name)
+        return name
 
     def _inline_location(self, show_frame: bool = True) -> str | None:
         """gdb's stop line for frame 0 inside an inlined function, or None."""
-        f = self._visible_inline_frame()
-        if f is None:
+        name = self._visible_inline_name()
+        if name is None:
             return None
         m = self.m
         rip = m.cpu.rip  # type: ignore[union-attr]
@@ -894,7 +904,6 @@ class DebugSession:
         if site is None and row is None:
             return None
         file, line = site if site is not None else (row.file, row.line)  # type: ignore[union-attr]
-        name = f.name or "??"
         base = file.rsplit("/", 1)[-1]
         src = source_line(base, line)
         # gdb shows no address where it stopped short of entering an inlined body
@@ -915,8 +924,8 @@ class DebugSession:
     def _frame_key(self, rip: int) -> tuple[int | None, str | None]:
         """What gdb compares to decide whether a step stayed in the same function:
         the function and the inlined function frame 0 is in (if any)."""
-        f = self._visible_inline_frame() if rip == self.m.cpu.rip else None  # type: ignore[union-attr]
-        return self._function_at(rip), (f.name if f is not None else None)
+        inline = self._visible_inline_name() if rip == self.m.cpu.rip else None  # type: ignore[union-attr]
+        return self._function_at(rip), inline
 
     def _frame_line(self, frame) -> str:  # frame: emu.kernel.unwind.Frame
         """gdb's line for a frame of the backtrace: frame 0 as a stop shows it, a
