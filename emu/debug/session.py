@@ -623,8 +623,8 @@ class DebugSession:
         for a in args:
             if c_int(a) is not None:
                 vals.append(c_int(a))  # type: ignore[arg-type]
-            elif re.fullmatch(r"(__)?GFP_\w+(\s*\|\s*(__)?GFP_\w+)*", a):
-                vals.append(gfp.parse(a))
+            elif (flags := gfp.parse_argument(a)) is not None:
+                vals.append(flags)
             else:
                 vals.append(self.value_of(a))
         self.m._check_args(tuple(vals))  # noqa: SLF001 - 64-bit, at most 6

@@ -14,7 +14,6 @@ to the oops is printed, then the oops), 2 for bad input.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -76,10 +75,10 @@ def call_args(values: list[str]) -> tuple[int, ...]:
         try:
             out.append(int(v, 0))
         except ValueError:
-            if not re.fullmatch(r"(__)?GFP_\w+(\s*\|\s*(__)?GFP_\w+)*", v):
+            if (flags := gfp.parse_argument(v)) is None:
                 raise BadArgument(f"argument {v!r} is not an integer (decimal or 0x hex) or "
                                   "GFP flags") from None
-            out.append(gfp.parse(v))
+            out.append(flags)
     return tuple(out)
 
 

@@ -134,6 +134,16 @@ def parse(spec: str | int, strict: bool = True) -> int:
     return gfp
 
 
+_FLAG_EXPRESSION = re.compile(r"(__)?GFP_\w+(\s*\|\s*(__)?GFP_\w+)*")
+
+
+def parse_argument(text: str) -> int | None:
+    """A call argument written as GFP flags (``GFP_KERNEL``, ``GFP_KERNEL|__GFP_ZERO``),
+    as the REPL's ``call`` and ``kmemu trace`` take them; None if ``text`` is no flag
+    expression (an unknown flag name in one is an error, from :func:`parse`)."""
+    return parse(text) if _FLAG_EXPRESSION.fullmatch(text) else None
+
+
 def format(gfp: int) -> str:  # noqa: A001 - mirrors the kernel's gfp_format
     """Linux's ``%pGg`` text: ``GFP_KERNEL|__GFP_ZERO`` (leftover bits in hex)."""
     if not gfp:
