@@ -47,7 +47,7 @@ static inline enum kmalloc_cache_type kmalloc_type(gfp_t gfp)
 	return gfp & __GFP_DMA ? KMALLOC_DMA : KMALLOC_RECLAIM;
 }
 
-/* The cache for 1 <= size <= KMALLOC_MAX_CACHE_SIZE (kmalloc() in slab.c inlines the common type). */
+/* The cache for 1 <= size <= KMALLOC_MAX_CACHE_SIZE (kmalloc() in slub.c inlines the common type). */
 struct kmem_cache *kmalloc_slab(size_t size, gfp_t gfp)
 {
 	return kmalloc_caches[kmalloc_type(gfp)][kmalloc_index(size)];
@@ -106,9 +106,9 @@ noinline void *kmalloc_large(size_t size, gfp_t gfp, u64 caller)
 	return ret;
 }
 
-/* kmalloc() is in slab.c, where it inlines the allocation fast path (Linux's is in slub.c). */
+/* kmalloc() is in slub.c, where it inlines the allocation fast path (as Linux's does). */
 
-/* kzalloc, kmalloc_array and kcalloc are in slab.c too: they inline kmalloc's body. */
+/* kzalloc, kmalloc_array and kcalloc are in slub.c too: they inline kmalloc's body. */
 
 static u64 large_size(struct page *head)
 {
@@ -144,7 +144,7 @@ size_t ksize(const void *p)
 }
 EXPORT_SYMBOL(ksize);
 
-/* kfree() is in slab.c, where it inlines the free fast path (Linux's is in slub.c). */
+/* kfree() is in slub.c, where it inlines the free fast path (as Linux's does). */
 
 void kfree_sensitive(const void *p)
 {

@@ -27,7 +27,7 @@
  * A case runs with kunit_try_catch_save() armed: a failed assertion or
  * kunit_skip() jumps back (kunit_try.S); exit and cleanup run either way,
  * as Linux's catch path does.  While a case runs, every slab object and page
- * block allocated is recorded (kunit_track_*; hooks in slab.c, page_alloc.c,
+ * block allocated is recorded (kunit_track_*; hooks in slub.c, page_alloc.c,
  * kmalloc.c); what is still live after cleanup is left in kunit_leaks[] for
  * the host (slab pages and SLAB_NOLEAKTRACE caches are the allocators' own).
  */

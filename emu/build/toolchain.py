@@ -48,8 +48,8 @@ KASAN_NO_STACK_CFLAGS = [f if f != "asan-stack=1" else "asan-stack=0" for f in K
 #: Kernel files built without the sanitizer (Linux's KASAN_SANITIZE_x.o := n): KASAN
 #: itself and the allocators, which write red zones and freed objects by design.
 KASAN_SANITIZE_NOT = frozenset({
-    "slab.c", "kmalloc.c", "page_alloc.c", "slab_debug.c", "kunit_track.c", "string.c",
-    "kmemleak.c",
+    "slub.c", "slab.c", "slob.c", "kmalloc.c", "page_alloc.c", "slab_debug.c", "kunit_track.c",
+    "string.c", "kmemleak.c",
 })
 
 LDFLAGS = (

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 OUTCOMES = ("ok", "oops", "warn", "leak", "no-error-returned", "invalid-state")
 #: Source files whose frames are the allocator's, not the caller's: the site is
 #: the first frame outside them.
-ALLOCATOR_FILES = frozenset({"slab.c", "kmalloc.c", "page_alloc.c", "vmalloc.c",
+ALLOCATOR_FILES = frozenset({"slub.c", "slab.c", "slob.c", "kmalloc.c", "page_alloc.c", "vmalloc.c",
                              "fault_inject.c", "string.c", "fault_inject.h", "kunit_track.h",
                              "kunit_track.c"})
 #: Linux's errno names for the results the table shows

@@ -3,7 +3,7 @@
 Layer 4 (``emu.kernel``).
 
 >>> lt = LineTable.load(elf_path)            # doctest: +SKIP
->>> hex(lt.address("slab.c", 240))           # doctest: +SKIP
+>>> hex(lt.address("slub.c", 240))           # doctest: +SKIP
 '0xffffffff80107590'
 """
 
@@ -26,7 +26,7 @@ class LineError(KmemuError, LookupError):
 @dataclass(frozen=True)
 class LineEntry:
     address: int
-    file: str  # as compiled, e.g. "kernel/slab.c"
+    file: str  # as compiled, e.g. "kernel/slab/slub.c"
     line: int
 
 
@@ -76,7 +76,7 @@ class LineTable:
     def load(cls, elf_path: Path, full_paths: bool = False) -> LineTable:
         """The table of one ELF.  ``full_paths`` joins each file name with its
         directory entry (modules are compiled from wherever their sources are; the
-        kernel's names stay as compiled, ``slab.c``).  The parse takes seconds, so
+        kernel's names stay as compiled, ``slub.c``).  The parse takes seconds, so
         its rows are kept on disk beside the ELF (emu.kernel.filecache.load_on_disk)."""
         from emu.kernel.filecache import load_on_disk
 

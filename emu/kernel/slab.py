@@ -1,6 +1,6 @@
 """Views of the slab allocator, computed in Python from guest memory.
 
-Layer 4 (``emu.kernel``).  Mirrors ``kernel/slab.c``: caches on
+Layer 4 (``emu.kernel``).  Mirrors ``kernel/slab/slub.c``: caches on
 ``slab_caches``, per-cache active slab and CPU freelist, partial list, and
 slabs found by scanning ``struct page`` for ``PG_slab``.  Free pointers
 are decoded the way ``get_freepointer()`` stores them (hardened).

@@ -1,6 +1,6 @@
 """Which slab allocator a kernel runs: ``slab=slub|slab|slob`` on its command line.
 
-Layer 4 (``emu.kernel``).  The kernel holds all three (kernel/slab.c is SLUB,
+Layer 4 (``emu.kernel``).  The kernel holds all three (kernel/slab/slub.c is SLUB,
 kernel/slab/slab.c SLAB, kernel/slab/slob.c SLOB); ``slab_select()`` patches
 SLUB's entry points into jumps to the chosen one at boot and records the choice
 in the byte ``slab_allocator`` (0, 1, 2 in :data:`ALLOCATORS` order).

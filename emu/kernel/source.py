@@ -1,7 +1,7 @@
 """The kernel's source files, for debuggers: ``file:line`` names from the line table
 to text.
 
-Layer 4 (``emu.kernel``).  Line-table names are as compiled (``slab.c``,
+Layer 4 (``emu.kernel``).  Line-table names are as compiled (``slub.c``,
 ``gfp.h``); the sources are the checkout's or the installed package's copy
 (``emu.build.source_root``).
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 def find_source(file: str) -> Path | None:
-    """The kernel source file for a line-table name (``slab.c``, ``include/x.h``)."""
+    """The kernel source file for a line-table name (``slub.c``, ``include/x.h``)."""
     from emu.build import source_root
 
     p = Path(file)

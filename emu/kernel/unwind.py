@@ -35,8 +35,8 @@ is looked up as it is).  Inlined functions do not get frames of their own.
 >>> cfi = CfiTable.load(m.artifacts.elf)                                 # doctest: +SKIP
 >>> frames = unwind(m.registers(), m.read_u64, cfi, m.symbols, m.lines)  # doctest: +SKIP
 >>> print(format_backtrace(frames))                                      # doctest: +SKIP
-#0  0xffffffff80107ac0 in ___slab_alloc+0x0/0x4b7 at slab.c:183
-#1  0xffffffff8010868f in __kmalloc_cache+0xef/0x15a at slab.c:232
+#0  0xffffffff80107ac0 in ___slab_alloc+0x0/0x4b7 at slub.c:183
+#1  0xffffffff8010868f in __kmalloc_cache+0xef/0x15a at slub.c:232
 #2  0xffffffff80101bce in kmalloc+0x5e/0xe9 at kmalloc.c:36
 #3  0xffffffff801010a6 in kmemu_call_return+0x1/0x16 at entry.S:116
 """

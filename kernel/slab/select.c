@@ -1,7 +1,7 @@
 /*
  * slab/select.c - choose the slab allocator at boot: slab=slub|slab|slob.
  *
- * The three allocators live in one image.  SLUB (kernel/slab.c, kmalloc.c)
+ * The three allocators live in one image.  SLUB (kernel/slab/slub.c, kmalloc.c)
  * owns the public names (kmalloc, kfree, kmem_cache_alloc, ...), so a kernel
  * that keeps SLUB runs exactly the code the compiler made, with no dispatch.
  * For SLAB or SLOB, slab_select() rewrites the first five bytes of each

@@ -41,7 +41,7 @@ u64 validate_slab_cache(struct kmem_cache *s);
 
 /*
  * kzalloc, kmalloc_array and kcalloc of SLAB and SLOB: through their kmalloc (SLUB's
- * inline kmalloc's body instead, for their callers' call sites; see slab.c).
+ * inline kmalloc's body instead, for their callers' call sites; see slub.c).
  */
 #define SLAB_DEFINE_KMALLOC_WRAPPERS(p)                                                    \
 	void *p##kzalloc(size_t size, gfp_t gfp)                                           \

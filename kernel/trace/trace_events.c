@@ -73,7 +73,7 @@ static const struct trace_event_call trace_events[KMEMU_TRACE_NR_EVENTS] = {
 	[KMEMU_TRACE_EV_FREE_VMAP_AREA_NOFLUSH] = EV(vmalloc, free_vmap_area_noflush, HOOK_NONE),
 };
 
-/* The shared hook keys of the fast paths (kernel/slab.c, kernel/page_alloc.c). */
+/* The shared hook keys of the fast paths (kernel/slab/slub.c, kernel/page_alloc.c). */
 static void trace_hook_get(enum trace_hook h, bool on)
 {
 	struct static_key_false *k = h == HOOK_SLAB ? &slab_hooks_key :

@@ -69,7 +69,7 @@ def test_bad_locations(machine: Machine) -> None:
     with pytest.raises(LineError, match="no source file"):
         machine.breakpoint("nosuchfile.c:10")
     with pytest.raises(LineError, match="no code at"):
-        machine.breakpoint("slab.c:1")
+        machine.breakpoint("slub.c:1")
     with pytest.raises(LocationError):
         machine.breakpoint("")
     with pytest.raises(LocationError):

@@ -181,7 +181,7 @@ def test_a_step_into_a_function_shows_its_arguments(s: DebugSession) -> None:
             break
     else:
         pytest.fail("step never entered ___slab_alloc")
-    assert re.match(r"___slab_alloc \(s=0xffff888[0-9a-f]+, gfp=3264\) at \S*slab\.c:\d+\n",
+    assert re.match(r"___slab_alloc \(s=0xffff888[0-9a-f]+, gfp=3264\) at \S*slub\.c:\d+\n",
                     stop.text), stop.text
     assert s.cont().reason == "done"
 

@@ -13,6 +13,7 @@ import pytest
 from emu import Machine
 from emu.core.errors import KmemuError
 from emu.debug.session import DebugSession
+from emu.kernel.source import find_source
 
 pytestmark = pytest.mark.usefixtures("keep_removed_hooks")
 GFP_KERNEL = 0xCC0
@@ -27,7 +28,7 @@ def test_interrupt_at_idle_does_not_hit_the_next_call(machine: Machine) -> None:
 def test_kill_inside_a_locked_region_lets_the_call_finish(s: DebugSession) -> None:
     """Abandoning new_slab with list_lock held would make the next kmalloc spin or
     panic: kill runs the call to its end instead (points disabled meanwhile)."""
-    s.break_("slab.c:110")  # new_slab: inside spin_lock_irqsave(&s->node.list_lock)
+    s.break_("slub.c:110")  # new_slab: inside spin_lock_irqsave(&s->node.list_lock)
     assert s.call("kmalloc", ["64", "GFP_KERNEL"]).reason == "breakpoint"
     assert "ran to its end" in s.kill()
     assert 1 in s.points  # the breakpoint is back for the next call
@@ -50,7 +51,7 @@ def test_bad_stack_pointer_then_continue_is_a_stop(s: DebugSession) -> None:
 
 
 def _line_of(file: str, text: str) -> int:
-    lines = (KERNEL / file).read_text().splitlines()
+    lines = find_source(file).read_text().splitlines()
     return next(i for i, line in enumerate(lines, 1) if text in line)
 
 
@@ -59,12 +60,12 @@ def test_next_steps_over_inlined_calls(s: DebugSession) -> None:
     an inlined call's own line when the step arrives where its body starts (gdb's
     skipped inline frames), shown at the call site; step there enters the body
     without running anything, and next inside it stays in it (gdb 13 on kmemu gdb)."""
-    # kmalloc's return line inlines slab_alloc and the whole fast path (slab.c's
+    # kmalloc's return line inlines slab_alloc and the whole fast path (slub.c's
     # slab_alloc_nocheck, get_freepointer, cpu_freelist_cmpxchg, ...): next must not stop
     # in them but at one of kmalloc's own lines or end the call
-    body = _line_of("slab.c", "void *kmalloc(size_t size, gfp_t gfp)")
-    at = _line_of("slab.c", "return slab_alloc(kmalloc_caches[KMALLOC_NORMAL]")
-    s.break_(f"slab.c:{at}")
+    body = _line_of("slub.c", "void *kmalloc(size_t size, gfp_t gfp)")
+    at = _line_of("slub.c", "return slab_alloc(kmalloc_caches[KMALLOC_NORMAL]")
+    s.break_(f"slub.c:{at}")
     assert s.call("kmalloc", ["64", "GFP_KERNEL"]).reason == "breakpoint"
     s.delete()
     stop = s.next()
@@ -78,12 +79,12 @@ def test_next_steps_over_inlined_calls(s: DebugSession) -> None:
     # __slab_alloc (the slow path of a fresh kmalloc-512): next from the call of
     # ___slab_alloc goes over it to the local_irq_restore line (the return address
     # starts that inlined body: its call site), step enters it, next stays in it
-    call = _line_of("slab.c", "void *object = ___slab_alloc(s, gfp);")
-    lines = (KERNEL / "slab.c").read_text().splitlines()
+    call = _line_of("slub.c", "void *object = ___slab_alloc(s, gfp);")
+    lines = (KERNEL / "slab" / "slub.c").read_text().splitlines()
     restore = next(i for i in range(call + 1, call + 4) if "local_irq_restore" in lines[i - 1])
-    s.break_(f"slab.c:{call}")
+    s.break_(f"slub.c:{call}")
     stop = s.call("kmalloc", ["512", "GFP_KERNEL"])
-    assert stop.reason == "breakpoint" and f"slab.c:{call}" in stop.text, stop.text
+    assert stop.reason == "breakpoint" and f"slub.c:{call}" in stop.text, stop.text
     s.delete()
     stop = s.next()
     assert stop.text == f"{restore}\t\tlocal_irq_restore(flags);", stop.text
@@ -104,13 +105,13 @@ def test_finish_reports_the_callers_line(s: DebugSession) -> None:
     # row of kmalloc's closing brace, the line gdb shows (not the call's, as bt would)
     back = s.m.cpu.rip
     assert s.m.symbolize(back).startswith("kmalloc+")
-    lines = (KERNEL / "slab.c").read_text().splitlines()
-    start = _line_of("slab.c", "void *kmalloc(size_t size, gfp_t gfp)")
+    lines = (KERNEL / "slab" / "slub.c").read_text().splitlines()
+    start = _line_of("slub.c", "void *kmalloc(size_t size, gfp_t gfp)")
     end = next(i for i in range(start, len(lines) + 1) if lines[i - 1] == "}")
     assert s.m.lines.lookup(back).line == end
     where = stop.text.splitlines()[1]
     # gdb 13 on kmemu's stub: "0x... in kmalloc (size=<optimized out>, ...) at ...:115"
-    assert re.match(rf"0x{back:016x} in kmalloc \(size=.*\) at \S*slab\.c:{end}$",
+    assert re.match(rf"0x{back:016x} in kmalloc \(size=.*\) at \S*slub\.c:{end}$",
                     where), stop.text
     assert stop.text.splitlines()[2].startswith(f"{end}\t}}")
 

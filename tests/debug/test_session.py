@@ -20,7 +20,7 @@ def test_break_call_next_finish_cont(s: DebugSession) -> None:
     bp = s.break_("kmalloc")
     stop = s.call("kmalloc", ["64", "GFP_KERNEL"])
     assert stop.reason == "breakpoint" and stop.point == bp.number
-    assert re.match(r"Breakpoint 1, kmalloc \(size=64, gfp=3264\) at \S*slab\.c:\d+\n\d+\t",
+    assert re.match(r"Breakpoint 1, kmalloc \(size=64, gfp=3264\) at \S*slub\.c:\d+\n\d+\t",
                     stop.text), stop.text
     nxt = s.next()
     assert nxt.reason == "step" and re.match(r"\d+\t", nxt.text)

@@ -48,8 +48,8 @@ def test_next_walks_lines_of_kmalloc_then_the_call_ends(machine: Machine) -> Non
             assert machine.lines.row_at(rip) is not None or machine.lines.call_site(rip)
             assert machine.symbolize(machine.cpu.rip).startswith("kmalloc")  # never inside callees
             seen.append((row.file, row.line))
-    # kmalloc (slab.c): its size-class test, then the inlined allocation
-    assert len(seen) >= 2 and all(f == "slab.c" for f, _ in seen)
+    # kmalloc (slub.c): its size-class test, then the inlined allocation
+    assert len(seen) >= 2 and all(f == "slub.c" for f, _ in seen)
     assert call.result >= 0xFFFF888000000000 and machine.state == "ready"
 
 

@@ -93,11 +93,11 @@ def test_script_session(tmp_path: Path) -> None:
         raise AssertionError(f"{cmd!r} not in the transcript")
 
     objs, slabs = slab_counts(take("slabinfo"), "kmalloc-64")
-    assert re.fullmatch(r"Breakpoint 1 at 0xffffffff[0-9a-f]+: file \S*slab\.c, line \d+\.\n",
+    assert re.fullmatch(r"Breakpoint 1 at 0xffffffff[0-9a-f]+: file \S*slub\.c, line \d+\.\n",
                         take("break ___slab_alloc"))
     stop = take("call kmalloc 64 GFP_KERNEL")
     assert re.match(r"Breakpoint 1, ___slab_alloc \(s=0x[0-9a-f]+, gfp=3264\) at "
-                    r"\S*slab\.c:(\d+)\n\1\t\t\tif \(c->freelist\)\n$", stop), stop
+                    r"\S*slub\.c:(\d+)\n\1\t\t\tif \(c->freelist\)\n$", stop), stop
     bt = [f.split(" (")[0].split()[-1] for f in take("bt").splitlines()]
     # Linux's two slow-path frames, the hooks (might_sleep's check is on at boot), kmalloc
     assert bt == ["___slab_alloc", "__slab_alloc", "slab_alloc_hooks", "kmalloc",
@@ -116,7 +116,7 @@ def test_script_session(tmp_path: Path) -> None:
     # mid-function, the arguments come from DWARF location lists (or are gone by line
     # l2, as gdb would say)
     assert re.match(rf"Run till exit from #0  ___slab_alloc \(s=(0x[0-9a-f]+|<optimized out>), "
-                    rf"gfp=(3264|<optimized out>)\) at \S*slab\.c:{l2}\n", fin), fin
+                    rf"gfp=(3264|<optimized out>)\) at \S*slub\.c:{l2}\n", fin), fin
     ptr = int(re.search(r"Value returned is \$\d+ = \(void \*\) (0x[0-9a-f]+)", fin).group(1), 16)
     assert "kmalloc() returned" not in fin  # back in kmalloc, the call goes on
     assert "kmalloc() returned" in take("continue")
@@ -139,7 +139,7 @@ def test_script_session(tmp_path: Path) -> None:
     # gdb names the inlined function the write is in (slab_alloc_nocheck, inlined in
     # slab_alloc_hooks: might_sleep's check is on at boot), at the line after the write:
     # x86 debug registers trap after it
-    assert re.search(r"^slab_alloc_nocheck \([^)]*\) at \S+slab\.c:\d+\n\d+\t.*\n\(written by "
+    assert re.search(r"^slab_alloc_nocheck \([^)]*\) at \S+slub\.c:\d+\n\d+\t.*\n\(written by "
                      r"slab_alloc_hooks\+0x", hit, re.M), hit
     dis = take("disas")
     assert dis.startswith("Dump of assembler code for function slab_alloc_hooks:")

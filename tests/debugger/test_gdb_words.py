@@ -23,7 +23,7 @@ from tests.gdbstub.conftest import start_server
 
 #: __slab_alloc's call of ___slab_alloc, followed by the inlined local_irq_restore
 SLOW_CALL = next(i for i, line in enumerate(
-    (Path(__file__).parents[2] / "kernel" / "slab.c").read_text().splitlines(), 1)
+    (Path(__file__).parents[2] / "kernel" / "slab" / "slub.c").read_text().splitlines(), 1)
     if "void *object = ___slab_alloc(s, gfp);" in line)
 
 # (name, gdb commands, REPL command); the last gdb command's output is the one compared
@@ -68,7 +68,7 @@ STEPS: list[tuple[str, tuple[str, ...], str]] = [
     # next arrives where an inlined body starts: gdb shows its call site; step enters
     # it without running; next stays inside it (kmalloc-512's first use: the slow path)
     ("next_to_inlined_call_site",
-     ("delete", "continue", f"break slab.c:{SLOW_CALL}", "monitor call kmalloc 512 GFP_KERNEL",
+     ("delete", "continue", f"break slub.c:{SLOW_CALL}", "monitor call kmalloc 512 GFP_KERNEL",
       "continue", "delete", "next"), "next"),
     ("step_into_inlined_body", ("step",), "step"),
     ("next_inside_inlined_body", ("next",), "next"),
@@ -85,7 +85,7 @@ REPL_SETUP = {"watch": ("delete",),
               "advance": ("set disassembly-flavor att",),
               "stepi_stops_at_breakpoint": ("delete", "continue", "break kmemu_test_spin",
                                             "call kmemu_test_spin 0", "break irq.c:176"),
-              "next_to_inlined_call_site": ("delete", "continue", f"break slab.c:{SLOW_CALL}",
+              "next_to_inlined_call_site": ("delete", "continue", f"break slub.c:{SLOW_CALL}",
                                             "call kmalloc 512 GFP_KERNEL", "delete")}
 
 

@@ -47,12 +47,12 @@ def one_error(text: str, fragment: str) -> None:
 
 
 def test_break_call_finish_and_whatis_the_result(run: Run) -> None:
-    assert re.fullmatch(r"Breakpoint 1 at 0xffffffff[0-9a-f]+: file \S*slab\.c, line \d+\.\n",
+    assert re.fullmatch(r"Breakpoint 1 at 0xffffffff[0-9a-f]+: file \S*slub\.c, line \d+\.\n",
                         run("break kmalloc"))
     stop = run("call kmalloc 64 GFP_KERNEL")
-    assert re.match(r"Breakpoint 1, kmalloc \(size=64, gfp=3264\) at \S*slab\.c:\d+\n\d+\t",
+    assert re.match(r"Breakpoint 1, kmalloc \(size=64, gfp=3264\) at \S*slub\.c:\d+\n\d+\t",
                     stop), stop
-    assert re.match(r"#0  kmalloc \(size=64, gfp=3264\) at \S*slab\.c:\d+\n#1 .*"
+    assert re.match(r"#0  kmalloc \(size=64, gfp=3264\) at \S*slub\.c:\d+\n#1 .*"
                     r"kmemu_call_return \(\)", run("bt"))
     done = run("finish")
     ptr = int(re.search(r"kmalloc\(\) returned (0x[0-9a-f]+)", done).group(1), 16)
@@ -103,9 +103,9 @@ def test_step_next_stepi_nexti_until(run: Run) -> None:
     first = run("next")
     assert re.fullmatch(r"\d+\t.*\n", first)
     line = run("stepi")
-    assert re.match(r"0x[0-9a-f]+ in kmalloc \([^)]*\) at \S*slab\.c:\d+\n", line) or \
+    assert re.match(r"0x[0-9a-f]+ in kmalloc \([^)]*\) at \S*slub\.c:\d+\n", line) or \
         re.fullmatch(r"\d+\t.*\n", line)
-    assert re.match(r"kmalloc_other \(.*\) at \S*slab\.c:\d+\n\d+\t",
+    assert re.match(r"kmalloc_other \(.*\) at \S*slub\.c:\d+\n\d+\t",
                     run("until kmalloc_other"))
     assert re.fullmatch(r"\d+\t.*\n", run("until"))  # kmalloc_other's next line
     assert "returned" in run("continue")
@@ -320,11 +320,11 @@ def test_locals_args_and_frame_selection(run: Run, tmp_path) -> None:
     assert run("p s->object_size") == "$1 = 64\n"
     up = run("up")  # Linux's two slow-path frames: __slab_alloc -> ___slab_alloc
     assert re.match(r"#1  0x[0-9a-f]+ in __slab_alloc \(s=0x[0-9a-f]+, gfp=3264, orig_size=64, "
-                    r"caller=\d+\) at \S*slab\.c:\d+\n\d+\t", up), up
+                    r"caller=\d+\) at \S*slub\.c:\d+\n\d+\t", up), up
     assert run("p orig_size") == "$2 = 64\n"
     assert run("frame").startswith("#1  ")
     # the selected frame's registers, source and code, as gdb shows them
-    line = int(re.search(r"at \S*slab\.c:(\d+)", up).group(1))
+    line = int(re.search(r"at \S*slub\.c:(\d+)", up).group(1))
     assert f"\n{line}\t" in "\n" + run("list")
     regs = run("info registers rip rax")
     assert re.search(r"^rip\s+0x[0-9a-f]+\s+0x[0-9a-f]+ <__slab_alloc\+", regs, re.M), regs
@@ -335,7 +335,7 @@ def test_locals_args_and_frame_selection(run: Run, tmp_path) -> None:
     assert "=> 0x" in disas  # the frame's pc is marked
     fast = run("up")  # the fast path that missed, at its call of the slow path
     assert re.match(r"#2  0x[0-9a-f]+ in kmalloc \(size=[^,]+, gfp=[^)]+\) "
-                    r"at \S*slab\.c:\d+\n\d+\t.*__slab_alloc\(", fast), fast
+                    r"at \S*slub\.c:\d+\n\d+\t.*__slab_alloc\(", fast), fast
     run("down")
     assert run("up 0").startswith("#1  ") and run("up -1").startswith("#0  ")
     run("up")

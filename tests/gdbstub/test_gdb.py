@@ -36,9 +36,9 @@ def test_break_call_continue_bt_next_finish_print(gdb_server: Server) -> None:
         "print *kmalloc_caches[0][6]",
         "print zones[1].free_area[0].nr_free",
     )
-    assert "Breakpoint 1 at 0x" in out and "slab.c" in out
-    assert re.search(r"Breakpoint 1, kmalloc \(size=64, gfp=3264\) at \S*slab\.c:\d+", out), out
-    assert re.search(r"#0\s+kmalloc \(size=64, gfp=3264\) at \S*slab\.c:\d+", out), out
+    assert "Breakpoint 1 at 0x" in out and "slub.c" in out
+    assert re.search(r"Breakpoint 1, kmalloc \(size=64, gfp=3264\) at \S*slub\.c:\d+", out), out
+    assert re.search(r"#0\s+kmalloc \(size=64, gfp=3264\) at \S*slub\.c:\d+", out), out
     assert re.search(r"#1\s+0x[0-9a-f]+ in kmemu_call_return \(\)", out), out
     assert "#2" not in out  # the trampoline's CFI ends the stack
     lines = re.findall(r"^(\d+)\t", out, re.M)

@@ -74,11 +74,11 @@ def test_single_steps_into_a_queued_call(gdb_server: Server) -> None:
 
 
 def test_detach_inside_a_locked_region_then_reconnect(gdb_server: Server) -> None:
-    src = (source_root() / "kernel" / "slab.c").read_text().splitlines()
+    src = (source_root() / "kernel" / "slab" / "slub.c").read_text().splitlines()
     line = src.index("\ts->node.nr_slabs++;") + 1  # new_slab, inside list_lock
-    first = gdb_server.gdb(f"break slab.c:{line}",
+    first = gdb_server.gdb(f"break slub.c:{line}",
                            "monitor call kmalloc 64 GFP_KERNEL", "continue", "detach")
-    assert re.search(rf"Breakpoint 1, new_slab .* at \S*slab\.c:{line}", first), first
+    assert re.search(rf"Breakpoint 1, new_slab .* at \S*slub\.c:{line}", first), first
     out = gdb_server.gdb("monitor call kmalloc 64 GFP_KERNEL", "continue",
                          "monitor call kmemu_test_add 1 2 3 4 5 6", "continue")
     assert "Remote failure reply" not in out, out
@@ -132,7 +132,7 @@ def test_until_advance_and_tbreak(gdb_server: Server) -> None:
                          "continue", "continue")
     # the breakpoint's line, then 'until' kmalloc's later (and last) line: no call stepped
     # into (kmalloc's two lines: the size class, then the inlined allocation)
-    first = int(re.search(r"Breakpoint 1, kmalloc \(.*\) at \S*slab\.c:(\d+)", out).group(1))
+    first = int(re.search(r"Breakpoint 1, kmalloc \(.*\) at \S*slub\.c:(\d+)", out).group(1))
     after = out.split(f"\n{first}\t", 1)[1]
     lines = [int(x) for x in re.findall(r"^(\d+)\t", after, re.M)[:1]]
     assert len(lines) == 1 and first < lines[0], out

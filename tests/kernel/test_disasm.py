@@ -72,7 +72,7 @@ def test_format(machine: Machine) -> None:
                                  mark=first_jcc.address)
     text = format_disassembly(insns)
     lines = text.splitlines()
-    assert re.fullmatch(r"slab\.c:\d+", lines[0])  # source line heading (kmalloc is in slab.c)
+    assert re.fullmatch(r"slub\.c:\d+", lines[0])  # source line heading (kmalloc is in slub.c)
     assert lines[1] == f"   {start:#018x} <kmalloc+0>:\tpush rbp"
     marked = [x for x in lines if x.startswith("=> ")]
     assert marked == [x for x in lines if f"<kmalloc+{off}>:" in x]  # one line, the jcc's

@@ -76,7 +76,7 @@ def test_at_function_entry(machine: Machine, stopped) -> None:
     f0, f1 = frames[0], frames[1]
     assert (f0.offset, f0.found_by, f0.cfa, f0.sp) == (0, "registers", rsp + 8, rsp)
     assert f1.pc == machine.read_u64(rsp) and f1.sp == rsp + 8 and f1.found_by == "cfi"
-    assert f0.file == "slab.c" and f0.line == machine.lines.lookup(f0.pc).line
+    assert f0.file == "slub.c" and f0.line == machine.lines.lookup(f0.pc).line
     assert frames[-1].pc == machine.call_return_address
     assert all(a.sp < b.sp for a, b in zip(frames, frames[1:], strict=False))
     assert machine.backtrace() == frames  # what the Machine hands the debugger
@@ -147,8 +147,8 @@ def test_max_frames_and_format(machine: Machine, stopped) -> None:
     lines = text.splitlines()
     assert lines[0].startswith("#0  0xffffffff") and " in ___slab_alloc+0x0/0x" in lines[0]
     assert all(LINE.fullmatch(line) for line in lines), text
-    # ___slab_alloc <- __slab_alloc <- slab_alloc_hooks <- kmalloc_other <- kmalloc (slab.c)
-    assert " in kmalloc+0x" in lines[4] and " at slab.c:" in lines[4]
+    # ___slab_alloc <- __slab_alloc <- slab_alloc_hooks <- kmalloc_other <- kmalloc (slub.c)
+    assert " in kmalloc+0x" in lines[4] and " at slub.c:" in lines[4]
 
 
 def test_pt_regs_layout_matches_dwarf(machine: Machine) -> None:

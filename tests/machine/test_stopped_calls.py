@@ -94,9 +94,9 @@ def test_a_call_that_cannot_end_cannot_be_aborted(machine: Machine, monkeypatch)
 
 def test_abort_at_a_breakpoint_inside_a_lock_finishes_the_call(machine: Machine) -> None:
     """The same rule for breakpoint stops: abort() used to drop the call there."""
-    src = (source_root() / "kernel" / "slab.c").read_text().splitlines()
+    src = (source_root() / "kernel" / "slab" / "slub.c").read_text().splitlines()
     line = src.index("\ts->node.nr_slabs++;") + 1  # new_slab, inside spin_lock_irqsave(list_lock)
-    bp = machine.break_at(f"slab.c:{line}")
+    bp = machine.break_at(f"slub.c:{line}")
     with pytest.raises(BreakpointHit) as ei:
         machine.kmalloc(64)
     assert in_critical_section(machine)

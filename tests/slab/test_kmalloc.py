@@ -122,7 +122,7 @@ def test_naive_double_free_is_a_bug(machine: Machine) -> None:
     machine.kfree(p)
     with pytest.raises(GuestOops) as ei:
         machine.kfree(p)
-    assert ei.value.vector == 6 and "kernel BUG at kernel/slab.c:" in ei.value.console
+    assert ei.value.vector == 6 and "kernel BUG at kernel/slab/slub.c:" in ei.value.console
 
 
 def test_slabinfo_matches_the_slabs(machine: Machine) -> None:

@@ -7,7 +7,7 @@
  * nop for all optional features together:
  *
  *   slab_hooks_key  SLUB: slab_alloc_hooks() before/after an allocation,
- *                   slab_free_hooks() before a free (kernel/slab.c)
+ *                   slab_free_hooks() before a free (kernel/slab/slub.c)
  *   page_hooks_key  page allocator: __alloc_pages_hooks() and
  *                   __free_pages_hooks() (kernel/page_alloc.c)
  *
@@ -20,7 +20,7 @@
  * the page allocator's bad-page checks at free (page_alloc_debug, page).
  *
  * A new feature (kmemleak, tracepoints, ...): put its call in the hook
- * function of slab.c / page_alloc.c behind its own flag or key, and
+ * function of slub.c / page_alloc.c behind its own flag or key, and
  * static_branch_inc() the hooks key(s) when it turns on (static_branch_dec()
  * when it turns off).  Never add a test to the fast path itself:
  * tests/test_bench_counts.py would show it.  KASAN builds always take the

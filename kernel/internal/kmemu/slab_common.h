@@ -1,5 +1,5 @@
 /*
- * kmemu/slab_common.h - what the three slab allocators (SLUB in slab.c, SLAB
+ * kmemu/slab_common.h - what the three slab allocators (SLUB in slub.c, SLAB
  * in slab/slab.c, SLOB in slab/slob.c) share, and how one is chosen.
  *
  * One kernel image holds all three.  slab_select() (slab/select.c) reads

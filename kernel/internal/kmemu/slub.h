@@ -141,7 +141,7 @@ static inline void *get_freepointer(const struct kmem_cache *s, void *object)
 	return (void *)(*(u64 *)addr ^ freeptr_mask(s, addr));
 }
 
-/* Without the double-free check (slab.c's set_freepointer adds it). */
+/* Without the double-free check (slub.c's set_freepointer adds it). */
 static inline void set_freepointer_raw(const struct kmem_cache *s, void *object, void *fp)
 {
 	u64 addr = (u64)object + s->offset;

@@ -1,5 +1,5 @@
 /*
- * slab.c - object caches, SLUB's design on one CPU.
+ * slub.c - object caches, SLUB's design on one CPU.
  *
  * Per cache: the active slab (cpu_slab.slab, "frozen") whose free objects
  * form cpu_slab.freelist; partial slabs (some objects free) on
