@@ -176,18 +176,30 @@ static noinline bool fault_count(u32 kind, gfp_t gfp, u64 size)
 	return failing;
 }
 
-/* should_failslab (Linux: __should_failslab, from slab_pre_alloc_hook). */
-bool __should_failslab(struct kmem_cache *s, gfp_t gfp)
+/* failslab's decision for an allocation of size bytes (the cache's object size). */
+static __always_inline bool failslab_decide(u64 size, gfp_t gfp)
 {
 	if (gfp & __GFP_NOFAIL)
 		return false;
-	if (fault_count(FAULT_SLAB, gfp, s->object_size))
-		return fault_fail(&failslab, FAULT_SLAB, gfp, s->object_size);
+	if (fault_count(FAULT_SLAB, gfp, size))
+		return fault_fail(&failslab, FAULT_SLAB, gfp, size);
 	if (failslab.ignore_gfp_wait && (gfp & __GFP_DIRECT_RECLAIM))
 		return false;
-	if (should_fail(&failslab, s->object_size))
-		return fault_fail(&failslab, FAULT_SLAB, gfp, s->object_size);
+	if (should_fail(&failslab, size))
+		return fault_fail(&failslab, FAULT_SLAB, gfp, size);
 	return false;
+}
+
+/* should_failslab (Linux: __should_failslab, from slab_pre_alloc_hook). */
+bool __should_failslab(struct kmem_cache *s, gfp_t gfp)
+{
+	return failslab_decide(s->object_size, gfp);
+}
+
+/* should_failslab_bytes: SLOB's kmalloc, which has no cache (size: the request). */
+bool __should_failslab_bytes(u64 size, gfp_t gfp)
+{
+	return failslab_decide(size, gfp);
 }
 
 /* should_fail_alloc_page (Linux: from prepare_alloc_pages). */

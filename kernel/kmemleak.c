@@ -519,7 +519,8 @@ static void scan_object(struct kmemleak_object *o)
 /*
  * Kernel data and bss, without ranges that are not roots: kmemleak's own
  * state, the other leak trackers' records (KUnit's, which the failure sweep
- * uses) and the stack (scanned from sp only: below it is dead).
+ * uses), SLAB's boot array caches (stale pointers to objects) and the stack
+ * (scanned from sp only: below it is dead).
  */
 static void scan_roots(u64 sp)
 {
@@ -529,6 +530,7 @@ static void scan_roots(u64 sp)
 		{ (u64)&kml, (u64)(&kml + 1) },
 		{ (u64)kunit_leaks, (u64)(kunit_leaks + KUNIT_TRACK_MAX) },
 		{ (u64)boot_stack, (u64)df_stack_top },
+		{ (u64)slab_boot_pool, (u64)(slab_boot_pool + SLAB_BOOT_POOL_BYTES) },
 	};
 	const u64 nr_holes = ARRAY_SIZE(holes);
 	scan_block((u64)_sdata, (u64)__image_end, NULL);

@@ -19,7 +19,6 @@ requests: ``call`` runs one kernel function and comes back to idle,
 from __future__ import annotations
 
 import contextlib
-import re
 import struct
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -288,9 +287,6 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         cmdline = with_slab_choice(cmdline, slab, None, kasan)  # slab_debug= is in cmdline
         #: the slab allocator this machine boots: "slub", "slab" or "slob"
         self.slab = cmdline_slab(cmdline) or "slub"
-        if self.slab != "slub" and re.search(r"(^|\s)kmemleak=on\b", cmdline):
-            raise BadArgument(f"kmemleak tracks SLUB's allocations only (its hooks are in "
-                              f"SLUB's paths); boot slab={self.slab} without kmemleak=on")
         #: the KASAN variant: kernel and modules built with -fsanitize=kernel-address
         self.kasan = kasan
         self._cmdline_sector = cmdline_sector(cmdline)

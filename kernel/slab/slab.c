@@ -52,6 +52,7 @@
 #include <linux/string.h>
 #include <kmemu/bootinfo.h>
 #include <kmemu/fault_inject.h>
+#include <kmemu/kmemleak.h>
 #include <kmemu/kunit_track.h>
 #include <kmemu/log.h>
 #include <kmemu/memlayout.h>
@@ -60,6 +61,7 @@
 #include <kmemu/slub.h>
 #include <kmemu/traps.h>
 #include "slab_alloc.h"
+#include "slab_hooks.h"
 
 typedef u8 freelist_idx_t;
 #define SLAB_OBJ_MAX_NUM 256       /* what a u8 index can name */
@@ -135,8 +137,12 @@ static u32 slab_max_order;
 static bool slab_up;      /* kmalloc caches exist: arrays come from kmalloc */
 static struct slab_kmem_cache slab_kmem_cache_boot;
 
-/* Array caches made before kmalloc can hold them (Linux: static boot arrays). */
-static u8 slab_boot_pool[64 * 1024] __aligned(64);
+/*
+ * Array caches made before kmalloc can hold them (Linux: static boot arrays).
+ * Their slots keep stale pointers to objects handed out since, so kmemleak
+ * does not scan the pool (<kmemu/kmemleak.h>; Linux's kmemleak_no_scan(ac)).
+ */
+u8 slab_boot_pool[SLAB_BOOT_POOL_BYTES] __aligned(64);
 static u64 slab_boot_used;
 
 static inline struct slab_kmem_cache *to_slab(struct kmem_cache *s)
@@ -584,13 +590,13 @@ static __always_inline void *cache_alloc(struct slab_kmem_cache *c, gfp_t gfp)
 	return cache_alloc_refill(c, gfp);
 }
 
-/* Linux's slab_alloc: checks, the arrays with interrupts off, then the hooks. */
-static void *slab_cache_alloc(struct slab_kmem_cache *c, gfp_t gfp, u64 orig_size, u64 caller)
+/*
+ * The allocation itself (Linux's slab_alloc without its hooks): the arrays
+ * with interrupts off, then the debug checks and __GFP_ZERO.
+ */
+static __always_inline void *__slab_cache_alloc(struct slab_kmem_cache *c, gfp_t gfp, u64 caller)
 {
 	unsigned long flags;
-	might_alloc(gfp, __FILE__, __LINE__);
-	if (should_failslab((struct kmem_cache *)c, gfp))
-		return NULL;
 	local_irq_save(flags);
 	void *obj = cache_alloc(c, gfp);
 	local_irq_restore(flags);
@@ -600,15 +606,48 @@ static void *slab_cache_alloc(struct slab_kmem_cache *c, gfp_t gfp, u64 orig_siz
 		obj = alloc_debugcheck_after(c, obj, caller);
 	if (gfp & __GFP_ZERO)
 		memset(obj, 0, c->object_size);
-	kunit_track_alloc(obj, caller, orig_size, c, KUNIT_ALLOC_SLAB, 0);
 	return obj;
 }
 
-/* Linux's __cache_free: push on the CPU array, flushing a batch when it is full. */
-static void slab_cache_free(struct slab_kmem_cache *c, void *obj, u64 caller)
+/*
+ * slab_hooks_key is on: slab_pre_alloc_hook (might_sleep, failslab), the
+ * allocation, its records (KUnit, kmemleak: slab_hooks.h), then the event
+ * Linux's SLAB raised in the function the caller called: kmalloc (bytes_alloc
+ * is the cache's slot size, cachep->size) or kmem_cache_alloc.  A failed
+ * allocation is traced too, as in Linux.
+ */
+static noinline void *slab_cache_alloc_hooks(struct slab_kmem_cache *c, gfp_t gfp, u64 orig_size,
+					     u64 caller, bool kmalloc)
+{
+	void *obj = NULL;
+	if (slab_pre_alloc_hook((struct kmem_cache *)c, gfp)) {
+		obj = __slab_cache_alloc(c, gfp, caller);
+		if (obj)
+			slab_post_alloc_track(obj, c, orig_size, caller, c->object_size, c->flags);
+	}
+	if (kmalloc)
+		trace_kmalloc(caller, obj, orig_size, c->size, gfp, NUMA_NO_NODE);
+	else
+		trace_kmem_cache_alloc(caller, obj, (struct kmem_cache *)c, gfp, NUMA_NO_NODE);
+	return obj;
+}
+
+/* Linux's slab_alloc: one nop (slab_hooks_key) while every optional hook is off. */
+static __always_inline void *slab_cache_alloc(struct slab_kmem_cache *c, gfp_t gfp, u64 orig_size,
+					      u64 caller, bool kmalloc)
+{
+	if (static_branch_unlikely(&slab_hooks_key))
+		return slab_cache_alloc_hooks(c, gfp, orig_size, caller, kmalloc);
+	return __slab_cache_alloc(c, gfp, caller);
+}
+
+/*
+ * Linux's ___cache_free: the debug checks, then push on the CPU array,
+ * flushing a batch when it is full.
+ */
+static __always_inline void __slab_cache_free(struct slab_kmem_cache *c, void *obj, u64 caller)
 {
 	unsigned long flags;
-	kunit_track_free(obj, KUNIT_ALLOC_SLAB);
 	void *slot = (u8 *)obj - c->obj_offset;
 	if (unlikely(c->flags & SLAB_DEBUG_ALLOWED) && !free_debugcheck(c, slot, caller))
 		return;
@@ -629,6 +668,13 @@ static void slab_cache_free(struct slab_kmem_cache *c, void *obj, u64 caller)
 	local_irq_restore(flags);
 }
 
+/* slab_hooks_key is on: KUnit's and kmemleak's records go (slab_hooks.h), then the free. */
+static noinline void slab_cache_free_hooks(struct slab_kmem_cache *c, void *obj, u64 caller)
+{
+	slab_free_track(obj, c->flags);
+	__slab_cache_free(c, obj, caller);
+}
+
 /*
  * The slab page of a direct-map address (NULL if none): one section-bitmap
  * test (an address below PAGE_OFFSET wraps past the sections), as SLUB's kfree.
@@ -644,15 +690,16 @@ static __always_inline struct page *slab_page_of(const void *p)
 void *slab_kmem_cache_alloc(struct kmem_cache *s, gfp_t gfp)
 {
 	return slab_cache_alloc(to_slab(s), gfp, to_slab(s)->object_size,
-				(u64)__builtin_return_address(0));
+				(u64)__builtin_return_address(0), false);
 }
 
 void *slab_kmem_cache_zalloc(struct kmem_cache *s, gfp_t gfp)
 {
 	return slab_cache_alloc(to_slab(s), gfp | __GFP_ZERO, to_slab(s)->object_size,
-				(u64)__builtin_return_address(0));
+				(u64)__builtin_return_address(0), false);
 }
 
+/* Linux's: the cache check, the event (hooks on: it holds slab_hooks_key), the free. */
 void slab_kmem_cache_free(struct kmem_cache *s, void *obj)
 {
 	if (!obj)
@@ -661,7 +708,13 @@ void slab_kmem_cache_free(struct kmem_cache *s, void *obj)
 	if (WARN(!slab || slab->slab_cache != (void *)s,
 		 "kmem_cache_free(%s): %px is not an object of this cache", s->name, obj))
 		return;
-	slab_cache_free(to_slab(s), obj, (u64)__builtin_return_address(0));
+	u64 caller = (u64)__builtin_return_address(0);
+	if (static_branch_unlikely(&slab_hooks_key)) {
+		trace_kmem_cache_free(caller, obj, s);
+		slab_cache_free_hooks(to_slab(s), obj, caller);
+		return;
+	}
+	__slab_cache_free(to_slab(s), obj, caller);
 }
 
 unsigned int slab_kmem_cache_size(struct kmem_cache *s)
@@ -673,7 +726,7 @@ int slab_kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t gfp, size_t nr, void 
 {
 	for (size_t i = 0; i < nr; i++) {
 		p[i] = slab_cache_alloc(to_slab(s), gfp, to_slab(s)->object_size,
-					(u64)__builtin_return_address(0));
+					(u64)__builtin_return_address(0), false);
 		if (!p[i]) {
 			slab_kmem_cache_free_bulk(s, i, p);
 			return 0;
@@ -721,17 +774,40 @@ void *slab_kmalloc(size_t size, gfp_t gfp)
 		return NULL;
 	}
 	return slab_cache_alloc(slab_kmalloc_slab(size, gfp), gfp, size,
-				(u64)__builtin_return_address(0));
+				(u64)__builtin_return_address(0), true);
+}
+
+/* The kmalloc cache of p, or NULL (WARN) for an address no kmalloc returned. */
+static __always_inline struct slab_kmem_cache *slab_kfree_cache(const void *p)
+{
+	struct page *slab = slab_page_of(p);
+	if (WARN(!slab, "kfree: %px is not a kmalloc'ed address", p))
+		return NULL;
+	return slab->slab_cache;
+}
+
+/* slab_hooks_key is on: Linux's kfree raises its event first, even for NULL. */
+static noinline void slab_kfree_hooks(const void *p, u64 caller)
+{
+	trace_kfree(caller, p);
+	if (unlikely(ZERO_OR_NULL_PTR(p)))
+		return;
+	struct slab_kmem_cache *c = slab_kfree_cache(p);
+	if (c)
+		slab_cache_free_hooks(c, (void *)p, caller);
 }
 
 void slab_kfree(const void *p)
 {
+	if (static_branch_unlikely(&slab_hooks_key)) {
+		slab_kfree_hooks(p, (u64)__builtin_return_address(0));
+		return;
+	}
 	if (unlikely(ZERO_OR_NULL_PTR(p)))
 		return;
-	struct page *slab = slab_page_of(p);
-	if (WARN(!slab, "kfree: %px is not a kmalloc'ed address", p))
-		return;
-	slab_cache_free(slab->slab_cache, (void *)p, (u64)__builtin_return_address(0));
+	struct slab_kmem_cache *c = slab_kfree_cache(p);
+	if (c)
+		__slab_cache_free(c, (void *)p, (u64)__builtin_return_address(0));
 }
 
 size_t slab_ksize(const void *p)
@@ -1020,11 +1096,11 @@ struct kmem_cache *slab_kmem_cache_create(const char *name, unsigned int size,
 		boot_debug &= SLAB_POISON;
 	flags |= boot_debug;
 	c = slab_cache_alloc(&slab_kmem_cache_boot, GFP_KERNEL | __GFP_ZERO,
-			     sizeof(struct slab_kmem_cache), 0);
+			     sizeof(struct slab_kmem_cache), 0, false);
 	if (!c)
 		goto fail;
 	if (!slab_cache_open(c, name, size, align, flags, ctor)) {
-		slab_cache_free(&slab_kmem_cache_boot, c, 0);
+		slab_kmem_cache_free((struct kmem_cache *)&slab_kmem_cache_boot, c);
 		c = NULL;
 		goto fail;
 	}
@@ -1086,7 +1162,7 @@ void slab_kmem_cache_destroy(struct kmem_cache *s)
 	local_irq_restore(fl);
 	free_arraycache(c->cpu_cache);
 	free_arraycache(c->node.shared);
-	slab_cache_free(&slab_kmem_cache_boot, c, 0);
+	slab_kmem_cache_free((struct kmem_cache *)&slab_kmem_cache_boot, c);
 }
 
 /*

@@ -43,6 +43,7 @@
 #include <kmemu/slab_common.h>
 #include <kmemu/slub.h>
 #include "slab_alloc.h"
+#include "slab_hooks.h"
 
 typedef s16 slobidx_t;
 typedef struct { slobidx_t units; } slob_t;
@@ -341,32 +342,68 @@ out:
 
 /* --- kmalloc ------------------------------------------------------------------ */
 
+/*
+ * kmalloc's whole pages (size >= PAGE_SIZE - SLOB_MINALIGN), or NULL.  The page
+ * allocator records them itself (KUnit, kmemleak), as for SLUB's large kmalloc.
+ */
+static void *slob_kmalloc_pages(size_t size, gfp_t gfp)
+{
+	if (size > KMALLOC_MAX_SIZE) {
+		WARN(!(gfp & __GFP_NOWARN), "kmalloc: %zu bytes is more than KMALLOC_MAX_SIZE", size);
+		return NULL;
+	}
+	return slob_new_pages(gfp, (unsigned int)get_order(size));
+}
+
+/* A block with the size prefix (0 < size < PAGE_SIZE - SLOB_MINALIGN), or NULL. */
+static __always_inline void *slob_kmalloc_block(size_t size, gfp_t gfp)
+{
+	int align = SLOB_MINALIGN;
+	if (!(size & (size - 1)))
+		align = max(align, (int)size); /* power of two: naturally aligned */
+	u64 *m = slob_alloc(size + SLOB_MINALIGN, gfp, align, SLOB_MINALIGN);
+	if (!m)
+		return NULL;
+	*m = size;
+	return (u8 *)m + SLOB_MINALIGN;
+}
+
+/*
+ * slab_hooks_key is on: Linux's __do_kmalloc_node with its hooks.  might_sleep's
+ * check and failslab (slab_hooks.h; Linux's SLOB had no failslab: kmemu's has,
+ * so fail-nth numbers the same allocations under every allocator), the block,
+ * the kmalloc event (bytes_alloc: the block with its prefix, or the whole
+ * pages; a failed block is not traced, failed pages are, as in Linux), then
+ * KUnit's and kmemleak's records of a block.
+ */
+static noinline void *slob_do_kmalloc_hooks(size_t size, gfp_t gfp, u64 caller)
+{
+	void *ret;
+	if (!slab_pre_alloc_hook_bytes(size, gfp))
+		return NULL;
+	if (size < PAGE_SIZE - SLOB_MINALIGN) {
+		ret = slob_kmalloc_block(size, gfp);
+		if (!ret)
+			return NULL;
+		trace_kmalloc(caller, ret, size, size + SLOB_MINALIGN, gfp, NUMA_NO_NODE);
+		slab_post_alloc_track(ret, 0, size, caller, size, 0);
+		return ret;
+	}
+	ret = slob_kmalloc_pages(size, gfp);
+	trace_kmalloc(caller, ret, size, PAGE_SIZE << get_order(size), gfp, NUMA_NO_NODE);
+	return ret;
+}
+
 /* kmalloc: a size-prefixed block below a page, whole pages from there up. */
 static void *slob_do_kmalloc(size_t size, gfp_t gfp, u64 caller)
 {
-	void *ret;
-	might_alloc(gfp, __FILE__, __LINE__);
-	if (size < PAGE_SIZE - SLOB_MINALIGN) {
-		int align = SLOB_MINALIGN;
-		if (!size)
-			return ZERO_SIZE_PTR;
-		if (!(size & (size - 1)))
-			align = max(align, (int)size); /* power of two: naturally aligned */
-		u64 *m = slob_alloc(size + SLOB_MINALIGN, gfp, align, SLOB_MINALIGN);
-		if (!m)
-			return NULL;
-		*m = size;
-		ret = (u8 *)m + SLOB_MINALIGN;
-		kunit_track_alloc(ret, caller, size, 0, KUNIT_ALLOC_SLAB, 0);
-	} else { /* the page allocator records these pages itself, as for SLUB's */
-		if (size > KMALLOC_MAX_SIZE) {
-			WARN(!(gfp & __GFP_NOWARN), "kmalloc: %zu bytes is more than KMALLOC_MAX_SIZE",
-			     size);
-			return NULL;
-		}
-		ret = slob_new_pages(gfp, (unsigned int)get_order(size));
-	}
-	return ret;
+	if (unlikely(!size))
+		return ZERO_SIZE_PTR;
+	if (static_branch_unlikely(&slab_hooks_key))
+		return slob_do_kmalloc_hooks(size, gfp, caller);
+	if (size < PAGE_SIZE - SLOB_MINALIGN)
+		return slob_kmalloc_block(size, gfp);
+	return slob_kmalloc_pages(size, gfp);
 }
 
 void *slob_kmalloc(size_t size, gfp_t gfp)
@@ -382,15 +419,10 @@ static struct page *slob_head_page(const void *p, const char *who)
 	return compound_head(virt_to_page(p));
 }
 
-void slob_kfree(const void *block)
+/* kfree's work once the hooks (if any) ran: a block back to its page, or the whole pages. */
+static void __slob_kfree(const void *block, struct page *head)
 {
-	if (ZERO_OR_NULL_PTR(block))
-		return;
-	struct page *head = slob_head_page(block, "kfree");
-	if (!head)
-		return;
 	if (PageSlab(head)) {
-		kunit_track_free(block, KUNIT_ALLOC_SLAB);
 		u64 *m = (u64 *)((u8 *)block - SLOB_MINALIGN);
 		slob_free(m, *m + SLOB_MINALIGN);
 		return;
@@ -399,6 +431,33 @@ void slob_kfree(const void *block)
 		 block))
 		return;
 	slob_free_pages((void *)block, PageHead(head) ? head[1].compound_order : 0);
+}
+
+/* slab_hooks_key is on: Linux's SLOB kfree raises its event first (NULL too), then the records. */
+static noinline void slob_kfree_hooks(const void *block, u64 caller)
+{
+	trace_kfree(caller, block);
+	if (ZERO_OR_NULL_PTR(block))
+		return;
+	struct page *head = slob_head_page(block, "kfree");
+	if (!head)
+		return;
+	if (PageSlab(head))
+		slab_free_track((void *)block, 0);
+	__slob_kfree(block, head);
+}
+
+void slob_kfree(const void *block)
+{
+	if (static_branch_unlikely(&slab_hooks_key)) {
+		slob_kfree_hooks(block, (u64)__builtin_return_address(0));
+		return;
+	}
+	if (ZERO_OR_NULL_PTR(block))
+		return;
+	struct page *head = slob_head_page(block, "kfree");
+	if (head)
+		__slob_kfree(block, head);
 }
 
 /* The usable size: the prefix's request rounded to units, or the whole pages. */
@@ -523,10 +582,10 @@ u64 slob_kmem_cache_shrink_all(void)
 	return after > before ? after - before : 0;
 }
 
-static void *slob_cache_alloc(struct slob_kmem_cache *c, gfp_t gfp, u64 caller)
+/* The object: a block, or whole pages for a page or more; the constructor, every time. */
+static __always_inline void *__slob_cache_alloc(struct slob_kmem_cache *c, gfp_t gfp)
 {
 	void *b;
-	might_alloc(gfp, __FILE__, __LINE__);
 	if (c->size < PAGE_SIZE)
 		b = slob_alloc(c->size, gfp, (int)c->align, 0);
 	else
@@ -536,8 +595,32 @@ static void *slob_cache_alloc(struct slob_kmem_cache *c, gfp_t gfp, u64 caller)
 	if (c->ctor)
 		c->ctor(b); /* every time: SLOB keeps no constructed objects */
 	__atomic_add_fetch(&c->allocated, 1, __ATOMIC_RELAXED);
-	kunit_track_alloc(b, caller, c->object_size, c, KUNIT_ALLOC_SLAB, 0);
 	return b;
+}
+
+/*
+ * slab_hooks_key is on: Linux's slob_alloc_node with its hooks.  might_sleep's
+ * check and failslab (kmemu's, see slob_do_kmalloc_hooks), the object, the
+ * kmem_cache_alloc event (failures too, as Linux), KUnit's record, and
+ * kmemleak's for a block (whole pages are the page allocator's to record).
+ */
+static noinline void *slob_cache_alloc_hooks(struct slob_kmem_cache *c, gfp_t gfp, u64 caller)
+{
+	void *b = NULL;
+	if (slab_pre_alloc_hook((struct kmem_cache *)c, gfp))
+		b = __slob_cache_alloc(c, gfp);
+	trace_kmem_cache_alloc(caller, b, (struct kmem_cache *)c, gfp, NUMA_NO_NODE);
+	if (b)
+		slab_post_alloc_track(b, c, c->object_size, caller, c->size,
+				      c->size < PAGE_SIZE ? c->flags : SLAB_NOLEAKTRACE);
+	return b;
+}
+
+static __always_inline void *slob_cache_alloc(struct slob_kmem_cache *c, gfp_t gfp, u64 caller)
+{
+	if (static_branch_unlikely(&slab_hooks_key))
+		return slob_cache_alloc_hooks(c, gfp, caller);
+	return __slob_cache_alloc(c, gfp);
 }
 
 void *slob_kmem_cache_alloc(struct kmem_cache *s, gfp_t gfp)
@@ -550,6 +633,24 @@ void *slob_kmem_cache_zalloc(struct kmem_cache *s, gfp_t gfp)
 	return slob_cache_alloc(to_slob(s), gfp | __GFP_ZERO, (u64)__builtin_return_address(0));
 }
 
+/* The object back: to its page's chain, or the whole pages. */
+static __always_inline void __slob_cache_free(struct slob_kmem_cache *c, void *b)
+{
+	__atomic_sub_fetch(&c->allocated, 1, __ATOMIC_RELAXED);
+	if (c->size < PAGE_SIZE)
+		slob_free(b, c->size);
+	else
+		slob_free_pages(b, (unsigned int)get_order(c->size));
+}
+
+/* slab_hooks_key is on: the records go, then the event (Linux's order), then the free. */
+static noinline void slob_cache_free_hooks(struct slob_kmem_cache *c, void *b, u64 caller)
+{
+	slab_free_track(b, c->size < PAGE_SIZE ? c->flags : SLAB_NOLEAKTRACE);
+	trace_kmem_cache_free(caller, b, (struct kmem_cache *)c);
+	__slob_cache_free(c, b);
+}
+
 void slob_kmem_cache_free(struct kmem_cache *s, void *b)
 {
 	struct slob_kmem_cache *c = to_slob(s);
@@ -557,12 +658,10 @@ void slob_kmem_cache_free(struct kmem_cache *s, void *b)
 		return;
 	if (!slob_head_page(b, "kmem_cache_free"))
 		return;
-	kunit_track_free(b, KUNIT_ALLOC_SLAB);
-	__atomic_sub_fetch(&c->allocated, 1, __ATOMIC_RELAXED);
-	if (c->size < PAGE_SIZE)
-		slob_free(b, c->size);
+	if (static_branch_unlikely(&slab_hooks_key))
+		slob_cache_free_hooks(c, b, (u64)__builtin_return_address(0));
 	else
-		slob_free_pages(b, (unsigned int)get_order(c->size));
+		__slob_cache_free(c, b);
 }
 
 unsigned int slob_kmem_cache_size(struct kmem_cache *s)

@@ -48,6 +48,7 @@
 #include <kmemu/page_alloc.h>
 #include <kmemu/slub.h>
 #include <kmemu/trace.h>
+#include "slab_hooks.h"
 
 
 struct list_head slab_caches = LIST_HEAD_INIT(slab_caches);
@@ -308,8 +309,7 @@ static noinline void *slab_post_alloc(struct kmem_cache *s, void *object, gfp_t 
 	if (gfp & __GFP_ZERO)
 		memset(object, 0, s->object_size);
 	kasan_slab_alloc(s, object, orig_size, caller);
-	kunit_track_alloc(object, caller, orig_size, s, KUNIT_ALLOC_SLAB, 0);
-	KMEMLEAK_HOOK(__kmemleak_slab_alloc(object, s->object_size, s->flags));
+	slab_post_alloc_track(object, s, orig_size, caller, s->object_size, s->flags);
 	return object;
 }
 
@@ -360,9 +360,7 @@ redo:
 static __always_inline void *slab_alloc_hooked(struct kmem_cache *s, gfp_t gfp, u64 orig_size,
 					       u64 caller)
 {
-	if (debug_atomic_sleep)
-		might_alloc(gfp, __FILE__, __LINE__);
-	if (should_failslab(s, gfp))
+	if (!slab_pre_alloc_hook(s, gfp))
 		return NULL;
 	return slab_alloc_nocheck(s, gfp, orig_size, caller, true);
 }
@@ -505,8 +503,7 @@ static noinline void slab_free_hooks(struct kmem_cache *s, struct page *slab, vo
 	if (static_branch_unlikely(&slub_debug_enabled) && (s->flags & SLAB_DEBUG_FLAGS) &&
 	    !free_debug_processing(s, slab, object, caller))
 		return; /* reported; the object is left alone */
-	kunit_track_free(object, KUNIT_ALLOC_SLAB);
-	KMEMLEAK_HOOK(__kmemleak_slab_free(object, s->flags));
+	slab_free_track(object, s->flags);
 	if (kasan_slab_free(s, slab, object, caller))
 		return; /* quarantined (or a bad free, reported) */
 	do_slab_free(s, slab, object);

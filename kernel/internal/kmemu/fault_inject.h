@@ -78,6 +78,7 @@ extern struct fault_record fault_log[FAULT_LOG_MAX];
 
 struct kmem_cache;
 bool __should_failslab(struct kmem_cache *s, gfp_t gfp);
+bool __should_failslab_bytes(u64 size, gfp_t gfp);
 bool __should_fail_alloc_page(gfp_t gfp, unsigned int order);
 bool __should_fail_vmalloc(gfp_t gfp, u64 size);
 void fault_inject_setup(const char *cmdline);
@@ -86,6 +87,12 @@ void fault_inject_set_active(u64 on);
 static __always_inline bool should_failslab(struct kmem_cache *s, gfp_t gfp)
 {
 	return static_branch_unlikely(&fault_inject_key) && __should_failslab(s, gfp);
+}
+
+/* failslab for a slab allocation of no cache (SLOB's kmalloc): size bytes asked for. */
+static __always_inline bool should_failslab_bytes(u64 size, gfp_t gfp)
+{
+	return static_branch_unlikely(&fault_inject_key) && __should_failslab_bytes(size, gfp);
 }
 
 static __always_inline bool should_fail_alloc_page(gfp_t gfp, unsigned int order)

@@ -72,6 +72,15 @@ extern char *kmemleak_text;   /* the last scan's unreferenced objects, as the de
 extern u64 kmemleak_text_len;
 extern const u64 kmemleak_host_layout[];        /* offsets the host reads objects with */
 
+/*
+ * Not a root: SLAB's boot pool of array caches (slab/slab.c), whose slots keep
+ * stale pointers to objects allocated since (Linux marks each array_cache
+ * kmemleak_no_scan).  The array caches SLAB kmallocs later are its own
+ * (untracked), so never scanned either.
+ */
+#define SLAB_BOOT_POOL_BYTES (64 * 1024)
+extern u8 slab_boot_pool[SLAB_BOOT_POOL_BYTES];
+
 void kmemleak_init(const char *cmdline);
 void __kmemleak_slab_alloc(void *object, u64 size, slab_flags_t cache_flags);
 void __kmemleak_slab_free(void *object, slab_flags_t cache_flags);
