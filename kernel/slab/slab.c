@@ -41,6 +41,9 @@
  *   U  the last caller's address in a word after the object
  * Debug caches get limit <= 32 (Linux's DEBUG builds).
  * Every path runs with interrupts off (local_irq_save), as Linux's SLAB.
+ * The optional hooks (might_sleep, failslab, KUnit's tracking, kmemleak:
+ * slab_hooks.h, shared with SLUB and SLOB) and the kmem trace events sit
+ * behind slab_hooks_key: one nop per allocation or free while all are off.
  * The cache descriptor starts with SLUB's common fields (slab_common.h).
  */
 #include <linux/bug.h>

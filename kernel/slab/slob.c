@@ -27,6 +27,11 @@
  * constructed free objects).  There are no per-cache slabs, no kmalloc-N
  * caches, no /proc/slabinfo and no debug options (as in Linux).  One lock
  * (slob_lock, interrupts off) covers all three lists.
+ * The optional hooks (might_sleep, failslab, KUnit's tracking, kmemleak:
+ * slab_hooks.h, shared with SLUB and SLAB) and the kmem trace events sit
+ * behind slab_hooks_key: one nop per allocation or free while all are off.
+ * Linux's SLOB never consulted failslab; kmemu's does, so fail-nth numbers
+ * the same allocations under every allocator.
  */
 #include <linux/bug.h>
 #include <linux/export.h>

@@ -352,9 +352,9 @@ redo:
 }
 
 /*
- * slab_hooks_key is on: the pre-allocation hooks (Linux's slab_pre_alloc_hook:
- * might_sleep's check, failslab; a new feature's go here, behind its own
- * flag), then the allocation with slab_post_alloc.  Out of line and called in
+ * slab_hooks_key is on: the pre-allocation hooks (slab_hooks.h, shared with
+ * SLAB and SLOB: might_sleep's check, failslab; a new feature's go there),
+ * then the allocation with slab_post_alloc.  Out of line and called in
  * tail position, so the fast path keeps nothing live for it.
  */
 static __always_inline void *slab_alloc_hooked(struct kmem_cache *s, gfp_t gfp, u64 orig_size,

@@ -2,12 +2,17 @@
  * <kmemu/alloc_hooks.h> - the allocators' one static key per direction for
  * every optional hook.
  *
- * The fast paths of SLUB (kmem_cache_alloc/kmalloc, kmem_cache_free/kfree)
- * and of the page allocator (the order-0 pcp alloc and free) pay ONE 5-byte
- * nop for all optional features together:
+ * The fast paths of the slab allocators (kmem_cache_alloc/kmalloc,
+ * kmem_cache_free/kfree: SLUB's, and SLAB's and SLOB's behind slab=) and of
+ * the page allocator (the order-0 pcp alloc and free) pay ONE 5-byte nop for
+ * all optional features together:
  *
  *   slab_hooks_key  SLUB: slab_alloc_hooks() before/after an allocation,
- *                   slab_free_hooks() before a free (kernel/slab/slub.c)
+ *                   slab_free_hooks() before a free (kernel/slab/slub.c);
+ *                   SLAB, SLOB: their *_hooks() functions (slab.c, slob.c).
+ *                   The features' code is one definition for all three:
+ *                   kernel/slab/slab_hooks.h.  The kmem trace events hold
+ *                   it too while on.
  *   page_hooks_key  page allocator: __alloc_pages_hooks() and
  *                   __free_pages_hooks() (kernel/page_alloc.c)
  *
@@ -19,8 +24,8 @@
  * fault injection (both), might_sleep's checks (debug_atomic_sleep, both),
  * the page allocator's bad-page checks at free (page_alloc_debug, page).
  *
- * A new feature (kmemleak, tracepoints, ...): put its call in the hook
- * function of slub.c / page_alloc.c behind its own flag or key, and
+ * A new feature: put its call in slab/slab_hooks.h (every slab allocator)
+ * or the hook functions of page_alloc.c behind its own flag or key, and
  * static_branch_inc() the hooks key(s) when it turns on (static_branch_dec()
  * when it turns off).  Never add a test to the fast path itself:
  * tests/test_bench_counts.py would show it.  KASAN builds always take the
