@@ -55,7 +55,7 @@ OUTCOMES = ("ok", "oops", "warn", "leak", "no-error-returned", "invalid-state")
 #: the first frame outside them.
 ALLOCATOR_FILES = frozenset({"slub.c", "slab.c", "slob.c", "kmalloc.c", "page_alloc.c", "vmalloc.c",
                              "fault_inject.c", "string.c", "fault_inject.h", "kunit_track.h",
-                             "kunit_track.c"})
+                             "kunit_track.c", "slab_hooks.h"})
 #: Linux's errno names for the results the table shows
 ERRNO_NAMES = {1: "EPERM", 2: "ENOENT", 4: "EINTR", 5: "EIO", 11: "EAGAIN", 12: "ENOMEM",
                14: "EFAULT", 16: "EBUSY", 17: "EEXIST", 19: "ENODEV", 22: "EINVAL",
