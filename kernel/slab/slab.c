@@ -768,7 +768,8 @@ static struct slab_kmem_cache *slab_kmalloc_slab(u64 size, gfp_t gfp)
 	return slab_kmalloc_caches[t][slab_kmalloc_index(size)];
 }
 
-void *slab_kmalloc(size_t size, gfp_t gfp)
+/* kmalloc for caller (its trace event's call_site, KUnit's and kmemleak's record). */
+static __always_inline void *slab_do_kmalloc(size_t size, gfp_t gfp, u64 caller)
 {
 	if (unlikely(!size))
 		return ZERO_SIZE_PTR;
@@ -776,8 +777,12 @@ void *slab_kmalloc(size_t size, gfp_t gfp)
 		WARN(!(gfp & __GFP_NOWARN), "kmalloc: %zu bytes is more than KMALLOC_MAX_SIZE", size);
 		return NULL;
 	}
-	return slab_cache_alloc(slab_kmalloc_slab(size, gfp), gfp, size,
-				(u64)__builtin_return_address(0), true);
+	return slab_cache_alloc(slab_kmalloc_slab(size, gfp), gfp, size, caller, true);
+}
+
+void *slab_kmalloc(size_t size, gfp_t gfp)
+{
+	return slab_do_kmalloc(size, gfp, (u64)__builtin_return_address(0));
 }
 
 /* The kmalloc cache of p, or NULL (WARN) for an address no kmalloc returned. */
@@ -1373,4 +1378,4 @@ void slab_kmem_cache_init(void)
 	       slab_max_order, slab_boot_used);
 }
 
-SLAB_DEFINE_KMALLOC_WRAPPERS(slab_)
+SLAB_DEFINE_KMALLOC_WRAPPERS(slab_, slab_do_kmalloc)

@@ -40,24 +40,31 @@ u64 validate_slab_cache(struct kmem_cache *s);
 	void *p##kcalloc(size_t n, size_t size, gfp_t gfp);
 
 /*
- * kzalloc, kmalloc_array and kcalloc of SLAB and SLOB: through their kmalloc (SLUB's
- * inline kmalloc's body instead, for their callers' call sites; see slub.c).
+ * kzalloc, kmalloc_array and kcalloc of SLAB and SLOB: kmalloc for their caller
+ * (do_kmalloc(size, gfp, caller), the allocator's kmalloc body), as SLUB's: Linux's
+ * are inline, so the trace event's call_site, KUnit's and kmemleak's record and a
+ * failure sweep's site are whoever called them.
  */
-#define SLAB_DEFINE_KMALLOC_WRAPPERS(p)                                                    \
+#define SLAB_DEFINE_KMALLOC_WRAPPERS(p, do_kmalloc)                                        \
 	void *p##kzalloc(size_t size, gfp_t gfp)                                           \
 	{                                                                                  \
-		return p##kmalloc(size, gfp | __GFP_ZERO);                                 \
+		return do_kmalloc(size, gfp | __GFP_ZERO,                                  \
+				  (u64)__builtin_return_address(0));                       \
 	}                                                                                  \
 	void *p##kmalloc_array(size_t n, size_t size, gfp_t gfp)                           \
 	{                                                                                  \
 		size_t bytes;                                                              \
 		if (check_mul_overflow(n, size, &bytes))                                   \
 			return NULL;                                                       \
-		return p##kmalloc(bytes, gfp);                                             \
+		return do_kmalloc(bytes, gfp, (u64)__builtin_return_address(0));          \
 	}                                                                                  \
 	void *p##kcalloc(size_t n, size_t size, gfp_t gfp)                                 \
 	{                                                                                  \
-		return p##kmalloc_array(n, size, gfp | __GFP_ZERO);                        \
+		size_t bytes;                                                              \
+		if (check_mul_overflow(n, size, &bytes))                                   \
+			return NULL;                                                       \
+		return do_kmalloc(bytes, gfp | __GFP_ZERO,                                 \
+				  (u64)__builtin_return_address(0));                       \
 	}
 
 SLAB_DECLARE_ENTRIES(slab_)

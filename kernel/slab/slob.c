@@ -727,4 +727,4 @@ void slob_kmem_cache_init(void)
 	       SLOB_UNIT, SLOB_BREAK1, SLOB_BREAK2);
 }
 
-SLAB_DEFINE_KMALLOC_WRAPPERS(slob_)
+SLAB_DEFINE_KMALLOC_WRAPPERS(slob_, slob_do_kmalloc)
