@@ -374,19 +374,21 @@ static __always_inline void *slob_kmalloc_block(size_t size, gfp_t gfp)
 }
 
 /*
- * slab_hooks_key is on: Linux's __do_kmalloc_node with its hooks.  might_sleep's
- * check and failslab (slab_hooks.h; Linux's SLOB had no failslab: kmemu's has,
- * so fail-nth numbers the same allocations under every allocator), the block,
- * the kmalloc event (bytes_alloc: the block with its prefix, or the whole
- * pages; a failed block is not traced, failed pages are, as in Linux), then
- * KUnit's and kmemleak's records of a block.
+ * slab_hooks_key is on: Linux's __do_kmalloc_node with its hooks.  A block:
+ * might_sleep's check and failslab (slab_hooks.h; Linux's SLOB had no
+ * failslab: kmemu's has, so fail-nth numbers the same allocations under every
+ * allocator), the block, the kmalloc event (bytes_alloc: the block with its
+ * prefix), KUnit's and kmemleak's records.  Whole pages: the page allocator
+ * checks, fails and records them (one allocation, as SLUB's large kmalloc);
+ * the event says the whole pages.  A failed block is not traced, failed pages
+ * are, as in Linux.
  */
 static noinline void *slob_do_kmalloc_hooks(size_t size, gfp_t gfp, u64 caller)
 {
 	void *ret;
-	if (!slab_pre_alloc_hook_bytes(size, gfp))
-		return NULL;
 	if (size < PAGE_SIZE - SLOB_MINALIGN) {
+		if (!slab_pre_alloc_hook_bytes(size, gfp))
+			return NULL;
 		ret = slob_kmalloc_block(size, gfp);
 		if (!ret)
 			return NULL;
@@ -394,7 +396,7 @@ static noinline void *slob_do_kmalloc_hooks(size_t size, gfp_t gfp, u64 caller)
 		slab_post_alloc_track(ret, 0, size, caller, size, 0);
 		return ret;
 	}
-	ret = slob_kmalloc_pages(size, gfp);
+	ret = slob_kmalloc_pages(size, gfp); /* the page allocator's hooks, as SLUB's large kmalloc */
 	trace_kmalloc(caller, ret, size, PAGE_SIZE << get_order(size), gfp, NUMA_NO_NODE);
 	return ret;
 }
@@ -593,8 +595,8 @@ static __always_inline void *__slob_cache_alloc(struct slob_kmem_cache *c, gfp_t
 	void *b;
 	if (c->size < PAGE_SIZE)
 		b = slob_alloc(c->size, gfp, (int)c->align, 0);
-	else
-		b = slob_new_pages(gfp, (unsigned int)get_order(c->size));
+	else /* SLOB's own pages, as a new slab's: the object is what gets counted and recorded */
+		b = fault_nested(slob_new_pages(gfp, (unsigned int)get_order(c->size)));
 	if (!b)
 		return NULL;
 	if (c->ctor)
@@ -606,8 +608,8 @@ static __always_inline void *__slob_cache_alloc(struct slob_kmem_cache *c, gfp_t
 /*
  * slab_hooks_key is on: Linux's slob_alloc_node with its hooks.  might_sleep's
  * check and failslab (kmemu's, see slob_do_kmalloc_hooks), the object, the
- * kmem_cache_alloc event (failures too, as Linux), KUnit's record, and
- * kmemleak's for a block (whole pages are the page allocator's to record).
+ * kmem_cache_alloc event (failures too, as Linux), KUnit's and kmemleak's
+ * records (of the object, also when it is whole pages: those are SLOB's own).
  */
 static noinline void *slob_cache_alloc_hooks(struct slob_kmem_cache *c, gfp_t gfp, u64 caller)
 {
@@ -616,8 +618,7 @@ static noinline void *slob_cache_alloc_hooks(struct slob_kmem_cache *c, gfp_t gf
 		b = __slob_cache_alloc(c, gfp);
 	trace_kmem_cache_alloc(caller, b, (struct kmem_cache *)c, gfp, NUMA_NO_NODE);
 	if (b)
-		slab_post_alloc_track(b, c, c->object_size, caller, c->size,
-				      c->size < PAGE_SIZE ? c->flags : SLAB_NOLEAKTRACE);
+		slab_post_alloc_track(b, c, c->object_size, caller, c->size, c->flags);
 	return b;
 }
 
@@ -651,7 +652,7 @@ static __always_inline void __slob_cache_free(struct slob_kmem_cache *c, void *b
 /* slab_hooks_key is on: the records go, then the event (Linux's order), then the free. */
 static noinline void slob_cache_free_hooks(struct slob_kmem_cache *c, void *b, u64 caller)
 {
-	slab_free_track(b, c->size < PAGE_SIZE ? c->flags : SLAB_NOLEAKTRACE);
+	slab_free_track(b, c->flags);
 	trace_kmem_cache_free(caller, b, (struct kmem_cache *)c);
 	__slob_cache_free(c, b);
 }

@@ -168,6 +168,27 @@ def test_fail_nth_sweeps_match_slub(slab: str) -> None:
     assert got == sweeps("slub")
 
 
+# what fail-nth counts for one call: kmalloc's large sizes are pages under SLUB and SLOB
+# (the page allocator's one allocation) and a kmalloc-32k object under SLAB (its classes
+# go to 4M); SLOB's page-sized cache objects take SLOB's own pages, one slab allocation
+COUNTED = {"slub": ["slab", "pages", "slab"], "slab": ["slab", "slab", "slab"],
+           "slob": ["slab", "pages", "slab"]}
+
+
+@pytest.mark.parametrize("slab", ("slub", *OTHERS))
+def test_fail_nth_counts_one_allocation_per_call(slab: str) -> None:
+    m = booted_machine(slab=slab)
+    cache = m.kmem_cache_create("hooks_big", 5000)
+    kinds = []
+    for fn, args in (("kmalloc", (100, GFP_KERNEL)), ("kmalloc", (20000, GFP_KERNEL)),
+                     ("kmem_cache_alloc", (cache, GFP_KERNEL))):
+        [run] = m.sweep_failures(fn, *args)
+        assert run.outcome == "ok" and run.result == 0, run
+        [alloc] = run.allocations
+        kinds.append(alloc.kind)
+    assert kinds == COUNTED[slab]
+
+
 # ----------------------------------------------------------------------------- KUnit
 
 def kunit_summary(slab: str) -> tuple[list[tuple[str, str]], list[tuple[str, str, int, str]]]:
