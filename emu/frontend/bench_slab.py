@@ -46,10 +46,14 @@ def slab_allocator_rows() -> list[Row]:
     rows = []
     for alloc in ("slub", "slab", "slob"):
         m = Machine.booted(slab=alloc)
-        fig = allocator_figures(m)
+        fig = allocator_figures(m)  # the boot default: might_sleep's checks hold the hooks
+        m.alloc_debug(might_sleep=False, bad_page=False)
+        off = allocator_figures(m)  # every hook off: one nop (slab_hooks_key) per call
         rows += [
             Row(f"{alloc.upper()}: kmalloc(64)+kfree", fig["kmalloc"] + fig["kfree"], "insns",
                 "", f"kmalloc {fig['kmalloc']}, kfree {fig['kfree']}"),
+            Row(f"{alloc.upper()}: kmalloc(64)+kfree, hooks off", off["kmalloc"] + off["kfree"],
+                "insns", "", f"kmalloc {off['kmalloc']}, kfree {off['kfree']}"),
             Row(f"{alloc.upper()}: kmem_cache_alloc+free, 64-byte cache",
                 fig["cache_alloc"] + fig["cache_free"], "insns"),
             Row(f"{alloc.upper()}: memory held / requested, mixed 1..700 B",

@@ -746,7 +746,7 @@ void slab_kmem_cache_free_bulk(struct kmem_cache *s, size_t nr, void **p)
 
 /* --- kmalloc: kmalloc-32 .. kmalloc-4M, with 96 and 192 --------------------------- */
 
-static unsigned int slab_kmalloc_index(u64 size)
+static __always_inline unsigned int slab_kmalloc_index(u64 size)
 {
 	if (size <= 32)
 		return 5;
@@ -761,7 +761,7 @@ static unsigned int slab_kmalloc_index(u64 size)
 	return 64 - (unsigned int)__builtin_clzl(size - 1);
 }
 
-static struct slab_kmem_cache *slab_kmalloc_slab(u64 size, gfp_t gfp)
+static __always_inline struct slab_kmem_cache *slab_kmalloc_slab(u64 size, gfp_t gfp)
 {
 	int t = !(gfp & (__GFP_DMA | __GFP_RECLAIMABLE)) ? KMALLOC_NORMAL :
 		(gfp & __GFP_DMA) ? KMALLOC_DMA : KMALLOC_RECLAIM;
