@@ -76,6 +76,9 @@ if TYPE_CHECKING:
 #: Progress callback: (ops done, ops in all, seconds of replay so far).
 Progress = Callable[[int, int, float], None]
 DEFAULT_COUNT_OPS = 2000
+#: at most about this many timeline samples (one per batch below it; a sample reads
+#: every cache and zone, milliseconds each, so millions of ops would spend seconds there)
+MAX_SAMPLES = 500
 
 
 class ReplayError(KmemuError):
@@ -332,6 +335,7 @@ class _Replayer:
         nbatches = -(-c.n_ops // c.batch)
         timed = cpu = 0.0
         held = req = peak_held = peak_req = 0
+        every = -(-nbatches // MAX_SAMPLES)  # timeline: every batch, or every k-th (and the last)
         for b in range(nbatches):
             start, end = b * c.batch, min((b + 1) * c.batch, c.n_ops)
             self.create_caches(start, end)
@@ -349,7 +353,7 @@ class _Replayer:
             held = (self.views.used_pages() - self.base_used) * 4096
             req = self.requested_at(b, end)
             peak_held, peak_req = max(peak_held, held), max(peak_req, req)
-            if self.timeline:
+            if self.timeline and (b % every == 0 or b == nbatches - 1):
                 r.timeline.append(self.sample(end, b, held, req))
             if self.progress is not None:
                 self.progress(end, c.n_ops, timed)
@@ -519,9 +523,11 @@ def run_replay(self: Machine, trace: str | Path | Iterable[str] | tracetext.Trac
 
     ``trace``: a file's path (gzip or plain), its text, its lines, or a parsed
     :class:`~emu.kernel.tracetext.Trace`.  ``batch``: ops per guest entry, 1..4096
-    (the timeline has one sample per batch).  ``pages=False`` leaves out the
-    page events (a trace's mm_page_alloc events include the traced kernel's own
-    slab pages, which the guest's slab allocator makes again).  ``census``
+    (the timeline has one sample per batch, or per k-th batch and the last when there
+    are more than ``MAX_SAMPLES`` batches; peak_held is sampled after every batch).
+    ``pages=False`` leaves out the page events (a trace's mm_page_alloc events
+    include the traced kernel's own slab pages, which the guest's slab allocator
+    makes again).  ``census``
     checks after every batch that each live allocation is where the guest
     says (SLUB views; slow: for tests)."""
     from emu.build.abi import define

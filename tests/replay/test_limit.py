@@ -76,3 +76,14 @@ def test_no_measure_no_limit(machine: Machine, monkeypatch: pytest.MonkeyPatch) 
     r = machine.replay(_trace(50), count_ops=0, measure=False, timeline=False)
     assert r.ops_per_second > 0 and r.end_to_end_ops_per_second > 0
     assert r.limit_fraction == r.wall_limit_fraction == r.guest_insns_per_second == 0
+
+
+def test_timeline_samples_are_capped(machine: Machine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above MAX_SAMPLES batches the timeline keeps every k-th batch and the last; the
+    peak is still taken after every batch (the largest held of all batches)."""
+    from emu.machine import replay
+
+    monkeypatch.setattr(replay, "MAX_SAMPLES", 2)
+    r = machine.replay(_trace(300), batch=100, count_ops=0, measure=False)
+    assert [s["op"] for s in r.timeline] == [100, 400, 600]  # batches 0, 3 and the last
+    assert r.peak_held >= max(s["held"] for s in r.timeline)
