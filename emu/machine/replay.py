@@ -13,13 +13,22 @@ occupancy.
 (51234, 0.71)
 >>> print(r.report())                       # doctest: +SKIP
 
-Figures:
+Figures (every time below is summed over the batches, on two clocks: the
+thread's CPU time, which leaves out what the OS gives other processes, and the
+wall clock; :mod:`emu.machine.replay_limit` says why):
 
-- ``ops_per_second``: replayed ops over the time spent copying batches into the
-  ring and running them (parsing, cache creation and sampling are timed apart).
-- ``limit_fraction``: that rate over the emulator's limit for the same ops,
-  measured in the same run: guest instructions per second on a plain loop
-  (``kmemu_replay_spin``) divided by the instructions an op takes.
+- ``ops_per_second``: guest ops replayed per CPU second of the replay proper:
+  copying each batch into the ring and the guest entry that runs it.  Parsing,
+  compiling, cache creation, census checks and timeline samples are not in it
+  (they are host work between batches); ``wall_ops_per_second`` is the same on
+  the wall clock, ``end_to_end_ops_per_second`` the ops over the wall time of
+  the whole replay (parse, compile, batches, samples, the report's reads; not
+  the limit's loop or the counting twin, which are measurement).
+- ``limit_fraction``: ``ops_per_second`` over the emulator's limit for the same
+  ops, measured in the same run: guest instructions per CPU second on a plain
+  loop (``kmemu_replay_spin``, run in slices between the batches, each about as
+  long as the batch before it) divided by the instructions an op takes
+  (``mean_insns_per_op``).  ``wall_limit_fraction``: both on the wall clock.
 - ``insns_per_op``: guest instructions per op by type, counted on a twin
   machine (same memory map, command line, KASAN choice) that replays the same
   ops: ``count_ops`` of them, spread over the trace (windows of 64 in each
@@ -59,6 +68,7 @@ from emu.machine.replay_compile import (
     Compiled,
     compile_trace,
 )
+from emu.machine.replay_limit import SPIN_REGS, LimitMeter, measure_limit
 
 if TYPE_CHECKING:
     from emu.machine.core import Machine
@@ -66,6 +76,9 @@ if TYPE_CHECKING:
 #: Progress callback: (ops done, ops in all, seconds of replay so far).
 Progress = Callable[[int, int, float], None]
 DEFAULT_COUNT_OPS = 2000
+#: at most about this many timeline samples (one per batch below it; a sample reads
+#: every cache and zone, milliseconds each, so millions of ops would spend seconds there)
+MAX_SAMPLES = 500
 
 
 class ReplayError(KmemuError):
@@ -88,15 +101,21 @@ class ReplayResult:
     unknown_gfp: dict[str, int] = field(default_factory=dict)
     failures: dict[str, dict[str, int]] = field(default_factory=dict)  # op -> gfp -> count
     ops_run: int = 0  # guest ops (replayed events + the frees of lost frees)
-    seconds: float = 0.0  # ring writes + guest runs
-    parse_seconds: float = 0.0
-    ops_per_second: float = 0.0
-    guest_insns_per_second: float = 0.0  # the plain loop (calls, loads, stores)
+    seconds: float = 0.0  # ring writes + guest runs, wall clock
+    cpu_seconds: float = 0.0  # the same, the thread's CPU time
+    parse_seconds: float = 0.0  # parse and compile, wall clock
+    end_to_end_seconds: float = 0.0  # the whole replay, wall (not the limit, not the twin)
+    ops_per_second: float = 0.0  # ops_run / cpu_seconds
+    wall_ops_per_second: float = 0.0  # ops_run / seconds
+    end_to_end_ops_per_second: float = 0.0  # ops_run / end_to_end_seconds
+    guest_insns_per_second: float = 0.0  # the plain loop (calls, loads, stores), CPU time
+    wall_guest_insns_per_second: float = 0.0  # the same loop on the wall clock
     register_loop_insns_per_second: float = 0.0  # an empty register-only loop
     insns_per_op: dict[str, float] = field(default_factory=dict)
     mean_insns_per_op: float = 0.0
     limit_ops_per_second: float = 0.0
-    limit_fraction: float = 0.0
+    limit_fraction: float = 0.0  # ops_per_second / limit_ops_per_second (CPU time)
+    wall_limit_fraction: float = 0.0  # the same ratio with both sides on the wall clock
     peak_held: int = 0
     final_held: int = 0
     requested: int = 0  # live at the end
@@ -244,14 +263,16 @@ class _Replayer:
             m.write_virt(self.caches_va + 8 * idx, struct.pack("<Q", ptr))
 
     # -- running ---------------------------------------------------------------------
-    def run_batch(self, start: int, end: int) -> float:
+    def run_batch(self, start: int, end: int) -> tuple[float, float]:
+        """Ops [start, end): the ring write and the guest entry, timed (CPU, wall)."""
         m = self.m
-        t0 = time.perf_counter()
-        m.write_phys(self.ring_pa, bytes(self.c.ops[start * OP.size : end * OP.size]))
+        ops = bytes(self.c.ops[start * OP.size : end * OP.size])
+        c0, w0 = time.thread_time(), time.perf_counter()
+        m.write_phys(self.ring_pa, ops)
         m.call("kmemu_replay_run", end - start)
-        dt = time.perf_counter() - t0
+        dc, dw = time.thread_time() - c0, time.perf_counter() - w0
         self.collect_failures(start)
-        return dt
+        return dc, dw
 
     def collect_failures(self, start: int) -> None:
         m = self.m
@@ -307,16 +328,22 @@ class _Replayer:
                 "unusable": [extfrag.unusable_index(free, o) / 1000 for o in range(NR_PAGE_ORDERS)],
                 "slab_occupancy": occ}
 
-    def run(self) -> None:
-        """The timed pass: every batch in one guest entry, then the per-batch reads."""
+    def run(self, meter: LimitMeter | None = None) -> None:
+        """The timed pass: every batch in one guest entry, then the per-batch reads;
+        with a ``meter``, a slice of the plain loop as long as the batch after each."""
         c, r = self.c, self.r
         nbatches = -(-c.n_ops // c.batch)
-        timed = 0.0
+        timed = cpu = 0.0
         held = req = peak_held = peak_req = 0
+        every = -(-nbatches // MAX_SAMPLES)  # timeline: every batch, or every k-th (and the last)
         for b in range(nbatches):
             start, end = b * c.batch, min((b + 1) * c.batch, c.n_ops)
             self.create_caches(start, end)
-            timed += self.run_batch(start, end)
+            dc, dw = self.run_batch(start, end)
+            cpu += dc
+            timed += dw
+            if meter is not None:
+                meter.slice(dc)
             if self.census:
                 from emu.machine.replay_census import check_census
 
@@ -326,13 +353,14 @@ class _Replayer:
             held = (self.views.used_pages() - self.base_used) * 4096
             req = self.requested_at(b, end)
             peak_held, peak_req = max(peak_held, held), max(peak_req, req)
-            if self.timeline:
+            if self.timeline and (b % every == 0 or b == nbatches - 1):
                 r.timeline.append(self.sample(end, b, held, req))
             if self.progress is not None:
                 self.progress(end, c.n_ops, timed)
         r.ops_run = c.n_ops
-        r.seconds = timed
-        r.ops_per_second = c.n_ops / timed if timed > 0 else 0.0
+        r.seconds, r.cpu_seconds = timed, cpu
+        r.ops_per_second = c.n_ops / cpu if cpu > 0 else 0.0
+        r.wall_ops_per_second = c.n_ops / timed if timed > 0 else 0.0
         # held is sampled after each batch; requested is known per op from the trace,
         # exactly unless some allocation failed in the guest (then: the batch samples)
         r.peak_held, r.final_held, r.requested = peak_held, held, req
@@ -398,31 +426,6 @@ def _windows(start: int, end: int, n: int) -> list[tuple[int, int]]:
         w0 = start + j * step
         out.append((w0, min(w0 + min(COUNT_WINDOW, n - j * COUNT_WINDOW), end)))
     return out
-
-
-def measure_limit(m: Machine, fn: str = "kmemu_replay_spin", seconds: float = 0.05) -> float:
-    """Guest instructions per second on one of kernel/replay.c's timing loops (best of
-    3 runs of at least ``seconds``): ``kmemu_replay_spin`` (calls, loads, stores: the
-    limit replays are compared with) or ``kmemu_replay_spin_regs`` (registers only)."""
-    with m.count_instructions() as a:
-        m.call(fn, 1000)
-    with m.count_instructions() as b:
-        m.call(fn, 2000)
-    per_turn = (b[0] - a[0]) / 1000
-    n = 100_000
-    while True:
-        t0 = time.perf_counter()
-        m.call(fn, n)
-        dt = time.perf_counter() - t0
-        if dt >= seconds:
-            break
-        n = int(n * min(10.0, 2 * seconds / max(dt, 1e-6)))
-    best = n * per_turn / dt
-    for _ in range(2):
-        t0 = time.perf_counter()
-        m.call(fn, n)
-        best = max(best, n * per_turn / (time.perf_counter() - t0))
-    return best
 
 
 def _price(m: Machine, comp: Compiled, created: dict[int, int], failed: set[int],
@@ -520,9 +523,11 @@ def run_replay(self: Machine, trace: str | Path | Iterable[str] | tracetext.Trac
 
     ``trace``: a file's path (gzip or plain), its text, its lines, or a parsed
     :class:`~emu.kernel.tracetext.Trace`.  ``batch``: ops per guest entry, 1..4096
-    (the timeline has one sample per batch).  ``pages=False`` leaves out the
-    page events (a trace's mm_page_alloc events include the traced kernel's own
-    slab pages, which the guest's slab allocator makes again).  ``census``
+    (the timeline has one sample per batch, or per k-th batch and the last when there
+    are more than ``MAX_SAMPLES`` batches; peak_held is sampled after every batch).
+    ``pages=False`` leaves out the page events (a trace's mm_page_alloc events
+    include the traced kernel's own slab pages, which the guest's slab allocator
+    makes again).  ``census``
     checks after every batch that each live allocation is where the guest
     says (SLUB views; slow: for tests)."""
     from emu.build.abi import define
@@ -566,19 +571,31 @@ def run_replay(self: Machine, trace: str | Path | Iterable[str] | tracetext.Trac
                           f"{parsed.describe_unreadable()}; skipped: {r.skipped or 'none'})")
     rp = _Replayer(self, comp, r, timeline=timeline, count_ops=count_ops,
                    progress=progress, census=census)
+    meter = None
     try:
         rp.setup()
-        rp.run()
+        if measure:  # counts the loop's turn here: its hook's flush must precede the batches
+            t_meter = time.perf_counter()
+            meter = LimitMeter(self)
+            t_meter = time.perf_counter() - t_meter
+        rp.run(meter)
     finally:
         rp.teardown()
     _price(self, comp, rp.created, set(rp.failed), r)
     _final_views(self, r)
-    if measure:
-        r.guest_insns_per_second = measure_limit(self)
-        r.register_loop_insns_per_second = measure_limit(self, "kmemu_replay_spin_regs")
+    r.end_to_end_seconds = time.perf_counter() - t0
+    if meter is not None:  # the loop's slices are measurement, not replay
+        r.end_to_end_seconds -= t_meter + meter.wall
+        meter.top_up()
+        r.guest_insns_per_second = meter.insns_per_second
+        r.wall_guest_insns_per_second = meter.wall_insns_per_second
+        r.register_loop_insns_per_second = measure_limit(self, SPIN_REGS)
+    r.end_to_end_ops_per_second = comp.n_ops / r.end_to_end_seconds
     if count_ops:
         rp.count_on_twin()
-    if measure and r.mean_insns_per_op:
+    if meter is not None and r.mean_insns_per_op:
         r.limit_ops_per_second = r.guest_insns_per_second / r.mean_insns_per_op
         r.limit_fraction = r.ops_per_second / r.limit_ops_per_second
+        wall_limit = r.wall_guest_insns_per_second / r.mean_insns_per_op
+        r.wall_limit_fraction = r.wall_ops_per_second / wall_limit
     return r

@@ -29,16 +29,19 @@ def _table(rows: list[list[str]], head: list[str]) -> list[str]:
 
 
 def format_report(r: ReplayResult, top: int = 10) -> str:
-    out = [f"replay on {r.slab.upper()}: {r.ops_run} ops from {r.lines} lines "
-           f"in {r.seconds:.3f} s: {r.ops_per_second:,.0f} ops/s"]
+    out = [f"replay on {r.slab.upper()}: {r.ops_run} ops from {r.lines} lines: "
+           f"{r.ops_per_second:,.0f} ops/s ({r.cpu_seconds:.3f} s of CPU time in ring "
+           f"writes and guest runs; {r.wall_ops_per_second:,.0f} ops/s on the wall clock)"]
     if r.limit_ops_per_second:
         out.append(f"  emulator limit for these ops: {r.limit_ops_per_second:,.0f} ops/s "
                    f"({r.guest_insns_per_second / 1e6:.0f}M guest insns/s on a plain loop of "
-                   f"calls, loads and stores / {r.mean_insns_per_op:.1f} insns per op): "
-                   f"{r.limit_fraction:.0%} of it")
+                   f"calls, loads and stores, run between the batches / "
+                   f"{r.mean_insns_per_op:.1f} insns per op): {r.limit_fraction:.0%} of it "
+                   f"({r.wall_limit_fraction:.0%} on the wall clock)")
         out.append(f"  (a register-only loop runs at "
                    f"{r.register_loop_insns_per_second / 1e6:.0f}M insns/s)")
-    out.append(f"  parse and compile: {r.parse_seconds:.2f} s")
+    out.append(f"  parse and compile: {r.parse_seconds:.2f} s; end to end "
+               f"{r.end_to_end_seconds:.2f} s ({r.end_to_end_ops_per_second:,.0f} ops/s)")
     out.append("")
     out.append("operations by type:")
     rows = [[k, str(v), f"{r.insns_per_op[_op(k)]:.1f}" if _op(k) in r.insns_per_op else "-"]
