@@ -274,13 +274,17 @@ class _Replayer:
             with m.count_instructions() as base:
                 m.call("kmemu_replay_run", 0)
             self.empty_entry = base[0]
-        for i in range(start, end):
-            self.create_caches(i, i + 1)
-            m.write_phys(self.ring_pa, bytes(c.ops[i * OP.size : (i + 1) * OP.size]))
-            with m.count_instructions() as n:
-                m.call("kmemu_replay_run", 1)
-            kind = OP_NAMES[c.ops[i * OP.size]]
-            self.counted.setdefault(kind, []).append(n[0] - self.empty_entry)
+        # One counter for the whole window: each op's count_instructions() then nests
+        # in it.  Acquired per op, the counter's hook was added and the translated code
+        # flushed every time, and the op ran retranslated: ~4 ms instead of ~50 us.
+        with m.count_instructions():
+            for i in range(start, end):
+                self.create_caches(i, i + 1)
+                m.write_phys(self.ring_pa, bytes(c.ops[i * OP.size : (i + 1) * OP.size]))
+                with m.count_instructions() as n:
+                    m.call("kmemu_replay_run", 1)
+                kind = OP_NAMES[c.ops[i * OP.size]]
+                self.counted.setdefault(kind, []).append(n[0] - self.empty_entry)
 
     def requested_at(self, batch_index: int, op_count: int) -> int:
         req = self.c.requested_after[batch_index]
