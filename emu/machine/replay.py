@@ -577,12 +577,21 @@ def run_replay(self: Machine, trace: str | Path | Iterable[str] | tracetext.Trac
         rp.teardown()
     _price(self, comp, rp.created, set(rp.failed), r)
     _final_views(self, r)
-    if measure:
-        r.guest_insns_per_second = measure_limit(self)
-        r.register_loop_insns_per_second = measure_limit(self, "kmemu_replay_spin_regs")
     if count_ops:
-        rp.count_on_twin()
-    if measure and r.mean_insns_per_op:
+        rp.count_on_twin()  # on a twin machine: nothing here changes
+    if measure:
+        measure_limits(self, r)
+    return r
+
+
+def measure_limits(m: Machine, r: ReplayResult) -> None:
+    """The emulator's limit on ``m`` (both timing loops, :func:`measure_limit`) into ``r``,
+    and the replay's fraction of it when its instructions per op were counted.  Run it
+    with no profile or tracer hook on ``m``: ``kmemu replay --folded`` replays under
+    ``m.profile()`` and measures after it (under the hook the loops ran 30x slower, the
+    limit was the profiler's, and its stacks were in the flame graph)."""
+    r.guest_insns_per_second = measure_limit(m)
+    r.register_loop_insns_per_second = measure_limit(m, "kmemu_replay_spin_regs")
+    if r.mean_insns_per_op:
         r.limit_ops_per_second = r.guest_insns_per_second / r.mean_insns_per_op
         r.limit_fraction = r.ops_per_second / r.limit_ops_per_second
-    return r
