@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,15 +70,40 @@ def _source_files(root: Path) -> list[Path]:
     return sorted(f for f in files if "__pycache__" not in f.parts)
 
 
+#: The Python files of this package whose code decides what a build produces.
+_BUILD_MODULES = ("bootstub.py", "kernel.py", "toolchain.py", "layout.py")
+
+#: source_key's answers in this process, keyed by the identity (path, inode, size,
+#: mtime, ctime) of every file it hashes: every Machine.boot() asks for the key, and
+#: reading ~130 files each time was a third of a 256 MiB boot.  A key is remembered
+#: only when every file is older than _SETTLED_NS (the racy-git rule): a file written
+#: twice within one tick of the file system's clock, same size, is hashed again.
+_KEYS: dict[tuple[object, ...], str] = {}
+_SETTLED_NS = 2_000_000_000
+
+
 def source_key(root: Path, cc_version: str, ld_version: str, kasan: bool = False) -> str:
+    """The build cache's key: every file under ``kernel/`` and ``boot/``, the flags,
+    the compiler's and linker's versions, the build code, the KASAN choice."""
+    files = _source_files(root) + [Path(__file__).parent / m for m in _BUILD_MODULES]
+    stats = [f.stat() for f in files]
+    ident = (str(root), cc_version, ld_version, kasan, tuple(
+        (str(f), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        for f, st in zip(files, stats, strict=True)))
+    if (key := _KEYS.get(ident)) is not None:
+        return key
     h = hashlib.sha256(b"variant=kasan\0" if kasan else b"")
-    for f in _source_files(root):
+    for f in files[: -len(_BUILD_MODULES)]:
         h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
     h.update(" ".join(CFLAGS + LDFLAGS).encode())
     h.update(cc_version.encode() + ld_version.encode())
-    for mod in ("bootstub.py", "kernel.py", "toolchain.py", "layout.py"):
-        h.update(Path(__file__).parent.joinpath(mod).read_bytes())
-    return h.hexdigest()[:20]
+    for f in files[-len(_BUILD_MODULES) :]:
+        h.update(f.read_bytes())
+    key = h.hexdigest()[:20]
+    settled = time.time_ns() - _SETTLED_NS
+    if all(max(st.st_mtime_ns, st.st_ctime_ns) < settled for st in stats):
+        _KEYS[ident] = key
+    return key
 
 
 def make_image(stub_mbr: bytes, stage2: bytes, kernel: bytes, cmdline: str = "") -> bytes:

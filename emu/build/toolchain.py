@@ -103,9 +103,24 @@ def find_toolchain() -> Toolchain:
     ld = shutil.which(ld_name)
     if ld is None:
         raise BuildError(f"linker {ld_name!r} not found; {INSTALL_HINT}")
-    tc = Toolchain(cc, ld, _version(cc), _version(ld))
-    _check_target(tc)
+    key = (cc, ld, _stamp(cc), _stamp(ld))
+    tc = _FOUND.get(key)
+    if tc is None:  # three processes (--version twice, -dumpmachine): ~10 ms
+        tc = Toolchain(cc, ld, _version(cc), _version(ld))
+        _check_target(tc)
+        _FOUND[key] = tc
     return tc
+
+
+#: find_toolchain's answers in this process, keyed by the programs' paths and their
+#: files' identity (inode, size, mtime: an upgraded or repointed gcc is asked again).
+#: Every Machine.boot() builds (a cache look-up) and so finds the toolchain.
+_FOUND: dict[tuple[object, ...], Toolchain] = {}
+
+
+def _stamp(path: str) -> tuple[int, int, int]:
+    st = os.stat(path)  # follows symlinks: gcc -> gcc-12
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _check_target(tc: Toolchain) -> None:

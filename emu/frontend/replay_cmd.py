@@ -95,8 +95,11 @@ def run_one(kw: dict[str, object], trace: str, pages: bool, progress: bool,
     m = Machine.booted(**kw)  # type: ignore[arg-type]
     bar = ProgressBar() if progress else None
     if folded or svg:
-        with m.profile() as prof:
-            r = m.replay(trace, pages=pages, progress=bar)
+        from emu.machine.replay import measure_limits
+
+        with m.profile() as prof:  # the replay's stacks; the limit's loops run after
+            r = m.replay(trace, pages=pages, progress=bar, measure=False)
+        measure_limits(m, r)
         if folded:
             Path(folded).write_text(prof.folded)
         if svg:

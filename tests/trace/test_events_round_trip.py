@@ -50,7 +50,11 @@ def _workload(m: Machine, n: int, seed: int) -> list[tuple[str, int, int]]:
 
 @pytest.mark.slow
 def test_kmem_text_round_trips_through_the_replay_parser(tmp_path: Path) -> None:
-    m = booted_machine()
+    # A machine of its own, not the session's: the 16 MiB ring buffer is 4,096 pages
+    # first written here, and after a snapshot each first write is a Unicorn
+    # copy-on-write whose cost grows with the pages already copied (measured: 16 s
+    # for this buffer after the session snapshot, 0.13 s on a machine without one).
+    m = Machine.booted()
     m.tracing.buffer_size_kb = 16384  # no overwrite: every event stays
     m.tracing.clock = "counter"
     m.tracing.hash_ptr = False  # raw pointers, so they can be compared with the calls'
