@@ -35,7 +35,7 @@ from emu.kernel.gfp import parse as parse_gfp
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from emu.machine.core import CallPlan, Machine
+    from emu.machine.core import Machine
 
 
 @dataclass(frozen=True)
@@ -52,31 +52,52 @@ class BatchOp:
 
 class Batch:
     """Operations collected for one :meth:`run`; as a context manager it runs them
-    when the block ends without an exception (``results`` then holds the results)."""
+    when the block ends without an exception (``results`` then holds the results).
+
+    Each operation is kept as the ring will hold it (function address, six argument
+    words, a result word: ``_words``, flat) and as given (``_given``, for
+    :attr:`ops` and :class:`BatchOops`), so running a batch is one ``struct.pack``
+    per ring, one write, one call and one read (see ARCHITECTURE.md)."""
 
     def __init__(self, machine: Machine) -> None:
         self.machine = machine
-        self.ops: list[BatchOp] = []
-        self._plans: list[tuple[CallPlan, list[int]]] = []
+        self._given: list[tuple[str | int, tuple[int, ...]]] = []
+        self._words: list[int] = []  # KMEMU_BATCH_OP_WORDS per operation
+        self._masks: list[int] = []  # each operation's result mask (0: all 64 bits)
         self.results: list[int] | None = None
 
     def __len__(self) -> int:
-        return len(self.ops)
+        return len(self._given)
+
+    @property
+    def ops(self) -> list[BatchOp]:
+        """The operations, in order."""
+        return [BatchOp(fn, args) for fn, args in self._given]
 
     def call(self, fn: str | int, *args: int) -> int:
         """Add ``fn(*args)``; returns the operation's index in the results.  The
         arguments are checked now, as :meth:`Machine.call` would check them."""
-        m, i = self.machine, len(self.ops)
+        m, i = self.machine, len(self._given)
+        plan = m._call_plans.get((fn, len(args))) if type(fn) in (str, int) else None  # noqa: SLF001
+        if plan is not None:  # the common case: plain ints within the plan's bounds
+            for a, (lo, hi) in zip(args, plan.bounds, strict=False):
+                if type(a) is not int or not lo <= a <= hi or a < 0:  # < 0: made u64 below
+                    break
+            else:
+                self._given.append((fn, args))
+                self._words += (plan.target, *args, *_ZEROS[len(args):])  # zeros, then ret
+                self._masks.append(plan.mask)
+                return i
         try:
-            plan = m._call_plans.get((fn, len(args))) if type(fn) in (str, int) else None  # noqa: SLF001
             if plan is None:
                 plan = m._call_plan(fn, args)  # noqa: SLF001
             vals = m._call_values(fn, plan, args)  # noqa: SLF001
         except KmemuError as e:
             e.args = (f"batch operation {i}: {e}",)
             raise
-        self.ops.append(BatchOp(fn, tuple(args)))
-        self._plans.append((plan, vals))
+        self._given.append((fn, tuple(args)))
+        self._words += (plan.target, *vals, *_ZEROS[len(vals):])
+        self._masks.append(plan.mask)
         return i
 
     def kmalloc(self, size: int, gfp: str | int = "GFP_KERNEL") -> int:
@@ -90,7 +111,7 @@ class Batch:
 
     def run(self) -> list[int]:
         """Run every operation, in order, in as few guest entries as the ring allows."""
-        self.results = run_batch(self.machine, self.ops, self._plans)
+        self.results = run_batch(self.machine, self._given, self._words, self._masks)
         return self.results
 
     def __enter__(self) -> Batch:
@@ -102,50 +123,49 @@ class Batch:
             self.run()
 
 
+_ZEROS = (0,) * 7  # an operation's unused argument words and its result word
+
+
 def _ring(m: Machine) -> tuple[int, int]:
     """(physical address, entries) of the kernel's ring, checked against abi.h."""
     entries, words = define("KMEMU_BATCH_RING"), define("KMEMU_BATCH_OP_WORDS")
     sym = m._syms().by_name.get("kmemu_batch_ring")  # noqa: SLF001
-    if sym is None or sym.size != entries * words * 8:
+    if sym is None or sym.size != entries * words * 8 or words != 8:  # fn, 6 args, ret
         raise MachineError("the kernel's kmemu_batch_ring does not match <kmemu/abi.h> "
                            "(KMEMU_BATCH_RING x KMEMU_BATCH_OP_WORDS u64s)")
     return m._sym_pa("kmemu_batch_ring"), entries  # noqa: SLF001
 
 
-def run_batch(m: Machine, ops: Sequence[BatchOp],
-              plans: Sequence[tuple[CallPlan, list[int]]]) -> list[int]:
-    """Run checked operations through the ring; see the module docstring."""
+def run_batch(m: Machine, given: Sequence[tuple[str | int, tuple[int, ...]]],
+              words: Sequence[int], masks: Sequence[int]) -> list[int]:
+    """Run checked operations through the ring; see the module docstring.  ``words``:
+    the ring's eight u64s per operation; ``masks``: each result's mask (0: none)."""
     from emu.machine.core import BatchOops, GuestOops
 
     m._require_ready()  # noqa: SLF001
-    if not ops:
+    if not given:
         return []
     ring_pa, entries = _ring(m)
-    op_size = define("KMEMU_BATCH_OP_WORDS") * 8
-    pack = struct.Struct(f"<{op_size // 8}Q").pack
     results: list[int] = []
-    for start in range(0, len(ops), entries):
-        chunk = plans[start : start + entries]
-        m.write_phys(ring_pa, b"".join(pack(p.target, *vals, *(0,) * (6 - len(vals)), 0)
-                                       for p, vals in chunk))
+    for start in range(0, len(given), entries):
+        n = min(entries, len(given) - start)
+        m.write_phys(ring_pa, struct.pack(f"<{8 * n}Q", *words[8 * start: 8 * (start + n)]))
         try:
-            m.call("kmemu_batch_run", len(chunk))
+            m.call("kmemu_batch_run", n)
         except GuestOops as e:
             done = m.read_u64(m.symbol("kmemu_batch_done"))
-            raw = m.read_phys(ring_pa, done * op_size)
-            results += _results(raw, chunk[:done], op_size)
+            results += _results(m.read_phys(ring_pa, done * 64), masks[start:start + done])
             i = start + done
-            raise BatchOops(e, i, ops[i], results) from None
-        results += _results(m.read_phys(ring_pa, len(chunk) * op_size), chunk, op_size)
+            raise BatchOops(e, i, BatchOp(*given[i]), results) from None
+        results += _results(m.read_phys(ring_pa, n * 64), masks[start:start + n])
     return results
 
 
-def _results(raw: bytes, plans: Sequence[tuple[CallPlan, list[int]]], op_size: int
-             ) -> list[int]:
-    out = []
-    for j, (p, _) in enumerate(plans):
-        r = struct.unpack_from("<Q", raw, j * op_size + op_size - 8)[0]  # the op's ret
-        out.append(r & p.mask if p.mask else r)
+def _results(raw: bytes, masks: Sequence[int]) -> list[int]:
+    """Each operation's ret word (the last of its eight), masked as call() masks."""
+    out = list(struct.unpack(f"<{len(raw) // 8}Q", raw)[7::8])
+    if any(masks):
+        out = [r & k if k else r for r, k in zip(out, masks, strict=True)]
     return out
 
 

@@ -930,22 +930,6 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
             raise BadArgument(f"context must be one of {', '.join(CONTEXTS)}; got {context!r}")
         return self._call_in_context(plan, vals, context, budget_seconds, max_insns)
 
-    def _call_ints(self, key: tuple[str, int], *args: int) -> int:
-        """``call(key[0], *args)`` in process context, for the wrappers of the hottest
-        calls (``m.kmalloc``, ``m.kfree``, ...) whose arguments are ints already: with
-        the plan cached (``key`` is its ``(function, argument count)``), the machine
-        ready and every argument a plain non-negative int in its parameter's range,
-        straight to :meth:`_call_fast` (no keyword handling, no argument conversion);
-        anything else takes :meth:`call` itself, with its checks and its errors."""
-        plan = self._call_plans.get(key)
-        if plan is None or self.state != "ready":
-            return self.call(key[0], *args)
-        for a, (lo, hi) in zip(args, plan.bounds, strict=True):
-            if type(a) is not int or a < 0 or not lo <= a <= hi:
-                return self.call(key[0], *args)
-        self._interrupted = False
-        return self._call_fast(plan, args)
-
     # The call path, in four pieces (see ARCHITECTURE.md "The host round trip"):
     #   _call_plan     once per (function, argument count): resolve, DWARF checks
     #   _call_values   every call: the arguments against the plan's bounds

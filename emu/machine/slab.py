@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from emu.core.args import check_address, check_int, check_str
+from emu.core.args import U64, check_address, check_int, check_str
 from emu.core.errors import BadArgument, KmemuError, SlabAllocatorError
 from emu.kernel import slab as slabv
 from emu.kernel import slab_slab, slab_slob
@@ -56,7 +56,7 @@ class ObjectInfo:
     objects: int | None = None  # slots per slab
 
 
-#: The plan keys (function, argument count) of the hottest wrappers (Machine._call_ints).
+#: The plan keys (function, argument count) of the hottest wrappers (kmalloc, kfree).
 _KMALLOC = ("kmalloc", 2)
 _KFREE = ("kfree", 1)
 _GFP_KERNEL = parse_gfp("GFP_KERNEL")
@@ -68,9 +68,16 @@ class SlabMixin:
     # kmalloc family ----------------------------------------------------------
     def kmalloc(self: Machine, size: int, gfp: str | int = "GFP_KERNEL", *,
                 context: str = "process") -> int:
-        if context == "process":  # the hot path: no keywords, GFP_KERNEL without parsing
-            return self._call_ints(_KMALLOC, size,
-                                   _GFP_KERNEL if gfp == "GFP_KERNEL" else parse_gfp(gfp))
+        # The common case, checked inline and handed straight to _call_fast: the plan
+        # already made (the first call makes it through call()), process context,
+        # GFP_KERNEL by name, a plain int size_t, the machine idle.  Anything else
+        # (other flags, contexts, bad input, a stopped machine) takes call() and its
+        # checks and one-line errors.  See ARCHITECTURE.md "The host round trip".
+        plan = self._call_plans.get(_KMALLOC)
+        if (plan is not None and gfp == "GFP_KERNEL" and context == "process"
+                and type(size) is int and 0 <= size <= U64 and self.state == "ready"):
+            self._interrupted = False  # _begin_request, as call() does
+            return self._call_fast(plan, (size, _GFP_KERNEL))
         return self.call("kmalloc", size, parse_gfp(gfp), context=context)
 
     def kzalloc(self: Machine, size: int, gfp: str | int = "GFP_KERNEL", *,
@@ -86,10 +93,13 @@ class SlabMixin:
         return self.call("krealloc", addr, size, parse_gfp(gfp), context=context)
 
     def kfree(self: Machine, addr: int, *, context: str = "process") -> None:
-        if context == "process":
-            self._call_ints(_KFREE, addr)
-        else:
-            self.call("kfree", addr, context=context)
+        plan = self._call_plans.get(_KFREE)  # the common case inline, as kmalloc's
+        if (plan is not None and context == "process" and type(addr) is int
+                and 0 <= addr <= U64 and self.state == "ready"):
+            self._interrupted = False
+            self._call_fast(plan, (addr,))
+            return
+        self.call("kfree", addr, context=context)
 
     def kfree_sensitive(self: Machine, addr: int, *, context: str = "process") -> None:
         self.call("kfree_sensitive", addr, context=context)

@@ -140,3 +140,37 @@ def test_refused_while_a_call_is_stopped(machine: Machine) -> None:
     bp.remove()
     with pytest.raises(MachineError, match="is stopped"):
         machine.batch([("kmemu_test_nop",)])
+
+
+def test_signed_and_int_subclass_arguments_are_packed_as_call_passes_them(
+        machine: Machine) -> None:
+    """The ring gets each argument as call() passes it: a negative int for a signed
+    parameter as its two's complement, an IntEnum as its value (both take the
+    checked path of Batch.call, the plain ints the quick one)."""
+    import enum
+
+    class Fill(enum.IntEnum):
+        ONES = 0xFF
+
+    buf = machine.symbol("kmemu_arg_buf")
+    machine.batch([("memset", buf, -1, 8), ("memset", buf + 8, Fill.ONES, 8),
+                   ("memset", buf + 16, 0x5A, 8)])
+    assert machine.read_virt(buf, 24) == b"\xff" * 16 + b"\x5a" * 8
+    with machine.batch() as b:
+        b.call("memset", buf, -(1 << 31), 8)  # the low byte: 0
+    assert machine.read_virt(buf, 8) == bytes(8)
+    assert b.ops[0].args == (buf, -(1 << 31), 8)
+
+
+def test_a_bad_argument_after_good_ones_names_its_index(machine: Machine) -> None:
+    machine.kfree(machine.kmalloc(64))  # plans made: the first two take the quick check
+    b = machine.batch()
+    b.kmalloc(64)
+    b.kmalloc(32)
+    with pytest.raises(BadArgument, match=r"batch operation 2: .*kmalloc\(\) argument 1"):
+        b.kmalloc(-1)
+    with pytest.raises(BadArgument, match=r"batch operation 2: .*argument 1 must be an int"):
+        b.call("kfree", 1.5)
+    ptrs = b.run()  # the refused ones were never added
+    assert len(ptrs) == 2 and machine.find_object(ptrs[1]).cache == "kmalloc-32"
+    machine.batch([("kfree", p) for p in ptrs])
