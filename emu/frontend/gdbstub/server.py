@@ -133,7 +133,7 @@ class Connection:
         self.target = target
         self.proto = Protocol(target)
         self.decoder = Decoder()
-        self.last: bytes = b""
+        self.last: bytes = b""  # the last reply, until the client acknowledges it
         self.watcher: Watcher | None = None
 
     def send(self, raw: bytes) -> None:
@@ -167,11 +167,11 @@ class Connection:
                 if isinstance(ev, BadPacket):
                     self.send(b"-")
                 elif isinstance(ev, Ack):
-                    if not ev.ok and self.last:
-                        self.send(self.last)  # the client asks for a resend
+                    self._ack(ev.ok)
                 elif isinstance(ev, Interrupt):
                     continue  # Ctrl-C with the guest not running: nothing to stop
                 elif isinstance(ev, Packet):
+                    self.last = b""  # a new request: the client has the last reply
                     if not self.proto.no_ack:
                         self.send(b"+")
                     if is_resume(ev.data):
@@ -189,6 +189,19 @@ class Connection:
                     self.reply(answer)
                     if self.proto.detached:
                         return "detached ('D')", True
+
+    def _ack(self, ok: bool) -> None:
+        """``+``/``-`` from the client.  ``-`` resends the last reply only while
+        acknowledgements are on and it is still unacknowledged.  gdb writes ``-``
+        whenever a reply is slower than its ``remotetimeout`` (2 s), in no-ack mode
+        too; a reply sent again then would be read as the answer to gdb's *next*
+        packet, and every reply after it would be one late (gdb's "Invalid remote
+        reply: vCont;c;C;s;S" is the ``vCont?`` answer read as a stop reply).
+        gdbserver and QEMU ignore such a ``-`` in the same way."""
+        if ok or self.proto.no_ack:
+            self.last = b""
+        elif self.last:
+            self.send(self.last)  # the client asks for a resend
 
     def _recv(self) -> bytes:
         try:
