@@ -301,7 +301,9 @@ class _Sweep:
         if not live:
             return []
         out = []
-        for lk in _unreferenced(m, live, self.roots, [result]):
+        with m._reads_held():  # noqa: SLF001 - the scan reads each object; nothing runs meanwhile
+            unreferenced = _unreferenced(m, live, self.roots, [result])
+        for lk in unreferenced:
             site, chain = self._site(lk.trace_addresses)
             out.append(LeakedObject(lk.kind, lk.address, lk.size, site, chain, lk.cache))
         return sorted(out, key=_site_order)
