@@ -360,10 +360,12 @@ def cmd_gdb(a: argparse.Namespace) -> int:
     print(f"kmemu gdb: kernel ready; listening on {host}:{srv.port}\n"
           f"connect with:\n  {gdb_command_line(str(m.artifacts.elf), host, srv.port)}",
           flush=True)
-    # Link the modules for gdb now, while gdb starts and reads the kernel's symbols (a
-    # client that connects meanwhile waits in the listen queue): gdb gives up on a
-    # reply after 2 s, and doing this before the banner made every launch slower.
+    # Link the modules for gdb, and read the line table, now, while gdb starts and
+    # reads the kernel's symbols (a client that connects meanwhile waits in the listen
+    # queue): gdb gives up on a reply after 2 s, and doing this before the banner made
+    # every launch slower.
     srv.target.libraries()
+    m.lines  # noqa: B018 - loaded now, not at the first stop (it decides gdb's frame there)
     for mod in m.modules():  # gdb also gets them as shared libraries (qXfer:libraries)
         print(f"module {mod.name}: (gdb) {mod.add_symbol_file()}", flush=True)
     try:

@@ -84,3 +84,9 @@ def exchange(port: int, data: bytes, then: bytes = b"k") -> bytes:
                 if isinstance(ev, Packet):
                     sock.sendall(b"+" + frame(then))
                     return ev.data
+
+
+def bare(reply: bytes) -> bytes:
+    """A stop reply without its expedited registers (``NN:HEX;`` fields, which the
+    stub adds to every ``T`` reply): ``T05swbreak:;thread:1;``."""
+    return re.sub(rb"(?<=;)[0-9a-f]{2}:[0-9a-f]+;", b"", reply)

@@ -11,7 +11,7 @@ import pytest
 
 from emu.build import source_root
 from emu.frontend.gdbstub.transport import Decoder, Packet, frame
-from tests.gdbstub.conftest import Server
+from tests.gdbstub.conftest import Server, bare
 
 
 class Client:
@@ -63,10 +63,10 @@ def test_single_steps_into_a_queued_call(gdb_server: Server) -> None:
     c = Client(gdb_server.port)
     try:
         assert "queued" in c.monitor("call kmemu_test_spin 100000")
-        assert c.packet(b"s") == b"T05thread:1;"
+        assert bare(c.packet(b"s")) == b"T05thread:1;"
         rips = set()
         for _ in range(20):
-            assert c.packet(b"s") == b"T05thread:1;"
+            assert bare(c.packet(b"s")) == b"T05thread:1;"
             rips.add(c.packet(b"p10"))
         assert len(rips) > 1
     finally:
@@ -185,8 +185,8 @@ def test_raw_packet_edge_cases(gdb_server: Server) -> None:
         c.sock.sendall(b"\x03")  # Ctrl-C with nothing running: ignored
         assert c.packet(b"?") == b"S05"
         assert "queued" in c.monitor("call kmemu_test_add 1 2 3 4 5 6")
-        assert c.packet(b"c") == b"T05thread:1;"
+        assert bare(c.packet(b"c")) == b"T05thread:1;"
         assert any("returned 0x5b" in o for o in c.output), c.output
-        assert c.packet(b"c") == b"T05thread:1;"  # continue at idle: stops at once
+        assert bare(c.packet(b"c")) == b"T05thread:1;"  # continue at idle: stops at once
     finally:
         c.close()

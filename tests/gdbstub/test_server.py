@@ -69,3 +69,47 @@ def test_ctrl_c_before_the_run_starts_still_stops_it(client: socket.socket) -> N
 def test_ctrl_c_in_the_same_read_as_the_resume_packet(client: socket.socket) -> None:
     client.sendall(frame(b"c") + b"\x03")
     assert _reply(client) == b"S02"
+
+
+def test_many_short_runs_never_block_on_the_watchers_wake_pipe() -> None:
+    """Runs that end before the watcher looks (a breakpoint hit gdb resumes from at
+    once) used to leave a wake-up byte each: after a few hundred the pipe was full
+    and the server blocked for ever in disarm()."""
+    from emu.frontend.gdbstub.server import Watcher
+
+    a, b = socket.socketpair()
+    w = Watcher(a, lambda: None)
+    done = threading.Event()
+
+    def many() -> None:
+        for _ in range(5000):
+            w.arm(False)
+            w.disarm()
+        done.set()
+
+    threading.Thread(target=many, daemon=True).start()
+    try:
+        assert done.wait(20), "disarm() blocked"
+    finally:
+        w.close()
+        a.close()
+        b.close()
+
+
+def test_a_ctrl_c_during_a_long_run_is_seen_after_the_watcher_parked() -> None:
+    """After a quiet spell the watcher waits untimed; arm() must wake it."""
+    from emu.frontend.gdbstub import server
+
+    a, b = socket.socketpair()
+    stopped = threading.Event()
+    w = server.Watcher(a, stopped.set)
+    try:
+        time.sleep(server.PARK_S + 3 * server.TICK_S)  # parked now
+        w.arm(False)
+        b.sendall(b"\x03")
+        assert stopped.wait(5)
+        w.disarm()
+    finally:
+        w.close()
+        a.close()
+        b.close()

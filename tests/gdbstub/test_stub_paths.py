@@ -8,6 +8,7 @@ from emu.frontend.gdbstub.protocol import REGISTERS, Protocol
 from emu.frontend.gdbstub.server import is_step
 from emu.frontend.gdbstub.target import MachineTarget
 from emu.frontend.gdbstub.transport import escape
+from tests.gdbstub.conftest import bare
 
 
 def test_a_removed_breakpoint_is_parked_and_does_not_stop(debug_session) -> None:
@@ -25,7 +26,12 @@ def test_a_removed_breakpoint_is_parked_and_does_not_stop(debug_session) -> None
     assert p.handle(f"Z0,{add:x},1".encode()) == b"OK"  # the same point, on again
     assert s.point_at("breakpoint", add) is point and point.bp.enabled
     assert p.handle(b"qRcmd," + b"call kmemu_test_add 1 2 3 4 5 6".hex().encode()) != b""
-    assert p.handle(b"c") == b"T05swbreak:;thread:1;" and point.hits == 1
+    reply = p.handle(b"c")
+    assert bare(reply) == b"T05swbreak:;thread:1;" and point.hits == 1
+    # the expedited registers are the ones gdb's frame id needs, as 'p' reads them
+    assert reply.endswith(b"06:%s;07:%s;10:%s;" % (p.handle(b"p6"), p.handle(b"p7"),
+                                                  p.handle(b"p10")))
+    assert int.from_bytes(bytes.fromhex(p.handle(b"p10").decode()), "little") == add
     p.handle(b"D")
     assert s.points == {}
 

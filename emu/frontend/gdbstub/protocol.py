@@ -45,6 +45,13 @@ FPU_RESET = {"fctrl": 0x37F, "ftag": 0xFFFF} | {r: 0 for r in X87 + X87_CTL
 MAX_MEM = 4096  # bytes per m/M/X request
 #: The registers the target reads for a 'g' packet, in one call (read_registers).
 LIVE = tuple(name for name, _ in REGISTERS if name not in FPU_RESET)
+#: The registers a 'T' stop reply carries (as gdbserver's amd64 stop replies do): gdb's
+#: breakpoint and step checks and its frame id need only these, so a stop that gdb
+#: resumes from at once (an ignored hit, one instruction of ``stepi N``) costs it no
+#: 'g' round trip; gdb reads the rest with 'g' when it shows the stop.
+EXPEDITED = ("rbp", "rsp", "rip")
+_EXPEDITED = tuple((b"%02x:" % [n for n, _ in REGISTERS].index(name),
+                    dict(REGISTERS)[name]) for name in EXPEDITED)
 
 _EFLAGS = [("CF", 0), ("", 1), ("PF", 2), ("AF", 4), ("ZF", 6), ("SF", 7), ("TF", 8),
            ("IF", 9), ("DF", 10), ("OF", 11), ("NT", 14), ("RF", 16), ("VM", 17), ("AC", 18),
@@ -183,7 +190,7 @@ class Protocol:
         if c in "?g":
             if rest:
                 raise PacketError(f"'{c}' takes no arguments")
-            return self.t.halt_reason().encode() if c == "?" else self._read_all()
+            return self._stop_reply(self.t.halt_reason()) if c == "?" else self._read_all()
         if c == "G":
             return self._write_all(hex_bytes(rest, "G"))
         if c == "p":
@@ -219,7 +226,7 @@ class Protocol:
         if c in "cs":
             if rest:  # 'c ADDR': resuming elsewhere would skip the stopped code's state
                 raise PacketError(f"'{c}' at another address is not supported")
-            return self.t.resume(step=c == "s").encode()
+            return self._stop_reply(self.t.resume(step=c == "s"))
         if c == "D":
             if rest and not rest.startswith(b";"):
                 raise PacketError("D takes no arguments but ';PID'")
@@ -263,6 +270,19 @@ class Protocol:
         return b"OK" if ok else b"E01"
 
     # --- registers -----------------------------------------------------------------
+    def _stop_reply(self, reply: str) -> bytes:
+        """A ``T`` stop reply with :data:`EXPEDITED` registers (``NN:VALUE;``).  gdb
+        reads registers at every stop (the pc for its breakpoint check, the frame
+        registers for its frame id); without them it sent a ``g`` per stop, a third
+        of the round trips of a breakpoint hit it ignores and resumes from (``g``,
+        ``z0``, step, ``g``, ``Z0``, continue)."""
+        if not reply.startswith("T"):
+            return reply.encode()
+        values = self.t.read_registers(EXPEDITED)
+        return reply.encode() + b"".join(
+            b"%s%s;" % (head, (v & 0xFFFFFFFFFFFFFFFF).to_bytes(size, "little").hex().encode())
+            for (head, size), v in zip(_EXPEDITED, values, strict=True))
+
     def _read_one(self, n: int) -> bytes:
         name, size = REGISTERS[n]
         if name in FPU_RESET:
@@ -347,7 +367,7 @@ class Protocol:
         if v == b"Cont?":
             return b"vCont;c;C;s;S"
         if v.startswith(b"Cont;"):
-            return self.t.resume(step=vcont_action(v[5:]) == "s").encode()
+            return self._stop_reply(self.t.resume(step=vcont_action(v[5:]) == "s"))
         if v.startswith(b"MustReplyEmpty"):
             return b""
         if v == b"Kill" or v.startswith(b"Kill;"):

@@ -31,6 +31,8 @@ from emu.frontend.gdbstub.transport import Ack, BadPacket, Decoder, Interrupt, P
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 RETRY_S = 0.05  # how often a Ctrl-C is repeated until the run it is meant for stops
+TICK_S = 0.02  # between runs the Ctrl-C watcher looks for one this often...
+PARK_S = 2.0  # ...until no run has started for this long (then arm() wakes it)
 
 
 def is_resume(data: bytes) -> bool:
@@ -133,7 +135,7 @@ class Connection:
         self.target = target
         self.proto = Protocol(target)
         self.decoder = Decoder()
-        self.last: bytes = b""
+        self.last: bytes = b""  # the last reply, until the client acknowledges it
         self.watcher: Watcher | None = None
 
     def send(self, raw: bytes) -> None:
@@ -167,11 +169,11 @@ class Connection:
                 if isinstance(ev, BadPacket):
                     self.send(b"-")
                 elif isinstance(ev, Ack):
-                    if not ev.ok and self.last:
-                        self.send(self.last)  # the client asks for a resend
+                    self._ack(ev.ok)
                 elif isinstance(ev, Interrupt):
                     continue  # Ctrl-C with the guest not running: nothing to stop
                 elif isinstance(ev, Packet):
+                    self.last = b""  # a new request: the client has the last reply
                     if not self.proto.no_ack:
                         self.send(b"+")
                     if is_resume(ev.data):
@@ -189,6 +191,19 @@ class Connection:
                     self.reply(answer)
                     if self.proto.detached:
                         return "detached ('D')", True
+
+    def _ack(self, ok: bool) -> None:
+        """``+``/``-`` from the client.  ``-`` resends the last reply only while
+        acknowledgements are on and it is still unacknowledged.  gdb writes ``-``
+        whenever a reply is slower than its ``remotetimeout`` (2 s), in no-ack mode
+        too; a reply sent again then would be read as the answer to gdb's *next*
+        packet, and every reply after it would be one late (gdb's "Invalid remote
+        reply: vCont;c;C;s;S" is the ``vCont?`` answer read as a stop reply).
+        gdbserver and QEMU ignore such a ``-`` in the same way."""
+        if ok or self.proto.no_ack:
+            self.last = b""
+        elif self.last:
+            self.send(self.last)  # the client asks for a resend
 
     def _recv(self) -> bytes:
         try:
@@ -241,6 +256,15 @@ class Watcher:
     thread holds whenever it calls ``interrupt``: after :meth:`disarm` returns no
     interrupt of the finished run can reach the next one.  Starting a thread per
     run cost ~3 ms (measured), more than a whole breakpoint round trip.
+
+    Most runs end within a millisecond (a breakpoint gdb resumes from), and
+    waking the thread twice per run (to watch, then to stop watching) was a
+    quarter of such a round trip.  So a run is left to the thread's next look:
+    between runs it looks every ``TICK_S`` (a Ctrl-C waits that long at most,
+    unnoticeable to a person), and only after ``PARK_S`` without any run does it
+    wait untimed, for :meth:`arm` to wake it.  :meth:`disarm` wakes it only if
+    it is watching the socket, and a wake-up already pending is enough: the
+    wake pipe can never fill and block the server.
     """
 
     def __init__(self, conn: socket.socket, interrupt: Callable[[], None]) -> None:
@@ -248,47 +272,72 @@ class Watcher:
         self._lock = threading.Condition()
         self._armed = self._closed = self._ctrl_c = False
         self._gone: str | None = None
+        self._runs = 0  # arm() calls: the thread parks only after a quiet PARK_S
+        self._parked = False  # waiting untimed: arm() must notify
+        self._selecting = False  # watching the socket: disarm() must wake it
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
         self._thread = threading.Thread(target=self._watch, name="gdb-ctrl-c", daemon=True)
         self._thread.start()
 
     def arm(self, interrupted: bool) -> None:
         with self._lock:
             self._armed, self._ctrl_c, self._gone = True, interrupted, None
-            self._lock.notify()
+            self._runs += 1
+            if self._parked or interrupted:
+                self._lock.notify()
 
     def disarm(self) -> str | None:
         """The run is over; why the client left during it, if it did."""
         with self._lock:
             self._armed = False
-            gone = self._gone
-        self._wake_w.send(b"x", socket.MSG_NOSIGNAL)
+            gone, wake = self._gone, self._selecting
+        if wake:
+            self._wake()
         return gone
 
     def close(self) -> None:
         with self._lock:
             self._closed, self._armed = True, False
             self._lock.notify()
-        self._wake_w.send(b"x", socket.MSG_NOSIGNAL)
+        self._wake()
         self._thread.join()
         self._wake_r.close()
         self._wake_w.close()
 
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"x", socket.MSG_NOSIGNAL)
+        except BlockingIOError:
+            pass  # the thread has wake-ups pending already
+
+    def _wait_for_a_run(self) -> None:
+        """With the lock held: until a run is armed (or the watcher closed)."""
+        quiet = 0.0
+        while not self._armed and not self._closed:
+            self._parked = quiet >= PARK_S
+            runs = self._runs
+            self._lock.wait(None if self._parked else TICK_S)
+            quiet = 0.0 if self._runs != runs else quiet + TICK_S
+        self._parked = False
+
     def _watch(self) -> None:
         while True:
             with self._lock:
-                while not self._armed and not self._closed:
-                    self._lock.wait()
+                self._wait_for_a_run()
                 if self._closed:
                     return
                 if self._ctrl_c:
                     self.interrupt()
                 busy = self._ctrl_c or self._gone is not None
+                self._selecting = True
             # after a Ctrl-C (still unread: peeked) or a departure the socket stays
             # readable; only the retry timer and the wake-up matter then
             watched = [self._wake_r] if busy else [self.conn, self._wake_r]
             r, _, _ = select.select(watched, [], [], RETRY_S if busy else 1.0)
+            with self._lock:
+                self._selecting = False
             if self._wake_r in r:
                 try:
                     while self._wake_r.recv(64):
