@@ -185,8 +185,11 @@ def _inside(m: Machine, frame: DisplayFrame, names: tuple[str | None, ...],
     """Is the CPU still in ``frame``'s inlined body (or deeper)?  ``names``: the
     functions of its chain from it outwards."""
     cfa = frame.cfa
-    if cfa is None or m.cpu.reg("rsp") >= cfa:  # type: ignore[union-attr] - returned
+    rsp = m.cpu.reg("rsp")  # type: ignore[union-attr]
+    if cfa is None or rsp >= cfa:  # its real frame returned
         return False
+    if rsp < frame.physical.sp:  # in a function it called
+        return True
     here = m.backtrace(max_frames=1)
     if not here:
         return False
@@ -228,6 +231,11 @@ def leave_inline(call: Any, frame: DisplayFrame, cache: ChainCache) -> Any:
     if frame.physical.level == 0 and m.inline_skipped():
         chain = chain[min(m.inline_skipped(), sum(1 for c in chain if c.inline)):]
     names = tuple(c.function for c in chain[frame.index:])
+    if frame.physical.level > 0:  # first back into its real frame, as finish does
+        from emu.debug.stepping import finish
+        finish(call, frame.physical.level - 1)
+        if call.done:
+            return None
     left_at = None  # the line where the body was left mid-line
     for _ in range(MAX_STEP_INSNS):
         prev_rip, prev_rsp = cpu.rip, cpu.reg("rsp")

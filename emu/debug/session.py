@@ -1092,8 +1092,13 @@ class DebugSession:
             out.append(f" inlined into frame {level + 1}" +
                        (f", {caller_of}" if caller_of else ""))
             lang = "asm" if row is not None and row.file.endswith((".S", ".s")) else "c"
-            out += [f" source language {lang}.", " Arglist at unknown address.",
-                    " Locals at unknown address, Previous frame's sp in rsp"]
+            out += [f" source language {lang}.", " Arglist at unknown address."]
+            if f.level == 0:  # its registers are the CPU's
+                out.append(" Locals at unknown address, Previous frame's sp in rsp")
+                return "\n".join(out)
+            # above a real frame: that frame's saved registers are this one's
+            out.append(f" Locals at unknown address, Previous frame's sp is {f.sp:#x}")
+            out += self._saved_registers(frames[f.level - 1])
             return "\n".join(out)
         if caller is not None:
             out.append(f" called by frame at {caller.cfa or 0:#x}" +
@@ -1107,10 +1112,28 @@ class DebugSession:
             args = self._frame_args(f.function, hit is not None and hit[1] == 0)
         out += [f" source language {lang}.",
                 f" Arglist at {cfa - 16:#x}, args: {args}",
-                f" Locals at {cfa - 16:#x}, Previous frame's sp is {cfa:#x}",
-                " Saved registers:",
-                f"  rip at {cfa - 8:#x}"]
+                f" Locals at {cfa - 16:#x}, Previous frame's sp is {cfa:#x}"]
+        out += self._saved_registers(f)
         return "\n".join(out)
+
+    def _saved_registers(self, f) -> list[str]:  # f: emu.kernel.unwind.Frame
+        """gdb's ``Saved registers:`` of ``info frame``: where real frame ``f`` saved
+        its caller's registers, from the CFI row at its pc (the call, above frame 0),
+        in gdb's register order; the return address alone where no row says more."""
+        from emu.kernel.unwind import DWARF_REGS, RA_REG
+        cfa = f.cfa or 0
+        at = f.pc if f.level == 0 or f.found_by == "trap frame" else f.pc - 1
+        row = self.m._cfi().row(at)  # noqa: SLF001
+        saved: dict[str, int] = {}
+        if row is not None:
+            for reg, (kind, n) in row.rules:
+                if kind == "offset":
+                    saved["rip" if reg == RA_REG else DWARF_REGS.get(reg, "")] = cfa + n
+        saved.setdefault("rip", cfa - 8)
+        order = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10",
+                 "r11", "r12", "r13", "r14", "r15", "rip")
+        text = ", ".join(f"{r} at {saved[r]:#x}" for r in order if r in saved)
+        return [" Saved registers:", f"  {text}"]
 
     def info_symbol(self, addr: int) -> str:
         """gdb's ``info symbol ADDR``: ``kmalloc + 21 in section .text``."""
@@ -1418,7 +1441,9 @@ class DebugSession:
     def backtrace(self, limit: int = 64) -> str:
         """gdb's ``bt``: one frame line a frame, inlined functions included (see
         :meth:`_frame_line`)."""
-        return "".join(self._frame_line(f) + "\n" for f in self.frames(limit))
+        frames = self.frames(limit + 1)
+        more = "(More stack frames follow...)\n" if len(frames) > limit else ""
+        return "".join(self._frame_line(f) + "\n" for f in frames[:limit]) + more
 
     def frame_pc(self) -> int:
         """The selected frame's pc (a return address above frame 0's real frame)."""
