@@ -221,11 +221,13 @@ class DebugSession:
                        local_vars=scope, history=self._history)
         return obj, scope
 
-    def variables(self, level: int | None = None) -> list:  # -> list[emu.kernel.scope.Variable]
-        """The variables of the selected frame (or frame ``level``, gdb's numbering
-        where inlined functions are frames): :meth:`emu.Machine.frame_variables` of
-        its real frame, only those of its own function where that real frame holds
-        inlined ones (gdb looks a name up no further out than the function)."""
+    def variables(self, level: int | None = None, all_scopes: bool = False) -> list:
+        """The variables (emu.kernel.scope.Variable) of the selected frame (or frame
+        ``level``, gdb's numbering where inlined functions are frames): those of
+        :meth:`emu.Machine.frame_variables` of its real frame that belong to its own
+        function (gdb looks a name up no further out than the function, an inlined
+        one included); ``all_scopes``: every function's of that real frame
+        (``function::name`` reaches them)."""
         from dataclasses import replace
         if self.m.symbols is None:
             return []
@@ -237,7 +239,7 @@ class DebugSession:
             return self.m.frame_variables(level)  # its error: no such frame
         df = frames[level]
         found = self.m.frame_variables(df.physical.level)
-        if len(self._chain_of(df)) < 2:
+        if all_scopes or len(self._chain_of(df)) < 2:
             return found
         mine = [v for v in found if v.inlined == df.inline and
                 (not df.inline or v.function == df.function)]
@@ -318,24 +320,15 @@ class DebugSession:
         return head + (f"\n{frame.line}\t{src}" if src is not None else "")
 
     def info_variables(self, arguments: bool, hex: bool = False) -> str:  # noqa: A002
-        """gdb's ``info args`` / ``info locals`` for the selected frame.  Where code is
-        inlined, each function's scope gets a heading, innermost first (gdb numbers
-        inlined scopes as frames of their own; kmemu keeps the frames of ``bt``)."""
+        """gdb's ``info args`` / ``info locals`` for the selected frame: its own
+        function's (an inlined function is a frame of its own, as in gdb: ``up``
+        reaches the function it was inlined into)."""
         from emu.kernel.scope import format_variable
-        groups: dict[tuple[str | None, bool], list[str]] = {}
-        for v in self.variables():
-            if v.argument == arguments:
-                groups.setdefault((v.function, v.inlined), []).append(
-                    format_variable(v, hex=hex, where=self.gdb_where))
-        if not groups:
+        lines = [format_variable(v, hex=hex, where=self.gdb_where)
+                 for v in self.variables() if v.argument == arguments]
+        if not lines:
             return "No arguments." if arguments else "No locals."
-        if len(groups) == 1:
-            return "\n".join(next(iter(groups.values())))
-        out = []
-        for (fn, inlined), lines in groups.items():
-            out.append(f"{fn or '??'}{' (inlined)' if inlined else ''}:")
-            out.extend(lines)
-        return "\n".join(out)
+        return "\n".join(lines)
 
     def value_of(self, text: str) -> int:
         """An integer (or address, for arrays and functions) from an expression."""
@@ -1634,6 +1627,9 @@ class _FrameLocals(Mapping):
             self._all = self.session.variables(self.level)
         return self._all
 
+    def _every_scope(self) -> list:
+        return self.session.variables(self.level, all_scopes=True)
+
     def _load(self) -> dict:
         if self._vars is None:
             found = [v for v in self._variables() if not v.shadowed]
@@ -1657,7 +1653,7 @@ class _FrameLocals(Mapping):
     def scoped(self, function: str, name: str):  # -> drgn.Object | None
         """``function::name``: that function's variable even where an inner scope
         shadows the name (gdb's ``print slab_alloc::s``)."""
-        for v in self._variables():
+        for v in self._every_scope():
             if v.name == name and v.function == function:
                 self.used.add(name)
                 return v.value
