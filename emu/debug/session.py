@@ -239,7 +239,7 @@ class DebugSession:
             return self.m.frame_variables(level)  # its error: no such frame
         df = frames[level]
         found = self.m.frame_variables(df.physical.level)
-        if all_scopes or len(self._chain_of(df)) < 2:
+        if all_scopes or (not df.inline and df.index == 0):  # nothing inlined at its pc
             return found
         mine = [v for v in found if v.inlined == df.inline and
                 (not df.inline or v.function == df.function)]
@@ -258,9 +258,6 @@ class DebugSession:
         """Is frame 0 inside an inlined body (after gdb's skipped ones)?"""
         m = self.m
         return m.lines.inline_depth(m.cpu.rip) - m.inline_skipped() > 0  # type: ignore[union-attr]
-
-    def _chain_of(self, df) -> list:  # df: DisplayFrame -> its real frame's display frames
-        return [f for f in self.frames(df.level + 64) if f.physical.level == df.physical.level]
 
     # ------------------------------------------------------------------ frames
     @property
