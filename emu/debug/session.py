@@ -221,11 +221,43 @@ class DebugSession:
                        local_vars=scope, history=self._history)
         return obj, scope
 
-    def variables(self, level: int | None = None) -> list:  # -> list[emu.kernel.scope.Variable]
-        """:meth:`emu.Machine.frame_variables` of the selected frame (or ``level``)."""
+    def variables(self, level: int | None = None, all_scopes: bool = False) -> list:
+        """The variables (emu.kernel.scope.Variable) of the selected frame (or frame
+        ``level``, gdb's numbering where inlined functions are frames): those of
+        :meth:`emu.Machine.frame_variables` of its real frame that belong to its own
+        function (gdb looks a name up no further out than the function, an inlined
+        one included); ``all_scopes``: every function's of that real frame
+        (``function::name`` reaches them)."""
+        from dataclasses import replace
         if self.m.symbols is None:
             return []
-        return self.m.frame_variables(self.frame_level if level is None else level)
+        level = self.frame_level if level is None else level
+        if level == 0 and not self._inline_frames_at_pc():
+            return self.m.frame_variables(0)
+        frames = self.frames(level + 1)
+        if level >= len(frames):
+            return self.m.frame_variables(level)  # its error: no such frame
+        df = frames[level]
+        found = self.m.frame_variables(df.physical.level)
+        if all_scopes or (not df.inline and df.index == 0):  # nothing inlined at its pc
+            return found
+        mine = [v for v in found if v.inlined == df.inline and
+                (not df.inline or v.function == df.function)]
+        seen: set[str] = set()
+        out = []
+        for v in mine:
+            out.append(replace(v, shadowed=v.name in seen))
+            seen.add(v.name)
+        return out
+
+    def frames(self, limit: int = 64) -> list:  # -> list[emu.debug.frames.DisplayFrame]
+        """gdb's frames (inlined functions as levels), innermost first."""
+        return self.m.frames(max_frames=limit)
+
+    def _inline_frames_at_pc(self) -> bool:
+        """Is frame 0 inside an inlined body (after gdb's skipped ones)?"""
+        m = self.m
+        return m.lines.inline_depth(m.cpu.rip) - m.inline_skipped() > 0  # type: ignore[union-attr]
 
     # ------------------------------------------------------------------ frames
     @property
@@ -240,15 +272,21 @@ class DebugSession:
             return 0
         return sel[0]
 
-    def selected_frame(self):  # -> emu.kernel.unwind.Frame | None
-        """The frame 'frame'/'up'/'down' selected, or None for frame 0 (the CPU's own
-        registers, which know more than any unwound frame)."""
+    def selected_display_frame(self):  # -> emu.debug.frames.DisplayFrame | None
+        """gdb's selected frame (inlined functions are frames), None for frame 0."""
         level = self.frame_level
-        return self.m.backtrace(max_frames=level + 1)[level] if level else None
+        return self.frames(level + 1)[level] if level else None
+
+    def selected_frame(self):  # -> emu.kernel.unwind.Frame | None
+        """The real frame running the frame 'frame'/'up'/'down' selected, or None in
+        frame 0's real frame (the CPU's own registers, which know more than any
+        unwound frame; an inline frame there shares them)."""
+        df = self.selected_display_frame()
+        return df.physical if df is not None and df.physical.level else None
 
     def select_frame(self, level: int) -> str:
         """gdb's ``frame N``: select frame ``level`` of the backtrace and describe it."""
-        frames = self.m.backtrace(max_frames=max(level + 1, 1))
+        frames = self.frames(max(level + 1, 1))
         if level < 0 or level >= len(frames):
             raise SessionError(f"no frame at level {level}: the stack has {len(frames)} "
                                f"frame{'s' if len(frames) != 1 else ''}")
@@ -262,14 +300,16 @@ class DebugSession:
         level = self.frame_level
         if delta < 0 and level == 0:
             raise SessionError("Bottom (innermost) frame selected; you cannot go down.")
-        depth = len(self.m.backtrace(max_frames=level + max(delta, 0) + 1))
+        depth = len(self.frames(level + max(delta, 0) + 1))
         if delta > 0 and level == depth - 1:
             raise SessionError("Initial frame selected; you cannot go up.")
         return self.select_frame(min(max(level + delta, 0), depth - 1))
 
-    def describe_frame(self, frame) -> str:  # frame: emu.kernel.unwind.Frame
+    def describe_frame(self, frame) -> str:  # frame: emu.debug.frames.DisplayFrame
         """``#1  0x... in kmalloc (size=64, gfp=3264) at /path/kmalloc.c:107`` and that
         source line (gdb's ``frame``, ``up``, ``down``)."""
+        if frame.level == 0:
+            return f"#0  {self._innermost_location()}"
         head = self._frame_line(frame)
         if frame.file is None or frame.line is None:
             return head
@@ -277,24 +317,15 @@ class DebugSession:
         return head + (f"\n{frame.line}\t{src}" if src is not None else "")
 
     def info_variables(self, arguments: bool, hex: bool = False) -> str:  # noqa: A002
-        """gdb's ``info args`` / ``info locals`` for the selected frame.  Where code is
-        inlined, each function's scope gets a heading, innermost first (gdb numbers
-        inlined scopes as frames of their own; kmemu keeps the frames of ``bt``)."""
+        """gdb's ``info args`` / ``info locals`` for the selected frame: its own
+        function's (an inlined function is a frame of its own, as in gdb: ``up``
+        reaches the function it was inlined into)."""
         from emu.kernel.scope import format_variable
-        groups: dict[tuple[str | None, bool], list[str]] = {}
-        for v in self.variables():
-            if v.argument == arguments:
-                groups.setdefault((v.function, v.inlined), []).append(
-                    format_variable(v, hex=hex, where=self.gdb_where))
-        if not groups:
+        lines = [format_variable(v, hex=hex, where=self.gdb_where)
+                 for v in self.variables() if v.argument == arguments]
+        if not lines:
             return "No arguments." if arguments else "No locals."
-        if len(groups) == 1:
-            return "\n".join(next(iter(groups.values())))
-        out = []
-        for (fn, inlined), lines in groups.items():
-            out.append(f"{fn or '??'}{' (inlined)' if inlined else ''}:")
-            out.extend(lines)
-        return "\n".join(out)
+        return "\n".join(lines)
 
     def value_of(self, text: str) -> int:
         """An integer (or address, for arrays and functions) from an expression."""
@@ -535,6 +566,8 @@ class DebugSession:
         """For a watch on frame ``level``'s variables: a stopping breakpoint where that
         frame returns to its caller, and the frame's (return address, CFA).  None
         when its return ends the call: the call's end deletes the watchpoint then."""
+        shown = self.frames(level + 1)
+        level = shown[level].physical.level if level < len(shown) else level
         frames = self.m.backtrace(max_frames=level + 2)
         if len(frames) < level + 2 or frames[level].cfa is None:
             return None
@@ -791,12 +824,15 @@ class DebugSession:
         ...`` (the value enters the history); when that return ends the whole host
         call, kmemu's note says so after gdb's lines."""
         call = self._need_stopped("finish")
-        level = self.frame_level
+        shown = self.frames(self.frame_level + 1)
+        if self.frame_level < len(shown) and shown[self.frame_level].inline:
+            return self._finish_inline(call, shown[self.frame_level])
+        level = shown[self.frame_level].physical.level if shown else 0
         frames = self.m.backtrace(max_frames=level + 2)
         frame = frames[level] if level < len(frames) else None
         fn = (frame.function if frame is not None else None) or self.m.symbolize(
             self.m.cpu.rip).split("+")[0]  # type: ignore[union-attr]
-        head = f"Run till exit from {self._frame_head(level, frame)}"
+        head = f"Run till exit from {self._frame_head(0, shown[-1] if shown else None)}"
         caller = frames[level + 1] if level + 1 < len(frames) else None
         caller_text = self._caller_line(caller) if caller is not None else ""
         stop = self._go(lambda: call.finish(level), "finish")
@@ -815,6 +851,26 @@ class DebugSession:
         if stop.reason == "done":
             lines.append(stop.text)  # kmemu: the host call ended too
         stop.text = "\n".join(lines)
+        return stop
+
+    def _finish_inline(self, call, frame) -> Stop:  # frame: emu.debug.frames.DisplayFrame
+        """gdb's ``finish`` from an inline frame: "Run till exit from #N ...", then
+        step until its inlined body is left (:func:`emu.debug.frames.leave_inline`)
+        and show where, as a step does; an inlined body returns no value."""
+        from emu.debug.frames import leave_inline
+        head = f"Run till exit from {self._frame_head(frame.level, frame)}"
+        cache = self.m.__dict__.get("_frame_chains")
+        if cache is None:
+            self.frames(1)
+            cache = self.m.__dict__["_frame_chains"]
+        stop = self._go(lambda: leave_inline(call, frame, cache), "finish")
+        if stop.reason in ("finish", "done"):
+            if stop.reason == "finish":
+                stop.value = None
+                text = self.location(args=True)
+            else:
+                text = stop.text
+            stop.text = f"{head}\n{text}"
         return stop
 
     def _watch_stop_text(self, hit, number: int | None) -> str:  # hit: WatchHit
@@ -927,29 +983,39 @@ class DebugSession:
         inline = self._visible_inline_name() if rip == self.m.cpu.rip else None  # type: ignore[union-attr]
         return self._function_at(rip), inline
 
-    def _frame_line(self, frame) -> str:  # frame: emu.kernel.unwind.Frame
+    def _frame_line(self, frame) -> str:  # frame: emu.debug.frames.DisplayFrame
         """gdb's line for a frame of the backtrace: frame 0 as a stop shows it, a
-        caller with its return address, its own arguments and ``at FILE:LINE``."""
+        caller with its return address, its own arguments and ``at FILE:LINE``; no
+        address for a frame whose inlined callee runs at the same pc (gdb's)."""
         from emu.kernel.gdbvalue import frame_arg
         if frame.level == 0:
-            return f"#0  {self.location(args=True, brief=True)}"
-        try:
-            own = [v for v in self.m.frame_variables(frame.level)
-                   if v.argument and not v.inlined]
-        except KmemuError:
-            own = []
-        args = ", ".join(f"{v.name}={frame_arg(v.value, self.gdb_where)}" for v in own)
-        head = f"#{frame.level:<2} {frame.pc:#018x} in {frame.function or '??'} ({args})"
+            inline = self._inline_location() if frame.inline else None
+            head = inline.split("\n", 1)[0] if inline is not None else \
+                self.location(args=True, brief=True)
+            return f"#0  {head}"
+        phys = frame.physical
+        if phys.level == 0 and not frame.inline:  # gdb's frame 0 argument list
+            args = self._arglist(frame.function or "")
+        else:
+            try:
+                own = [v for v in self.m.frame_variables(phys.level) if v.argument and
+                       v.inlined == frame.inline and
+                       (not frame.inline or v.function == frame.function)]
+            except KmemuError:
+                own = []
+            args = ", ".join(f"{v.name}={frame_arg(v.value, self.gdb_where)}" for v in own)
+        prefix = f"{frame.pc:#018x} in " if frame.innermost else ""
+        head = f"#{frame.level:<2} {prefix}{frame.function or '??'} ({args})"
         if frame.file is not None:
             head += f" at {self.m.lines.gdb_path(frame.file)}:{frame.line}"
-        if frame.vector is not None:
-            head += f" [interrupted by vector {frame.vector:#x}]"
+        if phys.vector is not None and frame.innermost:
+            head += f" [interrupted by vector {phys.vector:#x}]"
         return head
 
-    def _frame_head(self, level: int, frame) -> str:  # frame: emu.kernel.unwind.Frame | None
+    def _frame_head(self, level: int, frame) -> str:  # frame: DisplayFrame | None
         """``#0  kmalloc (size=64, gfp=3264) at /path/kmalloc.c:100`` (gdb's frame
         line without the source line)."""
-        if level == 0 or frame is None:
+        if frame is None:
             return f"#0  {self.location(args=True, brief=True)}"
         return self._frame_line(frame)
 
@@ -992,19 +1058,43 @@ class DebugSession:
         """gdb's ``info frame`` for the selected frame: its CFA, pc and saved pc,
         the frame it was called by, its arguments and where its return address is."""
         level = self.frame_level
-        frames = self.m.backtrace(max_frames=level + 2)
-        f = frames[level]
-        caller = frames[level + 1] if level + 1 < len(frames) else None
+        shown = self.frames(level + 2)
+        d = shown[level]
+        inner = shown[level - 1] if level > 0 else None
+        frames = self.m.backtrace(max_frames=d.physical.level + 2)
+        f = frames[d.physical.level]
+        caller = frames[f.level + 1] if f.level + 1 < len(frames) else None
         cfa = f.cfa or 0
         row = self.m.lines.lookup(f.pc)
-        where = f" ({self.m.lines.gdb_path(row.file)}:{row.line})" if row is not None else ""
+        site = self.m.lines.call_sites.get(f.pc) if level == 0 and self.m.inline_skipped() \
+            else None
+        if site is not None:  # gdb: frame 0 at the call site of bodies not entered yet
+            where = f" ({self.m.lines.gdb_path(site[0].rsplit('/', 1)[-1])}:{site[1]})"
+        elif d.file is not None and d.line is not None and (d.index or d.inline):
+            where = f" ({self.m.lines.gdb_path(d.file)}:{d.line})"
+        else:
+            where = f" ({self.m.lines.gdb_path(row.file)}:{row.line})" if row is not None else ""
         saved = f"; saved rip = {caller.pc:#x}" if caller is not None else ""
         out = [f"Stack level {level}, frame at {cfa:#x}:",
-               f" rip = {f.pc:#x} in {f.function or '??'}{where}{saved}"]
+               f" rip = {f.pc:#x} in {d.function or '??'}{where}{saved}"]
+        caller_of = f"caller of frame at {inner.cfa or 0:#x}" if inner is not None else ""
+        if d.inline:  # gdb: an inlined body has no frame of its own
+            out.append(f" inlined into frame {level + 1}" +
+                       (f", {caller_of}" if caller_of else ""))
+            lang = "asm" if row is not None and row.file.endswith((".S", ".s")) else "c"
+            out += [f" source language {lang}.", " Arglist at unknown address."]
+            if f.level == 0:  # its registers are the CPU's
+                out.append(" Locals at unknown address, Previous frame's sp in rsp")
+                return "\n".join(out)
+            # above a real frame: that frame's saved registers are this one's
+            out.append(f" Locals at unknown address, Previous frame's sp is {f.sp:#x}")
+            out += self._saved_registers(frames[f.level - 1])
+            return "\n".join(out)
         if caller is not None:
-            out.append(f" called by frame at {caller.cfa or 0:#x}")
-        if level > 0:
-            out.append(f" caller of frame at {frames[level - 1].cfa or 0:#x}")
+            out.append(f" called by frame at {caller.cfa or 0:#x}" +
+                       (f", {caller_of}" if caller_of else ""))
+        elif caller_of:
+            out.append(f" {caller_of}")
         lang = "asm" if row is not None and row.file.endswith((".S", ".s")) else "c"
         args = self._arglist(f.function) if level == 0 and f.function else ""
         if level == 0 and f.function and self.m.symbols is not None:
@@ -1012,10 +1102,28 @@ class DebugSession:
             args = self._frame_args(f.function, hit is not None and hit[1] == 0)
         out += [f" source language {lang}.",
                 f" Arglist at {cfa - 16:#x}, args: {args}",
-                f" Locals at {cfa - 16:#x}, Previous frame's sp is {cfa:#x}",
-                " Saved registers:",
-                f"  rip at {cfa - 8:#x}"]
+                f" Locals at {cfa - 16:#x}, Previous frame's sp is {cfa:#x}"]
+        out += self._saved_registers(f)
         return "\n".join(out)
+
+    def _saved_registers(self, f) -> list[str]:  # f: emu.kernel.unwind.Frame
+        """gdb's ``Saved registers:`` of ``info frame``: where real frame ``f`` saved
+        its caller's registers, from the CFI row at its pc (the call, above frame 0),
+        in gdb's register order; the return address alone where no row says more."""
+        from emu.kernel.unwind import DWARF_REGS, RA_REG
+        cfa = f.cfa or 0
+        at = f.pc if f.level == 0 or f.found_by == "trap frame" else f.pc - 1
+        row = self.m._cfi().row(at)  # noqa: SLF001
+        saved: dict[str, int] = {}
+        if row is not None:
+            for reg, (kind, n) in row.rules:
+                if kind == "offset":
+                    saved["rip" if reg == RA_REG else DWARF_REGS.get(reg, "")] = cfa + n
+        saved.setdefault("rip", cfa - 8)
+        order = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10",
+                 "r11", "r12", "r13", "r14", "r15", "rip")
+        text = ", ".join(f"{r} at {saved[r]:#x}" for r in order if r in saved)
+        return [" Saved registers:", f"  {text}"]
 
     def info_symbol(self, addr: int) -> str:
         """gdb's ``info symbol ADDR``: ``kmalloc + 21 in section .text``."""
@@ -1321,12 +1429,14 @@ class DebugSession:
         return ", ".join(arg(n) for n in names)
 
     def backtrace(self, limit: int = 64) -> str:
-        """gdb's ``bt``: one frame line a frame (see :meth:`_frame_line`)."""
-        frames = self.m.backtrace(max_frames=limit)
-        return "".join(self._frame_line(f) + "\n" for f in frames)
+        """gdb's ``bt``: one frame line a frame, inlined functions included (see
+        :meth:`_frame_line`)."""
+        frames = self.frames(limit + 1)
+        more = "(More stack frames follow...)\n" if len(frames) > limit else ""
+        return "".join(self._frame_line(f) + "\n" for f in frames[:limit]) + more
 
     def frame_pc(self) -> int:
-        """The selected frame's pc (a return address above frame 0)."""
+        """The selected frame's pc (a return address above frame 0's real frame)."""
         frame = self.selected_frame()
         return self.m.cpu.rip if frame is None else frame.pc  # type: ignore[union-attr]
 
@@ -1336,7 +1446,7 @@ class DebugSession:
         m = self.m
         if spec:
             row = m.lines.lookup(self.resolve(spec))
-        elif (f := self.selected_frame()) is not None:
+        elif (f := self.selected_display_frame()) is not None:
             if f.file is not None and f.line is not None:
                 return f.file, f.line
             row = None
@@ -1514,6 +1624,9 @@ class _FrameLocals(Mapping):
             self._all = self.session.variables(self.level)
         return self._all
 
+    def _every_scope(self) -> list:
+        return self.session.variables(self.level, all_scopes=True)
+
     def _load(self) -> dict:
         if self._vars is None:
             found = [v for v in self._variables() if not v.shadowed]
@@ -1537,7 +1650,7 @@ class _FrameLocals(Mapping):
     def scoped(self, function: str, name: str):  # -> drgn.Object | None
         """``function::name``: that function's variable even where an inner scope
         shadows the name (gdb's ``print slab_alloc::s``)."""
-        for v in self._variables():
+        for v in self._every_scope():
             if v.name == name and v.function == function:
                 self.used.add(name)
                 return v.value

@@ -514,6 +514,18 @@ class StopsMixin:
         return unwind(self.registers(), self.read_u64, self._cfi(), self.symbols or self._syms(),
                       self.lines, max_frames=max_frames)
 
+    def frames(self, max_frames: int = 64) -> list:  # -> list[emu.debug.frames.DisplayFrame]
+        """gdb's frames: :meth:`backtrace`'s real frames with each inlined function
+        at their pcs as a level of its own (``f.inline``), innermost first; at most
+        ``max_frames`` of them (see :mod:`emu.debug.frames`)."""
+        from emu.debug.frames import ChainCache, display_frames
+        check_int(max_frames, "max_frames", 0, 1 << 20)
+        cache = self.__dict__.get("_frame_chains")
+        if cache is None:
+            cache = self.__dict__["_frame_chains"] = ChainCache()
+        return display_frames(self, self.backtrace(max_frames=max_frames), cache,
+                              limit=max_frames)
+
     def frame_variables(self, level: int = 0) -> list:  # -> list[emu.kernel.scope.Variable]
         """Parameters and local variables in scope in frame ``level`` of
         :meth:`backtrace` (0: where the CPU is), innermost scope first, inlined

@@ -30,7 +30,8 @@ looked up at ``pc-1`` (the call instruction) for CFI and line numbers, since
 a call to a ``noreturn`` function may be the last instruction of its function
 (the host plants ``kmemu_call_return+1`` as every call's return address for
 the same reason; a planted return to the first byte of an outermost function
-is looked up as it is).  Inlined functions do not get frames of their own.
+is looked up as it is).  Inlined functions do not get frames of their own here:
+emu.debug.frames lists them as gdb's frames over these.
 
 >>> cfi = CfiTable.load(m.artifacts.elf)                                 # doctest: +SKIP
 >>> frames = unwind(m.registers(), m.read_u64, cfi, m.symbols, m.lines)  # doctest: +SKIP

@@ -66,7 +66,7 @@ def test_finish_of_a_frame_above_an_interrupt_returns_into_its_caller(
         debug_session: DebugSession) -> None:
     s = debug_session
     _interrupted_kmalloc(s.m, "___slab_alloc")
-    level = next(f.level for f in s.m.backtrace() if f.function == "___slab_alloc")
+    level = next(f.level for f in s.frames() if f.function == "___slab_alloc")
     head = s.select_frame(level)
     assert head.startswith(f"#{level}  0x") and " in ___slab_alloc (s=0x" in head
     stop = s.finish()
@@ -129,10 +129,15 @@ def test_caller_frame_values_match_the_c_code(debug_session: DebugSession) -> No
         "gfp = 3264", "order = 2", "alloc_flags = 2049",
         "highest_zoneidx = 2"]
     assert s.m.backtrace()[1].function == "__alloc_pages_general"
-    s.move_frame(1)  # __alloc_pages_general: hz = gfp_zone(GFP_KERNEL) = ZONE_NORMAL
+    # gdb's frame 1 is alloc_pages_body, inlined into __alloc_pages_general (frame 2)
+    assert s.move_frame(1).startswith("#1  0x") and s.frames()[1].inline
+    # alloc_pages_body: hz = gfp_zone(GFP_KERNEL) = ZONE_NORMAL
     assert s.print_expr("hz") == "$1 = 2"
     assert s.print_expr("order") == "$2 = 2"
     assert s.print_expr("gfp", hex=True) == "$3 = 0xcc0"
+    assert s.move_frame(1).startswith("#2  __alloc_pages_general (")
+    with pytest.raises(KmemuError, match='No symbol "hz"'):  # the caller's scope, as gdb
+        s.evaluate("hz")
     stop = s.finish()  # out of the selected frame, back into __alloc_pages
     assert stop.reason == "finish" and stop.value >= 0xFFFFEA0000000000, stop.text
     assert re.search(r"in (__)?alloc_pages \(gfp=.*\) at \S*page_alloc\.c:\d+$",

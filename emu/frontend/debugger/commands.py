@@ -730,7 +730,8 @@ COMMANDS: tuple[Spec, ...] = (
        _no_args(Kill), "run"),
     _S("irq", (), "irq VECTOR", "raise an interrupt (at idle now; in a stopped call when it "
        "runs on with interrupts enabled), e.g. irq 0x30", _p_irq, "run"),
-    _S("backtrace", ("bt", "where"), "backtrace [N]", "show the call stack (N frames)",
+    _S("backtrace", ("bt", "where"), "backtrace [N]", "show the call stack (N frames; "
+       "inlined functions are frames of their own, as in gdb)",
        _p_backtrace, "state"),
     _S("frame", ("f",), "frame [N]", "select frame N of the backtrace for print, info "
        "locals and finish (show the selected frame without N)", _p_frame, "state"),
