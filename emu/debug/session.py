@@ -23,6 +23,7 @@ import re
 import shlex
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emu.core.errors import BadArgument, KmemuError
@@ -269,7 +270,10 @@ class DebugSession:
 
     def describe_frame(self, frame) -> str:  # frame: emu.kernel.unwind.Frame
         """``#1  0x... in kmalloc (size=64, gfp=3264) at /path/kmalloc.c:107`` and that
-        source line (gdb's ``frame``, ``up``, ``down``)."""
+        source line (gdb's ``frame``, ``up``, ``down``).  Frame 0 is shown as its stop
+        was, at the call site of an inlined body not yet entered."""
+        if frame.level == 0:
+            return f"#0  {self.location(args=True)}"
         head = self._frame_line(frame)
         if frame.file is None or frame.line is None:
             return head
@@ -930,7 +934,7 @@ class DebugSession:
     def _frame_line(self, frame) -> str:  # frame: emu.kernel.unwind.Frame
         """gdb's line for a frame of the backtrace: frame 0 as a stop shows it, a
         caller with its return address, its own arguments and ``at FILE:LINE``."""
-        from emu.kernel.gdbvalue import frame_arg
+        from emu.kernel.scope import frame_arg_text
         if frame.level == 0:
             return f"#0  {self.location(args=True, brief=True)}"
         try:
@@ -938,7 +942,7 @@ class DebugSession:
                    if v.argument and not v.inlined]
         except KmemuError:
             own = []
-        args = ", ".join(f"{v.name}={frame_arg(v.value, self.gdb_where)}" for v in own)
+        args = ", ".join(frame_arg_text(v, self.gdb_where) for v in own)
         head = f"#{frame.level:<2} {frame.pc:#018x} in {frame.function or '??'} ({args})"
         if frame.file is not None:
             head += f" at {self.m.lines.gdb_path(frame.file)}:{frame.line}"
@@ -1017,11 +1021,12 @@ class DebugSession:
                 f"  rip at {cfa - 8:#x}"]
         return "\n".join(out)
 
-    def info_symbol(self, addr: int) -> str:
-        """gdb's ``info symbol ADDR``: ``kmalloc + 21 in section .text``."""
+    def info_symbol(self, addr: int, text: str | None = None) -> str:
+        """gdb's ``info symbol ADDR``: ``kmalloc + 21 in section .text``; where no
+        symbol holds it, gdb's "No symbol matches ADDR." naming ADDR as typed."""
         hit = self.m.symbols.lookup(addr) if self.m.symbols is not None else None
         if hit is None:
-            return f"No symbol matches {addr:#x}."
+            return f"No symbol matches {text or f'{addr:#x}'}."
         sym, off = hit
         section = self._section_of(sym.address)
         name = sym.name if off == 0 else f"{sym.name} + {off}"
@@ -1047,6 +1052,9 @@ class DebugSession:
     def info_line(self, spec: str | None = None) -> str:
         """gdb's ``info line [LOCATION]``: where the line's code starts and ends."""
         m = self.m
+        empty = self._line_without_code(spec) if spec else None
+        if empty is not None:
+            return empty
         pc = self.resolve(spec) if spec else self.frame_pc()
         row = m.lines.lookup(pc)
         if row is None:
@@ -1060,6 +1068,27 @@ class DebugSession:
             return f"{a:#x} <{w}>" if w else f"{a:#x}"
         end = f" and ends at {sym(end_at)}" if end_at is not None else ""
         return f'Line {row.line} of "{path}" starts at address {sym(start)}{end}.'
+
+    def _line_without_code(self, spec: str) -> str | None:
+        """gdb's ``info line FILE:LINE`` for a line the compiler made no code for:
+        where the next line with code starts, or that the file has no such line."""
+        found = re.fullmatch(r"\s*(\S+):(\d+)\s*", spec)
+        if found is None:
+            return None
+        lines = self.m.lines
+        name, line = Path(found.group(1)).name, int(found.group(2))
+        files = [r.file for r in lines.rows if Path(r.file).name == name]
+        have = lines.lines_of(name)
+        if not files or line in have:
+            return None  # resolve() says what is wrong, or info_line's usual answer
+        path = f'"{lines.gdb_path(files[0])}"'
+        after = [ln for ln in have if ln > line]
+        if not after:
+            return f"Line number {line} is out of range for {path}."
+        at = lines.address(name, after[0])
+        where = self.gdb_where(at)
+        return (f"Line {line} of {path} is at address {at:#x}"
+                f"{f' <{where}>' if where else ''} but contains no code.")
 
     def whatis(self, text: str) -> str:
         """gdb's ``whatis EXPR|TYPE``: ``type = struct kmem_cache *`` (one level of
@@ -1275,7 +1304,7 @@ class DebugSession:
             return self._arglist(fn)
         import drgn
 
-        from emu.kernel.gdbvalue import frame_arg
+        from emu.kernel.scope import Variable, frame_arg_text
         m = self.m
         try:
             ftype = m.program.function(fn).type_
@@ -1284,10 +1313,17 @@ class DebugSession:
         regs = ("rdi", "rsi", "rdx", "rcx", "r8", "r9")
         if ftype is None:  # an alias (alloc_pages for __alloc_pages): DWARF's locations
             return self._arglist(fn)
+        try:  # what the caller's call site says each was (gdb's s=s@entry=...)
+            passed = {v.name: v.at_entry for v in m.frame_variables(0)
+                      if v.argument and not v.inlined}
+        except KmemuError:
+            passed = {}
         out = []
         for param, r in zip(ftype.parameters, regs, strict=False):
             obj = drgn.Object(m.program, param.type, value=m.cpu.reg(r) & ((1 << 64) - 1))  # type: ignore[union-attr]
-            out.append(f"{param.name}={frame_arg(obj, self.gdb_where)}")
+            out.append(frame_arg_text(Variable(param.name or "", obj, True, fn, False,
+                                               at_entry=passed.get(param.name or "")),
+                                      self.gdb_where))
         return ", ".join(out)
 
     def gdb_where(self, addr: int) -> str | None:
@@ -1300,7 +1336,7 @@ class DebugSession:
     def _arglist(self, fn: str) -> str:
         """``s=0xffff888..., size=<optimized out>``: frame 0's own parameters where
         the DWARF location lists say they are."""
-        from emu.kernel.gdbvalue import frame_arg
+        from emu.kernel.scope import frame_arg_text
         try:
             own = [v for v in self.m.frame_variables(0) if v.argument and not v.inlined]
         except KmemuError:
@@ -1312,11 +1348,7 @@ class DebugSession:
         names = p.names if p is not None else tuple(found)
         def arg(n: str) -> str:
             v = found.get(n)
-            if v is None:
-                return f"{n}=<optimized out>"
-            if v.value.absent_ and v.at_entry is not None:  # gdb: name@entry=value
-                return f"{n}@entry={frame_arg(v.at_entry, self.gdb_where)}"
-            return f"{n}={frame_arg(v.value, self.gdb_where)}"
+            return f"{n}=<optimized out>" if v is None else frame_arg_text(v, self.gdb_where)
 
         return ", ".join(arg(n) for n in names)
 
@@ -1460,7 +1492,7 @@ def _existing(table: dict, numbers: list[int] | None, what: str) -> list[int]:
     nums = list(table) if numbers is None else numbers
     missing = next((n for n in nums if n not in table), None)
     if missing is not None:
-        raise SessionError(f"no {what} number {missing}")
+        raise SessionError(f"No {what} number {missing}.")  # gdb's words
     return nums
 
 

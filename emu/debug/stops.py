@@ -548,7 +548,8 @@ class StopsMixin:
         found = frame_variables(self.program, regs, level - start, param_names=param_names,
                                 pc=frames[level].pc,
                                 skip_inline=self.inline_skipped() if level == 0 else 0)
-        if any(v.value.absent_ for v in found):  # what drgn cannot read, the call sites may
+        if any(v.argument and not v.inlined or v.value.absent_ for v in found):
+            # what drgn cannot read, and what each argument was on entry, the call sites know
             assert self.artifacts is not None
             found = apply_entry_values(
                 self.program, found, frames, level,

@@ -96,7 +96,7 @@ def test_script_session(tmp_path: Path) -> None:
     assert re.fullmatch(r"Breakpoint 1 at 0xffffffff[0-9a-f]+: file \S*slub\.c, line \d+\.\n",
                         take("break ___slab_alloc"))
     stop = take("call kmalloc 64 GFP_KERNEL")
-    assert re.match(r"Breakpoint 1, ___slab_alloc \(s=0x[0-9a-f]+, gfp=3264\) at "
+    assert re.match(r"Breakpoint 1, ___slab_alloc \(s=s@entry=0x[0-9a-f]+, gfp=gfp@entry=3264\) at "
                     r"\S*slub\.c:(\d+)\n\1\t\t\tif \(c->freelist\)\n$", stop), stop
     bt = [f.split(" (")[0].split()[-1] for f in take("bt").splitlines()]
     # Linux's two slow-path frames, the hooks (might_sleep's check is on at boot), kmalloc

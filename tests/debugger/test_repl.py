@@ -75,7 +75,7 @@ def test_errors_are_one_line_and_the_session_goes_on(run: Run) -> None:
     one_error(run("call kmalloc 64"), "kmalloc")
     one_error(run("call kmalloc 64 GFP_BOGUS"), "GFP_BOGUS")
     one_error(run("watch 1 + 2"), "cannot watch")
-    one_error(run("delete 42"), "no breakpoint number 42")
+    one_error(run("delete 42"), "No breakpoint number 42.")
     one_error(run("identify $"), "'$' is the value the last call")
     one_error(run("restore nope"), "no snapshot named 'nope'")
     one_error(run("disas no_such_function"), "no_such_function")
@@ -231,7 +231,7 @@ def test_irq_at_idle_and_a_breakpoint_in_its_handler(run: Run, machine: Machine)
     assert run("irq 0x30") == "IRQ 0x30 delivered; the kernel is idle\n"
     assert int(machine.var("irq_count")[0x30]) == before + 1
     run("break test_irq_handler")
-    assert run("irq 0x30").startswith("Breakpoint 1, test_irq_handler (regs=0x")
+    assert run("irq 0x30").startswith("Breakpoint 1, test_irq_handler (regs=regs@entry=0x")
     assert "[interrupted by vector 0x30]" in run("bt")
     # inside a stopped call an interrupt is pending until the code runs with IF set: the
     # handler runs with interrupts off, so it is taken at idle, and stops there again
@@ -366,7 +366,7 @@ def test_display_follows_the_free_list_while_stepping(run: Run) -> None:
     assert re.search(r"^1: s->cpu_slab.freelist = \(void \*\) 0xffff888[0-9a-f]+$", fin, re.M), fin
     done = run("continue")  # idle: no local s, so nothing is displayed
     assert "returned" in done and "1: " not in done
-    one_error(run("undisplay 7"), "no display number 7")
+    one_error(run("undisplay 7"), "No display number 7.")
     one_error(run("display 1 +"), "syntax error")
     # refused, as gdb does
     one_error(run("display nosuchvar"), "No symbol \"nosuchvar\" in current context.")

@@ -288,7 +288,8 @@ class Repl:
             case c.InfoFrame():
                 self.emit(s.info_frame())
             case c.InfoSymbol(expr):
-                self.emit(s.info_symbol(s.value_of(self._expr(expr))))
+                text = self._expr(expr)
+                self.emit(s.info_symbol(s.value_of(text), text.strip()))
             case c.InfoLine(loc):
                 self.emit(s.info_line(self._expr(loc) if loc else None))
             case c.SetFlavor(flavor):
@@ -485,7 +486,9 @@ class Repl:
             t = self.m.program.type(text)
         except (LookupError, ValueError, SyntaxError):
             t = self.s.evaluate(text).type_
-        self.emit(f"type = {t.unaliased()}")  # gdb's ptype looks through typedefs
+        # gdb's ptype looks through typedefs and indents members by four spaces
+        body = re.sub(r"(?m)^\t+", lambda m: "    " * len(m.group(0)), str(t.unaliased()))
+        self.emit(f"type = {body}")
 
 
 def _repeat_form(cmd: c.Command) -> c.Command | None:
