@@ -314,7 +314,14 @@ class DebugSession:
         return as_int(self.evaluate(text), text)
 
     def print_expr(self, text: str, hex: bool = False) -> str:  # noqa: A002 - gdb's p/x
-        obj = _register_type(self.m.program, text, self.evaluate(text))
+        """gdb's ``print``: ``$N = VALUE``; an unreadable address in gdb's words."""
+        from emu.kernel.expr import ExprError
+        try:
+            obj = _register_type(self.m.program, text, self.evaluate(text))
+        except ExprError as e:
+            if not _memory_error(e):
+                raise
+            raise ExprError(_gdb_error(e), e.column) from None
         return self.history_line(obj, hex)
 
     def history_line(self, obj, hex: bool = False) -> str:  # noqa: A002 - obj: drgn.Object
@@ -994,32 +1001,68 @@ class DebugSession:
     # ------------------------------------------------------------------ gdb's info commands
     def info_frame(self) -> str:
         """gdb's ``info frame`` for the selected frame: its CFA, pc and saved pc,
-        the frame it was called by, its arguments and where its return address is."""
+        the frames it was called by and is the caller of, its arguments and where
+        the CFI says its caller's registers are saved.  An outermost frame (its CFI
+        leaves the return address undefined) has no frame address nor saved pc."""
         level = self.frame_level
         frames = self.m.backtrace(max_frames=level + 2)
         f = frames[level]
         caller = frames[level + 1] if level + 1 < len(frames) else None
         cfa = f.cfa or 0
-        row = self.m.lines.lookup(f.pc)
+        exact = level == 0 or f.found_by == "trap frame"  # else pc is a return address
+        row = self.m.lines.lookup(f.pc if exact else f.pc - 1)
         where = f" ({self.m.lines.gdb_path(row.file)}:{row.line})" if row is not None else ""
-        saved = f"; saved rip = {caller.pc:#x}" if caller is not None else ""
-        out = [f"Stack level {level}, frame at {cfa:#x}:",
-               f" rip = {f.pc:#x} in {f.function or '??'}{where}{saved}"]
-        if caller is not None:
-            out.append(f" called by frame at {caller.cfa or 0:#x}")
-        if level > 0:
-            out.append(f" caller of frame at {frames[level - 1].cfa or 0:#x}")
+        saved = self._saved_registers(f, cfa, exact)
+        outermost = caller is None and saved is None
+        ret = "<not saved>" if outermost else f"{caller.pc:#x}" if caller is not None else ""
+        out = [f"Stack level {level}, frame at {0 if outermost else cfa:#x}:",
+               f" rip = {f.pc:#x} in {f.function or '??'}{where}"
+               + (f"; saved rip = {ret}" if ret else "")]
+        links = ([f"called by frame at {caller.cfa or 0:#x}"] if caller is not None else []) + \
+            ([f"caller of frame at {frames[level - 1].cfa or 0:#x}"] if level > 0 else [])
+        if outermost:
+            out.append(" Outermost frame: outermost")
+        elif links:
+            out.append(" " + ", ".join(links))
         lang = "asm" if row is not None and row.file.endswith((".S", ".s")) else "c"
-        args = self._arglist(f.function) if level == 0 and f.function else ""
-        if level == 0 and f.function and self.m.symbols is not None:
-            hit = self.m.symbols.lookup(f.pc)
-            args = self._frame_args(f.function, hit is not None and hit[1] == 0)
+        base = f.sp - 8 if outermost else cfa - 16
         out += [f" source language {lang}.",
-                f" Arglist at {cfa - 16:#x}, args: {args}",
-                f" Locals at {cfa - 16:#x}, Previous frame's sp is {cfa:#x}",
-                " Saved registers:",
-                f"  rip at {cfa - 8:#x}"]
+                f" Arglist at {base:#x}, args: {self._info_frame_args(level, f)}",
+                f" Locals at {base:#x}, Previous frame's sp is {cfa:#x}"]
+        if saved:
+            out += [" Saved registers:", "  " + ", ".join(f"{r} at {a:#x}" for r, a in saved)]
         return "\n".join(out)
+
+    def _info_frame_args(self, level: int, f) -> str:  # f: emu.kernel.unwind.Frame
+        """The selected frame's arguments as its frame line shows them."""
+        from emu.kernel.scope import frame_arg_text
+        if not f.function:
+            return ""
+        if level == 0:
+            hit = self.m.symbols.lookup(f.pc) if self.m.symbols is not None else None
+            return self._frame_args(f.function, hit is not None and hit[1] == 0)
+        try:
+            own = [v for v in self.m.frame_variables(level) if v.argument and not v.inlined]
+        except KmemuError:
+            return ""
+        return ", ".join(frame_arg_text(v, self.gdb_where) for v in own)
+
+    def _saved_registers(self, f, cfa: int, exact: bool) -> list[tuple[str, int]] | None:
+        """``[(register, address)]`` where the frame's CFI row saves its caller's
+        registers, in gdb's register order, ``rip`` last; None where the row leaves
+        the return address undefined (an outermost frame) or there is no row."""
+        from emu.kernel.unwind import DWARF_REGS, RA_REG
+        row = self.m._cfi().row(f.pc if exact else f.pc - 1)
+        if row is None:
+            return None
+        ra = row.rule(RA_REG) or ("offset", -8)
+        if ra[0] != "offset":
+            return None
+        order = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp",
+                 *(f"r{n}" for n in range(8, 16)))
+        saved = {DWARF_REGS[r]: cfa + off for r, (kind, off) in row.rules
+                 if kind == "offset" and r in DWARF_REGS}
+        return [(r, saved[r]) for r in order if r in saved] + [("rip", cfa + ra[1])]
 
     def info_symbol(self, addr: int, text: str | None = None) -> str:
         """gdb's ``info symbol ADDR``: ``kmalloc + 21 in section .text``; where no

@@ -573,6 +573,9 @@ class Evaluator:
         if op == "*":
             if kind == "FUNCTION":
                 return v
+            if kind in _INTEGER:  # gdb reads an int at an integer's value
+                return self.drgn.Object(self.prog, self.type("int"),
+                                        address=int(v) & 0xFFFFFFFFFFFFFFFF)
             if kind == "POINTER" and _tkind(v.type_.type) == "VOID":  # gdb's words
                 raise ExprError("Attempt to dereference a generic pointer.", n.col)
             if kind not in ("POINTER", "ARRAY") or _tkind(v.type_.type) == "FUNCTION":

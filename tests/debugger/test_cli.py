@@ -115,8 +115,8 @@ def test_script_session(tmp_path: Path) -> None:
     fin = take("finish")
     # mid-function, the arguments come from DWARF location lists (or are gone by line
     # l2, as gdb would say)
-    assert re.match(rf"Run till exit from #0  ___slab_alloc \(s=(0x[0-9a-f]+|<optimized out>), "
-                    rf"gfp=(3264|<optimized out>)\) at \S*slub\.c:{l2}\n", fin), fin
+    assert re.match(rf"Run till exit from #0  ___slab_alloc \(s=s@entry=0x[0-9a-f]+, "
+                    rf"gfp=gfp@entry=3264\) at \S*slub\.c:{l2}\n", fin), fin
     ptr = int(re.search(r"Value returned is \$\d+ = \(void \*\) (0x[0-9a-f]+)", fin).group(1), 16)
     assert "kmalloc() returned" not in fin  # back in kmalloc, the call goes on
     assert "kmalloc() returned" in take("continue")

@@ -28,6 +28,8 @@ SLOW_CALL = next(i for i, line in enumerate(
 
 # (name, gdb commands, REPL command); the last gdb command's output is the one compared
 STEPS: list[tuple[str, tuple[str, ...], str]] = [
+    # the idle loop's CFI marks it outermost
+    ("info_frame_outermost", ("info frame",), "info frame"),
     ("break", ("break kmalloc",), "break kmalloc"),
     ("banner", ("monitor call kmalloc 64 GFP_KERNEL", "continue"), "call kmalloc 64 GFP_KERNEL"),
     ("p_rip", ("p $rip",), "p $rip"),
@@ -65,6 +67,28 @@ STEPS: list[tuple[str, tuple[str, ...], str]] = [
     ("flavor_intel", ("set disassembly-flavor intel", "x/2i kmemu_test_spin"),
      "x/2i kmemu_test_spin"),
     ("advance", ("set disassembly-flavor att", "advance kfree"), "advance kfree"),
+    # arguments the caller's call site knows: gdb's s=s@entry=VALUE (kmalloc-128's first
+    # use: the slow path); locals of the innermost block first; info frame of a caller
+    ("banner_entry_values", ("delete", "continue", "break ___slab_alloc",
+                             "monitor call kmalloc 128 GFP_KERNEL", "continue"),
+     "call kmalloc 128 GFP_KERNEL"),
+    ("next_to_call_site", ("next",), "next"),
+    ("info_locals_inner_block_first", ("info locals",), "info locals"),
+    ("up_entry_values", ("up",), "up"),
+    ("info_frame_caller", ("info frame",), "info frame"),
+    ("dot_on_a_pointer", ("p s.name",), "p s.name"),
+    ("arrow_on_a_struct", ("p s->cpu_slab->tid",), "p s->cpu_slab->tid"),
+    ("generic_pointer", ("p *(void *)s",), "p *(void *)s"),
+    ("non_pointer", ("p *orig_size",), "p *orig_size"),
+    ("no_member", ("p s->nosuch",), "p s->nosuch"),
+    ("division_by_zero", ("p orig_size / 0",), "p orig_size / 0"),
+    ("p_x_pointer", ("p/x s",), "p/x s"),
+    ("p_function", ("p kmalloc",), "p kmalloc"),
+    ("ptype_struct", ("ptype s->cpu_slab",), "ptype s->cpu_slab"),
+    ("down_to_call_site", ("down",), "down"),
+    ("info_line_out_of_range", ("info line slub.c:99999",), "info line slub.c:99999"),
+    ("info_symbol_none", ("info symbol 0",), "info symbol 0"),
+    ("no_breakpoint_number", ("disable 99",), "disable 99"),
     # next arrives where an inlined body starts: gdb shows its call site; step enters
     # it without running; next stays inside it (kmalloc-512's first use: the slow path)
     ("next_to_inlined_call_site",
@@ -82,6 +106,7 @@ REPL_SETUP = {"watch": ("delete",),
               "watch_inlined": ("delete", "continue",
                                 "watch kmalloc_caches[0][6]->cpu_slab.alloc_fast"),
               "flavor_intel": ("set disassembly-flavor intel",),
+              "banner_entry_values": ("delete", "continue", "break ___slab_alloc"),
               "advance": ("set disassembly-flavor att",),
               "stepi_stops_at_breakpoint": ("delete", "continue", "break kmemu_test_spin",
                                             "call kmemu_test_spin 0", "break irq.c:176"),

@@ -181,7 +181,8 @@ def test_literal_wider_than_64_bits() -> None:
                          r"structure pointer\.$"),  # gdb's words, as for '.':
     ("max_pfn.x", r"^Attempt to extract a component of a value that is not a structure\.$"),
     ("*(void *)0", r"^Attempt to dereference a generic pointer\.$"),
-    ("*max_pfn", r"^Attempt to take contents of a non-pointer value\.$"),
+    ("*zones[1]", r"^Attempt to take contents of a non-pointer value\.$"),
+    ("*(unsigned long)0x10", r"cannot access memory at 0x10"),  # gdb reads an int there
     ("&1", "address of a value"),
     ("-zones[1]", "invalid operand"), ("!zones[1]", "not a scalar"),
     ("zones[zones]", "index must be an integer"), ("max_pfn[1]", "cannot index"),
