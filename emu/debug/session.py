@@ -386,7 +386,38 @@ class DebugSession:
         address, or gdb's ``*EXPR``."""
         if isinstance(where, str) and where.strip().startswith("*"):
             return resolve_location(self.m, self.value_of(where.strip()[1:]))
-        return resolve_location(self.m, where)
+        if not isinstance(where, str):
+            return resolve_location(self.m, where)
+        text = where.strip()
+        at_line = re.fullmatch(r"([\w./-]+\.[chS]):(\d+)", text)
+        if at_line is not None:  # gdb's rules for a line: the next one with code
+            return self._line_address(at_line.group(1), int(at_line.group(2)))
+        try:
+            return resolve_location(self.m, where)
+        except KmemuError as e:
+            msg = str(e)
+            if re.fullmatch(r"[A-Za-z_]\w*", text) and msg.startswith("unknown kernel symbol"):
+                hint = msg.split(";", 1)[1].strip() if ";" in msg else ""  # kmemu's, after
+                raise SessionError(f'Function "{text}" not defined.'
+                                   + (f" ({hint})" if hint else "")) from None
+            raise
+
+    def _line_address(self, file: str, line: int) -> int:
+        """gdb's ``FILE:LINE``: where the line's code starts, or the next line's with
+        code after it; gdb's messages for a file or line the kernel does not have."""
+        lines = self.m.lines
+        name = Path(file).name
+        if not lines.lines_of(name):
+            raise SessionError(f"No source file named {file}.")
+        # gdb keeps a file's rows only where the line program does not go on to another
+        # file at the same address (its file switch ends the first file's sequence there)
+        kept = [r for r in lines.rows if r.line >= line and Path(r.file).name == name
+                and (last := lines.lookup(r.address)) is not None
+                and Path(last.file).name == name]
+        if not kept:
+            raise SessionError(f'No line {line} in file "{file}".')
+        best = min(r.line for r in kept)
+        return min(r.address for r in kept if r.line == best)
 
     def break_(self, where: str | int, temporary: bool = False,
                condition: str | Callable[[Machine], bool] | None = None) -> Point:
@@ -595,12 +626,13 @@ class DebugSession:
             enb = "y" if p.enabled else "n"
             if p.bp is not None:
                 hit = self.m.symbols.lookup(p.address) if self.m.symbols is not None else None
-                what = f"in {hit[0].name if hit else '??'}"
-                if hit is not None and hit[1]:
-                    what += f"+{hit[1]}"
                 line = line_at(self.m, p.address)
-                if line is not None:
-                    what += f" at {self.m.lines.gdb_path(line.file)}:{line.line}"
+                if line is not None:  # gdb: the function and line, no offset
+                    what = (f"in {hit[0].name if hit else '??'} at "
+                            f"{self.m.lines.gdb_path(line.file)}:{line.line}")
+                else:
+                    where = self.gdb_where(p.address)
+                    what = f"<{where}>" if where else ""
                 rows.append(f"{p.number:<7} {p.kind:<14} {disp} {enb}   {p.address:#018x} "
                             f"{what}")
             else:

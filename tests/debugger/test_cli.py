@@ -155,7 +155,7 @@ def test_script_session(tmp_path: Path) -> None:
     assert re.fullmatch(r"kmalloc\(\) returned 0x[0-9a-f]+ \(\d+\); the kernel is idle\n",
                         after_snap)
     for cmd, fragment in [("frobnicate", "unknown command 'frobnicate'"),
-                          ("x/4xg 0", "cannot access memory at address 0x0"),
+                          ("x/4xg 0", "Cannot access memory at address 0x0"),
                           ("p zones[", "syntax error"),
                           ("identify 0xffffc90000000000 +", "error"),
                           ("next", "the kernel is idle")]:

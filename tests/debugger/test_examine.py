@@ -76,7 +76,7 @@ def test_strings_stop_at_nul_and_long_ones_are_cut() -> None:
 
 def test_unreadable_memory_after_some_lines() -> None:
     out: list[str] = []
-    with pytest.raises(AccessError, match="cannot access memory at address 0xffff888000002000"):
+    with pytest.raises(AccessError, match="Cannot access memory at address 0xffff888000002000"):
         examine(read, BASE + 0x1000 - 16, 4, "x", "g", where, out.append)
     assert len(out) == 1  # the readable line came first
     with pytest.raises(AccessError, match="address 0x0 "):

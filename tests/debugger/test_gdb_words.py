@@ -30,6 +30,13 @@ SLOW_CALL = next(i for i, line in enumerate(
 STEPS: list[tuple[str, tuple[str, ...], str]] = [
     # the idle loop's CFI marks it outermost
     ("info_frame_outermost", ("info frame",), "info frame"),
+    # locations gdb's way: a line without code breaks at the next one that has code
+    # (slub.c:300 is a comment before slab_post_alloc); unknown names and lines
+    ("break_line_without_code", ("break slub.c:300",), "break slub.c:300"),
+    ("break_mid_function_table", ("info breakpoints",), "info breakpoints"),
+    ("break_unknown_function", ("break kmallco",), "break kmallco"),
+    ("break_line_out_of_range", ("break slub.c:99999",), "break slub.c:99999"),
+    ("x_unreadable", ("delete", "x/2xg 0"), "x/2xg 0"),
     ("break", ("break kmalloc",), "break kmalloc"),
     ("banner", ("monitor call kmalloc 64 GFP_KERNEL", "continue"), "call kmalloc 64 GFP_KERNEL"),
     ("p_rip", ("p $rip",), "p $rip"),
@@ -102,7 +109,7 @@ STEPS: list[tuple[str, tuple[str, ...], str]] = [
       "continue", "break irq.c:176", "stepi 100"), "stepi 100"),
 ]
 # the REPL's commands with no counterpart in its transcript (gdb ran them as setup)
-REPL_SETUP = {"watch": ("delete",),
+REPL_SETUP = {"watch": ("delete",), "x_unreadable": ("delete",),
               "watch_inlined": ("delete", "continue",
                                 "watch kmalloc_caches[0][6]->cpu_slab.alloc_fast"),
               "flavor_intel": ("set disassembly-flavor intel",),
@@ -189,6 +196,12 @@ def test_repl_prints_what_gdb_prints(name: str, transcripts) -> None:
         assert got[:len(want)] == want, (gdb[name], repl[name])
         assert len(got) == len(want) + 1, got
         assert re.match(r"(\(written by |\w+\(\) returned )", got[-1]), got
+        return
+    if name in ("break_unknown_function", "x_unreadable"):
+        # kmemu's words after gdb's: similar names; why the address cannot be read
+        # (gdb prints x's address first, the REPL its error line)
+        want = [re.sub(r"^0x\?:\s+", "", w) for w in want]
+        assert len(got) == len(want) == 1 and got[0].startswith(want[0]), (want, got)
         return
     if name == "disassemble":  # capstone and gdb's opcodes differ in a few padding nops
         pairs = [(a, b) for a, b in zip(want, got, strict=True) if "nop" not in a]

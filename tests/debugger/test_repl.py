@@ -65,10 +65,13 @@ def test_break_call_finish_and_whatis_the_result(run: Run) -> None:
 
 def test_errors_are_one_line_and_the_session_goes_on(run: Run) -> None:
     one_error(run("frobnicate"), "unknown command 'frobnicate'")
-    one_error(run("x/4xg 0"), "cannot access memory at address 0x0")
+    one_error(run("x/4xg 0"), "Cannot access memory at address 0x0")
     one_error(run("p zones["), "syntax error")
     one_error(run("p no_such_variable"), "no_such_variable")
-    one_error(run("break no_such_function"), "unknown kernel symbol 'no_such_function'")
+    one_error(run("break no_such_function"), 'Function "no_such_function" not defined.')
+    one_error(run("break kmallco"), 'Function "kmallco" not defined. (similar: kmalloc')
+    one_error(run("break slub.c:99999"), 'No line 99999 in file "slub.c".')
+    one_error(run("break nosuch.c:1"), "No source file named nosuch.c.")
     one_error(run("next"), "the kernel is idle")
     one_error(run("continue"), "The kernel is idle")
     one_error(run("finish"), "the kernel is idle")
@@ -82,7 +85,7 @@ def test_errors_are_one_line_and_the_session_goes_on(run: Run) -> None:
     one_error(run("list no_such_function"), "no_such_function")
     one_error(run("info registers xmm0"), "invalid register 'xmm0'")
     one_error(run("pt"), "pt needs an address")
-    one_error(run("x/s 0xffffc90000000000"), "cannot access memory")
+    one_error(run("x/s 0xffffc90000000000"), "Cannot access memory")
     assert run.repl.failures == 19
     assert "returned 0x5b (91)" in run("call kmemu_test_add 1 2 3 4 5 6")
 
@@ -280,7 +283,7 @@ def test_fuzz_inspection_commands_never_break_the_session(run: Run, cmd: str, ex
 # Found by the fuzzing above (the engine raised ValueError/TypeError; fixed since).
 @pytest.mark.parametrize("line, expected", [
     ("watch kzalloc", "error: cannot watch 'kzalloc'"),  # a function has no size
-    ("x/2a 01", "error: cannot access memory at address 0x1 "),  # 01 is octal, as in C
+    ("x/2a 01", "error: Cannot access memory at address 0x1 "),  # 01 is octal, as in C
     ("break 010", "Breakpoint 1 at 0x8\n"),
     ("call kmalloc 064 GFP_KERNEL", "kmalloc() returned 0x"),
 ])

@@ -84,7 +84,7 @@ def _read(read: Read, addr: int, n: int) -> bytes:
     try:
         return read(addr, n)
     except KmemuError as e:
-        raise AccessError(f"cannot access memory at address {addr:#x} "
+        raise AccessError(f"Cannot access memory at address {addr:#x} "  # gdb's, then why
                            f"({str(e).splitlines()[0]})") from None
 
 
