@@ -86,7 +86,7 @@ def test_errors_are_one_line_and_the_session_goes_on(run: Run) -> None:
     one_error(run("info registers xmm0"), "invalid register 'xmm0'")
     one_error(run("pt"), "pt needs an address")
     one_error(run("x/s 0xffffc90000000000"), "Cannot access memory")
-    assert run.repl.failures == 19
+    assert run.repl.failures == 22
     assert "returned 0x5b (91)" in run("call kmemu_test_add 1 2 3 4 5 6")
 
 
