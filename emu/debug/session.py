@@ -322,6 +322,10 @@ class DebugSession:
             if not _memory_error(e):
                 raise
             raise ExprError(_gdb_error(e), e.column) from None
+        if not hex and re.fullmatch(r"\s*\$eflags\s*", text):  # gdb's flags type
+            from emu.kernel.gdbvalue import eflags_text
+            self._history.append(obj)
+            return f"${len(self._history)} = {eflags_text(int(obj.value_()))}"
         return self.history_line(obj, hex)
 
     def history_line(self, obj, hex: bool = False) -> str:  # noqa: A002 - obj: drgn.Object

@@ -45,7 +45,7 @@ class ExprError(KmemuError, ValueError):
 MAX_DEPTH = 200  # height of the syntax tree (long operator chains)
 MAX_NESTING = 64  # parentheses, brackets, casts and unary operators inside each other
 MAX_CHECK_READ = 1 << 20  # evaluate() reads the result once to report faults early
-REGISTER_ALIASES = {"pc": "rip", "sp": "rsp", "fp": "rbp"}
+REGISTER_ALIASES = {"pc": "rip", "sp": "rsp", "fp": "rbp", "eflags": "rflags"}  # gdb's
 # Registers a frame above 0 may lack (``$rax`` there is "not saved", not unknown).
 ALL_REGISTERS = frozenset({*REGISTER_NAMES, "eflags"})
 TYPE_KEYWORDS = frozenset({"struct", "union", "enum", "const", "volatile", "unsigned",

@@ -255,3 +255,15 @@ def frame_arg(obj: Any, where: Where | None = None) -> str:
     if t.kind in (drgn.TypeKind.STRUCT, drgn.TypeKind.UNION, drgn.TypeKind.ARRAY):
         return "..."
     return _inner(obj, False, where)
+
+
+#: the x86 flags gdb names in ``$eflags`` (its i386_eflags type), by bit
+EFLAGS_BITS = ((0, "CF"), (2, "PF"), (4, "AF"), (6, "ZF"), (7, "SF"), (8, "TF"), (9, "IF"),
+               (10, "DF"), (11, "OF"), (14, "NT"), (16, "RF"), (17, "VM"), (18, "AC"),
+               (19, "VIF"), (20, "VIP"), (21, "ID"))
+
+
+def eflags_text(value: int) -> str:
+    """``[ PF ZF IF ]``: ``$eflags`` as gdb prints it."""
+    return "[ " + "".join(f"{n} " for bit, n in EFLAGS_BITS if value >> bit & 1) + "]"
+
