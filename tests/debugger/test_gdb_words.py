@@ -48,6 +48,8 @@ STEPS: list[tuple[str, tuple[str, ...], str]] = [
     ("p_chars", ("p kmalloc_caches[0][6]->name",), "p kmalloc_caches[0][6]->name"),
     ("p_struct", ("p kmalloc_caches[0][6]->cpu_slab",), "p kmalloc_caches[0][6]->cpu_slab"),
     ("p_char", ("p kmalloc_caches[0][6]->name[1]",), "p kmalloc_caches[0][6]->name[1]"),
+    ("p_last_value", ("p $",), "p $"),
+    ("p_history_back", ("p $$2",), "p $$2"),
     ("whatis", ("whatis kmalloc_caches[0][6]",), "whatis kmalloc_caches[0][6]"),
     ("x_i", ("x/3i $rip",), "x/3i $rip"),
     ("info_symbol", ("info symbol $rip",), "info symbol $rip"),

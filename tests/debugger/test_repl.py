@@ -79,7 +79,7 @@ def test_errors_are_one_line_and_the_session_goes_on(run: Run) -> None:
     one_error(run("call kmalloc 64 GFP_BOGUS"), "GFP_BOGUS")
     one_error(run("watch 1 + 2"), "cannot watch")
     one_error(run("delete 42"), "No breakpoint number 42.")
-    one_error(run("identify $"), "'$' is the value the last call")
+    one_error(run("identify $"), "'$' is the last value printed or returned by a call")
     one_error(run("restore nope"), "no snapshot named 'nope'")
     one_error(run("disas no_such_function"), "no_such_function")
     one_error(run("list no_such_function"), "no_such_function")
@@ -385,5 +385,8 @@ def test_bare_dollar_is_the_last_result_outside_quotes_only(run: Run) -> None:
     run("call kmemu_test_add 1 2 3 4 5 6")  # 91
     assert run("p $ + 1") == "$1 = 92\n"
     assert run("p '$'") == "$2 = 36 '$'\n"  # the character, not the result
-    one_error(run("p $$"), "'$' must name a register or a value-history number")
-    assert run("p $1 * 2") == "$3 = 184\n"
+    assert run("p $$") == "$3 = 92\n"  # gdb's: one back in the value history
+    assert run("p $1 * 2") == "$4 = 184\n"
+    assert run("p $") == "$5 = 184\n"  # now the last value printed, as in gdb
+    assert run("p $$3") == "$6 = 36 '$'\n"
+    one_error(run("p $$9"), "History does not go back to $$9.")

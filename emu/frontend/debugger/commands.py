@@ -748,8 +748,8 @@ COMMANDS: tuple[Spec, ...] = (
     _S("print", ("p", "inspect"), "print[/x] EXPR",
        "evaluate a C expression over the selected frame's variables and kernel globals "
        "(c->freelist, zones[1].free_area[0].nr_free, $rax, *(struct kmem_cache *)ADDR, "
-       "slab_alloc::s); $ is the value the last call or finish returned, $1 $2 earlier "
-       "prints",
+       "slab_alloc::s); $ is the last value (or the last call's result), $1 $2 earlier "
+       "prints, $$N the Nth back",
        _p_print, "state", slash=True),
     _S("display", ("disp",), "display[/x] [EXPR]",
        "print EXPR after every stop (e.g. display c->freelist); alone: show them now",
