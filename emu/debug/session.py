@@ -617,15 +617,20 @@ class DebugSession:
                 return p
         return None
 
-    def info_breakpoints(self) -> str:
+    def info_breakpoints(self, watchpoints_only: bool = False) -> str:
+        """gdb's ``info breakpoints`` (``info watchpoints``: the watchpoints alone)."""
+        if watchpoints_only and not any(p.wp is not None for p in self.points.values()):
+            return "No watchpoints."
         if not self.points:
             return "No breakpoints or watchpoints."
-        return "\n".join(self._breakpoint_rows())
+        return "\n".join(self._breakpoint_rows(watchpoints_only))
 
-    def _breakpoint_rows(self) -> list[str]:
+    def _breakpoint_rows(self, watchpoints_only: bool = False) -> list[str]:
         """gdb's ``info breakpoints`` table (kmemu adds a watchpoint's range)."""
         rows = ["Num     Type           Disp Enb Address            What"]
         for p in self.points.values():
+            if watchpoints_only and p.wp is None:
+                continue
             disp = "del " if p.temporary else "keep"
             enb = "y" if p.enabled else "n"
             if p.bp is not None:

@@ -34,6 +34,7 @@ STEPS: list[tuple[str, tuple[str, ...], str]] = [
     # (slub.c:300 is a comment before slab_post_alloc); unknown names and lines
     ("break_line_without_code", ("break slub.c:300",), "break slub.c:300"),
     ("break_mid_function_table", ("info breakpoints",), "info breakpoints"),
+    ("info_watchpoints_none", ("info watchpoints",), "info watchpoints"),
     ("break_unknown_function", ("break kmallco",), "break kmallco"),
     ("break_line_out_of_range", ("break slub.c:99999",), "break slub.c:99999"),
     ("x_unreadable", ("delete", "x/2xg 0"), "x/2xg 0"),

@@ -48,7 +48,7 @@ class Delete:
 
 @dataclass(frozen=True)
 class InfoBreakpoints:
-    pass
+    watchpoints_only: bool = False  # gdb's ``info watchpoints``
 
 
 @dataclass(frozen=True)
@@ -436,7 +436,7 @@ def _p_info(name: str, _fmt: str, rest: str) -> Command:
             return InfoVariables(topic == "args")
         if topic == "display":
             return InfoDisplay()
-        return InfoBreakpoints()
+        return InfoBreakpoints(topic == "watchpoints")
     regs = tuple(w.lstrip("$").lower() for w in words[1:])
     for r in regs:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", r):

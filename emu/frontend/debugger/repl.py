@@ -236,8 +236,8 @@ class Repl:
                 self.emit(f"{_WATCH_TITLE[access]} {p.number}: {p.what}")
             case c.Delete(numbers):
                 s.delete(list(numbers) if numbers is not None else None)
-            case c.InfoBreakpoints():
-                self.emit(s.info_breakpoints())
+            case c.InfoBreakpoints(watchpoints_only):
+                self.emit(s.info_breakpoints(watchpoints_only))
             case c.InfoRegisters(names):
                 self.emit(format_registers(s.registers(), names, self._where))
             case c.Step(kind, count):
