@@ -38,7 +38,9 @@ STEPS: list[tuple[str, tuple[str, ...], str]] = [
     ("break_unknown_function", ("break kmallco",), "break kmallco"),
     ("break_line_out_of_range", ("break slub.c:99999",), "break slub.c:99999"),
     ("x_unreadable", ("delete", "x/2xg 0"), "x/2xg 0"),
-    ("break", ("break kmalloc",), "break kmalloc"),
+    # a second breakpoint at the same pc: gdb's note first (deleted at once)
+    ("break_same_pc", ("break kmalloc", "break kmalloc"), "break kmalloc"),
+    ("break", ("delete", "break kmalloc"), "break kmalloc"),
     ("banner", ("monitor call kmalloc 64 GFP_KERNEL", "continue"), "call kmalloc 64 GFP_KERNEL"),
     ("p_rip", ("p $rip",), "p $rip"),
     ("p_rsp", ("p $rsp",), "p $rsp"),
@@ -115,7 +117,8 @@ STEPS: list[tuple[str, tuple[str, ...], str]] = [
       "continue", "break irq.c:176", "stepi 100"), "stepi 100"),
 ]
 # the REPL's commands with no counterpart in its transcript (gdb ran them as setup)
-REPL_SETUP = {"watch": ("delete",), "x_unreadable": ("delete",),
+REPL_SETUP = {"watch": ("delete",), "x_unreadable": ("delete",), "break": ("delete",),
+              "break_same_pc": ("break kmalloc",),
               "watch_inlined": ("delete", "continue",
                                 "watch kmalloc_caches[0][6]->cpu_slab.alloc_fast"),
               "flavor_intel": ("set disassembly-flavor intel",),

@@ -376,12 +376,17 @@ class Repl:
 
     def _break(self, cmd: c.Break) -> None:
         loc = cmd.location
-        if loc is None:
-            if self.s.call_in_progress is None:
-                raise ReplError(f"{'tbreak' if cmd.temporary else 'break'}: no location given "
-                                "and no call is stopped (try 'break FUNC')")
-            loc = f"*{self._rip():#x}"
+        if loc is None:  # gdb: at the selected frame's pc
+            loc = f"*{self.s.frame_pc():#x}"
         p = self.s.break_(self._expr(loc), cmd.temporary, cmd.condition or None)
+        others = [q for q in self.s.points.values()
+                  if q.bp is not None and q.address == p.address and q.number != p.number]
+        if others:  # gdb's note
+            names = [f"{q.number}{'' if q.enabled else ' (disabled)'}" for q in others]
+            listed = names[0] if len(names) == 1 else \
+                f"{', '.join(names[:-1])} and {names[-1]}"
+            self.emit(f"Note: breakpoint{'s' if len(names) > 1 else ''} {listed} also set at "
+                      f"pc {p.address:#x}.")
         row = self.m.lines.lookup(p.address)
         where = (f": file {self.m.lines.gdb_path(row.file)}, line {row.line}."
                  if row is not None else "")
