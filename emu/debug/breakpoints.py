@@ -264,7 +264,7 @@ def parse_address(text: str) -> int | None:
     """An integer literal read as an address, or None if ``text`` is not a literal.
 
     The one reader of address literals for every front end (the REPL's ``x``,
-    ``whatis``, ``pt``, ``watch *ADDR``, ``break *ADDR``, gdb's ``monitor``,
+    ``identify``, ``pt``, ``watch *ADDR``, ``break *ADDR``, gdb's ``monitor``,
     ``kmemu info pagetable``).  A negative literal down to -2**63 is the
     ``unsigned long`` C makes of it (``-8`` is 0xfffffffffffffff8, as in gdb);
     anything that does not fit in 64 bits is :class:`emu.core.errors.BadArgument`

@@ -23,6 +23,7 @@ import re
 import shlex
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emu.core.errors import BadArgument, KmemuError
@@ -341,7 +342,18 @@ class DebugSession:
         return as_int(self.evaluate(text), text)
 
     def print_expr(self, text: str, hex: bool = False) -> str:  # noqa: A002 - gdb's p/x
-        obj = _register_type(self.m.program, text, self.evaluate(text))
+        """gdb's ``print``: ``$N = VALUE``; an unreadable address in gdb's words."""
+        from emu.kernel.expr import ExprError
+        try:
+            obj = _register_type(self.m.program, text, self.evaluate(text))
+        except ExprError as e:
+            if not _memory_error(e):
+                raise
+            raise ExprError(_gdb_error(e), e.column) from None
+        if not hex and re.fullmatch(r"\s*\$eflags\s*", text):  # gdb's flags type
+            from emu.kernel.gdbvalue import eflags_text
+            self._history.append(obj)
+            return f"${len(self._history)} = {eflags_text(int(obj.value_()))}"
         return self.history_line(obj, hex)
 
     def history_line(self, obj, hex: bool = False) -> str:  # noqa: A002 - obj: drgn.Object
@@ -406,7 +418,38 @@ class DebugSession:
         address, or gdb's ``*EXPR``."""
         if isinstance(where, str) and where.strip().startswith("*"):
             return resolve_location(self.m, self.value_of(where.strip()[1:]))
-        return resolve_location(self.m, where)
+        if not isinstance(where, str):
+            return resolve_location(self.m, where)
+        text = where.strip()
+        at_line = re.fullmatch(r"([\w./-]+\.[chS]):(\d+)", text)
+        if at_line is not None:  # gdb's rules for a line: the next one with code
+            return self._line_address(at_line.group(1), int(at_line.group(2)))
+        try:
+            return resolve_location(self.m, where)
+        except KmemuError as e:
+            msg = str(e)
+            if re.fullmatch(r"[A-Za-z_]\w*", text) and msg.startswith("unknown kernel symbol"):
+                hint = msg.split(";", 1)[1].strip() if ";" in msg else ""  # kmemu's, after
+                raise SessionError(f'Function "{text}" not defined.'
+                                   + (f" ({hint})" if hint else "")) from None
+            raise
+
+    def _line_address(self, file: str, line: int) -> int:
+        """gdb's ``FILE:LINE``: where the line's code starts, or the next line's with
+        code after it; gdb's messages for a file or line the kernel does not have."""
+        lines = self.m.lines
+        name = Path(file).name
+        if not lines.lines_of(name):
+            raise SessionError(f"No source file named {file}.")
+        # gdb keeps a file's rows only where the line program does not go on to another
+        # file at the same address (its file switch ends the first file's sequence there)
+        kept = [r for r in lines.rows if r.line >= line and Path(r.file).name == name
+                and (last := lines.lookup(r.address)) is not None
+                and Path(last.file).name == name]
+        if not kept:
+            raise SessionError(f'No line {line} in file "{file}".')
+        best = min(r.line for r in kept)
+        return min(r.address for r in kept if r.line == best)
 
     def break_(self, where: str | int, temporary: bool = False,
                condition: str | Callable[[Machine], bool] | None = None) -> Point:
@@ -604,25 +647,31 @@ class DebugSession:
                 return p
         return None
 
-    def info_breakpoints(self) -> str:
+    def info_breakpoints(self, watchpoints_only: bool = False) -> str:
+        """gdb's ``info breakpoints`` (``info watchpoints``: the watchpoints alone)."""
+        if watchpoints_only and not any(p.wp is not None for p in self.points.values()):
+            return "No watchpoints."
         if not self.points:
             return "No breakpoints or watchpoints."
-        return "\n".join(self._breakpoint_rows())
+        return "\n".join(self._breakpoint_rows(watchpoints_only))
 
-    def _breakpoint_rows(self) -> list[str]:
+    def _breakpoint_rows(self, watchpoints_only: bool = False) -> list[str]:
         """gdb's ``info breakpoints`` table (kmemu adds a watchpoint's range)."""
         rows = ["Num     Type           Disp Enb Address            What"]
         for p in self.points.values():
+            if watchpoints_only and p.wp is None:
+                continue
             disp = "del " if p.temporary else "keep"
             enb = "y" if p.enabled else "n"
             if p.bp is not None:
                 hit = self.m.symbols.lookup(p.address) if self.m.symbols is not None else None
-                what = f"in {hit[0].name if hit else '??'}"
-                if hit is not None and hit[1]:
-                    what += f"+{hit[1]}"
                 line = line_at(self.m, p.address)
-                if line is not None:
-                    what += f" at {self.m.lines.gdb_path(line.file)}:{line.line}"
+                if line is not None:  # gdb: the function and line, no offset
+                    what = (f"in {hit[0].name if hit else '??'} at "
+                            f"{self.m.lines.gdb_path(line.file)}:{line.line}")
+                else:
+                    where = self.gdb_where(p.address)
+                    what = f"<{where}>" if where else ""
                 rows.append(f"{p.number:<7} {p.kind:<14} {disp} {enb}   {p.address:#018x} "
                             f"{what}")
             else:
@@ -987,7 +1036,7 @@ class DebugSession:
         """gdb's line for a frame of the backtrace: frame 0 as a stop shows it, a
         caller with its return address, its own arguments and ``at FILE:LINE``; no
         address for a frame whose inlined callee runs at the same pc (gdb's)."""
-        from emu.kernel.gdbvalue import frame_arg
+        from emu.kernel.scope import frame_arg_text
         if frame.level == 0:
             inline = self._inline_location() if frame.inline else None
             head = inline.split("\n", 1)[0] if inline is not None else \
@@ -1003,7 +1052,7 @@ class DebugSession:
                        (not frame.inline or v.function == frame.function)]
             except KmemuError:
                 own = []
-            args = ", ".join(f"{v.name}={frame_arg(v.value, self.gdb_where)}" for v in own)
+            args = ", ".join(frame_arg_text(v, self.gdb_where) for v in own)
         prefix = f"{frame.pc:#018x} in " if frame.innermost else ""
         head = f"#{frame.level:<2} {prefix}{frame.function or '??'} ({args})"
         if frame.file is not None:
@@ -1056,7 +1105,9 @@ class DebugSession:
     # ------------------------------------------------------------------ gdb's info commands
     def info_frame(self) -> str:
         """gdb's ``info frame`` for the selected frame: its CFA, pc and saved pc,
-        the frame it was called by, its arguments and where its return address is."""
+        the frames it was called by and is the caller of, its arguments and where
+        the CFI says its caller's registers are saved.  An outermost frame (its CFI
+        leaves the return address undefined) has no frame address nor saved pc."""
         level = self.frame_level
         shown = self.frames(level + 2)
         d = shown[level]
@@ -1065,7 +1116,8 @@ class DebugSession:
         f = frames[d.physical.level]
         caller = frames[f.level + 1] if f.level + 1 < len(frames) else None
         cfa = f.cfa or 0
-        row = self.m.lines.lookup(f.pc)
+        exact = f.level == 0 or f.found_by == "trap frame"  # else pc is a return address
+        row = self.m.lines.lookup(f.pc if exact else f.pc - 1)
         site = self.m.lines.call_sites.get(f.pc) if level == 0 and self.m.inline_skipped() \
             else None
         if site is not None:  # gdb: frame 0 at the call site of bodies not entered yet
@@ -1074,62 +1126,78 @@ class DebugSession:
             where = f" ({self.m.lines.gdb_path(d.file)}:{d.line})"
         else:
             where = f" ({self.m.lines.gdb_path(row.file)}:{row.line})" if row is not None else ""
-        saved = f"; saved rip = {caller.pc:#x}" if caller is not None else ""
-        out = [f"Stack level {level}, frame at {cfa:#x}:",
-               f" rip = {f.pc:#x} in {d.function or '??'}{where}{saved}"]
+        saved = self._saved_registers(f, cfa, exact)
+        outermost = caller is None and saved is None and not d.inline
+        ret = "<not saved>" if outermost else f"{caller.pc:#x}" if caller is not None else ""
+        out = [f"Stack level {level}, frame at {0 if outermost else cfa:#x}:",
+               f" rip = {f.pc:#x} in {d.function or '??'}{where}"
+               + (f"; saved rip = {ret}" if ret else "")]
         caller_of = f"caller of frame at {inner.cfa or 0:#x}" if inner is not None else ""
+        lang = "asm" if row is not None and row.file.endswith((".S", ".s")) else "c"
         if d.inline:  # gdb: an inlined body has no frame of its own
             out.append(f" inlined into frame {level + 1}" +
                        (f", {caller_of}" if caller_of else ""))
-            lang = "asm" if row is not None and row.file.endswith((".S", ".s")) else "c"
             out += [f" source language {lang}.", " Arglist at unknown address."]
             if f.level == 0:  # its registers are the CPU's
                 out.append(" Locals at unknown address, Previous frame's sp in rsp")
                 return "\n".join(out)
             # above a real frame: that frame's saved registers are this one's
             out.append(f" Locals at unknown address, Previous frame's sp is {f.sp:#x}")
-            out += self._saved_registers(frames[f.level - 1])
+            below = frames[f.level - 1]
+            out += _saved_lines(self._saved_registers(
+                below, below.cfa or 0, below.level == 0 or below.found_by == "trap frame"))
             return "\n".join(out)
-        if caller is not None:
+        if outermost:
+            out.append(" Outermost frame: outermost")
+        elif caller is not None:
             out.append(f" called by frame at {caller.cfa or 0:#x}" +
                        (f", {caller_of}" if caller_of else ""))
         elif caller_of:
             out.append(f" {caller_of}")
-        lang = "asm" if row is not None and row.file.endswith((".S", ".s")) else "c"
-        args = self._arglist(f.function) if level == 0 and f.function else ""
-        if level == 0 and f.function and self.m.symbols is not None:
-            hit = self.m.symbols.lookup(f.pc)
-            args = self._frame_args(f.function, hit is not None and hit[1] == 0)
+        base = f.sp - 8 if outermost else cfa - 16
         out += [f" source language {lang}.",
-                f" Arglist at {cfa - 16:#x}, args: {args}",
-                f" Locals at {cfa - 16:#x}, Previous frame's sp is {cfa:#x}"]
-        out += self._saved_registers(f)
+                f" Arglist at {base:#x}, args: {self._info_frame_args(f.level, f)}",
+                f" Locals at {base:#x}, Previous frame's sp is {cfa:#x}"]
+        out += _saved_lines(saved)
         return "\n".join(out)
 
-    def _saved_registers(self, f) -> list[str]:  # f: emu.kernel.unwind.Frame
-        """gdb's ``Saved registers:`` of ``info frame``: where real frame ``f`` saved
-        its caller's registers, from the CFI row at its pc (the call, above frame 0),
-        in gdb's register order; the return address alone where no row says more."""
-        from emu.kernel.unwind import DWARF_REGS, RA_REG
-        cfa = f.cfa or 0
-        at = f.pc if f.level == 0 or f.found_by == "trap frame" else f.pc - 1
-        row = self.m._cfi().row(at)  # noqa: SLF001
-        saved: dict[str, int] = {}
-        if row is not None:
-            for reg, (kind, n) in row.rules:
-                if kind == "offset":
-                    saved["rip" if reg == RA_REG else DWARF_REGS.get(reg, "")] = cfa + n
-        saved.setdefault("rip", cfa - 8)
-        order = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10",
-                 "r11", "r12", "r13", "r14", "r15", "rip")
-        text = ", ".join(f"{r} at {saved[r]:#x}" for r in order if r in saved)
-        return [" Saved registers:", f"  {text}"]
+    def _info_frame_args(self, level: int, f) -> str:  # f: emu.kernel.unwind.Frame
+        """The selected frame's arguments as its frame line shows them."""
+        from emu.kernel.scope import frame_arg_text
+        if not f.function:
+            return ""
+        if level == 0:
+            hit = self.m.symbols.lookup(f.pc) if self.m.symbols is not None else None
+            return self._frame_args(f.function, hit is not None and hit[1] == 0)
+        try:
+            own = [v for v in self.m.frame_variables(level) if v.argument and not v.inlined]
+        except KmemuError:
+            return ""
+        return ", ".join(frame_arg_text(v, self.gdb_where) for v in own)
 
-    def info_symbol(self, addr: int) -> str:
-        """gdb's ``info symbol ADDR``: ``kmalloc + 21 in section .text``."""
+    def _saved_registers(self, f, cfa: int, exact: bool) -> list[tuple[str, int]] | None:
+        """``[(register, address)]`` where the frame's CFI row saves its caller's
+        registers, in gdb's register order, ``rip`` last; None where the row leaves
+        the return address undefined (an outermost frame) or there is no row."""
+        from emu.kernel.unwind import DWARF_REGS, RA_REG
+        row = self.m._cfi().row(f.pc if exact else f.pc - 1)
+        if row is None:
+            return None
+        ra = row.rule(RA_REG) or ("offset", -8)
+        if ra[0] != "offset":
+            return None
+        order = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp",
+                 *(f"r{n}" for n in range(8, 16)))
+        saved = {DWARF_REGS[r]: cfa + off for r, (kind, off) in row.rules
+                 if kind == "offset" and r in DWARF_REGS}
+        return [(r, saved[r]) for r in order if r in saved] + [("rip", cfa + ra[1])]
+
+    def info_symbol(self, addr: int, text: str | None = None) -> str:
+        """gdb's ``info symbol ADDR``: ``kmalloc + 21 in section .text``; where no
+        symbol holds it, gdb's "No symbol matches ADDR." naming ADDR as typed."""
         hit = self.m.symbols.lookup(addr) if self.m.symbols is not None else None
         if hit is None:
-            return f"No symbol matches {addr:#x}."
+            return f"No symbol matches {text or f'{addr:#x}'}."
         sym, off = hit
         section = self._section_of(sym.address)
         name = sym.name if off == 0 else f"{sym.name} + {off}"
@@ -1155,6 +1223,9 @@ class DebugSession:
     def info_line(self, spec: str | None = None) -> str:
         """gdb's ``info line [LOCATION]``: where the line's code starts and ends."""
         m = self.m
+        empty = self._line_without_code(spec) if spec else None
+        if empty is not None:
+            return empty
         pc = self.resolve(spec) if spec else self.frame_pc()
         row = m.lines.lookup(pc)
         if row is None:
@@ -1168,6 +1239,27 @@ class DebugSession:
             return f"{a:#x} <{w}>" if w else f"{a:#x}"
         end = f" and ends at {sym(end_at)}" if end_at is not None else ""
         return f'Line {row.line} of "{path}" starts at address {sym(start)}{end}.'
+
+    def _line_without_code(self, spec: str) -> str | None:
+        """gdb's ``info line FILE:LINE`` for a line the compiler made no code for:
+        where the next line with code starts, or that the file has no such line."""
+        found = re.fullmatch(r"\s*(\S+):(\d+)\s*", spec)
+        if found is None:
+            return None
+        lines = self.m.lines
+        name, line = Path(found.group(1)).name, int(found.group(2))
+        files = [r.file for r in lines.rows if Path(r.file).name == name]
+        have = lines.lines_of(name)
+        if not files or line in have:
+            return None  # resolve() says what is wrong, or info_line's usual answer
+        path = f'"{lines.gdb_path(files[0])}"'
+        after = [ln for ln in have if ln > line]
+        if not after:
+            return f"Line number {line} is out of range for {path}."
+        at = lines.address(name, after[0])
+        where = self.gdb_where(at)
+        return (f"Line {line} of {path} is at address {at:#x}"
+                f"{f' <{where}>' if where else ''} but contains no code.")
 
     def whatis(self, text: str) -> str:
         """gdb's ``whatis EXPR|TYPE``: ``type = struct kmem_cache *`` (one level of
@@ -1383,7 +1475,7 @@ class DebugSession:
             return self._arglist(fn)
         import drgn
 
-        from emu.kernel.gdbvalue import frame_arg
+        from emu.kernel.scope import Variable, frame_arg_text
         m = self.m
         try:
             ftype = m.program.function(fn).type_
@@ -1392,10 +1484,17 @@ class DebugSession:
         regs = ("rdi", "rsi", "rdx", "rcx", "r8", "r9")
         if ftype is None:  # an alias (alloc_pages for __alloc_pages): DWARF's locations
             return self._arglist(fn)
+        try:  # what the caller's call site says each was (gdb's s=s@entry=...)
+            passed = {v.name: v.at_entry for v in m.frame_variables(0)
+                      if v.argument and not v.inlined}
+        except KmemuError:
+            passed = {}
         out = []
         for param, r in zip(ftype.parameters, regs, strict=False):
             obj = drgn.Object(m.program, param.type, value=m.cpu.reg(r) & ((1 << 64) - 1))  # type: ignore[union-attr]
-            out.append(f"{param.name}={frame_arg(obj, self.gdb_where)}")
+            out.append(frame_arg_text(Variable(param.name or "", obj, True, fn, False,
+                                               at_entry=passed.get(param.name or "")),
+                                      self.gdb_where))
         return ", ".join(out)
 
     def gdb_where(self, addr: int) -> str | None:
@@ -1408,7 +1507,7 @@ class DebugSession:
     def _arglist(self, fn: str) -> str:
         """``s=0xffff888..., size=<optimized out>``: frame 0's own parameters where
         the DWARF location lists say they are."""
-        from emu.kernel.gdbvalue import frame_arg
+        from emu.kernel.scope import frame_arg_text
         try:
             own = [v for v in self.m.frame_variables(0) if v.argument and not v.inlined]
         except KmemuError:
@@ -1420,11 +1519,7 @@ class DebugSession:
         names = p.names if p is not None else tuple(found)
         def arg(n: str) -> str:
             v = found.get(n)
-            if v is None:
-                return f"{n}=<optimized out>"
-            if v.value.absent_ and v.at_entry is not None:  # gdb: name@entry=value
-                return f"{n}@entry={frame_arg(v.at_entry, self.gdb_where)}"
-            return f"{n}={frame_arg(v.value, self.gdb_where)}"
+            return f"{n}=<optimized out>" if v is None else frame_arg_text(v, self.gdb_where)
 
         return ", ".join(arg(n) for n in names)
 
@@ -1570,7 +1665,7 @@ def _existing(table: dict, numbers: list[int] | None, what: str) -> list[int]:
     nums = list(table) if numbers is None else numbers
     missing = next((n for n in nums if n not in table), None)
     if missing is not None:
-        raise SessionError(f"no {what} number {missing}")
+        raise SessionError(f"No {what} number {missing}.")  # gdb's words
     return nums
 
 
@@ -1674,3 +1769,10 @@ class _FrameLocals(Mapping):
 
     def __len__(self) -> int:
         return len(self._load())
+
+
+def _saved_lines(saved: list[tuple[str, int]] | None) -> list[str]:
+    """gdb's ``Saved registers:`` lines of ``info frame`` (none where nothing is saved)."""
+    if not saved:
+        return []
+    return [" Saved registers:", "  " + ", ".join(f"{r} at {a:#x}" for r, a in saved)]

@@ -560,10 +560,26 @@ class StopsMixin:
         found = frame_variables(self.program, regs, level - start, param_names=param_names,
                                 pc=frames[level].pc,
                                 skip_inline=self.inline_skipped() if level == 0 else 0)
-        if any(v.value.absent_ for v in found):  # what drgn cannot read, the call sites may
-            assert self.artifacts is not None
+        if not found:
+            return found
+        assert self.artifacts is not None
+        scopes = DwarfScopes.load(self.artifacts.elf)
+        exact = level == 0 or frames[level].found_by == "trap frame"
+        found = _innermost_block_first(found, scopes.locations(
+            frames[level].pc if exact else frames[level].pc - 1))
+        if any(v.argument and not v.inlined or v.value.absent_ for v in found):
+            # what drgn cannot read, and what each argument was on entry, the call sites know
             found = apply_entry_values(
                 self.program, found, frames, level,
-                regs if start == level else frames[level].registers,
-                DwarfScopes.load(self.artifacts.elf), self.read_u64)
+                regs if start == level else frames[level].registers, scopes, self.read_u64)
         return found
+
+
+def _innermost_block_first(found: list, locations: list) -> list:
+    """``found`` (drgn's order: a function's outer blocks first) in gdb's order: the
+    innermost lexical block's variables first, each block's in declaration order,
+    as :meth:`emu.kernel.entryval.DwarfScopes.locations` lists them."""
+    rank: dict[tuple[str, str], int] = {}
+    for i, (fn, name, _) in enumerate(locations):
+        rank.setdefault((fn, name), i)
+    return sorted(found, key=lambda v: rank.get((v.function or "", v.name), len(rank)))

@@ -386,8 +386,8 @@ def apply_entry_values(prog: Any, variables: list, frames: list[FrameInfo], leve
                        read_u64: Callable[[int], int]) -> list:
     """``variables`` (:func:`emu.kernel.scope.frame_variables` of frame ``level``)
     with what the call sites know filled in: an absent variable whose location is
-    an entry value gets its value (``entry``); an absent argument whose register at
-    the function's entry a call site knows gets ``at_entry`` (gdb's ``name@entry``).
+    an entry value gets its value (``entry``); an argument whose register at the
+    function's entry a call site knows gets ``at_entry`` (gdb's ``name@entry``).
     ``regs`` are frame ``level``'s registers; ``frames`` our unwinder's, innermost
     first."""
     import dataclasses
@@ -409,8 +409,9 @@ def apply_entry_values(prog: Any, variables: list, frames: list[FrameInfo], leve
         ops = queue.pop(0) if queue else None
         if v.value.absent_ and ops and any(op.op_name.endswith("entry_value") for op in ops):
             v = _from_entry_value(prog, v, ops, ctx)
-        if v.value.absent_ and v.argument and not v.inlined:
-            # gone now, but where the caller put it is known: gdb's name@entry
+        if v.argument and not v.inlined:
+            # what the caller passed, where its call site says (gdb's name@entry): the
+            # value itself if gone now, else beside it in frame lines (s=s@entry=...)
             if at_entry is None:
                 at_entry = scopes.parameters_at_entry(pc)
             reg = at_entry.get(v.name)

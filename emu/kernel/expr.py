@@ -45,7 +45,7 @@ class ExprError(KmemuError, ValueError):
 MAX_DEPTH = 200  # height of the syntax tree (long operator chains)
 MAX_NESTING = 64  # parentheses, brackets, casts and unary operators inside each other
 MAX_CHECK_READ = 1 << 20  # evaluate() reads the result once to report faults early
-REGISTER_ALIASES = {"pc": "rip", "sp": "rsp", "fp": "rbp"}
+REGISTER_ALIASES = {"pc": "rip", "sp": "rsp", "fp": "rbp", "eflags": "rflags"}  # gdb's
 # Registers a frame above 0 may lack (``$rax`` there is "not saved", not unknown).
 ALL_REGISTERS = frozenset({*REGISTER_NAMES, "eflags"})
 TYPE_KEYWORDS = frozenset({"struct", "union", "enum", "const", "volatile", "unsigned",
@@ -540,17 +540,20 @@ class Evaluator:
         assert n.a is not None
         base = self.ev(n.a)
         kind = _kind(base)
-        if n.op == "->" and kind != "POINTER":
-            raise self.fail(f"'->' needs a pointer, not '{_tname(base.type_)}'", n)
-        if n.op == "." and kind == "POINTER":
-            raise self.fail(f"'.' on the pointer '{_tname(base.type_)}'; use '->'", n)
+        # gdb takes either of '.' and '->' on a struct or a pointer to one, and '->'
+        # on an array of structs as on a pointer to its first
+        if kind == "ARRAY" and n.op == "->":
+            base, kind = base[0], _kind(base[0])
+        not_struct = ExprError("Attempt to extract a component of a value that is not a "
+                               "structure" + (" pointer." if n.op == "->" else "."), n.col)
+        if kind not in ("POINTER", "STRUCT", "UNION", "CLASS"):
+            raise not_struct
         try:
             return base.member_(n.text)
         except LookupError:
-            target = base.type_.type if kind == "POINTER" else base.type_
-            raise self.fail(f"'{_tname(target)}' has no member {n.text!r}", n) from None
+            raise ExprError(f"There is no member named {n.text}.", n.col) from None  # gdb's
         except TypeError:
-            raise self.fail(f"'{_tname(base.type_)}' is not a struct or union", n) from None
+            raise not_struct from None
 
     def ev_index(self, n: Node) -> Any:
         assert n.a is not None and n.b is not None
@@ -570,8 +573,13 @@ class Evaluator:
         if op == "*":
             if kind == "FUNCTION":
                 return v
-            if kind not in ("POINTER", "ARRAY") or _tkind(v.type_.type) in ("VOID", "FUNCTION"):
-                raise self.fail(f"cannot dereference '{_tname(v.type_)}'", n)
+            if kind in _INTEGER:  # gdb reads an int at an integer's value
+                return self.drgn.Object(self.prog, self.type("int"),
+                                        address=int(v) & 0xFFFFFFFFFFFFFFFF)
+            if kind == "POINTER" and _tkind(v.type_.type) == "VOID":  # gdb's words
+                raise ExprError("Attempt to dereference a generic pointer.", n.col)
+            if kind not in ("POINTER", "ARRAY") or _tkind(v.type_.type) == "FUNCTION":
+                raise ExprError("Attempt to take contents of a non-pointer value.", n.col)
             return v[0]
         if op == "&":
             if kind == "FUNCTION" or v.address_ is not None:
@@ -642,7 +650,7 @@ class Evaluator:
             except TypeError as e:
                 raise self.fail(f"cannot compare: {e}", n) from None
         if op in ("/", "%") and _kind(b) in _INTEGER and int(b) == 0:
-            raise self.fail("division by zero", n)
+            raise ExprError("Division by zero", n.col)  # gdb's words
         if op in ("<<", ">>") and _kind(b) in _INTEGER and int(b) < 0:
             raise self.fail("negative shift count", n)
         gnu = self.byte_pointer_arith(op, a, b)
@@ -651,7 +659,7 @@ class Evaluator:
         try:
             return _ARITH[op](a, b)
         except ZeroDivisionError:
-            raise self.fail("division by zero", n) from None
+            raise ExprError("Division by zero", n.col) from None
         except (TypeError, ValueError) as e:
             raise self.fail(f"invalid operands to {op!r}: {e}", n) from None
 

@@ -78,12 +78,30 @@ def string_text(data: bytes, drop_nul: bool = True, truncated: bool = False) -> 
 
 
 def type_name(t: Any) -> str:
-    """A type's name as gdb prints it in ``(TYPE) value`` and ``whatis``."""
+    """A type's name as gdb prints it in ``(TYPE) value`` and ``whatis``: function
+    types list their parameters' types only (``void *(size_t, gfp_t)``)."""
     try:
-        name = t.type_name()
+        name = _unnamed_params(t).type_name()
     except (AttributeError, TypeError, ValueError):
         name = str(t)
     return name.replace("(...)", "()")
+
+
+def _unnamed_params(t: Any) -> Any:
+    """``t`` with the names of function parameters dropped, through pointers and
+    arrays (gdb names a function type by its parameters' types)."""
+    import drgn
+
+    prog, q = t.prog, t.qualifiers
+    if t.kind == drgn.TypeKind.POINTER:
+        return prog.pointer_type(_unnamed_params(t.type), t.size, qualifiers=q)
+    if t.kind == drgn.TypeKind.ARRAY:
+        return prog.array_type(_unnamed_params(t.type), t.length, qualifiers=q)
+    if t.kind == drgn.TypeKind.FUNCTION:
+        params = [drgn.TypeParameter(_unnamed_params(p.type)) for p in t.parameters]
+        return prog.function_type(_unnamed_params(t.type), params, t.is_variadic,
+                                  qualifiers=q)
+    return t
 
 
 def _unaliased(t: Any) -> Any:
@@ -186,8 +204,8 @@ def _inner(obj: Any, hex_: bool, where: Where | None) -> str:
             return _struct_text(obj, t, hex_, where)
         if t.kind == drgn.TypeKind.ARRAY:
             return _array_text(obj, t, hex_, where)
-        if t.kind == drgn.TypeKind.POINTER:
-            return _pointer_text(obj, t, where)
+        if t.kind == drgn.TypeKind.POINTER:  # p/x: the bare address, as gdb's /x
+            return f"{int(obj.value_()):#x}" if hex_ else _pointer_text(obj, t, where)
         if t.kind == drgn.TypeKind.FUNCTION:
             addr = obj.address_ or 0
             name = where(addr) if where is not None else None
@@ -218,7 +236,7 @@ def format_value(obj: Any, *, hex: bool = False, where: Where | None = None,  # 
         return "<optimized out>"
     t = _unaliased(obj.type_)
     text = _inner(obj, hex, where)
-    if top and t.kind == drgn.TypeKind.POINTER and not text.startswith("<error"):
+    if top and not hex and t.kind == drgn.TypeKind.POINTER and not text.startswith("<error"):
         target = _unaliased(t.type)
         is_string = target.kind == drgn.TypeKind.INT and target.name in _CHAR_NAMES
         if not is_string or '"' not in text:
@@ -237,3 +255,15 @@ def frame_arg(obj: Any, where: Where | None = None) -> str:
     if t.kind in (drgn.TypeKind.STRUCT, drgn.TypeKind.UNION, drgn.TypeKind.ARRAY):
         return "..."
     return _inner(obj, False, where)
+
+
+#: the x86 flags gdb names in ``$eflags`` (its i386_eflags type), by bit
+EFLAGS_BITS = ((0, "CF"), (2, "PF"), (4, "AF"), (6, "ZF"), (7, "SF"), (8, "TF"), (9, "IF"),
+               (10, "DF"), (11, "OF"), (14, "NT"), (16, "RF"), (17, "VM"), (18, "AC"),
+               (19, "VIF"), (20, "VIP"), (21, "ID"))
+
+
+def eflags_text(value: int) -> str:
+    """``[ PF ZF IF ]``: ``$eflags`` as gdb prints it."""
+    return "[ " + "".join(f"{n} " for bit, n in EFLAGS_BITS if value >> bit & 1) + "]"
+

@@ -142,7 +142,7 @@ def check_address(addr: object, what: str = "address") -> int:
     """``addr`` as a 64-bit address (an int in 0 .. 2**64-1), or :class:`BadArgument`.
 
     The one check every front end's address goes through (the REPL, gdb's
-    ``monitor``, ``kmemu info pagetable``, :meth:`Machine.pt`, ``whatis``):
+    ``monitor``, ``kmemu info pagetable``, :meth:`Machine.pt`, ``identify``):
     nothing is silently cut to 64 bits.
 
     >>> check_address(1 << 64)  # doctest: +ELLIPSIS

@@ -49,8 +49,9 @@ class Variable:
     ``shadowed``, that an inner scope declares the same name (C would not see it);
     ``entry``, that the location said "the value a register had at the function's
     entry" and the caller's call site gave it (see :mod:`emu.kernel.entryval`);
-    ``at_entry``, for an argument whose current value is gone, the value it had
-    when the function began, from the call site (gdb's ``name@entry``).
+    ``at_entry``, for an argument, the value it had when the function began, where
+    the caller's call site says (gdb's ``name@entry``; shown in place of a value
+    that is gone, and in frame lines beside one that is not).
     """
 
     name: str
@@ -162,6 +163,24 @@ def format_variable(v: Variable, hex: bool = False,  # noqa: A002 - gdb's /x
     if v.value.absent_:
         return f"{v.name} = <optimized out>"
     return f"{v.name} = {format_value(v.value, hex=hex, top=False, where=where)}"
+
+
+def frame_arg_text(v: Variable, where: Any = None) -> str:
+    """An argument in a frame line as gdb prints it (``print entry-values default``):
+    ``s=s@entry=0x...`` where the value the caller passed (``v.at_entry``) is known
+    and equal to the current one, ``n=5, n@entry=4`` where they differ, ``n@entry=4``
+    where only the caller's is known, ``n=5`` where only the current one is."""
+    from emu.kernel.gdbvalue import frame_arg
+
+    now = None if v.value.absent_ else frame_arg(v.value, where)
+    entry = None if v.at_entry is None else frame_arg(v.at_entry, where)
+    if entry is None:
+        return f"{v.name}={now if now is not None else '<optimized out>'}"
+    if now is None:
+        return f"{v.name}@entry={entry}"
+    if now == entry:
+        return f"{v.name}={v.name}@entry={now}"
+    return f"{v.name}={now}, {v.name}@entry={entry}"
 
 
 def short_value(obj: Any) -> str:

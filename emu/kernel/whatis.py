@@ -1,4 +1,6 @@
-"""``whatis ADDR``: which part of kernel memory owns an address, in words.
+"""``identify ADDR`` (drgn's identify_address; gdb's ``whatis`` is a type query, so the
+REPL, ``monitor identify`` and ``Machine.identify`` use this name): which part of kernel
+memory owns an address, in words.
 
 Layer 4 (``emu.kernel``).  The classification is a pure function of a few
 readers bundled in :class:`Sources` (the Machine's ``DebugInfoMixin`` in
@@ -18,7 +20,7 @@ the region's own structures decide the rest:
 * **kernel image** (``0xffffffff80000000 + pa``): the symbol and section;
 * user-half, non-canonical and unmapped kernel addresses are said to be so.
 
->>> print(m.whatis(p))                                         # doctest: +SKIP
+>>> print(m.identify(p))                                         # doctest: +SKIP
 0xffff888001234560: direct map, pfn 0x1234 in zone DMA32
 slab object: kmalloc-256 object 5 of 16 at 0xffff888001234500, +0x60 of 256 bytes, allocated
 """

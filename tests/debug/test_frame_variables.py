@@ -184,7 +184,8 @@ def test_a_step_into_a_function_shows_its_arguments(s: DebugSession) -> None:
             break
     else:
         pytest.fail("step never entered ___slab_alloc")
-    assert re.match(r"___slab_alloc \(s=0xffff888[0-9a-f]+, gfp=3264\) at \S*slub\.c:\d+\n",
+    assert re.match(r"___slab_alloc \(s=s@entry=0xffff888[0-9a-f]+, gfp=gfp@entry=3264\) at "
+                    r"\S*slub\.c:\d+\n",
                     stop.text), stop.text
     assert s.cont().reason == "done"
 
@@ -218,7 +219,7 @@ def test_an_inlined_function_is_a_frame_with_its_own_info_args(s: DebugSession) 
     assert {v.function for v in s.variables()} == {"___slab_alloc"}
     s.select_frame(0)
     # the frame line names the real function's own arguments, not an inlined callee's
-    assert re.search(r"___slab_alloc \(s=0xffff888[0-9a-f]+, gfp=3264\)",
+    assert re.search(r"___slab_alloc \(s=s@entry=0xffff888[0-9a-f]+, gfp=gfp@entry=3264\)",
                      s.location(args=True, brief=True))
     assert s.cont().reason == "done"
 
@@ -316,7 +317,8 @@ def test_selection_survives_a_failed_finish_but_not_a_restore(s: DebugSession) -
     s.select_frame(2)
     restored = s.restore("here")
     assert s.frame_level == 0
-    assert re.search(r"stopped at ___slab_alloc \(s=0xffff888[0-9a-f]+, gfp=3264\)", restored)
+    assert re.search(r"stopped at ___slab_alloc \(s=s@entry=0xffff888[0-9a-f]+, "
+                     r"gfp=gfp@entry=3264\)", restored)
     assert s.cont().reason == "done"
 
 

@@ -101,7 +101,7 @@ def test_errors_leave_the_session_usable(s: DebugSession) -> None:
         s.call("kmalloc", ["64", "GFP_BOGUS"])
     with pytest.raises(KmemuError):
         s.watch("1 + 2")  # not an lvalue
-    with pytest.raises(SessionError, match="no breakpoint number 42"):
+    with pytest.raises(SessionError, match="No breakpoint number 42."):
         s.delete([42])
     s.break_("kmalloc")
     s.call("kmalloc", ["64", "GFP_KERNEL"])

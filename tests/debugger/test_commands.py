@@ -30,7 +30,7 @@ from emu.frontend.debugger.commands import CommandError, parse
     ("d 1 3-5", c.Delete((1, 3, 4, 5))),
     ("info breakpoints", c.InfoBreakpoints()),
     ("i b", c.InfoBreakpoints()),
-    ("info watch", c.InfoBreakpoints()),
+    ("info watch", c.InfoBreakpoints(True)),
     ("i r", c.InfoRegisters()),
     ("info registers rip $rsp", c.InfoRegisters(("rip", "rsp"))),
     ("step", c.Step("step")),

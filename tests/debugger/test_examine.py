@@ -76,7 +76,7 @@ def test_strings_stop_at_nul_and_long_ones_are_cut() -> None:
 
 def test_unreadable_memory_after_some_lines() -> None:
     out: list[str] = []
-    with pytest.raises(AccessError, match="cannot access memory at address 0xffff888000002000"):
+    with pytest.raises(AccessError, match="Cannot access memory at address 0xffff888000002000"):
         examine(read, BASE + 0x1000 - 16, 4, "x", "g", where, out.append)
     assert len(out) == 1  # the readable line came first
     with pytest.raises(AccessError, match="address 0x0 "):
@@ -101,11 +101,16 @@ def test_registers() -> None:
                            "r10", "r11", "r12", "r13", "r14", "r15", "rip", "rflags", "cs", "ss",
                            "ds", "es", "fs", "gs", "fs_base", "gs_base", "cr0", "cr2", "cr3",
                            "cr4")}
-    regs.update(rax=(1 << 64) - 1, rip=BASE + 16, rflags=0x246, rsp=BASE)
+    regs.update(rax=(1 << 64) - 1, rip=BASE + 16, rflags=0x246, rsp=BASE, cr0=0x80010011,
+                cr3=0xffbf000, cr4=0xa0)
     text = format_registers(regs, (), where)
-    assert text.splitlines()[0] == "rax            0xffffffffffffffff -1"
-    assert "rip            0xffff888000001010 0xffff888000001010 <zones+16>" in text
-    assert "eflags         0x246              [ PF ZF IF ]" in text
+    assert text.splitlines()[0] == "rax            0xffffffffffffffff  -1"  # gdb's columns
+    assert "rip            0xffff888000001010  0xffff888000001010 <zones+16>" in text
+    assert "eflags         0x246               [ PF ZF IF ]" in text
+    # the control registers as gdb shows them on QEMU (kmemu's stub sends none)
+    assert "cr0            0x80010011          [ PG WP ET PE ]" in text
+    assert "cr3            0xffbf000           [ PDBR=65471 PCID=0 ]" in text
+    assert "cr4            0xa0                [ PGE PAE ]" in text
     assert len(text.splitlines()) == 30
     assert format_registers(regs, ("pc", "rflags"), where).splitlines()[1].startswith("eflags")
     with pytest.raises(BadArgument, match="invalid register 'xmm0'"):

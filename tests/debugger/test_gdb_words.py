@@ -28,14 +28,31 @@ SLOW_CALL = next(i for i, line in enumerate(
 
 # (name, gdb commands, REPL command); the last gdb command's output is the one compared
 STEPS: list[tuple[str, tuple[str, ...], str]] = [
-    ("break", ("break kmalloc",), "break kmalloc"),
+    # the idle loop's CFI marks it outermost
+    ("info_frame_outermost", ("info frame",), "info frame"),
+    # locations gdb's way: a line without code breaks at the next one that has code
+    # (slub.c:300 is a comment before slab_post_alloc); unknown names and lines
+    ("break_line_without_code", ("break slub.c:300",), "break slub.c:300"),
+    ("break_mid_function_table", ("info breakpoints",), "info breakpoints"),
+    ("info_watchpoints_none", ("info watchpoints",), "info watchpoints"),
+    ("break_unknown_function", ("break kmallco",), "break kmallco"),
+    ("break_line_out_of_range", ("break slub.c:99999",), "break slub.c:99999"),
+    ("x_unreadable", ("delete", "x/2xg 0"), "x/2xg 0"),
+    # a second breakpoint at the same pc: gdb's note first (deleted at once)
+    ("break_same_pc", ("break kmalloc", "break kmalloc"), "break kmalloc"),
+    ("break", ("delete", "break kmalloc"), "break kmalloc"),
     ("banner", ("monitor call kmalloc 64 GFP_KERNEL", "continue"), "call kmalloc 64 GFP_KERNEL"),
     ("p_rip", ("p $rip",), "p $rip"),
     ("p_rsp", ("p $rsp",), "p $rsp"),
+    ("p_eflags", ("p $eflags",), "p $eflags"),
+    ("info_registers", ("info registers rip rsp rax eflags cs fs_base",),
+     "info registers rip rsp rax eflags cs fs_base"),
     ("p_int", ("p size",), "p size"),
     ("p_chars", ("p kmalloc_caches[0][6]->name",), "p kmalloc_caches[0][6]->name"),
     ("p_struct", ("p kmalloc_caches[0][6]->cpu_slab",), "p kmalloc_caches[0][6]->cpu_slab"),
     ("p_char", ("p kmalloc_caches[0][6]->name[1]",), "p kmalloc_caches[0][6]->name[1]"),
+    ("p_last_value", ("p $",), "p $"),
+    ("p_history_back", ("p $$2",), "p $$2"),
     ("whatis", ("whatis kmalloc_caches[0][6]",), "whatis kmalloc_caches[0][6]"),
     ("x_i", ("x/3i $rip",), "x/3i $rip"),
     ("info_symbol", ("info symbol $rip",), "info symbol $rip"),
@@ -65,6 +82,28 @@ STEPS: list[tuple[str, tuple[str, ...], str]] = [
     ("flavor_intel", ("set disassembly-flavor intel", "x/2i kmemu_test_spin"),
      "x/2i kmemu_test_spin"),
     ("advance", ("set disassembly-flavor att", "advance kfree"), "advance kfree"),
+    # arguments the caller's call site knows: gdb's s=s@entry=VALUE (kmalloc-128's first
+    # use: the slow path); locals of the innermost block first; info frame of a caller
+    ("banner_entry_values", ("delete", "continue", "break ___slab_alloc",
+                             "monitor call kmalloc 128 GFP_KERNEL", "continue"),
+     "call kmalloc 128 GFP_KERNEL"),
+    ("next_to_call_site", ("next",), "next"),
+    ("info_locals_inner_block_first", ("info locals",), "info locals"),
+    ("up_entry_values", ("up",), "up"),
+    ("info_frame_caller", ("info frame",), "info frame"),
+    ("dot_on_a_pointer", ("p s.name",), "p s.name"),
+    ("arrow_on_a_struct", ("p s->cpu_slab->tid",), "p s->cpu_slab->tid"),
+    ("generic_pointer", ("p *(void *)s",), "p *(void *)s"),
+    ("non_pointer", ("p *orig_size",), "p *orig_size"),
+    ("no_member", ("p s->nosuch",), "p s->nosuch"),
+    ("division_by_zero", ("p orig_size / 0",), "p orig_size / 0"),
+    ("p_x_pointer", ("p/x s",), "p/x s"),
+    ("p_function", ("p kmalloc",), "p kmalloc"),
+    ("ptype_struct", ("ptype s->cpu_slab",), "ptype s->cpu_slab"),
+    ("down_to_call_site", ("down",), "down"),
+    ("info_line_out_of_range", ("info line slub.c:99999",), "info line slub.c:99999"),
+    ("info_symbol_none", ("info symbol 0",), "info symbol 0"),
+    ("no_breakpoint_number", ("disable 99",), "disable 99"),
     # next arrives where an inlined body starts: gdb shows its call site; step enters
     # it without running; next stays inside it (kmalloc-512's first use: the slow path)
     ("next_to_inlined_call_site",
@@ -78,10 +117,12 @@ STEPS: list[tuple[str, tuple[str, ...], str]] = [
       "continue", "break irq.c:176", "stepi 100"), "stepi 100"),
 ]
 # the REPL's commands with no counterpart in its transcript (gdb ran them as setup)
-REPL_SETUP = {"watch": ("delete",),
+REPL_SETUP = {"watch": ("delete",), "x_unreadable": ("delete",), "break": ("delete",),
+              "break_same_pc": ("break kmalloc",),
               "watch_inlined": ("delete", "continue",
                                 "watch kmalloc_caches[0][6]->cpu_slab.alloc_fast"),
               "flavor_intel": ("set disassembly-flavor intel",),
+              "banner_entry_values": ("delete", "continue", "break ___slab_alloc"),
               "advance": ("set disassembly-flavor att",),
               "stepi_stops_at_breakpoint": ("delete", "continue", "break kmemu_test_spin",
                                             "call kmemu_test_spin 0", "break irq.c:176"),
@@ -164,6 +205,12 @@ def test_repl_prints_what_gdb_prints(name: str, transcripts) -> None:
         assert got[:len(want)] == want, (gdb[name], repl[name])
         assert len(got) == len(want) + 1, got
         assert re.match(r"(\(written by |\w+\(\) returned )", got[-1]), got
+        return
+    if name in ("break_unknown_function", "x_unreadable"):
+        # kmemu's words after gdb's: similar names; why the address cannot be read
+        # (gdb prints x's address first, the REPL its error line)
+        want = [re.sub(r"^0x\?:\s+", "", w) for w in want]
+        assert len(got) == len(want) == 1 and got[0].startswith(want[0]), (want, got)
         return
     if name == "disassemble":  # capstone and gdb's opcodes differ in a few padding nops
         pairs = [(a, b) for a, b in zip(want, got, strict=True) if "nop" not in a]

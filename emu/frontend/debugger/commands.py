@@ -48,7 +48,7 @@ class Delete:
 
 @dataclass(frozen=True)
 class InfoBreakpoints:
-    pass
+    watchpoints_only: bool = False  # gdb's ``info watchpoints``
 
 
 @dataclass(frozen=True)
@@ -436,7 +436,7 @@ def _p_info(name: str, _fmt: str, rest: str) -> Command:
             return InfoVariables(topic == "args")
         if topic == "display":
             return InfoDisplay()
-        return InfoBreakpoints()
+        return InfoBreakpoints(topic == "watchpoints")
     regs = tuple(w.lstrip("$").lower() for w in words[1:])
     for r in regs:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", r):
@@ -749,8 +749,8 @@ COMMANDS: tuple[Spec, ...] = (
     _S("print", ("p", "inspect"), "print[/x] EXPR",
        "evaluate a C expression over the selected frame's variables and kernel globals "
        "(c->freelist, zones[1].free_area[0].nr_free, $rax, *(struct kmem_cache *)ADDR, "
-       "slab_alloc::s); $ is the value the last call or finish returned, $1 $2 earlier "
-       "prints",
+       "slab_alloc::s); $ is the last value (or the last call's result), $1 $2 earlier "
+       "prints, $$N the Nth back",
        _p_print, "state", slash=True),
     _S("display", ("disp",), "display[/x] [EXPR]",
        "print EXPR after every stop (e.g. display c->freelist); alone: show them now",

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from emu.core.errors import BadArgument, KmemuError
+from emu.kernel.gdbvalue import eflags_text
 
 UNIT = {"b": 1, "h": 2, "w": 4, "g": 8}
 PER_LINE = {"b": 8, "h": 8, "w": 4, "g": 2}
@@ -84,7 +85,7 @@ def _read(read: Read, addr: int, n: int) -> bytes:
     try:
         return read(addr, n)
     except KmemuError as e:
-        raise AccessError(f"cannot access memory at address {addr:#x} "
+        raise AccessError(f"Cannot access memory at address {addr:#x} "  # gdb's, then why
                            f"({str(e).splitlines()[0]})") from None
 
 
@@ -153,13 +154,30 @@ REGISTERS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9",
              "r12", "r13", "r14", "r15", "rip", "eflags", "cs", "ss", "ds", "es", "fs", "gs",
              "fs_base", "gs_base", "cr0", "cr2", "cr3", "cr4")
 ALIASES = {"rflags": "eflags", "pc": "rip", "sp": "rsp", "fp": "rbp"}
-_FLAGS = ((0, "CF"), (2, "PF"), (4, "AF"), (6, "ZF"), (7, "SF"), (8, "TF"), (9, "IF"),
-          (10, "DF"), (11, "OF"))
+#: QEMU's gdb target description names these control-register bits (gdb prints the
+#: fields in the description's order, highest first); kmemu's stub sends no CRs
+_CR_FLAGS = {"cr0": ((31, "PG"), (30, "CD"), (29, "NW"), (18, "AM"), (16, "WP"), (5, "NE"),
+                     (4, "ET"), (3, "TS"), (2, "EM"), (1, "MP"), (0, "PE")),
+             "cr4": ((22, "PKE"), (21, "SMAP"), (20, "SMEP"), (18, "OSXSAVE"), (17, "PCIDE"),
+                     (16, "FSGSBASE"), (14, "SMXE"), (13, "VMXE"), (12, "LA57"), (11, "UMIP"),
+                     (10, "OSXMMEXCPT"), (9, "OSFXSR"), (8, "PCE"), (7, "PGE"), (6, "MCE"),
+                     (5, "PAE"), (4, "PSE"), (3, "DE"), (2, "TSD"), (1, "PVI"), (0, "VME"))}
 
 
 def format_flags(value: int) -> str:
     """``[ PF ZF IF ]`` (gdb's eflags)."""
-    return "[ " + "".join(f"{n} " for bit, n in _FLAGS if value >> bit & 1) + "]"
+    return eflags_text(value)
+
+
+def _cr_text(name: str, v: int) -> str:
+    """A control register as gdb shows it on QEMU: ``[ PG WP ET PE ]``, cr3's
+    ``[ PDBR=65503 PCID=0 ]``, cr2 in decimal."""
+    if name == "cr3":
+        return f"[ PDBR={v >> 12} PCID={v & 0xFFF} ]"
+    bits = _CR_FLAGS.get(name)
+    if bits is None:
+        return str(v)
+    return "[ " + "".join(f"{n} " for bit, n in bits if v >> bit & 1) + "]"
 
 
 def format_registers(regs: dict[str, int], names: tuple[str, ...], where: Where) -> str:
@@ -183,9 +201,11 @@ def format_registers(regs: dict[str, int], names: tuple[str, ...], where: Where)
             natural = f"{v:#x} <{w}>" if w else f"{v:#x}"
         elif name == "eflags":
             natural = format_flags(v)
-        elif name in ("rsp", "rbp") or name.startswith(("cr", "fs_", "gs_")):
+        elif name in ("rsp", "rbp"):
             natural = f"{v:#x}"
+        elif name.startswith("cr"):
+            natural = _cr_text(name, v)
         else:
             natural = str(v - (1 << 64) if v >> 63 else v)
-        rows.append(f"{name:<15}{v:<#19x}{natural}")
+        rows.append(f"{name:<15}{v:<#19x} {natural}")  # gdb's columns: 15, then 20
     return "\n".join(rows)

@@ -39,6 +39,7 @@ MAX_DISAS_BYTES = 1 << 16
 _WATCH_TITLE = {"write": "Hardware watchpoint", "read": "Hardware read watchpoint",
                 "access": "Hardware access (read/write) watchpoint"}
 _BARE_DOLLAR = re.compile(r"(?<![$\w])\$(?![\w$])")
+_DOLLARS = re.compile(r"(?<![$\w])\$\$(\d*)(?![\w$])")  # gdb's $$ and $$N
 _QUOTED = re.compile(r"""('(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*")""")
 
 
@@ -70,6 +71,7 @@ class Repl:
         self.done = False  # quit was given
         self.guest_running = False
         self.value: int | None = None  # `$`: what the last call or finish returned
+        self._value_mark = 0  # the history's length when `value` was set
         self._last: c.Command | None = None  # what an empty line repeats
         self._x_fmt, self._x_size = "x", "w"  # x's last format and unit size (gdb keeps them)
         self._x_next: int | None = None  # where a bare x goes on
@@ -146,15 +148,29 @@ class Repl:
         return hit[0].name if hit[1] == 0 else f"{hit[0].name}+{hit[1]}"
 
     def _expr(self, text: str) -> str:
-        """``$`` (alone, outside quotes) is the value the last call or finish returned."""
+        """``$`` (alone, outside quotes) is gdb's last value: the last value printed
+        (``$N``), or what the last call returned when that came later; ``$$`` and
+        ``$$N`` count back in the value history, as in gdb."""
         parts = _QUOTED.split(text)  # odd parts are '...' and "..." literals
+        n = len(self.s._history)
+
+        def back(m: re.Match) -> str:
+            count = int(m.group(1)) if m.group(1) else 1
+            if not 1 <= n - count <= n:
+                raise ReplError(f"History does not go back to $${count}.")  # gdb's words
+            return f"${n - count}"
+
+        parts = [p if i % 2 else _DOLLARS.sub(back, p) for i, p in enumerate(parts)]
         if not any(_BARE_DOLLAR.search(p) for p in parts[::2]):
-            return text
-        if self.value is None:
-            raise ReplError("'$' is the value the last call or finish returned; there is none "
-                            "yet")
-        return "".join(p if i % 2 else _BARE_DOLLAR.sub(f"{self.value:#x}", p)
-                       for i, p in enumerate(parts))
+            return "".join(parts)
+        if self.value is not None and self._value_mark >= n:
+            last = f"{self.value:#x}"
+        elif n:
+            last = f"${n}"
+        else:
+            raise ReplError("'$' is the last value printed or returned by a call; there is "
+                            "none yet")
+        return "".join(p if i % 2 else _BARE_DOLLAR.sub(last, p) for i, p in enumerate(parts))
 
     def _rip(self) -> int:
         return self.m.cpu.rip  # type: ignore[union-attr]
@@ -203,6 +219,7 @@ class Repl:
             raise ReplError(stop.text.replace("\n", " "))
         if stop.value is not None:
             self.value = stop.value
+            self._value_mark = len(self.s._history)
         self.emit(stop.text)
         if stop.reason not in ("oops", "exited"):
             for line in self.s.display_lines():
@@ -219,8 +236,8 @@ class Repl:
                 self.emit(f"{_WATCH_TITLE[access]} {p.number}: {p.what}")
             case c.Delete(numbers):
                 s.delete(list(numbers) if numbers is not None else None)
-            case c.InfoBreakpoints():
-                self.emit(s.info_breakpoints())
+            case c.InfoBreakpoints(watchpoints_only):
+                self.emit(s.info_breakpoints(watchpoints_only))
             case c.InfoRegisters(names):
                 self.emit(format_registers(s.registers(), names, self._where))
             case c.Step(kind, count):
@@ -288,7 +305,8 @@ class Repl:
             case c.InfoFrame():
                 self.emit(s.info_frame())
             case c.InfoSymbol(expr):
-                self.emit(s.info_symbol(s.value_of(self._expr(expr))))
+                text = self._expr(expr)
+                self.emit(s.info_symbol(s.value_of(text), text.strip()))
             case c.InfoLine(loc):
                 self.emit(s.info_line(self._expr(loc) if loc else None))
             case c.SetFlavor(flavor):
@@ -358,12 +376,17 @@ class Repl:
 
     def _break(self, cmd: c.Break) -> None:
         loc = cmd.location
-        if loc is None:
-            if self.s.call_in_progress is None:
-                raise ReplError(f"{'tbreak' if cmd.temporary else 'break'}: no location given "
-                                "and no call is stopped (try 'break FUNC')")
-            loc = f"*{self._rip():#x}"
+        if loc is None:  # gdb: at the selected frame's pc
+            loc = f"*{self.s.frame_pc():#x}"
         p = self.s.break_(self._expr(loc), cmd.temporary, cmd.condition or None)
+        others = [q for q in self.s.points.values()
+                  if q.bp is not None and q.address == p.address and q.number != p.number]
+        if others:  # gdb's note
+            names = [f"{q.number}{'' if q.enabled else ' (disabled)'}" for q in others]
+            listed = names[0] if len(names) == 1 else \
+                f"{', '.join(names[:-1])} and {names[-1]}"
+            self.emit(f"Note: breakpoint{'s' if len(names) > 1 else ''} {listed} also set at "
+                      f"pc {p.address:#x}.")
         row = self.m.lines.lookup(p.address)
         where = (f": file {self.m.lines.gdb_path(row.file)}, line {row.line}."
                  if row is not None else "")
@@ -485,7 +508,9 @@ class Repl:
             t = self.m.program.type(text)
         except (LookupError, ValueError, SyntaxError):
             t = self.s.evaluate(text).type_
-        self.emit(f"type = {t.unaliased()}")  # gdb's ptype looks through typedefs
+        # gdb's ptype looks through typedefs and indents members by four spaces
+        body = re.sub(r"(?m)^\t+", lambda m: "    " * len(m.group(0)), str(t.unaliased()))
+        self.emit(f"type = {body}")
 
 
 def _repeat_form(cmd: c.Command) -> c.Command | None:
