@@ -13,7 +13,6 @@ only, never with ``--json``.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import sys
@@ -21,9 +20,11 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from emu.build.abi import define
 from emu.core.errors import BadArgument, KmemuError
+from emu.kernel import tracetext
 from emu.machine.core import Machine
-from emu.machine.replay import ReplayResult
+from emu.machine.replay import ReplayError, ReplayResult
 from emu.machine.replay_report import human
 
 SLABS = ("slub", "slab", "slob")
@@ -31,7 +32,7 @@ SLABS = ("slub", "slab", "slob")
 
 def machine_kwargs(a: argparse.Namespace, slab: str | None) -> dict[str, object]:
     """Machine(...) arguments from the command line; ``slab`` passes through as
-    ``Machine(slab=...)`` when this kmemu has that choice (SLUB is always there)."""
+    ``Machine(slab=...)``."""
     kw: dict[str, object] = {"cmdline": a.cmdline}
     if getattr(a, "e820", None):
         kw["e820"] = a.e820
@@ -40,11 +41,7 @@ def machine_kwargs(a: argparse.Namespace, slab: str | None) -> dict[str, object]
     if slab is not None:
         if slab not in SLABS:
             raise BadArgument(f"--slab must be one of {', '.join(SLABS)}, got {slab!r}")
-        if "slab" in inspect.signature(Machine.__init__).parameters:
-            kw["slab"] = slab
-        elif slab != "slub":
-            raise BadArgument(f"this kmemu has only SLUB: Machine(slab=...) does not exist yet, "
-                              f"so --slab {slab} cannot be run")
+        kw["slab"] = slab
     return kw
 
 
@@ -87,22 +84,48 @@ def _plot(timeline: list[dict], outdir: str) -> list[Path]:
     return list(_plotter()(timeline, Path(outdir)))
 
 
+#: with --plot, the timeline (one sample per batch) gets at least this many samples
+PLOT_SAMPLES = 200
+PLOT_MIN_BATCH = 16  # ... but no batch smaller than this (each is a guest entry)
+
+
+def plot_batch(n_events: int, ring: int) -> int:
+    """Ops per batch for a replay that will be drawn: ``ring`` (the fastest) when the
+    trace is long enough for PLOT_SAMPLES samples at that size, smaller otherwise, so
+    a short trace's charts are curves rather than a single point."""
+    return max(PLOT_MIN_BATCH, min(ring, -(-n_events // PLOT_SAMPLES)))
+
+
+def _parse(trace: str) -> tracetext.Trace:
+    try:
+        return tracetext.parse_lines(tracetext.open_text(Path(trace)))
+    except (OSError, EOFError) as e:
+        raise ReplayError(f"cannot read trace {trace!s:.200}: {e}") from None
+
+
 def run_one(kw: dict[str, object], trace: str, pages: bool, progress: bool,
-            folded: str | None = None, svg: str | None = None) -> dict[str, object]:
+            folded: str | None = None, svg: str | None = None,
+            plot: bool = False) -> dict[str, object]:
     """Boot a machine and replay (a worker of ``compare``, or ``replay`` itself); with
     ``folded``/``svg``, under ``m.profile()``: the guest's folded stacks / flame graph
-    of the whole replay written to those files."""
+    of the whole replay written to those files; with ``plot``, in batches small enough
+    for a timeline of PLOT_SAMPLES samples (see :func:`plot_batch`)."""
     m = Machine.booted(**kw)  # type: ignore[arg-type]
     bar = ProgressBar() if progress else None
+    src: str | tracetext.Trace = trace
+    opts: dict[str, object] = {"pages": pages, "progress": bar}
+    if plot:
+        src = _parse(trace)
+        opts["batch"] = plot_batch(len(src.events), define("KMEMU_REPLAY_RING"))
     if folded or svg:
         with m.profile() as prof:
-            r = m.replay(trace, pages=pages, progress=bar)
+            r = m.replay(src, **opts)  # type: ignore[arg-type]
         if folded:
             Path(folded).write_text(prof.folded)
         if svg:
             prof.svg(svg, title=f"replay of {Path(trace).name}: guest instructions")
     else:
-        r = m.replay(trace, pages=pages, progress=bar)
+        r = m.replay(src, **opts)  # type: ignore[arg-type]
     d = r.to_dict()
     d["slab"] = str(kw.get("slab", "slub"))
     return d
@@ -115,7 +138,7 @@ def cmd_replay(a: argparse.Namespace) -> int:
     kw = machine_kwargs(a, a.slab)
     tty = sys.stderr.isatty() and not a.json
     try:
-        d = run_one(kw, a.trace, not a.no_pages, tty, a.folded, a.svg)
+        d = run_one(kw, a.trace, not a.no_pages, tty, a.folded, a.svg, plot=bool(a.plot))
     except KeyboardInterrupt:  # between two batches (each runs for milliseconds)
         print("\nkmemu replay: interrupted", file=sys.stderr)
         return 130
@@ -196,10 +219,11 @@ def cmd_compare(a: argparse.Namespace) -> int:
     jobs = max(1, min(len(slabs), a.jobs or os.cpu_count() or 1))
     if jobs == 1:
         for s in slabs:
-            results[s] = run_one(kws[s], a.trace, not a.no_pages, False)
+            results[s] = run_one(kws[s], a.trace, not a.no_pages, False, plot=bool(a.plot))
     else:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futs = {s: pool.submit(run_one, kws[s], a.trace, not a.no_pages, False) for s in slabs}
+            futs = {s: pool.submit(run_one, kws[s], a.trace, not a.no_pages, False,
+                                   plot=bool(a.plot)) for s in slabs}
             for s in slabs:
                 try:
                     results[s] = futs[s].result()

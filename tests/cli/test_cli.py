@@ -365,3 +365,20 @@ def test_python_dash_m_emu() -> None:
     proc = subprocess.run([sys.executable, "-m", "emu", "boot", "--quiet", "--mem", "16M"],
                           capture_output=True, text=True, timeout=120)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+
+
+def test_check_takes_gfp_names_as_call_arguments(capsys) -> None:
+    """kmemu check's ARGs are read as kmemu trace and the REPL's call read them:
+    integers, or GFP flag expressions (emu.kernel.gfp.parse_argument)."""
+    from emu.frontend.cli import _int_args
+    from emu.kernel import gfp
+
+    assert _int_args(["64", "0x40", "GFP_KERNEL|__GFP_ZERO"]) == (
+        64, 64, gfp.parse("GFP_KERNEL") | gfp.parse("__GFP_ZERO"))
+    assert main(["check", "irqs", "kmalloc", "64", "sixty"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("kmemu: argument 'sixty' is not an integer (decimal or 0x hex) or "
+                   "GFP flags\n")
+    assert main(["check", "irqs", "kmalloc", "64", "GFP_KERNAL"]) == 2
+    err = capsys.readouterr().err
+    assert "GFP_KERNAL" in err and err.count("\n") == 1
