@@ -126,7 +126,7 @@ def instruction_rows(m: Machine) -> list[Row]:
     try:
         rows = call_insn_rows(m)
         for part in (page_allocator_rows, slab_rows, kmem_cache_rows, vmalloc_rows,
-                     kunit_insn_rows):
+                     kunit_insn_rows, trace_event_rows):
             m.restore(snap)  # each part from the same state as the bench's own run
             rows += [r for r in part(m) if r.unit == "insns"]
         return rows
