@@ -332,6 +332,21 @@ def test_bench_compare_flags_regressions(capsys, tmp_path, monkeypatch) -> None:
     assert code == 0 and out.rstrip().endswith("no regressions")
 
 
+def test_bench_compare_rates_are_better_higher_and_gone_rows_are_listed() -> None:
+    """The gdb stub's stepi rate (unit /s) regresses when it falls, not when it rises;
+    a saved row this run lacks is listed as gone, not silently dropped."""
+    from emu.frontend import bench
+
+    ref = [bench.Row("stepi rate", 1000.0, "/s"), bench.Row("a call", 10.0, "us"),
+           bench.Row("dropped row", 5.0, "ms")]
+    cmp = bench.compare([bench.Row("stepi rate", 500.0, "/s"),
+                         bench.Row("a call", 5.0, "us")], ref)
+    assert [(c.row.name, c.verdict) for c in cmp] == [
+        ("stepi rate", "REGRESSED"), ("a call", "improved"), ("dropped row", "gone")]
+    faster = bench.compare([bench.Row("stepi rate", 2000.0, "/s")], ref[:1])
+    assert faster[0].verdict == "improved"
+
+
 @pytest.mark.parametrize("content, words", [
     (None, "cannot read"), ("{not json", "is not a saved kmemu bench run"),
     ('[{"name": "x"}]', "is not a saved kmemu bench run"),
