@@ -23,6 +23,7 @@ from pathlib import Path
 from emu.build.abi import define
 from emu.core.errors import BadArgument, KmemuError
 from emu.kernel import tracetext
+from emu.kernel.slab_select import with_slab_choice
 from emu.machine.core import Machine
 from emu.machine.replay import ReplayError, ReplayResult
 from emu.machine.replay_report import human
@@ -42,6 +43,12 @@ def machine_kwargs(a: argparse.Namespace, slab: str | None) -> dict[str, object]
         if slab not in SLABS:
             raise BadArgument(f"--slab must be one of {', '.join(SLABS)}, got {slab!r}")
         kw["slab"] = slab
+        # the command line against this allocator (slab_debug= letters, a slab= of its
+        # own) now, so compare refuses before it boots any machine, naming which
+        try:
+            with_slab_choice(str(a.cmdline or ""), slab, None, False)
+        except BadArgument as e:
+            raise BadArgument(f"{slab}: {e}") from None
     return kw
 
 

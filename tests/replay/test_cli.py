@@ -85,6 +85,10 @@ def test_report_prints_debugfs_and_proc_files_as_linux_does(capsys, trace: Path)
     (["replay", "/nonexistent/trace.txt"], "no trace file '/nonexistent/trace.txt'"),
     (["compare", "TRACE", "--slab", "slub,slub2"], "--slab must be one of slub, slab, slob"),
     (["compare", "TRACE", "--slab", "slub,slub"], "--slab takes distinct allocators"),
+    (["compare", "TRACE", "--cmdline", "slab_debug=Z"],  # refused before any boot
+     "slob: slab_debug: SLOB has no debug options"),
+    (["compare", "TRACE", "--slab", "slub,slab", "--cmdline", "slab=slob"],
+     "slub: slab='slub' but the command line says slab=slob"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, trace: Path, args: list[str],
                                           words: str) -> None:
