@@ -112,11 +112,13 @@ def _parse(trace: str) -> tracetext.Trace:
 
 def run_one(kw: dict[str, object], trace: str, pages: bool, progress: bool,
             folded: str | None = None, svg: str | None = None,
-            plot: bool = False) -> dict[str, object]:
+            plot: str | None = None) -> dict[str, object]:
     """Boot a machine and replay (a worker of ``compare``, or ``replay`` itself); with
     ``folded``/``svg``, under ``m.profile()``: the guest's folded stacks / flame graph
-    of the whole replay written to those files; with ``plot``, in batches small enough
-    for a timeline of PLOT_SAMPLES samples (see :func:`plot_batch`)."""
+    of the whole replay written to those files; with ``plot`` (a directory), in batches
+    small enough for a timeline of PLOT_SAMPLES samples (see :func:`plot_batch`), and
+    the physical memory map after the replay drawn there (``memory_map.png``; the dict's
+    ``memory_map`` holds the census's pages per owner behind its colours)."""
     m = Machine.booted(**kw)  # type: ignore[arg-type]
     bar = ProgressBar() if progress else None
     src: str | tracetext.Trace = trace
@@ -134,8 +136,25 @@ def run_one(kw: dict[str, object], trace: str, pages: bool, progress: bool,
     else:
         r = m.replay(src, **opts)  # type: ignore[arg-type]
     d = r.to_dict()
+    if plot:
+        d.update(_draw_map(m, Path(plot)))
     d["slab"] = str(kw.get("slab", "slub"))
     return d
+
+
+def _draw_map(m: Machine, outdir: Path) -> dict[str, object]:
+    """The census after the replay, drawn as ``kmemu map --png`` draws it."""
+    from emu.frontend.pictures.png import write_png
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    census = m.memory_map()
+    grid = write_png(census, outdir / "memory_map.png")
+    return {"memory_map": census.counts(), "memory_map_picture": str(outdir / "memory_map.png"),
+            "memory_map_header": grid.header()}
+
+
+#: run_one's keys that are not ReplayResult fields
+_PICTURE_KEYS = ("memory_map", "memory_map_picture", "memory_map_header")
 
 
 def cmd_replay(a: argparse.Namespace) -> int:
@@ -145,13 +164,13 @@ def cmd_replay(a: argparse.Namespace) -> int:
     kw = machine_kwargs(a, a.slab)
     tty = sys.stderr.isatty() and not a.json
     try:
-        d = run_one(kw, a.trace, not a.no_pages, tty, a.folded, a.svg, plot=bool(a.plot))
+        d = run_one(kw, a.trace, not a.no_pages, tty, a.folded, a.svg, plot=a.plot)
     except KeyboardInterrupt:  # between two batches (each runs for milliseconds)
         print("\nkmemu replay: interrupted", file=sys.stderr)
         return 130
-    r = ReplayResult(**d)
+    r = ReplayResult(**{k: v for k, v in d.items() if k not in _PICTURE_KEYS})
     if a.plot:
-        paths = _plot(r.timeline, a.plot)
+        paths = _plot(r.timeline, a.plot) + [Path(str(d["memory_map_picture"]))]
         if not a.json:
             print("\n".join(f"wrote {p}" for p in paths))
     for what, path in (("folded stacks", a.folded), ("flame graph", a.svg)):
@@ -226,11 +245,13 @@ def cmd_compare(a: argparse.Namespace) -> int:
     jobs = max(1, min(len(slabs), a.jobs or os.cpu_count() or 1))
     if jobs == 1:
         for s in slabs:
-            results[s] = run_one(kws[s], a.trace, not a.no_pages, False, plot=bool(a.plot))
+            results[s] = run_one(kws[s], a.trace, not a.no_pages, False,
+                                 plot=str(Path(a.plot) / s) if a.plot else None)
     else:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             futs = {s: pool.submit(run_one, kws[s], a.trace, not a.no_pages, False,
-                                   plot=bool(a.plot)) for s in slabs}
+                                   plot=str(Path(a.plot) / s) if a.plot else None)
+                    for s in slabs}
             for s in slabs:
                 try:
                     results[s] = futs[s].result()
@@ -238,7 +259,8 @@ def cmd_compare(a: argparse.Namespace) -> int:
                     raise type(e)(f"{s}: {e}") from None
     if a.plot:
         for s, d in results.items():
-            paths = _plot(d["timeline"], str(Path(a.plot) / s))
+            paths = _plot(d["timeline"], str(Path(a.plot) / s)) + [
+                Path(str(d["memory_map_picture"]))]
             if not a.json:
                 print("\n".join(f"wrote {p}" for p in paths))
     if a.json:
@@ -258,7 +280,9 @@ def add_parsers(sub: argparse._SubParsersAction, machine_opts) -> None:  # noqa:
                    help="leave out mm_page_* events (the traced kernel's own slab pages are "
                         "among them; the guest's slab allocator makes its own)")
     r.add_argument("--json", action="store_true", help="print the result as JSON")
-    r.add_argument("--plot", metavar="DIR", help="draw the timeline into DIR (needs kmemu[plot])")
+    r.add_argument("--plot", metavar="DIR", help="draw the timeline (fragmentation, memory, "
+                   "slab occupancy) and the memory map after the replay into DIR as PNGs "
+                   "(needs kmemu[plot])")
     r.add_argument("--folded", metavar="FILE",
                    help="profile the replay: folded stacks of guest instructions to FILE "
                         "(flamegraph.pl / inferno / speedscope input; slow: a hook per block)")
@@ -275,5 +299,6 @@ def add_parsers(sub: argparse._SubParsersAction, machine_opts) -> None:  # noqa:
     c.add_argument("-j", "--jobs", type=int, default=0,
                    help="processes (default: one per allocator, at most the CPU count)")
     c.add_argument("--json", action="store_true", help="print {allocator: result} as JSON")
-    c.add_argument("--plot", metavar="DIR", help="draw each timeline into DIR/ALLOCATOR")
+    c.add_argument("--plot", metavar="DIR",
+                   help="draw each timeline and memory map into DIR/ALLOCATOR")
     c.set_defaults(fn=cmd_compare)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -109,12 +110,18 @@ def test_replay_plot_draws_a_timeline_of_many_samples(capsys, trace: Path,
     1,500 ops in one 4,096-op batch would be a single sample, a line of one point."""
     pytest.importorskip("matplotlib")  # the plot extra; without it: the test below
     pics = tmp_path / "pics"
-    assert main(["replay", str(trace), "--json", "--plot", str(pics)]) == 0
+    assert main(["replay", str(trace), "--json", "--mem", "64M", "--plot", str(pics)]) == 0
     d = json.loads(capsys.readouterr().out)
     ops = [s["op"] for s in d["timeline"]]
     assert len(ops) >= 1500 // 16 and ops == sorted(set(ops)) and ops[-1] == 1500
     assert sorted(p.name for p in pics.iterdir()) == [
-        "fragmentation.png", "memory.png", "slab_occupancy.png"]
+        "fragmentation.png", "memory.png", "memory_map.png", "slab_occupancy.png"]
+    # the map after the replay, through its census: the caches the replay made own
+    # pages (5.10 prints no cache names: function:size), every pfn counted once
+    counts = d["memory_map"]
+    assert counts["slab __d_alloc:192"] > 0 and counts["slab kmalloc-4k"] > 0
+    pfns = int(re.search(r"\((\d+) pages\); one cell = page", d["memory_map_header"])[1])
+    assert sum(counts.values()) == pfns > 16000  # --mem 64M
 
 
 def test_plot_batch() -> None:
