@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from emu import Machine
-from emu.frontend import bench
+from emu.frontend import bench, bench_slab
 
 #: Per group of rows (the bench function that makes them): row name -> instructions
 #: when last measured (kmemu bench, 256 MiB).
@@ -52,6 +52,22 @@ MEASURED: dict[str, dict[str, int]] = {
     "kunit": {
         "  kunit_case_run(list_test_list_init) guest instructions": 1917,
     },
+    "trace events": {
+        "kmalloc(64)+kfree, trace events off": 76,
+        "kmalloc(64)+kfree, kmem:kmalloc+kfree on": 481,
+        "kmalloc(64)+kfree, every kmem/vmalloc event on": 479,
+    },
+}
+
+#: The three slab allocators side by side (bench_slab.insn_rows, the boot default:
+#: debug hooks on), each on a machine booted with that slab=.
+BY_ALLOCATOR: dict[str, dict[str, int]] = {
+    "slub": {"SLUB: kmalloc(64)+kfree": 185,
+             "SLUB: kmem_cache_alloc+free, 64-byte cache": 181},
+    "slab": {"SLAB: kmalloc(64)+kfree": 161,
+             "SLAB: kmem_cache_alloc+free, 64-byte cache": 139},
+    "slob": {"SLOB: kmalloc(64)+kfree": 444,
+             "SLOB: kmem_cache_alloc+free, 64-byte cache": 385},
 }
 
 
@@ -63,6 +79,7 @@ GROUPS = {
     "kmem_cache": bench.kmem_cache_rows,
     "vmalloc": bench.vmalloc_rows,
     "kunit": bench.kunit_insn_rows,
+    "trace events": bench.trace_event_rows,
 }
 
 
@@ -70,15 +87,25 @@ def bound(measured: int) -> int:
     return int(measured * 1.02) + 2
 
 
-@pytest.mark.parametrize("group", GROUPS)
-def test_instruction_rows_stay_under_their_bounds(machine: Machine, group: str) -> None:
-    held = MEASURED[group]
-    rows = {r.name: r.value for r in GROUPS[group](machine) if r.unit == "insns"}
+def check_rows(rows: dict[str, float], held: dict[str, int]) -> None:
     assert set(rows) == set(held), ("the bench's instruction rows changed: add new ones to "
                                     f"MEASURED, drop gone ones: {sorted(set(rows) ^ set(held))}")
     over = {name: f"{value:.0f} > {bound(held[name])} (measured {held[name]})"
             for name, value in rows.items() if value > bound(held[name])}
     assert not over, f"guest instruction counts grew: {over}"
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_instruction_rows_stay_under_their_bounds(machine: Machine, group: str) -> None:
+    check_rows({r.name: r.value for r in GROUPS[group](machine) if r.unit == "insns"},
+               MEASURED[group])
+
+
+@pytest.mark.parametrize("slab", [pytest.param(s, marks=pytest.mark.kmemu(slab=s))
+                                  for s in BY_ALLOCATOR])
+def test_each_allocators_rows_stay_under_their_bounds(machine: Machine, slab: str) -> None:
+    assert machine.slab == slab
+    check_rows({r.name: r.value for r in bench_slab.insn_rows(machine)}, BY_ALLOCATOR[slab])
 
 
 def test_instruction_rows_is_every_group() -> None:
@@ -89,3 +116,13 @@ def test_instruction_rows_is_every_group() -> None:
     src = inspect.getsource(bench.instruction_rows)
     for fn in GROUPS.values():
         assert fn.__name__ in src
+
+
+def test_a_grown_count_fails_and_a_shorter_one_passes() -> None:
+    held = {"row": 100}
+    check_rows({"row": 60.0}, held)
+    check_rows({"row": float(bound(100))}, held)
+    with pytest.raises(AssertionError, match=r"grew: \{'row': '105 > 104 \(measured 100\)'\}"):
+        check_rows({"row": 105.0}, held)
+    with pytest.raises(AssertionError, match="rows changed"):
+        check_rows({"other": 1.0}, held)

@@ -126,7 +126,7 @@ def instruction_rows(m: Machine) -> list[Row]:
     try:
         rows = call_insn_rows(m)
         for part in (page_allocator_rows, slab_rows, kmem_cache_rows, vmalloc_rows,
-                     kunit_insn_rows):
+                     kunit_insn_rows, trace_event_rows):
             m.restore(snap)  # each part from the same state as the bench's own run
             rows += [r for r in part(m) if r.unit == "insns"]
         return rows
@@ -885,11 +885,18 @@ class Comparison:
         return self.row.value / self.ref.value
 
 
+def higher_is_better(unit: str) -> bool:
+    """Rates (``/s``, ``ops/s``: the gdb stub's stepi rate) are better higher; every
+    other figure of the bench (times, instructions, ratios, sizes) is better lower."""
+    return unit.endswith("/s")
+
+
 def compare(rows: list[Row], ref: list[Row], noise: float = NOISE) -> list[Comparison]:
-    """Each row beside the saved one of the same name.  Instruction counts (and other
-    deterministic counts) regress on any increase; measured figures (times, ratios,
-    sizes) when the ratio to the saved one exceeds ``1 + noise``.  Higher is worse for
-    every figure of the bench."""
+    """Each row beside the saved one of the same name, then the saved rows this run no
+    longer has (verdict "gone").  Instruction counts (and other deterministic counts)
+    regress on any increase; measured figures (times, ratios, sizes) when the ratio to
+    the saved one exceeds ``1 + noise`` in the worse direction: up for all of them but
+    rates, down for rates (:func:`higher_is_better`)."""
     by_name = {r.name: r for r in ref}
     out = []
     for r in rows:
@@ -902,9 +909,13 @@ def compare(rows: list[Row], ref: list[Row], noise: float = NOISE) -> list[Compa
                        "improved" if r.value < old.value else "")
         else:
             ratio = r.value / old.value if old.value else float("inf") if r.value else 1.0
+            if higher_is_better(r.unit):
+                ratio = 1 / ratio if ratio else float("inf")
             verdict = ("REGRESSED" if ratio > 1 + noise else
                        "improved" if ratio < 1 / (1 + noise) else "")
         out.append(Comparison(r, old, verdict))
+    now = {r.name for r in rows}
+    out += [Comparison(old, old, "gone") for old in ref if old.name not in now]
     return out
 
 
@@ -919,9 +930,11 @@ def print_comparison(cmp: list[Comparison], noise: float, ref_name: str) -> int:
           f"a ratio of {1 + noise:g} (noise threshold)")
     print(f"{'benchmark':<{w}}  {'now':>12}  {'saved':>12}  {'ratio':>6}  unit   verdict")
     for c in cmp:
+        gone = c.verdict == "gone"  # (row is the saved one: this run has none)
+        now = "-" if gone else _fmt(c.row)
         old = _fmt(c.ref) if c.ref else "-"
-        ratio = f"{c.ratio:.2f}" if c.ratio is not None else "-"
-        print(f"{c.row.name:<{w}}  {_fmt(c.row):>12}  {old:>12}  {ratio:>6}  {c.row.unit:<5}  "
+        ratio = f"{c.ratio:.2f}" if c.ratio is not None and not gone else "-"
+        print(f"{c.row.name:<{w}}  {now:>12}  {old:>12}  {ratio:>6}  {c.row.unit:<5}  "
               f"{c.verdict}")
     bad = sum(c.verdict == "REGRESSED" for c in cmp)
     print(f"{bad} regression(s)" if bad else "no regressions")

@@ -42,22 +42,29 @@ def allocator_figures(m: Machine) -> dict[str, float]:
             "held_ratio": held / requested, "held": held, "requested": requested}
 
 
+def insn_rows(m: Machine, fig: dict[str, float] | None = None) -> list[Row]:
+    """The instruction rows of ``m``'s allocator (tests/test_bench_counts.py holds them)."""
+    fig = fig or allocator_figures(m)  # the boot default: might_sleep's checks hold the hooks
+    before = m.snapshot()
+    m.alloc_debug(might_sleep=False, bad_page=False)
+    off = allocator_figures(m)  # every hook off: one nop (slab_hooks_key) per call
+    m.restore(before)
+    name = m.slab.upper()
+    return [Row(f"{name}: kmalloc(64)+kfree", fig["kmalloc"] + fig["kfree"], "insns",
+                "", f"kmalloc {fig['kmalloc']}, kfree {fig['kfree']}"),
+            Row(f"{name}: kmalloc(64)+kfree, hooks off", off["kmalloc"] + off["kfree"],
+                "insns", "", f"kmalloc {off['kmalloc']}, kfree {off['kfree']}"),
+            Row(f"{name}: kmem_cache_alloc+free, 64-byte cache",
+                fig["cache_alloc"] + fig["cache_free"], "insns")]
+
+
 def slab_allocator_rows() -> list[Row]:
     rows = []
     for alloc in ("slub", "slab", "slob"):
         m = Machine.booted(slab=alloc)
-        fig = allocator_figures(m)  # the boot default: might_sleep's checks hold the hooks
-        m.alloc_debug(might_sleep=False, bad_page=False)
-        off = allocator_figures(m)  # every hook off: one nop (slab_hooks_key) per call
-        rows += [
-            Row(f"{alloc.upper()}: kmalloc(64)+kfree", fig["kmalloc"] + fig["kfree"], "insns",
-                "", f"kmalloc {fig['kmalloc']}, kfree {fig['kfree']}"),
-            Row(f"{alloc.upper()}: kmalloc(64)+kfree, hooks off", off["kmalloc"] + off["kfree"],
-                "insns", "", f"kmalloc {off['kmalloc']}, kfree {off['kfree']}"),
-            Row(f"{alloc.upper()}: kmem_cache_alloc+free, 64-byte cache",
-                fig["cache_alloc"] + fig["cache_free"], "insns"),
-            Row(f"{alloc.upper()}: memory held / requested, mixed 1..700 B",
-                fig["held_ratio"], "x", "", f"{fig['requested']} B requested, "
-                f"{fig['held']} B of pages"),
-        ]
+        fig = allocator_figures(m)
+        rows += insn_rows(m, fig)
+        rows.append(Row(f"{alloc.upper()}: memory held / requested, mixed 1..700 B",
+                        fig["held_ratio"], "x", "", f"{fig['requested']} B requested, "
+                        f"{fig['held']} B of pages"))
     return rows

@@ -207,13 +207,9 @@ def cmd_kunit(a: argparse.Namespace) -> int:
         return 1
     return 1 if run.failed or (a.fail_on_leak and run.leaks) else 0
 def _int_args(values: Sequence[str]) -> tuple[int, ...]:
-    out = []
-    for v in values:
-        try:
-            out.append(int(v, 0))
-        except ValueError:
-            raise BadArgument(f"argument {v!r} is not an integer (decimal or 0x hex)") from None
-    return tuple(out)
+    """A call's arguments on the command line: integers (decimal or 0x hex) or GFP flag
+    expressions (``GFP_KERNEL|__GFP_ZERO``), one reading with ``kmemu trace``."""
+    return trace_cmd.call_args(list(values))
 
 
 def cmd_check(a: argparse.Namespace) -> int:
@@ -514,7 +510,8 @@ def parser() -> argparse.ArgumentParser:
                         "any run was not ok")
     ck.add_argument("what", choices=["failures", "irqs"])
     ck.add_argument("function", metavar="FUNC", help="the kernel or module function to call")
-    ck.add_argument("args", nargs="*", metavar="ARG", help="its integer arguments")
+    ck.add_argument("args", nargs="*", metavar="ARG", help="its arguments: integers "
+                    "(decimal or 0x hex) or GFP flags (GFP_KERNEL|__GFP_ZERO)")
     machine_opts(ck, modules=True)
     ck.add_argument("-j", "--jobs", type=int, default=1,
                     help="failures: worker processes, each booting once (default 1)")

@@ -34,6 +34,7 @@ NR_ORDERS = 11
 MIB = 1 << 20
 TOP_CACHES = 12  # caches drawn as their own line / bar; the rest are summed
 FORMATS = ("png", "svg")
+MARKED_SAMPLES = 40  # timelines this short get a marker per sample
 SAMPLE_KEYS = ("op", "held", "requested", "by_cache", "free_by_order", "unusable",
                "slab_occupancy")
 
@@ -144,13 +145,15 @@ def _draw(plt: Any, chart: Chart, path: Path) -> dict[str, Any]:
         if chart.lines:
             cmap = plt.get_cmap("viridis" if chart.name == "fragmentation" else "tab20")
             n = len(chart.lines)
+            # a line of one sample draws nothing: few samples are drawn as points too
+            mark = {"marker": "o", "markersize": 3} if len(chart.x) <= MARKED_SAMPLES else {}
             for i, (label, ys) in enumerate(chart.lines.items()):
                 if label.endswith("(total)"):  # held solid, requested dashed, both black
                     ax.plot(chart.x, ys, label=label, color="black", linewidth=2,
-                            linestyle="-" if label.startswith("held") else "--")
+                            linestyle="-" if label.startswith("held") else "--", **mark)
                     continue
                 colour = cmap(i / max(1, n - 1)) if chart.name == "fragmentation" else cmap(i)
-                ax.plot(chart.x, ys, label=label, color=colour, linewidth=1.2)
+                ax.plot(chart.x, ys, label=label, color=colour, linewidth=1.2, **mark)
             for line in ax.get_lines():
                 got[line.get_label()] = ([float(v) for v in line.get_xdata()],
                                          [float(v) for v in line.get_ydata()])

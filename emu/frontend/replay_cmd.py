@@ -13,7 +13,6 @@ only, never with ``--json``.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import sys
@@ -21,9 +20,12 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from emu.build.abi import define
 from emu.core.errors import BadArgument, KmemuError
+from emu.kernel import tracetext
+from emu.kernel.slab_select import with_slab_choice
 from emu.machine.core import Machine
-from emu.machine.replay import ReplayResult
+from emu.machine.replay import ReplayError, ReplayResult
 from emu.machine.replay_report import human
 
 SLABS = ("slub", "slab", "slob")
@@ -31,7 +33,7 @@ SLABS = ("slub", "slab", "slob")
 
 def machine_kwargs(a: argparse.Namespace, slab: str | None) -> dict[str, object]:
     """Machine(...) arguments from the command line; ``slab`` passes through as
-    ``Machine(slab=...)`` when this kmemu has that choice (SLUB is always there)."""
+    ``Machine(slab=...)``."""
     kw: dict[str, object] = {"cmdline": a.cmdline}
     if getattr(a, "e820", None):
         kw["e820"] = a.e820
@@ -40,11 +42,13 @@ def machine_kwargs(a: argparse.Namespace, slab: str | None) -> dict[str, object]
     if slab is not None:
         if slab not in SLABS:
             raise BadArgument(f"--slab must be one of {', '.join(SLABS)}, got {slab!r}")
-        if "slab" in inspect.signature(Machine.__init__).parameters:
-            kw["slab"] = slab
-        elif slab != "slub":
-            raise BadArgument(f"this kmemu has only SLUB: Machine(slab=...) does not exist yet, "
-                              f"so --slab {slab} cannot be run")
+        kw["slab"] = slab
+        # the command line against this allocator (slab_debug= letters, a slab= of its
+        # own) now, so compare refuses before it boots any machine, naming which
+        try:
+            with_slab_choice(str(a.cmdline or ""), slab, None, False)
+        except BadArgument as e:
+            raise BadArgument(f"{slab}: {e}") from None
     return kw
 
 
@@ -87,28 +91,73 @@ def _plot(timeline: list[dict], outdir: str) -> list[Path]:
     return list(_plotter()(timeline, Path(outdir)))
 
 
+#: with --plot, the timeline (one sample per batch) gets at least this many samples
+PLOT_SAMPLES = 200
+PLOT_MIN_BATCH = 16  # ... but no batch smaller than this (each is a guest entry)
+
+
+def plot_batch(n_events: int, ring: int) -> int:
+    """Ops per batch for a replay that will be drawn: ``ring`` (the fastest) when the
+    trace is long enough for PLOT_SAMPLES samples at that size, smaller otherwise, so
+    a short trace's charts are curves rather than a single point."""
+    return max(PLOT_MIN_BATCH, min(ring, -(-n_events // PLOT_SAMPLES)))
+
+
+def _parse(trace: str) -> tracetext.Trace:
+    try:
+        return tracetext.parse_lines(tracetext.open_text(Path(trace)))
+    except (OSError, EOFError) as e:
+        raise ReplayError(f"cannot read trace {trace!s:.200}: {e}") from None
+
+
 def run_one(kw: dict[str, object], trace: str, pages: bool, progress: bool,
-            folded: str | None = None, svg: str | None = None) -> dict[str, object]:
+            folded: str | None = None, svg: str | None = None,
+            plot: str | None = None) -> dict[str, object]:
     """Boot a machine and replay (a worker of ``compare``, or ``replay`` itself); with
     ``folded``/``svg``, under ``m.profile()``: the guest's folded stacks / flame graph
-    of the whole replay written to those files."""
+    of the whole replay written to those files; with ``plot`` (a directory), in batches
+    small enough for a timeline of PLOT_SAMPLES samples (see :func:`plot_batch`), and
+    the physical memory map after the replay drawn there (``memory_map.png``; the dict's
+    ``memory_map`` holds the census's pages per owner behind its colours)."""
     m = Machine.booted(**kw)  # type: ignore[arg-type]
     bar = ProgressBar() if progress else None
+    src: str | tracetext.Trace = trace
+    opts: dict[str, object] = {"pages": pages, "progress": bar}
+    if plot:
+        src = _parse(trace)
+        opts["batch"] = plot_batch(len(src.events), define("KMEMU_REPLAY_RING"))
     if folded or svg:
         from emu.machine.replay import measure_limits
 
         with m.profile() as prof:  # the replay's stacks; the limit's loops run after
-            r = m.replay(trace, pages=pages, progress=bar, measure=False)
+            r = m.replay(src, **opts, measure=False)  # type: ignore[arg-type]
         measure_limits(m, r)
         if folded:
             Path(folded).write_text(prof.folded)
         if svg:
             prof.svg(svg, title=f"replay of {Path(trace).name}: guest instructions")
     else:
-        r = m.replay(trace, pages=pages, progress=bar)
+        r = m.replay(src, **opts)  # type: ignore[arg-type]
     d = r.to_dict()
+    if plot:
+        d.update(_draw_map(m, Path(plot)))
     d["slab"] = str(kw.get("slab", "slub"))
     return d
+
+
+def _draw_map(m: Machine, outdir: Path) -> dict[str, object]:
+    """The census after the replay, drawn as ``kmemu map --png`` draws it."""
+    from emu.frontend.pictures.png import write_png
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    census = m.memory_map()
+    grid = write_png(census, outdir / "memory_map.png")
+    return {"memory_map": census.counts(), "memory_map_picture": str(outdir / "memory_map.png"),
+            "memory_map_header": grid.header()}
+
+
+#: run_one's keys that are not ReplayResult fields
+_PICTURE_KEYS = ("memory_map", "memory_map_picture", "memory_map_header")
 
 
 def cmd_replay(a: argparse.Namespace) -> int:
@@ -118,13 +167,13 @@ def cmd_replay(a: argparse.Namespace) -> int:
     kw = machine_kwargs(a, a.slab)
     tty = sys.stderr.isatty() and not a.json
     try:
-        d = run_one(kw, a.trace, not a.no_pages, tty, a.folded, a.svg)
+        d = run_one(kw, a.trace, not a.no_pages, tty, a.folded, a.svg, plot=a.plot)
     except KeyboardInterrupt:  # between two batches (each runs for milliseconds)
         print("\nkmemu replay: interrupted", file=sys.stderr)
         return 130
-    r = ReplayResult(**d)
+    r = ReplayResult(**{k: v for k, v in d.items() if k not in _PICTURE_KEYS})
     if a.plot:
-        paths = _plot(r.timeline, a.plot)
+        paths = _plot(r.timeline, a.plot) + [Path(str(d["memory_map_picture"]))]
         if not a.json:
             print("\n".join(f"wrote {p}" for p in paths))
     for what, path in (("folded stacks", a.folded), ("flame graph", a.svg)):
@@ -199,10 +248,13 @@ def cmd_compare(a: argparse.Namespace) -> int:
     jobs = max(1, min(len(slabs), a.jobs or os.cpu_count() or 1))
     if jobs == 1:
         for s in slabs:
-            results[s] = run_one(kws[s], a.trace, not a.no_pages, False)
+            results[s] = run_one(kws[s], a.trace, not a.no_pages, False,
+                                 plot=str(Path(a.plot) / s) if a.plot else None)
     else:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futs = {s: pool.submit(run_one, kws[s], a.trace, not a.no_pages, False) for s in slabs}
+            futs = {s: pool.submit(run_one, kws[s], a.trace, not a.no_pages, False,
+                                   plot=str(Path(a.plot) / s) if a.plot else None)
+                    for s in slabs}
             for s in slabs:
                 try:
                     results[s] = futs[s].result()
@@ -210,7 +262,8 @@ def cmd_compare(a: argparse.Namespace) -> int:
                     raise type(e)(f"{s}: {e}") from None
     if a.plot:
         for s, d in results.items():
-            paths = _plot(d["timeline"], str(Path(a.plot) / s))
+            paths = _plot(d["timeline"], str(Path(a.plot) / s)) + [
+                Path(str(d["memory_map_picture"]))]
             if not a.json:
                 print("\n".join(f"wrote {p}" for p in paths))
     if a.json:
@@ -230,7 +283,9 @@ def add_parsers(sub: argparse._SubParsersAction, machine_opts) -> None:  # noqa:
                    help="leave out mm_page_* events (the traced kernel's own slab pages are "
                         "among them; the guest's slab allocator makes its own)")
     r.add_argument("--json", action="store_true", help="print the result as JSON")
-    r.add_argument("--plot", metavar="DIR", help="draw the timeline into DIR (needs kmemu[plot])")
+    r.add_argument("--plot", metavar="DIR", help="draw the timeline (fragmentation, memory, "
+                   "slab occupancy) and the memory map after the replay into DIR as PNGs "
+                   "(needs kmemu[plot])")
     r.add_argument("--folded", metavar="FILE",
                    help="profile the replay: folded stacks of guest instructions to FILE "
                         "(flamegraph.pl / inferno / speedscope input; slow: a hook per block)")
@@ -247,5 +302,6 @@ def add_parsers(sub: argparse._SubParsersAction, machine_opts) -> None:  # noqa:
     c.add_argument("-j", "--jobs", type=int, default=0,
                    help="processes (default: one per allocator, at most the CPU count)")
     c.add_argument("--json", action="store_true", help="print {allocator: result} as JSON")
-    c.add_argument("--plot", metavar="DIR", help="draw each timeline into DIR/ALLOCATOR")
+    c.add_argument("--plot", metavar="DIR",
+                   help="draw each timeline and memory map into DIR/ALLOCATOR")
     c.set_defaults(fn=cmd_compare)

@@ -132,6 +132,8 @@ class Trace:
             return "every line was read"
         n, text, why = self.first_unreadable
         cut = text if len(text) <= 120 else text[:117] + "..."
+        # a binary file's bytes would reach the terminal as control characters
+        cut = "".join(c if c.isprintable() else repr(c)[1:-1] for c in cut)
         return f"{self.unreadable} unreadable line(s); first, line {n} ({why}): {cut}"
 
 

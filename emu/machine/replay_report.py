@@ -82,13 +82,13 @@ def format_report(r: ReplayResult, top: int = 10) -> str:
         out += ["  " + x for x in _table(rows, ["call site", "waste"])]
     out.append("")
     out.append("/sys/kernel/debug/extfrag/unusable_index:")
-    out.append(r.unusable_text.rstrip())
+    out.append(r.unusable_text.rstrip("\n"))
     out.append("/sys/kernel/debug/extfrag/extfrag_index:")
-    out.append(r.extfrag_text.rstrip())
+    out.append(r.extfrag_text.rstrip("\n"))
     out.append("/proc/buddyinfo:")
-    out.append(r.buddyinfo.rstrip())
+    out.append(r.buddyinfo.rstrip("\n"))
     out.append("/proc/slabinfo:")
-    out.append(r.slabinfo.rstrip())
+    out.append(r.slabinfo.rstrip("\n"))
     return "\n".join(out) + "\n"
 
 

@@ -351,6 +351,21 @@ def test_bench_compare_flags_regressions(capsys, tmp_path, monkeypatch) -> None:
     assert code == 0 and out.rstrip().endswith("no regressions")
 
 
+def test_bench_compare_rates_are_better_higher_and_gone_rows_are_listed() -> None:
+    """The gdb stub's stepi rate (unit /s) regresses when it falls, not when it rises;
+    a saved row this run lacks is listed as gone, not silently dropped."""
+    from emu.frontend import bench
+
+    ref = [bench.Row("stepi rate", 1000.0, "/s"), bench.Row("a call", 10.0, "us"),
+           bench.Row("dropped row", 5.0, "ms")]
+    cmp = bench.compare([bench.Row("stepi rate", 500.0, "/s"),
+                         bench.Row("a call", 5.0, "us")], ref)
+    assert [(c.row.name, c.verdict) for c in cmp] == [
+        ("stepi rate", "REGRESSED"), ("a call", "improved"), ("dropped row", "gone")]
+    faster = bench.compare([bench.Row("stepi rate", 2000.0, "/s")], ref[:1])
+    assert faster[0].verdict == "improved"
+
+
 @pytest.mark.parametrize("content, words", [
     (None, "cannot read"), ("{not json", "is not a saved kmemu bench run"),
     ('[{"name": "x"}]', "is not a saved kmemu bench run"),
@@ -384,3 +399,20 @@ def test_python_dash_m_emu() -> None:
     proc = subprocess.run([sys.executable, "-m", "emu", "boot", "--quiet", "--mem", "16M"],
                           capture_output=True, text=True, timeout=120)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+
+
+def test_check_takes_gfp_names_as_call_arguments(capsys) -> None:
+    """kmemu check's ARGs are read as kmemu trace and the REPL's call read them:
+    integers, or GFP flag expressions (emu.kernel.gfp.parse_argument)."""
+    from emu.frontend.cli import _int_args
+    from emu.kernel import gfp
+
+    assert _int_args(["64", "0x40", "GFP_KERNEL|__GFP_ZERO"]) == (
+        64, 64, gfp.parse("GFP_KERNEL") | gfp.parse("__GFP_ZERO"))
+    assert main(["check", "irqs", "kmalloc", "64", "sixty"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("kmemu: argument 'sixty' is not an integer (decimal or 0x hex) or "
+                   "GFP flags\n")
+    assert main(["check", "irqs", "kmalloc", "64", "GFP_KERNAL"]) == 2
+    err = capsys.readouterr().err
+    assert "GFP_KERNAL" in err and err.count("\n") == 1

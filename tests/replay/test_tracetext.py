@@ -129,6 +129,8 @@ def test_malformed_and_truncated_lines_are_counted_with_the_first_one() -> None:
     assert n == 21 and text == cut and "gfp_flags" in why
     assert "5 unreadable line(s); first, line 21" in t.describe_unreadable()
     assert t.lost_events == 42
+    binary = parse_lines(["\x1b[2J\x00\x07garbage"])  # a binary file's first "line"
+    assert binary.describe_unreadable().endswith(r"\x1b[2J\x00\x07garbage")
     assert len(t.events) == len([ln for ln in good if not ln.startswith("#")
                                  and "sched_switch" not in ln and "rcu_util" not in ln])
 
