@@ -63,11 +63,14 @@ MEASURED: dict[str, dict[str, int]] = {
 #: debug hooks on), each on a machine booted with that slab=.
 BY_ALLOCATOR: dict[str, dict[str, int]] = {
     "slub": {"SLUB: kmalloc(64)+kfree": 185,
+             "SLUB: kmalloc(64)+kfree, hooks off": 76,
              "SLUB: kmem_cache_alloc+free, 64-byte cache": 181},
-    "slab": {"SLAB: kmalloc(64)+kfree": 161,
-             "SLAB: kmem_cache_alloc+free, 64-byte cache": 139},
-    "slob": {"SLOB: kmalloc(64)+kfree": 444,
-             "SLOB: kmem_cache_alloc+free, 64-byte cache": 385},
+    "slab": {"SLAB: kmalloc(64)+kfree": 204,
+             "SLAB: kmalloc(64)+kfree, hooks off": 127,
+             "SLAB: kmem_cache_alloc+free, 64-byte cache": 174},
+    "slob": {"SLOB: kmalloc(64)+kfree": 492,
+             "SLOB: kmalloc(64)+kfree, hooks off": 436,
+             "SLOB: kmem_cache_alloc+free, 64-byte cache": 410},
 }
 
 
