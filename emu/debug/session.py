@@ -168,8 +168,10 @@ class DebugSession:
     last_value: int | None = None
     _next_number: int = 1
     _step_from: tuple[int | None, str | None] | None = None  # where a run started (_frame_key)
-    #: ((pc, skipped inline frames, line table), the inlined function there): _visible_inline_name
-    _inline_name_at: tuple[tuple[int, int, object] | None, str | None] = (None, None)
+    #: (line table, {(pc, skipped inline frames): the inlined function there}):
+    #: _visible_inline_name's answers for the current table (modules change it)
+    _inline_names: tuple[object, dict[tuple[int, int], str | None]] = field(
+        default_factory=lambda: (None, {}))
     _history: list = field(default_factory=list)  # print's $1, $2, ... values
     # The frame 'frame'/'up'/'down' selected: (level, rip, rsp when selected); any run
     # or restore moves rip/rsp and so goes back to frame 0, as in gdb.
@@ -973,26 +975,36 @@ class DebugSession:
     def _visible_inline_name(self) -> str | None:
         """The innermost inlined function frame 0 is in, after gdb's skipped inline
         frames (bodies starting at the pc, not entered yet); None in a function's
-        own code.  It depends on the pc alone (the inlined scopes there), so the one
-        unwind it takes is kept for the stop: a step's frame check and its stop line
-        ask at the same pc."""
+        own code.  It depends on the pc alone (the inlined scopes there, which is
+        frame 0's group of drgn's unwind: no stack memory decides it), so each
+        (pc, skipped) answer is kept while the line table stays the same: a step's
+        frame check and its stop line ask at the same pc, and stepping through a
+        loop or a second call asks at the same pcs again (one drgn unwind per stop
+        was most of ``stepi``'s time over whole calls).  An unwind that failed is
+        not kept."""
         from emu.kernel.scope import physical_frames
         m = self.m
         rip = m.cpu.rip  # type: ignore[union-attr]
         skipped = m.inline_skipped()
         if m.lines.inline_depth(rip) - skipped <= 0:
             return None
-        key = (rip, skipped, m.lines)  # a new table (modules changed) is another key
-        if self._inline_name_at[0] == key:
-            return self._inline_name_at[1]
+        table, names = self._inline_names
+        if table is not m.lines:  # a new table (modules changed): forget the old answers
+            names = {}
+            self._inline_names = (m.lines, names)
+        key = (rip, skipped)
+        if key in names:
+            return names[key]
         try:
             with m._reads_held():  # noqa: SLF001 - drgn's unwind reads the stack piecewise
                 groups = physical_frames(m.program, m.registers())
         except KmemuError:
             return None
-        inner = (groups[0] if groups else [])[skipped:]
+        if not groups:
+            return None
+        inner = groups[0][skipped:]
         name = (inner[0].name or "??") if inner and inner[0].is_inline else None
-        self._inline_name_at = (key, name)
+        names[key] = name
         return name
 
     def _inline_location(self, show_frame: bool = True) -> str | None:
