@@ -62,6 +62,7 @@ def _replies(sock: socket.socket, n: int) -> list[bytes]:
     return got
 
 
+@pytest.mark.slow
 def test_a_nak_in_no_ack_mode_resends_nothing(server: GdbServer) -> None:
     with socket.create_connection(("127.0.0.1", server.port)) as s:
         s.sendall(frame(b"QStartNoAckMode"))
@@ -82,6 +83,7 @@ def test_a_nak_resends_only_an_unacknowledged_reply(server: GdbServer) -> None:
         assert _replies(s, 1) == [b"vCont;c;C;s;S"]
 
 
+@pytest.mark.slow
 def test_stock_gdb_after_a_reply_slower_than_its_timeout(server: GdbServer) -> None:
     gdb = shutil.which("gdb")
     if gdb is None:

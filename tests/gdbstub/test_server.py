@@ -96,6 +96,7 @@ def test_many_short_runs_never_block_on_the_watchers_wake_pipe() -> None:
         b.close()
 
 
+@pytest.mark.slow
 def test_a_ctrl_c_during_a_long_run_is_seen_after_the_watcher_parked() -> None:
     """After a quiet spell the watcher waits untimed; arm() must wake it."""
     from emu.frontend.gdbstub import server

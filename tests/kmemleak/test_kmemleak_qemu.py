@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from emu.frontend.qemu import run_qemu
 
 HERE = Path(__file__).parent
@@ -18,6 +20,7 @@ def test_self_tests_leave_nothing_unreferenced(qemu: str) -> None:
     assert "unreferenced object" not in res.output
 
 
+@pytest.mark.slow
 def test_a_module_leak_fails_the_run(qemu: str) -> None:
     res = run_qemu(mem="128M", cmdline="kmemleak=on", timeout=120,
                    modules=[HERE / "src" / "leak_at_init.c"])

@@ -90,6 +90,7 @@ def test_zones_on_6g(machine: Machine) -> None:
     assert_consistent(machine)
 
 
+@pytest.mark.slow
 @pytest.mark.kmemu(mem="6G")
 def test_fallback_normal_then_dma32_then_dma(machine: Machine) -> None:
     # Exhaust Normal (ignoring watermarks), then the next allocation comes from

@@ -104,6 +104,7 @@ def test_slab_choice_passes_through(capsys, trace: Path) -> None:
     assert json.loads(capsys.readouterr().out)["slab"] == "slob"
 
 
+@pytest.mark.slow
 def test_replay_plot_draws_a_timeline_of_many_samples(capsys, trace: Path,
                                                      tmp_path: Path) -> None:
     """--plot replays in batches small enough that a short trace's charts are curves:

@@ -97,6 +97,7 @@ def test_timeline_samples_once_per_batch(machine: Machine) -> None:
     assert r.peak_held == max(s["held"] for s in r.timeline)
 
 
+@pytest.mark.slow
 def test_a_realistic_100k_trace_from_a_gzip_file(machine: Machine, tmp_path) -> None:
     p = tracegen.write(tmp_path / "t.txt.gz", 100_000, seed=1)
     r = machine.replay(p, count_ops=200, measure=False)
@@ -126,6 +127,7 @@ def test_bad_input(machine: Machine, tmp_path) -> None:
     assert machine.kmalloc(64)  # the machine is still usable
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("allocator", ["slab", "slob"])
 def test_the_same_trace_on_slab_and_slob(allocator: str) -> None:
     """SLAB and SLOB pass the same census as SLUB (SLOB by pages and counts: it keeps no

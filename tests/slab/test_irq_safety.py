@@ -14,6 +14,7 @@ from emu.frontend.pytest_plugin import booted_machine
 SLAB_VECTOR = 0x32
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("allocator", "debug"), [
     ("slub", True), ("slub", False), ("slab", True), ("slob", True)],
     ids=["slub-hooks", "slub-fast", "slab", "slob"])
