@@ -113,6 +113,9 @@ class ModuleMixin:
     _code_version = 0
     _text_frames: tuple[int, frozenset[int]] | None = None
     _view: tuple[int, DebugView | None] | None = None
+    #: (the kernel's symbols, the physical address of modules_generation): _debug_view
+    #: reads the counter there (the kernel image's mapping never changes)
+    _generation_at: tuple[object, int] | None = None
 
     @functools.cached_property
     def _views(self) -> dict[tuple, DebugView | None]:
@@ -270,7 +273,7 @@ class ModuleMixin:
         if self._kernel_symbols is None or self.state == "off":
             return None
         try:
-            gen = self.read_u64(self.symbol("modules_generation"))
+            gen = self._modules_generation()
             if self._view is not None and self._view[0] == gen:
                 return self._view[1]
             views = self._module_views()
@@ -281,6 +284,21 @@ class ModuleMixin:
             self._views[key] = _build_view(self, views) if views else None
         self._view = (gen, self._views[key])
         return self._view[1]
+
+    def _modules_generation(self: Machine) -> int:
+        """The kernel's modules_generation (a new number at every load and unload).
+        _debug_view asks at every symbol or line lookup once a module has been seen
+        (a stepi asks several times): the symbol's physical address is found once per
+        kernel, so each ask is one 8-byte read of RAM, not a lookup and a page walk
+        (was most of stepping's time after a module test had run on the machine)."""
+        ks = self._kernel_symbols
+        at = self._generation_at
+        if at is None or at[0] is not ks:
+            va = self.symbol("modules_generation")
+            pa = pagetable.walk(self._read_u64, self.cr3, va).pa
+            self._check_ram(pa, 8)
+            at = self._generation_at = (ks, pa)
+        return int.from_bytes(self.uc.mem_read(at[1], 8), "little")
 
     def _module_text_changes(self: Machine) -> None:
         """Module code changes (or is about to) at addresses that may have held other
