@@ -357,7 +357,10 @@ static void *slob_kmalloc_pages(size_t size, gfp_t gfp)
 		WARN(!(gfp & __GFP_NOWARN), "kmalloc: %zu bytes is more than KMALLOC_MAX_SIZE", size);
 		return NULL;
 	}
-	return slob_new_pages(gfp, (unsigned int)get_order(size));
+	void *b = slob_new_pages(gfp, (unsigned int)get_order(size));
+	if (b)
+		virt_to_page(b)->page_type = PAGE_TYPE_LARGE_KMALLOC; /* for the memory census */
+	return b;
 }
 
 /* A block with the size prefix (0 < size < PAGE_SIZE - SLOB_MINALIGN), or NULL. */
@@ -437,6 +440,7 @@ static void __slob_kfree(const void *block, struct page *head)
 	if (WARN(block != page_address(head), "kfree: %px is inside a page allocation, not at its start",
 		 block))
 		return;
+	head->page_type = 0;
 	slob_free_pages((void *)block, PageHead(head) ? head[1].compound_order : 0);
 }
 

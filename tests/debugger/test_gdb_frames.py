@@ -13,9 +13,6 @@ The script: a watchpoint on kmalloc-64's fast-path counter stops in
 from __future__ import annotations
 
 import io
-import re
-import shutil
-import subprocess
 
 import pytest
 
@@ -23,7 +20,7 @@ from emu.debug.session import DebugSession
 from emu.frontend.debugger.repl import Repl
 from emu.frontend.pytest_plugin import booted_machine
 from tests.debugger.test_gdb_words import normalize
-from tests.gdbstub.conftest import start_server
+from tests.gdbstub.conftest import gdb_sections
 
 WATCH = "watch kmalloc_caches[0][6]->cpu_slab.alloc_fast"
 # (name, gdb's setup commands, the REPL's setup commands, the command compared)
@@ -64,25 +61,7 @@ REPL_RUN = {"watch_stop": "call kmalloc 64 GFP_KERNEL", "break_stop": "call kmal
 
 
 def _gdb_transcript() -> dict[str, str]:
-    gdb = shutil.which("gdb")
-    if gdb is None:
-        pytest.skip("gdb is not installed (apt-get install gdb; .ci/run installs it)")
-    srv = start_server()
-    try:
-        args = [gdb, "-q", "-nx", srv.elf, "-ex", "set pagination off", "-ex", "set width 0",
-                "-ex", "set confirm off", "-ex", f"target remote 127.0.0.1:{srv.port}"]
-        for name, setup, _, cmd in STEPS:
-            args += ["-ex", "echo @@-\\n"]
-            for c in setup:
-                args += ["-ex", c]
-            args += ["-ex", f"echo @@{name}\\n", "-ex", cmd]
-        args += ["-ex", "echo @@end\\n"]
-        res = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, timeout=120)
-    finally:
-        srv.proc.kill()
-        srv.proc.wait(timeout=10)
-    return dict(re.findall(r"^@@([\w-]+)\n(.*?)(?=^@@)", res.stdout, re.S | re.M))
+    return gdb_sections([(name, tuple(setup), cmd) for name, setup, _, cmd in STEPS])
 
 
 def _repl_transcript() -> dict[str, str]:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ import pytest
 from emu.debug.session import DebugSession
 from emu.frontend.debugger.repl import Repl
 from emu.frontend.pytest_plugin import booted_machine
-from tests.gdbstub.conftest import start_server
+from tests.gdbstub.conftest import gdb_sections
 
 #: __slab_alloc's call of ___slab_alloc, followed by the inlined local_irq_restore
 SLOW_CALL = next(i for i, line in enumerate(
@@ -131,26 +129,7 @@ REPL_SETUP = {"watch": ("delete",), "x_unreadable": ("delete",), "break": ("dele
 
 
 def _gdb_transcript() -> dict[str, str]:
-    gdb = shutil.which("gdb")
-    if gdb is None:
-        pytest.skip("gdb is not installed (apt-get install gdb; .ci/run installs it)")
-    srv = start_server()
-    try:
-        args = [gdb, "-q", "-nx", srv.elf, "-ex", "set pagination off", "-ex", "set width 0",
-                "-ex", "set confirm off", "-ex", f"target remote 127.0.0.1:{srv.port}"]
-        for name, cmds, _ in STEPS:
-            args += ["-ex", "echo @@-\\n"]  # the setup's output is not compared
-            for c in cmds[:-1]:
-                args += ["-ex", c]
-            args += ["-ex", f"echo @@{name}\\n", "-ex", cmds[-1]]
-        args += ["-ex", "echo @@end\\n"]
-        # not -batch: gdb speaks to a user then (its 'ignore' says what it will do)
-        res = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, timeout=120)
-    finally:
-        srv.proc.kill()
-        srv.proc.wait(timeout=10)
-    return dict(re.findall(r"^@@([\w-]+)\n(.*?)(?=^@@)", res.stdout, re.S | re.M))
+    return gdb_sections([(name, tuple(cmds[:-1]), cmds[-1]) for name, cmds, _ in STEPS])
 
 
 def _repl_transcript() -> dict[str, str]:

@@ -50,6 +50,31 @@ def start_server(*extra: str) -> Server:
     return Server(proc, int(m.group(2)), m.group(1), banner)
 
 
+def gdb_sections(steps: list[tuple[str, tuple[str, ...], str]]) -> dict[str, str]:
+    """Stock gdb on a fresh `kmemu gdb` server running each step's setup commands,
+    then its command: ``{step name: what the command printed}`` (the setup's output is
+    not kept).  Not -batch: gdb speaks to a user then (its 'ignore' says what it will do)."""
+    gdb = shutil.which("gdb")
+    if gdb is None:
+        pytest.skip("gdb is not installed (apt-get install gdb; .ci/run installs it)")
+    srv = start_server()
+    try:
+        args = [gdb, "-q", "-nx", srv.elf, "-ex", "set pagination off", "-ex", "set width 0",
+                "-ex", "set confirm off", "-ex", f"target remote 127.0.0.1:{srv.port}"]
+        for name, setup, cmd in steps:
+            args += ["-ex", "echo @@-\\n"]
+            for c in setup:
+                args += ["-ex", c]
+            args += ["-ex", f"echo @@{name}\\n", "-ex", cmd]
+        args += ["-ex", "echo @@end\\n"]
+        res = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, timeout=120)
+    finally:
+        srv.proc.kill()
+        srv.proc.wait(timeout=10)
+    return dict(re.findall(r"^@@([\w-]+)\n(.*?)(?=^@@)", res.stdout, re.S | re.M))
+
+
 @pytest.fixture
 def gdb_server() -> Iterator[Server]:
     if shutil.which("gdb") is None:

@@ -97,6 +97,18 @@ def test_a_freed_large_kmalloc_loses_its_tag(machine: Machine) -> None:
     assert m.validate_memory_map() == []
 
 
+def test_slobs_large_kmalloc_is_tagged_and_untagged_as_slubs() -> None:
+    """SLOB's whole-page kmalloc is kmalloc's in the census too, and nobody's once freed."""
+    m = Machine.booted(slab="slob")
+    big = m.kmalloc(20000)
+    assert owners_of(m, big, 8) == {mmap.LARGE_KMALLOC}
+    assert m.validate_memory_map() == []
+    m.kfree(big)
+    again = m.alloc_pages("GFP_KERNEL", 3)
+    assert again == big
+    assert owners_of(m, again, 8) == {mmap.UNKNOWN_ALLOC}
+
+
 def test_a_loaded_module_is_named_by_part_and_gone_after_unload(machine: Machine) -> None:
     m = machine
     mod = m.load_module(EXAMPLES / "recfifo" / "recfifo.c")
