@@ -597,11 +597,7 @@ def run_replay(self: Machine, trace: str | Path | Iterable[str] | tracetext.Trac
     r.end_to_end_ops_per_second = comp.n_ops / r.end_to_end_seconds
     if count_ops:
         rp.count_on_twin()
-    if meter is not None and r.mean_insns_per_op:
-        r.limit_ops_per_second = r.guest_insns_per_second / r.mean_insns_per_op
-        r.limit_fraction = r.ops_per_second / r.limit_ops_per_second
-        wall_limit = r.wall_guest_insns_per_second / r.mean_insns_per_op
-        r.wall_limit_fraction = r.wall_ops_per_second / wall_limit
+    _limit_fractions(r)
     return r
 
 
@@ -614,6 +610,17 @@ def measure_limits(m: Machine, r: ReplayResult) -> None:
     limit was the profiler's, and its stacks were in the flame graph)."""
     r.guest_insns_per_second = measure_limit(m)
     r.register_loop_insns_per_second = measure_limit(m, SPIN_REGS)
-    if r.mean_insns_per_op:
-        r.limit_ops_per_second = r.guest_insns_per_second / r.mean_insns_per_op
-        r.limit_fraction = r.ops_per_second / r.limit_ops_per_second
+    _limit_fractions(r)
+
+
+def _limit_fractions(r: ReplayResult) -> None:
+    """The limit for the replayed ops and the replay's fraction of it, on each clock
+    the loop was timed on; nothing when the loop or the ops' instructions were not
+    measured."""
+    if not (r.mean_insns_per_op and r.guest_insns_per_second):
+        return
+    r.limit_ops_per_second = r.guest_insns_per_second / r.mean_insns_per_op
+    r.limit_fraction = r.ops_per_second / r.limit_ops_per_second
+    if r.wall_guest_insns_per_second:
+        wall_limit = r.wall_guest_insns_per_second / r.mean_insns_per_op
+        r.wall_limit_fraction = r.wall_ops_per_second / wall_limit
