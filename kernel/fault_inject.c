@@ -27,6 +27,7 @@
 #include <kmemu/fault_inject.h>
 #include <kmemu/log.h>
 #include <kmemu/slub.h>
+#include <kmemu/xorshift.h>
 #include <kmemu/traps.h>
 
 #define FAULT_STACK_MAX 32 /* Linux's MAX_STACK_TRACE_DEPTH */
@@ -55,16 +56,11 @@ const unsigned long fault_host_layout[] = {
 };
 
 /* prandom_u32(): a fixed xorshift, so runs repeat exactly. */
-static u64 fault_random_state = 0x9e3779b97f4a7c15ULL;
+static u64 fault_random_state = XORSHIFT_SEED;
 
 static u32 fault_random(void)
 {
-	u64 x = fault_random_state;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	fault_random_state = x;
-	return (u32)(x >> 32);
+	return (u32)(xorshift64(&fault_random_state) >> 32);
 }
 
 /* fail_stacktrace: does the call chain pass the required range and miss the rejected one? */

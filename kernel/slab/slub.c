@@ -48,6 +48,7 @@
 #include <kmemu/page_alloc.h>
 #include <kmemu/slub.h>
 #include <kmemu/trace.h>
+#include <kmemu/xorshift.h>
 #include "slab_hooks.h"
 
 
@@ -56,7 +57,7 @@ static struct kmem_cache kmem_cache_boot;
 DEFINE_STATIC_KEY_FALSE(slub_debug_enabled);
 DEFINE_STATIC_KEY_FALSE(slab_hooks_key); /* <kmemu/alloc_hooks.h> */
 static struct kmem_cache *kmem_cache = &kmem_cache_boot;
-static u64 slab_random_state = 0x9e3779b97f4a7c15UL;
+static u64 slab_random_state = XORSHIFT_SEED;
 
 /* slab_debug's key on, for good, with its count on the hooks key. */
 void slub_debug_enable(void)
@@ -780,15 +781,6 @@ static u32 calculate_order(u32 size)
 	return SLUB_MAX_ORDER;
 }
 
-static u64 next_random(void)
-{
-	u64 x = slab_random_state;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	slab_random_state = x;
-	return x;
-}
 
 static bool kmem_cache_open(struct kmem_cache *s, const char *name, u32 size, u32 align,
 			    slab_flags_t flags, void (*ctor)(void *))
@@ -838,7 +830,7 @@ static bool kmem_cache_open(struct kmem_cache *s, const char *name, u32 size, u3
 	u32 l = 31 - (u32)__builtin_clz(s->size);
 	if (l / 2 > s->min_partial)
 		s->min_partial = min(l / 2, 10u);
-	s->random = next_random();
+	s->random = xorshift64(&slab_random_state);
 	if (flags & SLAB_DEBUG_FLAGS)
 		slub_debug_enable(); /* Linux's kmem_cache_open does too */
 	s->refcount = 1;
