@@ -294,8 +294,7 @@ class ModuleMixin:
         ks = self._kernel_symbols
         at = self._generation_at
         if at is None or at[0] is not ks:
-            va = self.symbol("modules_generation")
-            pa = pagetable.walk(self._read_u64, self.cr3, va).pa
+            pa = self.translate(self.symbol("modules_generation"))
             self._check_ram(pa, 8)
             at = self._generation_at = (ks, pa)
         return int.from_bytes(self.uc.mem_read(at[1], 8), "little")
