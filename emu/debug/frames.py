@@ -114,14 +114,15 @@ def _link(frame: Any) -> ChainLink:  # frame: drgn.StackFrame
     return ChainLink(frame.name, bool(frame.is_inline), file, line)
 
 
-def _drgn_chains(m: Machine) -> list[tuple[int | None, tuple[ChainLink, ...]]]:
-    """(pc, chain) of each real frame drgn unwinds from the CPU's registers."""
+def _drgn_chains(m: Machine) -> list[tuple[int | None, tuple[ChainLink, ...]]] | None:
+    """(pc, chain) of each real frame drgn unwinds from the CPU's registers; None when
+    the unwind failed."""
     from emu.kernel.scope import physical_frames
     try:
         with m._reads_held():  # noqa: SLF001 - drgn reads the stack piecewise
             groups = physical_frames(m.program, m.registers())
     except KmemuError:
-        return []
+        return None
     out = []
     for group in groups:
         try:
@@ -151,11 +152,12 @@ def chains(m: Machine, physical: list[Frame], cache: ChainCache
             if out[i] is not None:
                 continue
             chain = (_own_link(f),)
-            if i < len(found) and found[i][0] == f.pc and found[i][1]:
+            if found is not None and i < len(found) and found[i][0] == f.pc and found[i][1]:
                 chain = found[i][1]
                 if chain[-1].inline:  # drgn stopped inside: the real function closes it
                     chain = (*chain, _own_link(f))
-            cache.put((f.pc, f.level == 0), chain)
+            if found is not None:  # a failed unwind is asked again at the next stop
+                cache.put((f.pc, f.level == 0), chain)
             out[i] = chain
     return [c for c in out if c is not None]
 
@@ -166,9 +168,8 @@ def display_frames(m: Machine, physical: list[Frame], cache: ChainCache,
     out: list[DisplayFrame] = []
     skipped = m.inline_skipped()
     for f, chain in zip(physical, chains(m, physical, cache), strict=True):
-        if f.level == 0 and skipped:
-            inline = sum(1 for c in chain if c.inline)
-            chain = chain[min(skipped, inline):]
+        if f.level == 0:
+            chain = _entered(chain, skipped)
         for i, link in enumerate(chain):
             if len(out) >= limit:
                 return out
@@ -178,6 +179,27 @@ def display_frames(m: Machine, physical: list[Frame], cache: ChainCache,
             name = link.function if link.inline else (f.function or link.function)
             out.append(DisplayFrame(len(out), f, i, name, link.inline, file, line))
     return out
+
+
+def _entered(chain: tuple[ChainLink, ...], skipped: int) -> tuple[ChainLink, ...]:
+    """Frame 0's chain without the ``skipped`` inlined bodies not entered yet."""
+    if not skipped:
+        return chain
+    inline = sum(1 for c in chain if c.inline)
+    return chain[min(skipped, inline):]
+
+
+def innermost_inline(m: Machine, cache: ChainCache) -> str | None:
+    """The inlined function gdb's frame 0 is (``"??"`` unnamed), None in a function's
+    own code: frame 0's chain, from the cache where the pc was seen before."""
+    chain = cache.get(m.lines, (m.cpu.rip, True))  # type: ignore[union-attr]
+    if chain is None:
+        here = m.backtrace(max_frames=1)
+        if not here:
+            return None
+        chain = chains(m, here, cache)[0]
+    shown = _entered(chain, m.inline_skipped())
+    return (shown[0].function or "??") if shown and shown[0].inline else None
 
 
 def _inside(m: Machine, frame: DisplayFrame, names: tuple[str | None, ...],

@@ -168,10 +168,6 @@ class DebugSession:
     last_value: int | None = None
     _next_number: int = 1
     _step_from: tuple[int | None, str | None] | None = None  # where a run started (_frame_key)
-    #: (line table, {(pc, skipped inline frames): the inlined function there}):
-    #: _visible_inline_name's answers for the current table (modules change it)
-    _inline_names: tuple[object, dict[tuple[int, int], str | None]] = field(
-        default_factory=lambda: (None, {}))
     _history: list = field(default_factory=list)  # print's $1, $2, ... values
     # The frame 'frame'/'up'/'down' selected: (level, rip, rsp when selected); any run
     # or restore moves rip/rsp and so goes back to frame 0, as in gdb.
@@ -910,10 +906,7 @@ class DebugSession:
         and show where, as a step does; an inlined body returns no value."""
         from emu.debug.frames import leave_inline
         head = f"Run till exit from {self._frame_head(frame.level, frame)}"
-        cache = self.m.__dict__.get("_frame_chains")
-        if cache is None:
-            self.frames(1)
-            cache = self.m.__dict__["_frame_chains"]
+        cache = self.m._frame_chains()  # noqa: SLF001 - the frame list's chains by pc
         stop = self._go(lambda: leave_inline(call, frame, cache), "finish")
         if stop.reason in ("finish", "done"):
             if stop.reason == "finish":
@@ -975,37 +968,12 @@ class DebugSession:
     def _visible_inline_name(self) -> str | None:
         """The innermost inlined function frame 0 is in, after gdb's skipped inline
         frames (bodies starting at the pc, not entered yet); None in a function's
-        own code.  It depends on the pc alone (the inlined scopes there, which is
-        frame 0's group of drgn's unwind: no stack memory decides it), so each
-        (pc, skipped) answer is kept while the line table stays the same: a step's
-        frame check and its stop line ask at the same pc, and stepping through a
-        loop or a second call asks at the same pcs again (one drgn unwind per stop
-        was most of ``stepi``'s time over whole calls).  An unwind that failed is
-        not kept."""
-        from emu.kernel.scope import physical_frames
-        m = self.m
-        rip = m.cpu.rip  # type: ignore[union-attr]
-        skipped = m.inline_skipped()
-        if m.lines.inline_depth(rip) - skipped <= 0:
-            return None
-        table, names = self._inline_names
-        if table is not m.lines:  # a new table (modules changed): forget the old answers
-            names = {}
-            self._inline_names = (m.lines, names)
-        key = (rip, skipped)
-        if key in names:
-            return names[key]
-        try:
-            with m._reads_held():  # noqa: SLF001 - drgn's unwind reads the stack piecewise
-                groups = physical_frames(m.program, m.registers())
-        except KmemuError:
-            return None
-        if not groups:
-            return None
-        inner = groups[0][skipped:]
-        name = (inner[0].name or "??") if inner and inner[0].is_inline else None
-        names[key] = name
-        return name
+        own code.  It depends on the pc alone (frame 0's chain of inlined scopes, no
+        stack memory decides it), so :meth:`Machine.inline_function` keeps it by pc
+        with the frame list's chains: stepping through a loop or a second call asks
+        at the same pcs again (one drgn unwind per stop was most of ``stepi``'s time
+        over whole calls)."""
+        return self.m.inline_function()
 
     def _inline_location(self, show_frame: bool = True) -> str | None:
         """gdb's stop line for frame 0 inside an inlined function, or None."""

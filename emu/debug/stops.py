@@ -518,13 +518,27 @@ class StopsMixin:
         """gdb's frames: :meth:`backtrace`'s real frames with each inlined function
         at their pcs as a level of its own (``f.inline``), innermost first; at most
         ``max_frames`` of them (see :mod:`emu.debug.frames`)."""
-        from emu.debug.frames import ChainCache, display_frames
+        from emu.debug.frames import display_frames
         check_int(max_frames, "max_frames", 0, 1 << 20)
-        cache = self.__dict__.get("_frame_chains")
+        return display_frames(self, self.backtrace(max_frames=max_frames),
+                              self._frame_chains(), limit=max_frames)
+
+    def inline_function(self) -> str | None:
+        """The inlined function frame 0 is in, as gdb's ``#0`` names it (after the
+        bodies starting at the pc that were not entered yet); None in a function's own
+        code.  Cached by pc with :meth:`frames`' chains."""
+        from emu.debug.frames import innermost_inline
+        if self.lines.inline_depth(self.cpu.rip) - self.inline_skipped() <= 0:  # type: ignore[union-attr]
+            return None
+        return innermost_inline(self, self._frame_chains())
+
+    def _frame_chains(self):  # -> emu.debug.frames.ChainCache
+        """This machine's inline chains by pc (see :mod:`emu.debug.frames`)."""
+        from emu.debug.frames import ChainCache
+        cache = self.__dict__.get("_frame_chains_cache")
         if cache is None:
-            cache = self.__dict__["_frame_chains"] = ChainCache()
-        return display_frames(self, self.backtrace(max_frames=max_frames), cache,
-                              limit=max_frames)
+            cache = self.__dict__["_frame_chains_cache"] = ChainCache()
+        return cache
 
     def frame_variables(self, level: int = 0) -> list:  # -> list[emu.kernel.scope.Variable]
         """Parameters and local variables in scope in frame ``level`` of
