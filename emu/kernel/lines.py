@@ -81,7 +81,17 @@ class LineTable:
         """The table of one ELF.  ``full_paths`` joins each file name with its
         directory entry (modules are compiled from wherever their sources are; the
         kernel's names stay as compiled, ``slub.c``).  The parse takes seconds, so
-        its rows are kept on disk beside the ELF (emu.kernel.filecache.load_on_disk)."""
+        its rows are kept on disk beside the ELF (emu.kernel.filecache.load_on_disk), and
+        the table once per process and ELF (load_per_file: a table is never changed after
+        its load, and unpickling and indexing the kernel's ~39,000 rows took ~150 ms, three
+        times a boot, for every new Machine that looked a line up)."""
+        from emu.kernel.filecache import load_per_file
+
+        return load_per_file(_TABLES[full_paths], elf_path,
+                             lambda p: cls._from_disk(p, full_paths))
+
+    @classmethod
+    def _from_disk(cls, elf_path: Path, full_paths: bool) -> LineTable:
         from emu.kernel.filecache import load_on_disk
 
         what = "lines-full" if full_paths else "lines"
@@ -205,6 +215,10 @@ class LineTable:
 
     def files(self) -> list[str]:
         return sorted({r.file for r in self.rows})
+
+
+#: The tables loaded in this process, by (ELF path, mtime), for full_paths False / True.
+_TABLES: dict[bool, dict[tuple[str, int], LineTable]] = {False: {}, True: {}}
 
 
 def _file_name(lp, entry, ver5: bool) -> str:  # lp: elftools LineProgram

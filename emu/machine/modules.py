@@ -419,7 +419,6 @@ class DebugView:
     ``.ko`` linked at its load addresses (``emu.build.module.link_for_debug``)."""
 
     def __init__(self, m: Machine, parts: list[tuple[modv.ModuleView, Path]]) -> None:
-        from emu.kernel.lines import LineTable
         from emu.kernel.symbols import Symbols, _read_symtab
         from emu.kernel.unwind import CfiTable
 
@@ -431,13 +430,25 @@ class DebugView:
         mods = [Symbols([s for s in _read_symtab(p) if v.base <= s.address < v.base + v.size],
                         p) for v, p in parts]
         self.symbols = Symbols.combined(kernel, mods)
-        self.lines = LineTable.combined([m.lines_kernel(), *(LineTable.load(p, full_paths=True)
-                                                             for _, p in parts)])
+        self._lines = None  # the combined LineTable, on first use (lines)
         kcfi = CfiTable.load(self._kernel_elf)
         top = max(v.base + v.size for v, _ in parts)
         self.cfi = CfiTable.combined([kcfi, *(CfiTable.load(p) for _, p in parts)],
                                      (kcfi.text[0], top) if kcfi.text else None)
         self._program = None
+
+    @property
+    def lines(self):  # -> emu.kernel.lines.LineTable
+        """The kernel's and the modules' line tables as one, made on first use: most
+        views only name symbols (a report's backtrace, a call by name), and merging and
+        sorting ~40,000 rows is most of a view's cost."""
+        if self._lines is None:
+            from emu.kernel.lines import LineTable
+
+            self._lines = LineTable.combined(
+                [self._machine.lines_kernel(),
+                 *(LineTable.load(p, full_paths=True) for _, p in self.modules)])
+        return self._lines
 
     @property
     def program(self):  # -> drgn.Program
