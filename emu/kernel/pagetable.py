@@ -341,18 +341,89 @@ def translate_range(
         raise ValueError(f"translate_range: negative length {length}")
     chunks: list[tuple[int, int, int]] = []
     end = va + length
+    pte_table: tuple[int, int] | None = None  # (va >> 21, PTE page) of the last 4 KiB page
     while va < end:
-        t = walk(read_u64, cr3, va, access, user, nxe, maxphyaddr)
-        n = min(end - va, t.page_size - (va & (t.page_size - 1)))
+        if pte_table is not None and va >> 21 == pte_table[0]:
+            pa, size = _next_pte(read_u64, pte_table[1], va, access, user, nxe,
+                                 maxphyaddr), PAGE_SIZE_4K
+        else:
+            pa, size, pt = _translate(read_u64, cr3, va, access, user, nxe, maxphyaddr)
+            pte_table = (va >> 21, pt) if pt is not None else None
+        n = min(end - va, size - (va & (size - 1)))
         if chunks:
             cva, cpa, cn = chunks[-1]
-            if cva + cn == va and cpa + cn == t.pa:
+            if cva + cn == va and cpa + cn == pa:
                 chunks[-1] = (cva, cpa, cn + n)
                 va += n
                 continue
-        chunks.append((va, t.pa, n))
+        chunks.append((va, pa, n))
         va += n
     return chunks
+
+
+def walk_pa(read_u64: ReadU64, cr3: int, va: int, access: str = "read", user: bool = False,
+            nxe: bool = True, maxphyaddr: int = 52) -> int:
+    """``walk(...).pa``, with walk's faults, without building the walk's record (the
+    host's reads of guest memory translate every page they touch)."""
+    return _translate(read_u64, cr3, va, access, user, nxe, maxphyaddr)[0]
+
+
+def _translate(read_u64: ReadU64, cr3: int, va: int, access: str, user: bool, nxe: bool,
+               maxphyaddr: int) -> tuple[int, int, int | None]:
+    """:func:`walk`'s physical address and page size for ``va``, and the PTE page's
+    address when the leaf is a PTE (else None); the same faults in the same order, but
+    no WalkStep or Translation is made: translate_range and read_virt call it for every
+    page, and building those records was most of a walk's cost."""
+    _check_access(access)
+    if not is_canonical(va):
+        raise PageFault(va, "VA", None, "non-canonical address", access)
+    mask = addr_mask(maxphyaddr)
+    table = cr3 & mask
+    entries: list[tuple[str, int]] = []
+    for level, shift in zip(LEVELS, LEVEL_SHIFTS, strict=True):
+        entry = read_u64(table + 8 * ((va >> shift) & _INDEX_MASK)) & _U64
+        entries.append((level, entry))
+        if not entry & PTE_PRESENT:
+            raise PageFault(va, level, entry, "not present", access)
+        if _reserved(level, entry, maxphyaddr, nxe):
+            raise PageFault(va, level, entry, "reserved bit set", access)
+        if _is_leaf(level, entry):
+            break
+        table = entry & mask
+    denied = None  # the first level, top down, that denies the access (walk's order)
+    if user:
+        denied = next(((lv, e, "no user access") for lv, e in entries if not e & PTE_USER), None)
+    if denied is None and access == "write":
+        denied = next(((lv, e, "not writable") for lv, e in entries if not e & PTE_RW), None)
+    if denied is None and access == "exec" and nxe:
+        denied = next(((lv, e, "not executable") for lv, e in entries if e & PTE_NX), None)
+    if denied is not None:
+        raise PageFault(va, denied[0], denied[1], denied[2], access)
+    level, entry = entries[-1]
+    size = _LARGE_SIZES.get(level, PAGE_SIZE_4K)
+    return ((entry & mask & ~(size - 1)) | (va & (size - 1)), size,
+            table if level == "PTE" else None)
+
+
+def _next_pte(read_u64: ReadU64, table_pa: int, va: int, access: str, user: bool,
+              nxe: bool, maxphyaddr: int) -> int:
+    """What :func:`walk` gives for ``va`` (its physical address) when a walk with the
+    same access of another 4 KiB page under the same PMD entry succeeded: the PGD, PUD
+    and PMD entries are the same ones and allowed the access, so only the PTE is read
+    and checked, with walk's faults in walk's order (translate_range's pages after the
+    first of each 2 MiB)."""
+    entry = read_u64(table_pa + 8 * ((va >> 12) & _INDEX_MASK)) & _U64
+    if not entry & PTE_PRESENT:
+        raise PageFault(va, "PTE", entry, "not present", access)
+    if _reserved("PTE", entry, maxphyaddr, nxe):
+        raise PageFault(va, "PTE", entry, "reserved bit set", access)
+    if user and not entry & PTE_USER:
+        raise PageFault(va, "PTE", entry, "no user access", access)
+    if access == "write" and not entry & PTE_RW:
+        raise PageFault(va, "PTE", entry, "not writable", access)
+    if access == "exec" and nxe and entry & PTE_NX:
+        raise PageFault(va, "PTE", entry, "not executable", access)
+    return (entry & addr_mask(maxphyaddr) & ~(PAGE_SIZE_4K - 1)) | (va & (PAGE_SIZE_4K - 1))
 
 
 def iter_mappings(

@@ -1265,7 +1265,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         text is executable (strict kernel RWX).
         """
         self._check_range(va, 0, "virtual")
-        return pagetable.walk(self._read_u64, self.cr3, va, access=access).pa
+        return pagetable.walk_pa(self._read_u64, self.cr3, va, access=access)
 
     def walk(self, va: int) -> pagetable.Translation:
         check_address(va, "virtual address")
@@ -1292,7 +1292,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                 and 0 < n <= 4096 - (va & 0xFFF)):  # within one page: one walk, as below
             page = held.pages.get(va >> 12)
             if page is None:
-                pa = pagetable.walk(self._read_u64, self.cr3, va).pa
+                pa = pagetable.walk_pa(self._read_u64, self.cr3, va)
                 self._check_ram(pa, n)
                 page = pa & ~0xFFF
                 if self._ram is not None and self._ram.check(page, 4096):

@@ -34,6 +34,7 @@ from emu.kernel.pagetable import (
     split_va,
     translate_range,
     walk,
+    walk_pa,
     walk_steps,
 )
 
@@ -475,6 +476,86 @@ def test_translate_range_edges(fm: FakeMemory) -> None:
     with pytest.raises(PageFault) as info:
         translate_range(fm.read_u64, fm.cr3, USER_VA, 0x10, "write")
     assert info.value.reason == "not writable"
+
+
+def test_translate_range_reads_only_the_pte_after_the_first_page_of_2m(fm: FakeMemory) -> None:
+    """Pages after the first of each 2 MiB read their PTE alone (the entries above are
+    the ones the first page's walk read and allowed); a new 2 MiB walks again."""
+    start = USER_VA + PAGE_SIZE_2M - 4 * PAGE_SIZE_4K
+    for i in range(8):  # 4 pages before the 2 MiB boundary, 4 after
+        fm.map(start + i * PAGE_SIZE_4K, (0x100 + i) * PAGE_SIZE_4K)
+    fm.reads = 0
+    chunks = translate_range(fm.read_u64, fm.cr3, start, 8 * PAGE_SIZE_4K)
+    assert chunks == [(start, 0x100000, 8 * PAGE_SIZE_4K)]
+    assert fm.reads == 2 * (4 + 3)
+
+
+def _reference_range(fm: FakeMemory, va: int, length: int, access: str, user: bool,
+                     nxe: bool, maxphyaddr: int) -> list[tuple[int, int, int]]:
+    """translate_range's answer from one walk() per page (or walk's PageFault)."""
+    out: list[tuple[int, int, int]] = []
+    end = va + length
+    while va < end:
+        t = walk(fm.read_u64, fm.cr3, va, access, user, nxe, maxphyaddr)
+        n = min(end - va, t.page_size - (va & (t.page_size - 1)))
+        if out and out[-1][0] + out[-1][2] == va and out[-1][1] + out[-1][2] == t.pa:
+            out[-1] = (out[-1][0], out[-1][1], out[-1][2] + n)
+        else:
+            out.append((va, t.pa, n))
+        va += n
+    return out
+
+
+_PTE_FLAGS = st.sampled_from([P, P | RW, P | US, P | RW | US, P | RW | PTE_NX, 0, RW,
+                              P | RW | (1 << 51), P | RW | US | PTE_NX])
+
+
+@settings(max_examples=300)
+@given(flags=st.lists(_PTE_FLAGS, min_size=6, max_size=6),
+       frames=st.lists(st.integers(0x200, 0x206), min_size=6, max_size=6),
+       large=st.booleans(), first=st.integers(0, 5), count=st.integers(1, 6),
+       offset=st.integers(0, PAGE_SIZE_4K - 1),
+       access=st.sampled_from(["read", "write", "exec"]), user=st.booleans(),
+       nxe=st.booleans(), maxphyaddr=st.sampled_from([40, 52]),
+       table_flags=st.sampled_from([P | RW | US, P | RW, P | US, P | RW | US | PTE_NX]))
+def test_translate_range_is_a_walk_per_page(flags: list[int], frames: list[int], large: bool,
+                                            first: int, count: int, offset: int, access: str,
+                                            user: bool, nxe: bool, maxphyaddr: int,
+                                            table_flags: int) -> None:
+    """Same chunks, or the same fault (page, level, reason), as walking every page: six
+    4 KiB pages of random PTE flags across a 2 MiB boundary, or a 2 MiB page after
+    them, under tables of random flags; walk_pa of each page is walk's pa or fault."""
+    fm = FakeMemory()
+    base = USER_VA + PAGE_SIZE_2M - 3 * PAGE_SIZE_4K
+    for i, (f, pfn) in enumerate(zip(flags, frames, strict=True)):
+        if large and i >= 3:
+            if i == 3:
+                fm.map(base + 3 * PAGE_SIZE_4K, 0x4000_0000, PAGE_SIZE_2M, P | RW | US,
+                       table_flags)
+            continue
+        fm.map(base + i * PAGE_SIZE_4K, pfn * PAGE_SIZE_4K, flags=P, table_flags=table_flags)
+        fm.set(base + i * PAGE_SIZE_4K, "PTE", pfn * PAGE_SIZE_4K | f)
+    va, length = base + first * PAGE_SIZE_4K + offset, count * PAGE_SIZE_4K
+    args = (access, user, nxe, maxphyaddr)
+    try:
+        want: object = _reference_range(fm, va, length, *args)
+    except PageFault as e:
+        want = (e.va, e.level, e.entry, e.reason)
+    try:
+        got: object = translate_range(fm.read_u64, fm.cr3, va, length, *args)
+    except PageFault as e:
+        got = (e.va, e.level, e.entry, e.reason)
+    assert got == want
+    for page in range(base, base + 6 * PAGE_SIZE_4K, PAGE_SIZE_4K):
+        try:
+            want = walk(fm.read_u64, fm.cr3, page + offset, *args).pa
+        except PageFault as e:
+            want = (e.va, e.level, e.entry, e.reason)
+        try:
+            got = walk_pa(fm.read_u64, fm.cr3, page + offset, *args)
+        except PageFault as e:
+            got = (e.va, e.level, e.entry, e.reason)
+        assert got == want
 
 
 # ---------------------------------------------------------------- iter_mappings
