@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 from collections import Counter
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
@@ -42,14 +43,17 @@ class LineTable:
 
     def __init__(self, rows: list[LineEntry], other_rows: list[LineEntry] | None = None,
                  inlined: list[tuple[int, int]] | None = None) -> None:
-        self.rows = sorted(rows, key=lambda r: r.address)
+        self.rows = sorted(rows, key=attrgetter("address"))
         self.other_rows = other_rows or []
         self.inlined = inlined or []
         self._addrs = [r.address for r in self.rows]
-        stmt = {id(r) for r in self.rows}
-        # at one address a statement row wins (it sorts last)
-        self._all = sorted([*self.rows, *(other_rows or [])],
-                           key=lambda r: (r.address, id(r) in stmt))
+        # at one address a statement row wins (it sorts last); ties keep their order
+        # (the index), compared as tuples in C, not through a key function per row
+        n = len(self.rows)
+        order = sorted([(r.address, 1, i) for i, r in enumerate(self.rows)]
+                       + [(r.address, 0, n + i) for i, r in enumerate(self.other_rows)])
+        both = [*self.rows, *self.other_rows]
+        self._all = [both[i] for _, _, i in order]
         self._all_addrs = [r.address for r in self._all]
         edges: dict[int, int] = {}
         for lo, hi in inlined or []:
@@ -92,12 +96,13 @@ class LineTable:
 
     @classmethod
     def _from_disk(cls, elf_path: Path, full_paths: bool) -> LineTable:
-        from emu.kernel.filecache import load_on_disk
+        from emu.kernel.filecache import gc_paused, load_on_disk
 
         what = "lines-full" if full_paths else "lines"
         rows, other, inlined, paths, entries, sites = load_on_disk(
             Path(elf_path), what, _LINES_VERSION, lambda p: cls._read(p, full_paths))
-        table = cls(rows, other, inlined)
+        with gc_paused():  # ~80,000 index tuples and lists, all kept or freed at once
+            table = cls(rows, other, inlined)
         table.paths = paths
         table.inline_entries = Counter(entries)
         table.call_sites = sites
