@@ -541,11 +541,11 @@ def _many_entry_map(n: int) -> str:
     return low + "".join(f"{(4 << 30) + i * 0x2000:#x} +4K usable\n" for i in range(n - 3))
 
 
-def memory_rows(repeat: int = 3) -> list[Row]:
+def memory_rows(repeat: int = 3, sizes: tuple[str, ...] = ("4G", "16G", "64G")) -> list[Row]:
     """Large RAM (host memory is committed only where the guest writes: struct pages)
     and long e820 maps (one Unicorn mapping per span, not per entry)."""
     rows = []
-    for mem in ("4G", "16G", "64G"):
+    for mem in sizes:
         r = _boot_child(mem)
         rows.append(Row(f"boot to ready, {mem[:-1]} GiB, fresh process", r["ms"], "ms"))
         rows.append(Row(f"  peak host RSS, {mem[:-1]} GiB", r["hwm_mib"], "MiB", "",

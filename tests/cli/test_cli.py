@@ -281,9 +281,9 @@ def test_info_commands(capsys) -> None:
 @pytest.mark.slow
 def test_bench_json(capsys, monkeypatch) -> None:
     """Every row of a whole ``kmemu bench --json`` run is well formed.  The rows that
-    take a volume (objects, rounds, trace ops, gdb's stepi/next/ignore counts) run with a
-    tenth or less: this checks the output, not the figures (measured: the whole run
-    47 s -> 23 s, gdb's rows 23 s -> 3 s)."""
+    take a volume (objects, rounds, trace ops, gdb's stepi/next/ignore counts, memory
+    sizes) run with a tenth or less: this checks the output, not the figures (measured:
+    the whole run 47 s -> 23 s, gdb's rows 23 s -> 3 s, the big-memory rows 4.5 -> 1 s)."""
     from functools import partial
 
     from emu.frontend import bench, gdbbench, replay_bench
@@ -292,6 +292,9 @@ def test_bench_json(capsys, monkeypatch) -> None:
     monkeypatch.setattr(bench, "kasan_rows", partial(bench.kasan_rows, rounds=10))
     monkeypatch.setattr(bench, "ftrace_rows", partial(bench.ftrace_rows, rounds=10))
     monkeypatch.setattr(bench, "failure_sweep_rows", partial(bench.failure_sweep_rows, n=4))
+    # one fresh-process boot (4 GiB) for the big-memory rows' form; 64 GiB's boot and peak
+    # RSS are checked in tests/machine/test_large_memory.py
+    monkeypatch.setattr(bench, "memory_rows", partial(bench.memory_rows, sizes=("4G",)))
     trace_write = replay_bench.tracegen.write
     monkeypatch.setattr(replay_bench.tracegen, "write",
                         lambda path, ops, **kw: trace_write(path, min(ops, 2_000), **kw))
