@@ -125,7 +125,8 @@ class PageAllocatorMixin:
         return mm.watermarks(self.zones())
 
     def memblock(self: Machine) -> dict[str, list[tuple[int, int]]]:
-        return mm.read_memblock(self.program)
+        with self._reads_held():
+            return mm.read_memblock(self.program)
 
     def pages(self: Machine, start_pfn: int = 0, count: int | None = None) -> list[mm.PageInfo]:
         """``struct page`` entries decoded in bulk, for the pfns whose struct page
