@@ -47,6 +47,24 @@ def test_census_catches_a_slot_that_lies(machine: Machine) -> None:
     assert rp_slots
 
 
+@pytest.mark.kmemu(slab="slab")
+def test_census_on_slab_catches_a_slot_that_lies(machine: Machine) -> None:
+    """The same lie under SLAB, whose census reads every cache's live objects once per
+    batch: the slot is named, with find_object's account of what it points at."""
+    trace = [kca(0x10, 192, "s+0x1/0x2"), km(0x20, 64), km(0x30, 64), kf(0x30)]
+
+    def swap(done: int, total: int, _s: float) -> None:
+        if done == 2:
+            va = machine.read_u64(machine.symbol("kmemu_replay_slots"))
+            a, b = struct.unpack("<QQ", machine.read_virt(va, 16))
+            machine.write_virt(va, struct.pack("<QQ", b, a))
+
+    with pytest.raises(ReplayError, match=r"after op 4: slot 0: 0x[0-9a-f]+ \(op 0\) is not an "
+                                          r"allocated object of s:192: ObjectInfo\(cache="
+                                          r"'kmalloc-64'"):
+        machine.replay(trace, batch=2, census=True, count_ops=0, measure=False, progress=swap)
+
+
 def test_kmalloc_kfree_figures_and_waste(machine: Machine) -> None:
     trace = [km(0x100 + i * 0x80, 100, site="a+0x1/0x9") for i in range(3)] + \
         [km(0x900, 30, site="b+0x2/0x9"), kf(0x100), kf(0x180)]
