@@ -218,7 +218,7 @@ static void freeze_slab(struct kmem_cache *s, struct page *slab)
 	slab->freelist = NULL;
 	slab_set_counters(slab, s->objects, s->objects, true);
 	s->cpu_slab.slab = slab;
-	s->cpu_slab.slab_base = (u64)slab_address(slab);
+	s->cpu_slab.slab_base_neg = -(u64)slab_address(slab); /* no reference: <kmemu/slub.h> */
 	s->cpu_slab.slab_bytes = PAGE_SIZE << s->order;
 }
 
@@ -462,8 +462,8 @@ static __always_inline bool slab_free_active(struct kmem_cache *s, void *object)
 	void *head;
 	do {
 		tid = READ_ONCE(c->tid);
-		barrier(); /* tid before slab_base/freelist, as in slab_alloc_nocheck */
-		if (unlikely((u64)object - READ_ONCE(c->slab_base) >= READ_ONCE(c->slab_bytes)))
+		barrier(); /* tid before slab_base_neg/freelist, as in slab_alloc_nocheck */
+		if (unlikely((u64)object + READ_ONCE(c->slab_base_neg) >= READ_ONCE(c->slab_bytes)))
 			return false;
 		head = READ_ONCE(c->freelist);
 		set_freepointer(s, object, head);
