@@ -407,10 +407,16 @@ static noinline void *slab_alloc_hooks(struct kmem_cache *s, gfp_t gfp, u64 orig
 	return slab_alloc_hooked(s, gfp, orig_size, caller);
 }
 
+/*
+ * Linux's slab_alloc_node: the hooks path when a feature that needs it is on
+ * (slab_hooks_key) or when might_sleep's inline check must report; else the
+ * per-CPU freelist pop.
+ */
 static __always_inline void *slab_alloc(struct kmem_cache *s, gfp_t gfp, u64 orig_size,
 					 u64 caller)
 {
-	if (SLAB_HOOKS_KASAN || static_branch_unlikely(&slab_hooks_key))
+	if (SLAB_HOOKS_KASAN || static_branch_unlikely(&slab_hooks_key) ||
+	    slab_might_sleep_report(gfp))
 		return slab_alloc_hooks(s, gfp, orig_size, caller);
 	return slab_alloc_nocheck(s, gfp, orig_size, caller, false);
 }
