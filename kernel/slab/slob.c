@@ -431,7 +431,12 @@ static struct page *slob_head_page(const void *p, const char *who)
 	return compound_head(virt_to_page(p));
 }
 
-/* kfree's work once the hooks (if any) ran: a block back to its page, or the whole pages. */
+/*
+ * kfree's work once the hooks (if any) ran: a block back to its page, or a
+ * kmalloc's whole pages.  A page that is neither SLOB's nor a kmalloc's
+ * (page_type), or an address inside such pages, WARNs and nothing is freed
+ * (as SLUB's kfree_large).
+ */
 static void __slob_kfree(const void *block, struct page *head)
 {
 	if (PageSlab(head)) {
@@ -439,8 +444,8 @@ static void __slob_kfree(const void *block, struct page *head)
 		slob_free(m, *m + SLOB_MINALIGN);
 		return;
 	}
-	if (WARN(block != page_address(head), "kfree: %px is inside a page allocation, not at its start",
-		 block))
+	if (WARN(head->page_type != PAGE_TYPE_LARGE_KMALLOC || block != page_address(head),
+		 "kfree: %px is not a kmalloc'ed address", block))
 		return;
 	head->page_type = 0;
 	slob_free_pages((void *)block, PageHead(head) ? head[1].compound_order : 0);

@@ -650,24 +650,39 @@ void __kmem_cache_free(struct page *slab, void *obj, u64 caller)
 	slab_free(slab->slab_cache, slab, obj, caller);
 }
 
-/* A large kmalloc's compound block, or a WARN for an address inside one. */
+/* kfree of an address no kmalloc returned: WARN, nothing freed (the machine goes on). */
+static noinline void kfree_invalid(const void *p)
+{
+	WARN(1, "kfree: %px is not a kmalloc'ed address", p);
+}
+
+/*
+ * A page that is not a slab: a large kmalloc's compound block when
+ * page_type says so and p is its start (then freed); anything else (a page
+ * from alloc_pages, a free page, an address inside a block) WARNs and nothing
+ * is freed.  Linux 6.1's free_large_kmalloc WARNs only for an order-0 page
+ * and frees it anyway: kmemu's page_type record tells more.
+ */
 static noinline void kfree_large(struct page *head, const void *p)
 {
-	if (WARN(p != page_address(head), "kfree: %px is inside a page allocation, not at its start", p))
+	if (unlikely(head->page_type != PAGE_TYPE_LARGE_KMALLOC || p != page_address(head))) {
+		kfree_invalid(p);
 		return;
+	}
 	head->page_type = 0;
 	__free_pages(head, PageHead(head) ? head[1].compound_order : 0);
 }
 
 /*
- * slab_hooks_key is on (a debug kernel, the default): the address is checked
- * first (WARN for one outside the direct map), then kfree as usual with the
- * hooks.
+ * slab_hooks_key is on: the address is checked first (WARN for one whose
+ * struct page does not exist), then kfree as usual with the hooks.
  */
 static noinline void kfree_hooks(const void *p, u64 caller)
 {
-	if (WARN(!slab_addr_valid((u64)p), "kfree: %px is not a kmalloc'ed address", p))
+	if (unlikely(!slab_addr_valid((u64)p))) {
+		kfree_invalid(p);
 		return;
+	}
 	struct page *head = __compound_head(__direct_virt_to_page(p));
 	if (likely(PageSlab(head))) {
 		slab_free_hooks(head->slab_cache, head, (void *)p, caller);
@@ -677,12 +692,6 @@ static noinline void kfree_hooks(const void *p, u64 caller)
 	}
 }
 
-/*
- * kfree: the object's page, its head, and PG_slab say which cache (or a large
- * kmalloc's compound block).  With every hook off this is Linux's kfree: an
- * address outside the direct map is not checked (it faults, as Linux's
- * virt_to_folio would); with any on, kfree_hooks checks it.
- */
 /* kfree(NULL) and kfree(ZERO_SIZE_PTR) do nothing, but Linux traces them: out of line, so
  * kfree itself keeps one static-key site (slab_hooks_key's). */
 static noinline void kfree_null(const void *p, u64 caller)
@@ -690,6 +699,17 @@ static noinline void kfree_null(const void *p, u64 caller)
 	trace_kfree(caller, p);
 }
 
+/*
+ * kfree: the object's page, its head, and PG_slab say which cache (or a large
+ * kmalloc's compound block).  Always checked, hooks or not, and cheaply: the
+ * address must be in the direct map below max_pfn (one compare on the pfn the
+ * lookup computes anyway; Linux's virt_to_folio faults on anything else and
+ * oopses, kmemu WARNs and goes on), and a page that is not a slab must be a
+ * large kmalloc's (kfree_large; Linux's free_large_kmalloc WARNs).  An address
+ * in a hole of the physical map below max_pfn faults on its missing struct
+ * page, as Linux's would.  With any hook on, kfree_hooks checks that the
+ * struct page exists too.
+ */
 void kfree(const void *p)
 {
 	if (unlikely(ZERO_OR_NULL_PTR(p))) {
@@ -700,7 +720,12 @@ void kfree(const void *p)
 		kfree_hooks(p, (u64)__builtin_return_address(0));
 		return;
 	}
-	struct page *head = __direct_virt_to_page(p);
+	u64 pfn = ((u64)p - PAGE_OFFSET) >> PAGE_SHIFT; /* below PAGE_OFFSET wraps past max_pfn */
+	if (unlikely(pfn >= max_pfn)) {
+		kfree_invalid(p);
+		return;
+	}
+	struct page *head = mem_map + pfn;
 	u64 ch = READ_ONCE(head->compound_head);
 	if (unlikely(ch & 1)) /* a tail page (Linux's compound_head) */
 		head = (struct page *)(ch - 1);
