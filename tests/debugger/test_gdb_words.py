@@ -4,6 +4,9 @@ line with stock gdb's for the same command against `kmemu gdb` (addresses aside)
 One gdb session and one REPL session per module run the same script; each test
 compares one command's output.  A step is (gdb's commands, the REPL's command):
 gdb starts work with ``monitor call`` and ``continue`` where the REPL says ``call``.
+Both machines boot with slab_debug on one other cache, so that kmalloc takes the
+allocator's hooks path (a real function, slab_alloc_hooks, between inlined bodies;
+tests/gdbstub/conftest.py HOOKS_CMDLINE); at the boot defaults it takes none.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import pytest
 from emu.debug.session import DebugSession
 from emu.frontend.debugger.repl import Repl
 from emu.frontend.pytest_plugin import booted_machine
-from tests.gdbstub.conftest import gdb_sections
+from tests.gdbstub.conftest import HOOKS_CMDLINE, gdb_sections
 
 #: __slab_alloc's call of ___slab_alloc, followed by the inlined local_irq_restore
 SLOW_CALL = next(i for i, line in enumerate(
@@ -58,7 +61,7 @@ STEPS: list[tuple[str, tuple[str, ...], str]] = [
     ("info_line", ("info line kmalloc",), "info line kmalloc"),
     ("info_frame", ("info frame",), "info frame"),
     ("no_symbol", ("p nosuch",), "p nosuch"),
-    # kmalloc calls it while a hook is on (might_sleep's check is, at boot)
+    # kmalloc calls it while a hook is on (slab_debug is, on these machines)
     ("tbreak", ("tbreak slab_alloc_hooks",), "tbreak slab_alloc_hooks"),
     ("condition", ("condition 1 size > 100",), "condition 1 size > 100"),
     ("ignore", ("ignore 1 2",), "ignore 1 2"),
@@ -129,11 +132,12 @@ REPL_SETUP = {"watch": ("delete",), "x_unreadable": ("delete",), "break": ("dele
 
 
 def _gdb_transcript() -> dict[str, str]:
-    return gdb_sections([(name, tuple(cmds[:-1]), cmds[-1]) for name, cmds, _ in STEPS])
+    return gdb_sections([(name, tuple(cmds[:-1]), cmds[-1]) for name, cmds, _ in STEPS],
+                        "--cmdline", HOOKS_CMDLINE)
 
 
 def _repl_transcript() -> dict[str, str]:
-    m = booted_machine()
+    m = booted_machine(cmdline=HOOKS_CMDLINE)
     buf = io.StringIO()
     repl = Repl(DebugSession(m), buf)
     out = {}
