@@ -219,7 +219,8 @@ def round_trip_rows(m: Machine, repeat: int = 5) -> list[Row]:
     per_pair = _median(batched, max(3, repeat))
     # the same pair with the allocators' debug checks off (might_sleep's and the bad-page
     # checks, on at boot): what is left of the pair's cost beyond two empty calls is
-    # the guest's own work, and most of that is those checks' hook path
+    # the guest's own work (at the boot defaults kmalloc runs might_sleep's inline check,
+    # 9 instructions more, and no hooks: <kmemu/alloc_hooks.h>)
     was = m.alloc_debug(might_sleep=False, bad_page=False)
     m.kfree(m.kmalloc(64))
     calls_off, pairs_off = [], []
@@ -237,7 +238,7 @@ def round_trip_rows(m: Machine, repeat: int = 5) -> list[Row]:
                 "p = m.kmalloc(64); m.kfree(p)"),
             Row("  pair / empty call()", p / c, "x", "<= 2"),
             Row("  pair / empty call(), m.alloc_debug(might_sleep=False, bad_page=False)",
-                off, "x", "", "same run; the hooks' guest work is the rest"),
+                off, "x", "", "same run; might_sleep's inline check is the difference"),
             Row(f"  ... in m.batch() ({n} kmalloc, then {n} kfree), per pair", per_pair, "us",
                 "", "two guest entries")]
 
@@ -741,7 +742,7 @@ def slab_rows(m: Machine) -> list[Row]:
     """kmalloc/kfree costs and slab memory overhead on a mixed workload."""
     p = m.kmalloc(64)
     m.kfree(p)
-    was = m.alloc_debug(might_sleep=False)  # debug off: no hook holds slab_hooks_key
+    was = m.alloc_debug(might_sleep=False)  # debug off: not even might_sleep's inline check
     a, p = call_insns(m, "kmalloc", 64, 0xCC0)
     f, _ = call_insns(m, "kfree", p)
     m.alloc_debug(might_sleep=was["might_sleep"])
