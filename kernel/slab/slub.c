@@ -22,12 +22,19 @@
  * the same cache in between bumps tid, so the exchange fails and the path
  * starts over; the slow paths bump tid whenever they change freelist or
  * slab.  tests/slab/test_irq_safety.py delivers an interrupt at every
- * instruction to prove it.  Every optional hook (might_sleep, failslab,
- * slab_debug, KUnit's leak tracking, and whatever else registers) sits behind
- * ONE refcounted static key, slab_hooks_key (<kmemu/alloc_hooks.h>): a single
- * 5-byte nop per direction while no such feature is on; when one is, the
- * fast path jumps to slab_alloc_hooks()/slab_free_hooks(), which test each
- * feature's own flag.  Whatever the fast paths may call (the slow paths, the
+ * instruction to prove it.  Every optional hook that runs out of line
+ * (failslab, slab_debug, KUnit's leak tracking, kmemleak, the kmem trace
+ * events, and whatever else registers) sits behind ONE refcounted static key,
+ * slab_hooks_key (<kmemu/alloc_hooks.h>): a single 5-byte nop per direction
+ * while no such feature is on; when one is, the fast path jumps to
+ * slab_alloc_hooks()/slab_free_hooks(), which test each feature's own key.
+ * might_sleep's check, on at boot, is not one of them: it is a short inline
+ * test behind its own key (slab_might_sleep_report(), slab/slab_hooks.h) that
+ * sends only an allocation in atomic context to the hooks, to report.  So at
+ * the boot defaults kmalloc(64)+kfree is 87 instructions, 78 with every debug
+ * check off (tests/test_bench_counts.py).  kfree checks its address on every
+ * path (a pfn compare; a non-slab page must be a large kmalloc's).
+ * Whatever the fast paths may call (the slow paths, the
  * hooks) is a noinline function called in tail position, so they keep nothing
  * live across a call and save only %rbx (cmpxchg16b's operand) besides the
  * frame pointer.
