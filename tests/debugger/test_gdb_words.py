@@ -102,6 +102,8 @@ STEPS: list[tuple[str, tuple[str, ...], str]] = [
     ("p_function", ("p kmalloc",), "p kmalloc"),
     ("ptype_struct", ("ptype s->cpu_slab",), "ptype s->cpu_slab"),
     ("down_to_call_site", ("down",), "down"),
+    ("frame_out_of_range", ("frame 99",), "frame 99"),
+    ("frame_after_failed_selection", ("frame",), "frame"),
     ("info_line_out_of_range", ("info line slub.c:99999",), "info line slub.c:99999"),
     ("info_symbol_none", ("info symbol 0",), "info symbol 0"),
     ("no_breakpoint_number", ("disable 99",), "disable 99"),
