@@ -27,13 +27,18 @@ SLOW_CALL = next(i for i, line in enumerate(
     (Path(__file__).parents[2] / "kernel" / "slab" / "slub.c").read_text().splitlines(), 1)
     if "void *object = ___slab_alloc(s, gfp);" in line)
 
+#: a comment line before slab_post_alloc: no code, so a breakpoint there goes to the next line
+COMMENT_LINE = next(i for i, line in enumerate(
+    (Path(__file__).parents[2] / "kernel" / "slab" / "slub.c").read_text().splitlines(), 1)
+    if "After an object was taken" in line)
+
 # (name, gdb commands, REPL command); the last gdb command's output is the one compared
 STEPS: list[tuple[str, tuple[str, ...], str]] = [
     # the idle loop's CFI marks it outermost
     ("info_frame_outermost", ("info frame",), "info frame"),
     # locations gdb's way: a line without code breaks at the next one that has code
-    # (slub.c:300 is a comment before slab_post_alloc); unknown names and lines
-    ("break_line_without_code", ("break slub.c:300",), "break slub.c:300"),
+    # (COMMENT_LINE is a comment before slab_post_alloc); unknown names and lines
+    ("break_line_without_code", (f"break slub.c:{COMMENT_LINE}",), f"break slub.c:{COMMENT_LINE}"),
     ("break_mid_function_table", ("info breakpoints",), "info breakpoints"),
     ("info_watchpoints_none", ("info watchpoints",), "info watchpoints"),
     ("break_unknown_function", ("break kmallco",), "break kmallco"),
