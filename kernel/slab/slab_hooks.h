@@ -25,7 +25,7 @@
  * send every allocation to the hooks: it holds no count on slab_hooks_key.
  * Each allocation fast path tests it inline instead, behind its own key:
  * slab_might_sleep_report() is a nop and, for a gfp that may block, a look at
- * the preempt count and the interrupt flag (about eight instructions); only
+ * the preempt count and the interrupt flag (nine instructions in SLUB); only
  * an allocation in atomic context, which must report, goes to the hooks path,
  * where slab_pre_alloc_hook() prints the report and the allocation carries on.
  * Frees never sleep and do not test it.

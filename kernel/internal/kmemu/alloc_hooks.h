@@ -21,14 +21,14 @@
  * turns on, and gives it back when it turns off; the hooks then test the
  * feature's own key (a nop there while it is off).  Users and their own keys:
  *
- *   feature                         own key / flag            slab  page
- *   kmem trace events               __tracepoint_kmalloc ...   yes   yes
- *   kmemleak                        kmemleak_key               yes   yes
- *   KUnit's leak tracking           kunit_track_key            yes   yes
- *   failslab / fail_page_alloc      fault_inject_key           yes   yes
- *   slab_debug                      slub_debug_enabled         yes
- *   might_sleep (DEBUG_ATOMIC_SLEEP) debug_atomic_sleep_key           yes
- *   bad-page checks at free         page_alloc_debug                 yes
+ *   feature                          own key / flag           slab    page
+ *   kmem trace events                __tracepoint_kmalloc ... yes     yes
+ *   kmemleak                         kmemleak_key             yes     yes
+ *   KUnit's leak tracking            kunit_track_key          yes     yes
+ *   failslab / fail_page_alloc       fault_inject_key         yes     yes
+ *   slab_debug                       slub_debug_enabled       yes
+ *   might_sleep (DEBUG_ATOMIC_SLEEP) debug_atomic_sleep_key   inline  yes
+ *   bad-page checks at free          page_alloc_debug                 yes
  *
  * might_sleep's check is the exception on the slab side: it is on at boot (a
  * debug kernel), so it holds no count on slab_hooks_key; instead each slab
