@@ -437,12 +437,15 @@ class Cpu:
 class CallEntry:
     """Enters and leaves host calls with the fewest C calls the binding allows.
 
-    ``Machine.call``'s common path (see ``Machine._call_fast``) is: write the return
-    address on the call's stack, load RSP/RIP/RFLAGS/RBP and the arguments, run;
-    then read the result register and put RSP/RIP/RFLAGS back at idle.  Through the
-    Python binding each of those is a checked wrapper; here the ctypes arrays are
-    built once and ``uc_emu_start`` is called directly (the binding's hook-exception
-    protocol kept: :meth:`run` returns what a hook raised instead of raising it).
+    ``Machine.call``'s common path (see ``Machine._call_fast``) is: load
+    RSP/RIP/RFLAGS/RBP and the arguments, run, read the result register and RIP.
+    The return address and quiet word on the call's stack are written only when
+    :attr:`frame_ok` is false (the guest keeps them: entry.S), and a quiet end
+    leaves the registers at idle by itself; otherwise :meth:`to_idle` puts
+    RSP/RIP/RFLAGS back.  Through the Python binding each of those is a checked
+    wrapper; here the ctypes arrays are built once and ``uc_emu_start`` is called
+    directly (the binding's hook-exception protocol kept: :meth:`run` returns what
+    a hook raised instead of raising it).
     """
 
     def __init__(self, uc: Uc, stack_pa: int, ret_addr: int, idle: tuple[int, int, int],
@@ -474,6 +477,11 @@ class CallEntry:
         self._frames = {q: ctypes.create_string_buffer(struct.pack("<QQ", ret_addr, q), 16)
                         for q in (0,)}
         self._quiet = 0
+        #: the call's stack holds the quiet frame (return address, KMEMU_CALL_QUIET) as
+        #: :meth:`push_return` wrote it: the owner clears this whenever anything but a
+        #: quiet call's end may have run or written there (Machine: every other run,
+        #: host writes, restore() to a snapshot taken without it)
+        self.frame_ok = False
 
     def set_quiet_word(self, value: int) -> None:
         """Enable quiet ends (``value`` = KMEMU_CALL_QUIET) for :meth:`push_return`."""
@@ -483,12 +491,14 @@ class CallEntry:
 
     def push_return(self, quiet: bool) -> None:
         """The call's return address at the top of its stack, and above it the quiet
-        word (0 unless ``quiet`` and enabled).  The guest's own pushes below the
-        previous call's frame overwrite the address, so every call writes both."""
+        word (0 unless ``quiet`` and enabled); :attr:`frame_ok` says whether the
+        quiet frame is now there."""
         frame = self._frames[self._quiet if quiet else 0]
+        self.frame_ok = False
         status = self._mem_write(self._uch, self._stack_pa, frame, 16)
         if status:
             raise CpuError(f"writing the call's return address failed (unicorn error {status})")
+        self.frame_ok = bool(quiet and self._quiet)
 
     @property
     def quiet(self) -> bool:

@@ -139,8 +139,8 @@ def plain_unicorn_call(m: Machine, fn: str = "kmemu_test_nop") -> Callable[[], o
     instance (no hooks, no Python around the run) over ``m``'s RAM and CPU state:
     ``fn``, its return into kmemu_call_return, the deferred work and the quiet end
     (KMEMU_CALL_QUIET above the return address, as ``Machine._call_fast`` writes
-    it): the ``hlt`` ends the run.  Each run resets
-    RSP (one register write), as a loop of bare runs must.
+    it), which goes back to the idle stack: the idle loop's ``hlt`` ends the run.
+    Each run resets RSP (one register write), as a loop of bare runs must.
 
     It writes the same stack bytes a call does, into ``m``'s RAM: give it a machine
     of its own."""
@@ -164,8 +164,7 @@ def plain_unicorn_call(m: Machine, fn: str = "kmemu_test_nop") -> Callable[[], o
 
     quiet = define("KMEMU_CALL_QUIET")  # as the machine's fast path: the same instructions
     uc.mem_write(m._call_stack_pa + 8, quiet.to_bytes(8, "little"))  # noqa: SLF001
-    sym = m._syms().by_name["kmemu_call_return"]  # noqa: SLF001
-    end = sym.address + sym.size - 2  # just past its hlt: where the run ends
+    end = m._quiet_end  # noqa: SLF001 - just past the idle loop's hlt: where the run ends
 
     def bare() -> None:
         uc.reg_write(x86.UC_X86_REG_RSP, rsp)
