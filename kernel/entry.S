@@ -116,8 +116,7 @@ kmemu_idle_hlt:
  * quiet word is KMEMU_CALL_QUIET (<kmemu/abi.h>), the host asked for no port
  * write: the call ends in the idle loop's own state (its stack, flags 0x202)
  * at the idle loop's hlt, which stops the emulator by itself, so the host
- * neither takes a port callback nor puts the registers back at idle.  The
- * host clears the word before any other way of running the call on.
+ * neither takes a port callback nor puts the registers back at idle.
  *
  * The host pushes kmemu_call_return+1 as the return address: debuggers look
  * up a caller at (return address - 1), which must land in this function, not
