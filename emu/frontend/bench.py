@@ -216,6 +216,14 @@ def round_trip_rows(m: Machine, repeat: int = 5) -> list[Row]:
         return (time.thread_time() - t) / n * 1e6
 
     per_pair = _median(batched, max(3, repeat))
+
+    def batched_nops() -> float:  # the same ring with nothing to do: its own cost
+        t = time.thread_time()
+        m.batch([("kmemu_test_nop",)] * n)
+        m.batch([("kmemu_test_nop",)] * n)
+        return (time.thread_time() - t) / n * 1e6
+
+    guest = per_pair - _median(batched_nops, max(3, repeat))
     # the same pair with the allocators' debug checks off (might_sleep's and the bad-page
     # checks, on at boot): what is left of the pair's cost beyond two empty calls is
     # the guest's own work, and most of that is those checks' hook path
@@ -235,6 +243,10 @@ def round_trip_rows(m: Machine, repeat: int = 5) -> list[Row]:
             Row("kmalloc(64)+kfree pair from Python, median", p, "us", "",
                 "p = m.kmalloc(64); m.kfree(p)"),
             Row("  pair / empty call()", p / c, "x", "<= 2"),
+            Row("  pair - 2 x empty call()", p - 2 * c, "us", "",
+                "what the pair costs beyond two round trips"),
+            Row("  guest work of kmalloc(64)+kfree beyond two empty functions", guest, "us", "",
+                "in one guest entry (m.batch), so no round trip in it"),
             Row("  pair / empty call(), m.alloc_debug(might_sleep=False, bad_page=False)",
                 off, "x", "", "same run; the hooks' guest work is the rest"),
             Row(f"  ... in m.batch() ({n} kmalloc, then {n} kfree), per pair", per_pair, "us",
