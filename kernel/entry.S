@@ -108,13 +108,16 @@ kmemu_idle_hlt:
  * Return address of every host call: run deferred work, report completion.
  * The result travels in %r12 (callee-saved): the host may stop right after
  * the out, before any later instruction, so nothing may follow it that the
- * host depends on.  When the word above the return address is
- * KMEMU_CALL_QUIET (<kmemu/abi.h>), the host's fast path asked for no port
- * write: the call ends at the hlt, which stops the emulator by itself, and
- * saves the host a port callback per call.  The host clears the word before
- * any other way of running the call on (breakpoints, stepping, budgets).
- */
-/*
+ * host depends on.
+ *
+ * The host's two words (this return address and, above it, the quiet word)
+ * outlive the call: the deferred work runs 16 bytes below them, so the host
+ * writes them once and not before every call (Machine._call_fast).  When the
+ * quiet word is KMEMU_CALL_QUIET (<kmemu/abi.h>), the host asked for no port
+ * write: the call ends in the idle loop's own state (its stack, flags 0x202)
+ * at the idle loop's hlt, which stops the emulator by itself, so the host
+ * neither takes a port callback nor puts the registers back at idle.
+ *
  * The host pushes kmemu_call_return+1 as the return address: debuggers look
  * up a caller at (return address - 1), which must land in this function, not
  * in the one before it.  The CFI marks this as the outermost frame (return
@@ -129,16 +132,22 @@ kmemu_call_return:
 	.cfi_undefined %rip
 	nop                     /* never executed: calls return just past it */
 	movq %rax, %r12
+	subq $16, %rsp          /* below the host's two words: they stay as written */
+	.cfi_adjust_cfa_offset 16
 	call kmemu_deferred_work  /* kswapd and friends, in process context */
-	cmpq $0x5154, (%rsp)    /* KMEMU_CALL_QUIET above the return address? */
+	cmpq $0x5154, 16(%rsp)  /* KMEMU_CALL_QUIET above the return address? */
 	movl $2, %eax           /* KMEMU_CTL_CALL_DONE */
 	movw $0xc9e8, %dx
-	je 1f                   /* quiet: the host waits for the hlt, no port write */
+	je 1f                   /* quiet: the host waits for the idle hlt, no port write */
+	nop                     /* five instructions each way, so guest instruction */
+	nop                     /* counts do not depend on the host's path */
+	nop
 	outl %eax, %dx          /* the host stops here: the hlt after it never runs */
 	hlt
-1:	nop                     /* blocks of two both ways: instruction counts do not */
-	hlt                     /* depend on the host's path; a quiet end: size - 2 */
-	jmp kmemu_call_return + 1
+1:	movq kmemu_idle_rsp(%rip), %rsp  /* the idle loop's state, as the host keeps it */
+	pushq $0x202
+	popfq
+	jmp kmemu_idle_hlt      /* its hlt ends the run: the host finds the CPU idle */
 	.cfi_endproc
 	.size kmemu_call_return, . - kmemu_call_return
 

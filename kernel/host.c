@@ -56,9 +56,17 @@ void kmemu_exit(u32 code)
 		halt();
 }
 
+/*
+ * The idle loop's stack pointer, which never changes while it runs: a quiet
+ * host call ends by going back to it (entry.S, kmemu_call_return).
+ */
+u64 kmemu_idle_rsp;
+
+/* Leave boot for the idle loop for good, on this stack. */
 void kmemu_idle(void)
 {
-	__asm__ __volatile__("jmp *%0" :: "r"(kmemu_idle_loop));
+	__asm__ __volatile__("movq %%rsp, kmemu_idle_rsp(%%rip)\n\t"
+			     "jmp *%0" :: "r"(kmemu_idle_loop) : "memory");
 	__builtin_unreachable();
 }
 

@@ -979,34 +979,37 @@ static __always_inline struct page *alloc_pcp_fast(gfp_t gfp)
  * allocator's bad-page checks at free (CONFIG_DEBUG_VM's): on from boot
  * (alloc_debug_set(1, 1) in kmain) unless the host turns them off.  The
  * records they read (alloc_order, the page flags) are kept either way, so
- * they may be turned on at any time.  Each holds a count on the hooks keys
- * it needs (<kmemu/alloc_hooks.h>) while on.
+ * they may be turned on at any time.  Each holds a count on the page
+ * allocator's hooks key while on; might_sleep's check also turns on its own
+ * key, debug_atomic_sleep_key, which the slab allocators test inline instead
+ * of taking their hooks (<kmemu/alloc_hooks.h>).
  */
 bool debug_atomic_sleep;
 bool page_alloc_debug;
 DEFINE_STATIC_KEY_FALSE(page_hooks_key); /* <kmemu/alloc_hooks.h> */
+DEFINE_STATIC_KEY_FALSE(debug_atomic_sleep_key);
 
-static void alloc_debug_flag(bool *flag, bool on, bool slab)
+/* Set *flag to on; a change takes or gives back its count on page_hooks_key. */
+static void alloc_debug_flag(bool *flag, bool on)
 {
 	if (*flag == on)
 		return;
 	*flag = on;
-	if (on) {
+	if (on)
 		static_branch_inc(&page_hooks_key);
-		if (slab)
-			static_branch_inc(&slab_hooks_key);
-	} else {
+	else
 		static_branch_dec(&page_hooks_key);
-		if (slab)
-			static_branch_dec(&slab_hooks_key);
-	}
 }
 
 /* The host's switch (and boot's): might_sleep's checks, the bad-page checks. */
 void alloc_debug_set(u64 atomic_sleep, u64 page_checks)
 {
-	alloc_debug_flag(&debug_atomic_sleep, atomic_sleep, true);
-	alloc_debug_flag(&page_alloc_debug, page_checks, false);
+	alloc_debug_flag(&debug_atomic_sleep, atomic_sleep);
+	if (atomic_sleep)
+		static_branch_enable(&debug_atomic_sleep_key);
+	else
+		static_branch_disable(&debug_atomic_sleep_key);
+	alloc_debug_flag(&page_alloc_debug, page_checks);
 }
 
 /*

@@ -260,18 +260,34 @@ WATCHDOG = Watchdog()
 # --- fast register access ------------------------------------------------------------
 
 
+@cache
+def unchecked(name: str) -> Callable[..., int]:
+    """Unicorn's C function ``name`` with no ctypes argument conversion (``restype``
+    int, no ``argtypes``): every argument must already be the ctypes object its C
+    parameter takes (``c_void_p`` handle, ``c_uint64`` address, prebuilt arrays), or
+    a Python int for a C ``int``.  The binding's prototypes convert each argument on
+    every call; measured on a 2-argument register read, 840 -> 350 ns a call.  For
+    the hot path only (CallEntry, RegBatch): everything else keeps the binding."""
+    from unicorn.unicorn_py3.unicorn import uclib
+
+    fn = getattr(ctypes.CDLL(uclib._name), name)  # noqa: SLF001 - the loaded library's path
+    fn.restype = ctypes.c_int
+    return fn
+
+
 class RegBatch:
     """Writes (or reads) a fixed list of 64-bit registers with one C call.
 
     The Python binding's ``reg_write_batch`` spends ~10 µs in Python per
-    call; this prebuilds the ctypes arrays once so a host call stays cheap.
+    call; this prebuilds the ctypes arrays once and calls the C function
+    unchecked (:func:`unchecked`), so a host call stays cheap.
     """
 
     def __init__(self, uc: Uc, regs: list[int]) -> None:
         from unicorn.unicorn_py3.unicorn import uclib
 
         n = len(regs)
-        self._fn = uclib.uc_reg_write_batch
+        self._fn = unchecked("uc_reg_write_batch")  # each argument prebuilt below
         self._read = uclib.uc_reg_read
         self._uch = uc._uch  # noqa: SLF001 - the documented C handle
         self._regs = (ctypes.c_int32 * n)(*regs)
@@ -437,22 +453,30 @@ class Cpu:
 class CallEntry:
     """Enters and leaves host calls with the fewest C calls the binding allows.
 
-    ``Machine.call``'s common path (see ``Machine._call_fast``) is: write the return
-    address on the call's stack, load RSP/RIP/RFLAGS/RBP and the arguments, run;
-    then read the result register and put RSP/RIP/RFLAGS back at idle.  Through the
-    Python binding each of those is a checked wrapper; here the ctypes arrays are
-    built once and ``uc_emu_start`` is called directly (the binding's hook-exception
-    protocol kept: :meth:`run` returns what a hook raised instead of raising it).
+    ``Machine.call``'s common path (see ``Machine._call_fast``) is: load
+    RSP/RIP/RFLAGS/RBP and the arguments, run, read the result register and RIP.
+    The return address and quiet word on the call's stack are written only when
+    :attr:`frame_ok` is false (the guest keeps them: entry.S), and a quiet end
+    leaves the registers at idle by itself; otherwise :meth:`to_idle` puts
+    RSP/RIP/RFLAGS back.  Through the Python binding each of those is a checked
+    wrapper; here the ctypes arrays are built once and ``uc_emu_start`` is called
+    directly (the binding's hook-exception protocol kept: :meth:`run` returns what
+    a hook raised instead of raising it).
     """
 
     def __init__(self, uc: Uc, stack_pa: int, ret_addr: int, idle: tuple[int, int, int],
                  result_reg: int) -> None:
-        from unicorn.unicorn_py3.unicorn import uclib
 
         self.uc = uc
         self._uch = uc._uch  # noqa: SLF001 - the documented C handle
-        self._mem_write = uclib.uc_mem_write
-        self._start = uclib.uc_emu_start
+        # unchecked C calls (see unchecked()): every argument a prebuilt ctypes object
+        self._mem_write = unchecked("uc_mem_write")
+        self._start = unchecked("uc_emu_start")
+        self._stack_pa_c = ctypes.c_uint64(stack_pa)
+        self._frame_size = ctypes.c_size_t(16)
+        self._begin = ctypes.c_uint64()
+        self._zero = ctypes.c_uint64(0)
+        self._no_count = ctypes.c_size_t(0)
         self._stack_pa = stack_pa
         self._ret_addr = ret_addr
         self.enter_regs = RegBatch(uc, [x86.UC_X86_REG_RSP, x86.UC_X86_REG_RIP,
@@ -464,7 +488,7 @@ class CallEntry:
                                    x86.UC_X86_REG_RFLAGS])
         self._idle.write(list(idle))  # the values stay in its array: to_idle() just sends
         self._result_reg = result_reg
-        self._read_batch = uclib.uc_reg_read_batch
+        self._read_batch = unchecked("uc_reg_read_batch")
         self._end_regs = (ctypes.c_int32 * 2)(result_reg, x86.UC_X86_REG_RIP)
         self._end_vals = (ctypes.c_uint64 * 2)()
         base = ctypes.addressof(self._end_vals)
@@ -474,6 +498,11 @@ class CallEntry:
         self._frames = {q: ctypes.create_string_buffer(struct.pack("<QQ", ret_addr, q), 16)
                         for q in (0,)}
         self._quiet = 0
+        #: the call's stack holds the quiet frame (return address, KMEMU_CALL_QUIET) as
+        #: :meth:`push_return` wrote it: the owner clears this whenever anything but a
+        #: quiet call's end may have run or written there (Machine: every other run,
+        #: host writes, restore() to a snapshot taken without it)
+        self.frame_ok = False
 
     def set_quiet_word(self, value: int) -> None:
         """Enable quiet ends (``value`` = KMEMU_CALL_QUIET) for :meth:`push_return`."""
@@ -483,12 +512,14 @@ class CallEntry:
 
     def push_return(self, quiet: bool) -> None:
         """The call's return address at the top of its stack, and above it the quiet
-        word (0 unless ``quiet`` and enabled).  The guest's own pushes below the
-        previous call's frame overwrite the address, so every call writes both."""
+        word (0 unless ``quiet`` and enabled); :attr:`frame_ok` says whether the
+        quiet frame is now there."""
         frame = self._frames[self._quiet if quiet else 0]
-        status = self._mem_write(self._uch, self._stack_pa, frame, 16)
+        self.frame_ok = False
+        status = self._mem_write(self._uch, self._stack_pa_c, frame, self._frame_size)
         if status:
             raise CpuError(f"writing the call's return address failed (unicorn error {status})")
+        self.frame_ok = bool(quiet and self._quiet)
 
     @property
     def quiet(self) -> bool:
@@ -505,7 +536,9 @@ class CallEntry:
         """``emu_start(begin, 0)``: None, or the error (``UcError``, or what a hook raised)."""
         uc = self.uc
         uc._hook_exception = None  # noqa: SLF001 - the binding's protocol, see emu_start
-        status = self._start(self._uch, begin, 0, 0, 0)
+        self._begin.value = begin
+        zero = self._zero
+        status = self._start(self._uch, self._begin, zero, zero, self._no_count)
         if status:
             return UcError(status)
         return uc._hook_exception  # noqa: SLF001

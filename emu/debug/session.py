@@ -287,8 +287,7 @@ class DebugSession:
         """gdb's ``frame N``: select frame ``level`` of the backtrace and describe it."""
         frames = self.frames(max(level + 1, 1))
         if level < 0 or level >= len(frames):
-            raise SessionError(f"no frame at level {level}: the stack has {len(frames)} "
-                               f"frame{'s' if len(frames) != 1 else ''}")
+            raise SessionError(f"No frame at level {level}.")  # gdb's words
         cpu = self.m.cpu
         assert cpu is not None
         self._selected = (level, cpu.rip, cpu.reg("rsp")) if level else None

@@ -281,6 +281,8 @@ class StopsMixin:
         self._skip_all = self._hooks_done_at == rip  # every hook here ran when we stopped
         self._hooks_done_at = None
         self._stepping = True
+        if self._entry is not None:  # what the step runs may write the call's stack frame
+            self._entry.frame_ok = False
         self._exc, self._ctl, self._watch_hits = None, None, []
         if not self._tb_counted:
             # count=1 works through a code hook that Unicorn adds without flushing
@@ -305,7 +307,7 @@ class StopsMixin:
         if self._exc is not None and self._ctl is None:
             self._deliver_exception(self._exc)
         if self._ctl is None and self._quiet_end and cpu.rip == self._quiet_end:
-            return 2  # CTL_CALL_DONE: the hlt of a quiet call's end (Machine._call_fast)
+            return 2  # CTL_CALL_DONE: a quiet call's end, the idle hlt (Machine._call_fast)
         return self._ctl
 
     def _rewatch_all(self) -> None:

@@ -139,8 +139,8 @@ def plain_unicorn_call(m: Machine, fn: str = "kmemu_test_nop") -> Callable[[], o
     instance (no hooks, no Python around the run) over ``m``'s RAM and CPU state:
     ``fn``, its return into kmemu_call_return, the deferred work and the quiet end
     (KMEMU_CALL_QUIET above the return address, as ``Machine._call_fast`` writes
-    it): the ``hlt`` ends the run.  Each run resets
-    RSP (one register write), as a loop of bare runs must.
+    it), which goes back to the idle stack: the idle loop's ``hlt`` ends the run.
+    Each run resets RSP (one register write), as a loop of bare runs must.
 
     It writes the same stack bytes a call does, into ``m``'s RAM: give it a machine
     of its own."""
@@ -164,8 +164,7 @@ def plain_unicorn_call(m: Machine, fn: str = "kmemu_test_nop") -> Callable[[], o
 
     quiet = define("KMEMU_CALL_QUIET")  # as the machine's fast path: the same instructions
     uc.mem_write(m._call_stack_pa + 8, quiet.to_bytes(8, "little"))  # noqa: SLF001
-    sym = m._syms().by_name["kmemu_call_return"]  # noqa: SLF001
-    end = sym.address + sym.size - 2  # just past its hlt: where the run ends
+    end = m._quiet_end  # noqa: SLF001 - just past the idle loop's hlt: where the run ends
 
     def bare() -> None:
         uc.reg_write(x86.UC_X86_REG_RSP, rsp)
@@ -217,9 +216,18 @@ def round_trip_rows(m: Machine, repeat: int = 5) -> list[Row]:
         return (time.thread_time() - t) / n * 1e6
 
     per_pair = _median(batched, max(3, repeat))
+
+    def batched_nops() -> float:  # the same ring with nothing to do: its own cost
+        t = time.thread_time()
+        m.batch([("kmemu_test_nop",)] * n)
+        m.batch([("kmemu_test_nop",)] * n)
+        return (time.thread_time() - t) / n * 1e6
+
+    guest = per_pair - _median(batched_nops, max(3, repeat))
     # the same pair with the allocators' debug checks off (might_sleep's and the bad-page
     # checks, on at boot): what is left of the pair's cost beyond two empty calls is
-    # the guest's own work, and most of that is those checks' hook path
+    # the guest's own work (at the boot defaults kmalloc runs might_sleep's inline check,
+    # 9 instructions more, and no hooks: <kmemu/alloc_hooks.h>)
     was = m.alloc_debug(might_sleep=False, bad_page=False)
     m.kfree(m.kmalloc(64))
     calls_off, pairs_off = [], []
@@ -236,8 +244,12 @@ def round_trip_rows(m: Machine, repeat: int = 5) -> list[Row]:
             Row("kmalloc(64)+kfree pair from Python, median", p, "us", "",
                 "p = m.kmalloc(64); m.kfree(p)"),
             Row("  pair / empty call()", p / c, "x", "<= 2"),
+            Row("  pair - 2 x empty call()", p - 2 * c, "us", "",
+                "what the pair costs beyond two round trips"),
+            Row("  guest work of kmalloc(64)+kfree beyond two empty functions", guest, "us", "",
+                "in one guest entry (m.batch), so no round trip in it"),
             Row("  pair / empty call(), m.alloc_debug(might_sleep=False, bad_page=False)",
-                off, "x", "", "same run; the hooks' guest work is the rest"),
+                off, "x", "", "same run; might_sleep's inline check is the difference"),
             Row(f"  ... in m.batch() ({n} kmalloc, then {n} kfree), per pair", per_pair, "us",
                 "", "two guest entries")]
 
@@ -741,7 +753,7 @@ def slab_rows(m: Machine) -> list[Row]:
     """kmalloc/kfree costs and slab memory overhead on a mixed workload."""
     p = m.kmalloc(64)
     m.kfree(p)
-    was = m.alloc_debug(might_sleep=False)  # debug off: no hook holds slab_hooks_key
+    was = m.alloc_debug(might_sleep=False)  # debug off: not even might_sleep's inline check
     a, p = call_insns(m, "kmalloc", 64, 0xCC0)
     f, _ = call_insns(m, "kfree", p)
     m.alloc_debug(might_sleep=was["might_sleep"])

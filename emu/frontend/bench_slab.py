@@ -43,19 +43,26 @@ def allocator_figures(m: Machine) -> dict[str, float]:
 
 
 def insn_rows(m: Machine, fig: dict[str, float] | None = None) -> list[Row]:
-    """The instruction rows of ``m``'s allocator (tests/test_bench_counts.py holds them)."""
-    fig = fig or allocator_figures(m)  # the boot default: might_sleep's checks hold the hooks
+    """The instruction rows of ``m``'s allocator (tests/test_bench_counts.py holds them): at
+    the boot defaults (might_sleep's check on, inline behind its own key; no feature holds
+    the hooks key) and with every debug check off (``m.alloc_debug(might_sleep=False,
+    bad_page=False)``: one nop per call)."""
+    fig = fig or allocator_figures(m)
     before = m.snapshot()
     m.alloc_debug(might_sleep=False, bad_page=False)
-    off = allocator_figures(m)  # every hook off: one nop (slab_hooks_key) per call
+    off = allocator_figures(m)
     m.restore(before)
     name = m.slab.upper()
     return [Row(f"{name}: kmalloc(64)+kfree", fig["kmalloc"] + fig["kfree"], "insns",
-                "", f"kmalloc {fig['kmalloc']}, kfree {fig['kfree']}"),
-            Row(f"{name}: kmalloc(64)+kfree, hooks off", off["kmalloc"] + off["kfree"],
+                "", f"boot defaults: kmalloc {fig['kmalloc']}, kfree {fig['kfree']}"),
+            Row(f"{name}: kmalloc(64)+kfree, debug off", off["kmalloc"] + off["kfree"],
                 "insns", "", f"kmalloc {off['kmalloc']}, kfree {off['kfree']}"),
             Row(f"{name}: kmem_cache_alloc+free, 64-byte cache",
-                fig["cache_alloc"] + fig["cache_free"], "insns")]
+                fig["cache_alloc"] + fig["cache_free"], "insns", "",
+                f"boot defaults: alloc {fig['cache_alloc']}, free {fig['cache_free']}"),
+            Row(f"{name}: kmem_cache_alloc+free, 64-byte cache, debug off",
+                off["cache_alloc"] + off["cache_free"], "insns", "",
+                f"alloc {off['cache_alloc']}, free {off['cache_free']}")]
 
 
 def slab_allocator_rows() -> list[Row]:

@@ -187,6 +187,7 @@ class Snapshot:
     valid: bool = True
     suspended: SuspendedCall | None = None  # taken while a call was stopped in the guest
     code_version: int = 0  # module text it holds (ModuleMixin._code_version)
+    call_frame: bool = False  # the quiet call frame was on the call stack (CallEntry.frame_ok)
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,6 +356,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         self.sleeps = 0  # guest waits for memory so far (timed out or woken)
         self._active_uc: Uc | None = None
         self._quiet_end = 0  # see _find_quiet_end
+        self._entry: CallEntry | None = None  # made at the first idle (_enter_idle)
         self.boot_seconds = 0.0
         self._held: HeldReads | None = None  # see _reads_held
 
@@ -578,6 +580,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         uc, cpu, irq = self._uc, self.cpu, self.irq
         assert uc is not None and cpu is not None and irq is not None
         self._inline_entered = None
+        if self._entry is not None:  # anything may run now (IRQs at idle, stops, stepping)
+            self._entry.frame_ok = False
         seconds = self.budget_seconds if budget_seconds is None else budget_seconds
         watch = self._watch
         if first is None:
@@ -765,17 +769,22 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
             self._entry.set_quiet_word(define("KMEMU_CALL_QUIET"))
 
     def _find_quiet_end(self) -> int:
-        """Where a quiet call stops (just past kmemu_call_return's hlt, see entry.S),
-        or 0 if this kernel has no quiet end or the call's two stack words are not
-        one physical run (then every call ends with the CALL_DONE port write)."""
-        sym = self._syms().by_name["kmemu_call_return"]
-        end = sym.address + sym.size - 2  # past the hlt; the jmp back is 2 bytes
+        """Where a quiet call stops: the idle RIP, just past the idle loop's hlt, which
+        kmemu_call_return's quiet end jumps to on the idle stack (entry.S).  0 (every
+        call ends with the CALL_DONE port write) if this kernel's idle loop is not where
+        it says (``kmemu_idle_rsp`` is not the idle RSP, or the idle RIP does not follow
+        ``kmemu_idle_hlt``) or the call's two stack words are not one physical run."""
+        names = self._syms().by_name
+        if "kmemu_idle_rsp" not in names or "kmemu_idle_hlt" not in names:
+            return 0
         try:
-            hlt = self.read_virt(end - 1, 1) == b"\xf4"
+            idle_rsp, = struct.unpack("<Q", self.read_virt(names["kmemu_idle_rsp"].address, 8))
+            hlt = names["kmemu_idle_hlt"].address
+            at_hlt = self.read_virt(hlt, 1) == b"\xf4" and self._idle_rip == hlt + 1
             contiguous = self.translate(self._call_rsp, "write") == self._call_stack_pa + 8
         except KmemuError:
             return 0
-        return end if hlt and contiguous else 0
+        return self._idle_rip if idle_rsp == self._idle_rsp and at_hlt and contiguous else 0
 
     @property
     def call_return_address(self) -> int:
@@ -979,7 +988,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                 or self._interrupted or self.kasan):  # KASAN reports: _complete's events
             return self._call_careful(plan, vals, None, None)
         entry = self._entry
-        entry.push_return(True)  # quiet: the call ends at kmemu_call_return's hlt
+        if not entry.frame_ok:  # the quiet frame: the call ends at the idle loop's hlt
+            entry.push_return(True)
         entry.enter_regs.write([self._call_rsp - 8, plan.target, 0x202, 0, *vals])
         mark = len(self._console)
         self.state = "running"
@@ -992,11 +1002,17 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                 and not self._watch_step_pending and not self._retired_hooks
                 and not irq.state.timers):  # type: ignore[union-attr]
             result, rip = entry.result_and_rip()  # %r12: kmemu_call_return's convention
-            if (self._ctl is None and rip == self._quiet_end) or self._ctl == CTL_CALL_DONE:
+            if self._ctl is None and rip == self._quiet_end:  # idle again, frame kept
                 watch.disarm()
+                self.state = "ready"
+                return result & plan.mask if plan.mask else result
+            if self._ctl == CTL_CALL_DONE:  # the port's end: the registers are not at idle
+                watch.disarm()
+                entry.frame_ok = False
                 entry.to_idle()
                 self.state = "ready"
                 return result & plan.mask if plan.mask else result
+        entry.frame_ok = False
         return self._complete(SuspendedCall(self, plan.name, self._call_finish(plan)), None,
                               None, mark=mark, first=first or _STARTED)
 
@@ -1235,6 +1251,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         self._check_ram(pa, len(data))
         self._check_size(pa, len(data), "physical")
         self._host_writes([(pa, len(data))])
+        if self._entry is not None:  # it may land on the call's stack frame
+            self._entry.frame_ok = False
         if self._held is not None:
             self._held.clear()  # the write may change a page table
         self.uc.mem_write(pa, bytes(data))
@@ -1324,6 +1342,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         for _, pa, size in chunks:  # all translated and checked before anything is written
             self._check_ram(pa, size)
         self._host_writes([(pa, size) for _, pa, size in chunks])
+        if self._entry is not None:  # it may land on the call's stack frame
+            self._entry.frame_ok = False
         if self._held is not None:
             self._held.clear()  # the write may change a page table
         off = 0
@@ -1452,7 +1472,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                         self.irq.state.copy(), self.exit_code, self._idle_rsp,
                         self._counter.count if self._counter else 0,
                         suspended=self._suspended if self.state == "stopped" else None,
-                        code_version=self._code_version)
+                        code_version=self._code_version,
+                        call_frame=self._entry is not None and self._entry.frame_ok)
         self._snapshots.append(snap)
         return snap
 
@@ -1468,6 +1489,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
             later.valid = False
         del self._snapshots[idx + 1 :]
         self.uc.context_restore(snap.context)  # type: ignore[arg-type]
+        if self._entry is not None:  # guest memory went back: the call frame with it
+            self._entry.frame_ok = snap.call_frame
         self._restore_code_version(snap.code_version)  # also the module list, if it differs
         # guest memory went back, and the flag with it: read it (a write would copy its
         # page, ~50 us after every restore) so the next run writes it only if it differs

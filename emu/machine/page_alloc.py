@@ -101,9 +101,12 @@ class PageAllocatorMixin:
                     bad_page: bool | None = None) -> dict[str, bool]:
         """The allocators' debug checks, both on at boot: ``might_sleep`` (might_sleep's
         "sleeping function called from invalid context" in the page and slab allocators,
-        CONFIG_DEBUG_ATOMIC_SLEEP) and ``bad_page`` (the page allocator's checks at free,
-        CONFIG_DEBUG_VM's).  ``None`` leaves one as it is.  With both off (and no other
-        hook on) the fast paths run without their hooks: one static-key nop each
+        CONFIG_DEBUG_ATOMIC_SLEEP; the slab allocators test it inline behind its own
+        static key and take their hooks only to report) and ``bad_page`` (the page
+        allocator's checks at free, CONFIG_DEBUG_VM's: double free, a tail or slab page,
+        not the start of an allocation, the wrong order; not kfree's address check, which
+        is always on).  ``None`` leaves one as it is.  With both off (and no other hook
+        on) the fast paths run without any check: one static-key nop each
         (<kmemu/alloc_hooks.h>).  Returns the state before the change, to restore it."""
         now = {v: bool(self.read_virt(self.symbol(v), 1)[0])
                for v in ("debug_atomic_sleep", "page_alloc_debug")}

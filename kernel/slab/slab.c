@@ -41,9 +41,11 @@
  *   U  the last caller's address in a word after the object
  * Debug caches get limit <= 32 (Linux's DEBUG builds).
  * Every path runs with interrupts off (local_irq_save), as Linux's SLAB.
- * The optional hooks (might_sleep, failslab, KUnit's tracking, kmemleak:
- * slab_hooks.h, shared with SLUB and SLOB) and the kmem trace events sit
- * behind slab_hooks_key: one nop per allocation or free while all are off.
+ * The optional hooks (failslab, KUnit's tracking, kmemleak: slab_hooks.h,
+ * shared with SLUB and SLOB) and the kmem trace events sit behind
+ * slab_hooks_key: one nop per allocation or free while all are off.
+ * might_sleep's check (on at boot) is tested inline in the allocation paths
+ * behind its own key and takes the hooks only to report (slab_hooks.h).
  * The cache descriptor starts with SLUB's common fields (slab_common.h).
  */
 #include <linux/bug.h>
@@ -635,11 +637,14 @@ static noinline void *slab_cache_alloc_hooks(struct slab_kmem_cache *c, gfp_t gf
 	return obj;
 }
 
-/* Linux's slab_alloc: one nop (slab_hooks_key) while every optional hook is off. */
+/*
+ * Linux's slab_alloc: one nop (slab_hooks_key) while every optional hook is
+ * off, and might_sleep's inline check (slab_hooks.h) while that is on.
+ */
 static __always_inline void *slab_cache_alloc(struct slab_kmem_cache *c, gfp_t gfp, u64 orig_size,
 					      u64 caller, bool kmalloc)
 {
-	if (static_branch_unlikely(&slab_hooks_key))
+	if (static_branch_unlikely(&slab_hooks_key) || slab_might_sleep_report(gfp))
 		return slab_cache_alloc_hooks(c, gfp, orig_size, caller, kmalloc);
 	return __slab_cache_alloc(c, gfp, caller);
 }

@@ -6,18 +6,32 @@
  * mm/slub.c / mm/slab.c a free hook; kmemu's allocators run the same checks
  * and records at the same places:
  *
- *   slab_pre_alloc_hook()   might_sleep's check (CONFIG_DEBUG_ATOMIC_SLEEP,
+ *   slab_might_sleep_report()  on the fast path itself: might_sleep's test
+ *   slab_pre_alloc_hook()   might_sleep's report (CONFIG_DEBUG_ATOMIC_SLEEP,
  *                           debug_atomic_sleep), failslab / fail-nth
  *   slab_post_alloc_track() KUnit's leak tracking, kmemleak
  *   slab_free_track()       the same two, before the object is given back
  *
- * Each allocator calls them only from code behind the one refcounted
- * slab_hooks_key (<kmemu/alloc_hooks.h>), which every feature above (and the
- * kmem trace events, which each allocator raises itself where Linux's did)
- * takes a count on while it is on: with every feature off an allocation or
- * free pays one 5-byte nop, whichever allocator runs.  Inside, each feature
- * tests its own key or flag.  Inline, so SLUB's out-of-line hook functions
- * compile to the code they always had.
+ * Design: what is off costs a nop, what is on costs only itself.  Each
+ * feature has its own static key (kmemleak_key, kunit_track_key,
+ * fault_inject_key, slub_debug_enabled, the trace points' __tracepoint_*,
+ * debug_atomic_sleep_key), tested where its work is.  The features that run
+ * out of line also hold a count on the one refcounted slab_hooks_key
+ * (<kmemu/alloc_hooks.h>), which sends each fast path to its allocator's
+ * out-of-line *_hooks() function; with all of them off an allocation or free
+ * pays that one nop, whichever allocator runs.
+ *
+ * might_sleep's check is on at boot (kmemu is a debug kernel), so it must not
+ * send every allocation to the hooks: it holds no count on slab_hooks_key.
+ * Each allocation fast path tests it inline instead, behind its own key:
+ * slab_might_sleep_report() is a nop and, for a gfp that may block, a look at
+ * the preempt count and the interrupt flag (nine instructions in SLUB); only
+ * an allocation in atomic context, which must report, goes to the hooks path,
+ * where slab_pre_alloc_hook() prints the report and the allocation carries on.
+ * Frees never sleep and do not test it.
+ *
+ * Inline, so SLUB's out-of-line hook functions compile to the code they
+ * always had.
  */
 #ifndef KMEMU_SLAB_HOOKS_H
 #define KMEMU_SLAB_HOOKS_H
@@ -31,12 +45,25 @@
 #include <kmemu/trace.h>
 
 /*
+ * might_sleep's check on an allocation fast path (Linux's might_alloc ->
+ * might_sleep_if): true when gfp may block and the caller is in atomic context
+ * (preempt count or interrupts off) with debug_atomic_sleep on, i.e. when the
+ * allocation must take the hooks path so that slab_pre_alloc_hook() reports.
+ * A nop and nothing else while debug_atomic_sleep is off.
+ */
+static __always_inline bool slab_might_sleep_report(gfp_t gfp)
+{
+	return static_branch_likely(&debug_atomic_sleep_key) && gfpflags_allow_blocking(gfp) &&
+	       unlikely(preempt_count || irqs_disabled());
+}
+
+/*
  * Before an allocation (Linux's slab_pre_alloc_hook): might_sleep's report for
  * a blocking gfp in atomic context, then failslab.  false: fail it (NULL).
  */
 static __always_inline bool slab_pre_alloc_hook(struct kmem_cache *s, gfp_t gfp)
 {
-	if (debug_atomic_sleep)
+	if (static_branch_unlikely(&debug_atomic_sleep_key))
 		might_alloc(gfp, __FILE__, __LINE__);
 	return !should_failslab(s, gfp);
 }
@@ -44,7 +71,7 @@ static __always_inline bool slab_pre_alloc_hook(struct kmem_cache *s, gfp_t gfp)
 /* The same for SLOB's kmalloc, which has no cache: size is the request. */
 static __always_inline bool slab_pre_alloc_hook_bytes(u64 size, gfp_t gfp)
 {
-	if (debug_atomic_sleep)
+	if (static_branch_unlikely(&debug_atomic_sleep_key))
 		might_alloc(gfp, __FILE__, __LINE__);
 	return !should_failslab_bytes(size, gfp);
 }

@@ -27,9 +27,11 @@
  * constructed free objects).  There are no per-cache slabs, no kmalloc-N
  * caches, no /proc/slabinfo and no debug options (as in Linux).  One lock
  * (slob_lock, interrupts off) covers all three lists.
- * The optional hooks (might_sleep, failslab, KUnit's tracking, kmemleak:
- * slab_hooks.h, shared with SLUB and SLAB) and the kmem trace events sit
- * behind slab_hooks_key: one nop per allocation or free while all are off.
+ * The optional hooks (failslab, KUnit's tracking, kmemleak: slab_hooks.h,
+ * shared with SLUB and SLAB) and the kmem trace events sit behind
+ * slab_hooks_key: one nop per allocation or free while all are off.
+ * might_sleep's check (on at boot) is tested inline in the allocation paths
+ * behind its own key and takes the hooks only to report (slab_hooks.h).
  * Linux's SLOB never consulted failslab; kmemu's does, so fail-nth numbers
  * the same allocations under every allocator.
  */
@@ -409,7 +411,7 @@ static void *slob_do_kmalloc(size_t size, gfp_t gfp, u64 caller)
 {
 	if (unlikely(!size))
 		return ZERO_SIZE_PTR;
-	if (static_branch_unlikely(&slab_hooks_key))
+	if (static_branch_unlikely(&slab_hooks_key) || slab_might_sleep_report(gfp))
 		return slob_do_kmalloc_hooks(size, gfp, caller);
 	if (size < PAGE_SIZE - SLOB_MINALIGN)
 		return slob_kmalloc_block(size, gfp);
@@ -429,7 +431,12 @@ static struct page *slob_head_page(const void *p, const char *who)
 	return compound_head(virt_to_page(p));
 }
 
-/* kfree's work once the hooks (if any) ran: a block back to its page, or the whole pages. */
+/*
+ * kfree's work once the hooks (if any) ran: a block back to its page, or a
+ * kmalloc's whole pages.  A page that is neither SLOB's nor a kmalloc's
+ * (page_type), or an address inside such pages, WARNs and nothing is freed
+ * (as SLUB's kfree_large).
+ */
 static void __slob_kfree(const void *block, struct page *head)
 {
 	if (PageSlab(head)) {
@@ -437,8 +444,8 @@ static void __slob_kfree(const void *block, struct page *head)
 		slob_free(m, *m + SLOB_MINALIGN);
 		return;
 	}
-	if (WARN(block != page_address(head), "kfree: %px is inside a page allocation, not at its start",
-		 block))
+	if (WARN(head->page_type != PAGE_TYPE_LARGE_KMALLOC || block != page_address(head),
+		 "kfree: %px is not a kmalloc'ed address", block))
 		return;
 	head->page_type = 0;
 	slob_free_pages((void *)block, PageHead(head) ? head[1].compound_order : 0);
@@ -626,9 +633,10 @@ static noinline void *slob_cache_alloc_hooks(struct slob_kmem_cache *c, gfp_t gf
 	return b;
 }
 
+/* One nop while every optional hook is off, and might_sleep's inline check while that is on. */
 static __always_inline void *slob_cache_alloc(struct slob_kmem_cache *c, gfp_t gfp, u64 caller)
 {
-	if (static_branch_unlikely(&slab_hooks_key))
+	if (static_branch_unlikely(&slab_hooks_key) || slab_might_sleep_report(gfp))
 		return slob_cache_alloc_hooks(c, gfp, caller);
 	return __slob_cache_alloc(c, gfp);
 }

@@ -22,12 +22,19 @@
  * the same cache in between bumps tid, so the exchange fails and the path
  * starts over; the slow paths bump tid whenever they change freelist or
  * slab.  tests/slab/test_irq_safety.py delivers an interrupt at every
- * instruction to prove it.  Every optional hook (might_sleep, failslab,
- * slab_debug, KUnit's leak tracking, and whatever else registers) sits behind
- * ONE refcounted static key, slab_hooks_key (<kmemu/alloc_hooks.h>): a single
- * 5-byte nop per direction while no such feature is on; when one is, the
- * fast path jumps to slab_alloc_hooks()/slab_free_hooks(), which test each
- * feature's own flag.  Whatever the fast paths may call (the slow paths, the
+ * instruction to prove it.  Every optional hook that runs out of line
+ * (failslab, slab_debug, KUnit's leak tracking, kmemleak, the kmem trace
+ * events, and whatever else registers) sits behind ONE refcounted static key,
+ * slab_hooks_key (<kmemu/alloc_hooks.h>): a single 5-byte nop per direction
+ * while no such feature is on; when one is, the fast path jumps to
+ * slab_alloc_hooks()/slab_free_hooks(), which test each feature's own key.
+ * might_sleep's check, on at boot, is not one of them: it is a short inline
+ * test behind its own key (slab_might_sleep_report(), slab/slab_hooks.h) that
+ * sends only an allocation in atomic context to the hooks, to report.  So at
+ * the boot defaults kmalloc(64)+kfree is 87 instructions, 78 with every debug
+ * check off (tests/test_bench_counts.py).  kfree checks its address on every
+ * path (a pfn compare; a non-slab page must be a large kmalloc's).
+ * Whatever the fast paths may call (the slow paths, the
  * hooks) is a noinline function called in tail position, so they keep nothing
  * live across a call and save only %rbx (cmpxchg16b's operand) besides the
  * frame pointer.
@@ -218,7 +225,7 @@ static void freeze_slab(struct kmem_cache *s, struct page *slab)
 	slab->freelist = NULL;
 	slab_set_counters(slab, s->objects, s->objects, true);
 	s->cpu_slab.slab = slab;
-	s->cpu_slab.slab_base = (u64)slab_address(slab);
+	s->cpu_slab.slab_base_neg = -(u64)slab_address(slab); /* no reference: <kmemu/slub.h> */
 	s->cpu_slab.slab_bytes = PAGE_SIZE << s->order;
 }
 
@@ -407,10 +414,16 @@ static noinline void *slab_alloc_hooks(struct kmem_cache *s, gfp_t gfp, u64 orig
 	return slab_alloc_hooked(s, gfp, orig_size, caller);
 }
 
+/*
+ * Linux's slab_alloc_node: the hooks path when a feature that needs it is on
+ * (slab_hooks_key) or when might_sleep's inline check must report; else the
+ * per-CPU freelist pop.
+ */
 static __always_inline void *slab_alloc(struct kmem_cache *s, gfp_t gfp, u64 orig_size,
 					 u64 caller)
 {
-	if (SLAB_HOOKS_KASAN || static_branch_unlikely(&slab_hooks_key))
+	if (SLAB_HOOKS_KASAN || static_branch_unlikely(&slab_hooks_key) ||
+	    slab_might_sleep_report(gfp))
 		return slab_alloc_hooks(s, gfp, orig_size, caller);
 	return slab_alloc_nocheck(s, gfp, orig_size, caller, false);
 }
@@ -462,8 +475,8 @@ static __always_inline bool slab_free_active(struct kmem_cache *s, void *object)
 	void *head;
 	do {
 		tid = READ_ONCE(c->tid);
-		barrier(); /* tid before slab_base/freelist, as in slab_alloc_nocheck */
-		if (unlikely((u64)object - READ_ONCE(c->slab_base) >= READ_ONCE(c->slab_bytes)))
+		barrier(); /* tid before slab_base_neg/freelist, as in slab_alloc_nocheck */
+		if (unlikely((u64)object + READ_ONCE(c->slab_base_neg) >= READ_ONCE(c->slab_bytes)))
 			return false;
 		head = READ_ONCE(c->freelist);
 		set_freepointer(s, object, head);
@@ -644,24 +657,39 @@ void __kmem_cache_free(struct page *slab, void *obj, u64 caller)
 	slab_free(slab->slab_cache, slab, obj, caller);
 }
 
-/* A large kmalloc's compound block, or a WARN for an address inside one. */
+/* kfree of an address no kmalloc returned: WARN, nothing freed (the machine goes on). */
+static noinline void kfree_invalid(const void *p)
+{
+	WARN(1, "kfree: %px is not a kmalloc'ed address", p);
+}
+
+/*
+ * A page that is not a slab: a large kmalloc's compound block when
+ * page_type says so and p is its start (then freed); anything else (a page
+ * from alloc_pages, a free page, an address inside a block) WARNs and nothing
+ * is freed.  Linux 6.1's free_large_kmalloc WARNs only for an order-0 page
+ * and frees it anyway: kmemu's page_type record tells more.
+ */
 static noinline void kfree_large(struct page *head, const void *p)
 {
-	if (WARN(p != page_address(head), "kfree: %px is inside a page allocation, not at its start", p))
+	if (unlikely(head->page_type != PAGE_TYPE_LARGE_KMALLOC || p != page_address(head))) {
+		kfree_invalid(p);
 		return;
+	}
 	head->page_type = 0;
 	__free_pages(head, PageHead(head) ? head[1].compound_order : 0);
 }
 
 /*
- * slab_hooks_key is on (a debug kernel, the default): the address is checked
- * first (WARN for one outside the direct map), then kfree as usual with the
- * hooks.
+ * slab_hooks_key is on: the address is checked first (WARN for one whose
+ * struct page does not exist), then kfree as usual with the hooks.
  */
 static noinline void kfree_hooks(const void *p, u64 caller)
 {
-	if (WARN(!slab_addr_valid((u64)p), "kfree: %px is not a kmalloc'ed address", p))
+	if (unlikely(!slab_addr_valid((u64)p))) {
+		kfree_invalid(p);
 		return;
+	}
 	struct page *head = __compound_head(__direct_virt_to_page(p));
 	if (likely(PageSlab(head))) {
 		slab_free_hooks(head->slab_cache, head, (void *)p, caller);
@@ -671,12 +699,6 @@ static noinline void kfree_hooks(const void *p, u64 caller)
 	}
 }
 
-/*
- * kfree: the object's page, its head, and PG_slab say which cache (or a large
- * kmalloc's compound block).  With every hook off this is Linux's kfree: an
- * address outside the direct map is not checked (it faults, as Linux's
- * virt_to_folio would); with any on, kfree_hooks checks it.
- */
 /* kfree(NULL) and kfree(ZERO_SIZE_PTR) do nothing, but Linux traces them: out of line, so
  * kfree itself keeps one static-key site (slab_hooks_key's). */
 static noinline void kfree_null(const void *p, u64 caller)
@@ -684,6 +706,17 @@ static noinline void kfree_null(const void *p, u64 caller)
 	trace_kfree(caller, p);
 }
 
+/*
+ * kfree: the object's page, its head, and PG_slab say which cache (or a large
+ * kmalloc's compound block).  Always checked, hooks or not, and cheaply: the
+ * address must be in the direct map below max_pfn (one compare on the pfn the
+ * lookup computes anyway; Linux's virt_to_folio faults on anything else and
+ * oopses, kmemu WARNs and goes on), and a page that is not a slab must be a
+ * large kmalloc's (kfree_large; Linux's free_large_kmalloc WARNs).  An address
+ * in a hole of the physical map below max_pfn faults on its missing struct
+ * page, as Linux's would.  With any hook on, kfree_hooks checks that the
+ * struct page exists too.
+ */
 void kfree(const void *p)
 {
 	if (unlikely(ZERO_OR_NULL_PTR(p))) {
@@ -694,7 +727,12 @@ void kfree(const void *p)
 		kfree_hooks(p, (u64)__builtin_return_address(0));
 		return;
 	}
-	struct page *head = __direct_virt_to_page(p);
+	u64 pfn = ((u64)p - PAGE_OFFSET) >> PAGE_SHIFT; /* below PAGE_OFFSET wraps past max_pfn */
+	if (unlikely(pfn >= max_pfn)) {
+		kfree_invalid(p);
+		return;
+	}
+	struct page *head = mem_map + pfn;
 	u64 ch = READ_ONCE(head->compound_head);
 	if (unlikely(ch & 1)) /* a tail page (Linux's compound_head) */
 		head = (struct page *)(ch - 1);

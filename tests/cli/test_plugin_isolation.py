@@ -31,7 +31,7 @@ def test_after_a_stopping_breakpoint(machine):
 
 
 def test_leave_a_call_stopped_at_a_breakpoint(machine):
-    machine.break_at("slab_alloc_hooks")  # kmalloc calls it: might_sleep's check is on at boot
+    machine.break_at("kmalloc")
     with pytest.raises(BreakpointHit):
         machine.kmalloc(64)
     assert machine.state == "stopped"

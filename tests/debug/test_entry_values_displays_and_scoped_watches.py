@@ -112,10 +112,10 @@ def test_function_scope_history_until_and_function_arithmetic(
     assert s.print_expr("kmalloc::size") == "$1 = 64"
     assert s.print_expr("$1 + 1") == "$2 = 65"
     kmalloc = s.m.symbol("kmalloc")
-    assert s.value_of("kmalloc + 0x13") == kmalloc + 0x13
-    assert s.value_of("(kmalloc + 0x13) == (kmalloc + 19)") == 1
-    s.until("*kmalloc + 0x13")  # an instruction boundary of kmalloc's size-class test
-    assert s.m.cpu.rip == kmalloc + 0x13
+    assert s.value_of("kmalloc + 0x10") == kmalloc + 0x10
+    assert s.value_of("(kmalloc + 0x10) == (kmalloc + 16)") == 1
+    s.until("*kmalloc + 0x10")  # kmalloc's size-class compare (cmp $0xbf), an instruction boundary
+    assert s.m.cpu.rip == kmalloc + 0x10
 
 
 def test_condition_on_globals_does_not_unwind_per_hit(

@@ -201,7 +201,7 @@ def test_repl_frame_commands_and_numbering_agree_with_bt(machine: Machine) -> No
         assert run("frame").splitlines()[0] == bt[-1]
         assert run("up").startswith("error: Initial frame selected; you cannot go up.")
         assert run("down 2").splitlines()[0] == bt[-3]
-        assert run("frame 99").startswith("error: no frame at level 99")
+        assert run("frame 99").startswith("error: No frame at level 99.")
         assert run("frame").splitlines()[0] == bt[-3]  # a failed selection keeps it
         assert run("frame 1").splitlines()[0] == bt[1]  # __slab_alloc, the slow path
         assert " in __slab_alloc (" in bt[1]
@@ -225,7 +225,7 @@ def test_idle_frame_commands(debug_session: DebugSession) -> None:
     assert s.select_frame(0).startswith("#0  kmemu_idle_loop () at ")
     with pytest.raises(SessionError, match="cannot go down"):
         s.move_frame(-1)
-    with pytest.raises(SessionError, match="no frame at level 1"):
+    with pytest.raises(SessionError, match=r"^No frame at level 1\.$"):
         s.select_frame(1)
     assert s.variables() == []
     assert re.fullmatch(r"\$1 = 0", s.print_expr("preempt_count"))

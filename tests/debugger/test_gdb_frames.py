@@ -7,7 +7,9 @@ The script: a watchpoint on kmalloc-64's fast-path counter stops in
 ``slab_alloc_nocheck``, inlined in ``slab_alloc_hooked``, inlined in
 ``slab_alloc_hooks`` (a real function), called from ``slab_alloc`` inlined in
 ``kmalloc``: six frames over three real ones.  A breakpoint at
-``slab_alloc_hooks`` then shows a caller frame that is inlined.
+``slab_alloc_hooks`` then shows a caller frame that is inlined.  Both machines boot
+with slab_debug on one other cache, which sends every allocation through the hooks
+(tests/gdbstub/conftest.py HOOKS_CMDLINE; at the boot defaults kmalloc takes none).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from emu.debug.session import DebugSession
 from emu.frontend.debugger.repl import Repl
 from emu.frontend.pytest_plugin import booted_machine
 from tests.debugger.test_gdb_words import normalize
-from tests.gdbstub.conftest import gdb_sections
+from tests.gdbstub.conftest import HOOKS_CMDLINE, gdb_sections
 
 WATCH = "watch kmalloc_caches[0][6]->cpu_slab.alloc_fast"
 # (name, gdb's setup commands, the REPL's setup commands, the command compared)
@@ -61,11 +63,12 @@ REPL_RUN = {"watch_stop": "call kmalloc 64 GFP_KERNEL", "break_stop": "call kmal
 
 
 def _gdb_transcript() -> dict[str, str]:
-    return gdb_sections([(name, tuple(setup), cmd) for name, setup, _, cmd in STEPS])
+    return gdb_sections([(name, tuple(setup), cmd) for name, setup, _, cmd in STEPS],
+                        "--cmdline", HOOKS_CMDLINE)
 
 
 def _repl_transcript() -> dict[str, str]:
-    m = booted_machine()
+    m = booted_machine(cmdline=HOOKS_CMDLINE)
     buf = io.StringIO()
     repl = Repl(DebugSession(m), buf)
     out = {}

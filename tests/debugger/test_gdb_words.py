@@ -4,6 +4,9 @@ line with stock gdb's for the same command against `kmemu gdb` (addresses aside)
 One gdb session and one REPL session per module run the same script; each test
 compares one command's output.  A step is (gdb's commands, the REPL's command):
 gdb starts work with ``monitor call`` and ``continue`` where the REPL says ``call``.
+Both machines boot with slab_debug on one other cache, so that kmalloc takes the
+allocator's hooks path (a real function, slab_alloc_hooks, between inlined bodies;
+tests/gdbstub/conftest.py HOOKS_CMDLINE); at the boot defaults it takes none.
 """
 
 from __future__ import annotations
@@ -17,20 +20,25 @@ import pytest
 from emu.debug.session import DebugSession
 from emu.frontend.debugger.repl import Repl
 from emu.frontend.pytest_plugin import booted_machine
-from tests.gdbstub.conftest import gdb_sections
+from tests.gdbstub.conftest import HOOKS_CMDLINE, gdb_sections
 
 #: __slab_alloc's call of ___slab_alloc, followed by the inlined local_irq_restore
 SLOW_CALL = next(i for i, line in enumerate(
     (Path(__file__).parents[2] / "kernel" / "slab" / "slub.c").read_text().splitlines(), 1)
     if "void *object = ___slab_alloc(s, gfp);" in line)
 
+#: a comment line before slab_post_alloc: no code, so a breakpoint there goes to the next line
+COMMENT_LINE = next(i for i, line in enumerate(
+    (Path(__file__).parents[2] / "kernel" / "slab" / "slub.c").read_text().splitlines(), 1)
+    if "After an object was taken" in line)
+
 # (name, gdb commands, REPL command); the last gdb command's output is the one compared
 STEPS: list[tuple[str, tuple[str, ...], str]] = [
     # the idle loop's CFI marks it outermost
     ("info_frame_outermost", ("info frame",), "info frame"),
     # locations gdb's way: a line without code breaks at the next one that has code
-    # (slub.c:300 is a comment before slab_post_alloc); unknown names and lines
-    ("break_line_without_code", ("break slub.c:300",), "break slub.c:300"),
+    # (COMMENT_LINE is a comment before slab_post_alloc); unknown names and lines
+    ("break_line_without_code", (f"break slub.c:{COMMENT_LINE}",), f"break slub.c:{COMMENT_LINE}"),
     ("break_mid_function_table", ("info breakpoints",), "info breakpoints"),
     ("info_watchpoints_none", ("info watchpoints",), "info watchpoints"),
     ("break_unknown_function", ("break kmallco",), "break kmallco"),
@@ -58,7 +66,7 @@ STEPS: list[tuple[str, tuple[str, ...], str]] = [
     ("info_line", ("info line kmalloc",), "info line kmalloc"),
     ("info_frame", ("info frame",), "info frame"),
     ("no_symbol", ("p nosuch",), "p nosuch"),
-    # kmalloc calls it while a hook is on (might_sleep's check is, at boot)
+    # kmalloc calls it while a hook is on (slab_debug is, on these machines)
     ("tbreak", ("tbreak slab_alloc_hooks",), "tbreak slab_alloc_hooks"),
     ("condition", ("condition 1 size > 100",), "condition 1 size > 100"),
     ("ignore", ("ignore 1 2",), "ignore 1 2"),
@@ -99,6 +107,8 @@ STEPS: list[tuple[str, tuple[str, ...], str]] = [
     ("p_function", ("p kmalloc",), "p kmalloc"),
     ("ptype_struct", ("ptype s->cpu_slab",), "ptype s->cpu_slab"),
     ("down_to_call_site", ("down",), "down"),
+    ("frame_out_of_range", ("frame 99",), "frame 99"),
+    ("frame_after_failed_selection", ("frame",), "frame"),
     ("info_line_out_of_range", ("info line slub.c:99999",), "info line slub.c:99999"),
     ("info_symbol_none", ("info symbol 0",), "info symbol 0"),
     ("no_breakpoint_number", ("disable 99",), "disable 99"),
@@ -129,11 +139,12 @@ REPL_SETUP = {"watch": ("delete",), "x_unreadable": ("delete",), "break": ("dele
 
 
 def _gdb_transcript() -> dict[str, str]:
-    return gdb_sections([(name, tuple(cmds[:-1]), cmds[-1]) for name, cmds, _ in STEPS])
+    return gdb_sections([(name, tuple(cmds[:-1]), cmds[-1]) for name, cmds, _ in STEPS],
+                        "--cmdline", HOOKS_CMDLINE)
 
 
 def _repl_transcript() -> dict[str, str]:
-    m = booted_machine()
+    m = booted_machine(cmdline=HOOKS_CMDLINE)
     buf = io.StringIO()
     repl = Repl(DebugSession(m), buf)
     out = {}

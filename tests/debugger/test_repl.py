@@ -345,7 +345,7 @@ def test_locals_args_and_frame_selection(run: Run, tmp_path) -> None:
     run("up")
     assert "kmemu_call_return" in run("up 99")  # as far as there are frames, like gdb
     one_error(run("up"), "Initial frame selected; you cannot go up.")
-    one_error(run("frame 99"), "no frame at level 99")
+    one_error(run("frame 99"), "No frame at level 99.")
     run("frame 1")
     assert run("down").startswith("#0  ")
     one_error(run("down"), "Bottom (innermost) frame selected; you cannot go down.")

@@ -50,14 +50,24 @@ def start_server(*extra: str) -> Server:
     return Server(proc, int(m.group(2)), m.group(1), banner)
 
 
-def gdb_sections(steps: list[tuple[str, tuple[str, ...], str]]) -> dict[str, str]:
-    """Stock gdb on a fresh `kmemu gdb` server running each step's setup commands,
-    then its command: ``{step name: what the command printed}`` (the setup's output is
-    not kept).  Not -batch: gdb speaks to a user then (its 'ignore' says what it will do)."""
+#: A kernel command line under which kmalloc takes the allocator's hooks path (a real
+#: function, slab_alloc_hooks, between inlined bodies), for tests of frames there: slab_debug
+#: on one cache turns slub_debug_enabled on, which holds slab_hooks_key for every cache (as
+#: Linux's key: each cache then tests its own flags).  At the boot defaults kmalloc takes
+#: no hooks (<kmemu/alloc_hooks.h>); kmemleak would, but its own allocations nest.
+HOOKS_CMDLINE = "slab_debug=F,kmalloc-8"
+
+
+def gdb_sections(steps: list[tuple[str, tuple[str, ...], str]],
+                 *server_args: str) -> dict[str, str]:
+    """Stock gdb on a fresh `kmemu gdb` server (started with ``server_args``) running
+    each step's setup commands, then its command: ``{step name: what the command
+    printed}`` (the setup's output is not kept).  Not -batch: gdb speaks to a user
+    then (its 'ignore' says what it will do)."""
     gdb = shutil.which("gdb")
     if gdb is None:
         pytest.skip("gdb is not installed (apt-get install gdb; .ci/run installs it)")
-    srv = start_server()
+    srv = start_server(*server_args)
     try:
         args = [gdb, "-q", "-nx", srv.elf, "-ex", "set pagination off", "-ex", "set width 0",
                 "-ex", "set confirm off", "-ex", f"target remote 127.0.0.1:{srv.port}"]
@@ -75,16 +85,26 @@ def gdb_sections(steps: list[tuple[str, tuple[str, ...], str]]) -> dict[str, str
     return dict(re.findall(r"^@@([\w-]+)\n(.*?)(?=^@@)", res.stdout, re.S | re.M))
 
 
-@pytest.fixture
-def gdb_server() -> Iterator[Server]:
+def _serve(*args: str) -> Iterator[Server]:
     if shutil.which("gdb") is None:
         pytest.skip("gdb is not installed (apt-get install gdb; .ci/run installs it)")
-    srv = start_server()
+    srv = start_server(*args)
     try:
         yield srv
     finally:
         srv.proc.kill()
         srv.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def gdb_server() -> Iterator[Server]:
+    yield from _serve()
+
+
+@pytest.fixture
+def gdb_hooks_server() -> Iterator[Server]:
+    """A server whose kmalloc takes the hooks path (HOOKS_CMDLINE)."""
+    yield from _serve("--cmdline", HOOKS_CMDLINE)
 
 
 def connect(port: int, timeout: float = 20) -> socket.socket:

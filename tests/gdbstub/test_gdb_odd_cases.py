@@ -115,9 +115,9 @@ def test_stepi_across_ret_to_the_end_of_the_call(gdb_server: Server) -> None:
     assert "kmemu_test_add() returned 0x15 (21)" in out
 
 
-def test_finish_twice_from_a_nested_function(gdb_server: Server) -> None:
-    # kmalloc calls slab_alloc_hooks while a hook is on (might_sleep's check, at boot)
-    out = gdb_server.gdb("break slab_alloc_hooks", "monitor call kmalloc 64 GFP_KERNEL",
+def test_finish_twice_from_a_nested_function(gdb_hooks_server: Server) -> None:
+    # kmalloc calls slab_alloc_hooks while a hook is on (slab_debug, on this server)
+    out = gdb_hooks_server.gdb("break slab_alloc_hooks", "monitor call kmalloc 64 GFP_KERNEL",
                          "continue", "finish", "finish", "continue")
     vals = re.findall(r"Value returned is \$\d = \(void \*\) (0xffff888[0-9a-f]+)", out)
     assert len(vals) == 2 and vals[0] == vals[1], out
@@ -125,8 +125,8 @@ def test_finish_twice_from_a_nested_function(gdb_server: Server) -> None:
     assert f"kmalloc() returned {vals[0]}" in out
 
 
-def test_until_advance_and_tbreak(gdb_server: Server) -> None:
-    out = gdb_server.gdb("break kmalloc", "monitor call kmalloc 64 GFP_KERNEL", "continue",
+def test_until_advance_and_tbreak(gdb_hooks_server: Server) -> None:
+    out = gdb_hooks_server.gdb("break kmalloc", "monitor call kmalloc 64 GFP_KERNEL", "continue",
                          "until", "advance slab_alloc_hooks", "bt 2", "delete",
                          "tbreak kfree", "continue", "monitor call kfree 0", "continue",
                          "continue", "continue")

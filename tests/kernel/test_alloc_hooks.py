@@ -1,7 +1,9 @@
-"""The allocators' combined hooks keys (<kmemu/alloc_hooks.h>): each fast path has ONE
-static-key site for every optional hook, the keys count their users (might_sleep's
-checks, the bad-page checks, slab_debug, KUnit tracking, fault injection), and the
-hooks behind them still do their work when their own feature is on."""
+"""The allocators' hooks keys (<kmemu/alloc_hooks.h>): each fast path has ONE
+static-key site for every optional hook that runs out of line, the keys count their
+users (the bad-page checks, slab_debug, KUnit tracking, fault injection, kmemleak, the
+trace events), and the hooks behind them still do their work when their own feature is
+on.  might_sleep's check (on at boot) holds no count on slab_hooks_key: the slab
+allocation paths test it inline behind its own key, debug_atomic_sleep_key."""
 
 from __future__ import annotations
 
@@ -28,33 +30,64 @@ def test_each_fast_path_has_one_site(machine: Machine) -> None:
     sites = sites_by_function(machine)
     for fn in FAST_PATHS:
         in_fn = {key: n for (f, key), n in sites.items() if f == fn}
-        want = "page_hooks_key" if "pages" in fn else "slab_hooks_key"
-        assert in_fn == {want: 1}, (fn, in_fn)
+        if "pages" in fn:
+            want = {"page_hooks_key": 1}
+        elif "alloc" in fn:  # might_sleep's inline check: its own key, no hooks
+            want = {"slab_hooks_key": 1, "debug_atomic_sleep_key": 1}
+        else:
+            want = {"slab_hooks_key": 1}
+        assert in_fn == want, (fn, in_fn)
+
+
+def key_state(m: Machine) -> tuple[int, int, int]:
+    return (users(m, "slab_hooks_key"), users(m, "page_hooks_key"),
+            users(m, "debug_atomic_sleep_key"))
 
 
 def test_features_take_and_give_back_counts(machine: Machine) -> None:
     m = machine
-    # at boot: might_sleep's checks (both keys) and the bad-page checks (page key)
-    assert (users(m, "slab_hooks_key"), users(m, "page_hooks_key")) == (1, 2)
+    # at boot: might_sleep's checks (its own key and the page key), the bad-page checks
+    # (page key); no feature that is on needs the slab hooks
+    assert key_state(m) == (0, 2, 1)
+    keys = {k.name: k for k in m.static_keys()}
+    assert all(s.state == "nop" for s in keys["slab_hooks_key"].sites)
     assert m.alloc_debug(might_sleep=False, bad_page=False) == {"might_sleep": True,
                                                                  "bad_page": True}
-    assert (users(m, "slab_hooks_key"), users(m, "page_hooks_key")) == (0, 0)
+    assert key_state(m) == (0, 0, 0)
     keys = {k.name: k for k in m.static_keys()}
     assert all(s.state == "nop" for k in ("slab_hooks_key", "page_hooks_key")
                for s in keys[k].sites)
     m.failslab(probability=100, times=-1, ignore_gfp_wait=0, verbose=0)  # on: both keys
-    assert (users(m, "slab_hooks_key"), users(m, "page_hooks_key")) == (1, 1)
+    assert key_state(m) == (1, 1, 0)
     assert m.kmalloc(64) == 0  # the hook works behind the shared key
     m.failslab(probability=0)
-    assert (users(m, "slab_hooks_key"), users(m, "page_hooks_key")) == (0, 0)
+    assert key_state(m) == (0, 0, 0)
     m.call("kunit_track_prepare")
     m.call("kunit_track_prepare")  # once on, stays on: no second count
-    assert (users(m, "slab_hooks_key"), users(m, "page_hooks_key")) == (1, 1)
+    assert key_state(m) == (1, 1, 0)
     m.alloc_debug(might_sleep=True)
-    assert (users(m, "slab_hooks_key"), users(m, "page_hooks_key")) == (2, 2)
+    assert key_state(m) == (1, 2, 1)
     m.kmem_cache_create("hooks_debug", 32, flags="SLAB_RED_ZONE")  # slab_debug on, for good
-    assert (users(m, "slab_hooks_key"), users(m, "page_hooks_key")) == (3, 2)
+    assert key_state(m) == (2, 2, 1)
+    m.alloc_debug(might_sleep=False)  # off before the others: theirs stay
+    assert key_state(m) == (2, 1, 0)
     assert all(k.consistent for k in m.static_keys())
+
+
+def test_might_sleep_alone_leaves_the_hooks_off(machine: Machine) -> None:
+    """At the boot defaults an allocation in process context runs none of the hooks,
+    one in atomic context (or with a blocking gfp and interrupts off) takes them to
+    report, and an atomic gfp in atomic context does not."""
+    m = machine
+    m.kfree(m.kmalloc(64))
+    with m.breakpoint("slab_alloc_hooks") as bp:
+        m.kfree(m.kmalloc(64))
+        m.kfree(m.kmalloc(64, "GFP_ATOMIC", context="irq"))
+        assert bp.hits == 0
+        n = len(m.events)
+        m.kfree(m.kmalloc(64, "GFP_KERNEL", context="irq"))
+        assert bp.hits == 1
+        assert [e.kind for e in m.events[n:]] == ["sleep_in_atomic"]
 
 
 def test_might_sleep_in_both_allocators_follows_its_switch(machine: Machine) -> None:

@@ -69,10 +69,10 @@ def test_at_function_entry(machine: Machine, stopped) -> None:
     stopped("___slab_alloc", machine.kmalloc, 256)
     rsp = machine.cpu.reg("rsp")
     frames = trace(machine)
-    # kmalloc(256): kmalloc_other (above 192 bytes), and the hooks (might_sleep's check
-    # is on at boot: slab_hooks_key)
-    assert names(frames) == ["___slab_alloc", "__slab_alloc", "slab_alloc_hooks", "kmalloc_other",
-                             "kmalloc", "kmemu_call_return"]
+    # kmalloc(256): kmalloc_other (above 192 bytes), no hooks at the boot defaults
+    # (might_sleep's check is inline: <kmemu/alloc_hooks.h>)
+    assert names(frames) == ["___slab_alloc", "__slab_alloc", "kmalloc_other", "kmalloc",
+                             "kmemu_call_return"]
     f0, f1 = frames[0], frames[1]
     assert (f0.offset, f0.found_by, f0.cfa, f0.sp) == (0, "registers", rsp + 8, rsp)
     assert f1.pc == machine.read_u64(rsp) and f1.sp == rsp + 8 and f1.found_by == "cfi"
@@ -115,8 +115,8 @@ def test_deep_inside_the_page_allocator(machine: Machine, stopped) -> None:
     call.stepi(20)  # well past the prologue
     frames = trace(machine)
     assert names(frames)[0] == "get_page_from_freelist"
-    assert names(frames)[-6:] == ["___slab_alloc", "__slab_alloc", "slab_alloc_hooks",
-                                  "kmalloc_other", "kmalloc", "kmemu_call_return"]
+    assert names(frames)[-5:] == ["___slab_alloc", "__slab_alloc", "kmalloc_other", "kmalloc",
+                                  "kmemu_call_return"]
     # past the prologue the frame-pointer chain agrees with CFI
     assert [f.pc for f in trace(machine, cfi=None)] == [f.pc for f in frames]
     assert all(f.file and f.line for f in frames)
@@ -147,8 +147,8 @@ def test_max_frames_and_format(machine: Machine, stopped) -> None:
     lines = text.splitlines()
     assert lines[0].startswith("#0  0xffffffff") and " in ___slab_alloc+0x0/0x" in lines[0]
     assert all(LINE.fullmatch(line) for line in lines), text
-    # ___slab_alloc <- __slab_alloc <- slab_alloc_hooks <- kmalloc_other <- kmalloc (slub.c)
-    assert " in kmalloc+0x" in lines[4] and " at slub.c:" in lines[4]
+    # ___slab_alloc <- __slab_alloc <- kmalloc_other <- kmalloc (slub.c)
+    assert " in kmalloc+0x" in lines[3] and " at slub.c:" in lines[3]
 
 
 def test_pt_regs_layout_matches_dwarf(machine: Machine) -> None:

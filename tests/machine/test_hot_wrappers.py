@@ -130,7 +130,7 @@ def test_a_timed_interrupt_is_delivered_during_kmalloc(machine: Machine) -> None
 
 def test_a_warning_in_kfree_reaches_the_console(machine: Machine) -> None:
     """The inline path keeps the console: kfree's WARN for an address outside the
-    direct map (the debug hooks are on by default) is printed, and the machine goes on."""
+    direct map (checked on every path) is printed, and the machine goes on."""
     warm(machine)
     mark = len(machine.console)
     machine.kfree(0xFFFF_FFFF_0000_0000)

@@ -121,11 +121,12 @@ struct kmemu_replay_op {
 
 /*
  * A host call's stack holds its return address (kmemu_call_return+1) and, above
- * it, a word: KMEMU_CALL_QUIET there makes kmemu_call_return end at its hlt
- * without the CALL_DONE port write (the host's fast path; entry.S compares
- * against this literal value).
+ * it, a word: KMEMU_CALL_QUIET there makes kmemu_call_return end in the idle
+ * loop's state, at its hlt, without the CALL_DONE port write (the host's fast
+ * path; entry.S compares against this literal value).
  */
 #define KMEMU_CALL_QUIET 0x5154
+extern u64 kmemu_idle_rsp; /* where a quiet call's end puts %rsp back (host.c) */
 
 #define KMEMU_CALL_VECTOR 0xec
 #define KMEMU_TEST_VECTOR 0x30

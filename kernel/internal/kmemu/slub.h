@@ -47,7 +47,11 @@ struct kmem_cache_cpu {
 	void *freelist;     /* first free object of the active slab (hardened chain) */
 	u64 tid;            /* transaction id: bumped by every change of freelist/slab */
 	struct page *slab;  /* the active ("frozen") slab, or NULL */
-	u64 slab_base;      /* its first byte (page_address), with slab */
+	u64 slab_base_neg;  /* minus its first byte's address (-page_address), with slab:
+			     * object + slab_base_neg is the offset in one add, and the
+			     * value is no pointer to the slab's first object, so
+			     * kmemleak's scan does not take it for a reference (Linux
+			     * keeps only the struct slab pointer here) */
 	u64 slab_bytes;     /* its size, PAGE_SIZE << order; 0 without an active slab */
 	u64 alloc_fast, alloc_slow, free_fast, free_slow;
 } __aligned(16);           /* freelist+tid: one cmpxchg16b operand */
