@@ -13,17 +13,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from keystone import KS_ARCH_X86, KS_MODE_16, KS_MODE_32, KS_MODE_64, Ks, KsError
-
 from emu.build import layout as L
 from emu.build.toolchain import BuildError
 
-# (file, keystone mode, load address, limit)
+# (file, CPU mode in bits, load address, limit)
 PIECES = (
-    ("mbr.asm", KS_MODE_16, L.BOOT_SECTOR, L.BOOT_SECTOR + 510),
-    ("stage2_16.asm", KS_MODE_16, L.STAGE2_16, L.STAGE2_32),
-    ("stage2_32.asm", KS_MODE_32, L.STAGE2_32, L.STAGE2_64),
-    ("stage2_64.asm", KS_MODE_64, L.STAGE2_64, L.STAGE2_END),
+    ("mbr.asm", 16, L.BOOT_SECTOR, L.BOOT_SECTOR + 510),
+    ("stage2_16.asm", 16, L.STAGE2_16, L.STAGE2_32),
+    ("stage2_32.asm", 32, L.STAGE2_32, L.STAGE2_64),
+    ("stage2_64.asm", 64, L.STAGE2_64, L.STAGE2_END),
 )
 
 
@@ -84,9 +82,13 @@ def strip_comments(src: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def assemble(src: str, mode: int, addr: int, name: str) -> bytes:
-    """Assemble one piece at its load address with keystone."""
-    ks = Ks(KS_ARCH_X86, mode)
+def assemble(src: str, bits: int, addr: int, name: str) -> bytes:
+    """Assemble one piece at its load address with keystone, in 16-, 32- or 64-bit
+    mode.  keystone is imported here, not with the module: a cached build never
+    assembles, and the import was ~9 ms of every CLI process's start."""
+    from keystone import KS_ARCH_X86, KS_MODE_16, KS_MODE_32, KS_MODE_64, Ks, KsError
+
+    ks = Ks(KS_ARCH_X86, {16: KS_MODE_16, 32: KS_MODE_32, 64: KS_MODE_64}[bits])
     try:
         code, _ = ks.asm(src, addr)
     except KsError as e:
@@ -95,8 +97,10 @@ def assemble(src: str, mode: int, addr: int, name: str) -> bytes:
     return bytes(code or b"")
 
 
-def _first_bad_line(ks: Ks, src: str, addr: int, errno: int) -> str:
+def _first_bad_line(ks, src: str, addr: int, errno: int) -> str:  # ks: keystone.Ks
     """Locate the failing line: the shortest prefix that fails the same way."""
+    from keystone import KsError
+
     lines = src.splitlines()
     for n in range(1, len(lines) + 1):
         try:
@@ -111,9 +115,9 @@ def build_bootstub(boot_dir: Path, kernel_bytes: int, entry: int) -> BootStub:
     """Assemble every piece, check sizes, lay out the boot sector and stage 2."""
     values = constants(kernel_bytes, entry)
     pieces: dict[str, tuple[int, bytes]] = {}
-    for name, mode, addr, limit in PIECES:
+    for name, bits, addr, limit in PIECES:
         text = substitute((boot_dir / name).read_text(), values, name)
-        code = assemble(text, mode, addr, name)
+        code = assemble(text, bits, addr, name)
         if addr + len(code) > limit:
             raise BuildError(f"boot/{name} is {len(code)} bytes; it must end before {limit:#x}")
         pieces[name] = (addr, code)
