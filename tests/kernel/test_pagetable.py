@@ -510,7 +510,7 @@ _PTE_FLAGS = st.sampled_from([P, P | RW, P | US, P | RW | US, P | RW | PTE_NX, 0
                               P | RW | (1 << 51), P | RW | US | PTE_NX])
 
 
-@settings(max_examples=300)
+@settings(max_examples=150)
 @given(flags=st.lists(_PTE_FLAGS, min_size=6, max_size=6),
        frames=st.lists(st.integers(0x200, 0x206), min_size=6, max_size=6),
        large=st.booleans(), first=st.integers(0, 5), count=st.integers(1, 6),
