@@ -224,15 +224,20 @@ PAGE_OF_U64 = struct.Struct("<512Q")
 @dataclass
 class HeldReads:
     """What host reads inside :meth:`Machine._reads_held` remember: the physical page
-    behind each virtual page read (pages wholly RAM), and every page-table page the
-    walker read, whole (a walk of the next page then reads no guest memory)."""
+    behind each virtual page read (pages wholly RAM), every page-table page the walker
+    read, whole (a walk of the next page then reads no guest memory), and the bytes of
+    each RAM page a small read touched, whole (the views read struct fields a few bytes
+    at a time, mostly from pages they read before: one Unicorn read per page, not per
+    field)."""
 
     pages: dict[int, int] = field(default_factory=dict)  # va >> 12 -> physical page
     tables: dict[int, tuple[int, ...]] = field(default_factory=dict)  # pa >> 12 -> 512 u64
+    data: dict[int, bytes] = field(default_factory=dict)  # physical page -> its 4096 bytes
 
     def clear(self) -> None:
         self.pages.clear()
         self.tables.clear()
+        self.data.clear()
 
 
 class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInfoMixin,
@@ -1240,6 +1245,12 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                               "no single range covering it)")
 
     def read_phys(self, pa: int, n: int) -> bytes:
+        held = self._held
+        if (held is not None and type(pa) is int and type(n) is int and 0 <= pa <= U64
+                and 0 < n <= 4096 - (pa & 0xFFF)):  # within one page: from its held bytes
+            data = self._held_page(held, pa & ~0xFFF)
+            if data is not None:
+                return data[pa & 0xFFF:(pa & 0xFFF) + n]
         self._check_range(pa, n, "physical")
         self._check_ram(pa, n)
         self._check_size(pa, n, "physical")
@@ -1315,8 +1326,20 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                 page = pa & ~0xFFF
                 if self._ram is not None and self._ram.check(page, 4096):
                     held.pages[va >> 12] = page
-            return bytes(self.uc.mem_read(page | (va & 0xFFF), n))
+                else:  # not wholly RAM: read just these bytes
+                    return bytes(self.uc.mem_read(page | (va & 0xFFF), n))
+            data = self._held_page(held, page)
+            assert data is not None  # held.pages keeps pages wholly RAM
+            return data[va & 0xFFF:(va & 0xFFF) + n]
         return self._read_virt(va, n)
+
+    def _held_page(self, held: HeldReads, page: int) -> bytes | None:
+        """The 4096 bytes of the physical ``page`` inside a held scope (read once), or
+        None when the page is not wholly RAM."""
+        data = held.data.get(page)
+        if data is None and self._ram is not None and self._ram.check(page, 4096):
+            data = held.data[page] = bytes(self.uc.mem_read(page, 4096))
+        return data
 
     def _read_virt(self, va: int, n: int) -> bytes:
         self._check_range(va, n, "virtual")
