@@ -882,7 +882,8 @@ class DebugSession:
         caller = frames[level + 1] if level + 1 < len(frames) else None
         caller_text = self._caller_line(caller) if caller is not None else ""
         stop = self._go(lambda: call.finish(level), "finish")
-        if stop.reason not in ("finish", "done"):
+        if stop.reason not in ("finish", "done"):  # a breakpoint, a watchpoint, an oops
+            stop.text = f"{head}\n{stop.text}" if stop.text else head  # gdb's head first
             return stop
         lines = [head]
         if stop.reason == "finish":
@@ -907,13 +908,11 @@ class DebugSession:
         head = f"Run till exit from {self._frame_head(frame.level, frame)}"
         cache = self.m._frame_chains()  # noqa: SLF001 - the frame list's chains by pc
         stop = self._go(lambda: leave_inline(call, frame, cache), "finish")
-        if stop.reason in ("finish", "done"):
-            if stop.reason == "finish":
-                stop.value = None
-                text = self.location(args=True)
-            else:
-                text = stop.text
-            stop.text = f"{head}\n{text}"
+        if stop.reason == "finish":
+            stop.value = None
+            stop.text = f"{head}\n{self.location(args=True)}"
+        else:  # the call's end, or a stop on the way: gdb's head first either way
+            stop.text = f"{head}\n{stop.text}" if stop.text else head
         return stop
 
     def _watch_stop_text(self, hit, number: int | None) -> str:  # hit: WatchHit

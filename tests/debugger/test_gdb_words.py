@@ -119,6 +119,11 @@ STEPS: list[tuple[str, tuple[str, ...], str]] = [
       "continue", "delete", "next"), "next"),
     ("step_into_inlined_body", ("step",), "step"),
     ("next_inside_inlined_body", ("next",), "next"),
+    # a breakpoint hit on the way out: gdb's "Run till exit from" first (kmalloc-192's
+    # first use takes the slow path)
+    ("finish_stops_at_breakpoint",
+     ("delete", "continue", "break kmalloc", "monitor call kmalloc 192 GFP_KERNEL", "continue",
+      "break ___slab_alloc", "finish"), "finish"),
     # last: kmemu_test_spin(0) spins for ever
     ("stepi_stops_at_breakpoint",
      ("delete", "continue", "break kmemu_test_spin", "monitor call kmemu_test_spin 0",
@@ -134,6 +139,8 @@ REPL_SETUP = {"watch": ("delete",), "x_unreadable": ("delete",), "break": ("dele
               "advance": ("set disassembly-flavor att",),
               "stepi_stops_at_breakpoint": ("delete", "continue", "break kmemu_test_spin",
                                             "call kmemu_test_spin 0", "break irq.c:176"),
+              "finish_stops_at_breakpoint": ("delete", "continue", "break kmalloc",
+                                             "call kmalloc 192 GFP_KERNEL", "break ___slab_alloc"),
               "next_to_inlined_call_site": ("delete", "continue", f"break slub.c:{SLOW_CALL}",
                                             "call kmalloc 512 GFP_KERNEL", "delete")}
 
