@@ -54,6 +54,17 @@ STEPS: list[tuple[str, tuple[str, ...], str]] = [
     ("info_registers", ("info registers rip rsp rax eflags cs fs_base",),
      "info registers rip rsp rax eflags cs fs_base"),
     ("p_int", ("p size",), "p size"),
+    # output formats: every letter print takes, on an int, a pointer, a struct, a char
+    *((f"p_{f}_{what}", (f"p/{f} {expr}",), f"p/{f} {expr}")
+      for f in "xduotzcas" for what, expr in (("int", "size"), ("neg", "-200"),
+                                              ("ptr", "kmalloc_caches[0][6]")))
+    ,
+    ("p_x_struct", ("p/x kmalloc_caches[0][6]->cpu_slab",), "p/x kmalloc_caches[0][6]->cpu_slab"),
+    ("p_d_char", ("p/d kmalloc_caches[0][6]->name[1]",), "p/d kmalloc_caches[0][6]->name[1]"),
+    ("p_c_wide", ("p/c 321",), "p/c 321"),
+    ("p_a_code", ("p/a $rip",), "p/a $rip"),
+    ("p_unknown_format", ("p/q size",), "p/q size"),
+    ("p_meaningless_format", ("p/i size",), "p/i size"),
     ("p_chars", ("p kmalloc_caches[0][6]->name",), "p kmalloc_caches[0][6]->name"),
     ("p_struct", ("p kmalloc_caches[0][6]->cpu_slab",), "p kmalloc_caches[0][6]->cpu_slab"),
     ("p_char", ("p kmalloc_caches[0][6]->name[1]",), "p kmalloc_caches[0][6]->name[1]"),

@@ -279,7 +279,7 @@ class Repl:
                 self._print_expr(expr, fmt)
             case c.Display(expr, fmt):
                 if expr is not None:
-                    n = s.display(self._expr(expr), hex=fmt == "x")
+                    n = s.display(self._expr(expr), fmt=fmt)
                     line = s.display_line(n)
                     if line is not None:
                         self.emit(line)
@@ -500,7 +500,7 @@ class Repl:
 
     def _print_expr(self, expr: str, fmt: str | None) -> None:
         text = self._expr(expr)
-        self.emit(self.s.print_expr(text, hex=fmt == "x"))
+        self.emit(self.s.print_expr(text, fmt=fmt))
 
     def _ptype(self, expr: str) -> None:
         text = self._expr(expr).strip()
