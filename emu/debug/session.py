@@ -343,18 +343,34 @@ class DebugSession:
         """gdb's ``print``: ``$N = VALUE``; an unreadable address in gdb's words.
         ``fmt``: an output format letter (gdbvalue.PRINT_FORMATS; ``hex``: ``"x"``)."""
         fmt = fmt or ("x" if hex else None)
-        from emu.kernel.expr import ExprError
-        try:
-            obj = _register_type(self.m.program, text, self.evaluate(text))
-        except ExprError as e:
-            if not _memory_error(e):
-                raise
-            raise ExprError(_gdb_error(e), e.column) from None
+        obj = self._printed(text)
         if not fmt and re.fullmatch(r"\s*\$eflags\s*", text):  # gdb's flags type
             from emu.kernel.gdbvalue import eflags_text
             self._history.append(obj)
             return f"${len(self._history)} = {eflags_text(int(obj.value_()))}"
         return self.history_line(obj, fmt=fmt)
+
+    def output_expr(self, text: str, fmt: str | None = None) -> str:
+        """gdb's ``output``: the value as ``print`` shows it, without ``$N = `` and
+        without entering the history."""
+        from emu.kernel.gdbvalue import PRINT_FORMATS, eflags_text, format_value
+        obj = self._printed(text)
+        if fmt is not None and fmt not in PRINT_FORMATS:
+            raise SessionError(f'Undefined output format "{fmt}".')
+        if not fmt and re.fullmatch(r"\s*\$eflags\s*", text):
+            return eflags_text(int(obj.value_()))
+        return format_value(obj, fmt=fmt, where=self.gdb_where)
+
+    def _printed(self, text: str):  # -> drgn.Object
+        """``text`` evaluated for print/output: bare registers with gdb's types, an
+        unreadable address in gdb's words."""
+        from emu.kernel.expr import ExprError
+        try:
+            return _register_type(self.m.program, text, self.evaluate(text))
+        except ExprError as e:
+            if not _memory_error(e):
+                raise
+            raise ExprError(_gdb_error(e), e.column) from None
 
     def history_line(self, obj, hex: bool = False,  # noqa: A002 - obj: drgn.Object
                      fmt: str | None = None) -> str:

@@ -127,6 +127,7 @@ class List:
 class Print:
     expr: str
     fmt: str | None = None  # None or a letter of gdbvalue.PRINT_FORMATS
+    output: bool = False  # gdb's output: the value alone, not in the history
 
 
 @dataclass(frozen=True)
@@ -562,7 +563,7 @@ def _p_list(name: str, _fmt: str, rest: str) -> Command:
 
 def _p_print(name: str, fmt: str, rest: str) -> Command:
     letter = _print_format(name, fmt)
-    return Print(_needs(name, rest, "an expression"), letter)
+    return Print(_needs(name, rest, "an expression"), letter, output=name == "output")
 
 
 def _p_ptype(name: str, _fmt: str, rest: str) -> Command:
@@ -763,6 +764,9 @@ COMMANDS: tuple[Spec, ...] = (
        "(c->freelist, zones[1].free_area[0].nr_free, $rax, *(struct kmem_cache *)ADDR, "
        "slab_alloc::s); $ is the last value (or the last call's result), $1 $2 earlier "
        "prints, $$N the Nth back; FMT is gdb's x d u o t z c a s",
+       _p_print, "state", slash=True),
+    _S("output", (), "output[/FMT] EXPR",
+       "print's value alone: no $N =, not in the value history (gdb's output)",
        _p_print, "state", slash=True),
     _S("display", ("disp",), "display[/FMT] [EXPR]",
        "print EXPR after every stop (e.g. display c->freelist); alone: show them now",

@@ -275,8 +275,11 @@ class Repl:
                 self._disassemble(cmd)
             case c.List(loc):
                 self._list(loc)
-            case c.Print(expr, fmt):
-                self._print_expr(expr, fmt)
+            case c.Print(expr, fmt, output):
+                if output:
+                    self.emit(s.output_expr(self._expr(expr), fmt))
+                else:
+                    self._print_expr(expr, fmt)
             case c.Display(expr, fmt):
                 if expr is not None:
                     n = s.display(self._expr(expr), fmt=fmt)
