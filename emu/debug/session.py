@@ -59,6 +59,7 @@ class Point:
     bp: Breakpoint | None = None
     wp: Watchpoint | None = None
     temporary: bool = False
+    once: bool = False  # gdb's "enable once": disabled by its next stop (Disp "dis")
     condition: str = ""
     # A watch on a frame's variable: a breakpoint where that frame returns, and the call
     # the frame belongs to (gdb deletes such a watchpoint when the frame is gone).
@@ -535,10 +536,20 @@ class DebugSession:
             return f"Will ignore next crossing of breakpoint {number}."
         return f"Will ignore next {count} crossings of breakpoint {number}."
 
-    def enable(self, numbers: list[int] | None = None, on: bool = True) -> None:
-        """gdb's ``enable``/``disable [N...]`` (all points without numbers)."""
+    def enable(self, numbers: list[int] | None = None, on: bool = True,
+               mode: str | None = None) -> None:
+        """gdb's ``enable``/``disable [N...]`` (all points without numbers); ``mode``
+        ``"once"`` (disabled by its next stop) or ``"delete"`` (deleted by it, as a
+        ``tbreak``), gdb's ``enable once|delete N...``, which need numbers."""
+        if mode is not None and not numbers:
+            raise SessionError("Argument required (one or more breakpoint numbers).")
         for n in _existing(self.points, numbers, "breakpoint"):
             p = self.points[n]
+            if mode is not None:
+                p.once = mode == "once"
+                p.temporary = mode == "delete"
+                if p.bp is not None:
+                    p.bp.temporary = p.temporary
             if p.enabled == on:
                 continue
             p.enabled = on
@@ -683,7 +694,7 @@ class DebugSession:
         for p in self.points.values():
             if watchpoints_only and p.wp is None:
                 continue
-            disp = "del " if p.temporary else "keep"
+            disp = "del " if p.temporary else "dis " if p.once else "keep"
             enb = "y" if p.enabled else "n"
             if p.bp is not None:
                 hit = self.m.symbols.lookup(p.address) if self.m.symbols is not None else None
@@ -1383,6 +1394,9 @@ class DebugSession:
                 self.points.pop(num)
                 banner = f"Temporary breakpoint {num}, "
             elif num is not None:
+                if self.points[num].once:  # gdb's "enable once": this stop disables it
+                    self.points[num].once = False
+                    self.enable([num], False)
                 banner = f"Breakpoint {num}, "
             else:
                 banner = ""

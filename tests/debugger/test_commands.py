@@ -150,6 +150,7 @@ def test_blank_lines_and_comments_are_no_command(line: str) -> None:
     ("p", "print needs an expression"),
     ("p/f 1", "kmemu does not print floating point"),
     ("p/i 1", 'Format letter "i" is meaningless in "print" command.'),
+    ("enable once", "Argument required (one or more breakpoint numbers)."),
     ("p/xx 1", 'Undefined output format "xx".'),
     ("break/x kmalloc", "break takes no /FORMAT"),
     ("break a b", "one location expected"),

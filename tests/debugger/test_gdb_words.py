@@ -138,6 +138,16 @@ STEPS: list[tuple[str, tuple[str, ...], str]] = [
     ("finish_stops_at_breakpoint",
      ("delete", "continue", "break kmalloc", "monitor call kmalloc 192 GFP_KERNEL", "continue",
       "break ___slab_alloc", "finish"), "finish"),
+    # gdb's enable once (disabled by its next stop) and enable delete (a tbreak then)
+    ("enable_once", ("delete", "continue", "break kmalloc", "enable once 1", "info breakpoints"),
+     "info breakpoints"),
+    ("enable_once_hit", ("monitor call kmalloc 32 GFP_KERNEL", "continue"),
+     "call kmalloc 32 GFP_KERNEL"),
+    ("enable_once_after", ("info breakpoints",), "info breakpoints"),
+    ("enable_delete", ("continue", "enable delete 1", "info breakpoints"), "info breakpoints"),
+    ("enable_delete_hit", ("monitor call kmalloc 32 GFP_KERNEL", "continue"),
+     "call kmalloc 32 GFP_KERNEL"),
+    ("enable_delete_after", ("info breakpoints",), "info breakpoints"),
     # last: kmemu_test_spin(0) spins for ever
     ("stepi_stops_at_breakpoint",
      ("delete", "continue", "break kmemu_test_spin", "monitor call kmemu_test_spin 0",
@@ -155,6 +165,8 @@ REPL_SETUP = {"watch": ("delete",), "x_unreadable": ("delete",), "break": ("dele
                                             "call kmemu_test_spin 0", "break irq.c:176"),
               "finish_stops_at_breakpoint": ("delete", "continue", "break kmalloc",
                                              "call kmalloc 192 GFP_KERNEL", "break ___slab_alloc"),
+              "enable_once": ("delete", "continue", "break kmalloc", "enable once 1"),
+              "enable_delete": ("continue", "enable delete 1"),
               "next_to_inlined_call_site": ("delete", "continue", f"break slub.c:{SLOW_CALL}",
                                             "call kmalloc 512 GFP_KERNEL", "delete")}
 

@@ -176,6 +176,7 @@ class Ignore:
 class Enable:
     numbers: tuple[int, ...] | None  # None: all of them
     on: bool = True  # False: disable
+    mode: str | None = None  # gdb's "enable once N..." / "enable delete N..."
 
 
 @dataclass(frozen=True)
@@ -495,8 +496,14 @@ def _p_ignore(name: str, _fmt: str, rest: str) -> Command:
 def _p_enable(name: str, _fmt: str, rest: str) -> Command:
     words = rest.split()
     if words and words[0] in ("breakpoints", "br", "b"):  # gdb's 'disable breakpoints N'
-        rest = " ".join(words[1:])
-    return Enable(_numbers(name, rest) if rest.strip() else None, name == "enable")
+        words = words[1:]
+    mode = None
+    if name == "enable" and words and words[0] in ("once", "delete"):
+        mode, words = words[0], words[1:]
+        if not words:
+            raise CommandError("Argument required (one or more breakpoint numbers).")
+    rest = " ".join(words)
+    return Enable(_numbers(name, rest) if rest.strip() else None, name == "enable", mode)
 
 
 def _p_set(name: str, _fmt: str, rest: str) -> Command:
@@ -705,8 +712,9 @@ COMMANDS: tuple[Spec, ...] = (
        "(without EXPR: at every hit)", _p_condition, "points"),
     _S("ignore", (), "ignore N COUNT", "let the next COUNT hits of breakpoint N pass without "
        "stopping", _p_ignore, "points"),
-    _S("enable", ("en",), "enable [N...]", "enable breakpoints/watchpoints N (all without "
-       "arguments)", _p_enable, "points"),
+    _S("enable", ("en",), "enable [once|delete] [N...]", "enable breakpoints/watchpoints N "
+       "(all without arguments); once: disabled by their next stop, delete: deleted by it",
+       _p_enable, "points"),
     _S("disable", ("disa", "dis"), "disable [N...]", "disable breakpoints/watchpoints N (all "
        "without arguments)", _p_enable, "points"),
     _S("delete", ("d",), "delete [N...]", "delete breakpoints/watchpoints N (N-M ranges); all "

@@ -301,8 +301,8 @@ class Repl:
                 self.emit(s.condition(number, self._expr(expr) if expr else ""))
             case c.Ignore(number, count):
                 self.emit(s.ignore(number, count))
-            case c.Enable(numbers, on):
-                s.enable(list(numbers) if numbers is not None else None, on)
+            case c.Enable(numbers, on, mode):
+                s.enable(list(numbers) if numbers is not None else None, on, mode)
             case c.Advance(loc):
                 self._step(s.advance, self._expr(loc))
             case c.InfoFrame():
