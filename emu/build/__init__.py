@@ -84,7 +84,10 @@ _SETTLED_NS = 2_000_000_000
 
 def source_key(root: Path, cc_version: str, ld_version: str, kasan: bool = False) -> str:
     """The build cache's key: every file under ``kernel/`` and ``boot/``, the flags,
-    the compiler's and linker's versions, the build code, the KASAN choice."""
+    the compiler's and linker's versions, the build code, the KASAN choice, and the
+    checkout's path: the DWARF names every source file by its absolute path, so a
+    build made in another checkout of the same sources would send gdb, the REPL and
+    the line tables to files that may no longer exist."""
     files = _source_files(root) + [Path(__file__).parent / m for m in _BUILD_MODULES]
     stats = [f.stat() for f in files]
     ident = (str(root), cc_version, ld_version, kasan, tuple(
@@ -93,6 +96,7 @@ def source_key(root: Path, cc_version: str, ld_version: str, kasan: bool = False
     if (key := _KEYS.get(ident)) is not None:
         return key
     h = hashlib.sha256(b"variant=kasan\0" if kasan else b"")
+    h.update(b"root=" + str(root.resolve()).encode() + b"\0")
     for f in files[: -len(_BUILD_MODULES)]:
         h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
     h.update(" ".join(CFLAGS + LDFLAGS).encode())
