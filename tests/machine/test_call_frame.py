@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import struct
 
+import pytest
 from unicorn import x86_const as x86
 
-from emu import Machine
+from emu import BreakpointHit, Machine
 from emu.build.abi import define
 
 
@@ -96,3 +97,27 @@ def test_the_port_end_counts_what_the_quiet_end_counts(machine: Machine) -> None
     assert frame_words(m)[1] == 0 and not m._entry.frame_ok  # noqa: SLF001
     assert idle_regs(m) == (m._idle_rsp, m._idle_rip, 0x202)  # noqa: SLF001
     assert quiet[0] == port_nop[0] == 35 and port[0] > 35
+
+
+
+@pytest.mark.parametrize("how", ["irq at idle", "call in irq context"])
+def test_stepping_an_interrupt_past_its_iret(machine: Machine, how: str) -> None:
+    """The quiet end is the idle hlt, where an interrupt at idle also returns: stepped
+    through its iret, it goes on round the idle loop to CTL_READY and ends there (it
+    was taken for a call's end: "kernel did not return to idle after IRQ 0x30")."""
+    m = machine
+    where = "test_irq_handler" if how == "irq at idle" else "kmemu_test_add"
+    m.break_at(where, temporary=True)
+    with pytest.raises(BreakpointHit) as ei:
+        if how == "irq at idle":
+            m.raise_irq(define("KMEMU_TEST_VECTOR"))
+        else:
+            m.call("kmemu_test_add", 1, 2, 0, 0, 0, 0, context="irq")
+    call = ei.value.call
+    for _ in range(500):
+        call.stepi()
+        if call.done:
+            break
+    assert call.done and m.state == "ready"
+    assert call.result == (0 if how == "irq at idle" else 5)
+    assert m.call("kmemu_test_add", 2, 3, 0, 0, 0, 0) == 8
