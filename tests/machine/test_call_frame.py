@@ -69,14 +69,22 @@ def test_restore_to_a_snapshot_without_the_frame(machine: Machine) -> None:
 
 def test_other_runs_clear_it_and_calls_go_on(machine: Machine) -> None:
     """A careful call (instruction budget), a call in irq context and an interrupt
-    at idle all run through _run, whose guest code may push over the frame."""
+    at idle all run through _run, whose guest code may push over the frame (and
+    does: an interrupt at idle runs on the idle stack, 512 bytes above the call's)."""
     m = machine
     m.call("kmemu_test_nop")
     assert m.call("kmemu_test_add", 1, 1, 0, 0, 0, 0, max_insns=10_000) == 3
     assert not m._entry.frame_ok  # noqa: SLF001
     assert m.call("kmemu_test_add", 1, 2, 0, 0, 0, 0) == 5 and m._entry.frame_ok  # noqa: SLF001
     assert m.call("kmemu_test_add", 2, 2, 0, 0, 0, 0, context="irq") == 6
+    assert not m._entry.frame_ok  # noqa: SLF001
     assert m.call("kmemu_test_add", 2, 3, 0, 0, 0, 0) == 8
+    # an interrupt at idle runs on the idle stack, which the call's stack lies below: a
+    # deep one (printk's report of a sleeping allocation) writes over the frame for real
+    p = m.kmalloc(64, "GFP_KERNEL", context="irq")
+    assert frame_words(m) != (m.call_return_address, define("KMEMU_CALL_QUIET"))
+    assert m.call("kmemu_test_add", 3, 3, 0, 0, 0, 0) == 9 and m._entry.frame_ok  # noqa: SLF001
+    m.kfree(p)
     assert idle_regs(m) == (m._idle_rsp, m._idle_rip, 0x202)  # noqa: SLF001
 
 
