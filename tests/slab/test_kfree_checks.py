@@ -31,6 +31,7 @@ def test_kfree_of_a_non_kmalloc_address_warns_and_frees_nothing(
         assert [e.kind for e in m.events[n:]] == ["warn"], (hex(bad), m.events[n:])
         assert f"kfree: {bad:016x} is not a kmalloc'ed address" in m.console[mark:], hex(bad)
         assert m.state == "ready"
+    m.alloc_debug(bad_page=True)  # so that a page kfree had freed would be a double free
     n = len(m.events)
     m.free_pages(page, 0)  # still the caller's: freed once, quietly
     m.kfree(big)
