@@ -1,7 +1,7 @@
 """kfree of an address no kmalloc returned is caught on every path, hooks on or off, by
 every allocator: an address outside the direct map (Linux's virt_to_folio faults on it
-and oopses) and a page that is neither a slab nor a large kmalloc's (Linux's
-free_large_kmalloc WARNs) each WARN "kfree: ... is not a kmalloc'ed address", nothing
+and oopses) and a page that is neither a slab nor a large kmalloc's (Linux 6.1's
+free_large_kmalloc WARNs only for an order-0 page, and frees it) each WARN "kfree: ... is not a kmalloc'ed address", nothing
 is freed and the machine goes on.  alloc_debug's switches do not change it: they are
 might_sleep's check and the page allocator's bad-page checks, not kfree's."""
 
