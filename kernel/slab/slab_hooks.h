@@ -56,8 +56,7 @@
  */
 static __always_inline bool slab_might_sleep_report(gfp_t gfp)
 {
-	return static_branch_likely(&debug_atomic_sleep_key) && gfpflags_allow_blocking(gfp) &&
-	       unlikely(preempt_count || irqs_disabled());
+	return static_branch_likely(&debug_atomic_sleep_key) && might_alloc_in_atomic(gfp);
 }
 
 /*
