@@ -88,15 +88,19 @@ def test_other_runs_clear_it_and_calls_go_on(machine: Machine) -> None:
     assert idle_regs(m) == (m._idle_rsp, m._idle_rip, 0x202)  # noqa: SLF001
 
 
-def test_the_port_end_counts_what_the_quiet_end_counts(machine: Machine) -> None:
+def test_the_port_end_counts_what_the_quiet_end_counts(
+        machine: Machine, monkeypatch: pytest.MonkeyPatch) -> None:
     """A kernel or stack without the quiet end (here: the host told not to use it)
     ends every call with the CALL_DONE port write and the host's register write;
-    both ends are five instructions, so the count does not depend on which ran."""
+    both ends are five instructions, so the count does not depend on which ran.
+    (monkeypatch: the session's machine is shared, and the next test wants its
+    quiet end back.)"""
     m = machine
     m.call("kmemu_test_nop")
     with m.count_instructions() as quiet:
         m.call("kmemu_test_nop")
-    m._entry._quiet, m._quiet_end = 0, 0  # noqa: SLF001 - as _find_quiet_end's 0
+    monkeypatch.setattr(m._entry, "_quiet", 0)  # noqa: SLF001 - as _find_quiet_end's 0
+    monkeypatch.setattr(m, "_quiet_end", 0)
     m._entry.frame_ok = False  # noqa: SLF001
     with m.count_instructions() as port:
         assert m.call("kmemu_test_add", 1, 2, 0, 0, 0, 0) == 5
