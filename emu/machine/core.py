@@ -1067,6 +1067,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
             if not done:
                 raise MachineError("the call vector's handler did not run")
             r = struct.unpack("<Q", uc.mem_read(self._req_pa + 56, 8))[0]
+            self._to_idle()  # stopped at the READY out, before the hlt: as raise_irq's end
             return r & mask if mask else r
 
         self.irq.raise_irq(define("KMEMU_CALL_VECTOR"))  # type: ignore[union-attr]

@@ -78,6 +78,7 @@ def test_other_runs_clear_it_and_calls_go_on(machine: Machine) -> None:
     assert m.call("kmemu_test_add", 1, 2, 0, 0, 0, 0) == 5 and m._entry.frame_ok  # noqa: SLF001
     assert m.call("kmemu_test_add", 2, 2, 0, 0, 0, 0, context="irq") == 6
     assert not m._entry.frame_ok  # noqa: SLF001
+    assert idle_regs(m) == (m._idle_rsp, m._idle_rip, 0x202)  # noqa: SLF001 - as after any call
     assert m.call("kmemu_test_add", 2, 3, 0, 0, 0, 0) == 8
     # an interrupt at idle runs on the idle stack, which the call's stack lies below: a
     # deep one (printk's report of a sleeping allocation) writes over the frame for real
@@ -132,4 +133,5 @@ def test_stepping_an_interrupt_past_its_iret(machine: Machine, how: str) -> None
             break
     assert call.done and m.state == "ready"
     assert call.result == (0 if how == "irq at idle" else 5)
+    assert idle_regs(m) == (m._idle_rsp, m._idle_rip, 0x202)  # noqa: SLF001 - both ends
     assert m.call("kmemu_test_add", 2, 3, 0, 0, 0, 0) == 8
