@@ -59,6 +59,7 @@ class Point:
     bp: Breakpoint | None = None
     wp: Watchpoint | None = None
     temporary: bool = False
+    once: bool = False  # gdb's "enable once": disabled by its next stop (Disp "dis")
     condition: str = ""
     # A watch on a frame's variable: a breakpoint where that frame returns, and the call
     # the frame belongs to (gdb deletes such a watchpoint when the frame is gone).
@@ -173,7 +174,7 @@ class DebugSession:
     # or restore moves rip/rsp and so goes back to frame 0, as in gdb.
     _selected: tuple[int, int, int] | None = None
     _scope_names: dict = field(default_factory=dict)  # pc -> names visible in frame 0 there
-    displays: dict[int, tuple[str, bool]] = field(default_factory=dict)  # n -> (expr, hex)
+    displays: dict[int, tuple[str, str | None]] = field(default_factory=dict)  # n -> (expr, fmt)
     _next_display: int = 1
     _runs: int = 0  # runs and restores so far: a Stop's lazy text checks it
 
@@ -338,30 +339,54 @@ class DebugSession:
             return self.m.symbol(text)
         return as_int(self.evaluate(text), text)
 
-    def print_expr(self, text: str, hex: bool = False) -> str:  # noqa: A002 - gdb's p/x
-        """gdb's ``print``: ``$N = VALUE``; an unreadable address in gdb's words."""
+    def print_expr(self, text: str, hex: bool = False,  # noqa: A002 - gdb's p/x
+                   fmt: str | None = None) -> str:
+        """gdb's ``print``: ``$N = VALUE``; an unreadable address in gdb's words.
+        ``fmt``: an output format letter (gdbvalue.PRINT_FORMATS; ``hex``: ``"x"``)."""
+        fmt = fmt or ("x" if hex else None)
+        obj = self._printed(text)
+        if not fmt and re.fullmatch(r"\s*\$eflags\s*", text):  # gdb's flags type
+            from emu.kernel.gdbvalue import eflags_text
+            self._history.append(obj)
+            return f"${len(self._history)} = {eflags_text(int(obj.value_()))}"
+        return self.history_line(obj, fmt=fmt)
+
+    def output_expr(self, text: str, fmt: str | None = None) -> str:
+        """gdb's ``output``: the value as ``print`` shows it, without ``$N = `` and
+        without entering the history."""
+        from emu.kernel.gdbvalue import PRINT_FORMATS, eflags_text, format_value
+        obj = self._printed(text)
+        if fmt is not None and fmt not in PRINT_FORMATS:
+            raise SessionError(f'Undefined output format "{fmt}".')
+        if not fmt and re.fullmatch(r"\s*\$eflags\s*", text):
+            return eflags_text(int(obj.value_()))
+        return format_value(obj, fmt=fmt, where=self.gdb_where)
+
+    def _printed(self, text: str):  # -> drgn.Object
+        """``text`` evaluated for print/output: bare registers with gdb's types, an
+        unreadable address in gdb's words."""
         from emu.kernel.expr import ExprError
         try:
-            obj = _register_type(self.m.program, text, self.evaluate(text))
+            return _register_type(self.m.program, text, self.evaluate(text))
         except ExprError as e:
             if not _memory_error(e):
                 raise
             raise ExprError(_gdb_error(e), e.column) from None
-        if not hex and re.fullmatch(r"\s*\$eflags\s*", text):  # gdb's flags type
-            from emu.kernel.gdbvalue import eflags_text
-            self._history.append(obj)
-            return f"${len(self._history)} = {eflags_text(int(obj.value_()))}"
-        return self.history_line(obj, hex)
 
-    def history_line(self, obj, hex: bool = False) -> str:  # noqa: A002 - obj: drgn.Object
+    def history_line(self, obj, hex: bool = False,  # noqa: A002 - obj: drgn.Object
+                     fmt: str | None = None) -> str:
         """``$N = VALUE``: ``obj`` enters the value history (``$N``, ``$``) and is
-        shown as gdb's ``print`` shows it."""
-        from emu.kernel.gdbvalue import format_value
+        shown as gdb's ``print`` shows it (in output format ``fmt``)."""
+        from emu.kernel.gdbvalue import PRINT_FORMATS, format_value
         self._history.append(obj)
-        return f"${len(self._history)} = {format_value(obj, hex=hex, where=self.gdb_where)}"
+        fmt = fmt or ("x" if hex else None)
+        if fmt is not None and fmt not in PRINT_FORMATS:  # gdb: the value is in the history
+            raise SessionError(f'${len(self._history)} = Undefined output format "{fmt}".')
+        return f"${len(self._history)} = {format_value(obj, fmt=fmt, where=self.gdb_where)}"
 
     # ------------------------------------------------------------------ displays
-    def display(self, expr: str, hex: bool = False) -> int:  # noqa: A002 - gdb's /x
+    def display(self, expr: str, hex: bool = False,  # noqa: A002 - gdb's /x
+                fmt: str | None = None) -> int:
         """gdb's ``display``: ``expr`` is printed at every stop (:meth:`display_lines`)
         where it can be evaluated.  Its syntax is checked now."""
         from emu.kernel.expr import Evaluator, parse
@@ -376,7 +401,7 @@ class DebugSession:
                 raise
         n = self._next_display
         self._next_display += 1
-        self.displays[n] = (text, hex)
+        self.displays[n] = (text, fmt or ("x" if hex else None))
         return n
 
     def undisplay(self, numbers: list[int] | None = None) -> None:
@@ -387,13 +412,13 @@ class DebugSession:
         """``1: c->freelist = (void *)0x...``; None where it cannot be evaluated (a
         local of another function), as gdb shows nothing then."""
         from emu.kernel.gdbvalue import format_value
-        text, hex_ = self.displays[n]
-        head = f"{n}: {'/x ' if hex_ else ''}{text} = "
+        text, fmt = self.displays[n]
+        head = f"{n}: {f'/{fmt} ' if fmt else ''}{text} = "
         try:
             obj = self.evaluate(text)
         except KmemuError as e:
             return f"{head}<error: {_gdb_error(e)}>" if _memory_error(e) else None
-        return head + format_value(obj, hex=hex_, where=self.gdb_where)
+        return head + format_value(obj, fmt=fmt, where=self.gdb_where)
 
     def display_lines(self) -> list[str]:
         return [line for n in self.displays if (line := self.display_line(n)) is not None]
@@ -401,7 +426,8 @@ class DebugSession:
     def info_display(self) -> str:
         if not self.displays:
             return "There are no auto-display expressions now."
-        rows = [f"{n}:   y  {'/x ' if hx else ''}{text}" for n, (text, hx) in self.displays.items()]
+        rows = [f"{n}:   y  {f'/{fm} ' if fm else ''}{text}"
+                for n, (text, fm) in self.displays.items()]
         return "Auto-display expressions now in effect:\nNum Enb Expression\n" + "\n".join(rows)
 
     # ------------------------------------------------------------------ breakpoints
@@ -510,10 +536,20 @@ class DebugSession:
             return f"Will ignore next crossing of breakpoint {number}."
         return f"Will ignore next {count} crossings of breakpoint {number}."
 
-    def enable(self, numbers: list[int] | None = None, on: bool = True) -> None:
-        """gdb's ``enable``/``disable [N...]`` (all points without numbers)."""
+    def enable(self, numbers: list[int] | None = None, on: bool = True,
+               mode: str | None = None) -> None:
+        """gdb's ``enable``/``disable [N...]`` (all points without numbers); ``mode``
+        ``"once"`` (disabled by its next stop) or ``"delete"`` (deleted by it, as a
+        ``tbreak``), gdb's ``enable once|delete N...``, which need numbers."""
+        if mode is not None and not numbers:
+            raise SessionError("Argument required (one or more breakpoint numbers).")
         for n in _existing(self.points, numbers, "breakpoint"):
             p = self.points[n]
+            if mode is not None:
+                p.once = mode == "once"
+                p.temporary = mode == "delete"
+                if p.bp is not None:
+                    p.bp.temporary = p.temporary
             if p.enabled == on:
                 continue
             p.enabled = on
@@ -658,7 +694,7 @@ class DebugSession:
         for p in self.points.values():
             if watchpoints_only and p.wp is None:
                 continue
-            disp = "del " if p.temporary else "keep"
+            disp = "del " if p.temporary else "dis " if p.once else "keep"
             enb = "y" if p.enabled else "n"
             if p.bp is not None:
                 hit = self.m.symbols.lookup(p.address) if self.m.symbols is not None else None
@@ -1358,6 +1394,9 @@ class DebugSession:
                 self.points.pop(num)
                 banner = f"Temporary breakpoint {num}, "
             elif num is not None:
+                if self.points[num].once:  # gdb's "enable once": this stop disables it
+                    self.points[num].once = False
+                    self.enable([num], False)
                 banner = f"Breakpoint {num}, "
             else:
                 banner = ""

@@ -178,6 +178,55 @@ def plain_unicorn_call(m: Machine, fn: str = "kmemu_test_nop") -> Callable[[], o
     return bare
 
 
+def plain_unicorn_runs(bare: Callable[[], object], m: Machine,
+                       ) -> tuple[Callable[[], object], Callable[[], object]]:
+    """Over the plain instance of :func:`plain_unicorn_call`: an empty call and a
+    kmalloc(64)+kfree pair, each run as a minimal host would (one register batch with
+    RSP and the arguments, ``uc_emu_start``, one read of the result; ctypes without
+    argument conversion).  The two give the emulator's own "pair / empty call" for
+    the same guest instructions, the floor for kmemu's.  Both instances run the same
+    kernel memory one after the other, like one CPU; the pair leaves the allocator as
+    it found it."""
+    import ctypes
+
+    from unicorn import x86_const as x86
+
+    from emu.core.cpu import unchecked
+
+    uc = bare.uc  # type: ignore[attr-defined]
+    start, write, read = (unchecked(f"uc_{n}") for n in ("emu_start", "reg_write_batch",
+                                                         "reg_read_batch"))
+    regs = (ctypes.c_int32 * 3)(x86.UC_X86_REG_RSP, x86.UC_X86_REG_RDI, x86.UC_X86_REG_RSI)
+    vals = (ctypes.c_uint64 * 3)()
+    ptrs = (ctypes.c_void_p * 3)(*(ctypes.addressof(vals) + 8 * i for i in range(3)))
+    out_reg = (ctypes.c_int32 * 1)(x86.UC_X86_REG_R12)  # kmemu_call_return's convention
+    out = (ctypes.c_uint64 * 1)()
+    out_ptr = (ctypes.c_void_p * 1)(ctypes.addressof(out))
+    zero, no_count = ctypes.c_uint64(0), ctypes.c_size_t(0)
+    rsp = m._call_rsp - 8  # noqa: SLF001 - the call's own stack, as plain_unicorn_call's
+    nop, kmalloc, kfree = (ctypes.c_uint64(m.symbol(f))
+                           for f in ("kmemu_test_nop", "kmalloc", "kfree"))
+
+    def run(fn: ctypes.c_uint64, a: int, b: int) -> int:
+        vals[0], vals[1], vals[2] = rsp, a, b
+        write(uc._uch, regs, ptrs, 3)  # noqa: SLF001
+        start(uc._uch, fn, zero, zero, no_count)  # noqa: SLF001
+        read(uc._uch, out_reg, out_ptr, 1)  # noqa: SLF001
+        return out[0]
+
+    def empty() -> None:
+        run(nop, 0, 0)
+
+    def pair() -> None:
+        run(kfree, run(kmalloc, 64, 0xCC0), 0)
+
+    p = run(kmalloc, 64, 0xCC0)
+    if not p >> 63:
+        raise RuntimeError(f"kmalloc(64) in the plain instance returned {p:#x}")
+    run(kfree, p, 0)
+    return empty, pair
+
+
 def _cpu_us_per_op(fn: Callable[[], object], n: int) -> float:
     """``fn``'s cost in this thread's CPU time (``emu_start`` runs in the calling
     thread): other processes on a busy host do not inflate it as they do wall time."""
@@ -201,12 +250,16 @@ def round_trip_rows(m: Machine, repeat: int = 5) -> list[Row]:
         p = m.kmalloc(64)
         m.kfree(p)
 
-    calls, bares, pairs = [], [], []
+    plain_empty, plain_pair = plain_unicorn_runs(bare, m)
+    calls, bares, pairs, plain_empties, plain_pairs = [], [], [], [], []
     for _ in range(max(3, repeat) * 6):
         calls.append(_cpu_us_per_op(call, 150))
         bares.append(_cpu_us_per_op(bare, 150))
         pairs.append(_cpu_us_per_op(pair, 75))
+        plain_empties.append(_cpu_us_per_op(plain_empty, 150))
+        plain_pairs.append(_cpu_us_per_op(plain_pair, 75))
     c, b, p = (statistics.median(x) for x in (calls, bares, pairs))
+    floor = statistics.median(plain_pairs) / statistics.median(plain_empties)
     n = 512  # one ring: one guest entry per batch
 
     def batched() -> float:
@@ -244,6 +297,8 @@ def round_trip_rows(m: Machine, repeat: int = 5) -> list[Row]:
             Row("kmalloc(64)+kfree pair from Python, median", p, "us", "",
                 "p = m.kmalloc(64); m.kfree(p)"),
             Row("  pair / empty call()", p / c, "x", "<= 2"),
+            Row("  the same ratio in plain Unicorn, minimal ctypes host", floor, "x", "",
+                "the emulator's own: the same guest instructions, no kmemu"),
             Row("  pair - 2 x empty call()", p - 2 * c, "us", "",
                 "what the pair costs beyond two round trips"),
             Row("  guest work of kmalloc(64)+kfree beyond two empty functions", guest, "us", "",

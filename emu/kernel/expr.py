@@ -14,13 +14,11 @@ literals (``'a'``, ``'\\n'``, ``'\\x41'``), registers ``$rax`` ... ``$rip``
 ``.`` ``->`` ``[i]``, unary ``* & - + ~ !``, casts ``(struct page *)x``,
 ``sizeof(type)`` / ``sizeof expr``, binary ``* / % + - << >> < > <= >= == !=
 & ^ | && ||`` and parentheses.  Every error is an :class:`ExprError` with a
-one-line message.
+one-line message.  gdb's text for the result is :mod:`emu.kernel.gdbvalue`'s.
 
 >>> v = evaluate(m.program, "zones[1].free_area[3].nr_free")     # doctest: +SKIP
->>> format_value(v)                                              # doctest: +SKIP
-'(u64)1'
->>> format_value(evaluate(m.program, "sizeof(struct page)"))     # doctest: +SKIP
-'(unsigned long)64'
+>>> int(v)                                                       # doctest: +SKIP
+1
 """
 
 from __future__ import annotations
@@ -767,50 +765,3 @@ def _check_readable(drgn: Any, obj: Any) -> None:
         return
     if drgn.sizeof(obj) <= MAX_CHECK_READ:
         obj.read_()
-
-
-def format_value(obj: Any, *, hex: bool = False, max_elements: int = 200,
-                 symbolize: Callable[[int], str] | None = None) -> str:
-    """gdb-``print``-like text for a ``drgn.Object``: ``(type)value``, structs one member
-    per line (drgn's ``format_``), ``char`` arrays and ``char *`` as strings.
-
-    A pointer gets `` <sym+0xoff/0xsize>`` when ``symbolize`` (e.g.
-    ``Symbols.symbolize``) knows the address.  Arrays longer than ``max_elements``
-    show that many elements and how many more there are (gdb's ``print
-    elements``); ``hex`` prints integers in hex (gdb's ``p/x``).  Memory that
-    cannot be read shows as ``<cannot access memory at 0x...>``; never raises.
-
-    >>> format_value(evaluate(m.program, "zones[1].managed_pages * 4096"))  # doctest: +SKIP
-    '(u64)247164928'
-    >>> format_value(evaluate(m.program, "&zones[2]"), symbolize=m.symbolize)  # doctest: +SKIP
-    '(struct zone *)0xffffffff80124770 <zones+0x4f0/0x768>'
-    """
-    import drgn
-
-    base = 16 if hex else 10
-    if obj.absent_:
-        return "<optimized out>"
-    try:
-        t = obj.type_
-        while t.kind == drgn.TypeKind.TYPEDEF:
-            t = t.type
-        if (t.kind == drgn.TypeKind.ARRAY and t.length is not None
-                and t.length > max_elements and obj.address_ is not None):
-            head = f"({_tname(obj.type_)})"
-            short = drgn.Object(obj.prog_, obj.prog_.array_type(t.type, max_elements),
-                                address=obj.address_)
-            return (head + short.format_(type_name=False, integer_base=base, symbolize=False,
-                                         member_type_names=False)
-                    + f" ... ({t.length - max_elements} more elements)")
-        text = obj.format_(dereference=False, integer_base=base, member_type_names=False,
-                           symbolize=False)
-        if t.kind == drgn.TypeKind.POINTER and symbolize is not None and " = " not in text:
-            where = symbolize(int(obj))
-            if not where.startswith("0x"):
-                text += f" <{where}>"
-        return text
-    except drgn.FaultError as e:
-        return f"<cannot access memory at {e.address:#x}>"
-    except (TypeError, ValueError, LookupError, drgn.ObjectAbsentError, drgn.BadDataError,
-            drgn.OutOfBoundsError) as e:
-        return f"<{e}>"

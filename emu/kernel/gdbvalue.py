@@ -3,8 +3,9 @@
 Layer 4 (``emu.kernel``).  The REPL prints what gdb would print for the same
 expression on ``kmemu gdb``, so its users can read it as gdb's:
 
-- integers in decimal (``p/x``: hex), ``char`` as ``97 'a'``, ``bool`` as
-  ``true``, enums by their enumerator's name;
+- integers in decimal, ``char`` as ``97 'a'``, ``bool`` as ``true``, enums by
+  their enumerator's name; an output format (``p/x``, :data:`PRINT_FORMATS`)
+  prints every scalar inside as an integer in that format, as gdb does;
 - a pointer at the top level with its type, ``(struct kmem_cache *) 0xffff...``,
   inside an aggregate bare; ``<sym+off>`` after one that points at a kernel
   symbol (gdb's ``print symbol``); a ``char *`` as ``0x... "text"``;
@@ -33,6 +34,11 @@ REPEAT_THRESHOLD = 10
 MAX_ELEMENTS = 200
 
 Where = Callable[[int], "str | None"]  # address -> "kmalloc+21" or None
+
+#: gdb's output formats for print and display: hex, signed and unsigned decimal, octal,
+#: binary, zero-padded hex, char, address ("s" is the natural format, as gdb's /s is for
+#: anything that is not a string)
+PRINT_FORMATS = "xduotzcas"
 
 _CHAR_NAMES = ("char", "signed char", "unsigned char")
 _ESCAPES = {7: "\\a", 8: "\\b", 9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r",
@@ -119,16 +125,53 @@ def _is_char(t: Any) -> bool:
     return t.kind == drgn.TypeKind.INT and t.name in _CHAR_NAMES
 
 
-def _int_text(v: int, t: Any, hex_: bool) -> str:
+def formatted_int(v: int, size: int, fmt: str, where: Where | None = None,
+                  signed: bool = False) -> str:
+    """An integer of ``size`` bytes in gdb's output format ``fmt`` (``x d u o t z c a``):
+    the bits at that size, read signed for ``d``; ``c`` takes the low byte as a
+    ``char`` when the value's type (``signed``) is signed, else ``unsigned char``."""
+    bits = v & ((1 << (8 * size)) - 1)
+    negative = bits - (1 << (8 * size)) if bits >> (8 * size - 1) else bits
+    if fmt == "x":
+        return f"{bits:#x}"
+    if fmt == "z":
+        return f"0x{bits:0{2 * size}x}"
+    if fmt == "d":
+        return str(negative)
+    if fmt == "u":
+        return str(bits)
+    if fmt == "o":
+        return f"0{bits:o}" if bits else "0"
+    if fmt == "t":
+        return f"{bits:b}"
+    if fmt == "c":
+        b = v & 0xFF
+        return f"{b - 256 if signed and b > 127 else b} '{char_text(b, chr(39))}'"
+    if fmt == "a":
+        name = where(bits) if where is not None and bits else None
+        return f"{bits:#x}" + (f" <{name}>" if name else "")
+    raise ValueError(f"unknown output format {fmt!r}")
+
+
+def _int_text(v: int, t: Any, fmt: str | None, where: Where | None = None) -> str:
     import drgn
 
-    if hex_:
-        return f"{v & ((1 << (8 * t.size)) - 1):#x}" if v < 0 else f"{v:#x}"
+    if fmt:
+        return formatted_int(v, t.size, fmt, where, signed=_signed(t))
     if t.kind == drgn.TypeKind.BOOL:
         return "true" if v == 1 else "false" if v == 0 else str(v)
     if t.kind == drgn.TypeKind.INT and t.name in _CHAR_NAMES:
         return f"{v} '{char_text(v & 0xFF, chr(39))}'"
     return str(v)
+
+
+def _signed(t: Any) -> bool:
+    """Whether gdb reads an integer type as signed (an enum: by its compatible type)."""
+    import drgn
+
+    if t.kind == drgn.TypeKind.ENUM:
+        t = t.type
+    return t is not None and t.kind == drgn.TypeKind.INT and t.is_signed
 
 
 def _pointer_text(obj: Any, t: Any, where: Where | None) -> str:
@@ -153,14 +196,14 @@ def _pointer_text(obj: Any, t: Any, where: Where | None) -> str:
     return text
 
 
-def _array_text(obj: Any, t: Any, hex_: bool, where: Where | None) -> str:
+def _array_text(obj: Any, t: Any, fmt: str | None, where: Where | None) -> str:
     length = t.length or 0
     shown = min(length, MAX_ELEMENTS)
-    if _is_char(t.type) and not hex_:
+    if _is_char(t.type) and not fmt:
         data = obj.prog_.read(obj.address_, shown) if obj.address_ is not None else bytes(
             int(obj[i].value_()) & 0xFF for i in range(shown))
         return string_text(data, truncated=length > MAX_ELEMENTS)
-    items = [_inner(obj[i], hex_, where) for i in range(shown)]
+    items = [_inner(obj[i], fmt, where) for i in range(shown)]
     parts: list[str] = []
     i = 0
     while i < len(items):
@@ -175,11 +218,11 @@ def _array_text(obj: Any, t: Any, hex_: bool, where: Where | None) -> str:
     return "{" + ", ".join(parts) + ("..." if length > MAX_ELEMENTS else "") + "}"
 
 
-def _struct_text(obj: Any, t: Any, hex_: bool, where: Where | None) -> str:
+def _struct_text(obj: Any, t: Any, fmt: str | None, where: Where | None) -> str:
     parts = []
     for member in t.members:
         value = obj.member_(member.name) if member.name else _anonymous(obj, member)
-        text = _inner(value, hex_, where)
+        text = _inner(value, fmt, where)
         parts.append(f"{member.name} = {text}" if member.name else text)
     return "{" + ", ".join(parts) + "}"
 
@@ -192,7 +235,7 @@ def _anonymous(obj: Any, member: Any) -> Any:
     return drgn.Object(obj.prog_, member.type, value=None)
 
 
-def _inner(obj: Any, hex_: bool, where: Where | None) -> str:
+def _inner(obj: Any, fmt: str | None, where: Where | None) -> str:
     """A value inside an aggregate (or at the top without its type prefix)."""
     import drgn
 
@@ -201,16 +244,17 @@ def _inner(obj: Any, hex_: bool, where: Where | None) -> str:
     t = _unaliased(obj.type_)
     try:
         if t.kind in (drgn.TypeKind.STRUCT, drgn.TypeKind.UNION, drgn.TypeKind.CLASS):
-            return _struct_text(obj, t, hex_, where)
+            return _struct_text(obj, t, fmt, where)
         if t.kind == drgn.TypeKind.ARRAY:
-            return _array_text(obj, t, hex_, where)
+            return _array_text(obj, t, fmt, where)
         if t.kind == drgn.TypeKind.POINTER:  # p/x: the bare address, as gdb's /x
-            return f"{int(obj.value_()):#x}" if hex_ else _pointer_text(obj, t, where)
+            return (formatted_int(int(obj.value_()), t.size, fmt, where) if fmt
+                    else _pointer_text(obj, t, where))
         if t.kind == drgn.TypeKind.FUNCTION:
             addr = obj.address_ or 0
             name = where(addr) if where is not None else None
             return f"{{{type_name(obj.type_)}}} {addr:#x}" + (f" <{name}>" if name else "")
-        if t.kind == drgn.TypeKind.ENUM and not hex_:
+        if t.kind == drgn.TypeKind.ENUM and not fmt:
             v = int(obj.value_())
             for e in t.enumerators or ():
                 if e.value == v:
@@ -219,7 +263,7 @@ def _inner(obj: Any, hex_: bool, where: Where | None) -> str:
         v = obj.value_()
         if isinstance(v, float):
             return repr(v)
-        return _int_text(int(v), t, hex_)
+        return _int_text(int(v), t, fmt, where)
     except drgn.FaultError as e:
         return f"<error: Cannot access memory at address {e.address:#x}>"
     except (TypeError, ValueError, LookupError, drgn.ObjectAbsentError) as e:
@@ -227,16 +271,20 @@ def _inner(obj: Any, hex_: bool, where: Where | None) -> str:
 
 
 def format_value(obj: Any, *, hex: bool = False, where: Where | None = None,  # noqa: A002
-                 top: bool = True) -> str:
+                 top: bool = True, fmt: str | None = None) -> str:
     """``print`` 's text after ``$N = `` for ``obj`` (see the module docstring);
-    ``top=False``: without the ``(type)`` of a pointer, as ``info locals`` shows it."""
+    ``top=False``: without the ``(type)`` of a pointer, as ``info locals`` shows it;
+    ``fmt``: an output format letter of :data:`PRINT_FORMATS` (``hex``: ``"x"``)."""
     import drgn
 
     if obj.absent_:
         return "<optimized out>"
+    fmt = fmt or ("x" if hex else None)
+    if fmt == "s":
+        fmt = None
     t = _unaliased(obj.type_)
-    text = _inner(obj, hex, where)
-    if top and not hex and t.kind == drgn.TypeKind.POINTER and not text.startswith("<error"):
+    text = _inner(obj, fmt, where)
+    if top and not fmt and t.kind == drgn.TypeKind.POINTER and not text.startswith("<error"):
         target = _unaliased(t.type)
         is_string = target.kind == drgn.TypeKind.INT and target.name in _CHAR_NAMES
         if not is_string or '"' not in text:
@@ -254,7 +302,7 @@ def frame_arg(obj: Any, where: Where | None = None) -> str:
     t = _unaliased(obj.type_)
     if t.kind in (drgn.TypeKind.STRUCT, drgn.TypeKind.UNION, drgn.TypeKind.ARRAY):
         return "..."
-    return _inner(obj, False, where)
+    return _inner(obj, None, where)
 
 
 #: the x86 flags gdb names in ``$eflags`` (its i386_eflags type), by bit

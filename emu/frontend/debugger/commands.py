@@ -126,12 +126,13 @@ class List:
 @dataclass(frozen=True)
 class Print:
     expr: str
-    fmt: str | None = None  # None or "x" or "d"
+    fmt: str | None = None  # None or a letter of gdbvalue.PRINT_FORMATS
+    output: bool = False  # gdb's output: the value alone, not in the history
 
 
 @dataclass(frozen=True)
 class Display:
-    """``display[/x] EXPR``: print EXPR at every stop; without EXPR, show them all now."""
+    """``display[/FMT] EXPR``: print EXPR at every stop; without EXPR, show them all now."""
 
     expr: str | None = None
     fmt: str | None = None
@@ -175,6 +176,7 @@ class Ignore:
 class Enable:
     numbers: tuple[int, ...] | None  # None: all of them
     on: bool = True  # False: disable
+    mode: str | None = None  # gdb's "enable once N..." / "enable delete N..."
 
 
 @dataclass(frozen=True)
@@ -390,14 +392,26 @@ def _p_undisplay(name: str, _fmt: str, rest: str) -> Command:
 
 
 def _print_format(name: str, fmt: str) -> str | None:
-    """``/x`` -> "x": the output formats print and display take."""
+    """``/x`` -> "x": the output formats print and display take (gdb's letters,
+    :data:`emu.kernel.gdbvalue.PRINT_FORMATS`); refused in gdb's words."""
+    from emu.kernel.gdbvalue import PRINT_FORMATS
+
     letter = fmt[1:] or None
-    if letter not in (None, "x", "d"):
-        raise CommandError(f"{name}/{letter}: only /x (hex) and /d (decimal) are supported")
-    return letter
+    if letter is None or (len(letter) == 1 and letter in PRINT_FORMATS):
+        return letter
+    if letter == "i":  # gdb's i is x's and display's
+        raise CommandError(f'Format letter "{letter}" is meaningless in "{name}" command.')
+    if letter == "f":
+        raise CommandError(f"{name}/f: kmemu does not print floating point (its kernel has "
+                           "none)")
+    if len(letter) == 1 and letter.isalpha():
+        return letter  # gdb evaluates first, then says the format is undefined
+    raise CommandError(f'Undefined output format "{letter}".')
 
 
 def _p_display(name: str, fmt: str, rest: str) -> Command:
+    if fmt[1:] == "i":  # gdb's display/i shows x/i at each stop; kmemu's does not yet
+        raise CommandError("display/i is not supported: use x/i EXPR at the stop")
     letter = _print_format(name, fmt)
     if not rest.strip() and letter:
         raise CommandError(f"{name}/{letter} needs an expression")
@@ -482,8 +496,14 @@ def _p_ignore(name: str, _fmt: str, rest: str) -> Command:
 def _p_enable(name: str, _fmt: str, rest: str) -> Command:
     words = rest.split()
     if words and words[0] in ("breakpoints", "br", "b"):  # gdb's 'disable breakpoints N'
-        rest = " ".join(words[1:])
-    return Enable(_numbers(name, rest) if rest.strip() else None, name == "enable")
+        words = words[1:]
+    mode = None
+    if name == "enable" and words and words[0] in ("once", "delete"):
+        mode, words = words[0], words[1:]
+        if not words:
+            raise CommandError("Argument required (one or more breakpoint numbers).")
+    rest = " ".join(words)
+    return Enable(_numbers(name, rest) if rest.strip() else None, name == "enable", mode)
 
 
 def _p_set(name: str, _fmt: str, rest: str) -> Command:
@@ -550,7 +570,7 @@ def _p_list(name: str, _fmt: str, rest: str) -> Command:
 
 def _p_print(name: str, fmt: str, rest: str) -> Command:
     letter = _print_format(name, fmt)
-    return Print(_needs(name, rest, "an expression"), letter)
+    return Print(_needs(name, rest, "an expression"), letter, output=name == "output")
 
 
 def _p_ptype(name: str, _fmt: str, rest: str) -> Command:
@@ -692,8 +712,9 @@ COMMANDS: tuple[Spec, ...] = (
        "(without EXPR: at every hit)", _p_condition, "points"),
     _S("ignore", (), "ignore N COUNT", "let the next COUNT hits of breakpoint N pass without "
        "stopping", _p_ignore, "points"),
-    _S("enable", ("en",), "enable [N...]", "enable breakpoints/watchpoints N (all without "
-       "arguments)", _p_enable, "points"),
+    _S("enable", ("en",), "enable [once|delete] [N...]", "enable breakpoints/watchpoints N "
+       "(all without arguments); once: disabled by their next stop, delete: deleted by it",
+       _p_enable, "points"),
     _S("disable", ("disa", "dis"), "disable [N...]", "disable breakpoints/watchpoints N (all "
        "without arguments)", _p_enable, "points"),
     _S("delete", ("d",), "delete [N...]", "delete breakpoints/watchpoints N (N-M ranges); all "
@@ -746,13 +767,16 @@ COMMANDS: tuple[Spec, ...] = (
        "state", slash=True),
     _S("list", ("l",), "list [LOCATION]", "show source around LOCATION or the selected "
        "frame's line; again to go on", _p_list, "state", repeats=True),
-    _S("print", ("p", "inspect"), "print[/x] EXPR",
+    _S("print", ("p", "inspect"), "print[/FMT] EXPR",
        "evaluate a C expression over the selected frame's variables and kernel globals "
        "(c->freelist, zones[1].free_area[0].nr_free, $rax, *(struct kmem_cache *)ADDR, "
        "slab_alloc::s); $ is the last value (or the last call's result), $1 $2 earlier "
-       "prints, $$N the Nth back",
+       "prints, $$N the Nth back; FMT is gdb's x d u o t z c a s",
        _p_print, "state", slash=True),
-    _S("display", ("disp",), "display[/x] [EXPR]",
+    _S("output", (), "output[/FMT] EXPR",
+       "print's value alone: no $N =, not in the value history (gdb's output)",
+       _p_print, "state", slash=True),
+    _S("display", ("disp",), "display[/FMT] [EXPR]",
        "print EXPR after every stop (e.g. display c->freelist); alone: show them now",
        _p_display, "state", slash=True),
     _S("undisplay", ("undisp",), "undisplay [N...]", "stop displaying N (all without N)",

@@ -275,11 +275,14 @@ class Repl:
                 self._disassemble(cmd)
             case c.List(loc):
                 self._list(loc)
-            case c.Print(expr, fmt):
-                self._print_expr(expr, fmt)
+            case c.Print(expr, fmt, output):
+                if output:
+                    self.emit(s.output_expr(self._expr(expr), fmt))
+                else:
+                    self._print_expr(expr, fmt)
             case c.Display(expr, fmt):
                 if expr is not None:
-                    n = s.display(self._expr(expr), hex=fmt == "x")
+                    n = s.display(self._expr(expr), fmt=fmt)
                     line = s.display_line(n)
                     if line is not None:
                         self.emit(line)
@@ -298,8 +301,8 @@ class Repl:
                 self.emit(s.condition(number, self._expr(expr) if expr else ""))
             case c.Ignore(number, count):
                 self.emit(s.ignore(number, count))
-            case c.Enable(numbers, on):
-                s.enable(list(numbers) if numbers is not None else None, on)
+            case c.Enable(numbers, on, mode):
+                s.enable(list(numbers) if numbers is not None else None, on, mode)
             case c.Advance(loc):
                 self._step(s.advance, self._expr(loc))
             case c.InfoFrame():
@@ -500,7 +503,7 @@ class Repl:
 
     def _print_expr(self, expr: str, fmt: str | None) -> None:
         text = self._expr(expr)
-        self.emit(self.s.print_expr(text, hex=fmt == "x"))
+        self.emit(self.s.print_expr(text, fmt=fmt))
 
     def _ptype(self, expr: str) -> None:
         text = self._expr(expr).strip()
