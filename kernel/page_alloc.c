@@ -1236,6 +1236,7 @@ static noinline void free_the_page(struct page *page, unsigned int order)
 		}
 	}
 	page->_refcount = 0;
+	page->page_type = 0; /* a record its owner left (a free_pages of a kmalloc) */
 	page->alloc_order = 0;
 	z->stat_free[order]++;
 	free_one_page(z, pfn_of(page), order, get_pageblock_migratetype(page));
@@ -1259,6 +1260,7 @@ static noinline void free_unref_page_other(struct page *page)
 	struct zone *z = page_zone(page);
 	unsigned long flags;
 	page->_refcount = 0;
+	page->page_type = 0;
 	page->alloc_order = 0;
 	page->private = (u64)mt;
 	page->flags |= 1UL << PG_pcp;
@@ -1296,6 +1298,7 @@ static __always_inline void free_pages_nohooks(struct page *page, unsigned int o
 							      mt * sizeof(struct list_head));
 		page->private = mt; /* Linux's set_pcppage_migratetype */
 		page->_refcount = 0;
+		page->page_type = 0; /* one 8-byte store with _refcount */
 		page->alloc_order = 0;
 		page->flags = flags_word | (1UL << PG_pcp);
 		local_irq_save(flags);

@@ -111,6 +111,10 @@ class SuspendedCall:
     result: int | None = None
     #: what stopped it last: "breakpoint", "watchpoint", "interrupt", "budget", "wait"
     stopped_by: str = "breakpoint"
+    #: a process-context call on the quiet frame: reaching the idle loop's hlt is its end
+    #: (entry.S's quiet end).  Interrupts at idle and irq-context calls also come back to
+    #: that hlt, on their way to the idle loop's own CTL_READY: not their end.
+    quiet: bool = False
 
     @property
     def rip(self) -> int:
@@ -306,7 +310,7 @@ class StopsMixin:
             self._rewatch_all()
         if self._exc is not None and self._ctl is None:
             self._deliver_exception(self._exc)
-        if self._ctl is None and self._quiet_end and cpu.rip == self._quiet_end:
+        if self._ctl is None and self._at_quiet_end(cpu.rip):
             return 2  # CTL_CALL_DONE: a quiet call's end, the idle hlt (Machine._call_fast)
         return self._ctl
 

@@ -302,7 +302,7 @@ def round_trip_rows(m: Machine, repeat: int = 5) -> list[Row]:
             Row("  pair - 2 x empty call()", p - 2 * c, "us", "",
                 "what the pair costs beyond two round trips"),
             Row("  guest work of kmalloc(64)+kfree beyond two empty functions", guest, "us", "",
-                "in one guest entry (m.batch), so no round trip in it"),
+                "m.batch() of the pairs less the same batches of kmemu_test_nop"),
             Row("  pair / empty call(), m.alloc_debug(might_sleep=False, bad_page=False)",
                 off, "x", "", "same run; might_sleep's inline check is the difference"),
             Row(f"  ... in m.batch() ({n} kmalloc, then {n} kfree), per pair", per_pair, "us",

@@ -46,7 +46,8 @@ def insn_rows(m: Machine, fig: dict[str, float] | None = None) -> list[Row]:
     """The instruction rows of ``m``'s allocator (tests/test_bench_counts.py holds them): at
     the boot defaults (might_sleep's check on, inline behind its own key; no feature holds
     the hooks key) and with every debug check off (``m.alloc_debug(might_sleep=False,
-    bad_page=False)``: one nop per call)."""
+    bad_page=False)``: the hooks key's nop, and a jmp over might_sleep's check in an
+    allocation)."""
     fig = fig or allocator_figures(m)
     before = m.snapshot()
     m.alloc_debug(might_sleep=False, bad_page=False)

@@ -656,7 +656,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                                        f"(stopped after {ran}, at {self.symbolize(cpu.rip)})")
                     e.insns = ran
                     raise e
-                if self._quiet_end and cpu.rip == self._quiet_end:
+                if self._at_quiet_end(cpu.rip):
                     return CTL_CALL_DONE  # a quiet call's end (entry.S); see _call_fast
                 if irq.has_pending() and cpu.irqs_enabled():
                     continue
@@ -772,6 +772,14 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         self._quiet_end = self._find_quiet_end()
         if self._quiet_end:
             self._entry.set_quiet_word(define("KMEMU_CALL_QUIET"))
+
+    def _at_quiet_end(self, rip: int) -> bool:
+        """Whether a run stopped at ``rip`` ended the call it runs at the quiet end: the
+        idle hlt, which only a quiet call's end counts as its end (an interrupt at idle
+        returns there too, and goes on round the idle loop to CTL_READY)."""
+        call = self._suspended
+        return bool(self._quiet_end) and rip == self._quiet_end and call is not None \
+            and call.quiet
 
     def _find_quiet_end(self) -> int:
         """Where a quiet call stops: the idle RIP, just past the idle loop's hlt, which
@@ -1018,8 +1026,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                 self.state = "ready"
                 return result & plan.mask if plan.mask else result
         entry.frame_ok = False
-        return self._complete(SuspendedCall(self, plan.name, self._call_finish(plan)), None,
-                              None, mark=mark, first=first or _STARTED)
+        return self._complete(SuspendedCall(self, plan.name, self._call_finish(plan), quiet=True),
+                              None, None, mark=mark, first=first or _STARTED)
 
     def _call_finish(self, plan: CallPlan) -> Callable[[int], int]:
         """The end of a process-context call: its result from %r12, back to idle."""
@@ -1040,7 +1048,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         self._entry.push_return(True)  # the same guest memory whichever path runs the call
         self._call_regs.write([self._call_rsp - 8, plan.target if target is None else target,
                                0x202, 0, *vals])
-        return self._complete(SuspendedCall(self, plan.name, self._call_finish(plan)),
+        return self._complete(SuspendedCall(self, plan.name, self._call_finish(plan), quiet=True),
                               budget_seconds, max_insns)
 
     def _call_in_context(self, plan: CallPlan, vals: list[int], context: str,
@@ -1064,6 +1072,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
             if not done:
                 raise MachineError("the call vector's handler did not run")
             r = struct.unpack("<Q", uc.mem_read(self._req_pa + 56, 8))[0]
+            self._to_idle()  # stopped at the READY out, before the hlt: as raise_irq's end
             return r & mask if mask else r
 
         self.irq.raise_irq(define("KMEMU_CALL_VECTOR"))  # type: ignore[union-attr]

@@ -106,7 +106,8 @@ class PageAllocatorMixin:
         allocator's checks at free, CONFIG_DEBUG_VM's: double free, a tail or slab page,
         not the start of an allocation, the wrong order; not kfree's address check, which
         is always on).  ``None`` leaves one as it is.  With both off (and no other hook
-        on) the fast paths run without any check: one static-key nop each
+        on) the fast paths run without their debug checks: one static-key nop each, and
+        in the slab allocation paths a jmp over might_sleep's inline check
         (<kmemu/alloc_hooks.h>).  Returns the state before the change, to restore it."""
         now = {v: bool(self.read_virt(self.symbol(v), 1)[0])
                for v in ("debug_atomic_sleep", "page_alloc_debug")}

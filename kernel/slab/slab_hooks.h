@@ -12,14 +12,16 @@
  *   slab_post_alloc_track() KUnit's leak tracking, kmemleak
  *   slab_free_track()       the same two, before the object is given back
  *
- * Design: what is off costs a nop, what is on costs only itself.  Each
+ * Design: what is off costs one instruction (a nop, or for might_sleep's
+ * check a jmp over it), what is on costs only itself.  Each
  * feature has its own static key (kmemleak_key, kunit_track_key,
  * fault_inject_key, slub_debug_enabled, the trace points' __tracepoint_*,
  * debug_atomic_sleep_key), tested where its work is.  The features that run
  * out of line also hold a count on the one refcounted slab_hooks_key
  * (<kmemu/alloc_hooks.h>), which sends each fast path to its allocator's
- * out-of-line *_hooks() function; with all of them off an allocation or free
- * pays that one nop, whichever allocator runs.
+ * out-of-line *_hooks() function; with all of them off a free pays that one
+ * nop, and an allocation that nop and might_sleep's site, whichever allocator
+ * runs.
  *
  * might_sleep's check is on at boot (kmemu is a debug kernel), so it must not
  * send every allocation to the hooks: it holds no count on slab_hooks_key.
@@ -49,12 +51,12 @@
  * might_sleep_if): true when gfp may block and the caller is in atomic context
  * (preempt count or interrupts off) with debug_atomic_sleep on, i.e. when the
  * allocation must take the hooks path so that slab_pre_alloc_hook() reports.
- * A nop and nothing else while debug_atomic_sleep is off.
+ * Compiled likely (on at boot): its site is a nop while the key is on and a
+ * jmp over the test, one instruction, while debug_atomic_sleep is off.
  */
 static __always_inline bool slab_might_sleep_report(gfp_t gfp)
 {
-	return static_branch_likely(&debug_atomic_sleep_key) && gfpflags_allow_blocking(gfp) &&
-	       unlikely(preempt_count || irqs_disabled());
+	return static_branch_likely(&debug_atomic_sleep_key) && might_alloc_in_atomic(gfp);
 }
 
 /*

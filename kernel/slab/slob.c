@@ -633,7 +633,7 @@ static noinline void *slob_cache_alloc_hooks(struct slob_kmem_cache *c, gfp_t gf
 	return b;
 }
 
-/* One nop while every optional hook is off, and might_sleep's inline check while that is on. */
+/* One nop while every optional hook is off, then might_sleep's inline check (a jmp while off). */
 static __always_inline void *slob_cache_alloc(struct slob_kmem_cache *c, gfp_t gfp, u64 caller)
 {
 	if (static_branch_unlikely(&slab_hooks_key) || slab_might_sleep_report(gfp))

@@ -712,7 +712,7 @@ static noinline void kfree_null(const void *p, u64 caller)
  * address must be in the direct map below max_pfn (one compare on the pfn the
  * lookup computes anyway; Linux's virt_to_folio faults on anything else and
  * oopses, kmemu WARNs and goes on), and a page that is not a slab must be a
- * large kmalloc's (kfree_large; Linux's free_large_kmalloc WARNs).  An address
+ * large kmalloc's (kfree_large; Linux's WARNs for order 0 only).  An address
  * in a hole of the physical map below max_pfn faults on its missing struct
  * page, as Linux's would.  With any hook on, kfree_hooks checks that the
  * struct page exists too.

@@ -109,8 +109,14 @@ def clean_after(port: int, log: list[str]) -> None:
     seen = len(log)
     reply = exchange(port, b"?", then=b"k")
     if reply != b"S05":
-        time.sleep(0.2)  # the server logs the attach before it answers; the reader lags
-        said = [line for line in log[seen:] if "left running at detach is stopped" in line]
+        # the server logs the attach before it answers, but the log's reader thread may
+        # lag behind on a busy host: wait for the line rather than a fixed time
+        deadline = time.monotonic() + 10
+        while True:
+            said = [line for line in log[seen:] if "left running at detach is stopped" in line]
+            if said or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         assert reply.startswith(b"T05") and said, (reply, log[seen:])
         assert halt_reason(port) == b"S05"
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import struct
 
+import pytest
 from unicorn import x86_const as x86
 
-from emu import Machine
+from emu import BreakpointHit, Machine
 from emu.build.abi import define
 
 
@@ -68,26 +69,39 @@ def test_restore_to_a_snapshot_without_the_frame(machine: Machine) -> None:
 
 def test_other_runs_clear_it_and_calls_go_on(machine: Machine) -> None:
     """A careful call (instruction budget), a call in irq context and an interrupt
-    at idle all run through _run, whose guest code may push over the frame."""
+    at idle all run through _run, whose guest code may push over the frame (and
+    does: an interrupt at idle runs on the idle stack, 512 bytes above the call's)."""
     m = machine
     m.call("kmemu_test_nop")
     assert m.call("kmemu_test_add", 1, 1, 0, 0, 0, 0, max_insns=10_000) == 3
     assert not m._entry.frame_ok  # noqa: SLF001
     assert m.call("kmemu_test_add", 1, 2, 0, 0, 0, 0) == 5 and m._entry.frame_ok  # noqa: SLF001
     assert m.call("kmemu_test_add", 2, 2, 0, 0, 0, 0, context="irq") == 6
+    assert not m._entry.frame_ok  # noqa: SLF001
+    assert idle_regs(m) == (m._idle_rsp, m._idle_rip, 0x202)  # noqa: SLF001 - as after any call
     assert m.call("kmemu_test_add", 2, 3, 0, 0, 0, 0) == 8
+    # an interrupt at idle runs on the idle stack, which the call's stack lies below: a
+    # deep one (printk's report of a sleeping allocation) writes over the frame for real
+    p = m.kmalloc(64, "GFP_KERNEL", context="irq")
+    assert frame_words(m) != (m.call_return_address, define("KMEMU_CALL_QUIET"))
+    assert m.call("kmemu_test_add", 3, 3, 0, 0, 0, 0) == 9 and m._entry.frame_ok  # noqa: SLF001
+    m.kfree(p)
     assert idle_regs(m) == (m._idle_rsp, m._idle_rip, 0x202)  # noqa: SLF001
 
 
-def test_the_port_end_counts_what_the_quiet_end_counts(machine: Machine) -> None:
+def test_the_port_end_counts_what_the_quiet_end_counts(
+        machine: Machine, monkeypatch: pytest.MonkeyPatch) -> None:
     """A kernel or stack without the quiet end (here: the host told not to use it)
     ends every call with the CALL_DONE port write and the host's register write;
-    both ends are five instructions, so the count does not depend on which ran."""
+    both ends are five instructions, so the count does not depend on which ran.
+    (monkeypatch: the session's machine is shared, and the next test wants its
+    quiet end back.)"""
     m = machine
     m.call("kmemu_test_nop")
     with m.count_instructions() as quiet:
         m.call("kmemu_test_nop")
-    m._entry._quiet, m._quiet_end = 0, 0  # noqa: SLF001 - as _find_quiet_end's 0
+    monkeypatch.setattr(m._entry, "_quiet", 0)  # noqa: SLF001 - as _find_quiet_end's 0
+    monkeypatch.setattr(m, "_quiet_end", 0)
     m._entry.frame_ok = False  # noqa: SLF001
     with m.count_instructions() as port:
         assert m.call("kmemu_test_add", 1, 2, 0, 0, 0, 0) == 5
@@ -96,3 +110,28 @@ def test_the_port_end_counts_what_the_quiet_end_counts(machine: Machine) -> None
     assert frame_words(m)[1] == 0 and not m._entry.frame_ok  # noqa: SLF001
     assert idle_regs(m) == (m._idle_rsp, m._idle_rip, 0x202)  # noqa: SLF001
     assert quiet[0] == port_nop[0] == 35 and port[0] > 35
+
+
+
+@pytest.mark.parametrize("how", ["irq at idle", "call in irq context"])
+def test_stepping_an_interrupt_past_its_iret(machine: Machine, how: str) -> None:
+    """The quiet end is the idle hlt, where an interrupt at idle also returns: stepped
+    through its iret, it goes on round the idle loop to CTL_READY and ends there (it
+    was taken for a call's end: "kernel did not return to idle after IRQ 0x30")."""
+    m = machine
+    where = "test_irq_handler" if how == "irq at idle" else "kmemu_test_add"
+    m.break_at(where, temporary=True)
+    with pytest.raises(BreakpointHit) as ei:
+        if how == "irq at idle":
+            m.raise_irq(define("KMEMU_TEST_VECTOR"))
+        else:
+            m.call("kmemu_test_add", 1, 2, 0, 0, 0, 0, context="irq")
+    call = ei.value.call
+    for _ in range(500):
+        call.stepi()
+        if call.done:
+            break
+    assert call.done and m.state == "ready"
+    assert call.result == (0 if how == "irq at idle" else 5)
+    assert idle_regs(m) == (m._idle_rsp, m._idle_rip, 0x202)  # noqa: SLF001 - both ends
+    assert m.call("kmemu_test_add", 2, 3, 0, 0, 0, 0) == 8

@@ -64,8 +64,11 @@ enum pageflags {
 /*
  * page->page_type values: who holds an allocated block, where PG_* flags
  * cannot say.  Set by the allocating code after alloc_pages(), cleared by it
- * before the free; the host's memory census (emu/kernel/memmap.py) reads it.
- * Linux 6.12 added the same record for large kmalloc (PGTY_large_kmalloc).
+ * before the free and by the page allocator's free whatever the caller did
+ * (as Linux 6.12's free_pages_prepare), so a block freed with the wrong call
+ * keeps no stale record for kfree's check; the host's memory census
+ * (emu/kernel/memmap.py) reads it.  Linux 6.12 added the same record for
+ * large kmalloc (PGTY_large_kmalloc).
  */
 #define PAGE_TYPE_LARGE_KMALLOC 1 /* kmalloc above KMALLOC_MAX_CACHE_SIZE */
 

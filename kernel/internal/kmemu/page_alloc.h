@@ -115,9 +115,22 @@ bool out_of_memory(gfp_t gfp, unsigned int order);
 void show_free_areas(void);
 void warn_alloc(gfp_t gfp, unsigned int order, const char *what);
 void mm_wait_for_memory(bool forever);
+
+/*
+ * Whether might_sleep's check reports an allocation with gfp: gfp may block
+ * and the caller is in atomic context (preempt count or interrupts off).
+ * Linux's might_alloc -> might_sleep_if; the one definition for might_alloc
+ * and the slab fast paths' inline test (slab_might_sleep_report()).
+ */
+static __always_inline bool might_alloc_in_atomic(gfp_t gfp)
+{
+	return gfpflags_allow_blocking(gfp) && unlikely(preempt_count || irqs_disabled());
+}
+
+/* might_sleep's report (file:line) for an allocation that may not block here. */
 static inline void might_alloc(gfp_t gfp, const char *file, int line)
 {
-	if (gfpflags_allow_blocking(gfp) && unlikely(preempt_count || irqs_disabled()))
+	if (might_alloc_in_atomic(gfp))
 		__might_sleep(file, line);
 }
 
