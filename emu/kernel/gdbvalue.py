@@ -126,14 +126,15 @@ def _is_char(t: Any) -> bool:
 
 
 def formatted_int(v: int, size: int, fmt: str, where: Where | None = None,
-                  signed: bool = False) -> str:
+                  signed: bool = False, pad: bool = False) -> str:
     """An integer of ``size`` bytes in gdb's output format ``fmt`` (``x d u o t z c a``):
     the bits at that size, read signed for ``d``; ``c`` takes the low byte as a
-    ``char`` when the value's type (``signed``) is signed, else ``unsigned char``."""
+    ``char`` when the value's type (``signed``) is signed, else ``unsigned char``.
+    ``pad``: ``x``'s units, where gdb pads ``x`` and ``t`` to the unit's width."""
     bits = v & ((1 << (8 * size)) - 1)
     negative = bits - (1 << (8 * size)) if bits >> (8 * size - 1) else bits
     if fmt == "x":
-        return f"{bits:#x}"
+        return f"0x{bits:0{2 * size}x}" if pad else f"{bits:#x}"
     if fmt == "z":
         return f"0x{bits:0{2 * size}x}"
     if fmt == "d":
@@ -143,7 +144,7 @@ def formatted_int(v: int, size: int, fmt: str, where: Where | None = None,
     if fmt == "o":
         return f"0{bits:o}" if bits else "0"
     if fmt == "t":
-        return f"{bits:b}"
+        return f"{bits:0{8 * size}b}" if pad else f"{bits:b}"
     if fmt == "c":
         b = v & 0xFF
         return f"{b - 256 if signed and b > 127 else b} '{char_text(b, chr(39))}'"

@@ -184,6 +184,31 @@ def _read_step(read_u64: ReadU64, level: str, table_pa: int, index: int) -> Walk
     return WalkStep(level, table_pa, index, entry_pa, read_u64(entry_pa) & _U64)
 
 
+def _descend(read_u64: ReadU64, cr3: int, va: int, access: str, nxe: bool,
+             maxphyaddr: int) -> list[tuple[str, int, int, int]]:
+    """The levels a walk of ``va`` reads, top down to the leaf, as (level, table's
+    physical address, index, entry); the faults a present-bit or reserved-bit check
+    raises on the way (and a non-canonical address), before any permission check."""
+    _check_access(access)
+    if not is_canonical(va):
+        raise PageFault(va, "VA", None, "non-canonical address", access)
+    mask = addr_mask(maxphyaddr)
+    table = cr3 & mask
+    path = []
+    for level, shift in zip(LEVELS, LEVEL_SHIFTS, strict=True):
+        index = (va >> shift) & _INDEX_MASK
+        entry = read_u64(table + 8 * index) & _U64
+        path.append((level, table, index, entry))
+        if not entry & PTE_PRESENT:
+            raise PageFault(va, level, entry, "not present", access)
+        if _reserved(level, entry, maxphyaddr, nxe):
+            raise PageFault(va, level, entry, "reserved bit set", access)
+        if _is_leaf(level, entry):
+            return path
+        table = entry & mask
+    return path
+
+
 def _is_leaf(level: str, entry: int) -> bool:
     return level == "PTE" or (level in _LARGE_SIZES and bool(entry & PTE_PSE))
 
@@ -241,24 +266,10 @@ def walk(
     Traceback (most recent call last):
     emu.core.errors.PageFault: cannot write 0x0000008000000000: not present at PGD (entry 0x...)
     """
-    _check_access(access)
-    if not is_canonical(va):
-        raise PageFault(va, "VA", None, "non-canonical address", access)
+    steps = [WalkStep(level, table, index, table + 8 * index, entry)
+             for level, table, index, entry in _descend(read_u64, cr3, va, access, nxe,
+                                                        maxphyaddr)]
     mask = addr_mask(maxphyaddr)
-    table = cr3 & mask
-    steps: list[WalkStep] = []
-    for level, shift in zip(LEVELS, LEVEL_SHIFTS, strict=True):
-        step = _read_step(read_u64, level, table, (va >> shift) & _INDEX_MASK)
-        steps.append(step)
-        entry = step.entry
-        if not entry & PTE_PRESENT:
-            raise PageFault(va, level, entry, "not present", access)
-        if _reserved(level, entry, maxphyaddr, nxe):
-            raise PageFault(va, level, entry, "reserved bit set", access)
-        if _is_leaf(level, entry):
-            break
-        table = entry & mask
-
     leaf = steps[-1]
     size = _LARGE_SIZES.get(leaf.level, PAGE_SIZE_4K)
 
@@ -374,22 +385,10 @@ def _translate(read_u64: ReadU64, cr3: int, va: int, access: str, user: bool, nx
     address when the leaf is a PTE (else None); the same faults in the same order, but
     no WalkStep or Translation is made: translate_range and read_virt call it for every
     page, and building those records was most of a walk's cost."""
-    _check_access(access)
-    if not is_canonical(va):
-        raise PageFault(va, "VA", None, "non-canonical address", access)
+    path = _descend(read_u64, cr3, va, access, nxe, maxphyaddr)
+    entries = [(level, entry) for level, _, _, entry in path]
     mask = addr_mask(maxphyaddr)
-    table = cr3 & mask
-    entries: list[tuple[str, int]] = []
-    for level, shift in zip(LEVELS, LEVEL_SHIFTS, strict=True):
-        entry = read_u64(table + 8 * ((va >> shift) & _INDEX_MASK)) & _U64
-        entries.append((level, entry))
-        if not entry & PTE_PRESENT:
-            raise PageFault(va, level, entry, "not present", access)
-        if _reserved(level, entry, maxphyaddr, nxe):
-            raise PageFault(va, level, entry, "reserved bit set", access)
-        if _is_leaf(level, entry):
-            break
-        table = entry & mask
+    table = path[-1][1]
     denied = None  # the first level, top down, that denies the access (walk's order)
     if user:
         denied = next(((lv, e, "no user access") for lv, e in entries if not e & PTE_USER), None)

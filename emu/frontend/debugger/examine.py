@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from emu.core.errors import BadArgument, KmemuError
-from emu.kernel.gdbvalue import eflags_text
+from emu.kernel.gdbvalue import char_text, eflags_text, formatted_int
 
 UNIT = {"b": 1, "h": 2, "w": 4, "g": 8}
 PER_LINE = {"b": 8, "h": 8, "w": 4, "g": 2}
@@ -44,36 +44,13 @@ def unit_size(fmt: str, size: str | None, last_size: str) -> str:
     return last_size
 
 
-def char_repr(b: int, quote: str = "'") -> str:
-    """One byte as gdb shows it in a char or string: ``A``, ``\\n``, ``\\000``."""
-    special = {0x0A: "\\n", 0x09: "\\t", 0x0D: "\\r", 0x5C: "\\\\", ord(quote): "\\" + quote}
-    if b in special:
-        return special[b]
-    if 0x20 <= b < 0x7F:
-        return chr(b)
-    return f"\\{b:03o}"
-
-
 def format_unit(value: int, fmt: str, size: int, where: Where) -> str:
-    """One ``size``-byte unit (unsigned ``value``) in gdb's ``x`` format ``fmt``."""
-    bits = 8 * size
-    signed = value - (1 << bits) if value >> (bits - 1) else value
-    if fmt in "xz":
-        return f"0x{value:0{2 * size}x}"
-    if fmt == "d":
-        return str(signed)
-    if fmt == "u":
-        return str(value)
-    if fmt == "o":
-        return f"0{value:o}" if value else "0"
-    if fmt == "t":
-        return f"{value:0{bits}b}"
-    if fmt == "c":
-        return f"{signed} '{char_repr(value & 0xFF)}'"
-    if fmt == "a":
-        name = where(value)
-        return f"{value:#x} <{name}>" if name else f"{value:#x}"
-    raise BadArgument(f"x: format {fmt!r} is not a unit format")
+    """One ``size``-byte unit (unsigned ``value``) in gdb's ``x`` format ``fmt``: print's
+    formats (:func:`emu.kernel.gdbvalue.formatted_int`), hex and binary padded to the
+    unit and ``c`` a signed char, as gdb's ``x`` shows them."""
+    if fmt not in "xzduotca" or len(fmt) != 1:
+        raise BadArgument(f"x: format {fmt!r} is not a unit format")
+    return formatted_int(value, size, fmt, where, signed=True, pad=True)
 
 
 def label(addr: int, where: Where) -> str:
@@ -126,7 +103,7 @@ def examine_strings(read: Read, addr: int, count: int, where: Where, emit: Emit)
             addr += len(chunk)
             if len(out) >= MAX_STRING:
                 break
-        text = "".join(char_repr(b, '"') for b in out[:MAX_STRING])
+        text = "".join(char_text(b, '"') for b in out[:MAX_STRING])
         more = "..." if len(out) > MAX_STRING or nul < 0 else ""
         emit(f"{label(start, where)}\t\"{text}\"{more}")
     return addr
