@@ -178,6 +178,7 @@ void __might_sleep(const char *file, int line)
 	printk("CPU: 0 PID: 0 Comm: kmemu %s 0.1.0 #1\n", print_tainted());
 	show_stack_trace((u64)__builtin_frame_address(0), 0);
 	ev.nr_trace = save_stack_trace((u64)__builtin_frame_address(0), ev.trace, KMEMU_EV_TRACE);
+	taint_flags |= TAINT_WARN; /* as __might_resched's add_taint: 'W' from the next report on */
 	host_event(&ev);
 }
 EXPORT_SYMBOL(__might_sleep);

@@ -42,7 +42,10 @@ def test_gfp_kernel_in_atomic_context_is_reported(machine: Machine, context: str
     assert (ev[0].args[0], ev[0].args[1]) == (atomic, irqs_off)
     assert f"in_atomic(): {atomic}, irqs_disabled(): {irqs_off}" in machine.console
     assert any(s.startswith(("__alloc_pages", "alloc_pages")) for s in ev[0].symbols)
+    assert "Comm: kmemu Not tainted" in machine.console  # the report's own dump: not yet
     machine.free_pages(va, 0)
+    machine.free_pages(machine.alloc_pages("GFP_KERNEL", 0, context=context), 0)
+    assert "Comm: kmemu Tainted: G        W" in machine.console  # __might_resched's taint
     assert_consistent(machine)
 
 
