@@ -362,6 +362,42 @@ class DebugSession:
             return eflags_text(int(obj.value_()))
         return format_value(obj, fmt=fmt, where=self.gdb_where)
 
+    def called_function(self, text: str) -> str | None:
+        """The function's name when ``text`` is one call of a kernel function,
+        ``kmalloc(64, GFP_KERNEL)`` (gdb's ``print`` then calls it), else None; gdb's
+        error for a name that is no symbol at all."""
+        import drgn
+
+        m_ = re.fullmatch(r"\s*([A-Za-z_]\w*)\s*\(.*\)\s*", text, re.S)
+        if m_ is None or m_.group(1) == "sizeof":
+            return None
+        name = m_.group(1)
+        try:
+            obj = self.m.program[name]
+        except (KeyError, LookupError):
+            if self.m.symbols is not None and name in self.m.symbols.by_name:
+                return None  # an assembly symbol: the expression's own error says so
+            raise SessionError(f'No symbol "{name}" in current context.') from None
+        return name if obj.type_.kind == drgn.TypeKind.FUNCTION else None
+
+    def returned(self, fn: str, value: int):  # -> drgn.Object
+        """A call's result as a value of ``fn``'s C return type (gdb's value of an
+        inferior call)."""
+        import drgn
+
+        prog = self.m.program
+        ret = prog[fn].type_.type
+        t = ret
+        while t.kind == drgn.TypeKind.TYPEDEF:
+            t = t.type
+        if t.kind == drgn.TypeKind.VOID:
+            return drgn.Object(prog, ret)
+        if t.kind in (drgn.TypeKind.INT, drgn.TypeKind.BOOL, drgn.TypeKind.ENUM) and t.size < 8:
+            value &= (1 << (8 * t.size)) - 1
+        if t.kind == drgn.TypeKind.INT and t.is_signed and value >> (8 * t.size - 1):
+            value -= 1 << (8 * t.size)
+        return drgn.Object(prog, ret, value=value)
+
     def _printed(self, text: str):  # -> drgn.Object
         """``text`` evaluated for print/output: bare registers with gdb's types, an
         unreadable address in gdb's words."""

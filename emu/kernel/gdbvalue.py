@@ -158,12 +158,22 @@ def _int_text(v: int, t: Any, fmt: str | None, where: Where | None = None) -> st
     import drgn
 
     if fmt:
-        return formatted_int(v, t.size, fmt, where, signed=_signed(t))
+        return formatted_int(v, _int_size(t), fmt, where, signed=_signed(t))
     if t.kind == drgn.TypeKind.BOOL:
         return "true" if v == 1 else "false" if v == 0 else str(v)
     if t.kind == drgn.TypeKind.INT and t.name in _CHAR_NAMES:
         return f"{v} '{char_text(v & 0xFF, chr(39))}'"
     return str(v)
+
+
+def _int_size(t: Any) -> int:
+    """An integer type's size; an enum with no size of its own (an incomplete enum,
+    ``false`` of kmemu's ``bool`` enum) has its compatible type's, else ``int``'s."""
+    try:
+        return t.size
+    except (AttributeError, ValueError):
+        compat = getattr(t, "type", None)
+        return compat.size if compat is not None else 4
 
 
 def _signed(t: Any) -> bool:

@@ -34,6 +34,11 @@ COMMENT_LINE = next(i for i, line in enumerate(
 
 # (name, gdb commands, REPL command); the last gdb command's output is the one compared
 STEPS: list[tuple[str, tuple[str, ...], str]] = [
+    # print FUNC(ARGS) at idle: gdb's inferior call, its value typed by the function
+    ("p_call", ("p kmalloc(64, 3264)",), "p kmalloc(64, 3264)"),
+    ("p_call_last_value", ("p $",), "p $"),
+    ("p_call_format", ("p/x kmalloc_size_roundup(100)",), "p/x kmalloc_size_roundup(100)"),
+    ("p_call_unknown", ("p nosuch(1)",), "p nosuch(1)"),
     # the idle loop's CFI marks it outermost
     ("info_frame_outermost", ("info frame",), "info frame"),
     # locations gdb's way: a line without code breaks at the next one that has code

@@ -503,7 +503,16 @@ class Repl:
 
     def _print_expr(self, expr: str, fmt: str | None) -> None:
         text = self._expr(expr)
-        self.emit(self.s.print_expr(text, fmt=fmt))
+        if self.s.called_function(text) is None:
+            self.emit(self.s.print_expr(text, fmt=fmt))
+            return
+        fn, args = c.split_call(text.strip())  # gdb's print FUNC(ARGS): an inferior call
+        stop = self._run(self.s.call, fn, [self._expr(a) for a in args])
+        if stop.reason != "done" or stop.value is None:
+            self._stop(stop)  # a stop inside the call, an oops: as `call` shows them
+            return
+        self._flush_console(show=True)
+        self.emit(self.s.history_line(self.s.returned(fn, stop.value), fmt=fmt))
 
     def _ptype(self, expr: str) -> None:
         text = self._expr(expr).strip()
