@@ -13,8 +13,9 @@ literals (``'a'``, ``'\\n'``, ``'\\x41'``), registers ``$rax`` ... ``$rip``
 (``$pc``, ``$sp``, ``$fp`` as in gdb; type ``unsigned long``), postfix
 ``.`` ``->`` ``[i]``, unary ``* & - + ~ !``, casts ``(struct page *)x``,
 ``sizeof(type)`` / ``sizeof expr``, binary ``* / % + - << >> < > <= >= == !=
-& ^ | && ||`` and parentheses.  Every error is an :class:`ExprError` with a
-one-line message.  gdb's text for the result is :mod:`emu.kernel.gdbvalue`'s.
+& ^ | && ||``, gdb's ``@`` (``*p@4``: four objects from ``*p``) and parentheses.
+Every error is an :class:`ExprError` with a one-line message.  gdb's text for the
+result is :mod:`emu.kernel.gdbvalue`'s.
 
 >>> v = evaluate(m.program, "zones[1].free_area[3].nr_free")     # doctest: +SKIP
 >>> int(v)                                                       # doctest: +SKIP
@@ -63,7 +64,8 @@ class Token:
 
 
 _OPS = ("::", "->", "<<", ">>", "<=", ">=", "==", "!=", "&&", "||",
-        "+", "-", "*", "/", "%", "&", "|", "^", "~", "!", "<", ">", "(", ")", "[", "]", ".")
+        "+", "-", "*", "/", "%", "&", "|", "^", "~", "!", "<", ">", "(", ")", "[", "]", ".",
+        "@")
 _NUM = re.compile(r"(0[xX][0-9a-fA-F]+|[0-9]+)([uUlL]*)")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 _HISTORY = re.compile(r"\d+")  # $1, $2: print's value history
@@ -191,10 +193,11 @@ def _mk(kind: str, col: int, *, a: Node | None = None, b: Node | None = None,
     return Node(kind, col, a=a, b=b, depth=depth, **kw)
 
 
-# Binary operators by precedence, lowest first (C's table, without ?: and ,).
+# Binary operators by precedence, lowest first (C's table, without ?: and ,), and gdb's
+# "@" (an array of N objects from an lvalue: *p@4) between the shifts and + -, as gdb.
 _BINARY_LEVELS: tuple[tuple[str, ...], ...] = (
     ("||",), ("&&",), ("|",), ("^",), ("&",), ("==", "!="), ("<", ">", "<=", ">="),
-    ("<<", ">>"), ("+", "-"), ("*", "/", "%"),
+    ("<<", ">>"), ("@",), ("+", "-"), ("*", "/", "%"),
 )
 
 
@@ -631,6 +634,8 @@ class Evaluator:
     def ev_binary(self, n: Node) -> Any:
         assert n.a is not None and n.b is not None
         op = n.op
+        if op == "@":
+            return self.artificial_array(self.ev(n.a), self.ev(n.b), n)
         if op in ("&&", "||"):
             left = self.truth(self.ev(n.a), n.a)
             if (op == "&&" and not left) or (op == "||" and left):
@@ -661,6 +666,19 @@ class Evaluator:
         except (TypeError, ValueError) as e:
             raise self.fail(f"invalid operands to {op!r}: {e}", n) from None
 
+
+    def artificial_array(self, a: Any, b: Any, n: Node) -> Any:
+        """gdb's ``a@b``: ``b`` objects of ``a``'s type in memory from ``a``'s address
+        (gdb's words for what it refuses)."""
+        if _kind(b) not in _INTEGER:
+            raise ExprError("Non-integral right operand for \"@\" operator.", n.col)
+        count = int(b)
+        if a.address_ is None:
+            raise ExprError("Only values in memory can be extended with '@'.", n.col)
+        if count <= 0:
+            raise ExprError(f"Invalid number {count} of repetitions.", n.col)
+        return self.drgn.Object(self.prog, self.prog.array_type(a.type_, count),
+                                address=a.address_)
 
     def byte_pointer_arith(self, op: str, a: Any, b: Any) -> Any:
         """GNU C (and gdb): ``void *`` and function pointers step by bytes, so

@@ -76,6 +76,12 @@ STEPS: list[tuple[str, tuple[str, ...], str]] = [
     ("p_chars", ("p kmalloc_caches[0][6]->name",), "p kmalloc_caches[0][6]->name"),
     ("p_struct", ("p kmalloc_caches[0][6]->cpu_slab",), "p kmalloc_caches[0][6]->cpu_slab"),
     ("p_char", ("p kmalloc_caches[0][6]->name[1]",), "p kmalloc_caches[0][6]->name[1]"),
+    # gdb's @: N objects from an lvalue, between the shifts and + - in precedence
+    *((f"at_{name}", (f"p {expr}",), f"p {expr}") for name, expr in (
+        ("chars", "kmalloc_caches[0][6]->name[0]@4"), ("ints", "kmalloc_caches[0][3]->size@2"),
+        ("precedence", "kmalloc_caches[0][6]->name[0]@1+1"), ("not_lvalue", "5@2"),
+        ("zero", "kmalloc_caches[0][6]->name[0]@0"),
+        ("not_integral", "kmalloc_caches[0][6]->name[0]@kmalloc_caches[0][6]"))),
     ("p_last_value", ("p $",), "p $"),
     ("p_history_back", ("p $$2",), "p $$2"),
     ("whatis", ("whatis kmalloc_caches[0][6]",), "whatis kmalloc_caches[0][6]"),
