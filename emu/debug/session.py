@@ -175,6 +175,7 @@ class DebugSession:
     _selected: tuple[int, int, int] | None = None
     _scope_names: dict = field(default_factory=dict)  # pc -> names visible in frame 0 there
     displays: dict[int, tuple[str, str | None]] = field(default_factory=dict)  # n -> (expr, fmt)
+    convenience: dict[str, object] = field(default_factory=dict)  # gdb's $name -> value
     _next_display: int = 1
     _runs: int = 0  # runs and restores so far: a Stop's lazy text checks it
 
@@ -218,8 +219,27 @@ class DebugSession:
         from emu.kernel.expr import evaluate
         scope = _FrameLocals(self, self.frame_level)
         obj = evaluate(self.m.program, text, self.registers(), symbols=self.m.symbols,
-                       local_vars=scope, history=self._history)
+                       local_vars=scope, history=self._history, convenience=self.convenience)
         return obj, scope
+
+    def set_convenience(self, name: str, text: str) -> None:
+        """gdb's ``set $name = EXPR``: ``$name`` holds EXPR's value from now on (a
+        copy: later changes to the memory it came from do not change it; an array
+        decays to a pointer to its first element, as gdb's assignment does)."""
+        if not re.fullmatch(r"[A-Za-z_]\w*", name) or name.isdigit():
+            raise SessionError(f"invalid convenience variable name ${name}")
+        from emu.kernel.expr import ALL_REGISTERS, REGISTER_ALIASES
+        if REGISTER_ALIASES.get(name, name) in ALL_REGISTERS:
+            raise SessionError(f"${name} is a register: kmemu's debugger does not write "
+                               "registers")
+        import drgn
+        obj = self._printed(text)
+        t = obj.type_
+        while t.kind == drgn.TypeKind.TYPEDEF:
+            t = t.type
+        if t.kind == drgn.TypeKind.ARRAY and obj.address_ is not None:  # gdb: C's decay
+            obj = drgn.Object(obj.prog_, obj.prog_.pointer_type(t.type), value=obj.address_)
+        self.convenience[name] = obj.read_() if obj.address_ is not None else obj
 
     def variables(self, level: int | None = None, all_scopes: bool = False) -> list:
         """The variables (emu.kernel.scope.Variable) of the selected frame (or frame
@@ -1700,6 +1720,9 @@ def _register_type(prog, text: str, obj):  # prog: drgn.Program, obj: drgn.Objec
     if m_ is None:
         return obj
     name = m_.group(1)
+    from emu.kernel.expr import ALL_REGISTERS, REGISTER_ALIASES
+    if REGISTER_ALIASES.get(name, name) not in ALL_REGISTERS:
+        return obj  # a convenience variable keeps its own type
     value = int(obj.value_()) & ((1 << 64) - 1)
     if name in _CODE_REGS:
         code = prog.function_type(prog.void_type(), (), True)

@@ -439,7 +439,8 @@ class Evaluator:
 
     def __init__(self, prog: Any, registers: Mapping[str, int] | None = None,
                  symbols: Any = None, local_vars: Mapping[str, Any] | None = None,
-                 history: Sequence[Any] = ()) -> None:
+                 history: Sequence[Any] = (),
+                 convenience: Mapping[str, Any] | None = None) -> None:
         import drgn
 
         self.drgn = drgn
@@ -449,6 +450,9 @@ class Evaluator:
         # for every name), so never tested for truth or length here
         self.local_vars = local_vars if local_vars is not None else {}
         self.history = history  # $1, $2, ...
+        # gdb's convenience variables ($name, set with "set $name = EXPR"): None means
+        # none are kept here, so an unknown $name is an error, not gdb's void
+        self.convenience = convenience
         self.symbols = symbols  # emu.kernel.symbols.Symbols, for names without DWARF
         self._types: dict[str, Any] = {}
 
@@ -500,6 +504,10 @@ class Evaluator:
                                 n)
             return self.history[k - 1]
         name = REGISTER_ALIASES.get(n.text, n.text)
+        if self.convenience is not None and name not in ALL_REGISTERS:
+            if n.text in self.convenience:
+                return self.convenience[n.text]
+            return self.drgn.Object(self.prog, self.prog.void_type())  # gdb: void until set
         if name not in self.registers and self.registers and name in ALL_REGISTERS:
             raise self.fail(f"${name} is not saved in this frame (only the callee-saved "
                             "registers, rip and rsp are known above frame 0)", n)
@@ -733,12 +741,15 @@ def _tname(t: Any) -> str:
 
 def evaluate(prog: Any, text: str, registers: Mapping[str, int] | None = None, *,
              symbols: Any = None, local_vars: Mapping[str, Any] | None = None,
-             history: Sequence[Any] = ()) -> Any:
+             history: Sequence[Any] = (), convenience: Mapping[str, Any] | None = None,
+             ) -> Any:
     """Evaluate C expression ``text`` against ``prog`` (a ``drgn.Program``): a ``drgn.Object``.
 
     ``registers`` maps names (``"rax"``, ``"rip"``, ...) to values for ``$name``;
     ``local_vars`` maps names to ``drgn.Object`` values that shadow globals (a
     frame's parameters and locals); ``history`` holds ``$1``, ``$2``, ...;
+    ``convenience`` gdb's ``$name`` variables (one not in it is ``void``, as in gdb;
+    without the mapping an unknown ``$name`` is an error);
     ``symbols`` (:class:`emu.kernel.symbols.Symbols`) resolves names that have no
     DWARF (assembly labels) as ``void`` objects at their address (``&_stext``).
     An lvalue result stays a reference (its ``address_`` is known, for ``watch``);
@@ -753,7 +764,7 @@ def evaluate(prog: Any, text: str, registers: Mapping[str, int] | None = None, *
 
     if not isinstance(text, str):
         raise ExprError(f"an expression must be a string, not {type(text).__name__}")
-    ev = Evaluator(prog, registers, symbols, local_vars, history)
+    ev = Evaluator(prog, registers, symbols, local_vars, history, convenience)
     try:
         tree = Parser(text, ev.is_type).parse()
         result = ev.ev(tree)
@@ -776,6 +787,8 @@ def evaluate(prog: Any, text: str, registers: Mapping[str, int] | None = None, *
 
 def _check_readable(drgn: Any, obj: Any) -> None:
     kind = _kind(obj)
+    if kind == "VOID" and obj.address_ is None:
+        return  # gdb's void: a convenience variable never set
     if kind == "VOID":
         raise ExprError("the symbol has no type information (assembly); use & to get its "
                         "address")

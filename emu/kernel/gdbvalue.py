@@ -288,6 +288,8 @@ def format_value(obj: Any, *, hex: bool = False, where: Where | None = None,  # 
     ``fmt``: an output format letter of :data:`PRINT_FORMATS` (``hex``: ``"x"``)."""
     import drgn
 
+    if obj.type_.kind == drgn.TypeKind.VOID:
+        return "void"  # gdb's value of a convenience variable never set
     if obj.absent_:
         return "<optimized out>"
     fmt = fmt or ("x" if hex else None)

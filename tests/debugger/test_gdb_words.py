@@ -39,6 +39,10 @@ STEPS: list[tuple[str, tuple[str, ...], str]] = [
     ("p_call_last_value", ("p $",), "p $"),
     ("p_call_format", ("p/x kmalloc_size_roundup(100)",), "p/x kmalloc_size_roundup(100)"),
     ("p_call_unknown", ("p nosuch(1)",), "p nosuch(1)"),
+    # convenience variables: void until set, then a copy of the value with its type
+    ("conv_unset", ("p $foo",), "p $foo"),
+    ("conv_pointer", ("set $c = kmalloc_caches[0][6]", "p $c->size * 2"), "p $c->size * 2"),
+    ("conv_array", ("set var $s = kmalloc_caches[0][6]->name", "p $s"), "p $s"),
     # the idle loop's CFI marks it outermost
     ("info_frame_outermost", ("info frame",), "info frame"),
     # locations gdb's way: a line without code breaks at the next one that has code
@@ -165,7 +169,9 @@ STEPS: list[tuple[str, tuple[str, ...], str]] = [
       "continue", "break irq.c:176", "stepi 100"), "stepi 100"),
 ]
 # the REPL's commands with no counterpart in its transcript (gdb ran them as setup)
-REPL_SETUP = {"watch": ("delete",), "x_unreadable": ("delete",), "break": ("delete",),
+REPL_SETUP = {"conv_pointer": ("set $c = kmalloc_caches[0][6]",),
+              "conv_array": ("set var $s = kmalloc_caches[0][6]->name",),
+              "watch": ("delete",), "x_unreadable": ("delete",), "break": ("delete",),
               "break_same_pc": ("break kmalloc",),
               "watch_inlined": ("delete", "continue",
                                 "watch kmalloc_caches[0][6]->cpu_slab.alloc_fast"),

@@ -200,6 +200,14 @@ class InfoLine:
 
 
 @dataclass(frozen=True)
+class SetVar:
+    """``set $NAME = EXPR``: a gdb convenience variable."""
+
+    name: str
+    expr: str
+
+
+@dataclass(frozen=True)
 class SetFlavor:
     """``set disassembly-flavor att|intel``."""
 
@@ -507,9 +515,15 @@ def _p_enable(name: str, _fmt: str, rest: str) -> Command:
 
 
 def _p_set(name: str, _fmt: str, rest: str) -> Command:
+    m = re.fullmatch(r"(?:var(?:iable)?\s+)?\$(\w+)\s*=(?!=)\s*(.*)", rest.strip(), re.S)
+    if m is not None:  # gdb's convenience variables: set $n = EXPR
+        if not m.group(2).strip():
+            raise CommandError("set: an expression is needed after '='")
+        return SetVar(m.group(1), m.group(2).strip())
     words = rest.replace("=", " ").split()
     if len(words) != 2 or words[0] != "disassembly-flavor":
-        raise CommandError("set: only 'set disassembly-flavor att|intel' is supported")
+        raise CommandError("set: only 'set $NAME = EXPR' and 'set disassembly-flavor "
+                           "att|intel' are supported")
     if words[1] not in ("att", "intel"):
         raise CommandError(f'Undefined item: "{words[1]}".')
     return SetFlavor(words[1])
@@ -785,8 +799,9 @@ COMMANDS: tuple[Spec, ...] = (
        _p_ptype, "state"),
     _S("whatis", (), "whatis EXPR|TYPE", "show the type of an expression (a typedef unrolled "
        "one level)", _p_whatis, "state"),
-    _S("set", (), "set disassembly-flavor att|intel", "the syntax of disassemble and x/i "
-       "(AT&T by default, as gdb)", _p_set, "state"),
+    _S("set", (), "set $NAME = EXPR | set disassembly-flavor att|intel",
+       "a convenience variable ($NAME in later expressions, void until set), or the "
+       "syntax of disassemble and x/i (AT&T by default, as gdb)", _p_set, "state"),
     _S("buddyinfo", (), "buddyinfo", "free blocks per zone and order (/proc/buddyinfo)",
        _p_view, "views"),
     _S("slabinfo", (), "slabinfo", "slab caches (/proc/slabinfo)", _p_view, "views"),

@@ -314,6 +314,8 @@ class Repl:
                 self.emit(s.info_line(self._expr(loc) if loc else None))
             case c.SetFlavor(flavor):
                 self.flavor = flavor
+            case c.SetVar(name, expr):
+                s.set_convenience(name, self._expr(expr))
             case c.View(name):
                 self.emit(s.monitor(name))
             case c.Map(path, cell_pages):
