@@ -392,6 +392,8 @@ class DebugSession:
         if m_ is None or m_.group(1) == "sizeof":
             return None
         name = m_.group(1)
+        if name in _FrameLocals(self, self.frame_level):
+            return None  # a local (a function pointer): the expression's own words
         try:
             obj = self.m.program[name]
         except (KeyError, LookupError):
