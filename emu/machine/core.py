@@ -1015,14 +1015,12 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                 and not self._watch_step_pending and not self._retired_hooks
                 and not irq.state.timers):  # type: ignore[union-attr]
             result, rip = entry.result_and_rip()  # %r12: kmemu_call_return's convention
-            if self._ctl is None and rip == self._quiet_end:  # idle again, frame kept
+            quiet = self._ctl is None and rip == self._quiet_end  # idle again, frame kept
+            if quiet or self._ctl == CTL_CALL_DONE:
                 watch.disarm()
-                self.state = "ready"
-                return result & plan.mask if plan.mask else result
-            if self._ctl == CTL_CALL_DONE:  # the port's end: the registers are not at idle
-                watch.disarm()
-                entry.frame_ok = False
-                entry.to_idle()
+                if not quiet:  # the port's end: the registers are not at idle
+                    entry.frame_ok = False
+                    entry.to_idle()
                 self.state = "ready"
                 return result & plan.mask if plan.mask else result
         entry.frame_ok = False
@@ -1270,11 +1268,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         self._check_range(pa, len(data), "physical")
         self._check_ram(pa, len(data))
         self._check_size(pa, len(data), "physical")
-        self._host_writes([(pa, len(data))])
-        if self._entry is not None:  # it may land on the call's stack frame
-            self._entry.frame_ok = False
-        if self._held is not None:
-            self._held.clear()  # the write may change a page table
+        self._host_writing([(pa, len(data))])
         self.uc.mem_write(pa, bytes(data))
 
     def _read_u64(self, pa: int) -> int:
@@ -1342,6 +1336,16 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
             return data[va & 0xFFF:(va & 0xFFF) + n]
         return self._read_virt(va, n)
 
+    def _host_writing(self, ranges: list[tuple[int, int]]) -> None:
+        """The host is about to write these physical (address, length) ranges: what any
+        of them may change is forgotten (module text, the call's kept stack frame, the
+        held reads, which may include a page table)."""
+        self._host_writes(ranges)
+        if self._entry is not None:
+            self._entry.frame_ok = False
+        if self._held is not None:
+            self._held.clear()
+
     def _held_page(self, held: HeldReads, page: int) -> bytes | None:
         """The 4096 bytes of the physical ``page`` inside a held scope (read once), or
         None when the page is not wholly RAM."""
@@ -1373,11 +1377,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         chunks = pagetable.translate_range(self._read_u64, self.cr3, va, len(data), "read")
         for _, pa, size in chunks:  # all translated and checked before anything is written
             self._check_ram(pa, size)
-        self._host_writes([(pa, size) for _, pa, size in chunks])
-        if self._entry is not None:  # it may land on the call's stack frame
-            self._entry.frame_ok = False
-        if self._held is not None:
-            self._held.clear()  # the write may change a page table
+        self._host_writing([(pa, size) for _, pa, size in chunks])
         off = 0
         for _, pa, size in chunks:
             self.uc.mem_write(pa, bytes(data[off : off + size]))
