@@ -234,9 +234,7 @@ class DebugSession:
                                "registers")
         import drgn
         obj = self._printed(text)
-        t = obj.type_
-        while t.kind == drgn.TypeKind.TYPEDEF:
-            t = t.type
+        t = obj.type_.unaliased()
         if t.kind == drgn.TypeKind.ARRAY and obj.address_ is not None:  # gdb: C's decay
             obj = drgn.Object(obj.prog_, obj.prog_.pointer_type(t.type), value=obj.address_)
         self.convenience[name] = obj.read_() if obj.address_ is not None else obj
@@ -363,22 +361,21 @@ class DebugSession:
                    fmt: str | None = None) -> str:
         """gdb's ``print``: ``$N = VALUE``; an unreadable address in gdb's words.
         ``fmt``: an output format letter (gdbvalue.PRINT_FORMATS; ``hex``: ``"x"``)."""
-        fmt = fmt or ("x" if hex else None)
-        obj = self._printed(text)
-        if not fmt and re.fullmatch(r"\s*\$eflags\s*", text):  # gdb's flags type
-            from emu.kernel.gdbvalue import eflags_text
-            self._history.append(obj)
-            return f"${len(self._history)} = {eflags_text(int(obj.value_()))}"
-        return self.history_line(obj, fmt=fmt)
+        return self.history_line(self._printed(text), fmt=fmt or ("x" if hex else None),
+                                 text=text)
 
     def output_expr(self, text: str, fmt: str | None = None) -> str:
         """gdb's ``output``: the value as ``print`` shows it, without ``$N = `` and
         without entering the history."""
+        return self._shown(self._printed(text), fmt, text)
+
+    def _shown(self, obj, fmt: str | None, text: str = "") -> str:  # obj: drgn.Object
+        """print's text for ``obj`` (the value of ``text``) in output format ``fmt``:
+        ``$eflags`` as gdb's flags type; an undefined format letter in gdb's words."""
         from emu.kernel.gdbvalue import PRINT_FORMATS, eflags_text, format_value
-        obj = self._printed(text)
         if fmt is not None and fmt not in PRINT_FORMATS:
             raise SessionError(f'Undefined output format "{fmt}".')
-        if not fmt and re.fullmatch(r"\s*\$eflags\s*", text):
+        if not fmt and re.fullmatch(r"\s*\$eflags\s*", text):  # gdb's flags type
             return eflags_text(int(obj.value_()))
         return format_value(obj, fmt=fmt, where=self.gdb_where)
 
@@ -409,16 +406,9 @@ class DebugSession:
 
         prog = self.m.program
         ret = prog[fn].type_.type
-        t = ret
-        while t.kind == drgn.TypeKind.TYPEDEF:
-            t = t.type
-        if t.kind == drgn.TypeKind.VOID:
+        if ret.unaliased_kind() == drgn.TypeKind.VOID:
             return drgn.Object(prog, ret)
-        if t.kind in (drgn.TypeKind.INT, drgn.TypeKind.BOOL, drgn.TypeKind.ENUM) and t.size < 8:
-            value &= (1 << (8 * t.size)) - 1
-        if t.kind == drgn.TypeKind.INT and t.is_signed and value >> (8 * t.size - 1):
-            value -= 1 << (8 * t.size)
-        return drgn.Object(prog, ret, value=value)
+        return drgn.Object(prog, ret, value=value)  # drgn truncates to the type, as C
 
     def _printed(self, text: str):  # -> drgn.Object
         """``text`` evaluated for print/output: bare registers with gdb's types, an
@@ -432,15 +422,16 @@ class DebugSession:
             raise ExprError(_gdb_error(e), e.column) from None
 
     def history_line(self, obj, hex: bool = False,  # noqa: A002 - obj: drgn.Object
-                     fmt: str | None = None) -> str:
-        """``$N = VALUE``: ``obj`` enters the value history (``$N``, ``$``) and is
-        shown as gdb's ``print`` shows it (in output format ``fmt``)."""
-        from emu.kernel.gdbvalue import PRINT_FORMATS, format_value
+                     fmt: str | None = None, text: str = "") -> str:
+        """``$N = VALUE``: ``obj`` (the value of ``text``) enters the value history
+        (``$N``, ``$``) and is shown as gdb's ``print`` shows it (in output format
+        ``fmt``); an undefined format fails after the value entered it, as gdb's."""
         self._history.append(obj)
-        fmt = fmt or ("x" if hex else None)
-        if fmt is not None and fmt not in PRINT_FORMATS:  # gdb: the value is in the history
-            raise SessionError(f'${len(self._history)} = Undefined output format "{fmt}".')
-        return f"${len(self._history)} = {format_value(obj, fmt=fmt, where=self.gdb_where)}"
+        head = f"${len(self._history)} = "
+        try:
+            return head + self._shown(obj, fmt or ("x" if hex else None), text)
+        except SessionError as e:
+            raise SessionError(head + str(e)) from None
 
     # ------------------------------------------------------------------ displays
     def display(self, expr: str, hex: bool = False,  # noqa: A002 - gdb's /x
