@@ -284,11 +284,9 @@ class RegBatch:
     """
 
     def __init__(self, uc: Uc, regs: list[int]) -> None:
-        from unicorn.unicorn_py3.unicorn import uclib
-
         n = len(regs)
         self._fn = unchecked("uc_reg_write_batch")  # each argument prebuilt below
-        self._read = uclib.uc_reg_read
+        self._read = unchecked("uc_reg_read")  # a C int and a pointer: no conversion
         self._uch = uc._uch  # noqa: SLF001 - the documented C handle
         self._regs = (ctypes.c_int32 * n)(*regs)
         self._vals = (ctypes.c_uint64 * n)()

@@ -182,37 +182,30 @@ def plain_unicorn_runs(bare: Callable[[], object], m: Machine,
                        ) -> tuple[Callable[[], object], Callable[[], object]]:
     """Over the plain instance of :func:`plain_unicorn_call`: an empty call and a
     kmalloc(64)+kfree pair, each run as a minimal host would (one register batch with
-    RSP and the arguments, ``uc_emu_start``, one read of the result; ctypes without
-    argument conversion).  The two give the emulator's own "pair / empty call" for
-    the same guest instructions, the floor for kmemu's.  Both instances run the same
+    RSP and the arguments, ``uc_emu_start``, one read of the result: kmemu's own
+    :class:`~emu.core.cpu.RegBatch` and ctypes without argument conversion).  The two
+    give the emulator's own "pair / empty call" for the same guest instructions, the
+    floor for kmemu's.  Both instances run the same
     kernel memory one after the other, like one CPU; the pair leaves the allocator as
     it found it."""
     import ctypes
 
     from unicorn import x86_const as x86
 
-    from emu.core.cpu import unchecked
+    from emu.core.cpu import RegBatch, unchecked
 
     uc = bare.uc  # type: ignore[attr-defined]
-    start, write, read = (unchecked(f"uc_{n}") for n in ("emu_start", "reg_write_batch",
-                                                         "reg_read_batch"))
-    regs = (ctypes.c_int32 * 3)(x86.UC_X86_REG_RSP, x86.UC_X86_REG_RDI, x86.UC_X86_REG_RSI)
-    vals = (ctypes.c_uint64 * 3)()
-    ptrs = (ctypes.c_void_p * 3)(*(ctypes.addressof(vals) + 8 * i for i in range(3)))
-    out_reg = (ctypes.c_int32 * 1)(x86.UC_X86_REG_R12)  # kmemu_call_return's convention
-    out = (ctypes.c_uint64 * 1)()
-    out_ptr = (ctypes.c_void_p * 1)(ctypes.addressof(out))
+    start = unchecked("uc_emu_start")
+    regs = RegBatch(uc, [x86.UC_X86_REG_RSP, x86.UC_X86_REG_RDI, x86.UC_X86_REG_RSI])
     zero, no_count = ctypes.c_uint64(0), ctypes.c_size_t(0)
     rsp = m._call_rsp - 8  # noqa: SLF001 - the call's own stack, as plain_unicorn_call's
     nop, kmalloc, kfree = (ctypes.c_uint64(m.symbol(f))
                            for f in ("kmemu_test_nop", "kmalloc", "kfree"))
 
     def run(fn: ctypes.c_uint64, a: int, b: int) -> int:
-        vals[0], vals[1], vals[2] = rsp, a, b
-        write(uc._uch, regs, ptrs, 3)  # noqa: SLF001
+        regs.write([rsp, a, b])
         start(uc._uch, fn, zero, zero, no_count)  # noqa: SLF001
-        read(uc._uch, out_reg, out_ptr, 1)  # noqa: SLF001
-        return out[0]
+        return regs.read(x86.UC_X86_REG_R12)  # kmemu_call_return's convention
 
     def empty() -> None:
         run(nop, 0, 0)
