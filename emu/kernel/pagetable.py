@@ -209,6 +209,29 @@ def _descend(read_u64: ReadU64, cr3: int, va: int, access: str, nxe: bool,
     return path
 
 
+def _check_permissions(va: int, entries: Sequence[tuple[str, int]], access: str, user: bool,
+                       nxe: bool) -> None:
+    """The permission faults of a walk whose (level, entry) pairs, top down, were all
+    present: ``"no user access"``, ``"not writable"``, ``"not executable"`` in that
+    order, each at the first level that denies it."""
+    denied = None
+    if user:
+        denied = next(((lv, e, "no user access") for lv, e in entries if not e & PTE_USER), None)
+    if denied is None and access == "write":
+        denied = next(((lv, e, "not writable") for lv, e in entries if not e & PTE_RW), None)
+    if denied is None and access == "exec" and nxe:
+        denied = next(((lv, e, "not executable") for lv, e in entries if e & PTE_NX), None)
+    if denied is not None:
+        raise PageFault(va, denied[0], denied[1], denied[2], access)
+
+
+def _leaf_pa(va: int, level: str, entry: int, maxphyaddr: int) -> tuple[int, int]:
+    """The physical address ``va`` maps to through leaf ``entry`` at ``level``, and the
+    page size."""
+    size = _LARGE_SIZES.get(level, PAGE_SIZE_4K)
+    return (entry & addr_mask(maxphyaddr) & ~(size - 1)) | (va & (size - 1)), size
+
+
 def _is_leaf(level: str, entry: int) -> bool:
     return level == "PTE" or (level in _LARGE_SIZES and bool(entry & PTE_PSE))
 
@@ -269,24 +292,9 @@ def walk(
     steps = [WalkStep(level, table, index, table + 8 * index, entry)
              for level, table, index, entry in _descend(read_u64, cr3, va, access, nxe,
                                                         maxphyaddr)]
-    mask = addr_mask(maxphyaddr)
+    _check_permissions(va, [(s.level, s.entry) for s in steps], access, user, nxe)
     leaf = steps[-1]
-    size = _LARGE_SIZES.get(leaf.level, PAGE_SIZE_4K)
-
-    def first_step(pred: Callable[[int], bool]) -> WalkStep | None:
-        return next((s for s in steps if pred(s.entry)), None)
-
-    denied: tuple[WalkStep | None, str] = (None, "")
-    if user:
-        denied = (first_step(lambda e: not e & PTE_USER), "no user access")
-    if denied[0] is None and access == "write":
-        denied = (first_step(lambda e: not e & PTE_RW), "not writable")
-    if denied[0] is None and access == "exec" and nxe:
-        denied = (first_step(lambda e: bool(e & PTE_NX)), "not executable")
-    if denied[0] is not None:
-        raise PageFault(va, denied[0].level, denied[0].entry, denied[1], access)
-
-    pa = (leaf.entry & mask & ~(size - 1)) | (va & (size - 1))
+    pa, size = _leaf_pa(va, leaf.level, leaf.entry, maxphyaddr)
     return Translation(
         va=va,
         pa=pa,
@@ -386,22 +394,10 @@ def _translate(read_u64: ReadU64, cr3: int, va: int, access: str, user: bool, nx
     no WalkStep or Translation is made: translate_range and read_virt call it for every
     page, and building those records was most of a walk's cost."""
     path = _descend(read_u64, cr3, va, access, nxe, maxphyaddr)
-    entries = [(level, entry) for level, _, _, entry in path]
-    mask = addr_mask(maxphyaddr)
-    table = path[-1][1]
-    denied = None  # the first level, top down, that denies the access (walk's order)
-    if user:
-        denied = next(((lv, e, "no user access") for lv, e in entries if not e & PTE_USER), None)
-    if denied is None and access == "write":
-        denied = next(((lv, e, "not writable") for lv, e in entries if not e & PTE_RW), None)
-    if denied is None and access == "exec" and nxe:
-        denied = next(((lv, e, "not executable") for lv, e in entries if e & PTE_NX), None)
-    if denied is not None:
-        raise PageFault(va, denied[0], denied[1], denied[2], access)
-    level, entry = entries[-1]
-    size = _LARGE_SIZES.get(level, PAGE_SIZE_4K)
-    return ((entry & mask & ~(size - 1)) | (va & (size - 1)), size,
-            table if level == "PTE" else None)
+    _check_permissions(va, [(level, entry) for level, _, _, entry in path], access, user, nxe)
+    level, table, _, entry = path[-1]
+    pa, size = _leaf_pa(va, level, entry, maxphyaddr)
+    return pa, size, table if level == "PTE" else None
 
 
 def _next_pte(read_u64: ReadU64, table_pa: int, va: int, access: str, user: bool,
@@ -416,13 +412,8 @@ def _next_pte(read_u64: ReadU64, table_pa: int, va: int, access: str, user: bool
         raise PageFault(va, "PTE", entry, "not present", access)
     if _reserved("PTE", entry, maxphyaddr, nxe):
         raise PageFault(va, "PTE", entry, "reserved bit set", access)
-    if user and not entry & PTE_USER:
-        raise PageFault(va, "PTE", entry, "no user access", access)
-    if access == "write" and not entry & PTE_RW:
-        raise PageFault(va, "PTE", entry, "not writable", access)
-    if access == "exec" and nxe and entry & PTE_NX:
-        raise PageFault(va, "PTE", entry, "not executable", access)
-    return (entry & addr_mask(maxphyaddr) & ~(PAGE_SIZE_4K - 1)) | (va & (PAGE_SIZE_4K - 1))
+    _check_permissions(va, [("PTE", entry)], access, user, nxe)
+    return _leaf_pa(va, "PTE", entry, maxphyaddr)[0]
 
 
 def iter_mappings(
