@@ -339,6 +339,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         self._inline_entered: int | None = None
         self._stepping = False  # executing one instruction on the host's behalf
         self._tb_counted = False  # translated blocks carry Unicorn's count hook
+        self._keep_counting = False  # runs keep that hook too (_counted_runs)
         self._retired_hooks: list[int] = []  # to delete once the run is over
         self._watch_step_pending = False  # a watch hook stopped before an access: step it
         self._rewatch = False  # a page-table entry under a watchpoint was written
@@ -605,10 +606,10 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                     if self._interrupted:  # interrupt() between two emu_start calls
                         return self._take_interrupt()
                     self._ctl, self._exc, self._want_irq_stop = None, None, False
-                    self._tb_counted = False
+                    count = self._run_count()
                 try:
                     if first is None:
-                        uc.emu_start(cpu.rip, 0)
+                        uc.emu_start(cpu.rip, 0, 0, count)
                     elif first is not _STARTED:
                         raise first
                 except UcError as e:
@@ -998,7 +999,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         irq = self.irq
         if (irq.state.pending or irq.state.timers  # type: ignore[union-attr]
                 or self._irq_flag is not False or self._ctl_pending is not None
-                or self._interrupted or self.kasan):  # KASAN reports: _complete's events
+                or self._interrupted or self.kasan  # KASAN reports: _complete's events
+                or self._keep_counting):  # _run's emu_start passes the count
             return self._call_careful(plan, vals, None, None)
         entry = self._entry
         if not entry.frame_ok:  # the quiet frame: the call ends at the idle loop's hlt
@@ -1302,6 +1304,43 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
     def walk(self, va: int) -> pagetable.Translation:
         check_address(va, "virtual address")
         return pagetable.walk(self._read_u64, self.cr3, va)
+
+    #: the count _counted_runs' runs pass to emu_start: never reached
+    _COUNT_FOREVER = 1 << 62
+
+    @contextlib.contextmanager
+    def _counted_runs(self) -> Iterator[None]:
+        """Inside, runs keep Unicorn's instruction-count hook, so single steps and runs
+        can alternate without throwing translated code away.
+
+        A step is ``emu_start(count=1)``, which needs every block it may enter to have
+        been translated with Unicorn's count hook (``_step_insn`` flushes once so);
+        and a run with ``count=0`` after it makes Unicorn delete that hook and flush
+        every translated block.  A sweep that steps to a cut, then runs the rest of the
+        call and a follow-up, paid a whole retranslation per cut.  Runs in here pass
+        a count that is never reached instead: the hook (a C callback per
+        instruction) stays, and so does the code translated with it.  Calls take the
+        careful path (``_call_fast``'s C entry runs with count 0).  Leaving the scope
+        costs nothing: the next plain run flushes as it always did.
+        """
+        outer = self._keep_counting
+        self._keep_counting = True
+        try:
+            yield
+        finally:
+            self._keep_counting = outer
+
+    def _run_count(self) -> int:
+        """The ``count`` of the next ``emu_start`` of ``_run``: 0 (no limit) normally; in
+        ``_counted_runs`` a count never reached, the first such run after plain ones
+        flushing the blocks they translated without the hook (as ``_step_insn`` does)."""
+        if not self._keep_counting:
+            self._tb_counted = False  # Unicorn flushes when the count hook goes
+            return 0
+        if not self._tb_counted:
+            self.uc.ctl_flush_tb()
+            self._tb_counted = True
+        return self._COUNT_FOREVER
 
     @contextlib.contextmanager
     def _reads_held(self) -> Iterator[None]:
