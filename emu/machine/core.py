@@ -49,6 +49,7 @@ from emu.core.cpu import (
     CallEntry,
     Cpu,
     InsnCounter,
+    RamReader,
     RegBatch,
     add_out_hook,
 )
@@ -486,6 +487,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         self._ram.map_into(uc)
         uc.context_restore(ctx)
         self._uc = self._active_uc = uc
+        self._reader = RamReader(uc)  # the host's reads of guest memory (views, walks)
         self._irq_flag_pa = self._sym_pa("kmemu_irq_pending")
         self._log = (self._sym_pa("log_buf"), self._syms().by_name["log_buf"].size,
                      self._sym_pa("log_next"))
@@ -1263,7 +1265,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         self._check_range(pa, n, "physical")
         self._check_ram(pa, n)
         self._check_size(pa, n, "physical")
-        return bytes(self.uc.mem_read(pa, n))
+        return self._reader.read(pa, n)
 
     def write_phys(self, pa: int, data: bytes) -> None:
         data = check_bytes(data)
@@ -1280,11 +1282,11 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
             table = held.tables.get(pa >> 12)
             if table is None and self._ram is not None and self._ram.check(pa & ~0xFFF, 4096):
                 table = held.tables[pa >> 12] = PAGE_OF_U64.unpack(
-                    self.uc.mem_read(pa & ~0xFFF, 4096))
+                    self._reader.read(pa & ~0xFFF, 4096))
             if table is not None:
                 return table[(pa & 0xFFF) >> 3]
         self._check_ram(pa, 8)
-        return struct.unpack("<Q", self.uc.mem_read(pa, 8))[0]
+        return self._reader.u64(pa)
 
     @property
     def cr3(self) -> int:
@@ -1369,7 +1371,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                 if self._ram is not None and self._ram.check(page, 4096):
                     held.pages[va >> 12] = page
                 else:  # not wholly RAM: read just these bytes
-                    return bytes(self.uc.mem_read(page | (va & 0xFFF), n))
+                    return self._reader.read(page | (va & 0xFFF), n)
             data = self._held_page(held, page)
             assert data is not None  # held.pages keeps pages wholly RAM
             return data[va & 0xFFF:(va & 0xFFF) + n]
@@ -1390,7 +1392,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         None when the page is not wholly RAM."""
         data = held.data.get(page)
         if data is None and self._ram is not None and self._ram.check(page, 4096):
-            data = held.data[page] = bytes(self.uc.mem_read(page, 4096))
+            data = held.data[page] = self._reader.read(page, 4096)
         return data
 
     def _read_virt(self, va: int, n: int) -> bytes:
@@ -1399,10 +1401,9 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         chunks = pagetable.translate_range(self._read_u64, self.cr3, va, n)
         for _, pa, size in chunks:  # all checked before a host buffer is made
             self._check_ram(pa, size)
-        out = bytearray()
-        for _, pa, size in chunks:
-            out += self.uc.mem_read(pa, size)
-        return bytes(out)
+        if len(chunks) == 1:
+            return self._reader.read(chunks[0][1], n)
+        return b"".join(self._reader.read(pa, size) for _, pa, size in chunks)
 
     def write_virt(self, va: int, data: bytes) -> None:
         """Write guest memory at ``va`` as a debugger does: every page must be mapped,
