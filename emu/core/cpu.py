@@ -287,6 +287,7 @@ class RamReader:
     """
 
     _PAGE = 4096
+    _KEEP = 16 << 20  # the largest buffer kept between reads (PAGES_PER_READ's)
 
     def __init__(self, uc: Uc) -> None:
         self._fn = unchecked("uc_mem_read")
@@ -298,14 +299,19 @@ class RamReader:
         self._word_ref, self._eight = ctypes.byref(self._word), ctypes.c_size_t(8)
 
     def read(self, pa: int, n: int) -> bytes:
-        """``n`` bytes at physical ``pa`` (the caller checked that they are RAM)."""
+        """``n`` bytes at physical ``pa`` (the caller checked that they are RAM).  The
+        buffer grows to the largest read so far up to ``_KEEP`` (the bulk ``mem_map``
+        reads: a fresh one was zeroed first, a third of such a read's cost)."""
         self._pa.value, self._n.value = pa, n
-        if n <= self._PAGE:
-            self._check(self._fn(self._uch, self._pa, self._buf, self._n))
-            return ctypes.string_at(self._buf_addr, n)
-        buf = ctypes.create_string_buffer(n)
-        self._check(self._fn(self._uch, self._pa, buf, self._n))
-        return buf.raw
+        if n > len(self._buf):
+            if n > self._KEEP:
+                buf = ctypes.create_string_buffer(n)
+                self._check(self._fn(self._uch, self._pa, buf, self._n))
+                return buf.raw
+            self._buf = ctypes.create_string_buffer(n)
+            self._buf_addr = ctypes.addressof(self._buf)
+        self._check(self._fn(self._uch, self._pa, self._buf, self._n))
+        return ctypes.string_at(self._buf_addr, n)
 
     def u64(self, pa: int) -> int:
         """The little-endian u64 at physical ``pa``."""
