@@ -1388,7 +1388,7 @@ void free_pages(unsigned long addr, unsigned int order)
 }
 EXPORT_SYMBOL(free_pages);
 
-/* --- boot-time hand-over (mm_init.c calls this) ------------------------ */
+/* --- boot-time struct pages and hand-over (mm_init.c calls these) ------ */
 
 /*
  * Linux's __init_single_page for the n struct pages from page: every field
