@@ -14,6 +14,7 @@ Node 0, zone      DMA      1      1      0      1      2      1      1      0   
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -320,7 +321,31 @@ class PageRun:
             return [PageInfo(self.start_pfn + i, flags, private, ref, alloc_order, w1, w2)
                     for i, (flags, w1, w2, _, _, private, ref, _, alloc_order, _)
                     in enumerate(_STRUCT_PAGE.iter_unpack(self.raw))]
-        return [self.info(i) for i, f in enumerate(self.column(_FLAGS_WORD)) if f & any_of]
+        return [self.info(i) for i in self.indexes_with(any_of)]
+
+    def indexes_with(self, any_of: int) -> list[int]:
+        """Indexes of the pages with one of the ``any_of`` flag bits, ascending.  The scan
+        runs at C speed: each byte of ``flags`` holding some of the bits is taken as a
+        column (a strided bytes slice), mapped to 0/1 by ``translate`` and searched with
+        ``find``; Python runs only per page found (a 256 MiB machine's 65,536 pages
+        looked at one by one cost ~2 ms per slab walk)."""
+        found: set[int] = set()
+        for byte in range(8):
+            bits = any_of >> (8 * byte) & 0xFF
+            if not bits:
+                continue
+            column = self.raw[byte::STRUCT_PAGE_SIZE].translate(_bits_table(bits))
+            i = column.find(1)
+            while i >= 0:
+                found.add(i)
+                i = column.find(1, i + 1)
+        return sorted(found)
+
+
+@functools.cache
+def _bits_table(bits: int) -> bytes:
+    """A ``bytes.translate`` table: 1 for the byte values with one of ``bits`` set, else 0."""
+    return bytes(1 if b & bits else 0 for b in range(256))
 
 
 def read_page_run(read: Callable[[int, int], bytes], mem_map: int, start_pfn: int,
