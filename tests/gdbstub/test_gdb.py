@@ -110,8 +110,11 @@ def _reply(sock: socket.socket, dec: Decoder) -> bytes:
                 return ev.data
 
 
-def test_ctrl_c_stops_a_running_call_which_can_go_on(shared_server: Server) -> None:
-    with socket.create_connection(("127.0.0.1", shared_server.port), timeout=30) as s:
+def test_ctrl_c_stops_a_running_call_which_can_go_on(gdb_server: Server) -> None:
+    # (a fresh server: the 'k' at the end leaves kmemu_test_spin(0) to DebugSession.kill,
+    # which lets it run on for KILL_SECONDS before abandoning it; a shared server would
+    # spend that second, and make the next test's gdb wait for it)
+    with socket.create_connection(("127.0.0.1", gdb_server.port), timeout=30) as s:
         dec = Decoder()
         assert _packet(s, dec, b"?") == b"S05"
         cmd = b"call kmemu_test_spin 0".hex().encode()
