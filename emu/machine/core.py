@@ -229,16 +229,20 @@ class HeldReads:
     read, whole (a walk of the next page then reads no guest memory), and the bytes of
     each RAM page a small read touched, whole (the views read struct fields a few bytes
     at a time, mostly from pages they read before: one Unicorn read per page, not per
-    field)."""
+    field).  A page's bytes are kept from its second small read on: a walk that
+    touches each page once (a 64 GiB machine's free lists: 16,384 entries, each on
+    a page of its own) reads only what it asks for, not 4 KiB per entry."""
 
     pages: dict[int, int] = field(default_factory=dict)  # va >> 12 -> physical page
     tables: dict[int, tuple[int, ...]] = field(default_factory=dict)  # pa >> 12 -> 512 u64
     data: dict[int, bytes] = field(default_factory=dict)  # physical page -> its 4096 bytes
+    once: set[int] = field(default_factory=set)  # physical pages read once, in part
 
     def clear(self) -> None:
         self.pages.clear()
         self.tables.clear()
         self.data.clear()
+        self.once.clear()
 
 
 class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInfoMixin,
@@ -1373,7 +1377,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                 else:  # not wholly RAM: read just these bytes
                     return self._reader.read(page | (va & 0xFFF), n)
             data = self._held_page(held, page)
-            assert data is not None  # held.pages keeps pages wholly RAM
+            if data is None:  # its first read: just these bytes (held.pages are RAM)
+                return self._reader.read(page | (va & 0xFFF), n)
             return data[va & 0xFFF:(va & 0xFFF) + n]
         return self._read_virt(va, n)
 
@@ -1388,11 +1393,14 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
             self._held.clear()
 
     def _held_page(self, held: HeldReads, page: int) -> bytes | None:
-        """The 4096 bytes of the physical ``page`` inside a held scope (read once), or
-        None when the page is not wholly RAM."""
+        """The 4096 bytes of the physical ``page`` inside a held scope (read whole on
+        its second read), or None: its first read, or a page not wholly RAM."""
         data = held.data.get(page)
-        if data is None and self._ram is not None and self._ram.check(page, 4096):
-            data = held.data[page] = self._reader.read(page, 4096)
+        if data is None:
+            if page not in held.once:
+                held.once.add(page)
+            elif self._ram is not None and self._ram.check(page, 4096):
+                data = held.data[page] = self._reader.read(page, 4096)
         return data
 
     def _read_virt(self, va: int, n: int) -> bytes:
