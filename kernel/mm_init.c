@@ -1,13 +1,15 @@
 /*
  * mm_init.c - phase 5a: from memblock to the buddy allocator.
  *
- *   1. mem_map[]: one struct page per pfn below max_pfn, from memblock,
- *      every page PG_reserved with its zone number in flags;
+ *   1. mem_map[]: the vmemmap for every present section, from memblock;
  *   2. zone spans (DMA < 16 MiB <= DMA32 < 4 GiB <= Normal) and present pages;
- *   3. memblock_free_all(): every range in memblock.memory not covered by
+ *   3. memblock_free_all(): writes every struct page once, with its zone
+ *      number in flags: every range in memblock.memory not covered by
  *      memblock.reserved goes to the buddy allocator in maximal naturally
  *      aligned blocks (order = min(MAX_PAGE_ORDER, lowest set bit of the
- *      pfn), shrunk until it fits), which is what makes managed_pages;
+ *      pfn), shrunk until it fits), each block's struct pages written just
+ *      before it is freed, which is what makes managed_pages; every other
+ *      page (reserved RAM, holes inside present sections) is PG_reserved;
  *   4. min_free_kbytes, watermarks, lowmem_reserve and pcp sizes computed
  *      with Linux's formulas (mm/page_alloc.c, mm/mm_init.c).
  *
@@ -34,7 +36,6 @@ static const u32 lowmem_reserve_ratio[MAX_NR_ZONES] = { 256, 256, 32, 0, 0 };
 /* the highest pfn each zone may hold; Movable and Device hold nothing here */
 static const u64 zone_end_pfn_limit[MAX_NR_ZONES] = { DMA_ZONE_END_PFN, DMA32_ZONE_END_PFN, ~0UL, 0, 0 };
 
-void memblock_free_pages(u64 pfn, unsigned int order);
 void build_zonelists(void);
 extern char _edata[];
 
@@ -96,8 +97,9 @@ static void pageblock_flags_init(void)
 
 /*
  * Back the vmemmap for every run of present sections with memblock memory
- * (2 MiB aligned when a run is that big, so the mapping uses 2 MiB pages)
- * and initialise each struct page: reserved, with its zone.
+ * (2 MiB aligned when a run is that big, so the mapping uses 2 MiB pages).
+ * The struct pages stay unwritten until memblock_free_all(), which writes
+ * each once; nothing reads them before.
  */
 static void sparse_init(void)
 {
@@ -119,10 +121,6 @@ static void sparse_init(void)
 			panic("sparse_init: no memory for %llu bytes of struct page", bytes);
 		u64 va = (u64)(mem_map + (s << PFN_SECTION_SHIFT));
 		kernel_map_range(va, va + bytes, pa, __PAGE_KERNEL);
-		struct page *p = mem_map + (s << PFN_SECTION_SHIFT);
-		memset(p, 0, bytes);
-		for (u64 pfn = s << PFN_SECTION_SHIFT; pfn < (e << PFN_SECTION_SHIFT); pfn++)
-			mem_map[pfn].flags = (1UL << PG_reserved) | ((u64)pfn_zone(pfn) << ZONES_PGSHIFT);
 		s = e;
 	}
 	__asm__ __volatile__("mov %%cr3, %%rax; mov %%rax, %%cr3" ::: "rax", "memory");
@@ -169,6 +167,7 @@ static void zones_init(void)
 	}
 }
 
+/* Free [start, end) (pfns of free RAM, struct pages unwritten) in maximal aligned blocks. */
 static void __free_pages_memory(u64 start, u64 end)
 {
 	while (start < end) {
@@ -177,15 +176,39 @@ static void __free_pages_memory(u64 start, u64 end)
 			order = MAX_PAGE_ORDER;
 		while (start + (1UL << order) > end)
 			order--;
-		memblock_free_pages(start, order);
+		/* a block never crosses a zone: zone ends are aligned to MAX_PAGE_ORDER */
+		memblock_free_pages(start, order, pfn_zone(start));
 		start += 1UL << order;
 	}
 }
 
-/* Hand every free memblock range (memory minus reserved) to the buddy allocator. */
+/*
+ * Write the struct pages of [start, end) that exist (present sections) as
+ * reserved: Linux's reserve_bootmem_region for reserved RAM and
+ * init_unavailable_range for the holes, zone number from the pfn.
+ */
+static void init_reserved_pages(u64 start, u64 end)
+{
+	while (start < end) {
+		int zi = pfn_zone(start);
+		u64 stop = min3(ALIGN(start + 1, PAGES_PER_SECTION), zone_end_pfn_limit[zi], end);
+		if (pfn_valid(start))
+			init_struct_pages(pfn_to_page(start), stop - start,
+					  (1UL << PG_reserved) | ((u64)zi << ZONES_PGSHIFT));
+		start = stop;
+	}
+}
+
+/*
+ * Hand every free memblock range (memory minus reserved) to the buddy
+ * allocator and write every other struct page reserved, in one ascending
+ * pass: next is the first pfn whose struct page is not written yet.
+ */
 static void memblock_free_all(void)
 {
 	struct memblock_type *m = &memblock.memory, *r = &memblock.reserved;
+	u64 next = 0;
+
 	for (u32 i = 0; i < m->cnt; i++) {
 		u64 b = m->regions[i].base, e = b + m->regions[i].size;
 		for (u32 j = 0; j <= r->cnt && b < e; j++) {
@@ -193,12 +216,16 @@ static void memblock_free_all(void)
 			u64 re = j < r->cnt ? rb + r->regions[j].size : e;
 			if (re <= b)
 				continue;
-			u64 free_end = min(rb, e);
-			if (free_end > b)
-				__free_pages_memory(ALIGN(b, PAGE_SIZE) >> PAGE_SHIFT, free_end >> PAGE_SHIFT);
+			u64 first = ALIGN(b, PAGE_SIZE) >> PAGE_SHIFT, last = min(rb, e) >> PAGE_SHIFT;
+			if (first < last) {
+				init_reserved_pages(next, first);
+				__free_pages_memory(first, last);
+				next = last;
+			}
 			b = max(b, re);
 		}
 	}
+	init_reserved_pages(next, ALIGN(max_pfn, PAGES_PER_SECTION));
 }
 
 void setup_per_zone_lowmem_reserve(void)

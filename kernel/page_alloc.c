@@ -1388,20 +1388,48 @@ void free_pages(unsigned long addr, unsigned int order)
 }
 EXPORT_SYMBOL(free_pages);
 
-/* --- boot-time hand-over (mm_init.c calls this) ------------------------ */
+/* --- boot-time struct pages and hand-over (mm_init.c calls these) ------ */
 
-/* Free [pfn, pfn + 2^order) that was reserved at boot: counts it as managed. */
-void memblock_free_pages(u64 pfn, unsigned int order)
+/*
+ * Linux's __init_single_page for the n struct pages from page: every field
+ * zero but flags.  Eight word stores per page, written out as Linux's
+ * mm_zero_struct_page does (a struct assignment becomes a rep stos, one
+ * emulated step per word plus its set-up; a memset and a second pass for
+ * the flags cost three times the instructions at boot).
+ */
+void init_struct_pages(struct page *page, u64 n, u64 flags)
+{
+	typedef u64 __attribute__((may_alias)) word; /* any object may be written as words */
+	_Static_assert(sizeof(struct page) == 8 * sizeof(word), "init_struct_pages writes 8 words");
+#pragma GCC unroll 4
+	for (word *w = (word *)page, *end = (word *)(page + n); w < end; w += 8) {
+		w[0] = flags;
+		w[1] = 0;
+		w[2] = 0;
+		w[3] = 0;
+		w[4] = 0;
+		w[5] = 0;
+		w[6] = 0;
+		w[7] = 0;
+	}
+}
+
+/*
+ * Hand [pfn, pfn + 2^order), free RAM of zone zi whose struct pages nobody
+ * has written yet, to the buddy allocator, counting it as managed.  As
+ * Linux's deferred_init_maxorder, the block's struct pages are initialised
+ * here, free (refcount 0, no PG_reserved), just before it is freed: one
+ * pass over them instead of an init pass that marks every page reserved and
+ * a free pass (__free_pages_core) that clears it again.
+ */
+void memblock_free_pages(u64 pfn, unsigned int order, int zi)
 {
 	struct page *page = pfn_to_page(pfn);
-	struct zone *z = page_zone(page);
+	struct zone *z = &zones[zi];
 	u64 n = 1UL << order;
 	unsigned long flags;
 
-	for (u64 i = 0; i < n; i++) {
-		clear_page_flag(page + i, PG_reserved);
-		page[i]._refcount = 0;
-	}
+	init_struct_pages(page, n, (u64)zi << ZONES_PGSHIFT);
 	z->managed_pages += n;
 	totalram_pages += n;
 	kasan_free_pages(page, order);

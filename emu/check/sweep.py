@@ -119,10 +119,11 @@ def budget_sweep(m: Machine, fn: str, *args: int, cuts: range | None = None,
             cuts = range(1, length)
         report = SweepReport(fn, length, result, cuts)
         todo = [k for k in cuts if 0 < k < length]
-        for i in range(0, len(todo), CHUNK):
-            m.restore(start)
-            _sweep_chunk(m, fn, args, context, todo[i:i + CHUNK], report, follow_up, validate,
-                         full_every)
+        with m._counted_runs():  # noqa: SLF001 - steps and runs alternate at every cut
+            for i in range(0, len(todo), CHUNK):
+                m.restore(start)
+                _sweep_chunk(m, fn, args, context, todo[i:i + CHUNK], report, follow_up,
+                             validate, full_every)
         return report
     finally:
         m.restore(start)

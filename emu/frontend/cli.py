@@ -54,6 +54,18 @@ def ctrl_c_stops(target: Callable[[], Machine | None]) -> Iterator[None]:
 
     SIGINT is blocked in the main thread and waited for in a helper thread,
     which calls ``Machine.interrupt()``; the run then raises ``Interrupted``.
+
+    A Ctrl-C is for the rest of the command, not for one run: after it the waiter
+    interrupts the machine again every 10 ms, so a run that starts after it (the
+    next call of the command, or one that was just starting as the signal came, or
+    boot before the machine was registered) stops too instead of running on.
+
+    At the end the waiter is woken by a SIGINT sent to that thread alone, which it
+    takes as "done"; it used to notice only at its next 0.1 s timeout, which every
+    command paid at exit.  ``lock`` orders the two: the waiter leaves only under it,
+    after it has seen ``done``, so the wake-up is never sent to a thread that has
+    gone.  A real Ctrl-C in that last instant is still pending when the mask is put
+    back, and raises KeyboardInterrupt as it would have a moment later.
     """
     if threading.current_thread() is not threading.main_thread() or not hasattr(
         signal, "pthread_sigmask"
@@ -62,11 +74,17 @@ def ctrl_c_stops(target: Callable[[], Machine | None]) -> Iterator[None]:
         return
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     done = threading.Event()
+    lock = threading.Lock()
 
     def waiter() -> None:
-        while not done.is_set():
-            if signal.sigtimedwait({signal.SIGINT}, 0.1) is not None:
-                m = target()
+        hit = False
+        while True:
+            got = signal.sigtimedwait({signal.SIGINT}, 0.01 if hit else 5.0)
+            with lock:
+                if done.is_set():
+                    return
+                hit = hit or got is not None
+                m = target() if hit else None
                 if m is not None:
                     m.interrupt()
 
@@ -75,7 +93,10 @@ def ctrl_c_stops(target: Callable[[], Machine | None]) -> Iterator[None]:
     try:
         yield
     finally:
-        done.set()
+        with lock:
+            done.set()
+            if t.is_alive() and t.ident is not None:
+                signal.pthread_kill(t.ident, signal.SIGINT)
         t.join()
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 

@@ -106,18 +106,21 @@ def _parse(fig: GdbFigures, out: str, t0: float, first: float) -> GdbFigures:
 _FIRST = "python import time as _t; print('KMEMU-BENCH first=%.6f' % _t.time())"
 
 
-def measure_kmemu(timeout: float = 300) -> GdbFigures:
+def measure_kmemu(timeout: float = 300, warm: bool = True) -> GdbFigures:
     """``kmemu gdb`` in a subprocess, as a user starts it: with compiled bytecode, as
     an installed kmemu has (the source tree may run with PYTHONDONTWRITEBYTECODE;
     the bytecode goes to a cache directory, warmed by one import first), and the
     kernel's symbol tables already saved beside the build (the first launch after
-    a kernel build parses them)."""
+    a kernel build parses them).  ``warm=False`` leaves the warming process out
+    (the launch figure then may include compiling and parsing: for checking the
+    rows' form, as the test suite does, whose session has warmed both)."""
     env = dict(os.environ, PYTHONPYCACHEPREFIX=str(Path.home() / ".cache" / "kmemu" / "pyc"))
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    subprocess.run([sys.executable, "-c", "import emu.frontend.cli, emu.debug.session, "
-                    "emu.frontend.gdbstub.server, emu.frontend.gdbstub.target; "
-                    "from emu import Machine; Machine.booted().symbols.params"],
-                   env=env, check=True, capture_output=True)
+    if warm:
+        subprocess.run([sys.executable, "-c", "import emu.frontend.cli, emu.debug.session, "
+                        "emu.frontend.gdbstub.server, emu.frontend.gdbstub.target; "
+                        "from emu import Machine; Machine.booted().symbols.params"],
+                       env=env, check=True, capture_output=True)
     t0 = time.time()
     proc = subprocess.Popen([sys.executable, "-m", "emu", "gdb", "--port", "0", "--once"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -213,15 +216,15 @@ _ROWS = [("stepi_per_s", "stepi through the socket, 2000 in a row", "/s", ">=", 
          ("launch_s", "launch -> first breakpoint", "s", "", "<= 0.5")]
 
 
-def gdb_rows(compare_qemu: bool = True) -> list:  # -> list[emu.frontend.bench.Row]
+def gdb_rows(compare_qemu: bool = True, warm: bool = True) -> list:  # -> list[bench.Row]
     """``kmemu bench`` rows: stock gdb against ``kmemu gdb`` and, when QEMU is
     installed, against QEMU's gdbstub in the same run (its figure is in the
-    target column).  None without gdb."""
+    target column).  None without gdb.  ``warm``: see :func:`measure_kmemu`."""
     from emu.frontend.bench import Row
 
     if not gdb_available():
         return []
-    ours = measure_kmemu()
+    ours = measure_kmemu(warm=warm)
     qemu = measure_qemu() if compare_qemu else GdbFigures("QEMU gdbstub", error="not run")
     rows = []
     for key, label, unit, rel, absolute in _ROWS:

@@ -59,13 +59,15 @@ def _rows(label: str, trace: Path, slab: str) -> list[Row]:
     ]
 
 
-def replay_rows(allocators: tuple[str, ...] = ALLOCATORS) -> list[Row]:
-    """A kmalloc/kfree-only 100k-op trace and a realistic mixed one, on each allocator."""
+def replay_rows(allocators: tuple[str, ...] = ALLOCATORS, ops: int = 100_000) -> list[Row]:
+    """A kmalloc/kfree-only trace of ``ops`` ops and a realistic mixed one, on each
+    allocator."""
+    size = f"{ops // 1000}k" if ops % 1000 == 0 else f"{ops}-op"
     with tempfile.TemporaryDirectory(prefix="kmemu-bench-") as d:
-        km = tracegen.write(Path(d) / "kmalloc.txt.gz", 100_000, seed=2, mix=(1.0, 1.0))
-        mixed = tracegen.write(Path(d) / "mixed.txt.gz", 100_000, seed=1)
+        km = tracegen.write(Path(d) / "kmalloc.txt.gz", ops, seed=2, mix=(1.0, 1.0))
+        mixed = tracegen.write(Path(d) / "mixed.txt.gz", ops, seed=1)
         rows: list[Row] = []
         for slab in allocators:
-            rows += _rows("100k kmalloc/kfree", km, slab)
-            rows += _rows("100k mixed ops (6.1 text)", mixed, slab)
+            rows += _rows(f"{size} kmalloc/kfree", km, slab)
+            rows += _rows(f"{size} mixed ops (6.1 text)", mixed, slab)
         return rows

@@ -14,6 +14,7 @@ Node 0, zone      DMA      1      1      0      1      2      1      1      0   
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -320,7 +321,31 @@ class PageRun:
             return [PageInfo(self.start_pfn + i, flags, private, ref, alloc_order, w1, w2)
                     for i, (flags, w1, w2, _, _, private, ref, _, alloc_order, _)
                     in enumerate(_STRUCT_PAGE.iter_unpack(self.raw))]
-        return [self.info(i) for i, f in enumerate(self.column(_FLAGS_WORD)) if f & any_of]
+        return [self.info(i) for i in self.indexes_with(any_of)]
+
+    def indexes_with(self, any_of: int) -> list[int]:
+        """Indexes of the pages with one of the ``any_of`` flag bits, ascending.  The scan
+        runs at C speed: each byte of ``flags`` holding some of the bits is taken as a
+        column (a strided bytes slice), mapped to 0/1 by ``translate`` and searched with
+        ``find``; Python runs only per page found (a 256 MiB machine's 65,536 pages
+        looked at one by one cost ~2 ms per slab walk)."""
+        found: set[int] = set()
+        for byte in range(8):
+            bits = any_of >> (8 * byte) & 0xFF
+            if not bits:
+                continue
+            column = self.raw[byte::STRUCT_PAGE_SIZE].translate(_bits_table(bits))
+            i = column.find(1)
+            while i >= 0:
+                found.add(i)
+                i = column.find(1, i + 1)
+        return sorted(found)
+
+
+@functools.cache
+def _bits_table(bits: int) -> bytes:
+    """A ``bytes.translate`` table: 1 for the byte values with one of ``bits`` set, else 0."""
+    return bytes(1 if b & bits else 0 for b in range(256))
 
 
 def read_page_run(read: Callable[[int, int], bytes], mem_map: int, start_pfn: int,
@@ -379,29 +404,65 @@ class PageCensus:
 
     def add(self, run: PageRun) -> None:
         """Classify the pages of ``run`` (runs come in pfn order); report structural
-        problems."""
-        reserved, buddy, pcp = PG["reserved"], PG["buddy"], PG["pcp"]
-        marked = reserved | buddy | pcp
-        pfn = run.start_pfn
-        for f, private in zip(run.column(_FLAGS_WORD), run.column(_PRIVATE_WORD), strict=True):
-            if pfn < self.covered_until:
-                if f & (buddy | pcp):
-                    self.problems.append(f"pfn {pfn:#x} is marked free inside another free "
-                                         "block")
-            elif not f & marked:
-                self.allocated[f >> ZONES_PGSHIFT] += 1
-            elif f & reserved:
-                self.reserved[f >> ZONES_PGSHIFT] += 1
-            elif f & buddy:
-                order = private
-                if order > MAX_PAGE_ORDER or pfn & ((1 << order) - 1):
-                    self.problems.append(f"free block at pfn {pfn:#x} has bad order {order}")
+        problems.
+
+        The counting runs at C speed over byte columns of the bulk read: each page's
+        kind (unmarked, reserved, buddy head, pcp: flags byte 0 through a translate
+        table) plus four times its zone (flags byte 7) in one byte, counted with
+        ``bytes.count`` outside the free blocks.  Python looks only at the free-block
+        heads (to know which pages a block covers) and at free marks inside a
+        block: a 256 MiB machine's 65,536 pages one by one took ~18 ms."""
+        raw, start = run.raw, run.start_pfn
+        n = len(raw) // STRUCT_PAGE_SIZE
+        kinds = raw[0::STRUCT_PAGE_SIZE].translate(_KIND)
+        keys = (int.from_bytes(kinds, "little") + int.from_bytes(
+            raw[7::STRUCT_PAGE_SIZE].translate(_ZONE_TIMES_4), "little")).to_bytes(n, "little")
+        until = self.covered_until - start  # run index where the last free block ends
+        covered = [(0, min(until, n))] if until > 0 else []
+        found: list[tuple[int, str]] = []
+        i = kinds.find(_BUDDY_HEAD)
+        while i >= 0:
+            if i >= until:  # a head inside a block is reported with the block below
+                at = i * STRUCT_PAGE_SIZE + 8 * _PRIVATE_WORD
+                order = int.from_bytes(raw[at:at + 8], "little")
+                if order > MAX_PAGE_ORDER or (start + i) & ((1 << order) - 1):
+                    found.append((i, f"free block at pfn {start + i:#x} has bad order {order}"))
                 else:
-                    self.buddy[f >> ZONES_PGSHIFT] += 1 << order
-                    self.covered_until = pfn + (1 << order)
-            else:
-                self.pcp[f >> ZONES_PGSHIFT] += 1
-            pfn += 1
+                    self.buddy[keys[i] >> 2] += 1 << order
+                    until = i + (1 << order)
+                    covered.append((i + 1, min(until, n)))
+            i = kinds.find(_BUDDY_HEAD, i + 1)
+        marks = raw[0::STRUCT_PAGE_SIZE].translate(_bits_table(PG["buddy"] | PG["pcp"]))
+        for lo, hi in covered:
+            i = marks.find(1, lo, hi)
+            while i >= 0:
+                found.append((i, f"pfn {start + i:#x} is marked free inside another free block"))
+                i = marks.find(1, i + 1, hi)
+        self.problems += [text for _, text in sorted(found)]
+        self.covered_until = start + until
+        edges = [0, *(x for r in covered for x in r), n]
+        outside = b"".join(keys[edges[j]:edges[j + 1]] for j in range(0, len(edges), 2))
+        for zone in range(4):
+            for counts, kind in ((self.allocated, 0), (self.reserved, 1), (self.pcp, 3)):
+                c = outside.count(zone << 2 | kind)
+                if c:
+                    counts[zone] += c
+
+
+def _kind_table() -> bytes:
+    """Flags byte 0 -> the census kind, in ``add``'s order of precedence: 1 reserved,
+    2 buddy (a free block's head), 3 pcp, 0 none of them."""
+    def kind(b: int) -> int:
+        return (1 if b & PG["reserved"] else 2 if b & PG["buddy"] else
+                3 if b & PG["pcp"] else 0)
+    assert max(PG["reserved"], PG["buddy"], PG["pcp"]) < 256  # all in flags byte 0
+    return bytes(kind(b) for b in range(256))
+
+
+_KIND = _kind_table()
+_BUDDY_HEAD = 2
+#: flags byte 7 -> 4 * zone (ZONES_PGSHIFT 62: the zone is that byte's top two bits)
+_ZONE_TIMES_4 = bytes((b >> (ZONES_PGSHIFT - 56)) << 2 for b in range(256))
 
 
 def page_census(runs: Iterable[PageRun], nzones: int = 5) -> PageCensus:

@@ -49,6 +49,7 @@ from emu.core.cpu import (
     CallEntry,
     Cpu,
     InsnCounter,
+    RamReader,
     RegBatch,
     add_out_hook,
 )
@@ -228,16 +229,20 @@ class HeldReads:
     read, whole (a walk of the next page then reads no guest memory), and the bytes of
     each RAM page a small read touched, whole (the views read struct fields a few bytes
     at a time, mostly from pages they read before: one Unicorn read per page, not per
-    field)."""
+    field).  A page's bytes are kept from its second small read on: a walk that
+    touches each page once (a 64 GiB machine's free lists: 16,384 entries, each on
+    a page of its own) reads only what it asks for, not 4 KiB per entry."""
 
     pages: dict[int, int] = field(default_factory=dict)  # va >> 12 -> physical page
     tables: dict[int, tuple[int, ...]] = field(default_factory=dict)  # pa >> 12 -> 512 u64
     data: dict[int, bytes] = field(default_factory=dict)  # physical page -> its 4096 bytes
+    once: set[int] = field(default_factory=set)  # physical pages read once, in part
 
     def clear(self) -> None:
         self.pages.clear()
         self.tables.clear()
         self.data.clear()
+        self.once.clear()
 
 
 class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInfoMixin,
@@ -339,6 +344,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         self._inline_entered: int | None = None
         self._stepping = False  # executing one instruction on the host's behalf
         self._tb_counted = False  # translated blocks carry Unicorn's count hook
+        self._keep_counting = False  # runs keep that hook too (_counted_runs)
         self._retired_hooks: list[int] = []  # to delete once the run is over
         self._watch_step_pending = False  # a watch hook stopped before an access: step it
         self._rewatch = False  # a page-table entry under a watchpoint was written
@@ -485,6 +491,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         self._ram.map_into(uc)
         uc.context_restore(ctx)
         self._uc = self._active_uc = uc
+        self._reader = RamReader(uc)  # the host's reads of guest memory (views, walks)
         self._irq_flag_pa = self._sym_pa("kmemu_irq_pending")
         self._log = (self._sym_pa("log_buf"), self._syms().by_name["log_buf"].size,
                      self._sym_pa("log_next"))
@@ -605,10 +612,10 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                     if self._interrupted:  # interrupt() between two emu_start calls
                         return self._take_interrupt()
                     self._ctl, self._exc, self._want_irq_stop = None, None, False
-                    self._tb_counted = False
+                    count = self._run_count()
                 try:
                     if first is None:
-                        uc.emu_start(cpu.rip, 0)
+                        uc.emu_start(cpu.rip, 0, 0, count)
                     elif first is not _STARTED:
                         raise first
                 except UcError as e:
@@ -998,7 +1005,8 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         irq = self.irq
         if (irq.state.pending or irq.state.timers  # type: ignore[union-attr]
                 or self._irq_flag is not False or self._ctl_pending is not None
-                or self._interrupted or self.kasan):  # KASAN reports: _complete's events
+                or self._interrupted or self.kasan  # KASAN reports: _complete's events
+                or self._keep_counting):  # _run's emu_start passes the count
             return self._call_careful(plan, vals, None, None)
         entry = self._entry
         if not entry.frame_ok:  # the quiet frame: the call ends at the idle loop's hlt
@@ -1261,7 +1269,7 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         self._check_range(pa, n, "physical")
         self._check_ram(pa, n)
         self._check_size(pa, n, "physical")
-        return bytes(self.uc.mem_read(pa, n))
+        return self._reader.read(pa, n)
 
     def write_phys(self, pa: int, data: bytes) -> None:
         data = check_bytes(data)
@@ -1278,11 +1286,11 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
             table = held.tables.get(pa >> 12)
             if table is None and self._ram is not None and self._ram.check(pa & ~0xFFF, 4096):
                 table = held.tables[pa >> 12] = PAGE_OF_U64.unpack(
-                    self.uc.mem_read(pa & ~0xFFF, 4096))
+                    self._reader.read(pa & ~0xFFF, 4096))
             if table is not None:
                 return table[(pa & 0xFFF) >> 3]
         self._check_ram(pa, 8)
-        return struct.unpack("<Q", self.uc.mem_read(pa, 8))[0]
+        return self._reader.u64(pa)
 
     @property
     def cr3(self) -> int:
@@ -1302,6 +1310,43 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
     def walk(self, va: int) -> pagetable.Translation:
         check_address(va, "virtual address")
         return pagetable.walk(self._read_u64, self.cr3, va)
+
+    #: the count _counted_runs' runs pass to emu_start: never reached
+    _COUNT_FOREVER = 1 << 62
+
+    @contextlib.contextmanager
+    def _counted_runs(self) -> Iterator[None]:
+        """Inside, runs keep Unicorn's instruction-count hook, so single steps and runs
+        can alternate without throwing translated code away.
+
+        A step is ``emu_start(count=1)``, which needs every block it may enter to have
+        been translated with Unicorn's count hook (``_step_insn`` flushes once so);
+        and a run with ``count=0`` after it makes Unicorn delete that hook and flush
+        every translated block.  A sweep that steps to a cut, then runs the rest of the
+        call and a follow-up, paid a whole retranslation per cut.  Runs in here pass
+        a count that is never reached instead: the hook (a C callback per
+        instruction) stays, and so does the code translated with it.  Calls take the
+        careful path (``_call_fast``'s C entry runs with count 0).  Leaving the scope
+        costs nothing: the next plain run flushes as it always did.
+        """
+        outer = self._keep_counting
+        self._keep_counting = True
+        try:
+            yield
+        finally:
+            self._keep_counting = outer
+
+    def _run_count(self) -> int:
+        """The ``count`` of the next ``emu_start`` of ``_run``: 0 (no limit) normally; in
+        ``_counted_runs`` a count never reached, the first such run after plain ones
+        flushing the blocks they translated without the hook (as ``_step_insn`` does)."""
+        if not self._keep_counting:
+            self._tb_counted = False  # Unicorn flushes when the count hook goes
+            return 0
+        if not self._tb_counted:
+            self.uc.ctl_flush_tb()
+            self._tb_counted = True
+        return self._COUNT_FOREVER
 
     @contextlib.contextmanager
     def _reads_held(self) -> Iterator[None]:
@@ -1330,9 +1375,10 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                 if self._ram is not None and self._ram.check(page, 4096):
                     held.pages[va >> 12] = page
                 else:  # not wholly RAM: read just these bytes
-                    return bytes(self.uc.mem_read(page | (va & 0xFFF), n))
+                    return self._reader.read(page | (va & 0xFFF), n)
             data = self._held_page(held, page)
-            assert data is not None  # held.pages keeps pages wholly RAM
+            if data is None:  # its first read: just these bytes (held.pages are RAM)
+                return self._reader.read(page | (va & 0xFFF), n)
             return data[va & 0xFFF:(va & 0xFFF) + n]
         return self._read_virt(va, n)
 
@@ -1347,11 +1393,14 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
             self._held.clear()
 
     def _held_page(self, held: HeldReads, page: int) -> bytes | None:
-        """The 4096 bytes of the physical ``page`` inside a held scope (read once), or
-        None when the page is not wholly RAM."""
+        """The 4096 bytes of the physical ``page`` inside a held scope (read whole on
+        its second read), or None: its first read, or a page not wholly RAM."""
         data = held.data.get(page)
-        if data is None and self._ram is not None and self._ram.check(page, 4096):
-            data = held.data[page] = bytes(self.uc.mem_read(page, 4096))
+        if data is None:
+            if page not in held.once:
+                held.once.add(page)
+            elif self._ram is not None and self._ram.check(page, 4096):
+                data = held.data[page] = self._reader.read(page, 4096)
         return data
 
     def _read_virt(self, va: int, n: int) -> bytes:
@@ -1360,10 +1409,9 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         chunks = pagetable.translate_range(self._read_u64, self.cr3, va, n)
         for _, pa, size in chunks:  # all checked before a host buffer is made
             self._check_ram(pa, size)
-        out = bytearray()
-        for _, pa, size in chunks:
-            out += self.uc.mem_read(pa, size)
-        return bytes(out)
+        if len(chunks) == 1:
+            return self._reader.read(chunks[0][1], n)
+        return b"".join(self._reader.read(pa, size) for _, pa, size in chunks)
 
     def write_virt(self, va: int, data: bytes) -> None:
         """Write guest memory at ``va`` as a debugger does: every page must be mapped,

@@ -19,7 +19,7 @@ from emu.core.errors import BadArgument, KmemuError, SlabAllocatorError
 from emu.kernel import slab as slabv
 from emu.kernel import slab_slab, slab_slob
 from emu.kernel.gfp import parse as parse_gfp
-from emu.kernel.mm import PAGE_OFFSET, PG, STRUCT_PAGE_SIZE, PageInfo, present_pfn_runs, read_pages
+from emu.kernel.mm import PAGE_OFFSET, PG, PageInfo, present_pfn_runs, read_page_run
 from emu.machine.page_alloc import PAGES_PER_READ
 
 if TYPE_CHECKING:
@@ -206,13 +206,7 @@ class SlabMixin:
         for lo, hi in present_pfn_runs(self._section_bitmap(max_pfn), max_pfn):
             for at in range(lo, hi, PAGES_PER_READ):
                 n = min(hi - at, PAGES_PER_READ)
-                raw = self.read_virt(mem_map + at * STRUCT_PAGE_SIZE, n * STRUCT_PAGE_SIZE)
-                flags = memoryview(raw).cast("Q")[::STRUCT_PAGE_SIZE // 8]
-                for i, f in enumerate(flags):
-                    if f & bit:
-                        out += read_pages(lambda a, k, raw=raw, at=at: raw[
-                            a - mem_map - at * STRUCT_PAGE_SIZE:
-                            a - mem_map - at * STRUCT_PAGE_SIZE + k], mem_map, at + i, 1)
+                out += read_page_run(self.read_virt, mem_map, at, n).infos(any_of=bit)
         return out
 
     def slabs(self: Machine) -> list:
@@ -282,6 +276,10 @@ class SlabMixin:
                    "slub", "slab")
         if not PAGE_OFFSET <= addr < PAGE_OFFSET + (1 << 46):
             return None
+        with self._reads_held():  # its page, the caches and the slab, each read once
+            return self._find_object(addr)
+
+    def _find_object(self: Machine, addr: int) -> ObjectInfo | None:
         mem_map = self.read_u64(self.symbol("mem_map"))
         pfn = (addr - PAGE_OFFSET) >> 12
         try:
@@ -341,7 +339,8 @@ class SlabMixin:
         if self.slab != "slob":
             info = self.find_object(addr)
             return None if info is None else info.allocated
-        sp = self._slob_page_of(addr)
+        with self._reads_held():
+            sp = self._slob_page_of(addr)
         return None if sp is None else not sp.is_free(addr)
 
     def _slob_page_of(self: Machine, addr: int) -> slab_slob.SlobPage | None:

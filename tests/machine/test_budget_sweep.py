@@ -92,3 +92,41 @@ def test_the_sweep_finds_a_half_done_call(machine: Machine, monkeypatch) -> None
     assert report.failures, str(report)
     assert all(f.action == "abort" for f in report.failures)
     assert any("___slab_alloc" in f.where for f in report.failures)
+
+
+def test_steps_inside_counted_runs_are_exact_and_keep_translated_code(machine: Machine,
+                                                                     monkeypatch) -> None:
+    """Inside ``_counted_runs`` (what the sweep runs in) stepping a call takes exactly
+    as many steps as outside, whether its code was translated by a plain run or a
+    counted one, and a sweep throws translated code away a few times, not at every cut
+    (a count=0 run after a step makes Unicorn flush it all)."""
+    from emu.core.cpu import BudgetExceeded
+
+    start = machine.snapshot()
+
+    def stepped() -> tuple[int, int | None]:
+        machine.restore(start)
+        machine.kmalloc(128)  # a run (plain or counted) that translates the path again
+        with pytest.raises(BudgetExceeded) as e:
+            machine.call("kmalloc", 64, GFP_KERNEL, max_insns=1)
+        call, steps = e.value.call, e.value.insns
+        while not call.done:
+            call.stepi()
+            steps += 1
+        return steps, call.result
+
+    plain = stepped()
+    assert plain[0] > 1000 and plain[1]  # kmalloc's slow path, every instruction stepped
+    with machine._counted_runs():  # noqa: SLF001
+        assert stepped() == plain
+        assert stepped() == plain
+    assert stepped() == plain  # and outside again
+    machine.restore(start)
+
+    flushes = []
+    uc = machine.uc
+    flush = uc.ctl_flush_tb
+    monkeypatch.setattr(uc, "ctl_flush_tb", lambda: (flushes.append(1), flush())[1])
+    report = budget_sweep(machine, "kmalloc", 64, GFP_KERNEL, cuts=range(1, 201))
+    assert not report.failures and len(report.cuts) == 200
+    assert len(flushes) < 20, len(flushes)

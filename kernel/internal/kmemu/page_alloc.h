@@ -73,6 +73,9 @@ void set_pageblock_migratetype(struct page *page, int mt);
 int move_freepages_block(struct zone *z, struct page *page, int mt, int *num_movable);
 extern u64 vm_total_pages;
 u64 nr_free_pages(void);
+/* boot: struct page init and the hand-over of free RAM (mm_init.c calls them) */
+void init_struct_pages(struct page *page, u64 n, u64 flags);
+void memblock_free_pages(u64 pfn, unsigned int order, int zi);
 
 /* mm_init.c */
 void mm_core_init(void);
