@@ -188,13 +188,30 @@ def test_commands_on_standard_input() -> None:
 pexpect = pytest.importorskip("pexpect")
 
 
+def spawn_debug(home: Path, **kw) -> pexpect.spawn:
+    """`kmemu debug` on a pseudo-terminal.  pexpect sleeps 50 ms before every write
+    (for programs that drop input typed before they read, e.g. password prompts; each
+    line here waits for the prompt, readline has set up the terminal by then) and
+    100 ms in close() (for the child's status to settle; ``finish`` reaps it first)."""
+    child = pexpect.spawn(sys.executable, ["-m", "emu", "debug"], cwd=str(ROOT),
+                          env=dict(os.environ, HOME=str(home), TERM="dumb"), encoding="utf-8",
+                          timeout=30, **kw)
+    child.delaybeforesend = None
+    return child
+
+
+def finish(child: pexpect.spawn) -> None:
+    """After EOF: wait for the child's exit (its status), then close at once."""
+    child.wait()
+    child.ptyproc.delayafterclose = 0  # (pexpect's own attribute is not the one used)
+    child.close()
+
+
 @pytest.mark.slow
 def test_terminal_session(tmp_path: Path) -> None:
     """Prompt, completion of a command and of a kernel symbol, an error then a good
     command, Ctrl-C during a call that never ends, Ctrl-C at the prompt, Ctrl-D."""
-    env = dict(os.environ, HOME=str(tmp_path), TERM="dumb")
-    child = pexpect.spawn(sys.executable, ["-m", "emu", "debug"], cwd=str(ROOT), env=env,
-                          encoding="utf-8", timeout=30, dimensions=(40, 200))
+    child = spawn_debug(tmp_path, dimensions=(40, 200))
     try:
         child.expect_exact(PROMPT)
         child.send("slabin\t")  # a command name
@@ -233,6 +250,7 @@ def test_terminal_session(tmp_path: Path) -> None:
         child.expect_exact(PROMPT)
         child.sendeof()
         child.expect(pexpect.EOF)
+        finish(child)
     finally:
         child.close()
     assert child.exitstatus == 0
@@ -245,14 +263,13 @@ def test_unwritable_history_is_not_an_error(tmp_path: Path) -> None:
     home = tmp_path / "ro"
     home.mkdir()
     (home / ".kmemu_history").mkdir()  # neither readable nor writable as a file
-    child = pexpect.spawn(sys.executable, ["-m", "emu", "debug"], cwd=str(ROOT),
-                          env=dict(os.environ, HOME=str(home), TERM="dumb"), encoding="utf-8",
-                          timeout=30)
+    child = spawn_debug(home)
     try:
         child.expect_exact(PROMPT)
         child.sendline("quit")
         child.expect(pexpect.EOF)
         assert "Traceback" not in (child.before or "")
+        finish(child)
     finally:
         child.close()
     assert child.exitstatus == 0

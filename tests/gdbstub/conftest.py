@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -98,13 +99,50 @@ def _serve(*args: str) -> Iterator[Server]:
 
 @pytest.fixture
 def gdb_server() -> Iterator[Server]:
+    """A fresh server, for a test whose checks depend on the allocator's state (a first
+    kmalloc-64 taking a new slab, values compared with a freshly booted machine's)."""
     yield from _serve()
 
 
+@pytest.fixture(scope="session")
+def _shared_servers() -> Iterator[dict[tuple[str, ...], Server]]:
+    servers: dict[tuple[str, ...], Server] = {}
+    try:
+        yield servers
+    finally:
+        for srv in servers.values():
+            srv.proc.kill()
+            srv.proc.wait(timeout=10)
+
+
+def _shared(servers: dict[tuple[str, ...], Server], *args: str) -> Server:
+    if shutil.which("gdb") is None:
+        pytest.skip("gdb is not installed (apt-get install gdb; .ci/run installs it)")
+    srv = servers.get(args)
+    if srv is None or srv.proc.poll() is not None:  # (a test before may have ended it)
+        srv = servers[args] = start_server(*args)
+        # its log lines (two or three per client) are read as they come: a full stderr
+        # pipe would block the server
+        assert srv.proc.stderr is not None
+        threading.Thread(target=srv.proc.stderr.read, daemon=True).start()
+    return srv
+
+
 @pytest.fixture
-def gdb_hooks_server() -> Iterator[Server]:
-    """A server whose kmalloc takes the hooks path (HOOKS_CMDLINE)."""
-    yield from _serve("--cmdline", HOOKS_CMDLINE)
+def shared_server(_shared_servers: dict[tuple[str, ...], Server]) -> Server:
+    """A server shared by the tests (of this worker) that rely only on what the stub
+    promises every new client: an idle machine with none of an earlier client's
+    breakpoints, watchpoints or stopped call (the clean-up after each client that
+    test_disconnect.py and test_fuzz_server.py check).  Each `kmemu gdb` start is ~0.4 s
+    of CPU (Python, imports, boot, line table)."""
+    return _shared(_shared_servers)
+
+
+@pytest.fixture
+def gdb_hooks_server(_shared_servers: dict[tuple[str, ...], Server]) -> Server:
+    """A shared server (as ``shared_server``) whose kmalloc takes the hooks path
+    (HOOKS_CMDLINE)."""
+    return _shared(_shared_servers, "--cmdline", HOOKS_CMDLINE)
 
 
 def connect(port: int, timeout: float = 20) -> socket.socket:

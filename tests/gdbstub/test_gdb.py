@@ -16,9 +16,9 @@ def _active(slabinfo: str, cache: str) -> int:
     return int(m.group(1))
 
 
-def test_banner_prints_the_gdb_command_line(gdb_server: Server) -> None:
-    assert "listening on 127.0.0.1:" in gdb_server.banner
-    assert gdb_server.elf.endswith("kernel.elf")
+def test_banner_prints_the_gdb_command_line(shared_server: Server) -> None:
+    assert "listening on 127.0.0.1:" in shared_server.banner
+    assert shared_server.elf.endswith("kernel.elf")
 
 
 def test_break_call_continue_bt_next_finish_print(gdb_server: Server) -> None:
@@ -54,8 +54,8 @@ def test_break_call_continue_bt_next_finish_print(gdb_server: Server) -> None:
     assert re.search(r"\$4 = \d+", out), out
 
 
-def test_watchpoint_on_a_cache_counter(gdb_server: Server) -> None:
-    out = gdb_server.gdb(
+def test_watchpoint_on_a_cache_counter(shared_server: Server) -> None:
+    out = shared_server.gdb(
         "monitor call kmalloc 64 GFP_KERNEL",
         "continue",
         "watch kmalloc_caches[0][6]->cpu_slab.alloc_fast",
@@ -70,8 +70,8 @@ def test_watchpoint_on_a_cache_counter(gdb_server: Server) -> None:
     assert re.search(r"#0\s+.*(slab_alloc|kmalloc)", out), out
 
 
-def test_vmalloc_and_unmapped_memory(gdb_server: Server) -> None:
-    out = gdb_server.gdb(
+def test_vmalloc_and_unmapped_memory(shared_server: Server) -> None:
+    out = shared_server.gdb(
         "break vmalloc",
         "monitor call vmalloc 8192",
         "continue",
@@ -111,6 +111,9 @@ def _reply(sock: socket.socket, dec: Decoder) -> bytes:
 
 
 def test_ctrl_c_stops_a_running_call_which_can_go_on(gdb_server: Server) -> None:
+    # (a fresh server: the 'k' at the end leaves kmemu_test_spin(0) to DebugSession.kill,
+    # which lets it run on for KILL_SECONDS before abandoning it; a shared server would
+    # spend that second, and make the next test's gdb wait for it)
     with socket.create_connection(("127.0.0.1", gdb_server.port), timeout=30) as s:
         dec = Decoder()
         assert _packet(s, dec, b"?") == b"S05"
