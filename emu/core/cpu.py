@@ -175,7 +175,7 @@ class InsnCounter:
 
     def acquire(self) -> None:
         if self.users == 0:
-            self._hook = self.uc.hook_add(UC_HOOK_BLOCK, self._on_block)
+            self._hook = add_code_hook(self.uc, UC_HOOK_BLOCK, self._on_block)
             self.uc.ctl_flush_tb()  # translated blocks would not call the new hook
         self.users += 1
 
@@ -622,6 +622,45 @@ def add_out_hook(uc: Uc, callback: Callable[[Uc, int, int, int], None]) -> int:
     status = uclib.uc_hook_add(uc._uch, ctypes.byref(handle), UC_HOOK_INSN, fptr,  # noqa: SLF001
                                ctypes.c_void_p(0), ctypes.c_uint64(1), ctypes.c_uint64(0),
                                ctypes.c_int(x86.UC_X86_INS_OUT))
+    if status:
+        raise UcError(status)
+    uc._callbacks[handle.value] = fptr  # noqa: SLF001 - kept alive; hook_del drops it
+    return handle.value
+
+
+#: ``void cb(uc_engine *uc, uint64_t address, uint32_t size, void *user_data)``, with the
+#: engine as a plain pointer (the binding's type makes a ctypes object per call)
+_CODE_CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32,
+                               ctypes.c_void_p)
+
+
+def add_code_hook(uc: Uc, htype: int, callback: Callable[[Uc, int, int, object], None],
+                  begin: int = 1, end: int = 0) -> int:
+    """``uc.hook_add(htype, callback, None, begin, end)`` for ``UC_HOOK_CODE`` or
+    ``UC_HOOK_BLOCK`` with one Python frame per call instead of the binding's three
+    (its exception guard, its unpacking, the callback).  The hooks that run per
+    block or per instruction (the instruction counter, the interrupt timer) are
+    called millions of times in a test run.  Same protocol as the binding: an
+    exception stops the run and ``emu_start`` raises it; ``uc.hook_del`` deletes it.
+    The caller flushes translated code if it must see blocks already translated."""
+    from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE
+    from unicorn.unicorn_py3.unicorn import uc_hook_h, uclib
+
+    if htype not in (UC_HOOK_CODE, UC_HOOK_BLOCK):
+        raise CpuError(f"add_code_hook takes UC_HOOK_CODE or UC_HOOK_BLOCK, not {htype}")
+
+    def on_code(_h: int, address: int, size: int, _key: int) -> None:
+        try:
+            callback(uc, address, size, None)
+        except BaseException as e:  # noqa: BLE001 - the binding's protocol, see emu_start
+            if uc._hook_exception is None:  # noqa: SLF001
+                uc._hook_exception = e  # noqa: SLF001
+            uc.emu_stop()
+
+    fptr = _CODE_CFUNC(on_code)
+    handle = uc_hook_h()
+    status = uclib.uc_hook_add(uc._uch, ctypes.byref(handle), htype, fptr,  # noqa: SLF001
+                               ctypes.c_void_p(0), ctypes.c_uint64(begin), ctypes.c_uint64(end))
     if status:
         raise UcError(status)
     uc._callbacks[handle.value] = fptr  # noqa: SLF001 - kept alive; hook_del drops it

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from unicorn import UC_HOOK_CODE, Uc
 
-from emu.core.cpu import delete_hook
+from emu.core.cpu import add_code_hook, delete_hook
 from emu.core.errors import KmemuError
 
 
@@ -89,7 +89,7 @@ class InterruptController:
 
     def _sync_hook(self) -> None:
         if self.state.timers and self._hook is None:
-            self._hook = self.uc.hook_add(UC_HOOK_CODE, self._tick)
+            self._hook = add_code_hook(self.uc, UC_HOOK_CODE, self._tick)
             # Code already translated carries no call to a new hook (measured).
             self.uc.ctl_flush_tb()
         elif not self.state.timers and self._hook is not None:
