@@ -52,6 +52,9 @@ if sys.dont_write_bytecode and not sys.pycache_prefix:  # before any test module
 
 from hypothesis import settings  # noqa: E402 - after the cache: pytest rewrites hypothesis
 
+# xdist's controller loads only this conftest: its scheduler hook lives in xdist_groups
+from tests.xdist_groups import pytest_xdist_make_scheduler  # noqa: E402,F401
+
 settings.register_profile("kmemu", deadline=None)
 settings.load_profile("kmemu")
 

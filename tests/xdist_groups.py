@@ -67,7 +67,10 @@ class GroupedLoadScheduling(LoadScheduling):
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log) -> LoadScheduling | None:
-    """``--dist load`` with whole modules (the other modes: xdist's own)."""
-    if config.getvalue("dist") == "load":
+    """``--dist load`` with whole modules (the other modes: xdist's own).  It builds on
+    LoadScheduling's queue (``pending``, ``node2pending``, ``_send_tests``, xdist
+    3.2 to 3.8): an xdist without them gets its own scheduler back, not a crash."""
+    if config.getvalue("dist") == "load" and all(
+            hasattr(LoadScheduling, a) for a in ("_send_tests", "check_schedule")):
         return GroupedLoadScheduling(config, log)
     return None
