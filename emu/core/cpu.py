@@ -600,6 +600,30 @@ class CallEntry:
             raise CpuError(f"register write failed (unicorn error {status})")
 
 
+def _hook_failed(uc: Uc, e: BaseException) -> None:
+    """The binding's protocol for an exception in a hook: keep the first, stop the run;
+    ``emu_start`` raises it."""
+    if uc._hook_exception is None:  # noqa: SLF001
+        uc._hook_exception = e  # noqa: SLF001
+    uc.emu_stop()
+
+
+def _register_hook(uc: Uc, htype: int, fptr: object, begin: int, end: int,
+                   *extra: ctypes.c_int) -> int:
+    """``uc_hook_add`` of a ctypes callback made here, kept alive in the binding's own
+    table so that ``uc.hook_del`` deletes it as any other hook."""
+    from unicorn.unicorn_py3.unicorn import uc_hook_h, uclib
+
+    handle = uc_hook_h()
+    status = uclib.uc_hook_add(uc._uch, ctypes.byref(handle), htype, fptr,  # noqa: SLF001
+                               ctypes.c_void_p(0), ctypes.c_uint64(begin), ctypes.c_uint64(end),
+                               *extra)
+    if status:
+        raise UcError(status)
+    uc._callbacks[handle.value] = fptr  # noqa: SLF001 - kept alive; hook_del drops it
+    return handle.value
+
+
 def add_out_hook(uc: Uc, callback: Callable[[Uc, int, int, int], None]) -> int:
     """``uc.hook_add(UC_HOOK_INSN, ..., UC_X86_INS_OUT)`` with one Python frame per
     ``out`` instead of the binding's three (every host call ends in one).  An
@@ -607,25 +631,15 @@ def add_out_hook(uc: Uc, callback: Callable[[Uc, int, int, int], None]) -> int:
     with the binding's hooks; ``uc.hook_del`` deletes it as any other hook."""
     from unicorn import UC_HOOK_INSN
     from unicorn.unicorn_py3.arch.intel import HOOK_INSN_OUT_CFUNC
-    from unicorn.unicorn_py3.unicorn import uc_hook_h, uclib
 
     def on_out(_h: int, port: int, size: int, value: int, _key: int) -> None:
         try:
             callback(uc, port, size, value)
-        except BaseException as e:  # noqa: BLE001 - the binding's protocol, see emu_start
-            if uc._hook_exception is None:  # noqa: SLF001
-                uc._hook_exception = e  # noqa: SLF001
-            uc.emu_stop()
+        except BaseException as e:  # noqa: BLE001 - the binding's protocol
+            _hook_failed(uc, e)
 
-    fptr = HOOK_INSN_OUT_CFUNC(on_out)
-    handle = uc_hook_h()
-    status = uclib.uc_hook_add(uc._uch, ctypes.byref(handle), UC_HOOK_INSN, fptr,  # noqa: SLF001
-                               ctypes.c_void_p(0), ctypes.c_uint64(1), ctypes.c_uint64(0),
-                               ctypes.c_int(x86.UC_X86_INS_OUT))
-    if status:
-        raise UcError(status)
-    uc._callbacks[handle.value] = fptr  # noqa: SLF001 - kept alive; hook_del drops it
-    return handle.value
+    return _register_hook(uc, UC_HOOK_INSN, HOOK_INSN_OUT_CFUNC(on_out), 1, 0,
+                          ctypes.c_int(x86.UC_X86_INS_OUT))
 
 
 #: ``void cb(uc_engine *uc, uint64_t address, uint32_t size, void *user_data)``, with the
@@ -644,7 +658,6 @@ def add_code_hook(uc: Uc, htype: int, callback: Callable[[Uc, int, int, object],
     exception stops the run and ``emu_start`` raises it; ``uc.hook_del`` deletes it.
     The caller flushes translated code if it must see blocks already translated."""
     from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE
-    from unicorn.unicorn_py3.unicorn import uc_hook_h, uclib
 
     if htype not in (UC_HOOK_CODE, UC_HOOK_BLOCK):
         raise CpuError(f"add_code_hook takes UC_HOOK_CODE or UC_HOOK_BLOCK, not {htype}")
@@ -652,16 +665,7 @@ def add_code_hook(uc: Uc, htype: int, callback: Callable[[Uc, int, int, object],
     def on_code(_h: int, address: int, size: int, _key: int) -> None:
         try:
             callback(uc, address, size, None)
-        except BaseException as e:  # noqa: BLE001 - the binding's protocol, see emu_start
-            if uc._hook_exception is None:  # noqa: SLF001
-                uc._hook_exception = e  # noqa: SLF001
-            uc.emu_stop()
+        except BaseException as e:  # noqa: BLE001 - the binding's protocol
+            _hook_failed(uc, e)
 
-    fptr = _CODE_CFUNC(on_code)
-    handle = uc_hook_h()
-    status = uclib.uc_hook_add(uc._uch, ctypes.byref(handle), htype, fptr,  # noqa: SLF001
-                               ctypes.c_void_p(0), ctypes.c_uint64(begin), ctypes.c_uint64(end))
-    if status:
-        raise UcError(status)
-    uc._callbacks[handle.value] = fptr  # noqa: SLF001 - kept alive; hook_del drops it
-    return handle.value
+    return _register_hook(uc, htype, _CODE_CFUNC(on_code), begin, end)
