@@ -206,6 +206,8 @@ class _Sweep:
             result = m.call(self.fn, *self.args, context=self.context,
                             budget_seconds=self.budget)
         except CallStopped as e:
+            if e.stopped_by == "interrupt":  # Ctrl-C / interrupt(): the sweep ends, not a run
+                raise
             crash = f"did not finish: {str(e).splitlines()[0]}"
         except KmemuError as e:
             crash = str(e).splitlines()[0]

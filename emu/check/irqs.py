@@ -117,6 +117,8 @@ class _IrqSweep:
             run.result = m.call(self.fn, *self.args, context=self.context)
             m.call("kmemu_test_nop")  # a still-pending interrupt comes in at the idle loop
         except CallStopped as e:
+            if e.stopped_by == "interrupt":  # Ctrl-C / interrupt(): the sweep ends, not a run
+                raise
             run.outcome, run.detail = "oops", f"did not finish: {str(e).splitlines()[0]}"
             return run
         except KmemuError as e:

@@ -178,6 +178,8 @@ def _check_cut(m: Machine, call: SuspendedCall, k: int, report: SweepReport,
         if found:
             fail("abort", "; ".join(found[:3]))
     except KmemuError as e:
+        if getattr(e, "stopped_by", None) == "interrupt":  # Ctrl-C / interrupt(): the sweep
+            raise  # ends (restored to its start), rather than recording a failing cut
         fail("abort", f"{type(e).__name__}: {str(e).splitlines()[0]}")
     finally:
         m.restore(here)
