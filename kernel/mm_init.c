@@ -99,7 +99,7 @@ static void pageblock_flags_init(void)
  * Back the vmemmap for every run of present sections with memblock memory
  * (2 MiB aligned when a run is that big, so the mapping uses 2 MiB pages).
  * The struct pages stay unwritten until memblock_free_all(), which writes
- * each once; nothing reads them before.
+ * each once before anything reads them.
  */
 static void sparse_init(void)
 {
@@ -167,7 +167,7 @@ static void zones_init(void)
 	}
 }
 
-/* Free [start, end) (pfns of free RAM, struct pages unwritten) in maximal aligned blocks. */
+/* Free [start, end) (pfns of free RAM, struct pages written) in maximal aligned blocks. */
 static void __free_pages_memory(u64 start, u64 end)
 {
 	while (start < end) {
@@ -183,31 +183,27 @@ static void __free_pages_memory(u64 start, u64 end)
 }
 
 /*
- * Write the struct pages of [start, end) that exist (present sections) as
- * reserved: Linux's reserve_bootmem_region for reserved RAM and
- * init_unavailable_range for the holes, zone number from the pfn.
+ * Write the struct pages of [start, end) that exist (present sections) with
+ * their zone number and extra flags: PG_reserved for Linux's
+ * reserve_bootmem_region (reserved RAM) and init_unavailable_range (holes),
+ * none for free RAM (__init_single_page, as deferred_init_maxorder does).
  */
-static void init_reserved_pages(u64 start, u64 end)
+static void init_pages(u64 start, u64 end, u64 flags)
 {
 	while (start < end) {
 		int zi = pfn_zone(start);
 		u64 stop = min3(ALIGN(start + 1, PAGES_PER_SECTION), zone_end_pfn_limit[zi], end);
 		if (pfn_valid(start))
 			init_struct_pages(pfn_to_page(start), stop - start,
-					  (1UL << PG_reserved) | ((u64)zi << ZONES_PGSHIFT));
+					  flags | ((u64)zi << ZONES_PGSHIFT));
 		start = stop;
 	}
 }
 
-/*
- * Hand every free memblock range (memory minus reserved) to the buddy
- * allocator and write every other struct page reserved, in one ascending
- * pass: next is the first pfn whose struct page is not written yet.
- */
-static void memblock_free_all(void)
+/* fn(first, last) for each free memblock range (memory minus reserved), ascending, in pfns. */
+static void for_each_free_range(void (*fn)(u64 first, u64 last))
 {
 	struct memblock_type *m = &memblock.memory, *r = &memblock.reserved;
-	u64 next = 0;
 
 	for (u32 i = 0; i < m->cnt; i++) {
 		u64 b = m->regions[i].base, e = b + m->regions[i].size;
@@ -217,15 +213,35 @@ static void memblock_free_all(void)
 			if (re <= b)
 				continue;
 			u64 first = ALIGN(b, PAGE_SIZE) >> PAGE_SHIFT, last = min(rb, e) >> PAGE_SHIFT;
-			if (first < last) {
-				init_reserved_pages(next, first);
-				__free_pages_memory(first, last);
-				next = last;
-			}
+			if (first < last)
+				fn(first, last);
 			b = max(b, re);
 		}
 	}
-	init_reserved_pages(next, ALIGN(max_pfn, PAGES_PER_SECTION));
+}
+
+static u64 init_next; /* the first pfn whose struct page init_free_range has not written */
+
+/* Write the pages before a free range reserved, and the range's own free. */
+static void init_free_range(u64 first, u64 last)
+{
+	init_pages(init_next, first, 1UL << PG_reserved);
+	init_pages(first, last, 0);
+	init_next = last;
+}
+
+/*
+ * Write every struct page once, free RAM's free and every other one reserved,
+ * then hand the free ranges to the buddy allocator.  Every page is written
+ * before any block is freed: freeing a block looks at its buddy's struct page
+ * (page_is_buddy), which may lie in the next range or past it.
+ */
+static void memblock_free_all(void)
+{
+	init_next = 0;
+	for_each_free_range(init_free_range);
+	init_pages(init_next, ALIGN(max_pfn, PAGES_PER_SECTION), 1UL << PG_reserved);
+	for_each_free_range(__free_pages_memory);
 }
 
 void setup_per_zone_lowmem_reserve(void)

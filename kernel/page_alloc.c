@@ -1415,12 +1415,12 @@ void init_struct_pages(struct page *page, u64 n, u64 flags)
 }
 
 /*
- * Hand [pfn, pfn + 2^order), free RAM of zone zi whose struct pages nobody
- * has written yet, to the buddy allocator, counting it as managed.  As
- * Linux's deferred_init_maxorder, the block's struct pages are initialised
- * here, free (refcount 0, no PG_reserved), just before it is freed: one
- * pass over them instead of an init pass that marks every page reserved and
- * a free pass (__free_pages_core) that clears it again.
+ * Hand [pfn, pfn + 2^order), free RAM of zone zi whose struct pages
+ * memblock_free_all has written free (refcount 0, no PG_reserved), to the
+ * buddy allocator, counting it as managed.  As Linux's
+ * deferred_init_maxorder, the pages are written free once and freed as
+ * they are, instead of an init pass that marks every page reserved and a
+ * free pass (__free_pages_core) that clears it again.
  */
 void memblock_free_pages(u64 pfn, unsigned int order, int zi)
 {
@@ -1429,7 +1429,6 @@ void memblock_free_pages(u64 pfn, unsigned int order, int zi)
 	u64 n = 1UL << order;
 	unsigned long flags;
 
-	init_struct_pages(page, n, (u64)zi << ZONES_PGSHIFT);
 	z->managed_pages += n;
 	totalram_pages += n;
 	kasan_free_pages(page, order);
