@@ -19,8 +19,7 @@ from emu.core.errors import BadArgument, KmemuError, SlabAllocatorError
 from emu.kernel import slab as slabv
 from emu.kernel import slab_slab, slab_slob
 from emu.kernel.gfp import parse as parse_gfp
-from emu.kernel.mm import PAGE_OFFSET, PG, PageInfo, present_pfn_runs, read_page_run
-from emu.machine.page_alloc import PAGES_PER_READ
+from emu.kernel.mm import PAGE_OFFSET, PG, PageInfo
 
 if TYPE_CHECKING:
     from emu.machine.core import Machine
@@ -199,15 +198,7 @@ class SlabMixin:
     def _slab_head_pages(self: Machine) -> list[PageInfo]:
         """The PG_slab pages (slab heads), found from the flags words alone: decoding
         only these makes a scan of mem_map ~20x cheaper than ``pages()``."""
-        max_pfn = self.read_u64(self.symbol("max_pfn"))
-        mem_map = self.read_u64(self.symbol("mem_map"))
-        bit = PG["slab"]
-        out: list[PageInfo] = []
-        for lo, hi in present_pfn_runs(self._section_bitmap(max_pfn), max_pfn):
-            for at in range(lo, hi, PAGES_PER_READ):
-                n = min(hi - at, PAGES_PER_READ)
-                out += read_page_run(self.read_virt, mem_map, at, n).infos(any_of=bit)
-        return out
+        return [p for run in self._page_runs() for p in run.infos(any_of=PG["slab"])]
 
     def slabs(self: Machine) -> list:
         """Every slab: SLUB's :class:`SlabView`, SLAB's :class:`SlabPage` or SLOB's
