@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 NR_PAGE_ORDERS = 11
@@ -332,14 +332,18 @@ class PageRun:
         found: set[int] = set()
         for byte in range(8):
             bits = any_of >> (8 * byte) & 0xFF
-            if not bits:
-                continue
-            column = self.raw[byte::STRUCT_PAGE_SIZE].translate(_bits_table(bits))
-            i = column.find(1)
-            while i >= 0:
-                found.add(i)
-                i = column.find(1, i + 1)
+            if bits:
+                found.update(_finds(self.raw[byte::STRUCT_PAGE_SIZE].translate(
+                    _bits_table(bits)), 1))
         return sorted(found)
+
+
+def _finds(column: bytes, value: int, lo: int = 0, hi: int | None = None) -> Iterator[int]:
+    """The indexes of ``value`` in ``column[lo:hi]``, ascending (``bytes.find``: C speed)."""
+    i = column.find(value, lo, hi)
+    while i >= 0:
+        yield i
+        i = column.find(value, i + 1, hi)
 
 
 @functools.cache
@@ -414,14 +418,14 @@ class PageCensus:
         block: a 256 MiB machine's 65,536 pages one by one took ~18 ms."""
         raw, start = run.raw, run.start_pfn
         n = len(raw) // STRUCT_PAGE_SIZE
-        kinds = raw[0::STRUCT_PAGE_SIZE].translate(_KIND)
+        flags0 = raw[0::STRUCT_PAGE_SIZE]  # the byte holding PG_reserved, PG_buddy, PG_pcp
+        kinds = flags0.translate(_KIND)
         keys = (int.from_bytes(kinds, "little") + int.from_bytes(
             raw[7::STRUCT_PAGE_SIZE].translate(_ZONE_TIMES_4), "little")).to_bytes(n, "little")
         until = self.covered_until - start  # run index where the last free block ends
         covered = [(0, min(until, n))] if until > 0 else []
         found: list[tuple[int, str]] = []
-        i = kinds.find(_BUDDY_HEAD)
-        while i >= 0:
+        for i in _finds(kinds, _BUDDY_HEAD):
             if i >= until:  # a head inside a block is reported with the block below
                 at = i * STRUCT_PAGE_SIZE + 8 * _PRIVATE_WORD
                 order = int.from_bytes(raw[at:at + 8], "little")
@@ -431,13 +435,10 @@ class PageCensus:
                     self.buddy[keys[i] >> 2] += 1 << order
                     until = i + (1 << order)
                     covered.append((i + 1, min(until, n)))
-            i = kinds.find(_BUDDY_HEAD, i + 1)
-        marks = raw[0::STRUCT_PAGE_SIZE].translate(_bits_table(PG["buddy"] | PG["pcp"]))
+        marks = flags0.translate(_bits_table(PG["buddy"] | PG["pcp"]))
         for lo, hi in covered:
-            i = marks.find(1, lo, hi)
-            while i >= 0:
-                found.append((i, f"pfn {start + i:#x} is marked free inside another free block"))
-                i = marks.find(1, i + 1, hi)
+            found += [(i, f"pfn {start + i:#x} is marked free inside another free block")
+                      for i in _finds(marks, 1, lo, hi)]
         self.problems += [text for _, text in sorted(found)]
         self.covered_until = start + until
         edges = [0, *(x for r in covered for x in r), n]
