@@ -288,12 +288,10 @@ class StopsMixin:
         if self._entry is not None:  # what the step runs may write the call's stack frame
             self._entry.frame_ok = False
         self._exc, self._ctl, self._watch_hits = None, None, []
-        if not self._tb_counted:
-            # count=1 works through a code hook that Unicorn adds without flushing
-            # the translation cache (UNICORN.md: late hooks): blocks translated by
-            # a normal run would not count, and a step into a loop would never end.
-            uc.ctl_flush_tb()
-            self._tb_counted = True
+        # count=1 works through a code hook that Unicorn adds without flushing the
+        # translation cache: blocks translated by a normal run would not count, and a
+        # step into a loop would never end.
+        self._translate_counted()
         try:
             uc.emu_start(rip, 0, 0, 1)
         except UcError as e:

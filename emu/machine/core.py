@@ -1343,10 +1343,16 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         if not self._keep_counting:
             self._tb_counted = False  # Unicorn flushes when the count hook goes
             return 0
+        self._translate_counted()
+        return self._COUNT_FOREVER
+
+    def _translate_counted(self) -> None:
+        """From now on every block runs with Unicorn's count hook: code translated
+        without it (by a plain run) is flushed, once; blocks translated before a hook
+        was added would not call it (UNICORN.md: late hooks)."""
         if not self._tb_counted:
             self.uc.ctl_flush_tb()
             self._tb_counted = True
-        return self._COUNT_FOREVER
 
     @contextlib.contextmanager
     def _reads_held(self) -> Iterator[None]:
@@ -1373,11 +1379,9 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
                 self._check_ram(pa, n)
                 page = pa & ~0xFFF
                 if self._ram is not None and self._ram.check(page, 4096):
-                    held.pages[va >> 12] = page
-                else:  # not wholly RAM: read just these bytes
-                    return self._reader.read(page | (va & 0xFFF), n)
+                    held.pages[va >> 12] = page  # a page not wholly RAM is walked each time
             data = self._held_page(held, page)
-            if data is None:  # its first read: just these bytes (held.pages are RAM)
+            if data is None:  # the page's first read, or not wholly RAM: just these bytes
                 return self._reader.read(page | (va & 0xFFF), n)
             return data[va & 0xFFF:(va & 0xFFF) + n]
         return self._read_virt(va, n)
@@ -1409,8 +1413,6 @@ class Machine(PageAllocatorMixin, SlabMixin, VmallocMixin, ModuleMixin, DebugInf
         chunks = pagetable.translate_range(self._read_u64, self.cr3, va, n)
         for _, pa, size in chunks:  # all checked before a host buffer is made
             self._check_ram(pa, size)
-        if len(chunks) == 1:
-            return self._reader.read(chunks[0][1], n)
         return b"".join(self._reader.read(pa, size) for _, pa, size in chunks)
 
     def write_virt(self, va: int, data: bytes) -> None:
