@@ -4,12 +4,11 @@
  *   1. mem_map[]: the vmemmap for every present section, from memblock;
  *   2. zone spans (DMA < 16 MiB <= DMA32 < 4 GiB <= Normal) and present pages;
  *   3. memblock_free_all(): writes every struct page once, with its zone
- *      number in flags: every range in memblock.memory not covered by
- *      memblock.reserved goes to the buddy allocator in maximal naturally
- *      aligned blocks (order = min(MAX_PAGE_ORDER, lowest set bit of the
- *      pfn), shrunk until it fits), each block's struct pages written just
- *      before it is freed, which is what makes managed_pages; every other
- *      page (reserved RAM, holes inside present sections) is PG_reserved;
+ *      number in flags (free RAM free, every other page of a present
+ *      section PG_reserved), then every range in memblock.memory not
+ *      covered by memblock.reserved goes to the buddy allocator in maximal
+ *      naturally aligned blocks (order = min(MAX_PAGE_ORDER, lowest set bit
+ *      of the pfn), shrunk until it fits), which is what makes managed_pages;
  *   4. min_free_kbytes, watermarks, lowmem_reserve and pcp sizes computed
  *      with Linux's formulas (mm/page_alloc.c, mm/mm_init.c).
  *
