@@ -59,15 +59,21 @@ def start_server(*extra: str) -> Server:
 HOOKS_CMDLINE = "slab_debug=F,kmalloc-8"
 
 
+def require_gdb() -> str:
+    """Stock gdb's path; the test is skipped without it (.ci/run installs it)."""
+    gdb = shutil.which("gdb")
+    if gdb is None:
+        pytest.skip("gdb is not installed (apt-get install gdb; .ci/run installs it)")
+    return gdb
+
+
 def gdb_sections(steps: list[tuple[str, tuple[str, ...], str]],
                  *server_args: str) -> dict[str, str]:
     """Stock gdb on a fresh `kmemu gdb` server (started with ``server_args``) running
     each step's setup commands, then its command: ``{step name: what the command
     printed}`` (the setup's output is not kept).  Not -batch: gdb speaks to a user
     then (its 'ignore' says what it will do)."""
-    gdb = shutil.which("gdb")
-    if gdb is None:
-        pytest.skip("gdb is not installed (apt-get install gdb; .ci/run installs it)")
+    gdb = require_gdb()
     srv = start_server(*server_args)
     try:
         args = [gdb, "-q", "-nx", srv.elf, "-ex", "set pagination off", "-ex", "set width 0",
@@ -87,8 +93,7 @@ def gdb_sections(steps: list[tuple[str, tuple[str, ...], str]],
 
 
 def _serve(*args: str) -> Iterator[Server]:
-    if shutil.which("gdb") is None:
-        pytest.skip("gdb is not installed (apt-get install gdb; .ci/run installs it)")
+    require_gdb()
     srv = start_server(*args)
     try:
         yield srv
@@ -116,8 +121,7 @@ def _shared_servers() -> Iterator[dict[tuple[str, ...], Server]]:
 
 
 def _shared(servers: dict[tuple[str, ...], Server], *args: str) -> Server:
-    if shutil.which("gdb") is None:
-        pytest.skip("gdb is not installed (apt-get install gdb; .ci/run installs it)")
+    require_gdb()
     srv = servers.get(args)
     if srv is None or srv.proc.poll() is not None:  # (a test before may have ended it)
         srv = servers[args] = start_server(*args)
